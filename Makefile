@@ -1,0 +1,58 @@
+# vigie — Prometheus-style build. `make run` starts the exporter on its
+# embedded default config; `make test` runs every test (CI runs it too).
+
+GO        ?= go
+FUZZTIME  ?= 10s
+VERSION   := $(shell cat VERSION)
+REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH    := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILDUSER := $(shell whoami)@$(shell hostname)
+BUILDDATE := $(shell date -u +%Y%m%d-%H:%M:%S)
+PKG       := github.com/prometheus/common/version
+LDFLAGS   := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG).Branch=$(BRANCH) \
+             -X $(PKG).BuildUser=$(BUILDUSER) -X $(PKG).BuildDate=$(BUILDDATE)
+BINARIES  := $(patsubst cmd/%/,%,$(dir $(wildcard cmd/*/main.go)))
+
+.PHONY: all build run test unit fuzz vet lint bench tarball clean
+
+all: build test
+
+build:
+	@for b in $(BINARIES); do \
+		echo ">> building $$b"; \
+		$(GO) build -ldflags "$(LDFLAGS)" -o $$b ./cmd/$$b || exit 1; \
+	done
+
+run: build
+	./vigie_exporter --web.listen-address=127.0.0.1:9115
+
+test: vet unit fuzz
+
+vet:
+	@echo ">> checking formatting"
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	@echo ">> go vet"
+	$(GO) vet ./...
+
+unit:
+	@echo ">> running tests"
+	$(GO) test -count=1 -timeout 30m ./...
+
+fuzz:
+	@echo ">> fuzzing each target for $(FUZZTIME)"
+	@scripts/fuzz.sh $(FUZZTIME)
+
+lint: vet
+	@command -v golangci-lint >/dev/null || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.14.0
+	golangci-lint run ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+tarball:
+	@command -v promu >/dev/null || $(GO) install github.com/prometheus/promu@v0.20.0
+	promu build --prefix .build
+	promu tarball --prefix .build .build
+
+clean:
+	rm -rf $(BINARIES) .build .tarballs

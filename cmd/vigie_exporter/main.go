@@ -1,0 +1,196 @@
+// Command vigie_exporter is a drop-in replacement for Prometheus's
+// blackbox_exporter: it answers /probe?target=…&module=… with probe metrics,
+// and publishes discovered targets as Prometheus HTTP SD at /sd.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/exporter"
+	"github.com/vigie-monitoring/vigie/prober"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	app := kingpin.New("vigie_exporter", "A blackbox_exporter-compatible probe exporter with target discovery.")
+	var configFileSet bool
+	configFile := app.Flag("config.file", "Exporter configuration file (blackbox.yml compatible). When not given and vigie.yml does not exist, the embedded default is used.").Default("vigie.yml").IsSetByUser(&configFileSet).String()
+	configCheck := app.Flag("config.check", "If true validate the config file and then exit.").Default("false").Bool()
+	autoReload := app.Flag("config.enable-auto-reload", "Reload the configuration file when its content changes.").Default("false").Bool()
+	autoReloadInterval := app.Flag("config.auto-reload-interval", "How often to check the configuration file for changes.").Default("30s").Duration()
+	timeoutOffset := app.Flag("timeout-offset", "Offset to subtract from timeout in seconds.").Default("0.5").Float64()
+	historyLimit := app.Flag("history.limit", "The maximum amount of items to keep in the history.").Default("100").Uint()
+	logLevelProber := app.Flag("log.prober", "Log level at which probe logs are forwarded to the exporter's log. One of: [debug, info, warn, error, none]").Default("debug").Enum("debug", "info", "warn", "error", "none")
+	externalURL := app.Flag("web.external-url", "The URL under which the exporter is externally reachable (for example, if it is served via a reverse proxy). Used for generating relative and absolute links back to the exporter itself. If the URL has a path portion, it will be used to prefix all HTTP endpoints served by the exporter. If omitted, relevant URL components will be derived automatically.").PlaceHolder("<url>").String()
+	routePrefix := app.Flag("web.route-prefix", "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url.").PlaceHolder("<path>").String()
+	enablePprof := app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Default("false").Bool()
+	webConfig := kingpinflag.AddFlags(app, ":9115")
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print("vigie_exporter"))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
+
+	path := *configFile
+	if !configFileSet {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			path = ""
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	store := config.NewStore(path, reg, "vigie_exporter")
+	if err := store.Reload(); err != nil {
+		logger.Error("Error loading config", "file", describe(path), "err", err)
+		return 1
+	}
+	if *configCheck {
+		logger.Info("Config file is ok exiting...", "file", describe(path))
+		return 0
+	}
+
+	logger.Info("Starting vigie_exporter", "version", version.Info())
+	logger.Info(version.BuildContext())
+	logger.Info("Loaded config file", "file", describe(path))
+
+	unknownModules := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigie_module_unknown_total",
+		Help: "Count of unknown modules requested by probes.",
+	})
+	policyRefused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigie_exporter_target_policy_refused_total",
+		Help: "Probes refused by the target policy (security.targets).",
+	})
+	reg.MustRegister(
+		versioncollector.NewCollector("vigie_exporter"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		unknownModules, policyRefused,
+	)
+
+	proberLevel := prober.LevelNone
+	if *logLevelProber != "none" {
+		var lvl slog.Level
+		_ = lvl.UnmarshalText([]byte(*logLevelProber))
+		proberLevel = lvl
+	}
+	history := prober.NewHistory(int(*historyLimit))
+	probeHandler := &prober.Handler{
+		Config:         store.Get,
+		Logger:         logger,
+		ProberLevel:    proberLevel,
+		TimeoutOffset:  *timeoutOffset,
+		History:        history,
+		UnknownModules: unknownModules,
+		PolicyRefused:  policyRefused,
+	}
+
+	reload := func() error {
+		if err := store.Reload(); err != nil {
+			logger.Error("Error reloading config", "err", err)
+			return err
+		}
+		logger.Info("Reloaded config file", "file", describe(path))
+		return nil
+	}
+
+	var extPath string
+	if *externalURL != "" {
+		u, err := url.Parse(*externalURL)
+		if err != nil {
+			logger.Error("Invalid --web.external-url", "err", err)
+			return 1
+		}
+		extPath = u.Path
+	}
+	prefix := exporter.RoutePrefix(*routePrefix, extPath)
+
+	handler := exporter.NewHandler(exporter.Options{
+		Store:       store,
+		Probe:       probeHandler,
+		History:     history,
+		Gatherer:    reg,
+		Logger:      logger,
+		RoutePrefix: prefix,
+		Reload:      reload,
+		EnablePprof: *enablePprof,
+	})
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		var tick <-chan time.Time
+		if *autoReload && path != "" {
+			t := time.NewTicker(*autoReloadInterval)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = reload()
+			case <-tick:
+				if changed, err := store.ReloadIfChanged(); err != nil {
+					logger.Error("Error reloading config", "err", err)
+				} else if changed {
+					logger.Info("Reloaded changed config file", "file", path)
+				}
+			}
+		}
+	}()
+
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(srv, webConfig, logger) }()
+	select {
+	case err := <-errc:
+		logger.Error("Error starting HTTP server", "err", err)
+		return 1
+	case <-ctx.Done():
+		logger.Info("Shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+		return 0
+	}
+}
+
+func describe(path string) string {
+	if path == "" {
+		return "(embedded default)"
+	}
+	return strings.TrimSpace(path)
+}

@@ -1,0 +1,101 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// fieldError is a validation error with the YAML path of the offending key,
+// so that the loader can name the line.
+type fieldError struct {
+	path []string
+	err  error
+}
+
+func (e *fieldError) Error() string {
+	if len(e.path) == 0 {
+		return e.err.Error()
+	}
+	return strings.Join(e.path, ".") + ": " + e.err.Error()
+}
+
+func (e *fieldError) Unwrap() error { return e.err }
+
+// at prefixes the path of err with the given keys (outermost first).
+func at(err error, keys ...string) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return &fieldError{path: append(append([]string(nil), keys...), fe.path...), err: fe.err}
+	}
+	return &fieldError{path: append([]string(nil), keys...), err: err}
+}
+
+// atIndex is at for a list element.
+func atIndex(err error, key string, i int) error {
+	return at(err, key, fmt.Sprintf("[%d]", i))
+}
+
+// locate turns a validation error into "line N: path: message" by finding the
+// deepest existing node of the error's path in the document.
+func locate(data []byte, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return err
+	}
+	if line := lineOf(&root, fe.path); line > 0 {
+		return fmt.Errorf("line %d: %w", line, err)
+	}
+	return err
+}
+
+func lineOf(n *yaml.Node, path []string) int {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, key := range path {
+		next := childNode(n, key)
+		if next == nil {
+			break
+		}
+		n = next
+		line = n.Line
+	}
+	return line
+}
+
+func childNode(n *yaml.Node, key string) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				// Point at the key's line: that is where users look.
+				v := *n.Content[i+1]
+				v.Line = n.Content[i].Line
+				return &v
+			}
+		}
+	case yaml.SequenceNode:
+		var i int
+		if _, err := fmt.Sscanf(key, "[%d]", &i); err == nil && i >= 0 && i < len(n.Content) {
+			return n.Content[i]
+		}
+	}
+	return nil
+}

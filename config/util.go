@@ -1,0 +1,9 @@
+package config
+
+import (
+	"strconv"
+)
+
+func itoa(i int) string { return "[" + strconv.Itoa(i) + "]" }
+
+func quote(s string) string { return strconv.Quote(s) }

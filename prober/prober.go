@@ -1,0 +1,46 @@
+// Package prober runs one probe per /probe request: one file per protocol,
+// all behind ProbeFn. A probe writes its gauges into a fresh Registry and
+// returns nil on success or an error whose message is the failure reason, a
+// short sentence for humans ("HTTP status 503 not in 2xx").
+package prober
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// ProbeFn probes target as configured by module. It registers its metrics on
+// registry and logs through logger (which also feeds the debug output). It
+// returns nil when the probe succeeded; otherwise an error whose message is
+// the failure reason. Errors from dialing wrap the underlying error (%w) so
+// that a target refused by the policy can be recognised.
+type ProbeFn func(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error
+
+// Lookup returns the probe function for a prober name.
+func Lookup(prober string) (ProbeFn, bool) {
+	switch prober {
+	case "http":
+		return ProbeHTTP, true
+	case "tcp":
+		return ProbeTCP, true
+	case "icmp":
+		return ProbeICMP, true
+	case "dns":
+		return ProbeDNS, true
+	case "grpc":
+		return ProbeGRPC, true
+	case "unix":
+		return ProbeUnix, true
+	case "websocket":
+		return ProbeWebsocket, true
+	case "tls":
+		return ProbeTLS, true
+	case "ftp":
+		return ProbeFTP, true
+	case "ssh":
+		return ProbeSSH, true
+	}
+	return nil, false
+}

@@ -1,0 +1,116 @@
+package prober
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// chooseProtocol resolves target to one address of the preferred IP
+// protocol (ip6 unless "ip4" or anything else is configured), falling back to
+// the other protocol when allowed. It registers probe_ip_protocol,
+// probe_ip_addr_hash and probe_dns_lookup_time_seconds, like upstream, and
+// checks the address against the target policy.
+func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol bool, target string, registry *Registry, logger *slog.Logger) (*net.IPAddr, float64, error) {
+	probeIPProtocol := registry.NewGauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6")
+	probeDNSLookupTime := registry.NewGauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds")
+	probeIPAddrHash := registry.NewGauge("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.")
+
+	primary, fallback := "ip6", "ip4"
+	if ipProtocol != "ip6" && ipProtocol != "" {
+		primary, fallback = "ip4", "ip6"
+	}
+
+	logger.Info("Resolving target address", "target", target, "ip_protocol", primary)
+	start := time.Now()
+	found := func(ip net.IP, proto string) (*net.IPAddr, float64, error) {
+		lookup := time.Since(start).Seconds()
+		probeDNSLookupTime.Add(lookup)
+		logger.Info("Resolved target address", "target", target, "ip", ip.String())
+		if err := checkAddr(ctx, ip); err != nil {
+			return nil, lookup, err
+		}
+		if proto == "ip4" {
+			probeIPProtocol.Set(4)
+		} else {
+			probeIPProtocol.Set(6)
+		}
+		probeIPAddrHash.Set(ipHash(ip))
+		return &net.IPAddr{IP: ip}, lookup, nil
+	}
+
+	// Literal addresses need no resolver round trip.
+	if ip := net.ParseIP(target); ip != nil {
+		proto := "ip6"
+		if ip.To4() != nil {
+			proto = "ip4"
+			ip = ip.To4()
+		}
+		if proto != primary && !fallbackIPProtocol {
+			probeDNSLookupTime.Add(time.Since(start).Seconds())
+			err := fmt.Errorf("address %s is not %s and ip_protocol_fallback is off", target, primary)
+			logger.Error("Resolution with IP protocol failed", "target", target, "err", err)
+			return nil, 0, err
+		}
+		return found(ip, proto)
+	}
+
+	resolver := &net.Resolver{}
+	if !fallbackIPProtocol {
+		ips, err := resolver.LookupIP(ctx, primary, target)
+		if err == nil && len(ips) > 0 {
+			return found(ips[0], primary)
+		}
+		probeDNSLookupTime.Add(time.Since(start).Seconds())
+		if err == nil {
+			err = fmt.Errorf("no %s address for %s", primary, target)
+		}
+		logger.Error("Resolution with IP protocol failed", "target", target, "err", err)
+		return nil, 0, resolveError(target, err)
+	}
+
+	ips, err := resolver.LookupIPAddr(ctx, target)
+	if err != nil {
+		probeDNSLookupTime.Add(time.Since(start).Seconds())
+		logger.Error("Resolution with IP protocol failed", "target", target, "err", err)
+		return nil, 0, resolveError(target, err)
+	}
+	var other net.IP
+	for _, ip := range ips {
+		is4 := ip.IP.To4() != nil
+		if (primary == "ip4") == is4 {
+			return found(ip.IP, primary)
+		}
+		if other == nil {
+			other = ip.IP
+		}
+	}
+	if other == nil {
+		probeDNSLookupTime.Add(time.Since(start).Seconds())
+		return nil, 0, fmt.Errorf("unable to find ip; no fallback")
+	}
+	return found(other, fallback)
+}
+
+// resolveError turns resolver errors into a short reason.
+func resolveError(target string, err error) error {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return fmt.Errorf("cannot resolve %s: no such host: %w", target, err)
+	}
+	return fmt.Errorf("cannot resolve %s: %w", target, err)
+}
+
+// ipHash is FNV-32a over the 4- or 16-byte address.
+func ipHash(ip net.IP) float64 {
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	h := fnv.New32a()
+	h.Write(ip)
+	return float64(h.Sum32())
+}
