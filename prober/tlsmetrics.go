@@ -3,7 +3,9 @@ package prober
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -132,4 +134,60 @@ func getTLSVersion(state *tls.ConnectionState) string {
 
 func getTLSCipher(state *tls.ConnectionState) string {
 	return tls.CipherSuiteName(state.CipherSuite)
+}
+
+// checkCertExpiry fails when a presented certificate expires within the
+// given duration (fail_if_cert_expires_within); 0 disables the check. The
+// reason names the certificate that expires first.
+func checkCertExpiry(state *tls.ConnectionState, within time.Duration, now time.Time) error {
+	if within <= 0 {
+		return nil
+	}
+	var first *x509.Certificate
+	for _, c := range state.PeerCertificates {
+		if first == nil || c.NotAfter.Before(first.NotAfter) {
+			first = c
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	left := first.NotAfter.Sub(now)
+	if left >= within {
+		return nil
+	}
+	if left < 0 {
+		return fmt.Errorf("certificate for %s expired %s ago", certName(first), humanDuration(-left))
+	}
+	return fmt.Errorf("certificate for %s expires in %s", certName(first), humanDuration(left))
+}
+
+// certName is the name a person would use for a certificate.
+func certName(c *x509.Certificate) string {
+	if c.Subject.CommonName != "" {
+		return c.Subject.CommonName
+	}
+	if len(c.DNSNames) > 0 {
+		return c.DNSNames[0]
+	}
+	return c.Subject.String()
+}
+
+// humanDuration renders a duration as people say it: "5 days", "7 hours", "12 minutes".
+func humanDuration(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return plural(int64(d/(24*time.Hour)), "day")
+	case d >= 2*time.Hour:
+		return plural(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return plural(int64(d/time.Second), "second")
 }
