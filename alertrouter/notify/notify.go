@@ -1,0 +1,100 @@
+// Package notify defines what a receiver integration is: something that
+// delivers one Notification and says whether a failure is worth retrying.
+// Integrations live in subpackages (telegram, email, sms, webhook) and know
+// nothing of checks, schedules or retries: the shared retry loop in dispatch
+// decides when to try again.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status of an alert or a notification, as in Alertmanager.
+const (
+	StatusFiring   = "firing"
+	StatusResolved = "resolved"
+)
+
+// Alert is one thing that is (or was) wrong: a check of the router's own
+// (labels include instance, module, and the target's discovery labels) or an
+// alert posted by Prometheus. Field names follow Alertmanager's model so that
+// webhook payloads are Alertmanager-compatible.
+type Alert struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+	// Status is StatusFiring or StatusResolved.
+	Status string `json:"status"`
+	// Reason is the failure reason of the last failed probe ("connection
+	// refused"); empty for Prometheus alerts (see Annotations).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Kind says what a notification announces.
+type Kind string
+
+// The kinds of notification.
+const (
+	KindDown        Kind = "down"     // checks confirmed DOWN / alerts firing
+	KindUp          Kind = "up"       // recoveries
+	KindReminder    Kind = "reminder" // still down (repeat_interval)
+	KindFlapping    Kind = "flapping" // check changes state too often
+	KindStable      Kind = "stable"   // flapping check settled
+	KindExporterErr Kind = "exporter" // the exporter itself is unreachable
+	KindTest        Kind = "test"     // sent by hand to check a receiver
+)
+
+// Notification is one message to one receiver integration. It may carry
+// several alerts (a group).
+type Notification struct {
+	// Key identifies the notification for idempotency (incident and step):
+	// the same Key is never delivered twice.
+	Key      string  `json:"key"`
+	Receiver string  `json:"receiver"`
+	Kind     Kind    `json:"kind"`
+	Status   string  `json:"status"` // StatusFiring or StatusResolved
+	Alerts   []Alert `json:"alerts"`
+	// GroupLabels are the labels the alerts were grouped by; CommonLabels
+	// and CommonAnnotations are those every alert shares.
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	// ExternalURL is where to look (the router's status page).
+	ExternalURL string    `json:"externalURL"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// Notifier delivers notifications through one integration instance (one
+// telegram_configs entry, one email_configs entry, …). It reports whether a
+// failure is temporary (retry) or permanent.
+type Notifier interface {
+	Notify(ctx context.Context, n *Notification) (retry bool, err error)
+}
+
+// RetryAfterError is returned (wrapped) by integrations when the provider
+// asked to wait (HTTP 429 Retry-After, Telegram parameters.retry_after).
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter returns the delay a provider asked for, if any.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.After, true
+	}
+	return 0, false
+}
