@@ -98,3 +98,19 @@ func RetryAfter(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// Rate is a provider's limit on one destination: at most Limit messages per
+// Per. Key names the destination (e.g. "telegram:<chat id>") so that several
+// integrations sending to the same destination share the budget.
+type Rate struct {
+	Key   string
+	Limit int
+	Per   time.Duration
+}
+
+// RateLimited is implemented by integrations whose provider limits how fast
+// one destination may be sent to; dispatch waits rather than getting
+// rejected.
+type RateLimited interface {
+	RateLimits() []Rate
+}
