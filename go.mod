@@ -31,6 +31,7 @@ require (
 	github.com/hashicorp/serf v0.10.4 // indirect
 	github.com/jlaffaye/ftp v0.2.4 // indirect
 	github.com/jpillora/backoff v1.0.0 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/mdlayher/socket v0.6.0 // indirect
