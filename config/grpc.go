@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	pconfig "github.com/prometheus/common/config"
 	yaml "go.yaml.in/yaml/v3"
@@ -53,10 +56,40 @@ func (p *GRPCProbe) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 func (p *GRPCProbe) validate() error {
+	keys := make([]string, 0, len(p.Metadata))
 	for k := range p.Metadata {
-		for _, c := range k {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-				return at(fmt.Errorf("invalid metadata key %q: only lowercase letters, digits, '-', '_' and '.' are allowed", k), "metadata")
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := validateMetadataPair(k, p.Metadata[k]); err != nil {
+			return at(err, "metadata", k)
+		}
+	}
+	return nil
+}
+
+// validateMetadataPair applies gRPC's rules for header fields at load time,
+// so that a bad key or value is a config error rather than a failure of
+// every probe. Keys are case-insensitive (gRPC sends them lowercased), as
+// upstream accepts them.
+func validateMetadataPair(key string, values []string) error {
+	if key == "" {
+		return errors.New("metadata key must not be empty")
+	}
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("invalid metadata key %q: only letters, digits, '-', '_' and '.' are allowed", key)
+		}
+	}
+	// Binary values (keys ending in -bin) are base64-encoded on the wire.
+	if strings.HasSuffix(strings.ToLower(key), "-bin") {
+		return nil
+	}
+	for _, v := range values {
+		for i := 0; i < len(v); i++ {
+			if v[i] < 0x20 || v[i] > 0x7e {
+				return fmt.Errorf("value of metadata key %q must be printable ASCII (use a key ending in -bin for binary values)", key)
 			}
 		}
 	}
