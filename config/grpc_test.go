@@ -58,3 +58,25 @@ func TestGRPCMetadataErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestGRPCMetadataSecretsMasked(t *testing.T) {
+	c, err := Parse([]byte("modules:\n  g:\n    prober: grpc\n    grpc:\n      metadata:\n        authorization: Bearer hunter2\n        x-api-key: [k1, k2]\n        x-tenant: acme\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"hunter2", "k1", "k2"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("metadata secret %q shown:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(string(out), "x-tenant:\n") || !strings.Contains(string(out), "- acme") {
+		t.Errorf("non-secret metadata hidden:\n%s", out)
+	}
+	if got := c.Modules["g"].GRPC.Metadata["authorization"]; len(got) != 1 || got[0] != "Bearer hunter2" {
+		t.Errorf("masking changed the value used by probes: %q", got)
+	}
+}
