@@ -27,9 +27,9 @@ import (
 // probe_failed_due_to_bytes, probe_expect_info and the TLS metrics).
 
 const (
-	helpFailedDueToRegex = "Indicates if probe failed due to regex"
-	helpFailedDueToBytes = "Indicates if probe failed due to bytes"
-	helpExpectInfo       = "Explicit content matched"
+	qrHelpFailedDueToRegex = "Indicates if probe failed due to regex"
+	qrHelpFailedDueToBytes = "Indicates if probe failed due to bytes"
+	qrHelpExpectInfo       = "Explicit content matched"
 
 	// qrMaxLine bounds a line being assembled while waiting for a match, as
 	// bufio.Scanner's token limit did upstream: a peer streaming data
@@ -70,8 +70,8 @@ type qrSession struct {
 // registers probe_failed_due_to_regex and probe_failed_due_to_bytes, and the
 // TLS metrics whenever the connection is (or becomes) TLS.
 func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, registry *Registry, logger *slog.Logger) error {
-	failedDueToRegex := registry.NewGauge("probe_failed_due_to_regex", helpFailedDueToRegex)
-	failedDueToBytes := registry.NewGauge("probe_failed_due_to_bytes", helpFailedDueToBytes)
+	failedDueToRegex := registry.NewGauge("probe_failed_due_to_regex", qrHelpFailedDueToRegex)
+	failedDueToBytes := registry.NewGauge("probe_failed_due_to_bytes", qrHelpFailedDueToBytes)
 
 	deadline, _ := ctx.Deadline()
 	if err := conn.SetDeadline(deadline); err != nil {
@@ -81,7 +81,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 
 	if tlsConn, ok := conn.(*tls.Conn); ok {
 		state := tlsConn.ConnectionState()
-		if err := recordTLSState(registry, &state, opts.certExpiresWithin); err != nil {
+		if err := qrRecordTLS(registry, &state, opts.certExpiresWithin); err != nil {
 			return err
 		}
 	}
@@ -103,7 +103,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 				} else {
 					logger.Error("Error reading from connection", "err", err)
 				}
-				return s.expectFailure(err, "line matching "+quoteText(qr.Expect.String()))
+				return s.expectFailure(err, "line matching "+qrQuote(qr.Expect.String()))
 			}
 			logger.Debug("Regexp matched", "regexp", qr.Expect.String(), "line", string(line))
 			failedDueToRegex.Set(0)
@@ -111,7 +111,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 				send = string(qr.Expect.Expand(nil, []byte(send), line, match))
 			}
 			if qr.Labels != nil {
-				recordExpectInfo(registry, qr, line, match, logger)
+				qrRecordExpectInfo(registry, qr, line, match, logger)
 			}
 		}
 		if qr.ExpectBytes != "" {
@@ -124,9 +124,9 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			if err := s.sendLine(send); err != nil {
 				logger.Error("Failed to send", "err", err)
 				if connTimedOut(err) {
-					return connFailure(err, "timeout while sending %s", quoteText(send))
+					return connFailure(err, "timeout while sending %s", qrQuote(send))
 				}
-				return connFailure(err, "sending %s: %s", quoteText(send), connErrorText(err))
+				return connFailure(err, "sending %s: %s", qrQuote(send), connErrorText(err))
 			}
 		}
 		if qr.StartTLS {
@@ -136,7 +136,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			}
 			defer tlsConn.Close()
 			state := tlsConn.ConnectionState()
-			if err := recordTLSState(registry, &state, opts.certExpiresWithin); err != nil {
+			if err := qrRecordTLS(registry, &state, opts.certExpiresWithin); err != nil {
 				return err
 			}
 		}
@@ -144,9 +144,9 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 	return nil
 }
 
-// recordTLSState registers the TLS metrics (upstream's tcp set, cipher
+// qrRecordTLS registers the TLS metrics (upstream's tcp set, cipher
 // included) and applies vigie's fail_if_cert_expires_within.
-func recordTLSState(registry *Registry, state *tls.ConnectionState, within time.Duration) error {
+func qrRecordTLS(registry *Registry, state *tls.ConnectionState, within time.Duration) error {
 	registerTLSMetrics(registry, state, true)
 	return checkCertExpiry(state, within, time.Now())
 }
@@ -213,10 +213,10 @@ func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog
 	logger.Debug("Read bytes", "bytes", string(got))
 	if err != nil {
 		logger.Error("Error reading from connection", "err", err)
-		what := "bytes " + quoteText(want)
+		what := "bytes " + qrQuote(want)
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return connFailure(err, "expected %s but connection closed after %d bytes %s", what, n, quoteText(string(got)))
+			return connFailure(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
 		case connTimedOut(err):
 			return connFailure(err, "timeout while waiting for %s (got %d of %d bytes)", what, n, len(want))
 		}
@@ -225,7 +225,7 @@ func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog
 	if string(got) != want {
 		failedDueToBytes.Set(1)
 		logger.Error("Bytes did not match", "expected", want, "bytes", string(got))
-		return fmt.Errorf("expected bytes %s got %s", quoteText(want), quoteText(string(got)))
+		return fmt.Errorf("expected bytes %s got %s", qrQuote(want), qrQuote(string(got)))
 	}
 	logger.Debug("Bytes matched", "expected", want)
 	failedDueToBytes.Set(0)
@@ -261,7 +261,7 @@ func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		logger.Error("TLS Handshake (client) failed", "err", err)
 		tlsConn.Close()
-		return nil, tlsHandshakeFailure(err)
+		return nil, connTLSFailure(err)
 	}
 	logger.Debug("TLS Handshake (client) succeeded.")
 	s.conn = tlsConn
@@ -285,22 +285,22 @@ func (s *qrSession) expectFailure(err error, what string) error {
 		if !s.readAny {
 			return connFailure(err, "expected %s but connection closed without sending anything", what)
 		}
-		return connFailure(err, "expected %s but connection closed after reading %s", what, quoteText(s.lastLine()))
+		return connFailure(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
 	case connTimedOut(err):
 		if s.readAny {
-			return connFailure(err, "timeout while waiting for %s (last read %s)", what, quoteText(s.lastLine()))
+			return connFailure(err, "timeout while waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
 		}
 		return connFailure(err, "timeout while waiting for %s (nothing received)", what)
 	}
 	return connFailure(err, "%s while waiting for %s", connErrorText(err), what)
 }
 
-// recordExpectInfo exports probe_expect_info{<labels>} 1, the label values
+// qrRecordExpectInfo exports probe_expect_info{<labels>} 1, the label values
 // expanded from the matched line. Several steps with labels add series to
 // one family (upstream panics on the second registration); a step whose
 // label names differ from the first is skipped, as one family has one label
 // set.
-func recordExpectInfo(registry *Registry, qr *config.QueryResponse, line []byte, match []int, logger *slog.Logger) {
+func qrRecordExpectInfo(registry *Registry, qr *config.QueryResponse, line []byte, match []int, logger *slog.Logger) {
 	names := make([]string, len(qr.Labels))
 	values := make([]string, len(qr.Labels))
 	for i, l := range qr.Labels {
@@ -315,7 +315,7 @@ func recordExpectInfo(registry *Registry, qr *config.QueryResponse, line []byte,
 		}
 		vec = &GaugeVec{f: f}
 	} else {
-		vec = registry.NewGaugeVec("probe_expect_info", helpExpectInfo, names...)
+		vec = registry.NewGaugeVec("probe_expect_info", qrHelpExpectInfo, names...)
 	}
 	vec.WithLabelValues(values...).Set(1)
 }
@@ -396,16 +396,16 @@ func connDialFailure(err error, addr string) error {
 	return connFailure(err, "connecting to %s: %s", addr, connErrorText(err))
 }
 
-// tlsHandshakeFailure explains a failed TLS handshake.
-func tlsHandshakeFailure(err error) error {
+// connTLSFailure explains a failed TLS handshake.
+func connTLSFailure(err error) error {
 	if connTimedOut(err) {
 		return connFailure(err, "timeout during TLS handshake")
 	}
 	return fmt.Errorf("TLS handshake failed: %w", err)
 }
 
-// quoteText quotes peer or config text for a failure reason, shortened.
-func quoteText(s string) string {
+// qrQuote quotes peer or config text for a failure reason, shortened.
+func qrQuote(s string) string {
 	if len(s) > qrQuoteMax {
 		return fmt.Sprintf("%q…", s[:qrQuoteMax])
 	}

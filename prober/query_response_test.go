@@ -29,7 +29,7 @@ func TestQueryResponseReadMatch(t *testing.T) {
 		{name: "line longer than the buffer", input: strings.NewReader("x\n" + long + "\nrest\n"), bufSize: 16, re: "^0123.*xyz$", wantLine: long},
 		{name: "last line without newline", input: strings.NewReader("first\nSSH-2.0-OpenSSH\r"), re: "^SSH-2.0-OpenSSH$", wantLine: "SSH-2.0-OpenSSH"},
 		{name: "no match before EOF", input: strings.NewReader("one\ntwo\n"), re: "^three", wantErr: io.EOF, wantLast: "two"},
-		{name: "endless line", input: io.LimitReader(infiniteX{}, 1<<20), re: "^y", wantText: "line longer than 65536 bytes"},
+		{name: "endless line", input: io.LimitReader(qrInfiniteX{}, 1<<20), re: "^y", wantText: "line longer than 65536 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,9 +63,9 @@ func TestQueryResponseReadMatch(t *testing.T) {
 	}
 }
 
-type infiniteX struct{}
+type qrInfiniteX struct{}
 
-func (infiniteX) Read(p []byte) (int, error) {
+func (qrInfiniteX) Read(p []byte) (int, error) {
 	for i := range p {
 		p[i] = 'x'
 	}
@@ -93,13 +93,13 @@ func TestQueryResponseExpectInfoWithoutLabels(t *testing.T) {
 	// labels: [] is not nil: upstream exports the family without labels.
 	registry := NewRegistry()
 	qr := &config.QueryResponse{Expect: config.MustNewRegexp("^ok"), Labels: []config.Label{}}
-	recordExpectInfo(registry, qr, []byte("ok"), []int{0, 2}, testLogger(t))
+	qrRecordExpectInfo(registry, qr, []byte("ok"), []int{0, 2}, testLogger(t))
 	expectMetrics(t, registry, map[string]float64{"probe_expect_info": 1})
 }
 
 func TestQuoteTextShortens(t *testing.T) {
-	got := quoteText(strings.Repeat("a", 500))
+	got := qrQuote(strings.Repeat("a", 500))
 	if len(got) > qrQuoteMax+8 || !strings.HasSuffix(got, `"…`) {
-		t.Errorf("quoteText did not shorten: %s", got)
+		t.Errorf("qrQuote did not shorten: %s", got)
 	}
 }

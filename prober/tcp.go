@@ -19,7 +19,7 @@ import (
 // connected, probe_failed_due_to_regex and probe_failed_due_to_bytes, and
 // the TLS metrics whenever TLS was used.
 func ProbeTCP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	conn, host, err := dialTCP(ctx, target, &module.TCP, registry, logger)
+	conn, host, err := tcpDialTarget(ctx, target, &module.TCP, registry, logger)
 	if err != nil {
 		logger.Error("Error dialing TCP", "err", err)
 		return err
@@ -35,10 +35,10 @@ func ProbeTCP(ctx context.Context, target string, module config.Module, registry
 	}, registry, logger)
 }
 
-// dialTCP resolves the target, connects through the policy-enforcing dialer
-// and, with tls: true, completes the TLS handshake. It returns the
+// tcpDialTarget resolves the target, connects through the policy-enforcing
+// dialer and, with tls: true, completes the TLS handshake. It returns the
 // connection and the target's host (the default TLS server name).
-func dialTCP(ctx context.Context, target string, p *config.TCPProbe, registry *Registry, logger *slog.Logger) (net.Conn, string, error) {
+func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, registry *Registry, logger *slog.Logger) (net.Conn, string, error) {
 	host, port, err := net.SplitHostPort(target)
 	if err != nil {
 		logger.Error("Error splitting target address and port", "err", err)
@@ -87,7 +87,7 @@ func dialTCP(ctx context.Context, target string, p *config.TCPProbe, registry *R
 	tlsConn := tls.Client(conn, tlsConfig)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, "", tlsHandshakeFailure(err)
+		return nil, "", connTLSFailure(err)
 	}
 	return tlsConn, host, nil
 }

@@ -111,14 +111,14 @@ func tcpTestServer(t testing.TB, handle func(net.Conn)) string {
 	return qrTestServer(t, l, handle)
 }
 
-// localhostTarget turns 127.0.0.1:port into localhost:port.
-func localhostTarget(addr string) string {
+// qrLocalhostTarget turns 127.0.0.1:port into localhost:port.
+func qrLocalhostTarget(addr string) string {
 	_, port, _ := net.SplitHostPort(addr)
 	return net.JoinHostPort("localhost", port)
 }
 
-// sendLines is a handler that writes lines (CRLF-terminated) and closes.
-func sendLines(lines ...string) func(net.Conn) {
+// qrSendLines is a handler that writes lines (CRLF-terminated) and closes.
+func qrSendLines(lines ...string) func(net.Conn) {
 	return func(c net.Conn) {
 		for _, l := range lines {
 			io.WriteString(c, l+"\r\n")
@@ -126,35 +126,35 @@ func sendLines(lines ...string) func(net.Conn) {
 	}
 }
 
-// holdOpen is a handler that writes data and then waits for the peer to
+// qrHoldOpen is a handler that writes data and then waits for the peer to
 // close the connection.
-func holdOpen(data string) func(net.Conn) {
+func qrHoldOpen(data string) func(net.Conn) {
 	return func(c net.Conn) {
 		io.WriteString(c, data)
 		io.Copy(io.Discard, c)
 	}
 }
 
-// dialog drives the server side of a line protocol in tests.
-type dialog struct {
+// qrDialog drives the server side of a line protocol in tests.
+type qrDialog struct {
 	t *testing.T
 	c net.Conn
 	r *bufio.Reader
 }
 
-func newDialog(t *testing.T, c net.Conn) *dialog {
+func newQRDialog(t *testing.T, c net.Conn) *qrDialog {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &dialog{t: t, c: c, r: bufio.NewReader(c)}
+	return &qrDialog{t: t, c: c, r: bufio.NewReader(c)}
 }
 
-func (d *dialog) send(lines ...string) {
+func (d *qrDialog) send(lines ...string) {
 	for _, l := range lines {
 		io.WriteString(d.c, l+"\r\n")
 	}
 }
 
 // expect reads one line and reports whether it is want.
-func (d *dialog) expect(want string) bool {
+func (d *qrDialog) expect(want string) bool {
 	line, err := d.r.ReadString('\n')
 	if err != nil {
 		// The probe went away: its own result tells whether it should have.
@@ -169,7 +169,7 @@ func (d *dialog) expect(want string) bool {
 }
 
 // startTLS switches the dialog to TLS with cert.
-func (d *dialog) startTLS(cert tls.Certificate) bool {
+func (d *qrDialog) startTLS(cert tls.Certificate) bool {
 	tc := tls.Server(d.c, &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err := tc.Handshake(); err != nil {
 		return false
@@ -178,15 +178,15 @@ func (d *dialog) startTLS(cert tls.Certificate) bool {
 	return true
 }
 
-// testPKI is a CA and the server certificates it signs.
-type testPKI struct {
+// qrPKI is a CA and the server certificates it signs.
+type qrPKI struct {
 	cert   *x509.Certificate
 	key    *ecdsa.PrivateKey
 	caFile string // the CA certificate in PEM, for tls_config.ca_file
 	serial int64
 }
 
-func newTestPKI(t testing.TB) *testPKI {
+func newQRPKI(t testing.TB) *qrPKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -210,11 +210,11 @@ func newTestPKI(t testing.TB) *testPKI {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &testPKI{cert: cert, key: key, caFile: caFile, serial: 1}
+	return &qrPKI{cert: cert, key: key, caFile: caFile, serial: 1}
 }
 
 // issue returns a server certificate for name (a DNS name), expiring at notAfter.
-func (p *testPKI) issue(t testing.TB, name string, notAfter time.Time) tls.Certificate {
+func (p *qrPKI) issue(t testing.TB, name string, notAfter time.Time) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -238,9 +238,9 @@ func (p *testPKI) issue(t testing.TB, name string, notAfter time.Time) tls.Certi
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
-// tlsServerConfig pins TLS 1.2 and one cipher suite so that the version and
+// qrTLSServerConfig pins TLS 1.2 and one cipher suite so that the version and
 // cipher metrics have known values.
-func tlsServerConfig(cert tls.Certificate) *tls.Config {
+func qrTLSServerConfig(cert tls.Certificate) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MinVersion:   tls.VersionTLS12,
@@ -249,8 +249,8 @@ func tlsServerConfig(cert tls.Certificate) *tls.Config {
 	}
 }
 
-// tlsBanner is a handler that speaks TLS from the start and sends a banner.
-func tlsBanner(t *testing.T, cfg *tls.Config, banner string) func(net.Conn) {
+// qrTLSBanner is a handler that speaks TLS from the start and sends a banner.
+func qrTLSBanner(t *testing.T, cfg *tls.Config, banner string) func(net.Conn) {
 	return func(c net.Conn) {
 		tc := tls.Server(c, cfg)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -289,7 +289,7 @@ func TestTCPConnectIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
-	addr := qrTestServer(t, l, sendLines("SSH-2.0-test"))
+	addr := qrTestServer(t, l, qrSendLines("SSH-2.0-test"))
 	module := qrTestModule(t, `
 prober: tcp
 tcp:
@@ -365,19 +365,19 @@ func TestTCPQueryResponse(t *testing.T) {
 	}{
 		{
 			name:    "banner",
-			server:  func(*testing.T) func(net.Conn) { return sendLines("+OK POP3 ready") },
+			server:  func(*testing.T) func(net.Conn) { return qrSendLines("+OK POP3 ready") },
 			module:  `- expect: "^\\+OK"`,
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0, "probe_failed_due_to_bytes": 0},
 		},
 		{
 			name:    "reads lines until one matches",
-			server:  func(*testing.T) func(net.Conn) { return sendLines("NOTICE a", "NOTICE b", "220 ready", "ignored") },
+			server:  func(*testing.T) func(net.Conn) { return qrSendLines("NOTICE a", "NOTICE b", "220 ready", "ignored") },
 			module:  `- expect: "^220 "`,
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
 		},
 		{
 			name:    "prompt without newline",
-			server:  func(*testing.T) func(net.Conn) { return holdOpen("Welcome\r\nlogin: ") },
+			server:  func(*testing.T) func(net.Conn) { return qrHoldOpen("Welcome\r\nlogin: ") },
 			module:  `- expect: "^login: $"`,
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
 		},
@@ -395,7 +395,7 @@ func TestTCPQueryResponse(t *testing.T) {
 		},
 		{
 			name:    "closed without match",
-			server:  func(*testing.T) func(net.Conn) { return sendLines("-ERR go away") },
+			server:  func(*testing.T) func(net.Conn) { return qrSendLines("-ERR go away") },
 			module:  `- expect: "^\\+OK"`,
 			reason:  `expected line matching "^\\+OK" but connection closed after reading "-ERR go away"`,
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1, "probe_failed_due_to_bytes": 0},
@@ -409,7 +409,7 @@ func TestTCPQueryResponse(t *testing.T) {
 		},
 		{
 			name:    "timeout waiting for a line",
-			server:  func(*testing.T) func(net.Conn) { return holdOpen("220-hello\r\n") },
+			server:  func(*testing.T) func(net.Conn) { return qrHoldOpen("220-hello\r\n") },
 			module:  `- expect: "^220 "`,
 			timeout: 300 * time.Millisecond,
 			reason:  `timeout while waiting for line matching "^220 " (last read "220-hello")`,
@@ -419,7 +419,7 @@ func TestTCPQueryResponse(t *testing.T) {
 			name: "send expands the match",
 			server: func(t *testing.T) func(net.Conn) {
 				return func(c net.Conn) {
-					d := newDialog(t, c)
+					d := newQRDialog(t, c)
 					if !d.expect("NICK prober") || !d.expect("USER prober prober prober :prober") {
 						return
 					}
@@ -439,21 +439,21 @@ func TestTCPQueryResponse(t *testing.T) {
 		},
 		{
 			name:    "expect_bytes",
-			server:  func(*testing.T) func(net.Conn) { return holdOpen("\x00\x01\x7fOK rest") },
+			server:  func(*testing.T) func(net.Conn) { return qrHoldOpen("\x00\x01\x7fOK rest") },
 			module:  `- expect_bytes: "\x00\x01\x7fOK"`,
 			metrics: map[string]float64{"probe_failed_due_to_bytes": 0, "probe_failed_due_to_regex": 0},
 		},
 		{
 			name: "expect_bytes then a line",
 			server: func(*testing.T) func(net.Conn) {
-				return holdOpen("\x16\x03ready\n")
+				return qrHoldOpen("\x16\x03ready\n")
 			},
 			module:  "- expect_bytes: \"\\x16\\x03\"\n- expect: \"^ready$\"",
 			metrics: map[string]float64{"probe_failed_due_to_bytes": 0, "probe_failed_due_to_regex": 0},
 		},
 		{
 			name:    "expect_bytes mismatch",
-			server:  func(*testing.T) func(net.Conn) { return holdOpen("\x00\x02") },
+			server:  func(*testing.T) func(net.Conn) { return qrHoldOpen("\x00\x02") },
 			module:  `- expect_bytes: "\x00\x01"`,
 			reason:  `expected bytes "\x00\x01" got "\x00\x02"`,
 			metrics: map[string]float64{"probe_failed_due_to_bytes": 1, "probe_failed_due_to_regex": 0},
@@ -467,7 +467,7 @@ func TestTCPQueryResponse(t *testing.T) {
 		},
 		{
 			name:    "timeout waiting for bytes",
-			server:  func(*testing.T) func(net.Conn) { return holdOpen("") },
+			server:  func(*testing.T) func(net.Conn) { return qrHoldOpen("") },
 			module:  `- expect_bytes: "PONG"`,
 			timeout: 300 * time.Millisecond,
 			reason:  `timeout while waiting for bytes "PONG" (got 0 of 4 bytes)`,
@@ -477,7 +477,7 @@ func TestTCPQueryResponse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tcpTestServer(t, tc.server(t))
-			module := qrTestModule(t, "prober: tcp\ntcp:\n  query_response:\n"+indentLines(tc.module, "    "))
+			module := qrTestModule(t, "prober: tcp\ntcp:\n  query_response:\n"+qrIndent(tc.module, "    "))
 			timeout := tc.timeout
 			if timeout == 0 {
 				timeout = 5 * time.Second
@@ -495,7 +495,7 @@ func TestTCPQueryResponse(t *testing.T) {
 	}
 }
 
-func indentLines(s, prefix string) string {
+func qrIndent(s, prefix string) string {
 	var b strings.Builder
 	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
 		b.WriteString(prefix + line + "\n")
@@ -522,7 +522,7 @@ tcp:
 	}
 	for _, tc := range tests {
 		t.Run(tc.banner, func(t *testing.T) {
-			addr := tcpTestServer(t, sendLines(tc.banner))
+			addr := tcpTestServer(t, qrSendLines(tc.banner))
 			registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 			if err != nil {
 				t.Fatalf("probe failed: %v", err)
@@ -534,7 +534,7 @@ tcp:
 }
 
 func TestTCPExpectLabelsOnSeveralSteps(t *testing.T) {
-	addr := tcpTestServer(t, sendLines("v=1", "v=2", "w=3"))
+	addr := tcpTestServer(t, qrSendLines("v=1", "v=2", "w=3"))
 	module := qrTestModule(t, `
 prober: tcp
 tcp:
@@ -556,16 +556,16 @@ tcp:
 	}
 }
 
-var tlsFamilies = []string{
+var qrTLSFamilies = []string{
 	"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_expiry_timestamp_seconds",
 	"probe_ssl_last_chain_info", "probe_tls_version_info", "probe_tls_cipher_info",
 }
 
 func TestTCPTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := newQRPKI(t)
 	notAfter := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
 	cert := pki.issue(t, "localhost", notAfter)
-	addr := tcpTestServer(t, tlsBanner(t, tlsServerConfig(cert), "+OK POP3 ready"))
+	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK POP3 ready"))
 
 	tlsModule := func(extra string) config.Module {
 		return qrTestModule(t, fmt.Sprintf(`
@@ -577,15 +577,15 @@ tcp:
     ca_file: %s
 %s
   query_response:
-    - expect: "^\\+OK"`, pki.caFile, indentLines(extra, "    ")))
+    - expect: "^\\+OK"`, pki.caFile, qrIndent(extra, "    ")))
 	}
 
 	t.Run("name from target", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, localhostTarget(addr), tlsModule(""), 5*time.Second)
+		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), tlsModule(""), 5*time.Second)
 		if err != nil {
 			t.Fatalf("probe failed: %v", err)
 		}
-		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), tlsFamilies...)...)
+		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{
 			"probe_ssl_earliest_cert_expiry":                float64(notAfter.Unix()),
 			"probe_ssl_last_chain_expiry_timestamp_seconds": float64(notAfter.Unix()),
@@ -622,15 +622,15 @@ tcp:
 
 	t.Run("certificate expires soon", func(t *testing.T) {
 		soon := pki.issue(t, "localhost", time.Now().Add(5*24*time.Hour+time.Hour))
-		addr := tcpTestServer(t, tlsBanner(t, tlsServerConfig(soon), "+OK"))
+		addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
 		module := tlsModule("")
 		module.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := qrTestProbe(t, ProbeTCP, localhostTarget(addr), module, 5*time.Second)
+		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 5 days")
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(soon.Leaf.NotAfter.Unix())})
 
 		module.TCP.FailIfCertExpiresWithin.Set("72h")
-		if _, err := qrTestProbe(t, ProbeTCP, localhostTarget(addr), module, 5*time.Second); err != nil {
+		if _, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second); err != nil {
 			t.Errorf("with 72h the probe should succeed: %v", err)
 		}
 	})
@@ -638,12 +638,12 @@ tcp:
 
 // An SMTP-like dialog with STARTTLS, as upstream's test.
 func TestTCPStartTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := newQRPKI(t)
 	notAfter := time.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
 	cert := pki.issue(t, "localhost", notAfter)
 	smtp := func(t *testing.T) func(net.Conn) {
 		return func(c net.Conn) {
-			d := newDialog(t, c)
+			d := newQRDialog(t, c)
 			d.send("220 mail.example ESMTP")
 			if !d.expect("EHLO prober") {
 				return
@@ -684,15 +684,15 @@ tcp:
     - send: "EHLO prober"
     - expect: "^250-AUTH"
     - send: "QUIT"
-    - expect: "^221 "`, pki.caFile, indentLines(extra, "    ")))
+    - expect: "^221 "`, pki.caFile, qrIndent(extra, "    ")))
 	}
 
 	t.Run("success", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, localhostTarget(addr), module(""), 5*time.Second)
+		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module(""), 5*time.Second)
 		if err != nil {
 			t.Fatalf("probe failed: %v", err)
 		}
-		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), tlsFamilies...)...)
+		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(notAfter.Unix())})
 		expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.3")
 		promtoolCheck(t, registry)
@@ -707,9 +707,9 @@ tcp:
 	t.Run("certificate expiry checked after starttls", func(t *testing.T) {
 		m := module("")
 		m.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := qrTestProbe(t, ProbeTCP, localhostTarget(addr), m, 5*time.Second)
+		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), m, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 9 days")
-		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), tlsFamilies...)...)
+		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 	})
 }
 
@@ -733,9 +733,9 @@ func TestPrefixedConnReplaysBufferedBytes(t *testing.T) {
 // The handler path: the hostname parameter sets the TLS server name of a
 // tcp probe (upstream's behaviour), and the module's timeout bounds it.
 func TestTCPThroughHandler(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := newQRPKI(t)
 	cert := pki.issue(t, "mail.example", time.Now().Add(90*24*time.Hour))
-	addr := tcpTestServer(t, tlsBanner(t, tlsServerConfig(cert), "+OK"))
+	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK"))
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 modules:
   pop3s:
@@ -761,7 +761,7 @@ modules:
 		{"module=pop3s&target=" + addr, "probe_success 0"},
 		{"module=pop3s&hostname=mail.example&target=" + addr, "probe_success 1"},
 	} {
-		w := httptestGet(h, "/probe?"+tc.query)
+		w := qrHTTPGet(h, "/probe?"+tc.query)
 		if !strings.Contains(w, tc.success+"\n") {
 			t.Errorf("%s: want %q in\n%s", tc.query, tc.success, w)
 		}
@@ -781,8 +781,8 @@ func TestTCPDialFailureKeepsPolicyErrors(t *testing.T) {
 	}
 }
 
-// httptestGet serves one GET and returns the body.
-func httptestGet(h http.Handler, target string) string {
+// qrHTTPGet serves one GET and returns the body.
+func qrHTTPGet(h http.Handler, target string) string {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
 	return w.Body.String()

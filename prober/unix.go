@@ -20,7 +20,7 @@ import (
 // speaking TLS, and runs the module's query_response conversation. There is
 // no name to resolve, so, as upstream, no resolution metrics.
 func ProbeUnix(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	conn, err := dialUnix(ctx, target, &module.Unix, logger)
+	conn, err := unixDial(ctx, target, &module.Unix, logger)
 	if err != nil {
 		logger.Error("Error dialing unix", "err", err)
 		return err
@@ -34,7 +34,7 @@ func ProbeUnix(ctx context.Context, target string, module config.Module, registr
 	}, registry, logger)
 }
 
-func dialUnix(ctx context.Context, path string, p *config.UnixProbe, logger *slog.Logger) (net.Conn, error) {
+func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slog.Logger) (net.Conn, error) {
 	if path == "" {
 		return nil, errors.New("invalid target: want the path of a unix socket")
 	}
@@ -72,7 +72,7 @@ func dialUnix(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	tlsConn := tls.Client(conn, tlsConfig)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, tlsHandshakeFailure(err)
+		return nil, connTLSFailure(err)
 	}
 	return tlsConn, nil
 }

@@ -26,7 +26,7 @@ func unixTestServer(t *testing.T, handle func(net.Conn)) string {
 
 func TestUnixQueryResponse(t *testing.T) {
 	path := unixTestServer(t, func(c net.Conn) {
-		d := newDialog(t, c)
+		d := newQRDialog(t, c)
 		d.send("* OK [CAPABILITY IMAP4rev1] ready")
 		if d.expect("a1 LOGOUT") {
 			d.send("* BYE", "a1 OK LOGOUT completed")
@@ -51,7 +51,7 @@ unix:
 }
 
 func TestUnixRegexpFailure(t *testing.T) {
-	path := unixTestServer(t, sendLines("-ERR no"))
+	path := unixTestServer(t, qrSendLines("-ERR no"))
 	module := qrTestModule(t, "prober: unix\nunix:\n  query_response:\n    - expect: \"^\\\\+OK\"")
 	registry, err := qrTestProbe(t, ProbeUnix, path, module, 5*time.Second)
 	expectReason(t, err, `expected line matching "^\\+OK" but connection closed after reading "-ERR no"`)
@@ -104,9 +104,9 @@ func TestUnixPermissionDenied(t *testing.T) {
 }
 
 func TestUnixTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := newQRPKI(t)
 	cert := pki.issue(t, "daemon.local", time.Now().Add(30*24*time.Hour))
-	path := unixTestServer(t, tlsBanner(t, tlsServerConfig(cert), "READY"))
+	path := unixTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "READY"))
 	module := func(serverName string) string {
 		return fmt.Sprintf(`
 prober: unix
@@ -123,7 +123,7 @@ unix:
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
-	expectFamilies(t, registry, append([]string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"}, tlsFamilies...)...)
+	expectFamilies(t, registry, append([]string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"}, qrTLSFamilies...)...)
 	expectSeries(t, registry, "probe_tls_cipher_info", 1, tls.CipherSuiteName(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256))
 
 	// Without server_name the name checked is the socket's path, as upstream.

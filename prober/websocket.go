@@ -167,7 +167,7 @@ func (d *wsDial) failure(err error, resp *http.Response) error {
 	case d.dialErr != nil:
 		return connDialFailure(d.dialErr, d.addr)
 	case d.tlsErr != nil:
-		return tlsHandshakeFailure(d.tlsErr)
+		return connTLSFailure(d.tlsErr)
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
 		if resp.StatusCode != http.StatusSwitchingProtocols {
 			return connFailure(err, "websocket upgrade refused: HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
@@ -209,7 +209,7 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 		qr := &steps[i]
 		send := qr.Send
 		if qr.Expect.IsSet() {
-			what := "message matching " + quoteText(qr.Expect.String())
+			what := "message matching " + qrQuote(qr.Expect.String())
 			_, msg, err := conn.ReadMessage()
 			if err != nil {
 				logger.Error("Error reading message", "err", err)
@@ -218,20 +218,20 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 			match := qr.Expect.FindSubmatchIndex(msg)
 			if match == nil {
 				logger.Error("Regexp did not match", "regexp", qr.Expect.String(), "line", string(msg))
-				return fmt.Errorf("regexp %s did not match message %s", quoteText(qr.Expect.String()), quoteText(string(msg)))
+				return fmt.Errorf("regexp %s did not match message %s", qrQuote(qr.Expect.String()), qrQuote(string(msg)))
 			}
 			logger.Debug("regexp matched", "regexp", qr.Expect.String(), "line", string(msg))
 			if send != "" {
 				send = string(qr.Expect.Expand(nil, []byte(send), msg, match))
 			}
 			if qr.Labels != nil {
-				recordExpectInfo(registry, qr, msg, match, logger)
+				qrRecordExpectInfo(registry, qr, msg, match, logger)
 			}
 		}
 		if send != "" {
 			if err := conn.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
 				logger.Error("Error sending message", "err", err)
-				return connFailure(err, "sending websocket message %s: %s", quoteText(send), connErrorText(err))
+				return connFailure(err, "sending websocket message %s: %s", qrQuote(send), connErrorText(err))
 			}
 			logger.Debug("message sent", "message", send)
 		}

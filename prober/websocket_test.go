@@ -212,7 +212,7 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			module := qrTestModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+indentLines(tc.httpConfig, "    "))
+			module := qrTestModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+qrIndent(tc.httpConfig, "    "))
 			registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 			if tc.reason == "" {
 				if err != nil {
