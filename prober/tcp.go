@@ -2,13 +2,106 @@ package prober
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
+	"fmt"
 	"log/slog"
+	"net"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// ProbeTCP is a placeholder until the tcp prober lands.
+// ProbeTCP connects to target (host:port), optionally speaking TLS from the
+// start, and runs the module's query_response conversation. Metrics follow
+// upstream: the resolution metrics from chooseProtocol, then, once
+// connected, probe_failed_due_to_regex and probe_failed_due_to_bytes, and
+// the TLS metrics whenever TLS was used.
 func ProbeTCP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	return errors.New("the tcp prober is not implemented yet")
+	conn, host, err := tcpDialTarget(ctx, target, &module.TCP, registry, logger)
+	if err != nil {
+		logger.Error("Error dialing TCP", "err", err)
+		return err
+	}
+	defer conn.Close()
+	logger.Debug("Successfully dialed")
+
+	return probeQueryResponses(ctx, conn, &qrOptions{
+		steps:             module.TCP.QueryResponse,
+		tlsConfig:         &module.TCP.TLSConfig,
+		serverName:        host,
+		certExpiresWithin: time.Duration(module.TCP.FailIfCertExpiresWithin),
+	}, registry, logger)
+}
+
+// tcpDialTarget resolves the target, connects through the policy-enforcing
+// dialer and, with tls: true, completes the TLS handshake. It returns the
+// connection and the target's host (the default TLS server name).
+func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, registry *Registry, logger *slog.Logger) (net.Conn, string, error) {
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		logger.Error("Error splitting target address and port", "err", err)
+		return nil, "", fmt.Errorf("invalid target %q: want host:port: %w", target, err)
+	}
+
+	ip, _, err := chooseProtocol(ctx, p.IPProtocol, p.IPProtocolFallback, host, registry, logger)
+	if err != nil {
+		logger.Error("Error resolving address", "err", err)
+		return nil, "", err
+	}
+	network := "tcp4"
+	if ip.IP.To4() == nil {
+		network = "tcp6"
+	}
+	addr := net.JoinHostPort(ip.String(), port)
+
+	// Like upstream, a broken tls_config fails the probe before dialing.
+	var tlsConfig *tls.Config
+	if p.TLS {
+		if tlsConfig, err = tcpTLSConfig(&p.TLSConfig, host); err != nil {
+			logger.Error("Error creating TLS configuration", "err", err)
+			return nil, "", err
+		}
+	}
+
+	dialer, err := newDialer(ctx, "tcp", p.SourceIPAddress)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.SourceIPAddress != "" {
+		logger.Debug("Using local address", "srcIP", p.SourceIPAddress)
+	}
+	if !p.TLS {
+		logger.Debug("Dialing TCP without TLS")
+	} else {
+		logger.Debug("Dialing TCP with TLS")
+	}
+	conn, err := dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, "", connDialFailure(err, addr)
+	}
+	if !p.TLS {
+		return conn, host, nil
+	}
+	tlsConn := tls.Client(conn, tlsConfig)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, "", connTLSFailure(err)
+	}
+	return tlsConn, host, nil
+}
+
+// tcpTLSConfig builds the module's TLS configuration. Without server_name
+// it verifies the target's host: we dial the resolved address, so the TLS
+// layer cannot learn the name by itself.
+func tcpTLSConfig(c *pconfig.TLSConfig, host string) (*tls.Config, error) {
+	cfg, err := pconfig.NewTLSConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("invalid tls_config: %w", err)
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg, nil
 }

@@ -2,13 +2,102 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// ProbeUnix is a placeholder until the unix prober lands.
+// ProbeUnix connects to the unix socket at target (a path), optionally
+// speaking TLS, and runs the module's query_response conversation. There is
+// no name to resolve, so, as upstream, no resolution metrics.
 func ProbeUnix(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	return errors.New("the unix prober is not implemented yet")
+	conn, err := unixDial(ctx, target, &module.Unix, logger)
+	if err != nil {
+		logger.Error("Error dialing unix", "err", err)
+		return err
+	}
+	defer conn.Close()
+	logger.Debug("Successfully dialed")
+
+	return probeQueryResponses(ctx, conn, &qrOptions{
+		steps:     module.Unix.QueryResponse,
+		tlsConfig: &module.Unix.TLSConfig,
+	}, registry, logger)
+}
+
+func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slog.Logger) (net.Conn, error) {
+	if path == "" {
+		return nil, errors.New("invalid target: want the path of a unix socket")
+	}
+	var tlsConfig *tls.Config
+	if p.TLS {
+		cfg, err := pconfig.NewTLSConfig(&p.TLSConfig)
+		if err != nil {
+			logger.Error("Error creating TLS configuration", "err", err)
+			return nil, fmt.Errorf("invalid tls_config: %w", err)
+		}
+		if cfg.ServerName == "" {
+			// What tls.Dial derives from a unix address, as upstream.
+			cfg.ServerName = path
+			if i := strings.LastIndex(path, ":"); i >= 0 {
+				cfg.ServerName = path[:i]
+			}
+		}
+		tlsConfig = cfg
+		logger.Debug("Dialing unix with TLS")
+	} else {
+		logger.Debug("Dialing unix without TLS")
+	}
+
+	dialer, err := newDialer(ctx, "unix", "")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dialer.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, unixDialFailure(err, path)
+	}
+	if tlsConfig == nil {
+		return conn, nil
+	}
+	tlsConn := tls.Client(conn, tlsConfig)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, connTLSFailure(err)
+	}
+	return tlsConn, nil
+}
+
+// notASocket reports whether path exists and is something else than a socket.
+func notASocket(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode()&os.ModeSocket == 0
+}
+
+// unixDialFailure explains a failed connect to a unix socket; permission
+// problems get their own reason, as upstream.
+func unixDialFailure(err error, path string) error {
+	switch {
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return connFailure(err, "permission denied connecting to unix socket %s", path)
+	case errors.Is(err, syscall.ENOENT):
+		return connFailure(err, "unix socket %s does not exist", path)
+	case errors.Is(err, syscall.ENOTSOCK), errors.Is(err, syscall.ECONNREFUSED) && notASocket(path):
+		// Linux refuses connections to files that are not sockets.
+		return connFailure(err, "%s is not a unix socket", path)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return connFailure(err, "connection refused by unix socket %s (nothing listening)", path)
+	case connTimedOut(err):
+		return connFailure(err, "timeout while connecting to unix socket %s", path)
+	}
+	return connFailure(err, "connecting to unix socket %s: %s", path, connErrorText(err))
 }

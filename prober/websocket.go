@@ -2,13 +2,253 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/websocket"
+	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// ProbeWebsocket is a placeholder until the websocket prober lands.
+const (
+	helpWebsocketStatusCode       = "Response HTTP status code"
+	helpWebsocketUpgraded         = "Indicates if the websocket connection was successfully upgraded"
+	helpWebsocketFailedDueToRegex = "Indicates if probe failed due to regex"
+	helpWebsocketDuration         = "Duration of websocket request by phase"
+
+	// wsReadLimit bounds one message; upstream sets none, but a probe must
+	// not buffer an endless message until its timeout.
+	wsReadLimit = 16 << 20
+)
+
+// ProbeWebsocket opens a websocket (ws:// or wss:// target URL) and runs
+// the module's query_response steps over messages: expect reads the next
+// message and matches it, send writes a text message. Metrics follow
+// upstream master: probe_websocket_status_code,
+// probe_websocket_connection_upgraded, probe_websocket_failed_due_to_regex
+// and probe_websocket_duration_seconds{phase=resolve|connect|processing|transfer},
+// plus the resolution metrics.
 func ProbeWebsocket(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	return errors.New("the websocket prober is not implemented yet")
+	targetURL, err := url.Parse(target)
+	if err != nil {
+		logger.Error("Could not parse target URL", "err", err)
+		return fmt.Errorf("invalid target %q: %w", target, err)
+	}
+	logger.Debug("probing websocket", "target", targetURL.String())
+
+	upgraded := registry.NewGauge("probe_websocket_connection_upgraded", helpWebsocketUpgraded)
+	statusCode := registry.NewGauge("probe_websocket_status_code", helpWebsocketStatusCode)
+	failedDueToRegex := registry.NewGauge("probe_websocket_failed_due_to_regex", helpWebsocketFailedDueToRegex)
+	durations := registry.NewGaugeVec("probe_websocket_duration_seconds", helpWebsocketDuration, "phase")
+
+	if targetURL.Scheme != "ws" && targetURL.Scheme != "wss" {
+		return fmt.Errorf("invalid target %q: want a ws:// or wss:// URL", target)
+	}
+	if targetURL.User != nil {
+		return fmt.Errorf("invalid target %q: credentials in the URL are not allowed (use http_config.basic_auth)", target)
+	}
+	wsc := &module.Websocket.WSHTTPClientConfig
+	host := targetURL.Hostname()
+
+	var tlsConfig *tls.Config
+	if targetURL.Scheme == "wss" {
+		if tlsConfig, err = pconfig.NewTLSConfig(&wsc.TLSConfig); err != nil {
+			logger.Error("Error creating TLS config", "err", err)
+			return fmt.Errorf("invalid tls_config: %w", err)
+		}
+		if tlsConfig.ServerName == "" {
+			// We dial the resolved address, so name the host ourselves.
+			tlsConfig.ServerName = host
+		}
+	}
+
+	ip, lookupTime, err := chooseProtocol(ctx, module.Websocket.IPProtocol, module.Websocket.IPProtocolFallback, host, registry, logger)
+	if err != nil {
+		logger.Error("Error resolving address", "err", err)
+		return err
+	}
+	durations.WithLabelValues("resolve").Add(lookupTime)
+
+	d := &wsDial{ip: ip, tlsConfig: tlsConfig, durations: durations}
+	dialer := websocket.Dialer{NetDialContext: d.dialTCP}
+	if tlsConfig != nil {
+		dialer.NetDialTLSContext = d.dialTLS
+	}
+
+	dialStart := time.Now()
+	conn, resp, err := dialer.DialContext(ctx, targetURL.String(), wsHeaders(wsc))
+	// processing is the handshake: TLS and the HTTP upgrade.
+	durations.WithLabelValues("processing").Add(max(time.Since(dialStart).Seconds()-d.connectSeconds, 0))
+	if resp != nil {
+		statusCode.Set(float64(resp.StatusCode))
+	}
+	if err != nil {
+		logger.Error("Error dialing websocket", "err", err)
+		return d.failure(err, resp)
+	}
+	defer conn.Close()
+	upgraded.Set(1)
+
+	if len(module.Websocket.QueryResponse) == 0 {
+		return nil
+	}
+	transferStart := time.Now()
+	err = wsQueryResponses(ctx, conn, module.Websocket.QueryResponse, registry, logger)
+	durations.WithLabelValues("transfer").Add(time.Since(transferStart).Seconds())
+	if err != nil {
+		// Upstream counts every failed step (a read error as much as a
+		// message that does not match) as failed due to regex.
+		failedDueToRegex.Set(1)
+		return err
+	}
+	return nil
+}
+
+// wsDial dials the address chosen by chooseProtocol through the
+// policy-enforcing dialer and remembers what went wrong, for the reason.
+type wsDial struct {
+	ip             *net.IPAddr
+	tlsConfig      *tls.Config
+	durations      *GaugeVec
+	connectSeconds float64
+	dialErr        error // connecting failed
+	tlsErr         error // the TLS handshake failed
+	addr           string
+}
+
+func (d *wsDial) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	d.addr = net.JoinHostPort(d.ip.String(), port)
+	dialer, err := newDialer(ctx, network, "")
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	conn, err := dialer.DialContext(ctx, network, d.addr)
+	if err != nil {
+		d.dialErr = err
+		return nil, err
+	}
+	d.connectSeconds = time.Since(start).Seconds()
+	d.durations.WithLabelValues("connect").Add(d.connectSeconds)
+	return conn, nil
+}
+
+// dialTLS does the TLS handshake itself so that its failures are told
+// apart from those of the HTTP upgrade.
+func (d *wsDial) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := d.dialTCP(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tlsConn := tls.Client(conn, d.tlsConfig)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		d.tlsErr = err
+		return nil, err
+	}
+	return tlsConn, nil
+}
+
+// failure explains a failed websocket dial.
+func (d *wsDial) failure(err error, resp *http.Response) error {
+	switch {
+	case d.dialErr != nil:
+		return connDialFailure(d.dialErr, d.addr)
+	case d.tlsErr != nil:
+		return connTLSFailure(d.tlsErr)
+	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			return connFailure(err, "websocket upgrade refused: HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		}
+		return connFailure(err, "websocket handshake failed: HTTP 101 without a valid websocket upgrade")
+	case connTimedOut(err):
+		return connFailure(err, "timeout during the websocket handshake")
+	}
+	return fmt.Errorf("websocket handshake failed: %w", err)
+}
+
+// wsHeaders builds the handshake headers: basic auth or else the bearer
+// token in Authorization, then the configured headers.
+func wsHeaders(c *config.WSHTTPClientConfig) http.Header {
+	h := make(http.Header, len(c.Headers)+1)
+	switch {
+	case c.BasicAuth != nil:
+		creds := c.BasicAuth.Username + ":" + string(c.BasicAuth.Password)
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(creds)))
+	case c.BearerToken != "":
+		h.Set("Authorization", "Bearer "+string(c.BearerToken))
+	}
+	for name, value := range c.Headers {
+		h.Add(name, value)
+	}
+	return h
+}
+
+// wsQueryResponses runs the steps over messages. Steps only make sense
+// with expect, labels and send here; expect_bytes and starttls are ignored,
+// as upstream.
+func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.QueryResponse, registry *Registry, logger *slog.Logger) error {
+	deadline, _ := ctx.Deadline()
+	conn.SetReadDeadline(deadline)
+	conn.SetWriteDeadline(deadline)
+	conn.SetReadLimit(wsReadLimit)
+
+	for i := range steps {
+		qr := &steps[i]
+		send := qr.Send
+		if qr.Expect.IsSet() {
+			what := "message matching " + qrQuote(qr.Expect.String())
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				logger.Error("Error reading message", "err", err)
+				return wsReadFailure(err, what)
+			}
+			match := qr.Expect.FindSubmatchIndex(msg)
+			if match == nil {
+				logger.Error("Regexp did not match", "regexp", qr.Expect.String(), "line", string(msg))
+				return fmt.Errorf("regexp %s did not match message %s", qrQuote(qr.Expect.String()), qrQuote(string(msg)))
+			}
+			logger.Debug("regexp matched", "regexp", qr.Expect.String(), "line", string(msg))
+			if send != "" {
+				send = string(qr.Expect.Expand(nil, []byte(send), msg, match))
+			}
+			if qr.Labels != nil {
+				qrRecordExpectInfo(registry, qr, msg, match, logger)
+			}
+		}
+		if send != "" {
+			if err := conn.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
+				logger.Error("Error sending message", "err", err)
+				return connFailure(err, "sending websocket message %s: %s", qrQuote(send), connErrorText(err))
+			}
+			logger.Debug("message sent", "message", send)
+		}
+	}
+	return nil
+}
+
+// wsReadFailure explains why no message arrived.
+func wsReadFailure(err error, what string) error {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		return connFailure(err, "expected %s but the server closed the websocket (%s)", what, ce.Error())
+	case connTimedOut(err):
+		return connFailure(err, "timeout while waiting for %s", what)
+	case errors.Is(err, websocket.ErrReadLimit):
+		return connFailure(err, "websocket message larger than %d bytes while waiting for %s", wsReadLimit, what)
+	}
+	return connFailure(err, "expected %s but the connection failed: %s", what, connErrorText(err))
 }

@@ -1,0 +1,413 @@
+package prober
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"syscall"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// The query_response engine shared by the tcp and unix probers: a
+// conversation of expect (a regexp over lines), expect_bytes, send and
+// starttls steps, with upstream's metrics (probe_failed_due_to_regex,
+// probe_failed_due_to_bytes, probe_expect_info and the TLS metrics).
+
+const (
+	qrHelpFailedDueToRegex = "Indicates if probe failed due to regex"
+	qrHelpFailedDueToBytes = "Indicates if probe failed due to bytes"
+	qrHelpExpectInfo       = "Explicit content matched"
+
+	// qrMaxLine bounds a line being assembled while waiting for a match, as
+	// bufio.Scanner's token limit did upstream: a peer streaming data
+	// without newlines must not grow memory until the timeout.
+	qrMaxLine = 64 << 10
+	// qrQuoteMax bounds the peer data quoted in a failure reason.
+	qrQuoteMax = 120
+)
+
+// qrOptions is what a conversation needs besides the connection.
+type qrOptions struct {
+	steps []config.QueryResponse
+	// tlsConfig configures starttls steps.
+	tlsConfig *pconfig.TLSConfig
+	// serverName is the TLS server name used by starttls when tls_config
+	// sets none ("" leaves it unset, as upstream does for unix sockets).
+	serverName string
+	// certExpiresWithin fails the probe when a certificate presented in a
+	// TLS handshake expires within this duration (0: off).
+	certExpiresWithin time.Duration
+}
+
+// qrSession is the state of one conversation.
+type qrSession struct {
+	conn net.Conn
+	r    *bufio.Reader
+	// partial accumulates a line that spans several reads.
+	partial []byte
+	// last holds (the start of) the last line read, for failure reasons.
+	last    [qrQuoteMax]byte
+	lastLen int
+	readAny bool
+	wbuf    []byte
+}
+
+// probeQueryResponses runs the conversation on conn, which is connected
+// (and, with tls: true, already past its TLS handshake). Like upstream it
+// registers probe_failed_due_to_regex and probe_failed_due_to_bytes, and the
+// TLS metrics whenever the connection is (or becomes) TLS.
+func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, registry *Registry, logger *slog.Logger) error {
+	failedDueToRegex := registry.NewGauge("probe_failed_due_to_regex", qrHelpFailedDueToRegex)
+	failedDueToBytes := registry.NewGauge("probe_failed_due_to_bytes", qrHelpFailedDueToBytes)
+
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		logger.Error("Error setting deadline", "err", err)
+		return fmt.Errorf("setting the connection deadline: %w", err)
+	}
+
+	if tlsConn, ok := conn.(*tls.Conn); ok {
+		state := tlsConn.ConnectionState()
+		if err := qrRecordTLS(registry, &state, opts.certExpiresWithin); err != nil {
+			return err
+		}
+	}
+	if len(opts.steps) == 0 {
+		return nil
+	}
+
+	s := &qrSession{conn: conn, r: bufio.NewReader(conn)}
+	for i := range opts.steps {
+		qr := &opts.steps[i]
+		logger.Debug("Processing query response entry", "entry_number", i)
+		send := qr.Send
+		if qr.Expect.IsSet() {
+			line, match, err := s.readMatch(qr.Expect.Regexp, logger)
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					failedDueToRegex.Set(1)
+					logger.Error("Regexp did not match", "regexp", qr.Expect.String(), "line", s.lastLine())
+				} else {
+					logger.Error("Error reading from connection", "err", err)
+				}
+				return s.expectFailure(err, "line matching "+qrQuote(qr.Expect.String()))
+			}
+			logger.Debug("Regexp matched", "regexp", qr.Expect.String(), "line", string(line))
+			failedDueToRegex.Set(0)
+			if send != "" {
+				send = string(qr.Expect.Expand(nil, []byte(send), line, match))
+			}
+			if qr.Labels != nil {
+				qrRecordExpectInfo(registry, qr, line, match, logger)
+			}
+		}
+		if qr.ExpectBytes != "" {
+			if err := s.readBytes(qr.ExpectBytes, failedDueToBytes, logger); err != nil {
+				return err
+			}
+		}
+		if send != "" {
+			logger.Debug("Sending line", "line", send)
+			if err := s.sendLine(send); err != nil {
+				logger.Error("Failed to send", "err", err)
+				if connTimedOut(err) {
+					return connFailure(err, "timeout while sending %s", qrQuote(send))
+				}
+				return connFailure(err, "sending %s: %s", qrQuote(send), connErrorText(err))
+			}
+		}
+		if qr.StartTLS {
+			tlsConn, err := s.startTLS(ctx, opts, logger)
+			if err != nil {
+				return err
+			}
+			defer tlsConn.Close()
+			state := tlsConn.ConnectionState()
+			if err := qrRecordTLS(registry, &state, opts.certExpiresWithin); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// qrRecordTLS registers the TLS metrics (upstream's tcp set, cipher
+// included) and applies vigie's fail_if_cert_expires_within.
+func qrRecordTLS(registry *Registry, state *tls.ConnectionState, within time.Duration) error {
+	registerTLSMetrics(registry, state, true)
+	return checkCertExpiry(state, within, time.Now())
+}
+
+// readMatch reads lines until one matches re and returns it with the match
+// indices. Like upstream, a trailing line without a newline is matched as
+// soon as it arrives, so a prompt that never ends its line is still seen.
+// It returns io.EOF when the peer closed without a match. The returned line
+// is only valid until the next read.
+func (s *qrSession) readMatch(re *regexp.Regexp, logger *slog.Logger) ([]byte, []int, error) {
+	s.partial = s.partial[:0]
+	for {
+		if s.r.Buffered() == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				if len(s.partial) > 0 {
+					// A last line without newline before EOF: upstream
+					// tries it once more without its \r.
+					line := bytes.TrimSuffix(s.partial, []byte{'\r'})
+					if m := re.FindSubmatchIndex(line); m != nil {
+						return line, m, nil
+					}
+				}
+				return nil, nil, err
+			}
+		}
+		buf, _ := s.r.Peek(s.r.Buffered())
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			line := buf[:i]
+			if len(s.partial) > 0 {
+				s.partial = append(s.partial, line...)
+				line = s.partial
+			}
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+			s.r.Discard(i + 1)
+			s.remember(line)
+			logger.Debug("Read line", "line", string(line))
+			if m := re.FindSubmatchIndex(line); m != nil {
+				return line, m, nil
+			}
+			s.partial = s.partial[:0]
+			continue
+		}
+		if len(s.partial)+len(buf) > qrMaxLine {
+			return nil, nil, fmt.Errorf("line longer than %d bytes", qrMaxLine)
+		}
+		s.partial = append(s.partial, buf...)
+		s.r.Discard(len(buf))
+		s.remember(s.partial)
+		if m := re.FindSubmatchIndex(s.partial); m != nil {
+			logger.Debug("Read partial line", "line", string(s.partial))
+			return s.partial, m, nil
+		}
+	}
+}
+
+// readBytes reads exactly len(want) bytes and compares them with want.
+func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog.Logger) error {
+	got := make([]byte, len(want))
+	n, err := io.ReadFull(s.r, got)
+	got = got[:n]
+	if n > 0 {
+		s.readAny = true
+	}
+	logger.Debug("Read bytes", "bytes", string(got))
+	if err != nil {
+		logger.Error("Error reading from connection", "err", err)
+		what := "bytes " + qrQuote(want)
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return connFailure(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
+		case connTimedOut(err):
+			return connFailure(err, "timeout while waiting for %s (got %d of %d bytes)", what, n, len(want))
+		}
+		return connFailure(err, "%s while waiting for %s", connErrorText(err), what)
+	}
+	if string(got) != want {
+		failedDueToBytes.Set(1)
+		logger.Error("Bytes did not match", "expected", want, "bytes", string(got))
+		return fmt.Errorf("expected bytes %s got %s", qrQuote(want), qrQuote(string(got)))
+	}
+	logger.Debug("Bytes matched", "expected", want)
+	failedDueToBytes.Set(0)
+	return nil
+}
+
+// sendLine writes line and a newline in one write.
+func (s *qrSession) sendLine(line string) error {
+	s.wbuf = append(append(s.wbuf[:0], line...), '\n')
+	_, err := s.conn.Write(s.wbuf)
+	return err
+}
+
+// startTLS upgrades the connection and makes the session read from it.
+func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.Logger) (*tls.Conn, error) {
+	cfg, err := pconfig.NewTLSConfig(opts.tlsConfig)
+	if err != nil {
+		logger.Error("Failed to create TLS configuration", "err", err)
+		return nil, fmt.Errorf("invalid tls_config: %w", err)
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = opts.serverName
+	}
+	raw := s.conn
+	if n := s.r.Buffered(); n > 0 {
+		// Whatever the peer sent after its go-ahead is the start of its
+		// side of the handshake, already in our buffer.
+		early := make([]byte, n)
+		s.r.Read(early)
+		raw = &prefixedConn{Conn: s.conn, prefix: early}
+	}
+	tlsConn := tls.Client(raw, cfg)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		logger.Error("TLS Handshake (client) failed", "err", err)
+		tlsConn.Close()
+		return nil, connTLSFailure(err)
+	}
+	logger.Debug("TLS Handshake (client) succeeded.")
+	s.conn = tlsConn
+	s.r.Reset(tlsConn)
+	return tlsConn, nil
+}
+
+// remember keeps the start of the last line read for failure reasons.
+func (s *qrSession) remember(line []byte) {
+	s.readAny = true
+	s.lastLen = copy(s.last[:], line)
+}
+
+func (s *qrSession) lastLine() string { return string(s.last[:s.lastLen]) }
+
+// expectFailure explains why waiting for what (e.g. `line matching "^220"`)
+// failed.
+func (s *qrSession) expectFailure(err error, what string) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		if !s.readAny {
+			return connFailure(err, "expected %s but connection closed without sending anything", what)
+		}
+		return connFailure(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
+	case connTimedOut(err):
+		if s.readAny {
+			return connFailure(err, "timeout while waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
+		}
+		return connFailure(err, "timeout while waiting for %s (nothing received)", what)
+	}
+	return connFailure(err, "%s while waiting for %s", connErrorText(err), what)
+}
+
+// qrRecordExpectInfo exports probe_expect_info{<labels>} 1, the label values
+// expanded from the matched line. Several steps with labels add series to
+// one family (upstream panics on the second registration); a step whose
+// label names differ from the first is skipped, as one family has one label
+// set.
+func qrRecordExpectInfo(registry *Registry, qr *config.QueryResponse, line []byte, match []int, logger *slog.Logger) {
+	names := make([]string, len(qr.Labels))
+	values := make([]string, len(qr.Labels))
+	for i, l := range qr.Labels {
+		names[i] = l.Name
+		values[i] = string(qr.Expect.Expand(nil, []byte(l.Value), line, match))
+	}
+	var vec *GaugeVec
+	if f := registry.lookup("probe_expect_info"); f != nil {
+		if !slices.Equal(f.labelNames, names) {
+			logger.Warn("Skipping probe_expect_info labels that differ from an earlier step", "labels", names, "registered", f.labelNames)
+			return
+		}
+		vec = &GaugeVec{f: f}
+	} else {
+		vec = registry.NewGaugeVec("probe_expect_info", qrHelpExpectInfo, names...)
+	}
+	vec.WithLabelValues(values...).Set(1)
+}
+
+// prefixedConn replays bytes already read from a connection before reading
+// more from it.
+type prefixedConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// connError is a failure reason that reads as a short sentence yet unwraps
+// to the error behind it, so errors.Is/As (and IsPolicyError) still work.
+type connError struct {
+	reason string
+	err    error
+}
+
+func (e *connError) Error() string { return e.reason }
+func (e *connError) Unwrap() error { return e.err }
+
+func connFailure(err error, format string, args ...any) error {
+	return &connError{reason: fmt.Sprintf(format, args...), err: err}
+}
+
+// connTimedOut reports whether err is a deadline (the probe timeout).
+func connTimedOut(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// connErrorText names common socket errors the way people know them and
+// falls back to the error text.
+func connErrorText(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by peer"
+	case errors.Is(err, syscall.EPIPE):
+		return "connection closed by peer"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return "permission denied"
+	case errors.Is(err, syscall.ENOENT):
+		return "no such file or directory"
+	}
+	return err.Error()
+}
+
+// connDialFailure explains a failed connect to addr.
+func connDialFailure(err error, addr string) error {
+	switch {
+	case IsPolicyError(err):
+		return err
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return connFailure(err, "connection refused")
+	case connTimedOut(err):
+		return connFailure(err, "timeout while connecting to %s", addr)
+	case errors.Is(err, context.Canceled):
+		return connFailure(err, "probe cancelled while connecting to %s", addr)
+	}
+	return connFailure(err, "connecting to %s: %s", addr, connErrorText(err))
+}
+
+// connTLSFailure explains a failed TLS handshake.
+func connTLSFailure(err error) error {
+	if connTimedOut(err) {
+		return connFailure(err, "timeout during TLS handshake")
+	}
+	return fmt.Errorf("TLS handshake failed: %w", err)
+}
+
+// qrQuote quotes peer or config text for a failure reason, shortened.
+func qrQuote(s string) string {
+	if len(s) > qrQuoteMax {
+		return fmt.Sprintf("%q…", s[:qrQuoteMax])
+	}
+	return fmt.Sprintf("%q", s)
+}
