@@ -80,26 +80,69 @@ func newFTPConn(raw net.Conn, logger *slog.Logger) *ftpConn {
 }
 
 // readReply reads one reply, the answer to what ("the FTP banner", "the
-// reply to USER"); an error is a reason.
+// reply to USER"); an error is a reason. Multi-line replies follow RFC 959:
+// "123-first line", any lines, "123 last line".
 func (c *ftpConn) readReply(ctx context.Context, what string) (ftpReply, error) {
 	c.budget.n = ftpMaxReply
-	code, msg, err := c.tp.ReadResponse(0)
+	line, err := c.tp.ReadLine()
 	if err != nil {
+		return ftpReply{}, c.replyFailure(ctx, what, err)
+	}
+	code, more, text, ok := parseFTPLine(line)
+	if !ok {
 		c.broken = true
-		var pe textproto.ProtocolError
-		switch {
-		case errors.As(err, &pe):
-			_, line, _ := strings.Cut(string(pe), ": ")
-			return ftpReply{}, convReasonf(err, "invalid FTP reply %s while waiting for %s", convQuote(line), what)
-		case errors.Is(err, errFTPReplyTooLong):
-			return ftpReply{}, convReasonf(err, "FTP reply longer than %d bytes while waiting for %s", ftpMaxReply, what)
+		return ftpReply{}, fmt.Errorf("invalid FTP reply %s while waiting for %s", convQuote(line), what)
+	}
+	if more {
+		var msg strings.Builder
+		msg.WriteString(text)
+		for more {
+			if line, err = c.tp.ReadLine(); err != nil {
+				return ftpReply{}, c.replyFailure(ctx, what, err)
+			}
+			var lineCode int
+			lineCode, more, text, ok = parseFTPLine(line)
+			if !ok || lineCode != code {
+				more, text = true, line // a line inside the reply
+			}
+			msg.WriteString("\n")
+			msg.WriteString(text)
 		}
-		return ftpReply{}, convFailure(ctx, what, err)
+		text = msg.String()
 	}
 	c.last = code
-	r := ftpReply{code: code, msg: msg}
+	r := ftpReply{code: code, msg: text}
 	c.logger.Debug("FTP reply", "reply", r.String())
 	return r, nil
+}
+
+// parseFTPLine splits a reply line: "220 text" (last line), "220-text"
+// (more lines follow) or a bare "220". ok is false for anything else.
+func parseFTPLine(line string) (code int, more bool, text string, ok bool) {
+	if len(line) < 3 || len(line) > 3 && line[3] != ' ' && line[3] != '-' {
+		return 0, false, "", false
+	}
+	for _, d := range line[:3] {
+		if d < '0' || d > '9' {
+			return 0, false, "", false
+		}
+	}
+	code, _ = strconv.Atoi(line[:3])
+	if code < 100 {
+		return 0, false, "", false
+	}
+	if len(line) == 3 {
+		return code, false, "", true
+	}
+	return code, line[3] == '-', line[4:], true
+}
+
+func (c *ftpConn) replyFailure(ctx context.Context, what string, err error) error {
+	c.broken = true
+	if errors.Is(err, errFTPReplyTooLong) {
+		return convReasonf(err, "FTP reply longer than %d bytes while waiting for %s", ftpMaxReply, what)
+	}
+	return convFailure(ctx, what, err)
 }
 
 // send writes one command. PASS arguments are not logged.

@@ -1,9 +1,12 @@
 package prober
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -307,5 +310,338 @@ func TestFTPVsftpd(t *testing.T) {
 				promtoolCheck(t, registry)
 			}
 		})
+	}
+}
+
+// ftpFixtureConn is the server side of an in-process FTP fixture.
+type ftpFixtureConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (f *ftpFixtureConn) send(s string) { io.WriteString(f.c, s) }
+
+// recv reads one command line; "" when the client is gone.
+func (f *ftpFixtureConn) recv() string {
+	line, err := f.r.ReadString('\n')
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(line, "\r\n")
+}
+
+// serveFTPFixture serves handle on 127.0.0.1; implicitTLS wraps each
+// connection in TLS with that certificate first.
+func serveFTPFixture(t *testing.T, implicitTLS *tls.Certificate, handle func(f *ftpFixtureConn)) string {
+	return convServe(t, func(c net.Conn) {
+		if implicitTLS != nil {
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*implicitTLS}})
+			if tc.Handshake() != nil {
+				return
+			}
+			c = tc
+		}
+		handle(&ftpFixtureConn{c: c, r: bufio.NewReader(c)})
+	})
+}
+
+// ftpFixtureSession is a small FTP server for RETR: it knows USER, PASS,
+// TYPE, EPSV (unless noEPSV), PASV, RETR and QUIT.
+type ftpFixtureSession struct {
+	noEPSV      bool
+	pasvHost    string // address announced in PASV replies
+	refuseData  bool   // announce a port where nothing listens
+	content     string
+	finalReply  string
+	userReply   string // reply to USER (default 331)
+	bannerLines string
+}
+
+func (s ftpFixtureSession) handle(t *testing.T) func(f *ftpFixtureConn) {
+	return func(f *ftpFixtureConn) {
+		banner := s.bannerLines
+		if banner == "" {
+			banner = "220 fixture ready\r\n"
+		}
+		f.send(banner)
+		var data net.Listener
+		defer func() {
+			if data != nil {
+				data.Close()
+			}
+		}()
+		for {
+			verb, arg, _ := strings.Cut(f.recv(), " ")
+			switch verb {
+			case "":
+				return
+			case "USER":
+				if s.userReply != "" {
+					f.send(s.userReply + "\r\n")
+				} else {
+					f.send("331 Please specify the password.\r\n")
+				}
+			case "PASS":
+				f.send("230 Login successful.\r\n")
+			case "TYPE":
+				f.send("200 Switching to Binary mode.\r\n")
+			case "EPSV":
+				if s.noEPSV {
+					f.send("502 EPSV not implemented.\r\n")
+					continue
+				}
+				fallthrough
+			case "PASV":
+				var err error
+				if data, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+					t.Error(err)
+					return
+				}
+				port := data.Addr().(*net.TCPAddr).Port
+				if s.refuseData {
+					data.Close()
+				}
+				if verb == "EPSV" {
+					f.send(fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)\r\n", port))
+				} else {
+					f.send(fmt.Sprintf("227 Entering Passive Mode (%s,%d,%d).\r\n", strings.ReplaceAll(s.pasvHost, ".", ","), port>>8, port&0xff))
+				}
+			case "RETR":
+				dc, err := data.Accept()
+				if err != nil {
+					f.send("425 Failed to establish connection.\r\n")
+					continue
+				}
+				f.send("150 Opening BINARY mode data connection for " + arg + ".\r\n")
+				io.WriteString(dc, s.content)
+				dc.Close()
+				f.send(s.finalReply + "\r\n")
+			case "QUIT":
+				f.send("221 Goodbye.\r\n")
+				return
+			default:
+				f.send("500 Unknown command.\r\n")
+			}
+		}
+	}
+}
+
+// TestFTPFixtures covers failure modes and protocol corners with
+// in-process servers.
+func TestFTPFixtures(t *testing.T) {
+	now := time.Now()
+	expired := convTestCert(t, now.Add(-30*24*time.Hour), now.Add(-36*time.Hour))
+	expiring := convTestCert(t, now.Add(-time.Hour), now.Add(5*24*time.Hour+time.Hour))
+	valid := convTestCert(t, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	within := model.Duration(14 * 24 * time.Hour)
+
+	raw := func(script func(f *ftpFixtureConn)) func(t *testing.T) string {
+		return func(t *testing.T) string { return serveFTPFixture(t, nil, script) }
+	}
+	implicit := func(cert convCert) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			return serveFTPFixture(t, &cert.tls, ftpFixtureSession{}.handle(t))
+		}
+	}
+	session := func(s ftpFixtureSession) func(t *testing.T) string {
+		return func(t *testing.T) string { return serveFTPFixture(t, nil, s.handle(t)) }
+	}
+	cases := []struct {
+		name       string
+		server     func(t *testing.T) string // returns the target
+		cfg        config.FTPProbe
+		timeout    time.Duration
+		wantReason string // empty: success
+		wantReply  float64
+	}{
+		{
+			name:       "connection refused",
+			server:     func(t *testing.T) string { return convRefusedAddr(t) },
+			wantReason: "connection to 127.0.0.1:", // …:port refused
+		},
+		{
+			name:       "banner with another code",
+			server:     raw(func(f *ftpFixtureConn) { f.send("421 Too many connections, try later\r\n") }),
+			wantReason: `FTP banner "421 Too many connections, try later" does not have code 220`, wantReply: 421,
+		},
+		{
+			name:       "banner that is not FTP",
+			server:     raw(func(f *ftpFixtureConn) { f.send("SSH-2.0-OpenSSH_9.2p1\r\n") }),
+			wantReason: `invalid FTP reply "SSH-2.0-OpenSSH_9.2p1" while waiting for the FTP banner`,
+		},
+		{
+			name:       "server closes before the banner",
+			server:     raw(func(f *ftpFixtureConn) {}),
+			wantReason: "connection closed by the server while waiting for the FTP banner",
+		},
+		{
+			name:       "silent server",
+			server:     raw(func(f *ftpFixtureConn) { f.recv() }),
+			timeout:    300 * time.Millisecond,
+			wantReason: "timed out waiting for the FTP banner",
+		},
+		{
+			name:       "endless banner",
+			server:     raw(func(f *ftpFixtureConn) { f.send("220-" + strings.Repeat("a", 2*ftpMaxReply)); f.recv() }),
+			wantReason: "FTP reply longer than 65536 bytes while waiting for the FTP banner",
+		},
+		{
+			// RFC 959's example, whose inner lines do not all start
+			// with the code, one even with another code.
+			name: "multi-line banner",
+			server: raw(func(f *ftpFixtureConn) {
+				f.send("220-First line\r\nSecond line\r\n234 A line beginning with numbers\r\n220-to vigie\r\n220 The last line\r\n")
+				if f.recv() == "QUIT" {
+					f.send("221 Goodbye.\r\n")
+				}
+			}),
+			cfg:       config.FTPProbe{FailIfBannerNotMatchesRegexp: regexps(`(?m)^Second line$`, `(?m)^234 A line`, `(?m)^to vigie$`, `The last line$`)},
+			wantReply: 220,
+		},
+		{
+			name: "server closes during login",
+			server: raw(func(f *ftpFixtureConn) {
+				f.send("220 ready\r\n")
+				f.recv()
+			}),
+			cfg:        config.FTPProbe{Username: "monitor", Password: "x"},
+			wantReason: "connection closed by the server while waiting for the reply to USER", wantReply: 220,
+		},
+		{
+			name:       "server wants an account",
+			server:     session(ftpFixtureSession{userReply: "332 Need account for login."}),
+			cfg:        config.FTPProbe{Username: "monitor", Password: "x"},
+			wantReason: "login failed for user monitor: the server wants an account (ACCT), which the probe does not send: 332 Need account for login.", wantReply: 332,
+		},
+		{
+			name: "AUTH TLS refused",
+			server: raw(func(f *ftpFixtureConn) {
+				f.send("220 ready\r\n")
+				f.recv()
+				f.send("500 AUTH not understood\r\n")
+				f.recv()
+			}),
+			cfg:        config.FTPProbe{StartTLS: true},
+			wantReason: "server refused AUTH TLS: 500 AUTH not understood", wantReply: 500,
+		},
+		{
+			// Bytes after the 234 reply would be read as if they came
+			// through TLS (CVE-2011-0411 and friends).
+			name: "data injected after AUTH TLS",
+			server: raw(func(f *ftpFixtureConn) {
+				f.send("220 ready\r\n")
+				f.recv()
+				f.send("234 Proceed.\r\n230 Login successful.\r\n")
+				f.recv()
+			}),
+			cfg:        config.FTPProbe{StartTLS: true},
+			wantReason: "server sent data after accepting AUTH TLS, before the TLS handshake", wantReply: 234,
+		},
+		{
+			name:       "expired certificate",
+			server:     implicit(expired),
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: expired.certPEM}},
+			wantReason: "TLS handshake failed: tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
+		},
+		{
+			name:       "expired certificate, verification off",
+			server:     implicit(expired),
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{InsecureSkipVerify: true}, FailIfCertExpiresWithin: within},
+			wantReason: "certificate for vigie-test expired 3", // 35 or 36 hours ago
+		},
+		{
+			name:       "certificate expiring soon",
+			server:     implicit(expiring),
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: expiring.certPEM}, FailIfCertExpiresWithin: within},
+			wantReason: "certificate for vigie-test expires in 5 days",
+		},
+		{
+			name:      "certificate valid long enough",
+			server:    implicit(valid),
+			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM}, FailIfCertExpiresWithin: within},
+			wantReply: 220,
+		},
+		{
+			// The address in the PASV reply is ignored: data goes to
+			// the control connection's address.
+			name:      "PASV fallback",
+			server:    session(ftpFixtureSession{noEPSV: true, pasvHost: "192.0.2.1", content: "ok", finalReply: "226 Transfer complete."}),
+			cfg:       config.FTPProbe{Retrieve: "/f", FailIfContentNotMatchesRegexp: regexps(`^ok$`)},
+			wantReply: 226,
+		},
+		{
+			name:       "data port refused",
+			server:     session(ftpFixtureSession{refuseData: true}),
+			cfg:        config.FTPProbe{Retrieve: "/f"},
+			wantReason: "connection to data port 127.0.0.1:", wantReply: 229,
+		},
+		{
+			name:       "transfer aborted",
+			server:     session(ftpFixtureSession{content: "partial", finalReply: "426 Connection closed; transfer aborted."}),
+			cfg:        config.FTPProbe{Retrieve: "/f"},
+			wantReason: "RETR /f failed: 426 Connection closed; transfer aborted.", wantReply: 426,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target := tc.server(t)
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 5 * time.Second
+			}
+			registry, err := runFTP(t, ftpContext(t, timeout), target, tc.cfg)
+			if tc.wantReason == "" {
+				if err != nil {
+					t.Fatalf("probe failed: %v", err)
+				}
+			} else {
+				expectReason(t, err, tc.wantReason)
+			}
+			expectMetrics(t, registry, map[string]float64{"probe_ftp_reply_code": tc.wantReply})
+		})
+	}
+}
+
+func TestFTPPolicyRefusal(t *testing.T) {
+	addr := serveFTPFixture(t, nil, func(f *ftpFixtureConn) { t.Error("the probe connected despite the policy") })
+	_, port, _ := net.SplitHostPort(addr)
+	ctx, err := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}).CheckTarget(ftpContext(t, 5*time.Second), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runFTP(t, ctx, "localhost:"+port, config.FTPProbe{})
+	if !IsPolicyError(err) {
+		t.Fatalf("err = %v, want a policy refusal", err)
+	}
+}
+
+func TestFTPPassiveReplies(t *testing.T) {
+	cases := []struct {
+		parse      func(string) (string, error)
+		msg, port  string
+		wantReason string
+	}{
+		{parse: parseEPSV, msg: "Entering Extended Passive Mode (|||6446|)", port: "6446"},
+		{parse: parseEPSV, msg: "Entering Extended Passive Mode (!!!6446!)", port: "6446"},
+		{parse: parseEPSV, msg: "Entering Extended Passive Mode (|||0|)", wantReason: "bad port"},
+		{parse: parseEPSV, msg: "Entering Extended Passive Mode (|1|::1|6446|)", wantReason: "malformed EPSV reply"},
+		{parse: parseEPSV, msg: "Entering Extended Passive Mode", wantReason: "malformed EPSV reply"},
+		{parse: parsePASV, msg: "Entering Passive Mode (127,0,0,1,25,46).", port: "6446"},
+		{parse: parsePASV, msg: "Entering Passive Mode 127,0,0,1,25,46", port: "6446"},
+		{parse: parsePASV, msg: "Entering Passive Mode (127,0,0,1,256,46).", wantReason: "malformed PASV reply"},
+		{parse: parsePASV, msg: "Entering Passive Mode (127,0,0,1,25).", wantReason: "malformed PASV reply"},
+		{parse: parsePASV, msg: "Entering Passive Mode.", wantReason: "malformed PASV reply"},
+	}
+	for _, tc := range cases {
+		port, err := tc.parse(tc.msg)
+		if tc.wantReason != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantReason) {
+				t.Errorf("%q: err = %v, want %q", tc.msg, err, tc.wantReason)
+			}
+			continue
+		}
+		if err != nil || port != tc.port {
+			t.Errorf("%q: got %q, %v; want %q", tc.msg, port, err, tc.port)
+		}
 	}
 }
