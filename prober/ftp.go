@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"strings"
 	"time"
 
 	pconfig "github.com/prometheus/common/config"
@@ -327,27 +325,13 @@ func (p *ftpProbe) quit(ctx context.Context) {
 	p.c.conn.Close() // sends TLS close_notify when TLS is used
 }
 
-// ftpPassword returns the password to send: password, the trimmed content
-// of password_file (read on every probe, so that it can be rotated), or a
-// conventional one for anonymous logins.
+// ftpPassword returns the password to send: password, the content of
+// password_file, or a conventional one for anonymous logins.
 func ftpPassword(cfg *config.FTPProbe) (string, error) {
-	switch {
-	case cfg.PasswordFile != "":
-		b, err := os.ReadFile(cfg.PasswordFile)
-		if err != nil {
-			return "", fmt.Errorf("cannot read password_file: %w", err)
-		}
-		pw := strings.TrimSpace(string(b))
-		if strings.ContainsAny(pw, "\r\n") {
-			return "", fmt.Errorf("password_file %s has more than one line", cfg.PasswordFile)
-		}
-		return pw, nil
-	case cfg.Password != "":
-		return string(cfg.Password), nil
-	case cfg.Username == "":
+	if cfg.Username == "" && cfg.Password == "" && cfg.PasswordFile == "" {
 		return ftpAnonymousPassword, nil
 	}
-	return "", nil
+	return convReadPassword(cfg.Password, cfg.PasswordFile)
 }
 
 // ftpTLSConfig builds the TLS configuration of one probe. The server name

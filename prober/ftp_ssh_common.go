@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	pconfig "github.com/prometheus/common/config"
+
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -93,6 +95,11 @@ func convFailure(ctx context.Context, what string, err error) error {
 // connection deadline, or the connection closed because ctx ended.
 func convTimedOut(ctx context.Context, err error) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	// Libraries that hide the I/O error (an SSH session torn down by the
+	// deadline ends "without exit status") still ran out of time.
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
 		return true
 	}
 	var ne net.Error
@@ -179,4 +186,22 @@ func convQuote(s string) string {
 		s = s[:maxLen] + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// convReadPassword returns password, or the content of passwordFile without
+// surrounding white space (read on every probe, so that it can be rotated
+// without a reload).
+func convReadPassword(password pconfig.Secret, passwordFile string) (string, error) {
+	if passwordFile == "" {
+		return string(password), nil
+	}
+	b, err := os.ReadFile(passwordFile)
+	if err != nil {
+		return "", fmt.Errorf("cannot read password_file: %w", err)
+	}
+	pw := strings.TrimSpace(string(b))
+	if strings.ContainsAny(pw, "\r\n") {
+		return "", fmt.Errorf("password_file %s has more than one line", passwordFile)
+	}
+	return pw, nil
 }
