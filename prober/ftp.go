@@ -54,11 +54,7 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 		p.transferred = registry.NewGauge("probe_ftp_transfer_bytes", "Number of bytes received on the data connection by LIST or RETR")
 	}
 
-	defaultPort := "21"
-	if cfg.TLS {
-		defaultPort = "990"
-	}
-	host, port, err := convSplitTarget(target, defaultPort)
+	host, port, err := convSplitTarget(target, ftpDefaultPort(cfg))
 	if err != nil {
 		return err
 	}
@@ -99,6 +95,14 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 	p.replyCode.Set(float64(p.c.last))
 	p.quit(ctx)
 	return err
+}
+
+// ftpDefaultPort is 990 for implicit FTPS, 21 otherwise.
+func ftpDefaultPort(cfg *config.FTPProbe) string {
+	if cfg.TLS {
+		return "990"
+	}
+	return "21"
 }
 
 // session runs the steps after connecting, up to but excluding QUIT.

@@ -271,3 +271,19 @@ func convStartDaemon(t testing.TB, name string, args ...string) {
 		}
 	})
 }
+
+// expectPhases checks a probe_*_duration_seconds family: every phase has a
+// series, those that ran took some time, the others none.
+func expectPhases(t testing.TB, registry *Registry, family string, ran, notRun []string) {
+	t.Helper()
+	for _, phase := range ran {
+		if v, ok := registry.Value(family, phase); !ok || v <= 0 {
+			t.Errorf("%s{phase=%q} = %v (present %v), want > 0", family, phase, v, ok)
+		}
+	}
+	for _, phase := range notRun {
+		if v, ok := registry.Value(family, phase); !ok || v != 0 {
+			t.Errorf("%s{phase=%q} = %v (present %v), want 0", family, phase, v, ok)
+		}
+	}
+}

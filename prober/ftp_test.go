@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,11 +170,13 @@ func TestFTPVsftpd(t *testing.T) {
 		wantTLS    bool
 		families   []string
 		promtool   bool
+		ran        []string // phases that ran, when checked
 	}{
 		{
 			name: "banner only", addr: plain, wantReply: 220,
 			families: ftpBaseFamilies,
 			promtool: true,
+			ran:      []string{"connect", "banner"},
 		},
 		{
 			name: "banner regexp", addr: plain, wantReply: 220,
@@ -220,6 +223,7 @@ func TestFTPVsftpd(t *testing.T) {
 		},
 		{
 			name: "user login with password_file", addr: plain, wantReply: 226, wantBytes: 11,
+			ran: []string{"connect", "banner", "login", "transfer"},
 			cfg: config.FTPProbe{Username: user, PasswordFile: passwordFile, Retrieve: "private.txt", FailIfContentNotMatchesRegexp: regexps(`^private ok`)},
 		},
 		{
@@ -248,6 +252,7 @@ func TestFTPVsftpd(t *testing.T) {
 			cfg:      config.FTPProbe{StartTLS: true, TLSConfig: trusted, Username: user, Password: pconfig.Secret(password), Retrieve: "/private.txt", FailIfContentNotMatchesRegexp: regexps(`^private ok`)},
 			families: append(append([]string{"probe_ftp_failed_due_to_regex", "probe_ftp_transfer_bytes"}, tlsFamilies...), ftpBaseFamilies...),
 			promtool: true,
+			ran:      []string{"connect", "tls", "banner", "login", "transfer"},
 		},
 		{
 			name: "explicit FTPS untrusted certificate", addr: explicit, wantReply: 234,
@@ -266,6 +271,7 @@ func TestFTPVsftpd(t *testing.T) {
 		},
 		{
 			name: "implicit FTPS retrieve", addr: implicit, wantReply: 226, wantBytes: float64(len(ftpHealthContent)), wantTLS: true,
+			ran:      []string{"connect", "tls", "banner", "login", "transfer"},
 			cfg:      config.FTPProbe{TLS: true, TLSConfig: trusted, Retrieve: "/health.txt"},
 			families: append(append([]string{"probe_ftp_transfer_bytes"}, tlsFamilies...), ftpBaseFamilies...),
 		},
@@ -306,10 +312,31 @@ func TestFTPVsftpd(t *testing.T) {
 			if tc.families != nil {
 				expectFamilies(t, registry, tc.families...)
 			}
+			if tc.ran != nil {
+				var notRun []string
+				for _, phase := range []string{"tls", "login", "transfer"} {
+					if !slices.Contains(tc.ran, phase) {
+						notRun = append(notRun, phase)
+					}
+				}
+				expectPhases(t, registry, "probe_ftp_duration_seconds", tc.ran, notRun)
+			}
 			if tc.promtool {
 				promtoolCheck(t, registry)
 			}
 		})
+	}
+}
+
+func TestFTPDefaultPort(t *testing.T) {
+	if got := ftpDefaultPort(&config.FTPProbe{}); got != "21" {
+		t.Errorf("plain FTP: port %s, want 21", got)
+	}
+	if got := ftpDefaultPort(&config.FTPProbe{StartTLS: true}); got != "21" {
+		t.Errorf("explicit FTPS: port %s, want 21", got)
+	}
+	if got := ftpDefaultPort(&config.FTPProbe{TLS: true}); got != "990" {
+		t.Errorf("implicit FTPS: port %s, want 990", got)
 	}
 }
 

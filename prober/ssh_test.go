@@ -196,11 +196,13 @@ func TestSSHSshd(t *testing.T) {
 		exitStatus float64 // checked when a command is configured
 		families   []string
 		promtool   bool
+		ran        []string // phases that ran, when checked
 	}{
 		{
 			name:     "key exchange only",
 			families: sshBaseFamilies,
 			promtool: true,
+			ran:      []string{"connect", "banner", "kex", "auth"},
 		},
 		{
 			name: "expected fingerprint among others",
@@ -232,6 +234,7 @@ func TestSSHSshd(t *testing.T) {
 			exitStatus: 0,
 			families:   append([]string{"probe_ssh_command_exit_status", "probe_ssh_failed_due_to_regex"}, sshBaseFamilies...),
 			promtool:   true,
+			ran:        []string{"connect", "banner", "kex", "auth", "command"},
 		},
 		{
 			name: "encrypted key",
@@ -311,6 +314,11 @@ func TestSSHSshd(t *testing.T) {
 			}
 			if tc.families != nil {
 				expectFamilies(t, registry, tc.families...)
+			}
+			if tc.ran != nil && tc.cfg.Command == "" {
+				expectPhases(t, registry, "probe_ssh_duration_seconds", tc.ran, []string{"command"})
+			} else if tc.ran != nil {
+				expectPhases(t, registry, "probe_ssh_duration_seconds", tc.ran, nil)
 			}
 			if tc.promtool {
 				promtoolCheck(t, registry)
