@@ -439,6 +439,13 @@ func (s ftpFixtureSession) handle(t *testing.T) func(f *ftpFixtureConn) {
 					f.send("425 Failed to establish connection.\r\n")
 					continue
 				}
+				// Like vsftpd's pasv_promiscuous=NO: the data connection
+				// must come from where the control connection comes from.
+				if !dc.RemoteAddr().(*net.TCPAddr).IP.Equal(f.c.RemoteAddr().(*net.TCPAddr).IP) {
+					dc.Close()
+					f.send("425 Security: Bad IP connecting.\r\n")
+					continue
+				}
 				f.send("150 Opening BINARY mode data connection for " + arg + ".\r\n")
 				io.WriteString(dc, s.content)
 				dc.Close()
@@ -589,11 +596,40 @@ func TestFTPFixtures(t *testing.T) {
 			wantReply: 220,
 		},
 		{
+			// The hostname parameter of /probe sets the server name.
+			name:      "server name from tls_config",
+			server:    implicit(valid),
+			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM, ServerName: "localhost"}},
+			wantReply: 220,
+		},
+		{
+			name:       "server name not in the certificate",
+			server:     implicit(valid),
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM, ServerName: "ftp.example.org"}},
+			wantReason: "TLS handshake failed: tls: failed to verify certificate: x509: certificate is valid for localhost, not ftp.example.org",
+		},
+		{
 			// The address in the PASV reply is ignored: data goes to
 			// the control connection's address.
 			name:      "PASV fallback",
 			server:    session(ftpFixtureSession{noEPSV: true, pasvHost: "192.0.2.1", content: "ok", finalReply: "226 Transfer complete."}),
 			cfg:       config.FTPProbe{Retrieve: "/f", FailIfContentNotMatchesRegexp: regexps(`^ok$`)},
+			wantReply: 226,
+		},
+		{
+			// Both connections leave from source_ip_address.
+			name: "source address",
+			server: func(t *testing.T) string {
+				handle := ftpFixtureSession{content: "ok", finalReply: "226 Transfer complete."}.handle(t)
+				return serveFTPFixture(t, nil, func(f *ftpFixtureConn) {
+					if ip := f.c.RemoteAddr().(*net.TCPAddr).IP; !ip.Equal(net.IPv4(127, 0, 0, 2)) {
+						f.send("421 Not from " + ip.String() + "\r\n")
+						return
+					}
+					handle(f)
+				})
+			},
+			cfg:       config.FTPProbe{SourceIPAddress: "127.0.0.2", Retrieve: "/f"},
 			wantReply: 226,
 		},
 		{

@@ -336,6 +336,8 @@ type sshFixture struct {
 	exec func(cmd string, ch ssh.Channel) int
 	// stop is closed when the test ends: commands that hang wait for it.
 	stop chan struct{}
+	// checkConn, when set, says whether to serve a connection.
+	checkConn func(net.Conn) bool
 }
 
 func newSSHHostSigner(t *testing.T, rsaKey bool) ssh.Signer {
@@ -361,6 +363,9 @@ func (f sshFixture) serve(t *testing.T) string {
 	f.stop = make(chan struct{})
 	t.Cleanup(func() { close(f.stop) })
 	return convServe(t, func(c net.Conn) {
+		if f.checkConn != nil && !f.checkConn(c) {
+			return
+		}
 		conn, chans, reqs, err := ssh.NewServerConn(c, f.config)
 		if err != nil {
 			return
@@ -458,6 +463,18 @@ func TestSSHFixtures(t *testing.T) {
 	interactive.AddHostKey(hostKey)
 	open := &ssh.ServerConfig{NoClientAuth: true}
 	open.AddHostKey(hostKey)
+	twoFactors := &ssh.ServerConfig{PasswordCallback: func(conn ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+		return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
+			return nil, fmt.Errorf("no")
+		}}}
+	}}
+	twoFactors.AddHostKey(hostKey)
+	// fromSecondLoopback accepts only sessions from 127.0.0.2.
+	fromSecondLoopback := func(t *testing.T) string {
+		return sshFixture{config: passwordServer(hostKey), exec: func(cmd string, ch ssh.Channel) int { return 0 }, checkConn: func(c net.Conn) bool {
+			return c.RemoteAddr().(*net.TCPAddr).IP.Equal(net.IPv4(127, 0, 0, 2))
+		}}.serve(t)
+	}
 
 	fixture := func(c *ssh.ServerConfig) func(t *testing.T) string {
 		return func(t *testing.T) string { return sshFixture{config: c, exec: fixtureCommands}.serve(t) }
@@ -558,6 +575,17 @@ func TestSSHFixtures(t *testing.T) {
 			server:     fixture(keyOnly),
 			cfg:        config.SSHProbe{Username: "monitor", Password: "s3cret"},
 			wantReason: "authentication failed for user monitor: the server does not offer password or keyboard-interactive (offers: publickey)",
+		},
+		{
+			name:       "second factor wanted",
+			server:     fixture(twoFactors),
+			cfg:        config.SSHProbe{Username: "monitor", Password: "s3cret"},
+			wantReason: "authentication failed for user monitor: password was accepted but the server wants more (publickey)",
+		},
+		{
+			name:   "source address",
+			server: fromSecondLoopback,
+			cfg:    config.SSHProbe{SourceIPAddress: "127.0.0.2", Username: "monitor", Password: "s3cret", Command: "true"},
 		},
 		{
 			name:       "command fails",
