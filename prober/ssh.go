@@ -94,6 +94,7 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 	}
 	if cfg.Command != "" {
 		p.exitStatus = registry.NewGauge("probe_ssh_command_exit_status", "Exit status of the command, -1 when none was received")
+		p.exitStatus.Set(-1) // until the command has run
 	}
 	if len(cfg.FailIfBannerNotMatchesRegexp)+len(cfg.FailIfOutputNotMatchesRegexp)+len(cfg.FailIfOutputMatchesRegexp) > 0 {
 		p.failedDueToRegex = registry.NewGauge("probe_ssh_failed_due_to_regex", "Indicates if probe failed due to regex")
@@ -212,6 +213,11 @@ func (p *sshProbe) chooseAuth(actx *ssh.ClientAuthContext) (ssh.AuthMethod, erro
 			p.logger.Info("Authenticating", "user", p.user, "method", m.name)
 			return m.method, nil
 		}
+	}
+	if len(p.methods) == 0 {
+		p.authErr = fmt.Errorf("authentication failed for user %s: the server refused the none method and no password or key is configured (it offers: %s)",
+			p.user, strings.Join(actx.AllowedMethods, ", "))
+		return nil, p.authErr
 	}
 	names := make([]string, len(p.methods))
 	for i, m := range p.methods {

@@ -555,6 +555,13 @@ func TestSSHFixtures(t *testing.T) {
 			cfg:    config.SSHProbe{Username: "monitor", Command: "true"},
 		},
 		{
+			name:       "command without credentials",
+			server:     fixture(passwordServer(hostKey)),
+			cfg:        config.SSHProbe{Username: "monitor", Command: "true"},
+			exitStatus: -1,
+			wantReason: "authentication failed for user monitor: the server refused the none method and no password or key is configured (it offers: password)",
+		},
+		{
 			name:       "password refused",
 			server:     fixture(passwordServer(hostKey)),
 			cfg:        config.SSHProbe{Username: "monitor", Password: "wrong"},
@@ -656,7 +663,7 @@ func TestSSHFixtures(t *testing.T) {
 			} else {
 				expectReason(t, err, tc.wantReason)
 			}
-			if tc.cfg.Command != "" && !strings.Contains(tc.wantReason, "private") {
+			if tc.cfg.Command != "" {
 				expectMetrics(t, registry, map[string]float64{"probe_ssh_command_exit_status": tc.exitStatus})
 			}
 		})
