@@ -135,13 +135,14 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 	p.watch = &sshVersionWatcher{Conn: raw}
 	conn, chans, reqs, err := ssh.NewClientConn(p.watch, net.JoinHostPort(host, port), p.clientConfig())
 	p.recordHandshake(time.Now(), conn)
-	if err := p.handshakeOutcome(ctx, err); err != nil || conn == nil {
-		return err
+	outcome := p.handshakeOutcome(ctx, err)
+	if conn == nil {
+		return outcome
 	}
 	client := ssh.NewClient(conn, chans, reqs)
 	defer client.Close()
-	if cfg.Command == "" {
-		return nil
+	if outcome != nil || cfg.Command == "" {
+		return outcome
 	}
 	return p.runCommand(ctx, client)
 }
