@@ -272,9 +272,9 @@ func convStartDaemon(t testing.TB, name string, args ...string) {
 	})
 }
 
-// expectPhases checks a probe_*_duration_seconds family: every phase has a
+// convExpectPhases checks a probe_*_duration_seconds family: every phase has a
 // series, those that ran took some time, the others none.
-func expectPhases(t testing.TB, registry *Registry, family string, ran, notRun []string) {
+func convExpectPhases(t testing.TB, registry *Registry, family string, ran, notRun []string) {
 	t.Helper()
 	for _, phase := range ran {
 		if v, ok := registry.Value(family, phase); !ok || v <= 0 {

@@ -54,7 +54,7 @@ func regexps(exprs ...string) []config.Regexp {
 
 var (
 	ftpBaseFamilies = []string{"probe_ftp_duration_seconds", "probe_ftp_reply_code", "probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds"}
-	tlsFamilies     = []string{"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info", "probe_tls_version_info", "probe_tls_cipher_info"}
+	ftpTLSFamilies  = []string{"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info", "probe_tls_version_info", "probe_tls_cipher_info"}
 )
 
 const ftpHealthContent = "ok from vigie\n"
@@ -239,7 +239,7 @@ func TestFTPVsftpd(t *testing.T) {
 		{
 			name: "explicit FTPS banner", addr: explicit, wantReply: 234, wantTLS: true,
 			cfg:      config.FTPProbe{StartTLS: true, TLSConfig: trusted},
-			families: append(append([]string{}, tlsFamilies...), ftpBaseFamilies...),
+			families: append(append([]string{}, ftpTLSFamilies...), ftpBaseFamilies...),
 		},
 		{
 			name: "explicit FTPS anonymous list", addr: explicit, wantReply: 226, wantTLS: true,
@@ -250,7 +250,7 @@ func TestFTPVsftpd(t *testing.T) {
 			// the control connection's session.
 			name: "explicit FTPS user retrieve", addr: explicit, wantReply: 226, wantBytes: 11, wantTLS: true,
 			cfg:      config.FTPProbe{StartTLS: true, TLSConfig: trusted, Username: user, Password: pconfig.Secret(password), Retrieve: "/private.txt", FailIfContentNotMatchesRegexp: regexps(`^private ok`)},
-			families: append(append([]string{"probe_ftp_failed_due_to_regex", "probe_ftp_transfer_bytes"}, tlsFamilies...), ftpBaseFamilies...),
+			families: append(append([]string{"probe_ftp_failed_due_to_regex", "probe_ftp_transfer_bytes"}, ftpTLSFamilies...), ftpBaseFamilies...),
 			promtool: true,
 			ran:      []string{"connect", "tls", "banner", "login", "transfer"},
 		},
@@ -273,7 +273,7 @@ func TestFTPVsftpd(t *testing.T) {
 			name: "implicit FTPS retrieve", addr: implicit, wantReply: 226, wantBytes: float64(len(ftpHealthContent)), wantTLS: true,
 			ran:      []string{"connect", "tls", "banner", "login", "transfer"},
 			cfg:      config.FTPProbe{TLS: true, TLSConfig: trusted, Retrieve: "/health.txt"},
-			families: append(append([]string{"probe_ftp_transfer_bytes"}, tlsFamilies...), ftpBaseFamilies...),
+			families: append(append([]string{"probe_ftp_transfer_bytes"}, ftpTLSFamilies...), ftpBaseFamilies...),
 		},
 		{
 			name: "implicit FTPS certificate ok within", addr: implicit, wantReply: 220, wantTLS: true,
@@ -319,7 +319,7 @@ func TestFTPVsftpd(t *testing.T) {
 						notRun = append(notRun, phase)
 					}
 				}
-				expectPhases(t, registry, "probe_ftp_duration_seconds", tc.ran, notRun)
+				convExpectPhases(t, registry, "probe_ftp_duration_seconds", tc.ran, notRun)
 			}
 			if tc.promtool {
 				promtoolCheck(t, registry)

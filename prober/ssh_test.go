@@ -316,9 +316,9 @@ func TestSSHSshd(t *testing.T) {
 				expectFamilies(t, registry, tc.families...)
 			}
 			if tc.ran != nil && tc.cfg.Command == "" {
-				expectPhases(t, registry, "probe_ssh_duration_seconds", tc.ran, []string{"command"})
+				convExpectPhases(t, registry, "probe_ssh_duration_seconds", tc.ran, []string{"command"})
 			} else if tc.ran != nil {
-				expectPhases(t, registry, "probe_ssh_duration_seconds", tc.ran, nil)
+				convExpectPhases(t, registry, "probe_ssh_duration_seconds", tc.ran, nil)
 			}
 			if tc.promtool {
 				promtoolCheck(t, registry)
