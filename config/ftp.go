@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	pconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 )
 
 // FTPProbe is the `ftp:` block of a vigie ftp module.
@@ -14,6 +17,9 @@ type FTPProbe struct {
 	TLS                bool              `yaml:"tls,omitempty"`      // implicit FTPS (usually port 990)
 	StartTLS           bool              `yaml:"starttls,omitempty"` // explicit FTPS (AUTH TLS) after the banner
 	TLSConfig          pconfig.TLSConfig `yaml:"tls_config,omitempty"`
+	// FailIfCertExpiresWithin fails the probe when a certificate presented
+	// on the control connection expires within this duration.
+	FailIfCertExpiresWithin model.Duration `yaml:"fail_if_cert_expires_within,omitempty"`
 	// ExpectedBannerCode is the reply code of the greeting (default 220).
 	ExpectedBannerCode int `yaml:"expected_banner_code,omitempty"`
 	// FailIfBannerNotMatchesRegexp are matched against the greeting text.
@@ -29,6 +35,9 @@ type FTPProbe struct {
 	present bool // the module has this block
 }
 
+// DefaultFTPBannerCode is the reply code of an FTP server ready for a new user.
+const DefaultFTPBannerCode = 220
+
 func defaultFTPProbe() FTPProbe { return FTPProbe{IPProtocolFallback: true} }
 
 // UnmarshalYAML applies the defaults of an ftp block.
@@ -37,6 +46,12 @@ func (p *FTPProbe) UnmarshalYAML(unmarshal func(any) error) error {
 	p.present = true
 	type plain FTPProbe
 	return unmarshal((*plain)(p))
+}
+
+// WantsLogin reports whether the probe logs in: when a username is set, or
+// anonymously when a listing or a file is wanted.
+func (p *FTPProbe) WantsLogin() bool {
+	return p.Username != "" || p.List != "" || p.Retrieve != ""
 }
 
 func (p *FTPProbe) validate() error {
@@ -54,6 +69,21 @@ func (p *FTPProbe) validate() error {
 	}
 	if p.ExpectedBannerCode != 0 && (p.ExpectedBannerCode < 100 || p.ExpectedBannerCode > 599) {
 		return at(errors.New("expected_banner_code must be an FTP reply code (100-599)"), "expected_banner_code")
+	}
+	if p.FailIfCertExpiresWithin < 0 {
+		return at(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
+	}
+	if p.FailIfCertExpiresWithin > 0 && !p.TLS && !p.StartTLS {
+		return at(errors.New("fail_if_cert_expires_within needs tls or starttls"), "fail_if_cert_expires_within")
+	}
+	// These values are sent as FTP command arguments: a line break would
+	// smuggle a second command onto the control connection.
+	for _, f := range []struct{ key, value string }{
+		{"username", p.Username}, {"password", string(p.Password)}, {"list", p.List}, {"retrieve", p.Retrieve},
+	} {
+		if strings.ContainsAny(f.value, "\r\n") {
+			return at(fmt.Errorf("%s must not contain a line break", f.key), f.key)
+		}
 	}
 	return nil
 }

@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	pconfig "github.com/prometheus/common/config"
+	"golang.org/x/crypto/ssh"
 )
 
 // SSHProbe is the `ssh:` block of a vigie ssh module.
@@ -15,6 +17,9 @@ type SSHProbe struct {
 	SourceIPAddress    string `yaml:"source_ip_address,omitempty"`
 	// ExpectedHostKeyFingerprints in OpenSSH `ssh-keygen -lf` form ("SHA256:…").
 	ExpectedHostKeyFingerprints []string `yaml:"expected_host_key_fingerprints,omitempty"`
+	// HostKeyAlgorithms are the host key algorithms offered to the server,
+	// in order of preference (default: OpenSSH's order, ed25519 first).
+	HostKeyAlgorithms []string `yaml:"host_key_algorithms,omitempty"`
 	// FailIfBannerNotMatchesRegexp are matched against the server's
 	// identification string (e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2").
 	FailIfBannerNotMatchesRegexp []Regexp       `yaml:"fail_if_banner_not_matches_regexp,omitempty"`
@@ -41,10 +46,23 @@ func (p *SSHProbe) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(p))
 }
 
+// WantsAuth reports whether the probe must authenticate: a password, a key
+// or a command is configured. Otherwise it stops after the key exchange and
+// a "none" authentication attempt, whose refusal is expected.
+func (p *SSHProbe) WantsAuth() bool {
+	return p.Password != "" || p.PasswordFile != "" || p.PrivateKeyFile != "" || p.Command != ""
+}
+
 func (p *SSHProbe) validate() error {
 	for i, fp := range p.ExpectedHostKeyFingerprints {
-		if !strings.HasPrefix(fp, "SHA256:") || len(fp) < len("SHA256:")+43 {
+		if !strings.HasPrefix(fp, "SHA256:") || len(strings.TrimRight(fp, "=")) != len("SHA256:")+43 {
 			return atIndex(fmt.Errorf("fingerprint %q is not in OpenSSH SHA256 form (SHA256:<base64>, as printed by ssh-keygen -lf)", fp), "expected_host_key_fingerprints", i)
+		}
+	}
+	known := slices.Concat(ssh.SupportedAlgorithms().HostKeys, ssh.InsecureAlgorithms().HostKeys)
+	for i, algo := range p.HostKeyAlgorithms {
+		if !slices.Contains(known, algo) {
+			return atIndex(fmt.Errorf("unknown host key algorithm %q (known: %s)", algo, strings.Join(known, ", ")), "host_key_algorithms", i)
 		}
 	}
 	secrets := 0
@@ -58,6 +76,9 @@ func (p *SSHProbe) validate() error {
 	}
 	if secrets > 0 && p.Username == "" {
 		return at(errors.New("username must be set when a password or key is configured"), "username")
+	}
+	if p.PrivateKeyPassphrase != "" && p.PrivateKeyFile == "" {
+		return at(errors.New("private_key_passphrase needs private_key_file"), "private_key_passphrase")
 	}
 	if p.Command != "" && p.Username == "" {
 		return at(errors.New("command needs a username (and a password or key) to authenticate"), "command")

@@ -1,0 +1,207 @@
+package prober
+
+// Helpers shared by the ftp and ssh probers, which hold a conversation with a
+// server over one TCP connection: target parsing, failure reasons and
+// deadlines. The "conv" prefix keeps them apart from other probers' helpers.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// convReason is a failure reason: a short sentence for people that still
+// unwraps to its cause, so that callers can recognise policy refusals.
+type convReason struct {
+	msg string
+	err error
+}
+
+func (r *convReason) Error() string { return r.msg }
+func (r *convReason) Unwrap() error { return r.err }
+
+// convReasonf returns a reason with the given text wrapping cause.
+func convReasonf(cause error, format string, args ...any) error {
+	return &convReason{msg: fmt.Sprintf(format, args...), err: cause}
+}
+
+// convSplitTarget splits a "host:port" target, adding defaultPort when the
+// port is omitted. Bracketed and bare IPv6 literals are accepted.
+func convSplitTarget(target, defaultPort string) (host, port string, err error) {
+	if target == "" || strings.ContainsAny(target, "/ ") {
+		return "", "", fmt.Errorf("invalid target %q: want host or host:port", target)
+	}
+	if ip := net.ParseIP(strings.Trim(target, "[]")); ip != nil && strings.Count(target, ":") != 1 {
+		return ip.String(), defaultPort, nil // "::1", "[::1]" or "127.0.0.1"
+	}
+	host, port, err = net.SplitHostPort(target)
+	if err != nil {
+		var addrErr *net.AddrError
+		if errors.As(err, &addrErr) && addrErr.Err == "missing port in address" {
+			return target, defaultPort, nil
+		}
+		return "", "", fmt.Errorf("invalid target %q: %w", target, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("invalid target %q: port %q is not a number between 1 and 65535", target, port)
+	}
+	if host == "" {
+		return "", "", fmt.Errorf("invalid target %q: host is empty", target)
+	}
+	return host, port, nil
+}
+
+// convDialFailure turns a failed dial into a reason: "connection refused",
+// "timed out", or the policy refusal itself.
+func convDialFailure(ctx context.Context, addr string, err error) error {
+	if IsPolicyError(err) {
+		return err
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return convReasonf(err, "connection to %s refused", addr)
+	case convTimedOut(ctx, err):
+		return convReasonf(err, "connection to %s timed out", addr)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return convReasonf(err, "%s is unreachable", addr)
+	}
+	return convReasonf(err, "cannot connect to %s: %s", addr, convErrorText(err))
+}
+
+// convFailure turns an error on an established connection, while waiting
+// for what, into a reason.
+func convFailure(ctx context.Context, what string, err error) error {
+	switch {
+	case convTimedOut(ctx, err):
+		return convReasonf(err, "timed out waiting for %s", what)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return convReasonf(err, "connection closed by the server while waiting for %s", what)
+	}
+	return convReasonf(err, "error while waiting for %s: %s", what, convErrorText(err))
+}
+
+// convTimedOut reports whether err comes from the probe's deadline: a
+// connection deadline, or the connection closed because ctx ended.
+func convTimedOut(ctx context.Context, err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	// Libraries that hide the I/O error (an SSH session torn down by the
+	// deadline ends "without exit status") still ran out of time.
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return ctx.Err() != nil
+}
+
+// convErrorText is the innermost message of a network error, without the
+// "dial tcp 127.0.0.1:21:" prefixes that repeat what the reason says.
+func convErrorText(err error) string {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		err = opErr.Err
+	}
+	var sysErr *os.SyscallError
+	if errors.As(err, &sysErr) && sysErr.Err != nil {
+		err = sysErr.Err
+	}
+	return err.Error()
+}
+
+// convArmDeadline bounds every read and write on conn by ctx: the deadline
+// when ctx has one, and closing conn when ctx ends (cancellation). The
+// returned function disarms the close.
+func convArmDeadline(ctx context.Context, conn net.Conn) (stop func() bool) {
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	return context.AfterFunc(ctx, func() { conn.Close() })
+}
+
+// convShortDeadline returns the earlier of ctx's deadline and d from now:
+// the bound of a courtesy step (QUIT, disconnect) that must not hold a
+// finished probe until its timeout.
+func convShortDeadline(ctx context.Context, d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(t) {
+		return dl
+	}
+	return t
+}
+
+// convBuffer keeps the first max bytes written to it and counts them all.
+type convBuffer struct {
+	buf   []byte
+	max   int
+	total int64
+}
+
+func (b *convBuffer) Write(p []byte) (int, error) {
+	b.total += int64(len(p))
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// Truncated reports whether bytes were dropped.
+func (b *convBuffer) Truncated() bool { return b.total > int64(len(b.buf)) }
+
+// convCheckRegexps applies fail_if_*_not_matches_regexp (each must match)
+// and fail_if_*_matches_regexp (none may match) to content, described as
+// what ("banner", "content", "output"). It returns nil or the reason.
+func convCheckRegexps(content []byte, what string, mustMatch, mustNotMatch []config.Regexp) error {
+	for _, re := range mustMatch {
+		if !re.Match(content) {
+			return fmt.Errorf("%s does not match regexp %q", what, re.String())
+		}
+	}
+	for _, re := range mustNotMatch {
+		if re.Match(content) {
+			return fmt.Errorf("%s matches regexp %q", what, re.String())
+		}
+	}
+	return nil
+}
+
+// convQuote quotes text from a server for a reason, cut to a readable length.
+func convQuote(s string) string {
+	const maxLen = 80
+	if len(s) > maxLen {
+		s = s[:maxLen] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// convReadPassword returns password, or the content of passwordFile without
+// surrounding white space (read on every probe, so that it can be rotated
+// without a reload).
+func convReadPassword(password pconfig.Secret, passwordFile string) (string, error) {
+	if passwordFile == "" {
+		return string(password), nil
+	}
+	b, err := os.ReadFile(passwordFile)
+	if err != nil {
+		return "", fmt.Errorf("cannot read password_file: %w", err)
+	}
+	pw := strings.TrimSpace(string(b))
+	if strings.ContainsAny(pw, "\r\n") {
+		return "", fmt.Errorf("password_file %s has more than one line", passwordFile)
+	}
+	return pw, nil
+}
