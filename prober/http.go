@@ -268,8 +268,10 @@ func (p *httpProbe) judgeResponse(ctx context.Context, resp *http.Response, comp
 	}
 	p.tracer.finish()
 
-	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		p.registry.NewGauge("probe_http_last_modified_timestamp_seconds", "Returns the Last-Modified HTTP response header in unixtime").Set(float64(t.Unix()))
+	if lm := resp.Header.Get("Last-Modified"); lm != "" {
+		if t, err := http.ParseTime(lm); err == nil {
+			p.registry.NewGauge("probe_http_last_modified_timestamp_seconds", "Returns the Last-Modified HTTP response header in unixtime").Set(float64(t.Unix()))
+		}
 	}
 
 	httpVersion, err := strconv.ParseFloat(strings.TrimPrefix(resp.Proto, "HTTP/"), 64)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptrace"
 	"sync"
 	"time"
@@ -147,58 +145,3 @@ func (c *connectedPacketConn) SetWriteDeadline(t time.Time) error        { retur
 // few packets. Without them quic logs a warning on the first probe.
 func (c *connectedPacketConn) SetReadBuffer(int) error  { return nil }
 func (c *connectedPacketConn) SetWriteBuffer(int) error { return nil }
-
-// withClientAuth wraps rt with the credentials and headers of the HTTP client
-// configuration, in the order prometheus/common applies them.
-func withClientAuth(rt http.RoundTripper, hc *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
-	if hc.Authorization != nil {
-		s, err := secretReader(hc.Authorization.Credentials, hc.Authorization.CredentialsFile, hc.Authorization.CredentialsRef)
-		if err != nil {
-			return nil, fmt.Errorf("authorization: %w", err)
-		}
-		rt = pconfig.NewAuthorizationCredentialsRoundTripper(hc.Authorization.Type, s, rt)
-	}
-	if hc.BearerToken != "" || hc.BearerTokenFile != "" {
-		s, err := secretReader(hc.BearerToken, hc.BearerTokenFile, "")
-		if err != nil {
-			return nil, fmt.Errorf("bearer_token: %w", err)
-		}
-		rt = pconfig.NewAuthorizationCredentialsRoundTripper("Bearer", s, rt)
-	}
-	if ba := hc.BasicAuth; ba != nil {
-		user, err := secretReader(pconfig.Secret(ba.Username), ba.UsernameFile, ba.UsernameRef)
-		if err != nil {
-			return nil, fmt.Errorf("basic_auth: %w", err)
-		}
-		pass, err := secretReader(ba.Password, ba.PasswordFile, ba.PasswordRef)
-		if err != nil {
-			return nil, fmt.Errorf("basic_auth: %w", err)
-		}
-		rt = pconfig.NewBasicAuthRoundTripper(user, pass, rt)
-	}
-	if o := hc.OAuth2; o != nil {
-		s, err := secretReader(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
-		if err != nil {
-			return nil, fmt.Errorf("oauth2: %w", err)
-		}
-		rt = pconfig.NewOAuth2RoundTripper(s, o, rt, pconfig.WithDialContextFunc(dialTCP), pconfig.WithKeepAlivesDisabled())
-	}
-	if hc.HTTPHeaders != nil {
-		rt = pconfig.NewHeadersRoundTripper(hc.HTTPHeaders, rt)
-	}
-	return rt, nil
-}
-
-// secretReader reads a secret given inline or in a file. References need a
-// secret manager, which the exporter has not.
-func secretReader(text pconfig.Secret, file, ref string) (pconfig.SecretReader, error) {
-	switch {
-	case file != "":
-		return pconfig.NewFileSecret(file), nil
-	case ref != "":
-		return nil, errors.New("secret references are not supported")
-	case text != "":
-		return pconfig.NewInlineSecret(string(text)), nil
-	}
-	return nil, nil
-}

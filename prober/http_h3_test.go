@@ -39,9 +39,9 @@ func newHTTP3TestServer(t *testing.T, cert tls.Certificate, h http.Handler) stri
 func TestHTTP3(t *testing.T) {
 	pki := newHTTPTestPKI(t)
 	notAfter := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
-	var proto string
+	protos := make(chan string, 10)
 	target := newHTTP3TestServer(t, pki.leaf(t, "localhost", notAfter, "localhost", "127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		proto = r.Proto
+		protos <- r.Proto
 		w.Header().Set("X-Served-By", "h3")
 		w.Write([]byte("over quic"))
 	}))
@@ -51,7 +51,7 @@ func TestHTTP3(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		registry, err := runHTTPProbe(t, httpLocalhostURL(target), httpModule(t, h3+ca+"\nfail_if_header_not_matches:\n  - header: X-Served-By\n    regexp: h3"))
 		httpExpectSuccess(t, err)
-		if proto != "HTTP/3.0" {
+		if proto := <-protos; proto != "HTTP/3.0" {
 			t.Errorf("server saw %s, want HTTP/3.0", proto)
 		}
 		expectFamilies(t, registry, append(append([]string{}, httpFamilies...), tlsFamilies...)...)

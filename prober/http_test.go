@@ -94,15 +94,15 @@ func TestHTTPSSuccess(t *testing.T) {
 	pki := newHTTPTestPKI(t)
 	notAfter := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second)
 	cert := pki.leaf(t, "localhost", notAfter, "localhost", "127.0.0.1")
-	var sni string
+	snis := make(chan string, 1)
 	ts := newHTTPTestTLSServer(t, cert, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sni = r.TLS.ServerName
+		snis <- r.TLS.ServerName
 		io.WriteString(w, "secure")
 	}))
 	module := httpModule(t, httpBlock("tls_config:\n  ca_file: %s", pki.caFile))
 	registry, err := runHTTPProbe(t, httpLocalhostURL(ts.URL), module)
 	httpExpectSuccess(t, err)
-	if sni != "localhost" {
+	if sni := <-snis; sni != "localhost" {
 		t.Errorf("TLS server name = %q, want the target's name localhost", sni)
 	}
 	expectFamilies(t, registry, append(append([]string{}, httpFamilies...), tlsFamilies...)...)
@@ -381,9 +381,9 @@ func TestHTTPCompression(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var accept string
+			accepts := make(chan string, 1)
 			ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				accept = r.Header.Get("Accept-Encoding")
+				accepts <- r.Header.Get("Accept-Encoding")
 				if tc.encoding != "" {
 					w.Header().Set("Content-Encoding", tc.encoding)
 				}
@@ -395,7 +395,7 @@ func TestHTTPCompression(t *testing.T) {
 			} else {
 				expectReason(t, err, tc.reason)
 			}
-			if accept != tc.acceptWanted {
+			if accept := <-accepts; accept != tc.acceptWanted {
 				t.Errorf("Accept-Encoding = %q, want %q", accept, tc.acceptWanted)
 			}
 			want := map[string]float64{"probe_http_content_length": float64(len(tc.payload))}
@@ -982,4 +982,114 @@ func TestHTTPPhasesWithoutResolution(t *testing.T) {
 		t.Fatalf("probe of an ip6 address with ip4 only: err = %v", err)
 	}
 	expectPhases(t, registry, "resolve")
+}
+
+// TestHTTPSharedTransport checks that a module's probes share one transport,
+// that it follows a CA file that changes, and that probes of different
+// virtual hosts through it each get their own TLS server name.
+func TestHTTPSharedTransport(t *testing.T) {
+	old := newHTTPTestPKI(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	copyFile := func(from string, mtime time.Time) {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(caFile, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(caFile, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(old.caFile, time.Now().Add(-time.Hour))
+	vhosts := map[string]*httptest.Server{}
+	for _, name := range []string{"a.test", "b.test"} {
+		vhosts[name] = newHTTPTestTLSServer(t, old.leaf(t, name, time.Now().Add(time.Hour), name), false,
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.TLS.ServerName != r.Host {
+					w.WriteHeader(http.StatusMisdirectedRequest)
+				}
+			}))
+	}
+	module := httpModule(t, "tls_config:\n  ca_file: "+caFile)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 10; i++ {
+		for name, ts := range vhosts {
+			// What the handler does with ?hostname=: a copy with a Host header.
+			m := module
+			m.HTTP.Headers = map[string]string{"Host": name}
+			wg.Go(func() {
+				_, err := runHTTPProbe(t, ts.URL, m)
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		httpExpectSuccess(t, err)
+	}
+	shared := module.HTTP.Shared().Load()
+	if shared == nil {
+		t.Fatal("no transport kept for the module")
+	}
+	_, err := runHTTPProbe(t, vhosts["a.test"].URL, module)
+	// Without a Host header the server name is the target's: 127.0.0.1.
+	expectReason(t, err, "TLS handshake failed: x509: cannot validate certificate for 127.0.0.1")
+	if module.HTTP.Shared().Load() != shared {
+		t.Error("transport rebuilt although the configuration did not change")
+	}
+
+	// A new CA in the same file is picked up.
+	fresh := newHTTPTestPKI(t)
+	renewed := newHTTPTestTLSServer(t, fresh.leaf(t, "localhost", time.Now().Add(time.Hour), "localhost"), false,
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
+	expectReason(t, err, "certificate signed by unknown authority")
+	copyFile(fresh.caFile, time.Now())
+	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
+	httpExpectSuccess(t, err)
+	if module.HTTP.Shared().Load() == shared {
+		t.Error("transport not rebuilt after the CA file changed")
+	}
+}
+
+// TestHTTPCredentialsOnRedirect checks that credentials and sensitive
+// http_headers are not sent to another host after a redirect, while the
+// other configured headers are.
+func TestHTTPCredentialsOnRedirect(t *testing.T) {
+	type seen struct{ host, auth, cookie, token string }
+	got := make(chan seen, 4)
+	ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Host, r.Header.Get("Authorization"), r.Header.Get("Cookie"), r.Header.Get("X-Token")}
+		if r.URL.Path == "/" {
+			// Same server, other host name.
+			http.Redirect(w, r, httpLocalhostURL("http://"+r.Host)+"/next", http.StatusFound)
+		}
+	}))
+	port := strings.TrimPrefix(ts.URL, "http://127.0.0.1:")
+	tests := []struct {
+		name, block string
+		first, next seen
+	}{
+		{"basic_auth", "basic_auth:\n  username: u\n  password: p", seen{auth: "Basic dTpw"}, seen{}},
+		{"bearer_token", "bearer_token: t0ken", seen{auth: "Bearer t0ken"}, seen{}},
+		{"http_headers", "http_headers:\n  Cookie:\n    secrets: [session=x]\n  X-Token:\n    values: [abc]", seen{cookie: "session=x", token: "abc"}, seen{token: "abc"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
+			httpExpectSuccess(t, err)
+			tc.first.host, tc.next.host = "127.0.0.1:"+port, "localhost:"+port
+			if s := <-got; s != tc.first {
+				t.Errorf("first request %+v, want %+v", s, tc.first)
+			}
+			if s := <-got; s != tc.next {
+				t.Errorf("redirected request %+v, want %+v", s, tc.next)
+			}
+		})
+	}
 }
