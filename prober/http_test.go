@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -248,6 +249,7 @@ func TestHTTPRedirects(t *testing.T) {
 			if got := registry.Has("probe_ssl_earliest_cert_expiry"); got != (tc.ssl == 1) {
 				t.Errorf("TLS metrics present = %v, want %v", got, tc.ssl == 1)
 			}
+			promtoolCheck(t, registry)
 		})
 	}
 }
@@ -404,6 +406,7 @@ func TestHTTPCompression(t *testing.T) {
 				want["probe_http_uncompressed_body_length"] = float64(tc.uncompressed)
 			}
 			expectMetrics(t, registry, want)
+			promtoolCheck(t, registry)
 		})
 	}
 }
@@ -576,6 +579,7 @@ func TestHTTPCEL(t *testing.T) {
 				"probe_failed_due_to_regex":           0,
 				"probe_http_uncompressed_body_length": float64(len(tc.body)),
 			})
+			promtoolCheck(t, registry)
 		})
 	}
 
@@ -625,6 +629,26 @@ func TestHTTPAuthentication(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("oauth2", func(t *testing.T) {
+		tokens := make(chan string, 4)
+		issuer := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, secret, _ := r.BasicAuth()
+			r.ParseForm()
+			tokens <- id + ":" + secret + ":" + r.Form.Get("grant_type")
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token": "t0ken", "token_type": "Bearer", "expires_in": 3600}`)
+		}))
+		module := httpModule(t, "oauth2:\n  client_id: probe\n  client_secret: s3cret\n  token_url: "+issuer.URL+"/token")
+		// Every probe fetches its token, as upstream does.
+		for range 2 {
+			_, err := runHTTPProbe(t, ts.URL, module)
+			httpExpectSuccess(t, err)
+			if got := <-tokens; got != "probe:s3cret:client_credentials" {
+				t.Errorf("token request %q", got)
+			}
+		}
+	})
 }
 
 // forwardProxy is a minimal HTTP forward proxy (absolute-form requests and
@@ -697,6 +721,7 @@ func TestHTTPProxy(t *testing.T) {
 		{"http, resolved by the proxy", "http://localhost:" + plainPort + "/x", "skip_resolve_phase_with_proxy: true", "GET http://localhost:" + plainPort + "/x", false, false},
 		{"https, resolved by the exporter", "https://localhost:" + tlsPort, tlsBlock, "CONNECT 127.0.0.1:" + tlsPort, true, true},
 		{"https, resolved by the proxy", "https://localhost:" + tlsPort, tlsBlock + "\nskip_resolve_phase_with_proxy: true", "CONNECT localhost:" + tlsPort, false, true},
+		{"no_proxy", "http://localhost:" + plainPort + "/x", "no_proxy: localhost", "", true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -706,7 +731,10 @@ func TestHTTPProxy(t *testing.T) {
 			httpExpectSuccess(t, err)
 			fp.mu.Lock()
 			defer fp.mu.Unlock()
-			if len(fp.requests) != 1 || fp.requests[0] != tc.wantRequest {
+			if tc.wantRequest == "" && len(fp.requests) != 0 {
+				t.Errorf("proxy saw %q, want nothing", fp.requests)
+			}
+			if tc.wantRequest != "" && (len(fp.requests) != 1 || fp.requests[0] != tc.wantRequest) {
 				t.Errorf("proxy saw %q, want [%q]", fp.requests, tc.wantRequest)
 			}
 			if tc.tls && (len(fp.connect) != 1 || fp.connect[0].Get("X-Proxy-Token") != "pt") {
@@ -727,6 +755,18 @@ func TestHTTPProxy(t *testing.T) {
 			promtoolCheck(t, registry)
 		})
 	}
+}
+
+// TestHTTPProxyFromEnvironment checks upstream's rule that a proxy from the
+// environment does not skip the exporter's own resolution.
+func TestHTTPProxyFromEnvironment(t *testing.T) {
+	ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	// Go never proxies loopback targets, so the fixture is reached directly.
+	t.Setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+	registry, err := runHTTPProbe(t, ts.URL, httpModule(t, "proxy_from_environment: true\nskip_resolve_phase_with_proxy: true"))
+	httpExpectSuccess(t, err)
+	expectFamilies(t, registry, httpFamilies...)
+	expectPhases(t, registry, allPhases...)
 }
 
 func TestHTTPLastModified(t *testing.T) {
@@ -755,6 +795,7 @@ func TestHTTPLastModified(t *testing.T) {
 			}
 			expectFamilies(t, registry, append([]string{"probe_http_last_modified_timestamp_seconds"}, httpFamilies...)...)
 			expectMetrics(t, registry, map[string]float64{"probe_http_last_modified_timestamp_seconds": tc.want})
+			promtoolCheck(t, registry)
 		})
 	}
 }
@@ -1089,6 +1130,54 @@ func TestHTTPCredentialsOnRedirect(t *testing.T) {
 			}
 			if s := <-got; s != tc.next {
 				t.Errorf("redirected request %+v, want %+v", s, tc.next)
+			}
+		})
+	}
+}
+
+// TestHTTPFreshConnections checks that probes sharing a module's transport
+// still open a connection each, so that every probe measures connect and TLS.
+func TestHTTPFreshConnections(t *testing.T) {
+	pki := newHTTPTestPKI(t)
+	for _, tc := range []struct {
+		name  string
+		tls   bool
+		block string
+	}{
+		{"http/1.1", false, ""},
+		{"http/2", true, "tls_config:\n  ca_file: " + pki.caFile + "\nvalid_http_versions: [HTTP/2.0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			conns := 0
+			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					mu.Lock()
+					conns++
+					mu.Unlock()
+				}
+			}
+			if tc.tls {
+				ts.EnableHTTP2 = true
+				ts.TLS = &tls.Config{Certificates: []tls.Certificate{pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1")}}
+				ts.StartTLS()
+			} else {
+				ts.Start()
+			}
+			t.Cleanup(ts.Close)
+			module := httpModule(t, tc.block)
+			for range 3 {
+				registry, err := runHTTPProbe(t, ts.URL, module)
+				httpExpectSuccess(t, err)
+				if v, _ := registry.Value("probe_http_duration_seconds", "connect"); v == 0 {
+					t.Error("connect phase not measured")
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if conns != 3 {
+				t.Errorf("3 probes opened %d connections", conns)
 			}
 		})
 	}
