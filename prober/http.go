@@ -279,7 +279,7 @@ func (p *httpProbe) judgeResponse(ctx context.Context, resp *http.Response, comp
 		p.logger.Error("Error parsing version number from HTTP version", "err", err)
 	}
 	p.metrics.version.Set(httpVersion)
-	if len(cfg.ValidHTTPVersions) > 0 && !contains(cfg.ValidHTTPVersions, resp.Proto) {
+	if len(cfg.ValidHTTPVersions) > 0 && !validHTTPVersion(cfg.ValidHTTPVersions, resp.Proto) {
 		p.logger.Error("Invalid HTTP version number", "version", resp.Proto)
 		p.fail(fmt.Errorf("HTTP version %s not in %v", resp.Proto, cfg.ValidHTTPVersions))
 	}
@@ -644,6 +644,12 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// validHTTPVersion reports whether proto is listed. The configuration
+// accepts "HTTP/3" for HTTP/3 modules, which responses spell "HTTP/3.0".
+func validHTTPVersion(valid []string, proto string) bool {
+	return contains(valid, proto) || proto == "HTTP/3.0" && contains(valid, "HTTP/3")
 }
 
 func contains(list []string, s string) bool {

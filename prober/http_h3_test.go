@@ -75,11 +75,16 @@ func TestHTTP3(t *testing.T) {
 	}{
 		{"unknown authority", target, h3, "TLS handshake failed: x509: certificate signed by unknown authority"},
 		{"proxy", target, h3 + ca + "\nproxy_url: http://127.0.0.1:3128", "invalid HTTP client configuration: enable_http3 cannot be used with a proxy"},
+		{"HTTP/3 spelled without minor version", httpLocalhostURL(target), "enable_http3: true\nenable_http2: false\nvalid_http_versions: [\"HTTP/3\"]\n" + ca, ""},
 		{"plain http", strings.Replace(target, "https:", "http:", 1), h3 + ca, "http3: unsupported protocol scheme: http"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
+			if tc.reason == "" {
+				httpExpectSuccess(t, err)
+				return
+			}
 			expectReason(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0})
 		})
