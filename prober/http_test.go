@@ -117,6 +117,11 @@ func TestHTTPSSuccess(t *testing.T) {
 	expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.3")
 	expectSeries(t, registry, "probe_tls_cipher_info", 1, "TLS_AES_128_GCM_SHA256")
 	expectPhases(t, registry, allPhases...)
+	for _, phase := range []string{"connect", "tls", "processing"} {
+		if v, _ := registry.Value("probe_http_duration_seconds", phase); v <= 0 {
+			t.Errorf("phase %s not measured", phase)
+		}
+	}
 	promtoolCheck(t, registry)
 }
 
