@@ -374,7 +374,7 @@ type redirectState struct {
 
 // errRedirectNotFollowed stops the client on the redirect it was given; the
 // client then returns that redirect response along with this error.
-var errRedirectNotFollowed = fmt.Errorf("redirect not followed")
+var errRedirectNotFollowed = errors.New("redirect not followed")
 
 // roundTripTrace holds the timings of one HTTP round trip.
 type roundTripTrace struct {
