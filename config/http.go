@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	pconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
@@ -42,7 +43,29 @@ type HTTPProbe struct {
 
 	// vigie: fail when the leaf certificate expires within this duration.
 	FailIfCertExpiresWithin model.Duration `yaml:"fail_if_cert_expires_within,omitempty"`
+
+	// shared is common to all copies of this block (see Shared).
+	shared *HTTPShared
 }
+
+// HTTPShared holds what the http prober derives from an http block and
+// reuses across probes (its HTTP transport), so that a probe does not rebuild
+// it. All copies of a module share it and it lives as long as the loaded
+// configuration: a reload starts afresh. The prober owns its content.
+type HTTPShared struct {
+	v atomic.Value
+}
+
+// Load returns the stored value, nil when there is none.
+func (s *HTTPShared) Load() any { return s.v.Load() }
+
+// Store replaces the stored value, which must always be of the same type.
+func (s *HTTPShared) Store(v any) { s.v.Store(v) }
+
+// Shared returns the state shared by the copies of this block, or nil when
+// the block was not built by the configuration loader (then nothing is
+// reused between probes).
+func (p *HTTPProbe) Shared() *HTTPShared { return p.shared }
 
 // HeaderMatch is one entry of fail_if_header_matches / fail_if_header_not_matches.
 type HeaderMatch struct {
@@ -55,6 +78,7 @@ func defaultHTTPProbe() HTTPProbe {
 	return HTTPProbe{
 		IPProtocolFallback: true,
 		HTTPClientConfig:   pconfig.DefaultHTTPClientConfig,
+		shared:             &HTTPShared{},
 	}
 }
 

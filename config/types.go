@@ -63,15 +63,16 @@ func (r Regexp) String() string { return r.original }
 func (r Regexp) IsSet() bool { return r.Regexp != nil }
 
 // CELProgram is a CEL expression evaluated against a JSON body (bound to the
-// variable `body`), compiled at load time.
+// variable `body`, of any JSON type, as upstream), compiled at load time.
 type CELProgram struct {
 	cel.Program
 	expression string
 }
 
-// NewCELProgram compiles s in an environment where `body` is a map.
+// NewCELProgram compiles s in an environment where `body` is the decoded JSON
+// value: an object, but also a list, string, number or boolean.
 func NewCELProgram(s string) (CELProgram, error) {
-	env, err := cel.NewEnv(cel.Variable("body", cel.MapType(cel.StringType, cel.DynType)))
+	env, err := cel.NewEnv(cel.Variable("body", cel.DynType))
 	if err != nil {
 		return CELProgram{}, fmt.Errorf("creating CEL environment: %w", err)
 	}

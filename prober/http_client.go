@@ -1,0 +1,548 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptrace"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// maxRedirects is how many redirects a probe follows before it stops and
+// judges the last response, as upstream does.
+const maxRedirects = 10
+
+// transports are the two round trippers of one probe. Upstream sends the
+// target's name as TLS server name only to the first address it connects
+// to: after a redirect to another host the server name comes from the URL.
+type transports struct {
+	first, other http.RoundTripper
+	close        func()
+}
+
+// newTransports returns the round trippers of one probe. serverName is the TLS
+// server name for the first host (tls_config.server_name, else the Host
+// header, else the target's host name).
+//
+// Every connection, including those of redirects and of the proxy, goes
+// through newDialer, so the target policy is enforced at dial time. Keep-alives
+// are off: every probe measures a fresh connection, like upstream.
+//
+// Without a proxy, the module's transport and TLS configuration are built
+// once and shared by its probes: the server name travels with each request
+// and is set on each connection. Through a proxy, net/http takes the server
+// name from the transport's TLS configuration, so each probe builds its own,
+// as upstream does for every probe.
+func newTransports(ctx context.Context, cfg *config.HTTPProbe, serverName string) (transports, error) {
+	hc := &cfg.HTTPClientConfig
+	switch {
+	case cfg.EnableHTTP3:
+		return newHTTP3Transports(ctx, cfg, serverName)
+	case hc.ProxyURL.URL != nil || hc.ProxyFromEnvironment:
+		return newProxiedTransports(ctx, cfg, serverName)
+	}
+	base, err := sharedTransport(ctx, cfg)
+	if err != nil {
+		return transports{}, err
+	}
+	first, err := withClientAuth(serverNameRoundTripper{next: base, name: serverName}, hc)
+	if err != nil {
+		return transports{}, err
+	}
+	other, err := withClientAuth(base, hc)
+	if err != nil {
+		return transports{}, err
+	}
+	return transports{first: first, other: other, close: func() {}}, nil
+}
+
+// baseTransport is an http module's transport without credentials. It does
+// its own TLS dial so that the server name can differ between requests.
+type baseTransport struct {
+	*http.Transport
+	tlsConfig *tls.Config // never modified once built; cloned per connection
+	caStamp   fileStamp   // of tls_config.ca_file when built
+}
+
+// sharedTransport returns the module's base transport, building it on first
+// use and again when the CA file changes (upstream reads it for every probe).
+func sharedTransport(ctx context.Context, cfg *config.HTTPProbe) (*baseTransport, error) {
+	shared := cfg.Shared()
+	stamp := statFile(cfg.HTTPClientConfig.TLSConfig.CAFile)
+	if shared != nil {
+		if b, _ := shared.Load().(*baseTransport); b != nil && b.caStamp == stamp {
+			return b, nil
+		}
+	}
+	tlsConfig, err := newTLSConfig(ctx, &cfg.HTTPClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	// The server name comes with each request.
+	tlsConfig.ServerName = ""
+	b := &baseTransport{Transport: newHTTPTransport(&cfg.HTTPClientConfig), tlsConfig: tlsConfig, caStamp: stamp}
+	b.DialTLSContext = b.dialTLS
+	if shared != nil {
+		shared.Store(b)
+	}
+	return b, nil
+}
+
+// dialTLS connects through newDialer and returns a TLS client whose handshake
+// net/http performs (and traces). The server name is the request's, else the
+// host being dialled, as net/http would choose it.
+func (b *baseTransport) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := dialTCP(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := b.tlsConfig.Clone()
+	if name, ok := ctx.Value(serverNameKey{}).(string); ok && name != "" {
+		cfg.ServerName = name
+	} else if host, _, err := net.SplitHostPort(addr); err == nil {
+		cfg.ServerName = host
+	}
+	return tls.Client(conn, cfg), nil
+}
+
+type serverNameKey struct{}
+
+// serverNameRoundTripper asks the base transport for a TLS server name.
+type serverNameRoundTripper struct {
+	next http.RoundTripper
+	name string
+}
+
+func (s serverNameRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if s.name == "" {
+		return s.next.RoundTrip(req)
+	}
+	return s.next.RoundTrip(req.WithContext(context.WithValue(req.Context(), serverNameKey{}, s.name)))
+}
+
+// newProxiedTransports builds a probe's transports for a module that uses a
+// proxy, with the server name in their TLS configuration.
+func newProxiedTransports(ctx context.Context, cfg *config.HTTPProbe, serverName string) (transports, error) {
+	hc := &cfg.HTTPClientConfig
+	tlsConfig, err := newTLSConfig(ctx, hc)
+	if err != nil {
+		return transports{}, err
+	}
+	build := func(name string) (http.RoundTripper, error) {
+		t := newHTTPTransport(hc)
+		t.Proxy = hc.Proxy()
+		t.ProxyConnectHeader = hc.GetProxyConnectHeader()
+		t.TLSClientConfig = tlsConfig.Clone()
+		t.TLSClientConfig.ServerName = name
+		return withClientAuth(t, hc)
+	}
+	first, err := build(serverName)
+	if err != nil {
+		return transports{}, err
+	}
+	other, err := build("")
+	if err != nil {
+		return transports{}, err
+	}
+	return transports{first: first, other: other, close: func() {}}, nil
+}
+
+// newHTTPTransport returns a transport set up as prometheus/common sets up
+// its own, minus connection tracking: no keep-alives, no transparent
+// decompression, HTTP/2 when enable_http2 is on.
+func newHTTPTransport(hc *pconfig.HTTPClientConfig) *http.Transport {
+	t := &http.Transport{
+		DialContext:           dialTCP,
+		DisableKeepAlives:     true,
+		DisableCompression:    true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	if hc.EnableHTTP2 {
+		t.Protocols = &http.Protocols{}
+		t.Protocols.SetHTTP1(true)
+		t.Protocols.SetHTTP2(true)
+	}
+	return t
+}
+
+// newTLSConfig builds the TLS configuration of tls_config, announcing HTTP/2
+// through ALPN when it is enabled.
+func newTLSConfig(ctx context.Context, hc *pconfig.HTTPClientConfig) (*tls.Config, error) {
+	tlsConfig, err := pconfig.NewTLSConfigWithContext(ctx, &hc.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	if hc.EnableHTTP2 {
+		tlsConfig.NextProtos = []string{"h2", "http/1.1"}
+	}
+	return tlsConfig, nil
+}
+
+// fileStamp identifies a version of a file.
+type fileStamp struct {
+	modTime time.Time
+	size    int64
+}
+
+func statFile(name string) fileStamp {
+	if name == "" {
+		return fileStamp{}
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{modTime: fi.ModTime(), size: fi.Size()}
+}
+
+// dialTCP opens every TCP connection of the http prober with the dialer that
+// enforces the target policy carried by ctx.
+func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	d, err := newDialer(ctx, network, "")
+	if err != nil {
+		return nil, err
+	}
+	return d.DialContext(ctx, network, addr)
+}
+
+// withClientAuth wraps rt with the credentials and headers of the HTTP client
+// configuration, in the order prometheus/common applies them. They are built
+// for each probe: an OAuth2 token is fetched by every probe, as upstream.
+func withClientAuth(rt http.RoundTripper, hc *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
+	if hc.Authorization != nil {
+		s, err := secretReader(hc.Authorization.Credentials, hc.Authorization.CredentialsFile, hc.Authorization.CredentialsRef)
+		if err != nil {
+			return nil, fmt.Errorf("authorization: %w", err)
+		}
+		rt = pconfig.NewAuthorizationCredentialsRoundTripper(hc.Authorization.Type, s, rt)
+	}
+	if hc.BearerToken != "" || hc.BearerTokenFile != "" {
+		s, err := secretReader(hc.BearerToken, hc.BearerTokenFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("bearer_token: %w", err)
+		}
+		rt = pconfig.NewAuthorizationCredentialsRoundTripper("Bearer", s, rt)
+	}
+	if ba := hc.BasicAuth; ba != nil {
+		user, err := secretReader(pconfig.Secret(ba.Username), ba.UsernameFile, ba.UsernameRef)
+		if err != nil {
+			return nil, fmt.Errorf("basic_auth: %w", err)
+		}
+		pass, err := secretReader(ba.Password, ba.PasswordFile, ba.PasswordRef)
+		if err != nil {
+			return nil, fmt.Errorf("basic_auth: %w", err)
+		}
+		rt = pconfig.NewBasicAuthRoundTripper(user, pass, rt)
+	}
+	if o := hc.OAuth2; o != nil {
+		var s pconfig.SecretReader
+		var err error
+		if o.GrantType == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+			s, err = secretReader(o.ClientCertificateKey, o.ClientCertificateKeyFile, o.ClientCertificateKeyRef)
+		} else {
+			s, err = secretReader(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("oauth2: %w", err)
+		}
+		rt = pconfig.NewOAuth2RoundTripper(s, o, rt, pconfig.WithDialContextFunc(dialTCP), pconfig.WithKeepAlivesDisabled())
+	}
+	if hc.HTTPHeaders != nil {
+		if hc.FollowRedirects {
+			rt = stripOnCrossHostRedirect{next: rt}
+		}
+		rt = pconfig.NewHeadersRoundTripper(hc.HTTPHeaders, rt)
+	}
+	return rt, nil
+}
+
+// secretReader reads a secret given inline or in a file. References need a
+// secret manager, which the exporter has not.
+func secretReader(text pconfig.Secret, file, ref string) (pconfig.SecretReader, error) {
+	switch {
+	case file != "":
+		return pconfig.NewFileSecret(file), nil
+	case ref != "":
+		return nil, errors.New("secret references are not supported")
+	case text != "":
+		return pconfig.NewInlineSecret(string(text)), nil
+	}
+	return nil, nil
+}
+
+// sensitiveHeaders are not forwarded to another host on a redirect (the list
+// of net/http's client and prometheus/common).
+var sensitiveHeaders = []string{"Authorization", "Www-Authenticate", "Cookie", "Cookie2", "Proxy-Authorization", "Proxy-Authenticate"}
+
+// stripOnCrossHostRedirect removes the sensitive headers that http_headers
+// added once a redirect has left the original host's domain (for the rest of
+// the chain, as net/http does).
+type stripOnCrossHostRedirect struct {
+	next http.RoundTripper
+}
+
+func (s stripOnCrossHostRedirect) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !isCrossHostRedirect(req) {
+		return s.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	for _, h := range sensitiveHeaders {
+		req.Header.Del(h)
+	}
+	return s.next.RoundTrip(req)
+}
+
+// isCrossHostRedirect reports whether any hop of req's redirect chain left
+// the domain of the original request.
+func isCrossHostRedirect(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	origin := strings.ToLower(first.URL.Hostname())
+	for r := req; r.Response != nil && r.Response.Request != nil; r = r.Response.Request {
+		if !isDomainOrSubdomain(strings.ToLower(r.URL.Hostname()), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// isDomainOrSubdomain reports whether sub is parent or one of its subdomains.
+func isDomainOrSubdomain(sub, parent string) bool {
+	if parent == "" {
+		return false
+	}
+	if sub == parent {
+		return true
+	}
+	// An IPv6 address or zone cannot be a subdomain.
+	if strings.ContainsAny(sub, ":%") {
+		return false
+	}
+	return strings.HasSuffix(sub, parent) && sub[len(sub)-len(parent)-1] == '.'
+}
+
+// newHTTPClient returns the client of one probe: a fresh cookie jar (cookies
+// set during redirects are sent back, as a browser would), and redirects
+// followed up to maxRedirects unless follow_redirects is off.
+func newHTTPClient(rt http.RoundTripper, cfg *config.HTTPProbe, logger *slog.Logger, redirects *redirectState) (*http.Client, error) {
+	jar, err := cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List})
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{
+		Transport: rt,
+		Jar:       jar,
+		CheckRedirect: func(r *http.Request, via []*http.Request) error {
+			logger.Info("Received redirect", "location", r.Response.Header.Get("Location"))
+			// Upstream counts the redirect even when it does not follow it.
+			redirects.count = len(via)
+			switch {
+			case len(via) > maxRedirects:
+				redirects.stopped = fmt.Sprintf("stopped following redirects after %d", maxRedirects)
+			case !cfg.HTTPClientConfig.FollowRedirects:
+				redirects.stopped = "follow_redirects is off"
+			default:
+				return nil
+			}
+			logger.Info("Not following redirect", "reason", redirects.stopped)
+			return errRedirectNotFollowed
+		},
+	}, nil
+}
+
+// redirectState records what happened to redirects during one probe.
+type redirectState struct {
+	count   int
+	stopped string // why the last redirect was not followed, if it was not
+}
+
+// errRedirectNotFollowed stops the client on the redirect it was given; the
+// client then returns that redirect response along with this error.
+var errRedirectNotFollowed = errors.New("redirect not followed")
+
+// roundTripTrace holds the timings of one HTTP round trip.
+type roundTripTrace struct {
+	tls           bool
+	start         time.Time
+	dnsDone       time.Time
+	connectDone   time.Time
+	gotConn       time.Time
+	responseStart time.Time
+	end           time.Time
+	tlsStart      time.Time
+	tlsDone       time.Time
+	tlsErr        error
+}
+
+// tracingTransport keeps one trace per round trip (one per redirect) and
+// sends the first host's requests through the transport that carries the
+// configured TLS server name.
+type tracingTransport struct {
+	transports
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	firstHost string
+	traces    []*roundTripTrace
+	current   *roundTripTrace
+}
+
+func newTracingTransport(t transports, logger *slog.Logger) *tracingTransport {
+	return &tracingTransport{transports: t, logger: logger, traces: make([]*roundTripTrace, 0, 2)}
+}
+
+// RoundTrip starts a new trace, then runs the request.
+func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.logger.Info("Making HTTP request", "url", req.URL.String(), "host", req.Host)
+	trace := &roundTripTrace{tls: req.URL.Scheme == "https"}
+	t.mu.Lock()
+	t.current = trace
+	t.traces = append(t.traces, trace)
+	if t.firstHost == "" {
+		t.firstHost = req.URL.Host
+	}
+	sameHost := t.firstHost == req.URL.Host
+	t.mu.Unlock()
+	if !sameHost {
+		t.logger.Info("Address does not match first address, not sending TLS ServerName", "first", t.firstHost, "address", req.URL.Host)
+		return t.other.RoundTrip(req)
+	}
+	return t.first.RoundTrip(req)
+}
+
+// clientTrace returns the httptrace hooks feeding this transport's traces.
+func (t *tracingTransport) clientTrace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		DNSStart:             t.dnsStart,
+		DNSDone:              t.dnsDone,
+		ConnectStart:         t.connectStart,
+		ConnectDone:          t.connectDone,
+		GotConn:              t.gotConn,
+		GotFirstResponseByte: t.gotFirstResponseByte,
+		TLSHandshakeStart:    t.tlsHandshakeStart,
+		TLSHandshakeDone:     t.tlsHandshakeDone,
+	}
+}
+
+// The hooks run on net/http's goroutines: they record into the current trace
+// under the lock.
+
+func (t *tracingTransport) dnsStart(httptrace.DNSStartInfo) {
+	t.mu.Lock()
+	t.current.start = time.Now()
+	t.mu.Unlock()
+}
+
+func (t *tracingTransport) dnsDone(httptrace.DNSDoneInfo) {
+	t.mu.Lock()
+	t.current.dnsDone = time.Now()
+	t.mu.Unlock()
+}
+
+func (t *tracingTransport) connectStart(_, _ string) {
+	t.mu.Lock()
+	// No resolution when connecting to an address.
+	if tr := t.current; tr.dnsDone.IsZero() {
+		tr.start = time.Now()
+		tr.dnsDone = tr.start
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracingTransport) connectDone(_, _ string, _ error) {
+	t.mu.Lock()
+	t.current.connectDone = time.Now()
+	t.mu.Unlock()
+}
+
+func (t *tracingTransport) gotConn(httptrace.GotConnInfo) {
+	t.mu.Lock()
+	t.current.gotConn = time.Now()
+	t.mu.Unlock()
+}
+
+func (t *tracingTransport) gotFirstResponseByte() {
+	t.mu.Lock()
+	t.current.responseStart = time.Now()
+	t.mu.Unlock()
+}
+
+func (t *tracingTransport) tlsHandshakeStart() {
+	t.mu.Lock()
+	t.current.tlsStart = time.Now()
+	t.mu.Unlock()
+}
+
+func (t *tracingTransport) tlsHandshakeDone(_ tls.ConnectionState, err error) {
+	t.mu.Lock()
+	t.current.tlsDone, t.current.tlsErr = time.Now(), err
+	t.mu.Unlock()
+}
+
+// finish marks the end of the last round trip (its body has been read).
+func (t *tracingTransport) finish() {
+	t.mu.Lock()
+	if t.current != nil {
+		t.current.end = time.Now()
+	}
+	t.mu.Unlock()
+}
+
+// last returns a copy of the current trace.
+func (t *tracingTransport) last() roundTripTrace {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.current == nil {
+		return roundTripTrace{}
+	}
+	return *t.current
+}
+
+// addPhases sums the phases of every round trip into probe_http_duration_seconds,
+// as upstream does: the first resolution is measured by chooseProtocol, the
+// others by the transport.
+func (t *tracingTransport) addPhases(durations *GaugeVec, logger *slog.Logger) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, tr := range t.traces {
+		logger.Debug("Response timings for roundtrip", "roundtrip", i,
+			"start", tr.start, "dnsDone", tr.dnsDone, "connectDone", tr.connectDone, "gotConn", tr.gotConn,
+			"responseStart", tr.responseStart, "tlsStart", tr.tlsStart, "tlsDone", tr.tlsDone, "end", tr.end)
+		if i != 0 {
+			durations.WithLabelValues("resolve").Add(tr.dnsDone.Sub(tr.start).Seconds())
+		}
+		if tr.gotConn.IsZero() {
+			continue
+		}
+		if tr.tls {
+			durations.WithLabelValues("connect").Add(tr.connectDone.Sub(tr.dnsDone).Seconds())
+			durations.WithLabelValues("tls").Add(tr.tlsDone.Sub(tr.tlsStart).Seconds())
+		} else {
+			durations.WithLabelValues("connect").Add(tr.gotConn.Sub(tr.dnsDone).Seconds())
+		}
+		if tr.responseStart.IsZero() {
+			continue
+		}
+		durations.WithLabelValues("processing").Add(tr.responseStart.Sub(tr.gotConn).Seconds())
+		if tr.end.IsZero() {
+			continue
+		}
+		durations.WithLabelValues("transfer").Add(tr.end.Sub(tr.responseStart).Seconds())
+	}
+}
