@@ -29,9 +29,11 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// userAgent is sent unless the module sets its own User-Agent header; it
-// follows upstream's RFC 9110 form ("Blackbox-Exporter/<version>").
-var userAgent = sync.OnceValue(func() string { return "Vigie-Exporter/" + version.Version })
+// userAgent is sent unless the module sets its own User-Agent header. It
+// keeps upstream's product token so that targets allow-listing
+// "Blackbox-Exporter/" keep accepting probes after the switch, and says
+// which exporter it really is in a comment (RFC 9110 §10.1.5).
+var userAgent = sync.OnceValue(func() string { return "Blackbox-Exporter/" + version.Version + " (vigie)" })
 
 // httpMetrics are the gauges of one HTTP probe, with upstream's names, help
 // texts and presence rules.
@@ -594,11 +596,6 @@ func tlsReason(err error) error {
 		return verr.Err
 	}
 	return err
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // roundTimeout renders the probe timeout as configured ("5s", "4.5s").

@@ -937,9 +937,9 @@ func TestHTTPRequest(t *testing.T) {
 		name, block string
 		want        request
 	}{
-		{"defaults", "", request{method: "GET", ua: "Vigie-Exporter/"}},
-		{"POST with body", "method: POST\nbody: hello", request{method: "POST", body: "hello", ua: "Vigie-Exporter/"}},
-		{"body_file", "method: PUT\nbody_file: " + bodyFile, request{method: "PUT", body: `{"from": "file"}`, ua: "Vigie-Exporter/"}},
+		{"defaults", "", request{method: "GET", ua: "Blackbox-Exporter/"}},
+		{"POST with body", "method: POST\nbody: hello", request{method: "POST", body: "hello", ua: "Blackbox-Exporter/"}},
+		{"body_file", "method: PUT\nbody_file: " + bodyFile, request{method: "PUT", body: `{"from": "file"}`, ua: "Blackbox-Exporter/"}},
 		{"headers", "headers:\n  User-Agent: unsuspicious-user\n  accept-language: en-US", request{method: "GET", ua: "unsuspicious-user", lang: "en-US"}},
 	}
 	for _, tc := range tests {
