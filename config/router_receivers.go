@@ -328,6 +328,8 @@ const (
 const (
 	// DefaultSMSMaxLength is one GSM-7 segment.
 	DefaultSMSMaxLength = 160
+	// DefaultSMSUnicodeMaxLength is one UCS-2 segment (unicode: true).
+	DefaultSMSUnicodeMaxLength = 70
 	// MaxSMSMaxLength is the longest body Twilio accepts.
 	MaxSMSMaxLength = 1600
 	// DefaultSMSMaxPerHour is the budget per destination when max_per_hour
@@ -394,7 +396,7 @@ func (c SMSConfig) Validate() error {
 		}
 	}
 	if c.MaxLength < 0 || c.MaxLength > MaxSMSMaxLength {
-		return at(fmt.Errorf("max_length must be between 1 and %d (default %d)", MaxSMSMaxLength, DefaultSMSMaxLength), "max_length")
+		return at(fmt.Errorf("max_length must be between 20 and %d (default %d)", MaxSMSMaxLength, DefaultSMSMaxLength), "max_length")
 	}
 	if c.MaxLength != 0 && c.MaxLength < 20 {
 		return at(errors.New("max_length below 20 leaves no room for a message"), "max_length")
@@ -517,12 +519,16 @@ func (c SMSConfig) validateHTTP() error {
 	return nil
 }
 
-// SMSMaxLength returns max_length with its default.
+// SMSMaxLength returns max_length with its default: one segment, 160
+// characters of GSM-7, or 70 of UCS-2 with unicode: true.
 func (c SMSConfig) SMSMaxLength() int {
-	if c.MaxLength == 0 {
-		return DefaultSMSMaxLength
+	switch {
+	case c.MaxLength != 0:
+		return c.MaxLength
+	case c.Unicode:
+		return DefaultSMSUnicodeMaxLength
 	}
-	return c.MaxLength
+	return DefaultSMSMaxLength
 }
 
 // SMSMaxPerHour returns max_per_hour with its default.

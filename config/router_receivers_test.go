@@ -103,6 +103,9 @@ sms_configs:
 	if d.SMS[0].SMSMaxLength() != DefaultSMSMaxLength || d.SMS[0].SMSMaxPerHour() != DefaultSMSMaxPerHour {
 		t.Error("sms defaults not applied")
 	}
+	if (SMSConfig{Unicode: true}).SMSMaxLength() != DefaultSMSUnicodeMaxLength || (SMSConfig{MaxLength: 300, Unicode: true}).SMSMaxLength() != 300 {
+		t.Error("unicode max_length default")
+	}
 	if ChatID("12345").IsGroup() {
 		t.Error("a positive chat id is a private chat")
 	}
@@ -153,7 +156,7 @@ func TestReceiverConfigsInvalid(t *testing.T) {
 		{"http no url", "sms_configs:\n  - provider: http\n", []string{"url must be set"}},
 		{"http method", "sms_configs:\n  - provider: http\n    url: https://x\n    method: DELETE\n", []string{"line 4", `method "DELETE"`}},
 		{"http get body", "sms_configs:\n  - provider: http\n    url: https://x\n    method: GET\n    body: x\n", []string{"line 5", "a GET request has no body"}},
-		{"sms max length", "sms_configs:\n  - provider: http\n    url: https://x\n    max_length: 5000\n", []string{"line 4", "max_length must be between 1 and 1600"}},
+		{"sms max length", "sms_configs:\n  - provider: http\n    url: https://x\n    max_length: 5000\n", []string{"line 4", "max_length must be between 20 and 1600"}},
 		{"sms max per hour", "sms_configs:\n  - provider: http\n    url: https://x\n    max_per_hour: -1\n", []string{"line 4", "max_per_hour must not be negative"}},
 	}
 	for _, tc := range cases {
