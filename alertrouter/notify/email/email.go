@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/mail"
 	"net/textproto"
 	"slices"
@@ -195,7 +196,7 @@ func (n *Notifier) message(msg *notify.Notification) (*gomail.Msg, error) {
 	m.SetMessageIDWithValue(n.messageID(msg.Key))
 	m.SetGenHeader(gomail.HeaderUserAgent, "vigie")
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
-	for _, name := range sortedKeys(n.cfg.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(n.cfg.Headers)) {
 		m.SetGenHeader(gomail.Header(textproto.CanonicalMIMEHeaderKey(name)), n.cfg.Headers[name])
 	}
 	m.SetBodyString(gomail.TypeTextPlain, text)
@@ -313,13 +314,4 @@ var errAuthMismatch = errors.New("no usable authentication mechanism")
 
 func (a *serverChosenAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 	return a.chosen.Next(fromServer, more)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -151,6 +151,7 @@ type fakeFreeMobile struct {
 	fakeBase
 	user, pass string
 	messages   []string
+	rawQueries []string
 }
 
 func startFreeMobile(t *testing.T, user, pass string) *fakeFreeMobile {
@@ -176,6 +177,7 @@ func (f *fakeFreeMobile) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.mu.Lock()
 		f.messages = append(f.messages, q.Get("msg"))
+		f.rawQueries = append(f.rawQueries, r.URL.RawQuery)
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	}

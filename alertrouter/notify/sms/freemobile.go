@@ -29,6 +29,11 @@ func freeMobileStatus(code int) (string, bool) {
 	return "", false
 }
 
+// escape percent-encodes a query value with spaces as %20, as Free
+// Mobile's documentation shows ("msg=Hello%20World"): a "+" is not
+// reliably read as a space.
+func escape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+
 // sendFreeMobile sends to the subscriber's own line:
 // GET /sendmsg?user=&pass=&msg=. The key is in the URL, so transport
 // errors are redacted.
@@ -41,8 +46,8 @@ func (n *Notifier) sendFreeMobile(ctx context.Context, _ *notify.Data, text stri
 	if base == "" {
 		base = DefaultFreeMobileAPIURL
 	}
-	query := url.Values{"user": {n.cfg.User}, "pass": {secrets[0]}, "msg": {text}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/sendmsg?"+query.Encode(), nil)
+	query := "user=" + escape(n.cfg.User) + "&pass=" + escape(secrets[0]) + "&msg=" + escape(text)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/sendmsg?"+query, nil)
 	if err != nil {
 		return false, fmt.Errorf("sms freemobile: %w", notify.RedactError(err, secrets...))
 	}

@@ -128,6 +128,9 @@ func TestFreeMobile(t *testing.T) {
 	if got := f.received(); len(got) != 1 || got[0] != downText {
 		t.Errorf("received %q", got)
 	}
+	if raw := f.rawQueries[0]; !strings.HasPrefix(raw, "user=12345678&pass=FREE-PASS-SEKRIT&msg=DOWN%20https%3A%2F%2Fexample.org%20%28http_2xx%29%0A") {
+		t.Errorf("query %q: spaces must be %%20", raw)
+	}
 }
 
 // The fake recomputes the signature, and its clock is an hour ahead: the
