@@ -86,6 +86,14 @@ sms_configs:
   - provider: http
     url: "https://sms.example.org/send?to={{ .To | urlquery }}"
     method: GET
+  - provider: http
+    method: POST
+    url: https://sms.example.org/api/send
+    headers: {X-Api-Version: "2"}
+    http_config:
+      authorization: {credentials_file: ` + secretFile + `}
+    body: '{"to": {{ json .To }}, "text": {{ json .Message }}}'
+    to: "+33612345678"
 `
 	d, err := parseReceivers(t, doc)
 	if err != nil {

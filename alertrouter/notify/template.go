@@ -13,6 +13,9 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	// Templates may show times in any zone (inZone "Europe/Paris"); embed
+	// the zone database so that this works in minimal containers too.
+	_ "time/tzdata"
 	"unicode/utf8"
 )
 

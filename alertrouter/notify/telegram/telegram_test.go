@@ -525,3 +525,17 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 
 var _ notify.Notifier = (*Notifier)(nil)
 var _ notify.RateLimited = (*Notifier)(nil)
+
+// The example template of docs/receivers.md works and Telegram accepts it.
+func TestDocumentedExampleTemplate(t *testing.T) {
+	srv := newFake(t)
+	n := newNotifier(t, srv, &logBuffer{}, func(c *config.TelegramConfig) {
+		c.Message = `{{ .Icon }} <b>{{ .Headline }}</b>{{ range .Alerts }}
+{{ escapeHTML .Title }} — {{ formatTime (inZone "Europe/Paris" .Since) "02/01 15:04" }}{{ with .Why }}: {{ escapeHTML . }}{{ end }}{{ end }}{{ if .Omitted }}
+… et {{ .Omitted }} autres{{ end }}`
+	})
+	mustNotify(t, n, notification(notify.KindDown, check("https://example.org", "http_2xx", "a < b")))
+	if m := onlyMessage(t, srv); m.PlainText != "🔴 DOWN\nhttps://example.org (http_2xx) — 21/11 11:02: a < b" {
+		t.Errorf("message %q", m.PlainText)
+	}
+}
