@@ -104,6 +104,10 @@ func RetryAfterHeader(h http.Header, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
+// DefaultRequestTimeout bounds one request to a provider when the caller's
+// context does not.
+const DefaultRequestTimeout = 30 * time.Second
+
 // MaxResponseBody bounds how much of a provider's answer is read.
 const MaxResponseBody = 1 << 20
 

@@ -60,10 +60,6 @@ const maxSubjectLength = 200
 // implicitTLSPort is the submissions port (RFC 8314): TLS from the start.
 const implicitTLSPort = 465
 
-// defaultTimeout bounds one SMTP conversation when the context has no
-// deadline.
-const defaultTimeout = 30 * time.Second
-
 // Notifier sends notifications for one email_configs entry.
 type Notifier struct {
 	cfg          config.EmailConfig
@@ -219,7 +215,7 @@ func (n *Notifier) messageID(key string) string {
 // client builds the SMTP client for one send: TLS mode, authentication and
 // a timeout no longer than the context allows.
 func (n *Notifier) client(ctx context.Context) (*gomail.Client, error) {
-	timeout := defaultTimeout
+	timeout := notify.DefaultRequestTimeout
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(deadline), time.Millisecond)
 	}

@@ -75,6 +75,9 @@ func New(cfg config.SMSConfig, logger *slog.Logger) (*Notifier, error) {
 	if n.client, err = pconfig.NewClientFromConfig(httpCfg, "sms", pconfig.WithUserAgent("vigie")); err != nil {
 		return nil, fmt.Errorf("http_config: %w", err)
 	}
+	// A safety net: the dispatcher's context normally bounds each attempt,
+	// but a provider that never answers must not hold a worker forever.
+	n.client.Timeout = notify.DefaultRequestTimeout
 	if n.tmpl, err = notify.NewTextTemplate("message", cfg.Message, defaultTemplate, logger); err != nil {
 		return nil, err
 	}
