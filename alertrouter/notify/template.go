@@ -1,0 +1,496 @@
+package notify
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+	// Templates may show times in any zone (inZone "Europe/Paris"); embed
+	// the zone database so that this works in minimal containers too.
+	_ "time/tzdata"
+	"unicode/utf8"
+)
+
+// Data is what receiver templates see: the notification, with each alert
+// already answering what is down, since when, why, and where to look.
+type Data struct {
+	Kind     Kind
+	Status   string // StatusFiring or StatusResolved
+	Receiver string
+	// Headline names what happened: DOWN, UP, STILL DOWN, FIRING,
+	// RESOLVED, STILL FIRING, FLAPPING, STABLE, EXPORTER UNREACHABLE,
+	// EXPORTER REACHABLE, TEST.
+	Headline string
+	// Icon is an emoji matching Headline, for integrations that show them.
+	Icon string
+	// Alerts are the alerts to show; an integration with a size limit may
+	// show only the first ones (see Omitted). Firing and Resolved split
+	// Alerts by status.
+	Alerts   []AlertData
+	Firing   []AlertData
+	Resolved []AlertData
+	// Total is the number of alerts in the notification; Omitted how many
+	// of them Alerts leaves out ("… and 37 more").
+	Total   int
+	Omitted int
+
+	GroupLabels       map[string]string
+	CommonLabels      map[string]string
+	CommonAnnotations map[string]string
+	// ExternalURL is where to look: the router's status page.
+	ExternalURL string
+	// Now is when the notification was created; durations are relative to it.
+	Now time.Time
+	Key string
+
+	all []AlertData
+}
+
+// AlertData is one alert as templates see it.
+type AlertData struct {
+	Alert
+	// Title says what is down: "https://example.org (http_2xx)" for a check
+	// of the router's, "HighLatency https://example.org" for a Prometheus
+	// alert.
+	Title  string
+	Target string // instance label
+	Module string // module label
+	Name   string // alertname label
+	// Why is the failure reason of a check, or the summary (else the
+	// description) annotation of a Prometheus alert.
+	Why string
+	// Since is when the problem started.
+	Since time.Time
+	// Duration is how long it has been down (firing) or was down (resolved).
+	Duration time.Duration
+	// IsCheck is true for the router's own checks, false for alerts posted
+	// by Prometheus (those carry a generatorURL).
+	IsCheck bool
+}
+
+// NewData prepares n for templates. Durations are computed relative to
+// n.CreatedAt, or now when it is not set.
+func NewData(n *Notification, now time.Time) *Data {
+	if !n.CreatedAt.IsZero() {
+		now = n.CreatedAt
+	}
+	d := &Data{
+		Kind:              n.Kind,
+		Status:            n.Status,
+		Receiver:          n.Receiver,
+		Total:             len(n.Alerts),
+		GroupLabels:       orEmpty(n.GroupLabels),
+		CommonLabels:      orEmpty(n.CommonLabels),
+		CommonAnnotations: orEmpty(n.CommonAnnotations),
+		ExternalURL:       n.ExternalURL,
+		Now:               now,
+		Key:               n.Key,
+	}
+	d.all = make([]AlertData, len(n.Alerts))
+	checks := len(n.Alerts) > 0
+	for i, a := range n.Alerts {
+		d.all[i] = newAlertData(a, now)
+		checks = checks && d.all[i].IsCheck
+	}
+	if d.Status == "" {
+		d.Status = StatusFiring
+		if n.Kind == KindUp {
+			d.Status = StatusResolved
+		}
+	}
+	d.Headline, d.Icon = headline(n.Kind, d.Status, checks || len(n.Alerts) == 0)
+	d.setAlerts(len(d.all))
+	return d
+}
+
+// Limit returns a copy of d showing only the first n alerts.
+func (d *Data) Limit(n int) *Data {
+	c := *d
+	c.setAlerts(n)
+	return &c
+}
+
+func (d *Data) setAlerts(n int) {
+	n = max(0, min(n, len(d.all)))
+	d.Alerts = d.all[:n:n]
+	d.Omitted = len(d.all) - n
+	d.Firing, d.Resolved = nil, nil
+	for _, a := range d.Alerts {
+		if a.Status == StatusResolved {
+			d.Resolved = append(d.Resolved, a)
+		} else {
+			d.Firing = append(d.Firing, a)
+		}
+	}
+}
+
+func newAlertData(a Alert, now time.Time) AlertData {
+	ad := AlertData{
+		Alert:   a,
+		Target:  a.Labels["instance"],
+		Module:  a.Labels["module"],
+		Name:    a.Labels["alertname"],
+		Since:   a.StartsAt,
+		IsCheck: a.GeneratorURL == "",
+	}
+	ad.Labels = orEmpty(a.Labels)
+	ad.Annotations = orEmpty(a.Annotations)
+	switch {
+	case a.Reason != "":
+		ad.Why = a.Reason
+	case ad.Annotations["summary"] != "":
+		ad.Why = ad.Annotations["summary"]
+	default:
+		ad.Why = ad.Annotations["description"]
+	}
+	switch {
+	case ad.IsCheck && ad.Target != "" && ad.Module != "":
+		ad.Title = ad.Target + " (" + ad.Module + ")"
+	case ad.Name != "" && ad.Target != "":
+		ad.Title = ad.Name + " " + ad.Target
+	case ad.Name != "":
+		ad.Title = ad.Name
+	case ad.Target != "":
+		ad.Title = ad.Target
+	case a.Fingerprint != "":
+		ad.Title = "alert " + a.Fingerprint
+	default:
+		ad.Title = "alert"
+	}
+	end := now
+	if a.Status == StatusResolved && !a.EndsAt.IsZero() {
+		end = a.EndsAt
+	}
+	if !a.StartsAt.IsZero() && end.After(a.StartsAt) {
+		ad.Duration = end.Sub(a.StartsAt)
+	}
+	return ad
+}
+
+func headline(k Kind, status string, checks bool) (string, string) {
+	resolved := status == StatusResolved
+	down, up := "DOWN", "UP"
+	if !checks {
+		down, up = "FIRING", "RESOLVED"
+	}
+	switch k {
+	case KindDown:
+		return down, "🔴"
+	case KindUp:
+		return up, "✅"
+	case KindReminder:
+		return "STILL " + down, "🔁"
+	case KindFlapping:
+		return "FLAPPING", "⚠️"
+	case KindStable:
+		if resolved {
+			return "STABLE", "✅"
+		}
+		return "STABLE", "🔴"
+	case KindExporterErr:
+		if resolved {
+			return "EXPORTER REACHABLE", "✅"
+		}
+		return "EXPORTER UNREACHABLE", "🟠"
+	case KindTest:
+		return "TEST", "🧪"
+	}
+	if resolved {
+		return strings.ToUpper(string(k)), "✅"
+	}
+	return strings.ToUpper(string(k)), "🔴"
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// Summarise renders d with as many of its alerts as fit, so that a long
+// group becomes "the first N … and 37 more" instead of a cut message. It
+// keeps at least one alert: if even that does not fit, it returns that
+// rendering with fit false and the caller shortens it safely.
+func Summarise(d *Data, render func(*Data) (string, error), fits func(string) bool) (text string, fit bool, err error) {
+	text, err = render(d)
+	if err != nil || fits(text) || len(d.all) <= 1 {
+		return text, err == nil && fits(text), err
+	}
+	// Largest n in [1, len-1] whose rendering fits; renderings grow with n.
+	lo, hi := 1, len(d.all)-1
+	best := ""
+	for lo <= hi {
+		mid := (lo + hi) / 2
+		t, err := render(d.Limit(mid))
+		if err != nil {
+			return "", false, err
+		}
+		if fits(t) {
+			best, lo = t, mid+1
+		} else {
+			hi = mid - 1
+		}
+	}
+	if best != "" {
+		return best, true, nil
+	}
+	text, err = render(d.Limit(1))
+	return text, false, err
+}
+
+// FuncMap returns the functions available in every receiver template:
+//
+//	escapeHTML s           escape <, >, &, ' and " (Telegram HTML)
+//	formatTime t [layout]  t in UTC, "2006-01-02 15:04 MST" by default
+//	inZone name t          t in a time zone ("Europe/Paris")
+//	humanizeDuration d     "42s", "5m", "1h12m", "3d4h"
+//	truncate n s           s cut to n characters, ending with "…"
+//	ascii s                s transliterated to printable ASCII ("é" → "e")
+//	formatLabels m         "k1=v1, k2=v2", sorted
+//	join sep list, upper, lower, trimSpace, title
+//	json v                 v as JSON ("quoted string")
+//	default def v          v, or def when v is empty
+//	plural n one many      one when n == 1, many otherwise
+func FuncMap() template.FuncMap {
+	return template.FuncMap{
+		"escapeHTML":       EscapeHTML,
+		"formatTime":       formatTime,
+		"inZone":           inZone,
+		"humanizeDuration": HumanizeDuration,
+		"truncate":         Truncate,
+		"ascii":            ASCII,
+		"formatLabels":     formatLabels,
+		"join":             func(sep string, list []string) string { return strings.Join(list, sep) },
+		"upper":            strings.ToUpper,
+		"lower":            strings.ToLower,
+		"trimSpace":        strings.TrimSpace,
+		"title":            title,
+		"json":             toJSON,
+		"default":          defaultValue,
+		"plural":           plural,
+	}
+}
+
+// EscapeHTML escapes the characters that HTML (and Telegram's HTML parse
+// mode) treats specially.
+func EscapeHTML(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch r {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\'':
+			b.WriteString("&#39;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// TimeLayout is how templates show times by default.
+const TimeLayout = "2006-01-02 15:04 MST"
+
+func formatTime(t time.Time, layout ...string) string {
+	if t.IsZero() {
+		return ""
+	}
+	l := TimeLayout
+	if len(layout) > 0 {
+		l = layout[0]
+	}
+	if t.Location() == time.Local {
+		t = t.UTC()
+	}
+	return t.Format(l)
+}
+
+func inZone(name string, t time.Time) (time.Time, error) {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return t, err
+	}
+	return t.In(loc), nil
+}
+
+// HumanizeDuration renders d with its two largest units: "42s", "5m",
+// "1h12m", "3d4h".
+func HumanizeDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+	days := int(d / (24 * time.Hour))
+	hours := int(d/time.Hour) % 24
+	minutes := int(d/time.Minute) % 60
+	switch {
+	case days > 0 && hours > 0:
+		return fmt.Sprintf("%dd%dh", days, hours)
+	case days > 0:
+		return fmt.Sprintf("%dd", days)
+	case hours > 0 && minutes > 0:
+		return fmt.Sprintf("%dh%dm", hours, minutes)
+	case hours > 0:
+		return fmt.Sprintf("%dh", hours)
+	}
+	return fmt.Sprintf("%dm", minutes)
+}
+
+// Truncate cuts s to at most n characters, the last one being "…".
+func Truncate(n int, s string) string {
+	if n <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for i = range s {
+		if count == n-1 {
+			break
+		}
+		count++
+	}
+	return s[:i] + "…"
+}
+
+func formatLabels(m map[string]string) string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(m[k])
+	}
+	return b.String()
+}
+
+func title(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 {
+		return s
+	}
+	return strings.ToUpper(string(r)) + s[size:]
+}
+
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+func defaultValue(def, v any) any {
+	switch x := v.(type) {
+	case nil:
+		return def
+	case string:
+		if x == "" {
+			return def
+		}
+	}
+	return v
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// executor is what text/template and html/template templates have in common.
+type executor interface {
+	Execute(w io.Writer, data any) error
+}
+
+// Template is a receiver template: the user's override when configured,
+// and the integration's default to fall back on when the override fails at
+// send time (a notification with a plain default message beats none).
+type Template struct {
+	key    string
+	custom executor
+	def    executor
+	logger *slog.Logger
+}
+
+// NewTextTemplate parses a text/template. key names the configuration key
+// (used in errors and logs); custom is the user's template ("" for none);
+// def the integration's default, which must parse.
+func NewTextTemplate(key, custom, def string, logger *slog.Logger) (*Template, error) {
+	parse := func(text string) (executor, error) {
+		return template.New(key).Funcs(FuncMap()).Option("missingkey=zero").Parse(text)
+	}
+	return newTemplate(key, custom, def, logger, parse)
+}
+
+// NewHTMLTemplate parses an html/template (contextual escaping).
+func NewHTMLTemplate(key, custom, def string, logger *slog.Logger) (*Template, error) {
+	parse := func(text string) (executor, error) {
+		return htmltemplate.New(key).Funcs(htmltemplate.FuncMap(FuncMap())).Option("missingkey=zero").Parse(text)
+	}
+	return newTemplate(key, custom, def, logger, parse)
+}
+
+func newTemplate(key, custom, def string, logger *slog.Logger, parse func(string) (executor, error)) (*Template, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Template{key: key, logger: logger}
+	var err error
+	if t.def, err = parse(def); err != nil {
+		return nil, fmt.Errorf("default %s template: %w", key, err)
+	}
+	if custom != "" {
+		if t.custom, err = parse(custom); err != nil {
+			return nil, fmt.Errorf("%s: invalid template: %w", key, err)
+		}
+	}
+	return t, nil
+}
+
+// Execute renders data with the user's template, falling back to the
+// default (and logging why) when it fails.
+func (t *Template) Execute(data any) (string, error) {
+	text, _, err := t.Render(data)
+	return text, err
+}
+
+// Render is Execute that also says whether the user's template produced
+// the text (false: the default did).
+func (t *Template) Render(data any) (text string, custom bool, err error) {
+	var buf bytes.Buffer
+	if t.custom != nil {
+		err := t.custom.Execute(&buf, data)
+		if err == nil && strings.TrimSpace(buf.String()) != "" {
+			return buf.String(), true, nil
+		}
+		if err == nil {
+			err = errors.New("it rendered an empty message")
+		}
+		t.logger.Warn("Template failed, using the default one", "key", t.key, "err", err)
+		buf.Reset()
+	}
+	if err := t.def.Execute(&buf, data); err != nil {
+		return "", false, fmt.Errorf("default %s template: %w", t.key, err)
+	}
+	return buf.String(), false, nil
+}
