@@ -58,7 +58,11 @@ func TestParseTargetFileErrors(t *testing.T) {
 	}{
 		{"unknown key", "- targets: [a]\n  modules: [icmp]\n  lables: {a: b}\n", "line 3: field lables not found"},
 		{"not a list", "targets: [a]\nmodules: [icmp]\n", "line 1: a target file must be a list of target groups"},
-		{"bad yaml", "- targets: [a\n", "line 1: did not find expected ',' or ']'"},
+		// The list is still open where the file ends, on line 2.
+		{"unterminated list", "- targets: [a\n", "line 2: did not find expected ',' or ']'"},
+		{"bad yaml on the first line", "- targets: [\"a\" \"b\"]\n  modules: [icmp]\n", "line 1: did not find expected ',' or ']'"},
+		{"bad yaml further down", "- targets: [a]\n  modules: [icmp]\n- targets: [\"a\" \"b\"]\n", "line 3: did not find expected ',' or ']'"},
+		{"bad indentation", "- targets: [a]\n  modules: [icmp]\n   labels: {}\n", "line 3: did not find expected key"},
 		{"targets not a list", "- targets: a\n  modules: [icmp]\n", "line 1: cannot unmarshal !!str `a` into []string"},
 		{"empty target", "- targets: [a, '']\n  modules: [icmp]\n", `line 1: target "" is not valid`},
 		{"target with space", "- targets:\n    - a\n    - 'b c'\n  modules: [icmp]\n", `line 3: target "b c" is not valid`},
