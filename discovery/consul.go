@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	consul "github.com/hashicorp/consul/api"
@@ -152,12 +154,16 @@ type serviceWatcher struct {
 // to the manager, so that a stopped watcher's late answer is never sent.
 func (p *ConsulProvider) Run(ctx context.Context, ch chan<- []Update) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer p.metrics.consulUp.DeleteLabelValues(p.cfg.Server, p.cfg.Datacenter)
-	defer p.metrics.consulServices.DeleteLabelValues(p.cfg.Server, p.cfg.Datacenter)
+	var watching sync.WaitGroup
+	defer func() {
+		cancel()
+		watching.Wait() // no watcher may touch the metrics after this
+		p.metrics.consulUp.DeleteLabelValues(p.cfg.Server, p.cfg.Datacenter)
+		p.metrics.consulServices.DeleteLabelValues(p.cfg.Server, p.cfg.Datacenter)
+	}()
 
 	events := make(chan consulEvent)
-	go p.watchCatalog(ctx, events)
+	watching.Go(func() { p.watchCatalog(ctx, events) })
 
 	watchers := map[string]*serviceWatcher{}
 	var gen uint64
@@ -193,7 +199,8 @@ func (p *ConsulProvider) Run(ctx context.Context, ch chan<- []Update) {
 					gen++
 					wctx, wcancel := context.WithCancel(ctx)
 					watchers[name] = &serviceWatcher{gen: gen, cancel: wcancel}
-					go p.watchService(wctx, name, gen, events)
+					g := gen
+					watching.Go(func() { p.watchService(wctx, name, g, events) })
 					if !initialSent {
 						pending[name] = true
 					}
@@ -326,6 +333,7 @@ func (p *ConsulProvider) watchCatalog(ctx context.Context, events chan<- consulE
 func (p *ConsulProvider) watchService(ctx context.Context, name string, gen uint64, events chan<- consulEvent) {
 	var index uint64
 	bo := p.newBackoff()
+	failing := false
 	for first := true; ; {
 		start := time.Now()
 		q, cancel := p.queryOptions(ctx, index)
@@ -336,7 +344,16 @@ func (p *ConsulProvider) watchService(ctx context.Context, name string, gen uint
 		}
 		if err != nil {
 			p.failed()
-			p.logger.Debug("Error querying Consul service", "service", name, "err", err)
+			// Transport failures are the catalog watcher's to report;
+			// an answer with an error (ACL, server trouble) is this
+			// service's own, worth a warning once per streak.
+			var status consul.StatusError
+			if !failing && errors.As(err, &status) {
+				p.logger.Warn("Error querying Consul service, keeping its last known targets", "service", name, "err", err)
+			} else {
+				p.logger.Debug("Error querying Consul service", "service", name, "err", err)
+			}
+			failing = true
 			index = 0
 			if !sleepCtx(ctx, bo.next()) {
 				return
@@ -345,6 +362,7 @@ func (p *ConsulProvider) watchService(ctx context.Context, name string, gen uint
 		}
 		p.succeeded()
 		bo.reset()
+		failing = false
 		if first || meta.LastIndex != index {
 			select {
 			case <-ctx.Done():

@@ -138,6 +138,15 @@ type recordingProxy struct {
 
 	mu       sync.Mutex
 	requests []*http.Request
+	// refuse answers 403 to the requests it matches, as Consul does for a
+	// token without access.
+	refuse func(*http.Request) bool
+}
+
+func (p *recordingProxy) setRefuse(f func(*http.Request) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse = f
 }
 
 func newRecordingProxy(t *testing.T, backend string) *recordingProxy {
@@ -149,7 +158,12 @@ func newRecordingProxy(t *testing.T, backend string) *recordingProxy {
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.requests = append(p.requests, r.Clone(r.Context()))
+		refuse := p.refuse != nil && p.refuse(r)
 		p.mu.Unlock()
+		if refuse {
+			http.Error(w, "Permission denied: token with AccessorID 'x' lacks permission 'service:read'", http.StatusForbidden)
+			return
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -340,4 +354,57 @@ func TestConsulDeployExamples(t *testing.T) {
 	waitPairs(t, m, "",
 		"https://192.0.2.10:443/health http_2xx", "192.0.2.10:443 tls_expiry",
 		"127.0.0.1:22 ssh_banner", "127.0.0.1 icmp")
+}
+
+// A service Consul refuses to show (ACL) is reported by name, does not hold
+// back the other services' targets beyond the initial timeout, and is
+// followed once allowed.
+func TestConsulAgentServiceRefused(t *testing.T) {
+	agent := startConsulAgent(t)
+	proxy := newRecordingProxy(t, agent.addr)
+	proxy.setRefuse(func(r *http.Request) bool { return r.URL.Path == "/v1/health/service/secret" })
+	for _, name := range []string{"web", "secret"} {
+		agent.register(&consul.AgentServiceRegistration{ID: name, Name: name, Tags: []string{"vigie"}, Port: 80, Address: "127.0.0.1",
+			Meta: map[string]string{"vigie_modules": "tcp_connect", "vigie_path": name}})
+	}
+	logger, logs := testLogger(t)
+	metrics := NewMetrics(nil)
+	p, err := NewConsulProvider(config.ConsulSDConfig{
+		Server: strings.TrimPrefix(proxy.srv.URL, "https://"), Scheme: "https", TLSConfig: pconfig.TLSConfig{CAFile: proxy.caFile},
+		Tags: []string{"vigie"}, MetaPrefix: "vigie_",
+		RefreshInterval: model.Duration(50 * time.Millisecond), Wait: model.Duration(10 * time.Second),
+	}, map[string]string{"tcp_connect": "tcp"}, logger, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.backoffMin, p.backoffMax = 50*time.Millisecond, 200*time.Millisecond
+	p.initialTimeout = 300 * time.Millisecond
+	m := startManager(t, ManagerOptions{Metrics: metrics, ReadyTimeout: time.Hour})
+	m.SetProviders([]NamedProvider{{Name: "consul[0]", Kind: "consul", Key: "k", Provider: p}})
+	waitPairs(t, m, "", "127.0.0.1:80 tcp_connect")
+	eventually(t, 5*time.Second, "the refusal in the log", func() bool {
+		return strings.Contains(logs.String(), "Error querying Consul service, keeping its last known targets") &&
+			strings.Contains(logs.String(), "service=secret") && strings.Contains(logs.String(), "403")
+	})
+	warnings := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "service=secret") {
+			warnings++
+		}
+	}
+	if n := warnings; n != 1 {
+		t.Errorf("the refusal was logged %d times: once per streak is enough", n)
+	}
+	if !strings.Contains(logs.String(), "Some Consul services have not answered yet") {
+		t.Errorf("the initial timeout must be logged:\n%s", logs)
+	}
+	if v := metricValue(t, metrics.consulErrors.WithLabelValues(p.cfg.Server, "")); v < 1 {
+		t.Errorf("consul errors = %v, want ≥ 1", v)
+	}
+
+	// Allowed again: web and secret share the target, secret sorts after web.
+	proxy.setRefuse(nil)
+	eventually(t, 5*time.Second, "the secret service's targets", func() bool {
+		return metricValue(t, metrics.duplicateTargets) == 1
+	})
 }
