@@ -37,6 +37,7 @@ type renderStats struct {
 type snapshot struct {
 	full    *rendering
 	modules map[string]*moduleRendering
+	empty   *rendering // the answer for a module without targets
 }
 
 // rendering is one /sd answer: its JSON, the gzip of it (Prometheus asks for
@@ -76,13 +77,13 @@ type moduleRendering struct {
 	r          *rendering
 }
 
-// emptyRendering answers when nothing matches.
-var emptyBody = []byte("[]\n")
+// emptyBody is the answer when nothing matches.
+const emptyBody = "[]\n"
 
 func (s *snapshot) forModule(module string) *rendering {
 	mr, ok := s.modules[module]
 	if !ok {
-		return newRendering(emptyBody)
+		return s.empty
 	}
 	mr.once.Do(func() {
 		body := make([]byte, 0, mr.end-mr.start+5)
@@ -160,9 +161,9 @@ func render(inputs []sourceInput, shard Shard) (*snapshot, renderStats) {
 		return strings.Compare(a.labels, b.labels)
 	})
 
-	snap := &snapshot{modules: make(map[string]*moduleRendering)}
+	snap := &snapshot{modules: make(map[string]*moduleRendering), empty: newRendering([]byte(emptyBody))}
 	if len(sorted) == 0 {
-		snap.full = newRendering(emptyBody)
+		snap.full = snap.empty
 		return snap, stats
 	}
 	body := make([]byte, 0, size)
