@@ -96,6 +96,14 @@ func prometheusConfig(t *testing.T, exporterAddr string) []byte {
 			sd := sds[0].(map[string]any)
 			sd["url"] = "http://" + exporterAddr + "/sd"
 			sd["refresh_interval"] = "1s"
+			// Not part of the shipped job: Prometheus computes the shard of
+			// each target, for the test to compare with --discovery.shard's.
+			job["relabel_configs"] = append([]any{map[string]any{
+				"source_labels": []any{"__address__", "module"},
+				"modulus":       3,
+				"target_label":  "test_shard",
+				"action":        "hashmod",
+			}}, job["relabel_configs"].([]any)...)
 			found = true
 		case "vigie_exporter":
 			job["static_configs"] = []any{map[string]any{"targets": []any{exporterAddr}}}
@@ -235,6 +243,11 @@ discovery:
 		for _, m := range promSeries(t, promAddr, `probe_success{job="vigie"}`) {
 			if m["module"] != "http_2xx" || m["group"] != "web" {
 				t.Errorf("series labels %v: want module=http_2xx and group=web from the target file", m)
+			}
+			var shard uint64
+			fmt.Sscan(m["test_shard"], &shard)
+			if !(Shard{shard, 3}).Contains(m["instance"], m["module"]) {
+				t.Errorf("Prometheus's hashmod puts %s (%s) in shard %s; --discovery.shard=%d/3 would not serve it", m["instance"], m["module"], m["test_shard"], shard)
 			}
 			out = append(out, m["instance"])
 		}
