@@ -150,94 +150,116 @@ type serviceWatcher struct {
 	cancel context.CancelFunc
 }
 
+// consulRun is the state of one Run: the watchers and what is to be sent.
+// Only Run's goroutine touches it.
+type consulRun struct {
+	p        *ConsulProvider
+	ctx      context.Context
+	events   chan consulEvent
+	watching sync.WaitGroup
+	watchers map[string]*serviceWatcher
+	gen      uint64
+	out      []Update
+
+	// Until the initial state is sent: the services whose first answer is
+	// awaited.
+	initialSent bool
+	catalogSeen bool
+	pending     map[string]bool
+}
+
 // Run implements Provider. Its main loop owns the watcher set and the sends
 // to the manager, so that a stopped watcher's late answer is never sent.
 func (p *ConsulProvider) Run(ctx context.Context, ch chan<- []Update) {
 	ctx, cancel := context.WithCancel(ctx)
-	var watching sync.WaitGroup
+	r := &consulRun{p: p, ctx: ctx, events: make(chan consulEvent), watchers: map[string]*serviceWatcher{}, pending: map[string]bool{}}
 	defer func() {
 		cancel()
-		watching.Wait() // no watcher may touch the metrics after this
+		r.watching.Wait() // no watcher may touch the metrics after this
 		p.metrics.consulUp.DeleteLabelValues(p.cfg.Server, p.cfg.Datacenter)
 		p.metrics.consulServices.DeleteLabelValues(p.cfg.Server, p.cfg.Datacenter)
 	}()
+	r.watching.Go(func() { p.watchCatalog(ctx, r.events) })
 
-	events := make(chan consulEvent)
-	watching.Go(func() { p.watchCatalog(ctx, events) })
-
-	watchers := map[string]*serviceWatcher{}
-	var gen uint64
-	var out []Update
-	var (
-		initialSent bool
-		catalogSeen bool
-		pending     = map[string]bool{}
-		initialC    <-chan time.Time
-	)
+	var initialC <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-initialC:
-			p.logger.Warn("Some Consul services have not answered yet; sending the others", "services", strings.Join(slices.Sorted(maps.Keys(pending)), ","))
-			pending = map[string]bool{}
-		case ev := <-events:
-			if ev.services != nil {
-				wanted := p.selectServices(ev.services)
-				if ev.recovered {
-					for name, w := range watchers {
-						if wanted[name] {
-							w.cancel()
-							delete(watchers, name)
-						}
-					}
-				}
-				for name := range wanted {
-					if watchers[name] != nil {
-						continue
-					}
-					gen++
-					wctx, wcancel := context.WithCancel(ctx)
-					watchers[name] = &serviceWatcher{gen: gen, cancel: wcancel}
-					g := gen
-					watching.Go(func() { p.watchService(wctx, name, g, events) })
-					if !initialSent {
-						pending[name] = true
-					}
-				}
-				for name, w := range watchers {
-					if !wanted[name] {
-						w.cancel()
-						delete(watchers, name)
-						delete(pending, name)
-						out = append(out, Update{Source: "consul:" + name})
-					}
-				}
-				p.metrics.consulServices.WithLabelValues(p.cfg.Server, p.cfg.Datacenter).Set(float64(len(watchers)))
-				if !catalogSeen {
-					catalogSeen = true
-					initialC = time.After(p.initialTimeout)
-				}
-			} else {
-				if w := watchers[ev.service]; w == nil || w.gen != ev.gen {
-					continue // a stopped watcher's late answer
-				}
-				delete(pending, ev.service)
-				out = append(out, Update{Source: "consul:" + ev.service, Groups: ev.groups})
+			p.logger.Warn("Some Consul services have not answered yet; sending the others", "services", strings.Join(slices.Sorted(maps.Keys(r.pending)), ","))
+			clear(r.pending)
+		case ev := <-r.events:
+			if ev.services == nil {
+				r.serviceChanged(ev)
+				break
+			}
+			r.catalogChanged(ev)
+			if !r.catalogSeen {
+				r.catalogSeen = true
+				initialC = time.After(p.initialTimeout)
 			}
 		}
-		if !initialSent && (!catalogSeen || len(pending) > 0) {
+		// The initial state is complete once the catalog and every
+		// service in it have answered (or the initial timeout passed).
+		if !r.initialSent && (!r.catalogSeen || len(r.pending) > 0) {
 			continue
 		}
-		if !initialSent || len(out) > 0 {
+		if !r.initialSent || len(r.out) > 0 {
 			select {
 			case <-ctx.Done():
 				return
-			case ch <- out:
+			case ch <- r.out:
 			}
-			initialSent, initialC, out = true, nil, nil
+			r.initialSent, initialC, r.out = true, nil, nil
 		}
 	}
+}
+
+// catalogChanged starts watching new services and stops watching (and
+// removes the targets of) the services gone from the selection.
+func (r *consulRun) catalogChanged(ev consulEvent) {
+	wanted := r.p.selectServices(ev.services)
+	if ev.recovered {
+		for name, w := range r.watchers {
+			if wanted[name] {
+				w.cancel()
+				delete(r.watchers, name)
+			}
+		}
+	}
+	for name := range wanted {
+		if r.watchers[name] != nil {
+			continue
+		}
+		r.gen++
+		gen := r.gen
+		wctx, cancel := context.WithCancel(r.ctx)
+		r.watchers[name] = &serviceWatcher{gen: gen, cancel: cancel}
+		r.watching.Go(func() { r.p.watchService(wctx, name, gen, r.events) })
+		if !r.initialSent {
+			r.pending[name] = true
+		}
+	}
+	for name, w := range r.watchers {
+		if !wanted[name] {
+			w.cancel()
+			delete(r.watchers, name)
+			delete(r.pending, name)
+			r.out = append(r.out, Update{Source: "consul:" + name})
+		}
+	}
+	r.p.metrics.consulServices.WithLabelValues(r.p.cfg.Server, r.p.cfg.Datacenter).Set(float64(len(r.watchers)))
+}
+
+// serviceChanged queues a service's new targets, unless its watcher has
+// been stopped meanwhile.
+func (r *consulRun) serviceChanged(ev consulEvent) {
+	if w := r.watchers[ev.service]; w == nil || w.gen != ev.gen {
+		return
+	}
+	delete(r.pending, ev.service)
+	r.out = append(r.out, Update{Source: "consul:" + ev.service, Groups: ev.groups})
 }
 
 // selectServices applies the services and tags filters to the catalog.
