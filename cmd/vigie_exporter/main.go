@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/discovery"
 	"github.com/vigie-monitoring/vigie/exporter"
 	"github.com/vigie-monitoring/vigie/prober"
 )
@@ -48,6 +49,7 @@ func run(args []string) int {
 	externalURL := app.Flag("web.external-url", "The URL under which the exporter is externally reachable (for example, if it is served via a reverse proxy). Used for generating relative and absolute links back to the exporter itself. If the URL has a path portion, it will be used to prefix all HTTP endpoints served by the exporter. If omitted, relevant URL components will be derived automatically.").PlaceHolder("<url>").String()
 	routePrefix := app.Flag("web.route-prefix", "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url.").PlaceHolder("<path>").String()
 	enablePprof := app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Default("false").Bool()
+	shardFlag := app.Flag("discovery.shard", "Serve only shard i of n (0 ≤ i < n) of the discovered targets at /sd, split like Prometheus's hashmod over target and module, so that n exporters share the work.").Default("0/1").PlaceHolder("i/n").String()
 	webConfig := kingpinflag.AddFlags(app, ":9115")
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
@@ -58,6 +60,11 @@ func run(args []string) int {
 		return 2
 	}
 	logger := promslog.New(logConfig)
+	shard, err := discovery.ParseShard(*shardFlag)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "--discovery.shard:", err)
+		return 2
+	}
 
 	path := *configFile
 	if !configFileSet {
@@ -133,6 +140,9 @@ func run(args []string) int {
 	}
 	prefix := exporter.RoutePrefix(*routePrefix, extPath)
 
+	sd, stopDiscovery := startDiscovery(store, shard, reg, logger)
+	defer stopDiscovery()
+
 	handler := exporter.NewHandler(exporter.Options{
 		Store:       store,
 		Probe:       probeHandler,
@@ -141,6 +151,7 @@ func run(args []string) int {
 		Logger:      logger,
 		RoutePrefix: prefix,
 		Reload:      reload,
+		SD:          sd,
 		EnablePprof: *enablePprof,
 	})
 

@@ -1,0 +1,50 @@
+// Package deploy holds the files shipped in deploy/ (Prometheus job and
+// alert rules, Consul registrations…); its tests lint them with the real
+// tools, so that a shipped file cannot rot.
+package deploy
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/vigie-monitoring/vigie/internal/testenv"
+)
+
+func promtool(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(testenv.Promtool(t), args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool %v: %v\n%s", args, err, out)
+	}
+}
+
+func glob(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no file matches %s", pattern)
+	}
+	return files
+}
+
+func TestPrometheusConfig(t *testing.T) {
+	// Also checks the rule files the configuration names.
+	promtool(t, "check", "config", "prometheus/prometheus.yml")
+}
+
+func TestPrometheusRules(t *testing.T) {
+	for _, f := range glob(t, "prometheus/*rules*.yml") {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			promtool(t, "check", "rules", f)
+		})
+	}
+}
+
+func TestPrometheusRuleUnitTests(t *testing.T) {
+	promtool(t, append([]string{"test", "rules"}, glob(t, "prometheus/tests/*.yml")...)...)
+}

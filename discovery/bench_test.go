@@ -1,0 +1,161 @@
+package discovery
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+
+	consul "github.com/hashicorp/consul/api"
+
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// scaleInputs builds 10,000 (target, module) pairs the way the providers
+// would: 5,000 from static files (100 groups of 50 targets, a few labels) and
+// 5,000 Consul instances (each with its own ~15 __meta_consul_* labels),
+// mapped by the Consul provider's own code.
+func scaleInputs(b *testing.B) []sourceInput {
+	b.Helper()
+	var inputs []sourceInput
+	for f := range 10 {
+		var groups []TargetGroup
+		for g := range 10 {
+			var targets []string
+			for i := range 50 {
+				targets = append(targets, fmt.Sprintf("https://site-%d-%d-%d.example.org", f, g, i))
+			}
+			groups = append(groups, TargetGroup{Targets: targets, Modules: []string{"http_2xx"},
+				Labels: map[string]string{"group": fmt.Sprintf("g%d", g), "team": "ops", "env": "prod"}})
+		}
+		inputs = append(inputs, sourceInput{kind: "static", source: fmt.Sprintf("static:targets/file%d.yml", f), groups: groups})
+	}
+	p, err := NewConsulProvider(config.ConsulSDConfig{Server: "127.0.0.1:1", Scheme: "http", MetaPrefix: "vigie_"}, testModules, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for s := range 100 {
+		var entries []*consul.ServiceEntry
+		for i := range 50 {
+			node := fmt.Sprintf("node-%d", (s*50+i)%400)
+			addr := fmt.Sprintf("10.%d.%d.%d", s/200, s%200, i)
+			entries = append(entries, &consul.ServiceEntry{
+				Node: &consul.Node{Node: node, Address: addr, Datacenter: "dc1",
+					TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
+					Meta:            map[string]string{"rack": fmt.Sprintf("r%d", i%8)}},
+				Service: &consul.AgentService{ID: fmt.Sprintf("svc%d-%d", s, i), Service: fmt.Sprintf("svc%d", s), Port: 8080,
+					Tags: []string{"vigie", "prod"}, Meta: map[string]string{"vigie_modules": "tcp_connect", "version": "1.2.3"}},
+				Checks: consul.HealthChecks{{Status: consul.HealthPassing}},
+			})
+		}
+		inputs = append(inputs, sourceInput{kind: "consul", source: fmt.Sprintf("consul:svc%d", s), groups: p.groups(entries)})
+	}
+	return inputs
+}
+
+// BenchmarkRender10k: what one change costs (off the request path).
+func BenchmarkRender10k(b *testing.B) {
+	inputs := scaleInputs(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		snap, stats := render(inputs, AllTargets)
+		if stats.served != 10000 {
+			b.Fatalf("served %d pairs, want 10000", stats.served)
+		}
+		snap.full.gzipped()
+	}
+}
+
+// BenchmarkSnapshotMemory10k reports the size of the pre-rendered snapshot:
+// JSON bytes, gzip bytes, and live heap held by the snapshot.
+func BenchmarkSnapshotMemory10k(b *testing.B) {
+	inputs := scaleInputs(b)
+	var ms runtime.MemStats
+	var heap uint64
+	var snap *snapshot
+	for b.Loop() {
+		snap = nil
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		snap, _ = render(inputs, AllTargets)
+		snap.full.gzipped()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		heap = ms.HeapAlloc - before
+	}
+	b.ReportMetric(float64(len(snap.full.body)), "json-B")
+	b.ReportMetric(float64(len(snap.full.gzipped())), "gzip-B")
+	b.ReportMetric(float64(heap), "snapshot-heap-B")
+	runtime.KeepAlive(snap)
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that the handler
+// benchmark measures the handler, not a recorder's copy of the body.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+func scaleManager(b *testing.B) *Manager {
+	b.Helper()
+	m := NewManager(ManagerOptions{})
+	snap, _ := render(scaleInputs(b), AllTargets)
+	m.snap.Store(snap)
+	return m
+}
+
+// BenchmarkSDHandler10k: /sd answered in-process from the snapshot.
+func BenchmarkSDHandler10k(b *testing.B) {
+	m := scaleManager(b)
+	for _, c := range []struct{ name, query, encoding string }{
+		{"identity", "", ""},
+		{"gzip", "", "gzip"},
+		{"module", "?module=tcp_connect", ""},
+		{"module-gzip", "?module=tcp_connect", "gzip"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "/sd"+c.query, nil)
+			if c.encoding != "" {
+				req.Header.Set("Accept-Encoding", c.encoding)
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				m.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+// BenchmarkSDLoopback10k: a full GET of /sd over loopback HTTP, as
+// Prometheus (which asks for gzip) or the router does; ns/op is the latency.
+func BenchmarkSDLoopback10k(b *testing.B) {
+	m := scaleManager(b)
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	for _, gzip := range []bool{true, false} {
+		name := "identity"
+		if gzip {
+			name = "gzip"
+		}
+		b.Run(name, func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{DisableCompression: !gzip}}
+			defer client.CloseIdleConnections()
+			var n int64
+			for b.Loop() {
+				resp, err := client.Get(srv.URL)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ = io.Copy(io.Discard, resp.Body) // decompressed by the client when gzip
+				resp.Body.Close()
+			}
+			b.ReportMetric(float64(n), "body-B")
+		})
+	}
+}

@@ -1,0 +1,332 @@
+package discovery
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of ManagerOptions.
+const (
+	DefaultDebounce     = 200 * time.Millisecond
+	DefaultReadyTimeout = 10 * time.Second
+)
+
+// ManagerOptions configure a Manager.
+type ManagerOptions struct {
+	// Shard is this exporter's share of the targets (default: all).
+	Shard Shard
+	// Debounce is how long the manager waits after an update for more
+	// before rendering, so that a burst of updates costs one render.
+	Debounce time.Duration
+	// ReadyTimeout bounds how long /sd waits for every provider's initial
+	// targets before serving what is known.
+	ReadyTimeout time.Duration
+	Logger       *slog.Logger
+	Metrics      *Metrics
+}
+
+// Manager runs the providers, merges their updates and keeps the rendered
+// /sd snapshot. It is safe for concurrent use.
+type Manager struct {
+	opts   ManagerOptions
+	ctx    context.Context // parent of the providers' contexts
+	cancel context.CancelFunc
+	wake   chan struct{}
+	snap   atomic.Pointer[snapshot]
+
+	mu       sync.Mutex
+	slots    map[string]*slot
+	dirty    bool
+	ready    bool
+	timedOut bool
+	nextID   uint64
+}
+
+// slot is one configured provider position ("static[0]"). While a new
+// provider has not delivered its initial state, the targets of the one it
+// replaces are still served.
+type slot struct {
+	priority int
+	current  *runningProvider
+	previous *runningProvider // replaced, kept until current reports
+}
+
+type runningProvider struct {
+	id       uint64
+	name     string
+	key      string
+	kind     string
+	provider Provider
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	// Guarded by Manager.mu.
+	stopped  bool
+	reported bool
+	sources  map[string][]TargetGroup
+}
+
+// NewManager returns a manager without providers; give it some with
+// ApplyConfig or SetProviders, and call Run.
+func NewManager(opts ManagerOptions) *Manager {
+	if opts.Shard.Count == 0 {
+		opts.Shard = AllTargets
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		opts:   opts,
+		ctx:    ctx,
+		cancel: cancel,
+		wake:   make(chan struct{}, 1),
+		slots:  map[string]*slot{},
+	}
+}
+
+// Run renders the snapshot whenever updates arrive, until ctx is done; then
+// it stops the providers and returns.
+func (m *Manager) Run(ctx context.Context) {
+	defer m.stopAll()
+	readyTimer := time.NewTimer(m.opts.ReadyTimeout)
+	defer readyTimer.Stop()
+	m.render()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-readyTimer.C:
+			m.mu.Lock()
+			m.timedOut = true
+			m.mu.Unlock()
+			m.render()
+		case <-m.wake:
+			// Let the burst this update belongs to arrive.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(m.opts.Debounce):
+			}
+			m.render()
+		}
+	}
+}
+
+// SetProviders makes ps the running providers, in priority order (the first
+// wins when two sources have the same target and module). A provider whose
+// name and key are unchanged keeps running; a changed one is restarted, and
+// the targets of the old one are served until the new one reports. A nil
+// Provider keeps the running provider of that name, whatever its key.
+func (m *Manager) SetProviders(ps []NamedProvider) {
+	var toStop, toStart []*runningProvider
+	m.mu.Lock()
+	slots := make(map[string]*slot, len(ps))
+	for i, np := range ps {
+		s := m.slots[np.Name]
+		if s != nil && (s.current.key == np.Key || np.Provider == nil) {
+			s.priority = i
+			slots[np.Name] = s
+			continue
+		}
+		if np.Provider == nil {
+			continue
+		}
+		m.nextID++
+		ctx, cancel := context.WithCancel(m.ctx)
+		r := &runningProvider{
+			id: m.nextID, name: np.Name, key: np.Key, kind: np.Kind, provider: np.Provider,
+			cancel: cancel, done: make(chan struct{}), sources: map[string][]TargetGroup{},
+		}
+		if s == nil {
+			s = &slot{}
+		} else {
+			s.current.stopped = true
+			toStop = append(toStop, s.current)
+			if s.current.reported {
+				s.previous = s.current
+			}
+		}
+		s.current, s.priority = r, i
+		slots[np.Name] = s
+		toStart = append(toStart, r)
+		go m.runProvider(ctx, r)
+	}
+	for name, s := range m.slots {
+		if _, ok := slots[name]; !ok {
+			s.current.stopped = true
+			toStop = append(toStop, s.current)
+		}
+	}
+	m.slots = slots
+	m.markDirty()
+	m.mu.Unlock()
+
+	for _, r := range toStop {
+		r.cancel()
+		<-r.done
+		m.opts.Logger.Debug("Stopped discovery provider", "provider", r.name)
+	}
+	for _, r := range toStart {
+		m.opts.Logger.Debug("Started discovery provider", "provider", r.name)
+	}
+}
+
+// runProvider runs a provider and forwards its batches until it is stopped.
+func (m *Manager) runProvider(ctx context.Context, r *runningProvider) {
+	ch := make(chan []Update)
+	go func() {
+		defer close(r.done)
+		r.provider.Run(ctx, ch)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case batch := <-ch:
+			m.receive(r, batch)
+		}
+	}
+}
+
+// receive applies a provider's batch.
+func (m *Manager) receive(r *runningProvider, batch []Update) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	changed := false
+	if !r.reported {
+		r.reported = true
+		if s := m.slots[r.name]; s != nil {
+			s.previous = nil
+		}
+		changed = true
+	}
+	for _, u := range batch {
+		old, had := r.sources[u.Source]
+		switch {
+		case len(u.Groups) == 0:
+			if had {
+				delete(r.sources, u.Source)
+				changed = true
+			}
+		case !had || !equalGroups(old, u.Groups):
+			r.sources[u.Source] = u.Groups
+			changed = true
+		}
+	}
+	if changed {
+		m.markDirty()
+	}
+}
+
+// markDirty asks Run for a render. m.mu must be held.
+func (m *Manager) markDirty() {
+	m.dirty = true
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// render publishes a new snapshot if something changed and the manager is
+// ready (every provider reported once, or the readiness timeout passed).
+func (m *Manager) render() {
+	m.mu.Lock()
+	if !m.ready {
+		var waiting []string
+		for name, s := range m.slots {
+			if !s.current.reported {
+				waiting = append(waiting, name)
+			}
+		}
+		switch {
+		case len(waiting) == 0:
+			m.ready = true
+		case m.timedOut:
+			sort.Strings(waiting)
+			m.opts.Logger.Warn("Serving discovered targets before every provider reported", "waiting_for", strings.Join(waiting, ","), "timeout", m.opts.ReadyTimeout)
+			m.ready = true
+		default:
+			m.mu.Unlock()
+			return
+		}
+	}
+	if !m.dirty && m.snap.Load() != nil {
+		m.mu.Unlock()
+		return
+	}
+	m.dirty = false
+	inputs := m.inputs()
+	m.mu.Unlock()
+
+	snap, stats := render(inputs, m.opts.Shard)
+	m.snap.Store(snap)
+	mt := m.opts.Metrics
+	for _, kind := range []string{"static", "consul"} {
+		mt.targets.WithLabelValues(kind).Set(float64(stats.discovered[kind]))
+	}
+	mt.shardTargets.Set(float64(stats.served))
+	mt.duplicateTargets.Set(float64(stats.duplicates))
+	mt.snapshotBytes.Set(float64(len(snap.full.body)))
+	mt.lastUpdate.SetToCurrentTime()
+	m.opts.Logger.Debug("Rendered discovered targets", "served", stats.served, "duplicates", stats.duplicates, "bytes", len(snap.full.body))
+}
+
+// inputs lists the sources to render in priority order: slots by position,
+// then sources by name. m.mu must be held; the groups are immutable.
+func (m *Manager) inputs() []sourceInput {
+	slots := slices.Collect(maps.Values(m.slots))
+	slices.SortFunc(slots, func(a, b *slot) int { return a.priority - b.priority })
+	var inputs []sourceInput
+	for _, s := range slots {
+		r := s.current
+		if !r.reported && s.previous != nil {
+			r = s.previous
+		}
+		names := slices.Sorted(maps.Keys(r.sources))
+		for _, name := range names {
+			inputs = append(inputs, sourceInput{kind: r.kind, source: name, groups: r.sources[name]})
+		}
+	}
+	return inputs
+}
+
+// stopAll stops every provider (the manager is shutting down).
+func (m *Manager) stopAll() {
+	m.cancel()
+	m.mu.Lock()
+	var running []*runningProvider
+	for _, s := range m.slots {
+		s.current.stopped = true
+		running = append(running, s.current)
+	}
+	m.mu.Unlock()
+	for _, r := range running {
+		<-r.done
+	}
+}
+
+func equalGroups(a, b []TargetGroup) bool {
+	return slices.EqualFunc(a, b, func(x, y TargetGroup) bool {
+		return slices.Equal(x.Targets, y.Targets) && slices.Equal(x.Modules, y.Modules) && maps.Equal(x.Labels, y.Labels)
+	})
+}

@@ -1,0 +1,272 @@
+package discovery
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// Reserved label names: the manager sets them, sources must not.
+const (
+	ModuleLabel = "module"
+	SourceLabel = "__meta_vigie_source"
+)
+
+// sourceInput is one source's groups as the renderer sees them, in priority
+// order: when two sources have the same (target, module), the first wins.
+type sourceInput struct {
+	kind   string
+	source string
+	groups []TargetGroup
+}
+
+// renderStats is what the manager exports as metrics after a render.
+type renderStats struct {
+	discovered map[string]int // by provider kind, before de-duplication and sharding
+	duplicates int
+	served     int
+}
+
+// snapshot is the pre-rendered /sd document. It is immutable once published,
+// except for the per-module renderings that are built on first use.
+type snapshot struct {
+	full    *rendering
+	modules map[string]*moduleRendering
+	empty   *rendering // the answer for a module without targets
+}
+
+// rendering is one /sd answer: its JSON, the gzip of it (Prometheus asks for
+// gzip) and a strong ETag.
+type rendering struct {
+	body []byte
+	etag string
+
+	gzipOnce sync.Once
+	gz       []byte
+}
+
+func newRendering(body []byte) *rendering {
+	sum := sha256.Sum256(body)
+	return &rendering{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+}
+
+// gzipped compresses the body once.
+func (r *rendering) gzipped() []byte {
+	r.gzipOnce.Do(func() {
+		var buf bytes.Buffer
+		buf.Grow(len(r.body)/8 + 64)
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level cannot fail
+		zw.Write(r.body)
+		zw.Close()
+		r.gz = buf.Bytes()
+	})
+	return r.gz
+}
+
+// moduleRendering is the answer to /sd?module=…: the entries of one module
+// are contiguous in the full body (entries are sorted by module first), so
+// it is a slice of it, copied into its own document on first request.
+type moduleRendering struct {
+	start, end int // the module's entries within the full body
+	once       sync.Once
+	r          *rendering
+}
+
+// emptyBody is the answer when nothing matches.
+const emptyBody = "[]\n"
+
+func (s *snapshot) forModule(module string) *rendering {
+	mr, ok := s.modules[module]
+	if !ok {
+		return s.empty
+	}
+	mr.once.Do(func() {
+		body := make([]byte, 0, mr.end-mr.start+5)
+		body = append(body, "[\n"...)
+		body = append(body, s.full.body[mr.start:mr.end]...)
+		body = append(body, "\n]\n"...)
+		mr.r = newRendering(body)
+	})
+	return mr.r
+}
+
+type pairKey struct{ target, module string }
+
+// sdEntry is one element of the /sd array under construction.
+type sdEntry struct {
+	module  string
+	labels  string // the rendered JSON object, module and source included
+	targets []string
+}
+
+// render merges the sources, de-duplicates (target, module) pairs (first
+// source wins, with its labels), keeps the shard's pairs, groups them by
+// identical label set and renders the Prometheus HTTP SD JSON, sorted so that
+// the same input always gives the same bytes.
+func render(inputs []sourceInput, shard Shard) (*snapshot, renderStats) {
+	stats := renderStats{discovered: map[string]int{}}
+	seen := make(map[pairKey]struct{})
+	entries := make(map[string]*sdEntry)
+	var keyBuf []byte
+	for _, in := range inputs {
+		for gi := range in.groups {
+			g := &in.groups[gi]
+			for _, module := range g.Modules {
+				var e *sdEntry
+				for _, target := range g.Targets {
+					stats.discovered[in.kind]++
+					k := pairKey{target, module}
+					if _, dup := seen[k]; dup {
+						stats.duplicates++
+						continue
+					}
+					seen[k] = struct{}{}
+					if !shard.Contains(target, module) {
+						continue
+					}
+					if e == nil {
+						keyBuf = appendLabels(keyBuf[:0], g.Labels, module, in.source)
+						e = entries[string(keyBuf)]
+						if e == nil {
+							e = &sdEntry{module: module, labels: string(keyBuf)}
+							entries[e.labels] = e
+						}
+					}
+					e.targets = append(e.targets, target)
+					stats.served++
+				}
+			}
+		}
+	}
+
+	sorted := make([]*sdEntry, 0, len(entries))
+	size := 8
+	for _, e := range entries {
+		slices.Sort(e.targets)
+		sorted = append(sorted, e)
+		size += len(e.labels) + 32
+		for _, t := range e.targets {
+			size += len(t) + 3
+		}
+	}
+	slices.SortFunc(sorted, func(a, b *sdEntry) int {
+		if c := strings.Compare(a.module, b.module); c != 0 {
+			return c
+		}
+		return strings.Compare(a.labels, b.labels)
+	})
+
+	snap := &snapshot{modules: make(map[string]*moduleRendering), empty: newRendering([]byte(emptyBody))}
+	if len(sorted) == 0 {
+		snap.full = snap.empty
+		return snap, stats
+	}
+	body := make([]byte, 0, size)
+	body = append(body, "[\n"...)
+	var cur *moduleRendering
+	for i, e := range sorted {
+		if i > 0 {
+			body = append(body, ",\n"...)
+		}
+		if cur == nil || sorted[i-1].module != e.module {
+			cur = &moduleRendering{start: len(body)}
+			snap.modules[e.module] = cur
+		}
+		body = append(body, `{"targets":[`...)
+		for j, t := range e.targets {
+			if j > 0 {
+				body = append(body, ',')
+			}
+			body = appendJSONString(body, t)
+		}
+		body = append(body, `],"labels":`...)
+		body = append(body, e.labels...)
+		body = append(body, '}')
+		cur.end = len(body)
+	}
+	body = append(body, "\n]\n"...)
+	snap.full = newRendering(body)
+	return snap, stats
+}
+
+// appendLabels renders a group's labels plus module and source as a JSON
+// object with sorted keys. Empty values are left out: Prometheus treats an
+// empty label as an absent one.
+func appendLabels(b []byte, labels map[string]string, module, source string) []byte {
+	names := make([]string, 0, len(labels)+2)
+	for k, v := range labels {
+		if v == "" || k == ModuleLabel || k == SourceLabel {
+			continue
+		}
+		names = append(names, k)
+	}
+	names = append(names, ModuleLabel, SourceLabel)
+	slices.Sort(names)
+	b = append(b, '{')
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		switch k {
+		case ModuleLabel:
+			b = appendJSONString(b, module)
+		case SourceLabel:
+			b = appendJSONString(b, source)
+		default:
+			b = appendJSONString(b, labels[k])
+		}
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,388 @@
+package discovery
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// racyWindow: a file whose mtime is this close to our last read of it may
+// have been written again within the same mtime tick, so it is re-read even
+// if its mtime and size did not change.
+const racyWindow = time.Second
+
+// StaticProvider reads target groups from YAML files matching globs and polls
+// them for changes. A file that becomes broken keeps its last good targets
+// and is reported (log line naming file and line, metrics); a file that
+// disappears takes its targets with it.
+type StaticProvider struct {
+	globs          []string
+	defaultModules []string
+	interval       time.Duration
+	modules        map[string]string // known module → prober, for warnings
+	logger         *slog.Logger
+	metrics        *Metrics
+
+	// Owned by Run.
+	files          map[string]*staticFile
+	missingLiteral map[string]bool
+}
+
+type staticFile struct {
+	size    int64
+	modTime time.Time
+	readAt  time.Time
+	sum     [32]byte // of the content last parsed (good or not)
+	parsed  bool
+	parseOK bool // the content of sum parsed fine
+	good    bool // groups hold the last good content
+	groups  []TargetGroup
+	lastErr string
+}
+
+// NewStaticProvider returns a provider for one `discovery.static` block.
+// modules maps the configured module names to their probers; target files
+// naming other modules get a warning.
+func NewStaticProvider(cfg config.StaticSDConfig, modules map[string]string, logger *slog.Logger, metrics *Metrics) *StaticProvider {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	interval := time.Duration(cfg.RefreshInterval)
+	if interval <= 0 {
+		interval = time.Duration(config.DefaultStaticRefreshInterval)
+	}
+	return &StaticProvider{
+		globs:          cfg.Files,
+		defaultModules: cfg.DefaultModules,
+		interval:       interval,
+		modules:        modules,
+		logger:         logger,
+		metrics:        metrics,
+	}
+}
+
+// Run implements Provider.
+func (p *StaticProvider) Run(ctx context.Context, ch chan<- []Update) {
+	p.files = map[string]*staticFile{}
+	p.missingLiteral = map[string]bool{}
+	defer func() {
+		for path := range p.files {
+			p.metrics.staticFileFailing.DeleteLabelValues(path)
+		}
+	}()
+	ticker := time.NewTicker(p.interval)
+	defer ticker.Stop()
+	first := true
+	for {
+		updates := p.poll()
+		if first || len(updates) > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case ch <- updates:
+			}
+			first = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// poll expands the globs and re-reads what changed; it returns the updates
+// of the files whose targets changed, appeared or disappeared.
+func (p *StaticProvider) poll() []Update {
+	var updates []Update
+	present := map[string]bool{}
+	for _, path := range p.expand() {
+		f := p.files[path]
+		if f == nil {
+			f = &staticFile{}
+		}
+		exists, changed := p.refresh(path, f)
+		if !exists {
+			continue
+		}
+		present[path] = true
+		p.files[path] = f
+		if changed {
+			updates = append(updates, Update{Source: "static:" + path, Groups: f.groups})
+		}
+	}
+	for path, f := range p.files {
+		if present[path] {
+			continue
+		}
+		delete(p.files, path)
+		p.metrics.staticFileFailing.DeleteLabelValues(path)
+		if f.good {
+			p.logger.Info("Target file removed, dropping its targets", "file", path)
+			updates = append(updates, Update{Source: "static:" + path})
+		}
+	}
+	return updates
+}
+
+// expand returns the files matching the globs, sorted and without repeats.
+func (p *StaticProvider) expand() []string {
+	var paths []string
+	for _, g := range p.globs {
+		matches, err := filepath.Glob(g)
+		if err != nil { // only a bad pattern, which validation refuses
+			p.logger.Error("Invalid target file glob", "glob", g, "err", err)
+			continue
+		}
+		// A file named without wildcards that does not exist is most likely
+		// a mistake: say so once.
+		if !hasMeta(g) {
+			if len(matches) == 0 && !p.missingLiteral[g] {
+				p.logger.Warn("Target file does not exist (yet)", "file", g)
+			}
+			p.missingLiteral[g] = len(matches) == 0
+		}
+		paths = append(paths, matches...)
+	}
+	slices.Sort(paths)
+	return slices.Compact(paths)
+}
+
+func hasMeta(path string) bool { return strings.ContainsAny(path, `*?[\`) }
+
+// refresh re-reads the file if it may have changed. It reports whether the
+// file exists (as a regular file) and whether its targets changed.
+func (p *StaticProvider) refresh(path string, f *staticFile) (exists, changed bool) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, false
+	}
+	if err == nil && !fi.Mode().IsRegular() {
+		return false, false
+	}
+	if err == nil && f.parsed && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size && f.readAt.Sub(f.modTime) > racyWindow {
+		return true, false
+	}
+	readAt := time.Now()
+	var data []byte
+	if err == nil {
+		data, err = os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, false
+		}
+	}
+	if err != nil {
+		p.fail(path, f, err)
+		return true, false
+	}
+	f.modTime, f.size, f.readAt = fi.ModTime(), fi.Size(), readAt
+	sum := sha256.Sum256(data)
+	if f.parsed && sum == f.sum {
+		if f.parseOK {
+			p.recovered(path, f) // it was unreadable, not broken
+		}
+		return true, false
+	}
+	f.sum, f.parsed = sum, true
+	groups, warnings, err := parseTargetFile(data, p.defaultModules, p.modules)
+	f.parseOK = err == nil
+	if err != nil {
+		p.fail(path, f, err)
+		return true, false
+	}
+	for _, w := range warnings {
+		p.logger.Warn("Suspicious target file", "file", path, "warning", w)
+	}
+	p.recovered(path, f)
+	if f.good && equalGroups(f.groups, groups) {
+		return true, false
+	}
+	f.groups, f.good = groups, true
+	return true, true
+}
+
+// recovered marks the file as good.
+func (p *StaticProvider) recovered(path string, f *staticFile) {
+	if f.lastErr != "" {
+		p.logger.Info("Target file is good again", "file", path)
+		f.lastErr = ""
+	}
+	p.metrics.staticFileFailing.WithLabelValues(path).Set(0)
+}
+
+// fail reports a broken or unreadable file once per distinct error; its last
+// good targets stay.
+func (p *StaticProvider) fail(path string, f *staticFile, err error) {
+	p.metrics.staticFileFailing.WithLabelValues(path).Set(1)
+	if msg := err.Error(); msg != f.lastErr {
+		f.lastErr = msg
+		p.metrics.staticFileErrors.Inc()
+		p.logger.Error("Error reading target file, keeping its last good targets", "file", path, "err", err)
+	}
+}
+
+// fileGroup is one element of a target file.
+type fileGroup struct {
+	Targets []string          `yaml:"targets"`
+	Modules []string          `yaml:"modules"`
+	Labels  map[string]string `yaml:"labels"`
+}
+
+// reservedLabels are set by vigie or Prometheus, not by target files.
+var reservedLabels = map[string]bool{ModuleLabel: true, SourceLabel: true, model.AddressLabel: true}
+
+// parseTargetFile decodes and checks a target file:
+//
+//   - targets: [https://example.org, example.org:443]
+//     modules: [http_2xx, tls_expiry]
+//     labels: {group: web}
+//
+// Unknown keys are errors; errors and warnings name the line. Modules that are
+// not configured here are warnings, not errors: the file may be shared with
+// exporters that have them.
+func parseTargetFile(data []byte, defaultModules []string, known map[string]string) ([]TargetGroup, []string, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, cleanYAMLError(err)
+	}
+	if len(root.Content) == 0 {
+		return nil, nil, nil // empty file: no targets
+	}
+	doc := root.Content[0]
+	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+		return nil, nil, nil
+	}
+	if doc.Kind != yaml.SequenceNode {
+		return nil, nil, fmt.Errorf("line %d: a target file must be a list of target groups (- targets: [...])", doc.Line)
+	}
+	var raw []fileGroup
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		return nil, nil, cleanYAMLError(err)
+	}
+	var warnings []string
+	groups := make([]TargetGroup, 0, len(raw))
+	for i, g := range raw {
+		node := doc.Content[i]
+		lineOf := func(key string, j int) int {
+			n := mappingValue(node, key)
+			if n == nil {
+				return node.Line
+			}
+			if j >= 0 && j < len(n.Content) {
+				return n.Content[j].Line
+			}
+			return n.Line
+		}
+		for j, t := range g.Targets {
+			if strings.TrimSpace(t) == "" || strings.ContainsAny(t, " \t\r\n") {
+				return nil, nil, fmt.Errorf("line %d: target %q is not valid (empty or containing spaces)", lineOf("targets", j), t)
+			}
+		}
+		modules := g.Modules
+		if len(modules) == 0 {
+			modules = defaultModules
+		}
+		if len(modules) == 0 && len(g.Targets) > 0 {
+			return nil, nil, fmt.Errorf("line %d: no modules for these targets: list them (modules: [http_2xx]) or set default_modules", node.Line)
+		}
+		for j, m := range g.Modules {
+			if strings.TrimSpace(m) == "" || strings.ContainsAny(m, " \t,") {
+				return nil, nil, fmt.Errorf("line %d: module name %q is not valid", lineOf("modules", j), m)
+			}
+		}
+		for _, m := range modules {
+			if _, ok := known[m]; !ok && known != nil {
+				warnings = append(warnings, fmt.Sprintf("line %d: module %q is not configured on this exporter; its targets are published anyway", lineOf("modules", slices.Index(g.Modules, m)), m))
+			}
+		}
+		for name := range g.Labels {
+			line := node.Line
+			if n := mappingValue(node, "labels"); n != nil {
+				line = n.Line
+				if kn := mappingKey(n, name); kn != nil {
+					line = kn.Line
+				}
+			}
+			if !model.LabelName(name).IsValidLegacy() {
+				return nil, nil, fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
+			}
+			if reservedLabels[name] {
+				return nil, nil, fmt.Errorf("line %d: label %q is reserved (modules are given with modules:)", line, name)
+			}
+		}
+		groups = append(groups, TargetGroup{Targets: g.Targets, Modules: modules, Labels: g.Labels})
+	}
+	return groups, warnings, nil
+}
+
+// cleanYAMLError keeps the line numbers of a YAML error and drops the Go
+// type names it mentions.
+func cleanYAMLError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	msg = strings.ReplaceAll(msg, " in type discovery.fileGroup", "")
+	msg = strings.ReplaceAll(msg, "discovery.fileGroup", "target group")
+	lines := strings.Split(msg, "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	msg = strings.Join(lines, "; ")
+	// yaml.v3 reports its parser errors ("did not find expected …") with
+	// the 0-based line of the enclosing construct, and leaves "line 0" out:
+	// make them 1-based like every other line number.
+	if strings.HasPrefix(msg, "did not find expected") {
+		return fmt.Errorf("line 1: %s", msg)
+	}
+	var line int
+	var rest string
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		_, rest, _ = strings.Cut(msg, ": ")
+		if strings.HasPrefix(rest, "did not find expected") {
+			return fmt.Errorf("line %d: %s", line+1, rest)
+		}
+	}
+	return errors.New(msg)
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func mappingKey(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return nil
+}
