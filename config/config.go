@@ -222,7 +222,7 @@ func decodeStrict(data []byte, v any) error {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty file is an empty configuration
 		}
-		return err
+		return FixYAMLSyntaxLine(err)
 	}
 	return nil
 }

@@ -99,3 +99,23 @@ func childNode(n *yaml.Node, key string) *yaml.Node {
 	}
 	return nil
 }
+
+// FixYAMLSyntaxLine makes yaml.v3's parser errors ("did not find expected
+// …") report 1-based line numbers like every other error: the parser counts
+// those lines from 0 and leaves "line 0" out entirely.
+func FixYAMLSyntaxLine(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if strings.HasPrefix(msg, "did not find expected") {
+		return fmt.Errorf("yaml: line 1: %s", msg)
+	}
+	var line int
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		if _, rest, _ := strings.Cut(msg, ": "); strings.HasPrefix(rest, "did not find expected") {
+			return fmt.Errorf("yaml: line %d: %s", line+1, rest)
+		}
+	}
+	return err
+}

@@ -346,19 +346,8 @@ func cleanYAMLError(err error) error {
 		lines[i] = strings.TrimSpace(lines[i])
 	}
 	msg = strings.Join(lines, "; ")
-	// yaml.v3 reports its parser errors ("did not find expected …") with
-	// the 0-based line of the enclosing construct, and leaves "line 0" out:
-	// make them 1-based like every other line number.
-	if strings.HasPrefix(msg, "did not find expected") {
-		return fmt.Errorf("line 1: %s", msg)
-	}
-	var line int
-	var rest string
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		_, rest, _ = strings.Cut(msg, ": ")
-		if strings.HasPrefix(rest, "did not find expected") {
-			return fmt.Errorf("line %d: %s", line+1, rest)
-		}
+	if fixed := config.FixYAMLSyntaxLine(errors.New(msg)); fixed.Error() != msg {
+		return errors.New(strings.TrimPrefix(fixed.Error(), "yaml: "))
 	}
 	return errors.New(msg)
 }
