@@ -203,7 +203,7 @@ func FuzzParse(f *testing.F) {
 func TestYAMLSyntaxErrorLines(t *testing.T) {
 	for in, want := range map[string]string{
 		"modules:\n  m:\n    prober: [tcp\n": "line 3: did not find expected",
-		"modules: [\"a\" \"b\"]\n":            "line 1: did not find expected",
+		"modules: [\"a\" \"b\"]\n":           "line 1: did not find expected",
 	} {
 		_, err := Parse([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
