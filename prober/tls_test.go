@@ -8,12 +8,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -815,5 +818,62 @@ func TestTLSClientCertVerdictEndsOnSessionTicket(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("the wait ran to the probe's deadline: the session ticket went unnoticed")
+	}
+}
+
+// The server name (SNI, and the name the certificate must be valid for) is
+// tls_config.server_name, else the hostname parameter, else the target's
+// host; an IP address is not sent as SNI.
+func TestTLSServerNamePrecedence(t *testing.T) {
+	ca := newTLSTestCA(t, "vigie test CA")
+	cert, _ := ca.issue(t, tlsLeafSpec{
+		dnsNames: []string{"localhost", "tls.example", "vhost.example"},
+		ips:      []net.IP{net.IPv4(127, 0, 0, 1)},
+	})
+	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	lh := newLiveHandler(t, `
+modules:
+  tls_plain:
+    prober: tls
+    tls:
+      preferred_ip_protocol: ip4
+      tls_config: {ca_file: `+ca.pemFile+`}
+  tls_named:
+    prober: tls
+    tls:
+      preferred_ip_protocol: ip4
+      tls_config: {ca_file: `+ca.pemFile+`, server_name: tls.example}
+`)
+	cases := []struct {
+		name, module, host, hostname string
+		sni, reason                  string
+	}{
+		{"target name", "tls_plain", "localhost", "", "localhost", ""},
+		{"target address", "tls_plain", "127.0.0.1", "", "", ""},
+		{"hostname parameter", "tls_plain", "127.0.0.1", "vhost.example", "vhost.example", ""},
+		{"hostname parameter over target name", "tls_plain", "localhost", "vhost.example", "vhost.example", ""},
+		{"server_name", "tls_named", "localhost", "", "tls.example", ""},
+		{"server_name over hostname parameter", "tls_named", "localhost", "vhost.example", "tls.example", ""},
+		{"hostname parameter checked", "tls_plain", "127.0.0.1", "wrong.example", "wrong.example",
+			"certificate is valid for localhost, tls.example, vhost.example, not wrong.example"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := url.Values{}
+			if tc.hostname != "" {
+				extra.Set("hostname", tc.hostname)
+			}
+			w := lh.get(t, tc.module, net.JoinHostPort(tc.host, srv.port), extra, http.Header{"Accept": {"application/json"}})
+			var res ProbeResult
+			if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
+				t.Fatalf("%v: %s", err, w.Body)
+			}
+			if res.Success != (tc.reason == "") || res.Reason != tc.reason {
+				t.Errorf("success %v, reason %q; want reason %q", res.Success, res.Reason, tc.reason)
+			}
+			if got := srv.serverName(); got != tc.sni {
+				t.Errorf("SNI = %q, want %q", got, tc.sni)
+			}
+		})
 	}
 }
