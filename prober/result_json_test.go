@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -67,18 +69,35 @@ var jsonResultKeys = []string{"target", "module", "prober", "success", "started_
 
 // TestJSONRenditionOfRealProbes runs real probes (tls, dns, grpc) against
 // fixtures through /probe and checks the JSON rendition, the text
-// exposition and the debug output of each, successes and failures.
+// exposition and the debug output of each, successes and failures: every
+// failure mode of the tls prober gives probe_success 0 and its reason.
 func TestJSONRenditionOfRealProbes(t *testing.T) {
 	ca := newTLSTestCA(t, "vigie test CA")
 	now := time.Now()
 	goodCert, _ := ca.issue(t, tlsLeafSpec{})
 	expiredCert, _ := ca.issue(t, tlsLeafSpec{notBefore: now.Add(-30 * 24 * time.Hour), notAfter: now.Add(-3*24*time.Hour - time.Hour)})
 	expiringCert, _ := ca.issue(t, tlsLeafSpec{notAfter: now.Add(5*24*time.Hour + time.Hour)})
+	futureCert, future := ca.issue(t, tlsLeafSpec{notBefore: now.Add(3*24*time.Hour + time.Hour)})
+	wrongNameCert, _ := ca.issue(t, tlsLeafSpec{dnsNames: []string{"other.example"}})
+	selfSignedCert, _ := ca.issue(t, tlsLeafSpec{selfSigned: true})
+	revokedCert, revokedLeaf := ca.issue(t, tlsLeafSpec{})
+	revokedCert.OCSPStaple = ca.ocspStaple(t, revokedLeaf, ocsp.Revoked, now.Add(-2*24*time.Hour-time.Hour))
 	otherCert, _ := newTLSTestCA(t, "vigie other CA").issue(t, tlsLeafSpec{})
 	good := startTLSTestServer(t, tlsServerConfig(goodCert))
 	expired := startTLSTestServer(t, tlsServerConfig(expiredCert))
 	expiring := startTLSTestServer(t, tlsServerConfig(expiringCert))
+	notYetValid := startTLSTestServer(t, tlsServerConfig(futureCert))
+	wrongName := startTLSTestServer(t, tlsServerConfig(wrongNameCert))
+	selfSigned := startTLSTestServer(t, tlsServerConfig(selfSignedCert))
+	revoked := startTLSTestServer(t, tlsServerConfig(revokedCert))
 	untrusted := startTLSTestServer(t, tlsServerConfig(otherCert))
+	tls12cfg := tlsServerConfig(goodCert)
+	tls12cfg.MaxVersion = tls.VersionTLS12
+	tls12 := startTLSTestServer(t, tls12cfg)
+	mtlsCfg := tlsServerConfig(goodCert)
+	mtlsCfg.ClientAuth = tls.RequireAnyClientCert
+	mtls := startTLSTestServer(t, mtlsCfg)
+	notTLS := tlsTestListener(t, func(c net.Conn) { c.Write([]byte("220 mail.example.org ESMTP\r\n")); io.Copy(io.Discard, c) })
 	silent := tlsTestListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,6 +118,14 @@ modules:
       fail_if_cert_expires_within: 14d
       tls_config:
         ca_file: `+ca.pemFile+`
+  tls_min13:
+    prober: tls
+    timeout: 5s
+    tls:
+      preferred_ip_protocol: ip4
+      tls_config:
+        ca_file: `+ca.pemFile+`
+        min_version: TLS13
   tls_quick:
     prober: tls
     timeout: 300ms
@@ -141,6 +168,15 @@ modules:
 		{"tls expired", "tls_cert", "localhost:" + expired.port, "certificate for localhost expired 3 days ago", false},
 		{"tls expiring", "tls_cert", "localhost:" + expiring.port, "certificate for localhost expires in 5 days", false},
 		{"tls unknown authority", "tls_cert", "localhost:" + untrusted.port, `certificate for localhost signed by unknown authority "vigie other CA"`, false},
+		{"tls not yet valid", "tls_cert", "localhost:" + notYetValid.port,
+			"certificate for localhost is not yet valid: valid from " + future.NotBefore.UTC().Format(time.RFC3339) + " (in 3 days)", false},
+		{"tls wrong hostname", "tls_cert", "localhost:" + wrongName.port, "certificate is valid for other.example, not localhost", false},
+		{"tls self-signed", "tls_cert", "localhost:" + selfSigned.port, "certificate for localhost signed by unknown authority (self-signed)", false},
+		{"tls revoked", "tls_cert", "localhost:" + revoked.port, "certificate for localhost revoked 2 days ago (stapled OCSP response)", false},
+		{"tls version mismatch", "tls_min13", "localhost:" + tls12.port, "TLS handshake failed: remote error: protocol version not supported", false},
+		{"tls client certificate required", "tls_cert", "localhost:" + mtls.port,
+			"TLS handshake failed: the server requires a client certificate and none is configured (remote error: certificate required)", false},
+		{"tls not TLS", "tls_cert", notTLS, "TLS handshake failed: first record does not look like a TLS handshake", false},
 		{"tls connection refused", "tls_cert", closed, "connection refused", false},
 		{"tls timeout", "tls_quick", silent, "TLS handshake timed out after ", true},
 		{"dns success", "dns_a", dnsServer.udp, "", false},
