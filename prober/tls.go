@@ -78,38 +78,50 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 		return err
 	}
 	logger.Info("TLS handshake succeeded", "version", getTLSVersion(state), "cipher", getTLSCipher(state))
+	return checkServerCertificate(state, tlsConfig, time.Duration(cfg.FailIfCertExpiresWithin), registry, logger)
+}
+
+// checkServerCertificate verifies the certificate a completed handshake
+// presented, registers the TLS metrics and returns the reason to fail, if
+// any: verification (unless insecure_skip_verify), then a revoked OCSP
+// staple (likewise), then fail_if_cert_expires_within.
+func checkServerCertificate(state *tls.ConnectionState, tlsConfig *tls.Config, within time.Duration, registry *Registry, logger *slog.Logger) error {
 	if len(state.PeerCertificates) == 0 {
 		return errors.New("the server presented no certificate")
 	}
-
 	now := time.Now()
 	verification := verifyServerCertificates(state, tlsConfig.RootCAs, tlsConfig.ServerName, now)
+	// The metrics see the chains vigie verified, as upstream's see those
+	// crypto/tls verified.
 	verified := *state
 	verified.VerifiedChains = verification.chains
 	registerTLSMetrics(registry, &verified, true)
 	registerCertVerificationMetrics(registry, &verified, verification)
 	staple := checkOCSPStaple(&verified)
 	registerOCSPMetrics(registry, staple)
-
-	if err := verification.failure(); err != nil {
-		if !tlsConfig.InsecureSkipVerify {
-			logger.Error("Certificate verification failed", "err", err)
-			return err
-		}
-		logger.Warn("Certificate verification failed, ignored (insecure_skip_verify)", "err", err)
-	}
 	if staple.present {
 		logger.Info("Server stapled an OCSP response", "status", staple.status, "err", staple.err)
 	}
-	if err := staple.failure(state.PeerCertificates[0], now); err != nil {
-		if !tlsConfig.InsecureSkipVerify {
-			logger.Error("Certificate revoked", "err", err)
-			return err
-		}
-		logger.Warn("Certificate revoked, ignored (insecure_skip_verify)", "err", err)
+
+	failures := []struct {
+		what string
+		err  error
+	}{
+		{"Certificate verification failed", verification.failure()},
+		{"Certificate revoked", staple.failure(verification.leaf, now)},
 	}
-	if err := checkCertExpiry(state, time.Duration(cfg.FailIfCertExpiresWithin), now); err != nil {
-		logger.Error("Certificate expires too soon", "err", err, "fail_if_cert_expires_within", cfg.FailIfCertExpiresWithin)
+	for _, f := range failures {
+		if f.err == nil {
+			continue
+		}
+		if !tlsConfig.InsecureSkipVerify {
+			logger.Error(f.what, "err", f.err)
+			return f.err
+		}
+		logger.Warn(f.what+", ignored (insecure_skip_verify)", "err", f.err)
+	}
+	if err := checkCertExpiry(state, within, now); err != nil {
+		logger.Error("Certificate expires too soon", "err", err, "fail_if_cert_expires_within", within)
 		return err
 	}
 	return nil
