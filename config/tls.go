@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"net"
 
 	pconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
@@ -34,6 +36,14 @@ func (p *TLSProbe) UnmarshalYAML(unmarshal func(any) error) error {
 func (p *TLSProbe) validate() error {
 	if p.FailIfCertExpiresWithin < 0 {
 		return at(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
+	}
+	if p.SourceIPAddress != "" && net.ParseIP(p.SourceIPAddress) == nil {
+		return at(fmt.Errorf("source_ip_address %q is not an IP address", p.SourceIPAddress), "source_ip_address")
+	}
+	// Checked here so that the mistake is a configuration error rather than
+	// the failure of every probe.
+	if tc := &p.TLSConfig; tc.MinVersion != 0 && tc.MaxVersion != 0 && tc.MaxVersion < tc.MinVersion {
+		return at(errors.New("max_version must be greater than or equal to min_version"), "tls_config", "max_version")
 	}
 	return nil
 }

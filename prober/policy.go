@@ -30,6 +30,11 @@ func NewPolicy(tp config.TargetPolicy) *Policy {
 	p := &Policy{}
 	add := func(e string, nets *[]netip.Prefix, hosts *[]string) {
 		if pfx, err := netip.ParsePrefix(e); err == nil {
+			// Addresses are checked unmapped: an IPv4-mapped prefix
+			// (::ffff:10.0.0.0/104) must match as the IPv4 one it means.
+			if pfx.Addr().Is4In6() && pfx.Bits() >= 96 {
+				pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
+			}
 			*nets = append(*nets, pfx.Masked())
 		} else if a, err := netip.ParseAddr(e); err == nil {
 			*nets = append(*nets, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
@@ -82,7 +87,8 @@ func (p *Policy) CheckTarget(ctx context.Context, host string) (context.Context,
 		if err := pc.checkAddr(a); err != nil {
 			return ctx, err
 		}
-		pc.hostAllowed = true
+		// hostAllowed stays false: an address allowed by an allow CIDR
+		// must not let the probe connect anywhere else (a redirect).
 		return context.WithValue(ctx, policyKey{}, pc), nil
 	}
 	for _, g := range p.denyHosts {
@@ -106,7 +112,8 @@ func (p *Policy) CheckTarget(ctx context.Context, host string) (context.Context,
 }
 
 func (pc *policyCheck) checkAddr(a netip.Addr) error {
-	a = a.Unmap()
+	// A zoned address (fe80::1%eth0) is contained in no prefix: drop the zone.
+	a = a.Unmap().WithZone("")
 	for _, n := range pc.policy.denyNets {
 		if n.Contains(a) {
 			return &PolicyError{Target: a.String(), Reason: fmt.Sprintf("address is in denied network %s", n)}

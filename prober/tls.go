@@ -2,13 +2,299 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// ProbeTLS is a placeholder until the tls prober lands.
+// tlsPhases are the phases of probe_tls_duration_seconds, all exposed from
+// the start of a probe.
+var tlsPhases = []string{"resolve", "connect", "handshake"}
+
+// tlsVerdictGrace bounds the wait for a TLS 1.3 server's verdict on the
+// client certificate, beyond the handshake's own duration (see
+// awaitClientCertVerdict).
+const tlsVerdictGrace = 100 * time.Millisecond
+
+// ProbeTLS connects to target ("host[:port]", port 443 by default), completes
+// a TLS handshake and checks the certificate the server presents: its chain,
+// validity period and server name, the stapled OCSP response if any and, with
+// fail_if_cert_expires_within, the time it has left. The handshake itself
+// does not verify the certificate, so that the metrics describe even one the
+// probe does not trust; the verification is done apart and fails the probe
+// unless tls_config.insecure_skip_verify is set.
 func ProbeTLS(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	return errors.New("the tls prober is not implemented yet")
+	durations := registry.NewGaugeVec("probe_tls_duration_seconds", helpTLSDuration, "phase")
+	for _, phase := range tlsPhases {
+		durations.WithLabelValues(phase)
+	}
+
+	cfg := &module.TLS
+	host, port, err := tlsTarget(target)
+	if err != nil {
+		logger.Error("Invalid target", "err", err)
+		return err
+	}
+	tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
+	if err != nil {
+		logger.Error("Error creating TLS configuration", "err", err)
+		return fmt.Errorf("invalid tls_config: %w", err)
+	}
+	// The certificate must be valid for server_name (or the hostname
+	// parameter, which the handler puts there), else for the target's host.
+	// crypto/tls leaves SNI out when this is an IP address.
+	if tlsConfig.ServerName == "" {
+		tlsConfig.ServerName = host
+	}
+
+	ip, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)
+	if err != nil {
+		logger.Error("Error resolving address", "err", err)
+		return err
+	}
+	durations.WithLabelValues("resolve").Add(lookupTime)
+
+	addr := net.JoinHostPort(ip.String(), port)
+	conn, err := tlsConnect(ctx, addr, cfg.SourceIPAddress, durations, logger)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	logger.Info("Starting TLS handshake", "server_name", tlsConfig.ServerName)
+	state, err := tlsHandshake(ctx, conn, tlsConfig, durations)
+	if err != nil {
+		logger.Error("TLS handshake failed", "err", err)
+		return err
+	}
+	logger.Info("TLS handshake succeeded", "version", getTLSVersion(state), "cipher", getTLSCipher(state))
+	return checkServerCertificate(state, tlsConfig, time.Duration(cfg.FailIfCertExpiresWithin), registry, logger)
+}
+
+// checkServerCertificate verifies the certificate a completed handshake
+// presented, registers the TLS metrics and returns the reason to fail, if
+// any: verification (unless insecure_skip_verify), then a revoked OCSP
+// staple (likewise), then fail_if_cert_expires_within.
+func checkServerCertificate(state *tls.ConnectionState, tlsConfig *tls.Config, within time.Duration, registry *Registry, logger *slog.Logger) error {
+	if len(state.PeerCertificates) == 0 {
+		return errors.New("the server presented no certificate")
+	}
+	now := time.Now()
+	verification := verifyServerCertificates(state, tlsConfig.RootCAs, tlsConfig.ServerName, now)
+	// The metrics see the chains vigie verified, as upstream's see those
+	// crypto/tls verified.
+	verified := *state
+	verified.VerifiedChains = verification.chains
+	registerTLSMetrics(registry, &verified, true)
+	registerCertVerificationMetrics(registry, &verified, verification)
+	staple := checkOCSPStaple(&verified)
+	registerOCSPMetrics(registry, staple)
+	if staple.present {
+		logger.Info("Server stapled an OCSP response", "status", staple.status, "err", staple.err)
+	}
+
+	failures := []struct {
+		what string
+		err  error
+	}{
+		{"Certificate verification failed", verification.failure()},
+		{"Certificate revoked", staple.failure(verification.leaf, now)},
+	}
+	for _, f := range failures {
+		if f.err == nil {
+			continue
+		}
+		if !tlsConfig.InsecureSkipVerify {
+			logger.Error(f.what, "err", f.err)
+			return f.err
+		}
+		logger.Warn(f.what+", ignored (insecure_skip_verify)", "err", f.err)
+	}
+	if err := checkCertExpiry(state, within, now); err != nil {
+		logger.Error("Certificate expires too soon", "err", err, "fail_if_cert_expires_within", within)
+		return err
+	}
+	return nil
+}
+
+// tlsTarget splits a tls target into host and port: "host:port", "host",
+// "[2001:db8::1]:443", "[2001:db8::1]" or "2001:db8::1"; the port defaults
+// to 443 and must be a number.
+func tlsTarget(target string) (host, port string, err error) {
+	bad := func(why string) error {
+		return fmt.Errorf("invalid target %q: %s (want host[:port])", target, why)
+	}
+	if strings.Contains(target, "/") {
+		return "", "", bad("not a host and port")
+	}
+	host, port, err = net.SplitHostPort(target)
+	if err != nil {
+		host, port = target, ""
+		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+			host = host[1 : len(host)-1]
+		}
+		if strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			return "", "", bad("unparsable address")
+		}
+	}
+	if host == "" {
+		return "", "", bad("no host")
+	}
+	if port == "" {
+		return host, "443", nil
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return "", "", bad(fmt.Sprintf("port %q is not a number from 1 to 65535", port))
+	}
+	return host, port, nil
+}
+
+// tlsConnect opens the TCP connection through the policy-enforcing dialer
+// and records the connect phase.
+func tlsConnect(ctx context.Context, addr, sourceIP string, durations *GaugeVec, logger *slog.Logger) (net.Conn, error) {
+	dialer, err := newDialer(ctx, "tcp", sourceIP)
+	if err != nil {
+		return nil, err
+	}
+	if sourceIP != "" {
+		logger.Info("Using local address", "srcIP", sourceIP)
+	}
+	logger.Info("Dialing TCP", "address", addr)
+	start := time.Now()
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	elapsed := time.Since(start)
+	durations.WithLabelValues("connect").Set(elapsed.Seconds())
+	if err != nil {
+		logger.Error("Error dialing TCP", "err", err)
+		return nil, tlsDialError(err, addr, elapsed)
+	}
+	return conn, nil
+}
+
+// tlsDialError phrases a failed connect for people.
+func tlsDialError(err error, addr string, elapsed time.Duration) error {
+	var pe *PolicyError
+	switch {
+	case errors.As(err, &pe):
+		return fmt.Errorf("connecting to %s: %w", addr, pe)
+	case isTimeout(err):
+		return &briefError{reason: fmt.Sprintf("connecting to %s timed out after %s", addr, roundDuration(elapsed)), err: err}
+	}
+	text := netErrorText(err)
+	if text == "connection refused" {
+		return &briefError{reason: text, err: err}
+	}
+	return &briefError{reason: fmt.Sprintf("connecting to %s: %s", addr, text), err: err}
+}
+
+// tlsHandshake runs the client handshake on conn, without certificate
+// verification (the caller verifies), within the probe's deadline, and
+// records the handshake phase. When a TLS 1.3 server asks for a client
+// certificate, it also waits for the server to accept it.
+func tlsHandshake(ctx context.Context, conn net.Conn, base *tls.Config, durations *GaugeVec) (*tls.ConnectionState, error) {
+	cfg := base.Clone()
+	cfg.InsecureSkipVerify = true
+	watch := &ticketWatch{conn: conn}
+	cfg.ClientSessionCache = watch
+	certRequested, haveCert := false, false
+	getCert := base.GetClientCertificate
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		certRequested = true
+		if getCert == nil {
+			return &tls.Certificate{}, nil // none configured: send an empty one
+		}
+		c, err := getCert(cri)
+		haveCert = err == nil && c != nil && len(c.Certificate) > 0
+		return c, err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+
+	start := time.Now()
+	tconn := tls.Client(conn, cfg)
+	err := tconn.HandshakeContext(ctx)
+	if err == nil && certRequested && tconn.ConnectionState().Version == tls.VersionTLS13 {
+		err = awaitClientCertVerdict(ctx, tconn, watch, time.Since(start)+tlsVerdictGrace)
+	}
+	elapsed := time.Since(start)
+	durations.WithLabelValues("handshake").Set(elapsed.Seconds())
+	if err != nil {
+		return nil, tlsHandshakeError(err, elapsed, certRequested && !haveCert)
+	}
+	state := tconn.ConnectionState()
+	return &state, nil
+}
+
+// awaitClientCertVerdict waits for a TLS 1.3 server's answer to the client
+// certificate. In TLS 1.3 the client's handshake is over before the server
+// has looked at the certificate; a server that refuses it says so with an
+// alert, one that accepts it usually sends session tickets. It waits at most
+// wait (or until the probe's deadline) when the server sends neither.
+func awaitClientCertVerdict(ctx context.Context, tconn *tls.Conn, watch *ticketWatch, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	watch.armed = true
+	tconn.SetReadDeadline(deadline)
+	var b [1]byte
+	_, err := tconn.Read(b[:])
+	if err == nil || isTimeout(err) {
+		return nil // data, a session ticket, or silence: not refused
+	}
+	return err
+}
+
+// ticketWatch is a client session cache that never resumes a session: it
+// only notices the TLS 1.3 session tickets a server sends after the
+// handshake, and then ends the read waiting for them.
+type ticketWatch struct {
+	conn  net.Conn
+	armed bool
+}
+
+func (w *ticketWatch) Get(string) (*tls.ClientSessionState, bool) { return nil, false }
+
+func (w *ticketWatch) Put(_ string, cs *tls.ClientSessionState) {
+	// Put runs inside tls.Conn.Read, on the goroutine that armed the watch.
+	if w.armed && cs != nil {
+		w.conn.SetReadDeadline(time.Now())
+	}
+}
+
+// tlsHandshakeError phrases a failed handshake for people. noClientCert
+// says that the server asked for a client certificate and none was sent.
+func tlsHandshakeError(err error, elapsed time.Duration, noClientCert bool) error {
+	if isTimeout(err) {
+		return &briefError{reason: "TLS handshake timed out after " + roundDuration(elapsed).String(), err: err}
+	}
+	text, remote := tlsErrorText(err)
+	if noClientCert && (remote || errors.Is(err, io.EOF)) {
+		return &briefError{reason: fmt.Sprintf("TLS handshake failed: the server requires a client certificate and none is configured (%s)", text), err: err}
+	}
+	return &briefError{reason: "TLS handshake failed: " + text, err: err}
+}
+
+// tlsErrorText is the cause of a TLS error without the "tls: " prefixes,
+// and whether it is an alert the server sent.
+func tlsErrorText(err error) (text string, remote bool) {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "remote error" {
+		return "remote error: " + strings.TrimPrefix(oe.Err.Error(), "tls: "), true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed by the server", false
+	}
+	return strings.TrimPrefix(netErrorText(err), "tls: "), false
 }

@@ -1,13 +1,17 @@
 package prober
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // The TLS metrics shared by every prober that speaks TLS; names, help texts
@@ -190,4 +194,177 @@ func humanDuration(d time.Duration) string {
 		return plural(int64(d/time.Minute), "minute")
 	}
 	return plural(int64(d/time.Second), "second")
+}
+
+// vigie's own TLS metrics, exposed by the tls prober.
+const (
+	helpTLSDuration         = "Duration of TLS probe by phase"
+	helpSSLLeafNotBefore    = "Returns the not-before time of the leaf certificate in unixtime"
+	helpTLSChainVerified    = "Indicates if the certificate chain was verified against the trusted roots"
+	helpTLSHostnameVerified = "Indicates if the leaf certificate is valid for the server name"
+	helpTLSOCSPStapled      = "Indicates if the server stapled an OCSP response"
+	helpTLSOCSPStatus       = "Status of the stapled OCSP response"
+	helpTLSOCSPNextUpdate   = "Returns the next update time of the stapled OCSP response in unixtime"
+)
+
+// ocspStatuses are the status values of probe_tls_ocsp_staple_status, all
+// exposed when the server staples a response.
+var ocspStatuses = []string{"good", "revoked", "unknown", "invalid"}
+
+// certVerification is the outcome of checking a server's certificates as
+// crypto/tls does, done apart from the handshake so that a probe still
+// describes a certificate it does not trust.
+type certVerification struct {
+	leaf        *x509.Certificate
+	chains      [][]*x509.Certificate // verified to a trusted root; nil when chainErr
+	chainErr    error                 // chain and validity period
+	hostnameErr error                 // server name
+	now         time.Time
+}
+
+// verifyServerCertificates verifies the presented chain against roots (the
+// system's when nil) at now, and the leaf against serverName, separately.
+// state must hold at least one peer certificate.
+func verifyServerCertificates(state *tls.ConnectionState, roots *x509.CertPool, serverName string, now time.Time) certVerification {
+	v := certVerification{leaf: state.PeerCertificates[0], now: now}
+	intermediates := x509.NewCertPool()
+	for _, c := range state.PeerCertificates[1:] {
+		intermediates.AddCert(c)
+	}
+	v.chains, v.chainErr = v.leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates, CurrentTime: now})
+	v.hostnameErr = v.leaf.VerifyHostname(serverName)
+	return v
+}
+
+// failure is the reason a TLS client would refuse the certificate, or nil.
+// Like crypto/tls, it looks at the leaf's validity period first, then the
+// server name, then the chain.
+func (v certVerification) failure() error {
+	var invalid x509.CertificateInvalidError
+	leafExpired := errors.As(v.chainErr, &invalid) && invalid.Reason == x509.Expired && invalid.Cert == v.leaf
+	switch {
+	case leafExpired:
+		return certInvalidError(v.chainErr, invalid.Cert, v.now)
+	case v.hostnameErr != nil:
+		return &briefError{reason: x509Text(v.hostnameErr), err: v.hostnameErr}
+	case v.chainErr != nil:
+		return chainError(v.chainErr, v.leaf, v.now)
+	}
+	return nil
+}
+
+// chainError phrases a chain verification error for people.
+func chainError(err error, leaf *x509.Certificate, now time.Time) error {
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) && invalid.Reason == x509.Expired && invalid.Cert != nil {
+		return certInvalidError(err, invalid.Cert, now)
+	}
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		issuer := unknown.Cert
+		if issuer == nil {
+			issuer = leaf
+		}
+		if bytes.Equal(issuer.RawIssuer, issuer.RawSubject) {
+			return &briefError{reason: fmt.Sprintf("certificate for %s signed by unknown authority (self-signed)", certName(leaf)), err: err}
+		}
+		name := issuer.Issuer.CommonName
+		if name == "" {
+			name = issuer.Issuer.String()
+		}
+		return &briefError{reason: fmt.Sprintf("certificate for %s signed by unknown authority %q", certName(leaf), name), err: err}
+	}
+	return &briefError{reason: fmt.Sprintf("certificate for %s not trusted: %s", certName(leaf), x509Text(err)), err: err}
+}
+
+// certInvalidError says how a certificate is outside its validity period.
+func certInvalidError(err error, c *x509.Certificate, now time.Time) error {
+	if now.Before(c.NotBefore) {
+		return &briefError{reason: fmt.Sprintf("certificate for %s is not yet valid: valid from %s (in %s)",
+			certName(c), c.NotBefore.UTC().Format(time.RFC3339), humanDuration(c.NotBefore.Sub(now))), err: err}
+	}
+	return &briefError{reason: fmt.Sprintf("certificate for %s expired %s ago", certName(c), humanDuration(now.Sub(c.NotAfter))), err: err}
+}
+
+// x509Text is an x509 error's text without its package prefix.
+func x509Text(err error) string {
+	return strings.TrimPrefix(err.Error(), "x509: ")
+}
+
+// registerCertVerificationMetrics registers vigie's certificate gauges:
+// the leaf's not-before time and the two verification results.
+func registerCertVerificationMetrics(registry *Registry, state *tls.ConnectionState, v certVerification) {
+	registry.NewGauge("probe_ssl_leaf_not_before_timestamp_seconds", helpSSLLeafNotBefore).Set(float64(v.leaf.NotBefore.Unix()))
+	registry.NewGauge("probe_tls_chain_verified", helpTLSChainVerified).Set(boolValue(len(state.VerifiedChains) > 0))
+	registry.NewGauge("probe_tls_hostname_verified", helpTLSHostnameVerified).Set(boolValue(v.hostnameErr == nil))
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ocspStaple is what the server stapled, if anything.
+type ocspStaple struct {
+	present bool
+	status  string         // one of ocspStatuses
+	resp    *ocsp.Response // nil when invalid
+	err     error          // why the staple is invalid
+}
+
+// checkOCSPStaple parses the stapled OCSP response for the leaf. Its
+// signature is checked against the leaf's issuer: from the verified chain,
+// else the next presented certificate if it signed the leaf; when neither is
+// known the status is reported unchecked.
+func checkOCSPStaple(state *tls.ConnectionState) ocspStaple {
+	if len(state.OCSPResponse) == 0 || len(state.PeerCertificates) == 0 {
+		return ocspStaple{}
+	}
+	leaf := state.PeerCertificates[0]
+	var issuer *x509.Certificate
+	if len(state.VerifiedChains) > 0 && len(state.VerifiedChains[0]) > 1 {
+		issuer = state.VerifiedChains[0][1]
+	} else if len(state.PeerCertificates) > 1 && leaf.CheckSignatureFrom(state.PeerCertificates[1]) == nil {
+		issuer = state.PeerCertificates[1]
+	}
+	resp, err := ocsp.ParseResponseForCert(state.OCSPResponse, leaf, issuer)
+	if err != nil {
+		return ocspStaple{present: true, status: "invalid", err: err}
+	}
+	s := ocspStaple{present: true, resp: resp}
+	switch resp.Status {
+	case ocsp.Good:
+		s.status = "good"
+	case ocsp.Revoked:
+		s.status = "revoked"
+	default:
+		s.status = "unknown"
+	}
+	return s
+}
+
+// failure is the reason to refuse a certificate its staple says is revoked.
+func (s ocspStaple) failure(leaf *x509.Certificate, now time.Time) error {
+	if s.status != "revoked" {
+		return nil
+	}
+	return fmt.Errorf("certificate for %s revoked %s ago (stapled OCSP response)", certName(leaf), humanDuration(now.Sub(s.resp.RevokedAt)))
+}
+
+// registerOCSPMetrics registers probe_tls_ocsp_stapled and, when the
+// server stapled a response, its status and next update.
+func registerOCSPMetrics(registry *Registry, s ocspStaple) {
+	registry.NewGauge("probe_tls_ocsp_stapled", helpTLSOCSPStapled).Set(boolValue(s.present))
+	if !s.present {
+		return
+	}
+	status := registry.NewGaugeVec("probe_tls_ocsp_staple_status", helpTLSOCSPStatus, "status")
+	for _, st := range ocspStatuses {
+		status.WithLabelValues(st).Set(boolValue(st == s.status))
+	}
+	if s.resp != nil && !s.resp.NextUpdate.IsZero() {
+		registry.NewGauge("probe_tls_ocsp_next_update_timestamp_seconds", helpTLSOCSPNextUpdate).Set(float64(s.resp.NextUpdate.Unix()))
+	}
 }
