@@ -63,11 +63,13 @@ func (h *Handler) currentPolicy(c *config.Config) *Policy {
 
 // ProbeResult is the JSON rendition of a probe (Accept: application/json).
 type ProbeResult struct {
-	Target          string    `json:"target"`
-	Module          string    `json:"module"`
-	Prober          string    `json:"prober"`
-	Success         bool      `json:"success"`
-	Reason          string    `json:"reason,omitempty"`
+	Target  string `json:"target"`
+	Module  string `json:"module"`
+	Prober  string `json:"prober"`
+	Success bool   `json:"success"`
+	Reason  string `json:"reason,omitempty"`
+	// Refused is true when the target policy refused the target (HTTP 403).
+	Refused         bool      `json:"refused,omitempty"`
 	StartedAt       time.Time `json:"started_at"`
 	DurationSeconds float64   `json:"duration_seconds"`
 	TimeoutSeconds  float64   `json:"timeout_seconds"`
@@ -130,7 +132,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if policy := h.currentPolicy(cfg); policy != nil && module.Prober != "unix" {
 		ctx, err = policy.CheckTarget(ctx, targetHost(module.Prober, target))
 		if err != nil {
-			h.refuse(w, moduleName, target, err)
+			if h.History != nil {
+				plog := &probeLog{}
+				registry := NewRegistry()
+				h.History.Add(&Result{
+					Module: moduleName, Target: target, Reason: err.Error(), Start: time.Now(),
+					debugText: func() []byte { return debugOutput(&module, plog, registry) },
+				})
+			}
+			h.refuse(w, r, params, module.Prober, moduleName, target, timeoutSeconds, err)
 			return
 		}
 	}
@@ -166,7 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if probeErr != nil && IsPolicyError(probeErr) {
-		h.refuse(w, moduleName, target, probeErr)
+		h.refuse(w, r, params, module.Prober, moduleName, target, timeoutSeconds, probeErr)
 		return
 	}
 
@@ -199,11 +209,22 @@ func runProbe(ctx context.Context, fn ProbeFn, target string, module config.Modu
 	return fn(ctx, target, module, registry, logger)
 }
 
-func (h *Handler) refuse(w http.ResponseWriter, module, target string, err error) {
+// refuse answers 403 for a target the policy refuses: the reason as text,
+// or as a failed ProbeResult when JSON was asked for.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, params url.Values, prober, module, target string, timeoutSeconds float64, err error) {
 	if h.PolicyRefused != nil {
 		h.PolicyRefused.Inc()
 	}
 	h.Logger.Warn("Target refused by policy", "module", module, "target", target, "err", err)
+	if wantsJSON(r, params) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		json.NewEncoder(w).Encode(ProbeResult{
+			Target: target, Module: module, Prober: prober, Reason: err.Error(), Refused: true,
+			StartedAt: time.Now().UTC(), TimeoutSeconds: timeoutSeconds, LogID: -1, Metrics: []Sample{},
+		})
+		return
+	}
 	http.Error(w, err.Error(), http.StatusForbidden)
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -479,4 +480,37 @@ func FuzzProbeParams(f *testing.F) {
 			t.Fatalf("status %d for %q", w.Code, query)
 		}
 	})
+}
+
+func TestSampleJSONNonFinite(t *testing.T) {
+	r := NewRegistry()
+	r.NewGauge("probe_nan", "x").Set(math.NaN())
+	r.NewGauge("probe_inf", "x").Set(math.Inf(1))
+	r.NewGauge("probe_one", "x").Set(1)
+	b, err := json.Marshal(r.Samples())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"name":"probe_inf","value":"+Inf"},{"name":"probe_nan","value":"NaN"},{"name":"probe_one","value":1}]`
+	if string(b) != want {
+		t.Errorf("got %s, want %s", b, want)
+	}
+}
+
+func TestHandlerRefusalJSONAndHistory(t *testing.T) {
+	f := newHandlerFixture(t)
+	w := f.get(t, "module=tcp_connect&target=www.denied.example:80&format=json", nil)
+	if w.Code != http.StatusForbidden || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("got %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	var res ProbeResult
+	if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Success || !res.Refused || !strings.Contains(res.Reason, "refused by policy") {
+		t.Errorf("result = %+v", res)
+	}
+	if r := f.history.GetByTarget("www.denied.example:80", ""); r == nil || r.Success || !strings.Contains(r.Reason, "refused by policy") {
+		t.Errorf("refusal not in history: %+v", r)
+	}
 }

@@ -603,7 +603,7 @@ func roundTimeout(d time.Duration) time.Duration {
 	if d >= time.Second {
 		return d.Round(100 * time.Millisecond)
 	}
-	return d.Round(time.Millisecond)
+	return d.Round(10 * time.Millisecond)
 }
 
 // unwrapURLError drops net/http's `Get "url": ` prefix: the URL carries the

@@ -872,12 +872,16 @@ func TestHTTPTimeouts(t *testing.T) {
 	tests := []struct {
 		path, reason string
 	}{
-		{"/slow-headers", "timeout after 300ms waiting for the response"},
-		{"/slow-body", "timeout after 300ms reading the body"},
+		{"/slow-headers", "waiting for the response"},
+		{"/slow-body", "reading the body"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
 			registry, err := runHTTPProbeCtx(context.Background(), t, 300*time.Millisecond, ts.URL+tc.path, httpModule(t, ""))
+			// The reason names the time the probe had ("timeout after
+			// 300ms …"); how much of it was left when the probe started
+			// depends on the machine's load, so only the wording is checked.
+			expectReason(t, err, "timeout after ")
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry, httpFamilies...)
 		})

@@ -247,8 +247,8 @@ modules:
 			403, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8\n"},
 		{"name resolving outside the allowed networks", "allow: [10.0.0.0/8]", "tls", "localhost:" + srv.port, nil,
 			403, "target 127.0.0.1 refused by policy: address is in no allowed network\n"},
-		{"refusal wins over JSON", "deny: [127.0.0.0/8]", "tls", "127.0.0.1:" + srv.port, url.Values{"format": {"json"}},
-			403, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8\n"},
+		{"refusal as JSON when asked for", "deny: [127.0.0.0/8]", "tls", "127.0.0.1:" + srv.port, url.Values{"format": {"json"}},
+			403, `"reason":"target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8","refused":true`},
 		{"refusal wins over debug", "deny: [127.0.0.0/8]", "tls", "localhost:" + srv.port, url.Values{"debug": {"true"}},
 			403, "target 127.0.0.1 refused by policy"},
 		{"allowed", "allow: [127.0.0.0/8]\n    deny: [10.0.0.0/8]", "tls", "localhost:" + srv.port, nil,
@@ -268,7 +268,11 @@ modules:
 			refused := 0.0
 			if tc.code == http.StatusForbidden {
 				refused = 1
-				if got := w.Header().Get("Content-Type"); got != "text/plain; charset=utf-8" {
+				wantType := "text/plain; charset=utf-8"
+				if tc.extra.Get("format") == "json" {
+					wantType = "application/json"
+				}
+				if got := w.Header().Get("Content-Type"); got != wantType {
 					t.Errorf("Content-Type = %q", got)
 				}
 				if srv.sni.Load() != nil {

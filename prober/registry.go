@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -236,6 +237,21 @@ type Sample struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Value  float64           `json:"value"`
+}
+
+// MarshalJSON writes non-finite values as the strings "NaN", "+Inf" and
+// "-Inf" (JSON has no numbers for them), as Prometheus's HTTP API does.
+func (s Sample) MarshalJSON() ([]byte, error) {
+	type plain struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels,omitempty"`
+		Value  any               `json:"value"`
+	}
+	p := plain{Name: s.Name, Labels: s.Labels, Value: s.Value}
+	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+		p.Value = string(appendFloat(nil, s.Value))
+	}
+	return json.Marshal(p)
 }
 
 // Samples returns every series in output order.
