@@ -29,6 +29,7 @@ const (
 	DefaultMaxConcurrency     = 256
 	DefaultSDRefreshInterval  = 30 * time.Second
 	DefaultExporterFailures   = 3
+	DefaultExporterAlertAfter = time.Minute
 	DefaultFailures           = 3
 	DefaultSuccesses          = 2
 	DefaultRepeatInterval     = 4 * time.Hour
@@ -65,9 +66,11 @@ type ExporterConfig struct {
 	// Headers are added to every request to the exporter.
 	Headers    map[string]string        `yaml:"headers,omitempty"`
 	HTTPConfig pconfig.HTTPClientConfig `yaml:"http_config,omitempty"`
-	// Failures is how many consecutive exporter errors raise the "exporter
-	// unreachable" notification.
-	Failures int `yaml:"failures,omitempty"`
+	// The "exporter unreachable" notification is raised when requests to
+	// the exporter have failed for AlertAfter, with at least Failures
+	// errors in a row.
+	Failures   int      `yaml:"failures,omitempty"`
+	AlertAfter Duration `yaml:"alert_after,omitempty"`
 	// Receivers get the "exporter unreachable" notification; default every
 	// receiver some rule uses.
 	Receivers []string `yaml:"receivers,omitempty"`
@@ -186,6 +189,7 @@ func defaultExporterConfig() ExporterConfig {
 		SDRefreshInterval: Duration(DefaultSDRefreshInterval),
 		HTTPConfig:        pconfig.DefaultHTTPClientConfig,
 		Failures:          DefaultExporterFailures,
+		AlertAfter:        Duration(DefaultExporterAlertAfter),
 	}
 }
 
@@ -355,6 +359,9 @@ func (c *ExporterConfig) validate(checkTimeout time.Duration) error {
 	}
 	if c.Failures < 1 {
 		return at(errors.New("must be at least 1"), "failures")
+	}
+	if c.AlertAfter < 0 {
+		return at(errors.New("must not be negative"), "alert_after")
 	}
 	if err := c.HTTPConfig.Validate(); err != nil {
 		return at(err, "http_config")

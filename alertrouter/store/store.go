@@ -36,6 +36,8 @@ var (
 type CheckRecord struct {
 	Target string `json:"target,omitempty"`
 	Module string `json:"module,omitempty"`
+	// Labels are the target's labels as discovered.
+	Labels map[string]string `json:"labels,omitempty"`
 	// State is "unknown", "up" or "down".
 	State string `json:"state"`
 	// Consecutive results against the current state.
