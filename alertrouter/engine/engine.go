@@ -271,6 +271,9 @@ func (e *Engine) resetTimer(t *time.Timer) {
 	t.Reset(d)
 }
 
+// sdRetry is the delay before fetching a target list again after a failure.
+const sdRetry = 5 * time.Second
+
 type sdResult struct {
 	groups []TargetGroup
 	err    error
@@ -290,12 +293,18 @@ func (e *Engine) sdLoop(ctx context.Context, out chan<- sdResult, wake <-chan ti
 			return
 		}
 		first = false
+		wait := every
+		if err != nil {
+			// The exporter may just be starting (both started together):
+			// try again sooner than the refresh interval.
+			wait = min(every, sdRetry)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case d := <-wake:
 			every = d
-		case <-time.After(every):
+		case <-time.After(wait):
 		}
 	}
 }
