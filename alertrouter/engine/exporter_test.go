@@ -54,7 +54,7 @@ func TestParseProbeAnswer(t *testing.T) {
 
 func exporterFor(t *testing.T, url, extra string) *HTTPExporter {
 	t.Helper()
-	cfg, err := config.ParseRouter([]byte(fmt.Sprintf("exporter:\n  url: %s\n  timeout: 2s\n%s\nchecks:\n  timeout: 7s\n", url, extra)))
+	cfg, err := config.ParseRouter([]byte(fmt.Sprintf("exporter:\n  url: %s\n  timeout: 500ms\n%s\nchecks:\n  timeout: 7s\n", url, extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
