@@ -74,7 +74,9 @@ type Engine struct {
 	restored    map[string]*store.CheckRecord // states from the last run, until /sd names them
 	sdOnce      bool                          // a target list was applied
 	queue       checkHeap
-	sem         chan struct{}
+	jobs        chan probeJob // the probe workers' queue; its capacity is max_concurrency
+	workers     int           // workers started on jobs
+	poolBusy    int           // jobs queued on or running from jobs
 	inFlight    int
 	health      exporterHealth
 	dirty       map[string]bool // check ids to save (a missing check is deleted)
@@ -97,10 +99,21 @@ type reload struct {
 	exporter Exporter
 }
 
-type probeDone struct {
-	c   *check
-	res Result
+type probeJob struct {
+	c *check
+	x Exporter
 }
+
+type probeDone struct {
+	c    *check
+	res  Result
+	pool chan probeJob // the queue the job came from
+}
+
+// launchSlack lets checks due within it start together: one wake-up
+// launches a handful of probes instead of one, which is what keeps an idle
+// router cheap. Starting a probe a few milliseconds early is harmless.
+const launchSlack = 50 * time.Millisecond
 
 // check is one (target, module).
 type check struct {
@@ -212,17 +225,18 @@ func (e *Engine) Run(ctx context.Context) error {
 				<-e.results
 				e.inFlight--
 			}
+			close(e.jobs) // the workers exit
 			e.flush()
 			return nil
 		case d := <-e.results:
 			now := e.now()
-			e.handleResult(d.c, d.res, now)
+			e.done(d, now)
 			// Take what else is ready, so that a burst is one write.
 		drain:
 			for range cap(e.results) {
 				select {
 				case d := <-e.results:
-					e.handleResult(d.c, d.res, now)
+					e.done(d, now)
 				default:
 					break drain
 				}
@@ -265,7 +279,7 @@ func (e *Engine) resetTimer(t *time.Timer) {
 	d := time.Hour
 	// When every probe slot is taken, a result (not the timer) resumes
 	// launching; arming the timer for a due check would spin.
-	if len(e.queue) > 0 && len(e.sem) < cap(e.sem) {
+	if len(e.queue) > 0 && e.poolBusy < cap(e.jobs) {
 		d = max(e.queue[0].next.Sub(e.now()), 0)
 	}
 	t.Reset(d)
@@ -319,9 +333,13 @@ func (e *Engine) applyConfig(cfg *config.RouterConfig, x Exporter) {
 	if e.extURL != "" {
 		e.externalURL = e.extURL
 	}
-	if e.sem == nil || cap(e.sem) != cfg.Checks.MaxConcurrency {
-		// Probes in flight release the semaphore they took.
-		e.sem = make(chan struct{}, cfg.Checks.MaxConcurrency)
+	if e.jobs == nil || cap(e.jobs) != cfg.Checks.MaxConcurrency {
+		// The old workers finish what they were given, then exit.
+		if e.jobs != nil {
+			close(e.jobs)
+		}
+		e.jobs = make(chan probeJob, cfg.Checks.MaxConcurrency)
+		e.workers, e.poolBusy = 0, 0
 	}
 	if old == nil {
 		return
@@ -444,25 +462,40 @@ func (e *Engine) removeCheck(c *check, now time.Time) []*notify.Notification {
 	return ns
 }
 
-// launchDue starts the probes that are due, as far as the concurrency
-// limit allows; the rest wait for a slot.
+// launchDue hands the probes that are due to the workers, as far as the
+// concurrency limit allows; the rest wait for a result to free a worker.
+// Workers are started as needed and then kept: no goroutine per probe.
 func (e *Engine) launchDue(ctx context.Context, now time.Time) {
-	for len(e.queue) > 0 && !e.queue[0].next.After(now) {
-		select {
-		case e.sem <- struct{}{}:
-		default:
-			return // saturated: a result frees a slot and calls us again
+	horizon := now.Add(launchSlack)
+	for len(e.queue) > 0 && !e.queue[0].next.After(horizon) {
+		if e.poolBusy >= cap(e.jobs) {
+			return // saturated: a result frees a worker and calls us again
 		}
 		c := heap.Pop(&e.queue).(*check)
 		c.inFlight = true
 		e.inFlight++
-		sem, x := e.sem, e.exporter
-		go func() {
-			res := x.Probe(ctx, c.target, c.module)
-			<-sem
-			e.results <- probeDone{c: c, res: res}
-		}()
+		e.poolBusy++
+		e.jobs <- probeJob{c: c, x: e.exporter} // never blocks: poolBusy <= cap
+		if e.workers < e.poolBusy {
+			e.workers++
+			go e.worker(ctx, e.jobs)
+		}
 	}
+}
+
+func (e *Engine) worker(ctx context.Context, jobs chan probeJob) {
+	for j := range jobs {
+		res := j.x.Probe(ctx, j.c.target, j.c.module)
+		e.results <- probeDone{c: j.c, res: res, pool: jobs}
+	}
+}
+
+// done accounts for a finished job and feeds its result to its check.
+func (e *Engine) done(d probeDone, now time.Time) {
+	if d.pool == e.jobs {
+		e.poolBusy--
+	}
+	e.handleResult(d.c, d.res, now)
 }
 
 // handleResult feeds one probe result to its check.
@@ -525,7 +558,13 @@ func (e *Engine) observe(c *check, res Result, now time.Time) []*notify.Notifica
 // (a stable hash spreads checks evenly), or sooner at retry_interval while
 // a change is being confirmed.
 func (e *Engine) nextRun(c *check, now time.Time) time.Time {
-	next := nextSlot(now, time.Duration(e.cfg.Checks.Interval), c.hash)
+	// A probe may have started (and ended) a little before its slot: the
+	// next slot is after the one it ran for.
+	base := now
+	if c.next.After(base) {
+		base = c.next
+	}
+	next := nextSlot(base, time.Duration(e.cfg.Checks.Interval), c.hash)
 	if c.Pending() {
 		if retry := now.Add(time.Duration(e.cfg.Checks.RetryInterval)); retry.Before(next) {
 			next = retry
