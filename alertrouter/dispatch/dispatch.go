@@ -66,6 +66,7 @@ type Dispatcher struct {
 	byReceiver map[string][]*worker            // sorted by ID
 	orphans    map[string][]*store.OutboxEntry // pending entries of integrations no longer configured
 	limits     map[string]*bucket              // by notify.Rate.Key
+	queued     map[string]bool                 // keys of every entry held, so none is queued twice
 	runCtx     context.Context                 // set by Run; nil before
 	wg         sync.WaitGroup
 }
@@ -102,6 +103,7 @@ func New(o Options) *Dispatcher {
 		byReceiver: map[string][]*worker{},
 		orphans:    map[string][]*store.OutboxEntry{},
 		limits:     map[string]*bucket{},
+		queued:     map[string]bool{},
 	}
 }
 
@@ -183,6 +185,12 @@ func (d *Dispatcher) Submit(entries []*store.OutboxEntry) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, e := range entries {
+		// The outbox loaded at start and the engine's first commits may
+		// name the same entry.
+		if d.queued[e.Key] {
+			continue
+		}
+		d.queued[e.Key] = true
 		w, ok := d.workers[e.Integration]
 		if !ok {
 			d.orphans[e.Integration] = append(d.orphans[e.Integration], e)
@@ -380,6 +388,7 @@ func (d *Dispatcher) finish(w *worker, e *store.OutboxEntry, outcome string, now
 	// The integration may have been removed by a reload during the attempt:
 	// the entry is then among the orphans, and must not be sent again.
 	w.queue = without(w.queue, e)
+	delete(d.queued, e.Key)
 	if q, ok := d.orphans[e.Integration]; ok {
 		if q = without(q, e); len(q) > 0 {
 			d.orphans[e.Integration] = q

@@ -569,3 +569,20 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestSubmitTwiceQueuesOnce: the outbox loaded at start and the engine's
+// first commits may hand over the same entry.
+func TestSubmitTwiceQueuesOnce(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, "", &Integration{ID: "ops/webhook/0", Receiver: "ops", Type: "webhook", Notifier: f, SendResolved: true})
+	defer h.stop()
+	added := h.enqueue(down("k1"))
+	h.d.Submit(added)
+	if depth, _ := h.d.Stats(); depth != 1 {
+		t.Fatalf("depth %d", depth)
+	}
+	h.run() // loads the same entry from the store
+	h.waitCall(f)
+	h.waitDepth(0)
+	h.noCall(f)
+}

@@ -131,6 +131,8 @@ type check struct {
 	index    int // in the heap; -1 when not queued
 	inFlight bool
 	removed  bool
+
+	exporterErr string // the last exporter error, until a result comes
 }
 
 // New prepares an engine, restoring the states saved by the last run.
@@ -510,11 +512,18 @@ func (e *Engine) handleResult(c *check, res Result, now time.Time) {
 		// Nothing is known about the target: its state stays as it is.
 		e.metrics.probeExporterErr.Inc()
 		e.metrics.exporterProbeErrors.Inc()
-		e.logger.Debug("Exporter error while probing", "target", c.target, "module", c.module, "err", res.Err)
+		// Said once per check until it gets a result again: an unknown
+		// module is a configuration problem worth a warning, not one per
+		// interval.
+		if msg := res.Err.Error(); msg != c.exporterErr {
+			c.exporterErr = msg
+			e.logger.Warn("The exporter could not probe a check; its state is kept", "target", c.target, "module", c.module, "err", res.Err)
+		}
 		e.exporterFailed(res.Err, now)
 		return
 	}
 	e.exporterAnswered(now)
+	c.exporterErr = ""
 	e.metrics.probeDuration.Observe(res.Duration.Seconds())
 	if res.Success {
 		e.metrics.probeSuccess.Inc()

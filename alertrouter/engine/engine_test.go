@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -620,4 +622,23 @@ func mustOutbox(t *testing.T, s *store.Store) []*store.OutboxEntry {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestExporterErrorWarnsOncePerCheck(t *testing.T) {
+	h := newHarness(t, "", baseConfig)
+	var buf bytes.Buffer
+	h.e.logger = slog.New(slog.NewTextHandler(&buf, nil))
+	h.targets("https://a.example http_nope web")
+	unknown := Result{Err: errors.New(`exporter answered HTTP 400: "Unknown module \"http_nope\""`)}
+	for range 5 {
+		h.probe("https://a.example", "http_nope", time.Minute, unknown)
+	}
+	if n := strings.Count(buf.String(), "The exporter could not probe a check"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, buf.String())
+	}
+	h.probe("https://a.example", "http_nope", time.Minute, ok)
+	h.probe("https://a.example", "http_nope", time.Minute, unknown)
+	if n := strings.Count(buf.String(), "Unknown module"); n != 2 {
+		t.Errorf("%d warnings after a good result, want 2:\n%s", n, buf.String())
+	}
 }
