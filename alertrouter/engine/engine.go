@@ -519,7 +519,11 @@ func (e *Engine) handleResult(c *check, res Result, now time.Time) {
 			c.exporterErr = msg
 			e.logger.Warn("The exporter could not probe a check; its state is kept", "target", c.target, "module", c.module, "err", res.Err)
 		}
-		e.exporterFailed(res.Err, now)
+		if res.Refused {
+			e.exporterAnswered(now) // it is up, this check is misconfigured
+		} else {
+			e.exporterFailed(res.Err, now)
+		}
 		return
 	}
 	e.exporterAnswered(now)

@@ -629,7 +629,7 @@ func TestExporterErrorWarnsOncePerCheck(t *testing.T) {
 	var buf bytes.Buffer
 	h.e.logger = slog.New(slog.NewTextHandler(&buf, nil))
 	h.targets("https://a.example http_nope web")
-	unknown := Result{Err: errors.New(`exporter answered HTTP 400: "Unknown module \"http_nope\""`)}
+	unknown := Result{Err: errors.New(`exporter answered HTTP 400: "Unknown module \"http_nope\""`), Refused: true}
 	for range 5 {
 		h.probe("https://a.example", "http_nope", time.Minute, unknown)
 	}
@@ -638,7 +638,11 @@ func TestExporterErrorWarnsOncePerCheck(t *testing.T) {
 	}
 	h.probe("https://a.example", "http_nope", time.Minute, ok)
 	h.probe("https://a.example", "http_nope", time.Minute, unknown)
-	if n := strings.Count(buf.String(), "Unknown module"); n != 2 {
+	if n := strings.Count(buf.String(), "The exporter could not probe a check"); n != 2 {
 		t.Errorf("%d warnings after a good result, want 2:\n%s", n, buf.String())
+	}
+	// A refusal (4xx) means the exporter is there: no "exporter unreachable".
+	if strings.Contains(buf.String(), "Exporter unreachable") || h.e.health.failures != 0 {
+		t.Errorf("a refused probe counted against the exporter:\n%s", buf.String())
 	}
 }

@@ -32,6 +32,10 @@ type Result struct {
 	// unreadable answer): the target was not probed, nothing is known
 	// about it.
 	Err error
+	// Refused is set with Err when the exporter answered but refused the
+	// request (HTTP 4xx: unknown module, bad target): the exporter is
+	// fine, the check is misconfigured.
+	Refused bool
 }
 
 // TargetGroup is one entry of Prometheus HTTP SD JSON.
@@ -109,7 +113,10 @@ func (x *HTTPExporter) Probe(ctx context.Context, target, module string) Result 
 		return Result{Err: exporterError(err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Result{Err: fmt.Errorf("exporter answered HTTP %d: %s", resp.StatusCode, excerpt(buf.Bytes()))}
+		return Result{
+			Err:     fmt.Errorf("exporter answered HTTP %d: %s", resp.StatusCode, excerpt(buf.Bytes())),
+			Refused: resp.StatusCode/100 == 4,
+		}
 	}
 	res := parseProbeAnswer(resp.Header.Get("Content-Type"), buf.Bytes())
 	res.Duration = time.Since(start)

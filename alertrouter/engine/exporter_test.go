@@ -79,6 +79,8 @@ func TestHTTPExporterProbe(t *testing.T) {
 			http.Error(w, `Unknown module "unknown"`, http.StatusBadRequest)
 		case "slow":
 			<-r.Context().Done()
+		case "broken":
+			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	}))
 	defer srv.Close()
@@ -102,8 +104,11 @@ func TestHTTPExporterProbe(t *testing.T) {
 	if res := x.Probe(context.Background(), "a", "text"); res.Err != nil || !res.Success {
 		t.Errorf("text: %+v", res)
 	}
-	if res := x.Probe(context.Background(), "a", "unknown"); res.Err == nil || !strings.Contains(res.Err.Error(), `exporter answered HTTP 400: "Unknown module \"unknown\""`) {
+	if res := x.Probe(context.Background(), "a", "unknown"); res.Err == nil || !res.Refused || !strings.Contains(res.Err.Error(), `exporter answered HTTP 400: "Unknown module \"unknown\""`) {
 		t.Errorf("unknown module: %+v", res)
+	}
+	if res := x.Probe(context.Background(), "a", "broken"); res.Err == nil || res.Refused || !strings.Contains(res.Err.Error(), "HTTP 500") {
+		t.Errorf("broken exporter: %+v", res)
 	}
 	if res := x.Probe(context.Background(), "a", "slow"); res.Err == nil || !strings.Contains(res.Err.Error(), "exporter did not answer in time") {
 		t.Errorf("slow: %+v", res)
