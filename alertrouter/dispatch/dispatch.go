@@ -255,8 +255,8 @@ func (d *Dispatcher) Stats() (depth int, oldest time.Time) {
 }
 
 func (d *Dispatcher) startLocked(w *worker) {
-	if d.runCtx == nil || w.started {
-		return
+	if d.runCtx == nil || d.runCtx.Err() != nil || w.started {
+		return // not running yet, or shutting down
 	}
 	w.started = true
 	d.wg.Add(1)
