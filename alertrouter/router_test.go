@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
 func TestBuildIntegrations(t *testing.T) {
@@ -105,6 +106,8 @@ func TestReadyAfterFirstTargetList(t *testing.T) {
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "vigie_router_outbox_depth 0") ||
 		!strings.Contains(body, `vigie_router_checks{state="down"} 0`) || !strings.Contains(body, "vigie_router_config_last_reload_successful 1") {
 		t.Errorf("metrics: %d\n%s", code, body)
+	} else {
+		testenv.CheckMetrics(t, []byte(body))
 	}
 	if code, body := get("/config"); code != 200 || !strings.Contains(body, "interval: 1m") {
 		t.Errorf("config: %d\n%s", code, body)
