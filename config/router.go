@@ -482,5 +482,9 @@ func validateHTTPURL(s string) error {
 	if u.Host == "" {
 		return fmt.Errorf("URL %q has no host", s)
 	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		// It would end up in logs, notifications and /config.
+		return fmt.Errorf("URL %q carries a password: use http_config.basic_auth instead", u.Redacted())
+	}
 	return nil
 }

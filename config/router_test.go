@@ -158,6 +158,7 @@ func TestBadRouterConfigs(t *testing.T) {
 		{"zero interval", "checks:\n  interval: 0s\n", []string{"line 2", "checks.interval: must be positive"}},
 		{"timeout above interval", "checks:\n  interval: 5s\n  timeout: 10s\n", []string{"line 3", "checks.timeout: timeout 10s is longer than interval 5s"}},
 		{"bad exporter url", "exporter:\n  url: ftp://x\n", []string{"line 2", "exporter.url", "must use http or https"}},
+		{"exporter url with password", "exporter:\n  url: http://u:hunter2@127.0.0.1:9115\n", []string{"line 2", "carries a password: use http_config.basic_auth"}},
 		{"exporter url without host", "exporter:\n  url: http://\n", []string{"line 2", "has no host"}},
 		{"exporter failures", "exporter:\n  failures: 0\n", []string{"line 2", "exporter.failures: must be at least 1"}},
 		{"exporter undefined receiver", "exporter:\n  receivers: [nope]\n", []string{"line 2", `undefined receiver "nope"`}},
