@@ -114,7 +114,7 @@ func (x *HTTPExporter) Probe(ctx context.Context, target, module string) Result 
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Result{
-			Err:     fmt.Errorf("exporter answered HTTP %d: %s", resp.StatusCode, excerpt(buf.Bytes())),
+			Err:     fmt.Errorf("exporter answered HTTP %d: %s", resp.StatusCode, answerReason(resp.Header.Get("Content-Type"), buf.Bytes())),
 			Refused: resp.StatusCode/100 == 4,
 		}
 	}
@@ -216,6 +216,18 @@ func (x *HTTPExporter) Targets(ctx context.Context) ([]TargetGroup, error) {
 		return nil, fmt.Errorf("target list (%s) is not Prometheus HTTP SD JSON: %w", x.sdURL, err)
 	}
 	return groups, nil
+}
+
+// answerReason is what an error answer says: the reason of a JSON answer
+// (vigie's target-policy refusals), or an excerpt of the body.
+func answerReason(contentType string, body []byte) string {
+	if mediaType, _, _ := mime.ParseMediaType(contentType); mediaType == "application/json" {
+		var p probeJSON
+		if json.Unmarshal(body, &p) == nil && p.Reason != "" {
+			return p.Reason
+		}
+	}
+	return excerpt(body)
 }
 
 // exporterError keeps the cause of a client error without repeating the

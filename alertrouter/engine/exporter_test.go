@@ -79,6 +79,10 @@ func TestHTTPExporterProbe(t *testing.T) {
 			http.Error(w, `Unknown module "unknown"`, http.StatusBadRequest)
 		case "slow":
 			<-r.Context().Done()
+		case "denied":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"target":"a","success":false,"reason":"target 10.0.0.1 is denied by the target policy","refused":true}`)
 		case "broken":
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
@@ -106,6 +110,10 @@ func TestHTTPExporterProbe(t *testing.T) {
 	}
 	if res := x.Probe(context.Background(), "a", "unknown"); res.Err == nil || !res.Refused || !strings.Contains(res.Err.Error(), `exporter answered HTTP 400: "Unknown module \"unknown\""`) {
 		t.Errorf("unknown module: %+v", res)
+	}
+	if res := x.Probe(context.Background(), "a", "denied"); !res.Refused || res.Err == nil ||
+		res.Err.Error() != "exporter answered HTTP 403: target 10.0.0.1 is denied by the target policy" {
+		t.Errorf("denied: %+v", res)
 	}
 	if res := x.Probe(context.Background(), "a", "broken"); res.Err == nil || res.Refused || !strings.Contains(res.Err.Error(), "HTTP 500") {
 		t.Errorf("broken exporter: %+v", res)
