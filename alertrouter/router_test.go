@@ -28,7 +28,7 @@ receivers:
   - name: chat
     telegram_configs:
       - chat_id: "-100"
-        bot_token: x
+        bot_token: "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 `))
 	if err != nil {
 		t.Fatal(err)
