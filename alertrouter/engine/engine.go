@@ -1,0 +1,762 @@
+// Package engine turns the exporter's targets into checks, probes each one
+// on a schedule through the exporter, keeps its UP/DOWN state and decides
+// which notifications to send. It owns no network protocol of receivers:
+// notifications go to dispatch, and states and notifications reach the
+// store together, in one transaction, before anything is sent.
+//
+// One goroutine (Run) owns every check: scheduling is a min-heap of due
+// times, probes run in at most checks.max_concurrency goroutines that only
+// talk to the exporter, and their results come back to the owner. Nothing
+// sleeps per check.
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// Alert names on the router's own alerts.
+const (
+	AlertCheckDown           = "ProbeFailed"
+	AlertExporterUnreachable = "ExporterUnreachable"
+)
+
+// Dispatcher is where notifications go (see package dispatch).
+type Dispatcher interface {
+	Expand(ns []*notify.Notification, now time.Time) []*store.OutboxEntry
+	Submit(entries []*store.OutboxEntry)
+}
+
+// Options configure an Engine.
+type Options struct {
+	Config     *config.RouterConfig
+	Store      *store.Store
+	Dispatcher Dispatcher
+	// Exporter defaults to an HTTPExporter for Config.
+	Exporter Exporter
+	Logger   *slog.Logger
+	Metrics  *Metrics
+	// ExternalURL overrides Config.ExternalURL (--web.external-url).
+	ExternalURL string
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// FlushInterval is how long state changes that notify nobody may wait
+	// before they are written (batched writes); default 1s.
+	FlushInterval time.Duration
+}
+
+// Engine evaluates checks.
+type Engine struct {
+	store      *store.Store
+	dispatcher Dispatcher
+	logger     *slog.Logger
+	metrics    *Metrics
+	now        func() time.Time
+	flushEvery time.Duration
+	extURL     string // flag override
+
+	// Owned by the Run goroutine (or by the test calling methods directly).
+	cfg         *config.RouterConfig
+	exporter    Exporter
+	externalURL string
+	checks      map[string]*check
+	restored    map[string]*store.CheckRecord // states from the last run, until /sd names them
+	sdOnce      bool                          // a target list was applied
+	queue       checkHeap
+	jobs        chan probeJob // the probe workers' queue; its capacity is max_concurrency
+	workers     int           // workers started on jobs
+	poolBusy    int           // jobs queued on or running from jobs
+	inFlight    int
+	health      exporterHealth
+	dirty       map[string]bool // check ids to save (a missing check is deleted)
+	outbox      []*store.OutboxEntry
+	saveHealth  bool
+	counts      [3]int // checks by state
+
+	results chan probeDone
+	reloads chan reload
+	sdDone  chan struct{}
+
+	// The target-list fetcher runs in its own goroutine and reads the
+	// current exporter client here.
+	exporterMu     sync.Mutex
+	exporterShared Exporter
+}
+
+type reload struct {
+	cfg      *config.RouterConfig
+	exporter Exporter
+}
+
+type probeJob struct {
+	c *check
+	x Exporter
+}
+
+type probeDone struct {
+	c    *check
+	res  Result
+	pool chan probeJob // the queue the job came from
+}
+
+// launchSlack lets checks due within it start together: one wake-up
+// launches a handful of probes instead of one, which is what keeps an idle
+// router cheap. Starting a probe a few milliseconds early is harmless.
+const launchSlack = 50 * time.Millisecond
+
+// check is one (target, module).
+type check struct {
+	id, target, module string
+	sd                 map[string]string // the target's labels, as discovered
+	labels             map[string]string // alert labels: instance, module, alertname and the target's labels
+	matchLabels        map[string]string // labels rules match: the above plus __meta_* and friends
+	fingerprint        string
+	hash               uint64
+	pol                *policy
+	Status
+	notified map[string]store.Notified
+
+	next     time.Time
+	index    int // in the heap; -1 when not queued
+	inFlight bool
+	removed  bool
+
+	exporterErr string // the last exporter error, until a result comes
+}
+
+// New prepares an engine, restoring the states saved by the last run.
+func New(o Options) (*Engine, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.Exporter == nil {
+		x, err := NewHTTPExporter(o.Config)
+		if err != nil {
+			return nil, err
+		}
+		o.Exporter = x
+	}
+	e := &Engine{
+		store: o.Store, dispatcher: o.Dispatcher, logger: o.Logger, metrics: o.Metrics,
+		now: o.Now, flushEvery: o.FlushInterval, extURL: o.ExternalURL,
+		checks:  map[string]*check{},
+		dirty:   map[string]bool{},
+		results: make(chan probeDone, o.Config.Checks.MaxConcurrency),
+		reloads: make(chan reload, 1),
+		sdDone:  make(chan struct{}),
+	}
+	e.applyConfig(o.Config, o.Exporter)
+	restored, err := o.Store.LoadChecks()
+	if err != nil {
+		return nil, err
+	}
+	e.restored = restored
+	rec, err := o.Store.LoadExporter()
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		e.health.restore(rec)
+	}
+	e.metrics.exporterUp.Set(1)
+	if e.health.down {
+		e.metrics.exporterUp.Set(0)
+	}
+	return e, nil
+}
+
+// Reload installs a new configuration; exporter may be nil to build the
+// default client. It takes effect in Run's goroutine.
+func (e *Engine) Reload(cfg *config.RouterConfig, exporter Exporter) error {
+	if exporter == nil {
+		x, err := NewHTTPExporter(cfg)
+		if err != nil {
+			return err
+		}
+		exporter = x
+	}
+	select {
+	case <-e.reloads: // an unapplied reload is superseded
+	default:
+	}
+	e.reloads <- reload{cfg: cfg, exporter: exporter}
+	return nil
+}
+
+// SDDone is closed once the first target list was fetched (or failed).
+func (e *Engine) SDDone() <-chan struct{} { return e.sdDone }
+
+// Run probes until ctx ends, then writes what is not yet saved.
+func (e *Engine) Run(ctx context.Context) error {
+	probeCtx, cancelProbes := context.WithCancel(context.Background())
+	defer cancelProbes()
+	sdResults := make(chan sdResult, 1)
+	sdWake := make(chan time.Duration, 1)
+	go e.sdLoop(ctx, sdResults, sdWake, time.Duration(e.cfg.Exporter.SDRefreshInterval))
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	flush := time.NewTicker(e.flushEvery)
+	defer flush.Stop()
+	for {
+		e.resetTimer(timer)
+		select {
+		case <-ctx.Done():
+			cancelProbes()
+			for e.inFlight > 0 {
+				<-e.results
+				e.inFlight--
+			}
+			close(e.jobs) // the workers exit
+			e.flush()
+			return nil
+		case d := <-e.results:
+			now := e.now()
+			e.done(d, now)
+			// Take what else is ready, so that a burst is one write.
+		drain:
+			for range cap(e.results) {
+				select {
+				case d := <-e.results:
+					e.done(d, now)
+				default:
+					break drain
+				}
+			}
+			e.launchDue(probeCtx, now)
+			if len(e.outbox) > 0 {
+				e.flush()
+			}
+		case r := <-sdResults:
+			now := e.now()
+			if r.err != nil {
+				e.metrics.exporterSDErrors.Inc()
+				e.logger.Warn("Cannot fetch the target list; keeping the last one", "err", r.err)
+				e.exporterFailed(r.err, now)
+			} else {
+				e.exporterAnswered(now)
+				e.applyTargets(r.groups, now)
+			}
+			if r.first {
+				close(e.sdDone)
+			}
+			e.launchDue(probeCtx, now)
+			e.flush()
+		case <-timer.C:
+			e.launchDue(probeCtx, e.now())
+		case <-flush.C:
+			e.flush()
+		case r := <-e.reloads:
+			e.applyConfig(r.cfg, r.exporter)
+			select {
+			case sdWake <- time.Duration(r.cfg.Exporter.SDRefreshInterval):
+			default:
+			}
+			e.flush()
+		}
+	}
+}
+
+func (e *Engine) resetTimer(t *time.Timer) {
+	d := time.Hour
+	// When every probe slot is taken, a result (not the timer) resumes
+	// launching; arming the timer for a due check would spin.
+	if len(e.queue) > 0 && e.poolBusy < cap(e.jobs) {
+		d = max(e.queue[0].next.Sub(e.now()), 0)
+	}
+	t.Reset(d)
+}
+
+// sdRetry is the delay before fetching a target list again after a failure.
+const sdRetry = 5 * time.Second
+
+type sdResult struct {
+	groups []TargetGroup
+	err    error
+	first  bool
+}
+
+// sdLoop fetches the target list now and at every refresh interval. It
+// reads the exporter through the engine's current client, handed over on
+// every fetch via the result channel's owner.
+func (e *Engine) sdLoop(ctx context.Context, out chan<- sdResult, wake <-chan time.Duration, every time.Duration) {
+	first := true
+	for {
+		groups, err := e.currentExporter().Targets(ctx)
+		select {
+		case out <- sdResult{groups: groups, err: err, first: first}:
+		case <-ctx.Done():
+			return
+		}
+		first = false
+		wait := every
+		if err != nil {
+			// The exporter may just be starting (both started together):
+			// try again sooner than the refresh interval.
+			wait = min(every, sdRetry)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-wake:
+			every = d
+		case <-time.After(wait):
+		}
+	}
+}
+
+// applyConfig installs a configuration: new rules apply to every check at
+// once, a new interval reschedules the checks that are not confirming.
+func (e *Engine) applyConfig(cfg *config.RouterConfig, x Exporter) {
+	old := e.cfg
+	e.cfg = cfg
+	e.setExporter(x)
+	e.externalURL = cfg.ExternalURL
+	if e.extURL != "" {
+		e.externalURL = e.extURL
+	}
+	if e.jobs == nil || cap(e.jobs) != cfg.Checks.MaxConcurrency {
+		// The old workers finish what they were given, then exit.
+		if e.jobs != nil {
+			close(e.jobs)
+		}
+		e.jobs = make(chan probeJob, cfg.Checks.MaxConcurrency)
+		e.workers, e.poolBusy = 0, 0
+	}
+	if old == nil {
+		return
+	}
+	now := e.now()
+	reschedule := old.Checks.Interval != cfg.Checks.Interval || old.Checks.RetryInterval != cfg.Checks.RetryInterval
+	var ns []*notify.Notification
+	for _, c := range e.checks {
+		c.pol = e.policyFor(c.matchLabels)
+		if reschedule && !c.inFlight {
+			e.schedule(c, e.nextRun(c, now))
+		}
+		ns = append(ns, e.catchUp(c, now)...)
+	}
+	e.enqueue(ns, now)
+}
+
+// applyTargets makes the checks match the target list.
+func (e *Engine) applyTargets(groups []TargetGroup, now time.Time) {
+	seen := make(map[string]bool, len(e.checks))
+	skipped := 0
+	for _, g := range groups {
+		module := g.Labels["module"]
+		if module == "" {
+			module = g.Labels["__param_module"]
+		}
+		for _, target := range g.Targets {
+			if module == "" || target == "" {
+				skipped++
+				continue
+			}
+			id := module + " " + target
+			if seen[id] {
+				continue // the first group naming a check wins
+			}
+			seen[id] = true
+			if c, ok := e.checks[id]; ok {
+				e.updateLabels(c, g.Labels, now)
+				continue
+			}
+			e.addCheck(id, target, module, g.Labels, now)
+		}
+	}
+	if skipped > 0 {
+		e.logger.Warn("Targets without a module label are not checked", "count", skipped)
+	}
+	var ns []*notify.Notification
+	for id, c := range e.checks {
+		if !seen[id] {
+			ns = append(ns, e.removeCheck(c, now)...)
+		}
+	}
+	// States saved by the last run of checks that are gone.
+	for id, rec := range e.restored {
+		c := e.newCheck(id, rec.Target, rec.Module, rec.Labels)
+		c.restore(rec)
+		ns = append(ns, e.removeCheck(c, now)...)
+	}
+	e.restored = map[string]*store.CheckRecord{}
+	e.sdOnce = true
+	e.enqueue(ns, now)
+	e.metrics.targets.Set(float64(len(e.checks)))
+}
+
+func (e *Engine) addCheck(id, target, module string, labels map[string]string, now time.Time) {
+	c := e.newCheck(id, target, module, labels)
+	if rec, ok := e.restored[id]; ok {
+		c.restore(rec)
+		delete(e.restored, id)
+		if !sameLabels(rec.Labels, labels) {
+			e.dirty[id] = true
+		}
+	} else {
+		c.Since = now
+		e.dirty[id] = true
+	}
+	e.checks[id] = c
+	e.counts[c.State]++
+	e.updateStateGauges()
+	e.schedule(c, e.nextRun(c, now))
+	e.enqueue(e.catchUp(c, now), now)
+}
+
+func (e *Engine) newCheck(id, target, module string, sdLabels map[string]string) *check {
+	c := &check{id: id, target: target, module: module, index: -1, hash: hashID(target, module)}
+	c.setLabels(sdLabels)
+	c.pol = e.policyFor(c.matchLabels)
+	return c
+}
+
+func (e *Engine) updateLabels(c *check, sdLabels map[string]string, now time.Time) {
+	if sameLabels(c.sd, sdLabels) {
+		return
+	}
+	c.setLabels(sdLabels)
+	c.pol = e.policyFor(c.matchLabels)
+	e.dirty[c.id] = true
+	e.enqueue(e.catchUp(c, now), now)
+}
+
+// removeCheck forgets a check that left the target list. A check that was
+// announced DOWN is resolved ("removed from discovery") rather than left
+// DOWN forever.
+func (e *Engine) removeCheck(c *check, now time.Time) []*notify.Notification {
+	var ns []*notify.Notification
+	if c.State == Down && len(c.notified) > 0 {
+		ns = e.resolved(c, now, "removed", c.Since)
+		e.logger.Info("Check removed from discovery while DOWN; resolving it", "target", c.target, "module", c.module)
+	}
+	if existing, ok := e.checks[c.id]; ok && existing == c {
+		delete(e.checks, c.id)
+		e.counts[c.State]--
+		e.updateStateGauges()
+		if c.index >= 0 {
+			heap.Remove(&e.queue, c.index)
+		}
+	}
+	c.removed = true
+	e.dirty[c.id] = true // not in e.checks: deleted at the next flush
+	return ns
+}
+
+// launchDue hands the probes that are due to the workers, as far as the
+// concurrency limit allows; the rest wait for a result to free a worker.
+// Workers are started as needed and then kept: no goroutine per probe.
+func (e *Engine) launchDue(ctx context.Context, now time.Time) {
+	horizon := now.Add(launchSlack)
+	for len(e.queue) > 0 && !e.queue[0].next.After(horizon) {
+		if e.poolBusy >= cap(e.jobs) {
+			return // saturated: a result frees a worker and calls us again
+		}
+		c := heap.Pop(&e.queue).(*check)
+		c.inFlight = true
+		e.inFlight++
+		e.poolBusy++
+		e.jobs <- probeJob{c: c, x: e.exporter} // never blocks: poolBusy <= cap
+		if e.workers < e.poolBusy {
+			e.workers++
+			go e.worker(ctx, e.jobs)
+		}
+	}
+}
+
+func (e *Engine) worker(ctx context.Context, jobs chan probeJob) {
+	for j := range jobs {
+		res := j.x.Probe(ctx, j.c.target, j.c.module)
+		e.results <- probeDone{c: j.c, res: res, pool: jobs}
+	}
+}
+
+// done accounts for a finished job and feeds its result to its check.
+func (e *Engine) done(d probeDone, now time.Time) {
+	if d.pool == e.jobs {
+		e.poolBusy--
+	}
+	e.handleResult(d.c, d.res, now)
+}
+
+// handleResult feeds one probe result to its check.
+func (e *Engine) handleResult(c *check, res Result, now time.Time) {
+	e.inFlight--
+	c.inFlight = false
+	if c.removed {
+		return
+	}
+	defer func() { e.schedule(c, e.nextRun(c, now)) }()
+	if res.Err != nil {
+		// Nothing is known about the target: its state stays as it is.
+		e.metrics.probeExporterErr.Inc()
+		e.metrics.exporterProbeErrors.Inc()
+		// Said once per check until it gets a result again: an unknown
+		// module is a configuration problem worth a warning, not one per
+		// interval.
+		if msg := res.Err.Error(); msg != c.exporterErr {
+			c.exporterErr = msg
+			e.logger.Warn("The exporter could not probe a check; its state is kept", "target", c.target, "module", c.module, "err", res.Err)
+		}
+		if res.Refused {
+			e.exporterAnswered(now) // it is up, this check is misconfigured
+		} else {
+			e.exporterFailed(res.Err, now)
+		}
+		return
+	}
+	e.exporterAnswered(now)
+	c.exporterErr = ""
+	e.metrics.probeDuration.Observe(res.Duration.Seconds())
+	if res.Success {
+		e.metrics.probeSuccess.Inc()
+	} else {
+		e.metrics.probeFailure.Inc()
+	}
+	e.enqueue(e.observe(c, res, now), now)
+}
+
+// observe runs the state machine and returns the notifications it calls
+// for.
+func (e *Engine) observe(c *check, res Result, now time.Time) []*notify.Notification {
+	before := c.Status
+	tr := c.Observe(res.Success, res.Reason, now, c.pol.failures, c.pol.successes)
+	if c.Status != before {
+		e.dirty[c.id] = true
+	}
+	if c.State != before.State {
+		e.counts[before.State]--
+		e.counts[c.State]++
+		e.updateStateGauges()
+	}
+	switch tr {
+	case WentDown:
+		c.notified = map[string]store.Notified{}
+		e.logger.Info("Check is DOWN", "target", c.target, "module", c.module, "reason", c.Reason, "failures", c.Failures)
+		return e.catchUp(c, now)
+	case CameBackUp:
+		e.logger.Info("Check is UP again", "target", c.target, "module", c.module)
+		return e.resolved(c, now, "up", before.Since)
+	case BecameUp:
+		return nil
+	}
+	if c.State == Down {
+		return e.reminders(c, now)
+	}
+	return nil
+}
+
+// nextRun is when a check is probed next: at its slot in the interval
+// (a stable hash spreads checks evenly), or sooner at retry_interval while
+// a change is being confirmed.
+func (e *Engine) nextRun(c *check, now time.Time) time.Time {
+	// A probe may have started (and ended) a little before its slot: the
+	// next slot is after the one it ran for.
+	base := now
+	if c.next.After(base) {
+		base = c.next
+	}
+	next := nextSlot(base, time.Duration(e.cfg.Checks.Interval), c.hash)
+	if c.Pending() {
+		if retry := now.Add(time.Duration(e.cfg.Checks.RetryInterval)); retry.Before(next) {
+			next = retry
+		}
+	}
+	return next
+}
+
+// nextSlot returns the first instant after now whose offset in the
+// interval is hash mod interval.
+func nextSlot(now time.Time, interval time.Duration, hash uint64) time.Time {
+	iv := int64(interval)
+	offset := int64(hash % uint64(iv))
+	t := now.UnixNano()
+	delta := ((offset-t)%iv + iv) % iv
+	if delta == 0 {
+		delta = iv
+	}
+	return now.Add(time.Duration(delta))
+}
+
+func hashID(target, module string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(target))
+	h.Write([]byte{0})
+	h.Write([]byte(module))
+	return h.Sum64()
+}
+
+func (e *Engine) schedule(c *check, at time.Time) {
+	c.next = at
+	if c.index >= 0 {
+		heap.Fix(&e.queue, c.index)
+		return
+	}
+	heap.Push(&e.queue, c)
+}
+
+// flush writes the changed states and the pending outbox entries in one
+// transaction, then hands the entries to dispatch. On failure everything
+// is kept and tried again at the next flush.
+func (e *Engine) flush() {
+	if len(e.dirty) == 0 && len(e.outbox) == 0 && !e.saveHealth {
+		return
+	}
+	b := &store.Batch{Checks: make(map[string]*store.CheckRecord, len(e.dirty)), Outbox: e.outbox}
+	for id := range e.dirty {
+		if c, ok := e.checks[id]; ok {
+			b.Checks[id] = c.record()
+		} else {
+			b.Checks[id] = nil
+		}
+	}
+	if e.saveHealth {
+		b.Exporter = e.health.record()
+	}
+	added, err := e.store.Commit(b)
+	if err != nil {
+		e.metrics.storeErrors.Inc()
+		e.logger.Error("Cannot save check states and notifications; will retry", "err", err)
+		return
+	}
+	e.dirty = map[string]bool{}
+	e.outbox = nil
+	e.saveHealth = false
+	e.dispatcher.Submit(added)
+}
+
+// enqueue turns notifications into outbox entries, written at the next
+// flush (which the Run loop does at once when there are some).
+func (e *Engine) enqueue(ns []*notify.Notification, now time.Time) {
+	if len(ns) == 0 {
+		return
+	}
+	e.outbox = append(e.outbox, e.dispatcher.Expand(ns, now)...)
+}
+
+func (e *Engine) updateStateGauges() {
+	for s, n := range e.counts {
+		e.metrics.checks[s].Set(float64(n))
+	}
+}
+
+func (e *Engine) setExporter(x Exporter) {
+	e.exporter = x
+	e.exporterMu.Lock()
+	e.exporterShared = x
+	e.exporterMu.Unlock()
+}
+
+func (e *Engine) currentExporter() Exporter {
+	e.exporterMu.Lock()
+	defer e.exporterMu.Unlock()
+	return e.exporterShared
+}
+
+// setLabels derives the alert and match labels from the target's labels.
+func (c *check) setLabels(sd map[string]string) {
+	c.sd = sd
+	c.matchLabels = make(map[string]string, len(sd)+3)
+	c.labels = make(map[string]string, len(sd)+3)
+	for k, v := range sd {
+		c.matchLabels[k] = v
+		if len(k) < 2 || k[:2] != "__" {
+			c.labels[k] = v
+		}
+	}
+	for _, l := range []map[string]string{c.matchLabels, c.labels} {
+		if l["instance"] == "" {
+			l["instance"] = c.target
+		}
+		l["module"] = c.module
+		l["alertname"] = AlertCheckDown
+	}
+	c.fingerprint = fingerprint(c.labels)
+}
+
+func (c *check) record() *store.CheckRecord {
+	return &store.CheckRecord{
+		Target: c.target, Module: c.module, Labels: c.sd,
+		State: c.State.String(), Failures: c.Failures, Successes: c.Successes,
+		Since: c.Since, Reason: c.Reason, Notified: c.notified,
+	}
+}
+
+func (c *check) restore(rec *store.CheckRecord) {
+	c.Status = Status{State: parseState(rec.State), Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, Reason: rec.Reason}
+	c.notified = rec.Notified
+}
+
+func sameLabels(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func fingerprint(labels map[string]string) string {
+	ls := make(model.LabelSet, len(labels))
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls.Fingerprint().String()
+}
+
+// sortedKeys is for deterministic notification order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkHeap orders checks by their next run.
+type checkHeap []*check
+
+func (h checkHeap) Len() int           { return len(h) }
+func (h checkHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h checkHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *checkHeap) Push(x any) {
+	c := x.(*check)
+	c.index = len(*h)
+	*h = append(*h, c)
+}
+func (h *checkHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	c.index = -1
+	*h = old[:len(old)-1]
+	return c
+}

@@ -1,0 +1,63 @@
+package alertrouter
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify/email"
+	lognotify "github.com/vigie-monitoring/vigie/alertrouter/notify/log"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify/sms"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify/webhook"
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// BuildIntegrations creates the notifier of every integration entry of
+// every receiver. Each integration package validates its own block; an
+// error names the line and the entry in the configuration file.
+func BuildIntegrations(cfg *config.RouterConfig, logger *slog.Logger) ([]*dispatch.Integration, error) {
+	var out []*dispatch.Integration
+	for i := range cfg.Receivers {
+		rc := &cfg.Receivers[i]
+		add := func(typ string, j int, sendResolved *bool, build func(*slog.Logger) (notify.Notifier, error)) error {
+			id := fmt.Sprintf("%s/%s/%d", rc.Name, typ, j)
+			n, err := build(logger.With("integration", id))
+			if err != nil {
+				return cfg.Locate(config.ReceiverError(err, i, typ+"_configs", j))
+			}
+			out = append(out, &dispatch.Integration{
+				ID: id, Receiver: rc.Name, Type: typ, Notifier: n,
+				SendResolved: config.SendResolvedOr(sendResolved, true),
+			})
+			return nil
+		}
+		for j, c := range rc.TelegramConfigs {
+			if err := add("telegram", j, c.SendResolved, func(l *slog.Logger) (notify.Notifier, error) { return telegram.New(c, l) }); err != nil {
+				return nil, err
+			}
+		}
+		for j, c := range rc.EmailConfigs {
+			if err := add("email", j, c.SendResolved, func(l *slog.Logger) (notify.Notifier, error) { return email.New(c, l) }); err != nil {
+				return nil, err
+			}
+		}
+		for j, c := range rc.SMSConfigs {
+			if err := add("sms", j, c.SendResolved, func(l *slog.Logger) (notify.Notifier, error) { return sms.New(c, l) }); err != nil {
+				return nil, err
+			}
+		}
+		for j, c := range rc.WebhookConfigs {
+			if err := add("webhook", j, c.SendResolved, func(l *slog.Logger) (notify.Notifier, error) { return webhook.New(c, l) }); err != nil {
+				return nil, err
+			}
+		}
+		for j, c := range rc.LogConfigs {
+			if err := add("log", j, c.SendResolved, func(l *slog.Logger) (notify.Notifier, error) { return lognotify.New(c, l) }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

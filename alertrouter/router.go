@@ -1,0 +1,281 @@
+package alertrouter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
+	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// Options are what main hands to the router.
+type Options struct {
+	// ConfigFile is the router configuration; "" means the embedded default.
+	ConfigFile string
+	// StoragePath is the directory of the store.
+	StoragePath string
+	// ExternalURL overrides the configuration's external_url.
+	ExternalURL string
+	Logger      *slog.Logger
+	// Registry receives the router's metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	// Exporter replaces the HTTP client of the exporter (tests).
+	Exporter engine.Exporter
+}
+
+// Router is vigie_router: configuration, store, engine and dispatcher.
+type Router struct {
+	opts       Options
+	logger     *slog.Logger
+	store      *store.Store
+	engine     *engine.Engine
+	dispatcher *dispatch.Dispatcher
+
+	cfg      atomic.Pointer[config.RouterConfig]
+	reloadMu sync.Mutex
+	ready    atomic.Bool
+
+	reloadSuccess prometheus.Gauge
+	reloadTime    prometheus.Gauge
+}
+
+// CheckConfig loads the configuration and builds every integration, as
+// the router would at start (--config.check).
+func CheckConfig(path string, logger *slog.Logger) (*config.RouterConfig, error) {
+	cfg, err := config.LoadRouter(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := BuildIntegrations(cfg, logger); err != nil {
+		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
+	return cfg, nil
+}
+
+// New loads the configuration and opens the store. Nothing runs before Run.
+func New(o Options) (*Router, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	r := &Router{opts: o, logger: o.Logger}
+	r.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vigie_router_config_last_reload_successful",
+		Help: "Whether the last configuration reload attempt was successful.",
+	})
+	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vigie_router_config_last_reload_success_timestamp_seconds",
+		Help: "Timestamp of the last successful configuration reload.",
+	})
+	o.Registry.MustRegister(r.reloadSuccess, r.reloadTime)
+
+	cfg, err := config.LoadRouter(o.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	integrations, err := BuildIntegrations(cfg, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
+	r.store, err = store.Open(o.StoragePath)
+	if err != nil {
+		return nil, err
+	}
+	r.dispatcher = dispatch.New(dispatch.Options{
+		Store:   r.store,
+		Logger:  o.Logger.With("component", "dispatch"),
+		Metrics: dispatch.NewMetrics(o.Registry),
+		Policy:  policy(cfg),
+	})
+	r.dispatcher.SetIntegrations(integrations, policy(cfg))
+	r.engine, err = engine.New(engine.Options{
+		Config:      cfg,
+		Store:       r.store,
+		Dispatcher:  r.dispatcher,
+		Exporter:    o.Exporter,
+		Logger:      o.Logger.With("component", "engine"),
+		Metrics:     engine.NewMetrics(o.Registry),
+		ExternalURL: o.ExternalURL,
+	})
+	if err != nil {
+		r.store.Close()
+		return nil, err
+	}
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher})
+	r.cfg.Store(cfg)
+	r.reloadSuccess.Set(1)
+	r.reloadTime.SetToCurrentTime()
+	return r, nil
+}
+
+func policy(cfg *config.RouterConfig) dispatch.Policy {
+	return dispatch.Policy{
+		MaxAge:     cfg.Delivery.MaxAge.Std(),
+		MinBackoff: cfg.Delivery.MinBackoff.Std(),
+		MaxBackoff: cfg.Delivery.MaxBackoff.Std(),
+		Timeout:    cfg.Delivery.Timeout.Std(),
+	}
+}
+
+// Run evaluates checks and delivers notifications until ctx ends, then
+// saves what is pending and closes the store.
+func (r *Router) Run(ctx context.Context) error {
+	defer r.store.Close()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- r.dispatcher.Run(ctx) }()
+	go func() { defer wg.Done(); errc <- r.engine.Run(ctx) }()
+	go func() {
+		select {
+		case <-r.engine.SDDone():
+			r.ready.Store(true)
+		case <-ctx.Done():
+		}
+	}()
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Reload re-reads the configuration file; a bad one is refused (with its
+// line and field) and the running configuration kept.
+func (r *Router) Reload() error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	cfg, err := config.LoadRouter(r.opts.ConfigFile)
+	if err == nil {
+		var integrations []*dispatch.Integration
+		integrations, err = BuildIntegrations(cfg, r.logger)
+		if err == nil {
+			if err = r.engine.Reload(cfg, r.opts.Exporter); err == nil {
+				r.dispatcher.SetIntegrations(integrations, policy(cfg))
+			}
+		}
+	}
+	if err != nil {
+		r.reloadSuccess.Set(0)
+		r.logger.Error("Error reloading config; keeping the running one", "file", describe(r.opts.ConfigFile), "err", err)
+		return err
+	}
+	r.cfg.Store(cfg)
+	r.reloadSuccess.Set(1)
+	r.reloadTime.SetToCurrentTime()
+	r.logger.Info("Reloaded config file", "file", describe(r.opts.ConfigFile))
+	return nil
+}
+
+// Config returns the running configuration.
+func (r *Router) Config() *config.RouterConfig { return r.cfg.Load() }
+
+// Ready reports whether the router has fetched (or failed to fetch) its
+// first target list.
+func (r *Router) Ready() bool { return r.ready.Load() }
+
+// Handler serves /metrics, /config, /-/healthy, /-/ready, /-/reload and a
+// landing page.
+func (r *Router) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(r.opts.Registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelError),
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, req *http.Request) {
+		w.Write([]byte("Healthy\n"))
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, req *http.Request) {
+		if !r.Ready() {
+			http.Error(w, "Not ready: waiting for the first target list", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("Ready\n"))
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := r.Reload(); err != nil {
+			http.Error(w, fmt.Sprintf("failed to reload config: %s", err), http.StatusInternalServerError)
+			return
+		}
+	})
+	mux.HandleFunc("/config", func(w http.ResponseWriter, req *http.Request) {
+		out, err := r.Config().Marshal()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(out)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/" {
+			http.NotFound(w, req)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		landing.Execute(w, struct{ Version, Exporter string }{version.Version, r.Config().Exporter.URL})
+	})
+	return mux
+}
+
+var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>vigie router</title></head>
+<body style="font-family: system-ui, sans-serif; margin: 2em">
+<h1>vigie router</h1>
+<p>Version {{.Version}}. Probing the targets of the exporter at <code>{{.Exporter}}</code>.</p>
+<ul><li><a href="metrics">Metrics</a></li><li><a href="config">Configuration</a></li></ul>
+</body></html>
+`))
+
+func describe(path string) string {
+	if path == "" {
+		return "(embedded default)"
+	}
+	return path
+}
+
+// outboxCollector reports the outbox at scrape time.
+type outboxCollector struct{ d *dispatch.Dispatcher }
+
+var (
+	outboxDepthDesc = prometheus.NewDesc("vigie_router_outbox_depth",
+		"Notifications waiting for delivery (including retries).", nil, nil)
+	outboxAgeDesc = prometheus.NewDesc("vigie_router_outbox_oldest_age_seconds",
+		"Age of the oldest notification waiting for delivery (0 when none).", nil, nil)
+)
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxDepthDesc
+	ch <- outboxAgeDesc
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	depth, oldest := c.d.Stats()
+	age := 0.0
+	if !oldest.IsZero() {
+		age = time.Since(oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(outboxDepthDesc, prometheus.GaugeValue, float64(depth))
+	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
+}

@@ -1,0 +1,336 @@
+// Package store is the router's persistent memory, one bbolt file: the
+// state of every check, the notification log (what was already delivered,
+// for idempotency) and the outbox (notifications accepted but not yet
+// delivered). Every write is a transaction that is on disk when it returns,
+// so a crash loses at most what the caller had not committed yet.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+)
+
+// FileName is the database file inside --storage.path.
+const FileName = "vigie-router.db"
+
+var (
+	bucketChecks = []byte("checks")
+	bucketMeta   = []byte("meta")
+	bucketLog    = []byte("nlog")
+	bucketOutbox = []byte("outbox")
+
+	keyExporter = []byte("exporter")
+)
+
+// CheckRecord is what survives a restart of one check (or of the exporter's
+// own health, see Batch.Exporter).
+type CheckRecord struct {
+	Target string `json:"target,omitempty"`
+	Module string `json:"module,omitempty"`
+	// Labels are the target's labels as discovered.
+	Labels map[string]string `json:"labels,omitempty"`
+	// State is "unknown", "up" or "down".
+	State string `json:"state"`
+	// Consecutive results against the current state.
+	Failures  int `json:"failures,omitempty"`
+	Successes int `json:"successes,omitempty"`
+	// Since is when the current state began.
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason,omitempty"`
+	// Notified lists the receivers told about the current DOWN incident.
+	Notified map[string]Notified `json:"notified,omitempty"`
+}
+
+// Notified records what one receiver was told about an incident.
+type Notified struct {
+	At        time.Time `json:"at"` // last DOWN or reminder
+	Reminders int       `json:"reminders,omitempty"`
+}
+
+// OutboxEntry is one notification for one integration instance, pending
+// delivery.
+type OutboxEntry struct {
+	// Key is unique per integration and notification (incident and step): an
+	// entry whose Key was delivered is never delivered again.
+	Key string `json:"key"`
+	// Integration identifies the integration instance ("ops/webhook/0").
+	Integration  string               `json:"integration"`
+	Notification *notify.Notification `json:"notification"`
+	CreatedAt    time.Time            `json:"created_at"`
+	NextAttempt  time.Time            `json:"next_attempt"`
+	Attempts     int                  `json:"attempts"`
+	LastError    string               `json:"last_error,omitempty"`
+	// Seq orders entries by creation.
+	Seq uint64 `json:"seq"`
+}
+
+// EntryKey builds an outbox key.
+func EntryKey(integration, notificationKey string) string {
+	return integration + "|" + notificationKey
+}
+
+// LogRecord is the notification log's memory of a finished entry.
+type LogRecord struct {
+	At      time.Time `json:"at"`
+	Outcome string    `json:"outcome"`
+}
+
+// Outcomes of finished entries.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeFailed    = "failed"  // permanent error
+	OutcomeExpired   = "expired" // max age reached
+)
+
+// Store is the open database.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens (creating it if needed) the database in dir. A second router
+// on the same directory fails after a short wait instead of hanging.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store: %s is locked by another process", path)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketChecks, bucketMeta, bucketLog, bucketOutbox} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: init %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path returns the database file.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Batch is one atomic write: check states and the notifications they
+// caused go to disk together, so that a crash leaves either both or neither.
+type Batch struct {
+	// Checks to save by id; a nil record deletes the check.
+	Checks map[string]*CheckRecord
+	// Exporter is the exporter-health record, saved when not nil.
+	Exporter *CheckRecord
+	// Outbox entries to add.
+	Outbox []*OutboxEntry
+}
+
+// Empty reports whether the batch writes nothing.
+func (b *Batch) Empty() bool {
+	return len(b.Checks) == 0 && b.Exporter == nil && len(b.Outbox) == 0
+}
+
+// Commit writes the batch in one transaction. Outbox entries whose key was
+// already delivered (notification log) or is already pending are skipped;
+// the others get their Seq and are returned.
+func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
+	var added []*OutboxEntry
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		added = added[:0]
+		checks := tx.Bucket(bucketChecks)
+		for id, rec := range b.Checks {
+			if rec == nil {
+				if err := checks.Delete([]byte(id)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := putJSON(checks, []byte(id), rec); err != nil {
+				return fmt.Errorf("check %q: %w", id, err)
+			}
+		}
+		if b.Exporter != nil {
+			if err := putJSON(tx.Bucket(bucketMeta), keyExporter, b.Exporter); err != nil {
+				return err
+			}
+		}
+		log, outbox := tx.Bucket(bucketLog), tx.Bucket(bucketOutbox)
+		for _, e := range b.Outbox {
+			k := []byte(e.Key)
+			if log.Get(k) != nil || outbox.Get(k) != nil {
+				continue
+			}
+			seq, err := outbox.NextSequence()
+			if err != nil {
+				return err
+			}
+			stored := *e
+			stored.Seq = seq
+			if err := putJSON(outbox, k, &stored); err != nil {
+				return fmt.Errorf("outbox %q: %w", e.Key, err)
+			}
+			added = append(added, &stored)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	return added, nil
+}
+
+// LoadChecks returns every saved check by id.
+func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
+	out := map[string]*CheckRecord{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChecks).ForEach(func(k, v []byte) error {
+			rec := &CheckRecord{}
+			if err := json.Unmarshal(v, rec); err != nil {
+				return fmt.Errorf("check %q: %w", k, err)
+			}
+			out[string(k)] = rec
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: load checks: %w", err)
+	}
+	return out, nil
+}
+
+// LoadExporter returns the exporter-health record, or nil.
+func (s *Store) LoadExporter() (*CheckRecord, error) {
+	var rec *CheckRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyExporter)
+		if v == nil {
+			return nil
+		}
+		rec = &CheckRecord{}
+		return json.Unmarshal(v, rec)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: load exporter state: %w", err)
+	}
+	return rec, nil
+}
+
+// LoadOutbox returns the pending entries, oldest first.
+func (s *Store) LoadOutbox() ([]*OutboxEntry, error) {
+	var out []*OutboxEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			e := &OutboxEntry{}
+			if err := json.Unmarshal(v, e); err != nil {
+				return fmt.Errorf("outbox %q: %w", k, err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: load outbox: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// UpdateOutbox saves a pending entry's attempt bookkeeping. An entry that
+// is no longer pending is left alone.
+func (s *Store) UpdateOutbox(e *OutboxEntry) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		if b.Get([]byte(e.Key)) == nil {
+			return nil
+		}
+		return putJSON(b, []byte(e.Key), e)
+	})
+	if err != nil {
+		return fmt.Errorf("store: update outbox %q: %w", e.Key, err)
+	}
+	return nil
+}
+
+// Finish removes an entry from the outbox and records its outcome in the
+// notification log, in one transaction.
+func (s *Store) Finish(e *OutboxEntry, outcome string, at time.Time) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketOutbox).Delete([]byte(e.Key)); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketLog), []byte(e.Key), &LogRecord{At: at, Outcome: outcome})
+	})
+	if err != nil {
+		return fmt.Errorf("store: finish %q: %w", e.Key, err)
+	}
+	return nil
+}
+
+// Logged returns the notification log's record of key, if any.
+func (s *Store) Logged(key string) (*LogRecord, error) {
+	var rec *LogRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLog).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		rec = &LogRecord{}
+		return json.Unmarshal(v, rec)
+	})
+	return rec, err
+}
+
+// PruneLog forgets log records older than before and returns how many.
+func (s *Store) PruneLog(before time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLog)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var rec LogRecord
+			if json.Unmarshal(v, &rec) != nil || rec.At.Before(before) {
+				old = append(old, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune log: %w", err)
+	}
+	return n, nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, data)
+}

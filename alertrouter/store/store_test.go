@@ -1,0 +1,173 @@
+package store
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+)
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+func entry(integration, key string) *OutboxEntry {
+	return &OutboxEntry{
+		Key:          EntryKey(integration, key),
+		Integration:  integration,
+		Notification: &notify.Notification{Key: key, Receiver: "ops", Kind: notify.KindDown, Status: notify.StatusFiring},
+		CreatedAt:    t0,
+		NextAttempt:  t0,
+	}
+}
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCommitAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	down := &CheckRecord{Target: "https://a.example", Module: "http_2xx", State: "down", Failures: 3, Since: t0,
+		Reason: "connection refused", Notified: map[string]Notified{"ops": {At: t0}}}
+	added, err := s.Commit(&Batch{
+		Checks:   map[string]*CheckRecord{"a": down, "b": {State: "up", Since: t0}},
+		Exporter: &CheckRecord{State: "up", Since: t0},
+		Outbox:   []*OutboxEntry{entry("ops/webhook/0", "k1"), entry("ops/webhook/0", "k2")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) != 2 || added[0].Seq >= added[1].Seq {
+		t.Fatalf("added = %+v", added)
+	}
+	// Deleting a check and re-adding a pending entry in a later batch.
+	added, err = s.Commit(&Batch{Checks: map[string]*CheckRecord{"b": nil}, Outbox: []*OutboxEntry{entry("ops/webhook/0", "k1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) != 0 {
+		t.Errorf("an entry already pending was added again: %+v", added)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, dir)
+	defer s.Close()
+	checks, err := s.LoadChecks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 1 || checks["a"].State != "down" || checks["a"].Reason != "connection refused" ||
+		!checks["a"].Notified["ops"].At.Equal(t0) || !checks["a"].Since.Equal(t0) {
+		t.Errorf("checks after reopen = %+v", checks)
+	}
+	exp, err := s.LoadExporter()
+	if err != nil || exp == nil || exp.State != "up" {
+		t.Errorf("exporter after reopen = %+v, %v", exp, err)
+	}
+	out, err := s.LoadOutbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0].Notification.Key != "k1" || out[1].Notification.Key != "k2" {
+		t.Fatalf("outbox after reopen = %+v", out)
+	}
+
+	// Attempt bookkeeping survives; finishing moves the key to the log.
+	out[0].Attempts, out[0].LastError = 2, "HTTP 500"
+	if err := s.UpdateOutbox(out[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(out[1], OutcomeDelivered, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateOutbox(out[1]); err != nil { // no longer pending: ignored
+		t.Fatal(err)
+	}
+	out, _ = s.LoadOutbox()
+	if len(out) != 1 || out[0].Attempts != 2 || out[0].LastError != "HTTP 500" {
+		t.Fatalf("outbox after update = %+v", out)
+	}
+	rec, err := s.Logged(EntryKey("ops/webhook/0", "k2"))
+	if err != nil || rec == nil || rec.Outcome != OutcomeDelivered {
+		t.Errorf("log record = %+v, %v", rec, err)
+	}
+	// A delivered key is never queued again (idempotency after a restart).
+	added, err = s.Commit(&Batch{Outbox: []*OutboxEntry{entry("ops/webhook/0", "k2"), entry("ops/telegram/0", "k2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) != 1 || added[0].Integration != "ops/telegram/0" {
+		t.Errorf("added = %+v, want only the telegram entry", added)
+	}
+}
+
+func TestPruneLog(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	added, _ := s.Commit(&Batch{Outbox: []*OutboxEntry{entry("i", "old"), entry("i", "new")}})
+	s.Finish(added[0], OutcomeDelivered, t0)
+	s.Finish(added[1], OutcomeFailed, t0.Add(48*time.Hour))
+	n, err := s.PruneLog(t0.Add(24 * time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	if rec, _ := s.Logged(EntryKey("i", "old")); rec != nil {
+		t.Error("old record kept")
+	}
+	if rec, _ := s.Logged(EntryKey("i", "new")); rec == nil || rec.Outcome != OutcomeFailed {
+		t.Errorf("new record = %+v", rec)
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer s.Close()
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second Open: %v", err)
+	}
+}
+
+// TestCommitSurvivesSIGKILL commits in a child process that then kills
+// itself without closing the database: what Commit returned must be there.
+func TestCommitSurvivesSIGKILL(t *testing.T) {
+	if dir := os.Getenv("VIGIE_STORE_CRASH_DIR"); dir != "" {
+		s, err := Open(dir)
+		if err != nil {
+			os.Exit(3)
+		}
+		if _, err := s.Commit(&Batch{
+			Checks: map[string]*CheckRecord{"a": {State: "down", Since: t0}},
+			Outbox: []*OutboxEntry{entry("ops/webhook/0", "k1")},
+		}); err != nil {
+			os.Exit(4)
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCommitSurvivesSIGKILL$")
+	cmd.Env = append(os.Environ(), "VIGIE_STORE_CRASH_DIR="+dir)
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child did not die of SIGKILL: %v", err)
+	}
+	s := open(t, dir)
+	defer s.Close()
+	checks, _ := s.LoadChecks()
+	out, _ := s.LoadOutbox()
+	if checks["a"] == nil || checks["a"].State != "down" || len(out) != 1 {
+		t.Fatalf("after SIGKILL: checks %+v, outbox %+v", checks, out)
+	}
+}

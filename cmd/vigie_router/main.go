@@ -1,0 +1,134 @@
+// Command vigie_router probes the targets the exporter publishes, through
+// the exporter, and turns their results into UP/DOWN notifications that are
+// delivered durably to Telegram, e-mail, SMS, webhooks or the log.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/vigie-monitoring/vigie/alertrouter"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications.")
+	var configFileSet bool
+	configFile := app.Flag("config.file", "Router configuration file. When not given and vigie-router.yml does not exist, the embedded default is used (exporter on 127.0.0.1:9115, notifications to the log).").Default("vigie-router.yml").IsSetByUser(&configFileSet).String()
+	configCheck := app.Flag("config.check", "If true validate the config file and then exit.").Default("false").Bool()
+	storagePath := app.Flag("storage.path", "Directory of the router's store (check states, notification log, outbox).").Default("data/").String()
+	externalURL := app.Flag("web.external-url", "The URL under which the router is externally reachable; used in notifications. Overrides external_url of the configuration.").PlaceHolder("<url>").String()
+	webConfig := kingpinflag.AddFlags(app, ":9116")
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print("vigie_router"))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
+
+	path := *configFile
+	if !configFileSet {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			path = ""
+		}
+	}
+	if *configCheck {
+		if _, err := alertrouter.CheckConfig(path, logger); err != nil {
+			logger.Error("Error loading config", "file", describe(path), "err", err)
+			return 1
+		}
+		logger.Info("Config file is ok exiting...", "file", describe(path))
+		return 0
+	}
+
+	logger.Info("Starting vigie_router", "version", version.Info())
+	logger.Info(version.BuildContext())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector("vigie_router"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	router, err := alertrouter.New(alertrouter.Options{
+		ConfigFile:  path,
+		StoragePath: *storagePath,
+		ExternalURL: *externalURL,
+		Logger:      logger,
+		Registry:    reg,
+	})
+	if err != nil {
+		logger.Error("Cannot start", "file", describe(path), "err", err)
+		return 1
+	}
+	logger.Info("Loaded config file", "file", describe(path), "storage", *storagePath)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = router.Reload() // logged by Reload
+			}
+		}
+	}()
+
+	done := make(chan error, 1)
+	go func() { done <- router.Run(ctx) }()
+
+	srv := &http.Server{Handler: router.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- web.ListenAndServe(srv, webConfig, logger) }()
+
+	code := 0
+	select {
+	case err := <-srvErr:
+		logger.Error("Error starting HTTP server", "err", err)
+		code = 1
+		stop()
+	case <-ctx.Done():
+		logger.Info("Shutting down")
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if err := <-done; err != nil {
+		logger.Error("Error while shutting down", "err", err)
+		code = 1
+	}
+	return code
+}
+
+func describe(path string) string {
+	if path == "" {
+		return "(embedded default)"
+	}
+	return path
+}

@@ -1,0 +1,490 @@
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// RouterDefaultYAML is the router configuration used when no file is given:
+// it probes the exporter on 127.0.0.1:9115 and writes would-be
+// notifications to the router's log.
+//
+//go:embed router_default.yml
+var RouterDefaultYAML []byte
+
+// Router configuration defaults.
+const (
+	DefaultExporterURL        = "http://127.0.0.1:9115"
+	DefaultCheckInterval      = 60 * time.Second
+	DefaultRetryInterval      = 15 * time.Second
+	DefaultCheckTimeout       = 10 * time.Second
+	DefaultMaxConcurrency     = 256
+	DefaultSDRefreshInterval  = 30 * time.Second
+	DefaultExporterFailures   = 3
+	DefaultExporterAlertAfter = time.Minute
+	DefaultFailures           = 3
+	DefaultSuccesses          = 2
+	DefaultRepeatInterval     = 4 * time.Hour
+	DefaultDeliveryMaxAge     = 72 * time.Hour
+	DefaultDeliveryMinBackoff = time.Second
+	DefaultDeliveryMaxBackoff = 5 * time.Minute
+	DefaultDeliveryTimeout    = 30 * time.Second
+)
+
+// RouterConfig is vigie_router's configuration (vigie-router.yml).
+type RouterConfig struct {
+	// ExternalURL is where users reach the router (links in notifications);
+	// --web.external-url overrides it.
+	ExternalURL string         `yaml:"external_url,omitempty"`
+	Exporter    ExporterConfig `yaml:"exporter,omitempty"`
+	Checks      ChecksConfig   `yaml:"checks,omitempty"`
+	Delivery    DeliveryConfig `yaml:"delivery,omitempty"`
+	Rules       []Rule         `yaml:"rules,omitempty"`
+	Receivers   []Receiver     `yaml:"receivers,omitempty"`
+
+	source []byte // the YAML it was parsed from, to locate later errors
+}
+
+// ExporterConfig says where the exporter's /sd and /probe live and how to
+// talk to it.
+type ExporterConfig struct {
+	URL string `yaml:"url,omitempty"`
+	// SDURL is the target list (Prometheus HTTP SD JSON); default URL + "/sd".
+	SDURL             string   `yaml:"sd_url,omitempty"`
+	SDRefreshInterval Duration `yaml:"sd_refresh_interval,omitempty"`
+	// Timeout bounds one request to the exporter; default checks.timeout + 5s
+	// (the exporter itself stops the probe at checks.timeout).
+	Timeout Duration `yaml:"timeout,omitempty"`
+	// Headers are added to every request to the exporter.
+	Headers    map[string]string        `yaml:"headers,omitempty"`
+	HTTPConfig pconfig.HTTPClientConfig `yaml:"http_config,omitempty"`
+	// The "exporter unreachable" notification is raised when requests to
+	// the exporter have failed for AlertAfter, with at least Failures
+	// errors in a row.
+	Failures   int      `yaml:"failures,omitempty"`
+	AlertAfter Duration `yaml:"alert_after,omitempty"`
+	// Receivers get the "exporter unreachable" notification; default every
+	// receiver some rule uses.
+	Receivers []string `yaml:"receivers,omitempty"`
+}
+
+// ChecksConfig is how often checks are probed.
+type ChecksConfig struct {
+	Interval      Duration `yaml:"interval,omitempty"`
+	RetryInterval Duration `yaml:"retry_interval,omitempty"`
+	// Timeout is passed to the exporter as the scrape timeout.
+	Timeout Duration `yaml:"timeout,omitempty"`
+	// MaxConcurrency bounds the probes in flight.
+	MaxConcurrency int `yaml:"max_concurrency,omitempty"`
+}
+
+// DeliveryConfig is the shared retry policy of every receiver integration.
+type DeliveryConfig struct {
+	// MaxAge is how long a notification is retried before it is dropped
+	// (loudly: logged and counted).
+	MaxAge     Duration `yaml:"max_age,omitempty"`
+	MinBackoff Duration `yaml:"min_backoff,omitempty"`
+	MaxBackoff Duration `yaml:"max_backoff,omitempty"`
+	// Timeout bounds one delivery attempt.
+	Timeout Duration `yaml:"timeout,omitempty"`
+}
+
+// Rule routes the checks whose labels match to receivers, with the retry
+// counts that decide UP and DOWN.
+type Rule struct {
+	Matchers       Matchers `yaml:"matchers,omitempty"`
+	Failures       int      `yaml:"failures,omitempty"`
+	Successes      int      `yaml:"successes,omitempty"`
+	RepeatInterval Duration `yaml:"repeat_interval"`
+	GroupBy        []string `yaml:"group_by,omitempty"`
+	GroupWait      Duration `yaml:"group_wait,omitempty"`
+	SendResolved   bool     `yaml:"send_resolved"`
+	Receivers      []string `yaml:"receivers,omitempty"`
+	Continue       bool     `yaml:"continue,omitempty"`
+	DependsOn      Matchers `yaml:"depends_on,omitempty"`
+}
+
+// Duration is a Prometheus duration ("30s", "4h", "1d"; 0 is allowed) whose
+// parse errors name the line.
+type Duration model.Duration
+
+// UnmarshalYAML parses the duration.
+func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
+	var s string
+	if err := node.Decode(&s); err != nil {
+		return err
+	}
+	v, err := model.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", node.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML renders the duration as Prometheus does ("1h30m").
+func (d Duration) MarshalYAML() (any, error) { return model.Duration(d).String(), nil }
+
+// String renders the duration as Prometheus does.
+func (d Duration) String() string { return model.Duration(d).String() }
+
+// Std returns the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Receiver is a named set of integrations.
+type Receiver struct {
+	Name            string           `yaml:"name"`
+	TelegramConfigs []TelegramConfig `yaml:"telegram_configs,omitempty"`
+	EmailConfigs    []EmailConfig    `yaml:"email_configs,omitempty"`
+	SMSConfigs      []SMSConfig      `yaml:"sms_configs,omitempty"`
+	WebhookConfigs  []WebhookConfig  `yaml:"webhook_configs,omitempty"`
+	LogConfigs      []LogConfig      `yaml:"log_configs,omitempty"`
+}
+
+// UnmarshalYAML applies the defaults of the exporter block.
+func (c *ExporterConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = defaultExporterConfig()
+	type plain ExporterConfig
+	return unmarshal((*plain)(c))
+}
+
+// UnmarshalYAML applies the defaults of the checks block.
+func (c *ChecksConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = defaultChecksConfig()
+	type plain ChecksConfig
+	return unmarshal((*plain)(c))
+}
+
+// UnmarshalYAML applies the defaults of the delivery block.
+func (c *DeliveryConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = defaultDeliveryConfig()
+	type plain DeliveryConfig
+	return unmarshal((*plain)(c))
+}
+
+// UnmarshalYAML applies the defaults of a rule, so that an explicit
+// `repeat_interval: 0` (never remind) or `send_resolved: false` is kept.
+func (r *Rule) UnmarshalYAML(unmarshal func(any) error) error {
+	*r = Rule{
+		Failures:       DefaultFailures,
+		Successes:      DefaultSuccesses,
+		RepeatInterval: Duration(DefaultRepeatInterval),
+		SendResolved:   true,
+	}
+	type plain Rule
+	return unmarshal((*plain)(r))
+}
+
+func defaultExporterConfig() ExporterConfig {
+	return ExporterConfig{
+		URL:               DefaultExporterURL,
+		SDRefreshInterval: Duration(DefaultSDRefreshInterval),
+		HTTPConfig:        pconfig.DefaultHTTPClientConfig,
+		Failures:          DefaultExporterFailures,
+		AlertAfter:        Duration(DefaultExporterAlertAfter),
+	}
+}
+
+func defaultChecksConfig() ChecksConfig {
+	return ChecksConfig{
+		Interval:       Duration(DefaultCheckInterval),
+		RetryInterval:  Duration(DefaultRetryInterval),
+		Timeout:        Duration(DefaultCheckTimeout),
+		MaxConcurrency: DefaultMaxConcurrency,
+	}
+}
+
+func defaultDeliveryConfig() DeliveryConfig {
+	return DeliveryConfig{
+		MaxAge:     Duration(DefaultDeliveryMaxAge),
+		MinBackoff: Duration(DefaultDeliveryMinBackoff),
+		MaxBackoff: Duration(DefaultDeliveryMaxBackoff),
+		Timeout:    Duration(DefaultDeliveryTimeout),
+	}
+}
+
+// ParseRouter decodes and validates a router configuration. Errors name the
+// line and the field.
+func ParseRouter(data []byte) (*RouterConfig, error) {
+	c := &RouterConfig{
+		Exporter: defaultExporterConfig(),
+		Checks:   defaultChecksConfig(),
+		Delivery: defaultDeliveryConfig(),
+	}
+	if err := decodeStrict(data, c); err != nil {
+		return nil, err
+	}
+	c.source = append([]byte(nil), data...)
+	if err := c.Locate(c.validate()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadRouter reads and parses a router configuration file; path "" is the
+// embedded default. Relative file names inside it (url_file,
+// bot_token_file, …) are used as given, relative to the working directory.
+func LoadRouter(path string) (*RouterConfig, error) {
+	data := RouterDefaultYAML
+	if path != "" {
+		var err error
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("error reading config file: %w", err)
+		}
+	}
+	c, err := ParseRouter(data)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing config file: %w", err)
+	}
+	return c, nil
+}
+
+// Locate prefixes err with the line of the YAML key it names, when err was
+// built by ReceiverError (or by this package's validation) and the key
+// exists in the source.
+func (c *RouterConfig) Locate(err error) error {
+	return locate(c.source, err)
+}
+
+// ReceiverError attributes err to an integration entry
+// (receivers[i].<key>[j]); pass it through Locate to get the line. It lets
+// the integration packages validate their own blocks while errors still
+// point into the file.
+func ReceiverError(err error, receiver int, key string, entry int) error {
+	return at(atIndex(err, key, entry), "receivers", itoa(receiver))
+}
+
+// Marshal renders the configuration as YAML with secrets masked.
+func (c *RouterConfig) Marshal() ([]byte, error) {
+	return MarshalYAML(c)
+}
+
+// Receiver returns the receiver called name.
+func (c *RouterConfig) Receiver(name string) (*Receiver, bool) {
+	for i := range c.Receivers {
+		if c.Receivers[i].Name == name {
+			return &c.Receivers[i], true
+		}
+	}
+	return nil, false
+}
+
+// ExporterReceivers returns who is told that the exporter is unreachable:
+// exporter.receivers, or else every receiver some rule uses.
+func (c *RouterConfig) ExporterReceivers() []string {
+	if len(c.Exporter.Receivers) > 0 {
+		return c.Exporter.Receivers
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range c.Rules {
+		for _, name := range r.Receivers {
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+func (c *RouterConfig) validate() error {
+	if c.ExternalURL != "" {
+		if err := validateHTTPURL(c.ExternalURL); err != nil {
+			return at(err, "external_url")
+		}
+	}
+	if err := c.Checks.validate(); err != nil {
+		return at(err, "checks")
+	}
+	if err := c.Exporter.validate(time.Duration(c.Checks.Timeout)); err != nil {
+		return at(err, "exporter")
+	}
+	if err := c.Delivery.validate(); err != nil {
+		return at(err, "delivery")
+	}
+	names := map[string]bool{}
+	for i := range c.Receivers {
+		r := &c.Receivers[i]
+		if err := r.validate(); err != nil {
+			return atIndex(err, "receivers", i)
+		}
+		if names[r.Name] {
+			return atIndex(at(fmt.Errorf("receiver %q is defined twice", r.Name), "name"), "receivers", i)
+		}
+		names[r.Name] = true
+	}
+	for i := range c.Rules {
+		if err := c.Rules[i].validate(names); err != nil {
+			return atIndex(err, "rules", i)
+		}
+	}
+	for i, name := range c.Exporter.Receivers {
+		if !names[name] {
+			return at(fmt.Errorf("undefined receiver %q", name), "exporter", "receivers", itoa(i))
+		}
+	}
+	return nil
+}
+
+func (c *ExporterConfig) validate(checkTimeout time.Duration) error {
+	if c.URL == "" {
+		return at(errors.New("url must be set"), "url")
+	}
+	if err := validateHTTPURL(c.URL); err != nil {
+		return at(err, "url")
+	}
+	if c.SDURL != "" {
+		if err := validateHTTPURL(c.SDURL); err != nil {
+			return at(err, "sd_url")
+		}
+	}
+	if c.SDRefreshInterval <= 0 {
+		return at(errors.New("must be positive"), "sd_refresh_interval")
+	}
+	if c.Timeout < 0 {
+		return at(errors.New("must not be negative"), "timeout")
+	}
+	if c.Timeout == 0 {
+		c.Timeout = Duration(checkTimeout + 5*time.Second)
+	}
+	if c.Failures < 1 {
+		return at(errors.New("must be at least 1"), "failures")
+	}
+	if c.AlertAfter < 0 {
+		return at(errors.New("must not be negative"), "alert_after")
+	}
+	if err := c.HTTPConfig.Validate(); err != nil {
+		return at(err, "http_config")
+	}
+	return nil
+}
+
+// SDEndpoint returns where the target list is fetched.
+func (c *ExporterConfig) SDEndpoint() string {
+	if c.SDURL != "" {
+		return c.SDURL
+	}
+	return trimSlash(c.URL) + "/sd"
+}
+
+// ProbeEndpoint returns the exporter's /probe URL.
+func (c *ExporterConfig) ProbeEndpoint() string {
+	return trimSlash(c.URL) + "/probe"
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func (c *ChecksConfig) validate() error {
+	if c.Interval <= 0 {
+		return at(errors.New("must be positive"), "interval")
+	}
+	if c.RetryInterval <= 0 {
+		return at(errors.New("must be positive"), "retry_interval")
+	}
+	if c.Timeout <= 0 {
+		return at(errors.New("must be positive"), "timeout")
+	}
+	if c.Timeout > c.Interval {
+		return at(fmt.Errorf("timeout %s is longer than interval %s", c.Timeout, c.Interval), "timeout")
+	}
+	if c.MaxConcurrency < 1 {
+		return at(errors.New("must be at least 1"), "max_concurrency")
+	}
+	return nil
+}
+
+func (c *DeliveryConfig) validate() error {
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"max_age", c.MaxAge}, {"min_backoff", c.MinBackoff}, {"max_backoff", c.MaxBackoff}, {"timeout", c.Timeout}} {
+		if d.v <= 0 {
+			return at(errors.New("must be positive"), d.key)
+		}
+	}
+	if c.MinBackoff > c.MaxBackoff {
+		return at(fmt.Errorf("min_backoff %s is longer than max_backoff %s", c.MinBackoff, c.MaxBackoff), "min_backoff")
+	}
+	return nil
+}
+
+func (r *Rule) validate(receivers map[string]bool) error {
+	if r.Failures < 1 {
+		return at(errors.New("must be at least 1"), "failures")
+	}
+	if r.Successes < 1 {
+		return at(errors.New("must be at least 1"), "successes")
+	}
+	if r.RepeatInterval < 0 {
+		return at(errors.New("must not be negative (0 means never)"), "repeat_interval")
+	}
+	if r.GroupWait < 0 {
+		return at(errors.New("must not be negative"), "group_wait")
+	}
+	for i, l := range r.GroupBy {
+		if !validLabelName(l) && l != "..." {
+			return at(fmt.Errorf("invalid label name %q", l), "group_by", itoa(i))
+		}
+	}
+	seen := map[string]bool{}
+	for i, name := range r.Receivers {
+		if !receivers[name] {
+			return at(fmt.Errorf("undefined receiver %q", name), "receivers", itoa(i))
+		}
+		if seen[name] {
+			return at(fmt.Errorf("receiver %q listed twice", name), "receivers", itoa(i))
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+func (r *Receiver) validate() error {
+	if r.Name == "" {
+		return at(errors.New("name must be set"), "name")
+	}
+	for i := range r.WebhookConfigs {
+		if err := r.WebhookConfigs[i].validate(); err != nil {
+			return atIndex(err, "webhook_configs", i)
+		}
+	}
+	for i := range r.LogConfigs {
+		if err := r.LogConfigs[i].validate(); err != nil {
+			return atIndex(err, "log_configs", i)
+		}
+	}
+	return nil
+}
+
+func validateHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("invalid URL %q: %w", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("URL %q must use http or https", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("URL %q has no host", s)
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		// It would end up in logs, notifications and /config.
+		return fmt.Errorf("URL %q carries a password: use http_config.basic_auth instead", u.Redacted())
+	}
+	return nil
+}
