@@ -168,10 +168,10 @@ type Machine struct {
 
 // Settings are the load parameters.
 type Settings struct {
-	Rounds          int     `json:"rounds"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	WarmupSeconds   float64 `json:"warmup_seconds"`
-	Concurrency     int     `json:"concurrency"`
+	Rounds          int      `json:"rounds"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	WarmupSeconds   float64  `json:"warmup_seconds"`
+	Concurrency     int      `json:"concurrency"`
 	Scenarios       []string `json:"scenarios"`
 }
 
