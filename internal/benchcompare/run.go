@@ -234,9 +234,9 @@ func (r *runner) scenario(ctx context.Context, s *ScenarioReport) error {
 }
 
 func describeRun(r RunResult) string {
-	d := fmt.Sprintf("%7.0f probes/s  %6.0f ms CPU/1000  %5.1f MiB  p50 %6.2f ms  p99 %7.2f ms",
-		float64(r.ProbesPerSecond), float64(r.CPUMsPer1000), float64(r.PeakRSSBytes)/(1<<20),
-		float64(r.LatencyP50Seconds)*1000, float64(r.LatencyP99Seconds)*1000)
+	d := fmt.Sprintf("%7.0f probes/s  %6.0f ms CPU/1000  %5.1f MiB  %3d threads  p50 %6.2f ms  p99 %7.2f ms  (harness %4.0f ms CPU/1000)",
+		float64(r.ProbesPerSecond), float64(r.CPUMsPer1000), float64(r.PeakRSSBytes)/(1<<20), r.Threads,
+		float64(r.LatencyP50Seconds)*1000, float64(r.LatencyP99Seconds)*1000, float64(r.HarnessCPUMsPer1000))
 	if r.Failures > 0 || r.FirstFailure != "" {
 		d += fmt.Sprintf("  %d failures (first: %s)", r.Failures, r.FirstFailure)
 	}
