@@ -71,6 +71,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		vigieArgs    = fs.String("vigie-args", "", "extra flags for vigie_exporter, space-separated")
 		blackboxArgs = fs.String("blackbox-args", "", "extra flags for prometheus-blackbox-exporter, space-separated")
 		jsonOut      = fs.Bool("json", false, "print the report as JSON instead of a table")
+		jsonFile     = fs.String("json-file", "", "also write the report as JSON to this file")
 		profileDir   = fs.String("profile", "", "directory for CPU profiles of both exporters, taken in an extra, unmeasured run per scenario")
 		workDir      = fs.String("workdir", "", "directory for the configuration and exporter logs (kept); a temporary one, removed unless a run fails, when empty")
 		checkGoals   = fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
@@ -153,6 +154,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if err != nil {
 		return fail(err)
+	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(rep, *jsonFile); err != nil {
+			return fail(err)
+		}
 	}
 	switch {
 	case !rep.Valid:
@@ -241,6 +247,18 @@ func runFixture(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	<-ctx.Done()
 	return exitOK
+}
+
+func writeJSONFile(rep *benchcompare.Report, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func writeFileSD(s *loadfixture.Scale, path string) error {
