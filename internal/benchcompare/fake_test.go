@@ -3,6 +3,7 @@ package benchcompare
 import (
 	"compress/gzip"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -27,12 +28,13 @@ func TestMain(m *testing.M) {
 //
 //	--config.file=…, --web.listen-address=…  as the real exporters
 //	--fake.probe-success=0                   fail every probe
+//	--fake.no-connect                        do not connect to tcp targets
 //	--fake.exit                              exit at once with status 1
 //	--web.enable-pprof, --fake.pprof         serve /debug/pprof/profile
 //	--version                                print a version
 func fakeExporter(args []string) int {
 	var addr, config, success = "", "", "1"
-	pprofOn := false
+	pprofOn, connect := false, true
 	for _, a := range args {
 		k, v, _ := strings.Cut(a, "=")
 		switch k {
@@ -45,6 +47,8 @@ func fakeExporter(args []string) int {
 			addr = v
 		case "--fake.probe-success":
 			success = v
+		case "--fake.no-connect":
+			connect = false
 		case "--fake.exit":
 			fmt.Fprintln(os.Stderr, "fake exporter: told to exit")
 			return 1
@@ -73,7 +77,16 @@ func fakeExporter(args []string) int {
 			http.Error(w, "not a Prometheus-like request", http.StatusBadRequest)
 			return
 		}
-		body := "# HELP probe_duration_seconds x\nprobe_duration_seconds 0.001\nprobe_success " + success + "\n"
+		result := success
+		if connect && q.Get("module") == "tcp_connect" {
+			c, err := net.Dial("tcp", q.Get("target"))
+			if err != nil {
+				result = "0"
+			} else {
+				c.Close()
+			}
+		}
+		body := "# HELP probe_duration_seconds x\nprobe_duration_seconds 0.001\nprobe_success " + result + "\n"
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		if r.Header.Get("Accept-Encoding") != "gzip" {
 			w.Write([]byte(body))

@@ -121,6 +121,9 @@ type RunResult struct {
 	LatencyP50Seconds   num    `json:"latency_p50_seconds"`
 	LatencyP99Seconds   num    `json:"latency_p99_seconds"`
 	HarnessCPUMsPer1000 num    `json:"harness_cpu_ms_per_1000_probes"` // load generator and fixtures
+	// TargetHits is how many connections or requests the target fixture
+	// answered during the run (warm-up included); absent for icmp.
+	TargetHits *uint64 `json:"target_hits,omitempty"`
 }
 
 // Valid reports whether the run counts: probes were made and none failed.

@@ -256,6 +256,7 @@ func (r *runner) run(ctx context.Context, e Exporter, s *ScenarioReport, round i
 		return RunResult{}, err
 	}
 
+	hits0, countable := r.targetHits(s.Name)
 	query := url.Values{"module": {s.Module}, "target": {s.Target}}
 	l := startLoad("http://"+p.addr+"/probe?"+query.Encode(), r.o.Concurrency)
 	stopped := false
@@ -311,8 +312,39 @@ func (r *runner) run(ctx context.Context, e Exporter, s *ScenarioReport, round i
 		Probes: lr.ok, Failures: lr.failed, FirstFailure: lr.firstFailure,
 		PeakRSSBytes: st.PeakRSS, Threads: st.Threads,
 	}
+	if countable {
+		hits1, _ := r.targetHits(s.Name)
+		res.TargetHits = new(hits1 - hits0)
+		checkTargetHits(&res, r.o.Concurrency)
+	}
 	fillRates(&res, lr, cpu1-cpu0, self1-self0, r.ticks)
 	return res, nil
+}
+
+// targetHits returns how many connections (tcp) or requests (http) the
+// scenario's fixture has answered, when it can count them.
+func (r *runner) targetHits(scenario string) (uint64, bool) {
+	switch scenario {
+	case ScenarioHTTP:
+		return r.fixtures.http.Requests(), true
+	case ScenarioTCP:
+		return r.fixtures.tcp.Accepted(), true
+	}
+	return 0, false
+}
+
+// checkTargetHits makes a run invalid when the exporter reported more
+// successful probes than the target saw: a probe that did not reach its
+// target measures nothing. The count covers warm-up and window; a fixture may
+// accept the last connections (at most one per client) after the load stops.
+func checkTargetHits(res *RunResult, concurrency int) {
+	if res.TargetHits == nil || *res.TargetHits+uint64(concurrency) >= uint64(res.Probes) {
+		return
+	}
+	res.Failures++
+	if res.FirstFailure == "" {
+		res.FirstFailure = fmt.Sprintf("the target saw %d connections or requests for %d successful probes", *res.TargetHits, res.Probes)
+	}
 }
 
 // fillRates computes the per-second and per-probe figures of a run.

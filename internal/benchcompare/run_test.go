@@ -92,6 +92,35 @@ func TestRunAlternatesAndCountsFailures(t *testing.T) {
 	}
 }
 
+// TestRunNotReachingTheTarget: an exporter that says probe_success 1
+// without connecting to the target makes the run invalid.
+func TestRunNotReachingTheTarget(t *testing.T) {
+	o := fakeOptions(t)
+	o.Vigie.Args = []string{"--fake.no-connect"}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Scenarios[0].Runs {
+		if r.TargetHits == nil {
+			t.Fatalf("%s: no target hits counted for tcp", r.Exporter)
+		}
+		switch r.Exporter {
+		case Blackbox:
+			if !r.Valid() || *r.TargetHits == 0 {
+				t.Errorf("blackbox: %d probes, %d target hits, first failure %q; want a valid run", r.Probes, *r.TargetHits, r.FirstFailure)
+			}
+		case Vigie:
+			if r.Valid() || !strings.Contains(r.FirstFailure, "the target saw 0 connections or requests for") {
+				t.Errorf("vigie: valid=%v, first failure %q; want an invalid run saying the target was not reached", r.Valid(), r.FirstFailure)
+			}
+		}
+	}
+	if rep.Valid {
+		t.Error("report valid")
+	}
+}
+
 func TestRunProfiles(t *testing.T) {
 	o := fakeOptions(t)
 	o.ProfileDir = t.TempDir()

@@ -407,3 +407,28 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckTargetHits(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		hits        *uint64
+		probes      int
+		concurrency int
+		valid       bool
+	}{
+		{"not countable", nil, 100, 4, true},
+		{"more hits than probes", new(uint64(150)), 100, 4, true},
+		{"hits lagging by the clients", new(uint64(96)), 100, 4, true},
+		{"hits lagging by more", new(uint64(95)), 100, 4, false},
+		{"no hits", new(uint64(0)), 100, 64, false},
+	} {
+		res := RunResult{Probes: tc.probes, TargetHits: tc.hits}
+		checkTargetHits(&res, tc.concurrency)
+		if res.Valid() != tc.valid {
+			t.Errorf("%s: valid = %v, want %v (%+v)", tc.name, res.Valid(), tc.valid, res)
+		}
+		if !tc.valid && !strings.Contains(res.FirstFailure, "connections or requests for 100 successful probes") {
+			t.Errorf("%s: first failure %q", tc.name, res.FirstFailure)
+		}
+	}
+}
