@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -75,6 +76,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		profileDir   = fs.String("profile", "", "directory for CPU profiles of both exporters, taken in an extra, unmeasured run per scenario")
 		workDir      = fs.String("workdir", "", "directory for the configuration and exporter logs (kept); a temporary one, removed unless a run fails, when empty")
 		checkGoals   = fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
+		selfProfile  = fs.String("harness-profile", "", "write a CPU profile of the harness itself (load generator and fixtures) to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -122,6 +124,21 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if err := benchcompare.BuildVigie(ctx, *repo, vgPath); err != nil {
 			return fail(err)
 		}
+	}
+
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err != nil {
+			return fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fail(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 
 	opts := benchcompare.Options{
