@@ -122,6 +122,9 @@ func TestRunNotReachingTheTarget(t *testing.T) {
 }
 
 func TestRunProfiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a CPU profile takes at least a second per exporter")
+	}
 	o := fakeOptions(t)
 	o.ProfileDir = t.TempDir()
 	rep, err := Run(context.Background(), o)
