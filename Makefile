@@ -49,6 +49,13 @@ lint: vet
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Side-by-side /probe comparison with Debian's prometheus-blackbox-exporter
+# (installed when missing); BENCH_COMPARE_FLAGS are passed on, e.g.
+# make bench-compare BENCH_COMPARE_FLAGS='-scenarios tcp -rounds 5'.
+.PHONY: bench-compare
+bench-compare:
+	scripts/bench-compare.sh $(BENCH_COMPARE_FLAGS)
+
 tarball:
 	@command -v promu >/dev/null || $(GO) install github.com/prometheus/promu@v0.20.0
 	promu build --prefix .build

@@ -1,0 +1,355 @@
+package benchcompare
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Names of the two sides. Ratios are always vigie / blackbox.
+const (
+	Blackbox = "blackbox"
+	Vigie    = "vigie"
+)
+
+// Measures, in the order they are reported.
+const (
+	MeasureThroughput = "probes_per_second"
+	MeasureCPU        = "cpu_ms_per_1000_probes"
+	MeasurePeakRSS    = "peak_rss_mib"
+	MeasureP50        = "latency_p50_ms"
+	MeasureP99        = "latency_p99_ms"
+)
+
+var measures = []struct {
+	name, label string
+	of          func(RunResult) float64
+}{
+	{MeasureThroughput, "probes/s", func(r RunResult) float64 { return float64(r.ProbesPerSecond) }},
+	{MeasureCPU, "CPU ms / 1000 probes", func(r RunResult) float64 { return float64(r.CPUMsPer1000) }},
+	{MeasurePeakRSS, "peak RSS MiB", func(r RunResult) float64 { return float64(r.PeakRSSBytes) / (1 << 20) }},
+	{MeasureP50, "latency p50 ms", func(r RunResult) float64 { return float64(r.LatencyP50Seconds) * 1000 }},
+	{MeasureP99, "latency p99 ms", func(r RunResult) float64 { return float64(r.LatencyP99Seconds) * 1000 }},
+}
+
+// Goal is a floor or ceiling on the ratio vigie / blackbox of one measure.
+type Goal struct {
+	Scenario string // "" for every scenario
+	Measure  string
+	AtLeast  bool // the ratio must be ≥ Factor; otherwise ≤ Factor
+	Factor   float64
+}
+
+// DefaultGoals returns the floors of /work/shared/spec/performance.md (the
+// performance issue): http and tcp throughput ≥ 1.5×, http CPU per probe
+// ≤ 0.6×, peak RSS under load ≤ 1.0×.
+func DefaultGoals() []Goal {
+	return []Goal{
+		{Scenario: "http", Measure: MeasureThroughput, AtLeast: true, Factor: 1.5},
+		{Scenario: "http", Measure: MeasureCPU, Factor: 0.6},
+		{Scenario: "tcp", Measure: MeasureThroughput, AtLeast: true, Factor: 1.5},
+		{Measure: MeasurePeakRSS, Factor: 1.0},
+	}
+}
+
+func (g Goal) String() string {
+	op := "≤"
+	if g.AtLeast {
+		op = "≥"
+	}
+	return op + " " + strconv.FormatFloat(g.Factor, 'f', -1, 64) + "×"
+}
+
+// Met reports whether ratio meets the goal. Not a number never does.
+func (g Goal) Met(ratio float64) bool {
+	if math.IsNaN(ratio) {
+		return false
+	}
+	if g.AtLeast {
+		return ratio >= g.Factor
+	}
+	return ratio <= g.Factor
+}
+
+func goalFor(goals []Goal, scenario, measure string) (Goal, bool) {
+	for _, g := range goals {
+		if g.Measure == measure && (g.Scenario == "" || g.Scenario == scenario) {
+			return g, true
+		}
+	}
+	return Goal{}, false
+}
+
+// Verdicts of a comparison that has a goal.
+const (
+	VerdictPass    = "pass"
+	VerdictFail    = "FAIL"
+	VerdictInvalid = "invalid" // some run had failed probes: nothing to judge
+)
+
+// num is a float64 that encodes NaN and infinities as JSON null.
+type num float64
+
+func (n num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', 6, 64), nil
+}
+
+// RunResult is one exporter's run of one scenario in one round.
+type RunResult struct {
+	Exporter string `json:"exporter"`
+	Round    int    `json:"round"`    // from 1
+	Position int    `json:"position"` // 1 when the exporter ran first in its round
+	Probes   int    `json:"probes"`   // successful probes in the measurement window
+	Failures int    `json:"failures"` // failed requests in the measurement window
+	// FirstFailure describes the first failure seen (warm-up included).
+	FirstFailure        string `json:"first_failure,omitempty"`
+	Seconds             num    `json:"seconds"`
+	ProbesPerSecond     num    `json:"probes_per_second"`
+	CPUSeconds          num    `json:"cpu_seconds"`
+	CPUMsPer1000        num    `json:"cpu_ms_per_1000_probes"`
+	PeakRSSBytes        uint64 `json:"peak_rss_bytes"`
+	Threads             int    `json:"threads"`
+	LatencyP50Seconds   num    `json:"latency_p50_seconds"`
+	LatencyP99Seconds   num    `json:"latency_p99_seconds"`
+	HarnessCPUMsPer1000 num    `json:"harness_cpu_ms_per_1000_probes"` // load generator and fixtures
+	// TargetHits is how many connections or requests the target fixture
+	// answered during the run (warm-up included); absent for icmp.
+	TargetHits *uint64 `json:"target_hits,omitempty"`
+}
+
+// Valid reports whether the run counts: probes were made and none failed.
+func (r RunResult) Valid() bool { return r.Failures == 0 && r.Probes > 0 }
+
+// Comparison is one measure of one scenario: medians over rounds.
+type Comparison struct {
+	Measure        string `json:"measure"`
+	Blackbox       num    `json:"blackbox"`
+	Vigie          num    `json:"vigie"`
+	BlackboxSpread num    `json:"blackbox_spread"` // (max − min) / median over rounds
+	VigieSpread    num    `json:"vigie_spread"`
+	Ratio          num    `json:"ratio"` // vigie / blackbox
+	Goal           string `json:"goal,omitempty"`
+	Verdict        string `json:"verdict,omitempty"`
+}
+
+// ScenarioReport is the outcome of one scenario.
+type ScenarioReport struct {
+	Name        string       `json:"name"`
+	Module      string       `json:"module"`
+	Target      string       `json:"target"`
+	Skipped     string       `json:"skipped,omitempty"` // why the scenario did not run
+	Valid       bool         `json:"valid"`
+	Runs        []RunResult  `json:"runs"`
+	Comparisons []Comparison `json:"comparisons"`
+	Profiles    []string     `json:"profiles,omitempty"`
+}
+
+// ExporterInfo says what ran.
+type ExporterInfo struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	Version string `json:"version"`
+}
+
+// Machine describes where the comparison ran.
+type Machine struct {
+	CPUs           int    `json:"cpus"`
+	CPUModel       string `json:"cpu_model"`
+	Kernel         string `json:"kernel"`
+	ClockTicks     int    `json:"clock_ticks"`
+	PingGroupRange string `json:"ping_group_range"`
+}
+
+// Settings are the load parameters.
+type Settings struct {
+	Rounds          int      `json:"rounds"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	WarmupSeconds   float64  `json:"warmup_seconds"`
+	Concurrency     int      `json:"concurrency"`
+	Scenarios       []string `json:"scenarios"`
+}
+
+// Report is the whole comparison.
+type Report struct {
+	Date      time.Time        `json:"date"`
+	Command   string           `json:"command,omitempty"`
+	Machine   Machine          `json:"machine"`
+	Settings  Settings         `json:"settings"`
+	Exporters []ExporterInfo   `json:"exporters"`
+	Scenarios []ScenarioReport `json:"scenarios"`
+	// Valid is false when some run had failed probes.
+	Valid bool `json:"valid"`
+	// GoalsMet is false when some goal was not met (or could not be judged).
+	GoalsMet bool `json:"goals_met"`
+}
+
+// compare fills s.Comparisons and s.Valid from s.Runs.
+func (s *ScenarioReport) compare(goals []Goal) {
+	s.Valid = len(s.Runs) > 0
+	for _, r := range s.Runs {
+		s.Valid = s.Valid && r.Valid()
+	}
+	s.Comparisons = s.Comparisons[:0]
+	for _, m := range measures {
+		var bb, vg []float64
+		for _, r := range s.Runs {
+			switch r.Exporter {
+			case Blackbox:
+				bb = append(bb, m.of(r))
+			case Vigie:
+				vg = append(vg, m.of(r))
+			}
+		}
+		c := Comparison{
+			Measure:  m.name,
+			Blackbox: num(median(bb)), BlackboxSpread: num(spread(bb)),
+			Vigie: num(median(vg)), VigieSpread: num(spread(vg)),
+		}
+		c.Ratio = num(ratio(float64(c.Blackbox), float64(c.Vigie)))
+		if g, ok := goalFor(goals, s.Name, m.name); ok {
+			c.Goal = g.String()
+			switch {
+			case !s.Valid:
+				c.Verdict = VerdictInvalid
+			case g.Met(float64(c.Ratio)):
+				c.Verdict = VerdictPass
+			default:
+				c.Verdict = VerdictFail
+			}
+		}
+		s.Comparisons = append(s.Comparisons, c)
+	}
+}
+
+// finish computes the report's overall flags.
+func (r *Report) finish() {
+	r.Valid, r.GoalsMet = true, true
+	for _, s := range r.Scenarios {
+		if s.Skipped != "" {
+			continue
+		}
+		r.Valid = r.Valid && s.Valid
+		for _, c := range s.Comparisons {
+			if c.Verdict != "" && c.Verdict != VerdictPass {
+				r.GoalsMet = false
+			}
+		}
+	}
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes the report for people: the setting, then per scenario
+// the medians over rounds, their spread, the ratio vigie / blackbox and the
+// goal it is held to.
+func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "date:      %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "machine:   %d CPUs, %s, Linux %s (ping_group_range %s)\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Kernel, r.Machine.PingGroupRange)
+	for _, e := range r.Exporters {
+		fmt.Fprintf(&b, "%-10s %s (%s)\n", e.Name+":", e.Version, e.Path)
+	}
+	st := r.Settings
+	fmt.Fprintf(&b, "load:      %d closed-loop clients, %d rounds of %s after %s warm-up, A/B order alternating; medians over rounds\n",
+		st.Concurrency, st.Rounds, secs(st.DurationSeconds), secs(st.WarmupSeconds))
+	if r.Command != "" {
+		fmt.Fprintf(&b, "command:   %s\n", r.Command)
+	}
+	b.WriteString("\n")
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tmeasure\tblackbox\tspread\tvigie\tspread\tvigie/blackbox\tgoal\tverdict")
+	for _, s := range r.Scenarios {
+		if s.Skipped != "" {
+			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\n", s.Name, s.Skipped)
+			continue
+		}
+		for i, c := range s.Comparisons {
+			name := ""
+			if i == 0 {
+				name = s.Name
+				if !s.Valid {
+					name += " (INVALID)"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, labelOf(c.Measure),
+				value(c.Blackbox), percent(c.BlackboxSpread), value(c.Vigie), percent(c.VigieSpread),
+				times(c.Ratio), c.Goal, c.Verdict)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range r.Scenarios {
+		for _, run := range s.Runs {
+			if !run.Valid() {
+				fmt.Fprintf(&b, "\n%s round %d %s: %d probes, %d failures; first failure: %s", s.Name, run.Round, run.Exporter, run.Probes, run.Failures, run.FirstFailure)
+			}
+		}
+		for _, p := range s.Profiles {
+			fmt.Fprintf(&b, "\n%s: CPU profile %s", s.Name, p)
+		}
+	}
+	switch {
+	case !r.Valid:
+		b.WriteString("\n\nINVALID: some runs had failed probes; their figures do not count.\n")
+	case !r.GoalsMet:
+		b.WriteString("\n\nSome goals are not met.\n")
+	default:
+		b.WriteString("\n\nAll goals met.\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func labelOf(measure string) string {
+	for _, m := range measures {
+		if m.name == measure {
+			return m.label
+		}
+	}
+	return measure
+}
+
+func value(n num) string {
+	f := float64(n)
+	switch {
+	case math.IsNaN(f):
+		return "–"
+	case f >= 100:
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	case f >= 10:
+		return strconv.FormatFloat(f, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64)
+}
+
+func percent(n num) string {
+	if math.IsNaN(float64(n)) {
+		return "–"
+	}
+	return strconv.FormatFloat(float64(n)*100, 'f', 0, 64) + "%"
+}
+
+func times(n num) string {
+	if math.IsNaN(float64(n)) {
+		return "–"
+	}
+	return strconv.FormatFloat(float64(n), 'f', 2, 64) + "×"
+}
+
+func secs(s float64) string { return (time.Duration(s * float64(time.Second))).String() }

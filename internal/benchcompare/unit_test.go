@@ -1,0 +1,434 @@
+package benchcompare
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseStat(t *testing.T) {
+	// Fields 14 and 15 are utime and stime; the name may hold spaces and ")".
+	tail := " S 1 2 3 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 8 0 12345 1000 200 18446744073709551615"
+	for _, tc := range []struct {
+		name, stat   string
+		utime, stime uint64
+		err          string
+	}{
+		{name: "plain", stat: "4242 (vigie_exporter)" + tail, utime: 1234, stime: 567},
+		{name: "spaces and parentheses in the name", stat: "4242 (a b) c) (d)" + tail, utime: 1234, stime: 567},
+		{name: "no name", stat: "4242 vigie" + tail, err: "no command name"},
+		{name: "truncated", stat: "4242 (x) S 1 2 3 0 -1 4194560 100 0 0 0 1234", err: "fields after the command name"},
+		{name: "not a number", stat: "4242 (x) S 1 2 3 0 -1 4194560 100 0 0 0 12x4 567 0", err: "utime"},
+		{name: "stime not a number", stat: "4242 (x) S 1 2 3 0 -1 4194560 100 0 0 0 1234 -5 0", err: "stime"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, s, err := parseStat([]byte(tc.stat))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("parseStat error = %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || u != tc.utime || s != tc.stime {
+				t.Fatalf("parseStat = %d, %d, %v; want %d, %d", u, s, err, tc.utime, tc.stime)
+			}
+		})
+	}
+}
+
+func TestProcOfThisProcess(t *testing.T) {
+	if err := checkProc(); err != nil {
+		t.Skip(err)
+	}
+	st, err := readStatus(os.Getpid())
+	if err != nil || st.PeakRSS == 0 || st.RSS == 0 || st.Threads == 0 {
+		t.Errorf("readStatus(self) = %+v, %v; want non-zero figures", st, err)
+	}
+	if _, err := cpuTicks(1 << 30); err == nil {
+		t.Error("cpuTicks of a process that does not exist succeeded")
+	}
+}
+
+const sampleStatus = `Name:	prometheus-blac
+Umask:	0022
+State:	S (sleeping)
+Pid:	4242
+VmPeak:	 1263940 kB
+VmSize:	 1263940 kB
+VmHWM:	   44532 kB
+VmRSS:	   40120 kB
+Threads:	9
+`
+
+func TestParseStatus(t *testing.T) {
+	st, err := parseStatus([]byte(sampleStatus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (procStatus{PeakRSS: 44532 * 1024, RSS: 40120 * 1024, Threads: 9}); st != want {
+		t.Errorf("parseStatus = %+v, want %+v", st, want)
+	}
+	for _, tc := range []struct{ name, text, err string }{
+		{"no VmHWM", "VmRSS:\t 1 kB\n", "no VmHWM"},
+		{"bad unit", "VmHWM:\t 1 MB\n", "VmHWM: unexpected unit"},
+		{"bad number", "VmHWM:\t x kB\n", "VmHWM"},
+		{"bad threads", "VmHWM:\t 1 kB\nThreads:\tmany\n", "Threads"},
+	} {
+		if _, err := parseStatus([]byte(tc.text)); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: parseStatus error = %v, want one containing %q", tc.name, err, tc.err)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	hundred := make([]time.Duration, 100)
+	for i := range hundred {
+		hundred[i] = time.Duration(i+1) * time.Millisecond
+	}
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		values []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{nil, 50, 0},
+		{[]time.Duration{7 * ms}, 50, 7 * ms},
+		{[]time.Duration{7 * ms}, 99, 7 * ms},
+		{[]time.Duration{1 * ms, 2 * ms}, 50, 1 * ms},
+		{[]time.Duration{1 * ms, 2 * ms}, 51, 2 * ms},
+		{hundred, 50, 50 * ms},
+		{hundred, 99, 99 * ms},
+		{hundred, 99.5, 100 * ms},
+		{hundred, 100, 100 * ms},
+		{hundred, 0.001, 1 * ms},
+	} {
+		if got := percentile(tc.values, tc.p); got != tc.want {
+			t.Errorf("percentile(%d values, %v) = %v, want %v", len(tc.values), tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestMedianSpreadRatio(t *testing.T) {
+	if m := median(nil); !math.IsNaN(m) {
+		t.Errorf("median(nil) = %v, want NaN", m)
+	}
+	in := []float64{3, 1, 2}
+	if m := median(in); m != 2 {
+		t.Errorf("median(3,1,2) = %v, want 2", m)
+	}
+	if in[0] != 3 {
+		t.Error("median sorted its argument in place")
+	}
+	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
+		t.Errorf("median(4,1,3,2) = %v, want 2.5", m)
+	}
+	if s := spread([]float64{90, 100, 110}); math.Abs(s-0.2) > 1e-9 {
+		t.Errorf("spread(90,100,110) = %v, want 0.2", s)
+	}
+	if s := spread([]float64{5}); s != 0 {
+		t.Errorf("spread of one value = %v, want 0", s)
+	}
+	if s := spread([]float64{0, 0}); s != 0 {
+		t.Errorf("spread of zeros = %v, want 0", s)
+	}
+	if r := ratio(2, 3); r != 1.5 {
+		t.Errorf("ratio(2, 3) = %v, want 1.5", r)
+	}
+	for _, ab := range [][2]float64{{0, 1}, {math.NaN(), 1}, {1, math.NaN()}} {
+		if r := ratio(ab[0], ab[1]); !math.IsNaN(r) {
+			t.Errorf("ratio(%v, %v) = %v, want NaN", ab[0], ab[1], r)
+		}
+	}
+}
+
+func TestRoundOrder(t *testing.T) {
+	a, b := Exporter{Name: Blackbox}, Exporter{Name: Vigie}
+	want := [][2]string{{Blackbox, Vigie}, {Vigie, Blackbox}, {Blackbox, Vigie}, {Vigie, Blackbox}}
+	for round, w := range want {
+		got := roundOrder(round, a, b)
+		if got[0].Name != w[0] || got[1].Name != w[1] {
+			t.Errorf("round %d: order %s, %s; want %s, %s", round, got[0].Name, got[1].Name, w[0], w[1])
+		}
+	}
+}
+
+func TestGoals(t *testing.T) {
+	goals := DefaultGoals()
+	for _, tc := range []struct {
+		scenario, measure string
+		want              string // "" for no goal
+		ratio             float64
+		met               bool
+	}{
+		{"http", MeasureThroughput, "≥ 1.5×", 1.5, true},
+		{"http", MeasureThroughput, "≥ 1.5×", 1.49, false},
+		{"http", MeasureCPU, "≤ 0.6×", 0.6, true},
+		{"http", MeasureCPU, "≤ 0.6×", 0.61, false},
+		{"tcp", MeasureThroughput, "≥ 1.5×", 2, true},
+		{"tcp", MeasureCPU, "", 0, false},
+		{"icmp", MeasureThroughput, "", 0, false},
+		{"icmp", MeasurePeakRSS, "≤ 1×", 1.0, true},
+		{"tcp", MeasurePeakRSS, "≤ 1×", 1.01, false},
+		{"http", MeasurePeakRSS, "≤ 1×", math.NaN(), false},
+		{"http", MeasureP99, "", 0, false},
+	} {
+		g, ok := goalFor(goals, tc.scenario, tc.measure)
+		if !ok {
+			if tc.want != "" {
+				t.Errorf("%s %s: no goal, want %s", tc.scenario, tc.measure, tc.want)
+			}
+			continue
+		}
+		if tc.want == "" {
+			t.Errorf("%s %s: goal %s, want none", tc.scenario, tc.measure, g)
+			continue
+		}
+		if g.String() != tc.want {
+			t.Errorf("%s %s: goal %s, want %s", tc.scenario, tc.measure, g, tc.want)
+		}
+		if got := g.Met(tc.ratio); got != tc.met {
+			t.Errorf("%s %s: Met(%v) = %v, want %v", tc.scenario, tc.measure, tc.ratio, got, tc.met)
+		}
+	}
+}
+
+func run(exporter string, round int, pps, cpu float64, rssMiB uint64, failures int) RunResult {
+	return RunResult{
+		Exporter: exporter, Round: round, Probes: int(pps * 10), Failures: failures,
+		ProbesPerSecond: num(pps), CPUMsPer1000: num(cpu), PeakRSSBytes: rssMiB << 20,
+		LatencyP50Seconds: 0.01, LatencyP99Seconds: 0.05,
+	}
+}
+
+func comparison(t *testing.T, s ScenarioReport, measure string) Comparison {
+	t.Helper()
+	for _, c := range s.Comparisons {
+		if c.Measure == measure {
+			return c
+		}
+	}
+	t.Fatalf("no comparison of %s in %+v", measure, s.Comparisons)
+	return Comparison{}
+}
+
+func TestCompare(t *testing.T) {
+	s := ScenarioReport{Name: "http", Runs: []RunResult{
+		run(Blackbox, 1, 1000, 800, 40, 0), run(Vigie, 1, 2000, 400, 30, 0),
+		run(Vigie, 2, 1800, 500, 31, 0), run(Blackbox, 2, 1200, 900, 44, 0),
+		run(Blackbox, 3, 1100, 850, 42, 0), run(Vigie, 3, 1900, 300, 50, 0),
+	}}
+	s.compare(DefaultGoals())
+	if !s.Valid {
+		t.Fatal("scenario without failures is invalid")
+	}
+	tp := comparison(t, s, MeasureThroughput)
+	if tp.Blackbox != 1100 || tp.Vigie != 1900 || math.Abs(float64(tp.Ratio)-1900.0/1100) > 1e-9 ||
+		tp.Goal != "≥ 1.5×" || tp.Verdict != VerdictPass {
+		t.Errorf("throughput comparison = %+v", tp)
+	}
+	if math.Abs(float64(tp.BlackboxSpread)-200.0/1100) > 1e-9 {
+		t.Errorf("blackbox spread = %v, want %v", tp.BlackboxSpread, 200.0/1100)
+	}
+	cpu := comparison(t, s, MeasureCPU)
+	if cpu.Blackbox != 850 || cpu.Vigie != 400 || cpu.Verdict != VerdictPass {
+		t.Errorf("CPU comparison = %+v", cpu)
+	}
+	rss := comparison(t, s, MeasurePeakRSS)
+	if rss.Blackbox != 42 || rss.Vigie != 31 || rss.Verdict != VerdictPass {
+		t.Errorf("RSS comparison = %+v", rss)
+	}
+	if p99 := comparison(t, s, MeasureP99); p99.Goal != "" || p99.Verdict != "" || p99.Ratio != 1 || p99.Vigie != 50 {
+		t.Errorf("p99 comparison = %+v, want ratio 1 without goal", p99)
+	}
+
+	rep := &Report{Scenarios: []ScenarioReport{s, {Name: "icmp", Skipped: "no ICMP"}}}
+	rep.finish()
+	if !rep.Valid || !rep.GoalsMet {
+		t.Errorf("report valid=%v goalsMet=%v, want both (a skipped scenario does not count)", rep.Valid, rep.GoalsMet)
+	}
+
+	// A slower vigie fails the throughput goal.
+	s.Runs[1].ProbesPerSecond, s.Runs[2].ProbesPerSecond, s.Runs[5].ProbesPerSecond = 1200, 1300, 1400
+	s.compare(DefaultGoals())
+	if v := comparison(t, s, MeasureThroughput).Verdict; v != VerdictFail {
+		t.Errorf("verdict for a 1.18× throughput = %q, want %q", v, VerdictFail)
+	}
+	rep = &Report{Scenarios: []ScenarioReport{s}}
+	rep.finish()
+	if !rep.Valid || rep.GoalsMet {
+		t.Errorf("report valid=%v goalsMet=%v, want valid with a goal not met", rep.Valid, rep.GoalsMet)
+	}
+
+	// One failed probe makes the scenario invalid: no verdict but "invalid".
+	s.Runs[3].Failures = 1
+	s.compare(DefaultGoals())
+	if s.Valid {
+		t.Error("scenario with a failed probe is valid")
+	}
+	for _, c := range s.Comparisons {
+		if c.Goal != "" && c.Verdict != VerdictInvalid {
+			t.Errorf("%s: verdict %q in an invalid scenario, want %q", c.Measure, c.Verdict, VerdictInvalid)
+		}
+	}
+	rep = &Report{Scenarios: []ScenarioReport{s}}
+	rep.finish()
+	if rep.Valid || rep.GoalsMet {
+		t.Errorf("report valid=%v goalsMet=%v, want neither", rep.Valid, rep.GoalsMet)
+	}
+}
+
+func TestReportOutput(t *testing.T) {
+	s := ScenarioReport{Name: "tcp", Module: "tcp_connect", Target: "127.0.0.1:1", Runs: []RunResult{
+		run(Blackbox, 1, 2000, 600, 40, 0), run(Vigie, 1, 4000, 200, 30, 0),
+	}}
+	s.compare(DefaultGoals())
+	bad := ScenarioReport{Name: "http", Runs: []RunResult{run(Blackbox, 1, 1000, 800, 40, 0), run(Vigie, 1, 0, 0, 30, 5)}}
+	bad.Runs[1].FirstFailure = "probe_success 0"
+	bad.compare(DefaultGoals())
+	rep := &Report{
+		Date:      time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC),
+		Machine:   Machine{CPUs: 2, CPUModel: "Test CPU", Kernel: "6.1", PingGroupRange: "1 0"},
+		Settings:  Settings{Rounds: 1, DurationSeconds: 10, WarmupSeconds: 2, Concurrency: 64, Scenarios: []string{"tcp", "http", "icmp"}},
+		Exporters: []ExporterInfo{{Name: Blackbox, Path: "/usr/bin/x", Version: "blackbox_exporter, version 0.23.0"}},
+		Scenarios: []ScenarioReport{s, bad, {Name: "icmp", Skipped: "no ICMP here"}},
+	}
+	rep.finish()
+
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	out := table.String()
+	for _, want := range []string{
+		"date:      2026-11-21 05:00 UTC",
+		"2 CPUs, Test CPU",
+		"blackbox_exporter, version 0.23.0",
+		"64 closed-loop clients, 1 rounds of 10s after 2s warm-up",
+		"2000", "4000", "2.00×", "≥ 1.5×", "pass",
+		"0.33×",
+		"http (INVALID)", "invalid",
+		"icmp", "skipped: no ICMP here",
+		"http round 1 vigie: 0 probes, 5 failures; first failure: probe_success 0",
+		"INVALID: some runs had failed probes",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Valid     bool `json:"valid"`
+		Scenarios []struct {
+			Name        string `json:"name"`
+			Skipped     string `json:"skipped"`
+			Comparisons []struct {
+				Measure string   `json:"measure"`
+				Ratio   *float64 `json:"ratio"`
+				Verdict string   `json:"verdict"`
+			} `json:"comparisons"`
+		} `json:"scenarios"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON does not parse: %v\n%s", err, js.String())
+	}
+	if back.Valid || len(back.Scenarios) != 3 || back.Scenarios[2].Skipped != "no ICMP here" {
+		t.Errorf("JSON report = %+v", back)
+	}
+	c := back.Scenarios[0].Comparisons[0]
+	if c.Measure != MeasureThroughput || c.Ratio == nil || *c.Ratio != 2 || c.Verdict != VerdictPass {
+		t.Errorf("first comparison in JSON = %+v", c)
+	}
+	// Vigie's CPU in the failed scenario is 0, blackbox's 800: ratio 0; the
+	// latency ratio of a run without probes is 0/0: null in JSON.
+	for _, c := range back.Scenarios[1].Comparisons {
+		if c.Measure == MeasureCPU && (c.Ratio == nil || *c.Ratio != 0) {
+			t.Errorf("CPU ratio in the invalid scenario = %v, want 0", c.Ratio)
+		}
+	}
+	if b, err := num(math.NaN()).MarshalJSON(); err != nil || string(b) != "null" {
+		t.Errorf("NaN encodes as %s, %v; want null", b, err)
+	}
+}
+
+func TestCheckAnswer(t *testing.T) {
+	ok := "# HELP probe_dns_lookup_time_seconds x\nprobe_dns_lookup_time_seconds 0\nprobe_success 1\n"
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"success", 200, ok, ""},
+		{"success first", 200, "probe_success 1\nprobe_duration_seconds 0.1\n", ""},
+		{"failure", 200, "probe_success 0\n", "probe_success 0"},
+		{"missing", 200, "probe_successful 1\nprobe_success_x 1\n", "no probe_success in the answer: probe_successful 1\nprobe_success_x 1"},
+		{"error status", 400, "Unknown module \"x\"\n", `HTTP status 400: Unknown module "x"`},
+		{"long body is cut", 500, strings.Repeat("x", 300), "HTTP status 500: " + strings.Repeat("x", 200) + "…"},
+	} {
+		if got := checkAnswer(tc.status, []byte(tc.body)); got != tc.want {
+			t.Errorf("%s: checkAnswer = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	good := Options{
+		Blackbox: Exporter{Path: "/bin/true"}, Vigie: Exporter{Path: "/bin/true"},
+		Scenarios: []string{"tcp"}, Rounds: 1, Duration: time.Second, Concurrency: 1,
+	}
+	if err := good.validate(); err != nil {
+		t.Fatalf("valid options refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"rounds", func(o *Options) { o.Rounds = 0 }, "rounds"},
+		{"duration", func(o *Options) { o.Duration = 0 }, "duration"},
+		{"warm-up", func(o *Options) { o.Warmup = -1 }, "warm-up"},
+		{"concurrency", func(o *Options) { o.Concurrency = 0 }, "concurrency"},
+		{"path", func(o *Options) { o.Vigie.Path = "" }, "paths"},
+		{"no scenario", func(o *Options) { o.Scenarios = nil }, "no scenario"},
+		{"unknown scenario", func(o *Options) { o.Scenarios = []string{"tcp", "dns"} }, `unknown scenario "dns" (known: http, tcp, icmp)`},
+	} {
+		o := good
+		tc.change(&o)
+		if err := o.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: validate = %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestCheckTargetHits(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		hits        *uint64
+		probes      int
+		concurrency int
+		valid       bool
+	}{
+		{"not countable", nil, 100, 4, true},
+		{"more hits than probes", new(uint64(150)), 100, 4, true},
+		{"hits lagging by the clients", new(uint64(96)), 100, 4, true},
+		{"hits lagging by more", new(uint64(95)), 100, 4, false},
+		{"no hits", new(uint64(0)), 100, 64, false},
+	} {
+		res := RunResult{Probes: tc.probes, TargetHits: tc.hits}
+		checkTargetHits(&res, tc.concurrency)
+		if res.Valid() != tc.valid {
+			t.Errorf("%s: valid = %v, want %v (%+v)", tc.name, res.Valid(), tc.valid, res)
+		}
+		if !tc.valid && !strings.Contains(res.FirstFailure, "connections or requests for 100 successful probes") {
+			t.Errorf("%s: first failure %q", tc.name, res.FirstFailure)
+		}
+	}
+}

@@ -1,0 +1,291 @@
+// Command benchcompare compares vigie_exporter with Debian's
+// prometheus-blackbox-exporter side by side on this machine (see
+// internal/benchcompare and docs/performance.md), and serves the load
+// fixtures of the scale test.
+//
+//	benchcompare [flags]          run the comparison (make bench-compare)
+//	benchcompare fixture [flags]  serve many loopback targets until interrupted
+//
+// It is a development tool, not a release binary.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/internal/benchcompare"
+	"github.com/vigie-monitoring/vigie/internal/loadfixture"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1 // could not run, or a run had failed probes
+	exitUsage    = 2
+	exitGoalsMet = 3 // -check-goals and a goal is not met
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fixture" {
+		return runFixture(ctx, args[1:], stdout, stderr)
+	}
+	return runCompare(ctx, args, stdout, stderr)
+}
+
+// defaultBlackbox is where Debian's package installs the exporter.
+const defaultBlackbox = "/usr/bin/prometheus-blackbox-exporter"
+
+func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: benchcompare [flags]\n       benchcompare fixture [flags]\n\n"+
+			"Compares vigie_exporter with prometheus-blackbox-exporter under the same /probe load.\n\n")
+		fs.PrintDefaults()
+	}
+	var (
+		duration     = fs.Duration("duration", 10*time.Second, "measurement window of each run")
+		warmup       = fs.Duration("warmup", 2*time.Second, "load before each window, not counted")
+		rounds       = fs.Int("rounds", 3, "rounds per scenario; the order blackbox/vigie alternates between rounds")
+		concurrency  = fs.Int("concurrency", 64, "closed-loop clients")
+		scenarios    = fs.String("scenarios", strings.Join(benchcompare.Scenarios(), ","), "comma-separated scenarios")
+		vigiePath    = fs.String("vigie", "", "vigie_exporter binary; built from -repo when empty")
+		repo         = fs.String("repo", ".", "vigie's repository, to build vigie_exporter from")
+		blackbox     = fs.String("blackbox", defaultBlackbox, "prometheus-blackbox-exporter binary")
+		vigieArgs    = fs.String("vigie-args", "", "extra flags for vigie_exporter, space-separated")
+		blackboxArgs = fs.String("blackbox-args", "", "extra flags for prometheus-blackbox-exporter, space-separated")
+		jsonOut      = fs.Bool("json", false, "print the report as JSON instead of a table")
+		jsonFile     = fs.String("json-file", "", "also write the report as JSON to this file")
+		profileDir   = fs.String("profile", "", "directory for CPU profiles of both exporters, taken in an extra, unmeasured run per scenario")
+		workDir      = fs.String("workdir", "", "directory for the configuration and exporter logs (kept); a temporary one, removed unless a run fails, when empty")
+		checkGoals   = fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
+		selfProfile  = fs.String("harness-profile", "", "write a CPU profile of the harness itself (load generator and fixtures) to this file")
+	)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "benchcompare: %v\n", err)
+		return exitError
+	}
+
+	dir := *workDir
+	keep := dir != ""
+	if keep {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
+	} else {
+		var err error
+		if dir, err = os.MkdirTemp("", "benchcompare-"); err != nil {
+			return fail(err)
+		}
+		defer func() {
+			if !keep {
+				os.RemoveAll(dir)
+			}
+		}()
+	}
+	if *profileDir != "" {
+		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+			return fail(err)
+		}
+	}
+
+	bbPath, err := findBlackbox(*blackbox)
+	if err != nil {
+		return fail(err)
+	}
+	vgPath := *vigiePath
+	if vgPath == "" {
+		vgPath = filepath.Join(dir, "vigie_exporter")
+		fmt.Fprintf(stderr, "building vigie_exporter from %s\n", *repo)
+		if err := benchcompare.BuildVigie(ctx, *repo, vgPath); err != nil {
+			return fail(err)
+		}
+	}
+
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err != nil {
+			return fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fail(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+
+	opts := benchcompare.Options{
+		Blackbox:    benchcompare.Exporter{Name: benchcompare.Blackbox, Path: bbPath, Args: strings.Fields(*blackboxArgs)},
+		Vigie:       benchcompare.Exporter{Name: benchcompare.Vigie, Path: vgPath, Args: strings.Fields(*vigieArgs), PprofArgs: []string{"--web.enable-pprof"}},
+		Scenarios:   splitList(*scenarios),
+		Rounds:      *rounds,
+		Duration:    *duration,
+		Warmup:      *warmup,
+		Concurrency: *concurrency,
+		WorkDir:     dir,
+		ProfileDir:  *profileDir,
+		Progress:    stderr,
+	}
+	perRun := *duration + *warmup + 500*time.Millisecond
+	fmt.Fprintf(stderr, "about %s: %d scenarios × %d rounds × 2 exporters × %s\n",
+		(time.Duration(len(opts.Scenarios)*opts.Rounds*2) * perRun).Round(time.Second), len(opts.Scenarios), opts.Rounds, perRun)
+
+	rep, err := benchcompare.Run(ctx, opts)
+	if err != nil {
+		keep = true
+		fmt.Fprintf(stderr, "exporter logs kept in %s\n", dir)
+		return fail(err)
+	}
+	rep.Command = commandLine(args)
+	if *jsonOut {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(rep, *jsonFile); err != nil {
+			return fail(err)
+		}
+	}
+	switch {
+	case !rep.Valid:
+		keep = true
+		fmt.Fprintf(stderr, "some runs had failed probes; exporter logs kept in %s\n", dir)
+		return exitError
+	case *checkGoals && !rep.GoalsMet:
+		return exitGoalsMet
+	}
+	return exitOK
+}
+
+// findBlackbox returns path when it is an executable file, or else the
+// exporter found in PATH under Debian's or upstream's name.
+func findBlackbox(path string) (string, error) {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		return path, nil
+	}
+	if path != defaultBlackbox {
+		return "", fmt.Errorf("no blackbox exporter at %s", path)
+	}
+	for _, name := range []string{"prometheus-blackbox-exporter", "blackbox_exporter"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("prometheus-blackbox-exporter is not installed: apt-get install prometheus-blackbox-exporter, or pass -blackbox (scripts/bench-compare.sh installs it)")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// commandLine is how to run the comparison again, for the report.
+func commandLine(args []string) string {
+	if cmd := os.Getenv("BENCHCOMPARE_COMMAND"); cmd != "" {
+		return cmd
+	}
+	return strings.TrimSpace("benchcompare " + strings.Join(args, " "))
+}
+
+func runFixture(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchcompare fixture", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: benchcompare fixture [flags]\n\n"+
+			"Serves many loopback targets for a scale test until interrupted: one HTTP server\n"+
+			"naming targets by path (/t/http-<i>) and one TCP listener per TCP target.\n"+
+			"Control API: GET /-/fixture/targets (file_sd JSON), POST /-/fixture/down?target=<name or address>,\n"+
+			"POST /-/fixture/up?target=….\n\n")
+		fs.PrintDefaults()
+	}
+	var o loadfixture.ScaleOptions
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "address to listen on")
+	fs.IntVar(&o.HTTPPort, "http-port", 0, "port of the HTTP server (targets and control API); 0 for any")
+	fs.IntVar(&o.HTTPTargets, "http-targets", 5000, "HTTP targets")
+	fs.IntVar(&o.TCPTargets, "tcp-targets", 5000, "TCP targets, one listener each")
+	fs.IntVar(&o.TCPBasePort, "tcp-base-port", 0, "port of the first TCP listener, the others following; 0 lets the system choose (keep thousands of listeners below net.ipv4.ip_local_port_range)")
+	fs.IntVar(&o.BodySize, "body-size", loadfixture.DefaultBodySize, "size of the HTTP answer in bytes")
+	fileSD := fs.String("file-sd", "", "write the targets as Prometheus file_sd JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	s, err := loadfixture.StartScale(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "benchcompare fixture: %v\n", err)
+		return exitError
+	}
+	defer s.Close()
+	if *fileSD != "" {
+		if err := writeFileSD(s, *fileSD); err != nil {
+			fmt.Fprintf(stderr, "benchcompare fixture: %v\n", err)
+			return exitError
+		}
+	}
+	fmt.Fprintf(stdout, "serving %d http and %d tcp targets; control API %s (targets, down, up)\n",
+		o.HTTPTargets, o.TCPTargets, s.ControlURL())
+	if *fileSD != "" {
+		fmt.Fprintf(stdout, "file_sd targets written to %s\n", *fileSD)
+	}
+	<-ctx.Done()
+	return exitOK
+}
+
+func writeJSONFile(rep *benchcompare.Report, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func writeFileSD(s *loadfixture.Scale, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := s.WriteFileSD(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
