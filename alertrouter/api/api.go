@@ -1,0 +1,542 @@
+// Package api serves the subset of Alertmanager's API v2 that Prometheus,
+// amtool and Grafana use: alerts in (POST /api/v2/alerts) and out,
+// silences, receivers and status. Answers are byte-for-byte the shapes of
+// Alertmanager's OpenAPI models, always with Content-Type
+// application/json, so that those clients work unchanged. The package
+// also holds the Go client the `vigie_router silence` commands use.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/version"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/silence"
+	"github.com/vigie-monitoring/vigie/config"
+)
+
+// DefaultResolveTimeout is how long an alert posted without endsAt stays
+// firing without a refresh (Alertmanager's resolve_timeout).
+const DefaultResolveTimeout = 5 * time.Minute
+
+// maxBody bounds a posted request. Prometheus sends at most a few
+// thousand alerts per request.
+const maxBody = 32 << 20
+
+// Engine is what the API needs of the engine.
+type Engine interface {
+	IngestAlerts([]notify.Alert) error
+	View() *engine.View
+}
+
+// Options configure the API.
+type Options struct {
+	Engine   Engine
+	Silences *silence.Silences
+	// Config returns the running configuration.
+	Config func() *config.RouterConfig
+	Logger *slog.Logger
+	// Registerer receives the API's metrics (nil: none).
+	Registerer prometheus.Registerer
+	// Name identifies this router in /api/v2/status (cluster.name).
+	Name string
+	// Started is the start time reported as uptime.
+	Started        time.Time
+	ResolveTimeout time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// API serves /api/v2/.
+type API struct {
+	o        Options
+	received *prometheus.CounterVec
+	invalid  prometheus.Counter
+}
+
+// New prepares the API.
+func New(o Options) *API {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Started.IsZero() {
+		o.Started = o.Now()
+	}
+	if o.ResolveTimeout <= 0 {
+		o.ResolveTimeout = DefaultResolveTimeout
+	}
+	a := &API{
+		o: o,
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigie_router_alerts_received_total",
+			Help: "Alerts received on the Alertmanager API, by status (firing, resolved).",
+		}, []string{"status"}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigie_router_alerts_invalid_total",
+			Help: "Alerts refused by the Alertmanager API as invalid.",
+		}),
+	}
+	for _, s := range []string{notify.StatusFiring, notify.StatusResolved} {
+		a.received.WithLabelValues(s)
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(a.received, a.invalid)
+	}
+	return a
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v2/status", a.status)
+	mux.HandleFunc("GET /api/v2/receivers", a.receivers)
+	mux.HandleFunc("GET /api/v2/alerts", a.getAlerts)
+	mux.HandleFunc("POST /api/v2/alerts", a.postAlerts)
+	mux.HandleFunc("GET /api/v2/alerts/groups", a.getAlertGroups)
+	mux.HandleFunc("GET /api/v2/silences", a.getSilences)
+	mux.HandleFunc("POST /api/v2/silences", a.postSilence)
+	mux.HandleFunc("GET /api/v2/silence/{id}", a.getSilence)
+	mux.HandleFunc("DELETE /api/v2/silence/{id}", a.deleteSilence)
+	mux.HandleFunc("/api/v2/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %s is not part of the router's Alertmanager API", r.Method, r.URL.Path))
+	})
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		// As Alertmanager 0.27+: v1 is gone.
+		writeError(w, http.StatusGone, "the Alertmanager API v1 is not supported: use /api/v2 (Prometheus: alerting.alertmanagers[].api_version: v2)")
+	})
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	original := ""
+	if cfg := a.o.Config(); cfg != nil {
+		out, err := cfg.Marshal() // secrets masked
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("cannot render the configuration: %v", err))
+			return
+		}
+		original = string(out)
+	}
+	writeJSON(w, http.StatusOK, Status{
+		Cluster: ClusterStatus{Name: a.o.Name, Status: "ready", Peers: []PeerStatus{}},
+		VersionInfo: VersionInfo{
+			Version: version.Version, Revision: version.GetRevision(), Branch: version.Branch,
+			BuildUser: version.BuildUser, BuildDate: version.BuildDate, GoVersion: version.GoVersion,
+		},
+		Config: ConfigStatus{Original: original},
+		Uptime: a.o.Started.UTC(),
+	})
+}
+
+func (a *API) receivers(w http.ResponseWriter, r *http.Request) {
+	out := []Receiver{}
+	if cfg := a.o.Config(); cfg != nil {
+		for _, rc := range cfg.Receivers {
+			out = append(out, Receiver{Name: rc.Name})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// postAlerts takes alerts the way Alertmanager does: every valid alert is
+// kept even when others in the request are not, and the answer is 400
+// naming each invalid one.
+func (a *API) postAlerts(w http.ResponseWriter, r *http.Request) {
+	var posted []PostableAlert
+	if err := decode(w, r, &posted); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	now := a.o.Now()
+	valid := make([]notify.Alert, 0, len(posted))
+	var problems []string
+	for i := range posted {
+		al, err := a.normalize(&posted[i], now)
+		if err != nil {
+			a.invalid.Inc()
+			problems = append(problems, fmt.Sprintf("alert %d %s: %v", i, describeLabels(posted[i].Labels), err))
+			continue
+		}
+		a.received.WithLabelValues(al.Status).Inc()
+		valid = append(valid, al)
+	}
+	if len(valid) > 0 {
+		if err := a.o.Engine.IngestAlerts(valid); err != nil {
+			a.o.Logger.Error("Cannot take posted alerts", "count", len(valid), "err", err)
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("cannot take the alerts: %v", err))
+			return
+		}
+	}
+	if len(problems) > 0 {
+		a.o.Logger.Warn("Refused invalid alerts", "count", len(problems), "err", strings.Join(problems, "; "))
+		writeError(w, http.StatusBadRequest, strings.Join(problems, "; "))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+}
+
+// normalize applies Alertmanager's defaults and validation to one alert:
+// empty label values are dropped, a missing start is the end (or now), a
+// missing end is now + resolve timeout.
+func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
+	labels := make(map[string]string, len(p.Labels))
+	for k, v := range p.Labels {
+		if v != "" {
+			labels[k] = v
+		}
+	}
+	al := notify.Alert{
+		Labels: labels, Annotations: p.Annotations, StartsAt: p.StartsAt, EndsAt: p.EndsAt,
+		GeneratorURL: p.GeneratorURL,
+	}
+	if al.Annotations == nil {
+		al.Annotations = map[string]string{}
+	}
+	if al.StartsAt.IsZero() {
+		al.StartsAt = now
+		if !al.EndsAt.IsZero() {
+			al.StartsAt = al.EndsAt
+		}
+	}
+	if al.EndsAt.IsZero() {
+		al.EndsAt = now.Add(a.o.ResolveTimeout)
+	}
+	if al.EndsAt.Before(al.StartsAt) {
+		return al, errors.New("start time must be before end time")
+	}
+	if len(labels) == 0 {
+		return al, errors.New("at least one label pair required")
+	}
+	if err := validLabels(labels); err != nil {
+		return al, fmt.Errorf("invalid label set: %w", err)
+	}
+	if err := validLabels(al.Annotations); err != nil {
+		return al, fmt.Errorf("invalid annotations: %w", err)
+	}
+	al.Fingerprint = fingerprint(labels)
+	al.Status = notify.StatusFiring
+	if !al.EndsAt.After(now) {
+		al.Status = notify.StatusResolved
+	}
+	return al, nil
+}
+
+// validLabels accepts the classic label names ([a-zA-Z_][a-zA-Z0-9_]*), as
+// Alertmanager 0.25 does: rules and silences can only name those.
+func validLabels(m map[string]string) error {
+	for k, v := range m {
+		if !model.LegacyValidation.IsValidLabelName(k) {
+			return fmt.Errorf("invalid name %q", k)
+		}
+		if !model.LabelValue(v).IsValid() {
+			return fmt.Errorf("invalid value %q", v)
+		}
+	}
+	return nil
+}
+
+func fingerprint(labels map[string]string) string {
+	ls := make(model.LabelSet, len(labels))
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls.Fingerprint().String()
+}
+
+func describeLabels(labels map[string]string) string {
+	ls := make(model.LabelSet, len(labels))
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls.String()
+}
+
+// alertFilter is the query of GET /api/v2/alerts and /alerts/groups.
+type alertFilter struct {
+	active, silenced, inhibited, unprocessed bool
+	matchers                                 config.Matchers
+	receiver                                 *regexp.Regexp
+}
+
+func parseAlertFilter(r *http.Request) (*alertFilter, error) {
+	q := r.URL.Query()
+	f := &alertFilter{}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"active", &f.active}, {"silenced", &f.silenced}, {"inhibited", &f.inhibited}, {"unprocessed", &f.unprocessed}} {
+		*b.dst = true
+		if v := q.Get(b.name); v != "" {
+			parsed, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("bad %s=%q: want true or false", b.name, v)
+			}
+			*b.dst = parsed
+		}
+	}
+	ms, err := parseFilter(q["filter"])
+	if err != nil {
+		return nil, err
+	}
+	f.matchers = ms
+	if v := q.Get("receiver"); v != "" {
+		re, err := regexp.Compile("^(?:" + v + ")$")
+		if err != nil {
+			return nil, fmt.Errorf("bad receiver regexp %q: %v", v, err)
+		}
+		f.receiver = re
+	}
+	return f, nil
+}
+
+func parseFilter(filters []string) (config.Matchers, error) {
+	var out config.Matchers
+	for _, s := range filters {
+		ms, err := config.ParseMatchers(s)
+		if err != nil {
+			return nil, fmt.Errorf("bad filter %q: %v", s, err)
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+func (f *alertFilter) keep(a *GettableAlert) bool {
+	st := &a.Status
+	switch {
+	case !f.active && st.State == "active",
+		!f.unprocessed && st.State == "unprocessed",
+		!f.silenced && len(st.SilencedBy) > 0,
+		!f.inhibited && len(st.InhibitedBy) > 0,
+		!f.matchers.Matches(a.Labels):
+		return false
+	}
+	if f.receiver != nil {
+		for _, rc := range a.Receivers {
+			if f.receiver.MatchString(rc.Name) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// alerts returns the engine's current (not yet ended) alerts that pass f,
+// by fingerprint.
+func (a *API) alerts(f *alertFilter) []GettableAlert {
+	now := a.o.Now()
+	out := []GettableAlert{}
+	for _, av := range a.o.Engine.View().Alerts {
+		if !av.EndsAt.IsZero() && av.EndsAt.Before(now) {
+			continue
+		}
+		g := toGettable(&av)
+		if f.keep(&g) {
+			out = append(out, g)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
+	return out
+}
+
+func toGettable(av *engine.AlertView) GettableAlert {
+	g := GettableAlert{
+		Labels: av.Labels, Annotations: av.Annotations,
+		StartsAt: av.StartsAt, EndsAt: av.EndsAt, UpdatedAt: av.UpdatedAt,
+		GeneratorURL: av.GeneratorURL, Fingerprint: av.Fingerprint,
+		Receivers: make([]Receiver, len(av.Receivers)),
+		Status: AlertStatus{
+			State:      av.State,
+			SilencedBy: nonNil(av.SilencedBy), InhibitedBy: nonNil(av.InhibitedBy),
+		},
+	}
+	if g.Labels == nil {
+		g.Labels = map[string]string{}
+	}
+	if g.Annotations == nil {
+		g.Annotations = map[string]string{}
+	}
+	if g.Fingerprint == "" {
+		g.Fingerprint = fingerprint(g.Labels)
+	}
+	if g.Status.State == "" {
+		g.Status.State = "active"
+		if len(av.SilencedBy)+len(av.InhibitedBy) > 0 {
+			g.Status.State = "suppressed"
+		}
+	}
+	for i, name := range av.Receivers {
+		g.Receivers[i] = Receiver{Name: name}
+	}
+	return g
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (a *API) getAlerts(w http.ResponseWriter, r *http.Request) {
+	f, err := parseAlertFilter(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, a.alerts(f))
+}
+
+// getAlertGroups groups the alerts of each receiver by alertname.
+func (a *API) getAlertGroups(w http.ResponseWriter, r *http.Request) {
+	f, err := parseAlertFilter(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	type key struct{ receiver, alertname string }
+	groups := map[key]*AlertGroup{}
+	var order []key
+	for _, al := range a.alerts(f) {
+		for _, rc := range al.Receivers {
+			if f.receiver != nil && !f.receiver.MatchString(rc.Name) {
+				continue
+			}
+			k := key{rc.Name, al.Labels["alertname"]}
+			g, ok := groups[k]
+			if !ok {
+				g = &AlertGroup{Labels: map[string]string{"alertname": k.alertname}, Receiver: rc}
+				groups[k] = g
+				order = append(order, k)
+			}
+			g.Alerts = append(g.Alerts, al)
+		}
+	}
+	sort.Slice(order, func(i, j int) bool {
+		if order[i].receiver != order[j].receiver {
+			return order[i].receiver < order[j].receiver
+		}
+		return order[i].alertname < order[j].alertname
+	})
+	out := make([]AlertGroup, 0, len(order))
+	for _, k := range order {
+		out = append(out, *groups[k])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getSilences(w http.ResponseWriter, r *http.Request) {
+	ms, err := parseFilter(r.URL.Query()["filter"])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	now := a.o.Now()
+	out := []GettableSilence{}
+	for _, s := range a.o.Silences.List() {
+		if silenceMatchesFilter(&s, ms) {
+			out = append(out, FromSilence(s, now))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// silenceMatchesFilter is Alertmanager's rule: the filter matchers must
+// accept the labels the silence's equality matchers name.
+func silenceMatchesFilter(s *silence.Silence, filter config.Matchers) bool {
+	if len(filter) == 0 {
+		return true
+	}
+	labels := map[string]string{}
+	for _, m := range s.Matchers {
+		if m.IsEqual && !m.IsRegex {
+			labels[m.Name] = m.Value
+		}
+	}
+	return filter.Matches(labels)
+}
+
+func (a *API) postSilence(w http.ResponseWriter, r *http.Request) {
+	var p PostableSilence
+	if err := decode(w, r, &p); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sil := p.ToSilence()
+	id, err := a.o.Silences.Set(sil)
+	var ve *silence.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeError(w, http.StatusBadRequest, "Failed to create silence: "+err.Error())
+		return
+	case errors.Is(err, silence.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	a.o.Logger.Info("Silence set", "id", id, "matchers", sil.MatchersString(), "created_by", p.CreatedBy, "ends_at", p.EndsAt)
+	writeJSON(w, http.StatusOK, PostSilenceResponse{SilenceID: id})
+}
+
+func (a *API) getSilence(w http.ResponseWriter, r *http.Request) {
+	s, err := a.o.Silences.Get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, FromSilence(s, a.o.Now()))
+}
+
+func (a *API) deleteSilence(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := a.o.Silences.Expire(id)
+	switch {
+	case errors.Is(err, silence.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	a.o.Logger.Info("Silence expired", "id", id)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("cannot decode the request body: %v", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v) // the client went away
+}
+
+// writeError answers with a JSON string, as Alertmanager does.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, msg)
+}
