@@ -1,0 +1,601 @@
+// Package web is the router's status page: a server-rendered summary of
+// checks by state, the checks that are down or flapping with their reason
+// and since when, Prometheus alerts, recent notifications with their
+// delivery state, and silences (listed, created and expired with plain
+// HTML forms). It needs no JavaScript; a few lines of it apply live
+// updates pushed over server-sent events (/events) when the engine or the
+// silences change.
+//
+// The page is built from the engine's View, whose counts are kept by the
+// engine: rendering does not walk every check, and lists are bounded, so
+// the page stays fast with tens of thousands of checks.
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/silence"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+)
+
+// Engine is what the page needs of the engine.
+type Engine interface {
+	View() *engine.View
+	Changes() (<-chan struct{}, func())
+}
+
+// Defaults.
+const (
+	DefaultPageSize       = 100
+	DefaultUpdateInterval = time.Second
+	DefaultRefresh        = 5 * time.Second
+	maxAlerts             = 100
+	maxNotifications      = 30
+	heartbeat             = 30 * time.Second
+	defaultSilenceLength  = "2h"
+)
+
+// Options configure the page.
+type Options struct {
+	Engine   Engine
+	Silences *silence.Silences
+	// Notifications returns recent notifications (store.RecentNotifications).
+	Notifications func(n int) ([]store.NotificationRecord, error)
+	Logger        *slog.Logger
+	Version       string
+	// PageSize is how many problems one page lists.
+	PageSize int
+	// UpdateInterval is the least time between two live updates: changes
+	// in between are sent together.
+	UpdateInterval time.Duration
+	// Refresh is how often live pages are refreshed without a change
+	// (relative times, delivery states).
+	Refresh time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Page serves the status page.
+type Page struct {
+	o     Options
+	tmpl  *template.Template
+	token string // CSRF token of the forms, one per process
+	csrf  *http.CrossOriginProtection
+
+	updates broadcast
+	done    chan struct{} // closed when Run ends: live streams stop
+
+	notifMu    sync.Mutex
+	notifAt    time.Time
+	notifCache []notificationRow
+	notifErr   error
+}
+
+//go:embed page.html
+var pageHTML string
+
+// New prepares the page. Run makes it live.
+func New(o Options) *Page {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.UpdateInterval <= 0 {
+		o.UpdateInterval = DefaultUpdateInterval
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = DefaultRefresh
+	}
+	if o.Notifications == nil {
+		o.Notifications = func(int) ([]store.NotificationRecord, error) { return nil, nil }
+	}
+	p := &Page{o: o, token: rand.Text(), csrf: http.NewCrossOriginProtection(), done: make(chan struct{})}
+	p.updates.ch = make(chan struct{})
+	p.tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+		"ago":           func(t time.Time) string { return ago(t, p.o.Now()) },
+		"abs":           func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"clock":         func(t time.Time) string { return t.Format("15:04:05") },
+		"labels":        labelsString,
+		"checkMatchers": checkMatchers,
+		"inc":           func(i int) int { return i + 1 },
+		"dec":           func(i int) int { return i - 1 },
+	}).Parse(pageHTML))
+	return p
+}
+
+// Register adds the page's routes to mux.
+func (p *Page) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", p.serve)
+	mux.HandleFunc("GET /events", p.events)
+	mux.Handle("POST /silences", p.csrf.Handler(http.HandlerFunc(p.createSilence)))
+	mux.Handle("POST /silences/{id}/expire", p.csrf.Handler(http.HandlerFunc(p.expireSilence)))
+}
+
+// Run pushes live updates until ctx ends: at most one per UpdateInterval
+// after the engine or the silences change, and one every Refresh.
+func (p *Page) Run(ctx context.Context) error {
+	defer close(p.done)
+	engineCh, stopEngine := p.o.Engine.Changes()
+	defer stopEngine()
+	var silenceCh <-chan struct{}
+	if p.o.Silences != nil {
+		ch, stop := p.o.Silences.Changes()
+		defer stop()
+		silenceCh = ch
+	}
+	refresh := time.NewTicker(p.o.Refresh)
+	defer refresh.Stop()
+	var last time.Time
+	var pending <-chan time.Time // armed while a change waits for its turn
+	changed := func() {
+		if pending != nil {
+			return
+		}
+		pending = time.After(max(0, p.o.UpdateInterval-time.Since(last)))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-engineCh:
+			changed()
+		case <-silenceCh:
+			changed()
+		case <-refresh.C:
+			changed()
+		case <-pending:
+			pending = nil
+			last = time.Now()
+			p.updates.fire()
+		}
+	}
+}
+
+// broadcast wakes every waiter at once.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch
+}
+
+func (b *broadcast) fire() {
+	b.mu.Lock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// pageData is what the template shows.
+type pageData struct {
+	Version, Token string
+	Now            time.Time
+	Flash, Error   string
+	Form           silenceForm
+
+	Total, Up, Down, Unknown, Flapping int
+	Firing, ActiveSilences             int
+	Exporter                           *engine.ExporterView // set when unreachable
+
+	Problems                  []engine.CheckView
+	ProblemCount, Page, Pages int
+
+	Alerts     []engine.AlertView
+	AlertCount int
+
+	Notifications      []notificationRow
+	NotificationsError error
+
+	Silences []silenceRow
+}
+
+type silenceForm struct {
+	Matchers, Duration, Author, Comment string
+}
+
+type silenceRow struct {
+	silence.Silence
+	State string
+}
+
+type notificationRow struct {
+	At          time.Time
+	Integration string
+	What        string
+	Outcome     string
+	Class       string
+	Detail      string
+}
+
+// data builds what the page shows; page is 1-based.
+func (p *Page) data(page int) *pageData {
+	now := p.o.Now()
+	v := p.o.Engine.View()
+	d := &pageData{Version: p.o.Version, Token: p.token, Now: now,
+		Form: silenceForm{Duration: defaultSilenceLength}}
+	d.Up, d.Down, d.Unknown, d.Flapping = v.Counts["up"], v.Counts["down"], v.Counts["unknown"], v.Counts["flapping"]
+	d.Total = d.Up + d.Down + d.Unknown
+	if x := v.Exporter; x.URL != "" && !x.Reachable {
+		d.Exporter = &x
+	}
+
+	d.ProblemCount = len(v.Problems)
+	d.Pages = max(1, (d.ProblemCount+p.o.PageSize-1)/p.o.PageSize)
+	d.Page = min(max(page, 1), d.Pages)
+	from := (d.Page - 1) * p.o.PageSize
+	d.Problems = v.Problems[from:min(from+p.o.PageSize, d.ProblemCount)]
+
+	for i := range v.Alerts {
+		a := &v.Alerts[i]
+		if !a.EndsAt.IsZero() && !a.EndsAt.After(now) {
+			continue
+		}
+		d.AlertCount++
+		if len(a.SilencedBy) == 0 && len(a.InhibitedBy) == 0 {
+			d.Firing++
+		}
+		if len(d.Alerts) < maxAlerts {
+			d.Alerts = append(d.Alerts, *a)
+		}
+	}
+
+	d.Notifications, d.NotificationsError = p.notifications(now)
+
+	if p.o.Silences != nil {
+		for _, s := range p.o.Silences.List() {
+			st := s.State(now)
+			if st == silence.Active {
+				d.ActiveSilences++
+			}
+			d.Silences = append(d.Silences, silenceRow{Silence: s, State: string(st)})
+		}
+	}
+	return d
+}
+
+// notifications reads the store at most once a second: it scans the
+// notification log.
+func (p *Page) notifications(now time.Time) ([]notificationRow, error) {
+	p.notifMu.Lock()
+	defer p.notifMu.Unlock()
+	if !p.notifAt.IsZero() && now.Sub(p.notifAt) < time.Second && now.After(p.notifAt) {
+		return p.notifCache, p.notifErr
+	}
+	recs, err := p.o.Notifications(maxNotifications)
+	rows := make([]notificationRow, 0, len(recs))
+	for _, r := range recs {
+		rows = append(rows, toRow(&r, now))
+	}
+	p.notifAt, p.notifCache, p.notifErr = now, rows, err
+	return rows, err
+}
+
+func toRow(r *store.NotificationRecord, now time.Time) notificationRow {
+	row := notificationRow{At: r.At, Integration: r.Integration, What: describeKey(r.Key), Outcome: r.Outcome, Class: r.Outcome}
+	switch r.Outcome {
+	case store.OutcomePending:
+		if n := r.Notification; n != nil {
+			if s := n.CommonAnnotations["summary"]; s != "" {
+				row.What = s
+			}
+		}
+		if r.Attempts > 0 {
+			row.Detail = fmt.Sprintf("%d attempts, next %s: %s", r.Attempts, ago(r.NextAttempt, now), r.LastError)
+		}
+	case store.OutcomeFailed:
+		row.Detail = "permanent error (see the log)"
+	case store.OutcomeExpired:
+		row.Class = "expired-delivery"
+		row.Detail = "dropped after delivery.max_age"
+	}
+	return row
+}
+
+// describeKey makes a notification key readable: check keys are
+// "check|<module> <target>|<incident>|<step>".
+func describeKey(key string) string {
+	parts := strings.Split(key, "|")
+	switch {
+	case len(parts) == 4 && parts[0] == "check":
+		module, target, _ := strings.Cut(parts[1], " ")
+		return fmt.Sprintf("%s (%s): %s", target, module, parts[3])
+	case len(parts) == 3 && parts[0] == "exporter":
+		return "exporter unreachable: " + parts[2]
+	}
+	return key
+}
+
+func (p *Page) serve(w http.ResponseWriter, r *http.Request) {
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	d := p.data(page)
+	if m := r.URL.Query().Get("silence"); m != "" {
+		d.Form.Matchers = m
+	}
+	// Flash messages name real silences only: the page does not repeat
+	// arbitrary text from its URL.
+	for param, what := range map[string]string{"created": "created", "expired": "expired"} {
+		if id := r.URL.Query().Get(param); id != "" && p.o.Silences != nil {
+			if s, err := p.o.Silences.Get(id); err == nil {
+				d.Flash = fmt.Sprintf("Silence %s %s %s.", s.ID, s.MatchersString(), what)
+			}
+		}
+	}
+	if user, _, ok := r.BasicAuth(); ok {
+		d.Form.Author = user
+	}
+	p.render(w, http.StatusOK, d)
+}
+
+func (p *Page) render(w http.ResponseWriter, code int, d *pageData) {
+	var buf bytes.Buffer
+	if err := p.tmpl.ExecuteTemplate(&buf, "page", d); err != nil {
+		p.o.Logger.Error("Cannot render the status page", "err", err)
+		http.Error(w, "cannot render the page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// fragmentNames are the live parts of the page, by element id.
+var fragmentNames = []string{"title", "summary", "problems", "alerts", "notifications", "silences"}
+
+// fragments renders the live parts of the page.
+func (p *Page) fragments(page int) (map[string]string, error) {
+	d := p.data(page)
+	out := make(map[string]string, len(fragmentNames))
+	var buf bytes.Buffer
+	for _, name := range fragmentNames {
+		buf.Reset()
+		if err := p.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
+			return nil, err
+		}
+		out[name] = buf.String()
+	}
+	return out, nil
+}
+
+// events streams the changed parts of the page as server-sent events
+// ("update", data: a JSON object of element id → inner HTML).
+func (p *Page) events(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	flusher.Flush()
+
+	sent := map[string]string{}
+	ping := time.NewTicker(heartbeat)
+	defer ping.Stop()
+	// The first round sends everything: the page may have changed since
+	// it was rendered.
+	wake := p.updates.wait()
+	for {
+		if err := p.sendChanged(w, page, sent); err != nil {
+			p.o.Logger.Debug("Live update stream ended", "err", err)
+			return
+		}
+		flusher.Flush()
+	idle:
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-p.done:
+				return
+			case <-ping.C:
+				// Keeps proxies from closing an idle stream.
+				if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+					return
+				}
+				flusher.Flush()
+			case <-wake:
+				wake = p.updates.wait()
+				break idle
+			}
+		}
+	}
+}
+
+func (p *Page) sendChanged(w http.ResponseWriter, page int, sent map[string]string) error {
+	frags, err := p.fragments(page)
+	if err != nil {
+		p.o.Logger.Error("Cannot render live update", "err", err)
+		return nil
+	}
+	changed := map[string]string{}
+	for k, v := range frags {
+		if sent[k] != v {
+			changed[k] = v
+			sent[k] = v
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(changed)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "event: update\ndata: %s\n\n", data)
+	return err
+}
+
+// checkToken verifies the form's token: with the same-origin check of
+// CrossOriginProtection, it keeps other sites from posting forms here.
+func (p *Page) checkToken(r *http.Request) bool {
+	return subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(p.token)) == 1
+}
+
+func (p *Page) createSilence(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !p.checkToken(r) {
+		http.Error(w, "Forbidden: the form is stale or comes from another site; reload the page.", http.StatusForbidden)
+		return
+	}
+	form := silenceForm{
+		Matchers: strings.TrimSpace(r.PostFormValue("matchers")),
+		Duration: strings.TrimSpace(r.PostFormValue("duration")),
+		Author:   strings.TrimSpace(r.PostFormValue("author")),
+		Comment:  strings.TrimSpace(r.PostFormValue("comment")),
+	}
+	id, err := p.setSilence(form)
+	if err != nil {
+		d := p.data(1)
+		d.Form, d.Error = form, "Silence not created: "+err.Error()
+		p.render(w, http.StatusBadRequest, d)
+		return
+	}
+	p.o.Logger.Info("Silence created on the status page", "id", id, "matchers", form.Matchers, "created_by", form.Author)
+	seeOther(w, "./?created="+id+"#silences-title")
+}
+
+func (p *Page) setSilence(f silenceForm) (string, error) {
+	if f.Author == "" || f.Comment == "" {
+		return "", errors.New("author and comment are required")
+	}
+	if f.Matchers == "" {
+		return "", errors.New("at least one matcher is required")
+	}
+	ms, err := silence.ParseMatchers(f.Matchers)
+	if err != nil {
+		return "", err
+	}
+	d, err := model.ParseDuration(f.Duration)
+	if err != nil || d <= 0 {
+		return "", fmt.Errorf("bad duration %q: use 30m, 2h, 1d…", f.Duration)
+	}
+	return p.o.Silences.Set(silence.Silence{
+		Matchers: ms, EndsAt: p.o.Now().Add(time.Duration(d)), // starts now
+		CreatedBy: f.Author, Comment: f.Comment,
+	})
+}
+
+func (p *Page) expireSilence(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !p.checkToken(r) {
+		http.Error(w, "Forbidden: the form is stale or comes from another site; reload the page.", http.StatusForbidden)
+		return
+	}
+	id := r.PathValue("id")
+	if err := p.o.Silences.Expire(id); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, silence.ErrNotFound) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, "Silence not expired: "+err.Error(), code)
+		return
+	}
+	p.o.Logger.Info("Silence expired on the status page", "id", id)
+	seeOther(w, "../../?expired="+id+"#silences-title")
+}
+
+// seeOther redirects to a relative location, kept relative (unlike
+// http.Redirect) so that the page works behind a reverse proxy's prefix.
+func seeOther(w http.ResponseWriter, location string) {
+	w.Header().Set("Location", location)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// ago renders t relative to now: "5m ago", "in 2h".
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		return "in " + shortDuration(-d)
+	}
+	if d < time.Second {
+		return "just now"
+	}
+	return shortDuration(d) + " ago"
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 24*time.Hour:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return strconv.Itoa(h) + "h"
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
+	}
+	days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	if h == 0 {
+		return strconv.Itoa(days) + "d"
+	}
+	return fmt.Sprintf("%dd%dh", days, h)
+}
+
+func labelsString(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		if k != "alertname" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strconv.Quote(labels[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// checkMatchers are the matchers that silence exactly one check.
+func checkMatchers(c engine.CheckView) string {
+	instance := c.Target
+	if v := c.Labels["instance"]; v != "" {
+		instance = v
+	}
+	return fmt.Sprintf("instance=%s, module=%s", strconv.Quote(instance), strconv.Quote(c.Module))
+}
