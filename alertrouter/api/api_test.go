@@ -480,7 +480,7 @@ func TestSilencesAPI(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"matchers":[],"endsAt":"` + end + `"}`: "Failed to create silence: at least one matcher required",
 		`{"matchers":[{"name":"a","value":"b","isRegex":false}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2020-01-02T00:00:00Z"}`: "end time can't be in the past",
-		`{"matchers":[{"name":"a","value":"(","isRegex":true}],"endsAt":"` + end + `"}`:                                           "invalid regular expression",
+		`{"matchers":[{"name":"a","value":"(","isRegex":true}],"endsAt":"` + end + `"}`:                                             "invalid regular expression",
 		`not json`: "cannot decode",
 	} {
 		if code, got := f.call(t, "POST", "/api/v2/silences", body); code != 400 || !strings.Contains(decodeAs[string](t, got), want) {

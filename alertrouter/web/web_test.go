@@ -151,8 +151,7 @@ func TestPageRenders(t *testing.T) {
 		{Integration: "ops/webhook/0", Key: "check|http_2xx https://shop.example|1|down", At: now.Add(-50 * time.Second), Outcome: store.OutcomeDelivered},
 		{Integration: "ops/email/0", Key: "exporter|1|down", At: now.Add(-2 * time.Hour), Outcome: store.OutcomeFailed},
 	}
-	f := setup(t, Options{Notifications: func(n int) ([]store.NotificationRecord, error) { return notifs, nil },
-	})
+	f := setup(t, Options{Notifications: func(n int) ([]store.NotificationRecord, error) { return notifs, nil }})
 	id, err := f.silences.Set(silence.Silence{Matchers: []silence.Matcher{{Name: "job", Value: "api", IsEqual: true}},
 		EndsAt: now.Add(2 * time.Hour), CreatedBy: "ann", Comment: "deploy <script>"})
 	if err != nil {
@@ -504,4 +503,3 @@ func TestAgo(t *testing.T) {
 		t.Error("zero time")
 	}
 }
-
