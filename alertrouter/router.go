@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/api"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/web"
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -36,13 +39,17 @@ type Options struct {
 	Exporter engine.Exporter
 }
 
-// Router is vigie_router: configuration, store, engine and dispatcher.
+// Router is vigie_router: configuration, store, engine and dispatcher,
+// silences, the Alertmanager API and the status page.
 type Router struct {
 	opts       Options
 	logger     *slog.Logger
 	store      *store.Store
 	engine     *engine.Engine
 	dispatcher *dispatch.Dispatcher
+	silences   *silence.Silences
+	api        *api.API
+	page       *web.Page
 
 	cfg      atomic.Pointer[config.RouterConfig]
 	reloadMu sync.Mutex
@@ -96,6 +103,11 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.silences, err = silence.New(silence.Options{Store: r.store, Logger: o.Logger.With("component", "silences")})
+	if err != nil {
+		r.store.Close()
+		return nil, err
+	}
 	r.dispatcher = dispatch.New(dispatch.Options{
 		Store:   r.store,
 		Logger:  o.Logger.With("component", "dispatch"),
@@ -116,7 +128,15 @@ func New(o Options) (*Router, error) {
 		r.store.Close()
 		return nil, err
 	}
-	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher})
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher}, &silencesCollector{s: r.silences})
+	r.api = api.New(api.Options{
+		Engine: r.engine, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
+		Registerer: o.Registry, Name: clusterName(), Started: time.Now(),
+	})
+	r.page = web.New(web.Options{
+		Engine: r.engine, Silences: r.silences, Notifications: r.store.RecentNotifications,
+		Logger: o.Logger.With("component", "web"), Version: version.Version,
+	})
 	r.cfg.Store(cfg)
 	r.reloadSuccess.Set(1)
 	r.reloadTime.SetToCurrentTime()
@@ -137,10 +157,12 @@ func policy(cfg *config.RouterConfig) dispatch.Policy {
 func (r *Router) Run(ctx context.Context) error {
 	defer r.store.Close()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(2)
+	errc := make(chan error, 4)
+	wg.Add(4)
 	go func() { defer wg.Done(); errc <- r.dispatcher.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- r.engine.Run(ctx) }()
+	go func() { defer wg.Done(); errc <- r.silences.Run(ctx) }()
+	go func() { defer wg.Done(); errc <- r.page.Run(ctx) }()
 	go func() {
 		select {
 		case <-r.engine.SDDone():
@@ -191,8 +213,8 @@ func (r *Router) Config() *config.RouterConfig { return r.cfg.Load() }
 // first target list.
 func (r *Router) Ready() bool { return r.ready.Load() }
 
-// Handler serves /metrics, /config, /-/healthy, /-/ready, /-/reload and a
-// landing page.
+// Handler serves /metrics, /config, /-/healthy, /-/ready, /-/reload, the
+// Alertmanager API (/api/v2/) and the status page (/, /events, forms).
 func (r *Router) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(r.opts.Registry, promhttp.HandlerOpts{
@@ -228,25 +250,18 @@ func (r *Router) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(out)
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path != "/" {
-			http.NotFound(w, req)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		landing.Execute(w, struct{ Version, Exporter string }{version.Version, r.Config().Exporter.URL})
-	})
+	r.api.Register(mux)
+	r.page.Register(mux)
 	return mux
 }
 
-var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>vigie router</title></head>
-<body style="font-family: system-ui, sans-serif; margin: 2em">
-<h1>vigie router</h1>
-<p>Version {{.Version}}. Probing the targets of the exporter at <code>{{.Exporter}}</code>.</p>
-<ul><li><a href="metrics">Metrics</a></li><li><a href="config">Configuration</a></li></ul>
-</body></html>
-`))
+// clusterName names this router in /api/v2/status.
+func clusterName() string {
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "vigie_router"
+}
 
 func describe(path string) string {
 	if path == "" {
@@ -278,4 +293,23 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(outboxDepthDesc, prometheus.GaugeValue, float64(depth))
 	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
+}
+
+// silencesCollector reports silences by state at scrape time.
+type silencesCollector struct{ s *silence.Silences }
+
+var silencesDesc = prometheus.NewDesc("vigie_router_silences",
+	"Silences by state (active, pending, expired but not yet forgotten).", []string{"state"}, nil)
+
+func (c *silencesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- silencesDesc }
+
+func (c *silencesCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	counts := map[silence.State]int{silence.Active: 0, silence.Pending: 0, silence.Expired: 0}
+	for _, s := range c.s.List() {
+		counts[s.State(now)]++
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(silencesDesc, prometheus.GaugeValue, float64(n), string(st))
+	}
 }

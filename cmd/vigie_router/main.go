@@ -31,20 +31,29 @@ func main() {
 }
 
 func run(args []string) int {
-	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications.")
-	var configFileSet bool
-	configFile := app.Flag("config.file", "Router configuration file. When not given and vigie-router.yml does not exist, the embedded default is used (exporter on 127.0.0.1:9115, notifications to the log).").Default("vigie-router.yml").IsSetByUser(&configFileSet).String()
-	configCheck := app.Flag("config.check", "If true validate the config file and then exit.").Default("false").Bool()
-	storagePath := app.Flag("storage.path", "Directory of the router's store (check states, notification log, outbox).").Default("data/").String()
-	externalURL := app.Flag("web.external-url", "The URL under which the router is externally reachable; used in notifications. Overrides external_url of the configuration.").PlaceHolder("<url>").String()
-	webConfig := kingpinflag.AddFlags(app, ":9116")
+	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications. Without a command, runs the router (see 'vigie_router run --help' for its flags).")
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print("vigie_router"))
 	app.HelpFlag.Short('h')
-	if _, err := app.Parse(args); err != nil {
+
+	runCmd := app.Command("run", "Run the router (the default command).").Default()
+	var configFileSet bool
+	configFile := runCmd.Flag("config.file", "Router configuration file. When not given and vigie-router.yml does not exist, the embedded default is used (exporter on 127.0.0.1:9115, notifications to the log).").Default("vigie-router.yml").IsSetByUser(&configFileSet).String()
+	configCheck := runCmd.Flag("config.check", "If true validate the config file and then exit.").Default("false").Bool()
+	storagePath := runCmd.Flag("storage.path", "Directory of the router's store (check states, notification log, outbox, silences).").Default("data/").String()
+	externalURL := runCmd.Flag("web.external-url", "The URL under which the router is externally reachable; used in notifications. Overrides external_url of the configuration.").PlaceHolder("<url>").String()
+	webConfig := kingpinflag.AddFlags(runCmd, ":9116")
+
+	silences := addSilenceCommands(app)
+
+	cmd, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	if cmd != runCmd.FullCommand() {
+		return silences.run(cmd, os.Stdout, os.Stderr)
 	}
 	logger := promslog.New(logConfig)
 
