@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
+	"github.com/vigie-monitoring/vigie/alertrouter/cli"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
@@ -354,4 +357,133 @@ func newMetricServer(t *testing.T, v chan float64) string {
 	t.Cleanup(func() { srv.Close() })
 	testenv.WaitForPort(t, addr, 5*time.Second)
 	return addr
+}
+
+// TestStatusPageInChromium drives the real router's status page in
+// headless Chromium, behind basic auth: the page renders, a check going
+// DOWN and a silence added with the CLI appear without a reload, the
+// silence form creates a silence (seen by the API) and its button expires
+// it. A screenshot is saved ($VIGIE_ARTIFACTS, else the test's temporary
+// directory).
+func TestStatusPageInChromium(t *testing.T) {
+	w := newBrowser(t)
+	x := newFakeExporter(t, "https://shop.example")
+	x.set(true)
+	h := newHook(t)
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	webCfg := filepath.Join(dir, "web.yml")
+	os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  ann: %s\n", hash)), 0o600)
+	clientCfg := filepath.Join(dir, "client.yml")
+	os.WriteFile(clientCfg, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600)
+	cfg := writeConfig(t, fmt.Sprintf(strings.Replace(routerConfig, "  sd_url: %s\n", "", 1), x.srv.URL, h.srv.URL))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	router := "http://" + addr
+	start(t, filepath.Join(binaries(t), "vigie_router"), "--config.file="+cfg, "--storage.path="+t.TempDir(),
+		"--web.listen-address="+addr, "--web.config.file="+webCfg)
+	testenv.WaitForPort(t, addr, 20*time.Second)
+
+	// The browser sends the credentials with every request, the live
+	// stream and the forms included.
+	w.cdp("Network.enable", map[string]any{})
+	w.cdp("Network.setExtraHTTPHeaders", map[string]any{"headers": map[string]string{
+		"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("ann:s3cret"))}})
+	w.open(router + "/")
+	w.mustFind("#summary")
+	w.waitText("#live", "live")
+	t.Cleanup(func() {
+		if t.Failed() {
+			saveScreenshot(t, w, "status-page-failure.png")
+		}
+	})
+
+	// Changes arrive without a reload: a marker set in the page survives.
+	w.exec("window.vigieMarker = 42; return null;", nil)
+	noReload := func(what string) {
+		t.Helper()
+		var marker float64
+		w.exec("return window.vigieMarker || 0;", &marker)
+		if marker != 42 {
+			t.Fatalf("the page was reloaded: %s did not apply in place", what)
+		}
+	}
+	sil := strings.TrimSpace(runCLI(t, "silence", "add", "--router.url="+router, "--http.config.file="+clientCfg,
+		`instance="https://other.example"`, "--comment=added from the CLI", "--author=bob"))
+	w.waitText("#silences", "added from the CLI")
+	w.waitText("#count-silences", "1")
+	noReload("a silence added with the CLI")
+
+	// The form creates a silence the API sees.
+	w.typeInto("#matchers", `instance="https://shop.example", module="http_2xx"`)
+	w.typeInto("#comment", "investigating, from Chromium")
+	w.click("#silence-submit")
+	w.waitText("#flash", "created")
+	w.waitText("#silences", "investigating, from Chromium")
+	hc := cliHTTPClient(t, clientCfg)
+	c, _ := api.NewClient(router, hc)
+	list, err := c.Silences(t.Context(), []string{`instance="https://shop.example"`})
+	if err != nil || len(list) != 1 || list[0].Comment != "investigating, from Chromium" || list[0].CreatedBy != "ann" || list[0].Status.State != "active" {
+		t.Fatalf("silence made with the form, seen by the API: %+v, %v", list, err)
+	}
+
+	// Expire the CLI's silence with its button.
+	w.click(fmt.Sprintf("tr[data-silence=%q] button.expire", sil))
+	w.waitText("#flash", "expired")
+	if got, err := c.Silence(t.Context(), sil); err != nil || got.Status.State != "expired" {
+		t.Errorf("after the expire button: %+v, %v", got, err)
+	}
+
+	// A check going DOWN appears without a reload, with its reason.
+	w.waitText("#count-up", "1")
+	w.exec("window.vigieMarker = 42; return null;", nil)
+	x.set(false)
+	w.waitText("#problems", "https://shop.example")
+	w.waitText("#problems", "HTTP status 503 not in 2xx")
+	w.waitText("#count-down", "1")
+	noReload("a check going DOWN")
+	var title string
+	w.exec("return document.title;", &title)
+	if title != "1 down · vigie router" {
+		t.Errorf("title %q", title)
+	}
+	// "Silence…" on the DOWN check fills the form with its matchers.
+	w.click("#problems a[href*='silence=']")
+	w.mustFind("#silence-form")
+	var matchers string
+	w.exec("return document.getElementById('matchers').value;", &matchers)
+	if matchers != `instance="https://shop.example", module="http_2xx"` {
+		t.Errorf("form prefilled with %q", matchers)
+	}
+	saveScreenshot(t, w, "status-page.png")
+}
+
+// saveScreenshot saves the browser's page as PNG in $VIGIE_ARTIFACTS (else
+// the test's temporary directory) and logs where.
+func saveScreenshot(t *testing.T, w *webDriver, name string) {
+	t.Helper()
+	w.exec("window.scrollTo(0, 0); return null;", nil)
+	png := w.screenshot()
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("screenshot is not a PNG (%d bytes)", len(png))
+	}
+	dir := os.Getenv("VIGIE_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the status page: %s (%d bytes)", path, len(png))
+}
+
+func cliHTTPClient(t *testing.T, file string) *http.Client {
+	t.Helper()
+	hc, err := cli.HTTPClient(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hc
 }
