@@ -1,5 +1,6 @@
-# vigie — Prometheus-style build. `make run` starts the exporter on its
-# embedded default config; `make test` runs every test (CI runs it too).
+# vigie — Prometheus-style build. `make run` starts the exporter and the
+# router on the quick start configuration (deploy/quickstart); `make test`
+# runs every test (CI runs it too).
 
 GO        ?= go
 FUZZTIME  ?= 10s
@@ -24,7 +25,7 @@ build:
 	done
 
 run: build
-	./vigie_exporter --web.listen-address=127.0.0.1:9115
+	scripts/run.sh
 
 test: vet unit fuzz
 
