@@ -104,4 +104,3 @@ func TestQuickstartRuns(t *testing.T) {
 		t.Errorf("run.sh did not report stopping:\n%s", log.String())
 	}
 }
-
