@@ -9,6 +9,7 @@ package deploy
 
 import (
 	"bufio"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -738,6 +739,75 @@ func TestDockerfile(t *testing.T) {
 	}
 	if len(pendingPkgs) > 0 && !t.Failed() {
 		t.Skipf("SKIPPING %s: not in this tree yet (the router's branch is not merged); the image build needs it", strings.Join(pendingPkgs, ", "))
+	}
+}
+
+// TestDockerfileBuildCommand runs the build stage's `go build` command as
+// written (outside a container: the ARGs as environment variables, /out/
+// redirected to a temporary directory) and checks the binaries it makes
+// are static and carry the version stamp.
+func TestDockerfileBuildCommand(t *testing.T) {
+	df := dockerParseFile(t, dockerfilePath)
+	var run string
+	for _, in := range df.Stages[0].Instructions {
+		if in.Cmd == "RUN" && strings.Contains(in.Args, "go build") {
+			run = in.Args
+		}
+	}
+	// Drop the RUN flags (cache mounts): the rest is the shell command.
+	for strings.HasPrefix(run, "--") {
+		_, run, _ = strings.Cut(run, " ")
+		run = strings.TrimSpace(run)
+	}
+	out := t.TempDir()
+	if !strings.Contains(run, " -o /out/ ") {
+		t.Fatalf("the go build does not write to /out/: %s", run)
+	}
+	run = strings.Replace(run, " -o /out/ ", " -o "+out+"/ ", 1)
+	var pending []string
+	for _, rs := range dockerRuntimeStages {
+		if !systemdHaveCommand(rs.command) {
+			run = strings.Replace(run, " ./cmd/"+rs.command, "", 1)
+			pending = append(pending, rs.command)
+		}
+	}
+	cmd := exec.Command("sh", "-c", run)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "REVISION=test-revision", "BRANCH=test-branch")
+	if res, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", run, err, res)
+	}
+	version, err := os.ReadFile("../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range dockerRuntimeStages {
+		if slices.Contains(pending, rs.command) {
+			continue
+		}
+		bin := filepath.Join(out, rs.command)
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatalf("%s: %v", bin, err)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s is dynamically linked: the distroless static image has no libc", rs.command)
+			}
+		}
+		f.Close()
+		res, err := exec.Command(bin, "--version").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s --version: %v\n%s", rs.command, err, res)
+		}
+		for _, want := range []string{"version " + strings.TrimSpace(string(version)), "revision: test-revision", "branch: test-branch"} {
+			if !strings.Contains(string(res), want) {
+				t.Errorf("%s --version does not say %q:\n%s", rs.command, want, res)
+			}
+		}
+	}
+	if len(pending) > 0 && !t.Failed() {
+		t.Skipf("SKIPPING %s: not in this tree yet (the router's branch is not merged); built without it", strings.Join(pending, ", "))
 	}
 }
 
