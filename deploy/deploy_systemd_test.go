@@ -325,8 +325,9 @@ func TestSystemdUnitsMatchBinaries(t *testing.T) {
 			// temporary directory the state directory.
 			envArgs := systemdDefaultsArgs(t, string(defaults))
 			var run []string
-			for _, a := range append(args[1:len(args)-1], envArgs...) {
+			for _, a := range append(slices.Clone(args[1:]), envArgs...) {
 				switch {
+				case a == "$ARGS":
 				case strings.HasPrefix(a, "--config.file="):
 				case strings.HasPrefix(a, "--storage.path="):
 					run = append(run, "--storage.path="+t.TempDir())
@@ -575,5 +576,49 @@ func TestSystemdExporterICMPNeedsOnlyNetRaw(t *testing.T) {
 				t.Fatalf("the failure does not say %q:\n%s", tc.reason, text)
 			}
 		})
+	}
+}
+
+// TestSystemdGrafanaDockerFilesAreChecked keeps "every file in deploy/ is
+// checked" true for grafana/, systemd/ and docker/: a file that none of the
+// tests above reads fails here until a test covers it.
+func TestSystemdGrafanaDockerFilesAreChecked(t *testing.T) {
+	checked := map[string]bool{
+		grafanaDatasourceFile:    true,
+		grafanaProviderFile:      true,
+		"systemd/vigie.sysusers": true,
+		dockerfilePath:           true,
+		dockerComposeYML:         true,
+		"docker/vigie.yml":       true,
+	}
+	for _, su := range systemdUnits {
+		checked["systemd/"+su.file] = true
+		checked["systemd/"+su.defaults] = true
+	}
+	covered := func(path string) bool {
+		dir, ext := filepath.Dir(path), filepath.Ext(path)
+		switch {
+		case checked[path]:
+			return true
+		case dir == filepath.Dir(grafanaDashboardFile) && ext == ".json": // TestGrafanaProvisioning parses each
+			return true
+		case dir == "docker/targets" && ext == ".yml": // TestDockerExporterConfig decodes each
+			return true
+		}
+		return false
+	}
+	for _, root := range []string{"grafana", "systemd", "docker"} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if !covered(filepath.ToSlash(path)) {
+				t.Errorf("deploy/%s is checked by no test: add one (and list it here)", path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
