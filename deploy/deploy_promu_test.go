@@ -21,7 +21,7 @@ func TestPromuBuildsEveryBinary(t *testing.T) {
 		Repository struct{ Path string } `yaml:"repository"`
 		Build      struct {
 			Binaries []struct{ Name, Path string } `yaml:"binaries"`
-			LDFlags  string                       `yaml:"ldflags"`
+			LDFlags  string                        `yaml:"ldflags"`
 		} `yaml:"build"`
 		Tarball struct{ Files []string } `yaml:"tarball"`
 	}
