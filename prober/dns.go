@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -183,27 +182,27 @@ func exchange(ctx context.Context, client *dns.Client, msg *dns.Msg, addr string
 	conn, err := client.DialContext(ctx, addr)
 	durations.WithLabelValues("connect").Set(time.Since(start).Seconds())
 	if err != nil {
-		return nil, dnsQueryError(err, time.Since(start))
+		return nil, dnsQueryError(ctx, err, time.Since(start))
 	}
 	defer conn.Close()
 	response, rtt, err := client.ExchangeWithConnContext(ctx, msg, conn)
 	durations.WithLabelValues("request").Set(rtt.Seconds())
 	if err != nil {
-		return nil, dnsQueryError(err, time.Since(start))
+		return nil, dnsQueryError(ctx, err, time.Since(start))
 	}
 	return response, nil
 }
 
 // dnsQueryError phrases a failed query for people.
-func dnsQueryError(err error, elapsed time.Duration) error {
+func dnsQueryError(ctx context.Context, err error, elapsed time.Duration) error {
 	var pe *PolicyError
 	if errors.As(err, &pe) {
 		return fmt.Errorf("DNS query failed: %w", pe)
 	}
-	if isTimeout(err) {
-		return &briefError{reason: "DNS query timed out after " + roundDuration(elapsed).String(), err: err}
+	if isTimeout(ctx, err) {
+		return reasonf(err, "DNS query timed out after %s", roundDuration(elapsed))
 	}
-	return &briefError{reason: "DNS query failed: " + netErrorText(err), err: err}
+	return reasonf(err, "DNS query failed: %s", errorText(err))
 }
 
 // checkRcode fails unless rcode is one of valid (NOERROR when absent).
@@ -299,45 +298,4 @@ func regexpList(res []config.Regexp) string {
 		s[i] = res[i].String()
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-// briefError is a failure reason phrased for people that still unwraps to
-// the error behind it.
-type briefError struct {
-	reason string
-	err    error
-}
-
-func (e *briefError) Error() string { return e.reason }
-func (e *briefError) Unwrap() error { return e.err }
-
-// isTimeout reports whether err is a deadline or timeout.
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// netErrorText strips the operation and addresses from a network error,
-// leaving its cause ("connection refused", "EOF", a TLS error).
-func netErrorText(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Err.Error()
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err.Error()
-	}
-	return err.Error()
-}
-
-// roundDuration keeps a duration readable in a failure reason.
-func roundDuration(d time.Duration) time.Duration {
-	if d >= time.Second {
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(10 * time.Millisecond)
 }

@@ -140,7 +140,7 @@ func parseFTPLine(line string) (code int, more bool, text string, ok bool) {
 func (c *ftpConn) replyFailure(ctx context.Context, what string, err error) error {
 	c.broken = true
 	if errors.Is(err, errFTPReplyTooLong) {
-		return convReasonf(err, "FTP reply longer than %d bytes while waiting for %s", ftpMaxReply, what)
+		return reasonf(err, "FTP reply longer than %d bytes while waiting for %s", ftpMaxReply, what)
 	}
 	return convFailure(ctx, what, err)
 }
@@ -192,13 +192,13 @@ func (c *ftpConn) startTLS(ctx context.Context, config *tls.Config) (*tls.Conn, 
 
 // ftpTLSFailure turns a failed handshake into a reason.
 func ftpTLSFailure(ctx context.Context, err error) error {
-	if convTimedOut(ctx, err) {
-		return convReasonf(err, "timed out during the TLS handshake")
+	if isTimeout(ctx, err) {
+		return reasonf(err, "timed out during the TLS handshake")
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return convReasonf(err, "connection closed by the server during the TLS handshake")
+		return reasonf(err, "connection closed by the server during the TLS handshake")
 	}
-	return convReasonf(err, "TLS handshake failed: %s", convErrorText(err))
+	return reasonf(err, "TLS handshake failed: %s", errorText(err))
 }
 
 // parseEPSV returns the port of a 229 reply: "Entering Extended Passive

@@ -21,21 +21,6 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// convReason is a failure reason: a short sentence for people that still
-// unwraps to its cause, so that callers can recognise policy refusals.
-type convReason struct {
-	msg string
-	err error
-}
-
-func (r *convReason) Error() string { return r.msg }
-func (r *convReason) Unwrap() error { return r.err }
-
-// convReasonf returns a reason with the given text wrapping cause.
-func convReasonf(cause error, format string, args ...any) error {
-	return &convReason{msg: fmt.Sprintf(format, args...), err: cause}
-}
-
 // convSplitTarget splits a "host:port" target, adding defaultPort when the
 // port is omitted. Bracketed and bare IPv6 literals are accepted.
 func convSplitTarget(target, defaultPort string) (host, port string, err error) {
@@ -70,57 +55,29 @@ func convDialFailure(ctx context.Context, addr string, err error) error {
 	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return convReasonf(err, "connection to %s refused", addr)
-	case convTimedOut(ctx, err):
-		return convReasonf(err, "connection to %s timed out", addr)
+		return reasonf(err, "connection to %s refused", addr)
+	case isTimeout(ctx, err):
+		return reasonf(err, "connection to %s timed out", addr)
+	case isCancelled(ctx):
+		return reasonf(err, "probe cancelled while connecting to %s", addr)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return convReasonf(err, "%s is unreachable", addr)
+		return reasonf(err, "%s is unreachable", addr)
 	}
-	return convReasonf(err, "cannot connect to %s: %s", addr, convErrorText(err))
+	return reasonf(err, "cannot connect to %s: %s", addr, errorText(err))
 }
 
 // convFailure turns an error on an established connection, while waiting
 // for what, into a reason.
 func convFailure(ctx context.Context, what string, err error) error {
 	switch {
-	case convTimedOut(ctx, err):
-		return convReasonf(err, "timed out waiting for %s", what)
+	case isTimeout(ctx, err):
+		return reasonf(err, "timed out waiting for %s", what)
+	case isCancelled(ctx):
+		return reasonf(err, "probe cancelled while waiting for %s", what)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return convReasonf(err, "connection closed by the server while waiting for %s", what)
+		return reasonf(err, "connection closed by the server while waiting for %s", what)
 	}
-	return convReasonf(err, "error while waiting for %s: %s", what, convErrorText(err))
-}
-
-// convTimedOut reports whether err comes from the probe's deadline: a
-// connection deadline, or the connection closed because ctx ended.
-func convTimedOut(ctx context.Context, err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	// Libraries that hide the I/O error (an SSH session torn down by the
-	// deadline ends "without exit status") still ran out of time.
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return ctx.Err() != nil
-}
-
-// convErrorText is the innermost message of a network error, without the
-// "dial tcp 127.0.0.1:21:" prefixes that repeat what the reason says.
-func convErrorText(err error) string {
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Err != nil {
-		err = opErr.Err
-	}
-	var sysErr *os.SyscallError
-	if errors.As(err, &sysErr) && sysErr.Err != nil {
-		err = sysErr.Err
-	}
-	return err.Error()
+	return reasonf(err, "error while waiting for %s: %s", what, errorText(err))
 }
 
 // convArmDeadline bounds every read and write on conn by ctx: the deadline

@@ -182,20 +182,19 @@ func grpcCheckError(ctx context.Context, st *status.Status, trace *grpcConnTrace
 	}
 	switch {
 	case st.Code() == codes.DeadlineExceeded || ctx.Err() != nil:
-		reason := "gRPC health check timed out after " + roundDuration(elapsed).String()
 		if cause := firstErr(handshakeErr, dialErr); cause != nil {
-			reason += " (last error: " + netErrorText(cause) + ")"
+			return reasonf(cause, "gRPC health check timed out after %s (last error: %s)", roundDuration(elapsed), errorText(cause))
 		}
-		return &briefError{reason: reason, err: firstErr(handshakeErr, dialErr, st.Err())}
+		return reasonf(st.Err(), "gRPC health check timed out after %s", roundDuration(elapsed))
 	case st.Code() == codes.NotFound:
 		// The health protocol's answer for a service the server does not know.
-		return &briefError{reason: fmt.Sprintf("service %q unknown", service), err: st.Err()}
+		return reasonf(st.Err(), "service %q unknown", service)
 	case st.Code() == codes.Unavailable && handshakeErr != nil:
-		return &briefError{reason: "gRPC status Unavailable: " + netErrorText(handshakeErr), err: handshakeErr}
+		return reasonf(handshakeErr, "gRPC status Unavailable: %s", errorText(handshakeErr))
 	case st.Code() == codes.Unavailable && dialErr != nil:
-		return &briefError{reason: "gRPC status Unavailable: " + netErrorText(dialErr), err: dialErr}
+		return reasonf(dialErr, "gRPC status Unavailable: %s", errorText(dialErr))
 	}
-	return &briefError{reason: fmt.Sprintf("gRPC status %s: %s", st.Code(), st.Message()), err: st.Err()}
+	return reasonf(st.Err(), "gRPC status %s: %s", st.Code(), st.Message())
 }
 
 func firstErr(errs ...error) error {

@@ -346,7 +346,7 @@ func (p *httpProbe) readBody(ctx context.Context, resp *http.Response) int64 {
 	if p.ok() && (needRegex || needCEL) {
 		data, err := io.ReadAll(counter)
 		if err != nil {
-			err = p.bodyError(err)
+			err = p.bodyError(ctx, err)
 		}
 		if needRegex {
 			if err == nil {
@@ -365,7 +365,7 @@ func (p *httpProbe) readBody(ctx context.Context, resp *http.Response) int64 {
 
 	if _, err := io.Copy(io.Discard, counter); err != nil {
 		p.logger.Error("Failed to read HTTP response body", "err", err)
-		p.fail(p.bodyError(err))
+		p.fail(p.bodyError(ctx, err))
 	}
 	return counter.n
 }
@@ -392,13 +392,13 @@ func newDecompressor(algorithm string, body io.Reader) (io.ReadCloser, error) {
 }
 
 // bodyError turns an error reading the body into a reason.
-func (p *httpProbe) bodyError(err error) error {
+func (p *httpProbe) bodyError(ctx context.Context, err error) error {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
 		return fmt.Errorf("body larger than body_size_limit (%d bytes)", tooLarge.Limit)
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Errorf("timeout after %s reading the body", roundTimeout(p.timeout))
+	case isTimeout(ctx, err):
+		return fmt.Errorf("timeout after %s reading the body", roundDuration(p.timeout))
 	}
 	return fmt.Errorf("reading body: %w", err)
 }
@@ -535,8 +535,8 @@ func (p *httpProbe) requestError(ctx context.Context, err error) error {
 		return refused
 	}
 	tr := p.tracer.last()
-	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		return fmt.Errorf("timeout after %s %s", roundTimeout(p.timeout), tracePhase(tr))
+	if isTimeout(ctx, err) {
+		return fmt.Errorf("timeout after %s %s", roundDuration(p.timeout), tracePhase(tr))
 	}
 	if tr.tlsErr != nil {
 		return fmt.Errorf("TLS handshake failed: %w", tlsReason(tr.tlsErr))
@@ -596,14 +596,6 @@ func tlsReason(err error) error {
 		return verr.Err
 	}
 	return err
-}
-
-// roundTimeout renders the probe timeout as configured ("5s", "4.5s").
-func roundTimeout(d time.Duration) time.Duration {
-	if d >= time.Second {
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(10 * time.Millisecond)
 }
 
 // unwrapURLError drops net/http's `Get "url": ` prefix: the URL carries the

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"regexp"
 	"slices"
 	"syscall"
@@ -54,6 +53,7 @@ type qrOptions struct {
 
 // qrSession is the state of one conversation.
 type qrSession struct {
+	ctx  context.Context
 	conn net.Conn
 	r    *bufio.Reader
 	// partial accumulates a line that spans several reads.
@@ -89,7 +89,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 		return nil
 	}
 
-	s := &qrSession{conn: conn, r: bufio.NewReader(conn)}
+	s := &qrSession{ctx: ctx, conn: conn, r: bufio.NewReader(conn)}
 	for i := range opts.steps {
 		qr := &opts.steps[i]
 		logger.Debug("Processing query response entry", "entry_number", i)
@@ -123,10 +123,10 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			logger.Debug("Sending line", "line", send)
 			if err := s.sendLine(send); err != nil {
 				logger.Error("Failed to send", "err", err)
-				if connTimedOut(err) {
-					return connFailure(err, "timeout while sending %s", qrQuote(send))
+				if isTimeout(ctx, err) {
+					return reasonf(err, "timeout while sending %s", qrQuote(send))
 				}
-				return connFailure(err, "sending %s: %s", qrQuote(send), connErrorText(err))
+				return reasonf(err, "sending %s: %s", qrQuote(send), errorText(err))
 			}
 		}
 		if qr.StartTLS {
@@ -216,11 +216,11 @@ func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog
 		what := "bytes " + qrQuote(want)
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return connFailure(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
-		case connTimedOut(err):
-			return connFailure(err, "timeout while waiting for %s (got %d of %d bytes)", what, n, len(want))
+			return reasonf(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
+		case isTimeout(s.ctx, err):
+			return reasonf(err, "timeout while waiting for %s (got %d of %d bytes)", what, n, len(want))
 		}
-		return connFailure(err, "%s while waiting for %s", connErrorText(err), what)
+		return reasonf(err, "%s while waiting for %s", errorText(err), what)
 	}
 	if string(got) != want {
 		failedDueToBytes.Set(1)
@@ -261,7 +261,7 @@ func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		logger.Error("TLS Handshake (client) failed", "err", err)
 		tlsConn.Close()
-		return nil, connTLSFailure(err)
+		return nil, connTLSFailure(ctx, err)
 	}
 	logger.Debug("TLS Handshake (client) succeeded.")
 	s.conn = tlsConn
@@ -283,16 +283,16 @@ func (s *qrSession) expectFailure(err error, what string) error {
 	switch {
 	case errors.Is(err, io.EOF):
 		if !s.readAny {
-			return connFailure(err, "expected %s but connection closed without sending anything", what)
+			return reasonf(err, "expected %s but connection closed without sending anything", what)
 		}
-		return connFailure(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
-	case connTimedOut(err):
+		return reasonf(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
+	case isTimeout(s.ctx, err):
 		if s.readAny {
-			return connFailure(err, "timeout while waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
+			return reasonf(err, "timeout while waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
 		}
-		return connFailure(err, "timeout while waiting for %s (nothing received)", what)
+		return reasonf(err, "timeout while waiting for %s (nothing received)", what)
 	}
-	return connFailure(err, "%s while waiting for %s", connErrorText(err), what)
+	return reasonf(err, "%s while waiting for %s", errorText(err), what)
 }
 
 // qrRecordExpectInfo exports probe_expect_info{<labels>} 1, the label values
@@ -336,70 +336,25 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// connError is a failure reason that reads as a short sentence yet unwraps
-// to the error behind it, so errors.Is/As (and IsPolicyError) still work.
-type connError struct {
-	reason string
-	err    error
-}
-
-func (e *connError) Error() string { return e.reason }
-func (e *connError) Unwrap() error { return e.err }
-
-func connFailure(err error, format string, args ...any) error {
-	return &connError{reason: fmt.Sprintf(format, args...), err: err}
-}
-
-// connTimedOut reports whether err is a deadline (the probe timeout).
-func connTimedOut(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// connErrorText names common socket errors the way people know them and
-// falls back to the error text.
-func connErrorText(err error) string {
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by peer"
-	case errors.Is(err, syscall.EPIPE):
-		return "connection closed by peer"
-	case errors.Is(err, syscall.EHOSTUNREACH):
-		return "host unreachable"
-	case errors.Is(err, syscall.ENETUNREACH):
-		return "network unreachable"
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return "permission denied"
-	case errors.Is(err, syscall.ENOENT):
-		return "no such file or directory"
-	}
-	return err.Error()
-}
-
 // connDialFailure explains a failed connect to addr.
-func connDialFailure(err error, addr string) error {
+func connDialFailure(ctx context.Context, err error, addr string) error {
 	switch {
 	case IsPolicyError(err):
 		return err
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return connFailure(err, "connection refused")
-	case connTimedOut(err):
-		return connFailure(err, "timeout while connecting to %s", addr)
+		return reasonf(err, "connection refused")
+	case isTimeout(ctx, err):
+		return reasonf(err, "timeout while connecting to %s", addr)
 	case errors.Is(err, context.Canceled):
-		return connFailure(err, "probe cancelled while connecting to %s", addr)
+		return reasonf(err, "probe cancelled while connecting to %s", addr)
 	}
-	return connFailure(err, "connecting to %s: %s", addr, connErrorText(err))
+	return reasonf(err, "connecting to %s: %s", addr, errorText(err))
 }
 
 // connTLSFailure explains a failed TLS handshake.
-func connTLSFailure(err error) error {
-	if connTimedOut(err) {
-		return connFailure(err, "timeout during TLS handshake")
+func connTLSFailure(ctx context.Context, err error) error {
+	if isTimeout(ctx, err) {
+		return reasonf(err, "timeout during TLS handshake")
 	}
 	return fmt.Errorf("TLS handshake failed: %w", err)
 }

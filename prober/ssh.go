@@ -267,7 +267,7 @@ func (p *sshProbe) handshakeOutcome(ctx context.Context, err error) error {
 	version, versionAt := p.watch.result()
 	if versionAt.IsZero() {
 		if first := p.watch.firstLine(); first != "" {
-			return convReasonf(err, "no SSH banner: the server sent %s", convQuote(first))
+			return reasonf(err, "no SSH banner: the server sent %s", convQuote(first))
 		}
 		return convFailure(ctx, "the SSH banner", err)
 	}
@@ -286,18 +286,18 @@ func (p *sshProbe) handshakeOutcome(ctx context.Context, err error) error {
 	case err == nil:
 		return nil
 	case p.hostKeyAt.IsZero():
-		if convTimedOut(ctx, err) || isConnClosed(err) {
+		if isTimeout(ctx, err) || isConnClosed(err) {
 			return sshConnFailure(ctx, "the key exchange", err)
 		}
-		return convReasonf(err, "key exchange failed: %s", sshErrorText(err))
+		return reasonf(err, "key exchange failed: %s", sshErrorText(err))
 	case errors.Is(err, errSSHKexOnly):
 		return nil
 	case p.authErr != nil:
 		return p.authErr
-	case convTimedOut(ctx, err) || isConnClosed(err):
+	case isTimeout(ctx, err) || isConnClosed(err):
 		return sshConnFailure(ctx, "authentication", err)
 	}
-	return convReasonf(err, "authentication failed for user %s: %s", p.user, sshErrorText(err))
+	return reasonf(err, "authentication failed for user %s: %s", p.user, sshErrorText(err))
 }
 
 // runCommand runs the command in a session and checks its exit status and
@@ -307,10 +307,10 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 	defer func() { p.command.Set(time.Since(start).Seconds()) }()
 	session, err := client.NewSession()
 	if err != nil {
-		if convTimedOut(ctx, err) || isConnClosed(err) {
+		if isTimeout(ctx, err) || isConnClosed(err) {
 			return sshConnFailure(ctx, "a session", err)
 		}
-		return convReasonf(err, "cannot open a session: %s", sshErrorText(err))
+		return reasonf(err, "cannot open a session: %s", sshErrorText(err))
 	}
 	defer session.Close()
 	stdout := convBuffer{max: sshMaxOutput}
@@ -322,7 +322,7 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 	var exitErr *ssh.ExitError
 	switch {
 	case err == nil:
-	case convTimedOut(ctx, err):
+	case isTimeout(ctx, err):
 		p.exitStatus.Set(-1)
 		return sshConnFailure(ctx, "the command to finish", err)
 	case errors.As(err, &exitErr):
@@ -382,8 +382,8 @@ func sshErrorText(err error) string {
 // sshConnFailure is convFailure knowing that the library closes the
 // connection itself when the server goes away.
 func sshConnFailure(ctx context.Context, what string, err error) error {
-	if !convTimedOut(ctx, err) && isConnClosed(err) {
-		return convReasonf(err, "connection closed by the server while waiting for %s", what)
+	if !isTimeout(ctx, err) && isConnClosed(err) {
+		return reasonf(err, "connection closed by the server while waiting for %s", what)
 	}
 	return convFailure(ctx, what, err)
 }

@@ -79,7 +79,7 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 	}
 	conn, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {
-		return nil, "", connDialFailure(err, addr)
+		return nil, "", connDialFailure(ctx, err, addr)
 	}
 	if !p.TLS {
 		return conn, host, nil
@@ -87,7 +87,7 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 	tlsConn := tls.Client(conn, tlsConfig)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, "", connTLSFailure(err)
+		return nil, "", connTLSFailure(ctx, err)
 	}
 	return tlsConn, host, nil
 }

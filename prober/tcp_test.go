@@ -770,11 +770,11 @@ modules:
 
 func TestTCPDialFailureKeepsPolicyErrors(t *testing.T) {
 	pe := &PolicyError{Target: "10.0.0.1", Reason: "address is in denied network 10.0.0.0/8"}
-	err := connDialFailure(&net.OpError{Op: "dial", Net: "tcp4", Err: pe}, "10.0.0.1:25")
+	err := connDialFailure(t.Context(), &net.OpError{Op: "dial", Net: "tcp4", Err: pe}, "10.0.0.1:25")
 	if !IsPolicyError(err) {
 		t.Errorf("policy refusal lost: %v", err)
 	}
-	err = connDialFailure(fmt.Errorf("dial: %w", context.DeadlineExceeded), "10.0.0.1:25")
+	err = connDialFailure(t.Context(), fmt.Errorf("dial: %w", context.DeadlineExceeded), "10.0.0.1:25")
 	expectReason(t, err, "timeout while connecting to 10.0.0.1:25")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("underlying error not wrapped: %v", err)

@@ -176,25 +176,25 @@ func tlsConnect(ctx context.Context, addr, sourceIP string, durations *GaugeVec,
 	durations.WithLabelValues("connect").Set(elapsed.Seconds())
 	if err != nil {
 		logger.Error("Error dialing TCP", "err", err)
-		return nil, tlsDialError(err, addr, elapsed)
+		return nil, tlsDialError(ctx, err, addr, elapsed)
 	}
 	return conn, nil
 }
 
 // tlsDialError phrases a failed connect for people.
-func tlsDialError(err error, addr string, elapsed time.Duration) error {
+func tlsDialError(ctx context.Context, err error, addr string, elapsed time.Duration) error {
 	var pe *PolicyError
 	switch {
 	case errors.As(err, &pe):
 		return fmt.Errorf("connecting to %s: %w", addr, pe)
-	case isTimeout(err):
-		return &briefError{reason: fmt.Sprintf("connecting to %s timed out after %s", addr, roundDuration(elapsed)), err: err}
+	case isTimeout(ctx, err):
+		return reasonf(err, "connecting to %s timed out after %s", addr, roundDuration(elapsed))
 	}
-	text := netErrorText(err)
+	text := errorText(err)
 	if text == "connection refused" {
-		return &briefError{reason: text, err: err}
+		return reasonf(err, "%s", text)
 	}
-	return &briefError{reason: fmt.Sprintf("connecting to %s: %s", addr, text), err: err}
+	return reasonf(err, "connecting to %s: %s", addr, text)
 }
 
 // tlsHandshake runs the client handshake on conn, without certificate
@@ -230,7 +230,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, base *tls.Config, duration
 	elapsed := time.Since(start)
 	durations.WithLabelValues("handshake").Set(elapsed.Seconds())
 	if err != nil {
-		return nil, tlsHandshakeError(err, elapsed, certRequested && !haveCert)
+		return nil, tlsHandshakeError(ctx, err, elapsed, certRequested && !haveCert)
 	}
 	state := tconn.ConnectionState()
 	return &state, nil
@@ -250,7 +250,7 @@ func awaitClientCertVerdict(ctx context.Context, tconn *tls.Conn, watch *ticketW
 	tconn.SetReadDeadline(deadline)
 	var b [1]byte
 	_, err := tconn.Read(b[:])
-	if err == nil || isTimeout(err) {
+	if err == nil || isTimeout(ctx, err) {
 		return nil // data, a session ticket, or silence: not refused
 	}
 	return err
@@ -275,15 +275,15 @@ func (w *ticketWatch) Put(_ string, cs *tls.ClientSessionState) {
 
 // tlsHandshakeError phrases a failed handshake for people. noClientCert
 // says that the server asked for a client certificate and none was sent.
-func tlsHandshakeError(err error, elapsed time.Duration, noClientCert bool) error {
-	if isTimeout(err) {
-		return &briefError{reason: "TLS handshake timed out after " + roundDuration(elapsed).String(), err: err}
+func tlsHandshakeError(ctx context.Context, err error, elapsed time.Duration, noClientCert bool) error {
+	if isTimeout(ctx, err) {
+		return reasonf(err, "TLS handshake timed out after %s", roundDuration(elapsed))
 	}
 	text, remote := tlsErrorText(err)
 	if noClientCert && (remote || errors.Is(err, io.EOF)) {
-		return &briefError{reason: fmt.Sprintf("TLS handshake failed: the server requires a client certificate and none is configured (%s)", text), err: err}
+		return reasonf(err, "TLS handshake failed: the server requires a client certificate and none is configured (%s)", text)
 	}
-	return &briefError{reason: "TLS handshake failed: " + text, err: err}
+	return reasonf(err, "TLS handshake failed: %s", text)
 }
 
 // tlsErrorText is the cause of a TLS error without the "tls: " prefixes,
@@ -296,5 +296,5 @@ func tlsErrorText(err error) (text string, remote bool) {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "connection closed by the server", false
 	}
-	return strings.TrimPrefix(netErrorText(err), "tls: "), false
+	return strings.TrimPrefix(errorText(err), "tls: "), false
 }

@@ -513,7 +513,7 @@ func TestTLSPolicy(t *testing.T) {
 // come from chooseProtocol: the probe's reason keeps the refusal.
 func TestTLSDialErrorKeepsPolicyError(t *testing.T) {
 	pe := &PolicyError{Target: "127.0.0.1", Reason: "address is in denied network 127.0.0.0/8"}
-	err := tlsDialError(&net.OpError{Op: "dial", Net: "tcp", Err: pe}, "127.0.0.1:443", time.Millisecond)
+	err := tlsDialError(t.Context(), &net.OpError{Op: "dial", Net: "tcp", Err: pe}, "127.0.0.1:443", time.Millisecond)
 	if !IsPolicyError(err) {
 		t.Fatalf("%v is not a policy error", err)
 	}
@@ -532,7 +532,7 @@ func TestTLSHandshakeErrorText(t *testing.T) {
 		{context.DeadlineExceeded, false, "TLS handshake timed out after 1.5s"},
 	}
 	for _, tc := range cases {
-		if got := tlsHandshakeError(tc.err, 1500*time.Millisecond, tc.noClientCert).Error(); got != tc.want {
+		if got := tlsHandshakeError(t.Context(), tc.err, 1500*time.Millisecond, tc.noClientCert).Error(); got != tc.want {
 			t.Errorf("tlsHandshakeError(%v, %v) = %q, want %q", tc.err, tc.noClientCert, got, tc.want)
 		}
 	}

@@ -64,7 +64,7 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	}
 	conn, err := dialer.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, unixDialFailure(err, path)
+		return nil, unixDialFailure(ctx, err, path)
 	}
 	if tlsConfig == nil {
 		return conn, nil
@@ -72,7 +72,7 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	tlsConn := tls.Client(conn, tlsConfig)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, connTLSFailure(err)
+		return nil, connTLSFailure(ctx, err)
 	}
 	return tlsConn, nil
 }
@@ -85,19 +85,19 @@ func notASocket(path string) bool {
 
 // unixDialFailure explains a failed connect to a unix socket; permission
 // problems get their own reason, as upstream.
-func unixDialFailure(err error, path string) error {
+func unixDialFailure(ctx context.Context, err error, path string) error {
 	switch {
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return connFailure(err, "permission denied connecting to unix socket %s", path)
+		return reasonf(err, "permission denied connecting to unix socket %s", path)
 	case errors.Is(err, syscall.ENOENT):
-		return connFailure(err, "unix socket %s does not exist", path)
+		return reasonf(err, "unix socket %s does not exist", path)
 	case errors.Is(err, syscall.ENOTSOCK), errors.Is(err, syscall.ECONNREFUSED) && notASocket(path):
 		// Linux refuses connections to files that are not sockets.
-		return connFailure(err, "%s is not a unix socket", path)
+		return reasonf(err, "%s is not a unix socket", path)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return connFailure(err, "connection refused by unix socket %s (nothing listening)", path)
-	case connTimedOut(err):
-		return connFailure(err, "timeout while connecting to unix socket %s", path)
+		return reasonf(err, "connection refused by unix socket %s (nothing listening)", path)
+	case isTimeout(ctx, err):
+		return reasonf(err, "timeout while connecting to unix socket %s", path)
 	}
-	return connFailure(err, "connecting to unix socket %s: %s", path, connErrorText(err))
+	return reasonf(err, "connecting to unix socket %s: %s", path, errorText(err))
 }

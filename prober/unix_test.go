@@ -91,7 +91,7 @@ func TestUnixConnectFailures(t *testing.T) {
 func TestUnixPermissionDenied(t *testing.T) {
 	if os.Geteuid() == 0 {
 		// root passes every permission check: exercise the classification.
-		err := unixDialFailure(&net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}, "/run/x.sock")
+		err := unixDialFailure(t.Context(), &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}, "/run/x.sock")
 		expectReason(t, err, "permission denied connecting to unix socket /run/x.sock")
 		return
 	}

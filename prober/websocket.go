@@ -92,7 +92,7 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 	}
 	if err != nil {
 		logger.Error("Error dialing websocket", "err", err)
-		return d.failure(err, resp)
+		return d.failure(ctx, err, resp)
 	}
 	defer conn.Close()
 	upgraded.Set(1)
@@ -162,19 +162,19 @@ func (d *wsDial) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 }
 
 // failure explains a failed websocket dial.
-func (d *wsDial) failure(err error, resp *http.Response) error {
+func (d *wsDial) failure(ctx context.Context, err error, resp *http.Response) error {
 	switch {
 	case d.dialErr != nil:
-		return connDialFailure(d.dialErr, d.addr)
+		return connDialFailure(ctx, d.dialErr, d.addr)
 	case d.tlsErr != nil:
-		return connTLSFailure(d.tlsErr)
+		return connTLSFailure(ctx, d.tlsErr)
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
 		if resp.StatusCode != http.StatusSwitchingProtocols {
-			return connFailure(err, "websocket upgrade refused: HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+			return reasonf(err, "websocket upgrade refused: HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 		}
-		return connFailure(err, "websocket handshake failed: HTTP 101 without a valid websocket upgrade")
-	case connTimedOut(err):
-		return connFailure(err, "timeout during the websocket handshake")
+		return reasonf(err, "websocket handshake failed: HTTP 101 without a valid websocket upgrade")
+	case isTimeout(ctx, err):
+		return reasonf(err, "timeout during the websocket handshake")
 	}
 	return fmt.Errorf("websocket handshake failed: %w", err)
 }
@@ -213,7 +213,7 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 			_, msg, err := conn.ReadMessage()
 			if err != nil {
 				logger.Error("Error reading message", "err", err)
-				return wsReadFailure(err, what)
+				return wsReadFailure(ctx, err, what)
 			}
 			match := qr.Expect.FindSubmatchIndex(msg)
 			if match == nil {
@@ -231,7 +231,7 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 		if send != "" {
 			if err := conn.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
 				logger.Error("Error sending message", "err", err)
-				return connFailure(err, "sending websocket message %s: %s", qrQuote(send), connErrorText(err))
+				return reasonf(err, "sending websocket message %s: %s", qrQuote(send), errorText(err))
 			}
 			logger.Debug("message sent", "message", send)
 		}
@@ -240,15 +240,15 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 }
 
 // wsReadFailure explains why no message arrived.
-func wsReadFailure(err error, what string) error {
+func wsReadFailure(ctx context.Context, err error, what string) error {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
-		return connFailure(err, "expected %s but the server closed the websocket (%s)", what, ce.Error())
-	case connTimedOut(err):
-		return connFailure(err, "timeout while waiting for %s", what)
+		return reasonf(err, "expected %s but the server closed the websocket (%s)", what, ce.Error())
+	case isTimeout(ctx, err):
+		return reasonf(err, "timeout while waiting for %s", what)
 	case errors.Is(err, websocket.ErrReadLimit):
-		return connFailure(err, "websocket message larger than %d bytes while waiting for %s", wsReadLimit, what)
+		return reasonf(err, "websocket message larger than %d bytes while waiting for %s", wsReadLimit, what)
 	}
-	return connFailure(err, "expected %s but the connection failed: %s", what, connErrorText(err))
+	return reasonf(err, "expected %s but the connection failed: %s", what, errorText(err))
 }

@@ -1,0 +1,91 @@
+package prober
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestReasonUnwrapsToItsCause(t *testing.T) {
+	pe := &PolicyError{Target: "10.0.0.1", Reason: "address is in denied network 10.0.0.0/8"}
+	err := reasonf(pe, "cannot connect to %s", "10.0.0.1:25")
+	if err.Error() != "cannot connect to 10.0.0.1:25" {
+		t.Errorf("reason = %q", err)
+	}
+	if !IsPolicyError(err) {
+		t.Error("the policy refusal behind the reason is lost")
+	}
+	if err := reasonf(io.EOF, "x"); !errors.Is(err, io.EOF) {
+		t.Error("errors.Is does not see the cause")
+	}
+}
+
+func TestIsTimeout(t *testing.T) {
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"deadline exceeded", context.Background(), fmt.Errorf("dial: %w", context.DeadlineExceeded), true},
+		{"connection deadline", context.Background(), &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, true},
+		{"network timeout", context.Background(), &net.DNSError{IsTimeout: true}, true},
+		// A library that hides the I/O error still ran out of time.
+		{"any error after the deadline", expired, errors.New("ssh: session ended without exit status"), true},
+		{"refused", context.Background(), syscall.ECONNREFUSED, false},
+		{"cancelled", cancelled, context.Canceled, false},
+	}
+	for _, tc := range cases {
+		if got := isTimeout(tc.ctx, tc.err); got != tc.want {
+			t.Errorf("%s: isTimeout = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if !isCancelled(cancelled) || isCancelled(expired) {
+		t.Error("isCancelled does not tell a cancellation from a timeout")
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21}
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Addr: addr, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "connection refused"},
+		{&net.OpError{Op: "read", Net: "tcp", Addr: addr, Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "connection reset by peer"},
+		{&net.OpError{Op: "dial", Net: "tcp", Addr: addr, Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}, "bind: cannot assign requested address"},
+		{&net.OpError{Op: "listen", Net: "ip4:icmp", Err: os.NewSyscallError("socket", syscall.EPERM)}, "operation not permitted"},
+		{&net.OpError{Op: "read", Net: "tcp", Addr: addr, Err: os.ErrDeadlineExceeded}, "i/o timeout"},
+		{io.EOF, "EOF"},
+		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), "dial: connection refused"},
+	}
+	for _, tc := range cases {
+		if got := errorText(tc.err); got != tc.want {
+			t.Errorf("errorText(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestRoundDuration(t *testing.T) {
+	cases := []struct{ in, want time.Duration }{
+		{4999981 * time.Microsecond, 5 * time.Second},
+		{1234 * time.Millisecond, 1200 * time.Millisecond},
+		{299996 * time.Microsecond, 300 * time.Millisecond},
+		{123 * time.Millisecond, 120 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		if got := roundDuration(tc.in); got != tc.want {
+			t.Errorf("roundDuration(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
