@@ -2,7 +2,6 @@ package prober
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -106,7 +105,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 	msg.RecursionDesired = cfg.Recursion
 
 	logger.Info("Making DNS query", "target", serverAddr, "dial_protocol", client.Net, "query", cfg.QueryName, "type", qt, "class", qc)
-	response, err := exchange(ctx, client, msg, serverAddr, durations)
+	response, err := exchange(ctx, client, network, serverAddr, msg, durations)
 	if err != nil {
 		logger.Error("Error while sending a DNS query", "err", err)
 		return err
@@ -177,12 +176,12 @@ func dnsServer(target string, overTLS bool) (host, port string) {
 
 // exchange dials the server and runs the query, recording the connect phase
 // (dial, and TLS handshake for DoT) and the request phase (write to read).
-func exchange(ctx context.Context, client *dns.Client, msg *dns.Msg, addr string, durations *GaugeVec) (*dns.Msg, error) {
+func exchange(ctx context.Context, client *dns.Client, network, addr string, msg *dns.Msg, durations *GaugeVec) (*dns.Msg, error) {
 	start := time.Now()
-	conn, err := client.DialContext(ctx, addr)
+	conn, err := dnsDial(ctx, client, network, addr)
 	durations.WithLabelValues("connect").Set(time.Since(start).Seconds())
 	if err != nil {
-		return nil, dnsQueryError(ctx, err, time.Since(start))
+		return nil, err
 	}
 	defer conn.Close()
 	response, rtt, err := client.ExchangeWithConnContext(ctx, msg, conn)
@@ -193,12 +192,25 @@ func exchange(ctx context.Context, client *dns.Client, msg *dns.Msg, addr string
 	return response, nil
 }
 
-// dnsQueryError phrases a failed query for people.
-func dnsQueryError(ctx context.Context, err error, elapsed time.Duration) error {
-	var pe *PolicyError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("DNS query failed: %w", pe)
+// dnsDial connects to the server through the client's policy-enforcing
+// dialer and, for DNS over TLS, completes the handshake. It does what
+// client.DialContext does, so that a failed connection or handshake reads
+// as it does for every prober.
+func dnsDial(ctx context.Context, client *dns.Client, network, addr string) (*dns.Conn, error) {
+	conn, err := client.Dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, dialFailure(ctx, err, addr)
 	}
+	if client.TLSConfig != nil {
+		if conn, err = handshakeTLS(ctx, conn, client.TLSConfig); err != nil {
+			return nil, err
+		}
+	}
+	return &dns.Conn{Conn: conn, UDPSize: client.UDPSize}, nil
+}
+
+// dnsQueryError phrases a failed query (once connected) for people.
+func dnsQueryError(ctx context.Context, err error, elapsed time.Duration) error {
 	if isTimeout(ctx, err) {
 		return reasonf(err, "DNS query timed out after %s", roundDuration(elapsed))
 	}

@@ -277,7 +277,7 @@ func TestDNSOverTLSFailures(t *testing.T) {
 	}{
 		// Upstream quirk: DoT with the default transport (udp) always fails.
 		{"default transport", "      dns_over_tls: true\n", "dns_over_tls requires transport_protocol: tcp", true},
-		{"unknown CA", "      transport_protocol: tcp\n      dns_over_tls: true\n", "DNS query failed: tls: failed to verify certificate", false},
+		{"unknown CA", "      transport_protocol: tcp\n      dns_over_tls: true\n", "TLS handshake failed: x509: certificate signed by unknown authority", false},
 		{"wrong server name", "      transport_protocol: tcp\n      dns_over_tls: true\n      tls_config:\n        server_name: other.example\n", "certificate is valid for localhost, not other.example", true},
 		{"bad tls_config", "      transport_protocol: tcp\n      dns_over_tls: true\n      tls_config:\n        ca_file: /nonexistent/ca.pem\n", "invalid tls_config", false},
 	}
@@ -535,14 +535,16 @@ func TestDNSTimeout(t *testing.T) {
 func TestDNSConnectionRefused(t *testing.T) {
 	closedTCP := closedLoopbackAddr(t, "tcp")
 	closedUDP := closedLoopbackAddr(t, "udp")
-	cases := []struct{ name, target, extra string }{
-		{"tcp", closedTCP, "      transport_protocol: tcp\n"},
-		{"udp", closedUDP, ""},
+	cases := []struct{ name, target, extra, reason string }{
+		{"tcp", closedTCP, "      transport_protocol: tcp\n", "connection refused by " + closedTCP},
+		// Over UDP there is no connection: the refusal (ICMP port
+		// unreachable) is the answer to the query.
+		{"udp", closedUDP, "", "DNS query failed: connection refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runDNS(t, tc.target, dnsModule(t, "example.test", "A", tc.extra))
-			expectReason(t, err, "DNS query failed: connection refused")
+			expectReason(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_dns_query_succeeded": 0})
 		})
 	}

@@ -84,7 +84,7 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 	raw, err := p.dialer.DialContext(ctx, "tcp", addr)
 	p.connect.Set(time.Since(start).Seconds())
 	if err != nil {
-		return convDialFailure(ctx, addr, err)
+		return dialFailure(ctx, err, addr)
 	}
 	defer raw.Close()
 	stop := convArmDeadline(ctx, raw)
@@ -242,7 +242,7 @@ func (p *ftpProbe) doTransfer(ctx context.Context) error {
 	addr := net.JoinHostPort(p.c.raw.RemoteAddr().(*net.TCPAddr).IP.String(), port)
 	data, err := p.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return convDialFailure(ctx, "data port "+addr, err)
+		return dialFailure(ctx, err, "data port "+addr)
 	}
 	defer data.Close()
 	stop := convArmDeadline(ctx, data)
@@ -286,9 +286,9 @@ func (p *ftpProbe) doTransfer(ctx context.Context) error {
 func (p *ftpProbe) receive(ctx context.Context, data net.Conn, content *convBuffer, verb string) error {
 	conn := data
 	if p.tls != nil {
-		tc := tls.Client(data, p.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("data connection: %w", ftpTLSFailure(ctx, err))
+		tc, err := handshakeTLS(ctx, data, p.tls)
+		if err != nil {
+			return fmt.Errorf("data connection: %w", err)
 		}
 		p.logger.Debug("Data connection TLS established", "resumed", tc.ConnectionState().DidResume)
 		conn = tc

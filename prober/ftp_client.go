@@ -180,25 +180,14 @@ func (c *ftpConn) startTLS(ctx context.Context, config *tls.Config) (*tls.Conn, 
 		c.broken = true
 		return nil, errors.New("server sent data after accepting AUTH TLS, before the TLS handshake")
 	}
-	tc := tls.Client(c.raw, config)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	tc, err := handshakeTLS(ctx, c.raw, config)
+	if err != nil {
 		c.broken = true
-		return nil, ftpTLSFailure(ctx, err)
+		return nil, err
 	}
 	c.conn = tc
 	c.budget.r = tc
 	return tc, nil
-}
-
-// ftpTLSFailure turns a failed handshake into a reason.
-func ftpTLSFailure(ctx context.Context, err error) error {
-	if isTimeout(ctx, err) {
-		return reasonf(err, "timed out during the TLS handshake")
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return reasonf(err, "connection closed by the server during the TLS handshake")
-	}
-	return reasonf(err, "TLS handshake failed: %s", errorText(err))
 }
 
 // parseEPSV returns the port of a 229 reply: "Entering Extended Passive

@@ -47,25 +47,6 @@ func convSplitTarget(target, defaultPort string) (host, port string, err error) 
 	return host, port, nil
 }
 
-// convDialFailure turns a failed dial into a reason: "connection refused",
-// "timed out", or the policy refusal itself.
-func convDialFailure(ctx context.Context, addr string, err error) error {
-	if IsPolicyError(err) {
-		return err
-	}
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return reasonf(err, "connection to %s refused", addr)
-	case isTimeout(ctx, err):
-		return reasonf(err, "connection to %s timed out", addr)
-	case isCancelled(ctx):
-		return reasonf(err, "probe cancelled while connecting to %s", addr)
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return reasonf(err, "%s is unreachable", addr)
-	}
-	return reasonf(err, "cannot connect to %s: %s", addr, errorText(err))
-}
-
 // convFailure turns an error on an established connection, while waiting
 // for what, into a reason.
 func convFailure(ctx context.Context, what string, err error) error {

@@ -197,7 +197,7 @@ func TestGRPCTLS(t *testing.T) {
 		name, target, extra, want string
 		withCA                    bool
 	}{
-		{"unknown CA", f.addr, "      tls: true\n", "gRPC status Unavailable: tls: failed to verify certificate: x509: certificate signed by unknown authority", false},
+		{"unknown CA", f.addr, "      tls: true\n", "TLS handshake failed: x509: certificate signed by unknown authority", false},
 		{"wrong server name", f.addr, "      tls: true\n      tls_config:\n        server_name: other.example\n", "certificate is valid for localhost, not other.example", true},
 		{"bad tls_config", f.addr, "      tls: true\n      tls_config:\n        ca_file: /nonexistent/ca.pem\n", "invalid tls_config", false},
 	}
@@ -221,7 +221,7 @@ func TestGRPCTLS(t *testing.T) {
 	t.Run("tls against a plain server", func(t *testing.T) {
 		plain := startGRPCFixture(t, false, true)
 		registry, err := runGRPC(t, plain.addr, grpcModule(t, "      tls: true\n"), 5*time.Second)
-		expectReason(t, err, "gRPC status Unavailable: tls:")
+		expectReason(t, err, "TLS handshake failed: first record does not look like a TLS handshake")
 		expectMetrics(t, registry, map[string]float64{"probe_grpc_status_code": 14})
 	})
 }
@@ -293,7 +293,7 @@ func TestGRPCTimeout(t *testing.T) {
 func TestGRPCConnectionFailures(t *testing.T) {
 	closed := closedLoopbackAddr(t, "tcp")
 	registry, err := runGRPC(t, closed, grpcModule(t, ""), 5*time.Second)
-	expectReason(t, err, "gRPC status Unavailable: connection refused")
+	expectReason(t, err, "connection refused by "+closed)
 	expectMetrics(t, registry, map[string]float64{"probe_grpc_status_code": 14, "probe_grpc_ssl": 0})
 	expectServingStatus(t, registry, "")
 	promtoolCheck(t, registry)

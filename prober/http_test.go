@@ -832,8 +832,8 @@ func TestHTTPConnectionFailures(t *testing.T) {
 	tests := []struct {
 		name, target, reason string
 	}{
-		{"refused", "http://" + refused + "/", "dial tcp " + refused + ": connection refused"},
-		{"scheme-less target", refused, "dial tcp " + refused + ": connection refused"},
+		{"refused", "http://" + refused + "/", "connection refused by " + refused},
+		{"scheme-less target", refused, "connection refused by " + refused},
 		{"closed without response", "http://" + closing.Addr().String() + "/", "connection closed by the server before a response: EOF"},
 		{"invalid URL", "http://[::1", "invalid target URL: missing ']' in host"},
 	}
@@ -878,10 +878,10 @@ func TestHTTPTimeouts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
 			registry, err := runHTTPProbeCtx(context.Background(), t, 300*time.Millisecond, ts.URL+tc.path, httpModule(t, ""))
-			// The reason names the time the probe had ("timeout after
+			// The reason names the time the probe had ("timed out after
 			// 300ms …"); how much of it was left when the probe started
 			// depends on the machine's load, so only the wording is checked.
-			expectReason(t, err, "timeout after ")
+			expectReason(t, err, "timed out after ")
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry, httpFamilies...)
 		})

@@ -12,7 +12,6 @@ import (
 	"net"
 	"regexp"
 	"slices"
-	"syscall"
 	"time"
 
 	pconfig "github.com/prometheus/common/config"
@@ -124,7 +123,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			if err := s.sendLine(send); err != nil {
 				logger.Error("Failed to send", "err", err)
 				if isTimeout(ctx, err) {
-					return reasonf(err, "timeout while sending %s", qrQuote(send))
+					return reasonf(err, "timed out sending %s", qrQuote(send))
 				}
 				return reasonf(err, "sending %s: %s", qrQuote(send), errorText(err))
 			}
@@ -218,7 +217,7 @@ func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			return reasonf(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
 		case isTimeout(s.ctx, err):
-			return reasonf(err, "timeout while waiting for %s (got %d of %d bytes)", what, n, len(want))
+			return reasonf(err, "timed out waiting for %s (got %d of %d bytes)", what, n, len(want))
 		}
 		return reasonf(err, "%s while waiting for %s", errorText(err), what)
 	}
@@ -257,11 +256,10 @@ func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.
 		s.r.Read(early)
 		raw = &prefixedConn{Conn: s.conn, prefix: early}
 	}
-	tlsConn := tls.Client(raw, cfg)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
+	tlsConn, err := handshakeTLS(ctx, raw, cfg)
+	if err != nil {
 		logger.Error("TLS Handshake (client) failed", "err", err)
-		tlsConn.Close()
-		return nil, connTLSFailure(ctx, err)
+		return nil, err
 	}
 	logger.Debug("TLS Handshake (client) succeeded.")
 	s.conn = tlsConn
@@ -288,9 +286,9 @@ func (s *qrSession) expectFailure(err error, what string) error {
 		return reasonf(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
 	case isTimeout(s.ctx, err):
 		if s.readAny {
-			return reasonf(err, "timeout while waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
+			return reasonf(err, "timed out waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
 		}
-		return reasonf(err, "timeout while waiting for %s (nothing received)", what)
+		return reasonf(err, "timed out waiting for %s (nothing received)", what)
 	}
 	return reasonf(err, "%s while waiting for %s", errorText(err), what)
 }
@@ -334,29 +332,6 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
-}
-
-// connDialFailure explains a failed connect to addr.
-func connDialFailure(ctx context.Context, err error, addr string) error {
-	switch {
-	case IsPolicyError(err):
-		return err
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return reasonf(err, "connection refused")
-	case isTimeout(ctx, err):
-		return reasonf(err, "timeout while connecting to %s", addr)
-	case errors.Is(err, context.Canceled):
-		return reasonf(err, "probe cancelled while connecting to %s", addr)
-	}
-	return reasonf(err, "connecting to %s: %s", addr, errorText(err))
-}
-
-// connTLSFailure explains a failed TLS handshake.
-func connTLSFailure(ctx context.Context, err error) error {
-	if isTimeout(ctx, err) {
-		return reasonf(err, "timeout during TLS handshake")
-	}
-	return fmt.Errorf("TLS handshake failed: %w", err)
 }
 
 // qrQuote quotes peer or config text for a failure reason, shortened.

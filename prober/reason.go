@@ -1,16 +1,21 @@
 package prober
 
 // Failure reasons shared by every prober: one error type that reads as a
-// short sentence yet unwraps to its cause, how to tell a timeout, and how
-// to quote an error from the network stack, so that the same failure reads
-// the same whatever the prober.
+// short sentence yet unwraps to its cause, how to tell a timeout, how to
+// quote an error from the network stack, and the house phrasing of the
+// situations every prober meets (connecting, the TLS handshake), so that
+// the same failure reads the same whatever the prober.
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -74,6 +79,68 @@ func errorText(err error) string {
 		return sysErr.Syscall + ": " + sysErr.Err.Error()
 	}
 	return err.Error()
+}
+
+// dialFailure phrases a failed connection to addr ("192.0.2.7:21", "data
+// port 192.0.2.7:40123") the same way for every prober: "connection refused
+// by 192.0.2.7:21", "timed out connecting to 192.0.2.7:21", "192.0.2.7:21 is
+// unreachable", "cannot connect to 192.0.2.7:21: …". A refusal by the
+// target policy is the refusal itself ("target 10.0.0.1 refused by policy:
+// …", without the dialer's "dial tcp …:" around it), which the handler
+// recognises.
+func dialFailure(ctx context.Context, err error, addr string) error {
+	var refused *PolicyError
+	switch {
+	case errors.As(err, &refused):
+		return refused
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return reasonf(err, "connection refused by %s", addr)
+	case isTimeout(ctx, err):
+		return reasonf(err, "timed out connecting to %s", addr)
+	case isCancelled(ctx):
+		return reasonf(err, "probe cancelled while connecting to %s", addr)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return reasonf(err, "%s is unreachable", addr)
+	}
+	return reasonf(err, "cannot connect to %s: %s", addr, errorText(err))
+}
+
+// tlsFailure phrases a failed TLS handshake that took elapsed: "TLS
+// handshake timed out after 5s", or "TLS handshake failed: " and why.
+func tlsFailure(ctx context.Context, err error, elapsed time.Duration) error {
+	if isTimeout(ctx, err) {
+		return reasonf(err, "TLS handshake timed out after %s", roundDuration(elapsed))
+	}
+	return reasonf(err, "TLS handshake failed: %s", tlsErrorText(err))
+}
+
+// tlsErrorText is why a handshake failed, as people read it: the x509
+// verdict without crypto/tls's "tls: failed to verify certificate:"
+// wrapper ("x509: certificate signed by unknown authority"), the alert the
+// server sent ("remote error: handshake failure"), "connection closed by
+// the server" when it hung up, crypto/tls's other errors without their
+// "tls: " prefix.
+func tlsErrorText(err error) string {
+	var verifyErr *tls.CertificateVerificationError
+	if errors.As(err, &verifyErr) {
+		return verifyErr.Err.Error()
+	}
+	if alert := tlsAlert(err); alert != nil {
+		return "remote error: " + strings.TrimPrefix(alert.Error(), "tls: ")
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed by the server"
+	}
+	return strings.TrimPrefix(errorText(err), "tls: ")
+}
+
+// tlsAlert returns the alert a TLS peer sent, when err is one.
+func tlsAlert(err error) error {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "remote error" {
+		return opErr.Err
+	}
+	return nil
 }
 
 // roundDuration keeps a duration readable in a reason: a probe's 5s

@@ -2,6 +2,8 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +74,71 @@ func TestErrorText(t *testing.T) {
 	for _, tc := range cases {
 		if got := errorText(tc.err); got != tc.want {
 			t.Errorf("errorText(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestDialFailure checks the house phrasing of a failed connection, which
+// every prober uses, and that the cause stays behind the reason.
+func TestDialFailure(t *testing.T) {
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	dialErr := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 21}, Err: err}
+	}
+	cases := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want string
+	}{
+		{"refused", context.Background(), dialErr(os.NewSyscallError("connect", syscall.ECONNREFUSED)), "connection refused by 192.0.2.7:21"},
+		{"timeout", expired, dialErr(os.ErrDeadlineExceeded), "timed out connecting to 192.0.2.7:21"},
+		{"deadline", context.Background(), fmt.Errorf("dial: %w", context.DeadlineExceeded), "timed out connecting to 192.0.2.7:21"},
+		{"cancelled", cancelled, dialErr(context.Canceled), "probe cancelled while connecting to 192.0.2.7:21"},
+		{"no route", context.Background(), dialErr(os.NewSyscallError("connect", syscall.EHOSTUNREACH)), "192.0.2.7:21 is unreachable"},
+		{"no network", context.Background(), dialErr(os.NewSyscallError("connect", syscall.ENETUNREACH)), "192.0.2.7:21 is unreachable"},
+		{"bad source address", context.Background(), dialErr(os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)), "cannot connect to 192.0.2.7:21: bind: cannot assign requested address"},
+	}
+	for _, tc := range cases {
+		err := dialFailure(tc.ctx, tc.err, "192.0.2.7:21")
+		if err.Error() != tc.want {
+			t.Errorf("%s: reason %q, want %q", tc.name, err, tc.want)
+		}
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%s: the cause is lost", tc.name)
+		}
+	}
+
+	// A policy refusal is returned as it is, for the handler to answer 403.
+	pe := &PolicyError{Target: "10.0.0.1", Reason: "address is in denied network 10.0.0.0/8"}
+	if err := dialFailure(context.Background(), dialErr(pe), "10.0.0.1:25"); !IsPolicyError(err) || err.Error() != pe.Error() {
+		t.Errorf("policy refusal became %q", err)
+	}
+}
+
+func TestTLSFailure(t *testing.T) {
+	unknownCA := &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{unknownCA, "TLS handshake failed: x509: certificate signed by unknown authority"},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: handshake failure")}, "TLS handshake failed: remote error: handshake failure"},
+		{io.EOF, "TLS handshake failed: connection closed by the server"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "TLS handshake failed: connection reset by peer"},
+		{errors.New("tls: first record does not look like a TLS handshake"), "TLS handshake failed: first record does not look like a TLS handshake"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, "TLS handshake timed out after 1.5s"},
+	}
+	for _, tc := range cases {
+		err := tlsFailure(context.Background(), tc.err, 1500*time.Millisecond)
+		if err.Error() != tc.want {
+			t.Errorf("tlsFailure(%v) = %q, want %q", tc.err, err, tc.want)
+		}
+		if !errors.Is(err, tc.err) {
+			t.Errorf("tlsFailure(%v): the cause is lost", tc.err)
 		}
 	}
 }

@@ -177,7 +177,7 @@ modules:
 		{"tls client certificate required", "tls_cert", "localhost:" + mtls.port,
 			"TLS handshake failed: the server requires a client certificate and none is configured (remote error: certificate required)", false},
 		{"tls not TLS", "tls_cert", notTLS, "TLS handshake failed: first record does not look like a TLS handshake", false},
-		{"tls connection refused", "tls_cert", closed, "connection refused", false},
+		{"tls connection refused", "tls_cert", closed, "connection refused by " + closed, false},
 		{"tls timeout", "tls_quick", silent, "TLS handshake timed out after ", true},
 		{"dns success", "dns_a", dnsServer.udp, "", false},
 		{"dns rcode", "dns_missing", dnsServer.udp, "rcode NXDOMAIN not in [NOERROR]", false},

@@ -126,7 +126,7 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 	p.connected = time.Now()
 	connect.Set(p.connected.Sub(start).Seconds())
 	if err != nil {
-		return convDialFailure(ctx, addr, err)
+		return dialFailure(ctx, err, addr)
 	}
 	defer raw.Close()
 	stop := convArmDeadline(ctx, raw)

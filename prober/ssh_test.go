@@ -499,7 +499,7 @@ func TestSSHFixtures(t *testing.T) {
 		{
 			name:       "connection refused",
 			server:     func(t *testing.T) string { return convRefusedAddr(t) },
-			wantReason: "connection to 127.0.0.1:",
+			wantReason: "connection refused by 127.0.0.1:",
 		},
 		{
 			name:       "not an SSH server",

@@ -79,15 +79,14 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 	}
 	conn, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {
-		return nil, "", connDialFailure(ctx, err, addr)
+		return nil, "", dialFailure(ctx, err, addr)
 	}
 	if !p.TLS {
 		return conn, host, nil
 	}
-	tlsConn := tls.Client(conn, tlsConfig)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, "", connTLSFailure(ctx, err)
+	tlsConn, err := handshakeTLS(ctx, conn, tlsConfig)
+	if err != nil {
+		return nil, "", err
 	}
 	return tlsConn, host, nil
 }

@@ -176,25 +176,9 @@ func tlsConnect(ctx context.Context, addr, sourceIP string, durations *GaugeVec,
 	durations.WithLabelValues("connect").Set(elapsed.Seconds())
 	if err != nil {
 		logger.Error("Error dialing TCP", "err", err)
-		return nil, tlsDialError(ctx, err, addr, elapsed)
+		return nil, dialFailure(ctx, err, addr)
 	}
 	return conn, nil
-}
-
-// tlsDialError phrases a failed connect for people.
-func tlsDialError(ctx context.Context, err error, addr string, elapsed time.Duration) error {
-	var pe *PolicyError
-	switch {
-	case errors.As(err, &pe):
-		return fmt.Errorf("connecting to %s: %w", addr, pe)
-	case isTimeout(ctx, err):
-		return reasonf(err, "connecting to %s timed out after %s", addr, roundDuration(elapsed))
-	}
-	text := errorText(err)
-	if text == "connection refused" {
-		return reasonf(err, "%s", text)
-	}
-	return reasonf(err, "connecting to %s: %s", addr, text)
 }
 
 // tlsHandshake runs the client handshake on conn, without certificate
@@ -274,27 +258,11 @@ func (w *ticketWatch) Put(_ string, cs *tls.ClientSessionState) {
 }
 
 // tlsHandshakeError phrases a failed handshake for people. noClientCert
-// says that the server asked for a client certificate and none was sent.
+// says that the server asked for a client certificate and none was sent:
+// the alert (or hang-up) that follows is then most likely about that.
 func tlsHandshakeError(ctx context.Context, err error, elapsed time.Duration, noClientCert bool) error {
-	if isTimeout(ctx, err) {
-		return reasonf(err, "TLS handshake timed out after %s", roundDuration(elapsed))
+	if noClientCert && !isTimeout(ctx, err) && (tlsAlert(err) != nil || errors.Is(err, io.EOF)) {
+		return reasonf(err, "TLS handshake failed: the server requires a client certificate and none is configured (%s)", tlsErrorText(err))
 	}
-	text, remote := tlsErrorText(err)
-	if noClientCert && (remote || errors.Is(err, io.EOF)) {
-		return reasonf(err, "TLS handshake failed: the server requires a client certificate and none is configured (%s)", text)
-	}
-	return reasonf(err, "TLS handshake failed: %s", text)
-}
-
-// tlsErrorText is the cause of a TLS error without the "tls: " prefixes,
-// and whether it is an alert the server sent.
-func tlsErrorText(err error) (text string, remote bool) {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "remote error" {
-		return "remote error: " + strings.TrimPrefix(oe.Err.Error(), "tls: "), true
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return "connection closed by the server", false
-	}
-	return strings.TrimPrefix(errorText(err), "tls: "), false
+	return tlsFailure(ctx, err, elapsed)
 }

@@ -69,12 +69,7 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	if tlsConfig == nil {
 		return conn, nil
 	}
-	tlsConn := tls.Client(conn, tlsConfig)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, connTLSFailure(ctx, err)
-	}
-	return tlsConn, nil
+	return handshakeTLS(ctx, conn, tlsConfig)
 }
 
 // notASocket reports whether path exists and is something else than a socket.
@@ -83,8 +78,9 @@ func notASocket(path string) bool {
 	return err == nil && fi.Mode()&os.ModeSocket == 0
 }
 
-// unixDialFailure explains a failed connect to a unix socket; permission
-// problems get their own reason, as upstream.
+// unixDialFailure explains a failed connect to a unix socket: what is
+// wrong with the path gets its own reason, the rest is any prober's
+// (dialFailure).
 func unixDialFailure(ctx context.Context, err error, path string) error {
 	switch {
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
@@ -96,8 +92,6 @@ func unixDialFailure(ctx context.Context, err error, path string) error {
 		return reasonf(err, "%s is not a unix socket", path)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return reasonf(err, "connection refused by unix socket %s (nothing listening)", path)
-	case isTimeout(ctx, err):
-		return reasonf(err, "timeout while connecting to unix socket %s", path)
 	}
-	return reasonf(err, "connecting to unix socket %s: %s", path, errorText(err))
+	return dialFailure(ctx, err, "unix socket "+path)
 }

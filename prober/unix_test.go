@@ -128,5 +128,5 @@ unix:
 
 	// Without server_name the name checked is the socket's path, as upstream.
 	_, err = qrTestProbe(t, ProbeUnix, path, qrTestModule(t, module("")), 5*time.Second)
-	expectReason(t, err, "TLS handshake failed: tls: failed to verify certificate: x509: certificate is valid for daemon.local, not "+path)
+	expectReason(t, err, "TLS handshake failed: x509: certificate is valid for daemon.local, not "+path)
 }

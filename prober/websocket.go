@@ -92,7 +92,7 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 	}
 	if err != nil {
 		logger.Error("Error dialing websocket", "err", err)
-		return d.failure(ctx, err, resp)
+		return d.failure(ctx, err, resp, time.Since(dialStart))
 	}
 	defer conn.Close()
 	upgraded.Set(1)
@@ -120,7 +120,7 @@ type wsDial struct {
 	durations      *GaugeVec
 	connectSeconds float64
 	dialErr        error // connecting failed
-	tlsErr         error // the TLS handshake failed
+	tlsErr         error // the TLS handshake failed: its reason
 	addr           string
 }
 
@@ -152,29 +152,28 @@ func (d *wsDial) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	tlsConn := tls.Client(conn, d.tlsConfig)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		conn.Close()
+	tlsConn, err := handshakeTLS(ctx, conn, d.tlsConfig)
+	if err != nil {
 		d.tlsErr = err
 		return nil, err
 	}
 	return tlsConn, nil
 }
 
-// failure explains a failed websocket dial.
-func (d *wsDial) failure(ctx context.Context, err error, resp *http.Response) error {
+// failure explains a failed websocket dial that took elapsed.
+func (d *wsDial) failure(ctx context.Context, err error, resp *http.Response, elapsed time.Duration) error {
 	switch {
 	case d.dialErr != nil:
-		return connDialFailure(ctx, d.dialErr, d.addr)
+		return dialFailure(ctx, d.dialErr, d.addr)
 	case d.tlsErr != nil:
-		return connTLSFailure(ctx, d.tlsErr)
+		return d.tlsErr
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
 		if resp.StatusCode != http.StatusSwitchingProtocols {
 			return reasonf(err, "websocket upgrade refused: HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 		}
 		return reasonf(err, "websocket handshake failed: HTTP 101 without a valid websocket upgrade")
 	case isTimeout(ctx, err):
-		return reasonf(err, "timeout during the websocket handshake")
+		return reasonf(err, "websocket handshake timed out after %s", roundDuration(elapsed))
 	}
 	return fmt.Errorf("websocket handshake failed: %w", err)
 }
@@ -246,7 +245,7 @@ func wsReadFailure(ctx context.Context, err error, what string) error {
 	case errors.As(err, &ce):
 		return reasonf(err, "expected %s but the server closed the websocket (%s)", what, ce.Error())
 	case isTimeout(ctx, err):
-		return reasonf(err, "timeout while waiting for %s", what)
+		return reasonf(err, "timed out waiting for %s", what)
 	case errors.Is(err, websocket.ErrReadLimit):
 		return reasonf(err, "websocket message larger than %d bytes while waiting for %s", wsReadLimit, what)
 	}

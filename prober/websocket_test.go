@@ -110,7 +110,8 @@ func TestWebsocketFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := "ws://" + l.Addr().String() + "/"
+	refusedAddr := l.Addr().String()
+	refused := "ws://" + refusedAddr + "/"
 	l.Close()
 
 	tests := []struct {
@@ -135,7 +136,7 @@ func TestWebsocketFailures(t *testing.T) {
 			url:     silent,
 			steps:   "\n  query_response:\n    - expect: \"hello\"",
 			timeout: 300 * time.Millisecond,
-			reason:  `timeout while waiting for message matching "hello"`,
+			reason:  `timed out waiting for message matching "hello"`,
 			metrics: map[string]float64{"probe_websocket_failed_due_to_regex": 1, "probe_websocket_connection_upgraded": 1},
 			phases:  []string{"resolve", "connect", "processing", "transfer"},
 		},
@@ -150,7 +151,7 @@ func TestWebsocketFailures(t *testing.T) {
 		{
 			name:    "connection refused",
 			url:     refused,
-			reason:  "connection refused",
+			reason:  "connection refused by " + refusedAddr,
 			metrics: map[string]float64{"probe_websocket_status_code": 0, "probe_websocket_connection_upgraded": 0, "probe_websocket_failed_due_to_regex": 0},
 			phases:  []string{"resolve", "processing"},
 		},
@@ -241,7 +242,7 @@ func TestWebsocketTLS(t *testing.T) {
 	expectFamilies(t, registry, wsFamilies...)
 
 	registry, err = qrTestProbe(t, ProbeWebsocket, url, qrTestModule(t, "prober: websocket"), 5*time.Second)
-	expectReason(t, err, "TLS handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority")
+	expectReason(t, err, "TLS handshake failed: x509: certificate signed by unknown authority")
 	expectMetrics(t, registry, map[string]float64{"probe_websocket_status_code": 0, "probe_websocket_connection_upgraded": 0})
 }
 
