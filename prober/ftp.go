@@ -54,7 +54,7 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 		p.transferred = registry.NewGauge("probe_ftp_transfer_bytes", "Number of bytes received on the data connection by LIST or RETR")
 	}
 
-	host, port, err := convSplitTarget(target, ftpDefaultPort(cfg))
+	host, port, err := splitTarget(target, ftpDefaultPort(cfg))
 	if err != nil {
 		return err
 	}

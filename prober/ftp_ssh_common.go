@@ -1,8 +1,8 @@
 package prober
 
 // Helpers shared by the ftp and ssh probers, which hold a conversation with a
-// server over one TCP connection: target parsing, failure reasons and
-// deadlines. The "conv" prefix keeps them apart from other probers' helpers.
+// server over one TCP connection: failure reasons while waiting for the
+// server, deadlines, content checks and secrets. The "conv" prefix keeps them apart from other probers' helpers.
 
 import (
 	"context"
@@ -20,32 +20,6 @@ import (
 
 	"github.com/vigie-monitoring/vigie/config"
 )
-
-// convSplitTarget splits a "host:port" target, adding defaultPort when the
-// port is omitted. Bracketed and bare IPv6 literals are accepted.
-func convSplitTarget(target, defaultPort string) (host, port string, err error) {
-	if target == "" || strings.ContainsAny(target, "/ ") {
-		return "", "", fmt.Errorf("invalid target %q: want host or host:port", target)
-	}
-	if ip := net.ParseIP(strings.Trim(target, "[]")); ip != nil && strings.Count(target, ":") != 1 {
-		return ip.String(), defaultPort, nil // "::1", "[::1]" or "127.0.0.1"
-	}
-	host, port, err = net.SplitHostPort(target)
-	if err != nil {
-		var addrErr *net.AddrError
-		if errors.As(err, &addrErr) && addrErr.Err == "missing port in address" {
-			return target, defaultPort, nil
-		}
-		return "", "", fmt.Errorf("invalid target %q: %w", target, err)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("invalid target %q: port %q is not a number between 1 and 65535", target, port)
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("invalid target %q: host is empty", target)
-	}
-	return host, port, nil
-}
 
 // convFailure turns an error on an established connection, while waiting
 // for what, into a reason.

@@ -25,38 +25,6 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-func TestFTPSSHSplitTarget(t *testing.T) {
-	cases := []struct {
-		target, host, port, err string
-	}{
-		{target: "example.org", host: "example.org", port: "21"},
-		{target: "example.org:2121", host: "example.org", port: "2121"},
-		{target: "127.0.0.1", host: "127.0.0.1", port: "21"},
-		{target: "127.0.0.1:990", host: "127.0.0.1", port: "990"},
-		{target: "::1", host: "::1", port: "21"},
-		{target: "[::1]", host: "::1", port: "21"},
-		{target: "[::1]:2222", host: "::1", port: "2222"},
-		{target: "", err: "invalid target"},
-		{target: "ftp://example.org/", err: "invalid target"},
-		{target: "example.org:0", err: "port \"0\" is not a number between 1 and 65535"},
-		{target: "example.org:ftp", err: "port \"ftp\" is not a number"},
-		{target: ":21", err: "host is empty"},
-		{target: "a:b:c", err: "too many colons"},
-	}
-	for _, tc := range cases {
-		host, port, err := convSplitTarget(tc.target, "21")
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: err = %v, want %q", tc.target, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || host != tc.host || port != tc.port {
-			t.Errorf("%q: got %q %q %v, want %q %q", tc.target, host, port, err, tc.host, tc.port)
-		}
-	}
-}
-
 func TestFTPSSHCheckRegexps(t *testing.T) {
 	re := config.MustNewRegexp
 	cases := []struct {

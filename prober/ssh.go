@@ -100,7 +100,7 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 		p.failedDueToRegex = registry.NewGauge("probe_ssh_failed_due_to_regex", "Indicates if probe failed due to regex")
 	}
 
-	host, port, err := convSplitTarget(target, "22")
+	host, port, err := splitTarget(target, "22")
 	if err != nil {
 		return err
 	}

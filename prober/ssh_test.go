@@ -590,6 +590,14 @@ func TestSSHFixtures(t *testing.T) {
 			wantReason: "authentication failed for user monitor: password was accepted but the server wants more (publickey)",
 		},
 		{
+			// Without a port the probe dials 22; a source address this
+			// machine does not have fails before any packet is sent.
+			name:       "default port",
+			server:     func(t *testing.T) string { return "127.0.0.1" },
+			cfg:        config.SSHProbe{SourceIPAddress: "192.0.2.1"},
+			wantReason: "cannot connect to 127.0.0.1:22: bind: cannot assign requested address",
+		},
+		{
 			name:   "source address",
 			server: fromSecondLoopback,
 			cfg:    config.SSHProbe{SourceIPAddress: "127.0.0.2", Username: "monitor", Password: "s3cret", Command: "true"},

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	pconfig "github.com/prometheus/common/config"
@@ -40,7 +38,7 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 	}
 
 	cfg := &module.TLS
-	host, port, err := tlsTarget(target)
+	host, port, err := splitTarget(target, "443")
 	if err != nil {
 		logger.Error("Invalid target", "err", err)
 		return err
@@ -125,38 +123,6 @@ func checkServerCertificate(state *tls.ConnectionState, tlsConfig *tls.Config, w
 		return err
 	}
 	return nil
-}
-
-// tlsTarget splits a tls target into host and port: "host:port", "host",
-// "[2001:db8::1]:443", "[2001:db8::1]" or "2001:db8::1"; the port defaults
-// to 443 and must be a number.
-func tlsTarget(target string) (host, port string, err error) {
-	bad := func(why string) error {
-		return fmt.Errorf("invalid target %q: %s (want host[:port])", target, why)
-	}
-	if strings.Contains(target, "/") {
-		return "", "", bad("not a host and port")
-	}
-	host, port, err = net.SplitHostPort(target)
-	if err != nil {
-		host, port = target, ""
-		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-			host = host[1 : len(host)-1]
-		}
-		if strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
-			return "", "", bad("unparsable address")
-		}
-	}
-	if host == "" {
-		return "", "", bad("no host")
-	}
-	if port == "" {
-		return host, "443", nil
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return "", "", bad(fmt.Sprintf("port %q is not a number from 1 to 65535", port))
-	}
-	return host, port, nil
 }
 
 // tlsConnect opens the TCP connection through the policy-enforcing dialer
