@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -77,12 +76,9 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 		if transport != "tcp" {
 			return fmt.Errorf("dns_over_tls requires transport_protocol: tcp (have %s)", transport)
 		}
-		tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
+		tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
 		if err != nil {
-			return fmt.Errorf("invalid tls_config: %w", err)
-		}
-		if tlsConfig.ServerName == "" {
-			tlsConfig.ServerName = host
+			return err
 		}
 		client.Net += "-tls"
 		client.TLSConfig = tlsConfig

@@ -9,8 +9,6 @@ import (
 	"net"
 	"time"
 
-	pconfig "github.com/prometheus/common/config"
-
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -70,9 +68,12 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 		return err
 	}
 	if cfg.TLS || cfg.StartTLS {
-		if p.tls, err = ftpTLSConfig(&cfg.TLSConfig, host); err != nil {
+		if p.tls, err = newTLSConfig(&cfg.TLSConfig, host); err != nil {
 			return err
 		}
+		// The data connections resume the control connection's TLS
+		// session, which servers such as vsftpd require (require_ssl_reuse).
+		p.tls.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	}
 	if p.dialer, err = newDialer(ctx, "tcp", cfg.SourceIPAddress); err != nil {
 		return err
@@ -336,20 +337,4 @@ func ftpPassword(cfg *config.FTPProbe) (string, error) {
 		return ftpAnonymousPassword, nil
 	}
 	return convReadPassword(cfg.Password, cfg.PasswordFile)
-}
-
-// ftpTLSConfig builds the TLS configuration of one probe. The server name
-// defaults to the target's host, which also keys the session cache: the
-// data connections resume the control connection's TLS session, which
-// servers such as vsftpd require (require_ssl_reuse).
-func ftpTLSConfig(cfg *pconfig.TLSConfig, host string) (*tls.Config, error) {
-	tc, err := pconfig.NewTLSConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("invalid tls_config: %w", err)
-	}
-	if tc.ServerName == "" {
-		tc.ServerName = host
-	}
-	tc.ClientSessionCache = tls.NewLRUClientSessionCache(1)
-	return tc, nil
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	pconfig "github.com/prometheus/common/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -50,10 +49,11 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 		logger.Error("Could not parse target URL", "err", err)
 		return err
 	}
-	tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
+	// Like upstream, a broken tls_config fails the probe even without TLS.
+	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
 	if err != nil {
 		logger.Error("Error creating TLS configuration", "err", err)
-		return fmt.Errorf("invalid tls_config: %w", err)
+		return err
 	}
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.PreferredIPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	if err != nil {
@@ -82,9 +82,6 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 		}),
 	}
 	if cfg.TLS {
-		if tlsConfig.ServerName == "" {
-			tlsConfig.ServerName = host
-		}
 		creds := &tracedCredentials{TransportCredentials: credentials.NewTLS(tlsConfig), trace: trace}
 		opts = append(opts, grpc.WithTransportCredentials(creds))
 	} else {

@@ -240,13 +240,10 @@ func (s *qrSession) sendLine(line string) error {
 
 // startTLS upgrades the connection and makes the session read from it.
 func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.Logger) (*tls.Conn, error) {
-	cfg, err := pconfig.NewTLSConfig(opts.tlsConfig)
+	cfg, err := newTLSConfig(opts.tlsConfig, opts.serverName)
 	if err != nil {
 		logger.Error("Failed to create TLS configuration", "err", err)
-		return nil, fmt.Errorf("invalid tls_config: %w", err)
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = opts.serverName
+		return nil, err
 	}
 	raw := s.conn
 	if n := s.r.Buffered(); n > 0 {

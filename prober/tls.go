@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"time"
-
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -43,16 +40,12 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 		logger.Error("Invalid target", "err", err)
 		return err
 	}
-	tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
-	if err != nil {
-		logger.Error("Error creating TLS configuration", "err", err)
-		return fmt.Errorf("invalid tls_config: %w", err)
-	}
 	// The certificate must be valid for server_name (or the hostname
 	// parameter, which the handler puts there), else for the target's host.
-	// crypto/tls leaves SNI out when this is an IP address.
-	if tlsConfig.ServerName == "" {
-		tlsConfig.ServerName = host
+	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
+	if err != nil {
+		logger.Error("Error creating TLS configuration", "err", err)
+		return err
 	}
 
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)

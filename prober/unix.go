@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"syscall"
-
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -40,17 +37,16 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	}
 	var tlsConfig *tls.Config
 	if p.TLS {
-		cfg, err := pconfig.NewTLSConfig(&p.TLSConfig)
+		// Without server_name, the name tls.Dial derives from a unix
+		// address, as upstream.
+		serverName := path
+		if i := strings.LastIndex(path, ":"); i >= 0 {
+			serverName = path[:i]
+		}
+		cfg, err := newTLSConfig(&p.TLSConfig, serverName)
 		if err != nil {
 			logger.Error("Error creating TLS configuration", "err", err)
-			return nil, fmt.Errorf("invalid tls_config: %w", err)
-		}
-		if cfg.ServerName == "" {
-			// What tls.Dial derives from a unix address, as upstream.
-			cfg.ServerName = path
-			if i := strings.LastIndex(path, ":"); i >= 0 {
-				cfg.ServerName = path[:i]
-			}
+			return nil, err
 		}
 		tlsConfig = cfg
 		logger.Debug("Dialing unix with TLS")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -60,13 +59,9 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 
 	var tlsConfig *tls.Config
 	if targetURL.Scheme == "wss" {
-		if tlsConfig, err = pconfig.NewTLSConfig(&wsc.TLSConfig); err != nil {
+		if tlsConfig, err = newTLSConfig(&wsc.TLSConfig, host); err != nil {
 			logger.Error("Error creating TLS config", "err", err)
-			return fmt.Errorf("invalid tls_config: %w", err)
-		}
-		if tlsConfig.ServerName == "" {
-			// We dial the resolved address, so name the host ourselves.
-			tlsConfig.ServerName = host
+			return err
 		}
 	}
 
