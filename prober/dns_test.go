@@ -2,15 +2,8 @@ package prober
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -93,8 +86,9 @@ func (f *dnsFixture) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // startDNSFixture starts the three listeners; they stop with the test.
 func startDNSFixture(t *testing.T) *dnsFixture {
 	t.Helper()
-	serverTLS, caPEM := newLoopbackCert(t)
-	f := &dnsFixture{caPEM: caPEM}
+	ca := newTestCA(t, "vigie test CA")
+	serverTLS := serverTLSConfig(ca.issue(t, certSpec{}))
+	f := &dnsFixture{caPEM: ca.certPEM}
 
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -131,44 +125,6 @@ func serveDNS(t *testing.T, srv *dns.Server) {
 		t.Fatalf("DNS fixture did not start: %v", err)
 	}
 	t.Cleanup(func() { srv.Shutdown() })
-}
-
-// newLoopbackCert returns a server TLS config whose certificate is valid for
-// localhost, 127.0.0.1 and ::1, and the PEM of the CA that signed it.
-func newLoopbackCert(t testing.TB) (*tls.Config, string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vigie test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(12 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}, string(caPEM)
 }
 
 // parseTestModule loads one module, written as it would be under

@@ -2,15 +2,8 @@ package prober
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -19,7 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
@@ -60,62 +52,6 @@ func TestFTPSSHBuffer(t *testing.T) {
 	if string(b.buf) != "abcd" || b.total != 7 || !b.Truncated() {
 		t.Fatalf("buf %q total %d truncated %v", b.buf, b.total, b.Truncated())
 	}
-}
-
-// convCert is a certificate made for a test, with the files servers want.
-type convCert struct {
-	tls      tls.Certificate
-	leaf     *x509.Certificate
-	pool     *x509.CertPool // trusts the certificate
-	certPEM  string
-	certFile string
-	keyFile  string
-}
-
-// convTestCert makes a self-signed certificate for 127.0.0.1 and localhost,
-// valid from notBefore to notAfter.
-func convTestCert(t testing.TB, notBefore, notAfter time.Time) convCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "vigie-test"},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := convCert{tls: pair, leaf: pair.Leaf, pool: x509.NewCertPool(), certPEM: string(certPEM), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
-	c.pool.AppendCertsFromPEM(certPEM)
-	if err := os.WriteFile(c.certFile, certPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(c.keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // convServe accepts connections on 127.0.0.1 and hands each to handle in

@@ -63,7 +63,7 @@ const ftpHealthContent = "ok from vigie\n"
 type vsftpdOptions struct {
 	ssl       bool // FTPS: explicit (AUTH TLS), or implicit with implicit
 	implicit  bool
-	cert      convCert
+	cert      tls.Certificate
 	localHome string // when set, local users log in, chrooted to their home
 }
 
@@ -114,8 +114,9 @@ func startVsftpd(t *testing.T, binary string, o vsftpdOptions) string {
 	if o.ssl {
 		// require_ssl_reuse stays at its default (YES): the prober must
 		// resume the control connection's TLS session on data connections.
+		certFile, keyFile := writeKeyPair(t, o.cert)
 		conf = append(conf, "ssl_enable=YES", "allow_anon_ssl=YES", "ssl_ciphers=HIGH",
-			"rsa_cert_file="+o.cert.certFile, "rsa_private_key_file="+o.cert.keyFile, "debug_ssl=YES")
+			"rsa_cert_file="+certFile, "rsa_private_key_file="+keyFile, "debug_ssl=YES")
 		if o.implicit {
 			conf = append(conf, "implicit_ssl=YES")
 		}
@@ -143,7 +144,7 @@ func TestFTPVsftpd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.Unavailable(t, "vsftpd needs root to chroot its sessions")
 	}
-	cert := convTestCert(t, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
+	cert := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(365 * 24 * time.Hour)})
 	home := convWorldDir(t)
 	if err := os.WriteFile(filepath.Join(home, "private.txt"), []byte("private ok\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -158,7 +159,7 @@ func TestFTPVsftpd(t *testing.T) {
 	plain := startVsftpd(t, binary, vsftpdOptions{localHome: home})
 	explicit := startVsftpd(t, binary, vsftpdOptions{ssl: true, cert: cert, localHome: home})
 	implicit := startVsftpd(t, binary, vsftpdOptions{ssl: true, implicit: true, cert: cert})
-	trusted := pconfig.TLSConfig{CA: cert.certPEM}
+	trusted := pconfig.TLSConfig{CA: certPEM(cert)}
 
 	cases := []struct {
 		name       string
@@ -303,9 +304,9 @@ func TestFTPVsftpd(t *testing.T) {
 			}
 			if tc.wantTLS {
 				expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.3")
-				state := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.leaf}}
+				state := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}
 				expectSeries(t, registry, "probe_ssl_last_chain_info", 1, getFingerprint(state), "CN=vigie-test", "CN=vigie-test", "localhost", getSerialNumber(state))
-				expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(cert.leaf.NotAfter.Unix())})
+				expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(cert.Leaf.NotAfter.Unix())})
 			} else if registry.Has("probe_tls_version_info") {
 				t.Errorf("TLS metrics without TLS")
 			}
@@ -464,17 +465,17 @@ func (s ftpFixtureSession) handle(t *testing.T) func(f *ftpFixtureConn) {
 // in-process servers.
 func TestFTPFixtures(t *testing.T) {
 	now := time.Now()
-	expired := convTestCert(t, now.Add(-30*24*time.Hour), now.Add(-36*time.Hour))
-	expiring := convTestCert(t, now.Add(-time.Hour), now.Add(5*24*time.Hour+time.Hour))
-	valid := convTestCert(t, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	expired := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: now.Add(-30 * 24 * time.Hour), notAfter: now.Add(-36 * time.Hour)})
+	expiring := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: now.Add(-time.Hour), notAfter: now.Add(5*24*time.Hour + time.Hour)})
+	valid := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: now.Add(-time.Hour), notAfter: now.Add(90 * 24 * time.Hour)})
 	within := model.Duration(14 * 24 * time.Hour)
 
 	raw := func(script func(f *ftpFixtureConn)) func(t *testing.T) string {
 		return func(t *testing.T) string { return serveFTPFixture(t, nil, script) }
 	}
-	implicit := func(cert convCert) func(t *testing.T) string {
+	implicit := func(cert tls.Certificate) func(t *testing.T) string {
 		return func(t *testing.T) string {
-			return serveFTPFixture(t, &cert.tls, ftpFixtureSession{}.handle(t))
+			return serveFTPFixture(t, &cert, ftpFixtureSession{}.handle(t))
 		}
 	}
 	session := func(s ftpFixtureSession) func(t *testing.T) string {
@@ -574,7 +575,7 @@ func TestFTPFixtures(t *testing.T) {
 		{
 			name:       "expired certificate",
 			server:     implicit(expired),
-			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: expired.certPEM}},
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(expired)}},
 			wantReason: "TLS handshake failed: x509: certificate has expired or is not yet valid",
 		},
 		{
@@ -586,26 +587,26 @@ func TestFTPFixtures(t *testing.T) {
 		{
 			name:       "certificate expiring soon",
 			server:     implicit(expiring),
-			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: expiring.certPEM}, FailIfCertExpiresWithin: within},
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(expiring)}, FailIfCertExpiresWithin: within},
 			wantReason: "certificate for vigie-test expires in 5 days",
 		},
 		{
 			name:      "certificate valid long enough",
 			server:    implicit(valid),
-			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM}, FailIfCertExpiresWithin: within},
+			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(valid)}, FailIfCertExpiresWithin: within},
 			wantReply: 220,
 		},
 		{
 			// The hostname parameter of /probe sets the server name.
 			name:      "server name from tls_config",
 			server:    implicit(valid),
-			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM, ServerName: "localhost"}},
+			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(valid), ServerName: "localhost"}},
 			wantReply: 220,
 		},
 		{
 			name:       "server name not in the certificate",
 			server:     implicit(valid),
-			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM, ServerName: "ftp.example.org"}},
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(valid), ServerName: "ftp.example.org"}},
 			wantReason: "TLS handshake failed: x509: certificate is valid for localhost, not ftp.example.org",
 		},
 		{

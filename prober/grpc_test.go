@@ -44,9 +44,9 @@ func startGRPCFixture(t *testing.T, useTLS, withHealth bool) *grpcFixture {
 		return handler(ctx, req)
 	})}
 	if useTLS {
-		serverTLS, caPEM := newLoopbackCert(t)
-		f.caPEM = caPEM
-		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLS)))
+		ca := newTestCA(t, "vigie test CA")
+		f.caPEM = ca.certPEM
+		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLSConfig(ca.issue(t, certSpec{})))))
 	}
 	srv := grpc.NewServer(opts...)
 	if withHealth {

@@ -37,16 +37,16 @@ func newHTTP3TestServer(t *testing.T, cert tls.Certificate, h http.Handler) stri
 }
 
 func TestHTTP3(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
 	protos := make(chan string, 10)
-	target := newHTTP3TestServer(t, pki.leaf(t, "localhost", notAfter, "localhost", "127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	target := newHTTP3TestServer(t, pki.issue(t, certSpec{notAfter: notAfter, names: []string{"localhost", "127.0.0.1"}}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		protos <- r.Proto
 		w.Header().Set("X-Served-By", "h3")
 		w.Write([]byte("over quic"))
 	}))
 	h3 := "enable_http3: true\nenable_http2: false\nvalid_http_versions: [\"HTTP/3.0\"]\n"
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 
 	t.Run("success", func(t *testing.T) {
 		registry, err := runHTTPProbe(t, httpLocalhostURL(target), httpModule(t, h3+ca+"\nfail_if_header_not_matches:\n  - header: X-Served-By\n    regexp: h3"))

@@ -92,15 +92,15 @@ func TestHTTPPlainSuccess(t *testing.T) {
 }
 
 func TestHTTPSSuccess(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second)
-	cert := pki.leaf(t, "localhost", notAfter, "localhost", "127.0.0.1")
+	cert := pki.issue(t, certSpec{notAfter: notAfter, names: []string{"localhost", "127.0.0.1"}})
 	snis := make(chan string, 1)
 	ts := newHTTPTestTLSServer(t, cert, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		snis <- r.TLS.ServerName
 		io.WriteString(w, "secure")
 	}))
-	module := httpModule(t, httpBlock("tls_config:\n  ca_file: %s", pki.caFile))
+	module := httpModule(t, httpBlock("tls_config:\n  ca_file: %s", pki.file))
 	registry, err := runHTTPProbe(t, httpLocalhostURL(ts.URL), module)
 	httpExpectSuccess(t, err)
 	if sni := <-snis; sni != "localhost" {
@@ -163,12 +163,12 @@ func TestHTTPStatusCodes(t *testing.T) {
 }
 
 func TestHTTPVersions(t *testing.T) {
-	pki := newHTTPTestPKI(t)
-	cert := pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1")
+	pki := newTestCA(t, "vigie test CA")
+	cert := pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}})
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	plain := newHTTPTestServer(t, ok)
 	h2 := newHTTPTestTLSServer(t, cert, true, ok)
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block string
 		version             float64
@@ -194,8 +194,8 @@ func TestHTTPVersions(t *testing.T) {
 }
 
 func TestHTTPRedirects(t *testing.T) {
-	pki := newHTTPTestPKI(t)
-	secure := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1"), false,
+	pki := newTestCA(t, "vigie test CA")
+	secure := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
 	ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -222,7 +222,7 @@ func TestHTTPRedirects(t *testing.T) {
 			}
 		}
 	}))
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, path, block string
 		redirects, status float64
@@ -260,12 +260,12 @@ func TestHTTPRedirects(t *testing.T) {
 }
 
 func TestHTTPSSLRequirements(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	plain := newHTTPTestServer(t, ok)
 	broken := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
-	secure := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1"), false, ok)
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	secure := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}}), false, ok)
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block, reason string
 		ssl                         float64
@@ -290,12 +290,12 @@ func TestHTTPSSLRequirements(t *testing.T) {
 }
 
 func TestHTTPTLSFailures(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	good := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1", "localhost"), false, ok)
-	wrongName := newHTTPTestTLSServer(t, pki.leaf(t, "other", time.Now().Add(time.Hour), "other.test"), false, ok)
-	expired := newHTTPTestTLSServer(t, pki.leaf(t, "old", time.Now().Add(-time.Minute), "127.0.0.1"), false, ok)
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	good := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1", "localhost"}}), false, ok)
+	wrongName := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "other", notAfter: time.Now().Add(time.Hour), names: []string{"other.test"}}), false, ok)
+	expired := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "old", notAfter: time.Now().Add(-time.Minute), names: []string{"127.0.0.1"}}), false, ok)
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block, reason string
 	}{
@@ -323,10 +323,10 @@ func TestHTTPTLSFailures(t *testing.T) {
 }
 
 func TestHTTPCertExpiry(t *testing.T) {
-	pki := newHTTPTestPKI(t)
-	ts := newHTTPTestTLSServer(t, pki.leaf(t, "soon.test", time.Now().Add(5*24*time.Hour+time.Hour), "127.0.0.1"), false,
+	pki := newTestCA(t, "vigie test CA")
+	ts := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "soon.test", notAfter: time.Now().Add(5*24*time.Hour + time.Hour), names: []string{"127.0.0.1"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		within, reason string
 	}{
@@ -708,13 +708,13 @@ func (p *forwardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestHTTPProxy(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	origin := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "via proxy") }))
-	secure := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "localhost"), false,
+	secure := newHTTPTestTLSServer(t, pki.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{"localhost"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	plainPort := strings.TrimPrefix(origin.URL, "http://127.0.0.1:")
 	tlsPort := strings.TrimPrefix(secure.URL, "https://127.0.0.1:")
-	tlsBlock := "proxy_connect_header:\n  X-Proxy-Token: [pt]\ntls_config:\n  ca_file: " + pki.caFile
+	tlsBlock := "proxy_connect_header:\n  X-Proxy-Token: [pt]\ntls_config:\n  ca_file: " + pki.file
 
 	tests := []struct {
 		name, target, block string
@@ -889,7 +889,7 @@ func TestHTTPTimeouts(t *testing.T) {
 }
 
 func TestHTTPHostHeader(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	type seen struct{ host, sni string }
 	record := func(ch chan<- seen) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -902,8 +902,8 @@ func TestHTTPHostHeader(t *testing.T) {
 	}
 	got := make(chan seen, 1)
 	plain := newHTTPTestServer(t, record(got))
-	vhost := newHTTPTestTLSServer(t, pki.leaf(t, "vhost.test", time.Now().Add(time.Hour), "vhost.test"), false, record(got))
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	vhost := newHTTPTestTLSServer(t, pki.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{"vhost.test"}}), false, record(got))
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block string
 		want                seen
@@ -913,7 +913,7 @@ func TestHTTPHostHeader(t *testing.T) {
 		{"lower-case host header", plain.URL, "headers:\n  host: my-secret-vhost.com", seen{host: "my-secret-vhost.com"}},
 		{"Host header names the TLS server", vhost.URL, ca + "\nheaders:\n  Host: vhost.test", seen{host: "vhost.test", sni: "vhost.test"}},
 		{"Host header with port", vhost.URL, ca + "\nheaders:\n  Host: vhost.test:8443", seen{host: "vhost.test:8443", sni: "vhost.test"}},
-		{"server_name wins", vhost.URL, "tls_config:\n  ca_file: " + pki.caFile + "\n  server_name: vhost.test\nheaders:\n  Host: other.test", seen{host: "other.test", sni: "vhost.test"}},
+		{"server_name wins", vhost.URL, "tls_config:\n  ca_file: " + pki.file + "\n  server_name: vhost.test\nheaders:\n  Host: other.test", seen{host: "other.test", sni: "vhost.test"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1038,7 +1038,7 @@ func TestHTTPPhasesWithoutResolution(t *testing.T) {
 // that it follows a CA file that changes, and that probes of different
 // virtual hosts through it each get their own TLS server name.
 func TestHTTPSharedTransport(t *testing.T) {
-	old := newHTTPTestPKI(t)
+	old := newTestCA(t, "vigie test CA")
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	copyFile := func(from string, mtime time.Time) {
 		data, err := os.ReadFile(from)
@@ -1052,10 +1052,10 @@ func TestHTTPSharedTransport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	copyFile(old.caFile, time.Now().Add(-time.Hour))
+	copyFile(old.file, time.Now().Add(-time.Hour))
 	vhosts := map[string]*httptest.Server{}
 	for _, name := range []string{"a.test", "b.test"} {
-		vhosts[name] = newHTTPTestTLSServer(t, old.leaf(t, name, time.Now().Add(time.Hour), name), false,
+		vhosts[name] = newHTTPTestTLSServer(t, old.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{name}}), false,
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.TLS.ServerName != r.Host {
 					w.WriteHeader(http.StatusMisdirectedRequest)
@@ -1094,12 +1094,12 @@ func TestHTTPSharedTransport(t *testing.T) {
 	}
 
 	// A new CA in the same file is picked up.
-	fresh := newHTTPTestPKI(t)
-	renewed := newHTTPTestTLSServer(t, fresh.leaf(t, "localhost", time.Now().Add(time.Hour), "localhost"), false,
+	fresh := newTestCA(t, "vigie test CA")
+	renewed := newHTTPTestTLSServer(t, fresh.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{"localhost"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
 	expectReason(t, err, "certificate signed by unknown authority")
-	copyFile(fresh.caFile, time.Now())
+	copyFile(fresh.file, time.Now())
 	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
 	httpExpectSuccess(t, err)
 	if module.HTTP.Shared().Load() == shared {
@@ -1147,14 +1147,14 @@ func TestHTTPCredentialsOnRedirect(t *testing.T) {
 // TestHTTPFreshConnections checks that probes sharing a module's transport
 // still open a connection each, so that every probe measures connect and TLS.
 func TestHTTPFreshConnections(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	for _, tc := range []struct {
 		name  string
 		tls   bool
 		block string
 	}{
 		{"http/1.1", false, ""},
-		{"http/2", true, "tls_config:\n  ca_file: " + pki.caFile + "\nvalid_http_versions: [HTTP/2.0]"},
+		{"http/2", true, "tls_config:\n  ca_file: " + pki.file + "\nvalid_http_versions: [HTTP/2.0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -1169,7 +1169,7 @@ func TestHTTPFreshConnections(t *testing.T) {
 			}
 			if tc.tls {
 				ts.EnableHTTP2 = true
-				ts.TLS = &tls.Config{Certificates: []tls.Certificate{pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1")}}
+				ts.TLS = &tls.Config{Certificates: []tls.Certificate{pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}})}}
 				ts.StartTLS()
 			} else {
 				ts.Start()

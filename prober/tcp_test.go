@@ -3,22 +3,13 @@ package prober
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,66 +166,6 @@ func (d *qrDialog) startTLS(cert tls.Certificate) bool {
 	}
 	d.c, d.r = tc, bufio.NewReader(tc)
 	return true
-}
-
-// qrPKI is a CA and the server certificates it signs.
-type qrPKI struct {
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	caFile string // the CA certificate in PEM, for tls_config.ca_file
-	serial int64
-}
-
-func newQRPKI(t testing.TB) *qrPKI {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "vigie test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &qrPKI{cert: cert, key: key, caFile: caFile, serial: 1}
-}
-
-// issue returns a server certificate for name (a DNS name), expiring at notAfter.
-func (p *qrPKI) issue(t testing.TB, name string, notAfter time.Time) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
 // qrTLSServerConfig pins TLS 1.2 and one cipher suite so that the version and
@@ -561,9 +492,9 @@ var qrTLSFamilies = []string{
 }
 
 func TestTCPTLS(t *testing.T) {
-	pki := newQRPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
-	cert := pki.issue(t, "localhost", notAfter)
+	cert := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: notAfter})
 	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK POP3 ready"))
 
 	tlsModule := func(extra string) config.Module {
@@ -576,7 +507,7 @@ tcp:
     ca_file: %s
 %s
   query_response:
-    - expect: "^\\+OK"`, pki.caFile, qrIndent(extra, "    ")))
+    - expect: "^\\+OK"`, pki.file, qrIndent(extra, "    ")))
 	}
 
 	t.Run("name from target", func(t *testing.T) {
@@ -594,7 +525,7 @@ tcp:
 		expectSeries(t, registry, "probe_tls_cipher_info", 1, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
 		expectSeries(t, registry, "probe_ssl_last_chain_info", 1,
 			getFingerprint(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}),
-			"CN=localhost", "CN=vigie test CA", "localhost", strconv.FormatInt(pki.serial, 16))
+			"CN=localhost", "CN=vigie test CA", "localhost", cert.Leaf.SerialNumber.Text(16))
 		promtoolCheck(t, registry)
 	})
 
@@ -620,7 +551,7 @@ tcp:
 	})
 
 	t.Run("certificate expires soon", func(t *testing.T) {
-		soon := pki.issue(t, "localhost", time.Now().Add(5*24*time.Hour+time.Hour))
+		soon := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
 		addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
 		module := tlsModule("")
 		module.TCP.FailIfCertExpiresWithin.Set("336h")
@@ -637,9 +568,9 @@ tcp:
 
 // An SMTP-like dialog with STARTTLS, as upstream's test.
 func TestTCPStartTLS(t *testing.T) {
-	pki := newQRPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
-	cert := pki.issue(t, "localhost", notAfter)
+	cert := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: notAfter})
 	smtp := func(t *testing.T) func(net.Conn) {
 		return func(c net.Conn) {
 			d := newQRDialog(t, c)
@@ -683,7 +614,7 @@ tcp:
     - send: "EHLO prober"
     - expect: "^250-AUTH"
     - send: "QUIT"
-    - expect: "^221 "`, pki.caFile, qrIndent(extra, "    ")))
+    - expect: "^221 "`, pki.file, qrIndent(extra, "    ")))
 	}
 
 	t.Run("success", func(t *testing.T) {
@@ -732,8 +663,8 @@ func TestPrefixedConnReplaysBufferedBytes(t *testing.T) {
 // The handler path: the hostname parameter sets the TLS server name of a
 // tcp probe (upstream's behaviour), and the module's timeout bounds it.
 func TestTCPThroughHandler(t *testing.T) {
-	pki := newQRPKI(t)
-	cert := pki.issue(t, "mail.example", time.Now().Add(90*24*time.Hour))
+	pki := newTestCA(t, "vigie test CA")
+	cert := pki.issue(t, certSpec{names: []string{"mail.example"}, notAfter: time.Now().Add(90 * 24 * time.Hour)})
 	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK"))
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 modules:
@@ -747,7 +678,7 @@ modules:
         ca_file: %s
       query_response:
         - expect: "^\\+OK"
-`, pki.caFile))
+`, pki.file))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,23 +2,15 @@ package prober
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,111 +22,8 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// tlsTestCA is a certificate authority made for one test.
-type tlsTestCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	pemFile string // the CA certificate, for tls_config.ca_file
-}
-
-func newTLSTestCA(t testing.TB, name string) *tlsTestCA {
-	t.Helper()
-	key := tlsTestKey(t)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: tlsTestSerial(t), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &tlsTestCA{cert: cert, key: key, pemFile: filepath.Join(t.TempDir(), "ca.pem")}
-	if err := os.WriteFile(ca.pemFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
-
-func tlsTestKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func tlsTestSerial(t testing.TB) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// tlsLeafSpec describes a certificate to issue. Zero times mean valid from
-// an hour ago for 90 days; no names means localhost, 127.0.0.1 and ::1.
-type tlsLeafSpec struct {
-	commonName          string
-	dnsNames            []string
-	ips                 []net.IP
-	notBefore, notAfter time.Time
-	client              bool // a client certificate
-	selfSigned          bool
-}
-
-// issue signs a certificate as spec says and returns it ready for a
-// tls.Config (leaf only, no chain) along with the parsed leaf.
-func (ca *tlsTestCA) issue(t testing.TB, spec tlsLeafSpec) (tls.Certificate, *x509.Certificate) {
-	t.Helper()
-	now := time.Now()
-	if spec.notBefore.IsZero() {
-		spec.notBefore = now.Add(-time.Hour)
-	}
-	if spec.notAfter.IsZero() {
-		spec.notAfter = now.Add(90 * 24 * time.Hour)
-	}
-	if spec.commonName == "" && spec.dnsNames == nil {
-		spec.commonName, spec.dnsNames = "localhost", []string{"localhost"}
-		spec.ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	}
-	if spec.commonName == "" {
-		spec.commonName = spec.dnsNames[0]
-	}
-	usage := x509.ExtKeyUsageServerAuth
-	if spec.client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	key := tlsTestKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: tlsTestSerial(t), Subject: pkix.Name{CommonName: spec.commonName},
-		NotBefore: spec.notBefore, NotAfter: spec.notAfter, DNSNames: spec.dnsNames, IPAddresses: spec.ips,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	parent, signer := ca.cert, ca.key
-	if spec.selfSigned {
-		parent, signer = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
-}
-
 // ocspStaple is an OCSP response for leaf signed by the CA.
-func (ca *tlsTestCA) ocspStaple(t testing.TB, leaf *x509.Certificate, status int, revokedAt time.Time) []byte {
+func (ca *testCA) ocspStaple(t testing.TB, leaf *x509.Certificate, status int, revokedAt time.Time) []byte {
 	t.Helper()
 	now := time.Now()
 	resp, err := ocsp.CreateResponse(ca.cert, ca.cert, ocsp.Response{
@@ -145,25 +34,6 @@ func (ca *tlsTestCA) ocspStaple(t testing.TB, leaf *x509.Certificate, status int
 		t.Fatal(err)
 	}
 	return resp
-}
-
-// writeKeyPair writes a certificate and its key as PEM files, for
-// tls_config.cert_file and key_file.
-func writeKeyPair(t testing.TB, cert tls.Certificate) (certFile, keyFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // tlsTestListener serves every connection to 127.0.0.1:port with handle
@@ -249,17 +119,13 @@ func (s *tlsTestServer) serverName() string {
 	return "<no ClientHello>"
 }
 
-func tlsServerConfig(certs ...tls.Certificate) *tls.Config {
-	return &tls.Config{Certificates: certs}
-}
-
 // tlsTestModule is a tls module with the given lines in its tls block
 // (indented by six spaces), trusting ca when not nil.
-func tlsTestModule(t testing.TB, ca *tlsTestCA, extra string) config.Module {
+func tlsTestModule(t testing.TB, ca *testCA, extra string) config.Module {
 	t.Helper()
 	m := parseTestModule(t, "    prober: tls\n    tls:\n      preferred_ip_protocol: ip4\n"+extra)
 	if ca != nil {
-		m.TLS.TLSConfig.CAFile = ca.pemFile
+		m.TLS.TLSConfig.CAFile = ca.file
 	}
 	return m
 }
@@ -298,9 +164,10 @@ func families(groups ...[]string) []string {
 const noVerifiedChain = -62135596800
 
 func TestTLSSuccess(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, leaf := ca.issue(t, tlsLeafSpec{})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	leaf := cert.Leaf
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 
 	registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, ca, ""), 5*time.Second)
 	if err != nil {
@@ -338,9 +205,10 @@ func TestTLSSuccess(t *testing.T) {
 
 // The chain's earliest expiry is the CA's when it expires before the leaf.
 func TestTLSLastChainExpiryIsTheChainsEarliest(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, leaf := ca.issue(t, tlsLeafSpec{notAfter: ca.cert.NotAfter.Add(24 * time.Hour)})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{notAfter: ca.cert.NotAfter.Add(24 * time.Hour)})
+	leaf := cert.Leaf
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	registry, err := runTLS(t, srv.addr, tlsTestModule(t, ca, ""), 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
@@ -352,12 +220,12 @@ func TestTLSLastChainExpiryIsTheChainsEarliest(t *testing.T) {
 }
 
 func TestTLSVersions(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	tls12 := tlsServerConfig(cert)
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	tls12 := serverTLSConfig(cert)
 	tls12.MaxVersion = tls.VersionTLS12
 	srv12 := startTLSTestServer(t, tls12)
-	tls13 := tlsServerConfig(cert)
+	tls13 := serverTLSConfig(cert)
 	tls13.MinVersion = tls.VersionTLS13
 	srv13 := startTLSTestServer(t, tls13)
 
@@ -415,9 +283,9 @@ func TestTLSIPv6(t *testing.T) {
 	if err != nil {
 		t.Skip("no IPv6 loopback:", err)
 	}
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	srv := tls.NewListener(l, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	srv := tls.NewListener(l, serverTLSConfig(cert))
 	defer srv.Close()
 	go func() {
 		for {
@@ -442,12 +310,12 @@ func TestTLSIPv6(t *testing.T) {
 }
 
 func TestTLSSourceIPAddress(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
 	var remote atomic.Value
 	addr := tlsTestListener(t, func(c net.Conn) {
 		remote.Store(c.RemoteAddr().(*net.TCPAddr).IP.String())
-		tc := tls.Server(c, tlsServerConfig(cert))
+		tc := tls.Server(c, serverTLSConfig(cert))
 		if tc.Handshake() == nil {
 			io.Copy(io.Discard, tc)
 		}
@@ -467,9 +335,9 @@ func TestTLSSourceIPAddress(t *testing.T) {
 func TestTLSPolicy(t *testing.T) {
 	// localhost resolves (from /etc/hosts) to a denied address: refused
 	// after resolution, before any connection.
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	policy := NewPolicy(config.TargetPolicy{Allow: []string{"localhost"}, Deny: []string{"127.0.0.0/8"}})
 	ctx, err := policy.CheckTarget(t.Context(), "localhost")
 	if err != nil {
@@ -506,18 +374,19 @@ func TestTLSHandshakeErrorText(t *testing.T) {
 }
 
 func TestTLSCertificateProblems(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	otherCA := newTLSTestCA(t, "vigie other CA")
+	ca := newTestCA(t, "vigie test CA")
+	otherCA := newTestCA(t, "vigie other CA")
 	now := time.Now()
 	day := 24 * time.Hour
 
-	expiredCert, _ := ca.issue(t, tlsLeafSpec{notBefore: now.Add(-30 * day), notAfter: now.Add(-3*day - time.Hour)})
-	futureCert, future := ca.issue(t, tlsLeafSpec{notBefore: now.Add(3*day + time.Hour)})
-	expiringCert, _ := ca.issue(t, tlsLeafSpec{notAfter: now.Add(5*day + time.Hour)})
-	laterCert, _ := ca.issue(t, tlsLeafSpec{notAfter: now.Add(20 * day)})
-	wrongNameCert, _ := ca.issue(t, tlsLeafSpec{dnsNames: []string{"other.example", "www.other.example"}})
-	otherCACert, _ := otherCA.issue(t, tlsLeafSpec{})
-	selfSignedCert, _ := ca.issue(t, tlsLeafSpec{selfSigned: true})
+	expiredCert := ca.issue(t, certSpec{notBefore: now.Add(-30 * day), notAfter: now.Add(-3*day - time.Hour)})
+	futureCert := ca.issue(t, certSpec{notBefore: now.Add(3*day + time.Hour)})
+	future := futureCert.Leaf
+	expiringCert := ca.issue(t, certSpec{notAfter: now.Add(5*day + time.Hour)})
+	laterCert := ca.issue(t, certSpec{notAfter: now.Add(20 * day)})
+	wrongNameCert := ca.issue(t, certSpec{names: []string{"other.example", "www.other.example"}})
+	otherCACert := otherCA.issue(t, certSpec{})
+	selfSignedCert := newSelfSignedCert(t, certSpec{})
 	withinFourteenDays := "      fail_if_cert_expires_within: 14d\n"
 	insecure := "      tls_config:\n        insecure_skip_verify: true\n"
 
@@ -546,7 +415,7 @@ func TestTLSCertificateProblems(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startTLSTestServer(t, tlsServerConfig(tc.cert))
+			srv := startTLSTestServer(t, serverTLSConfig(tc.cert))
 			module := tlsTestModule(t, ca, tc.extra)
 			registry, err := runTLS(t, "localhost:"+srv.port, module, 5*time.Second)
 			if tc.reason == "" {
@@ -579,23 +448,13 @@ func TestTLSCertificateProblems(t *testing.T) {
 
 // An intermediate that expired fails the chain and is named in the reason.
 func TestTLSExpiredIntermediate(t *testing.T) {
-	root := newTLSTestCA(t, "vigie test root")
+	root := newTestCA(t, "vigie test root")
 	now := time.Now()
-	interKey := tlsTestKey(t)
-	interTmpl := &x509.Certificate{
-		SerialNumber: tlsTestSerial(t), Subject: pkix.Name{CommonName: "vigie test intermediate"},
-		NotBefore: now.Add(-30 * 24 * time.Hour), NotAfter: now.Add(-2*24*time.Hour - time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root.cert, &interKey.PublicKey, root.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, _ := x509.ParseCertificate(interDER)
-	intermediate := &tlsTestCA{cert: inter, key: interKey}
-	cert, _ := intermediate.issue(t, tlsLeafSpec{})
-	cert.Certificate = append(cert.Certificate, interDER)
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	intermediate := root.intermediate(t, "vigie test intermediate", now.Add(-30*24*time.Hour), now.Add(-2*24*time.Hour-time.Hour))
+	inter := intermediate.cert
+	cert := intermediate.issue(t, certSpec{})
+	cert.Certificate = append(cert.Certificate, inter.Raw)
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 
 	registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, root, ""), 5*time.Second)
 	expectReason(t, err, "certificate for vigie test intermediate expired 2 days ago")
@@ -606,8 +465,8 @@ func TestTLSExpiredIntermediate(t *testing.T) {
 }
 
 func TestTLSOCSPStaple(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	otherCA := newTLSTestCA(t, "vigie other CA")
+	ca := newTestCA(t, "vigie test CA")
+	otherCA := newTestCA(t, "vigie other CA")
 	revokedAt := time.Now().Add(-2*24*time.Hour - time.Hour)
 
 	cases := []struct {
@@ -628,9 +487,10 @@ func TestTLSOCSPStaple(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cert, leaf := ca.issue(t, tlsLeafSpec{})
+			cert := ca.issue(t, certSpec{})
+			leaf := cert.Leaf
 			cert.OCSPStaple = tc.staple(leaf)
-			srv := startTLSTestServer(t, tlsServerConfig(cert))
+			srv := startTLSTestServer(t, serverTLSConfig(cert))
 			registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, ca, tc.extra), 5*time.Second)
 			if tc.reason == "" {
 				if err != nil {
@@ -659,17 +519,17 @@ func TestTLSOCSPStaple(t *testing.T) {
 }
 
 func TestTLSClientCertificates(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	otherCA := newTLSTestCA(t, "vigie other CA")
-	serverCert, _ := ca.issue(t, tlsLeafSpec{})
-	clientCert, _ := ca.issue(t, tlsLeafSpec{commonName: "vigie probe", dnsNames: []string{"probe.example"}, client: true})
-	strangerCert, _ := otherCA.issue(t, tlsLeafSpec{commonName: "stranger", dnsNames: []string{"stranger.example"}, client: true})
+	ca := newTestCA(t, "vigie test CA")
+	otherCA := newTestCA(t, "vigie other CA")
+	serverCert := ca.issue(t, certSpec{})
+	clientCert := ca.issue(t, certSpec{commonName: "vigie probe", names: []string{"probe.example"}, client: true})
+	strangerCert := otherCA.issue(t, certSpec{commonName: "stranger", names: []string{"stranger.example"}, client: true})
 	clientFiles := func(c tls.Certificate) string {
 		certFile, keyFile := writeKeyPair(t, c)
 		return fmt.Sprintf("      tls_config:\n        cert_file: %s\n        key_file: %s\n", certFile, keyFile)
 	}
 	server := func(auth tls.ClientAuthType, maxVersion uint16) *tlsTestServer {
-		cfg := tlsServerConfig(serverCert)
+		cfg := serverTLSConfig(serverCert)
 		cfg.ClientAuth = auth
 		cfg.ClientCAs = x509.NewCertPool()
 		cfg.ClientCAs.AddCert(ca.cert)
@@ -762,9 +622,9 @@ func TestTLSConnectionFailures(t *testing.T) {
 // answer sends a session ticket: the wait for its verdict ends there rather
 // than at the end of the allowed wait.
 func TestTLSClientCertVerdictEndsOnSessionTicket(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	serverCert, _ := ca.issue(t, tlsLeafSpec{})
-	cfg := tlsServerConfig(serverCert)
+	ca := newTestCA(t, "vigie test CA")
+	serverCert := ca.issue(t, certSpec{})
+	cfg := serverTLSConfig(serverCert)
 	cfg.ClientAuth = tls.RequestClientCert
 	srv := startTLSTestServer(t, cfg)
 
@@ -792,24 +652,23 @@ func TestTLSClientCertVerdictEndsOnSessionTicket(t *testing.T) {
 // tls_config.server_name, else the hostname parameter, else the target's
 // host; an IP address is not sent as SNI.
 func TestTLSServerNamePrecedence(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{
-		dnsNames: []string{"localhost", "tls.example", "vhost.example"},
-		ips:      []net.IP{net.IPv4(127, 0, 0, 1)},
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{
+		names: []string{"localhost", "tls.example", "vhost.example", "127.0.0.1"},
 	})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	lh := newLiveHandler(t, `
 modules:
   tls_plain:
     prober: tls
     tls:
       preferred_ip_protocol: ip4
-      tls_config: {ca_file: `+ca.pemFile+`}
+      tls_config: {ca_file: `+ca.file+`}
   tls_named:
     prober: tls
     tls:
       preferred_ip_protocol: ip4
-      tls_config: {ca_file: `+ca.pemFile+`, server_name: tls.example}
+      tls_config: {ca_file: `+ca.file+`, server_name: tls.example}
 `)
 	cases := []struct {
 		name, module, host, hostname string

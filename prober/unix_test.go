@@ -104,8 +104,8 @@ func TestUnixPermissionDenied(t *testing.T) {
 }
 
 func TestUnixTLS(t *testing.T) {
-	pki := newQRPKI(t)
-	cert := pki.issue(t, "daemon.local", time.Now().Add(30*24*time.Hour))
+	pki := newTestCA(t, "vigie test CA")
+	cert := pki.issue(t, certSpec{names: []string{"daemon.local"}, notAfter: time.Now().Add(30 * 24 * time.Hour)})
 	path := unixTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "READY"))
 	module := func(serverName string) string {
 		return fmt.Sprintf(`
@@ -116,7 +116,7 @@ unix:
     ca_file: %s
     server_name: %q
   query_response:
-    - expect: "^READY"`, pki.caFile, serverName)
+    - expect: "^READY"`, pki.file, serverName)
 	}
 
 	registry, err := qrTestProbe(t, ProbeUnix, path, qrTestModule(t, module("daemon.local")), 5*time.Second)
