@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -454,23 +455,10 @@ func TestDNSTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	cases := []struct{ name, target, extra string }{
 		{"udp", pc.LocalAddr().String(), ""},
-		{"tcp", l.Addr().String(), "      transport_protocol: tcp\n"},
+		{"tcp", silent, "      transport_protocol: tcp\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -504,27 +492,6 @@ func TestDNSConnectionRefused(t *testing.T) {
 			expectMetrics(t, registry, map[string]float64{"probe_dns_query_succeeded": 0})
 		})
 	}
-}
-
-// closedLoopbackAddr returns an address on 127.0.0.1 where nothing listens.
-func closedLoopbackAddr(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		pc.Close()
-		return addr
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func TestDNSSourceIP(t *testing.T) {

@@ -361,7 +361,7 @@ func (f *ftpFixtureConn) recv() string {
 // serveFTPFixture serves handle on 127.0.0.1; implicitTLS wraps each
 // connection in TLS with that certificate first.
 func serveFTPFixture(t *testing.T, implicitTLS *tls.Certificate, handle func(f *ftpFixtureConn)) string {
-	return convServe(t, func(c net.Conn) {
+	return serveLoopback(t, func(c net.Conn) {
 		if implicitTLS != nil {
 			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*implicitTLS}})
 			if tc.Handshake() != nil {
@@ -491,7 +491,7 @@ func TestFTPFixtures(t *testing.T) {
 	}{
 		{
 			name:       "connection refused",
-			server:     func(t *testing.T) string { return convRefusedAddr(t) },
+			server:     func(t *testing.T) string { return closedLoopbackAddr(t, "tcp") },
 			wantReason: "connection refused by 127.0.0.1:",
 		},
 		{

@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"io"
 	"net"
 	"slices"
 	"sync/atomic"
@@ -244,20 +245,7 @@ func TestGRPCMetadata(t *testing.T) {
 // TestGRPCTimeout checks that, unlike upstream, the probe gives up at its
 // deadline when the server accepts the connection and never answers.
 func TestGRPCTimeout(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	for _, tlsOn := range []bool{false, true} {
 		name := "plain"
 		extra := ""
@@ -275,7 +263,7 @@ func TestGRPCTimeout(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 				defer cancel()
 				registry := NewRegistry()
-				err := ProbeGRPC(ctx, l.Addr().String(), module, registry, testLogger(t))
+				err := ProbeGRPC(ctx, silent, module, registry, testLogger(t))
 				done <- result{registry, err}
 			}()
 			select {

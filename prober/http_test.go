@@ -806,35 +806,23 @@ func TestHTTPLastModified(t *testing.T) {
 }
 
 func TestHTTPConnectionFailures(t *testing.T) {
-	refused := httpRefusedAddr(t)
-	closing, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closing.Close() })
-	go func() {
+	refused := closedLoopbackAddr(t, "tcp")
+	closing := serveLoopback(t, func(c net.Conn) {
+		// Read the request, then hang up without answering.
+		r := bufio.NewReader(c)
 		for {
-			c, err := closing.Accept()
-			if err != nil {
-				return
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
 			}
-			// Read the request, then hang up without answering.
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			c.Close()
 		}
-	}()
+	})
 	tests := []struct {
 		name, target, reason string
 	}{
 		{"refused", "http://" + refused + "/", "connection refused by " + refused},
 		{"scheme-less target", refused, "connection refused by " + refused},
-		{"closed without response", "http://" + closing.Addr().String() + "/", "connection closed by the server before a response: EOF"},
+		{"closed without response", "http://" + closing + "/", "connection closed by the server before a response: EOF"},
 		{"invalid URL", "http://[::1", "invalid target URL: missing ']' in host"},
 	}
 	for _, tc := range tests {

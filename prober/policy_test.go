@@ -145,7 +145,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 // actually connected to, whatever the prober resolved.
 func TestPolicyNewDialer(t *testing.T) {
 	accepted := make(chan struct{}, 10)
-	addr := tlsTestListener(t, func(c net.Conn) { accepted <- struct{}{} })
+	addr := serveLoopback(t, func(c net.Conn) { accepted <- struct{}{} })
 	ctxFor := func(allow, deny []string, host string) context.Context {
 		t.Helper()
 		ctx, err := NewPolicy(config.TargetPolicy{Allow: allow, Deny: deny}).CheckTarget(t.Context(), host)

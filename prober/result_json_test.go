@@ -99,14 +99,9 @@ func TestJSONRenditionOfRealProbes(t *testing.T) {
 	mtlsCfg := serverTLSConfig(goodCert)
 	mtlsCfg.ClientAuth = tls.RequireAnyClientCert
 	mtls := startTLSTestServer(t, mtlsCfg)
-	notTLS := tlsTestListener(t, func(c net.Conn) { c.Write([]byte("220 mail.example.org ESMTP\r\n")); io.Copy(io.Discard, c) })
-	silent := tlsTestListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	notTLS := serveLoopback(t, func(c net.Conn) { c.Write([]byte("220 mail.example.org ESMTP\r\n")); io.Copy(io.Discard, c) })
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	closed := closedLoopbackAddr(t, "tcp")
 	dnsServer := startDNSFixture(t)
 	grpcServer := startGRPCFixture(t, false, true)
 

@@ -362,7 +362,7 @@ func newSSHHostSigner(t *testing.T, rsaKey bool) ssh.Signer {
 func (f sshFixture) serve(t *testing.T) string {
 	f.stop = make(chan struct{})
 	t.Cleanup(func() { close(f.stop) })
-	return convServe(t, func(c net.Conn) {
+	return serveLoopback(t, func(c net.Conn) {
 		if f.checkConn != nil && !f.checkConn(c) {
 			return
 		}
@@ -480,7 +480,7 @@ func TestSSHFixtures(t *testing.T) {
 		return func(t *testing.T) string { return sshFixture{config: c, exec: fixtureCommands}.serve(t) }
 	}
 	raw := func(script func(c net.Conn)) func(t *testing.T) string {
-		return func(t *testing.T) string { return convServe(t, script) }
+		return func(t *testing.T) string { return serveLoopback(t, script) }
 	}
 	passwordFile := filepath.Join(t.TempDir(), "pass")
 	os.WriteFile(passwordFile, []byte("  s3cret \n"), 0o600)
@@ -498,7 +498,7 @@ func TestSSHFixtures(t *testing.T) {
 	}{
 		{
 			name:       "connection refused",
-			server:     func(t *testing.T) string { return convRefusedAddr(t) },
+			server:     func(t *testing.T) string { return closedLoopbackAddr(t, "tcp") },
 			wantReason: "connection refused by 127.0.0.1:",
 		},
 		{

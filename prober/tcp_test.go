@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,61 +43,6 @@ func qrTestProbe(t testing.TB, fn ProbeFn, target string, module config.Module, 
 	registry := NewRegistry()
 	err := fn(ctx, target, module, registry, testLogger(t))
 	return registry, err
-}
-
-// qrTestServer accepts connections on l and serves each with handle, until
-// the test ends: then the listener and every open connection are closed and
-// the handlers waited for.
-func qrTestServer(t testing.TB, l net.Listener, handle func(net.Conn)) string {
-	t.Helper()
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
-
-// tcpTestServer listens on 127.0.0.1 and serves with handle; it returns
-// host:port.
-func tcpTestServer(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return qrTestServer(t, l, handle)
 }
 
 // qrLocalhostTarget turns 127.0.0.1:port into localhost:port.
@@ -197,7 +141,7 @@ func qrTLSBanner(t *testing.T, cfg *tls.Config, banner string) func(net.Conn) {
 var tcpResolutionFamilies = []string{"probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds"}
 
 func TestTCPConnect(t *testing.T) {
-	addr := tcpTestServer(t, func(net.Conn) {})
+	addr := serveLoopback(t, func(net.Conn) {})
 	module := qrTestModule(t, "prober: tcp")
 
 	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
@@ -219,7 +163,7 @@ func TestTCPConnectIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
-	addr := qrTestServer(t, l, qrSendLines("SSH-2.0-test"))
+	addr := serveListener(t, l, qrSendLines("SSH-2.0-test"))
 	module := qrTestModule(t, `
 prober: tcp
 tcp:
@@ -239,13 +183,7 @@ tcp:
 }
 
 func TestTCPConnectFailures(t *testing.T) {
-	// A port nothing listens on: bind, then close.
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := l.Addr().String()
-	l.Close()
+	closedAddr := closedLoopbackAddr(t, "tcp")
 
 	tests := []struct {
 		name     string
@@ -271,7 +209,7 @@ func TestTCPConnectFailures(t *testing.T) {
 
 func TestTCPSourceIPAddress(t *testing.T) {
 	seen := make(chan string, 1)
-	addr := tcpTestServer(t, func(c net.Conn) {
+	addr := serveLoopback(t, func(c net.Conn) {
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 		seen <- host
 	})
@@ -406,7 +344,7 @@ func TestTCPQueryResponse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := tcpTestServer(t, tc.server(t))
+			addr := serveLoopback(t, tc.server(t))
 			module := qrTestModule(t, "prober: tcp\ntcp:\n  query_response:\n"+qrIndent(tc.module, "    "))
 			timeout := tc.timeout
 			if timeout == 0 {
@@ -452,7 +390,7 @@ tcp:
 	}
 	for _, tc := range tests {
 		t.Run(tc.banner, func(t *testing.T) {
-			addr := tcpTestServer(t, qrSendLines(tc.banner))
+			addr := serveLoopback(t, qrSendLines(tc.banner))
 			registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 			if err != nil {
 				t.Fatalf("probe failed: %v", err)
@@ -464,7 +402,7 @@ tcp:
 }
 
 func TestTCPExpectLabelsOnSeveralSteps(t *testing.T) {
-	addr := tcpTestServer(t, qrSendLines("v=1", "v=2", "w=3"))
+	addr := serveLoopback(t, qrSendLines("v=1", "v=2", "w=3"))
 	module := qrTestModule(t, `
 prober: tcp
 tcp:
@@ -495,7 +433,7 @@ func TestTCPTLS(t *testing.T) {
 	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
 	cert := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: notAfter})
-	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK POP3 ready"))
+	addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK POP3 ready"))
 
 	tlsModule := func(extra string) config.Module {
 		return qrTestModule(t, fmt.Sprintf(`
@@ -552,7 +490,7 @@ tcp:
 
 	t.Run("certificate expires soon", func(t *testing.T) {
 		soon := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
-		addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
+		addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
 		module := tlsModule("")
 		module.TCP.FailIfCertExpiresWithin.Set("336h")
 		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second)
@@ -595,7 +533,7 @@ func TestTCPStartTLS(t *testing.T) {
 			}
 		}
 	}
-	addr := tcpTestServer(t, smtp(t))
+	addr := serveLoopback(t, smtp(t))
 	module := func(extra string) config.Module {
 		return qrTestModule(t, fmt.Sprintf(`
 prober: tcp
@@ -665,7 +603,7 @@ func TestPrefixedConnReplaysBufferedBytes(t *testing.T) {
 func TestTCPThroughHandler(t *testing.T) {
 	pki := newTestCA(t, "vigie test CA")
 	cert := pki.issue(t, certSpec{names: []string{"mail.example"}, notAfter: time.Now().Add(90 * 24 * time.Hour)})
-	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK"))
+	addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK"))
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 modules:
   pop3s:

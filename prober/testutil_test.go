@@ -3,8 +3,10 @@ package prober
 import (
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vigie-monitoring/vigie/internal/testenv"
@@ -90,4 +92,80 @@ func expectReason(t testing.TB, err error, want string) {
 func promtoolCheck(t testing.TB, registry *Registry) {
 	t.Helper()
 	testenv.CheckMetrics(t, registry.AppendText(nil))
+}
+
+// serveLoopback accepts TCP connections on 127.0.0.1 and serves each with
+// handle (serveListener); it returns host:port.
+func serveLoopback(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveListener(t, l, handle)
+}
+
+// serveListener serves each connection accepted on l with handle, in its
+// own goroutine, and returns l's address. When the test ends, the listener
+// and the open connections are closed and the handlers waited for, so that
+// none outlives its test.
+func serveListener(t testing.TB, l net.Listener, handle func(net.Conn)) string {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+// closedLoopbackAddr returns an address on 127.0.0.1 where nothing listens
+// on network ("tcp" or "udp"): a port just bound, then released.
+func closedLoopbackAddr(t testing.TB, network string) string {
+	t.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

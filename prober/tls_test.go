@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,51 +35,6 @@ func (ca *testCA) ocspStaple(t testing.TB, leaf *x509.Certificate, status int, r
 	return resp
 }
 
-// tlsTestListener serves every connection to 127.0.0.1:port with handle
-// and returns "127.0.0.1:port". Connections are closed when the test ends.
-func tlsTestListener(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
-
 // tlsTestServer is a TLS server on 127.0.0.1 that completes handshakes and
 // then reads until the client leaves. It records the SNI of the last
 // ClientHello and the server side's last handshake error.
@@ -99,7 +53,7 @@ func startTLSTestServer(t testing.TB, cfg *tls.Config) *tlsTestServer {
 		s.sni.Store(&name)
 		return nil, nil
 	}
-	s.addr = tlsTestListener(t, func(c net.Conn) {
+	s.addr = serveLoopback(t, func(c net.Conn) {
 		tc := tls.Server(c, cfg)
 		err := tc.Handshake()
 		s.lastErr.Store(&err)
@@ -285,21 +239,10 @@ func TestTLSIPv6(t *testing.T) {
 	}
 	ca := newTestCA(t, "vigie test CA")
 	cert := ca.issue(t, certSpec{})
-	srv := tls.NewListener(l, serverTLSConfig(cert))
-	defer srv.Close()
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.(*tls.Conn).Handshake()
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	serveListener(t, tls.NewListener(l, serverTLSConfig(cert)), func(c net.Conn) {
+		c.(*tls.Conn).Handshake()
+		io.Copy(io.Discard, c)
+	})
 	module := tlsTestModule(t, ca, "")
 	module.TLS.IPProtocol = "ip6"
 	registry, err := runTLS(t, l.Addr().String(), module, 5*time.Second)
@@ -313,7 +256,7 @@ func TestTLSSourceIPAddress(t *testing.T) {
 	ca := newTestCA(t, "vigie test CA")
 	cert := ca.issue(t, certSpec{})
 	var remote atomic.Value
-	addr := tlsTestListener(t, func(c net.Conn) {
+	addr := serveLoopback(t, func(c net.Conn) {
 		remote.Store(c.RemoteAddr().(*net.TCPAddr).IP.String())
 		tc := tls.Server(c, serverTLSConfig(cert))
 		if tc.Handshake() == nil {
@@ -577,24 +520,18 @@ func TestTLSClientCertificates(t *testing.T) {
 }
 
 func TestTLSConnectionFailures(t *testing.T) {
-	// A port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := l.Addr().String()
-	l.Close()
+	closedAddr := closedLoopbackAddr(t, "tcp")
 
-	notTLS := tlsTestListener(t, func(c net.Conn) {
+	notTLS := serveLoopback(t, func(c net.Conn) {
 		c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
 		io.Copy(io.Discard, c)
 	})
 	// Closing only the sending side avoids a reset from unread data.
-	hangsUp := tlsTestListener(t, func(c net.Conn) {
+	hangsUp := serveLoopback(t, func(c net.Conn) {
 		c.(*net.TCPConn).CloseWrite()
 		io.Copy(io.Discard, c)
 	})
-	silent := tlsTestListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 
 	cases := []struct {
 		name, addr, reason string

@@ -20,7 +20,7 @@ func unixTestServer(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qrTestServer(t, l, handle)
+	serveListener(t, l, handle)
 	return path
 }
 

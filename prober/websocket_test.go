@@ -3,7 +3,6 @@ package prober
 import (
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,13 +105,8 @@ func TestWebsocketFailures(t *testing.T) {
 	closing := wsTestServer(t, false, nil, func(c *websocket.Conn) {
 		c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "maintenance"), time.Now().Add(time.Second))
 	})
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedAddr := l.Addr().String()
+	refusedAddr := closedLoopbackAddr(t, "tcp")
 	refused := "ws://" + refusedAddr + "/"
-	l.Close()
 
 	tests := []struct {
 		name    string
