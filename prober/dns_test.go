@@ -128,23 +128,11 @@ func serveDNS(t *testing.T, srv *dns.Server) {
 	t.Cleanup(func() { srv.Shutdown() })
 }
 
-// parseTestModule loads one module, written as it would be under
-// `modules: {m: …}` (lines indented by four spaces), so that the tests see
-// the defaults and quirks a user's configuration gets.
-func parseTestModule(t testing.TB, body string) config.Module {
-	t.Helper()
-	c, err := config.Parse([]byte("modules:\n  m:\n" + body))
-	if err != nil {
-		t.Fatalf("bad test module: %v\n%s", err, body)
-	}
-	return c.Modules["m"]
-}
-
 // dnsModule is a dns module querying name/type over udp, with extra lines
 // for the dns block (indented by six spaces).
 func dnsModule(t testing.TB, name, qtype, extra string) config.Module {
 	t.Helper()
-	return parseTestModule(t, fmt.Sprintf("    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: %s\n      query_type: %s\n%s", name, qtype, extra))
+	return parseModule(t, fmt.Sprintf("    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: %s\n      query_type: %s\n%s", name, qtype, extra))
 }
 
 func runDNS(t *testing.T, target string, module config.Module) (*Registry, error) {
@@ -298,7 +286,7 @@ func TestDNSQuery(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runDNS(t, f.udp, parseTestModule(t, tc.module))
+			_, err := runDNS(t, f.udp, parseModule(t, tc.module))
 			if tc.want == "" && err != nil {
 				t.Fatalf("probe failed: %v", err)
 			}

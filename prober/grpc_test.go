@@ -71,7 +71,7 @@ func startGRPCFixture(t *testing.T, useTLS, withHealth bool) *grpcFixture {
 // (indented by six spaces).
 func grpcModule(t testing.TB, extra string) config.Module {
 	t.Helper()
-	return parseTestModule(t, "    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip4\n"+extra)
+	return parseModule(t, "    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip4\n"+extra)
 }
 
 func runGRPC(t *testing.T, target string, module config.Module, timeout time.Duration) (*Registry, error) {
@@ -297,7 +297,7 @@ func TestGRPCConnectionFailures(t *testing.T) {
 // grpc block prefers ip6 with no fallback, so an IPv4 target fails.
 func TestGRPCNoBlockNoFallback(t *testing.T) {
 	f := startGRPCFixture(t, false, true)
-	registry, err := runGRPC(t, f.addr, parseTestModule(t, "    prober: grpc\n"), 5*time.Second)
+	registry, err := runGRPC(t, f.addr, parseModule(t, "    prober: grpc\n"), 5*time.Second)
 	expectReason(t, err, "127.0.0.1 is not ip6")
 	expectFamilies(t, registry,
 		"probe_grpc_duration_seconds", "probe_grpc_ssl", "probe_grpc_status_code",
@@ -307,7 +307,7 @@ func TestGRPCNoBlockNoFallback(t *testing.T) {
 	}
 
 	// With a grpc block, fallback is on by default.
-	module := parseTestModule(t, "    prober: grpc\n    grpc:\n      service: svc.up\n")
+	module := parseModule(t, "    prober: grpc\n    grpc:\n      service: svc.up\n")
 	registry, err = runGRPC(t, f.addr, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)

@@ -15,22 +15,11 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// httpModule parses an http module from the YAML of its `http:` block, so
-// that tests exercise the same defaults and validation as a real config.
+// httpModule is an http module with the YAML of its `http:` block, so that
+// tests exercise the same defaults and validation as a real config.
 func httpModule(t testing.TB, block string) config.Module {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("modules:\n  m:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n")
-	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
-		if line != "" {
-			b.WriteString("      " + line + "\n")
-		}
-	}
-	c, err := config.Parse([]byte(b.String()))
-	if err != nil {
-		t.Fatalf("parsing module: %v\n%s", err, b.String())
-	}
-	return c.Modules["m"]
+	return parseModule(t, "prober: http\ntimeout: 5s\nhttp:\n  preferred_ip_protocol: ip4\n"+indent(block, "  "))
 }
 
 // runHTTPProbe runs ProbeHTTP with a timeout, as the handler would.

@@ -19,22 +19,6 @@ import (
 
 // --- fixtures shared by the tcp, unix and websocket tests -----------------
 
-// qrTestModule parses one module (the YAML of its body) the way the
-// exporter loads it, defaults and validation included.
-func qrTestModule(t testing.TB, body string) config.Module {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("modules:\n  m:\n")
-	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
-		b.WriteString("    " + line + "\n")
-	}
-	cfg, err := config.Parse([]byte(b.String()))
-	if err != nil {
-		t.Fatalf("module config: %v\n%s", err, b.String())
-	}
-	return cfg.Modules["m"]
-}
-
 // qrTestProbe runs a probe with a fresh registry and a timeout.
 func qrTestProbe(t testing.TB, fn ProbeFn, target string, module config.Module, timeout time.Duration) (*Registry, error) {
 	t.Helper()
@@ -142,7 +126,7 @@ var tcpResolutionFamilies = []string{"probe_ip_protocol", "probe_ip_addr_hash", 
 
 func TestTCPConnect(t *testing.T) {
 	addr := serveLoopback(t, func(net.Conn) {})
-	module := qrTestModule(t, "prober: tcp")
+	module := parseModule(t, "prober: tcp")
 
 	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 	if err != nil {
@@ -164,7 +148,7 @@ func TestTCPConnectIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
 	addr := serveListener(t, l, qrSendLines("SSH-2.0-test"))
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: tcp
 tcp:
   preferred_ip_protocol: ip6
@@ -200,7 +184,7 @@ func TestTCPConnectFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := qrTestProbe(t, ProbeTCP, tc.target, qrTestModule(t, tc.module), 5*time.Second)
+			registry, err := qrTestProbe(t, ProbeTCP, tc.target, parseModule(t, tc.module), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry, tc.families...)
 		})
@@ -213,7 +197,7 @@ func TestTCPSourceIPAddress(t *testing.T) {
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 		seen <- host
 	})
-	module := qrTestModule(t, "prober: tcp\ntcp:\n  source_ip_address: 127.0.0.2")
+	module := parseModule(t, "prober: tcp\ntcp:\n  source_ip_address: 127.0.0.2")
 	if _, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second); err != nil {
 		t.Skipf("cannot bind 127.0.0.2 here: %v", err)
 	}
@@ -345,7 +329,7 @@ func TestTCPQueryResponse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := serveLoopback(t, tc.server(t))
-			module := qrTestModule(t, "prober: tcp\ntcp:\n  query_response:\n"+qrIndent(tc.module, "    "))
+			module := parseModule(t, "prober: tcp\ntcp:\n  query_response:\n"+indent(tc.module, "    "))
 			timeout := tc.timeout
 			if timeout == 0 {
 				timeout = 5 * time.Second
@@ -363,17 +347,9 @@ func TestTCPQueryResponse(t *testing.T) {
 	}
 }
 
-func qrIndent(s, prefix string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		b.WriteString(prefix + line + "\n")
-	}
-	return b.String()
-}
-
 // The ssh_banner_extract module of upstream's example configuration.
 func TestTCPExpectLabels(t *testing.T) {
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: tcp
 tcp:
   query_response:
@@ -403,7 +379,7 @@ tcp:
 
 func TestTCPExpectLabelsOnSeveralSteps(t *testing.T) {
 	addr := serveLoopback(t, qrSendLines("v=1", "v=2", "w=3"))
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: tcp
 tcp:
   query_response:
@@ -436,7 +412,7 @@ func TestTCPTLS(t *testing.T) {
 	addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK POP3 ready"))
 
 	tlsModule := func(extra string) config.Module {
-		return qrTestModule(t, fmt.Sprintf(`
+		return parseModule(t, fmt.Sprintf(`
 prober: tcp
 tcp:
   preferred_ip_protocol: ip4
@@ -445,7 +421,7 @@ tcp:
     ca_file: %s
 %s
   query_response:
-    - expect: "^\\+OK"`, pki.file, qrIndent(extra, "    ")))
+    - expect: "^\\+OK"`, pki.file, indent(extra, "    ")))
 	}
 
 	t.Run("name from target", func(t *testing.T) {
@@ -482,7 +458,7 @@ tcp:
 	})
 
 	t.Run("unknown authority", func(t *testing.T) {
-		module := qrTestModule(t, "prober: tcp\ntcp:\n  tls: true\n  tls_config:\n    server_name: localhost")
+		module := parseModule(t, "prober: tcp\ntcp:\n  tls: true\n  tls_config:\n    server_name: localhost")
 		registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 		expectReason(t, err, "TLS handshake failed: x509: certificate signed by unknown authority")
 		expectFamilies(t, registry, tcpResolutionFamilies...)
@@ -535,7 +511,7 @@ func TestTCPStartTLS(t *testing.T) {
 	}
 	addr := serveLoopback(t, smtp(t))
 	module := func(extra string) config.Module {
-		return qrTestModule(t, fmt.Sprintf(`
+		return parseModule(t, fmt.Sprintf(`
 prober: tcp
 tcp:
   preferred_ip_protocol: ip4
@@ -552,7 +528,7 @@ tcp:
     - send: "EHLO prober"
     - expect: "^250-AUTH"
     - send: "QUIT"
-    - expect: "^221 "`, pki.file, qrIndent(extra, "    ")))
+    - expect: "^221 "`, pki.file, indent(extra, "    ")))
 	}
 
 	t.Run("success", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
@@ -92,6 +93,46 @@ func expectReason(t testing.TB, err error, want string) {
 func promtoolCheck(t testing.TB, registry *Registry) {
 	t.Helper()
 	testenv.CheckMetrics(t, registry.AppendText(nil))
+}
+
+// parseModule loads one module the way the exporter loads its
+// configuration, defaults and validation included. yaml is what goes under
+// the module's name ("prober: tcp\ntcp:\n  …"), at any indentation: the
+// white space its lines have in common is removed.
+func parseModule(t testing.TB, yaml string) config.Module {
+	t.Helper()
+	lines := strings.Split(yaml, "\n")
+	common := -1
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if n := len(line) - len(strings.TrimLeft(line, " ")); common < 0 || n < common {
+			common = n
+		}
+	}
+	var b strings.Builder
+	b.WriteString("modules:\n  m:\n")
+	for _, line := range lines {
+		if strings.TrimSpace(line) != "" {
+			b.WriteString("    " + line[common:] + "\n")
+		}
+	}
+	c, err := config.Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatalf("bad test module: %v\n%s", err, b.String())
+	}
+	return c.Modules["m"]
+}
+
+// indent puts prefix before every line of s (trimmed), to nest a block of
+// YAML in another.
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		b.WriteString(prefix + line + "\n")
+	}
+	return b.String()
 }
 
 // serveLoopback accepts TCP connections on 127.0.0.1 and serves each with

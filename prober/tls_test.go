@@ -77,7 +77,7 @@ func (s *tlsTestServer) serverName() string {
 // (indented by six spaces), trusting ca when not nil.
 func tlsTestModule(t testing.TB, ca *testCA, extra string) config.Module {
 	t.Helper()
-	m := parseTestModule(t, "    prober: tls\n    tls:\n      preferred_ip_protocol: ip4\n"+extra)
+	m := parseModule(t, "    prober: tls\n    tls:\n      preferred_ip_protocol: ip4\n"+extra)
 	if ca != nil {
 		m.TLS.TLSConfig.CAFile = ca.file
 	}

@@ -78,7 +78,7 @@ var wsFamilies = []string{
 
 func TestWebsocketQueryResponse(t *testing.T) {
 	url := wsTestServer(t, false, nil, wsEcho(t))
-	module := qrTestModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+wsEchoSteps)
+	module := parseModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+wsEchoSteps)
 
 	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 	if err != nil {
@@ -157,7 +157,7 @@ func TestWebsocketFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			module := qrTestModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+tc.steps)
+			module := parseModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+tc.steps)
 			timeout := tc.timeout
 			if timeout == 0 {
 				timeout = 5 * time.Second
@@ -207,7 +207,7 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			module := qrTestModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+qrIndent(tc.httpConfig, "    "))
+			module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+indent(tc.httpConfig, "    "))
 			registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 			if tc.reason == "" {
 				if err != nil {
@@ -227,7 +227,7 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 func TestWebsocketTLS(t *testing.T) {
 	url := wsTestServer(t, true, nil, wsEcho(t))
 
-	module := qrTestModule(t, "prober: websocket\nwebsocket:\n  http_config:\n    tls_config: {insecure_skip_verify: true}"+wsEchoSteps)
+	module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n    tls_config: {insecure_skip_verify: true}"+wsEchoSteps)
 	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
@@ -235,7 +235,7 @@ func TestWebsocketTLS(t *testing.T) {
 	// As upstream master, the websocket prober exports no TLS metrics.
 	expectFamilies(t, registry, wsFamilies...)
 
-	registry, err = qrTestProbe(t, ProbeWebsocket, url, qrTestModule(t, "prober: websocket"), 5*time.Second)
+	registry, err = qrTestProbe(t, ProbeWebsocket, url, parseModule(t, "prober: websocket"), 5*time.Second)
 	expectReason(t, err, "TLS handshake failed: x509: certificate signed by unknown authority")
 	expectMetrics(t, registry, map[string]float64{"probe_websocket_status_code": 0, "probe_websocket_connection_upgraded": 0})
 }
@@ -245,7 +245,7 @@ func TestWebsocketExpectLabels(t *testing.T) {
 		c.WriteMessage(websocket.TextMessage, []byte(`{"status":"ok","version":"2.4.1"}`))
 		c.ReadMessage()
 	})
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: websocket
 websocket:
   query_response:
@@ -261,7 +261,7 @@ websocket:
 }
 
 func TestWebsocketHeadersFromConfig(t *testing.T) {
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: websocket
 websocket:
   http_config:
