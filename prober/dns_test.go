@@ -137,11 +137,7 @@ func dnsModule(t testing.TB, name, qtype, extra string) config.Module {
 
 func runDNS(t *testing.T, target string, module config.Module) (*Registry, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	registry := NewRegistry()
-	err := ProbeDNS(ctx, target, module, registry, testLogger(t))
-	return registry, err
+	return runTestProbe(t, ProbeDNS, target, module, 5*time.Second)
 }
 
 func TestDNSUDPSuccess(t *testing.T) {
@@ -523,17 +519,12 @@ func TestDNSResolveFailure(t *testing.T) {
 func TestDNSPolicy(t *testing.T) {
 	f := startDNSFixture(t)
 	_, port, _ := net.SplitHostPort(f.udp)
-	policy := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(t.Context(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err = ProbeDNS(ctx, "localhost:"+port, dnsModule(t, "example.test", "A", ""), NewRegistry(), testLogger(t))
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeDNS, "localhost:"+port, dnsModule(t, "example.test", "A", ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 	if f.last.Load() != nil {
 		t.Error("the server got a query from a refused target")
 	}

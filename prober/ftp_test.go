@@ -2,7 +2,6 @@ package prober
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -23,25 +22,19 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-// runFTP runs the ftp prober against target.
-func runFTP(t *testing.T, ctx context.Context, target string, cfg config.FTPProbe) (*Registry, error) {
-	t.Helper()
+// ftpModule is an ftp module with cfg, preferring IPv4.
+func ftpModule(cfg config.FTPProbe) config.Module {
 	if cfg.IPProtocol == "" {
 		cfg.IPProtocol = "ip4"
 	}
 	cfg.IPProtocolFallback = true
-	registry := NewRegistry()
-	err := ProbeFTP(ctx, target, config.Module{Prober: "ftp", FTP: cfg}, registry, testLogger(t))
-	if err != nil {
-		t.Logf("probe failed: %v", err)
-	}
-	return registry, err
+	return config.Module{Prober: "ftp", FTP: cfg}
 }
 
-func ftpContext(t *testing.T, timeout time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	t.Cleanup(cancel)
-	return ctx
+// runFTP runs the ftp prober against target for at most timeout.
+func runFTP(t *testing.T, timeout time.Duration, target string, cfg config.FTPProbe) (*Registry, error) {
+	t.Helper()
+	return runTestProbe(t, ProbeFTP, target, ftpModule(cfg), timeout)
 }
 
 func regexps(exprs ...string) []config.Regexp {
@@ -283,7 +276,7 @@ func TestFTPVsftpd(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := runFTP(t, ftpContext(t, 10*time.Second), tc.addr, tc.cfg)
+			registry, err := runFTP(t, 10*time.Second, tc.addr, tc.cfg)
 			if tc.wantReason == "" {
 				if err != nil {
 					t.Fatalf("probe failed: %v", err)
@@ -653,7 +646,7 @@ func TestFTPFixtures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := runFTP(t, ftpContext(t, timeout), target, tc.cfg)
+			registry, err := runFTP(t, timeout, target, tc.cfg)
 			if tc.wantReason == "" {
 				if err != nil {
 					t.Fatalf("probe failed: %v", err)
@@ -669,14 +662,12 @@ func TestFTPFixtures(t *testing.T) {
 func TestFTPPolicyRefusal(t *testing.T) {
 	addr := serveFTPFixture(t, nil, func(f *ftpFixtureConn) { t.Error("the probe connected despite the policy") })
 	_, port, _ := net.SplitHostPort(addr)
-	ctx, err := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}).CheckTarget(ftpContext(t, 5*time.Second), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = runFTP(t, ctx, "localhost:"+port, config.FTPProbe{})
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeFTP, "localhost:"+port, ftpModule(config.FTPProbe{}), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 }
 
 func TestFTPPassiveReplies(t *testing.T) {

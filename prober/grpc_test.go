@@ -76,11 +76,7 @@ func grpcModule(t testing.TB, extra string) config.Module {
 
 func runGRPC(t *testing.T, target string, module config.Module, timeout time.Duration) (*Registry, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	registry := NewRegistry()
-	err := ProbeGRPC(ctx, target, module, registry, testLogger(t))
-	return registry, err
+	return runTestProbe(t, ProbeGRPC, target, module, timeout)
 }
 
 // expectServingStatus checks that all four serving_status series exist and
@@ -318,17 +314,12 @@ func TestGRPCNoBlockNoFallback(t *testing.T) {
 func TestGRPCPolicy(t *testing.T) {
 	f := startGRPCFixture(t, false, true)
 	_, port, _ := net.SplitHostPort(f.addr)
-	policy := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(t.Context(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err = ProbeGRPC(ctx, "localhost:"+port, grpcModule(t, ""), NewRegistry(), testLogger(t))
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeGRPC, "localhost:"+port, grpcModule(t, ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 	if f.calls.Load() != 0 {
 		t.Error("the server got a call from a refused target")
 	}

@@ -1,7 +1,6 @@
 package prober
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -22,20 +21,10 @@ func httpModule(t testing.TB, block string) config.Module {
 	return parseModule(t, "prober: http\ntimeout: 5s\nhttp:\n  preferred_ip_protocol: ip4\n"+indent(block, "  "))
 }
 
-// runHTTPProbe runs ProbeHTTP with a timeout, as the handler would.
+// runHTTPProbe runs ProbeHTTP for at most 5s.
 func runHTTPProbe(t testing.TB, target string, module config.Module) (*Registry, error) {
 	t.Helper()
-	return runHTTPProbeCtx(context.Background(), t, 5*time.Second, target, module)
-}
-
-// runHTTPProbeCtx runs ProbeHTTP under ctx (which may carry a target policy).
-func runHTTPProbeCtx(ctx context.Context, t testing.TB, timeout time.Duration, target string, module config.Module) (*Registry, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	registry := NewRegistry()
-	err := ProbeHTTP(ctx, target, module, registry, testLogger(t))
-	return registry, err
+	return runTestProbe(t, ProbeHTTP, target, module, 5*time.Second)
 }
 
 func httpExpectSuccess(t testing.TB, err error) {

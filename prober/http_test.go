@@ -865,7 +865,7 @@ func TestHTTPTimeouts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
-			registry, err := runHTTPProbeCtx(context.Background(), t, 300*time.Millisecond, ts.URL+tc.path, httpModule(t, ""))
+			registry, err := runTestProbe(t, ProbeHTTP, ts.URL+tc.path, httpModule(t, ""), 300*time.Millisecond)
 			// The reason names the time the probe had ("timed out after
 			// 300ms …"); how much of it was left when the probe started
 			// depends on the machine's load, so only the wording is checked.
@@ -970,12 +970,8 @@ func TestHTTPTargetPolicy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			policy := NewPolicy(config.TargetPolicy{Deny: tc.deny})
-			ctx, err := policy.CheckTarget(context.Background(), tc.host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = runHTTPProbeCtx(ctx, t, 5*time.Second, tc.target, httpModule(t, ""))
+			ctx := policyContext(t, config.TargetPolicy{Deny: tc.deny}, tc.host)
+			_, err := runTestProbeCtx(ctx, t, ProbeHTTP, tc.target, httpModule(t, ""), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			if !IsPolicyError(err) {
 				t.Errorf("%v is not recognised as a policy refusal", err)

@@ -314,18 +314,14 @@ func TestICMPResolutionAndSourceErrors(t *testing.T) {
 }
 
 func TestICMPTargetPolicy(t *testing.T) {
-	policy := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(context.Background(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost"), 2*time.Second)
 	defer cancel()
 	tr := &pingerTracker{}
-	err = probeICMP(ctx, "localhost", icmpTestModule(t, "preferred_ip_protocol: ip4"), NewRegistry(), testLogger(t), icmpOptions{run: tr.run})
+	err := probeICMP(ctx, "localhost", icmpTestModule(t, "preferred_ip_protocol: ip4"), NewRegistry(), testLogger(t), icmpOptions{run: tr.run})
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 	if tr.modes() != "" {
 		t.Errorf("a pinger ran for a refused target: %s", tr.modes())
 	}

@@ -2,7 +2,6 @@ package prober
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
@@ -26,19 +25,15 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-// runSSH runs the ssh prober against target.
-func runSSH(t *testing.T, ctx context.Context, target string, cfg config.SSHProbe) (*Registry, error) {
+// runSSH runs the ssh prober against target for at most timeout,
+// preferring IPv4.
+func runSSH(t *testing.T, timeout time.Duration, target string, cfg config.SSHProbe) (*Registry, error) {
 	t.Helper()
 	if cfg.IPProtocol == "" {
 		cfg.IPProtocol = "ip4"
 	}
 	cfg.IPProtocolFallback = true
-	registry := NewRegistry()
-	err := ProbeSSH(ctx, target, config.Module{Prober: "ssh", SSH: cfg}, registry, testLogger(t))
-	if err != nil {
-		t.Logf("probe failed: %v", err)
-	}
-	return registry, err
+	return runTestProbe(t, ProbeSSH, target, config.Module{Prober: "ssh", SSH: cfg}, timeout)
 }
 
 var sshBaseFamilies = []string{"probe_ssh_duration_seconds", "probe_ssh_info", "probe_ssh_host_key_info", "probe_ssh_kex_info", "probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds"}
@@ -281,7 +276,7 @@ func TestSSHSshd(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := runSSH(t, ftpContext(t, 10*time.Second), addr, tc.cfg)
+			registry, err := runSSH(t, 10*time.Second, addr, tc.cfg)
 			if tc.wantReason == "" {
 				if err != nil {
 					t.Fatalf("probe failed: %v", err)
@@ -663,7 +658,7 @@ func TestSSHFixtures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := runSSH(t, ftpContext(t, timeout), target, tc.cfg)
+			registry, err := runSSH(t, timeout, target, tc.cfg)
 			if tc.wantReason == "" {
 				if err != nil {
 					t.Fatalf("probe failed: %v", err)

@@ -2,7 +2,6 @@ package prober
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -18,16 +17,6 @@ import (
 )
 
 // --- fixtures shared by the tcp, unix and websocket tests -----------------
-
-// qrTestProbe runs a probe with a fresh registry and a timeout.
-func qrTestProbe(t testing.TB, fn ProbeFn, target string, module config.Module, timeout time.Duration) (*Registry, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	registry := NewRegistry()
-	err := fn(ctx, target, module, registry, testLogger(t))
-	return registry, err
-}
 
 // qrLocalhostTarget turns 127.0.0.1:port into localhost:port.
 func qrLocalhostTarget(addr string) string {
@@ -128,7 +117,7 @@ func TestTCPConnect(t *testing.T) {
 	addr := serveLoopback(t, func(net.Conn) {})
 	module := parseModule(t, "prober: tcp")
 
-	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
@@ -156,7 +145,7 @@ tcp:
   query_response:
     - expect: "^SSH-2.0-"`)
 
-	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe of %s failed: %v", addr, err)
 	}
@@ -184,7 +173,7 @@ func TestTCPConnectFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := qrTestProbe(t, ProbeTCP, tc.target, parseModule(t, tc.module), 5*time.Second)
+			registry, err := runTestProbe(t, ProbeTCP, tc.target, parseModule(t, tc.module), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry, tc.families...)
 		})
@@ -198,7 +187,7 @@ func TestTCPSourceIPAddress(t *testing.T) {
 		seen <- host
 	})
 	module := parseModule(t, "prober: tcp\ntcp:\n  source_ip_address: 127.0.0.2")
-	if _, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second); err != nil {
+	if _, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second); err != nil {
 		t.Skipf("cannot bind 127.0.0.2 here: %v", err)
 	}
 	if got := <-seen; got != "127.0.0.2" {
@@ -334,7 +323,7 @@ func TestTCPQueryResponse(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := qrTestProbe(t, ProbeTCP, addr, module, timeout)
+			registry, err := runTestProbe(t, ProbeTCP, addr, module, timeout)
 			if tc.reason == "" {
 				if err != nil {
 					t.Fatalf("probe failed: %v", err)
@@ -367,7 +356,7 @@ tcp:
 	for _, tc := range tests {
 		t.Run(tc.banner, func(t *testing.T) {
 			addr := serveLoopback(t, qrSendLines(tc.banner))
-			registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+			registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 			if err != nil {
 				t.Fatalf("probe failed: %v", err)
 			}
@@ -389,7 +378,7 @@ tcp:
       labels: [{name: v, value: "${1}"}]
     - expect: "^w=(.*)"
       labels: [{name: w, value: "${1}"}]`)
-	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
@@ -425,7 +414,7 @@ tcp:
 	}
 
 	t.Run("name from target", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), tlsModule(""), 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), tlsModule(""), 5*time.Second)
 		if err != nil {
 			t.Fatalf("probe failed: %v", err)
 		}
@@ -444,13 +433,13 @@ tcp:
 	})
 
 	t.Run("name from tls_config", func(t *testing.T) {
-		if _, err := qrTestProbe(t, ProbeTCP, addr, tlsModule("server_name: localhost"), 5*time.Second); err != nil {
+		if _, err := runTestProbe(t, ProbeTCP, addr, tlsModule("server_name: localhost"), 5*time.Second); err != nil {
 			t.Fatalf("probe failed: %v", err)
 		}
 	})
 
 	t.Run("name mismatch", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, addr, tlsModule(""), 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, addr, tlsModule(""), 5*time.Second)
 		expectReason(t, err, "TLS handshake failed: x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs")
 		// As upstream: the handshake is part of connecting, so nothing past
 		// the resolution metrics.
@@ -459,7 +448,7 @@ tcp:
 
 	t.Run("unknown authority", func(t *testing.T) {
 		module := parseModule(t, "prober: tcp\ntcp:\n  tls: true\n  tls_config:\n    server_name: localhost")
-		registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 		expectReason(t, err, "TLS handshake failed: x509: certificate signed by unknown authority")
 		expectFamilies(t, registry, tcpResolutionFamilies...)
 	})
@@ -469,12 +458,12 @@ tcp:
 		addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
 		module := tlsModule("")
 		module.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 5 days")
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(soon.Leaf.NotAfter.Unix())})
 
 		module.TCP.FailIfCertExpiresWithin.Set("72h")
-		if _, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second); err != nil {
+		if _, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second); err != nil {
 			t.Errorf("with 72h the probe should succeed: %v", err)
 		}
 	})
@@ -532,7 +521,7 @@ tcp:
 	}
 
 	t.Run("success", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module(""), 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module(""), 5*time.Second)
 		if err != nil {
 			t.Fatalf("probe failed: %v", err)
 		}
@@ -543,7 +532,7 @@ tcp:
 	})
 
 	t.Run("handshake fails", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, addr, module(""), 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, addr, module(""), 5*time.Second)
 		expectReason(t, err, "TLS handshake failed: x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs")
 		expectFamilies(t, registry, append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes")...)
 	})
@@ -551,7 +540,7 @@ tcp:
 	t.Run("certificate expiry checked after starttls", func(t *testing.T) {
 		m := module("")
 		m.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), m, 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), m, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 9 days")
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 	})

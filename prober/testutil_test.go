@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
@@ -93,6 +95,38 @@ func expectReason(t testing.TB, err error, want string) {
 func promtoolCheck(t testing.TB, registry *Registry) {
 	t.Helper()
 	testenv.CheckMetrics(t, registry.AppendText(nil))
+}
+
+// runTestProbe runs fn as the handler does: with a fresh registry, for at
+// most timeout.
+func runTestProbe(t testing.TB, fn ProbeFn, target string, module config.Module, timeout time.Duration) (*Registry, error) {
+	t.Helper()
+	return runTestProbeCtx(t.Context(), t, fn, target, module, timeout)
+}
+
+// runTestProbeCtx is runTestProbe within ctx, which may carry a target
+// policy (policyContext).
+func runTestProbeCtx(ctx context.Context, t testing.TB, fn ProbeFn, target string, module config.Module, timeout time.Duration) (*Registry, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	registry := NewRegistry()
+	err := fn(ctx, target, module, registry, testLogger(t))
+	if err != nil {
+		t.Logf("probe failed: %v", err)
+	}
+	return registry, err
+}
+
+// policyContext is the context the handler gives the probe of host under
+// the target policy tp, once host passed the policy's first check.
+func policyContext(t testing.TB, tp config.TargetPolicy, host string) context.Context {
+	t.Helper()
+	ctx, err := NewPolicy(tp).CheckTarget(t.Context(), host)
+	if err != nil {
+		t.Fatalf("the policy refused %s before probing: %v", host, err)
+	}
+	return ctx
 }
 
 // parseModule loads one module the way the exporter loads its

@@ -86,11 +86,7 @@ func tlsTestModule(t testing.TB, ca *testCA, extra string) config.Module {
 
 func runTLS(t *testing.T, target string, module config.Module, timeout time.Duration) (*Registry, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	registry := NewRegistry()
-	err := ProbeTLS(ctx, target, module, registry, testLogger(t))
-	return registry, err
+	return runTestProbe(t, ProbeTLS, target, module, timeout)
 }
 
 // Families of every tls probe that resolved its target, and of one that
@@ -281,14 +277,8 @@ func TestTLSPolicy(t *testing.T) {
 	ca := newTestCA(t, "vigie test CA")
 	cert := ca.issue(t, certSpec{})
 	srv := startTLSTestServer(t, serverTLSConfig(cert))
-	policy := NewPolicy(config.TargetPolicy{Allow: []string{"localhost"}, Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(t.Context(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err = ProbeTLS(ctx, "localhost:"+srv.port, tlsTestModule(t, ca, ""), NewRegistry(), testLogger(t))
+	ctx := policyContext(t, config.TargetPolicy{Allow: []string{"localhost"}, Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeTLS, "localhost:"+srv.port, tlsTestModule(t, ca, ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}

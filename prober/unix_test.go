@@ -40,7 +40,7 @@ unix:
     - send: "a1 LOGOUT"
     - expect: "^a1 OK"`)
 
-	registry, err := qrTestProbe(t, ProbeUnix, path, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeUnix, path, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
@@ -53,7 +53,7 @@ unix:
 func TestUnixRegexpFailure(t *testing.T) {
 	path := unixTestServer(t, qrSendLines("-ERR no"))
 	module := parseModule(t, "prober: unix\nunix:\n  query_response:\n    - expect: \"^\\\\+OK\"")
-	registry, err := qrTestProbe(t, ProbeUnix, path, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeUnix, path, module, 5*time.Second)
 	expectReason(t, err, `expected line matching "^\\+OK" but connection closed after reading "-ERR no"`)
 	expectMetrics(t, registry, map[string]float64{"probe_failed_due_to_regex": 1})
 }
@@ -81,7 +81,7 @@ func TestUnixConnectFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := qrTestProbe(t, ProbeUnix, tc.path, parseModule(t, "prober: unix"), 5*time.Second)
+			registry, err := runTestProbe(t, ProbeUnix, tc.path, parseModule(t, "prober: unix"), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry)
 		})
@@ -99,7 +99,7 @@ func TestUnixPermissionDenied(t *testing.T) {
 	if err := os.Chmod(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := qrTestProbe(t, ProbeUnix, path, parseModule(t, "prober: unix"), 5*time.Second)
+	_, err := runTestProbe(t, ProbeUnix, path, parseModule(t, "prober: unix"), 5*time.Second)
 	expectReason(t, err, "permission denied connecting to unix socket "+path)
 }
 
@@ -119,7 +119,7 @@ unix:
     - expect: "^READY"`, pki.file, serverName)
 	}
 
-	registry, err := qrTestProbe(t, ProbeUnix, path, parseModule(t, module("daemon.local")), 5*time.Second)
+	registry, err := runTestProbe(t, ProbeUnix, path, parseModule(t, module("daemon.local")), 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
@@ -127,6 +127,6 @@ unix:
 	expectSeries(t, registry, "probe_tls_cipher_info", 1, tls.CipherSuiteName(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256))
 
 	// Without server_name the name checked is the socket's path, as upstream.
-	_, err = qrTestProbe(t, ProbeUnix, path, parseModule(t, module("")), 5*time.Second)
+	_, err = runTestProbe(t, ProbeUnix, path, parseModule(t, module("")), 5*time.Second)
 	expectReason(t, err, "TLS handshake failed: x509: certificate is valid for daemon.local, not "+path)
 }

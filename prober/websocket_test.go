@@ -80,7 +80,7 @@ func TestWebsocketQueryResponse(t *testing.T) {
 	url := wsTestServer(t, false, nil, wsEcho(t))
 	module := parseModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+wsEchoSteps)
 
-	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestWebsocketFailures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := qrTestProbe(t, ProbeWebsocket, tc.url, module, timeout)
+			registry, err := runTestProbe(t, ProbeWebsocket, tc.url, module, timeout)
 			expectReason(t, err, tc.reason)
 			expectMetrics(t, registry, tc.metrics)
 			for _, phase := range tc.phases {
@@ -208,7 +208,7 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+indent(tc.httpConfig, "    "))
-			registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+			registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 			if tc.reason == "" {
 				if err != nil {
 					t.Fatalf("probe failed: %v", err)
@@ -228,14 +228,14 @@ func TestWebsocketTLS(t *testing.T) {
 	url := wsTestServer(t, true, nil, wsEcho(t))
 
 	module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n    tls_config: {insecure_skip_verify: true}"+wsEchoSteps)
-	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
 	// As upstream master, the websocket prober exports no TLS metrics.
 	expectFamilies(t, registry, wsFamilies...)
 
-	registry, err = qrTestProbe(t, ProbeWebsocket, url, parseModule(t, "prober: websocket"), 5*time.Second)
+	registry, err = runTestProbe(t, ProbeWebsocket, url, parseModule(t, "prober: websocket"), 5*time.Second)
 	expectReason(t, err, "TLS handshake failed: x509: certificate signed by unknown authority")
 	expectMetrics(t, registry, map[string]float64{"probe_websocket_status_code": 0, "probe_websocket_connection_upgraded": 0})
 }
@@ -253,7 +253,7 @@ websocket:
       labels:
         - name: version
           value: "${1}"`)
-	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
