@@ -143,9 +143,7 @@ func runDNS(t *testing.T, target string, module config.Module) (*Registry, error
 func TestDNSUDPSuccess(t *testing.T) {
 	f := startDNSFixture(t)
 	registry, err := runDNS(t, f.udp, dnsModule(t, "example.test", "A", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry,
 		"probe_dns_duration_seconds", "probe_dns_answer_rrs", "probe_dns_authority_rrs",
 		"probe_dns_additional_rrs", "probe_dns_query_succeeded",
@@ -191,9 +189,7 @@ func TestDNSTransports(t *testing.T) {
 				module.DNS.TLSConfig.CA = f.caPEM
 			}
 			registry, err := runDNS(t, tc.target, module)
-			if err != nil {
-				t.Fatalf("probe failed: %v", err)
-			}
+			expectSuccess(t, err)
 			expectMetrics(t, registry, map[string]float64{
 				"probe_dns_answer_rrs": 1, "probe_dns_authority_rrs": 1, "probe_dns_additional_rrs": 1,
 				"probe_dns_query_succeeded": 1,
@@ -310,13 +306,7 @@ func TestDNSRcodes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runDNS(t, f.udp, dnsModule(t, tc.qname, "A", tc.extra))
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.want)
-			}
+			expectOutcome(t, err, tc.want)
 			// The query itself succeeded either way.
 			expectMetrics(t, registry, map[string]float64{"probe_dns_query_succeeded": 1})
 		})
@@ -373,9 +363,7 @@ func TestDNSValidators(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runDNS(t, f.udp, dnsModule(t, tc.qname, tc.qtype, tc.extra))
 			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				return
 			}
 			expectReason(t, err, tc.want)
@@ -386,17 +374,13 @@ func TestDNSValidators(t *testing.T) {
 func TestDNSSerial(t *testing.T) {
 	f := startDNSFixture(t)
 	registry, err := runDNS(t, f.udp, dnsModule(t, "example.test", "SOA", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_dns_serial": dnsTestSerial})
 	promtoolCheck(t, registry)
 
 	// Other query types have no probe_dns_serial.
 	registry, err = runDNS(t, f.udp, dnsModule(t, "example.test", "A", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	if registry.Has("probe_dns_serial") {
 		t.Error("probe_dns_serial registered for an A query")
 	}
@@ -404,9 +388,7 @@ func TestDNSSerial(t *testing.T) {
 	// Upstream: an SOA query whose answer holds no SOA still has the
 	// family, at 0 (here the SOA is in the authority section).
 	registry, err = runDNS(t, f.udp, dnsModule(t, "missing.example.test", "SOA", "      valid_rcodes: [NXDOMAIN]\n"))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_dns_serial": 0, "probe_dns_authority_rrs": 1})
 }
 
@@ -415,9 +397,7 @@ func TestDNSTruncated(t *testing.T) {
 	// Over UDP the server truncates the answer; like upstream, the probe
 	// uses what it got and does not retry over TCP.
 	registry, err := runDNS(t, f.udp, dnsModule(t, "big.example.test", "A", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	if n, _ := registry.Value("probe_dns_answer_rrs"); n <= 0 || n >= 100 {
 		t.Errorf("probe_dns_answer_rrs over udp = %v, want a truncated count in (0, 100)", n)
 	}
@@ -426,9 +406,7 @@ func TestDNSTruncated(t *testing.T) {
 	expectReason(t, err, `no answer RR matched fail_if_none_matches_regexp "198\\.51\\.100\\.99$"`)
 
 	registry, err = runDNS(t, f.tcp, dnsModule(t, "big.example.test", "A", "      transport_protocol: tcp\n"))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_dns_answer_rrs": 100})
 }
 
@@ -540,9 +518,7 @@ func TestDNSIPv6(t *testing.T) {
 	module := dnsModule(t, "example.test", "A", "")
 	module.DNS.IPProtocol = "ip6"
 	registry, err := runDNS(t, pc.LocalAddr().String(), module)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_ip_protocol": 6, "probe_dns_answer_rrs": 2})
 }
 

@@ -277,13 +277,7 @@ func TestFTPVsftpd(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runFTP(t, 10*time.Second, tc.addr, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			expectOutcome(t, err, tc.wantReason)
 			expectMetrics(t, registry, map[string]float64{"probe_ftp_reply_code": tc.wantReply, "probe_ip_protocol": 4})
 			if tc.wantBytes > 0 {
 				expectMetrics(t, registry, map[string]float64{"probe_ftp_transfer_bytes": tc.wantBytes})
@@ -647,13 +641,7 @@ func TestFTPFixtures(t *testing.T) {
 				timeout = 5 * time.Second
 			}
 			registry, err := runFTP(t, timeout, target, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			expectOutcome(t, err, tc.wantReason)
 			expectMetrics(t, registry, map[string]float64{"probe_ftp_reply_code": tc.wantReply})
 		})
 	}

@@ -95,9 +95,7 @@ func expectServingStatus(t *testing.T, registry *Registry, want string) {
 func TestGRPCServing(t *testing.T) {
 	f := startGRPCFixture(t, false, true)
 	registry, err := runGRPC(t, f.addr, grpcModule(t, ""), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry,
 		"probe_grpc_duration_seconds", "probe_grpc_ssl", "probe_grpc_status_code", "probe_grpc_healthcheck_response",
 		"probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds")
@@ -135,13 +133,7 @@ func TestGRPCHealthStatuses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.service, func(t *testing.T) {
 			registry, err := runGRPC(t, f.addr, grpcModule(t, "      service: "+tc.service+"\n"), 5*time.Second)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.want)
-			}
+			expectOutcome(t, err, tc.want)
 			expectServingStatus(t, registry, tc.servingStatus)
 			expectMetrics(t, registry, map[string]float64{"probe_grpc_status_code": tc.code})
 			promtoolCheck(t, registry)
@@ -158,9 +150,7 @@ func TestGRPCTLS(t *testing.T) {
 		module := grpcModule(t, "      tls: true\n")
 		module.GRPC.TLSConfig.CA = f.caPEM
 		registry, err := runGRPC(t, "localhost:"+port, module, 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		expectSuccess(t, err)
 		expectFamilies(t, registry, append([]string{
 			"probe_grpc_duration_seconds", "probe_grpc_ssl", "probe_grpc_status_code", "probe_grpc_healthcheck_response",
 			"probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds"}, tlsFamilies...)...)
@@ -305,9 +295,7 @@ func TestGRPCNoBlockNoFallback(t *testing.T) {
 	// With a grpc block, fallback is on by default.
 	module := parseModule(t, "    prober: grpc\n    grpc:\n      service: svc.up\n")
 	registry, err = runGRPC(t, f.addr, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_ip_protocol": 4})
 }
 

@@ -50,7 +50,7 @@ func TestHTTP3(t *testing.T) {
 
 	t.Run("success", func(t *testing.T) {
 		registry, err := runHTTPProbe(t, httpLocalhostURL(target), httpModule(t, h3+ca+"\nfail_if_header_not_matches:\n  - header: X-Served-By\n    regexp: h3"))
-		httpExpectSuccess(t, err)
+		expectSuccess(t, err)
 		if proto := <-protos; proto != "HTTP/3.0" {
 			t.Errorf("server saw %s, want HTTP/3.0", proto)
 		}
@@ -82,7 +82,7 @@ func TestHTTP3(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 				return
 			}
 			expectReason(t, err, tc.reason)

@@ -27,13 +27,6 @@ func runHTTPProbe(t testing.TB, target string, module config.Module) (*Registry,
 	return runTestProbe(t, ProbeHTTP, target, module, 5*time.Second)
 }
 
-func httpExpectSuccess(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
-}
-
 // newHTTPTestTLSServer starts an HTTPS fixture with the given certificate,
 // speaking HTTP/2 when http2 is true.
 func newHTTPTestTLSServer(t testing.TB, cert tls.Certificate, http2 bool, h http.Handler) *httptest.Server {

@@ -74,7 +74,7 @@ func TestHTTPPlainSuccess(t *testing.T) {
 		io.WriteString(w, "hello world")
 	}))
 	registry, err := runHTTPProbe(t, ts.URL, httpModule(t, ""))
-	httpExpectSuccess(t, err)
+	expectSuccess(t, err)
 	expectFamilies(t, registry, httpFamilies...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_http_status_code":              200,
@@ -102,7 +102,7 @@ func TestHTTPSSuccess(t *testing.T) {
 	}))
 	module := httpModule(t, httpBlock("tls_config:\n  ca_file: %s", pki.file))
 	registry, err := runHTTPProbe(t, httpLocalhostURL(ts.URL), module)
-	httpExpectSuccess(t, err)
+	expectSuccess(t, err)
 	if sni := <-snis; sni != "localhost" {
 		t.Errorf("TLS server name = %q, want the target's name localhost", sni)
 	}
@@ -152,11 +152,7 @@ func TestHTTPStatusCodes(t *testing.T) {
 				block = "valid_status_codes: " + tc.valid
 			}
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_http_status_code": float64(tc.status)})
 		})
 	}
@@ -183,11 +179,7 @@ func TestHTTPVersions(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_http_version": tc.version})
 		})
 	}
@@ -241,11 +233,7 @@ func TestHTTPRedirects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL+tc.path, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{
 				"probe_http_redirects":   tc.redirects,
 				"probe_http_status_code": tc.status,
@@ -279,11 +267,7 @@ func TestHTTPSSLRequirements(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_http_ssl": tc.ssl})
 		})
 	}
@@ -316,7 +300,7 @@ func TestHTTPTLSFailures(t *testing.T) {
 
 	t.Run("insecure_skip_verify", func(t *testing.T) {
 		registry, err := runHTTPProbe(t, good.URL, httpModule(t, "tls_config:\n  insecure_skip_verify: true"))
-		httpExpectSuccess(t, err)
+		expectSuccess(t, err)
 		// No verified chain: upstream exposes the zero time.
 		expectMetrics(t, registry, map[string]float64{"probe_http_ssl": 1, "probe_ssl_last_chain_expiry_timestamp_seconds": -62135596800})
 	})
@@ -337,11 +321,7 @@ func TestHTTPCertExpiry(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.within, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, ca+"\nfail_if_cert_expires_within: "+tc.within))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			// The certificate is still reported.
 			expectMetrics(t, registry, map[string]float64{"probe_http_ssl": 1})
 			expectFamilies(t, registry, append(append([]string{}, httpFamilies...), tlsFamilies...)...)
@@ -397,11 +377,7 @@ func TestHTTPCompression(t *testing.T) {
 				w.Write(tc.payload)
 			}))
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			if accept := <-accepts; accept != tc.acceptWanted {
 				t.Errorf("Accept-Encoding = %q, want %q", accept, tc.acceptWanted)
 			}
@@ -451,11 +427,7 @@ func TestHTTPBodySizeLimit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.path+" "+tc.block, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL+tc.path, httpModule(t, "body_size_limit: 128B\n"+tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{
 				"probe_http_content_length":           float64(len(bodies[tc.path])),
 				"probe_http_uncompressed_body_length": tc.uncompressed,
@@ -481,7 +453,7 @@ func TestHTTPBodyRegexp(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
 			failed := 0.0
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				failed = 1
@@ -539,7 +511,7 @@ func TestHTTPHeaderRegexp(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
 			failed := 0.0
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				failed = 1
@@ -573,7 +545,7 @@ func TestHTTPCEL(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
 			failed := 0.0
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				failed = 1
@@ -594,7 +566,7 @@ func TestHTTPCEL(t *testing.T) {
 		ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"status": "up"}`) }))
 		module := httpModule(t, "fail_if_body_not_matches_regexp: [up]\nfail_if_body_json_not_matches_cel: \"body.status == 'up'\"")
 		registry, err := runHTTPProbe(t, ts.URL, module)
-		httpExpectSuccess(t, err)
+		expectSuccess(t, err)
 		expectMetrics(t, registry, map[string]float64{"probe_failed_due_to_cel": 0, "probe_failed_due_to_regex": 0})
 	})
 }
@@ -627,11 +599,7 @@ func TestHTTPAuthentication(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 		})
 	}
 
@@ -648,7 +616,7 @@ func TestHTTPAuthentication(t *testing.T) {
 		// Every probe fetches its token, as upstream does.
 		for range 2 {
 			_, err := runHTTPProbe(t, ts.URL, module)
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			if got := <-tokens; got != "probe:s3cret:client_credentials" {
 				t.Errorf("token request %q", got)
 			}
@@ -733,7 +701,7 @@ func TestHTTPProxy(t *testing.T) {
 			fp := &forwardProxy{}
 			proxy := newHTTPTestServer(t, fp)
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, "proxy_url: "+proxy.URL+"\n"+tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			fp.mu.Lock()
 			defer fp.mu.Unlock()
 			if tc.wantRequest == "" && len(fp.requests) != 0 {
@@ -769,7 +737,7 @@ func TestHTTPProxyFromEnvironment(t *testing.T) {
 	// Go never proxies loopback targets, so the fixture is reached directly.
 	t.Setenv("HTTP_PROXY", "http://127.0.0.1:3128")
 	registry, err := runHTTPProbe(t, ts.URL, httpModule(t, "proxy_from_environment: true\nskip_resolve_phase_with_proxy: true"))
-	httpExpectSuccess(t, err)
+	expectSuccess(t, err)
 	expectFamilies(t, registry, httpFamilies...)
 	expectPhases(t, registry, allPhases...)
 }
@@ -793,7 +761,7 @@ func TestHTTPLastModified(t *testing.T) {
 				}
 			}))
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, ""))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			if !tc.ok {
 				expectFamilies(t, registry, httpFamilies...)
 				return
@@ -906,7 +874,7 @@ func TestHTTPHostHeader(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			if s := <-got; s != tc.want {
 				t.Errorf("server saw %+v, want %+v", s, tc.want)
 			}
@@ -937,7 +905,7 @@ func TestHTTPRequest(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			r := <-got
 			if !strings.HasPrefix(r.ua, tc.want.ua) {
 				t.Errorf("User-Agent = %q, want prefix %q", r.ua, tc.want.ua)
@@ -1064,7 +1032,7 @@ func TestHTTPSharedTransport(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		httpExpectSuccess(t, err)
+		expectSuccess(t, err)
 	}
 	shared := module.HTTP.Shared().Load()
 	if shared == nil {
@@ -1085,7 +1053,7 @@ func TestHTTPSharedTransport(t *testing.T) {
 	expectReason(t, err, "certificate signed by unknown authority")
 	copyFile(fresh.file, time.Now())
 	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
-	httpExpectSuccess(t, err)
+	expectSuccess(t, err)
 	if module.HTTP.Shared().Load() == shared {
 		t.Error("transport not rebuilt after the CA file changed")
 	}
@@ -1116,7 +1084,7 @@ func TestHTTPCredentialsOnRedirect(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			tc.first.host, tc.next.host = "127.0.0.1:"+port, "localhost:"+port
 			if s := <-got; s != tc.first {
 				t.Errorf("first request %+v, want %+v", s, tc.first)
@@ -1162,7 +1130,7 @@ func TestHTTPFreshConnections(t *testing.T) {
 			module := httpModule(t, tc.block)
 			for range 3 {
 				registry, err := runHTTPProbe(t, ts.URL, module)
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 				if v, _ := registry.Value("probe_http_duration_seconds", "connect"); v == 0 {
 					t.Error("connect phase not measured")
 				}

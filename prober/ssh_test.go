@@ -277,13 +277,7 @@ func TestSSHSshd(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runSSH(t, 10*time.Second, addr, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			expectOutcome(t, err, tc.wantReason)
 			hostKey, hostType := tc.hostKey, tc.hostType
 			if hostKey.file == "" {
 				hostKey, hostType = edKey, ssh.KeyAlgoED25519
@@ -659,13 +653,7 @@ func TestSSHFixtures(t *testing.T) {
 				timeout = 5 * time.Second
 			}
 			registry, err := runSSH(t, timeout, target, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			expectOutcome(t, err, tc.wantReason)
 			if tc.cfg.Command != "" {
 				expectMetrics(t, registry, map[string]float64{"probe_ssh_command_exit_status": tc.exitStatus})
 			}

@@ -118,9 +118,7 @@ func TestTCPConnect(t *testing.T) {
 	module := parseModule(t, "prober: tcp")
 
 	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry, append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes")...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_ip_protocol":         4,
@@ -324,13 +322,7 @@ func TestTCPQueryResponse(t *testing.T) {
 				timeout = 5 * time.Second
 			}
 			registry, err := runTestProbe(t, ProbeTCP, addr, module, timeout)
-			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, tc.metrics)
 		})
 	}
@@ -357,9 +349,7 @@ tcp:
 		t.Run(tc.banner, func(t *testing.T) {
 			addr := serveLoopback(t, qrSendLines(tc.banner))
 			registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
-			if err != nil {
-				t.Fatalf("probe failed: %v", err)
-			}
+			expectSuccess(t, err)
 			expectSeries(t, registry, "probe_expect_info", 1, tc.version, tc.comments)
 			promtoolCheck(t, registry)
 		})
@@ -379,9 +369,7 @@ tcp:
     - expect: "^w=(.*)"
       labels: [{name: w, value: "${1}"}]`)
 	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectSeries(t, registry, "probe_expect_info", 1, "1")
 	expectSeries(t, registry, "probe_expect_info", 1, "2")
 	if n := strings.Count(registry.Text(), "probe_expect_info{"); n != 2 {
@@ -415,9 +403,7 @@ tcp:
 
 	t.Run("name from target", func(t *testing.T) {
 		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), tlsModule(""), 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		expectSuccess(t, err)
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{
 			"probe_ssl_earliest_cert_expiry":                float64(notAfter.Unix()),
@@ -522,9 +508,7 @@ tcp:
 
 	t.Run("success", func(t *testing.T) {
 		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module(""), 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		expectSuccess(t, err)
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(notAfter.Unix())})
 		expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.3")

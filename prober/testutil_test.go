@@ -91,6 +91,25 @@ func expectReason(t testing.TB, err error, want string) {
 	}
 }
 
+// expectSuccess stops the test when the probe failed.
+func expectSuccess(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("probe failed: %v", err)
+	}
+}
+
+// expectOutcome checks a probe's result against a table's expectation: a
+// success when reason is "", else a failure whose reason contains it.
+func expectOutcome(t testing.TB, err error, reason string) {
+	t.Helper()
+	if reason == "" {
+		expectSuccess(t, err)
+		return
+	}
+	expectReason(t, err, reason)
+}
+
 // promtoolCheck runs promtool check metrics on the registry's exposition.
 func promtoolCheck(t testing.TB, registry *Registry) {
 	t.Helper()

@@ -120,9 +120,7 @@ func TestTLSSuccess(t *testing.T) {
 	srv := startTLSTestServer(t, serverTLSConfig(cert))
 
 	registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, ca, ""), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry, families(tlsBaseFamilies, tlsCertFamilies)...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_ip_protocol":              4,
@@ -160,9 +158,7 @@ func TestTLSLastChainExpiryIsTheChainsEarliest(t *testing.T) {
 	leaf := cert.Leaf
 	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	registry, err := runTLS(t, srv.addr, tlsTestModule(t, ca, ""), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_ssl_last_chain_expiry_timestamp_seconds": float64(ca.cert.NotAfter.Unix()),
 		"probe_ssl_earliest_cert_expiry":                float64(leaf.NotAfter.Unix()), // only the leaf was presented
@@ -181,9 +177,7 @@ func TestTLSVersions(t *testing.T) {
 
 	t.Run("TLS 1.2 server", func(t *testing.T) {
 		registry, err := runTLS(t, srv12.addr, tlsTestModule(t, ca, ""), 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		expectSuccess(t, err)
 		expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.2")
 		ciphers := 0
 		for _, s := range registry.Samples() {
@@ -242,9 +236,7 @@ func TestTLSIPv6(t *testing.T) {
 	module := tlsTestModule(t, ca, "")
 	module.TLS.IPProtocol = "ip6"
 	registry, err := runTLS(t, l.Addr().String(), module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_ip_protocol": 6, "probe_tls_hostname_verified": 1, "probe_tls_chain_verified": 1})
 }
 
@@ -352,9 +344,7 @@ func TestTLSCertificateProblems(t *testing.T) {
 			module := tlsTestModule(t, ca, tc.extra)
 			registry, err := runTLS(t, "localhost:"+srv.port, module, 5*time.Second)
 			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				if err.Error() != tc.reason {
@@ -425,13 +415,7 @@ func TestTLSOCSPStaple(t *testing.T) {
 			cert.OCSPStaple = tc.staple(leaf)
 			srv := startTLSTestServer(t, serverTLSConfig(cert))
 			registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, ca, tc.extra), 5*time.Second)
-			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			want := families(tlsBaseFamilies, tlsCertFamilies, tlsOCSPFamilies)
 			if tc.status == "invalid" {
 				want = want[:len(want)-1] // no next update
@@ -493,9 +477,7 @@ func TestTLSClientCertificates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runTLS(t, "localhost:"+tc.srv.port, tlsTestModule(t, ca, tc.extra), 5*time.Second)
 			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				expectFamilies(t, registry, families(tlsBaseFamilies, tlsCertFamilies)...)
 				return
 			}

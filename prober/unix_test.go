@@ -41,9 +41,7 @@ unix:
     - expect: "^a1 OK"`)
 
 	registry, err := runTestProbe(t, ProbeUnix, path, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	// No name to resolve: no resolution metrics, as upstream.
 	expectFamilies(t, registry, "probe_failed_due_to_regex", "probe_failed_due_to_bytes")
 	expectMetrics(t, registry, map[string]float64{"probe_failed_due_to_regex": 0, "probe_failed_due_to_bytes": 0})
@@ -120,9 +118,7 @@ unix:
 	}
 
 	registry, err := runTestProbe(t, ProbeUnix, path, parseModule(t, module("daemon.local")), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry, append([]string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"}, qrTLSFamilies...)...)
 	expectSeries(t, registry, "probe_tls_cipher_info", 1, tls.CipherSuiteName(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256))
 

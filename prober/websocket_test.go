@@ -81,9 +81,7 @@ func TestWebsocketQueryResponse(t *testing.T) {
 	module := parseModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+wsEchoSteps)
 
 	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry, wsFamilies...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_websocket_status_code":         101,
@@ -209,13 +207,7 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+indent(tc.httpConfig, "    "))
 			registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_websocket_status_code": tc.status})
 			if tc.reason != "" {
 				expectMetrics(t, registry, map[string]float64{"probe_websocket_connection_upgraded": 0})
@@ -229,9 +221,7 @@ func TestWebsocketTLS(t *testing.T) {
 
 	module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n    tls_config: {insecure_skip_verify: true}"+wsEchoSteps)
 	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	// As upstream master, the websocket prober exports no TLS metrics.
 	expectFamilies(t, registry, wsFamilies...)
 
@@ -254,9 +244,7 @@ websocket:
         - name: version
           value: "${1}"`)
 	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectSeries(t, registry, "probe_expect_info", 1, "2.4.1")
 }
 
