@@ -32,7 +32,7 @@ func convFailure(ctx context.Context, what string, err error) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		return reasonf(err, "connection closed by the server while waiting for %s", what)
 	}
-	return reasonf(err, "error while waiting for %s: %s", what, errorText(err))
+	return reasonf(err, "%s while waiting for %s", errorText(err), what)
 }
 
 // convArmDeadline bounds every read and write on conn by ctx: the deadline

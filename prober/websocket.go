@@ -244,5 +244,5 @@ func wsReadFailure(ctx context.Context, err error, what string) error {
 	case errors.Is(err, websocket.ErrReadLimit):
 		return reasonf(err, "websocket message larger than %d bytes while waiting for %s", wsReadLimit, what)
 	}
-	return reasonf(err, "expected %s but the connection failed: %s", what, errorText(err))
+	return reasonf(err, "%s while waiting for %s", errorText(err), what)
 }
