@@ -49,7 +49,7 @@ func TestHTTP3(t *testing.T) {
 	ca := "tls_config:\n  ca_file: " + pki.file
 
 	t.Run("success", func(t *testing.T) {
-		registry, err := runHTTPProbe(t, httpLocalhostURL(target), httpModule(t, h3+ca+"\nfail_if_header_not_matches:\n  - header: X-Served-By\n    regexp: h3"))
+		registry, err := runHTTPProbe(t, viaLocalhost(target), httpModule(t, h3+ca+"\nfail_if_header_not_matches:\n  - header: X-Served-By\n    regexp: h3"))
 		expectSuccess(t, err)
 		if proto := <-protos; proto != "HTTP/3.0" {
 			t.Errorf("server saw %s, want HTTP/3.0", proto)
@@ -75,7 +75,7 @@ func TestHTTP3(t *testing.T) {
 	}{
 		{"unknown authority", target, h3, "TLS handshake failed: x509: certificate signed by unknown authority"},
 		{"proxy", target, h3 + ca + "\nproxy_url: http://127.0.0.1:3128", "invalid HTTP client configuration: enable_http3 cannot be used with a proxy"},
-		{"HTTP/3 spelled without minor version", httpLocalhostURL(target), "enable_http3: true\nenable_http2: false\nvalid_http_versions: [\"HTTP/3\"]\n" + ca, ""},
+		{"HTTP/3 spelled without minor version", viaLocalhost(target), "enable_http3: true\nenable_http2: false\nvalid_http_versions: [\"HTTP/3\"]\n" + ca, ""},
 		{"plain http", strings.Replace(target, "https:", "http:", 1), h3 + ca, "http3: unsupported protocol scheme: http"},
 	}
 	for _, tc := range tests {

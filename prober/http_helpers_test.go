@@ -7,7 +7,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,11 +45,6 @@ func newHTTPTestServer(t testing.TB, h http.Handler) *httptest.Server {
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts
-}
-
-// httpLocalhostURL rewrites a fixture URL to use the name localhost.
-func httpLocalhostURL(u string) string {
-	return strings.Replace(u, "127.0.0.1", "localhost", 1)
 }
 
 func httpBlock(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -101,7 +101,7 @@ func TestHTTPSSuccess(t *testing.T) {
 		io.WriteString(w, "secure")
 	}))
 	module := httpModule(t, httpBlock("tls_config:\n  ca_file: %s", pki.file))
-	registry, err := runHTTPProbe(t, httpLocalhostURL(ts.URL), module)
+	registry, err := runHTTPProbe(t, viaLocalhost(ts.URL), module)
 	expectSuccess(t, err)
 	if sni := <-snis; sni != "localhost" {
 		t.Errorf("TLS server name = %q, want the target's name localhost", sni)
@@ -284,7 +284,7 @@ func TestHTTPTLSFailures(t *testing.T) {
 		name, target, block, reason string
 	}{
 		{"unknown authority", good.URL, "", "TLS handshake failed: x509: certificate signed by unknown authority"},
-		{"wrong name", httpLocalhostURL(wrongName.URL), ca, "TLS handshake failed: x509: certificate is valid for other.test, not localhost"},
+		{"wrong name", viaLocalhost(wrongName.URL), ca, "TLS handshake failed: x509: certificate is valid for other.test, not localhost"},
 		{"expired", expired.URL, ca, "TLS handshake failed: x509: certificate has expired or is not yet valid"},
 		{"plain HTTP to TLS port", strings.Replace(good.URL, "https:", "http:", 1), "", "HTTP status 400 not in 2xx"},
 	}
@@ -864,7 +864,7 @@ func TestHTTPHostHeader(t *testing.T) {
 		name, target, block string
 		want                seen
 	}{
-		{"target's host", httpLocalhostURL(plain.URL), "", seen{host: strings.TrimPrefix(httpLocalhostURL(plain.URL), "http://")}},
+		{"target's host", viaLocalhost(plain.URL), "", seen{host: strings.TrimPrefix(viaLocalhost(plain.URL), "http://")}},
 		{"Host header", plain.URL, "headers:\n  Host: my-secret-vhost.com", seen{host: "my-secret-vhost.com"}},
 		{"lower-case host header", plain.URL, "headers:\n  host: my-secret-vhost.com", seen{host: "my-secret-vhost.com"}},
 		{"Host header names the TLS server", vhost.URL, ca + "\nheaders:\n  Host: vhost.test", seen{host: "vhost.test", sni: "vhost.test"}},
@@ -933,7 +933,7 @@ func TestHTTPTargetPolicy(t *testing.T) {
 		name, host, target, reason string
 		deny                       []string
 	}{
-		{"resolved address denied", "localhost", httpLocalhostURL(ts.URL), "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8", []string{"127.0.0.0/8"}},
+		{"resolved address denied", "localhost", viaLocalhost(ts.URL), "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8", []string{"127.0.0.0/8"}},
 		{"redirect denied at dial", "127.0.0.1", ts.URL, "target 127.0.0.2 refused by policy: address is in denied network 127.0.0.2/32", []string{"127.0.0.2/32"}},
 	}
 	for _, tc := range tests {
@@ -1049,10 +1049,10 @@ func TestHTTPSharedTransport(t *testing.T) {
 	fresh := newTestCA(t, "vigie test CA")
 	renewed := newHTTPTestTLSServer(t, fresh.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{"localhost"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
+	_, err = runHTTPProbe(t, viaLocalhost(renewed.URL), module)
 	expectReason(t, err, "certificate signed by unknown authority")
 	copyFile(fresh.file, time.Now())
-	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
+	_, err = runHTTPProbe(t, viaLocalhost(renewed.URL), module)
 	expectSuccess(t, err)
 	if module.HTTP.Shared().Load() == shared {
 		t.Error("transport not rebuilt after the CA file changed")
@@ -1069,7 +1069,7 @@ func TestHTTPCredentialsOnRedirect(t *testing.T) {
 		got <- seen{r.Host, r.Header.Get("Authorization"), r.Header.Get("Cookie"), r.Header.Get("X-Token")}
 		if r.URL.Path == "/" {
 			// Same server, other host name.
-			http.Redirect(w, r, httpLocalhostURL("http://"+r.Host)+"/next", http.StatusFound)
+			http.Redirect(w, r, viaLocalhost("http://"+r.Host)+"/next", http.StatusFound)
 		}
 	}))
 	port := strings.TrimPrefix(ts.URL, "http://127.0.0.1:")

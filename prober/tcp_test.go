@@ -18,12 +18,6 @@ import (
 
 // --- fixtures shared by the tcp, unix and websocket tests -----------------
 
-// qrLocalhostTarget turns 127.0.0.1:port into localhost:port.
-func qrLocalhostTarget(addr string) string {
-	_, port, _ := net.SplitHostPort(addr)
-	return net.JoinHostPort("localhost", port)
-}
-
 // qrSendLines is a handler that writes lines (CRLF-terminated) and closes.
 func qrSendLines(lines ...string) func(net.Conn) {
 	return func(c net.Conn) {
@@ -402,7 +396,7 @@ tcp:
 	}
 
 	t.Run("name from target", func(t *testing.T) {
-		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), tlsModule(""), 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), tlsModule(""), 5*time.Second)
 		expectSuccess(t, err)
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{
@@ -444,12 +438,12 @@ tcp:
 		addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
 		module := tlsModule("")
 		module.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 5 days")
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(soon.Leaf.NotAfter.Unix())})
 
 		module.TCP.FailIfCertExpiresWithin.Set("72h")
-		if _, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second); err != nil {
+		if _, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module, 5*time.Second); err != nil {
 			t.Errorf("with 72h the probe should succeed: %v", err)
 		}
 	})
@@ -507,7 +501,7 @@ tcp:
 	}
 
 	t.Run("success", func(t *testing.T) {
-		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module(""), 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module(""), 5*time.Second)
 		expectSuccess(t, err)
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(notAfter.Unix())})
@@ -524,7 +518,7 @@ tcp:
 	t.Run("certificate expiry checked after starttls", func(t *testing.T) {
 		m := module("")
 		m.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := runTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), m, 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), m, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 9 days")
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 	})

@@ -244,6 +244,12 @@ func serveListener(t testing.TB, l net.Listener, handle func(net.Conn)) string {
 	return l.Addr().String()
 }
 
+// viaLocalhost names a fixture by the name localhost rather than its
+// address: "127.0.0.1:8080" becomes "localhost:8080", and likewise in a URL.
+func viaLocalhost(target string) string {
+	return strings.Replace(target, "127.0.0.1", "localhost", 1)
+}
+
 // closedLoopbackAddr returns an address on 127.0.0.1 where nothing listens
 // on network ("tcp" or "udp"): a port just bound, then released.
 func closedLoopbackAddr(t testing.TB, network string) string {
