@@ -52,7 +52,6 @@ type qrOptions struct {
 
 // qrSession is the state of one conversation.
 type qrSession struct {
-	ctx  context.Context
 	conn net.Conn
 	r    *bufio.Reader
 	// partial accumulates a line that spans several reads.
@@ -88,7 +87,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 		return nil
 	}
 
-	s := &qrSession{ctx: ctx, conn: conn, r: bufio.NewReader(conn)}
+	s := &qrSession{conn: conn, r: bufio.NewReader(conn)}
 	for i := range opts.steps {
 		qr := &opts.steps[i]
 		logger.Debug("Processing query response entry", "entry_number", i)
@@ -102,7 +101,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 				} else {
 					logger.Error("Error reading from connection", "err", err)
 				}
-				return s.expectFailure(err, "line matching "+qrQuote(qr.Expect.String()))
+				return s.expectFailure(ctx, err, "line matching "+qrQuote(qr.Expect.String()))
 			}
 			logger.Debug("Regexp matched", "regexp", qr.Expect.String(), "line", string(line))
 			failedDueToRegex.Set(0)
@@ -114,7 +113,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			}
 		}
 		if qr.ExpectBytes != "" {
-			if err := s.readBytes(qr.ExpectBytes, failedDueToBytes, logger); err != nil {
+			if err := s.readBytes(ctx, qr.ExpectBytes, failedDueToBytes, logger); err != nil {
 				return err
 			}
 		}
@@ -202,7 +201,7 @@ func (s *qrSession) readMatch(re *regexp.Regexp, logger *slog.Logger) ([]byte, [
 }
 
 // readBytes reads exactly len(want) bytes and compares them with want.
-func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog.Logger) error {
+func (s *qrSession) readBytes(ctx context.Context, want string, failedDueToBytes *Gauge, logger *slog.Logger) error {
 	got := make([]byte, len(want))
 	n, err := io.ReadFull(s.r, got)
 	got = got[:n]
@@ -216,7 +215,7 @@ func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			return reasonf(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
-		case isTimeout(s.ctx, err):
+		case isTimeout(ctx, err):
 			return reasonf(err, "timed out waiting for %s (got %d of %d bytes)", what, n, len(want))
 		}
 		return reasonf(err, "%s while waiting for %s", errorText(err), what)
@@ -274,14 +273,14 @@ func (s *qrSession) lastLine() string { return string(s.last[:s.lastLen]) }
 
 // expectFailure explains why waiting for what (e.g. `line matching "^220"`)
 // failed.
-func (s *qrSession) expectFailure(err error, what string) error {
+func (s *qrSession) expectFailure(ctx context.Context, err error, what string) error {
 	switch {
 	case errors.Is(err, io.EOF):
 		if !s.readAny {
 			return reasonf(err, "expected %s but connection closed without sending anything", what)
 		}
 		return reasonf(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
-	case isTimeout(s.ctx, err):
+	case isTimeout(ctx, err):
 		if s.readAny {
 			return reasonf(err, "timed out waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
 		}

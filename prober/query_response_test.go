@@ -81,7 +81,7 @@ func TestQueryResponseReadsAcrossSteps(t *testing.T) {
 		}
 	}
 	registry := NewRegistry()
-	if err := s.readBytes("\x01\x02", registry.NewGauge("probe_failed_due_to_bytes", ""), testLogger(t)); err != nil {
+	if err := s.readBytes(t.Context(), "\x01\x02", registry.NewGauge("probe_failed_due_to_bytes", ""), testLogger(t)); err != nil {
 		t.Fatal(err)
 	}
 	if line, _, err := s.readMatch(regexp.MustCompile("^tail$"), testLogger(t)); err != nil || string(line) != "tail" {

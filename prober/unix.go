@@ -65,7 +65,11 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	if tlsConfig == nil {
 		return conn, nil
 	}
-	return handshakeTLS(ctx, conn, tlsConfig)
+	tlsConn, err := handshakeTLS(ctx, conn, tlsConfig)
+	if err != nil {
+		return nil, err
+	}
+	return tlsConn, nil
 }
 
 // notASocket reports whether path exists and is something else than a socket.
