@@ -51,19 +51,8 @@ func newCA(t testing.TB, name string, parent *testCA, notBefore, notAfter time.T
 		NotBefore: notBefore, NotAfter: notAfter,
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
-	issuer, signer := tmpl, key
-	if parent != nil {
-		issuer, signer = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &testCA{cert: cert, key: key, certPEM: derPEM(der), file: filepath.Join(t.TempDir(), "ca.pem")}
+	cert := sign(t, tmpl, key, parent)
+	ca := &testCA{cert: cert, key: key, certPEM: derPEM(cert.Raw), file: filepath.Join(t.TempDir(), "ca.pem")}
 	if err := os.WriteFile(ca.file, []byte(ca.certPEM), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +114,14 @@ func newCert(t testing.TB, spec certSpec, ca *testCA) tls.Certificate {
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
+	leaf := sign(t, tmpl, key, ca)
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+}
+
+// sign makes the certificate tmpl describes for key, signed by ca, or by
+// key itself when ca is nil.
+func sign(t testing.TB, tmpl *x509.Certificate, key *ecdsa.PrivateKey, ca *testCA) *x509.Certificate {
+	t.Helper()
 	issuer, signer := tmpl, key
 	if ca != nil {
 		issuer, signer = ca.cert, ca.key
@@ -133,11 +130,11 @@ func newCert(t testing.TB, spec certSpec, ca *testCA) tls.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return cert
 }
 
 func testKey(t testing.TB) *ecdsa.PrivateKey {
