@@ -206,9 +206,10 @@ func serveLoopback(t testing.TB, handle func(net.Conn)) string {
 func serveListener(t testing.TB, l net.Listener, handle func(net.Conn)) string {
 	t.Helper()
 	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-		wg    sync.WaitGroup
+		mu     sync.Mutex
+		conns  = map[net.Conn]bool{}
+		closed bool // the test ended: close what is still accepted
+		wg     sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
@@ -219,6 +220,11 @@ func serveListener(t testing.TB, l net.Listener, handle func(net.Conn)) string {
 				return
 			}
 			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				continue
+			}
 			conns[c] = true
 			mu.Unlock()
 			wg.Add(1)
@@ -235,6 +241,7 @@ func serveListener(t testing.TB, l net.Listener, handle func(net.Conn)) string {
 	t.Cleanup(func() {
 		l.Close()
 		mu.Lock()
+		closed = true
 		for c := range conns {
 			c.Close()
 		}
