@@ -152,7 +152,7 @@ func (p *ftpProbe) readBanner(ctx context.Context) error {
 		want = config.DefaultFTPBannerCode
 	}
 	if r.code != want {
-		return fmt.Errorf("FTP banner %s does not have code %d", convQuote(r.String()), want)
+		return fmt.Errorf("FTP banner %s does not have code %d", quote(r.String()), want)
 	}
 	if err := convCheckRegexps([]byte(r.msg), "FTP banner", p.cfg.FailIfBannerNotMatchesRegexp, nil); err != nil {
 		p.failedDueToRegex.Set(1)

@@ -91,7 +91,7 @@ func (c *ftpConn) readReply(ctx context.Context, what string) (ftpReply, error) 
 	code, more, text, ok := parseFTPLine(line)
 	if !ok {
 		c.broken = true
-		return ftpReply{}, fmt.Errorf("invalid FTP reply %s while waiting for %s", convQuote(line), what)
+		return ftpReply{}, fmt.Errorf("invalid FTP reply %s while waiting for %s", quote(line), what)
 	}
 	if more {
 		var msg strings.Builder
@@ -195,16 +195,16 @@ func (c *ftpConn) startTLS(ctx context.Context, config *tls.Config) (*tls.Conn, 
 func parseEPSV(msg string) (string, error) {
 	start, end := strings.IndexByte(msg, '('), strings.LastIndexByte(msg, ')')
 	if start < 0 || end < start+5 {
-		return "", fmt.Errorf("malformed EPSV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed EPSV reply %s", quote(msg))
 	}
 	inner := msg[start+1 : end]
 	d := inner[:1]
 	fields := strings.Split(inner, d)
 	if len(fields) != 5 || fields[1] != "" || fields[2] != "" || fields[4] != "" {
-		return "", fmt.Errorf("malformed EPSV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed EPSV reply %s", quote(msg))
 	}
 	if n, err := strconv.Atoi(fields[3]); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("malformed EPSV reply %s: bad port", convQuote(msg))
+		return "", fmt.Errorf("malformed EPSV reply %s: bad port", quote(msg))
 	}
 	return fields[3], nil
 }
@@ -217,7 +217,7 @@ func parseEPSV(msg string) (string, error) {
 func parsePASV(msg string) (string, error) {
 	start := strings.IndexFunc(msg, func(r rune) bool { return r >= '0' && r <= '9' })
 	if start < 0 {
-		return "", fmt.Errorf("malformed PASV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed PASV reply %s", quote(msg))
 	}
 	end := start
 	for end < len(msg) && (msg[end] == ',' || msg[end] >= '0' && msg[end] <= '9') {
@@ -225,19 +225,19 @@ func parsePASV(msg string) (string, error) {
 	}
 	fields := strings.Split(msg[start:end], ",")
 	if len(fields) != 6 {
-		return "", fmt.Errorf("malformed PASV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed PASV reply %s", quote(msg))
 	}
 	var nums [6]int
 	for i, f := range fields {
 		n, err := strconv.Atoi(f)
 		if err != nil || n > 255 {
-			return "", fmt.Errorf("malformed PASV reply %s", convQuote(msg))
+			return "", fmt.Errorf("malformed PASV reply %s", quote(msg))
 		}
 		nums[i] = n
 	}
 	port := nums[4]<<8 | nums[5]
 	if port == 0 {
-		return "", fmt.Errorf("malformed PASV reply %s: port 0", convQuote(msg))
+		return "", fmt.Errorf("malformed PASV reply %s: port 0", quote(msg))
 	}
 	return strconv.Itoa(port), nil
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -89,15 +88,6 @@ func convCheckRegexps(content []byte, what string, mustMatch, mustNotMatch []con
 		}
 	}
 	return nil
-}
-
-// convQuote quotes text from a server for a reason, cut to a readable length.
-func convQuote(s string) string {
-	const maxLen = 80
-	if len(s) > maxLen {
-		s = s[:maxLen] + "…"
-	}
-	return strconv.Quote(s)
 }
 
 // convReadPassword returns password, or the content of passwordFile without

@@ -33,8 +33,6 @@ const (
 	// bufio.Scanner's token limit did upstream: a peer streaming data
 	// without newlines must not grow memory until the timeout.
 	qrMaxLine = 64 << 10
-	// qrQuoteMax bounds the peer data quoted in a failure reason.
-	qrQuoteMax = 120
 )
 
 // qrOptions is what a conversation needs besides the connection.
@@ -57,7 +55,7 @@ type qrSession struct {
 	// partial accumulates a line that spans several reads.
 	partial []byte
 	// last holds (the start of) the last line read, for failure reasons.
-	last    [qrQuoteMax]byte
+	last    [quoteMax]byte
 	lastLen int
 	readAny bool
 	wbuf    []byte
@@ -101,7 +99,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 				} else {
 					logger.Error("Error reading from connection", "err", err)
 				}
-				return s.expectFailure(ctx, err, "line matching "+qrQuote(qr.Expect.String()))
+				return s.expectFailure(ctx, err, "line matching "+quote(qr.Expect.String()))
 			}
 			logger.Debug("Regexp matched", "regexp", qr.Expect.String(), "line", string(line))
 			failedDueToRegex.Set(0)
@@ -122,9 +120,9 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			if err := s.sendLine(send); err != nil {
 				logger.Error("Failed to send", "err", err)
 				if isTimeout(ctx, err) {
-					return reasonf(err, "timed out sending %s", qrQuote(send))
+					return reasonf(err, "timed out sending %s", quote(send))
 				}
-				return reasonf(err, "sending %s: %s", qrQuote(send), errorText(err))
+				return reasonf(err, "sending %s: %s", quote(send), errorText(err))
 			}
 		}
 		if qr.StartTLS {
@@ -211,10 +209,10 @@ func (s *qrSession) readBytes(ctx context.Context, want string, failedDueToBytes
 	logger.Debug("Read bytes", "bytes", string(got))
 	if err != nil {
 		logger.Error("Error reading from connection", "err", err)
-		what := "bytes " + qrQuote(want)
+		what := "bytes " + quote(want)
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return reasonf(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
+			return reasonf(err, "expected %s but connection closed after %d bytes %s", what, n, quote(string(got)))
 		case isTimeout(ctx, err):
 			return reasonf(err, "timed out waiting for %s (got %d of %d bytes)", what, n, len(want))
 		}
@@ -223,7 +221,7 @@ func (s *qrSession) readBytes(ctx context.Context, want string, failedDueToBytes
 	if string(got) != want {
 		failedDueToBytes.Set(1)
 		logger.Error("Bytes did not match", "expected", want, "bytes", string(got))
-		return fmt.Errorf("expected bytes %s got %s", qrQuote(want), qrQuote(string(got)))
+		return fmt.Errorf("expected bytes %s got %s", quote(want), quote(string(got)))
 	}
 	logger.Debug("Bytes matched", "expected", want)
 	failedDueToBytes.Set(0)
@@ -279,10 +277,10 @@ func (s *qrSession) expectFailure(ctx context.Context, err error, what string) e
 		if !s.readAny {
 			return reasonf(err, "expected %s but connection closed without sending anything", what)
 		}
-		return reasonf(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
+		return reasonf(err, "expected %s but connection closed after reading %s", what, quote(s.lastLine()))
 	case isTimeout(ctx, err):
 		if s.readAny {
-			return reasonf(err, "timed out waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
+			return reasonf(err, "timed out waiting for %s (last read %s)", what, quote(s.lastLine()))
 		}
 		return reasonf(err, "timed out waiting for %s (nothing received)", what)
 	}
@@ -328,12 +326,4 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
-}
-
-// qrQuote quotes peer or config text for a failure reason, shortened.
-func qrQuote(s string) string {
-	if len(s) > qrQuoteMax {
-		return fmt.Sprintf("%q…", s[:qrQuoteMax])
-	}
-	return fmt.Sprintf("%q", s)
 }

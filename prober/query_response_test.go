@@ -96,10 +96,3 @@ func TestQueryResponseExpectInfoWithoutLabels(t *testing.T) {
 	qrRecordExpectInfo(registry, qr, []byte("ok"), []int{0, 2}, testLogger(t))
 	expectMetrics(t, registry, map[string]float64{"probe_expect_info": 1})
 }
-
-func TestQuoteTextShortens(t *testing.T) {
-	got := qrQuote(strings.Repeat("a", 500))
-	if len(got) > qrQuoteMax+8 || !strings.HasSuffix(got, `"…`) {
-		t.Errorf("qrQuote did not shorten: %s", got)
-	}
-}

@@ -14,9 +14,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // reasonError is a failure reason: a short sentence for people that
@@ -141,6 +143,23 @@ func tlsAlert(err error) error {
 		return opErr.Err
 	}
 	return nil
+}
+
+// quoteMax bounds the text from a server or the configuration that a reason
+// quotes.
+const quoteMax = 120
+
+// quote quotes text for a reason. Longer than quoteMax bytes, it is cut (on
+// a character boundary) and an ellipsis follows the closing quote.
+func quote(s string) string {
+	if len(s) <= quoteMax {
+		return strconv.Quote(s)
+	}
+	cut := quoteMax
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
 }
 
 // roundDuration keeps a duration readable in a reason: a probe's 5s

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -139,6 +140,20 @@ func TestTLSFailure(t *testing.T) {
 		}
 		if !errors.Is(err, tc.err) {
 			t.Errorf("tlsFailure(%v): the cause is lost", tc.err)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"220 ready\r", `"220 ready\r"`},
+		{strings.Repeat("a", 500), `"` + strings.Repeat("a", quoteMax) + `"…`},
+		// Not in the middle of a character.
+		{strings.Repeat("a", quoteMax-1) + "é", `"` + strings.Repeat("a", quoteMax-1) + `"…`},
+	}
+	for _, tc := range cases {
+		if got := quote(tc.in); got != tc.want {
+			t.Errorf("quote(%.20q…) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

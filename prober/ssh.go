@@ -267,14 +267,14 @@ func (p *sshProbe) handshakeOutcome(ctx context.Context, err error) error {
 	version, versionAt := p.watch.result()
 	if versionAt.IsZero() {
 		if first := p.watch.firstLine(); first != "" {
-			return reasonf(err, "no SSH banner: the server sent %s", convQuote(first))
+			return reasonf(err, "no SSH banner: the server sent %s", quote(first))
 		}
 		return convFailure(ctx, "the SSH banner", err)
 	}
 	p.logger.Info("Received SSH banner", "banner", version)
 	if !sshProtocolSupported(version) {
 		proto, _, _ := parseSSHVersion(version)
-		return fmt.Errorf("server speaks SSH protocol %s, not 2.0: %s", proto, convQuote(version))
+		return fmt.Errorf("server speaks SSH protocol %s, not 2.0: %s", proto, quote(version))
 	}
 	if err := convCheckRegexps([]byte(version), "SSH banner", p.cfg.FailIfBannerNotMatchesRegexp, nil); err != nil {
 		p.failedDueToRegex.Set(1)
@@ -329,11 +329,11 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 		status = exitErr.ExitStatus()
 		if sig := exitErr.Signal(); sig != "" {
 			p.exitStatus.Set(float64(status))
-			return fmt.Errorf("command %s was killed by signal %s", convQuote(p.cfg.Command), sig)
+			return fmt.Errorf("command %s was killed by signal %s", quote(p.cfg.Command), sig)
 		}
 	case errors.As(err, new(*ssh.ExitMissingError)):
 		p.exitStatus.Set(-1)
-		return fmt.Errorf("command %s ended without an exit status", convQuote(p.cfg.Command))
+		return fmt.Errorf("command %s ended without an exit status", quote(p.cfg.Command))
 	default:
 		p.exitStatus.Set(-1)
 		return sshConnFailure(ctx, "the command to finish", err)
@@ -341,9 +341,9 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 	p.exitStatus.Set(float64(status))
 	p.logger.Info("Command done", "exit_status", status, "stdout_bytes", stdout.total, "stderr_bytes", stderr.total)
 	if status != p.cfg.ExpectedExitStatus {
-		reason := fmt.Sprintf("command %s exited with status %d, want %d", convQuote(p.cfg.Command), status, p.cfg.ExpectedExitStatus)
+		reason := fmt.Sprintf("command %s exited with status %d, want %d", quote(p.cfg.Command), status, p.cfg.ExpectedExitStatus)
 		if first, _, _ := strings.Cut(strings.TrimSpace(string(stderr.buf)), "\n"); first != "" {
-			reason += ": " + convQuote(first)
+			reason += ": " + quote(first)
 		}
 		return errors.New(reason)
 	}

@@ -203,7 +203,7 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 		qr := &steps[i]
 		send := qr.Send
 		if qr.Expect.IsSet() {
-			what := "message matching " + qrQuote(qr.Expect.String())
+			what := "message matching " + quote(qr.Expect.String())
 			_, msg, err := conn.ReadMessage()
 			if err != nil {
 				logger.Error("Error reading message", "err", err)
@@ -212,7 +212,7 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 			match := qr.Expect.FindSubmatchIndex(msg)
 			if match == nil {
 				logger.Error("Regexp did not match", "regexp", qr.Expect.String(), "line", string(msg))
-				return fmt.Errorf("regexp %s did not match message %s", qrQuote(qr.Expect.String()), qrQuote(string(msg)))
+				return fmt.Errorf("regexp %s did not match message %s", quote(qr.Expect.String()), quote(string(msg)))
 			}
 			logger.Debug("regexp matched", "regexp", qr.Expect.String(), "line", string(msg))
 			if send != "" {
@@ -225,7 +225,7 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 		if send != "" {
 			if err := conn.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
 				logger.Error("Error sending message", "err", err)
-				return reasonf(err, "sending websocket message %s: %s", qrQuote(send), errorText(err))
+				return reasonf(err, "sending websocket message %s: %s", quote(send), errorText(err))
 			}
 			logger.Debug("message sent", "message", send)
 		}
