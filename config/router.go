@@ -117,15 +117,15 @@ type DeliveryConfig struct {
 // Rule routes the checks whose labels match to receivers, with the retry
 // counts that decide UP and DOWN.
 type Rule struct {
-	Matchers       Matchers `yaml:"matchers,omitempty"`
-	Failures       int      `yaml:"failures,omitempty"`
-	Successes      int      `yaml:"successes,omitempty"`
-	RepeatInterval Duration `yaml:"repeat_interval"`
-	GroupBy        []string `yaml:"group_by,omitempty"`
+	Matchers       Matchers  `yaml:"matchers,omitempty"`
+	Failures       int       `yaml:"failures,omitempty"`
+	Successes      int       `yaml:"successes,omitempty"`
+	RepeatInterval Duration  `yaml:"repeat_interval"`
+	GroupBy        []string  `yaml:"group_by,omitempty"`
 	GroupWait      *Duration `yaml:"group_wait,omitempty"`
-	SendResolved   bool     `yaml:"send_resolved"`
-	Receivers      []string `yaml:"receivers,omitempty"`
-	Continue       bool     `yaml:"continue,omitempty"`
+	SendResolved   bool      `yaml:"send_resolved"`
+	Receivers      []string  `yaml:"receivers,omitempty"`
+	Continue       bool      `yaml:"continue,omitempty"`
 	// DependsOn selects parent checks: while one of them is DOWN (or
 	// failing towards DOWN), the DOWN of a check this rule matches is
 	// recorded but not sent.
