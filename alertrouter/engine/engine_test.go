@@ -196,8 +196,26 @@ func groups(entries ...string) []TargetGroup {
 
 func (h *harness) targets(entries ...string) []*notify.Notification {
 	h.e.applyTargets(groups(entries...), h.now)
-	h.e.flush()
+	return h.settle()
+}
+
+// settle ends the step as the Run loop does (groups, alerts, commit,
+// View) and returns the notifications submitted.
+func (h *harness) settle() []*notify.Notification {
+	h.t.Helper()
+	h.e.housekeeping(h.now)
+	if err := h.e.flush(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.e.publish(h.now)
 	return h.disp.take()
+}
+
+// wait lets time pass without a probe.
+func (h *harness) wait(d time.Duration) []*notify.Notification {
+	h.t.Helper()
+	h.now = h.now.Add(d)
+	return h.settle()
 }
 
 func (h *harness) check(target, module string) *check {
@@ -218,8 +236,7 @@ func (h *harness) probe(target, module string, after time.Duration, res Result) 
 	h.e.inFlight++
 	c.inFlight = true
 	h.e.handleResult(c, res, h.now)
-	h.e.flush()
-	return h.disp.take()
+	return h.settle()
 }
 
 var (
