@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"

@@ -177,12 +177,12 @@ func (e *Engine) groupsChanged() {
 // kindOrder is the order of a batch's messages: what fires first, then
 // what is resolved, so that a receiver reads an incident in order.
 var kindOrder = map[string]int{
-	string(notify.KindDown) + notify.StatusFiring:       0,
-	string(notify.KindFlapping) + notify.StatusFiring:   1,
-	string(notify.KindReminder) + notify.StatusFiring:   2,
-	string(notify.KindStable) + notify.StatusFiring:     3,
-	string(notify.KindStable) + notify.StatusResolved:   4,
-	string(notify.KindUp) + notify.StatusResolved:       5,
+	string(notify.KindDown) + notify.StatusFiring:     0,
+	string(notify.KindFlapping) + notify.StatusFiring: 1,
+	string(notify.KindReminder) + notify.StatusFiring: 2,
+	string(notify.KindStable) + notify.StatusFiring:   3,
+	string(notify.KindStable) + notify.StatusResolved: 4,
+	string(notify.KindUp) + notify.StatusResolved:     5,
 }
 
 // groupMessages turns a batch into one notification per kind and status.
