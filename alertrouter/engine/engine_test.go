@@ -157,6 +157,12 @@ receivers:
 
 func newHarness(t *testing.T, dir, yaml string) *harness {
 	t.Helper()
+	return newHarnessWith(t, dir, yaml, nil)
+}
+
+// newHarnessWith is newHarness with options changed by opt (Muter, …).
+func newHarnessWith(t *testing.T, dir, yaml string, opt func(*Options)) *harness {
+	t.Helper()
 	cfg, err := config.ParseRouter([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +176,11 @@ func newHarness(t *testing.T, dir, yaml string) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, disp: &fakeDispatcher{}, store: st, now: t0}
-	h.e, err = New(Options{Config: cfg, Store: st, Dispatcher: h.disp, Exporter: nopExporter{}, Now: func() time.Time { return h.now }})
+	o := Options{Config: cfg, Store: st, Dispatcher: h.disp, Exporter: nopExporter{}, Now: func() time.Time { return h.now }}
+	if opt != nil {
+		opt(&o)
+	}
+	h.e, err = New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
