@@ -106,6 +106,7 @@ func validateAlert(a notify.Alert) error {
 		return errors.New("alertname label required")
 	}
 	for k, v := range a.Labels {
+		// Any UTF-8 name, as Prometheus 3 and Alertmanager 0.28 allow.
 		if !model.LabelName(k).IsValid() || k == "" {
 			return fmt.Errorf("invalid label name %q", k)
 		}
