@@ -117,7 +117,7 @@ func (f *fakeDispatcher) take() []*notify.Notification {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	e     *Engine
 	disp  *fakeDispatcher
 	store *store.Store
@@ -155,13 +155,13 @@ receivers:
   - name: audit
 `
 
-func newHarness(t *testing.T, dir, yaml string) *harness {
+func newHarness(t testing.TB, dir, yaml string) *harness {
 	t.Helper()
 	return newHarnessWith(t, dir, yaml, nil)
 }
 
 // newHarnessWith is newHarness with options changed by opt (Muter, …).
-func newHarnessWith(t *testing.T, dir, yaml string, opt func(*Options)) *harness {
+func newHarnessWith(t testing.TB, dir, yaml string, opt func(*Options)) *harness {
 	t.Helper()
 	cfg, err := config.ParseRouter([]byte(yaml))
 	if err != nil {
