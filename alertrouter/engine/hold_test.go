@@ -312,3 +312,37 @@ func TestParentIsNeverItself(t *testing.T) {
 		t.Fatalf("a check suppressed by itself: %s", summaries(ns))
 	}
 }
+
+// TestSilencesAcrossRestart: a DOWN muted before a restart stays
+// unannounced after it while the silence holds; an announced incident
+// silenced before the restart still gets its recovery after it.
+func TestSilencesAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	m := &fakeMuter{}
+	m.set("s-a", `instance="https://a.example"`)
+	h := newHarnessWith(t, dir, baseConfig, func(o *Options) { o.Muter = m })
+	h.targets("https://a.example http_2xx web", "https://b.example http_2xx web")
+	for range 3 {
+		h.probe("https://a.example", "http_2xx", 15*time.Second, refused)
+		h.probe("https://b.example", "http_2xx", 0, refused)
+	}
+	m.set("s-b", `instance="https://b.example"`)
+	h.store.Close()
+
+	h2 := newHarnessWith(t, dir, baseConfig, func(o *Options) { o.Muter = m })
+	h2.now = h.now.Add(time.Minute)
+	if ns := h2.targets("https://a.example http_2xx web", "https://b.example http_2xx web"); len(ns) != 0 {
+		t.Fatalf("after restart: %s", summaries(ns))
+	}
+	if ns := h2.probe("https://a.example", "http_2xx", time.Minute, refused); len(ns) != 0 {
+		t.Fatalf("muted DOWN announced after restart: %s", summaries(ns))
+	}
+	h2.probe("https://b.example", "http_2xx", 0, ok)
+	if ns := h2.probe("https://b.example", "http_2xx", 15*time.Second, ok); len(ns) != 2 || ns[0].Kind != notify.KindUp {
+		t.Fatalf("recovery of a silenced, announced incident after restart: %s", summaries(ns))
+	}
+	h2.probe("https://a.example", "http_2xx", time.Minute, ok)
+	if ns := h2.probe("https://a.example", "http_2xx", 15*time.Second, ok); len(ns) != 0 {
+		t.Fatalf("recovery of an incident muted all its life: %s", summaries(ns))
+	}
+}

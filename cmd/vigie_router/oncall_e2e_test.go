@@ -306,3 +306,41 @@ rules:
 		t.Fatalf("resolved: %+v", m)
 	}
 }
+
+// TestGroupSurvivesSIGKILL: the router is killed while a group waits for
+// its group_wait; the restarted router sends it once, and announces
+// nothing again.
+func TestGroupSurvivesSIGKILL(t *testing.T) {
+	x := newMultiExporter(t, `[{"targets":["https://a.example","https://b.example"],"labels":{"module":"http_2xx","group":"web"}}]`,
+		map[string]string{"https://a.example": "down", "https://b.example": "down"})
+	h := newHook(t)
+	cfg := writeConfig(t, fmt.Sprintf(oncallConfigHead, x.srv.URL, h.srv.URL)+`
+rules:
+  - failures: 2
+    successes: 1
+    group_by: [group]
+    group_wait: 4s
+    receivers: [hook]
+`)
+	storage := t.TempDir()
+	p, router := startRouter(t, cfg, storage)
+	waitMetric(t, router, "vigie_router_notifications_grouped", func(v float64) bool { return v == 2 })
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	if n := h.count(); n != 0 {
+		t.Fatalf("%d messages before group_wait", n)
+	}
+	_, router = startRouter(t, cfg, storage)
+	m := h.next(t, "grouped DOWN after the restart")
+	if alertInstances(m) != "https://a.example,https://b.example" || m.Status != "firing" {
+		t.Fatalf("after restart: %+v", m)
+	}
+	x.waitProbes(t, "https://a.example", 3)
+	waitMetric(t, router, "vigie_router_outbox_depth", func(v float64) bool { return v == 0 })
+	waitMetric(t, router, "vigie_router_notifications_grouped", func(v float64) bool { return v == 0 })
+	if n := h.count(); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+}
