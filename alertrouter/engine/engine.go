@@ -688,12 +688,11 @@ func (e *Engine) observe(c *check, res Result, now time.Time) {
 		e.counts[before.State]--
 		e.counts[c.State]++
 		e.updateStateGauges()
-		e.viewDirty = true
 	}
 	defer e.track(c)
 	if tr == WentDown || tr == CameBackUp {
 		if c.noteChange(now, c.pol.flap) {
-			e.track(c) // a parent now, whatever it says
+			e.track(c) // a DOWN flapping check is a parent at once
 			e.startFlapping(c, now)
 			return
 		}
@@ -820,7 +819,10 @@ func (e *Engine) flush() error {
 	return nil
 }
 
+// updateStateGauges follows a change of the counts by state (metrics and
+// View).
 func (e *Engine) updateStateGauges() {
+	e.viewDirty = true
 	for s, n := range e.counts {
 		e.metrics.checks[s].Set(float64(n))
 	}
