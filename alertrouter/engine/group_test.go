@@ -1,14 +1,19 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram/telegramtest"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/config"
 )
 
 const groupConfig = `
@@ -221,5 +226,43 @@ func TestGroupMessagesOrder(t *testing.T) {
 	}
 	if want := []notify.Kind{notify.KindDown, notify.KindFlapping, notify.KindReminder, notify.KindUp}; !slices.Equal(kinds, want) {
 		t.Errorf("order %v, want %v", kinds, want)
+	}
+}
+
+// TestLargeGroupIsSummarised: 300 checks of one group going DOWN together
+// are one Telegram message, kept under Telegram's limit by the
+// integration's summary ("… and N more"), headed as checks.
+func TestLargeGroupIsSummarised(t *testing.T) {
+	h := newHarness(t, "", groupConfig)
+	var entries []string
+	for i := range 300 {
+		entries = append(entries, fmt.Sprintf("https://site%03d.example http_2xx web", i))
+	}
+	h.targets(entries...)
+	for i := range 300 {
+		h.probe(fmt.Sprintf("https://site%03d.example", i), "http_2xx", 0, refused)
+	}
+	ns := h.wait(30 * time.Second)
+	if len(ns) != 1 || len(ns[0].Alerts) != 300 {
+		t.Fatalf("%d messages", len(ns))
+	}
+	const token = "123456:test-token"
+	srv := telegramtest.Start(t, token)
+	srv.AddChat(telegramtest.Chat{ID: -100123})
+	n, err := telegram.New(config.TelegramConfig{APIURL: srv.URL, BotToken: token, ChatID: "-100123"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Notify(context.Background(), ns[0]); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d Telegram messages", len(msgs))
+	}
+	text := msgs[0].PlainText
+	if len(text) > telegramtest.MaxMessageLength || !strings.Contains(text, "300 DOWN") || !strings.Contains(text, "group=web") ||
+		!strings.Contains(text, "https://site000.example (http_2xx)") || !regexp.MustCompile(`… and \d+ more`).MatchString(text) {
+		t.Errorf("message (%d characters):\n%s", len(text), text)
 	}
 }

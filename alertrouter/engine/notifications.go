@@ -250,6 +250,7 @@ func (e *Engine) checkNotification(c *check, kind notify.Kind, status, receiver 
 			Fingerprint:  c.fingerprint,
 			Status:       status,
 			Reason:       reason,
+			Check:        true,
 		}},
 		GroupLabels:       map[string]string{"alertname": AlertCheckDown, "instance": c.labels["instance"], "module": c.module},
 		CommonLabels:      c.labels,
