@@ -287,6 +287,7 @@ func (e *Engine) restoreAlerts(recs map[string]*store.AlertRecord) {
 			st.Annotations = map[string]string{}
 		}
 		st.pol = e.policyFor(st.Labels)
+		e.holdAlert(st, e.now())
 		e.alerts[fp] = st
 		if e.nextExpiry.IsZero() || st.EndsAt.Before(e.nextExpiry) {
 			e.nextExpiry = st.EndsAt
