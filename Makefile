@@ -1,5 +1,6 @@
-# vigie — Prometheus-style build. `make run` starts the exporter on its
-# embedded default config; `make test` runs every test (CI runs it too).
+# vigie — Prometheus-style build. `make run` starts the exporter and the
+# router on the quick start configuration (deploy/quickstart); `make test`
+# runs every test (CI runs it too).
 
 GO        ?= go
 FUZZTIME  ?= 10s
@@ -13,7 +14,7 @@ LDFLAGS   := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PK
              -X $(PKG).BuildUser=$(BUILDUSER) -X $(PKG).BuildDate=$(BUILDDATE)
 BINARIES  := $(patsubst cmd/%/,%,$(dir $(wildcard cmd/*/main.go)))
 
-.PHONY: all build run test unit fuzz vet lint bench tarball clean
+.PHONY: all build run test unit fuzz vet lint bench promu-build tarball clean
 
 all: build test
 
@@ -24,7 +25,7 @@ build:
 	done
 
 run: build
-	./vigie_exporter --web.listen-address=127.0.0.1:9115
+	scripts/run.sh
 
 test: vet unit fuzz
 
@@ -56,10 +57,13 @@ bench:
 bench-compare:
 	scripts/bench-compare.sh $(BENCH_COMPARE_FLAGS)
 
-tarball:
-	@command -v promu >/dev/null || $(GO) install github.com/prometheus/promu@v0.20.0
-	promu build --prefix .build
-	promu tarball --prefix .build .build
+# promu builds both binaries with version information into .build/ and
+# packs them with README, LICENSE and the default config into .tarballs/.
+promu-build:
+	scripts/promu.sh build --prefix .build
+
+tarball: promu-build
+	scripts/promu.sh tarball --prefix .tarballs .build
 
 clean:
 	rm -rf $(BINARIES) .build .tarballs

@@ -37,6 +37,10 @@ const (
 	DefaultDeliveryMinBackoff = time.Second
 	DefaultDeliveryMaxBackoff = 5 * time.Minute
 	DefaultDeliveryTimeout    = 30 * time.Second
+	DefaultResolveTimeout     = 5 * time.Minute
+	DefaultGroupWait          = 30 * time.Second
+	DefaultFlapChanges        = 4
+	DefaultFlapWindow         = 30 * time.Minute
 )
 
 // RouterConfig is vigie_router's configuration (vigie-router.yml).
@@ -44,13 +48,26 @@ type RouterConfig struct {
 	// ExternalURL is where users reach the router (links in notifications);
 	// --web.external-url overrides it.
 	ExternalURL string         `yaml:"external_url,omitempty"`
+	Global      GlobalConfig   `yaml:"global,omitempty"`
 	Exporter    ExporterConfig `yaml:"exporter,omitempty"`
 	Checks      ChecksConfig   `yaml:"checks,omitempty"`
 	Delivery    DeliveryConfig `yaml:"delivery,omitempty"`
 	Rules       []Rule         `yaml:"rules,omitempty"`
 	Receivers   []Receiver     `yaml:"receivers,omitempty"`
+	// TimeIntervals are named recurring intervals that rules use as
+	// maintenance windows (mute_time_intervals) or working hours
+	// (active_time_intervals).
+	TimeIntervals []TimeIntervalSet `yaml:"time_intervals,omitempty"`
 
 	source []byte // the YAML it was parsed from, to locate later errors
+}
+
+// GlobalConfig holds settings shared by every alert source.
+type GlobalConfig struct {
+	// ResolveTimeout is the endsAt given to a Prometheus alert posted
+	// without one, as in Alertmanager: it is resolved if not refreshed by
+	// then.
+	ResolveTimeout Duration `yaml:"resolve_timeout,omitempty"`
 }
 
 // ExporterConfig says where the exporter's /sd and /probe live and how to
@@ -100,16 +117,66 @@ type DeliveryConfig struct {
 // Rule routes the checks whose labels match to receivers, with the retry
 // counts that decide UP and DOWN.
 type Rule struct {
-	Matchers       Matchers `yaml:"matchers,omitempty"`
-	Failures       int      `yaml:"failures,omitempty"`
-	Successes      int      `yaml:"successes,omitempty"`
-	RepeatInterval Duration `yaml:"repeat_interval"`
-	GroupBy        []string `yaml:"group_by,omitempty"`
-	GroupWait      Duration `yaml:"group_wait,omitempty"`
-	SendResolved   bool     `yaml:"send_resolved"`
-	Receivers      []string `yaml:"receivers,omitempty"`
-	Continue       bool     `yaml:"continue,omitempty"`
-	DependsOn      Matchers `yaml:"depends_on,omitempty"`
+	Matchers       Matchers  `yaml:"matchers,omitempty"`
+	Failures       int       `yaml:"failures,omitempty"`
+	Successes      int       `yaml:"successes,omitempty"`
+	RepeatInterval Duration  `yaml:"repeat_interval"`
+	GroupBy        []string  `yaml:"group_by,omitempty"`
+	GroupWait      *Duration `yaml:"group_wait,omitempty"`
+	SendResolved   bool      `yaml:"send_resolved"`
+	Receivers      []string  `yaml:"receivers,omitempty"`
+	Continue       bool      `yaml:"continue,omitempty"`
+	// DependsOn selects parent checks: while one of them is DOWN (or
+	// failing towards DOWN), the DOWN of a check this rule matches is
+	// recorded but not sent.
+	DependsOn Matchers `yaml:"depends_on,omitempty"`
+	// MuteTimeIntervals name time_intervals entries during which this
+	// rule's receivers are not notified (maintenance windows);
+	// ActiveTimeIntervals, when set, the only ones during which they are.
+	MuteTimeIntervals   []string `yaml:"mute_time_intervals,omitempty"`
+	ActiveTimeIntervals []string `yaml:"active_time_intervals,omitempty"`
+	// FlapDetection announces a check that changes state too often once,
+	// instead of every change.
+	FlapDetection *FlapDetection `yaml:"flap_detection,omitempty"`
+}
+
+// FlapDetection says when a check is flapping: Changes confirmed state
+// changes (DOWN or UP) within Window. It settles once it has not changed
+// for a whole Window.
+type FlapDetection struct {
+	Changes int      `yaml:"changes,omitempty"`
+	Window  Duration `yaml:"window,omitempty"`
+}
+
+// UnmarshalYAML applies the defaults (4 changes in 30m).
+func (f *FlapDetection) UnmarshalYAML(unmarshal func(any) error) error {
+	*f = FlapDetection{Changes: DefaultFlapChanges, Window: Duration(DefaultFlapWindow)}
+	type plain FlapDetection
+	return unmarshal((*plain)(f))
+}
+
+// GroupWaitOrDefault is how long the first notification of a group waits
+// for others: group_wait, or 30s (Alertmanager's default) when it is not
+// set.
+func (r *Rule) GroupWaitOrDefault() time.Duration {
+	if r.GroupWait == nil {
+		return DefaultGroupWait
+	}
+	return r.GroupWait.Std()
+}
+
+// Grouped reports whether the rule batches notifications: group_by is set
+// and is not ['...'] (every label: each alert alone).
+func (r *Rule) Grouped() bool {
+	if len(r.GroupBy) == 0 {
+		return false
+	}
+	for _, l := range r.GroupBy {
+		if l == "..." {
+			return false
+		}
+	}
+	return true
 }
 
 // Duration is a Prometheus duration ("30s", "4h", "1d"; 0 is allowed) whose
@@ -183,6 +250,17 @@ func (r *Rule) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(r))
 }
 
+// UnmarshalYAML applies the defaults of the global block.
+func (c *GlobalConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = defaultGlobalConfig()
+	type plain GlobalConfig
+	return unmarshal((*plain)(c))
+}
+
+func defaultGlobalConfig() GlobalConfig {
+	return GlobalConfig{ResolveTimeout: Duration(DefaultResolveTimeout)}
+}
+
 func defaultExporterConfig() ExporterConfig {
 	return ExporterConfig{
 		URL:               DefaultExporterURL,
@@ -215,6 +293,7 @@ func defaultDeliveryConfig() DeliveryConfig {
 // line and the field.
 func ParseRouter(data []byte) (*RouterConfig, error) {
 	c := &RouterConfig{
+		Global:   defaultGlobalConfig(),
 		Exporter: defaultExporterConfig(),
 		Checks:   defaultChecksConfig(),
 		Delivery: defaultDeliveryConfig(),
@@ -312,6 +391,20 @@ func (c *RouterConfig) validate() error {
 	if err := c.Delivery.validate(); err != nil {
 		return at(err, "delivery")
 	}
+	if c.Global.ResolveTimeout <= 0 {
+		return at(errors.New("must be positive"), "global", "resolve_timeout")
+	}
+	intervals := map[string]bool{}
+	for i := range c.TimeIntervals {
+		s := &c.TimeIntervals[i]
+		if err := s.validate(); err != nil {
+			return atIndex(err, "time_intervals", i)
+		}
+		if intervals[s.Name] {
+			return atIndex(at(fmt.Errorf("time interval %q is defined twice", s.Name), "name"), "time_intervals", i)
+		}
+		intervals[s.Name] = true
+	}
 	names := map[string]bool{}
 	for i := range c.Receivers {
 		r := &c.Receivers[i]
@@ -324,7 +417,7 @@ func (c *RouterConfig) validate() error {
 		names[r.Name] = true
 	}
 	for i := range c.Rules {
-		if err := c.Rules[i].validate(names); err != nil {
+		if err := c.Rules[i].validate(names, intervals); err != nil {
 			return atIndex(err, "rules", i)
 		}
 	}
@@ -423,7 +516,7 @@ func (c *DeliveryConfig) validate() error {
 	return nil
 }
 
-func (r *Rule) validate(receivers map[string]bool) error {
+func (r *Rule) validate(receivers, intervals map[string]bool) error {
 	if r.Failures < 1 {
 		return at(errors.New("must be at least 1"), "failures")
 	}
@@ -433,12 +526,33 @@ func (r *Rule) validate(receivers map[string]bool) error {
 	if r.RepeatInterval < 0 {
 		return at(errors.New("must not be negative (0 means never)"), "repeat_interval")
 	}
-	if r.GroupWait < 0 {
+	if r.GroupWait != nil && *r.GroupWait < 0 {
 		return at(errors.New("must not be negative"), "group_wait")
 	}
 	for i, l := range r.GroupBy {
 		if !validLabelName(l) && l != "..." {
 			return at(fmt.Errorf("invalid label name %q", l), "group_by", itoa(i))
+		}
+		if l == "..." && len(r.GroupBy) > 1 {
+			return at(errors.New("'...' (every label) cannot be combined with other labels"), "group_by", itoa(i))
+		}
+	}
+	for _, key := range []struct {
+		name  string
+		names []string
+	}{{"mute_time_intervals", r.MuteTimeIntervals}, {"active_time_intervals", r.ActiveTimeIntervals}} {
+		for i, name := range key.names {
+			if !intervals[name] {
+				return at(fmt.Errorf("undefined time interval %q", name), key.name, itoa(i))
+			}
+		}
+	}
+	if f := r.FlapDetection; f != nil {
+		if f.Changes < 2 {
+			return at(errors.New("must be at least 2"), "flap_detection", "changes")
+		}
+		if f.Window <= 0 {
+			return at(errors.New("must be positive"), "flap_detection", "window")
 		}
 	}
 	seen := map[string]bool{}

@@ -102,6 +102,45 @@ func TestParseRouterFull(t *testing.T) {
 	}
 }
 
+func TestRouterOnCallKeys(t *testing.T) {
+	c, err := ParseRouter([]byte(`
+global:
+  resolve_timeout: 10m
+receivers:
+  - name: ops
+rules:
+  - group_by: [group]
+    flap_detection: {}
+    receivers: [ops]
+  - group_by: [group]
+    group_wait: 0s
+    flap_detection: {changes: 6, window: 1h}
+    receivers: [ops]
+  - group_by: ['...']
+    receivers: [ops]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Global.ResolveTimeout.Std() != 10*time.Minute {
+		t.Errorf("resolve_timeout = %s", c.Global.ResolveTimeout)
+	}
+	r0, r1, r2 := &c.Rules[0], &c.Rules[1], &c.Rules[2]
+	if !r0.Grouped() || r0.GroupWaitOrDefault() != DefaultGroupWait || *r0.FlapDetection != (FlapDetection{Changes: 4, Window: Duration(30 * time.Minute)}) {
+		t.Errorf("rule 0: grouped %v wait %s flap %+v", r0.Grouped(), r0.GroupWaitOrDefault(), r0.FlapDetection)
+	}
+	if !r1.Grouped() || r1.GroupWaitOrDefault() != 0 || *r1.FlapDetection != (FlapDetection{Changes: 6, Window: Duration(time.Hour)}) {
+		t.Errorf("rule 1: grouped %v wait %s flap %+v", r1.Grouped(), r1.GroupWaitOrDefault(), r1.FlapDetection)
+	}
+	if r2.Grouped() || r2.FlapDetection != nil {
+		t.Errorf("rule 2: group_by ['...'] groups: %+v", r2)
+	}
+	d, err := ParseRouter(nil)
+	if err != nil || d.Global.ResolveTimeout.Std() != DefaultResolveTimeout {
+		t.Errorf("default resolve_timeout: %v %v", d.Global.ResolveTimeout, err)
+	}
+}
+
 func TestRouterDefaults(t *testing.T) {
 	c, err := ParseRouter(nil)
 	if err != nil {
@@ -180,6 +219,17 @@ func TestBadRouterConfigs(t *testing.T) {
 		{"webhook bad http_config", "receivers:\n  - name: a\n    webhook_configs:\n      - url: http://x\n        http_config:\n          bearer_token: a\n          bearer_token_file: b\n", []string{"at most one of bearer_token & bearer_token_file"}},
 		{"log bad level", "receivers:\n  - name: a\n    log_configs:\n      - level: loud\n", []string{"line 4", `invalid level "loud"`}},
 		{"external url", "external_url: vigie\n", []string{"line 1", "external_url"}},
+		{"resolve timeout", "global:\n  resolve_timeout: 0s\n", []string{"line 2", "global.resolve_timeout: must be positive"}},
+		{"negative group_wait", "rules:\n  - group_wait: -1s\n", []string{"line 2", "not a valid duration"}},
+		{"group_by ... with others", "rules:\n  - group_by: [group, '...']\n", []string{"line 2", "group_by.[1]: '...' (every label) cannot be combined"}},
+		{"undefined mute interval", "rules:\n  - mute_time_intervals: [nightly]\n", []string{"line 2", `rules.[0].mute_time_intervals.[0]: undefined time interval "nightly"`}},
+		{"undefined active interval", "time_intervals:\n  - name: a\nrules:\n  - active_time_intervals: [a, b]\n", []string{"line 4", `active_time_intervals.[1]: undefined time interval "b"`}},
+		{"time interval without name", "time_intervals:\n  - time_intervals: []\n", []string{"line 2", "time_intervals.[0].name: name must be set"}},
+		{"time interval twice", "time_intervals:\n  - name: a\n  - name: a\n", []string{"line 3", `time interval "a" is defined twice`}},
+		{"bad time interval", "time_intervals:\n  - name: a\n    time_intervals:\n      - weekdays: [caturday]\n", []string{"line 4", `"caturday" is not a day of the week`}},
+		{"unknown time interval key", "time_intervals:\n  - name: a\n    time_intervals:\n      - weekday: [monday]\n", []string{"line 4", "field weekday not found"}},
+		{"flap changes", "rules:\n  - flap_detection: {changes: 1}\n", []string{"line 2", "rules.[0].flap_detection.changes: must be at least 2"}},
+		{"flap window", "rules:\n  - flap_detection:\n      window: 0s\n", []string{"line 3", "flap_detection.window: must be positive"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,8 +33,13 @@ func glob(t *testing.T, pattern string) []string {
 }
 
 func TestPrometheusConfig(t *testing.T) {
-	// Also checks the rule files the configuration names.
-	promtool(t, "check", "config", "prometheus/prometheus.yml")
+	// Every shipped configuration (main job, static job, sharded setup);
+	// promtool also checks the rule files each one names.
+	for _, f := range []string{"prometheus/prometheus.yml", "prometheus/static.yml", "prometheus/sharded.yml"} {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			promtool(t, "check", "config", f)
+		})
+	}
 }
 
 func TestPrometheusRules(t *testing.T) {

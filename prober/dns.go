@@ -2,16 +2,13 @@ package prober
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -79,12 +76,9 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 		if transport != "tcp" {
 			return fmt.Errorf("dns_over_tls requires transport_protocol: tcp (have %s)", transport)
 		}
-		tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
+		tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
 		if err != nil {
-			return fmt.Errorf("invalid tls_config: %w", err)
-		}
-		if tlsConfig.ServerName == "" {
-			tlsConfig.ServerName = host
+			return err
 		}
 		client.Net += "-tls"
 		client.TLSConfig = tlsConfig
@@ -107,7 +101,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 	msg.RecursionDesired = cfg.Recursion
 
 	logger.Info("Making DNS query", "target", serverAddr, "dial_protocol", client.Net, "query", cfg.QueryName, "type", qt, "class", qc)
-	response, err := exchange(ctx, client, msg, serverAddr, durations)
+	response, err := exchange(ctx, client, network, serverAddr, msg, durations)
 	if err != nil {
 		logger.Error("Error while sending a DNS query", "err", err)
 		return err
@@ -178,32 +172,45 @@ func dnsServer(target string, overTLS bool) (host, port string) {
 
 // exchange dials the server and runs the query, recording the connect phase
 // (dial, and TLS handshake for DoT) and the request phase (write to read).
-func exchange(ctx context.Context, client *dns.Client, msg *dns.Msg, addr string, durations *GaugeVec) (*dns.Msg, error) {
+func exchange(ctx context.Context, client *dns.Client, network, addr string, msg *dns.Msg, durations *GaugeVec) (*dns.Msg, error) {
 	start := time.Now()
-	conn, err := client.DialContext(ctx, addr)
+	conn, err := dnsDial(ctx, client, network, addr)
 	durations.WithLabelValues("connect").Set(time.Since(start).Seconds())
 	if err != nil {
-		return nil, dnsQueryError(err, time.Since(start))
+		return nil, err
 	}
 	defer conn.Close()
 	response, rtt, err := client.ExchangeWithConnContext(ctx, msg, conn)
 	durations.WithLabelValues("request").Set(rtt.Seconds())
 	if err != nil {
-		return nil, dnsQueryError(err, time.Since(start))
+		return nil, dnsQueryError(ctx, err, time.Since(start))
 	}
 	return response, nil
 }
 
-// dnsQueryError phrases a failed query for people.
-func dnsQueryError(err error, elapsed time.Duration) error {
-	var pe *PolicyError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("DNS query failed: %w", pe)
+// dnsDial connects to the server through the client's policy-enforcing
+// dialer and, for DNS over TLS, completes the handshake. It does what
+// client.DialContext does, so that a failed connection or handshake reads
+// as it does for every prober.
+func dnsDial(ctx context.Context, client *dns.Client, network, addr string) (*dns.Conn, error) {
+	conn, err := client.Dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, dialFailure(ctx, err, addr)
 	}
-	if isTimeout(err) {
-		return &briefError{reason: "DNS query timed out after " + roundDuration(elapsed).String(), err: err}
+	if client.TLSConfig != nil {
+		if conn, err = handshakeTLS(ctx, conn, client.TLSConfig); err != nil {
+			return nil, err
+		}
 	}
-	return &briefError{reason: "DNS query failed: " + netErrorText(err), err: err}
+	return &dns.Conn{Conn: conn, UDPSize: client.UDPSize}, nil
+}
+
+// dnsQueryError phrases a failed query (once connected) for people.
+func dnsQueryError(ctx context.Context, err error, elapsed time.Duration) error {
+	if isTimeout(ctx, err) {
+		return reasonf(err, "DNS query timed out after %s", roundDuration(elapsed))
+	}
+	return reasonf(err, "DNS query failed: %s", errorText(err))
 }
 
 // checkRcode fails unless rcode is one of valid (NOERROR when absent).
@@ -299,45 +306,4 @@ func regexpList(res []config.Regexp) string {
 		s[i] = res[i].String()
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-// briefError is a failure reason phrased for people that still unwraps to
-// the error behind it.
-type briefError struct {
-	reason string
-	err    error
-}
-
-func (e *briefError) Error() string { return e.reason }
-func (e *briefError) Unwrap() error { return e.err }
-
-// isTimeout reports whether err is a deadline or timeout.
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// netErrorText strips the operation and addresses from a network error,
-// leaving its cause ("connection refused", "EOF", a TLS error).
-func netErrorText(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Err.Error()
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err.Error()
-	}
-	return err.Error()
-}
-
-// roundDuration keeps a duration readable in a failure reason.
-func roundDuration(d time.Duration) time.Duration {
-	if d >= time.Second {
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(10 * time.Millisecond)
 }

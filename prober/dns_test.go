@@ -2,15 +2,9 @@ package prober
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -93,8 +87,9 @@ func (f *dnsFixture) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // startDNSFixture starts the three listeners; they stop with the test.
 func startDNSFixture(t *testing.T) *dnsFixture {
 	t.Helper()
-	serverTLS, caPEM := newLoopbackCert(t)
-	f := &dnsFixture{caPEM: caPEM}
+	ca := newTestCA(t, "vigie test CA")
+	serverTLS := serverTLSConfig(ca.issue(t, certSpec{}))
+	f := &dnsFixture{caPEM: ca.certPEM}
 
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -133,78 +128,22 @@ func serveDNS(t *testing.T, srv *dns.Server) {
 	t.Cleanup(func() { srv.Shutdown() })
 }
 
-// newLoopbackCert returns a server TLS config whose certificate is valid for
-// localhost, 127.0.0.1 and ::1, and the PEM of the CA that signed it.
-func newLoopbackCert(t testing.TB) (*tls.Config, string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vigie test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(12 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}, string(caPEM)
-}
-
-// parseTestModule loads one module, written as it would be under
-// `modules: {m: …}` (lines indented by four spaces), so that the tests see
-// the defaults and quirks a user's configuration gets.
-func parseTestModule(t testing.TB, body string) config.Module {
-	t.Helper()
-	c, err := config.Parse([]byte("modules:\n  m:\n" + body))
-	if err != nil {
-		t.Fatalf("bad test module: %v\n%s", err, body)
-	}
-	return c.Modules["m"]
-}
-
 // dnsModule is a dns module querying name/type over udp, with extra lines
 // for the dns block (indented by six spaces).
 func dnsModule(t testing.TB, name, qtype, extra string) config.Module {
 	t.Helper()
-	return parseTestModule(t, fmt.Sprintf("    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: %s\n      query_type: %s\n%s", name, qtype, extra))
+	return parseModule(t, fmt.Sprintf("    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: %s\n      query_type: %s\n%s", name, qtype, extra))
 }
 
 func runDNS(t *testing.T, target string, module config.Module) (*Registry, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	registry := NewRegistry()
-	err := ProbeDNS(ctx, target, module, registry, testLogger(t))
-	return registry, err
+	return runTestProbe(t, ProbeDNS, target, module, 5*time.Second)
 }
 
 func TestDNSUDPSuccess(t *testing.T) {
 	f := startDNSFixture(t)
 	registry, err := runDNS(t, f.udp, dnsModule(t, "example.test", "A", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry,
 		"probe_dns_duration_seconds", "probe_dns_answer_rrs", "probe_dns_authority_rrs",
 		"probe_dns_additional_rrs", "probe_dns_query_succeeded",
@@ -250,9 +189,7 @@ func TestDNSTransports(t *testing.T) {
 				module.DNS.TLSConfig.CA = f.caPEM
 			}
 			registry, err := runDNS(t, tc.target, module)
-			if err != nil {
-				t.Fatalf("probe failed: %v", err)
-			}
+			expectSuccess(t, err)
 			expectMetrics(t, registry, map[string]float64{
 				"probe_dns_answer_rrs": 1, "probe_dns_authority_rrs": 1, "probe_dns_additional_rrs": 1,
 				"probe_dns_query_succeeded": 1,
@@ -277,7 +214,7 @@ func TestDNSOverTLSFailures(t *testing.T) {
 	}{
 		// Upstream quirk: DoT with the default transport (udp) always fails.
 		{"default transport", "      dns_over_tls: true\n", "dns_over_tls requires transport_protocol: tcp", true},
-		{"unknown CA", "      transport_protocol: tcp\n      dns_over_tls: true\n", "DNS query failed: tls: failed to verify certificate", false},
+		{"unknown CA", "      transport_protocol: tcp\n      dns_over_tls: true\n", "TLS handshake failed: x509: certificate signed by unknown authority", false},
 		{"wrong server name", "      transport_protocol: tcp\n      dns_over_tls: true\n      tls_config:\n        server_name: other.example\n", "certificate is valid for localhost, not other.example", true},
 		{"bad tls_config", "      transport_protocol: tcp\n      dns_over_tls: true\n      tls_config:\n        ca_file: /nonexistent/ca.pem\n", "invalid tls_config", false},
 	}
@@ -341,7 +278,7 @@ func TestDNSQuery(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runDNS(t, f.udp, parseTestModule(t, tc.module))
+			_, err := runDNS(t, f.udp, parseModule(t, tc.module))
 			if tc.want == "" && err != nil {
 				t.Fatalf("probe failed: %v", err)
 			}
@@ -369,13 +306,7 @@ func TestDNSRcodes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runDNS(t, f.udp, dnsModule(t, tc.qname, "A", tc.extra))
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.want)
-			}
+			expectOutcome(t, err, tc.want)
 			// The query itself succeeded either way.
 			expectMetrics(t, registry, map[string]float64{"probe_dns_query_succeeded": 1})
 		})
@@ -432,9 +363,7 @@ func TestDNSValidators(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runDNS(t, f.udp, dnsModule(t, tc.qname, tc.qtype, tc.extra))
 			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				return
 			}
 			expectReason(t, err, tc.want)
@@ -445,17 +374,13 @@ func TestDNSValidators(t *testing.T) {
 func TestDNSSerial(t *testing.T) {
 	f := startDNSFixture(t)
 	registry, err := runDNS(t, f.udp, dnsModule(t, "example.test", "SOA", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_dns_serial": dnsTestSerial})
 	promtoolCheck(t, registry)
 
 	// Other query types have no probe_dns_serial.
 	registry, err = runDNS(t, f.udp, dnsModule(t, "example.test", "A", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	if registry.Has("probe_dns_serial") {
 		t.Error("probe_dns_serial registered for an A query")
 	}
@@ -463,9 +388,7 @@ func TestDNSSerial(t *testing.T) {
 	// Upstream: an SOA query whose answer holds no SOA still has the
 	// family, at 0 (here the SOA is in the authority section).
 	registry, err = runDNS(t, f.udp, dnsModule(t, "missing.example.test", "SOA", "      valid_rcodes: [NXDOMAIN]\n"))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_dns_serial": 0, "probe_dns_authority_rrs": 1})
 }
 
@@ -474,9 +397,7 @@ func TestDNSTruncated(t *testing.T) {
 	// Over UDP the server truncates the answer; like upstream, the probe
 	// uses what it got and does not retry over TCP.
 	registry, err := runDNS(t, f.udp, dnsModule(t, "big.example.test", "A", ""))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	if n, _ := registry.Value("probe_dns_answer_rrs"); n <= 0 || n >= 100 {
 		t.Errorf("probe_dns_answer_rrs over udp = %v, want a truncated count in (0, 100)", n)
 	}
@@ -485,9 +406,7 @@ func TestDNSTruncated(t *testing.T) {
 	expectReason(t, err, `no answer RR matched fail_if_none_matches_regexp "198\\.51\\.100\\.99$"`)
 
 	registry, err = runDNS(t, f.tcp, dnsModule(t, "big.example.test", "A", "      transport_protocol: tcp\n"))
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_dns_answer_rrs": 100})
 }
 
@@ -498,23 +417,10 @@ func TestDNSTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	cases := []struct{ name, target, extra string }{
 		{"udp", pc.LocalAddr().String(), ""},
-		{"tcp", l.Addr().String(), "      transport_protocol: tcp\n"},
+		{"tcp", silent, "      transport_protocol: tcp\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -535,38 +441,19 @@ func TestDNSTimeout(t *testing.T) {
 func TestDNSConnectionRefused(t *testing.T) {
 	closedTCP := closedLoopbackAddr(t, "tcp")
 	closedUDP := closedLoopbackAddr(t, "udp")
-	cases := []struct{ name, target, extra string }{
-		{"tcp", closedTCP, "      transport_protocol: tcp\n"},
-		{"udp", closedUDP, ""},
+	cases := []struct{ name, target, extra, reason string }{
+		{"tcp", closedTCP, "      transport_protocol: tcp\n", "connection refused by " + closedTCP},
+		// Over UDP there is no connection: the refusal (ICMP port
+		// unreachable) is the answer to the query.
+		{"udp", closedUDP, "", "DNS query failed: connection refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runDNS(t, tc.target, dnsModule(t, "example.test", "A", tc.extra))
-			expectReason(t, err, "DNS query failed: connection refused")
+			expectReason(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_dns_query_succeeded": 0})
 		})
 	}
-}
-
-// closedLoopbackAddr returns an address on 127.0.0.1 where nothing listens.
-func closedLoopbackAddr(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		pc.Close()
-		return addr
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func TestDNSSourceIP(t *testing.T) {
@@ -610,17 +497,12 @@ func TestDNSResolveFailure(t *testing.T) {
 func TestDNSPolicy(t *testing.T) {
 	f := startDNSFixture(t)
 	_, port, _ := net.SplitHostPort(f.udp)
-	policy := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(t.Context(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err = ProbeDNS(ctx, "localhost:"+port, dnsModule(t, "example.test", "A", ""), NewRegistry(), testLogger(t))
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeDNS, "localhost:"+port, dnsModule(t, "example.test", "A", ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 	if f.last.Load() != nil {
 		t.Error("the server got a query from a refused target")
 	}
@@ -636,9 +518,7 @@ func TestDNSIPv6(t *testing.T) {
 	module := dnsModule(t, "example.test", "A", "")
 	module.DNS.IPProtocol = "ip6"
 	registry, err := runDNS(t, pc.LocalAddr().String(), module)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_ip_protocol": 6, "probe_dns_answer_rrs": 2})
 }
 

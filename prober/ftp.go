@@ -9,8 +9,6 @@ import (
 	"net"
 	"time"
 
-	pconfig "github.com/prometheus/common/config"
-
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -54,7 +52,7 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 		p.transferred = registry.NewGauge("probe_ftp_transfer_bytes", "Number of bytes received on the data connection by LIST or RETR")
 	}
 
-	host, port, err := convSplitTarget(target, ftpDefaultPort(cfg))
+	host, port, err := splitTarget(target, ftpDefaultPort(cfg))
 	if err != nil {
 		return err
 	}
@@ -70,9 +68,12 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 		return err
 	}
 	if cfg.TLS || cfg.StartTLS {
-		if p.tls, err = ftpTLSConfig(&cfg.TLSConfig, host); err != nil {
+		if p.tls, err = newTLSConfig(&cfg.TLSConfig, host); err != nil {
 			return err
 		}
+		// The data connections resume the control connection's TLS
+		// session, which servers such as vsftpd require (require_ssl_reuse).
+		p.tls.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	}
 	if p.dialer, err = newDialer(ctx, "tcp", cfg.SourceIPAddress); err != nil {
 		return err
@@ -84,7 +85,7 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 	raw, err := p.dialer.DialContext(ctx, "tcp", addr)
 	p.connect.Set(time.Since(start).Seconds())
 	if err != nil {
-		return convDialFailure(ctx, addr, err)
+		return dialFailure(ctx, err, addr)
 	}
 	defer raw.Close()
 	stop := convArmDeadline(ctx, raw)
@@ -151,7 +152,7 @@ func (p *ftpProbe) readBanner(ctx context.Context) error {
 		want = config.DefaultFTPBannerCode
 	}
 	if r.code != want {
-		return fmt.Errorf("FTP banner %s does not have code %d", convQuote(r.String()), want)
+		return fmt.Errorf("FTP banner %s does not have code %d", quote(r.String()), want)
 	}
 	if err := convCheckRegexps([]byte(r.msg), "FTP banner", p.cfg.FailIfBannerNotMatchesRegexp, nil); err != nil {
 		p.failedDueToRegex.Set(1)
@@ -242,7 +243,7 @@ func (p *ftpProbe) doTransfer(ctx context.Context) error {
 	addr := net.JoinHostPort(p.c.raw.RemoteAddr().(*net.TCPAddr).IP.String(), port)
 	data, err := p.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return convDialFailure(ctx, "data port "+addr, err)
+		return dialFailure(ctx, err, "data port "+addr)
 	}
 	defer data.Close()
 	stop := convArmDeadline(ctx, data)
@@ -286,9 +287,9 @@ func (p *ftpProbe) doTransfer(ctx context.Context) error {
 func (p *ftpProbe) receive(ctx context.Context, data net.Conn, content *convBuffer, verb string) error {
 	conn := data
 	if p.tls != nil {
-		tc := tls.Client(data, p.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("data connection: %w", ftpTLSFailure(ctx, err))
+		tc, err := handshakeTLS(ctx, data, p.tls)
+		if err != nil {
+			return fmt.Errorf("data connection: %w", err)
 		}
 		p.logger.Debug("Data connection TLS established", "resumed", tc.ConnectionState().DidResume)
 		conn = tc
@@ -336,20 +337,4 @@ func ftpPassword(cfg *config.FTPProbe) (string, error) {
 		return ftpAnonymousPassword, nil
 	}
 	return convReadPassword(cfg.Password, cfg.PasswordFile)
-}
-
-// ftpTLSConfig builds the TLS configuration of one probe. The server name
-// defaults to the target's host, which also keys the session cache: the
-// data connections resume the control connection's TLS session, which
-// servers such as vsftpd require (require_ssl_reuse).
-func ftpTLSConfig(cfg *pconfig.TLSConfig, host string) (*tls.Config, error) {
-	tc, err := pconfig.NewTLSConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("invalid tls_config: %w", err)
-	}
-	if tc.ServerName == "" {
-		tc.ServerName = host
-	}
-	tc.ClientSessionCache = tls.NewLRUClientSessionCache(1)
-	return tc, nil
 }

@@ -91,7 +91,7 @@ func (c *ftpConn) readReply(ctx context.Context, what string) (ftpReply, error) 
 	code, more, text, ok := parseFTPLine(line)
 	if !ok {
 		c.broken = true
-		return ftpReply{}, fmt.Errorf("invalid FTP reply %s while waiting for %s", convQuote(line), what)
+		return ftpReply{}, fmt.Errorf("invalid FTP reply %s while waiting for %s", quote(line), what)
 	}
 	if more {
 		var msg strings.Builder
@@ -140,7 +140,7 @@ func parseFTPLine(line string) (code int, more bool, text string, ok bool) {
 func (c *ftpConn) replyFailure(ctx context.Context, what string, err error) error {
 	c.broken = true
 	if errors.Is(err, errFTPReplyTooLong) {
-		return convReasonf(err, "FTP reply longer than %d bytes while waiting for %s", ftpMaxReply, what)
+		return reasonf(err, "FTP reply longer than %d bytes while waiting for %s", ftpMaxReply, what)
 	}
 	return convFailure(ctx, what, err)
 }
@@ -180,25 +180,14 @@ func (c *ftpConn) startTLS(ctx context.Context, config *tls.Config) (*tls.Conn, 
 		c.broken = true
 		return nil, errors.New("server sent data after accepting AUTH TLS, before the TLS handshake")
 	}
-	tc := tls.Client(c.raw, config)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	tc, err := handshakeTLS(ctx, c.raw, config)
+	if err != nil {
 		c.broken = true
-		return nil, ftpTLSFailure(ctx, err)
+		return nil, err
 	}
 	c.conn = tc
 	c.budget.r = tc
 	return tc, nil
-}
-
-// ftpTLSFailure turns a failed handshake into a reason.
-func ftpTLSFailure(ctx context.Context, err error) error {
-	if convTimedOut(ctx, err) {
-		return convReasonf(err, "timed out during the TLS handshake")
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return convReasonf(err, "connection closed by the server during the TLS handshake")
-	}
-	return convReasonf(err, "TLS handshake failed: %s", convErrorText(err))
 }
 
 // parseEPSV returns the port of a 229 reply: "Entering Extended Passive
@@ -206,16 +195,16 @@ func ftpTLSFailure(ctx context.Context, err error) error {
 func parseEPSV(msg string) (string, error) {
 	start, end := strings.IndexByte(msg, '('), strings.LastIndexByte(msg, ')')
 	if start < 0 || end < start+5 {
-		return "", fmt.Errorf("malformed EPSV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed EPSV reply %s", quote(msg))
 	}
 	inner := msg[start+1 : end]
 	d := inner[:1]
 	fields := strings.Split(inner, d)
 	if len(fields) != 5 || fields[1] != "" || fields[2] != "" || fields[4] != "" {
-		return "", fmt.Errorf("malformed EPSV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed EPSV reply %s", quote(msg))
 	}
 	if n, err := strconv.Atoi(fields[3]); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("malformed EPSV reply %s: bad port", convQuote(msg))
+		return "", fmt.Errorf("malformed EPSV reply %s: bad port", quote(msg))
 	}
 	return fields[3], nil
 }
@@ -228,7 +217,7 @@ func parseEPSV(msg string) (string, error) {
 func parsePASV(msg string) (string, error) {
 	start := strings.IndexFunc(msg, func(r rune) bool { return r >= '0' && r <= '9' })
 	if start < 0 {
-		return "", fmt.Errorf("malformed PASV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed PASV reply %s", quote(msg))
 	}
 	end := start
 	for end < len(msg) && (msg[end] == ',' || msg[end] >= '0' && msg[end] <= '9') {
@@ -236,19 +225,19 @@ func parsePASV(msg string) (string, error) {
 	}
 	fields := strings.Split(msg[start:end], ",")
 	if len(fields) != 6 {
-		return "", fmt.Errorf("malformed PASV reply %s", convQuote(msg))
+		return "", fmt.Errorf("malformed PASV reply %s", quote(msg))
 	}
 	var nums [6]int
 	for i, f := range fields {
 		n, err := strconv.Atoi(f)
 		if err != nil || n > 255 {
-			return "", fmt.Errorf("malformed PASV reply %s", convQuote(msg))
+			return "", fmt.Errorf("malformed PASV reply %s", quote(msg))
 		}
 		nums[i] = n
 	}
 	port := nums[4]<<8 | nums[5]
 	if port == 0 {
-		return "", fmt.Errorf("malformed PASV reply %s: port 0", convQuote(msg))
+		return "", fmt.Errorf("malformed PASV reply %s: port 0", quote(msg))
 	}
 	return strconv.Itoa(port), nil
 }

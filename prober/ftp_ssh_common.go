@@ -1,8 +1,8 @@
 package prober
 
 // Helpers shared by the ftp and ssh probers, which hold a conversation with a
-// server over one TCP connection: target parsing, failure reasons and
-// deadlines. The "conv" prefix keeps them apart from other probers' helpers.
+// server over one TCP connection: failure reasons while waiting for the
+// server, deadlines, content checks and secrets. The "conv" prefix keeps them apart from other probers' helpers.
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,106 +20,18 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// convReason is a failure reason: a short sentence for people that still
-// unwraps to its cause, so that callers can recognise policy refusals.
-type convReason struct {
-	msg string
-	err error
-}
-
-func (r *convReason) Error() string { return r.msg }
-func (r *convReason) Unwrap() error { return r.err }
-
-// convReasonf returns a reason with the given text wrapping cause.
-func convReasonf(cause error, format string, args ...any) error {
-	return &convReason{msg: fmt.Sprintf(format, args...), err: cause}
-}
-
-// convSplitTarget splits a "host:port" target, adding defaultPort when the
-// port is omitted. Bracketed and bare IPv6 literals are accepted.
-func convSplitTarget(target, defaultPort string) (host, port string, err error) {
-	if target == "" || strings.ContainsAny(target, "/ ") {
-		return "", "", fmt.Errorf("invalid target %q: want host or host:port", target)
-	}
-	if ip := net.ParseIP(strings.Trim(target, "[]")); ip != nil && strings.Count(target, ":") != 1 {
-		return ip.String(), defaultPort, nil // "::1", "[::1]" or "127.0.0.1"
-	}
-	host, port, err = net.SplitHostPort(target)
-	if err != nil {
-		var addrErr *net.AddrError
-		if errors.As(err, &addrErr) && addrErr.Err == "missing port in address" {
-			return target, defaultPort, nil
-		}
-		return "", "", fmt.Errorf("invalid target %q: %w", target, err)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("invalid target %q: port %q is not a number between 1 and 65535", target, port)
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("invalid target %q: host is empty", target)
-	}
-	return host, port, nil
-}
-
-// convDialFailure turns a failed dial into a reason: "connection refused",
-// "timed out", or the policy refusal itself.
-func convDialFailure(ctx context.Context, addr string, err error) error {
-	if IsPolicyError(err) {
-		return err
-	}
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return convReasonf(err, "connection to %s refused", addr)
-	case convTimedOut(ctx, err):
-		return convReasonf(err, "connection to %s timed out", addr)
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return convReasonf(err, "%s is unreachable", addr)
-	}
-	return convReasonf(err, "cannot connect to %s: %s", addr, convErrorText(err))
-}
-
 // convFailure turns an error on an established connection, while waiting
 // for what, into a reason.
 func convFailure(ctx context.Context, what string, err error) error {
 	switch {
-	case convTimedOut(ctx, err):
-		return convReasonf(err, "timed out waiting for %s", what)
+	case isTimeout(ctx, err):
+		return reasonf(err, "timed out waiting for %s", what)
+	case isCancelled(ctx):
+		return reasonf(err, "probe cancelled while waiting for %s", what)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return convReasonf(err, "connection closed by the server while waiting for %s", what)
+		return reasonf(err, "connection closed by the server while waiting for %s", what)
 	}
-	return convReasonf(err, "error while waiting for %s: %s", what, convErrorText(err))
-}
-
-// convTimedOut reports whether err comes from the probe's deadline: a
-// connection deadline, or the connection closed because ctx ended.
-func convTimedOut(ctx context.Context, err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	// Libraries that hide the I/O error (an SSH session torn down by the
-	// deadline ends "without exit status") still ran out of time.
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return ctx.Err() != nil
-}
-
-// convErrorText is the innermost message of a network error, without the
-// "dial tcp 127.0.0.1:21:" prefixes that repeat what the reason says.
-func convErrorText(err error) string {
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Err != nil {
-		err = opErr.Err
-	}
-	var sysErr *os.SyscallError
-	if errors.As(err, &sysErr) && sysErr.Err != nil {
-		err = sysErr.Err
-	}
-	return err.Error()
+	return reasonf(err, "%s while waiting for %s", errorText(err), what)
 }
 
 // convArmDeadline bounds every read and write on conn by ctx: the deadline
@@ -177,15 +88,6 @@ func convCheckRegexps(content []byte, what string, mustMatch, mustNotMatch []con
 		}
 	}
 	return nil
-}
-
-// convQuote quotes text from a server for a reason, cut to a readable length.
-func convQuote(s string) string {
-	const maxLen = 80
-	if len(s) > maxLen {
-		s = s[:maxLen] + "…"
-	}
-	return strconv.Quote(s)
 }
 
 // convReadPassword returns password, or the content of passwordFile without

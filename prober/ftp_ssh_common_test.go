@@ -2,60 +2,18 @@ package prober
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
-
-func TestFTPSSHSplitTarget(t *testing.T) {
-	cases := []struct {
-		target, host, port, err string
-	}{
-		{target: "example.org", host: "example.org", port: "21"},
-		{target: "example.org:2121", host: "example.org", port: "2121"},
-		{target: "127.0.0.1", host: "127.0.0.1", port: "21"},
-		{target: "127.0.0.1:990", host: "127.0.0.1", port: "990"},
-		{target: "::1", host: "::1", port: "21"},
-		{target: "[::1]", host: "::1", port: "21"},
-		{target: "[::1]:2222", host: "::1", port: "2222"},
-		{target: "", err: "invalid target"},
-		{target: "ftp://example.org/", err: "invalid target"},
-		{target: "example.org:0", err: "port \"0\" is not a number between 1 and 65535"},
-		{target: "example.org:ftp", err: "port \"ftp\" is not a number"},
-		{target: ":21", err: "host is empty"},
-		{target: "a:b:c", err: "too many colons"},
-	}
-	for _, tc := range cases {
-		host, port, err := convSplitTarget(tc.target, "21")
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: err = %v, want %q", tc.target, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || host != tc.host || port != tc.port {
-			t.Errorf("%q: got %q %q %v, want %q %q", tc.target, host, port, err, tc.host, tc.port)
-		}
-	}
-}
 
 func TestFTPSSHCheckRegexps(t *testing.T) {
 	re := config.MustNewRegexp
@@ -92,116 +50,6 @@ func TestFTPSSHBuffer(t *testing.T) {
 	if string(b.buf) != "abcd" || b.total != 7 || !b.Truncated() {
 		t.Fatalf("buf %q total %d truncated %v", b.buf, b.total, b.Truncated())
 	}
-}
-
-// convCert is a certificate made for a test, with the files servers want.
-type convCert struct {
-	tls      tls.Certificate
-	leaf     *x509.Certificate
-	pool     *x509.CertPool // trusts the certificate
-	certPEM  string
-	certFile string
-	keyFile  string
-}
-
-// convTestCert makes a self-signed certificate for 127.0.0.1 and localhost,
-// valid from notBefore to notAfter.
-func convTestCert(t testing.TB, notBefore, notAfter time.Time) convCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "vigie-test"},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := convCert{tls: pair, leaf: pair.Leaf, pool: x509.NewCertPool(), certPEM: string(certPEM), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
-	c.pool.AppendCertsFromPEM(certPEM)
-	if err := os.WriteFile(c.certFile, certPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(c.keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// convServe accepts connections on 127.0.0.1 and hands each to handle in
-// its own goroutine until the test ends. It returns the address.
-func convServe(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
-
-// convRefusedAddr returns an address on 127.0.0.1 where nothing listens.
-func convRefusedAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // convWorldDir makes a directory every user can read, for servers that

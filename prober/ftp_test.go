@@ -2,7 +2,6 @@ package prober
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -23,25 +22,19 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-// runFTP runs the ftp prober against target.
-func runFTP(t *testing.T, ctx context.Context, target string, cfg config.FTPProbe) (*Registry, error) {
-	t.Helper()
+// ftpModule is an ftp module with cfg, preferring IPv4.
+func ftpModule(cfg config.FTPProbe) config.Module {
 	if cfg.IPProtocol == "" {
 		cfg.IPProtocol = "ip4"
 	}
 	cfg.IPProtocolFallback = true
-	registry := NewRegistry()
-	err := ProbeFTP(ctx, target, config.Module{Prober: "ftp", FTP: cfg}, registry, testLogger(t))
-	if err != nil {
-		t.Logf("probe failed: %v", err)
-	}
-	return registry, err
+	return config.Module{Prober: "ftp", FTP: cfg}
 }
 
-func ftpContext(t *testing.T, timeout time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	t.Cleanup(cancel)
-	return ctx
+// runFTP runs the ftp prober against target for at most timeout.
+func runFTP(t *testing.T, timeout time.Duration, target string, cfg config.FTPProbe) (*Registry, error) {
+	t.Helper()
+	return runTestProbe(t, ProbeFTP, target, ftpModule(cfg), timeout)
 }
 
 func regexps(exprs ...string) []config.Regexp {
@@ -63,7 +56,7 @@ const ftpHealthContent = "ok from vigie\n"
 type vsftpdOptions struct {
 	ssl       bool // FTPS: explicit (AUTH TLS), or implicit with implicit
 	implicit  bool
-	cert      convCert
+	cert      tls.Certificate
 	localHome string // when set, local users log in, chrooted to their home
 }
 
@@ -114,8 +107,9 @@ func startVsftpd(t *testing.T, binary string, o vsftpdOptions) string {
 	if o.ssl {
 		// require_ssl_reuse stays at its default (YES): the prober must
 		// resume the control connection's TLS session on data connections.
+		certFile, keyFile := writeKeyPair(t, o.cert)
 		conf = append(conf, "ssl_enable=YES", "allow_anon_ssl=YES", "ssl_ciphers=HIGH",
-			"rsa_cert_file="+o.cert.certFile, "rsa_private_key_file="+o.cert.keyFile, "debug_ssl=YES")
+			"rsa_cert_file="+certFile, "rsa_private_key_file="+keyFile, "debug_ssl=YES")
 		if o.implicit {
 			conf = append(conf, "implicit_ssl=YES")
 		}
@@ -143,7 +137,7 @@ func TestFTPVsftpd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.Unavailable(t, "vsftpd needs root to chroot its sessions")
 	}
-	cert := convTestCert(t, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
+	cert := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(365 * 24 * time.Hour)})
 	home := convWorldDir(t)
 	if err := os.WriteFile(filepath.Join(home, "private.txt"), []byte("private ok\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -158,7 +152,7 @@ func TestFTPVsftpd(t *testing.T) {
 	plain := startVsftpd(t, binary, vsftpdOptions{localHome: home})
 	explicit := startVsftpd(t, binary, vsftpdOptions{ssl: true, cert: cert, localHome: home})
 	implicit := startVsftpd(t, binary, vsftpdOptions{ssl: true, implicit: true, cert: cert})
-	trusted := pconfig.TLSConfig{CA: cert.certPEM}
+	trusted := pconfig.TLSConfig{CA: certPEM(cert)}
 
 	cases := []struct {
 		name       string
@@ -257,7 +251,7 @@ func TestFTPVsftpd(t *testing.T) {
 		{
 			name: "explicit FTPS untrusted certificate", addr: explicit, wantReply: 234,
 			cfg:        config.FTPProbe{StartTLS: true},
-			wantReason: "TLS handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority",
+			wantReason: "TLS handshake failed: x509: certificate signed by unknown authority",
 		},
 		{
 			name: "explicit FTPS certificate expires within", addr: explicit, wantReply: 234, wantTLS: true,
@@ -282,14 +276,8 @@ func TestFTPVsftpd(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := runFTP(t, ftpContext(t, 10*time.Second), tc.addr, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			registry, err := runFTP(t, 10*time.Second, tc.addr, tc.cfg)
+			expectOutcome(t, err, tc.wantReason)
 			expectMetrics(t, registry, map[string]float64{"probe_ftp_reply_code": tc.wantReply, "probe_ip_protocol": 4})
 			if tc.wantBytes > 0 {
 				expectMetrics(t, registry, map[string]float64{"probe_ftp_transfer_bytes": tc.wantBytes})
@@ -303,9 +291,9 @@ func TestFTPVsftpd(t *testing.T) {
 			}
 			if tc.wantTLS {
 				expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.3")
-				state := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.leaf}}
+				state := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}
 				expectSeries(t, registry, "probe_ssl_last_chain_info", 1, getFingerprint(state), "CN=vigie-test", "CN=vigie-test", "localhost", getSerialNumber(state))
-				expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(cert.leaf.NotAfter.Unix())})
+				expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(cert.Leaf.NotAfter.Unix())})
 			} else if registry.Has("probe_tls_version_info") {
 				t.Errorf("TLS metrics without TLS")
 			}
@@ -360,7 +348,7 @@ func (f *ftpFixtureConn) recv() string {
 // serveFTPFixture serves handle on 127.0.0.1; implicitTLS wraps each
 // connection in TLS with that certificate first.
 func serveFTPFixture(t *testing.T, implicitTLS *tls.Certificate, handle func(f *ftpFixtureConn)) string {
-	return convServe(t, func(c net.Conn) {
+	return serveLoopback(t, func(c net.Conn) {
 		if implicitTLS != nil {
 			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*implicitTLS}})
 			if tc.Handshake() != nil {
@@ -464,17 +452,17 @@ func (s ftpFixtureSession) handle(t *testing.T) func(f *ftpFixtureConn) {
 // in-process servers.
 func TestFTPFixtures(t *testing.T) {
 	now := time.Now()
-	expired := convTestCert(t, now.Add(-30*24*time.Hour), now.Add(-36*time.Hour))
-	expiring := convTestCert(t, now.Add(-time.Hour), now.Add(5*24*time.Hour+time.Hour))
-	valid := convTestCert(t, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	expired := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: now.Add(-30 * 24 * time.Hour), notAfter: now.Add(-36 * time.Hour)})
+	expiring := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: now.Add(-time.Hour), notAfter: now.Add(5*24*time.Hour + time.Hour)})
+	valid := newSelfSignedCert(t, certSpec{commonName: "vigie-test", notBefore: now.Add(-time.Hour), notAfter: now.Add(90 * 24 * time.Hour)})
 	within := model.Duration(14 * 24 * time.Hour)
 
 	raw := func(script func(f *ftpFixtureConn)) func(t *testing.T) string {
 		return func(t *testing.T) string { return serveFTPFixture(t, nil, script) }
 	}
-	implicit := func(cert convCert) func(t *testing.T) string {
+	implicit := func(cert tls.Certificate) func(t *testing.T) string {
 		return func(t *testing.T) string {
-			return serveFTPFixture(t, &cert.tls, ftpFixtureSession{}.handle(t))
+			return serveFTPFixture(t, &cert, ftpFixtureSession{}.handle(t))
 		}
 	}
 	session := func(s ftpFixtureSession) func(t *testing.T) string {
@@ -490,8 +478,8 @@ func TestFTPFixtures(t *testing.T) {
 	}{
 		{
 			name:       "connection refused",
-			server:     func(t *testing.T) string { return convRefusedAddr(t) },
-			wantReason: "connection to 127.0.0.1:", // …:port refused
+			server:     func(t *testing.T) string { return closedLoopbackAddr(t, "tcp") },
+			wantReason: "connection refused by 127.0.0.1:",
 		},
 		{
 			name:       "banner with another code",
@@ -574,8 +562,8 @@ func TestFTPFixtures(t *testing.T) {
 		{
 			name:       "expired certificate",
 			server:     implicit(expired),
-			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: expired.certPEM}},
-			wantReason: "TLS handshake failed: tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(expired)}},
+			wantReason: "TLS handshake failed: x509: certificate has expired or is not yet valid",
 		},
 		{
 			name:       "expired certificate, verification off",
@@ -586,27 +574,27 @@ func TestFTPFixtures(t *testing.T) {
 		{
 			name:       "certificate expiring soon",
 			server:     implicit(expiring),
-			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: expiring.certPEM}, FailIfCertExpiresWithin: within},
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(expiring)}, FailIfCertExpiresWithin: within},
 			wantReason: "certificate for vigie-test expires in 5 days",
 		},
 		{
 			name:      "certificate valid long enough",
 			server:    implicit(valid),
-			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM}, FailIfCertExpiresWithin: within},
+			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(valid)}, FailIfCertExpiresWithin: within},
 			wantReply: 220,
 		},
 		{
 			// The hostname parameter of /probe sets the server name.
 			name:      "server name from tls_config",
 			server:    implicit(valid),
-			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM, ServerName: "localhost"}},
+			cfg:       config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(valid), ServerName: "localhost"}},
 			wantReply: 220,
 		},
 		{
 			name:       "server name not in the certificate",
 			server:     implicit(valid),
-			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: valid.certPEM, ServerName: "ftp.example.org"}},
-			wantReason: "TLS handshake failed: tls: failed to verify certificate: x509: certificate is valid for localhost, not ftp.example.org",
+			cfg:        config.FTPProbe{TLS: true, TLSConfig: pconfig.TLSConfig{CA: certPEM(valid), ServerName: "ftp.example.org"}},
+			wantReason: "TLS handshake failed: x509: certificate is valid for localhost, not ftp.example.org",
 		},
 		{
 			// The address in the PASV reply is ignored: data goes to
@@ -636,7 +624,7 @@ func TestFTPFixtures(t *testing.T) {
 			name:       "data port refused",
 			server:     session(ftpFixtureSession{refuseData: true}),
 			cfg:        config.FTPProbe{Retrieve: "/f"},
-			wantReason: "connection to data port 127.0.0.1:", wantReply: 229,
+			wantReason: "connection refused by data port 127.0.0.1:", wantReply: 229,
 		},
 		{
 			name:       "transfer aborted",
@@ -652,14 +640,8 @@ func TestFTPFixtures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := runFTP(t, ftpContext(t, timeout), target, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			registry, err := runFTP(t, timeout, target, tc.cfg)
+			expectOutcome(t, err, tc.wantReason)
 			expectMetrics(t, registry, map[string]float64{"probe_ftp_reply_code": tc.wantReply})
 		})
 	}
@@ -668,14 +650,12 @@ func TestFTPFixtures(t *testing.T) {
 func TestFTPPolicyRefusal(t *testing.T) {
 	addr := serveFTPFixture(t, nil, func(f *ftpFixtureConn) { t.Error("the probe connected despite the policy") })
 	_, port, _ := net.SplitHostPort(addr)
-	ctx, err := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}).CheckTarget(ftpContext(t, 5*time.Second), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = runFTP(t, ctx, "localhost:"+port, config.FTPProbe{})
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeFTP, "localhost:"+port, ftpModule(config.FTPProbe{}), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 }
 
 func TestFTPPassiveReplies(t *testing.T) {

@@ -3,7 +3,6 @@ package prober
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	pconfig "github.com/prometheus/common/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -51,10 +49,11 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 		logger.Error("Could not parse target URL", "err", err)
 		return err
 	}
-	tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
+	// Like upstream, a broken tls_config fails the probe even without TLS.
+	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
 	if err != nil {
 		logger.Error("Error creating TLS configuration", "err", err)
-		return fmt.Errorf("invalid tls_config: %w", err)
+		return err
 	}
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.PreferredIPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	if err != nil {
@@ -77,15 +76,12 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
-				trace.setDial(err)
+				trace.setDial(addr, err)
 			}
 			return c, err
 		}),
 	}
 	if cfg.TLS {
-		if tlsConfig.ServerName == "" {
-			tlsConfig.ServerName = host
-		}
 		creds := &tracedCredentials{TransportCredentials: credentials.NewTLS(tlsConfig), trace: trace}
 		opts = append(opts, grpc.WithTransportCredentials(creds))
 	} else {
@@ -172,64 +168,66 @@ func registerGRPCTLSMetrics(registry *Registry, state *tls.ConnectionState) {
 
 // grpcCheckError phrases a failed health check call for people. gRPC folds
 // connection errors into an Unavailable status; the trace keeps the dial or
-// TLS error behind it so that the reason names it and a policy refusal stays
-// recognisable.
+// TLS error behind it so that the reason is any prober's for the same
+// failure, and a policy refusal stays recognisable.
 func grpcCheckError(ctx context.Context, st *status.Status, trace *grpcConnTrace, service string, elapsed time.Duration) error {
-	dialErr, handshakeErr := trace.get()
-	var pe *PolicyError
-	if errors.As(dialErr, &pe) {
-		return fmt.Errorf("gRPC health check failed: %w", pe)
+	t := trace.get()
+	if IsPolicyError(t.dialErr) {
+		return dialFailure(ctx, t.dialErr, t.dialAddr)
 	}
 	switch {
 	case st.Code() == codes.DeadlineExceeded || ctx.Err() != nil:
-		reason := "gRPC health check timed out after " + roundDuration(elapsed).String()
-		if cause := firstErr(handshakeErr, dialErr); cause != nil {
-			reason += " (last error: " + netErrorText(cause) + ")"
+		// gRPC kept trying to connect until the deadline: say what failed last.
+		switch {
+		case t.handshakeErr != nil:
+			return reasonf(t.handshakeErr, "gRPC health check timed out after %s (last error: %s)", roundDuration(elapsed), tlsErrorText(t.handshakeErr))
+		case t.dialErr != nil:
+			return reasonf(t.dialErr, "gRPC health check timed out after %s (last error: %s)", roundDuration(elapsed), errorText(t.dialErr))
 		}
-		return &briefError{reason: reason, err: firstErr(handshakeErr, dialErr, st.Err())}
+		return reasonf(st.Err(), "gRPC health check timed out after %s", roundDuration(elapsed))
 	case st.Code() == codes.NotFound:
 		// The health protocol's answer for a service the server does not know.
-		return &briefError{reason: fmt.Sprintf("service %q unknown", service), err: st.Err()}
-	case st.Code() == codes.Unavailable && handshakeErr != nil:
-		return &briefError{reason: "gRPC status Unavailable: " + netErrorText(handshakeErr), err: handshakeErr}
-	case st.Code() == codes.Unavailable && dialErr != nil:
-		return &briefError{reason: "gRPC status Unavailable: " + netErrorText(dialErr), err: dialErr}
+		return reasonf(st.Err(), "service %q unknown", service)
+	case st.Code() == codes.Unavailable && t.handshakeErr != nil:
+		return tlsFailure(ctx, t.handshakeErr, t.handshakeTime)
+	case st.Code() == codes.Unavailable && t.dialErr != nil:
+		return dialFailure(ctx, t.dialErr, t.dialAddr)
 	}
-	return &briefError{reason: fmt.Sprintf("gRPC status %s: %s", st.Code(), st.Message()), err: st.Err()}
+	return reasonf(st.Err(), "gRPC status %s: %s", st.Code(), st.Message())
 }
 
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// grpcConnTrace records the last dial and TLS handshake errors of a probe's
+// grpcConnTrace records the last failed dial and TLS handshake of a probe's
 // connection attempts, which gRPC makes on its own goroutines.
 type grpcConnTrace struct {
-	mu                    sync.Mutex
-	dialErr, handshakeErr error
+	mu   sync.Mutex
+	last grpcConnFailures
 }
 
-func (t *grpcConnTrace) setDial(err error) {
+// grpcConnFailures are the last dial error (and the address dialled) and the
+// last handshake error (and how long that handshake took).
+type grpcConnFailures struct {
+	dialAddr      string
+	dialErr       error
+	handshakeErr  error
+	handshakeTime time.Duration
+}
+
+func (t *grpcConnTrace) setDial(addr string, err error) {
 	t.mu.Lock()
-	t.dialErr = err
+	t.last.dialAddr, t.last.dialErr = addr, err
 	t.mu.Unlock()
 }
 
-func (t *grpcConnTrace) setHandshake(err error) {
+func (t *grpcConnTrace) setHandshake(err error, took time.Duration) {
 	t.mu.Lock()
-	t.handshakeErr = err
+	t.last.handshakeErr, t.last.handshakeTime = err, took
 	t.mu.Unlock()
 }
 
-func (t *grpcConnTrace) get() (dialErr, handshakeErr error) {
+func (t *grpcConnTrace) get() grpcConnFailures {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.dialErr, t.handshakeErr
+	return t.last
 }
 
 // tracedCredentials records client handshake errors in a trace.
@@ -239,9 +237,10 @@ type tracedCredentials struct {
 }
 
 func (c *tracedCredentials) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	start := time.Now()
 	tc, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
 	if err != nil {
-		c.trace.setHandshake(err)
+		c.trace.setHandshake(err, time.Since(start))
 	}
 	return tc, info, err
 }

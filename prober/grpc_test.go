@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"io"
 	"net"
 	"slices"
 	"sync/atomic"
@@ -44,9 +45,9 @@ func startGRPCFixture(t *testing.T, useTLS, withHealth bool) *grpcFixture {
 		return handler(ctx, req)
 	})}
 	if useTLS {
-		serverTLS, caPEM := newLoopbackCert(t)
-		f.caPEM = caPEM
-		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLS)))
+		ca := newTestCA(t, "vigie test CA")
+		f.caPEM = ca.certPEM
+		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLSConfig(ca.issue(t, certSpec{})))))
 	}
 	srv := grpc.NewServer(opts...)
 	if withHealth {
@@ -70,16 +71,12 @@ func startGRPCFixture(t *testing.T, useTLS, withHealth bool) *grpcFixture {
 // (indented by six spaces).
 func grpcModule(t testing.TB, extra string) config.Module {
 	t.Helper()
-	return parseTestModule(t, "    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip4\n"+extra)
+	return parseModule(t, "    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip4\n"+extra)
 }
 
 func runGRPC(t *testing.T, target string, module config.Module, timeout time.Duration) (*Registry, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	registry := NewRegistry()
-	err := ProbeGRPC(ctx, target, module, registry, testLogger(t))
-	return registry, err
+	return runTestProbe(t, ProbeGRPC, target, module, timeout)
 }
 
 // expectServingStatus checks that all four serving_status series exist and
@@ -98,9 +95,7 @@ func expectServingStatus(t *testing.T, registry *Registry, want string) {
 func TestGRPCServing(t *testing.T) {
 	f := startGRPCFixture(t, false, true)
 	registry, err := runGRPC(t, f.addr, grpcModule(t, ""), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry,
 		"probe_grpc_duration_seconds", "probe_grpc_ssl", "probe_grpc_status_code", "probe_grpc_healthcheck_response",
 		"probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds")
@@ -138,13 +133,7 @@ func TestGRPCHealthStatuses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.service, func(t *testing.T) {
 			registry, err := runGRPC(t, f.addr, grpcModule(t, "      service: "+tc.service+"\n"), 5*time.Second)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.want)
-			}
+			expectOutcome(t, err, tc.want)
 			expectServingStatus(t, registry, tc.servingStatus)
 			expectMetrics(t, registry, map[string]float64{"probe_grpc_status_code": tc.code})
 			promtoolCheck(t, registry)
@@ -161,9 +150,7 @@ func TestGRPCTLS(t *testing.T) {
 		module := grpcModule(t, "      tls: true\n")
 		module.GRPC.TLSConfig.CA = f.caPEM
 		registry, err := runGRPC(t, "localhost:"+port, module, 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		expectSuccess(t, err)
 		expectFamilies(t, registry, append([]string{
 			"probe_grpc_duration_seconds", "probe_grpc_ssl", "probe_grpc_status_code", "probe_grpc_healthcheck_response",
 			"probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds"}, tlsFamilies...)...)
@@ -197,7 +184,7 @@ func TestGRPCTLS(t *testing.T) {
 		name, target, extra, want string
 		withCA                    bool
 	}{
-		{"unknown CA", f.addr, "      tls: true\n", "gRPC status Unavailable: tls: failed to verify certificate: x509: certificate signed by unknown authority", false},
+		{"unknown CA", f.addr, "      tls: true\n", "TLS handshake failed: x509: certificate signed by unknown authority", false},
 		{"wrong server name", f.addr, "      tls: true\n      tls_config:\n        server_name: other.example\n", "certificate is valid for localhost, not other.example", true},
 		{"bad tls_config", f.addr, "      tls: true\n      tls_config:\n        ca_file: /nonexistent/ca.pem\n", "invalid tls_config", false},
 	}
@@ -221,7 +208,7 @@ func TestGRPCTLS(t *testing.T) {
 	t.Run("tls against a plain server", func(t *testing.T) {
 		plain := startGRPCFixture(t, false, true)
 		registry, err := runGRPC(t, plain.addr, grpcModule(t, "      tls: true\n"), 5*time.Second)
-		expectReason(t, err, "gRPC status Unavailable: tls:")
+		expectReason(t, err, "TLS handshake failed: first record does not look like a TLS handshake")
 		expectMetrics(t, registry, map[string]float64{"probe_grpc_status_code": 14})
 	})
 }
@@ -244,20 +231,7 @@ func TestGRPCMetadata(t *testing.T) {
 // TestGRPCTimeout checks that, unlike upstream, the probe gives up at its
 // deadline when the server accepts the connection and never answers.
 func TestGRPCTimeout(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	for _, tlsOn := range []bool{false, true} {
 		name := "plain"
 		extra := ""
@@ -275,7 +249,7 @@ func TestGRPCTimeout(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 				defer cancel()
 				registry := NewRegistry()
-				err := ProbeGRPC(ctx, l.Addr().String(), module, registry, testLogger(t))
+				err := ProbeGRPC(ctx, silent, module, registry, testLogger(t))
 				done <- result{registry, err}
 			}()
 			select {
@@ -293,7 +267,7 @@ func TestGRPCTimeout(t *testing.T) {
 func TestGRPCConnectionFailures(t *testing.T) {
 	closed := closedLoopbackAddr(t, "tcp")
 	registry, err := runGRPC(t, closed, grpcModule(t, ""), 5*time.Second)
-	expectReason(t, err, "gRPC status Unavailable: connection refused")
+	expectReason(t, err, "connection refused by "+closed)
 	expectMetrics(t, registry, map[string]float64{"probe_grpc_status_code": 14, "probe_grpc_ssl": 0})
 	expectServingStatus(t, registry, "")
 	promtoolCheck(t, registry)
@@ -309,7 +283,7 @@ func TestGRPCConnectionFailures(t *testing.T) {
 // grpc block prefers ip6 with no fallback, so an IPv4 target fails.
 func TestGRPCNoBlockNoFallback(t *testing.T) {
 	f := startGRPCFixture(t, false, true)
-	registry, err := runGRPC(t, f.addr, parseTestModule(t, "    prober: grpc\n"), 5*time.Second)
+	registry, err := runGRPC(t, f.addr, parseModule(t, "    prober: grpc\n"), 5*time.Second)
 	expectReason(t, err, "127.0.0.1 is not ip6")
 	expectFamilies(t, registry,
 		"probe_grpc_duration_seconds", "probe_grpc_ssl", "probe_grpc_status_code",
@@ -319,28 +293,21 @@ func TestGRPCNoBlockNoFallback(t *testing.T) {
 	}
 
 	// With a grpc block, fallback is on by default.
-	module := parseTestModule(t, "    prober: grpc\n    grpc:\n      service: svc.up\n")
+	module := parseModule(t, "    prober: grpc\n    grpc:\n      service: svc.up\n")
 	registry, err = runGRPC(t, f.addr, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_ip_protocol": 4})
 }
 
 func TestGRPCPolicy(t *testing.T) {
 	f := startGRPCFixture(t, false, true)
 	_, port, _ := net.SplitHostPort(f.addr)
-	policy := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(t.Context(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err = ProbeGRPC(ctx, "localhost:"+port, grpcModule(t, ""), NewRegistry(), testLogger(t))
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeGRPC, "localhost:"+port, grpcModule(t, ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 	if f.calls.Load() != 0 {
 		t.Error("the server got a call from a refused target")
 	}

@@ -4,7 +4,6 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -346,7 +345,7 @@ func (p *httpProbe) readBody(ctx context.Context, resp *http.Response) int64 {
 	if p.ok() && (needRegex || needCEL) {
 		data, err := io.ReadAll(counter)
 		if err != nil {
-			err = p.bodyError(err)
+			err = p.bodyError(ctx, err)
 		}
 		if needRegex {
 			if err == nil {
@@ -365,7 +364,7 @@ func (p *httpProbe) readBody(ctx context.Context, resp *http.Response) int64 {
 
 	if _, err := io.Copy(io.Discard, counter); err != nil {
 		p.logger.Error("Failed to read HTTP response body", "err", err)
-		p.fail(p.bodyError(err))
+		p.fail(p.bodyError(ctx, err))
 	}
 	return counter.n
 }
@@ -392,13 +391,13 @@ func newDecompressor(algorithm string, body io.Reader) (io.ReadCloser, error) {
 }
 
 // bodyError turns an error reading the body into a reason.
-func (p *httpProbe) bodyError(err error) error {
+func (p *httpProbe) bodyError(ctx context.Context, err error) error {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
 		return fmt.Errorf("body larger than body_size_limit (%d bytes)", tooLarge.Limit)
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Errorf("timeout after %s reading the body", roundTimeout(p.timeout))
+	case isTimeout(ctx, err):
+		return fmt.Errorf("timed out after %s reading the body", roundDuration(p.timeout))
 	}
 	return fmt.Errorf("reading body: %w", err)
 }
@@ -535,18 +534,22 @@ func (p *httpProbe) requestError(ctx context.Context, err error) error {
 		return refused
 	}
 	tr := p.tracer.last()
-	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		return fmt.Errorf("timeout after %s %s", roundTimeout(p.timeout), tracePhase(tr))
+	if isTimeout(ctx, err) {
+		return reasonf(err, "timed out after %s %s", roundDuration(p.timeout), tracePhase(tr))
 	}
 	if tr.tlsErr != nil {
-		return fmt.Errorf("TLS handshake failed: %w", tlsReason(tr.tlsErr))
+		return tlsFailure(ctx, tr.tlsErr, tr.tlsDone.Sub(tr.tlsStart))
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
+	if errors.Is(err, context.Canceled) || isCancelled(ctx) {
 		return errors.New("probe cancelled")
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return dialError(opErr)
+		if opErr.Addr == nil {
+			// Resolving a redirect's host failed inside net/http.
+			return reasonf(opErr, "cannot connect: %s", errorText(opErr))
+		}
+		return dialFailure(ctx, opErr, opErr.Addr.String())
 	}
 	inner := unwrapURLError(err)
 	switch {
@@ -573,37 +576,6 @@ func tracePhase(tr roundTripTrace) string {
 		return "waiting for the response"
 	}
 	return "reading the response"
-}
-
-// dialError shortens a dial error to "dial tcp 127.0.0.1:1: connection refused".
-func dialError(opErr *net.OpError) error {
-	cause := opErr.Err
-	var sysErr *os.SyscallError
-	if errors.As(cause, &sysErr) {
-		cause = sysErr.Err
-	}
-	if opErr.Addr == nil {
-		return fmt.Errorf("dial %s: %w", opErr.Net, cause)
-	}
-	return fmt.Errorf("dial %s %s: %w", opErr.Net, opErr.Addr, cause)
-}
-
-// tlsReason drops the "tls: failed to verify certificate:" wrapper, leaving
-// the x509 reason ("x509: certificate signed by unknown authority").
-func tlsReason(err error) error {
-	var verr *tls.CertificateVerificationError
-	if errors.As(err, &verr) {
-		return verr.Err
-	}
-	return err
-}
-
-// roundTimeout renders the probe timeout as configured ("5s", "4.5s").
-func roundTimeout(d time.Duration) time.Duration {
-	if d >= time.Second {
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(10 * time.Millisecond)
 }
 
 // unwrapURLError drops net/http's `Get "url": ` prefix: the URL carries the

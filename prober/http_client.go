@@ -87,7 +87,7 @@ func sharedTransport(ctx context.Context, cfg *config.HTTPProbe) (*baseTransport
 			return b, nil
 		}
 	}
-	tlsConfig, err := newTLSConfig(ctx, &cfg.HTTPClientConfig)
+	tlsConfig, err := newHTTPTLSConfig(ctx, &cfg.HTTPClientConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (s serverNameRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 // proxy, with the server name in their TLS configuration.
 func newProxiedTransports(ctx context.Context, cfg *config.HTTPProbe, serverName string) (transports, error) {
 	hc := &cfg.HTTPClientConfig
-	tlsConfig, err := newTLSConfig(ctx, hc)
+	tlsConfig, err := newHTTPTLSConfig(ctx, hc)
 	if err != nil {
 		return transports{}, err
 	}
@@ -179,9 +179,10 @@ func newHTTPTransport(hc *pconfig.HTTPClientConfig) *http.Transport {
 	return t
 }
 
-// newTLSConfig builds the TLS configuration of tls_config, announcing HTTP/2
-// through ALPN when it is enabled.
-func newTLSConfig(ctx context.Context, hc *pconfig.HTTPClientConfig) (*tls.Config, error) {
+// newHTTPTLSConfig builds the TLS configuration of tls_config, announcing
+// HTTP/2 through ALPN when it is enabled. The server name travels apart
+// (serverNameRoundTripper), unlike other probers' (newTLSConfig).
+func newHTTPTLSConfig(ctx context.Context, hc *pconfig.HTTPClientConfig) (*tls.Config, error) {
 	tlsConfig, err := pconfig.NewTLSConfigWithContext(ctx, &hc.TLSConfig)
 	if err != nil {
 		return nil, err

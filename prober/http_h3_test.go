@@ -37,20 +37,20 @@ func newHTTP3TestServer(t *testing.T, cert tls.Certificate, h http.Handler) stri
 }
 
 func TestHTTP3(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
 	protos := make(chan string, 10)
-	target := newHTTP3TestServer(t, pki.leaf(t, "localhost", notAfter, "localhost", "127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	target := newHTTP3TestServer(t, pki.issue(t, certSpec{notAfter: notAfter, names: []string{"localhost", "127.0.0.1"}}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		protos <- r.Proto
 		w.Header().Set("X-Served-By", "h3")
 		w.Write([]byte("over quic"))
 	}))
 	h3 := "enable_http3: true\nenable_http2: false\nvalid_http_versions: [\"HTTP/3.0\"]\n"
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 
 	t.Run("success", func(t *testing.T) {
-		registry, err := runHTTPProbe(t, httpLocalhostURL(target), httpModule(t, h3+ca+"\nfail_if_header_not_matches:\n  - header: X-Served-By\n    regexp: h3"))
-		httpExpectSuccess(t, err)
+		registry, err := runHTTPProbe(t, viaLocalhost(target), httpModule(t, h3+ca+"\nfail_if_header_not_matches:\n  - header: X-Served-By\n    regexp: h3"))
+		expectSuccess(t, err)
 		if proto := <-protos; proto != "HTTP/3.0" {
 			t.Errorf("server saw %s, want HTTP/3.0", proto)
 		}
@@ -75,14 +75,14 @@ func TestHTTP3(t *testing.T) {
 	}{
 		{"unknown authority", target, h3, "TLS handshake failed: x509: certificate signed by unknown authority"},
 		{"proxy", target, h3 + ca + "\nproxy_url: http://127.0.0.1:3128", "invalid HTTP client configuration: enable_http3 cannot be used with a proxy"},
-		{"HTTP/3 spelled without minor version", httpLocalhostURL(target), "enable_http3: true\nenable_http2: false\nvalid_http_versions: [\"HTTP/3\"]\n" + ca, ""},
+		{"HTTP/3 spelled without minor version", viaLocalhost(target), "enable_http3: true\nenable_http2: false\nvalid_http_versions: [\"HTTP/3\"]\n" + ca, ""},
 		{"plain http", strings.Replace(target, "https:", "http:", 1), h3 + ca, "http3: unsupported protocol scheme: http"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 				return
 			}
 			expectReason(t, err, tc.reason)

@@ -74,7 +74,7 @@ func TestHTTPPlainSuccess(t *testing.T) {
 		io.WriteString(w, "hello world")
 	}))
 	registry, err := runHTTPProbe(t, ts.URL, httpModule(t, ""))
-	httpExpectSuccess(t, err)
+	expectSuccess(t, err)
 	expectFamilies(t, registry, httpFamilies...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_http_status_code":              200,
@@ -92,17 +92,17 @@ func TestHTTPPlainSuccess(t *testing.T) {
 }
 
 func TestHTTPSSuccess(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second)
-	cert := pki.leaf(t, "localhost", notAfter, "localhost", "127.0.0.1")
+	cert := pki.issue(t, certSpec{notAfter: notAfter, names: []string{"localhost", "127.0.0.1"}})
 	snis := make(chan string, 1)
 	ts := newHTTPTestTLSServer(t, cert, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		snis <- r.TLS.ServerName
 		io.WriteString(w, "secure")
 	}))
-	module := httpModule(t, httpBlock("tls_config:\n  ca_file: %s", pki.caFile))
-	registry, err := runHTTPProbe(t, httpLocalhostURL(ts.URL), module)
-	httpExpectSuccess(t, err)
+	module := httpModule(t, httpBlock("tls_config:\n  ca_file: %s", pki.file))
+	registry, err := runHTTPProbe(t, viaLocalhost(ts.URL), module)
+	expectSuccess(t, err)
 	if sni := <-snis; sni != "localhost" {
 		t.Errorf("TLS server name = %q, want the target's name localhost", sni)
 	}
@@ -152,23 +152,19 @@ func TestHTTPStatusCodes(t *testing.T) {
 				block = "valid_status_codes: " + tc.valid
 			}
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_http_status_code": float64(tc.status)})
 		})
 	}
 }
 
 func TestHTTPVersions(t *testing.T) {
-	pki := newHTTPTestPKI(t)
-	cert := pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1")
+	pki := newTestCA(t, "vigie test CA")
+	cert := pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}})
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	plain := newHTTPTestServer(t, ok)
 	h2 := newHTTPTestTLSServer(t, cert, true, ok)
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block string
 		version             float64
@@ -183,19 +179,15 @@ func TestHTTPVersions(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_http_version": tc.version})
 		})
 	}
 }
 
 func TestHTTPRedirects(t *testing.T) {
-	pki := newHTTPTestPKI(t)
-	secure := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1"), false,
+	pki := newTestCA(t, "vigie test CA")
+	secure := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
 	ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -222,7 +214,7 @@ func TestHTTPRedirects(t *testing.T) {
 			}
 		}
 	}))
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, path, block string
 		redirects, status float64
@@ -241,11 +233,7 @@ func TestHTTPRedirects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL+tc.path, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{
 				"probe_http_redirects":   tc.redirects,
 				"probe_http_status_code": tc.status,
@@ -260,12 +248,12 @@ func TestHTTPRedirects(t *testing.T) {
 }
 
 func TestHTTPSSLRequirements(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	plain := newHTTPTestServer(t, ok)
 	broken := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
-	secure := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1"), false, ok)
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	secure := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}}), false, ok)
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block, reason string
 		ssl                         float64
@@ -279,28 +267,24 @@ func TestHTTPSSLRequirements(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_http_ssl": tc.ssl})
 		})
 	}
 }
 
 func TestHTTPTLSFailures(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	good := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1", "localhost"), false, ok)
-	wrongName := newHTTPTestTLSServer(t, pki.leaf(t, "other", time.Now().Add(time.Hour), "other.test"), false, ok)
-	expired := newHTTPTestTLSServer(t, pki.leaf(t, "old", time.Now().Add(-time.Minute), "127.0.0.1"), false, ok)
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	good := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1", "localhost"}}), false, ok)
+	wrongName := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "other", notAfter: time.Now().Add(time.Hour), names: []string{"other.test"}}), false, ok)
+	expired := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "old", notAfter: time.Now().Add(-time.Minute), names: []string{"127.0.0.1"}}), false, ok)
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block, reason string
 	}{
 		{"unknown authority", good.URL, "", "TLS handshake failed: x509: certificate signed by unknown authority"},
-		{"wrong name", httpLocalhostURL(wrongName.URL), ca, "TLS handshake failed: x509: certificate is valid for other.test, not localhost"},
+		{"wrong name", viaLocalhost(wrongName.URL), ca, "TLS handshake failed: x509: certificate is valid for other.test, not localhost"},
 		{"expired", expired.URL, ca, "TLS handshake failed: x509: certificate has expired or is not yet valid"},
 		{"plain HTTP to TLS port", strings.Replace(good.URL, "https:", "http:", 1), "", "HTTP status 400 not in 2xx"},
 	}
@@ -316,17 +300,17 @@ func TestHTTPTLSFailures(t *testing.T) {
 
 	t.Run("insecure_skip_verify", func(t *testing.T) {
 		registry, err := runHTTPProbe(t, good.URL, httpModule(t, "tls_config:\n  insecure_skip_verify: true"))
-		httpExpectSuccess(t, err)
+		expectSuccess(t, err)
 		// No verified chain: upstream exposes the zero time.
 		expectMetrics(t, registry, map[string]float64{"probe_http_ssl": 1, "probe_ssl_last_chain_expiry_timestamp_seconds": -62135596800})
 	})
 }
 
 func TestHTTPCertExpiry(t *testing.T) {
-	pki := newHTTPTestPKI(t)
-	ts := newHTTPTestTLSServer(t, pki.leaf(t, "soon.test", time.Now().Add(5*24*time.Hour+time.Hour), "127.0.0.1"), false,
+	pki := newTestCA(t, "vigie test CA")
+	ts := newHTTPTestTLSServer(t, pki.issue(t, certSpec{commonName: "soon.test", notAfter: time.Now().Add(5*24*time.Hour + time.Hour), names: []string{"127.0.0.1"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		within, reason string
 	}{
@@ -337,11 +321,7 @@ func TestHTTPCertExpiry(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.within, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, ca+"\nfail_if_cert_expires_within: "+tc.within))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			// The certificate is still reported.
 			expectMetrics(t, registry, map[string]float64{"probe_http_ssl": 1})
 			expectFamilies(t, registry, append(append([]string{}, httpFamilies...), tlsFamilies...)...)
@@ -397,11 +377,7 @@ func TestHTTPCompression(t *testing.T) {
 				w.Write(tc.payload)
 			}))
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			if accept := <-accepts; accept != tc.acceptWanted {
 				t.Errorf("Accept-Encoding = %q, want %q", accept, tc.acceptWanted)
 			}
@@ -451,11 +427,7 @@ func TestHTTPBodySizeLimit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.path+" "+tc.block, func(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL+tc.path, httpModule(t, "body_size_limit: 128B\n"+tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{
 				"probe_http_content_length":           float64(len(bodies[tc.path])),
 				"probe_http_uncompressed_body_length": tc.uncompressed,
@@ -481,7 +453,7 @@ func TestHTTPBodyRegexp(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
 			failed := 0.0
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				failed = 1
@@ -539,7 +511,7 @@ func TestHTTPHeaderRegexp(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
 			failed := 0.0
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				failed = 1
@@ -573,7 +545,7 @@ func TestHTTPCEL(t *testing.T) {
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
 			failed := 0.0
 			if tc.reason == "" {
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				failed = 1
@@ -594,7 +566,7 @@ func TestHTTPCEL(t *testing.T) {
 		ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"status": "up"}`) }))
 		module := httpModule(t, "fail_if_body_not_matches_regexp: [up]\nfail_if_body_json_not_matches_cel: \"body.status == 'up'\"")
 		registry, err := runHTTPProbe(t, ts.URL, module)
-		httpExpectSuccess(t, err)
+		expectSuccess(t, err)
 		expectMetrics(t, registry, map[string]float64{"probe_failed_due_to_cel": 0, "probe_failed_due_to_regex": 0})
 	})
 }
@@ -627,11 +599,7 @@ func TestHTTPAuthentication(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			if tc.reason == "" {
-				httpExpectSuccess(t, err)
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 		})
 	}
 
@@ -648,7 +616,7 @@ func TestHTTPAuthentication(t *testing.T) {
 		// Every probe fetches its token, as upstream does.
 		for range 2 {
 			_, err := runHTTPProbe(t, ts.URL, module)
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			if got := <-tokens; got != "probe:s3cret:client_credentials" {
 				t.Errorf("token request %q", got)
 			}
@@ -708,13 +676,13 @@ func (p *forwardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestHTTPProxy(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	origin := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "via proxy") }))
-	secure := newHTTPTestTLSServer(t, pki.leaf(t, "localhost", time.Now().Add(time.Hour), "localhost"), false,
+	secure := newHTTPTestTLSServer(t, pki.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{"localhost"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	plainPort := strings.TrimPrefix(origin.URL, "http://127.0.0.1:")
 	tlsPort := strings.TrimPrefix(secure.URL, "https://127.0.0.1:")
-	tlsBlock := "proxy_connect_header:\n  X-Proxy-Token: [pt]\ntls_config:\n  ca_file: " + pki.caFile
+	tlsBlock := "proxy_connect_header:\n  X-Proxy-Token: [pt]\ntls_config:\n  ca_file: " + pki.file
 
 	tests := []struct {
 		name, target, block string
@@ -733,7 +701,7 @@ func TestHTTPProxy(t *testing.T) {
 			fp := &forwardProxy{}
 			proxy := newHTTPTestServer(t, fp)
 			registry, err := runHTTPProbe(t, tc.target, httpModule(t, "proxy_url: "+proxy.URL+"\n"+tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			fp.mu.Lock()
 			defer fp.mu.Unlock()
 			if tc.wantRequest == "" && len(fp.requests) != 0 {
@@ -769,7 +737,7 @@ func TestHTTPProxyFromEnvironment(t *testing.T) {
 	// Go never proxies loopback targets, so the fixture is reached directly.
 	t.Setenv("HTTP_PROXY", "http://127.0.0.1:3128")
 	registry, err := runHTTPProbe(t, ts.URL, httpModule(t, "proxy_from_environment: true\nskip_resolve_phase_with_proxy: true"))
-	httpExpectSuccess(t, err)
+	expectSuccess(t, err)
 	expectFamilies(t, registry, httpFamilies...)
 	expectPhases(t, registry, allPhases...)
 }
@@ -793,7 +761,7 @@ func TestHTTPLastModified(t *testing.T) {
 				}
 			}))
 			registry, err := runHTTPProbe(t, ts.URL, httpModule(t, ""))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			if !tc.ok {
 				expectFamilies(t, registry, httpFamilies...)
 				return
@@ -806,35 +774,23 @@ func TestHTTPLastModified(t *testing.T) {
 }
 
 func TestHTTPConnectionFailures(t *testing.T) {
-	refused := httpRefusedAddr(t)
-	closing, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closing.Close() })
-	go func() {
+	refused := closedLoopbackAddr(t, "tcp")
+	closing := serveLoopback(t, func(c net.Conn) {
+		// Read the request, then hang up without answering.
+		r := bufio.NewReader(c)
 		for {
-			c, err := closing.Accept()
-			if err != nil {
-				return
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
 			}
-			// Read the request, then hang up without answering.
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			c.Close()
 		}
-	}()
+	})
 	tests := []struct {
 		name, target, reason string
 	}{
-		{"refused", "http://" + refused + "/", "dial tcp " + refused + ": connection refused"},
-		{"scheme-less target", refused, "dial tcp " + refused + ": connection refused"},
-		{"closed without response", "http://" + closing.Addr().String() + "/", "connection closed by the server before a response: EOF"},
+		{"refused", "http://" + refused + "/", "connection refused by " + refused},
+		{"scheme-less target", refused, "connection refused by " + refused},
+		{"closed without response", "http://" + closing + "/", "connection closed by the server before a response: EOF"},
 		{"invalid URL", "http://[::1", "invalid target URL: missing ']' in host"},
 	}
 	for _, tc := range tests {
@@ -877,11 +833,11 @@ func TestHTTPTimeouts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
-			registry, err := runHTTPProbeCtx(context.Background(), t, 300*time.Millisecond, ts.URL+tc.path, httpModule(t, ""))
-			// The reason names the time the probe had ("timeout after
+			registry, err := runTestProbe(t, ProbeHTTP, ts.URL+tc.path, httpModule(t, ""), 300*time.Millisecond)
+			// The reason names the time the probe had ("timed out after
 			// 300ms …"); how much of it was left when the probe started
 			// depends on the machine's load, so only the wording is checked.
-			expectReason(t, err, "timeout after ")
+			expectReason(t, err, "timed out after ")
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry, httpFamilies...)
 		})
@@ -889,7 +845,7 @@ func TestHTTPTimeouts(t *testing.T) {
 }
 
 func TestHTTPHostHeader(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	type seen struct{ host, sni string }
 	record := func(ch chan<- seen) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -902,23 +858,23 @@ func TestHTTPHostHeader(t *testing.T) {
 	}
 	got := make(chan seen, 1)
 	plain := newHTTPTestServer(t, record(got))
-	vhost := newHTTPTestTLSServer(t, pki.leaf(t, "vhost.test", time.Now().Add(time.Hour), "vhost.test"), false, record(got))
-	ca := "tls_config:\n  ca_file: " + pki.caFile
+	vhost := newHTTPTestTLSServer(t, pki.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{"vhost.test"}}), false, record(got))
+	ca := "tls_config:\n  ca_file: " + pki.file
 	tests := []struct {
 		name, target, block string
 		want                seen
 	}{
-		{"target's host", httpLocalhostURL(plain.URL), "", seen{host: strings.TrimPrefix(httpLocalhostURL(plain.URL), "http://")}},
+		{"target's host", viaLocalhost(plain.URL), "", seen{host: strings.TrimPrefix(viaLocalhost(plain.URL), "http://")}},
 		{"Host header", plain.URL, "headers:\n  Host: my-secret-vhost.com", seen{host: "my-secret-vhost.com"}},
 		{"lower-case host header", plain.URL, "headers:\n  host: my-secret-vhost.com", seen{host: "my-secret-vhost.com"}},
 		{"Host header names the TLS server", vhost.URL, ca + "\nheaders:\n  Host: vhost.test", seen{host: "vhost.test", sni: "vhost.test"}},
 		{"Host header with port", vhost.URL, ca + "\nheaders:\n  Host: vhost.test:8443", seen{host: "vhost.test:8443", sni: "vhost.test"}},
-		{"server_name wins", vhost.URL, "tls_config:\n  ca_file: " + pki.caFile + "\n  server_name: vhost.test\nheaders:\n  Host: other.test", seen{host: "other.test", sni: "vhost.test"}},
+		{"server_name wins", vhost.URL, "tls_config:\n  ca_file: " + pki.file + "\n  server_name: vhost.test\nheaders:\n  Host: other.test", seen{host: "other.test", sni: "vhost.test"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			if s := <-got; s != tc.want {
 				t.Errorf("server saw %+v, want %+v", s, tc.want)
 			}
@@ -949,7 +905,7 @@ func TestHTTPRequest(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			r := <-got
 			if !strings.HasPrefix(r.ua, tc.want.ua) {
 				t.Errorf("User-Agent = %q, want prefix %q", r.ua, tc.want.ua)
@@ -977,17 +933,13 @@ func TestHTTPTargetPolicy(t *testing.T) {
 		name, host, target, reason string
 		deny                       []string
 	}{
-		{"resolved address denied", "localhost", httpLocalhostURL(ts.URL), "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8", []string{"127.0.0.0/8"}},
+		{"resolved address denied", "localhost", viaLocalhost(ts.URL), "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8", []string{"127.0.0.0/8"}},
 		{"redirect denied at dial", "127.0.0.1", ts.URL, "target 127.0.0.2 refused by policy: address is in denied network 127.0.0.2/32", []string{"127.0.0.2/32"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			policy := NewPolicy(config.TargetPolicy{Deny: tc.deny})
-			ctx, err := policy.CheckTarget(context.Background(), tc.host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = runHTTPProbeCtx(ctx, t, 5*time.Second, tc.target, httpModule(t, ""))
+			ctx := policyContext(t, config.TargetPolicy{Deny: tc.deny}, tc.host)
+			_, err := runTestProbeCtx(ctx, t, ProbeHTTP, tc.target, httpModule(t, ""), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			if !IsPolicyError(err) {
 				t.Errorf("%v is not recognised as a policy refusal", err)
@@ -1038,7 +990,7 @@ func TestHTTPPhasesWithoutResolution(t *testing.T) {
 // that it follows a CA file that changes, and that probes of different
 // virtual hosts through it each get their own TLS server name.
 func TestHTTPSharedTransport(t *testing.T) {
-	old := newHTTPTestPKI(t)
+	old := newTestCA(t, "vigie test CA")
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	copyFile := func(from string, mtime time.Time) {
 		data, err := os.ReadFile(from)
@@ -1052,10 +1004,10 @@ func TestHTTPSharedTransport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	copyFile(old.caFile, time.Now().Add(-time.Hour))
+	copyFile(old.file, time.Now().Add(-time.Hour))
 	vhosts := map[string]*httptest.Server{}
 	for _, name := range []string{"a.test", "b.test"} {
-		vhosts[name] = newHTTPTestTLSServer(t, old.leaf(t, name, time.Now().Add(time.Hour), name), false,
+		vhosts[name] = newHTTPTestTLSServer(t, old.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{name}}), false,
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.TLS.ServerName != r.Host {
 					w.WriteHeader(http.StatusMisdirectedRequest)
@@ -1080,7 +1032,7 @@ func TestHTTPSharedTransport(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		httpExpectSuccess(t, err)
+		expectSuccess(t, err)
 	}
 	shared := module.HTTP.Shared().Load()
 	if shared == nil {
@@ -1094,14 +1046,14 @@ func TestHTTPSharedTransport(t *testing.T) {
 	}
 
 	// A new CA in the same file is picked up.
-	fresh := newHTTPTestPKI(t)
-	renewed := newHTTPTestTLSServer(t, fresh.leaf(t, "localhost", time.Now().Add(time.Hour), "localhost"), false,
+	fresh := newTestCA(t, "vigie test CA")
+	renewed := newHTTPTestTLSServer(t, fresh.issue(t, certSpec{notAfter: time.Now().Add(time.Hour), names: []string{"localhost"}}), false,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
+	_, err = runHTTPProbe(t, viaLocalhost(renewed.URL), module)
 	expectReason(t, err, "certificate signed by unknown authority")
-	copyFile(fresh.caFile, time.Now())
-	_, err = runHTTPProbe(t, httpLocalhostURL(renewed.URL), module)
-	httpExpectSuccess(t, err)
+	copyFile(fresh.file, time.Now())
+	_, err = runHTTPProbe(t, viaLocalhost(renewed.URL), module)
+	expectSuccess(t, err)
 	if module.HTTP.Shared().Load() == shared {
 		t.Error("transport not rebuilt after the CA file changed")
 	}
@@ -1117,7 +1069,7 @@ func TestHTTPCredentialsOnRedirect(t *testing.T) {
 		got <- seen{r.Host, r.Header.Get("Authorization"), r.Header.Get("Cookie"), r.Header.Get("X-Token")}
 		if r.URL.Path == "/" {
 			// Same server, other host name.
-			http.Redirect(w, r, httpLocalhostURL("http://"+r.Host)+"/next", http.StatusFound)
+			http.Redirect(w, r, viaLocalhost("http://"+r.Host)+"/next", http.StatusFound)
 		}
 	}))
 	port := strings.TrimPrefix(ts.URL, "http://127.0.0.1:")
@@ -1132,7 +1084,7 @@ func TestHTTPCredentialsOnRedirect(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
-			httpExpectSuccess(t, err)
+			expectSuccess(t, err)
 			tc.first.host, tc.next.host = "127.0.0.1:"+port, "localhost:"+port
 			if s := <-got; s != tc.first {
 				t.Errorf("first request %+v, want %+v", s, tc.first)
@@ -1147,14 +1099,14 @@ func TestHTTPCredentialsOnRedirect(t *testing.T) {
 // TestHTTPFreshConnections checks that probes sharing a module's transport
 // still open a connection each, so that every probe measures connect and TLS.
 func TestHTTPFreshConnections(t *testing.T) {
-	pki := newHTTPTestPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	for _, tc := range []struct {
 		name  string
 		tls   bool
 		block string
 	}{
 		{"http/1.1", false, ""},
-		{"http/2", true, "tls_config:\n  ca_file: " + pki.caFile + "\nvalid_http_versions: [HTTP/2.0]"},
+		{"http/2", true, "tls_config:\n  ca_file: " + pki.file + "\nvalid_http_versions: [HTTP/2.0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -1169,7 +1121,7 @@ func TestHTTPFreshConnections(t *testing.T) {
 			}
 			if tc.tls {
 				ts.EnableHTTP2 = true
-				ts.TLS = &tls.Config{Certificates: []tls.Certificate{pki.leaf(t, "localhost", time.Now().Add(time.Hour), "127.0.0.1")}}
+				ts.TLS = &tls.Config{Certificates: []tls.Certificate{pki.issue(t, certSpec{commonName: "localhost", notAfter: time.Now().Add(time.Hour), names: []string{"127.0.0.1"}})}}
 				ts.StartTLS()
 			} else {
 				ts.Start()
@@ -1178,7 +1130,7 @@ func TestHTTPFreshConnections(t *testing.T) {
 			module := httpModule(t, tc.block)
 			for range 3 {
 				registry, err := runHTTPProbe(t, ts.URL, module)
-				httpExpectSuccess(t, err)
+				expectSuccess(t, err)
 				if v, _ := registry.Value("probe_http_duration_seconds", "connect"); v == 0 {
 					t.Error("connect phase not measured")
 				}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -259,23 +258,21 @@ func (p *pingPlan) open(ctx context.Context, run func(context.Context, *probing.
 	}
 	logger.Error("Error listening to socket", "err", err)
 	if ctx.Err() != nil {
-		return nil, &icmpError{msg: "cannot open ICMP socket before the deadline: " + ctx.Err().Error(), err: err}
+		return nil, reasonf(err, "cannot open ICMP socket before the deadline: %s", ctx.Err())
 	}
-	msg := "cannot open ICMP socket: " + syscallText(err)
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		msg += " (" + p.hintSocket + ")"
+		return nil, reasonf(err, "cannot open ICMP socket: %s (%s)", errorText(err), p.hintSocket)
 	}
-	return nil, &icmpError{msg: msg, err: err}
+	return nil, reasonf(err, "cannot open ICMP socket: %s", errorText(err))
 }
 
 // sendError is the failure reason of an echo request that could not be sent.
 func (p *pingPlan) sendError(err error, logger *slog.Logger) error {
 	logger.Warn("Error writing to socket", "err", err)
-	msg := fmt.Sprintf("cannot send ICMP echo request to %s: %s", p.dst.IP, syscallText(err))
 	if p.df && errors.Is(err, syscall.EMSGSIZE) {
-		msg += " (the packet is larger than the path MTU and dont_fragment is set)"
+		return reasonf(err, "cannot send ICMP echo request to %s: %s (the packet is larger than the path MTU and dont_fragment is set)", p.dst.IP, errorText(err))
 	}
-	return &icmpError{msg: msg, err: err}
+	return reasonf(err, "cannot send ICMP echo request to %s: %s", p.dst.IP, errorText(err))
 }
 
 // seriesOutcome applies the multi-packet success rule: at least one reply,
@@ -487,33 +484,10 @@ func (m *icmpSeriesMetrics) set(res pingResult) {
 	}
 }
 
-// icmpError is a failure reason that keeps the underlying error for errors.Is.
-type icmpError struct {
-	msg string
-	err error
-}
-
-func (e *icmpError) Error() string { return e.msg }
-func (e *icmpError) Unwrap() error { return e.err }
-
-// syscallText is the readable core of a socket error: "operation not
-// permitted" rather than "listen ip4:icmp 0.0.0.0: socket: operation not
-// permitted"; the system call is kept when it is not socket(2).
-func syscallText(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		if se.Syscall == "socket" || se.Syscall == "sendmsg" || se.Syscall == "sendto" {
-			return se.Err.Error()
-		}
-		return se.Syscall + ": " + se.Err.Error()
-	}
-	return err.Error()
-}
-
 // noReplyError is the single-packet failure reason at the deadline.
 func noReplyError(ctx context.Context, ip net.IP, budget time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && budget > 0 {
-		return fmt.Errorf("no ICMP echo reply from %s within %s", ip, roundBudget(budget))
+		return fmt.Errorf("no ICMP echo reply from %s within %s", ip, roundDuration(budget))
 	}
 	return fmt.Errorf("no ICMP echo reply from %s: %w", ip, ctx.Err())
 }
@@ -524,15 +498,6 @@ func timeLeft(ctx context.Context) time.Duration {
 		return time.Until(deadline)
 	}
 	return 0
-}
-
-// roundBudget rounds a timeout for humans: the handler's timeout minus the
-// few microseconds before the probe started reads as "5s", not "4.99998s".
-func roundBudget(d time.Duration) time.Duration {
-	if d >= 100*time.Millisecond {
-		return d.Round(10 * time.Millisecond)
-	}
-	return d.Round(time.Millisecond)
 }
 
 // percent formats a ratio as a percentage for a failure reason: 0.4 → "40".

@@ -84,23 +84,14 @@ func requireIPv6Loopback(t *testing.T) {
 	c.Close()
 }
 
-// icmpTestModule parses an icmp module whose icmp block has the given
-// "key: value" lines, so that the defaults are the loader's.
+// icmpTestModule is an icmp module whose icmp block has the given
+// "key: value" lines.
 func icmpTestModule(t *testing.T, lines ...string) config.Module {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("modules:\n  m:\n    prober: icmp\n")
-	if len(lines) > 0 {
-		b.WriteString("    icmp:\n")
-		for _, l := range lines {
-			b.WriteString("      " + l + "\n")
-		}
+	if len(lines) == 0 {
+		return parseModule(t, "prober: icmp")
 	}
-	c, err := config.Parse([]byte(b.String()))
-	if err != nil {
-		t.Fatalf("module %q: %v", b.String(), err)
-	}
-	return c.Modules["m"]
+	return parseModule(t, "prober: icmp\nicmp:\n"+indent(strings.Join(lines, "\n"), "  "))
 }
 
 // runICMP runs one probe with a timeout.

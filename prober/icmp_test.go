@@ -56,9 +56,7 @@ func TestICMPSinglePacketLoopback(t *testing.T) {
 				tr := &pingerTracker{}
 				module := icmpTestModule(t, "preferred_ip_protocol: "+tc.protocol)
 				registry, err := runICMP(t, 5*time.Second, tc.target, module, icmpOptions{mode: m.mode, run: tr.run})
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				tr.waitEnded(t)
 				if got, want := tr.modes(), m.name; got != want {
 					t.Errorf("sockets used: %s, want %s", got, want)
@@ -101,9 +99,7 @@ func TestICMPAutoModeChoosesSocketLikeUpstream(t *testing.T) {
 			})
 			tr := &pingerTracker{ns: ns}
 			registry, err := runICMP(t, 5*time.Second, "127.0.0.1", icmpTestModule(t, tc.lines...), icmpOptions{run: tr.run})
-			if err != nil {
-				t.Fatalf("probe failed: %v", err)
-			}
+			expectSuccess(t, err)
 			tr.waitEnded(t)
 			if got := tr.modes(); got != tc.want {
 				t.Errorf("sockets tried: %s, want %s", got, tc.want)
@@ -148,9 +144,7 @@ func TestICMPEchoRequestOnTheWire(t *testing.T) {
 				s := newSniffer(t, ip6)
 				tr := &pingerTracker{}
 				registry, err := runICMP(t, 5*time.Second, tc.target, icmpTestModule(t, tc.lines...), icmpOptions{mode: m.mode, run: tr.run})
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				tr.waitEnded(t)
 				req := s.request(t, tc.wantPayload)
 				if req.hopLimit != tc.wantTTL {
@@ -186,9 +180,7 @@ func TestICMPDontFragment(t *testing.T) {
 			registry, err := runICMP(t, 3*time.Second, tc.target, icmpTestModule(t, tc.lines...), icmpOptions{mode: icmpPrivileged, run: tr.run})
 			tr.waitEnded(t)
 			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				expectFamilies(t, registry, icmpSingleFamilies...)
 				return
 			}
@@ -306,26 +298,20 @@ func TestICMPResolutionAndSourceErrors(t *testing.T) {
 
 	t.Run("localhost by name", func(t *testing.T) {
 		registry, err := runICMP(t, 5*time.Second, "localhost", icmpTestModule(t, "preferred_ip_protocol: ip4"), icmpOptions{mode: icmpPrivileged})
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		expectSuccess(t, err)
 		expectMetrics(t, registry, map[string]float64{"probe_ip_protocol": 4})
 	})
 }
 
 func TestICMPTargetPolicy(t *testing.T) {
-	policy := NewPolicy(config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(context.Background(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost"), 2*time.Second)
 	defer cancel()
 	tr := &pingerTracker{}
-	err = probeICMP(ctx, "localhost", icmpTestModule(t, "preferred_ip_protocol: ip4"), NewRegistry(), testLogger(t), icmpOptions{run: tr.run})
+	err := probeICMP(ctx, "localhost", icmpTestModule(t, "preferred_ip_protocol: ip4"), NewRegistry(), testLogger(t), icmpOptions{run: tr.run})
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
+	expectReason(t, err, "target 127.0.0.1 refused by policy: address is in denied network 127.0.0.0/8")
 	if tr.modes() != "" {
 		t.Errorf("a pinger ran for a refused target: %s", tr.modes())
 	}
@@ -342,9 +328,7 @@ func TestICMPMultiPacket(t *testing.T) {
 				tr := &pingerTracker{}
 				module := icmpTestModule(t, "packets: 4", "interval: 10ms")
 				registry, err := runICMP(t, 5*time.Second, target, module, icmpOptions{mode: m.mode, run: tr.run})
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				tr.waitEnded(t)
 				expectFamilies(t, registry, append(append([]string(nil), icmpSingleFamilies...), icmpSeriesFamilies...)...)
 				expectMetrics(t, registry, map[string]float64{
@@ -435,9 +419,7 @@ func TestICMPSeriesCutByDeadline(t *testing.T) {
 	tr := &pingerTracker{}
 	module := icmpTestModule(t, "preferred_ip_protocol: ip4", "packets: 10", "interval: 100ms")
 	registry, err := runICMP(t, 250*time.Millisecond, "127.0.0.1", module, icmpOptions{mode: icmpPrivileged, run: tr.run})
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	tr.waitEnded(t)
 	sent, _ := registry.Value("probe_icmp_packets_sent")
 	received, _ := registry.Value("probe_icmp_packets_received")

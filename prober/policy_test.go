@@ -145,7 +145,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 // actually connected to, whatever the prober resolved.
 func TestPolicyNewDialer(t *testing.T) {
 	accepted := make(chan struct{}, 10)
-	addr := tlsTestListener(t, func(c net.Conn) { accepted <- struct{}{} })
+	addr := serveLoopback(t, func(c net.Conn) { accepted <- struct{}{} })
 	ctxFor := func(allow, deny []string, host string) context.Context {
 		t.Helper()
 		ctx, err := NewPolicy(config.TargetPolicy{Allow: allow, Deny: deny}).CheckTarget(t.Context(), host)
@@ -218,16 +218,16 @@ func TestPolicyNewDialer(t *testing.T) {
 // refused targets get a 403 naming the reason and count in
 // vigie_exporter_target_policy_refused_total; others are probed.
 func TestPolicyThroughHandler(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	module := `
 modules:
   tls:
     prober: tls
     tls:
       preferred_ip_protocol: ip4
-      tls_config: {ca_file: ` + ca.pemFile + `}
+      tls_config: {ca_file: ` + ca.file + `}
   unix:
     prober: unix
 `

@@ -10,10 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"regexp"
 	"slices"
-	"syscall"
 	"time"
 
 	pconfig "github.com/prometheus/common/config"
@@ -35,8 +33,6 @@ const (
 	// bufio.Scanner's token limit did upstream: a peer streaming data
 	// without newlines must not grow memory until the timeout.
 	qrMaxLine = 64 << 10
-	// qrQuoteMax bounds the peer data quoted in a failure reason.
-	qrQuoteMax = 120
 )
 
 // qrOptions is what a conversation needs besides the connection.
@@ -59,7 +55,7 @@ type qrSession struct {
 	// partial accumulates a line that spans several reads.
 	partial []byte
 	// last holds (the start of) the last line read, for failure reasons.
-	last    [qrQuoteMax]byte
+	last    [quoteMax]byte
 	lastLen int
 	readAny bool
 	wbuf    []byte
@@ -103,7 +99,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 				} else {
 					logger.Error("Error reading from connection", "err", err)
 				}
-				return s.expectFailure(err, "line matching "+qrQuote(qr.Expect.String()))
+				return s.expectFailure(ctx, err, "line matching "+quote(qr.Expect.String()))
 			}
 			logger.Debug("Regexp matched", "regexp", qr.Expect.String(), "line", string(line))
 			failedDueToRegex.Set(0)
@@ -115,7 +111,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			}
 		}
 		if qr.ExpectBytes != "" {
-			if err := s.readBytes(qr.ExpectBytes, failedDueToBytes, logger); err != nil {
+			if err := s.readBytes(ctx, qr.ExpectBytes, failedDueToBytes, logger); err != nil {
 				return err
 			}
 		}
@@ -123,10 +119,10 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			logger.Debug("Sending line", "line", send)
 			if err := s.sendLine(send); err != nil {
 				logger.Error("Failed to send", "err", err)
-				if connTimedOut(err) {
-					return connFailure(err, "timeout while sending %s", qrQuote(send))
+				if isTimeout(ctx, err) {
+					return reasonf(err, "timed out sending %s", quote(send))
 				}
-				return connFailure(err, "sending %s: %s", qrQuote(send), connErrorText(err))
+				return reasonf(err, "sending %s: %s", quote(send), errorText(err))
 			}
 		}
 		if qr.StartTLS {
@@ -203,7 +199,7 @@ func (s *qrSession) readMatch(re *regexp.Regexp, logger *slog.Logger) ([]byte, [
 }
 
 // readBytes reads exactly len(want) bytes and compares them with want.
-func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog.Logger) error {
+func (s *qrSession) readBytes(ctx context.Context, want string, failedDueToBytes *Gauge, logger *slog.Logger) error {
 	got := make([]byte, len(want))
 	n, err := io.ReadFull(s.r, got)
 	got = got[:n]
@@ -213,19 +209,19 @@ func (s *qrSession) readBytes(want string, failedDueToBytes *Gauge, logger *slog
 	logger.Debug("Read bytes", "bytes", string(got))
 	if err != nil {
 		logger.Error("Error reading from connection", "err", err)
-		what := "bytes " + qrQuote(want)
+		what := "bytes " + quote(want)
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return connFailure(err, "expected %s but connection closed after %d bytes %s", what, n, qrQuote(string(got)))
-		case connTimedOut(err):
-			return connFailure(err, "timeout while waiting for %s (got %d of %d bytes)", what, n, len(want))
+			return reasonf(err, "expected %s but connection closed after %d bytes %s", what, n, quote(string(got)))
+		case isTimeout(ctx, err):
+			return reasonf(err, "timed out waiting for %s (got %d of %d bytes)", what, n, len(want))
 		}
-		return connFailure(err, "%s while waiting for %s", connErrorText(err), what)
+		return reasonf(err, "%s while waiting for %s", errorText(err), what)
 	}
 	if string(got) != want {
 		failedDueToBytes.Set(1)
 		logger.Error("Bytes did not match", "expected", want, "bytes", string(got))
-		return fmt.Errorf("expected bytes %s got %s", qrQuote(want), qrQuote(string(got)))
+		return fmt.Errorf("expected bytes %s got %s", quote(want), quote(string(got)))
 	}
 	logger.Debug("Bytes matched", "expected", want)
 	failedDueToBytes.Set(0)
@@ -241,13 +237,10 @@ func (s *qrSession) sendLine(line string) error {
 
 // startTLS upgrades the connection and makes the session read from it.
 func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.Logger) (*tls.Conn, error) {
-	cfg, err := pconfig.NewTLSConfig(opts.tlsConfig)
+	cfg, err := newTLSConfig(opts.tlsConfig, opts.serverName)
 	if err != nil {
 		logger.Error("Failed to create TLS configuration", "err", err)
-		return nil, fmt.Errorf("invalid tls_config: %w", err)
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = opts.serverName
+		return nil, err
 	}
 	raw := s.conn
 	if n := s.r.Buffered(); n > 0 {
@@ -257,11 +250,10 @@ func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.
 		s.r.Read(early)
 		raw = &prefixedConn{Conn: s.conn, prefix: early}
 	}
-	tlsConn := tls.Client(raw, cfg)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
+	tlsConn, err := handshakeTLS(ctx, raw, cfg)
+	if err != nil {
 		logger.Error("TLS Handshake (client) failed", "err", err)
-		tlsConn.Close()
-		return nil, connTLSFailure(err)
+		return nil, err
 	}
 	logger.Debug("TLS Handshake (client) succeeded.")
 	s.conn = tlsConn
@@ -279,20 +271,20 @@ func (s *qrSession) lastLine() string { return string(s.last[:s.lastLen]) }
 
 // expectFailure explains why waiting for what (e.g. `line matching "^220"`)
 // failed.
-func (s *qrSession) expectFailure(err error, what string) error {
+func (s *qrSession) expectFailure(ctx context.Context, err error, what string) error {
 	switch {
 	case errors.Is(err, io.EOF):
 		if !s.readAny {
-			return connFailure(err, "expected %s but connection closed without sending anything", what)
+			return reasonf(err, "expected %s but connection closed without sending anything", what)
 		}
-		return connFailure(err, "expected %s but connection closed after reading %s", what, qrQuote(s.lastLine()))
-	case connTimedOut(err):
+		return reasonf(err, "expected %s but connection closed after reading %s", what, quote(s.lastLine()))
+	case isTimeout(ctx, err):
 		if s.readAny {
-			return connFailure(err, "timeout while waiting for %s (last read %s)", what, qrQuote(s.lastLine()))
+			return reasonf(err, "timed out waiting for %s (last read %s)", what, quote(s.lastLine()))
 		}
-		return connFailure(err, "timeout while waiting for %s (nothing received)", what)
+		return reasonf(err, "timed out waiting for %s (nothing received)", what)
 	}
-	return connFailure(err, "%s while waiting for %s", connErrorText(err), what)
+	return reasonf(err, "%s while waiting for %s", errorText(err), what)
 }
 
 // qrRecordExpectInfo exports probe_expect_info{<labels>} 1, the label values
@@ -334,80 +326,4 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
-}
-
-// connError is a failure reason that reads as a short sentence yet unwraps
-// to the error behind it, so errors.Is/As (and IsPolicyError) still work.
-type connError struct {
-	reason string
-	err    error
-}
-
-func (e *connError) Error() string { return e.reason }
-func (e *connError) Unwrap() error { return e.err }
-
-func connFailure(err error, format string, args ...any) error {
-	return &connError{reason: fmt.Sprintf(format, args...), err: err}
-}
-
-// connTimedOut reports whether err is a deadline (the probe timeout).
-func connTimedOut(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// connErrorText names common socket errors the way people know them and
-// falls back to the error text.
-func connErrorText(err error) string {
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by peer"
-	case errors.Is(err, syscall.EPIPE):
-		return "connection closed by peer"
-	case errors.Is(err, syscall.EHOSTUNREACH):
-		return "host unreachable"
-	case errors.Is(err, syscall.ENETUNREACH):
-		return "network unreachable"
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return "permission denied"
-	case errors.Is(err, syscall.ENOENT):
-		return "no such file or directory"
-	}
-	return err.Error()
-}
-
-// connDialFailure explains a failed connect to addr.
-func connDialFailure(err error, addr string) error {
-	switch {
-	case IsPolicyError(err):
-		return err
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return connFailure(err, "connection refused")
-	case connTimedOut(err):
-		return connFailure(err, "timeout while connecting to %s", addr)
-	case errors.Is(err, context.Canceled):
-		return connFailure(err, "probe cancelled while connecting to %s", addr)
-	}
-	return connFailure(err, "connecting to %s: %s", addr, connErrorText(err))
-}
-
-// connTLSFailure explains a failed TLS handshake.
-func connTLSFailure(err error) error {
-	if connTimedOut(err) {
-		return connFailure(err, "timeout during TLS handshake")
-	}
-	return fmt.Errorf("TLS handshake failed: %w", err)
-}
-
-// qrQuote quotes peer or config text for a failure reason, shortened.
-func qrQuote(s string) string {
-	if len(s) > qrQuoteMax {
-		return fmt.Sprintf("%q…", s[:qrQuoteMax])
-	}
-	return fmt.Sprintf("%q", s)
 }

@@ -72,39 +72,36 @@ var jsonResultKeys = []string{"target", "module", "prober", "success", "started_
 // exposition and the debug output of each, successes and failures: every
 // failure mode of the tls prober gives probe_success 0 and its reason.
 func TestJSONRenditionOfRealProbes(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
+	ca := newTestCA(t, "vigie test CA")
 	now := time.Now()
-	goodCert, _ := ca.issue(t, tlsLeafSpec{})
-	expiredCert, _ := ca.issue(t, tlsLeafSpec{notBefore: now.Add(-30 * 24 * time.Hour), notAfter: now.Add(-3*24*time.Hour - time.Hour)})
-	expiringCert, _ := ca.issue(t, tlsLeafSpec{notAfter: now.Add(5*24*time.Hour + time.Hour)})
-	futureCert, future := ca.issue(t, tlsLeafSpec{notBefore: now.Add(3*24*time.Hour + time.Hour)})
-	wrongNameCert, _ := ca.issue(t, tlsLeafSpec{dnsNames: []string{"other.example"}})
-	selfSignedCert, _ := ca.issue(t, tlsLeafSpec{selfSigned: true})
-	revokedCert, revokedLeaf := ca.issue(t, tlsLeafSpec{})
+	goodCert := ca.issue(t, certSpec{})
+	expiredCert := ca.issue(t, certSpec{notBefore: now.Add(-30 * 24 * time.Hour), notAfter: now.Add(-3*24*time.Hour - time.Hour)})
+	expiringCert := ca.issue(t, certSpec{notAfter: now.Add(5*24*time.Hour + time.Hour)})
+	futureCert := ca.issue(t, certSpec{notBefore: now.Add(3*24*time.Hour + time.Hour)})
+	future := futureCert.Leaf
+	wrongNameCert := ca.issue(t, certSpec{names: []string{"other.example"}})
+	selfSignedCert := newSelfSignedCert(t, certSpec{})
+	revokedCert := ca.issue(t, certSpec{})
+	revokedLeaf := revokedCert.Leaf
 	revokedCert.OCSPStaple = ca.ocspStaple(t, revokedLeaf, ocsp.Revoked, now.Add(-2*24*time.Hour-time.Hour))
-	otherCert, _ := newTLSTestCA(t, "vigie other CA").issue(t, tlsLeafSpec{})
-	good := startTLSTestServer(t, tlsServerConfig(goodCert))
-	expired := startTLSTestServer(t, tlsServerConfig(expiredCert))
-	expiring := startTLSTestServer(t, tlsServerConfig(expiringCert))
-	notYetValid := startTLSTestServer(t, tlsServerConfig(futureCert))
-	wrongName := startTLSTestServer(t, tlsServerConfig(wrongNameCert))
-	selfSigned := startTLSTestServer(t, tlsServerConfig(selfSignedCert))
-	revoked := startTLSTestServer(t, tlsServerConfig(revokedCert))
-	untrusted := startTLSTestServer(t, tlsServerConfig(otherCert))
-	tls12cfg := tlsServerConfig(goodCert)
+	otherCert := newTestCA(t, "vigie other CA").issue(t, certSpec{})
+	good := startTLSTestServer(t, serverTLSConfig(goodCert))
+	expired := startTLSTestServer(t, serverTLSConfig(expiredCert))
+	expiring := startTLSTestServer(t, serverTLSConfig(expiringCert))
+	notYetValid := startTLSTestServer(t, serverTLSConfig(futureCert))
+	wrongName := startTLSTestServer(t, serverTLSConfig(wrongNameCert))
+	selfSigned := startTLSTestServer(t, serverTLSConfig(selfSignedCert))
+	revoked := startTLSTestServer(t, serverTLSConfig(revokedCert))
+	untrusted := startTLSTestServer(t, serverTLSConfig(otherCert))
+	tls12cfg := serverTLSConfig(goodCert)
 	tls12cfg.MaxVersion = tls.VersionTLS12
 	tls12 := startTLSTestServer(t, tls12cfg)
-	mtlsCfg := tlsServerConfig(goodCert)
+	mtlsCfg := serverTLSConfig(goodCert)
 	mtlsCfg.ClientAuth = tls.RequireAnyClientCert
 	mtls := startTLSTestServer(t, mtlsCfg)
-	notTLS := tlsTestListener(t, func(c net.Conn) { c.Write([]byte("220 mail.example.org ESMTP\r\n")); io.Copy(io.Discard, c) })
-	silent := tlsTestListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	notTLS := serveLoopback(t, func(c net.Conn) { c.Write([]byte("220 mail.example.org ESMTP\r\n")); io.Copy(io.Discard, c) })
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	closed := closedLoopbackAddr(t, "tcp")
 	dnsServer := startDNSFixture(t)
 	grpcServer := startGRPCFixture(t, false, true)
 
@@ -117,14 +114,14 @@ modules:
       preferred_ip_protocol: ip4
       fail_if_cert_expires_within: 14d
       tls_config:
-        ca_file: `+ca.pemFile+`
+        ca_file: `+ca.file+`
   tls_min13:
     prober: tls
     timeout: 5s
     tls:
       preferred_ip_protocol: ip4
       tls_config:
-        ca_file: `+ca.pemFile+`
+        ca_file: `+ca.file+`
         min_version: TLS13
   tls_quick:
     prober: tls
@@ -177,7 +174,7 @@ modules:
 		{"tls client certificate required", "tls_cert", "localhost:" + mtls.port,
 			"TLS handshake failed: the server requires a client certificate and none is configured (remote error: certificate required)", false},
 		{"tls not TLS", "tls_cert", notTLS, "TLS handshake failed: first record does not look like a TLS handshake", false},
-		{"tls connection refused", "tls_cert", closed, "connection refused", false},
+		{"tls connection refused", "tls_cert", closed, "connection refused by " + closed, false},
 		{"tls timeout", "tls_quick", silent, "TLS handshake timed out after ", true},
 		{"dns success", "dns_a", dnsServer.udp, "", false},
 		{"dns rcode", "dns_missing", dnsServer.udp, "rcode NXDOMAIN not in [NOERROR]", false},
@@ -285,9 +282,9 @@ modules:
 // Both ways of asking for JSON give the same rendition; Prometheus's own
 // Accept header never does.
 func TestJSONRequestedByFormatParameter(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	lh := newLiveHandler(t, "modules:\n  tls:\n    prober: tls\n    tls:\n      preferred_ip_protocol: ip4\n")
 	w := lh.get(t, "tls", "localhost:"+srv.port, url.Values{"format": {"json"}}, nil)
 	var res ProbeResult

@@ -100,7 +100,7 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 		p.failedDueToRegex = registry.NewGauge("probe_ssh_failed_due_to_regex", "Indicates if probe failed due to regex")
 	}
 
-	host, port, err := convSplitTarget(target, "22")
+	host, port, err := splitTarget(target, "22")
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 	p.connected = time.Now()
 	connect.Set(p.connected.Sub(start).Seconds())
 	if err != nil {
-		return convDialFailure(ctx, addr, err)
+		return dialFailure(ctx, err, addr)
 	}
 	defer raw.Close()
 	stop := convArmDeadline(ctx, raw)
@@ -267,14 +267,14 @@ func (p *sshProbe) handshakeOutcome(ctx context.Context, err error) error {
 	version, versionAt := p.watch.result()
 	if versionAt.IsZero() {
 		if first := p.watch.firstLine(); first != "" {
-			return convReasonf(err, "no SSH banner: the server sent %s", convQuote(first))
+			return reasonf(err, "no SSH banner: the server sent %s", quote(first))
 		}
 		return convFailure(ctx, "the SSH banner", err)
 	}
 	p.logger.Info("Received SSH banner", "banner", version)
 	if !sshProtocolSupported(version) {
 		proto, _, _ := parseSSHVersion(version)
-		return fmt.Errorf("server speaks SSH protocol %s, not 2.0: %s", proto, convQuote(version))
+		return fmt.Errorf("server speaks SSH protocol %s, not 2.0: %s", proto, quote(version))
 	}
 	if err := convCheckRegexps([]byte(version), "SSH banner", p.cfg.FailIfBannerNotMatchesRegexp, nil); err != nil {
 		p.failedDueToRegex.Set(1)
@@ -286,18 +286,18 @@ func (p *sshProbe) handshakeOutcome(ctx context.Context, err error) error {
 	case err == nil:
 		return nil
 	case p.hostKeyAt.IsZero():
-		if convTimedOut(ctx, err) || isConnClosed(err) {
+		if isTimeout(ctx, err) || isConnClosed(err) {
 			return sshConnFailure(ctx, "the key exchange", err)
 		}
-		return convReasonf(err, "key exchange failed: %s", sshErrorText(err))
+		return reasonf(err, "key exchange failed: %s", sshErrorText(err))
 	case errors.Is(err, errSSHKexOnly):
 		return nil
 	case p.authErr != nil:
 		return p.authErr
-	case convTimedOut(ctx, err) || isConnClosed(err):
+	case isTimeout(ctx, err) || isConnClosed(err):
 		return sshConnFailure(ctx, "authentication", err)
 	}
-	return convReasonf(err, "authentication failed for user %s: %s", p.user, sshErrorText(err))
+	return reasonf(err, "authentication failed for user %s: %s", p.user, sshErrorText(err))
 }
 
 // runCommand runs the command in a session and checks its exit status and
@@ -307,10 +307,10 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 	defer func() { p.command.Set(time.Since(start).Seconds()) }()
 	session, err := client.NewSession()
 	if err != nil {
-		if convTimedOut(ctx, err) || isConnClosed(err) {
+		if isTimeout(ctx, err) || isConnClosed(err) {
 			return sshConnFailure(ctx, "a session", err)
 		}
-		return convReasonf(err, "cannot open a session: %s", sshErrorText(err))
+		return reasonf(err, "cannot open a session: %s", sshErrorText(err))
 	}
 	defer session.Close()
 	stdout := convBuffer{max: sshMaxOutput}
@@ -322,18 +322,18 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 	var exitErr *ssh.ExitError
 	switch {
 	case err == nil:
-	case convTimedOut(ctx, err):
+	case isTimeout(ctx, err):
 		p.exitStatus.Set(-1)
 		return sshConnFailure(ctx, "the command to finish", err)
 	case errors.As(err, &exitErr):
 		status = exitErr.ExitStatus()
 		if sig := exitErr.Signal(); sig != "" {
 			p.exitStatus.Set(float64(status))
-			return fmt.Errorf("command %s was killed by signal %s", convQuote(p.cfg.Command), sig)
+			return fmt.Errorf("command %s was killed by signal %s", quote(p.cfg.Command), sig)
 		}
 	case errors.As(err, new(*ssh.ExitMissingError)):
 		p.exitStatus.Set(-1)
-		return fmt.Errorf("command %s ended without an exit status", convQuote(p.cfg.Command))
+		return fmt.Errorf("command %s ended without an exit status", quote(p.cfg.Command))
 	default:
 		p.exitStatus.Set(-1)
 		return sshConnFailure(ctx, "the command to finish", err)
@@ -341,9 +341,9 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 	p.exitStatus.Set(float64(status))
 	p.logger.Info("Command done", "exit_status", status, "stdout_bytes", stdout.total, "stderr_bytes", stderr.total)
 	if status != p.cfg.ExpectedExitStatus {
-		reason := fmt.Sprintf("command %s exited with status %d, want %d", convQuote(p.cfg.Command), status, p.cfg.ExpectedExitStatus)
+		reason := fmt.Sprintf("command %s exited with status %d, want %d", quote(p.cfg.Command), status, p.cfg.ExpectedExitStatus)
 		if first, _, _ := strings.Cut(strings.TrimSpace(string(stderr.buf)), "\n"); first != "" {
-			reason += ": " + convQuote(first)
+			reason += ": " + quote(first)
 		}
 		return errors.New(reason)
 	}
@@ -382,8 +382,8 @@ func sshErrorText(err error) string {
 // sshConnFailure is convFailure knowing that the library closes the
 // connection itself when the server goes away.
 func sshConnFailure(ctx context.Context, what string, err error) error {
-	if !convTimedOut(ctx, err) && isConnClosed(err) {
-		return convReasonf(err, "connection closed by the server while waiting for %s", what)
+	if !isTimeout(ctx, err) && isConnClosed(err) {
+		return reasonf(err, "connection closed by the server while waiting for %s", what)
 	}
 	return convFailure(ctx, what, err)
 }

@@ -2,7 +2,6 @@ package prober
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
@@ -26,19 +25,15 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-// runSSH runs the ssh prober against target.
-func runSSH(t *testing.T, ctx context.Context, target string, cfg config.SSHProbe) (*Registry, error) {
+// runSSH runs the ssh prober against target for at most timeout,
+// preferring IPv4.
+func runSSH(t *testing.T, timeout time.Duration, target string, cfg config.SSHProbe) (*Registry, error) {
 	t.Helper()
 	if cfg.IPProtocol == "" {
 		cfg.IPProtocol = "ip4"
 	}
 	cfg.IPProtocolFallback = true
-	registry := NewRegistry()
-	err := ProbeSSH(ctx, target, config.Module{Prober: "ssh", SSH: cfg}, registry, testLogger(t))
-	if err != nil {
-		t.Logf("probe failed: %v", err)
-	}
-	return registry, err
+	return runTestProbe(t, ProbeSSH, target, config.Module{Prober: "ssh", SSH: cfg}, timeout)
 }
 
 var sshBaseFamilies = []string{"probe_ssh_duration_seconds", "probe_ssh_info", "probe_ssh_host_key_info", "probe_ssh_kex_info", "probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds"}
@@ -281,14 +276,8 @@ func TestSSHSshd(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := runSSH(t, ftpContext(t, 10*time.Second), addr, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			registry, err := runSSH(t, 10*time.Second, addr, tc.cfg)
+			expectOutcome(t, err, tc.wantReason)
 			hostKey, hostType := tc.hostKey, tc.hostType
 			if hostKey.file == "" {
 				hostKey, hostType = edKey, ssh.KeyAlgoED25519
@@ -362,7 +351,7 @@ func newSSHHostSigner(t *testing.T, rsaKey bool) ssh.Signer {
 func (f sshFixture) serve(t *testing.T) string {
 	f.stop = make(chan struct{})
 	t.Cleanup(func() { close(f.stop) })
-	return convServe(t, func(c net.Conn) {
+	return serveLoopback(t, func(c net.Conn) {
 		if f.checkConn != nil && !f.checkConn(c) {
 			return
 		}
@@ -480,7 +469,7 @@ func TestSSHFixtures(t *testing.T) {
 		return func(t *testing.T) string { return sshFixture{config: c, exec: fixtureCommands}.serve(t) }
 	}
 	raw := func(script func(c net.Conn)) func(t *testing.T) string {
-		return func(t *testing.T) string { return convServe(t, script) }
+		return func(t *testing.T) string { return serveLoopback(t, script) }
 	}
 	passwordFile := filepath.Join(t.TempDir(), "pass")
 	os.WriteFile(passwordFile, []byte("  s3cret \n"), 0o600)
@@ -498,8 +487,8 @@ func TestSSHFixtures(t *testing.T) {
 	}{
 		{
 			name:       "connection refused",
-			server:     func(t *testing.T) string { return convRefusedAddr(t) },
-			wantReason: "connection to 127.0.0.1:",
+			server:     func(t *testing.T) string { return closedLoopbackAddr(t, "tcp") },
+			wantReason: "connection refused by 127.0.0.1:",
 		},
 		{
 			name:       "not an SSH server",
@@ -590,6 +579,14 @@ func TestSSHFixtures(t *testing.T) {
 			wantReason: "authentication failed for user monitor: password was accepted but the server wants more (publickey)",
 		},
 		{
+			// Without a port the probe dials 22; a source address this
+			// machine does not have fails before any packet is sent.
+			name:       "default port",
+			server:     func(t *testing.T) string { return "127.0.0.1" },
+			cfg:        config.SSHProbe{SourceIPAddress: "192.0.2.1"},
+			wantReason: "cannot connect to 127.0.0.1:22: bind: cannot assign requested address",
+		},
+		{
 			name:   "source address",
 			server: fromSecondLoopback,
 			cfg:    config.SSHProbe{SourceIPAddress: "127.0.0.2", Username: "monitor", Password: "s3cret", Command: "true"},
@@ -655,14 +652,8 @@ func TestSSHFixtures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := runSSH(t, ftpContext(t, timeout), target, tc.cfg)
-			if tc.wantReason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.wantReason)
-			}
+			registry, err := runSSH(t, timeout, target, tc.cfg)
+			expectOutcome(t, err, tc.wantReason)
 			if tc.cfg.Command != "" {
 				expectMetrics(t, registry, map[string]float64{"probe_ssh_command_exit_status": tc.exitStatus})
 			}

@@ -8,8 +8,6 @@ import (
 	"net"
 	"time"
 
-	pconfig "github.com/prometheus/common/config"
-
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -59,7 +57,7 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 	// Like upstream, a broken tls_config fails the probe before dialing.
 	var tlsConfig *tls.Config
 	if p.TLS {
-		if tlsConfig, err = tcpTLSConfig(&p.TLSConfig, host); err != nil {
+		if tlsConfig, err = newTLSConfig(&p.TLSConfig, host); err != nil {
 			logger.Error("Error creating TLS configuration", "err", err)
 			return nil, "", err
 		}
@@ -79,29 +77,14 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 	}
 	conn, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {
-		return nil, "", connDialFailure(err, addr)
+		return nil, "", dialFailure(ctx, err, addr)
 	}
 	if !p.TLS {
 		return conn, host, nil
 	}
-	tlsConn := tls.Client(conn, tlsConfig)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, "", connTLSFailure(err)
+	tlsConn, err := handshakeTLS(ctx, conn, tlsConfig)
+	if err != nil {
+		return nil, "", err
 	}
 	return tlsConn, host, nil
-}
-
-// tcpTLSConfig builds the module's TLS configuration. Without server_name
-// it verifies the target's host: we dial the resolved address, so the TLS
-// layer cannot learn the name by itself.
-func tcpTLSConfig(c *pconfig.TLSConfig, host string) (*tls.Config, error) {
-	cfg, err := pconfig.NewTLSConfig(c)
-	if err != nil {
-		return nil, fmt.Errorf("invalid tls_config: %w", err)
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = host
-	}
-	return cfg, nil
 }

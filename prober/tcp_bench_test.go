@@ -15,11 +15,7 @@ import (
 // module, as Prometheus sends it, against a loopback listener that accepts
 // and closes: the cost of the exporter around one TCP connection.
 func BenchmarkProbeHandlerTCP(b *testing.B) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := qrTestServer(b, l, func(net.Conn) {})
+	addr := serveLoopback(b, func(net.Conn) {})
 
 	cfg, err := config.Parse([]byte("modules:\n  tcp_connect:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n"))
 	if err != nil {

@@ -2,26 +2,14 @@ package prober
 
 import (
 	"bufio"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,93 +17,6 @@ import (
 )
 
 // --- fixtures shared by the tcp, unix and websocket tests -----------------
-
-// qrTestModule parses one module (the YAML of its body) the way the
-// exporter loads it, defaults and validation included.
-func qrTestModule(t testing.TB, body string) config.Module {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("modules:\n  m:\n")
-	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
-		b.WriteString("    " + line + "\n")
-	}
-	cfg, err := config.Parse([]byte(b.String()))
-	if err != nil {
-		t.Fatalf("module config: %v\n%s", err, b.String())
-	}
-	return cfg.Modules["m"]
-}
-
-// qrTestProbe runs a probe with a fresh registry and a timeout.
-func qrTestProbe(t testing.TB, fn ProbeFn, target string, module config.Module, timeout time.Duration) (*Registry, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	registry := NewRegistry()
-	err := fn(ctx, target, module, registry, testLogger(t))
-	return registry, err
-}
-
-// qrTestServer accepts connections on l and serves each with handle, until
-// the test ends: then the listener and every open connection are closed and
-// the handlers waited for.
-func qrTestServer(t testing.TB, l net.Listener, handle func(net.Conn)) string {
-	t.Helper()
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
-
-// tcpTestServer listens on 127.0.0.1 and serves with handle; it returns
-// host:port.
-func tcpTestServer(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return qrTestServer(t, l, handle)
-}
-
-// qrLocalhostTarget turns 127.0.0.1:port into localhost:port.
-func qrLocalhostTarget(addr string) string {
-	_, port, _ := net.SplitHostPort(addr)
-	return net.JoinHostPort("localhost", port)
-}
 
 // qrSendLines is a handler that writes lines (CRLF-terminated) and closes.
 func qrSendLines(lines ...string) func(net.Conn) {
@@ -178,66 +79,6 @@ func (d *qrDialog) startTLS(cert tls.Certificate) bool {
 	return true
 }
 
-// qrPKI is a CA and the server certificates it signs.
-type qrPKI struct {
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	caFile string // the CA certificate in PEM, for tls_config.ca_file
-	serial int64
-}
-
-func newQRPKI(t testing.TB) *qrPKI {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "vigie test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &qrPKI{cert: cert, key: key, caFile: caFile, serial: 1}
-}
-
-// issue returns a server certificate for name (a DNS name), expiring at notAfter.
-func (p *qrPKI) issue(t testing.TB, name string, notAfter time.Time) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
 // qrTLSServerConfig pins TLS 1.2 and one cipher suite so that the version and
 // cipher metrics have known values.
 func qrTLSServerConfig(cert tls.Certificate) *tls.Config {
@@ -267,13 +108,11 @@ func qrTLSBanner(t *testing.T, cfg *tls.Config, banner string) func(net.Conn) {
 var tcpResolutionFamilies = []string{"probe_ip_protocol", "probe_ip_addr_hash", "probe_dns_lookup_time_seconds"}
 
 func TestTCPConnect(t *testing.T) {
-	addr := tcpTestServer(t, func(net.Conn) {})
-	module := qrTestModule(t, "prober: tcp")
+	addr := serveLoopback(t, func(net.Conn) {})
+	module := parseModule(t, "prober: tcp")
 
-	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+	expectSuccess(t, err)
 	expectFamilies(t, registry, append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes")...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_ip_protocol":         4,
@@ -289,8 +128,8 @@ func TestTCPConnectIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
-	addr := qrTestServer(t, l, qrSendLines("SSH-2.0-test"))
-	module := qrTestModule(t, `
+	addr := serveListener(t, l, qrSendLines("SSH-2.0-test"))
+	module := parseModule(t, `
 prober: tcp
 tcp:
   preferred_ip_protocol: ip6
@@ -298,7 +137,7 @@ tcp:
   query_response:
     - expect: "^SSH-2.0-"`)
 
-	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
 	if err != nil {
 		t.Fatalf("probe of %s failed: %v", addr, err)
 	}
@@ -309,13 +148,7 @@ tcp:
 }
 
 func TestTCPConnectFailures(t *testing.T) {
-	// A port nothing listens on: bind, then close.
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := l.Addr().String()
-	l.Close()
+	closedAddr := closedLoopbackAddr(t, "tcp")
 
 	tests := []struct {
 		name     string
@@ -324,7 +157,7 @@ func TestTCPConnectFailures(t *testing.T) {
 		reason   string
 		families []string
 	}{
-		{"refused", closedAddr, "prober: tcp", "connection refused", tcpResolutionFamilies},
+		{"refused", closedAddr, "prober: tcp", "connection refused by " + closedAddr, tcpResolutionFamilies},
 		{"missing port", "127.0.0.1", "prober: tcp", `invalid target "127.0.0.1": want host:port`, nil},
 		{"unresolvable", "name.invalid:80", "prober: tcp\ntcp:\n  preferred_ip_protocol: ip4", "cannot resolve name.invalid", tcpResolutionFamilies},
 		{"bad source address", closedAddr, "prober: tcp\ntcp:\n  source_ip_address: not-an-ip", `invalid source_ip_address "not-an-ip"`, tcpResolutionFamilies},
@@ -332,7 +165,7 @@ func TestTCPConnectFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := qrTestProbe(t, ProbeTCP, tc.target, qrTestModule(t, tc.module), 5*time.Second)
+			registry, err := runTestProbe(t, ProbeTCP, tc.target, parseModule(t, tc.module), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry, tc.families...)
 		})
@@ -341,12 +174,12 @@ func TestTCPConnectFailures(t *testing.T) {
 
 func TestTCPSourceIPAddress(t *testing.T) {
 	seen := make(chan string, 1)
-	addr := tcpTestServer(t, func(c net.Conn) {
+	addr := serveLoopback(t, func(c net.Conn) {
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 		seen <- host
 	})
-	module := qrTestModule(t, "prober: tcp\ntcp:\n  source_ip_address: 127.0.0.2")
-	if _, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second); err != nil {
+	module := parseModule(t, "prober: tcp\ntcp:\n  source_ip_address: 127.0.0.2")
+	if _, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second); err != nil {
 		t.Skipf("cannot bind 127.0.0.2 here: %v", err)
 	}
 	if got := <-seen; got != "127.0.0.2" {
@@ -412,7 +245,7 @@ func TestTCPQueryResponse(t *testing.T) {
 			server:  func(*testing.T) func(net.Conn) { return qrHoldOpen("220-hello\r\n") },
 			module:  `- expect: "^220 "`,
 			timeout: 300 * time.Millisecond,
-			reason:  `timeout while waiting for line matching "^220 " (last read "220-hello")`,
+			reason:  `timed out waiting for line matching "^220 " (last read "220-hello")`,
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
 		},
 		{
@@ -470,42 +303,28 @@ func TestTCPQueryResponse(t *testing.T) {
 			server:  func(*testing.T) func(net.Conn) { return qrHoldOpen("") },
 			module:  `- expect_bytes: "PONG"`,
 			timeout: 300 * time.Millisecond,
-			reason:  `timeout while waiting for bytes "PONG" (got 0 of 4 bytes)`,
+			reason:  `timed out waiting for bytes "PONG" (got 0 of 4 bytes)`,
 			metrics: map[string]float64{"probe_failed_due_to_bytes": 0},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := tcpTestServer(t, tc.server(t))
-			module := qrTestModule(t, "prober: tcp\ntcp:\n  query_response:\n"+qrIndent(tc.module, "    "))
+			addr := serveLoopback(t, tc.server(t))
+			module := parseModule(t, "prober: tcp\ntcp:\n  query_response:\n"+indent(tc.module, "    "))
 			timeout := tc.timeout
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := qrTestProbe(t, ProbeTCP, addr, module, timeout)
-			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			registry, err := runTestProbe(t, ProbeTCP, addr, module, timeout)
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, tc.metrics)
 		})
 	}
 }
 
-func qrIndent(s, prefix string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		b.WriteString(prefix + line + "\n")
-	}
-	return b.String()
-}
-
 // The ssh_banner_extract module of upstream's example configuration.
 func TestTCPExpectLabels(t *testing.T) {
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: tcp
 tcp:
   query_response:
@@ -522,11 +341,9 @@ tcp:
 	}
 	for _, tc := range tests {
 		t.Run(tc.banner, func(t *testing.T) {
-			addr := tcpTestServer(t, qrSendLines(tc.banner))
-			registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
-			if err != nil {
-				t.Fatalf("probe failed: %v", err)
-			}
+			addr := serveLoopback(t, qrSendLines(tc.banner))
+			registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+			expectSuccess(t, err)
 			expectSeries(t, registry, "probe_expect_info", 1, tc.version, tc.comments)
 			promtoolCheck(t, registry)
 		})
@@ -534,8 +351,8 @@ tcp:
 }
 
 func TestTCPExpectLabelsOnSeveralSteps(t *testing.T) {
-	addr := tcpTestServer(t, qrSendLines("v=1", "v=2", "w=3"))
-	module := qrTestModule(t, `
+	addr := serveLoopback(t, qrSendLines("v=1", "v=2", "w=3"))
+	module := parseModule(t, `
 prober: tcp
 tcp:
   query_response:
@@ -545,10 +362,8 @@ tcp:
       labels: [{name: v, value: "${1}"}]
     - expect: "^w=(.*)"
       labels: [{name: w, value: "${1}"}]`)
-	registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+	expectSuccess(t, err)
 	expectSeries(t, registry, "probe_expect_info", 1, "1")
 	expectSeries(t, registry, "probe_expect_info", 1, "2")
 	if n := strings.Count(registry.Text(), "probe_expect_info{"); n != 2 {
@@ -562,13 +377,13 @@ var qrTLSFamilies = []string{
 }
 
 func TestTCPTLS(t *testing.T) {
-	pki := newQRPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
-	cert := pki.issue(t, "localhost", notAfter)
-	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK POP3 ready"))
+	cert := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: notAfter})
+	addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK POP3 ready"))
 
 	tlsModule := func(extra string) config.Module {
-		return qrTestModule(t, fmt.Sprintf(`
+		return parseModule(t, fmt.Sprintf(`
 prober: tcp
 tcp:
   preferred_ip_protocol: ip4
@@ -577,14 +392,12 @@ tcp:
     ca_file: %s
 %s
   query_response:
-    - expect: "^\\+OK"`, pki.caFile, qrIndent(extra, "    ")))
+    - expect: "^\\+OK"`, pki.file, indent(extra, "    ")))
 	}
 
 	t.Run("name from target", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), tlsModule(""), 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), tlsModule(""), 5*time.Second)
+		expectSuccess(t, err)
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{
 			"probe_ssl_earliest_cert_expiry":                float64(notAfter.Unix()),
@@ -595,42 +408,42 @@ tcp:
 		expectSeries(t, registry, "probe_tls_cipher_info", 1, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
 		expectSeries(t, registry, "probe_ssl_last_chain_info", 1,
 			getFingerprint(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}),
-			"CN=localhost", "CN=vigie test CA", "localhost", strconv.FormatInt(pki.serial, 16))
+			"CN=localhost", "CN=vigie test CA", "localhost", cert.Leaf.SerialNumber.Text(16))
 		promtoolCheck(t, registry)
 	})
 
 	t.Run("name from tls_config", func(t *testing.T) {
-		if _, err := qrTestProbe(t, ProbeTCP, addr, tlsModule("server_name: localhost"), 5*time.Second); err != nil {
+		if _, err := runTestProbe(t, ProbeTCP, addr, tlsModule("server_name: localhost"), 5*time.Second); err != nil {
 			t.Fatalf("probe failed: %v", err)
 		}
 	})
 
 	t.Run("name mismatch", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, addr, tlsModule(""), 5*time.Second)
-		expectReason(t, err, "TLS handshake failed: tls: failed to verify certificate: x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs")
+		registry, err := runTestProbe(t, ProbeTCP, addr, tlsModule(""), 5*time.Second)
+		expectReason(t, err, "TLS handshake failed: x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs")
 		// As upstream: the handshake is part of connecting, so nothing past
 		// the resolution metrics.
 		expectFamilies(t, registry, tcpResolutionFamilies...)
 	})
 
 	t.Run("unknown authority", func(t *testing.T) {
-		module := qrTestModule(t, "prober: tcp\ntcp:\n  tls: true\n  tls_config:\n    server_name: localhost")
-		registry, err := qrTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
-		expectReason(t, err, "TLS handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority")
+		module := parseModule(t, "prober: tcp\ntcp:\n  tls: true\n  tls_config:\n    server_name: localhost")
+		registry, err := runTestProbe(t, ProbeTCP, addr, module, 5*time.Second)
+		expectReason(t, err, "TLS handshake failed: x509: certificate signed by unknown authority")
 		expectFamilies(t, registry, tcpResolutionFamilies...)
 	})
 
 	t.Run("certificate expires soon", func(t *testing.T) {
-		soon := pki.issue(t, "localhost", time.Now().Add(5*24*time.Hour+time.Hour))
-		addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
+		soon := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
+		addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
 		module := tlsModule("")
 		module.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 5 days")
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(soon.Leaf.NotAfter.Unix())})
 
 		module.TCP.FailIfCertExpiresWithin.Set("72h")
-		if _, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module, 5*time.Second); err != nil {
+		if _, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module, 5*time.Second); err != nil {
 			t.Errorf("with 72h the probe should succeed: %v", err)
 		}
 	})
@@ -638,9 +451,9 @@ tcp:
 
 // An SMTP-like dialog with STARTTLS, as upstream's test.
 func TestTCPStartTLS(t *testing.T) {
-	pki := newQRPKI(t)
+	pki := newTestCA(t, "vigie test CA")
 	notAfter := time.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
-	cert := pki.issue(t, "localhost", notAfter)
+	cert := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: notAfter})
 	smtp := func(t *testing.T) func(net.Conn) {
 		return func(c net.Conn) {
 			d := newQRDialog(t, c)
@@ -665,9 +478,9 @@ func TestTCPStartTLS(t *testing.T) {
 			}
 		}
 	}
-	addr := tcpTestServer(t, smtp(t))
+	addr := serveLoopback(t, smtp(t))
 	module := func(extra string) config.Module {
-		return qrTestModule(t, fmt.Sprintf(`
+		return parseModule(t, fmt.Sprintf(`
 prober: tcp
 tcp:
   preferred_ip_protocol: ip4
@@ -684,14 +497,12 @@ tcp:
     - send: "EHLO prober"
     - expect: "^250-AUTH"
     - send: "QUIT"
-    - expect: "^221 "`, pki.caFile, qrIndent(extra, "    ")))
+    - expect: "^221 "`, pki.file, indent(extra, "    ")))
 	}
 
 	t.Run("success", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), module(""), 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module(""), 5*time.Second)
+		expectSuccess(t, err)
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(notAfter.Unix())})
 		expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.3")
@@ -699,15 +510,15 @@ tcp:
 	})
 
 	t.Run("handshake fails", func(t *testing.T) {
-		registry, err := qrTestProbe(t, ProbeTCP, addr, module(""), 5*time.Second)
-		expectReason(t, err, "TLS handshake failed: tls: failed to verify certificate: x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs")
+		registry, err := runTestProbe(t, ProbeTCP, addr, module(""), 5*time.Second)
+		expectReason(t, err, "TLS handshake failed: x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs")
 		expectFamilies(t, registry, append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes")...)
 	})
 
 	t.Run("certificate expiry checked after starttls", func(t *testing.T) {
 		m := module("")
 		m.TCP.FailIfCertExpiresWithin.Set("336h")
-		registry, err := qrTestProbe(t, ProbeTCP, qrLocalhostTarget(addr), m, 5*time.Second)
+		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), m, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 9 days")
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)
 	})
@@ -733,9 +544,9 @@ func TestPrefixedConnReplaysBufferedBytes(t *testing.T) {
 // The handler path: the hostname parameter sets the TLS server name of a
 // tcp probe (upstream's behaviour), and the module's timeout bounds it.
 func TestTCPThroughHandler(t *testing.T) {
-	pki := newQRPKI(t)
-	cert := pki.issue(t, "mail.example", time.Now().Add(90*24*time.Hour))
-	addr := tcpTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK"))
+	pki := newTestCA(t, "vigie test CA")
+	cert := pki.issue(t, certSpec{names: []string{"mail.example"}, notAfter: time.Now().Add(90 * 24 * time.Hour)})
+	addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(cert), "+OK"))
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 modules:
   pop3s:
@@ -748,7 +559,7 @@ modules:
         ca_file: %s
       query_response:
         - expect: "^\\+OK"
-`, pki.caFile))
+`, pki.file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -765,19 +576,6 @@ modules:
 		if !strings.Contains(w, tc.success+"\n") {
 			t.Errorf("%s: want %q in\n%s", tc.query, tc.success, w)
 		}
-	}
-}
-
-func TestTCPDialFailureKeepsPolicyErrors(t *testing.T) {
-	pe := &PolicyError{Target: "10.0.0.1", Reason: "address is in denied network 10.0.0.0/8"}
-	err := connDialFailure(&net.OpError{Op: "dial", Net: "tcp4", Err: pe}, "10.0.0.1:25")
-	if !IsPolicyError(err) {
-		t.Errorf("policy refusal lost: %v", err)
-	}
-	err = connDialFailure(fmt.Errorf("dial: %w", context.DeadlineExceeded), "10.0.0.1:25")
-	expectReason(t, err, "timeout while connecting to 10.0.0.1:25")
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("underlying error not wrapped: %v", err)
 	}
 }
 

@@ -1,12 +1,17 @@
 package prober
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
@@ -86,8 +91,188 @@ func expectReason(t testing.TB, err error, want string) {
 	}
 }
 
+// expectSuccess stops the test when the probe failed.
+func expectSuccess(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("probe failed: %v", err)
+	}
+}
+
+// expectOutcome checks a probe's result against a table's expectation: a
+// success when reason is "", else a failure whose reason contains it.
+func expectOutcome(t testing.TB, err error, reason string) {
+	t.Helper()
+	if reason == "" {
+		expectSuccess(t, err)
+		return
+	}
+	expectReason(t, err, reason)
+}
+
 // promtoolCheck runs promtool check metrics on the registry's exposition.
 func promtoolCheck(t testing.TB, registry *Registry) {
 	t.Helper()
 	testenv.CheckMetrics(t, registry.AppendText(nil))
+}
+
+// runTestProbe runs fn as the handler does: with a fresh registry, for at
+// most timeout.
+func runTestProbe(t testing.TB, fn ProbeFn, target string, module config.Module, timeout time.Duration) (*Registry, error) {
+	t.Helper()
+	return runTestProbeCtx(t.Context(), t, fn, target, module, timeout)
+}
+
+// runTestProbeCtx is runTestProbe within ctx, which may carry a target
+// policy (policyContext).
+func runTestProbeCtx(ctx context.Context, t testing.TB, fn ProbeFn, target string, module config.Module, timeout time.Duration) (*Registry, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	registry := NewRegistry()
+	err := fn(ctx, target, module, registry, testLogger(t))
+	if err != nil {
+		t.Logf("probe failed: %v", err)
+	}
+	return registry, err
+}
+
+// policyContext is the context the handler gives the probe of host under
+// the target policy tp, once host passed the policy's first check.
+func policyContext(t testing.TB, tp config.TargetPolicy, host string) context.Context {
+	t.Helper()
+	ctx, err := NewPolicy(tp).CheckTarget(t.Context(), host)
+	if err != nil {
+		t.Fatalf("the policy refused %s before probing: %v", host, err)
+	}
+	return ctx
+}
+
+// parseModule loads one module the way the exporter loads its
+// configuration, defaults and validation included. yaml is what goes under
+// the module's name ("prober: tcp\ntcp:\n  …"), at any indentation: the
+// white space its lines have in common is removed.
+func parseModule(t testing.TB, yaml string) config.Module {
+	t.Helper()
+	lines := strings.Split(yaml, "\n")
+	common := -1
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if n := len(line) - len(strings.TrimLeft(line, " ")); common < 0 || n < common {
+			common = n
+		}
+	}
+	var b strings.Builder
+	b.WriteString("modules:\n  m:\n")
+	for _, line := range lines {
+		if strings.TrimSpace(line) != "" {
+			b.WriteString("    " + line[common:] + "\n")
+		}
+	}
+	c, err := config.Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatalf("bad test module: %v\n%s", err, b.String())
+	}
+	return c.Modules["m"]
+}
+
+// indent puts prefix before every line of s (trimmed), to nest a block of
+// YAML in another.
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		b.WriteString(prefix + line + "\n")
+	}
+	return b.String()
+}
+
+// serveLoopback accepts TCP connections on 127.0.0.1 and serves each with
+// handle (serveListener); it returns host:port.
+func serveLoopback(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveListener(t, l, handle)
+}
+
+// serveListener serves each connection accepted on l with handle, in its
+// own goroutine, and returns l's address. When the test ends, the listener
+// and the open connections are closed and the handlers waited for, so that
+// none outlives its test.
+func serveListener(t testing.TB, l net.Listener, handle func(net.Conn)) string {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		conns  = map[net.Conn]bool{}
+		closed bool // the test ended: close what is still accepted
+		wg     sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				continue
+			}
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		closed = true
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+// viaLocalhost names a fixture by the name localhost rather than its
+// address: "127.0.0.1:8080" becomes "localhost:8080", and likewise in a URL.
+func viaLocalhost(target string) string {
+	return strings.Replace(target, "127.0.0.1", "localhost", 1)
+}
+
+// closedLoopbackAddr returns an address on 127.0.0.1 where nothing listens
+// on network ("tcp" or "udp"): a port just bound, then released.
+func closedLoopbackAddr(t testing.TB, network string) string {
+	t.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -4,15 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 	"time"
-
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -40,21 +35,17 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 	}
 
 	cfg := &module.TLS
-	host, port, err := tlsTarget(target)
+	host, port, err := splitTarget(target, "443")
 	if err != nil {
 		logger.Error("Invalid target", "err", err)
 		return err
 	}
-	tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
-	if err != nil {
-		logger.Error("Error creating TLS configuration", "err", err)
-		return fmt.Errorf("invalid tls_config: %w", err)
-	}
 	// The certificate must be valid for server_name (or the hostname
 	// parameter, which the handler puts there), else for the target's host.
-	// crypto/tls leaves SNI out when this is an IP address.
-	if tlsConfig.ServerName == "" {
-		tlsConfig.ServerName = host
+	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
+	if err != nil {
+		logger.Error("Error creating TLS configuration", "err", err)
+		return err
 	}
 
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)
@@ -127,38 +118,6 @@ func checkServerCertificate(state *tls.ConnectionState, tlsConfig *tls.Config, w
 	return nil
 }
 
-// tlsTarget splits a tls target into host and port: "host:port", "host",
-// "[2001:db8::1]:443", "[2001:db8::1]" or "2001:db8::1"; the port defaults
-// to 443 and must be a number.
-func tlsTarget(target string) (host, port string, err error) {
-	bad := func(why string) error {
-		return fmt.Errorf("invalid target %q: %s (want host[:port])", target, why)
-	}
-	if strings.Contains(target, "/") {
-		return "", "", bad("not a host and port")
-	}
-	host, port, err = net.SplitHostPort(target)
-	if err != nil {
-		host, port = target, ""
-		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-			host = host[1 : len(host)-1]
-		}
-		if strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
-			return "", "", bad("unparsable address")
-		}
-	}
-	if host == "" {
-		return "", "", bad("no host")
-	}
-	if port == "" {
-		return host, "443", nil
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return "", "", bad(fmt.Sprintf("port %q is not a number from 1 to 65535", port))
-	}
-	return host, port, nil
-}
-
 // tlsConnect opens the TCP connection through the policy-enforcing dialer
 // and records the connect phase.
 func tlsConnect(ctx context.Context, addr, sourceIP string, durations *GaugeVec, logger *slog.Logger) (net.Conn, error) {
@@ -176,25 +135,9 @@ func tlsConnect(ctx context.Context, addr, sourceIP string, durations *GaugeVec,
 	durations.WithLabelValues("connect").Set(elapsed.Seconds())
 	if err != nil {
 		logger.Error("Error dialing TCP", "err", err)
-		return nil, tlsDialError(err, addr, elapsed)
+		return nil, dialFailure(ctx, err, addr)
 	}
 	return conn, nil
-}
-
-// tlsDialError phrases a failed connect for people.
-func tlsDialError(err error, addr string, elapsed time.Duration) error {
-	var pe *PolicyError
-	switch {
-	case errors.As(err, &pe):
-		return fmt.Errorf("connecting to %s: %w", addr, pe)
-	case isTimeout(err):
-		return &briefError{reason: fmt.Sprintf("connecting to %s timed out after %s", addr, roundDuration(elapsed)), err: err}
-	}
-	text := netErrorText(err)
-	if text == "connection refused" {
-		return &briefError{reason: text, err: err}
-	}
-	return &briefError{reason: fmt.Sprintf("connecting to %s: %s", addr, text), err: err}
 }
 
 // tlsHandshake runs the client handshake on conn, without certificate
@@ -230,7 +173,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, base *tls.Config, duration
 	elapsed := time.Since(start)
 	durations.WithLabelValues("handshake").Set(elapsed.Seconds())
 	if err != nil {
-		return nil, tlsHandshakeError(err, elapsed, certRequested && !haveCert)
+		return nil, tlsHandshakeError(ctx, err, elapsed, certRequested && !haveCert)
 	}
 	state := tconn.ConnectionState()
 	return &state, nil
@@ -250,7 +193,7 @@ func awaitClientCertVerdict(ctx context.Context, tconn *tls.Conn, watch *ticketW
 	tconn.SetReadDeadline(deadline)
 	var b [1]byte
 	_, err := tconn.Read(b[:])
-	if err == nil || isTimeout(err) {
+	if err == nil || isTimeout(ctx, err) {
 		return nil // data, a session ticket, or silence: not refused
 	}
 	return err
@@ -274,27 +217,11 @@ func (w *ticketWatch) Put(_ string, cs *tls.ClientSessionState) {
 }
 
 // tlsHandshakeError phrases a failed handshake for people. noClientCert
-// says that the server asked for a client certificate and none was sent.
-func tlsHandshakeError(err error, elapsed time.Duration, noClientCert bool) error {
-	if isTimeout(err) {
-		return &briefError{reason: "TLS handshake timed out after " + roundDuration(elapsed).String(), err: err}
+// says that the server asked for a client certificate and none was sent:
+// the alert (or hang-up) that follows is then most likely about that.
+func tlsHandshakeError(ctx context.Context, err error, elapsed time.Duration, noClientCert bool) error {
+	if noClientCert && !isTimeout(ctx, err) && (tlsAlert(err) != nil || errors.Is(err, io.EOF)) {
+		return reasonf(err, "TLS handshake failed: the server requires a client certificate and none is configured (%s)", tlsErrorText(err))
 	}
-	text, remote := tlsErrorText(err)
-	if noClientCert && (remote || errors.Is(err, io.EOF)) {
-		return &briefError{reason: fmt.Sprintf("TLS handshake failed: the server requires a client certificate and none is configured (%s)", text), err: err}
-	}
-	return &briefError{reason: "TLS handshake failed: " + text, err: err}
-}
-
-// tlsErrorText is the cause of a TLS error without the "tls: " prefixes,
-// and whether it is an alert the server sent.
-func tlsErrorText(err error) (text string, remote bool) {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "remote error" {
-		return "remote error: " + strings.TrimPrefix(oe.Err.Error(), "tls: "), true
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return "connection closed by the server", false
-	}
-	return strings.TrimPrefix(netErrorText(err), "tls: "), false
+	return tlsFailure(ctx, err, elapsed)
 }

@@ -2,25 +2,16 @@ package prober
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,111 +21,8 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// tlsTestCA is a certificate authority made for one test.
-type tlsTestCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	pemFile string // the CA certificate, for tls_config.ca_file
-}
-
-func newTLSTestCA(t testing.TB, name string) *tlsTestCA {
-	t.Helper()
-	key := tlsTestKey(t)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: tlsTestSerial(t), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &tlsTestCA{cert: cert, key: key, pemFile: filepath.Join(t.TempDir(), "ca.pem")}
-	if err := os.WriteFile(ca.pemFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
-
-func tlsTestKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func tlsTestSerial(t testing.TB) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// tlsLeafSpec describes a certificate to issue. Zero times mean valid from
-// an hour ago for 90 days; no names means localhost, 127.0.0.1 and ::1.
-type tlsLeafSpec struct {
-	commonName          string
-	dnsNames            []string
-	ips                 []net.IP
-	notBefore, notAfter time.Time
-	client              bool // a client certificate
-	selfSigned          bool
-}
-
-// issue signs a certificate as spec says and returns it ready for a
-// tls.Config (leaf only, no chain) along with the parsed leaf.
-func (ca *tlsTestCA) issue(t testing.TB, spec tlsLeafSpec) (tls.Certificate, *x509.Certificate) {
-	t.Helper()
-	now := time.Now()
-	if spec.notBefore.IsZero() {
-		spec.notBefore = now.Add(-time.Hour)
-	}
-	if spec.notAfter.IsZero() {
-		spec.notAfter = now.Add(90 * 24 * time.Hour)
-	}
-	if spec.commonName == "" && spec.dnsNames == nil {
-		spec.commonName, spec.dnsNames = "localhost", []string{"localhost"}
-		spec.ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	}
-	if spec.commonName == "" {
-		spec.commonName = spec.dnsNames[0]
-	}
-	usage := x509.ExtKeyUsageServerAuth
-	if spec.client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	key := tlsTestKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: tlsTestSerial(t), Subject: pkix.Name{CommonName: spec.commonName},
-		NotBefore: spec.notBefore, NotAfter: spec.notAfter, DNSNames: spec.dnsNames, IPAddresses: spec.ips,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	parent, signer := ca.cert, ca.key
-	if spec.selfSigned {
-		parent, signer = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
-}
-
 // ocspStaple is an OCSP response for leaf signed by the CA.
-func (ca *tlsTestCA) ocspStaple(t testing.TB, leaf *x509.Certificate, status int, revokedAt time.Time) []byte {
+func (ca *testCA) ocspStaple(t testing.TB, leaf *x509.Certificate, status int, revokedAt time.Time) []byte {
 	t.Helper()
 	now := time.Now()
 	resp, err := ocsp.CreateResponse(ca.cert, ca.cert, ocsp.Response{
@@ -145,70 +33,6 @@ func (ca *tlsTestCA) ocspStaple(t testing.TB, leaf *x509.Certificate, status int
 		t.Fatal(err)
 	}
 	return resp
-}
-
-// writeKeyPair writes a certificate and its key as PEM files, for
-// tls_config.cert_file and key_file.
-func writeKeyPair(t testing.TB, cert tls.Certificate) (certFile, keyFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
-// tlsTestListener serves every connection to 127.0.0.1:port with handle
-// and returns "127.0.0.1:port". Connections are closed when the test ends.
-func tlsTestListener(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
 }
 
 // tlsTestServer is a TLS server on 127.0.0.1 that completes handshakes and
@@ -229,7 +53,7 @@ func startTLSTestServer(t testing.TB, cfg *tls.Config) *tlsTestServer {
 		s.sni.Store(&name)
 		return nil, nil
 	}
-	s.addr = tlsTestListener(t, func(c net.Conn) {
+	s.addr = serveLoopback(t, func(c net.Conn) {
 		tc := tls.Server(c, cfg)
 		err := tc.Handshake()
 		s.lastErr.Store(&err)
@@ -249,28 +73,20 @@ func (s *tlsTestServer) serverName() string {
 	return "<no ClientHello>"
 }
 
-func tlsServerConfig(certs ...tls.Certificate) *tls.Config {
-	return &tls.Config{Certificates: certs}
-}
-
 // tlsTestModule is a tls module with the given lines in its tls block
 // (indented by six spaces), trusting ca when not nil.
-func tlsTestModule(t testing.TB, ca *tlsTestCA, extra string) config.Module {
+func tlsTestModule(t testing.TB, ca *testCA, extra string) config.Module {
 	t.Helper()
-	m := parseTestModule(t, "    prober: tls\n    tls:\n      preferred_ip_protocol: ip4\n"+extra)
+	m := parseModule(t, "    prober: tls\n    tls:\n      preferred_ip_protocol: ip4\n"+extra)
 	if ca != nil {
-		m.TLS.TLSConfig.CAFile = ca.pemFile
+		m.TLS.TLSConfig.CAFile = ca.file
 	}
 	return m
 }
 
 func runTLS(t *testing.T, target string, module config.Module, timeout time.Duration) (*Registry, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	registry := NewRegistry()
-	err := ProbeTLS(ctx, target, module, registry, testLogger(t))
-	return registry, err
+	return runTestProbe(t, ProbeTLS, target, module, timeout)
 }
 
 // Families of every tls probe that resolved its target, and of one that
@@ -298,14 +114,13 @@ func families(groups ...[]string) []string {
 const noVerifiedChain = -62135596800
 
 func TestTLSSuccess(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, leaf := ca.issue(t, tlsLeafSpec{})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	leaf := cert.Leaf
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 
 	registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, ca, ""), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectFamilies(t, registry, families(tlsBaseFamilies, tlsCertFamilies)...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_ip_protocol":              4,
@@ -338,13 +153,12 @@ func TestTLSSuccess(t *testing.T) {
 
 // The chain's earliest expiry is the CA's when it expires before the leaf.
 func TestTLSLastChainExpiryIsTheChainsEarliest(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, leaf := ca.issue(t, tlsLeafSpec{notAfter: ca.cert.NotAfter.Add(24 * time.Hour)})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{notAfter: ca.cert.NotAfter.Add(24 * time.Hour)})
+	leaf := cert.Leaf
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	registry, err := runTLS(t, srv.addr, tlsTestModule(t, ca, ""), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_ssl_last_chain_expiry_timestamp_seconds": float64(ca.cert.NotAfter.Unix()),
 		"probe_ssl_earliest_cert_expiry":                float64(leaf.NotAfter.Unix()), // only the leaf was presented
@@ -352,20 +166,18 @@ func TestTLSLastChainExpiryIsTheChainsEarliest(t *testing.T) {
 }
 
 func TestTLSVersions(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	tls12 := tlsServerConfig(cert)
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	tls12 := serverTLSConfig(cert)
 	tls12.MaxVersion = tls.VersionTLS12
 	srv12 := startTLSTestServer(t, tls12)
-	tls13 := tlsServerConfig(cert)
+	tls13 := serverTLSConfig(cert)
 	tls13.MinVersion = tls.VersionTLS13
 	srv13 := startTLSTestServer(t, tls13)
 
 	t.Run("TLS 1.2 server", func(t *testing.T) {
 		registry, err := runTLS(t, srv12.addr, tlsTestModule(t, ca, ""), 5*time.Second)
-		if err != nil {
-			t.Fatalf("probe failed: %v", err)
-		}
+		expectSuccess(t, err)
 		expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.2")
 		ciphers := 0
 		for _, s := range registry.Samples() {
@@ -397,39 +209,17 @@ func TestTLSVersions(t *testing.T) {
 	}
 }
 
+// A bad target is a failed probe with the reason, before any I/O; the
+// port defaults to 443 (splitTarget is tested on its own).
 func TestTLSTarget(t *testing.T) {
-	cases := []struct{ target, host, port, err string }{
-		{"example.org", "example.org", "443", ""},
-		{"example.org:8443", "example.org", "8443", ""},
-		{"192.0.2.1", "192.0.2.1", "443", ""},
-		{"[2001:db8::1]", "2001:db8::1", "443", ""},
-		{"[2001:db8::1]:853", "2001:db8::1", "853", ""},
-		{"2001:db8::1", "2001:db8::1", "443", ""},
-		{"example.org:", "example.org", "443", ""},
-		{"https://example.org", "", "", `invalid target "https://example.org": not a host and port (want host[:port])`},
-		{":443", "", "", `invalid target ":443": no host`},
-		{"example.org:https", "", "", `port "https" is not a number from 1 to 65535`},
-		{"example.org:70000", "", "", `port "70000" is not a number from 1 to 65535`},
-		{"example.org:0", "", "", `port "0" is not a number`},
-		{"a:b:c", "", "", `invalid target "a:b:c": unparsable address`},
-		{"[example.org", "", "", "unparsable address"},
-	}
-	for _, tc := range cases {
-		host, port, err := tlsTarget(tc.target)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("tlsTarget(%q) = %q, %q, %v; want error %q", tc.target, host, port, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || host != tc.host || port != tc.port {
-			t.Errorf("tlsTarget(%q) = %q, %q, %v; want %q, %q", tc.target, host, port, err, tc.host, tc.port)
-		}
-	}
-	// A bad target is a failed probe with the reason, before any I/O.
 	registry, err := runTLS(t, "https://example.org/", tlsTestModule(t, nil, ""), time.Second)
 	expectReason(t, err, `invalid target "https://example.org/"`)
 	expectFamilies(t, registry, "probe_tls_duration_seconds")
+
+	// Without a port the probe dials 443. A source address this machine
+	// does not have fails before any packet is sent, and names the address.
+	_, err = runTLS(t, "127.0.0.1", tlsTestModule(t, nil, "      source_ip_address: 192.0.2.1\n"), time.Second)
+	expectReason(t, err, "cannot connect to 127.0.0.1:443: bind: cannot assign requested address")
 }
 
 func TestTLSIPv6(t *testing.T) {
@@ -437,39 +227,26 @@ func TestTLSIPv6(t *testing.T) {
 	if err != nil {
 		t.Skip("no IPv6 loopback:", err)
 	}
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	srv := tls.NewListener(l, tlsServerConfig(cert))
-	defer srv.Close()
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.(*tls.Conn).Handshake()
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	serveListener(t, tls.NewListener(l, serverTLSConfig(cert)), func(c net.Conn) {
+		c.(*tls.Conn).Handshake()
+		io.Copy(io.Discard, c)
+	})
 	module := tlsTestModule(t, ca, "")
 	module.TLS.IPProtocol = "ip6"
 	registry, err := runTLS(t, l.Addr().String(), module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	expectSuccess(t, err)
 	expectMetrics(t, registry, map[string]float64{"probe_ip_protocol": 6, "probe_tls_hostname_verified": 1, "probe_tls_chain_verified": 1})
 }
 
 func TestTLSSourceIPAddress(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
 	var remote atomic.Value
-	addr := tlsTestListener(t, func(c net.Conn) {
+	addr := serveLoopback(t, func(c net.Conn) {
 		remote.Store(c.RemoteAddr().(*net.TCPAddr).IP.String())
-		tc := tls.Server(c, tlsServerConfig(cert))
+		tc := tls.Server(c, serverTLSConfig(cert))
 		if tc.Handshake() == nil {
 			io.Copy(io.Discard, tc)
 		}
@@ -482,24 +259,18 @@ func TestTLSSourceIPAddress(t *testing.T) {
 	}
 	// A source address this machine does not have cannot be bound.
 	_, err := runTLS(t, addr, tlsTestModule(t, ca, "      source_ip_address: 192.0.2.1\n"), 5*time.Second)
-	expectReason(t, err, "connecting to 127.0.0.1:")
-	expectReason(t, err, "cannot assign requested address")
+	expectReason(t, err, "cannot connect to 127.0.0.1:")
+	expectReason(t, err, ": bind: cannot assign requested address")
 }
 
 func TestTLSPolicy(t *testing.T) {
 	// localhost resolves (from /etc/hosts) to a denied address: refused
 	// after resolution, before any connection.
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
-	policy := NewPolicy(config.TargetPolicy{Allow: []string{"localhost"}, Deny: []string{"127.0.0.0/8"}})
-	ctx, err := policy.CheckTarget(t.Context(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err = ProbeTLS(ctx, "localhost:"+srv.port, tlsTestModule(t, ca, ""), NewRegistry(), testLogger(t))
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{})
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
+	ctx := policyContext(t, config.TargetPolicy{Allow: []string{"localhost"}, Deny: []string{"127.0.0.0/8"}}, "localhost")
+	_, err := runTestProbeCtx(ctx, t, ProbeTLS, "localhost:"+srv.port, tlsTestModule(t, ca, ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
@@ -507,17 +278,6 @@ func TestTLSPolicy(t *testing.T) {
 	if srv.sni.Load() != nil {
 		t.Error("the server was contacted")
 	}
-}
-
-// The dialer refuses what the policy denies even when the address did not
-// come from chooseProtocol: the probe's reason keeps the refusal.
-func TestTLSDialErrorKeepsPolicyError(t *testing.T) {
-	pe := &PolicyError{Target: "127.0.0.1", Reason: "address is in denied network 127.0.0.0/8"}
-	err := tlsDialError(&net.OpError{Op: "dial", Net: "tcp", Err: pe}, "127.0.0.1:443", time.Millisecond)
-	if !IsPolicyError(err) {
-		t.Fatalf("%v is not a policy error", err)
-	}
-	expectReason(t, err, "connecting to 127.0.0.1:443: target 127.0.0.1 refused by policy")
 }
 
 func TestTLSHandshakeErrorText(t *testing.T) {
@@ -532,25 +292,26 @@ func TestTLSHandshakeErrorText(t *testing.T) {
 		{context.DeadlineExceeded, false, "TLS handshake timed out after 1.5s"},
 	}
 	for _, tc := range cases {
-		if got := tlsHandshakeError(tc.err, 1500*time.Millisecond, tc.noClientCert).Error(); got != tc.want {
+		if got := tlsHandshakeError(t.Context(), tc.err, 1500*time.Millisecond, tc.noClientCert).Error(); got != tc.want {
 			t.Errorf("tlsHandshakeError(%v, %v) = %q, want %q", tc.err, tc.noClientCert, got, tc.want)
 		}
 	}
 }
 
 func TestTLSCertificateProblems(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	otherCA := newTLSTestCA(t, "vigie other CA")
+	ca := newTestCA(t, "vigie test CA")
+	otherCA := newTestCA(t, "vigie other CA")
 	now := time.Now()
 	day := 24 * time.Hour
 
-	expiredCert, _ := ca.issue(t, tlsLeafSpec{notBefore: now.Add(-30 * day), notAfter: now.Add(-3*day - time.Hour)})
-	futureCert, future := ca.issue(t, tlsLeafSpec{notBefore: now.Add(3*day + time.Hour)})
-	expiringCert, _ := ca.issue(t, tlsLeafSpec{notAfter: now.Add(5*day + time.Hour)})
-	laterCert, _ := ca.issue(t, tlsLeafSpec{notAfter: now.Add(20 * day)})
-	wrongNameCert, _ := ca.issue(t, tlsLeafSpec{dnsNames: []string{"other.example", "www.other.example"}})
-	otherCACert, _ := otherCA.issue(t, tlsLeafSpec{})
-	selfSignedCert, _ := ca.issue(t, tlsLeafSpec{selfSigned: true})
+	expiredCert := ca.issue(t, certSpec{notBefore: now.Add(-30 * day), notAfter: now.Add(-3*day - time.Hour)})
+	futureCert := ca.issue(t, certSpec{notBefore: now.Add(3*day + time.Hour)})
+	future := futureCert.Leaf
+	expiringCert := ca.issue(t, certSpec{notAfter: now.Add(5*day + time.Hour)})
+	laterCert := ca.issue(t, certSpec{notAfter: now.Add(20 * day)})
+	wrongNameCert := ca.issue(t, certSpec{names: []string{"other.example", "www.other.example"}})
+	otherCACert := otherCA.issue(t, certSpec{})
+	selfSignedCert := newSelfSignedCert(t, certSpec{})
 	withinFourteenDays := "      fail_if_cert_expires_within: 14d\n"
 	insecure := "      tls_config:\n        insecure_skip_verify: true\n"
 
@@ -579,13 +340,11 @@ func TestTLSCertificateProblems(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startTLSTestServer(t, tlsServerConfig(tc.cert))
+			srv := startTLSTestServer(t, serverTLSConfig(tc.cert))
 			module := tlsTestModule(t, ca, tc.extra)
 			registry, err := runTLS(t, "localhost:"+srv.port, module, 5*time.Second)
 			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 			} else {
 				expectReason(t, err, tc.reason)
 				if err.Error() != tc.reason {
@@ -612,23 +371,13 @@ func TestTLSCertificateProblems(t *testing.T) {
 
 // An intermediate that expired fails the chain and is named in the reason.
 func TestTLSExpiredIntermediate(t *testing.T) {
-	root := newTLSTestCA(t, "vigie test root")
+	root := newTestCA(t, "vigie test root")
 	now := time.Now()
-	interKey := tlsTestKey(t)
-	interTmpl := &x509.Certificate{
-		SerialNumber: tlsTestSerial(t), Subject: pkix.Name{CommonName: "vigie test intermediate"},
-		NotBefore: now.Add(-30 * 24 * time.Hour), NotAfter: now.Add(-2*24*time.Hour - time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root.cert, &interKey.PublicKey, root.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, _ := x509.ParseCertificate(interDER)
-	intermediate := &tlsTestCA{cert: inter, key: interKey}
-	cert, _ := intermediate.issue(t, tlsLeafSpec{})
-	cert.Certificate = append(cert.Certificate, interDER)
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	intermediate := root.intermediate(t, "vigie test intermediate", now.Add(-30*24*time.Hour), now.Add(-2*24*time.Hour-time.Hour))
+	inter := intermediate.cert
+	cert := intermediate.issue(t, certSpec{})
+	cert.Certificate = append(cert.Certificate, inter.Raw)
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 
 	registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, root, ""), 5*time.Second)
 	expectReason(t, err, "certificate for vigie test intermediate expired 2 days ago")
@@ -639,8 +388,8 @@ func TestTLSExpiredIntermediate(t *testing.T) {
 }
 
 func TestTLSOCSPStaple(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	otherCA := newTLSTestCA(t, "vigie other CA")
+	ca := newTestCA(t, "vigie test CA")
+	otherCA := newTestCA(t, "vigie other CA")
 	revokedAt := time.Now().Add(-2*24*time.Hour - time.Hour)
 
 	cases := []struct {
@@ -661,17 +410,12 @@ func TestTLSOCSPStaple(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cert, leaf := ca.issue(t, tlsLeafSpec{})
+			cert := ca.issue(t, certSpec{})
+			leaf := cert.Leaf
 			cert.OCSPStaple = tc.staple(leaf)
-			srv := startTLSTestServer(t, tlsServerConfig(cert))
+			srv := startTLSTestServer(t, serverTLSConfig(cert))
 			registry, err := runTLS(t, "localhost:"+srv.port, tlsTestModule(t, ca, tc.extra), 5*time.Second)
-			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			expectOutcome(t, err, tc.reason)
 			want := families(tlsBaseFamilies, tlsCertFamilies, tlsOCSPFamilies)
 			if tc.status == "invalid" {
 				want = want[:len(want)-1] // no next update
@@ -692,17 +436,17 @@ func TestTLSOCSPStaple(t *testing.T) {
 }
 
 func TestTLSClientCertificates(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	otherCA := newTLSTestCA(t, "vigie other CA")
-	serverCert, _ := ca.issue(t, tlsLeafSpec{})
-	clientCert, _ := ca.issue(t, tlsLeafSpec{commonName: "vigie probe", dnsNames: []string{"probe.example"}, client: true})
-	strangerCert, _ := otherCA.issue(t, tlsLeafSpec{commonName: "stranger", dnsNames: []string{"stranger.example"}, client: true})
+	ca := newTestCA(t, "vigie test CA")
+	otherCA := newTestCA(t, "vigie other CA")
+	serverCert := ca.issue(t, certSpec{})
+	clientCert := ca.issue(t, certSpec{commonName: "vigie probe", names: []string{"probe.example"}, client: true})
+	strangerCert := otherCA.issue(t, certSpec{commonName: "stranger", names: []string{"stranger.example"}, client: true})
 	clientFiles := func(c tls.Certificate) string {
 		certFile, keyFile := writeKeyPair(t, c)
 		return fmt.Sprintf("      tls_config:\n        cert_file: %s\n        key_file: %s\n", certFile, keyFile)
 	}
 	server := func(auth tls.ClientAuthType, maxVersion uint16) *tlsTestServer {
-		cfg := tlsServerConfig(serverCert)
+		cfg := serverTLSConfig(serverCert)
 		cfg.ClientAuth = auth
 		cfg.ClientCAs = x509.NewCertPool()
 		cfg.ClientCAs.AddCert(ca.cert)
@@ -733,9 +477,7 @@ func TestTLSClientCertificates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			registry, err := runTLS(t, "localhost:"+tc.srv.port, tlsTestModule(t, ca, tc.extra), 5*time.Second)
 			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
+				expectSuccess(t, err)
 				expectFamilies(t, registry, families(tlsBaseFamilies, tlsCertFamilies)...)
 				return
 			}
@@ -750,30 +492,24 @@ func TestTLSClientCertificates(t *testing.T) {
 }
 
 func TestTLSConnectionFailures(t *testing.T) {
-	// A port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := l.Addr().String()
-	l.Close()
+	closedAddr := closedLoopbackAddr(t, "tcp")
 
-	notTLS := tlsTestListener(t, func(c net.Conn) {
+	notTLS := serveLoopback(t, func(c net.Conn) {
 		c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
 		io.Copy(io.Discard, c)
 	})
 	// Closing only the sending side avoids a reset from unread data.
-	hangsUp := tlsTestListener(t, func(c net.Conn) {
+	hangsUp := serveLoopback(t, func(c net.Conn) {
 		c.(*net.TCPConn).CloseWrite()
 		io.Copy(io.Discard, c)
 	})
-	silent := tlsTestListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 
 	cases := []struct {
 		name, addr, reason string
 		exact              bool
 	}{
-		{"connection refused", closedAddr, "connection refused", true},
+		{"connection refused", closedAddr, "connection refused by " + closedAddr, true},
 		{"not TLS", notTLS, "TLS handshake failed: first record does not look like a TLS handshake", true},
 		{"server hangs up", hangsUp, "TLS handshake failed: connection closed by the server", true},
 		{"server never answers", silent, "TLS handshake timed out after ", false},
@@ -795,9 +531,9 @@ func TestTLSConnectionFailures(t *testing.T) {
 // answer sends a session ticket: the wait for its verdict ends there rather
 // than at the end of the allowed wait.
 func TestTLSClientCertVerdictEndsOnSessionTicket(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	serverCert, _ := ca.issue(t, tlsLeafSpec{})
-	cfg := tlsServerConfig(serverCert)
+	ca := newTestCA(t, "vigie test CA")
+	serverCert := ca.issue(t, certSpec{})
+	cfg := serverTLSConfig(serverCert)
 	cfg.ClientAuth = tls.RequestClientCert
 	srv := startTLSTestServer(t, cfg)
 
@@ -825,24 +561,23 @@ func TestTLSClientCertVerdictEndsOnSessionTicket(t *testing.T) {
 // tls_config.server_name, else the hostname parameter, else the target's
 // host; an IP address is not sent as SNI.
 func TestTLSServerNamePrecedence(t *testing.T) {
-	ca := newTLSTestCA(t, "vigie test CA")
-	cert, _ := ca.issue(t, tlsLeafSpec{
-		dnsNames: []string{"localhost", "tls.example", "vhost.example"},
-		ips:      []net.IP{net.IPv4(127, 0, 0, 1)},
+	ca := newTestCA(t, "vigie test CA")
+	cert := ca.issue(t, certSpec{
+		names: []string{"localhost", "tls.example", "vhost.example", "127.0.0.1"},
 	})
-	srv := startTLSTestServer(t, tlsServerConfig(cert))
+	srv := startTLSTestServer(t, serverTLSConfig(cert))
 	lh := newLiveHandler(t, `
 modules:
   tls_plain:
     prober: tls
     tls:
       preferred_ip_protocol: ip4
-      tls_config: {ca_file: `+ca.pemFile+`}
+      tls_config: {ca_file: `+ca.file+`}
   tls_named:
     prober: tls
     tls:
       preferred_ip_protocol: ip4
-      tls_config: {ca_file: `+ca.pemFile+`, server_name: tls.example}
+      tls_config: {ca_file: `+ca.file+`, server_name: tls.example}
 `)
 	cases := []struct {
 		name, module, host, hostname string

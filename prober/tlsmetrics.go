@@ -246,7 +246,7 @@ func (v certVerification) failure() error {
 	case leafExpired:
 		return certInvalidError(v.chainErr, invalid.Cert, v.now)
 	case v.hostnameErr != nil:
-		return &briefError{reason: x509Text(v.hostnameErr), err: v.hostnameErr}
+		return reasonf(v.hostnameErr, "%s", x509Text(v.hostnameErr))
 	case v.chainErr != nil:
 		return chainError(v.chainErr, v.leaf, v.now)
 	}
@@ -266,24 +266,24 @@ func chainError(err error, leaf *x509.Certificate, now time.Time) error {
 			issuer = leaf
 		}
 		if bytes.Equal(issuer.RawIssuer, issuer.RawSubject) {
-			return &briefError{reason: fmt.Sprintf("certificate for %s signed by unknown authority (self-signed)", certName(leaf)), err: err}
+			return reasonf(err, "certificate for %s signed by unknown authority (self-signed)", certName(leaf))
 		}
 		name := issuer.Issuer.CommonName
 		if name == "" {
 			name = issuer.Issuer.String()
 		}
-		return &briefError{reason: fmt.Sprintf("certificate for %s signed by unknown authority %q", certName(leaf), name), err: err}
+		return reasonf(err, "certificate for %s signed by unknown authority %q", certName(leaf), name)
 	}
-	return &briefError{reason: fmt.Sprintf("certificate for %s not trusted: %s", certName(leaf), x509Text(err)), err: err}
+	return reasonf(err, "certificate for %s not trusted: %s", certName(leaf), x509Text(err))
 }
 
 // certInvalidError says how a certificate is outside its validity period.
 func certInvalidError(err error, c *x509.Certificate, now time.Time) error {
 	if now.Before(c.NotBefore) {
-		return &briefError{reason: fmt.Sprintf("certificate for %s is not yet valid: valid from %s (in %s)",
-			certName(c), c.NotBefore.UTC().Format(time.RFC3339), humanDuration(c.NotBefore.Sub(now))), err: err}
+		return reasonf(err, "certificate for %s is not yet valid: valid from %s (in %s)",
+			certName(c), c.NotBefore.UTC().Format(time.RFC3339), humanDuration(c.NotBefore.Sub(now)))
 	}
-	return &briefError{reason: fmt.Sprintf("certificate for %s expired %s ago", certName(c), humanDuration(now.Sub(c.NotAfter))), err: err}
+	return reasonf(err, "certificate for %s expired %s ago", certName(c), humanDuration(now.Sub(c.NotAfter)))
 }
 
 // x509Text is an x509 error's text without its package prefix.

@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"syscall"
-
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -40,17 +37,16 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	}
 	var tlsConfig *tls.Config
 	if p.TLS {
-		cfg, err := pconfig.NewTLSConfig(&p.TLSConfig)
+		// Without server_name, the name tls.Dial derives from a unix
+		// address, as upstream.
+		serverName := path
+		if i := strings.LastIndex(path, ":"); i >= 0 {
+			serverName = path[:i]
+		}
+		cfg, err := newTLSConfig(&p.TLSConfig, serverName)
 		if err != nil {
 			logger.Error("Error creating TLS configuration", "err", err)
-			return nil, fmt.Errorf("invalid tls_config: %w", err)
-		}
-		if cfg.ServerName == "" {
-			// What tls.Dial derives from a unix address, as upstream.
-			cfg.ServerName = path
-			if i := strings.LastIndex(path, ":"); i >= 0 {
-				cfg.ServerName = path[:i]
-			}
+			return nil, err
 		}
 		tlsConfig = cfg
 		logger.Debug("Dialing unix with TLS")
@@ -64,15 +60,14 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 	}
 	conn, err := dialer.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, unixDialFailure(err, path)
+		return nil, unixDialFailure(ctx, err, path)
 	}
 	if tlsConfig == nil {
 		return conn, nil
 	}
-	tlsConn := tls.Client(conn, tlsConfig)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, connTLSFailure(err)
+	tlsConn, err := handshakeTLS(ctx, conn, tlsConfig)
+	if err != nil {
+		return nil, err
 	}
 	return tlsConn, nil
 }
@@ -83,21 +78,20 @@ func notASocket(path string) bool {
 	return err == nil && fi.Mode()&os.ModeSocket == 0
 }
 
-// unixDialFailure explains a failed connect to a unix socket; permission
-// problems get their own reason, as upstream.
-func unixDialFailure(err error, path string) error {
+// unixDialFailure explains a failed connect to a unix socket: what is
+// wrong with the path gets its own reason, the rest is any prober's
+// (dialFailure).
+func unixDialFailure(ctx context.Context, err error, path string) error {
 	switch {
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return connFailure(err, "permission denied connecting to unix socket %s", path)
+		return reasonf(err, "permission denied connecting to unix socket %s", path)
 	case errors.Is(err, syscall.ENOENT):
-		return connFailure(err, "unix socket %s does not exist", path)
+		return reasonf(err, "unix socket %s does not exist", path)
 	case errors.Is(err, syscall.ENOTSOCK), errors.Is(err, syscall.ECONNREFUSED) && notASocket(path):
 		// Linux refuses connections to files that are not sockets.
-		return connFailure(err, "%s is not a unix socket", path)
+		return reasonf(err, "%s is not a unix socket", path)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return connFailure(err, "connection refused by unix socket %s (nothing listening)", path)
-	case connTimedOut(err):
-		return connFailure(err, "timeout while connecting to unix socket %s", path)
+		return reasonf(err, "connection refused by unix socket %s (nothing listening)", path)
 	}
-	return connFailure(err, "connecting to unix socket %s: %s", path, connErrorText(err))
+	return dialFailure(ctx, err, "unix socket "+path)
 }

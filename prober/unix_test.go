@@ -20,7 +20,7 @@ func unixTestServer(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qrTestServer(t, l, handle)
+	serveListener(t, l, handle)
 	return path
 }
 
@@ -32,7 +32,7 @@ func TestUnixQueryResponse(t *testing.T) {
 			d.send("* BYE", "a1 OK LOGOUT completed")
 		}
 	})
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: unix
 unix:
   query_response:
@@ -40,10 +40,8 @@ unix:
     - send: "a1 LOGOUT"
     - expect: "^a1 OK"`)
 
-	registry, err := qrTestProbe(t, ProbeUnix, path, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	registry, err := runTestProbe(t, ProbeUnix, path, module, 5*time.Second)
+	expectSuccess(t, err)
 	// No name to resolve: no resolution metrics, as upstream.
 	expectFamilies(t, registry, "probe_failed_due_to_regex", "probe_failed_due_to_bytes")
 	expectMetrics(t, registry, map[string]float64{"probe_failed_due_to_regex": 0, "probe_failed_due_to_bytes": 0})
@@ -52,8 +50,8 @@ unix:
 
 func TestUnixRegexpFailure(t *testing.T) {
 	path := unixTestServer(t, qrSendLines("-ERR no"))
-	module := qrTestModule(t, "prober: unix\nunix:\n  query_response:\n    - expect: \"^\\\\+OK\"")
-	registry, err := qrTestProbe(t, ProbeUnix, path, module, 5*time.Second)
+	module := parseModule(t, "prober: unix\nunix:\n  query_response:\n    - expect: \"^\\\\+OK\"")
+	registry, err := runTestProbe(t, ProbeUnix, path, module, 5*time.Second)
 	expectReason(t, err, `expected line matching "^\\+OK" but connection closed after reading "-ERR no"`)
 	expectMetrics(t, registry, map[string]float64{"probe_failed_due_to_regex": 1})
 }
@@ -81,7 +79,7 @@ func TestUnixConnectFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			registry, err := qrTestProbe(t, ProbeUnix, tc.path, qrTestModule(t, "prober: unix"), 5*time.Second)
+			registry, err := runTestProbe(t, ProbeUnix, tc.path, parseModule(t, "prober: unix"), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			expectFamilies(t, registry)
 		})
@@ -91,7 +89,7 @@ func TestUnixConnectFailures(t *testing.T) {
 func TestUnixPermissionDenied(t *testing.T) {
 	if os.Geteuid() == 0 {
 		// root passes every permission check: exercise the classification.
-		err := unixDialFailure(&net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}, "/run/x.sock")
+		err := unixDialFailure(t.Context(), &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}, "/run/x.sock")
 		expectReason(t, err, "permission denied connecting to unix socket /run/x.sock")
 		return
 	}
@@ -99,13 +97,13 @@ func TestUnixPermissionDenied(t *testing.T) {
 	if err := os.Chmod(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := qrTestProbe(t, ProbeUnix, path, qrTestModule(t, "prober: unix"), 5*time.Second)
+	_, err := runTestProbe(t, ProbeUnix, path, parseModule(t, "prober: unix"), 5*time.Second)
 	expectReason(t, err, "permission denied connecting to unix socket "+path)
 }
 
 func TestUnixTLS(t *testing.T) {
-	pki := newQRPKI(t)
-	cert := pki.issue(t, "daemon.local", time.Now().Add(30*24*time.Hour))
+	pki := newTestCA(t, "vigie test CA")
+	cert := pki.issue(t, certSpec{names: []string{"daemon.local"}, notAfter: time.Now().Add(30 * 24 * time.Hour)})
 	path := unixTestServer(t, qrTLSBanner(t, qrTLSServerConfig(cert), "READY"))
 	module := func(serverName string) string {
 		return fmt.Sprintf(`
@@ -116,17 +114,15 @@ unix:
     ca_file: %s
     server_name: %q
   query_response:
-    - expect: "^READY"`, pki.caFile, serverName)
+    - expect: "^READY"`, pki.file, serverName)
 	}
 
-	registry, err := qrTestProbe(t, ProbeUnix, path, qrTestModule(t, module("daemon.local")), 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	registry, err := runTestProbe(t, ProbeUnix, path, parseModule(t, module("daemon.local")), 5*time.Second)
+	expectSuccess(t, err)
 	expectFamilies(t, registry, append([]string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"}, qrTLSFamilies...)...)
 	expectSeries(t, registry, "probe_tls_cipher_info", 1, tls.CipherSuiteName(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256))
 
 	// Without server_name the name checked is the socket's path, as upstream.
-	_, err = qrTestProbe(t, ProbeUnix, path, qrTestModule(t, module("")), 5*time.Second)
-	expectReason(t, err, "TLS handshake failed: tls: failed to verify certificate: x509: certificate is valid for daemon.local, not "+path)
+	_, err = runTestProbe(t, ProbeUnix, path, parseModule(t, module("")), 5*time.Second)
+	expectReason(t, err, "TLS handshake failed: x509: certificate is valid for daemon.local, not "+path)
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -60,13 +59,9 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 
 	var tlsConfig *tls.Config
 	if targetURL.Scheme == "wss" {
-		if tlsConfig, err = pconfig.NewTLSConfig(&wsc.TLSConfig); err != nil {
+		if tlsConfig, err = newTLSConfig(&wsc.TLSConfig, host); err != nil {
 			logger.Error("Error creating TLS config", "err", err)
-			return fmt.Errorf("invalid tls_config: %w", err)
-		}
-		if tlsConfig.ServerName == "" {
-			// We dial the resolved address, so name the host ourselves.
-			tlsConfig.ServerName = host
+			return err
 		}
 	}
 
@@ -92,7 +87,7 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 	}
 	if err != nil {
 		logger.Error("Error dialing websocket", "err", err)
-		return d.failure(err, resp)
+		return d.failure(ctx, err, resp, time.Since(dialStart))
 	}
 	defer conn.Close()
 	upgraded.Set(1)
@@ -120,7 +115,7 @@ type wsDial struct {
 	durations      *GaugeVec
 	connectSeconds float64
 	dialErr        error // connecting failed
-	tlsErr         error // the TLS handshake failed
+	tlsErr         error // the TLS handshake failed: its reason
 	addr           string
 }
 
@@ -152,29 +147,28 @@ func (d *wsDial) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	tlsConn := tls.Client(conn, d.tlsConfig)
-	if err := tlsConn.HandshakeContext(ctx); err != nil {
-		conn.Close()
+	tlsConn, err := handshakeTLS(ctx, conn, d.tlsConfig)
+	if err != nil {
 		d.tlsErr = err
 		return nil, err
 	}
 	return tlsConn, nil
 }
 
-// failure explains a failed websocket dial.
-func (d *wsDial) failure(err error, resp *http.Response) error {
+// failure explains a failed websocket dial that took elapsed.
+func (d *wsDial) failure(ctx context.Context, err error, resp *http.Response, elapsed time.Duration) error {
 	switch {
 	case d.dialErr != nil:
-		return connDialFailure(d.dialErr, d.addr)
+		return dialFailure(ctx, d.dialErr, d.addr)
 	case d.tlsErr != nil:
-		return connTLSFailure(d.tlsErr)
+		return d.tlsErr
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
 		if resp.StatusCode != http.StatusSwitchingProtocols {
-			return connFailure(err, "websocket upgrade refused: HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+			return reasonf(err, "websocket upgrade refused: HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 		}
-		return connFailure(err, "websocket handshake failed: HTTP 101 without a valid websocket upgrade")
-	case connTimedOut(err):
-		return connFailure(err, "timeout during the websocket handshake")
+		return reasonf(err, "websocket handshake failed: HTTP 101 without a valid websocket upgrade")
+	case isTimeout(ctx, err):
+		return reasonf(err, "websocket handshake timed out after %s", roundDuration(elapsed))
 	}
 	return fmt.Errorf("websocket handshake failed: %w", err)
 }
@@ -209,16 +203,16 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 		qr := &steps[i]
 		send := qr.Send
 		if qr.Expect.IsSet() {
-			what := "message matching " + qrQuote(qr.Expect.String())
+			what := "message matching " + quote(qr.Expect.String())
 			_, msg, err := conn.ReadMessage()
 			if err != nil {
 				logger.Error("Error reading message", "err", err)
-				return wsReadFailure(err, what)
+				return wsReadFailure(ctx, err, what)
 			}
 			match := qr.Expect.FindSubmatchIndex(msg)
 			if match == nil {
 				logger.Error("Regexp did not match", "regexp", qr.Expect.String(), "line", string(msg))
-				return fmt.Errorf("regexp %s did not match message %s", qrQuote(qr.Expect.String()), qrQuote(string(msg)))
+				return fmt.Errorf("regexp %s did not match message %s", quote(qr.Expect.String()), quote(string(msg)))
 			}
 			logger.Debug("regexp matched", "regexp", qr.Expect.String(), "line", string(msg))
 			if send != "" {
@@ -231,7 +225,7 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 		if send != "" {
 			if err := conn.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
 				logger.Error("Error sending message", "err", err)
-				return connFailure(err, "sending websocket message %s: %s", qrQuote(send), connErrorText(err))
+				return reasonf(err, "sending websocket message %s: %s", quote(send), errorText(err))
 			}
 			logger.Debug("message sent", "message", send)
 		}
@@ -240,15 +234,15 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 }
 
 // wsReadFailure explains why no message arrived.
-func wsReadFailure(err error, what string) error {
+func wsReadFailure(ctx context.Context, err error, what string) error {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
-		return connFailure(err, "expected %s but the server closed the websocket (%s)", what, ce.Error())
-	case connTimedOut(err):
-		return connFailure(err, "timeout while waiting for %s", what)
+		return reasonf(err, "expected %s but the server closed the websocket (%s)", what, ce.Error())
+	case isTimeout(ctx, err):
+		return reasonf(err, "timed out waiting for %s", what)
 	case errors.Is(err, websocket.ErrReadLimit):
-		return connFailure(err, "websocket message larger than %d bytes while waiting for %s", wsReadLimit, what)
+		return reasonf(err, "websocket message larger than %d bytes while waiting for %s", wsReadLimit, what)
 	}
-	return connFailure(err, "expected %s but the connection failed: %s", what, connErrorText(err))
+	return reasonf(err, "%s while waiting for %s", errorText(err), what)
 }

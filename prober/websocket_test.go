@@ -3,7 +3,6 @@ package prober
 import (
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,12 +78,10 @@ var wsFamilies = []string{
 
 func TestWebsocketQueryResponse(t *testing.T) {
 	url := wsTestServer(t, false, nil, wsEcho(t))
-	module := qrTestModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+wsEchoSteps)
+	module := parseModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+wsEchoSteps)
 
-	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+	expectSuccess(t, err)
 	expectFamilies(t, registry, wsFamilies...)
 	expectMetrics(t, registry, map[string]float64{
 		"probe_websocket_status_code":         101,
@@ -106,12 +103,8 @@ func TestWebsocketFailures(t *testing.T) {
 	closing := wsTestServer(t, false, nil, func(c *websocket.Conn) {
 		c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "maintenance"), time.Now().Add(time.Second))
 	})
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "ws://" + l.Addr().String() + "/"
-	l.Close()
+	refusedAddr := closedLoopbackAddr(t, "tcp")
+	refused := "ws://" + refusedAddr + "/"
 
 	tests := []struct {
 		name    string
@@ -135,7 +128,7 @@ func TestWebsocketFailures(t *testing.T) {
 			url:     silent,
 			steps:   "\n  query_response:\n    - expect: \"hello\"",
 			timeout: 300 * time.Millisecond,
-			reason:  `timeout while waiting for message matching "hello"`,
+			reason:  `timed out waiting for message matching "hello"`,
 			metrics: map[string]float64{"probe_websocket_failed_due_to_regex": 1, "probe_websocket_connection_upgraded": 1},
 			phases:  []string{"resolve", "connect", "processing", "transfer"},
 		},
@@ -150,7 +143,7 @@ func TestWebsocketFailures(t *testing.T) {
 		{
 			name:    "connection refused",
 			url:     refused,
-			reason:  "connection refused",
+			reason:  "connection refused by " + refusedAddr,
 			metrics: map[string]float64{"probe_websocket_status_code": 0, "probe_websocket_connection_upgraded": 0, "probe_websocket_failed_due_to_regex": 0},
 			phases:  []string{"resolve", "processing"},
 		},
@@ -162,12 +155,12 @@ func TestWebsocketFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			module := qrTestModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+tc.steps)
+			module := parseModule(t, "prober: websocket\nwebsocket:\n  preferred_ip_protocol: ip4"+tc.steps)
 			timeout := tc.timeout
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			registry, err := qrTestProbe(t, ProbeWebsocket, tc.url, module, timeout)
+			registry, err := runTestProbe(t, ProbeWebsocket, tc.url, module, timeout)
 			expectReason(t, err, tc.reason)
 			expectMetrics(t, registry, tc.metrics)
 			for _, phase := range tc.phases {
@@ -212,15 +205,9 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			module := qrTestModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+qrIndent(tc.httpConfig, "    "))
-			registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("probe failed: %v", err)
-				}
-			} else {
-				expectReason(t, err, tc.reason)
-			}
+			module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n"+indent(tc.httpConfig, "    "))
+			registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+			expectOutcome(t, err, tc.reason)
 			expectMetrics(t, registry, map[string]float64{"probe_websocket_status_code": tc.status})
 			if tc.reason != "" {
 				expectMetrics(t, registry, map[string]float64{"probe_websocket_connection_upgraded": 0})
@@ -232,16 +219,14 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 func TestWebsocketTLS(t *testing.T) {
 	url := wsTestServer(t, true, nil, wsEcho(t))
 
-	module := qrTestModule(t, "prober: websocket\nwebsocket:\n  http_config:\n    tls_config: {insecure_skip_verify: true}"+wsEchoSteps)
-	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	module := parseModule(t, "prober: websocket\nwebsocket:\n  http_config:\n    tls_config: {insecure_skip_verify: true}"+wsEchoSteps)
+	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+	expectSuccess(t, err)
 	// As upstream master, the websocket prober exports no TLS metrics.
 	expectFamilies(t, registry, wsFamilies...)
 
-	registry, err = qrTestProbe(t, ProbeWebsocket, url, qrTestModule(t, "prober: websocket"), 5*time.Second)
-	expectReason(t, err, "TLS handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority")
+	registry, err = runTestProbe(t, ProbeWebsocket, url, parseModule(t, "prober: websocket"), 5*time.Second)
+	expectReason(t, err, "TLS handshake failed: x509: certificate signed by unknown authority")
 	expectMetrics(t, registry, map[string]float64{"probe_websocket_status_code": 0, "probe_websocket_connection_upgraded": 0})
 }
 
@@ -250,7 +235,7 @@ func TestWebsocketExpectLabels(t *testing.T) {
 		c.WriteMessage(websocket.TextMessage, []byte(`{"status":"ok","version":"2.4.1"}`))
 		c.ReadMessage()
 	})
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: websocket
 websocket:
   query_response:
@@ -258,15 +243,13 @@ websocket:
       labels:
         - name: version
           value: "${1}"`)
-	registry, err := qrTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
-	if err != nil {
-		t.Fatalf("probe failed: %v", err)
-	}
+	registry, err := runTestProbe(t, ProbeWebsocket, url, module, 5*time.Second)
+	expectSuccess(t, err)
 	expectSeries(t, registry, "probe_expect_info", 1, "2.4.1")
 }
 
 func TestWebsocketHeadersFromConfig(t *testing.T) {
-	module := qrTestModule(t, `
+	module := parseModule(t, `
 prober: websocket
 websocket:
   http_config:

@@ -17,10 +17,10 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/common/model"
-
+	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/config"
@@ -54,6 +54,12 @@ type Options struct {
 	// FlushInterval is how long state changes that notify nobody may wait
 	// before they are written (batched writes); default 1s.
 	FlushInterval time.Duration
+	// Muter says what is silenced (package silence). The engine asks it
+	// before every DOWN, reminder or FLAPPING it would send; what is muted
+	// is recorded (View) and not sent. Recoveries of announced incidents
+	// are sent whatever it says. Maintenance windows (time_intervals) are
+	// the engine's own, from the rules.
+	Muter mute.Muter
 }
 
 // Engine evaluates checks.
@@ -65,6 +71,7 @@ type Engine struct {
 	now        func() time.Time
 	flushEvery time.Duration
 	extURL     string // flag override
+	muter      mute.Muter
 
 	// Owned by the Run goroutine (or by the test calling methods directly).
 	cfg         *config.RouterConfig
@@ -83,10 +90,29 @@ type Engine struct {
 	outbox      []*store.OutboxEntry
 	saveHealth  bool
 	counts      [3]int // checks by state
+	flapping    int    // checks flapping
 
-	results chan probeDone
-	reloads chan reload
-	sdDone  chan struct{}
+	alerts      map[string]*alertState // Prometheus alerts by fingerprint, firing
+	dirtyAlerts map[string]bool        // fingerprints to save (a missing alert is deleted)
+	nextExpiry  time.Time              // earliest endsAt of the alerts (zero: none)
+	groups      map[string]*store.GroupRecord
+	dirtyGroups map[string]bool
+	problems    map[string]*check // DOWN or flapping: shown in the View
+	troubled    map[string]*check // DOWN or failing: possible parents
+
+	// The View: built by the Run goroutine, read by anyone.
+	view                                  atomic.Pointer[View]
+	viewDirty, problemsDirty, alertsDirty bool
+	lastPublish                           time.Time
+	subsMu                                sync.Mutex
+	subs                                  map[chan struct{}]struct{}
+
+	results      chan probeDone
+	reloads      chan reload
+	sdDone       chan struct{}
+	alertsIn     chan ingestRequest
+	mutesChanged chan struct{}
+	stopped      chan struct{} // closed when Run returns
 
 	// The target-list fetcher runs in its own goroutine and reads the
 	// current exporter client here.
@@ -127,6 +153,17 @@ type check struct {
 	Status
 	notified map[string]store.Notified
 
+	// Flap detection: recent confirmed changes, and the current episode.
+	changes   []time.Time
+	flapping  bool
+	flapSince time.Time
+
+	// What holds its notifications back, as last evaluated (View).
+	mutedBy      []string
+	suppressedBy string
+	problem      bool // in Engine.problems
+	troubled     bool // in Engine.troubled
+
 	next     time.Time
 	index    int // in the heap; -1 when not queued
 	inFlight bool
@@ -158,12 +195,22 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{
 		store: o.Store, dispatcher: o.Dispatcher, logger: o.Logger, metrics: o.Metrics,
-		now: o.Now, flushEvery: o.FlushInterval, extURL: o.ExternalURL,
-		checks:  map[string]*check{},
-		dirty:   map[string]bool{},
-		results: make(chan probeDone, o.Config.Checks.MaxConcurrency),
-		reloads: make(chan reload, 1),
-		sdDone:  make(chan struct{}),
+		now: o.Now, flushEvery: o.FlushInterval, extURL: o.ExternalURL, muter: o.Muter,
+		checks:       map[string]*check{},
+		dirty:        map[string]bool{},
+		alerts:       map[string]*alertState{},
+		dirtyAlerts:  map[string]bool{},
+		groups:       map[string]*store.GroupRecord{},
+		dirtyGroups:  map[string]bool{},
+		problems:     map[string]*check{},
+		troubled:     map[string]*check{},
+		subs:         map[chan struct{}]struct{}{},
+		results:      make(chan probeDone, o.Config.Checks.MaxConcurrency),
+		reloads:      make(chan reload, 1),
+		sdDone:       make(chan struct{}),
+		alertsIn:     make(chan ingestRequest, 16),
+		mutesChanged: make(chan struct{}, 1),
+		stopped:      make(chan struct{}),
 	}
 	e.applyConfig(o.Config, o.Exporter)
 	restored, err := o.Store.LoadChecks()
@@ -171,6 +218,15 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e.restored = restored
+	alerts, err := o.Store.LoadAlerts()
+	if err != nil {
+		return nil, err
+	}
+	e.restoreAlerts(alerts)
+	if e.groups, err = o.Store.LoadGroups(); err != nil {
+		return nil, err
+	}
+	e.groupsChanged()
 	rec, err := o.Store.LoadExporter()
 	if err != nil {
 		return nil, err
@@ -182,6 +238,7 @@ func New(o Options) (*Engine, error) {
 	if e.health.down {
 		e.metrics.exporterUp.Set(0)
 	}
+	e.publish(e.now())
 	return e, nil
 }
 
@@ -208,6 +265,7 @@ func (e *Engine) SDDone() <-chan struct{} { return e.sdDone }
 
 // Run probes until ctx ends, then writes what is not yet saved.
 func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.stopped)
 	probeCtx, cancelProbes := context.WithCancel(context.Background())
 	defer cancelProbes()
 	sdResults := make(chan sdResult, 1)
@@ -220,6 +278,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer flush.Stop()
 	for {
 		e.resetTimer(timer)
+		var replies []chan error
 		select {
 		case <-ctx.Done():
 			cancelProbes()
@@ -244,9 +303,6 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 			}
 			e.launchDue(probeCtx, now)
-			if len(e.outbox) > 0 {
-				e.flush()
-			}
 		case r := <-sdResults:
 			now := e.now()
 			if r.err != nil {
@@ -273,18 +329,65 @@ func (e *Engine) Run(ctx context.Context) error {
 			default:
 			}
 			e.flush()
+		case req := <-e.alertsIn:
+			now := e.now()
+			e.ingest(req.alerts, now)
+			replies = append(replies, req.done)
+		more:
+			for range cap(e.alertsIn) {
+				select {
+				case req := <-e.alertsIn:
+					e.ingest(req.alerts, now)
+					replies = append(replies, req.done)
+				default:
+					break more
+				}
+			}
+		case <-e.mutesChanged:
+			e.refreshMutes(e.now())
 		}
+		e.settle(e.now(), replies)
 	}
 }
 
+// settle ends every turn of the Run loop: batches whose group_wait is
+// over are released, expired alerts resolved, notifications committed
+// with the states that caused them, and the View published (at most every
+// viewMinGap, or at once when IngestAlerts waits for it).
+func (e *Engine) settle(now time.Time, replies []chan error) {
+	e.housekeeping(now)
+	var err error
+	if len(e.outbox) > 0 || len(e.dirtyGroups) > 0 || len(e.dirtyAlerts) > 0 {
+		err = e.flush()
+	}
+	if e.viewDirty && (len(replies) > 0 || !now.Before(e.publishDue())) {
+		e.publish(now)
+	}
+	for _, r := range replies {
+		r <- err
+	}
+}
+
+// housekeeping does what is due by the clock rather than by a probe.
+func (e *Engine) housekeeping(now time.Time) {
+	e.expireAlerts(now)
+	e.releaseGroups(now)
+}
+
 func (e *Engine) resetTimer(t *time.Timer) {
+	now := e.now()
 	d := time.Hour
 	// When every probe slot is taken, a result (not the timer) resumes
 	// launching; arming the timer for a due check would spin.
 	if len(e.queue) > 0 && e.poolBusy < cap(e.jobs) {
-		d = max(e.queue[0].next.Sub(e.now()), 0)
+		d = e.queue[0].next.Sub(now)
 	}
-	t.Reset(d)
+	for _, at := range []time.Time{e.nextRelease(), e.nextExpiry, e.publishDue()} {
+		if !at.IsZero() {
+			d = min(d, at.Sub(now))
+		}
+	}
+	t.Reset(max(d, 0))
 }
 
 // sdRetry is the delay before fetching a target list again after a failure.
@@ -348,21 +451,29 @@ func (e *Engine) applyConfig(cfg *config.RouterConfig, x Exporter) {
 	}
 	now := e.now()
 	reschedule := old.Checks.Interval != cfg.Checks.Interval || old.Checks.RetryInterval != cfg.Checks.RetryInterval
-	var ns []*notify.Notification
 	for _, c := range e.checks {
 		c.pol = e.policyFor(c.matchLabels)
 		if reschedule && !c.inFlight {
 			e.schedule(c, e.nextRun(c, now))
 		}
-		ns = append(ns, e.catchUp(c, now)...)
 	}
-	e.enqueue(ns, now)
+	// Parents are known once every policy is: then catch up.
+	for _, id := range sortedKeys(e.checks) {
+		e.catchUp(e.checks[id], nil, now)
+	}
+	for _, fp := range sortedKeys(e.alerts) {
+		st := e.alerts[fp]
+		st.pol = e.policyFor(st.Labels)
+		e.announceAlert(st, e.holdAlert(st, now), now)
+	}
+	e.problemsDirty, e.alertsDirty, e.viewDirty = true, true, true
 }
 
 // applyTargets makes the checks match the target list.
 func (e *Engine) applyTargets(groups []TargetGroup, now time.Time) {
 	seen := make(map[string]bool, len(e.checks))
 	skipped := 0
+	var touched []*check // to catch up once every check is known (parents)
 	for _, g := range groups {
 		module := g.Labels["module"]
 		if module == "" {
@@ -379,34 +490,40 @@ func (e *Engine) applyTargets(groups []TargetGroup, now time.Time) {
 			}
 			seen[id] = true
 			if c, ok := e.checks[id]; ok {
-				e.updateLabels(c, g.Labels, now)
+				if e.updateLabels(c, g.Labels) {
+					touched = append(touched, c)
+				}
 				continue
 			}
-			e.addCheck(id, target, module, g.Labels, now)
+			touched = append(touched, e.addCheck(id, target, module, g.Labels, now))
 		}
 	}
 	if skipped > 0 {
 		e.logger.Warn("Targets without a module label are not checked", "count", skipped)
 	}
-	var ns []*notify.Notification
-	for id, c := range e.checks {
+	for _, id := range sortedKeys(e.checks) {
 		if !seen[id] {
-			ns = append(ns, e.removeCheck(c, now)...)
+			e.removeCheck(e.checks[id], now)
 		}
 	}
 	// States saved by the last run of checks that are gone.
-	for id, rec := range e.restored {
+	for _, id := range sortedKeys(e.restored) {
+		rec := e.restored[id]
 		c := e.newCheck(id, rec.Target, rec.Module, rec.Labels)
 		c.restore(rec)
-		ns = append(ns, e.removeCheck(c, now)...)
+		e.removeCheck(c, now)
 	}
 	e.restored = map[string]*store.CheckRecord{}
 	e.sdOnce = true
-	e.enqueue(ns, now)
+	for _, c := range touched {
+		if !c.removed {
+			e.catchUp(c, nil, now)
+		}
+	}
 	e.metrics.targets.Set(float64(len(e.checks)))
 }
 
-func (e *Engine) addCheck(id, target, module string, labels map[string]string, now time.Time) {
+func (e *Engine) addCheck(id, target, module string, labels map[string]string, now time.Time) *check {
 	c := e.newCheck(id, target, module, labels)
 	if rec, ok := e.restored[id]; ok {
 		c.restore(rec)
@@ -420,9 +537,14 @@ func (e *Engine) addCheck(id, target, module string, labels map[string]string, n
 	}
 	e.checks[id] = c
 	e.counts[c.State]++
+	if c.flapping {
+		e.flapping++
+		e.metrics.flapping.Set(float64(e.flapping))
+	}
 	e.updateStateGauges()
+	e.track(c)
 	e.schedule(c, e.nextRun(c, now))
-	e.enqueue(e.catchUp(c, now), now)
+	return c
 }
 
 func (e *Engine) newCheck(id, target, module string, sdLabels map[string]string) *check {
@@ -432,36 +554,49 @@ func (e *Engine) newCheck(id, target, module string, sdLabels map[string]string)
 	return c
 }
 
-func (e *Engine) updateLabels(c *check, sdLabels map[string]string, now time.Time) {
+// updateLabels applies a change of the target's labels and reports
+// whether there was one (the caller then catches up: the rules may send
+// the check elsewhere now).
+func (e *Engine) updateLabels(c *check, sdLabels map[string]string) bool {
 	if sameLabels(c.sd, sdLabels) {
-		return
+		return false
 	}
 	c.setLabels(sdLabels)
 	c.pol = e.policyFor(c.matchLabels)
 	e.dirty[c.id] = true
-	e.enqueue(e.catchUp(c, now), now)
+	if c.problem {
+		e.problemChanged(c)
+	}
+	return true
 }
 
 // removeCheck forgets a check that left the target list. A check that was
-// announced DOWN is resolved ("removed from discovery") rather than left
-// DOWN forever.
-func (e *Engine) removeCheck(c *check, now time.Time) []*notify.Notification {
-	var ns []*notify.Notification
-	if c.State == Down && len(c.notified) > 0 {
-		ns = e.resolved(c, now, "removed", c.Since)
+// announced DOWN (or FLAPPING) is resolved ("removed from discovery")
+// rather than left DOWN forever.
+func (e *Engine) removeCheck(c *check, now time.Time) {
+	if len(c.notified) > 0 {
+		incident := c.Since
+		if c.flapping {
+			incident = c.flapSince
+		}
+		e.resolved(c, now, "removed", incident)
 		e.logger.Info("Check removed from discovery while DOWN; resolving it", "target", c.target, "module", c.module)
 	}
 	if existing, ok := e.checks[c.id]; ok && existing == c {
 		delete(e.checks, c.id)
 		e.counts[c.State]--
+		if c.flapping {
+			e.flapping--
+			e.metrics.flapping.Set(float64(e.flapping))
+		}
 		e.updateStateGauges()
 		if c.index >= 0 {
 			heap.Remove(&e.queue, c.index)
 		}
 	}
 	c.removed = true
+	e.track(c)
 	e.dirty[c.id] = true // not in e.checks: deleted at the next flush
-	return ns
 }
 
 // launchDue hands the probes that are due to the workers, as far as the
@@ -534,37 +669,56 @@ func (e *Engine) handleResult(c *check, res Result, now time.Time) {
 	} else {
 		e.metrics.probeFailure.Inc()
 	}
-	e.enqueue(e.observe(c, res, now), now)
+	e.observe(c, res, now)
 }
 
-// observe runs the state machine and returns the notifications it calls
+// observe runs the state machine and sends the notifications it calls
 // for.
-func (e *Engine) observe(c *check, res Result, now time.Time) []*notify.Notification {
+func (e *Engine) observe(c *check, res Result, now time.Time) {
 	before := c.Status
 	tr := c.Observe(res.Success, res.Reason, now, c.pol.failures, c.pol.successes)
 	if c.Status != before {
 		e.dirty[c.id] = true
+		// What the View shows of a problem: state, since, reason.
+		if (c.problem || c.State == Down) && (c.State != before.State || !c.Since.Equal(before.Since) || c.Reason != before.Reason) {
+			e.problemChanged(c)
+		}
 	}
 	if c.State != before.State {
 		e.counts[before.State]--
 		e.counts[c.State]++
 		e.updateStateGauges()
 	}
+	defer e.track(c)
+	if tr == WentDown || tr == CameBackUp {
+		if c.noteChange(now, c.pol.flap) {
+			e.track(c) // a DOWN flapping check is a parent at once
+			e.startFlapping(c, now)
+			return
+		}
+		e.dirty[c.id] = true
+	}
 	switch tr {
 	case WentDown:
-		c.notified = map[string]store.Notified{}
-		e.logger.Info("Check is DOWN", "target", c.target, "module", c.module, "reason", c.Reason, "failures", c.Failures)
-		return e.catchUp(c, now)
+		e.logger.Info("Check is DOWN", "target", c.target, "module", c.module, "reason", c.Reason, "failures", c.Failures, "flapping", c.flapping)
 	case CameBackUp:
-		e.logger.Info("Check is UP again", "target", c.target, "module", c.module)
-		return e.resolved(c, now, "up", before.Since)
-	case BecameUp:
-		return nil
+		e.logger.Info("Check is UP again", "target", c.target, "module", c.module, "flapping", c.flapping)
+		if !c.flapping {
+			e.resolved(c, now, "up", before.Since)
+		}
+	}
+	if c.flapping {
+		if !c.settled(now) {
+			return // held until it settles
+		}
+		e.settleFlapping(c, now)
 	}
 	if c.State == Down {
-		return e.reminders(c, now)
+		e.track(c) // the troubled set decides parents
+		h := e.holdCheck(c, now)
+		e.catchUp(c, h, now)
+		e.reminders(c, h, now)
 	}
-	return nil
 }
 
 // nextRun is when a check is probed next: at its slot in the interval
@@ -616,20 +770,36 @@ func (e *Engine) schedule(c *check, at time.Time) {
 	heap.Push(&e.queue, c)
 }
 
-// flush writes the changed states and the pending outbox entries in one
-// transaction, then hands the entries to dispatch. On failure everything
-// is kept and tried again at the next flush.
-func (e *Engine) flush() {
-	if len(e.dirty) == 0 && len(e.outbox) == 0 && !e.saveHealth {
-		return
+// flush writes the changed states (checks, alerts, groups) and the
+// pending outbox entries in one transaction, then hands the entries to
+// dispatch. On failure everything is kept and tried again at the next
+// flush.
+func (e *Engine) flush() error {
+	if len(e.dirty) == 0 && len(e.outbox) == 0 && !e.saveHealth && len(e.dirtyAlerts) == 0 && len(e.dirtyGroups) == 0 {
+		return nil
 	}
-	b := &store.Batch{Checks: make(map[string]*store.CheckRecord, len(e.dirty)), Outbox: e.outbox}
+	b := &store.Batch{
+		Checks: make(map[string]*store.CheckRecord, len(e.dirty)),
+		Alerts: make(map[string]*store.AlertRecord, len(e.dirtyAlerts)),
+		Groups: make(map[string]*store.GroupRecord, len(e.dirtyGroups)),
+		Outbox: e.outbox,
+	}
 	for id := range e.dirty {
 		if c, ok := e.checks[id]; ok {
 			b.Checks[id] = c.record()
 		} else {
 			b.Checks[id] = nil
 		}
+	}
+	for fp := range e.dirtyAlerts {
+		if st, ok := e.alerts[fp]; ok {
+			b.Alerts[fp] = st.record()
+		} else {
+			b.Alerts[fp] = nil
+		}
+	}
+	for id := range e.dirtyGroups {
+		b.Groups[id] = e.groups[id] // nil when released or emptied: deleted
 	}
 	if e.saveHealth {
 		b.Exporter = e.health.record()
@@ -638,24 +808,21 @@ func (e *Engine) flush() {
 	if err != nil {
 		e.metrics.storeErrors.Inc()
 		e.logger.Error("Cannot save check states and notifications; will retry", "err", err)
-		return
+		return err
 	}
 	e.dirty = map[string]bool{}
+	e.dirtyAlerts = map[string]bool{}
+	e.dirtyGroups = map[string]bool{}
 	e.outbox = nil
 	e.saveHealth = false
 	e.dispatcher.Submit(added)
+	return nil
 }
 
-// enqueue turns notifications into outbox entries, written at the next
-// flush (which the Run loop does at once when there are some).
-func (e *Engine) enqueue(ns []*notify.Notification, now time.Time) {
-	if len(ns) == 0 {
-		return
-	}
-	e.outbox = append(e.outbox, e.dispatcher.Expand(ns, now)...)
-}
-
+// updateStateGauges follows a change of the counts by state (metrics and
+// View).
 func (e *Engine) updateStateGauges() {
+	e.viewDirty = true
 	for s, n := range e.counts {
 		e.metrics.checks[s].Set(float64(n))
 	}
@@ -700,12 +867,14 @@ func (c *check) record() *store.CheckRecord {
 		Target: c.target, Module: c.module, Labels: c.sd,
 		State: c.State.String(), Failures: c.Failures, Successes: c.Successes,
 		Since: c.Since, Reason: c.Reason, Notified: c.notified,
+		Changes: c.changes, Flapping: c.flapping, FlappingSince: c.flapSince,
 	}
 }
 
 func (c *check) restore(rec *store.CheckRecord) {
 	c.Status = Status{State: parseState(rec.State), Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, Reason: rec.Reason}
 	c.notified = rec.Notified
+	c.changes, c.flapping, c.flapSince = rec.Changes, rec.Flapping, rec.FlappingSince
 }
 
 func sameLabels(a, b map[string]string) bool {
@@ -720,12 +889,9 @@ func sameLabels(a, b map[string]string) bool {
 	return true
 }
 
+// fingerprint is Alertmanager's: the hash of the sorted label pairs.
 func fingerprint(labels map[string]string) string {
-	ls := make(model.LabelSet, len(labels))
-	for k, v := range labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	return ls.Fingerprint().String()
+	return toLabelSet(labels).Fingerprint().String()
 }
 
 // sortedKeys is for deterministic notification order.

@@ -117,7 +117,7 @@ func (f *fakeDispatcher) take() []*notify.Notification {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	e     *Engine
 	disp  *fakeDispatcher
 	store *store.Store
@@ -155,7 +155,13 @@ receivers:
   - name: audit
 `
 
-func newHarness(t *testing.T, dir, yaml string) *harness {
+func newHarness(t testing.TB, dir, yaml string) *harness {
+	t.Helper()
+	return newHarnessWith(t, dir, yaml, nil)
+}
+
+// newHarnessWith is newHarness with options changed by opt (Muter, …).
+func newHarnessWith(t testing.TB, dir, yaml string, opt func(*Options)) *harness {
 	t.Helper()
 	cfg, err := config.ParseRouter([]byte(yaml))
 	if err != nil {
@@ -170,7 +176,11 @@ func newHarness(t *testing.T, dir, yaml string) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, disp: &fakeDispatcher{}, store: st, now: t0}
-	h.e, err = New(Options{Config: cfg, Store: st, Dispatcher: h.disp, Exporter: nopExporter{}, Now: func() time.Time { return h.now }})
+	o := Options{Config: cfg, Store: st, Dispatcher: h.disp, Exporter: nopExporter{}, Now: func() time.Time { return h.now }}
+	if opt != nil {
+		opt(&o)
+	}
+	h.e, err = New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +206,26 @@ func groups(entries ...string) []TargetGroup {
 
 func (h *harness) targets(entries ...string) []*notify.Notification {
 	h.e.applyTargets(groups(entries...), h.now)
-	h.e.flush()
+	return h.settle()
+}
+
+// settle ends the step as the Run loop does (groups, alerts, commit,
+// View) and returns the notifications submitted.
+func (h *harness) settle() []*notify.Notification {
+	h.t.Helper()
+	h.e.housekeeping(h.now)
+	if err := h.e.flush(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.e.publish(h.now)
 	return h.disp.take()
+}
+
+// wait lets time pass without a probe.
+func (h *harness) wait(d time.Duration) []*notify.Notification {
+	h.t.Helper()
+	h.now = h.now.Add(d)
+	return h.settle()
 }
 
 func (h *harness) check(target, module string) *check {
@@ -218,8 +246,7 @@ func (h *harness) probe(target, module string, after time.Duration, res Result) 
 	h.e.inFlight++
 	c.inFlight = true
 	h.e.handleResult(c, res, h.now)
-	h.e.flush()
-	return h.disp.take()
+	return h.settle()
 }
 
 var (

@@ -15,6 +15,11 @@ type Metrics struct {
 	exporterProbeErrors, exporterSDErrors        prometheus.Counter
 	exporterUp                                   prometheus.Gauge
 	storeErrors                                  prometheus.Counter
+
+	flapping       prometheus.Gauge
+	grouped        prometheus.Gauge
+	alerts         prometheus.Gauge
+	alertsReceived prometheus.Counter
 }
 
 // NewMetrics creates the engine's metrics and registers them on reg (nil:
@@ -50,6 +55,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigie_router_store_errors_total",
 			Help: "Failed writes of check states and notifications to the store (retried).",
 		}),
+		flapping: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_checks_flapping",
+			Help: "Checks flapping (changing state too often; also counted in vigie_router_checks).",
+		}),
+		grouped: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_notifications_grouped",
+			Help: "Notifications waiting in a group for its group_wait to end.",
+		}),
+		alerts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_alerts",
+			Help: "Prometheus alerts firing, as received on /api/v2/alerts.",
+		}),
+		alertsReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigie_router_alerts_received_total",
+			Help: "Valid alerts received on /api/v2/alerts (new ones and refreshes).",
+		}),
 	}
 	for s := range m.checks {
 		m.checks[s] = checks.WithLabelValues(State(s).String())
@@ -60,7 +81,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.exporterProbeErrors = m.exporterErrors.WithLabelValues("probe")
 	m.exporterSDErrors = m.exporterErrors.WithLabelValues("sd")
 	if reg != nil {
-		reg.MustRegister(checks, m.targets, m.probes, m.probeDuration, m.exporterErrors, m.exporterUp, m.storeErrors)
+		reg.MustRegister(checks, m.targets, m.probes, m.probeDuration, m.exporterErrors, m.exporterUp, m.storeErrors,
+			m.flapping, m.grouped, m.alerts, m.alertsReceived)
 	}
 	return m
 }

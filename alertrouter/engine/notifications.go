@@ -8,13 +8,18 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/config"
 )
 
-// policy is what the rules say about one check.
+// policy is what the rules say about one check or alert.
 type policy struct {
 	matched             bool
 	failures, successes int
 	routes              []route
+	// dependsOn are the parent selectors of every matching rule.
+	dependsOn []config.Matchers
+	// flap is the first matching rule's flap detection (nil: none).
+	flap *config.FlapDetection
 }
 
 // route is one receiver a check's notifications go to.
@@ -22,16 +27,24 @@ type route struct {
 	receiver     string
 	sendResolved bool
 	repeat       time.Duration // 0: no reminders
+	// groupBy is nil when notifications are sent one by one.
+	groupBy   []string
+	groupWait time.Duration
+	// mute and active are the rule's maintenance windows and working
+	// hours (mute_time_intervals, active_time_intervals).
+	mute, active []*config.TimeIntervalSet
 }
 
 var defaultPolicy = &policy{failures: 3, successes: 2}
 
 // policyFor applies the rules to a check's labels. The first matching rule
-// decides failures and successes; it and the rules reached through
-// `continue: true` contribute receivers. A receiver reached twice is
-// notified once, with send_resolved if any of its rules asks for it and
-// the shortest non-zero repeat_interval. A check no rule matches is still
-// evaluated (its state is shown) but notifies nobody.
+// decides failures, successes and flap detection; it and the rules reached
+// through `continue: true` contribute receivers and parents (depends_on). A
+// receiver reached twice is notified once, with send_resolved if any of
+// its rules asks for it and the shortest non-zero repeat_interval; its
+// grouping and time intervals are those of the first rule that reaches
+// it. A check no rule matches is still evaluated (its state is shown) but
+// notifies nobody.
 func (e *Engine) policyFor(labels map[string]string) *policy {
 	var p *policy
 	for i := range e.cfg.Rules {
@@ -40,7 +53,10 @@ func (e *Engine) policyFor(labels map[string]string) *policy {
 			continue
 		}
 		if p == nil {
-			p = &policy{matched: true, failures: r.Failures, successes: r.Successes}
+			p = &policy{matched: true, failures: r.Failures, successes: r.Successes, flap: r.FlapDetection}
+		}
+		if len(r.DependsOn) > 0 {
+			p.dependsOn = append(p.dependsOn, r.DependsOn)
 		}
 		for _, name := range r.Receivers {
 			repeat := time.Duration(r.RepeatInterval)
@@ -57,7 +73,7 @@ func (e *Engine) policyFor(labels map[string]string) *policy {
 				}
 			}
 			if !found {
-				p.routes = append(p.routes, route{receiver: name, sendResolved: r.SendResolved, repeat: repeat})
+				p.routes = append(p.routes, e.newRoute(r, name))
 			}
 		}
 		if !r.Continue {
@@ -70,16 +86,50 @@ func (e *Engine) policyFor(labels map[string]string) *policy {
 	return p
 }
 
-// catchUp announces a DOWN check to each of its receivers that has not
-// heard of it yet: at the transition, and later to receivers added by a
-// reload or a label change.
-func (e *Engine) catchUp(c *check, now time.Time) []*notify.Notification {
-	if c.State != Down {
-		return nil
+func (e *Engine) newRoute(r *config.Rule, receiver string) route {
+	rt := route{receiver: receiver, sendResolved: r.SendResolved, repeat: time.Duration(r.RepeatInterval)}
+	if r.Grouped() {
+		rt.groupBy, rt.groupWait = r.GroupBy, r.GroupWaitOrDefault()
 	}
-	var ns []*notify.Notification
-	for _, r := range c.pol.routes {
-		if _, ok := c.notified[r.receiver]; ok {
+	for _, name := range r.MuteTimeIntervals {
+		if s, ok := e.cfg.TimeIntervalSet(name); ok {
+			rt.mute = append(rt.mute, s)
+		}
+	}
+	for _, name := range r.ActiveTimeIntervals {
+		if s, ok := e.cfg.TimeIntervalSet(name); ok {
+			rt.active = append(rt.active, s)
+		}
+	}
+	return rt
+}
+
+// routeTo returns the check's route to receiver, or nil when the rules no
+// longer send it there.
+func (p *policy) routeTo(receiver string) *route {
+	for i := range p.routes {
+		if p.routes[i].receiver == receiver {
+			return &p.routes[i]
+		}
+	}
+	return nil
+}
+
+// catchUp announces a DOWN check to each of its receivers that has not
+// heard of it yet and may hear of it now: at the transition, and later to
+// receivers added by a reload or a label change, to those whose silence or
+// maintenance window ended, and to all once the parent check that
+// suppressed the DOWN is up again. A flapping check is held.
+func (e *Engine) catchUp(c *check, h *hold, now time.Time) {
+	if c.State != Down || c.flapping || !c.unannounced() {
+		return
+	}
+	if h == nil {
+		h = e.holdCheck(c, now)
+	}
+	for i := range c.pol.routes {
+		r := &c.pol.routes[i]
+		if _, ok := c.notified[r.receiver]; ok || h.blocks(i) {
 			continue
 		}
 		if c.notified == nil {
@@ -88,18 +138,38 @@ func (e *Engine) catchUp(c *check, now time.Time) []*notify.Notification {
 		c.notified[r.receiver] = store.Notified{At: now}
 		e.dirty[c.id] = true
 		summary := fmt.Sprintf("%s (%s) is DOWN: %s", c.target, c.module, c.Reason)
-		ns = append(ns, e.checkNotification(c, notify.KindDown, r.receiver, c.Since, now, "down", summary))
+		e.emit(e.checkNotification(c, notify.KindDown, notify.StatusFiring, r.receiver, c.Since, now, "down", summary), r, c.labels, now)
 	}
-	return ns
+}
+
+// unannounced reports whether some receiver of the check has not heard of
+// its current incident.
+func (c *check) unannounced() bool {
+	for _, r := range c.pol.routes {
+		if _, ok := c.notified[r.receiver]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // reminders says "still down" to the receivers whose repeat_interval has
-// passed since they last heard of the check.
-func (e *Engine) reminders(c *check, now time.Time) []*notify.Notification {
-	var ns []*notify.Notification
-	for _, r := range c.pol.routes {
+// passed since they last heard of the check, unless it is muted or
+// suppressed now (a silence acknowledges an incident: no more reminders).
+func (e *Engine) reminders(c *check, h *hold, now time.Time) {
+	if c.State != Down || c.flapping {
+		return
+	}
+	for i := range c.pol.routes {
+		r := &c.pol.routes[i]
 		n, ok := c.notified[r.receiver]
 		if !ok || r.repeat <= 0 || now.Sub(n.At) < r.repeat {
+			continue
+		}
+		if h == nil {
+			h = e.holdCheck(c, now)
+		}
+		if h.blocks(i) {
 			continue
 		}
 		n.At = now
@@ -108,60 +178,63 @@ func (e *Engine) reminders(c *check, now time.Time) []*notify.Notification {
 		e.dirty[c.id] = true
 		summary := fmt.Sprintf("%s (%s) is still DOWN since %s (%s): %s",
 			c.target, c.module, c.Since.UTC().Format(time.RFC3339), roundDuration(now.Sub(c.Since)), c.Reason)
-		ns = append(ns, e.checkNotification(c, notify.KindReminder, r.receiver, c.Since, now, "reminder/"+strconv.Itoa(n.Reminders), summary))
+		e.emit(e.checkNotification(c, notify.KindReminder, notify.StatusFiring, r.receiver, c.Since, now, "reminder/"+strconv.Itoa(n.Reminders), summary), r, c.labels, now)
 	}
-	return ns
 }
 
 // resolved closes an announced incident: every receiver that heard of it
 // hears of its end (unless send_resolved is false for it), even if a
-// reload no longer routes the check there.
-func (e *Engine) resolved(c *check, now time.Time, why string, incident time.Time) []*notify.Notification {
-	var ns []*notify.Notification
-	for _, name := range sortedKeys(c.notified) {
-		send := true
-		for _, r := range c.pol.routes {
-			if r.receiver == name {
-				send = r.sendResolved
-			}
+// reload no longer routes the check there, and whether or not it is muted
+// now: a recovery of a notified incident is always sent.
+func (e *Engine) resolved(c *check, now time.Time, why string, incident time.Time) {
+	var summary string
+	switch why {
+	case "removed":
+		was := "DOWN"
+		if c.flapping {
+			was = "FLAPPING"
 		}
+		summary = fmt.Sprintf("%s (%s) was removed from discovery while %s (since %s)",
+			c.target, c.module, was, incident.UTC().Format(time.RFC3339))
+	default:
+		summary = fmt.Sprintf("%s (%s) is UP again after %s down", c.target, c.module, roundDuration(now.Sub(incident)))
+	}
+	e.closeIncident(c, now, notify.KindUp, "up", incident, summary, func(n *notify.Notification) {
+		n.Alerts[0].Annotations["resolution"] = why
+	})
+}
+
+// closeIncident sends a resolution (UP, or STABLE after flapping) to every
+// receiver told about the incident, then forgets them.
+func (e *Engine) closeIncident(c *check, now time.Time, kind notify.Kind, step string, incident time.Time, summary string, decorate func(*notify.Notification)) {
+	for _, name := range sortedKeys(c.notified) {
+		r := c.pol.routeTo(name)
 		if _, exists := e.cfg.Receiver(name); !exists {
 			e.logger.Warn("Receiver of an incident no longer exists; its recovery is not sent", "receiver", name, "target", c.target)
 			continue
 		}
-		if !send {
+		if r != nil && !r.sendResolved {
 			continue
 		}
-		var summary string
-		switch why {
-		case "removed":
-			summary = fmt.Sprintf("%s (%s) was removed from discovery while DOWN (since %s)",
-				c.target, c.module, incident.UTC().Format(time.RFC3339))
-		default:
-			summary = fmt.Sprintf("%s (%s) is UP again after %s down", c.target, c.module, roundDuration(now.Sub(incident)))
+		n := e.checkNotification(c, kind, notify.StatusResolved, name, incident, now, step, summary)
+		if decorate != nil {
+			decorate(n)
 		}
-		n := e.checkNotification(c, notify.KindUp, name, incident, now, "up", summary)
-		n.Alerts[0].Annotations["resolution"] = why
-		ns = append(ns, n)
+		e.emit(n, r, c.labels, now)
 	}
 	c.notified = nil
 	e.dirty[c.id] = true
-	return ns
 }
 
-func (e *Engine) checkNotification(c *check, kind notify.Kind, receiver string, incident, now time.Time, step, summary string) *notify.Notification {
-	status := notify.StatusFiring
+func (e *Engine) checkNotification(c *check, kind notify.Kind, status, receiver string, incident, now time.Time, step, summary string) *notify.Notification {
 	var endsAt time.Time
-	if kind == notify.KindUp {
-		status, endsAt = notify.StatusResolved, now
+	reason := c.Reason
+	if status == notify.StatusResolved {
+		endsAt, reason = now, ""
 	}
 	annotations := map[string]string{"summary": summary}
 	if c.Reason != "" {
 		annotations["description"] = c.Reason
-	}
-	reason := c.Reason
-	if kind == notify.KindUp {
-		reason = ""
 	}
 	return &notify.Notification{
 		Key:      "check|" + c.id + "|" + strconv.FormatInt(incident.UnixNano(), 10) + "|" + step,
@@ -177,6 +250,7 @@ func (e *Engine) checkNotification(c *check, kind notify.Kind, receiver string, 
 			Fingerprint:  c.fingerprint,
 			Status:       status,
 			Reason:       reason,
+			Check:        true,
 		}},
 		GroupLabels:       map[string]string{"alertname": AlertCheckDown, "instance": c.labels["instance"], "module": c.module},
 		CommonLabels:      c.labels,
@@ -232,15 +306,24 @@ func (e *Engine) exporterFailed(err error, now time.Time) {
 	e.metrics.exporterUp.Set(0)
 	e.saveHealth = true
 	e.logger.Error("Exporter unreachable; check states are kept until it answers again", "url", e.cfg.Exporter.URL, "err", err, "since", h.since)
+	e.viewDirty = true
 	h.notified = map[string]store.Notified{}
-	var ns []*notify.Notification
+	// A silence on the exporter's alert keeps it quiet for this incident
+	// (maintenance windows belong to rules, which do not route it).
+	if by := e.silences(exporterLabels(e.cfg.Exporter.URL), now); len(by) > 0 {
+		e.logger.Info("Exporter unreachable is silenced; not notified", "silenced_by", by)
+		return
+	}
 	for _, name := range e.cfg.ExporterReceivers() {
 		h.notified[name] = store.Notified{At: now}
 		summary := fmt.Sprintf("exporter %s is unreachable since %s: %s (check states are kept until it answers)",
 			e.cfg.Exporter.URL, h.since.UTC().Format(time.RFC3339), h.reason)
-		ns = append(ns, e.exporterNotification(name, notify.StatusFiring, now, "down", summary))
+		e.emit(e.exporterNotification(name, notify.StatusFiring, now, "down", summary), nil, nil, now)
 	}
-	e.enqueue(ns, now)
+}
+
+func exporterLabels(url string) map[string]string {
+	return map[string]string{"alertname": AlertExporterUnreachable, "instance": url}
 }
 
 // exporterAnswered notes a good answer; it ends an exporter incident.
@@ -257,21 +340,20 @@ func (e *Engine) exporterAnswered(now time.Time) {
 	e.metrics.exporterUp.Set(1)
 	e.saveHealth = true
 	e.logger.Info("Exporter answers again", "url", e.cfg.Exporter.URL)
-	var ns []*notify.Notification
+	e.viewDirty = true
 	for _, name := range sortedKeys(h.notified) {
 		if _, ok := e.cfg.Receiver(name); !ok {
 			continue
 		}
 		summary := fmt.Sprintf("exporter %s answers again after %s", e.cfg.Exporter.URL, roundDuration(now.Sub(h.since)))
-		ns = append(ns, e.exporterNotification(name, notify.StatusResolved, now, "up", summary))
+		e.emit(e.exporterNotification(name, notify.StatusResolved, now, "up", summary), nil, nil, now)
 	}
 	h.notified = nil
-	e.enqueue(ns, now)
 }
 
 func (e *Engine) exporterNotification(receiver, status string, now time.Time, step, summary string) *notify.Notification {
 	h := &e.health
-	labels := map[string]string{"alertname": AlertExporterUnreachable, "instance": e.cfg.Exporter.URL}
+	labels := exporterLabels(e.cfg.Exporter.URL)
 	annotations := map[string]string{"summary": summary}
 	a := notify.Alert{
 		Labels: labels, Annotations: annotations, StartsAt: h.since,

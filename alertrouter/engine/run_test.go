@@ -118,10 +118,25 @@ receivers:
 		return len(ns) == 1 && ns[0].Kind == notify.KindDown && ns[0].Alerts[0].Labels["instance"] == "c" &&
 			ns[0].Alerts[0].Reason == "connection refused"
 	})
+	// The View follows (published by the loop, at most every viewMinGap).
+	waitView := func(what string, cond func(*View) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond(e.View()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("view %s: %+v", what, e.View())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitView("with c down", func(v *View) bool {
+		return v.Counts["down"] == 1 && v.Counts["up"] == 5 && len(v.Problems) == 1 && v.Problems[0].Target == "c"
+	})
 	x.set("c", true)
 	waitFor("UP", func(ns []*notify.Notification) bool {
 		return len(ns) == 1 && ns[0].Kind == notify.KindUp && ns[0].Alerts[0].Labels["instance"] == "c"
 	})
+	waitView("all up", func(v *View) bool { return v.Counts["up"] == 6 && len(v.Problems) == 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

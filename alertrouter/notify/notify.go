@@ -34,6 +34,9 @@ type Alert struct {
 	// Reason is the failure reason of the last failed probe ("connection
 	// refused"); empty for Prometheus alerts (see Annotations).
 	Reason string `json:"reason,omitempty"`
+	// Check is true for the router's own checks (which carry a
+	// generatorURL too: the exporter's debug output of the probe).
+	Check bool `json:"check,omitempty"`
 }
 
 // Kind says what a notification announces.

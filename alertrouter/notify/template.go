@@ -139,7 +139,7 @@ func newAlertData(a Alert, now time.Time) AlertData {
 		Module:  a.Labels["module"],
 		Name:    a.Labels["alertname"],
 		Since:   a.StartsAt,
-		IsCheck: a.GeneratorURL == "",
+		IsCheck: a.Check || a.GeneratorURL == "",
 	}
 	ad.Labels = orEmpty(a.Labels)
 	ad.Annotations = orEmpty(a.Annotations)

@@ -28,6 +28,8 @@ func TestNewData(t *testing.T) {
 			{Labels: map[string]string{"alertname": "Other"}, Annotations: map[string]string{"summary": "s", "description": "d"},
 				StartsAt: t0, EndsAt: t0.Add(2 * time.Minute), Status: StatusResolved, GeneratorURL: "http://prom/graph"},
 			{Fingerprint: "abc", Status: StatusFiring},
+			{Labels: map[string]string{"alertname": "ProbeFailed", "instance": "c:22", "module": "ssh_banner"}, StartsAt: t0, Status: StatusFiring,
+				Reason: "refused", GeneratorURL: "http://exporter/probe?debug=true", Check: true},
 		},
 		CreatedAt: t0.Add(5 * time.Minute),
 	}
@@ -41,6 +43,7 @@ func TestNewData(t *testing.T) {
 		{"CertExpiry b:443", "expires in 3d", time.Hour + 5*time.Minute, false},
 		{"Other", "s", 2 * time.Minute, false},
 		{"alert abc", "", 0, true},
+		{"c:22 (ssh_banner)", "refused", 5 * time.Minute, true}, // a check links to the exporter's debug output
 	}
 	for i, w := range want {
 		a := d.Alerts[i]
@@ -51,11 +54,11 @@ func TestNewData(t *testing.T) {
 			t.Errorf("alert %d: nil maps reach templates", i)
 		}
 	}
-	if d.Headline != "FIRING" || d.Status != StatusFiring || d.Total != 4 || len(d.Firing) != 3 || len(d.Resolved) != 1 || d.Now != n.CreatedAt {
+	if d.Headline != "FIRING" || d.Status != StatusFiring || d.Total != 5 || len(d.Firing) != 4 || len(d.Resolved) != 1 || d.Now != n.CreatedAt {
 		t.Errorf("data = %+v", d)
 	}
 	l := d.Limit(1)
-	if len(l.Alerts) != 1 || l.Omitted != 3 || len(l.Firing) != 1 || l.Resolved != nil || len(d.Alerts) != 4 {
+	if len(l.Alerts) != 1 || l.Omitted != 4 || len(l.Firing) != 1 || l.Resolved != nil || len(d.Alerts) != 5 {
 		t.Errorf("Limit(1) = %d alerts, %d omitted (original now %d)", len(l.Alerts), l.Omitted, len(d.Alerts))
 	}
 }

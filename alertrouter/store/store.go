@@ -1,7 +1,8 @@
 // Package store is the router's persistent memory, one bbolt file: the
-// state of every check, the notification log (what was already delivered,
-// for idempotency) and the outbox (notifications accepted but not yet
-// delivered). Every write is a transaction that is on disk when it returns,
+// state of every check and of every Prometheus alert, the notifications
+// waiting in a group (group_wait), the notification log (what was already
+// delivered, for idempotency) and the outbox (notifications accepted but
+// not yet delivered). Every write is a transaction that is on disk when it returns,
 // so a crash loses at most what the caller had not committed yet.
 package store
 
@@ -27,6 +28,8 @@ var (
 	bucketMeta   = []byte("meta")
 	bucketLog    = []byte("nlog")
 	bucketOutbox = []byte("outbox")
+	bucketAlerts = []byte("alerts")
+	bucketGroups = []byte("groups")
 
 	keyExporter = []byte("exporter")
 )
@@ -46,8 +49,34 @@ type CheckRecord struct {
 	// Since is when the current state began.
 	Since  time.Time `json:"since"`
 	Reason string    `json:"reason,omitempty"`
-	// Notified lists the receivers told about the current DOWN incident.
+	// Notified lists the receivers told about the current DOWN incident
+	// (or flapping episode).
 	Notified map[string]Notified `json:"notified,omitempty"`
+	// Changes are the times of the last confirmed state changes, for flap
+	// detection; Flapping and FlappingSince the current flapping episode.
+	Changes       []time.Time `json:"changes,omitempty"`
+	Flapping      bool        `json:"flapping,omitempty"`
+	FlappingSince time.Time   `json:"flapping_since,omitzero"`
+}
+
+// AlertRecord is what survives a restart of one Prometheus alert.
+type AlertRecord struct {
+	Alert     notify.Alert `json:"alert"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	// Incident is when the router opened the alert: it names the
+	// incident in idempotency keys, so that an alert firing again after
+	// its resolution is a new incident even with the same startsAt.
+	Incident time.Time           `json:"incident"`
+	Notified map[string]Notified `json:"notified,omitempty"`
+}
+
+// GroupRecord is a batch of notifications to one receiver waiting for its
+// group_wait to end, to be sent as one message per kind.
+type GroupRecord struct {
+	Receiver  string                 `json:"receiver"`
+	Labels    map[string]string      `json:"labels"`
+	ReleaseAt time.Time              `json:"release_at"`
+	Members   []*notify.Notification `json:"members"`
 }
 
 // Notified records what one receiver was told about an incident.
@@ -111,7 +140,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketChecks, bucketMeta, bucketLog, bucketOutbox} {
+		for _, b := range [][]byte{bucketChecks, bucketMeta, bucketLog, bucketOutbox, bucketAlerts, bucketGroups} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -138,13 +167,17 @@ type Batch struct {
 	Checks map[string]*CheckRecord
 	// Exporter is the exporter-health record, saved when not nil.
 	Exporter *CheckRecord
+	// Alerts to save by fingerprint; a nil record deletes the alert.
+	Alerts map[string]*AlertRecord
+	// Groups to save by id; a nil record deletes the group.
+	Groups map[string]*GroupRecord
 	// Outbox entries to add.
 	Outbox []*OutboxEntry
 }
 
 // Empty reports whether the batch writes nothing.
 func (b *Batch) Empty() bool {
-	return len(b.Checks) == 0 && b.Exporter == nil && len(b.Outbox) == 0
+	return len(b.Checks) == 0 && b.Exporter == nil && len(b.Outbox) == 0 && len(b.Alerts) == 0 && len(b.Groups) == 0
 }
 
 // Commit writes the batch in one transaction. Outbox entries whose key was
@@ -170,6 +203,12 @@ func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
 			if err := putJSON(tx.Bucket(bucketMeta), keyExporter, b.Exporter); err != nil {
 				return err
 			}
+		}
+		if err := putAll(tx.Bucket(bucketAlerts), b.Alerts); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		if err := putAll(tx.Bucket(bucketGroups), b.Groups); err != nil {
+			return fmt.Errorf("groups: %w", err)
 		}
 		log, outbox := tx.Bucket(bucketLog), tx.Bucket(bucketOutbox)
 		for _, e := range b.Outbox {
@@ -211,6 +250,56 @@ func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: load checks: %w", err)
+	}
+	return out, nil
+}
+
+// putAll saves records by key; a nil record deletes its key.
+func putAll[R any](b *bolt.Bucket, records map[string]*R) error {
+	for k, rec := range records {
+		if rec == nil {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := putJSON(b, []byte(k), rec); err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// loadAll returns every record of a bucket by key.
+func loadAll[R any](s *Store, bucket []byte) (map[string]*R, error) {
+	out := map[string]*R{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			rec := new(R)
+			if err := json.Unmarshal(v, rec); err != nil {
+				return fmt.Errorf("%s %q: %w", bucket, k, err)
+			}
+			out[string(k)] = rec
+			return nil
+		})
+	})
+	return out, err
+}
+
+// LoadAlerts returns every saved Prometheus alert by fingerprint.
+func (s *Store) LoadAlerts() (map[string]*AlertRecord, error) {
+	out, err := loadAll[AlertRecord](s, bucketAlerts)
+	if err != nil {
+		return nil, fmt.Errorf("store: load alerts: %w", err)
+	}
+	return out, nil
+}
+
+// LoadGroups returns every pending group by id.
+func (s *Store) LoadGroups() (map[string]*GroupRecord, error) {
+	out, err := loadAll[GroupRecord](s, bucketGroups)
+	if err != nil {
+		return nil, fmt.Errorf("store: load groups: %w", err)
 	}
 	return out, nil
 }

@@ -171,3 +171,42 @@ func TestCommitSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("after SIGKILL: checks %+v, outbox %+v", checks, out)
 	}
 }
+
+func TestAlertsAndGroupsSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	alert := &AlertRecord{
+		Alert:     notify.Alert{Labels: map[string]string{"alertname": "HighLatency"}, StartsAt: t0, EndsAt: t0.Add(5 * time.Minute), Fingerprint: "fp1", Status: notify.StatusFiring},
+		UpdatedAt: t0, Incident: t0, Notified: map[string]Notified{"ops": {At: t0}},
+	}
+	member := &notify.Notification{Key: "check|a|1|down", Receiver: "ops", Kind: notify.KindDown, Status: notify.StatusFiring}
+	group := &GroupRecord{Receiver: "ops", Labels: map[string]string{"group": "web"}, ReleaseAt: t0.Add(30 * time.Second), Members: []*notify.Notification{member}}
+	flapping := &CheckRecord{State: "down", Since: t0, Changes: []time.Time{t0.Add(-time.Minute), t0}, Flapping: true, FlappingSince: t0}
+	if _, err := s.Commit(&Batch{
+		Checks: map[string]*CheckRecord{"c": flapping},
+		Alerts: map[string]*AlertRecord{"fp1": alert, "fp2": alert},
+		Groups: map[string]*GroupRecord{"g1": group, "g2": group},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(&Batch{Alerts: map[string]*AlertRecord{"fp2": nil}, Groups: map[string]*GroupRecord{"g2": nil}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = open(t, dir)
+	defer s.Close()
+	alerts, err := s.LoadAlerts()
+	if err != nil || len(alerts) != 1 || alerts["fp1"].Alert.Labels["alertname"] != "HighLatency" ||
+		!alerts["fp1"].Alert.EndsAt.Equal(t0.Add(5*time.Minute)) || alerts["fp1"].Notified["ops"].At.IsZero() {
+		t.Errorf("alerts = %+v, %v", alerts, err)
+	}
+	groups, err := s.LoadGroups()
+	if err != nil || len(groups) != 1 || groups["g1"].Members[0].Key != member.Key || !groups["g1"].ReleaseAt.Equal(group.ReleaseAt) {
+		t.Errorf("groups = %+v, %v", groups, err)
+	}
+	checks, err := s.LoadChecks()
+	if c := checks["c"]; err != nil || !c.Flapping || len(c.Changes) != 2 || !c.FlappingSince.Equal(t0) {
+		t.Errorf("flapping check = %+v, %v", c, err)
+	}
+}
