@@ -123,6 +123,7 @@ func New(o Options) (*Router, error) {
 		Logger:      o.Logger.With("component", "engine"),
 		Metrics:     engine.NewMetrics(o.Registry),
 		ExternalURL: o.ExternalURL,
+		Muter:       r.silences,
 	})
 	if err != nil {
 		r.store.Close()
@@ -163,6 +164,7 @@ func (r *Router) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); errc <- r.engine.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- r.silences.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- r.page.Run(ctx) }()
+	go r.forwardSilenceChanges(ctx)
 	go func() {
 		select {
 		case <-r.engine.SDDone():
@@ -177,6 +179,22 @@ func (r *Router) Run(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// forwardSilenceChanges tells the engine when silences change (added,
+// expired, started or ended by their times), so that what it shows as
+// muted follows at once.
+func (r *Router) forwardSilenceChanges(ctx context.Context) {
+	ch, stop := r.silences.Changes()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			r.engine.MutesChanged()
+		}
+	}
 }
 
 // Reload re-reads the configuration file; a bad one is refused (with its

@@ -28,10 +28,6 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// DefaultResolveTimeout is how long an alert posted without endsAt stays
-// firing without a refresh (Alertmanager's resolve_timeout).
-const DefaultResolveTimeout = 5 * time.Minute
-
 // maxBody bounds a posted request. Prometheus sends at most a few
 // thousand alerts per request.
 const maxBody = 32 << 20
@@ -54,17 +50,15 @@ type Options struct {
 	// Name identifies this router in /api/v2/status (cluster.name).
 	Name string
 	// Started is the start time reported as uptime.
-	Started        time.Time
-	ResolveTimeout time.Duration
+	Started time.Time
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
 
 // API serves /api/v2/.
 type API struct {
-	o        Options
-	received *prometheus.CounterVec
-	invalid  prometheus.Counter
+	o       Options
+	invalid prometheus.Counter
 }
 
 // New prepares the API.
@@ -78,25 +72,17 @@ func New(o Options) *API {
 	if o.Started.IsZero() {
 		o.Started = o.Now()
 	}
-	if o.ResolveTimeout <= 0 {
-		o.ResolveTimeout = DefaultResolveTimeout
-	}
+	// The engine counts the valid alerts it takes
+	// (vigie_router_alerts_received_total).
 	a := &API{
 		o: o,
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigie_router_alerts_received_total",
-			Help: "Alerts received on the Alertmanager API, by status (firing, resolved).",
-		}, []string{"status"}),
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_router_alerts_invalid_total",
 			Help: "Alerts refused by the Alertmanager API as invalid.",
 		}),
 	}
-	for _, s := range []string{notify.StatusFiring, notify.StatusResolved} {
-		a.received.WithLabelValues(s)
-	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(a.received, a.invalid)
+		o.Registerer.MustRegister(a.invalid)
 	}
 	return a
 }
@@ -171,7 +157,6 @@ func (a *API) postAlerts(w http.ResponseWriter, r *http.Request) {
 			problems = append(problems, fmt.Sprintf("alert %d %s: %v", i, describeLabels(posted[i].Labels), err))
 			continue
 		}
-		a.received.WithLabelValues(al.Status).Inc()
 		valid = append(valid, al)
 	}
 	if len(valid) > 0 {
@@ -191,8 +176,8 @@ func (a *API) postAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 // normalize applies Alertmanager's defaults and validation to one alert:
-// empty label values are dropped, a missing start is the end (or now), a
-// missing end is now + resolve timeout.
+// empty label values are dropped, a missing start is the end (or now). A
+// missing end stays missing: the engine gives it global.resolve_timeout.
 func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
 	labels := make(map[string]string, len(p.Labels))
 	for k, v := range p.Labels {
@@ -213,10 +198,7 @@ func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
 			al.StartsAt = al.EndsAt
 		}
 	}
-	if al.EndsAt.IsZero() {
-		al.EndsAt = now.Add(a.o.ResolveTimeout)
-	}
-	if al.EndsAt.Before(al.StartsAt) {
+	if !al.EndsAt.IsZero() && al.EndsAt.Before(al.StartsAt) {
 		return al, errors.New("start time must be before end time")
 	}
 	if len(labels) == 0 {
@@ -225,22 +207,27 @@ func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
 	if err := validLabels(labels); err != nil {
 		return al, fmt.Errorf("invalid label set: %w", err)
 	}
+	if labels[model.AlertNameLabel] == "" {
+		// Rules, messages and groups all name alerts by it.
+		return al, errors.New("alertname label required")
+	}
 	if err := validLabels(al.Annotations); err != nil {
 		return al, fmt.Errorf("invalid annotations: %w", err)
 	}
 	al.Fingerprint = fingerprint(labels)
 	al.Status = notify.StatusFiring
-	if !al.EndsAt.After(now) {
+	if !al.EndsAt.IsZero() && !al.EndsAt.After(now) {
 		al.Status = notify.StatusResolved
 	}
 	return al, nil
 }
 
-// validLabels accepts the classic label names ([a-zA-Z_][a-zA-Z0-9_]*), as
-// Alertmanager 0.25 does: rules and silences can only name those.
+// validLabels accepts any UTF-8 name, as Prometheus 3 and Alertmanager
+// 0.28 do (rules and silences can only name the classic ones,
+// [a-zA-Z_][a-zA-Z0-9_]*, but such labels still travel with the alert).
 func validLabels(m map[string]string) error {
 	for k, v := range m {
-		if !model.LegacyValidation.IsValidLabelName(k) {
+		if !model.UTF8Validation.IsValidLabelName(k) {
 			return fmt.Errorf("invalid name %q", k)
 		}
 		if !model.LabelValue(v).IsValid() {

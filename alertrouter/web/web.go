@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/common/model"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
@@ -120,6 +121,7 @@ func New(o Options) *Page {
 		"clock":         func(t time.Time) string { return t.Format("15:04:05") },
 		"labels":        labelsString,
 		"checkMatchers": checkMatchers,
+		"isSilence":     isSilenceID,
 		"inc":           func(i int) int { return i + 1 },
 		"dec":           func(i int) int { return i - 1 },
 	}).Parse(pageHTML))
@@ -206,6 +208,7 @@ type pageData struct {
 
 	Problems                  []engine.CheckView
 	ProblemCount, Page, Pages int
+	ProblemsOmitted           int // beyond what the engine lists
 
 	Alerts     []engine.AlertView
 	AlertCount int
@@ -247,6 +250,7 @@ func (p *Page) data(page int) *pageData {
 	}
 
 	d.ProblemCount = len(v.Problems)
+	d.ProblemsOmitted = v.ProblemsOmitted
 	d.Pages = max(1, (d.ProblemCount+p.o.PageSize-1)/p.o.PageSize)
 	d.Page = min(max(page, 1), d.Pages)
 	from := (d.Page - 1) * p.o.PageSize
@@ -258,7 +262,7 @@ func (p *Page) data(page int) *pageData {
 			continue
 		}
 		d.AlertCount++
-		if len(a.SilencedBy) == 0 && len(a.InhibitedBy) == 0 {
+		if a.State == "active" || a.State == "" && len(a.SilencedBy)+len(a.InhibitedBy)+len(a.MutedBy) == 0 {
 			d.Firing++
 		}
 		if len(d.Alerts) < maxAlerts {
@@ -589,6 +593,13 @@ func labelsString(labels map[string]string) string {
 		parts[i] = k + "=" + strconv.Quote(labels[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// isSilenceID tells silence ids (UUIDs) from the names of maintenance
+// windows among what mutes a check.
+func isSilenceID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
 }
 
 // checkMatchers are the matchers that silence exactly one check.

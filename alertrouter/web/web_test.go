@@ -64,8 +64,8 @@ func baseView() *engine.View {
 			{ID: "http_2xx https://shop.example", Target: "https://shop.example", Module: "http_2xx", State: "down",
 				Since: now.Add(-90 * time.Minute), Reason: "HTTP status 503 not in 2xx",
 				Labels: map[string]string{"instance": "https://shop.example"}},
-			{ID: "icmp 10.0.0.1", Target: "10.0.0.1", Module: "icmp", State: "up", Flapping: true,
-				Since: now.Add(-5 * time.Minute), Reason: "timeout", MutedBy: []string{"maintenance:nightly"}},
+			{ID: "icmp 10.0.0.1", Target: "10.0.0.1", Module: "icmp", State: "up", Flapping: true, FlappingSince: now.Add(-20 * time.Minute),
+				Since: now.Add(-5 * time.Minute), Reason: "timeout", MutedBy: []string{"maintenance:nightly", "1d0a4c3e-5e6f-4a7b-8c9d-0e1f2a3b4c5d"}, Notified: []string{"ops", "chat"}},
 			{ID: "tcp db:5432", Target: "db:5432", Module: "tcp", State: "down", Since: now.Add(-time.Minute),
 				Reason: "connection refused", SuppressedBy: "icmp 10.0.0.1"},
 		},
@@ -75,6 +75,8 @@ func baseView() *engine.View {
 				EndsAt: now.Add(time.Hour)}, Receivers: []string{"ops"}, State: "active"},
 			{Alert: notify.Alert{Labels: map[string]string{"alertname": "Gone"}, StartsAt: now.Add(-time.Hour),
 				EndsAt: now.Add(-time.Minute)}, Receivers: []string{"ops"}, State: "active"},
+			{Alert: notify.Alert{Labels: map[string]string{"alertname": "NightlyBackupSlow"}, StartsAt: now.Add(-time.Hour),
+				EndsAt: now.Add(time.Hour)}, Receivers: []string{"ops"}, State: "suppressed", MutedBy: []string{"maintenance:nightly"}},
 		},
 		Exporter: engine.ExporterView{URL: "http://127.0.0.1:9115", Reachable: true},
 	}
@@ -179,10 +181,13 @@ func TestPageRenders(t *testing.T) {
 	contains(t, "problems", page,
 		"<code>https://shop.example</code>", "HTTP status 503 not in 2xx", ">1h30m ago<",
 		`datetime="`+now.Add(-90*time.Minute).UTC().Format(time.RFC3339)+`"`,
-		`<span class="state flapping">flapping</span>`, "maintenance:nightly", "parent icmp 10.0.0.1 is down",
+		`<span class="state flapping">flapping</span> <span class="small">since <time`, ">20m ago<", "told: ops, chat",
+		"maintenance:nightly", `<a href="#silence-1d0a4c3e-5e6f-4a7b-8c9d-0e1f2a3b4c5d" title="1d0a4c3e-5e6f-4a7b-8c9d-0e1f2a3b4c5d">silence 1d0a4c3e</a>`,
+		"parent icmp 10.0.0.1 is down",
 		`href="?silence=instance%3d%22https%3a%2f%2fshop.example%22%2c%20module%3d%22http_2xx%22#new-silence"`)
-	// Alerts: firing only, escaped.
-	contains(t, "alerts", page, "HighLatency", `job=&#34;api&#34;`, "p99 above 2s &lt;b&gt;")
+	// Alerts: not ended, escaped, what mutes them.
+	contains(t, "alerts", page, "HighLatency", `job=&#34;api&#34;`, "p99 above 2s &lt;b&gt;",
+		"NightlyBackupSlow", `<span class="state muted">muted</span><br><span class="small">maintenance:nightly </span>`)
 	if strings.Contains(page, "Gone") {
 		t.Error("an ended alert is shown")
 	}
@@ -193,7 +198,7 @@ func TestPageRenders(t *testing.T) {
 		"exporter unreachable: down", "permanent error")
 	// Silences, escaped, with an expire form carrying the token.
 	contains(t, "silences", page, `{job=&#34;api&#34;}`, id, "ann", "deploy &lt;script&gt;",
-		`action="silences/`+id+`/expire"`, `name="token" value="`+f.page.token+`"`)
+		`action="silences/`+id+`/expire"`, `id="silence-`+id+`"`, `name="token" value="`+f.page.token+`"`)
 	if strings.Contains(page, "<script>") && strings.Count(page, "<script>") != 1 {
 		t.Error("unescaped script in the page")
 	}
@@ -235,6 +240,11 @@ func TestPagination(t *testing.T) {
 	contains(t, "page 2", page, "db:5432", "page 2 of 2", `href="?page=1"`)
 	_, page = f.get(t, "/?page=99")
 	contains(t, "page past the end", page, "page 2 of 2")
+	v := baseView()
+	v.ProblemsOmitted = 1200
+	f.engine.set(v)
+	_, page = f.get(t, "/")
+	contains(t, "omitted problems", page, `id="problems-omitted">and 1200 more, not listed`)
 }
 
 func (f *fixture) postForm(t *testing.T, path string, form url.Values, header map[string]string) (*http.Response, string) {

@@ -157,6 +157,28 @@ func TestSilencesEndToEnd(t *testing.T) {
 	if got := strings.TrimSpace(amtool(t, router, "silence", "query", "-q", "--expired")); got != viaAmtool {
 		t.Errorf("expired silences after restart: %q", got)
 	}
+
+	// The restored silence mutes: the check goes DOWN (and shows it, muted
+	// by the silence) but nobody is told; once the silence is expired, the
+	// DOWN is announced.
+	x.set(false)
+	waitMetric(t, router, `vigie_router_checks{state="down"}`, func(v float64) bool { return v == 1 })
+	probes := x.probeCount()
+	for x.probeCount() < probes+3 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := h.count(); n != 0 {
+		t.Fatalf("%d notifications while silenced", n)
+	}
+	_, page = getBody(t, router+"/")
+	if !strings.Contains(page, "HTTP status 503 not in 2xx") || !strings.Contains(page, id[:8]) {
+		t.Errorf("status page does not show the DOWN check muted by %s", id)
+	}
+	runCLI(t, "silence", "expire", url, id)
+	down := h.next(t, "DOWN after the silence expired")
+	if down.Status != "firing" || down.Alerts[0].Labels["instance"] != "https://shop.example" {
+		t.Errorf("DOWN after the silence: %+v", down)
+	}
 }
 
 // TestWebConfigAuth: behind --web.config.file basic auth, the status page,
@@ -311,7 +333,7 @@ alerting:
 `, metrics, routerHost)), 0o644)
 	promAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	start(t, promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr, "--rules.alert.resend-delay=1s")
+		"--web.listen-address="+promAddr, "--web.external-url=http://"+promAddr+"/", "--rules.alert.resend-delay=1s")
 	waitHTTP(t, "http://"+promAddr+"/-/ready", http.StatusOK)
 
 	<-mu
@@ -322,7 +344,7 @@ alerting:
 		!strings.Contains(firing.Alerts[0].GeneratorURL, promAddr) {
 		t.Errorf("firing payload: %+v", firing)
 	}
-	if v := metric(t, router, `vigie_router_alerts_received_total{status="firing"}`); v < 1 {
+	if v := metric(t, router, `vigie_router_alerts_received_total`); v < 1 {
 		t.Errorf("alerts received = %v", v)
 	}
 	_, body := getBody(t, router+"/api/v2/alerts")
