@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"container/heap"
 	"encoding/json"
 	"fmt"
@@ -66,8 +67,8 @@ func (s *Store) RecentNotifications(n int) ([]NotificationRecord, error) {
 			return err
 		}
 		return tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
-			var lr LogRecord
-			if json.Unmarshal(v, &lr) != nil {
+			lr, ok := decodeLogRecord(v)
+			if !ok {
 				return nil // an unreadable record is pruned later, not shown
 			}
 			if recent.Len() == n && !lr.At.After((*recent)[0].At) {
@@ -100,6 +101,37 @@ func (s *Store) RecentNotifications(n int) ([]NotificationRecord, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// decodeLogRecord reads a LogRecord; the log may hold many thousands, so
+// the form putJSON writes ({"at":"…","outcome":"…"}) is read without
+// reflection.
+func decodeLogRecord(v []byte) (LogRecord, bool) {
+	var lr LogRecord
+	if at, ok := jsonString(v, `"at":"`); ok {
+		if outcome, ok := jsonString(v, `"outcome":"`); ok && lr.At.UnmarshalText(at) == nil {
+			lr.Outcome = string(outcome)
+			return lr, true
+		}
+	}
+	if json.Unmarshal(v, &lr) != nil {
+		return lr, false
+	}
+	return lr, true
+}
+
+// jsonString returns the value of a string field without escapes.
+func jsonString(v []byte, key string) ([]byte, bool) {
+	i := bytes.Index(v, []byte(key))
+	if i < 0 {
+		return nil, false
+	}
+	rest := v[i+len(key):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false
+	}
+	return rest[:end], true
 }
 
 // logHeap keeps the most recent records: a min-heap on At.

@@ -107,3 +107,51 @@ func TestRecentNotifications(t *testing.T) {
 		t.Errorf("limit 1: %+v", got)
 	}
 }
+
+// BenchmarkRecentNotifications reads the 30 most recent of 20,000 logged
+// notifications (a busy week), as the status page does at most once a
+// second.
+func BenchmarkRecentNotifications(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 20000
+	var entries []*OutboxEntry
+	for i := range n {
+		entries = append(entries, entry(fmt.Sprintf("ops/webhook/%d", i%3), fmt.Sprintf("check|http_2xx https://host-%d.example|1|down", i)))
+	}
+	added, err := s.Commit(&Batch{Outbox: entries})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, e := range added {
+		if err := s.Finish(e, OutcomeDelivered, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, err := s.RecentNotifications(30); err != nil || len(got) != 30 {
+			b.Fatal(len(got), err)
+		}
+	}
+}
+
+func TestDecodeLogRecord(t *testing.T) {
+	for in, want := range map[string]LogRecord{
+		`{"at":"2026-11-21T10:00:00Z","outcome":"delivered"}`:     {At: t0, Outcome: "delivered"},
+		`{"outcome":"failed","at":"2026-11-21T10:00:00.5+01:00"}`: {At: t0.Add(-time.Hour + 500*time.Millisecond), Outcome: "failed"},
+		`{"at":"2026-11-21T10:00:00Z","outcome":"odd\"one"}`:      {At: t0, Outcome: `odd"one`},
+		`{"at": "2026-11-21T10:00:00Z", "outcome": "expired"}`:    {At: t0, Outcome: "expired"},
+	} {
+		got, ok := decodeLogRecord([]byte(in))
+		if !ok || !got.At.Equal(want.At) || got.Outcome != want.Outcome {
+			t.Errorf("decodeLogRecord(%s) = %+v, %v; want %+v", in, got, ok, want)
+		}
+	}
+	if _, ok := decodeLogRecord([]byte(`{"at":"yesterday"`)); ok {
+		t.Error("garbage decoded")
+	}
+}
