@@ -31,19 +31,21 @@ func main() {
 }
 
 func run(args []string) int {
-	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications. Without a command, runs the router (see 'vigie_router run --help' for its flags).")
+	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications. Without a command, runs the router; 'vigie_router silence …' manages the silences of a running router.")
+	// The router's flags are the application's, so that `vigie_router
+	// --help` lists them and `vigie_router --config.file=…` runs as it
+	// always did; the silence commands ignore them.
+	var configFileSet bool
+	configFile := app.Flag("config.file", "Router configuration file. When not given and vigie-router.yml does not exist, the embedded default is used (exporter on 127.0.0.1:9115, notifications to the log).").Default("vigie-router.yml").IsSetByUser(&configFileSet).String()
+	configCheck := app.Flag("config.check", "If true validate the config file and then exit.").Default("false").Bool()
+	storagePath := app.Flag("storage.path", "Directory of the router's store (check states, notification log, outbox, silences).").Default("data/").String()
+	externalURL := app.Flag("web.external-url", "The URL under which the router is externally reachable; used in notifications. Overrides external_url of the configuration.").PlaceHolder("<url>").String()
+	webConfig := kingpinflag.AddFlags(app, ":9116")
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print("vigie_router"))
 	app.HelpFlag.Short('h')
-
 	runCmd := app.Command("run", "Run the router (the default command).").Default()
-	var configFileSet bool
-	configFile := runCmd.Flag("config.file", "Router configuration file. When not given and vigie-router.yml does not exist, the embedded default is used (exporter on 127.0.0.1:9115, notifications to the log).").Default("vigie-router.yml").IsSetByUser(&configFileSet).String()
-	configCheck := runCmd.Flag("config.check", "If true validate the config file and then exit.").Default("false").Bool()
-	storagePath := runCmd.Flag("storage.path", "Directory of the router's store (check states, notification log, outbox, silences).").Default("data/").String()
-	externalURL := runCmd.Flag("web.external-url", "The URL under which the router is externally reachable; used in notifications. Overrides external_url of the configuration.").PlaceHolder("<url>").String()
-	webConfig := kingpinflag.AddFlags(runCmd, ":9116")
 
 	silences := addSilenceCommands(app)
 
