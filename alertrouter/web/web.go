@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 )
@@ -84,10 +85,11 @@ type Page struct {
 	updates broadcast
 	done    chan struct{} // closed when Run ends: live streams stop
 
-	notifMu    sync.Mutex
+	notifMu    sync.Mutex // guards the fields below
 	notifAt    time.Time
 	notifCache []notificationRow
 	notifErr   error
+	summaries  summaryCache
 }
 
 //go:embed page.html
@@ -270,7 +272,7 @@ func (p *Page) data(page int) *pageData {
 		}
 	}
 
-	d.Notifications, d.NotificationsError = p.notifications(now)
+	d.Notifications, d.NotificationsError = p.notifications(now, v.Alerts)
 
 	if p.o.Silences != nil {
 		for _, s := range p.o.Silences.List() {
@@ -286,7 +288,7 @@ func (p *Page) data(page int) *pageData {
 
 // notifications reads the store at most once a second: it scans the
 // notification log.
-func (p *Page) notifications(now time.Time) ([]notificationRow, error) {
+func (p *Page) notifications(now time.Time, alerts []engine.AlertView) ([]notificationRow, error) {
 	p.notifMu.Lock()
 	defer p.notifMu.Unlock()
 	if !p.notifAt.IsZero() && now.Sub(p.notifAt) < time.Second && now.After(p.notifAt) {
@@ -294,8 +296,19 @@ func (p *Page) notifications(now time.Time) ([]notificationRow, error) {
 	}
 	recs, err := p.o.Notifications(maxNotifications)
 	rows := make([]notificationRow, 0, len(recs))
-	for _, r := range recs {
-		rows = append(rows, toRow(&r, now))
+	for i := range recs {
+		r := &recs[i]
+		id := r.Integration + "|" + r.Key
+		if n := r.Notification; n != nil {
+			p.summaries.put(id, summarize(n))
+		}
+		row := toRow(r, now)
+		if s, ok := p.summaries.get(id); ok {
+			row.What = s
+		} else if what := describeAlertKey(r.Key, alerts); what != "" {
+			row.What = what
+		}
+		rows = append(rows, row)
 	}
 	p.notifAt, p.notifCache, p.notifErr = now, rows, err
 	return rows, err
@@ -305,10 +318,8 @@ func toRow(r *store.NotificationRecord, now time.Time) notificationRow {
 	row := notificationRow{At: r.At, Integration: r.Integration, What: describeKey(r.Key), Outcome: r.Outcome, Class: r.Outcome}
 	switch r.Outcome {
 	case store.OutcomePending:
-		if n := r.Notification; n != nil {
-			if s := n.CommonAnnotations["summary"]; s != "" {
-				row.What = s
-			}
+		if r.Notification != nil {
+			row.What = summarize(r.Notification)
 		}
 		if r.Attempts > 0 {
 			row.Detail = fmt.Sprintf("%d attempts, next %s: %s", r.Attempts, ago(r.NextAttempt, now), r.LastError)
@@ -322,7 +333,29 @@ func toRow(r *store.NotificationRecord, now time.Time) notificationRow {
 	return row
 }
 
-// describeKey makes a notification key readable: check keys are
+// summarize says what a notification announces, in one line.
+func summarize(n *notify.Notification) string {
+	if s := n.CommonAnnotations["summary"]; s != "" {
+		return s
+	}
+	if len(n.Alerts) == 0 {
+		return describeKey(n.Key)
+	}
+	first := n.Alerts[0].Annotations["summary"]
+	if first == "" {
+		first = labelsString(n.Alerts[0].Labels)
+		if name := n.Alerts[0].Labels["alertname"]; name != "" {
+			first = name + " " + first
+		}
+	}
+	if len(n.Alerts) == 1 {
+		return first
+	}
+	return fmt.Sprintf("%d alerts %s: %s, …", len(n.Alerts), strings.ToUpper(n.Status), first)
+}
+
+// describeKey makes a notification key readable when its content is no
+// longer known (the notification log keeps keys only): check keys are
 // "check|<module> <target>|<incident>|<step>".
 func describeKey(key string) string {
 	parts := strings.Split(key, "|")
@@ -330,10 +363,58 @@ func describeKey(key string) string {
 	case len(parts) == 4 && parts[0] == "check":
 		module, target, _ := strings.Cut(parts[1], " ")
 		return fmt.Sprintf("%s (%s): %s", target, module, parts[3])
+	case len(parts) == 4 && parts[0] == "alert":
+		return fmt.Sprintf("alert %s: %s", parts[1], parts[3])
+	case len(parts) == 3 && parts[0] == "group":
+		return "grouped notification: " + parts[2]
 	case len(parts) == 3 && parts[0] == "exporter":
 		return "exporter unreachable: " + parts[2]
 	}
 	return key
+}
+
+// describeAlertKey names a Prometheus alert's notification by the alert,
+// while the router still knows it.
+func describeAlertKey(key string, alerts []engine.AlertView) string {
+	parts := strings.Split(key, "|")
+	if len(parts) != 4 || parts[0] != "alert" {
+		return ""
+	}
+	for i := range alerts {
+		if a := &alerts[i]; a.Fingerprint == parts[1] {
+			return fmt.Sprintf("%s {%s}: %s", a.Labels["alertname"], labelsString(a.Labels), parts[3])
+		}
+	}
+	return ""
+}
+
+// summaryCache remembers what recent notifications said, so that they
+// are still described once delivered (the notification log keeps keys
+// only). It forgets the oldest beyond its size.
+type summaryCache struct {
+	byID  map[string]string
+	order []string
+}
+
+const summaryCacheSize = 512
+
+func (c *summaryCache) put(id, summary string) {
+	if c.byID == nil {
+		c.byID = map[string]string{}
+	}
+	if _, ok := c.byID[id]; !ok {
+		c.order = append(c.order, id)
+		if len(c.order) > summaryCacheSize {
+			delete(c.byID, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	c.byID[id] = summary
+}
+
+func (c *summaryCache) get(id string) (string, bool) {
+	s, ok := c.byID[id]
+	return s, ok
 }
 
 func (p *Page) serve(w http.ResponseWriter, r *http.Request) {

@@ -513,3 +513,46 @@ func TestAgo(t *testing.T) {
 		t.Error("zero time")
 	}
 }
+
+// TestNotificationDescriptions: a notification seen pending is still
+// described by what it said once delivered (the log keeps keys only);
+// otherwise its key is made readable.
+func TestNotificationDescriptions(t *testing.T) {
+	var mu sync.Mutex
+	clock := now
+	var recs []store.NotificationRecord
+	f := setup(t, Options{
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
+		Notifications: func(int) ([]store.NotificationRecord, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return recs, nil
+		},
+	})
+	step := func(rs ...store.NotificationRecord) string {
+		mu.Lock()
+		recs, clock = rs, clock.Add(2*time.Second) // past the page's 1 s cache
+		mu.Unlock()
+		_, page := f.get(t, "/")
+		return page
+	}
+	group := &notify.Notification{Key: "group|0123abcd|down", Status: "firing", Alerts: []notify.Alert{
+		{Labels: map[string]string{"alertname": "ProbeFailed", "instance": "https://a.example"}, Annotations: map[string]string{"summary": "https://a.example (http_2xx) is DOWN"}},
+		{Labels: map[string]string{"alertname": "ProbeFailed", "instance": "https://b.example"}},
+	}}
+	page := step(store.NotificationRecord{Integration: "ops/telegram/0", Key: group.Key, Outcome: store.OutcomePending, At: now, Notification: group})
+	contains(t, "pending group", page, "2 alerts FIRING: https://a.example (http_2xx) is DOWN, …")
+	page = step(store.NotificationRecord{Integration: "ops/telegram/0", Key: group.Key, Outcome: store.OutcomeDelivered, At: now})
+	contains(t, "delivered group", page, "2 alerts FIRING: https://a.example (http_2xx) is DOWN, …", `<span class="state delivered">delivered</span>`)
+
+	v := baseView()
+	v.Alerts[0].Fingerprint = "feedc0de"
+	f.engine.set(v)
+	page = step(
+		store.NotificationRecord{Integration: "ops/webhook/0", Key: "group|99|up", Outcome: store.OutcomeDelivered, At: now},
+		store.NotificationRecord{Integration: "ops/webhook/0", Key: "alert|feedc0de|1|down", Outcome: store.OutcomeDelivered, At: now},
+		store.NotificationRecord{Integration: "ops/webhook/0", Key: "alert|0ld|1|up", Outcome: store.OutcomeDelivered, At: now},
+		store.NotificationRecord{Integration: "ops/webhook/0", Key: "something|else", Outcome: store.OutcomeDelivered, At: now},
+	)
+	contains(t, "keys", page, "grouped notification: up", "HighLatency {job=&#34;api&#34;}: down", "alert 0ld: up", "something|else")
+}

@@ -179,6 +179,19 @@ func TestSilencesEndToEnd(t *testing.T) {
 	if down.Status != "firing" || down.Alerts[0].Labels["instance"] != "https://shop.example" {
 		t.Errorf("DOWN after the silence: %+v", down)
 	}
+	// The status page lists it, delivered.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, page = getBody(t, router+"/")
+		if i := strings.Index(page, `id="notifications"`); i >= 0 && strings.Contains(page[i:], "https://shop.example (http_2xx)") &&
+			strings.Contains(page[i:], `<span class="state delivered">delivered</span>`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the status page does not show the delivered DOWN:\n%s", page)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestWebConfigAuth: behind --web.config.file basic auth, the status page,
