@@ -360,10 +360,11 @@ func attrEscape(s string) string {
 	return strings.NewReplacer(`"`, "&#34;", "<", "&lt;", ">", "&gt;", "&", "&amp;", "'", "&#39;").Replace(s)
 }
 
-// sseReader reads server-sent events.
+// sseReader reads server-sent events: one goroutine reads the stream and
+// hands over the data of each "update" event.
 type sseReader struct {
-	resp *http.Response
-	sc   *bufio.Scanner
+	updates chan map[string]string
+	ended   chan error
 }
 
 func (f *fixture) events(t *testing.T, query string) *sseReader {
@@ -376,37 +377,37 @@ func (f *fixture) events(t *testing.T, query string) *sseReader {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	return &sseReader{resp: resp, sc: sc}
-}
-
-// next returns the next "update" event's data, or an error.
-func (r *sseReader) next(timeout time.Duration) (map[string]string, error) {
-	type result struct {
-		m   map[string]string
-		err error
-	}
-	ch := make(chan result, 1)
+	r := &sseReader{updates: make(chan map[string]string, 100), ended: make(chan error, 1)}
 	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		event := ""
-		for r.sc.Scan() {
-			line := r.sc.Text()
+		for sc.Scan() {
+			line := sc.Text()
 			switch {
 			case strings.HasPrefix(line, "event: "):
 				event = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: ") && event == "update":
 				var m map[string]string
-				err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m)
-				ch <- result{m, err}
-				return
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m); err != nil {
+					r.ended <- err
+					return
+				}
+				r.updates <- m
 			}
 		}
-		ch <- result{nil, fmt.Errorf("stream ended: %v", r.sc.Err())}
+		r.ended <- fmt.Errorf("stream ended: %v", sc.Err())
 	}()
+	return r
+}
+
+// next returns the next "update" event's data, or an error.
+func (r *sseReader) next(timeout time.Duration) (map[string]string, error) {
 	select {
-	case res := <-ch:
-		return res.m, res.err
+	case m := <-r.updates:
+		return m, nil
+	case err := <-r.ended:
+		return nil, err
 	case <-time.After(timeout):
 		return nil, errors.New("no update in time")
 	}
@@ -461,7 +462,6 @@ func TestLiveUpdates(t *testing.T) {
 	}
 
 	// Changes in a burst are sent together.
-	f.page.o.UpdateInterval = 0 // read by Run only at start: still 10ms
 	for i := range 20 {
 		v := baseView()
 		v.Counts["up"] = 100 + i
