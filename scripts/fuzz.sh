@@ -7,7 +7,7 @@ status=0
 while IFS=: read -r file name; do
 	pkg="./$(dirname "$file")"
 	echo ">> fuzz $pkg $name ($fuzztime)"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"; then
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg"; then
 		status=1
 	fi
 done < <(grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed -E 's#^\./##; s#:func #:#' | sort -u)
