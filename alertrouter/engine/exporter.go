@@ -142,7 +142,7 @@ func parseProbeAnswer(contentType string, body []byte) Result {
 		if p.Success == nil {
 			return Result{Err: errors.New(`exporter sent JSON without "success"`)}
 		}
-		if !*p.Success && p.Reason == "" {
+		if !*p.Success && strings.TrimSpace(p.Reason) == "" {
 			p.Reason = NoReason
 		}
 		return Result{Success: *p.Success, Reason: p.Reason}
