@@ -44,21 +44,29 @@ type Handler struct {
 	// Probers overrides Lookup (tests).
 	Probers func(string) (ProbeFn, bool)
 
-	policy atomic.Pointer[compiledPolicy]
+	compiled atomic.Pointer[compiledConfig]
 }
 
-type compiledPolicy struct {
+// compiledConfig is what the handler derives once from a configuration.
+type compiledConfig struct {
 	cfg    *config.Config
 	policy *Policy
+	// modules point to copies of the configuration's modules: a probe
+	// passes them on and keeps one for its debug output without copying a
+	// module (kilobytes) to the heap each time.
+	modules map[string]*config.Module
 }
 
-func (h *Handler) currentPolicy(c *config.Config) *Policy {
-	if cp := h.policy.Load(); cp != nil && cp.cfg == c {
-		return cp.policy
+func (h *Handler) compile(c *config.Config) *compiledConfig {
+	if cc := h.compiled.Load(); cc != nil && cc.cfg == c {
+		return cc
 	}
-	cp := &compiledPolicy{cfg: c, policy: NewPolicy(c.Security.Targets)}
-	h.policy.Store(cp)
-	return cp.policy
+	cc := &compiledConfig{cfg: c, policy: NewPolicy(c.Security.Targets), modules: make(map[string]*config.Module, len(c.Modules))}
+	for name, m := range c.Modules {
+		cc.modules[name] = &m
+	}
+	h.compiled.Store(cc)
+	return cc
 }
 
 // ProbeResult is the JSON rendition of a probe (Accept: application/json).
@@ -81,13 +89,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
-	cfg := h.Config()
+	cc := h.compile(h.Config())
 
 	moduleName := params.Get("module")
 	if moduleName == "" {
 		moduleName = "http_2xx"
 	}
-	module, ok := cfg.Modules[moduleName]
+	module, ok := cc.modules[moduleName]
 	if !ok {
 		http.Error(w, fmt.Sprintf("Unknown module %q", moduleName), http.StatusBadRequest)
 		h.Logger.Debug("Unknown module", "module", moduleName)
@@ -97,7 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	timeoutSeconds, err := getTimeout(r, module, h.TimeoutOffset)
+	timeoutSeconds, err := getTimeout(r, module.Timeout, h.TimeoutOffset)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("Failed to parse timeout from Prometheus header: %s", err), http.StatusInternalServerError)
 		return
@@ -120,16 +128,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if hostname := params.Get("hostname"); hostname != "" {
-		if err := applyHostname(&module, hostname); err != nil {
+		m := *module
+		if err := applyHostname(&m, hostname); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		module = &m
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(timeoutSeconds*float64(time.Second)))
 	defer cancel()
 
-	if policy := h.currentPolicy(cfg); policy != nil && module.Prober != "unix" {
+	if policy := cc.policy; policy != nil && module.Prober != "unix" {
 		ctx, err = policy.CheckTarget(ctx, targetHost(module.Prober, target))
 		if err != nil {
 			if h.History != nil {
@@ -137,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				registry := NewRegistry()
 				h.History.Add(&Result{
 					Module: moduleName, Target: target, Reason: err.Error(), Start: time.Now(),
-					debugText: func() []byte { return debugOutput(&module, plog, registry) },
+					debugText: func() []byte { return debugOutput(module, plog, registry) },
 				})
 			}
 			h.refuse(w, r, params, module.Prober, moduleName, target, timeoutSeconds, err)
@@ -154,7 +164,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	registry.NewGauge("probe_timeout_seconds", "Returns how long the probe timeout is in seconds").Set(timeoutSeconds)
 
 	start := time.Now()
-	probeErr := runProbe(ctx, probeFn, target, module, registry, logger)
+	probeErr := runProbe(ctx, probeFn, target, *module, registry, logger)
 	duration := time.Since(start)
 	durationGauge.Set(duration.Seconds())
 	reason := ""
@@ -169,7 +179,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	result := &Result{
 		Module: moduleName, Target: target, Success: probeErr == nil, Reason: reason,
 		Start: start, Duration: duration,
-		debugText: func() []byte { return debugOutput(&module, plog, registry) },
+		debugText: func() []byte { return debugOutput(module, plog, registry) },
 	}
 	if h.History != nil {
 		h.History.Add(result)
@@ -317,7 +327,7 @@ func wantsJSON(r *http.Request, params url.Values) bool {
 // getTimeout returns the probe timeout: Prometheus's scrape timeout header
 // (120s when absent) minus the offset, unless the module's timeout is set
 // and smaller, or the header minus the offset is negative.
-func getTimeout(r *http.Request, module config.Module, offset float64) (float64, error) {
+func getTimeout(r *http.Request, moduleTimeout time.Duration, offset float64) (float64, error) {
 	timeoutSeconds := 0.0
 	if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
 		var err error
@@ -330,9 +340,9 @@ func getTimeout(r *http.Request, module config.Module, offset float64) (float64,
 		timeoutSeconds = 120
 	}
 	maxTimeoutSeconds := timeoutSeconds - offset
-	moduleTimeout := module.Timeout.Seconds()
-	if moduleTimeout > 0 && moduleTimeout < maxTimeoutSeconds || maxTimeoutSeconds < 0 {
-		return moduleTimeout, nil
+	moduleSeconds := moduleTimeout.Seconds()
+	if moduleSeconds > 0 && moduleSeconds < maxTimeoutSeconds || maxTimeoutSeconds < 0 {
+		return moduleSeconds, nil
 	}
 	return maxTimeoutSeconds, nil
 }
