@@ -45,6 +45,7 @@ type Handler struct {
 	Probers func(string) (ProbeFn, bool)
 
 	compiled atomic.Pointer[compiledConfig]
+	formats  formatCache
 }
 
 // compiledConfig is what the handler derives once from a configuration.
@@ -203,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			LogID: result.ID, Metrics: registry.Samples(),
 		})
 	default:
-		writeMetrics(w, r, registry)
+		writeMetrics(w, r, h.formats.negotiate(r.Header), registry)
 	}
 }
 
@@ -240,9 +241,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, params url.Valu
 
 // writeMetrics renders the registry in the negotiated exposition format,
 // exactly as promhttp would, rendering text directly.
-func writeMetrics(w http.ResponseWriter, r *http.Request, registry *Registry) {
-	format := expfmt.Negotiate(r.Header)
-	if format.FormatType() != expfmt.TypeTextPlain {
+func writeMetrics(w http.ResponseWriter, r *http.Request, negotiated negotiatedFormat, registry *Registry) {
+	format := negotiated.format
+	if !negotiated.text {
 		var buf bytes.Buffer
 		enc := expfmt.NewEncoder(&buf, format)
 		mfs, _ := registry.Gather()

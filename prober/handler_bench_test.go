@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -124,11 +126,31 @@ func BenchmarkWriteMetrics(b *testing.B) {
 	typicalHTTPProbe(registry)
 	req := scrapeRequest("")
 	w := &discardResponse{header: http.Header{}}
+	var formats formatCache
 	b.ReportAllocs()
 	for b.Loop() {
 		w.reset()
-		writeMetrics(w, req, registry)
+		writeMetrics(w, req, formats.negotiate(req.Header), registry)
 	}
+}
+
+// BenchmarkNegotiate compares negotiating the exposition format of each
+// scrape with expfmt and with the handler's cache.
+func BenchmarkNegotiate(b *testing.B) {
+	h := scrapeRequest("").Header
+	b.Run("expfmt", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = expfmt.Negotiate(h).FormatType()
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		var formats formatCache
+		b.ReportAllocs()
+		for b.Loop() {
+			formats.negotiate(h)
+		}
+	})
 }
 
 // BenchmarkProbeLog measures the capture of a probe's logs: a logger per
