@@ -165,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	registry.NewGauge("probe_timeout_seconds", "Returns how long the probe timeout is in seconds").Set(timeoutSeconds)
 
 	start := time.Now()
-	probeErr := runProbe(ctx, probeFn, target, *module, registry, logger)
+	probeErr := runProbe(ctx, probeFn, target, module, registry, logger)
 	duration := time.Since(start)
 	durationGauge.Set(duration.Seconds())
 	reason := ""
@@ -209,15 +209,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // runProbe runs the prober and turns a panic into a failed probe, so that a
-// bug in one prober cannot take a scrape down with it.
-func runProbe(ctx context.Context, fn ProbeFn, target string, module config.Module, registry *Registry, logger *slog.Logger) (err error) {
+// bug in one prober cannot take a scrape down with it. It takes the module
+// by pointer: the one copy a ProbeFn needs is made here, on this frame, not
+// on the handler's.
+func runProbe(ctx context.Context, fn ProbeFn, target string, module *config.Module, registry *Registry, logger *slog.Logger) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			logger.Error("Prober panicked", "panic", p)
 			err = fmt.Errorf("internal error in %s prober: %v", module.Prober, p)
 		}
 	}()
-	return fn(ctx, target, module, registry, logger)
+	return fn(ctx, target, *module, registry, logger)
 }
 
 // refuse answers 403 for a target the policy refuses: the reason as text,
