@@ -37,8 +37,9 @@ type ScaleOptions struct {
 	// SampleEvery is the period of the /proc and /metrics samples; SDEvery
 	// that of the timed /sd requests.
 	SampleEvery, SDEvery time.Duration
-	// Flap targets are taken down a third into the window and brought back
-	// up at two thirds, to see notifications flow at scale.
+	// Flap targets are taken down a quarter into the window and brought
+	// back up at three quarters (later with long intervals), to see
+	// notifications flow at scale.
 	Flap int
 	// Host is the fixtures' address; TCPBasePort the first TCP listener's
 	// port (keep the listeners below net.ipv4.ip_local_port_range).
@@ -255,8 +256,8 @@ func staticTargets(targets []loadfixture.Target) []byte {
 }
 
 // writeRouterConfig writes the router's configuration: every check every
-// Interval (retries too), DOWN after 3 failures and UP after 2 successes,
-// to a webhook served by this tool.
+// Interval (changes confirmed every retryInterval), DOWN after 3 failures
+// and UP after 2 successes, to a webhook served by this tool.
 func writeRouterConfig(o ScaleOptions, exporterAddr, sinkURL string) (string, error) {
 	timeout := 10 * time.Second
 	if o.Interval < timeout {
@@ -281,7 +282,7 @@ receivers:
   - name: sink
     webhook_configs:
       - url: %s
-`, exporterAddr, promDuration(o.Interval), promDuration(o.Interval), promDuration(timeout), concurrency, sinkURL)
+`, exporterAddr, promDuration(o.Interval), promDuration(retryInterval(o.Interval)), promDuration(timeout), concurrency, sinkURL)
 	path := filepath.Join(o.WorkDir, "vigie-router.yml")
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
 }

@@ -55,6 +55,7 @@ type ScaleReport struct {
 	SD                SDReport           `json:"sd"`
 	Notifications     NotificationReport `json:"notifications"`
 	Problems          []string           `json:"problems"`
+	Notes             []string           `json:"notes,omitempty"`
 	GoalsMet          bool               `json:"goals_met"`
 }
 
@@ -260,6 +261,9 @@ func (r *ScaleReport) WriteText(w io.Writer) error {
 	tw.Flush()
 
 	b.WriteString("\n")
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "Note: %s\n", n)
+	}
 	if len(r.Problems) == 0 {
 		b.WriteString("All goals met: the expected probe rate sustained, p99 probe latency < 1 s, /sd p99 < 20 ms, every notification delivered.\n")
 	} else {

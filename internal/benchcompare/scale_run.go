@@ -82,8 +82,12 @@ func (s *scaleRun) run(ctx context.Context, sdURL string, exporter, router *proc
 	o := s.o
 	t0 := time.Now()
 	windowStart, end := t0.Add(o.Warmup), t0.Add(o.Duration)
-	window := end.Sub(windowStart)
-	flapDown, flapUp := windowStart.Add(window/3), windowStart.Add(2*window/3)
+	flapDown, flapUp, ok := flapTimes(windowStart, end, o.Interval)
+	if o.Flap > 0 && !ok {
+		s.rep.Notes = append(s.rep.Notes, fmt.Sprintf("no targets taken down: a %s window is too short to see DOWN and UP at a %s interval", end.Sub(windowStart), o.Interval))
+		s.o.Flap = 0
+		o.Flap = 0
+	}
 
 	sdCtx, stopSD := context.WithCancel(ctx)
 	var sdWG sync.WaitGroup
@@ -162,6 +166,24 @@ func (s *scaleRun) run(ctx context.Context, sdURL string, exporter, router *proc
 	s.report(start, last, fixStart, fixLast, startIndex, sdTimings, windowStart)
 	s.rep.TimeWaitMax = maxTimeWait
 	return nil
+}
+
+// retryInterval is the router's checks.retry_interval in a scale test: the
+// period of the probes that confirm a change.
+func retryInterval(interval time.Duration) time.Duration { return min(interval, 5*time.Second) }
+
+// flapTimes returns when to take the flapped targets down and up again: a
+// quarter into the window, and 40 % of the window later. DOWN needs the
+// check's next probe (up to an interval) and 2 retries; UP, the next probe
+// of the DOWN check and a retry. It reports false when the window leaves
+// too little time for that.
+func flapTimes(windowStart, end time.Time, interval time.Duration) (down, up time.Time, ok bool) {
+	window := end.Sub(windowStart)
+	retry := retryInterval(interval)
+	const slack = 2 * time.Second
+	down = windowStart.Add(window / 4)
+	up = down.Add(max(window*2/5, interval+2*retry+slack))
+	return down, up, !up.Add(interval + retry + slack).After(end)
 }
 
 // flap takes the flapped targets down, or brings them back up: half of

@@ -107,6 +107,26 @@ func TestScaleFilesAreValid(t *testing.T) {
 	}
 }
 
+func TestFlapTimes(t *testing.T) {
+	start := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		window, interval time.Duration
+		down, up         time.Duration // after the window's start
+		ok               bool
+	}{
+		{3 * time.Minute, 15 * time.Second, 45 * time.Second, 117 * time.Second, true},
+		{4 * time.Minute, time.Minute, time.Minute, 156 * time.Second, true},
+		{3 * time.Minute, time.Minute, 45 * time.Second, 117 * time.Second, false}, // UP would come after the end
+		{14 * time.Second, time.Second, 3500 * time.Millisecond, 9100 * time.Millisecond, true},
+	} {
+		down, up, ok := flapTimes(start, start.Add(tc.window), tc.interval)
+		if down.Sub(start) != tc.down || up.Sub(start) != tc.up || ok != tc.ok {
+			t.Errorf("window %s, interval %s: down %s, up %s, ok %v; want %s, %s, %v", tc.window, tc.interval,
+				down.Sub(start), up.Sub(start), ok, tc.down, tc.up, tc.ok)
+		}
+	}
+}
+
 func TestCheckLimits(t *testing.T) {
 	l := systemLimits{OpenFiles: 4096, PortRange: "32768 60999", portLo: 32768, portHi: 60999}
 	got := strings.Join(checkLimits(l, ScaleOptions{TCPBasePort: 30000}, 5000), "\n")
@@ -130,7 +150,7 @@ func TestScaleSmall(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	o := ScaleOptions{
-		Targets: 20, Interval: time.Second, Duration: 12 * time.Second, Warmup: 3 * time.Second,
+		Targets: 20, Interval: time.Second, Duration: 16 * time.Second, Warmup: 2 * time.Second,
 		SampleEvery: time.Second, SDEvery: 500 * time.Millisecond, Flap: 2, WorkDir: dir,
 	}
 	for _, name := range []string{"vigie_exporter", "vigie_router"} {

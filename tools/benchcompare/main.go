@@ -314,7 +314,7 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&o.Warmup, "warmup", benchcompare.DefaultScaleWarmup, "start of the run left out of the measures")
 	fs.DurationVar(&o.SampleEvery, "sample-every", 5*time.Second, "period of the /proc and /metrics samples")
 	fs.DurationVar(&o.SDEvery, "sd-every", time.Second, "period of the timed /sd requests")
-	fs.IntVar(&o.Flap, "flap", 10, "targets taken down a third into the window and up again at two thirds")
+	fs.IntVar(&o.Flap, "flap", 10, "targets taken down a quarter into the window and up again at three quarters (later with long intervals)")
 	fs.StringVar(&o.Host, "host", "127.0.0.1", "address of the fixtures")
 	fs.IntVar(&o.TCPBasePort, "tcp-base-port", benchcompare.DefaultScaleTCPBasePort, "port of the first TCP fixture, the others following (keep them below net.ipv4.ip_local_port_range); 0 lets the system choose")
 	fs.IntVar(&o.MaxConcurrency, "max-concurrency", 0, "the router's checks.max_concurrency (0: its default)")
