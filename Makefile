@@ -57,6 +57,15 @@ bench:
 bench-compare:
 	scripts/bench-compare.sh $(BENCH_COMPARE_FLAGS)
 
+# Scale test: vigie_router and vigie_exporter watching 10,000 loopback
+# targets every 15 s for 3m30s (docs/performance.md); BENCH_SCALE_FLAGS are
+# passed on, e.g. make bench-scale BENCH_SCALE_FLAGS='-targets 20000 -interval 10s'.
+.PHONY: bench-scale
+bench-scale:
+	@mkdir -p .build
+	$(GO) build -o .build/benchcompare ./tools/benchcompare
+	.build/benchcompare scale $(BENCH_SCALE_FLAGS)
+
 # promu builds both binaries with version information into .build/ and
 # packs them with README, LICENSE and the default config into .tarballs/.
 promu-build:

@@ -29,7 +29,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 	additionalRRs := registry.NewGauge("probe_dns_additional_rrs", "Returns number of entries in the additional resource record list")
 	querySucceeded := registry.NewGauge("probe_dns_query_succeeded", "Displays whether or not the query was executed successfully")
 
-	cfg := &module.DNS
+	cfg := blockOf(module.DNS)
 	// Class, type and transport are validated at load time; these checks
 	// only guard modules built in code.
 	qc := uint16(dns.ClassINET)

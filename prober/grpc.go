@@ -43,7 +43,7 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 	statusCode := registry.NewGauge("probe_grpc_status_code", "Response gRPC status code")
 	healthResponse := registry.NewGaugeVec("probe_grpc_healthcheck_response", "Response HealthCheck response", "serving_status")
 
-	cfg := &module.GRPC
+	cfg := blockOf(module.GRPC)
 	host, port, err := grpcTarget(target, cfg.TLS)
 	if err != nil {
 		logger.Error("Could not parse target URL", "err", err)

@@ -44,21 +44,30 @@ type Handler struct {
 	// Probers overrides Lookup (tests).
 	Probers func(string) (ProbeFn, bool)
 
-	policy atomic.Pointer[compiledPolicy]
+	compiled atomic.Pointer[compiledConfig]
+	formats  formatCache
 }
 
-type compiledPolicy struct {
+// compiledConfig is what the handler derives once from a configuration.
+type compiledConfig struct {
 	cfg    *config.Config
 	policy *Policy
+	// modules point to copies of the configuration's modules: a probe
+	// passes them on and keeps one for its debug output without copying a
+	// module (kilobytes) to the heap each time.
+	modules map[string]*config.Module
 }
 
-func (h *Handler) currentPolicy(c *config.Config) *Policy {
-	if cp := h.policy.Load(); cp != nil && cp.cfg == c {
-		return cp.policy
+func (h *Handler) compile(c *config.Config) *compiledConfig {
+	if cc := h.compiled.Load(); cc != nil && cc.cfg == c {
+		return cc
 	}
-	cp := &compiledPolicy{cfg: c, policy: NewPolicy(c.Security.Targets)}
-	h.policy.Store(cp)
-	return cp.policy
+	cc := &compiledConfig{cfg: c, policy: NewPolicy(c.Security.Targets), modules: make(map[string]*config.Module, len(c.Modules))}
+	for name, m := range c.Modules {
+		cc.modules[name] = &m
+	}
+	h.compiled.Store(cc)
+	return cc
 }
 
 // ProbeResult is the JSON rendition of a probe (Accept: application/json).
@@ -81,13 +90,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
-	cfg := h.Config()
+	cc := h.compile(h.Config())
 
 	moduleName := params.Get("module")
 	if moduleName == "" {
 		moduleName = "http_2xx"
 	}
-	module, ok := cfg.Modules[moduleName]
+	module, ok := cc.modules[moduleName]
 	if !ok {
 		http.Error(w, fmt.Sprintf("Unknown module %q", moduleName), http.StatusBadRequest)
 		h.Logger.Debug("Unknown module", "module", moduleName)
@@ -97,7 +106,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	timeoutSeconds, err := getTimeout(r, module, h.TimeoutOffset)
+	timeoutSeconds, err := getTimeout(r, module.Timeout, h.TimeoutOffset)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("Failed to parse timeout from Prometheus header: %s", err), http.StatusInternalServerError)
 		return
@@ -120,16 +129,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if hostname := params.Get("hostname"); hostname != "" {
-		if err := applyHostname(&module, hostname); err != nil {
+		m := *module
+		if err := applyHostname(&m, hostname); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		module = &m
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(timeoutSeconds*float64(time.Second)))
 	defer cancel()
 
-	if policy := h.currentPolicy(cfg); policy != nil && module.Prober != "unix" {
+	if policy := cc.policy; policy != nil && module.Prober != "unix" {
 		ctx, err = policy.CheckTarget(ctx, targetHost(module.Prober, target))
 		if err != nil {
 			if h.History != nil {
@@ -137,7 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				registry := NewRegistry()
 				h.History.Add(&Result{
 					Module: moduleName, Target: target, Reason: err.Error(), Start: time.Now(),
-					debugText: func() []byte { return debugOutput(&module, plog, registry) },
+					debugText: func() []byte { return debugOutput(module, plog, registry) },
 				})
 			}
 			h.refuse(w, r, params, module.Prober, moduleName, target, timeoutSeconds, err)
@@ -169,7 +180,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	result := &Result{
 		Module: moduleName, Target: target, Success: probeErr == nil, Reason: reason,
 		Start: start, Duration: duration,
-		debugText: func() []byte { return debugOutput(&module, plog, registry) },
+		debugText: func() []byte { return debugOutput(module, plog, registry) },
 	}
 	if h.History != nil {
 		h.History.Add(result)
@@ -193,20 +204,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			LogID: result.ID, Metrics: registry.Samples(),
 		})
 	default:
-		writeMetrics(w, r, registry)
+		writeMetrics(w, r, h.formats.negotiate(r.Header), registry)
 	}
 }
 
 // runProbe runs the prober and turns a panic into a failed probe, so that a
-// bug in one prober cannot take a scrape down with it.
-func runProbe(ctx context.Context, fn ProbeFn, target string, module config.Module, registry *Registry, logger *slog.Logger) (err error) {
+// bug in one prober cannot take a scrape down with it. It takes the module
+// by pointer: the one copy a ProbeFn needs is made here, on this frame, not
+// on the handler's.
+func runProbe(ctx context.Context, fn ProbeFn, target string, module *config.Module, registry *Registry, logger *slog.Logger) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			logger.Error("Prober panicked", "panic", p)
 			err = fmt.Errorf("internal error in %s prober: %v", module.Prober, p)
 		}
 	}()
-	return fn(ctx, target, module, registry, logger)
+	return fn(ctx, target, *module, registry, logger)
 }
 
 // refuse answers 403 for a target the policy refuses: the reason as text,
@@ -230,9 +243,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, params url.Valu
 
 // writeMetrics renders the registry in the negotiated exposition format,
 // exactly as promhttp would, rendering text directly.
-func writeMetrics(w http.ResponseWriter, r *http.Request, registry *Registry) {
-	format := expfmt.Negotiate(r.Header)
-	if format.FormatType() != expfmt.TypeTextPlain {
+func writeMetrics(w http.ResponseWriter, r *http.Request, negotiated negotiatedFormat, registry *Registry) {
+	format := negotiated.format
+	if !negotiated.text {
 		var buf bytes.Buffer
 		enc := expfmt.NewEncoder(&buf, format)
 		mfs, _ := registry.Gather()
@@ -317,7 +330,7 @@ func wantsJSON(r *http.Request, params url.Values) bool {
 // getTimeout returns the probe timeout: Prometheus's scrape timeout header
 // (120s when absent) minus the offset, unless the module's timeout is set
 // and smaller, or the header minus the offset is negative.
-func getTimeout(r *http.Request, module config.Module, offset float64) (float64, error) {
+func getTimeout(r *http.Request, moduleTimeout time.Duration, offset float64) (float64, error) {
 	timeoutSeconds := 0.0
 	if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
 		var err error
@@ -330,9 +343,9 @@ func getTimeout(r *http.Request, module config.Module, offset float64) (float64,
 		timeoutSeconds = 120
 	}
 	maxTimeoutSeconds := timeoutSeconds - offset
-	moduleTimeout := module.Timeout.Seconds()
-	if moduleTimeout > 0 && moduleTimeout < maxTimeoutSeconds || maxTimeoutSeconds < 0 {
-		return moduleTimeout, nil
+	moduleSeconds := moduleTimeout.Seconds()
+	if moduleSeconds > 0 && moduleSeconds < maxTimeoutSeconds || maxTimeoutSeconds < 0 {
+		return moduleSeconds, nil
 	}
 	return maxTimeoutSeconds, nil
 }

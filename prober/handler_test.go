@@ -428,7 +428,7 @@ func TestHandlerHistory(t *testing.T) {
 func TestGetTimeoutUsesModuleWhenSmaller(t *testing.T) {
 	req := httptest.NewRequest("GET", "/probe", nil)
 	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
-	got, err := getTimeout(req, config.Module{Timeout: 3 * time.Second}, 0.5)
+	got, err := getTimeout(req, 3*time.Second, 0.5)
 	if err != nil || got != 3 {
 		t.Errorf("getTimeout = %v, %v", got, err)
 	}

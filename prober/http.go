@@ -84,7 +84,7 @@ type httpProbe struct {
 // follows redirects, and judges the final response by status code, HTTP
 // version, headers, body (regular expressions, CEL on JSON) and TLS.
 func ProbeHTTP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	cfg := &module.HTTP
+	cfg := blockOf(module.HTTP)
 	p := &httpProbe{
 		cfg:      cfg,
 		registry: registry,

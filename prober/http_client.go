@@ -160,6 +160,12 @@ func newProxiedTransports(ctx context.Context, cfg *config.HTTPProbe, serverName
 	return transports{first: first, other: other, close: func() {}}, nil
 }
 
+// probeWriteBufferSize is the write buffer of a probe's connection. Every
+// probe opens a connection, and net/http gives each a write buffer of its
+// own (4 KiB by default) for a request that is a few hundred bytes of
+// headers; a larger body is written through it in more pieces.
+const probeWriteBufferSize = 1 << 10
+
 // newHTTPTransport returns a transport set up as prometheus/common sets up
 // its own, minus connection tracking: no keep-alives, no transparent
 // decompression, HTTP/2 when enable_http2 is on.
@@ -170,6 +176,7 @@ func newHTTPTransport(hc *pconfig.HTTPClientConfig) *http.Transport {
 		DisableCompression:    true,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		WriteBufferSize:       probeWriteBufferSize,
 	}
 	if hc.EnableHTTP2 {
 		t.Protocols = &http.Protocols{}

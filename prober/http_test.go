@@ -893,6 +893,13 @@ func TestHTTPRequest(t *testing.T) {
 	if err := os.WriteFile(bodyFile, []byte(`{"from": "file"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Larger than the connection's write buffer (probeWriteBufferSize).
+	bigBody := strings.Repeat("0123456789abcdef", 8<<10)
+	bigBodyFile := filepath.Join(t.TempDir(), "big.txt")
+	if err := os.WriteFile(bigBodyFile, []byte(bigBody), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bigHeader := strings.Repeat("en-US,", 3*probeWriteBufferSize/6)
 	tests := []struct {
 		name, block string
 		want        request
@@ -901,6 +908,7 @@ func TestHTTPRequest(t *testing.T) {
 		{"POST with body", "method: POST\nbody: hello", request{method: "POST", body: "hello", ua: "Blackbox-Exporter/"}},
 		{"body_file", "method: PUT\nbody_file: " + bodyFile, request{method: "PUT", body: `{"from": "file"}`, ua: "Blackbox-Exporter/"}},
 		{"headers", "headers:\n  User-Agent: unsuspicious-user\n  accept-language: en-US", request{method: "GET", ua: "unsuspicious-user", lang: "en-US"}},
+		{"headers and body larger than the write buffer", "method: POST\nbody_file: " + bigBodyFile + "\nheaders:\n  Accept-Language: " + bigHeader, request{method: "POST", body: bigBody, ua: "Blackbox-Exporter/", lang: bigHeader}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

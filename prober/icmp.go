@@ -58,11 +58,10 @@ type icmpOptions struct {
 // success when at least one reply arrives (and the loss stays within
 // fail_if_loss_ratio_above, when set), with loss and RTT statistics.
 func ProbeICMP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	return probeICMP(ctx, target, module, registry, logger, icmpOptions{})
+	return probeICMP(ctx, target, &module.ICMP, registry, logger, icmpOptions{})
 }
 
-func probeICMP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger, opts icmpOptions) error {
-	cfg := &module.ICMP
+func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, registry *Registry, logger *slog.Logger, opts icmpOptions) error {
 	budget := timeLeft(ctx)
 
 	durations := registry.NewGaugeVec("probe_icmp_duration_seconds", "Duration of icmp request by phase", "phase")

@@ -100,7 +100,7 @@ func runICMP(t *testing.T, timeout time.Duration, target string, module config.M
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	registry := NewRegistry()
-	err := probeICMP(ctx, target, module, registry, testLogger(t), opts)
+	err := probeICMP(ctx, target, &module.ICMP, registry, testLogger(t), opts)
 	return registry, err
 }
 

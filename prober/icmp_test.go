@@ -307,7 +307,8 @@ func TestICMPTargetPolicy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost"), 2*time.Second)
 	defer cancel()
 	tr := &pingerTracker{}
-	err := probeICMP(ctx, "localhost", icmpTestModule(t, "preferred_ip_protocol: ip4"), NewRegistry(), testLogger(t), icmpOptions{run: tr.run})
+	module := icmpTestModule(t, "preferred_ip_protocol: ip4")
+	err := probeICMP(ctx, "localhost", &module.ICMP, NewRegistry(), testLogger(t), icmpOptions{run: tr.run})
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // LevelNone disables forwarding of probe logs to the exporter's log.
@@ -14,32 +15,49 @@ const LevelNone = slog.Level(100)
 // debug output and /logs) and forwards them, re-levelled to --log.prober, to
 // the exporter's logger. Records are kept as they are and only formatted
 // when someone reads them: most probes' logs are never looked at.
+//
+// Every probe has one, so it is compact: the records of a typical probe and
+// their attributes fit in arrays allocated with it, and a record keeps no
+// source location (the debug output shows none).
 type probeLog struct {
+	handler probeLogHandler // the root handler, allocated with the log
+
 	mu      sync.Mutex
-	records []capturedRecord
+	entries []logEntry
+	attrs   []slog.Attr // the attributes of every entry, one after the other
+
+	entryBuf [10]logEntry
+	attrBuf  [20]slog.Attr
+	withBuf  [2]slog.Attr // the handler's own attributes (module, target)
 }
 
-type capturedRecord struct {
-	rec   slog.Record
-	attrs []slog.Attr // from Logger.With
+// logEntry is one captured record; its attributes are attrs[start:end] of
+// its probeLog.
+type logEntry struct {
+	time       time.Time
+	msg        string
+	level      slog.Level
+	start, end int32
+	with       []slog.Attr // from Logger.With, shared with the handler
 }
 
 type probeLogHandler struct {
 	log     *probeLog
 	attrs   []slog.Attr
-	next    slog.Handler // nil: no forwarding
 	level   slog.Level   // level records are forwarded at
-	nextOut slog.Handler // next with attrs applied
+	nextOut slog.Handler // the exporter's handler with attrs applied; nil: no forwarding
 }
 
 // newProbeLogger returns a logger writing into a new probeLog and, at
 // forwardLevel, to next (when next is enabled for it).
 func newProbeLogger(next slog.Handler, forwardLevel slog.Level, attrs ...slog.Attr) (*slog.Logger, *probeLog) {
-	pl := &probeLog{records: make([]capturedRecord, 0, 8)}
-	h := &probeLogHandler{log: pl, attrs: attrs, level: forwardLevel}
+	pl := &probeLog{}
+	pl.entries = pl.entryBuf[:0]
+	pl.attrs = pl.attrBuf[:0]
+	h := &pl.handler
+	*h = probeLogHandler{log: pl, attrs: append(pl.withBuf[:0:len(pl.withBuf)], attrs...), level: forwardLevel}
 	if next != nil && forwardLevel != LevelNone && next.Enabled(context.Background(), forwardLevel) {
-		h.next = next
-		h.nextOut = next.WithAttrs(attrs)
+		h.nextOut = next.WithAttrs(h.attrs)
 	}
 	return slog.New(h), pl
 }
@@ -47,9 +65,15 @@ func newProbeLogger(next slog.Handler, forwardLevel slog.Level, attrs ...slog.At
 func (h *probeLogHandler) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h *probeLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	h.log.mu.Lock()
-	h.log.records = append(h.log.records, capturedRecord{rec: r.Clone(), attrs: h.attrs})
-	h.log.mu.Unlock()
+	pl := h.log
+	pl.mu.Lock()
+	start := len(pl.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		pl.attrs = append(pl.attrs, a)
+		return true
+	})
+	pl.entries = append(pl.entries, logEntry{time: r.Time, msg: r.Message, level: r.Level, start: int32(start), end: int32(len(pl.attrs)), with: h.attrs})
+	pl.mu.Unlock()
 	if h.nextOut != nil {
 		fr := slog.NewRecord(r.Time, h.level, r.Message, r.PC)
 		r.Attrs(func(a slog.Attr) bool { fr.AddAttrs(a); return true })
@@ -60,7 +84,7 @@ func (h *probeLogHandler) Handle(ctx context.Context, r slog.Record) error {
 
 func (h *probeLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	n := *h
-	n.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	n.attrs = append(h.attrs[:len(h.attrs):len(h.attrs)], attrs...)
 	if h.nextOut != nil {
 		n.nextOut = h.nextOut.WithAttrs(attrs)
 	}
@@ -76,12 +100,23 @@ func (pl *probeLog) Text() []byte {
 	th := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	for _, cr := range pl.records {
-		h := slog.Handler(th)
-		if len(cr.attrs) > 0 {
-			h = th.WithAttrs(cr.attrs)
+	var (
+		h        slog.Handler
+		lastWith []slog.Attr
+	)
+	for i, e := range pl.entries {
+		// Records of one logger share their attributes: format them once.
+		if i == 0 || !sameAttrs(e.with, lastWith) {
+			h, lastWith = th.WithAttrs(e.with), e.with
 		}
-		_ = h.Handle(context.Background(), cr.rec)
+		r := slog.NewRecord(e.time, e.level, e.msg, 0)
+		r.AddAttrs(pl.attrs[e.start:e.end]...)
+		_ = h.Handle(context.Background(), r)
 	}
 	return buf.Bytes()
+}
+
+// sameAttrs reports whether a and b are the same slice.
+func sameAttrs(a, b []slog.Attr) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

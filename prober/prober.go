@@ -18,6 +18,12 @@ import (
 // that a target refused by the policy can be recognised.
 type ProbeFn func(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error
 
+// blockOf returns a pointer to a copy of a prober's block of its module.
+// Probers work on their block through a pointer; taking the address of the
+// block inside their module parameter would move the whole module (every
+// prober's block, kilobytes) to the heap on every probe.
+func blockOf[T any](block T) *T { return &block }
+
 // Lookup returns the probe function for a prober name.
 func Lookup(prober string) (ProbeFn, bool) {
 	switch prober {

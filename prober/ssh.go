@@ -74,7 +74,7 @@ type sshMethod struct {
 // identification, completes the key exchange, checks the host key and, as
 // configured, authenticates and runs a command.
 func ProbeSSH(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	cfg := &module.SSH
+	cfg := blockOf(module.SSH)
 	p := &sshProbe{cfg: cfg, user: cfg.Username, logger: logger}
 	if p.user == "" {
 		p.user = sshDefaultUser

@@ -17,7 +17,8 @@ import (
 // connected, probe_failed_due_to_regex and probe_failed_due_to_bytes, and
 // the TLS metrics whenever TLS was used.
 func ProbeTCP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	conn, host, err := tcpDialTarget(ctx, target, &module.TCP, registry, logger)
+	cfg := blockOf(module.TCP)
+	conn, host, err := tcpDialTarget(ctx, target, cfg, registry, logger)
 	if err != nil {
 		logger.Error("Error dialing TCP", "err", err)
 		return err
@@ -26,10 +27,10 @@ func ProbeTCP(ctx context.Context, target string, module config.Module, registry
 	logger.Debug("Successfully dialed")
 
 	return probeQueryResponses(ctx, conn, &qrOptions{
-		steps:             module.TCP.QueryResponse,
-		tlsConfig:         &module.TCP.TLSConfig,
+		steps:             cfg.QueryResponse,
+		tlsConfig:         &cfg.TLSConfig,
 		serverName:        host,
-		certExpiresWithin: time.Duration(module.TCP.FailIfCertExpiresWithin),
+		certExpiresWithin: time.Duration(cfg.FailIfCertExpiresWithin),
 	}, registry, logger)
 }
 

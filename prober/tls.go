@@ -34,7 +34,7 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 		durations.WithLabelValues(phase)
 	}
 
-	cfg := &module.TLS
+	cfg := blockOf(module.TLS)
 	host, port, err := splitTarget(target, "443")
 	if err != nil {
 		logger.Error("Invalid target", "err", err)

@@ -17,7 +17,8 @@ import (
 // speaking TLS, and runs the module's query_response conversation. There is
 // no name to resolve, so, as upstream, no resolution metrics.
 func ProbeUnix(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	conn, err := unixDial(ctx, target, &module.Unix, logger)
+	cfg := blockOf(module.Unix)
+	conn, err := unixDial(ctx, target, cfg, logger)
 	if err != nil {
 		logger.Error("Error dialing unix", "err", err)
 		return err
@@ -26,8 +27,8 @@ func ProbeUnix(ctx context.Context, target string, module config.Module, registr
 	logger.Debug("Successfully dialed")
 
 	return probeQueryResponses(ctx, conn, &qrOptions{
-		steps:     module.Unix.QueryResponse,
-		tlsConfig: &module.Unix.TLSConfig,
+		steps:     cfg.QueryResponse,
+		tlsConfig: &cfg.TLSConfig,
 	}, registry, logger)
 }
 

@@ -54,7 +54,7 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 	if targetURL.User != nil {
 		return fmt.Errorf("invalid target %q: credentials in the URL are not allowed (use http_config.basic_auth)", target)
 	}
-	wsc := &module.Websocket.WSHTTPClientConfig
+	wsc := blockOf(module.Websocket.WSHTTPClientConfig)
 	host := targetURL.Hostname()
 
 	var tlsConfig *tls.Config

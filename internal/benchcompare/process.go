@@ -135,13 +135,19 @@ func Version(ctx context.Context, path string) string {
 // BuildVigie builds vigie_exporter from the module in repoDir into out, as
 // `make build` does (minus the version stamps).
 func BuildVigie(ctx context.Context, repoDir, out string) error {
-	if _, err := os.Stat(filepath.Join(repoDir, "cmd", "vigie_exporter", "main.go")); err != nil {
+	return BuildCommand(ctx, repoDir, "vigie_exporter", out)
+}
+
+// BuildCommand builds one of vigie's programs (cmd/<name>) from repoDir
+// with the version stamps of `make build`.
+func BuildCommand(ctx context.Context, repoDir, name, out string) error {
+	if _, err := os.Stat(filepath.Join(repoDir, "cmd", name, "main.go")); err != nil {
 		return fmt.Errorf("%s is not vigie's repository (run from its root, or pass the binary's path): %w", repoDir, err)
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", versionLDFlags(ctx, repoDir), "-o", out, "./cmd/vigie_exporter")
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", versionLDFlags(ctx, repoDir), "-o", out, "./cmd/"+name)
 	cmd.Dir = repoDir
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/vigie_exporter: %w\n%s", err, b)
+		return fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, b)
 	}
 	return nil
 }

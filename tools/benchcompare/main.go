@@ -4,6 +4,7 @@
 // fixtures of the scale test.
 //
 //	benchcompare [flags]          run the comparison (make bench-compare)
+//	benchcompare scale [flags]    run the scale test: router + exporter, 10,000 targets (make bench-scale)
 //	benchcompare fixture [flags]  serve many loopback targets until interrupted
 //
 // It is a development tool, not a release binary.
@@ -43,8 +44,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "fixture" {
-		return runFixture(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "fixture":
+			return runFixture(ctx, args[1:], stdout, stderr)
+		case "scale":
+			return runScale(ctx, args[1:], stdout, stderr)
+		}
 	}
 	return runCompare(ctx, args, stdout, stderr)
 }
@@ -56,7 +62,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: benchcompare [flags]\n       benchcompare fixture [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: benchcompare [flags]\n       benchcompare scale [flags]\n       benchcompare fixture [flags]\n\n"+
 			"Compares vigie_exporter with prometheus-blackbox-exporter under the same /probe load.\n\n")
 		fs.PrintDefaults()
 	}
@@ -288,4 +294,123 @@ func writeFileSD(s *loadfixture.Scale, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchcompare scale", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: benchcompare scale [flags]\n\n"+
+			"Runs vigie_exporter (targets from a static file) and vigie_router (checking every target each\n"+
+			"interval through the exporter) against loopback fixtures, samples both processes and /sd,\n"+
+			"and reports probes/s, probe latency, CPU, memory, file descriptors and /sd latency.\n\n")
+		fs.PrintDefaults()
+	}
+	o := benchcompare.ScaleOptions{Progress: stderr}
+	fs.IntVar(&o.Targets, "targets", benchcompare.DefaultScaleTargets, "targets to watch")
+	fs.Float64Var(&o.HTTPShare, "http-share", 0.5, "share of http_2xx targets (the others are tcp_connect)")
+	fs.DurationVar(&o.Interval, "interval", benchcompare.DefaultScaleInterval, "the router's check interval")
+	fs.DurationVar(&o.Duration, "duration", benchcompare.DefaultScaleDuration, "whole run, from the router's start")
+	fs.DurationVar(&o.Warmup, "warmup", benchcompare.DefaultScaleWarmup, "start of the run left out of the measures")
+	fs.DurationVar(&o.SampleEvery, "sample-every", 5*time.Second, "period of the /proc and /metrics samples")
+	fs.DurationVar(&o.SDEvery, "sd-every", time.Second, "period of the timed /sd requests")
+	fs.IntVar(&o.Flap, "flap", 10, "targets taken down a quarter into the window and up again at three quarters (later with long intervals)")
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "address of the fixtures")
+	fs.IntVar(&o.TCPBasePort, "tcp-base-port", benchcompare.DefaultScaleTCPBasePort, "port of the first TCP fixture, the others following (keep them below net.ipv4.ip_local_port_range); 0 lets the system choose")
+	fs.IntVar(&o.MaxConcurrency, "max-concurrency", 0, "the router's checks.max_concurrency (0: its default)")
+	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
+	routerPath := fs.String("router", "", "vigie_router binary; built from -repo when empty")
+	repo := fs.String("repo", ".", "vigie's repository, to build the binaries from")
+	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
+	routerArgs := fs.String("router-args", "", "extra flags for vigie_router, space-separated")
+	workDir := fs.String("workdir", "", "directory for configurations, logs and the router's store (kept); a temporary one, removed unless the run fails, when empty")
+	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
+	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
+	checkGoals := fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "benchcompare scale: %v\n", err)
+		return exitError
+	}
+	if err := o.Validate(); err != nil {
+		return fail(err)
+	}
+	dir := *workDir
+	keep := dir != ""
+	if keep {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
+	} else {
+		var err error
+		if dir, err = os.MkdirTemp("", "benchcompare-scale-"); err != nil {
+			return fail(err)
+		}
+		defer func() {
+			if !keep {
+				os.RemoveAll(dir)
+			}
+		}()
+	}
+	o.WorkDir = dir
+	o.ExporterArgs, o.RouterArgs = strings.Fields(*exporterArgs), strings.Fields(*routerArgs)
+	for _, b := range []struct {
+		name string
+		path *string
+		dst  *string
+	}{{"vigie_exporter", exporterPath, &o.Exporter}, {"vigie_router", routerPath, &o.Router}} {
+		*b.dst = *b.path
+		if *b.dst == "" {
+			*b.dst = filepath.Join(dir, b.name)
+			fmt.Fprintf(stderr, "building %s from %s\n", b.name, *repo)
+			if err := benchcompare.BuildCommand(ctx, *repo, b.name, *b.dst); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	rep, err := benchcompare.RunScale(ctx, o)
+	if err != nil {
+		keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		return fail(err)
+	}
+	rep.Command = strings.TrimSpace("benchcompare scale " + strings.Join(args, " "))
+	if cmd := os.Getenv("BENCHCOMPARE_COMMAND"); cmd != "" {
+		rep.Command = cmd
+	}
+	if *jsonOut {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *jsonFile != "" {
+		f, err := os.Create(*jsonFile)
+		if err != nil {
+			return fail(err)
+		}
+		if err := rep.WriteJSON(f); err != nil {
+			f.Close()
+			return fail(err)
+		}
+		if err := f.Close(); err != nil {
+			return fail(err)
+		}
+	}
+	if !rep.GoalsMet {
+		keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		if *checkGoals {
+			return exitGoalsMet
+		}
+	}
+	return exitOK
 }

@@ -24,6 +24,11 @@ func TestUsageErrors(t *testing.T) {
 		{"bad scenario", []string{"-blackbox", "/bin/true", "-vigie", "/bin/true", "-scenarios", "tcp,ftp"}, exitError, `unknown scenario "ftp"`},
 		{"fixture flag", []string{"fixture", "-nope"}, exitUsage, "flag provided but not defined: -nope"},
 		{"fixture counts", []string{"fixture", "-http-targets", "-1"}, exitError, "must not be negative"},
+		{"scale flag", []string{"scale", "-nope"}, exitUsage, "flag provided but not defined: -nope"},
+		{"scale stray argument", []string{"scale", "now"}, exitUsage, "unexpected arguments: now"},
+		{"scale not the repository", []string{"scale", "-repo", "/"}, exitError, "is not vigie's repository"},
+		{"scale targets", []string{"scale", "-targets", "0"}, exitError, "targets must be at least 1"},
+		{"scale warm-up", []string{"scale", "-warmup", "5m"}, exitError, "warm-up must be shorter than the duration"},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(context.Background(), tc.args, &stdout, &stderr)
