@@ -11,16 +11,42 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-// docBlocks returns the fenced YAML blocks of a document by the file name
-// their first line names ("# vigie-router.yml").
-func docBlocks(t *testing.T, path string) map[string]string {
+// docBlocks returns the fenced YAML blocks of one README section (from its
+// heading to the next heading of the same or a higher level) by the file
+// name their first line names ("# vigie-router.yml").
+func docBlocks(t *testing.T, path, heading string) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The section's lines, up to the next heading of the same or a higher
+	// level outside code blocks.
+	level := len(strings.Fields(heading)[0])
+	var section []string
+	in, fence := false, false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "```") {
+			fence = !fence
+		}
+		if !fence && strings.HasPrefix(line, "#") {
+			hashes := len(line) - len(strings.TrimLeft(line, "#"))
+			if in && hashes <= level {
+				break
+			}
+			if line == heading {
+				in = true
+			}
+		}
+		if in {
+			section = append(section, line)
+		}
+	}
+	if !in {
+		t.Fatalf("%s has no %q section", path, heading)
+	}
 	out := map[string]string{}
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(data), -1) {
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(strings.Join(section, "\n"), -1) {
 		first, _, _ := strings.Cut(m[1], "\n")
 		if name, ok := strings.CutPrefix(first, "# "); ok && strings.HasSuffix(name, ".yml") {
 			out[name] = m[1]
@@ -33,10 +59,10 @@ func docBlocks(t *testing.T, path string) map[string]string {
 // honest: the router accepts its configuration (every receiver built), and
 // promtool accepts its Prometheus configuration and rules.
 func TestRoutingAlertsExample(t *testing.T) {
-	blocks := docBlocks(t, "../docs/routing-alerts.md")
+	blocks := docBlocks(t, "../README.md", "### Routing alerts")
 	for _, name := range []string{"vigie-router.yml", "prometheus.yml", "vigie-rules.yml"} {
 		if blocks[name] == "" {
-			t.Fatalf("docs/routing-alerts.md has no %s block", name)
+			t.Fatalf("README's Routing alerts section has no %s block", name)
 		}
 	}
 	dir := t.TempDir()
