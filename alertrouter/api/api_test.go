@@ -93,7 +93,7 @@ type fixture struct {
 	now      time.Time
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
@@ -121,7 +121,7 @@ func setup(t *testing.T) *fixture {
 }
 
 // call does a request and checks the answer is JSON.
-func (f *fixture) call(t *testing.T, method, path, body string) (int, []byte) {
+func (f *fixture) call(t testing.TB, method, path, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
