@@ -362,7 +362,9 @@ func (d *Dispatcher) attempt(w *worker, in *Integration, e *store.OutboxEntry) {
 	default:
 		delay := d.backoff(policy, e.Attempts)
 		if after, ok := notify.RetryAfter(err); ok {
-			delay = max(after, policy.MinBackoff)
+			// Honour the provider, within reason: a broken or hostile
+			// Retry-After must not park a notification until it expires.
+			delay = min(max(after, policy.MinBackoff), maxRetryAfter)
 		}
 		d.mu.Lock()
 		e.NextAttempt = now.Add(delay)
@@ -376,6 +378,9 @@ func (d *Dispatcher) attempt(w *worker, in *Integration, e *store.OutboxEntry) {
 		log.Warn("Notification failed, will retry", "err", err, "retry_in", delay)
 	}
 }
+
+// maxRetryAfter bounds the wait a provider may ask for.
+const maxRetryAfter = time.Hour
 
 // finish removes the entry from the queue and records its outcome.
 func (d *Dispatcher) finish(w *worker, e *store.OutboxEntry, outcome string, now time.Time) {

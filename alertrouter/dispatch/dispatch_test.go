@@ -586,3 +586,42 @@ func TestSubmitTwiceQueuesOnce(t *testing.T) {
 	h.waitDepth(0)
 	h.noCall(f)
 }
+
+// TestRetryAfterIsBounded: a provider asking to wait for years does not
+// park the notification until it expires; the wait is capped.
+func TestRetryAfterIsBounded(t *testing.T) {
+	hits := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "999999999")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+		hits <- struct{}{}
+	}))
+	defer srv.Close()
+	wh, err := webhook.New(config.WebhookConfig{URL: pconfig.Secret(srv.URL)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, "", &Integration{ID: "ops/webhook/0", Receiver: "ops", Type: "webhook", Notifier: wh, SendResolved: true})
+	defer h.stop()
+	h.run()
+	h.enqueue(down("incident-1/down"))
+	select {
+	case <-hits:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery attempt")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := h.store.LoadOutbox()
+		if len(out) == 1 && out[0].Attempts == 1 {
+			if !out[0].NextAttempt.Equal(t0.Add(maxRetryAfter)) {
+				t.Fatalf("next attempt %v after a Retry-After of 31 years, want %v", out[0].NextAttempt, t0.Add(maxRetryAfter))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed attempt was not recorded: %+v", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
