@@ -96,23 +96,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitError
 	}
 
-	dir := *workDir
-	keep := dir != ""
-	if keep {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fail(err)
-		}
-	} else {
-		var err error
-		if dir, err = os.MkdirTemp("", "benchcompare-"); err != nil {
-			return fail(err)
-		}
-		defer func() {
-			if !keep {
-				os.RemoveAll(dir)
-			}
-		}()
+	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-")
+	if err != nil {
+		return fail(err)
 	}
+	defer cleanup()
 	if *profileDir != "" {
 		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
 			return fail(err)
@@ -165,7 +153,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	rep, err := benchcompare.Run(ctx, opts)
 	if err != nil {
-		keep = true
+		*keep = true
 		fmt.Fprintf(stderr, "exporter logs kept in %s\n", dir)
 		return fail(err)
 	}
@@ -185,7 +173,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	switch {
 	case !rep.Valid:
-		keep = true
+		*keep = true
 		fmt.Fprintf(stderr, "some runs had failed probes; exporter logs kept in %s\n", dir)
 		return exitError
 	case *checkGoals && !rep.GoalsMet:
@@ -341,23 +329,11 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := o.Validate(); err != nil {
 		return fail(err)
 	}
-	dir := *workDir
-	keep := dir != ""
-	if keep {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fail(err)
-		}
-	} else {
-		var err error
-		if dir, err = os.MkdirTemp("", "benchcompare-scale-"); err != nil {
-			return fail(err)
-		}
-		defer func() {
-			if !keep {
-				os.RemoveAll(dir)
-			}
-		}()
+	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-scale-")
+	if err != nil {
+		return fail(err)
 	}
+	defer cleanup()
 	o.WorkDir = dir
 	o.ExporterArgs, o.RouterArgs = strings.Fields(*exporterArgs), strings.Fields(*routerArgs)
 	for _, b := range []struct {
@@ -376,7 +352,7 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	rep, err := benchcompare.RunScale(ctx, o)
 	if err != nil {
-		keep = true
+		*keep = true
 		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
 		return fail(err)
 	}
@@ -406,11 +382,30 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	if !rep.GoalsMet {
-		keep = true
+		*keep = true
 		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
 		if *checkGoals {
 			return exitGoalsMet
 		}
 	}
 	return exitOK
+}
+
+// workDirectory returns the directory to work in: the one given, created if
+// needed and kept; or a new temporary one, removed by cleanup unless *keep
+// is set meanwhile (to leave logs and profiles behind after a failure).
+func workDirectory(given, prefix string) (dir string, keep *bool, cleanup func(), err error) {
+	keep = new(bool)
+	if given != "" {
+		*keep = true
+		return given, keep, func() {}, os.MkdirAll(given, 0o755)
+	}
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", nil, nil, err
+	}
+	return dir, keep, func() {
+		if !*keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
