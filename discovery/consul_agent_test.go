@@ -47,7 +47,7 @@ type consulAgent struct {
 	args  []string
 	addr  string
 	cmd   *exec.Cmd
-	out   *logBuffer
+	out   *testenv.Buffer
 	waitc chan struct{}
 }
 
@@ -70,7 +70,7 @@ func startConsulAgent(t *testing.T, extraArgs ...string) *consulAgent {
 
 func (a *consulAgent) start() {
 	a.t.Helper()
-	a.out = &logBuffer{}
+	a.out = &testenv.Buffer{}
 	a.cmd = exec.Command(a.bin, a.args...)
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
 	if err := a.cmd.Start(); err != nil {

@@ -129,7 +129,7 @@ func startPrometheus(t *testing.T, configYAML []byte) string {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	out := &logBuffer{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(bin,
 		"--config.file="+cfgFile,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),

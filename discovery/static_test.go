@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
 var testModules = map[string]string{"http_2xx": "http", "tls_expiry": "tls", "icmp": "icmp", "tcp_connect": "tcp", "ws": "websocket"}
@@ -91,7 +93,7 @@ type staticHarness struct {
 	dir     string
 	ch      chan []Update
 	metrics *Metrics
-	logs    *logBuffer
+	logs    *testenv.Buffer
 	stop    func()
 }
 

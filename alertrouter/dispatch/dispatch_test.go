@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/webhook"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
@@ -77,7 +77,7 @@ type harness struct {
 	store  *store.Store
 	d      *Dispatcher
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -91,7 +91,7 @@ func newHarness(t *testing.T, dir string, ins ...*Integration) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, clock: clock.NewFake(t0), store: st, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	h := &harness{t: t, clock: clock.NewFake(t0), store: st, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, done: make(chan error, 1)}
 	h.d = New(Options{
 		Store: st, Clock: h.clock, Policy: testPolicy, Metrics: NewMetrics(h.reg),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -551,23 +551,6 @@ func TestBucket(t *testing.T) {
 	if d := b.delay(t0.Add(3 * time.Second)); d != 0 {
 		t.Errorf("after 3s delay = %s", d)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSubmitTwiceQueuesOnce: the outbox loaded at start and the engine's
