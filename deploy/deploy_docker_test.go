@@ -115,17 +115,16 @@ func dockerLoadCompose(t *testing.T) *dockerCompose {
 	return &c
 }
 
-// dockerPending collects references to files other branches add (deploy/
-// prometheus and deploy/consul belong to discovery's): a missing one is
-// reported as a skip, not a failure, until they are merged.
+// dockerPending collects references to files that do not exist, so that
+// every other check still runs before the test fails.
 type dockerPending struct{ refs []string }
 
 func (p *dockerPending) missing(ref string) { p.refs = append(p.refs, ref) }
 
-func (p *dockerPending) skipIfAny(t *testing.T) {
+func (p *dockerPending) failIfAny(t *testing.T) {
 	t.Helper()
 	if len(p.refs) > 0 && !t.Failed() {
-		t.Skipf("SKIPPING the check of %s: not in this tree yet (discovery's branch is not merged); everything else was checked", strings.Join(p.refs, ", "))
+		t.Fatalf("referenced but missing: %s", strings.Join(p.refs, ", "))
 	}
 }
 
@@ -255,7 +254,7 @@ func TestDockerCompose(t *testing.T) {
 			t.Errorf("%s does not share the exporter's network namespace", svc)
 		}
 	}
-	pending.skipIfAny(t)
+	pending.failIfAny(t)
 }
 
 func dockerMustAbs(t *testing.T, p string) string {
@@ -405,7 +404,7 @@ func TestDockerComposeFitsTheOtherFiles(t *testing.T) {
 	if !mounted {
 		t.Errorf("router: no named volume on %s: its state would not survive a recreate", volumes[0])
 	}
-	pending.skipIfAny(t)
+	pending.failIfAny(t)
 }
 
 // dockerExporterConfigFile is the part of the exporter configuration the
@@ -727,7 +726,7 @@ func TestDockerfile(t *testing.T) {
 			}
 			cmdArgs := st.execForm(t, "CMD")
 			if !systemdHaveCommand(rs.command) {
-				t.Skipf("SKIPPING the flags of CMD %q: cmd/%s is not in this tree yet (the router's branch is not merged)", cmdArgs, rs.command)
+				t.Fatalf("CMD %q: cmd/%s does not exist", cmdArgs, rs.command)
 			}
 			flags := systemdFlags(t, systemdBuildBinary(t, rs.command))
 			for _, name := range systemdUsedFlags(strings.Join(cmdArgs, " ")) {
@@ -738,7 +737,7 @@ func TestDockerfile(t *testing.T) {
 		})
 	}
 	if len(pendingPkgs) > 0 && !t.Failed() {
-		t.Skipf("SKIPPING %s: not in this tree yet (the router's branch is not merged); the image build needs it", strings.Join(pendingPkgs, ", "))
+		t.Fatalf("the image build needs %s, which does not exist", strings.Join(pendingPkgs, ", "))
 	}
 }
 
@@ -807,7 +806,7 @@ func TestDockerfileBuildCommand(t *testing.T) {
 		}
 	}
 	if len(pending) > 0 && !t.Failed() {
-		t.Skipf("SKIPPING %s: not in this tree yet (the router's branch is not merged); built without it", strings.Join(pending, ", "))
+		t.Fatalf("%s does not exist", strings.Join(pending, ", "))
 	}
 }
 
