@@ -260,7 +260,8 @@ func runFixture(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitOK
 }
 
-func writeJSONFile(rep *benchcompare.Report, path string) error {
+// writeJSONFile writes a report (comparison or scale) to path as JSON.
+func writeJSONFile(rep interface{ WriteJSON(io.Writer) error }, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -369,15 +370,7 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(err)
 	}
 	if *jsonFile != "" {
-		f, err := os.Create(*jsonFile)
-		if err != nil {
-			return fail(err)
-		}
-		if err := rep.WriteJSON(f); err != nil {
-			f.Close()
-			return fail(err)
-		}
-		if err := f.Close(); err != nil {
+		if err := writeJSONFile(rep, *jsonFile); err != nil {
 			return fail(err)
 		}
 	}
