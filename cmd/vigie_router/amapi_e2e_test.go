@@ -25,12 +25,6 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-func (x *fakeExporter) set(up bool) {
-	x.mu.Lock()
-	x.up = up
-	x.mu.Unlock()
-}
-
 // runCLI runs `vigie_router <args>` (a silence command) and returns its
 // standard output; it fails the test when the command fails.
 func runCLI(t *testing.T, args ...string) string {
@@ -96,7 +90,7 @@ func stop(t *testing.T, p *process) {
 // and in the metrics, and survive a restart.
 func TestSilencesEndToEnd(t *testing.T) {
 	x := newFakeExporter(t, "https://shop.example")
-	x.set(true)
+	x.setUp(true)
 	h := newHook(t)
 	cfg := writeConfig(t, fmt.Sprintf(strings.Replace(routerConfig, "  sd_url: %s\n", "", 1), x.srv.URL, h.srv.URL))
 	storage := t.TempDir()
@@ -161,7 +155,7 @@ func TestSilencesEndToEnd(t *testing.T) {
 	// The restored silence mutes: the check goes DOWN (and shows it, muted
 	// by the silence) but nobody is told; once the silence is expired, the
 	// DOWN is announced.
-	x.set(false)
+	x.setUp(false)
 	waitMetric(t, router, `vigie_router_checks{state="down"}`, func(v float64) bool { return v == 1 })
 	probes := x.probeCount()
 	for x.probeCount() < probes+3 {
@@ -199,7 +193,7 @@ func TestSilencesEndToEnd(t *testing.T) {
 // amtool all work with credentials, and nothing without.
 func TestWebConfigAuth(t *testing.T) {
 	x := newFakeExporter(t, "https://shop.example")
-	x.set(true)
+	x.setUp(true)
 	dir := t.TempDir()
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
@@ -294,7 +288,7 @@ func TestWebConfigAuth(t *testing.T) {
 func TestPrometheusAlertsEndToEnd(t *testing.T) {
 	promBin := testenv.Binary(t, "prometheus", "/usr/bin/prometheus")
 	x := newFakeExporter(t, "https://shop.example")
-	x.set(true)
+	x.setUp(true)
 	h := newHook(t)
 
 	var mu = make(chan float64, 1)
@@ -403,7 +397,7 @@ func newMetricServer(t *testing.T, v chan float64) string {
 func TestStatusPageInChromium(t *testing.T) {
 	w := newBrowser(t)
 	x := newFakeExporter(t, "https://shop.example")
-	x.set(true)
+	x.setUp(true)
 	h := newHook(t)
 	dir := t.TempDir()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
@@ -471,7 +465,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	// A check going DOWN appears without a reload, with its reason.
 	w.waitText("#count-up", "1")
 	w.exec("window.vigieMarker = 42; return null;", nil)
-	x.set(false)
+	x.setUp(false)
 	w.waitText("#problems", "https://shop.example")
 	w.waitText("#problems", "HTTP status 503 not in 2xx")
 	w.waitText("#count-down", "1")

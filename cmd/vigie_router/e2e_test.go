@@ -275,11 +275,9 @@ func writeConfig(t *testing.T, text string) string {
 	return path
 }
 
-const routerConfig = `
-exporter:
-  url: %s
-  sd_url: %s
-  sd_refresh_interval: 1s
+// fastChecks makes the router probe every second and retry deliveries
+// quickly, so that end-to-end tests take seconds.
+const fastChecks = `
 checks:
   interval: 1s
   retry_interval: 200ms
@@ -287,7 +285,14 @@ checks:
 delivery:
   min_backoff: 100ms
   max_backoff: 1s
-rules:
+`
+
+const routerConfig = `
+exporter:
+  url: %s
+  sd_url: %s
+  sd_refresh_interval: 1s
+` + fastChecks + `rules:
   - matchers: ['module="http_2xx"']
     failures: 2
     successes: 2
@@ -392,45 +397,27 @@ func requireWorkingHTTPProber(t *testing.T, exporterURL, target string) {
 	}
 }
 
-// fakeExporter serves /sd and /probe (JSON) for one target whose result
-// the test sets.
+// fakeExporter is a multiExporter with one http_2xx target, down until
+// the test says otherwise.
 type fakeExporter struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	up     bool
-	probes int
+	*multiExporter
+	target string
 }
 
 func newFakeExporter(t *testing.T, target string) *fakeExporter {
-	x := &fakeExporter{}
-	x.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/sd":
-			fmt.Fprintf(w, `[{"targets":[%q],"labels":{"module":"http_2xx"}}]`, target)
-		case "/probe":
-			x.mu.Lock()
-			x.probes++
-			up := x.up
-			x.mu.Unlock()
-			if up {
-				io.WriteString(w, `{"success":true}`)
-			} else {
-				io.WriteString(w, `{"success":false,"reason":"HTTP status 503 not in 2xx"}`)
-			}
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(x.srv.Close)
-	return x
+	groups := fmt.Sprintf(`[{"targets":[%q],"labels":{"module":"http_2xx"}}]`, target)
+	return &fakeExporter{newMultiExporter(t, groups, map[string]string{target: "down"}), target}
 }
 
-func (x *fakeExporter) probeCount() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.probes
+func (x *fakeExporter) setUp(up bool) {
+	mode := "down"
+	if up {
+		mode = "up"
+	}
+	x.multiExporter.set(x.target, mode)
 }
+
+func (x *fakeExporter) probeCount() int { return x.multiExporter.probeCount(x.target) }
 
 // TestSIGKILLBetweenOutboxAndDelivery kills the router while its DOWN
 // notification is in the outbox and its delivery in flight; the restarted
@@ -550,7 +537,7 @@ func TestWebhook500Then429ThenOK(t *testing.T) {
 // refused with its line and field, and the running configuration stays.
 func TestReload(t *testing.T) {
 	x := newFakeExporter(t, "https://shop.example")
-	x.up = true
+	x.setUp(true)
 	good := fmt.Sprintf("exporter:\n  url: %s\nreceivers:\n  - name: log\n    log_configs: [{}]\nrules:\n  - receivers: [log]\n", x.srv.URL)
 	cfg := writeConfig(t, good)
 	p, router := startRouter(t, cfg, t.TempDir())

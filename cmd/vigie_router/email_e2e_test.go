@@ -77,14 +77,7 @@ func TestEmail4xxThenAccepted(t *testing.T) {
 exporter:
   url: %s
   sd_refresh_interval: 1s
-checks:
-  interval: 1s
-  retry_interval: 200ms
-  timeout: 1s
-delivery:
-  min_backoff: 100ms
-  max_backoff: 1s
-rules:
+`+fastChecks+`rules:
   - matchers: []
     failures: 2
     receivers: [mail]

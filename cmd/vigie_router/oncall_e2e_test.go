@@ -50,7 +50,7 @@ func newMultiExporter(t *testing.T, groups string, mode map[string]string) *mult
 			if up {
 				io.WriteString(w, `{"success":true}`)
 			} else {
-				io.WriteString(w, `{"success":false,"reason":"connection refused"}`)
+				io.WriteString(w, `{"success":false,"reason":"HTTP status 503 not in 2xx"}`)
 			}
 		default:
 			http.NotFound(w, r)
@@ -89,14 +89,7 @@ const oncallConfigHead = `
 exporter:
   url: %s
   sd_refresh_interval: 1h
-checks:
-  interval: 1s
-  retry_interval: 200ms
-  timeout: 1s
-delivery:
-  min_backoff: 100ms
-  max_backoff: 1s
-receivers:
+` + fastChecks + `receivers:
   - name: hook
     webhook_configs:
       - url: %s

@@ -22,14 +22,7 @@ const telegramRouterConfig = `
 exporter:
   url: %s
   sd_refresh_interval: 1s
-checks:
-  interval: 1s
-  retry_interval: 200ms
-  timeout: 1s
-delivery:
-  min_backoff: 100ms
-  max_backoff: 1s
-rules:
+` + fastChecks + `rules:
   - matchers: ['group="web"']
     failures: 3
     successes: 2
