@@ -75,7 +75,9 @@ func TestQuickstartRuns(t *testing.T) {
 				t.Fatalf("run.sh ended early:\n%s", log.String())
 			}
 			log.WriteString(l + "\n")
-			found = strings.Contains(l, "msg=Notification") && strings.Contains(l, "http://127.0.0.1:9/") && strings.Contains(l, "is DOWN")
+			// The line README's quick start shows.
+			found = strings.Contains(l, `msg=Notification integration=log/log/0 receiver=log kind=down`) &&
+				strings.Contains(l, `text="http://127.0.0.1:9/ (http_2xx) is DOWN: connection refused by 127.0.0.1:9"`)
 		case <-deadline:
 			t.Fatalf("no DOWN notification for the demo target within 60s:\n%s", log.String())
 		}
