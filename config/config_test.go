@@ -211,3 +211,12 @@ func TestYAMLSyntaxErrorLines(t *testing.T) {
 		}
 	}
 }
+
+func TestDNSBlockWithoutQueryNameOnlyMattersForDNSModules(t *testing.T) {
+	if _, err := Parse([]byte("modules:\n  h:\n    prober: http\n    dns:\n      query_type: A\n")); err != nil {
+		t.Errorf("a dns block in an http module must load: %v", err)
+	}
+	if _, err := Parse([]byte("modules:\n  d:\n    prober: dns\n")); err == nil || !strings.Contains(err.Error(), "query name must be set for DNS module") {
+		t.Errorf("a dns module without query_name: %v", err)
+	}
+}
