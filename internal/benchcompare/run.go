@@ -317,6 +317,9 @@ func (r *runner) run(ctx context.Context, e Exporter, s *ScenarioReport, round i
 		res.TargetHits = new(hits1 - hits0)
 		checkTargetHits(&res, r.o.Concurrency)
 	}
+	if res.Probes == 0 && res.FirstFailure == "" {
+		res.FirstFailure = "no probe completed in the measurement window"
+	}
 	fillRates(&res, lr, cpu1-cpu0, self1-self0, r.ticks)
 	return res, nil
 }

@@ -97,6 +97,9 @@ func TestRunAlternatesAndCountsFailures(t *testing.T) {
 func TestRunNotReachingTheTarget(t *testing.T) {
 	o := fakeOptions(t)
 	o.Vigie.Args = []string{"--fake.no-connect"}
+	// Long enough for many more probes than clients even on a loaded
+	// machine: the check tolerates one unanswered connection per client.
+	o.Duration = 2 * time.Second
 	rep, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
