@@ -21,7 +21,7 @@ func newTestServer(t *testing.T, prefix string, reload func() error) (*httptest.
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "vigie.yml")
-	if err := os.WriteFile(path, []byte("modules:\n  tcp_connect:\n    prober: tcp\n  http_post_2xx:\n    prober: http\n    http:\n      method: POST\n      basic_auth:\n        username: u\n        password: topsecret\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("modules:\n  tcp_connect:\n    prober: tcp\n  http_post_2xx:\n    prober: http\n    http:\n      method: POST\n      basic_auth:\n        username: u\n        password: topsecret\n      headers:\n        X-Api-Key: hdrsecret\n  ws:\n    prober: websocket\n    websocket:\n      http_config:\n        headers:\n          X-Ws-Key: wssecret\n  grpc:\n    prober: grpc\n    grpc:\n      metadata:\n        x-tenant: mdsecret\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -72,8 +72,13 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("/-/healthy: %d %q", code, body)
 	}
 	code, body := get(t, srv.URL+"/config")
-	if code != 200 || !strings.Contains(body, "tcp_connect:") || strings.Contains(body, "topsecret") || !strings.Contains(body, "<secret>") {
+	if code != 200 || !strings.Contains(body, "tcp_connect:") || !strings.Contains(body, "<secret>") {
 		t.Errorf("/config: %d\n%s", code, body)
+	}
+	for _, secret := range []string{"topsecret", "hdrsecret", "wssecret", "mdsecret"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("/config shows %q:\n%s", secret, body)
+		}
 	}
 	code, body = get(t, srv.URL+"/metrics")
 	if code != 200 || !strings.Contains(body, "vigie_exporter_config_last_reload_successful 1") {

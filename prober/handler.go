@@ -153,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	logger, plog := newProbeLogger(h.Logger.Handler(), h.ProberLevel, slog.String("module", moduleName), slog.String("target", target))
+	logger, plog := newProbeLogger(h.Logger.Handler(), h.ProberLevel, slog.String("module", moduleName), slog.String("target", redactTarget(target)))
 	logger.Info("Beginning probe", "probe", module.Prober, "timeout_seconds", timeoutSeconds)
 
 	registry := NewRegistry()
@@ -170,7 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		successGauge.Set(1)
 		logger.Info("Probe succeeded", "duration_seconds", duration.Seconds())
 	} else {
-		reason = probeErr.Error()
+		reason = redactReason(probeErr.Error(), target)
 		logger.Error("Probe failed", "duration_seconds", duration.Seconds(), "reason", reason)
 	}
 
@@ -225,7 +225,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, params url.Valu
 	if h.PolicyRefused != nil {
 		h.PolicyRefused.Inc()
 	}
-	h.Logger.Warn("Target refused by policy", "module", module, "target", target, "err", err)
+	h.Logger.Warn("Target refused by policy", "module", module, "target", redactTarget(target), "err", err)
 	if wantsJSON(r, params) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)

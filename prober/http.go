@@ -111,7 +111,8 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	cfg := p.cfg
 	targetURL, err := httpTargetURL(target)
 	if err != nil {
-		p.logger.Error("Could not parse target URL", "err", err)
+		// net/url's error repeats the URL, secrets included.
+		p.logger.Error("Could not parse target URL", "err", unwrapURLError(err))
 		return fmt.Errorf("invalid target URL: %w", unwrapURLError(err))
 	}
 	targetHost, targetPort := targetURL.Hostname(), targetURL.Port()
@@ -167,7 +168,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	resp, err := client.Do(req)
 	if resp == nil {
 		// No response at all: connection, TLS or protocol failure.
-		p.logger.Error("Error for HTTP request", "err", err)
+		p.logger.Error("Error for HTTP request", "err", unwrapURLError(err))
 		p.fail(p.requestError(ctx, err))
 		p.tracer.finish()
 	} else {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,11 +193,27 @@ func (p proxyPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	if pc := policyOf(ctx); pc != nil {
+		// The proxy connects to the URL's host for a CONNECT tunnel
+		// (https), to the Host header's for a plain http request (net/http
+		// writes it in the request line): judge both.
 		if err := pc.judgeRemoteHost(ctx, req.URL.Hostname()); err != nil {
 			return nil, err
 		}
+		if req.Host != "" && req.Host != req.URL.Host {
+			if err := pc.judgeRemoteHost(ctx, hostOnly(req.Host)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return p.next.RoundTrip(req.WithContext(context.WithValue(ctx, viaProxyKey{}, proxyAddr(u))))
+}
+
+// hostOnly drops the port of a Host header.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
 }
 
 // proxyAddr is the address net/http dials for a proxy URL.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -398,4 +399,41 @@ modules:
 			}
 		})
 	}
+}
+
+// FuzzPolicyTargetHost feeds arbitrary targets to every prober's parsing
+// as the policy does it: it must never panic, a literal address is never
+// let through by host globs, and an address in a denied network is never
+// accepted, however the target is written.
+func FuzzPolicyTargetHost(f *testing.F) {
+	for _, seed := range []string{
+		"a:b@127.0.0.3:50051?x.allowed.test", "http://x.allowed.test@127.0.0.3/", "127.0.0.3/x.allowed.test",
+		"https://www.allowed.test:8443/p?q=1", "ws://[::1]:80/", "[fe80::1%25eth0]:22", "0.0.0.0:80", "[::ffff:0.0.0.0]",
+		"grpc://a.allowed.test:443", "HTTP://127.0.0.1/", "http://[::1", "::1", "", ":80", "x.allowed.test.:22",
+	} {
+		f.Add(seed)
+	}
+	probers := []string{"http", "websocket", "grpc", "tcp", "tls", "ftp", "ssh", "dns", "icmp", "unix"}
+	globsOnly := NewPolicy(config.TargetPolicy{Allow: []string{"*.allowed.test"}})
+	denyAll := NewPolicy(config.TargetPolicy{Deny: []string{"0.0.0.0/0", "::/0"}})
+	f.Fuzz(func(t *testing.T, target string) {
+		for _, prober := range probers {
+			host, ok := targetHost(prober, target)
+			if !ok {
+				continue
+			}
+			_, isAddr := literalAddr(host)
+			if _, err := globsOnly.CheckTarget(t.Context(), prober, target); err == nil && isAddr {
+				t.Errorf("%s target %q: address %q accepted by host globs", prober, target, host)
+			}
+			if _, err := denyAll.CheckTarget(t.Context(), prober, target); err == nil && isAddr {
+				t.Errorf("%s target %q: denied address %q accepted", prober, target, host)
+			}
+			if err := globsOnly.judgeHost(host); err == nil {
+				if ok, _ := path.Match("*.allowed.test", normalizeName(host)); !ok {
+					t.Errorf("%s target %q: host %q accepted without matching the glob", prober, target, host)
+				}
+			}
+		}
+	})
 }

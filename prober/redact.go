@@ -21,8 +21,10 @@ func redactTarget(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 16)
 	authority := 0
-	if i := strings.Index(s, "://"); i >= 0 {
+	if i := strings.Index(s, "://"); i >= 0 && !strings.ContainsAny(s[:i], "/?#@") {
 		authority = i + 3
+	} else if strings.HasPrefix(s, "//") {
+		authority = 2
 	}
 	// The authority ends at the path, query or fragment.
 	end := len(s)
