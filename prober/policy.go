@@ -364,7 +364,11 @@ func (d *probeDialer) DialContext(ctx context.Context, network, addr string) (ne
 		}
 		nd.Control = control
 	}
-	bound := d.life.Done() != nil
+	// A dial within the probe's own context (or one that only adds
+	// values to it) ends with the probe, and the prober closes what it
+	// opened. Libraries that dial detached from the probe (net/http,
+	// quic-go, gRPC) get the dial and the connection bound to it.
+	bound := d.life.Done() != nil && ctx.Done() != d.life.Done()
 	if bound {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
