@@ -65,7 +65,7 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
-	return fmt.Sprintf("target %s refused by policy: %s", e.Target, e.Reason)
+	return fmt.Sprintf("target %s refused by policy: %s", redactTarget(e.Target), e.Reason)
 }
 
 // IsPolicyError reports whether err is (or wraps) a policy refusal.
