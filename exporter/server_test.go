@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -121,11 +122,21 @@ func TestLogsAndLanding(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "Module configuration:") {
 		t.Errorf("/logs?id=0: %d %q", code, body)
 	}
+	// A URL's credentials and query values are not shown.
+	get(t, srv.URL+"/probe?module=http_post_2xx&target="+url.QueryEscape("http://us3r:p4ss@127.0.0.1:1/?token=t0ken"))
 	code, body = get(t, srv.URL+"/")
-	for _, want := range []string{"Recent probes", "127.0.0.1:1", "tcp_connect", `href="/logs?id=0"`, "Failure"} {
+	for _, want := range []string{"Recent probes", "127.0.0.1:1", "tcp_connect", `href="/logs?id=0"`, "Failure", "http://&lt;secret&gt;@127.0.0.1:1/?token=&lt;secret&gt;"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("landing page lacks %q (code %d):\n%s", want, code, body)
 		}
+	}
+	for _, secret := range []string{"us3r", "p4ss", "t0ken", "hdrsecret"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("landing page shows %q:\n%s", secret, body)
+		}
+	}
+	if _, body := get(t, srv.URL+"/logs?id=1"); strings.Contains(body, "p4ss") || strings.Contains(body, "t0ken") || strings.Contains(body, "hdrsecret") {
+		t.Errorf("/logs shows a secret:\n%s", body)
 	}
 }
 
