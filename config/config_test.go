@@ -123,10 +123,19 @@ func TestSecretsMasked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"mysecret", "sekret-token", "sshsecret"} {
+	for _, secret := range []string{"mysecret", "sekret-token", "sshsecret", "hdrsecret", "hdrtoken", "wssecret"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("marshalled config reveals %q:\n%s", secret, out)
 		}
+	}
+	// Header values are secrets unless the header is public.
+	for _, public := range []string{"User-Agent: vigie-test", "Sec-WebSocket-Protocol: chat", "Accept-Encoding: br;q=1.0, gzip;q=0.9"} {
+		if !strings.Contains(string(out), public) {
+			t.Errorf("public header %q hidden:\n%s", public, out)
+		}
+	}
+	if got := c.Modules["http_post_2xx"].HTTP.Headers["X-Api-Key"]; got != "hdrsecret" {
+		t.Errorf("masking changed the value probes use: %q", got)
 	}
 	if !strings.Contains(string(out), "<secret>") {
 		t.Errorf("no <secret> placeholder in:\n%s", out)

@@ -48,35 +48,25 @@ func (m *GRPCMetadata) UnmarshalYAML(node *yaml.Node) error {
 	return nil
 }
 
-// MarshalYAML masks the values of keys that usually carry credentials
-// (authorization, tokens, keys, passwords, cookies), so that /config and
-// debug output do not print them.
+// MarshalYAML masks the values of every key but the public ones
+// (IsPublicHeader, as for HTTP headers), so that /config and debug output
+// do not print them.
 func (m GRPCMetadata) MarshalYAML() (any, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
 	out := make(map[string][]string, len(m))
 	for k, vs := range m {
-		if isSensitiveKey(k) {
+		if !IsPublicHeader(k) {
 			masked := make([]string, len(vs))
 			for i := range vs {
-				masked[i] = "<secret>"
+				masked[i] = secretMask
 			}
 			vs = masked
 		}
 		out[k] = vs
 	}
 	return out, nil
-}
-
-func isSensitiveKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"authorization", "token", "secret", "password", "passwd", "key", "cookie", "credential", "auth"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // UnmarshalYAML applies the defaults of a grpc block.

@@ -60,7 +60,7 @@ func TestGRPCMetadataErrors(t *testing.T) {
 }
 
 func TestGRPCMetadataSecretsMasked(t *testing.T) {
-	c, err := Parse([]byte("modules:\n  g:\n    prober: grpc\n    grpc:\n      metadata:\n        authorization: Bearer hunter2\n        x-api-key: [k1, k2]\n        x-tenant: acme\n"))
+	c, err := Parse([]byte("modules:\n  g:\n    prober: grpc\n    grpc:\n      metadata:\n        authorization: Bearer hunter2\n        x-api-key: [k1, k2]\n        x-tenant: acme\n        User-Agent: probe/1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +68,13 @@ func TestGRPCMetadataSecretsMasked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"hunter2", "k1", "k2"} {
+	// Values are secrets unless the key is a public header.
+	for _, secret := range []string{"hunter2", "k1", "k2", "acme"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("metadata secret %q shown:\n%s", secret, out)
 		}
 	}
-	if !strings.Contains(string(out), "x-tenant:\n") || !strings.Contains(string(out), "- acme") {
+	if !strings.Contains(string(out), "x-tenant:\n") || !strings.Contains(string(out), "- probe/1") {
 		t.Errorf("non-secret metadata hidden:\n%s", out)
 	}
 	if got := c.Modules["g"].GRPC.Metadata["authorization"]; len(got) != 1 || got[0] != "Bearer hunter2" {

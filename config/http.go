@@ -17,24 +17,24 @@ import (
 // HTTPProbe is the `http:` block of a module (blackbox-compatible).
 type HTTPProbe struct {
 	// Defaults to 2xx.
-	ValidStatusCodes             []int             `yaml:"valid_status_codes,omitempty"`
-	ValidHTTPVersions            []string          `yaml:"valid_http_versions,omitempty"`
-	IPProtocol                   string            `yaml:"preferred_ip_protocol,omitempty"`
-	IPProtocolFallback           bool              `yaml:"ip_protocol_fallback,omitempty"`
-	SkipResolvePhaseWithProxy    bool              `yaml:"skip_resolve_phase_with_proxy,omitempty"`
-	NoFollowRedirects            *bool             `yaml:"no_follow_redirects,omitempty"`
-	FailIfSSL                    bool              `yaml:"fail_if_ssl,omitempty"`
-	FailIfNotSSL                 bool              `yaml:"fail_if_not_ssl,omitempty"`
-	Method                       string            `yaml:"method,omitempty"`
-	Headers                      map[string]string `yaml:"headers,omitempty"`
-	FailIfBodyMatchesRegexp      []Regexp          `yaml:"fail_if_body_matches_regexp,omitempty"`
-	FailIfBodyNotMatchesRegexp   []Regexp          `yaml:"fail_if_body_not_matches_regexp,omitempty"`
-	FailIfBodyJSONMatchesCEL     *CELProgram       `yaml:"fail_if_body_json_matches_cel,omitempty"`
-	FailIfBodyJSONNotMatchesCEL  *CELProgram       `yaml:"fail_if_body_json_not_matches_cel,omitempty"`
-	FailIfHeaderMatchesRegexp    []HeaderMatch     `yaml:"fail_if_header_matches,omitempty"`
-	FailIfHeaderNotMatchesRegexp []HeaderMatch     `yaml:"fail_if_header_not_matches,omitempty"`
-	Body                         string            `yaml:"body,omitempty"`
-	BodyFile                     string            `yaml:"body_file,omitempty"`
+	ValidStatusCodes             []int         `yaml:"valid_status_codes,omitempty"`
+	ValidHTTPVersions            []string      `yaml:"valid_http_versions,omitempty"`
+	IPProtocol                   string        `yaml:"preferred_ip_protocol,omitempty"`
+	IPProtocolFallback           bool          `yaml:"ip_protocol_fallback,omitempty"`
+	SkipResolvePhaseWithProxy    bool          `yaml:"skip_resolve_phase_with_proxy,omitempty"`
+	NoFollowRedirects            *bool         `yaml:"no_follow_redirects,omitempty"`
+	FailIfSSL                    bool          `yaml:"fail_if_ssl,omitempty"`
+	FailIfNotSSL                 bool          `yaml:"fail_if_not_ssl,omitempty"`
+	Method                       string        `yaml:"method,omitempty"`
+	Headers                      Headers       `yaml:"headers,omitempty"`
+	FailIfBodyMatchesRegexp      []Regexp      `yaml:"fail_if_body_matches_regexp,omitempty"`
+	FailIfBodyNotMatchesRegexp   []Regexp      `yaml:"fail_if_body_not_matches_regexp,omitempty"`
+	FailIfBodyJSONMatchesCEL     *CELProgram   `yaml:"fail_if_body_json_matches_cel,omitempty"`
+	FailIfBodyJSONNotMatchesCEL  *CELProgram   `yaml:"fail_if_body_json_not_matches_cel,omitempty"`
+	FailIfHeaderMatchesRegexp    []HeaderMatch `yaml:"fail_if_header_matches,omitempty"`
+	FailIfHeaderNotMatchesRegexp []HeaderMatch `yaml:"fail_if_header_not_matches,omitempty"`
+	Body                         string        `yaml:"body,omitempty"`
+	BodyFile                     string        `yaml:"body_file,omitempty"`
 	// HTTPClientConfig carries authentication, TLS, proxy, redirects and HTTP/2 settings.
 	HTTPClientConfig pconfig.HTTPClientConfig `yaml:"http_client_config,inline"`
 	Compression      string                   `yaml:"compression,omitempty"`

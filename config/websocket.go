@@ -20,7 +20,7 @@ type WebsocketProbe struct {
 
 // WSHTTPClientConfig is the handshake configuration of a websocket probe.
 type WSHTTPClientConfig struct {
-	Headers     map[string]string `yaml:"headers,omitempty"`
+	Headers     Headers           `yaml:"headers,omitempty"`
 	BasicAuth   *WSBasicAuth      `yaml:"basic_auth,omitempty"`
 	BearerToken pconfig.Secret    `yaml:"bearer_token,omitempty"`
 	TLSConfig   pconfig.TLSConfig `yaml:"tls_config,omitempty"`

@@ -163,7 +163,7 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 {{if .Results}}
 <table>
 <tr><th>Module</th><th>Target</th><th>Result</th><th>Reason</th><th>Duration</th><th>Debug</th></tr>
-{{range .Results}}<tr><td>{{.Module}}</td><td>{{.Target}}</td>
+{{range .Results}}<tr><td>{{.Module}}</td><td>{{.DisplayTarget}}</td>
 <td>{{if .Success}}<span class="ok">Success</span>{{else}}<span class="fail">Failure</span>{{end}}</td>
 <td>{{.Reason}}</td><td>{{printf "%.3fs" .Duration.Seconds}}</td>
 <td><a href="{{$.Prefix}}/logs?id={{.ID}}">Logs</a></td></tr>

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func newTestServer(t *testing.T, prefix string, reload func() error) (*httptest.
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "vigie.yml")
-	if err := os.WriteFile(path, []byte("modules:\n  tcp_connect:\n    prober: tcp\n  http_post_2xx:\n    prober: http\n    http:\n      method: POST\n      basic_auth:\n        username: u\n        password: topsecret\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("modules:\n  tcp_connect:\n    prober: tcp\n  http_post_2xx:\n    prober: http\n    http:\n      method: POST\n      basic_auth:\n        username: u\n        password: topsecret\n      headers:\n        X-Api-Key: hdrsecret\n  ws:\n    prober: websocket\n    websocket:\n      http_config:\n        headers:\n          X-Ws-Key: wssecret\n  grpc:\n    prober: grpc\n    grpc:\n      metadata:\n        x-tenant: mdsecret\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -72,8 +73,13 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("/-/healthy: %d %q", code, body)
 	}
 	code, body := get(t, srv.URL+"/config")
-	if code != 200 || !strings.Contains(body, "tcp_connect:") || strings.Contains(body, "topsecret") || !strings.Contains(body, "<secret>") {
+	if code != 200 || !strings.Contains(body, "tcp_connect:") || !strings.Contains(body, "<secret>") {
 		t.Errorf("/config: %d\n%s", code, body)
+	}
+	for _, secret := range []string{"topsecret", "hdrsecret", "wssecret", "mdsecret"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("/config shows %q:\n%s", secret, body)
+		}
 	}
 	code, body = get(t, srv.URL+"/metrics")
 	if code != 200 || !strings.Contains(body, "vigie_exporter_config_last_reload_successful 1") {
@@ -116,11 +122,21 @@ func TestLogsAndLanding(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "Module configuration:") {
 		t.Errorf("/logs?id=0: %d %q", code, body)
 	}
+	// A URL's credentials and query values are not shown.
+	get(t, srv.URL+"/probe?module=http_post_2xx&target="+url.QueryEscape("http://us3r:p4ss@127.0.0.1:1/?token=t0ken"))
 	code, body = get(t, srv.URL+"/")
-	for _, want := range []string{"Recent probes", "127.0.0.1:1", "tcp_connect", `href="/logs?id=0"`, "Failure"} {
+	for _, want := range []string{"Recent probes", "127.0.0.1:1", "tcp_connect", `href="/logs?id=0"`, "Failure", "http://&lt;secret&gt;@127.0.0.1:1/?token=&lt;secret&gt;"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("landing page lacks %q (code %d):\n%s", want, code, body)
 		}
+	}
+	for _, secret := range []string{"us3r", "p4ss", "t0ken", "hdrsecret"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("landing page shows %q:\n%s", secret, body)
+		}
+	}
+	if _, body := get(t, srv.URL+"/logs?id=1"); strings.Contains(body, "p4ss") || strings.Contains(body, "t0ken") || strings.Contains(body, "hdrsecret") {
+		t.Errorf("/logs shows a secret:\n%s", body)
 	}
 }
 

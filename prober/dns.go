@@ -83,7 +83,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 		client.Net += "-tls"
 		client.TLSConfig = tlsConfig
 	}
-	client.Dialer, err = newDialer(ctx, network, cfg.SourceIPAddress)
+	dialer, err := newDialer(ctx, network, cfg.SourceIPAddress)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 	msg.RecursionDesired = cfg.Recursion
 
 	logger.Info("Making DNS query", "target", serverAddr, "dial_protocol", client.Net, "query", cfg.QueryName, "type", qt, "class", qc)
-	response, err := exchange(ctx, client, network, serverAddr, msg, durations)
+	response, err := exchange(ctx, client, dialer, network, serverAddr, msg, durations)
 	if err != nil {
 		logger.Error("Error while sending a DNS query", "err", err)
 		return err
@@ -172,9 +172,9 @@ func dnsServer(target string, overTLS bool) (host, port string) {
 
 // exchange dials the server and runs the query, recording the connect phase
 // (dial, and TLS handshake for DoT) and the request phase (write to read).
-func exchange(ctx context.Context, client *dns.Client, network, addr string, msg *dns.Msg, durations *GaugeVec) (*dns.Msg, error) {
+func exchange(ctx context.Context, client *dns.Client, dialer *probeDialer, network, addr string, msg *dns.Msg, durations *GaugeVec) (*dns.Msg, error) {
 	start := time.Now()
-	conn, err := dnsDial(ctx, client, network, addr)
+	conn, err := dnsDial(ctx, client, dialer, network, addr)
 	durations.WithLabelValues("connect").Set(time.Since(start).Seconds())
 	if err != nil {
 		return nil, err
@@ -188,12 +188,12 @@ func exchange(ctx context.Context, client *dns.Client, network, addr string, msg
 	return response, nil
 }
 
-// dnsDial connects to the server through the client's policy-enforcing
-// dialer and, for DNS over TLS, completes the handshake. It does what
-// client.DialContext does, so that a failed connection or handshake reads
-// as it does for every prober.
-func dnsDial(ctx context.Context, client *dns.Client, network, addr string) (*dns.Conn, error) {
-	conn, err := client.Dialer.DialContext(ctx, network, addr)
+// dnsDial connects to the server through the probe's dialer (target
+// policy, lifetime) and, for DNS over TLS, completes the handshake. It does
+// what client.DialContext does, so that a failed connection or handshake
+// reads as it does for every prober.
+func dnsDial(ctx context.Context, client *dns.Client, dialer *probeDialer, network, addr string) (*dns.Conn, error) {
+	conn, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, dialFailure(ctx, err, addr)
 	}

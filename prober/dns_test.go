@@ -497,7 +497,7 @@ func TestDNSResolveFailure(t *testing.T) {
 func TestDNSPolicy(t *testing.T) {
 	f := startDNSFixture(t)
 	_, port, _ := net.SplitHostPort(f.udp)
-	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
 	_, err := runTestProbeCtx(ctx, t, ProbeDNS, "localhost:"+port, dnsModule(t, "example.test", "A", ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)

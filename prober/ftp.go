@@ -21,7 +21,7 @@ type ftpProbe struct {
 	cfg    *config.FTPProbe
 	c      *ftpConn
 	tls    *tls.Config // nil without FTPS
-	dialer *net.Dialer
+	dialer *probeDialer
 	logger *slog.Logger
 
 	registry                      *Registry

@@ -650,7 +650,7 @@ func TestFTPFixtures(t *testing.T) {
 func TestFTPPolicyRefusal(t *testing.T) {
 	addr := serveFTPFixture(t, nil, func(f *ftpFixtureConn) { t.Error("the probe connected despite the policy") })
 	_, port, _ := net.SplitHostPort(addr)
-	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
 	_, err := runTestProbeCtx(ctx, t, ProbeFTP, "localhost:"+port, ftpModule(config.FTPProbe{}), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)

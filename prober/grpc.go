@@ -142,11 +142,11 @@ func grpcTarget(target string, useTLS bool) (host, port string, err error) {
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return "", "", fmt.Errorf("invalid target: %w", err)
+		return "", "", fmt.Errorf("invalid target %q: %w", redactTarget(target), unwrapURLError(err))
 	}
 	host, port = u.Hostname(), u.Port()
 	if host == "" {
-		return "", "", fmt.Errorf("invalid target %q: no host", target)
+		return "", "", fmt.Errorf("invalid target %q: no host", redactTarget(target))
 	}
 	if port == "" {
 		port = "80"

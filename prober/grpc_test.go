@@ -302,7 +302,7 @@ func TestGRPCNoBlockNoFallback(t *testing.T) {
 func TestGRPCPolicy(t *testing.T) {
 	f := startGRPCFixture(t, false, true)
 	_, port, _ := net.SplitHostPort(f.addr)
-	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost")
+	ctx := policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}})
 	_, err := runTestProbeCtx(ctx, t, ProbeGRPC, "localhost:"+port, grpcModule(t, ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -140,23 +139,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(timeoutSeconds*float64(time.Second)))
 	defer cancel()
 
-	if policy := cc.policy; policy != nil && module.Prober != "unix" {
-		ctx, err = policy.CheckTarget(ctx, targetHost(module.Prober, target))
-		if err != nil {
-			if h.History != nil {
-				plog := &probeLog{}
-				registry := NewRegistry()
-				h.History.Add(&Result{
-					Module: moduleName, Target: target, Reason: err.Error(), Start: time.Now(),
-					debugText: func() []byte { return debugOutput(module, plog, registry) },
-				})
-			}
-			h.refuse(w, r, params, module.Prober, moduleName, target, timeoutSeconds, err)
-			return
+	ctx = withProbeLifetime(ctx)
+	if ctx, err = cc.policy.CheckTarget(ctx, module.Prober, target); err != nil {
+		if h.History != nil {
+			plog := &probeLog{}
+			registry := NewRegistry()
+			h.History.Add(&Result{
+				Module: moduleName, Target: target, Reason: err.Error(), Start: time.Now(),
+				debugText: func() []byte { return debugOutput(module, plog, registry) },
+			})
 		}
+		h.refuse(w, r, params, module.Prober, moduleName, target, timeoutSeconds, err)
+		return
 	}
 
-	logger, plog := newProbeLogger(h.Logger.Handler(), h.ProberLevel, slog.String("module", moduleName), slog.String("target", target))
+	logger, plog := newProbeLogger(h.Logger.Handler(), h.ProberLevel, slog.String("module", moduleName), slog.String("target", redactTarget(target)))
 	logger.Info("Beginning probe", "probe", module.Prober, "timeout_seconds", timeoutSeconds)
 
 	registry := NewRegistry()
@@ -173,7 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		successGauge.Set(1)
 		logger.Info("Probe succeeded", "duration_seconds", duration.Seconds())
 	} else {
-		reason = probeErr.Error()
+		reason = redactReason(probeErr.Error(), target)
 		logger.Error("Probe failed", "duration_seconds", duration.Seconds(), "reason", reason)
 	}
 
@@ -228,7 +225,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, params url.Valu
 	if h.PolicyRefused != nil {
 		h.PolicyRefused.Inc()
 	}
-	h.Logger.Warn("Target refused by policy", "module", module, "target", target, "err", err)
+	h.Logger.Warn("Target refused by policy", "module", module, "target", redactTarget(target), "err", err)
 	if wantsJSON(r, params) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
@@ -378,31 +375,6 @@ func applyHostname(module *config.Module, hostname string) error {
 		}
 	}
 	return nil
-}
-
-// targetHost extracts the host name or address a target designates.
-func targetHost(prober, target string) string {
-	switch prober {
-	case "http", "websocket":
-		t := target
-		if !strings.Contains(t, "://") {
-			t = "http://" + t
-		}
-		if u, err := url.Parse(t); err == nil {
-			return u.Hostname()
-		}
-		return target
-	case "icmp":
-		return target
-	}
-	t := target
-	if i := strings.Index(t, "://"); i >= 0 {
-		t = t[i+3:]
-	}
-	if host, _, err := net.SplitHostPort(t); err == nil {
-		return host
-	}
-	return strings.Trim(t, "[]")
 }
 
 // debugOutput renders the three sections of ?debug=true (and /logs).

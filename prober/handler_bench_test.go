@@ -222,11 +222,11 @@ func BenchmarkPolicyCheck(b *testing.B) {
 	ip := net.ParseIP("127.0.0.1")
 	b.ReportAllocs()
 	for b.Loop() {
-		ctx, err := policy.CheckTarget(context.Background(), "127.0.0.1")
+		ctx, err := policy.CheckTarget(context.Background(), "tcp", "127.0.0.1:80")
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := checkAddr(ctx, ip); err != nil {
+		if err := policyOf(ctx).admit(ip, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -193,21 +193,26 @@ func TestHandlerPolicyAtDialTime(t *testing.T) {
 
 func TestHandlerPolicyChecksHostGlobBeforeDialing(t *testing.T) {
 	p := NewPolicy(config.TargetPolicy{Allow: []string{"*.allowed.example"}, Deny: []string{"10.0.0.0/8"}})
-	ctx, err := p.CheckTarget(context.Background(), "www.allowed.example")
+	ctx, err := p.CheckTarget(context.Background(), "tcp", "www.allowed.example:80")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Allowed by name, but the name resolves to a denied address.
-	if err := checkAddr(ctx, net.ParseIP("10.1.1.1")); err == nil || !IsPolicyError(err) {
+	pc := policyOf(ctx)
+	byName, err := pc.beforeResolve("www.allowed.example")
+	if err != nil || !byName {
+		t.Fatalf("beforeResolve = %v, %v", byName, err)
+	}
+	if err := pc.admit(net.ParseIP("10.1.1.1"), byName); err == nil || !IsPolicyError(err) {
 		t.Errorf("denied address accepted: %v", err)
 	}
-	if err := checkAddr(ctx, net.ParseIP("192.0.2.1")); err != nil {
+	if err := pc.admit(net.ParseIP("192.0.2.1"), byName); err != nil {
 		t.Errorf("address of an allowed name refused: %v", err)
 	}
-	if _, err := p.CheckTarget(context.Background(), "www.other.example"); err == nil {
+	if _, err := p.CheckTarget(context.Background(), "tcp", "www.other.example:80"); err == nil {
 		t.Error("name matching no allow pattern accepted")
 	}
-	if _, err := p.CheckTarget(context.Background(), "WWW.ALLOWED.EXAMPLE."); err != nil {
+	if _, err := p.CheckTarget(context.Background(), "tcp", "WWW.ALLOWED.EXAMPLE.:80"); err != nil {
 		t.Errorf("glob must be case-insensitive and ignore the trailing dot: %v", err)
 	}
 	if NewPolicy(config.TargetPolicy{}) != nil {
@@ -434,21 +439,37 @@ func TestGetTimeoutUsesModuleWhenSmaller(t *testing.T) {
 	}
 }
 
+// TestTargetHost checks that the host judged before probing is the one
+// each prober's own parser finds in the target.
 func TestTargetHost(t *testing.T) {
-	cases := map[[2]string]string{
-		{"http", "https://www.example.org:8443/path"}: "www.example.org",
-		{"http", "www.example.org/path"}:              "www.example.org",
-		{"http", "http://[::1]:80/"}:                  "::1",
-		{"tcp", "example.org:25"}:                     "example.org",
-		{"tcp", "[2001:db8::1]:25"}:                   "2001:db8::1",
-		{"icmp", "example.org"}:                       "example.org",
-		{"ssh", "example.org"}:                        "example.org",
-		{"grpc", "grpc://example.org:443"}:            "example.org",
-		{"dns", "1.1.1.1"}:                            "1.1.1.1",
+	cases := []struct {
+		prober, target, host string
+		ok                   bool
+	}{
+		{"http", "https://www.example.org:8443/path", "www.example.org", true},
+		{"http", "www.example.org/path", "www.example.org", true},
+		{"http", "http://[::1]:80/", "::1", true},
+		{"http", "http://user:pass@www.example.org@127.0.0.3/", "127.0.0.3", true},
+		{"http", "http://[::1", "", false},
+		{"websocket", "wss://user@127.0.0.3:443/?host=www.example.org", "127.0.0.3", true},
+		{"tcp", "example.org:25", "example.org", true},
+		{"tcp", "[2001:db8::1]:25", "2001:db8::1", true},
+		{"tcp", "example.org", "", false},
+		{"icmp", "example.org", "example.org", true},
+		{"ssh", "example.org", "example.org", true},
+		{"ftp", "[2001:db8::1]", "2001:db8::1", true},
+		{"tls", "example.org/x", "", false},
+		{"grpc", "grpc://example.org:443", "grpc", true}, // the scheme is a host to gRPC's parser, as upstream's
+		{"grpc", "a:b@127.0.0.3:50051?x.allowed.test", "127.0.0.3", true},
+		{"grpc", "https://example.org", "example.org", true},
+		{"dns", "1.1.1.1", "1.1.1.1", true},
+		{"dns", "[::1]", "::1", true},
+		{"unix", "/run/x.sock", "", false},
 	}
-	for in, want := range cases {
-		if got := targetHost(in[0], in[1]); got != want {
-			t.Errorf("targetHost(%q, %q) = %q, want %q", in[0], in[1], got, want)
+	for _, tc := range cases {
+		host, ok := targetHost(tc.prober, tc.target)
+		if host != tc.host || ok != tc.ok {
+			t.Errorf("targetHost(%q, %q) = %q, %v; want %q, %v", tc.prober, tc.target, host, ok, tc.host, tc.ok)
 		}
 	}
 }

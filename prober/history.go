@@ -21,6 +21,10 @@ type Result struct {
 // DebugOutput returns the debug text of the probe (logs, metrics, module).
 func (r *Result) DebugOutput() []byte { return r.debugText() }
 
+// DisplayTarget is the target as pages show it: without the user
+// information and query values of a URL, which may be credentials.
+func (r *Result) DisplayTarget() string { return redactTarget(r.Target) }
+
 // History keeps the most recent probes. Failures are kept in a list of their
 // own so that a stream of successes does not push them out.
 type History struct {

@@ -94,7 +94,9 @@ func ProbeHTTP(ctx context.Context, target string, module config.Module, registr
 	if deadline, ok := ctx.Deadline(); ok {
 		p.timeout = time.Until(deadline)
 	}
-	return p.run(ctx, target)
+	// net/http dials detached from the request: its sockets are bound to
+	// the probe through this value.
+	return p.run(withProbeLifetime(ctx), target)
 }
 
 func (p *httpProbe) fail(err error) {
@@ -107,16 +109,20 @@ func (p *httpProbe) ok() bool { return p.reason == nil }
 
 func (p *httpProbe) run(ctx context.Context, target string) error {
 	cfg := p.cfg
-	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
-		target = "http://" + target
-	}
-	targetURL, err := url.Parse(target)
+	targetURL, err := httpTargetURL(target)
 	if err != nil {
-		p.logger.Error("Could not parse target URL", "err", err)
+		// net/url's error repeats the URL, secrets included.
+		p.logger.Error("Could not parse target URL", "err", unwrapURLError(err))
 		return fmt.Errorf("invalid target URL: %w", unwrapURLError(err))
 	}
 	targetHost, targetPort := targetURL.Hostname(), targetURL.Port()
 	origHost := targetURL.Host
+	// The names the target goes by: credentials and secret headers are
+	// sent to no other host.
+	origins := []string{normalizeName(targetHost)}
+	if h := p.hostHeaderName(); h != "" {
+		origins = append(origins, normalizeName(h))
+	}
 
 	if p.resolvesLocally() {
 		ip, lookup, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, targetHost, p.registry, p.logger)
@@ -132,6 +138,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 		} else {
 			targetURL.Host = net.JoinHostPort(ip.IP.String(), targetPort)
 		}
+		origins = append(origins, normalizeName(targetURL.Hostname()))
 	}
 
 	ts, err := newTransports(ctx, cfg, p.serverName(targetHost))
@@ -140,11 +147,12 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 		return fmt.Errorf("invalid HTTP client configuration: %w", err)
 	}
 	defer ts.close()
-	p.tracer = newTracingTransport(ts, p.logger)
+	p.tracer = newTracingTransport(ts, p.logger, origins)
 	client, err := newHTTPClient(p.tracer, cfg, p.logger, &p.redirects)
 	if err != nil {
 		return fmt.Errorf("creating HTTP client: %w", err)
 	}
+	p.tracer.jar = client.Jar
 
 	req, closeBody, err := p.newRequest(httptrace.WithClientTrace(ctx, p.tracer.clientTrace()), targetURL, origHost)
 	if err != nil {
@@ -160,7 +168,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	resp, err := client.Do(req)
 	if resp == nil {
 		// No response at all: connection, TLS or protocol failure.
-		p.logger.Error("Error for HTTP request", "err", err)
+		p.logger.Error("Error for HTTP request", "err", unwrapURLError(err))
 		p.fail(p.requestError(ctx, err))
 		p.tracer.finish()
 	} else {
@@ -179,6 +187,15 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	return p.reason
 }
 
+// httpTargetURL parses an http target: a URL, or a host and path without
+// scheme (http then). The target policy judges the host it returns.
+func httpTargetURL(target string) (*url.URL, error) {
+	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+		target = "http://" + target
+	}
+	return url.Parse(target)
+}
+
 // resolvesLocally reports whether the exporter resolves the target itself:
 // always, except with skip_resolve_phase_with_proxy and a configured proxy
 // URL (upstream keeps resolving when the proxy comes from the environment).
@@ -193,6 +210,14 @@ func (p *httpProbe) serverName(targetHost string) string {
 	if sn := p.cfg.HTTPClientConfig.TLSConfig.ServerName; sn != "" {
 		return sn
 	}
+	if h := p.hostHeaderName(); h != "" {
+		return h
+	}
+	return targetHost
+}
+
+// hostHeaderName is the name of the module's Host header, "" without one.
+func (p *httpProbe) hostHeaderName() string {
 	for name, value := range p.cfg.Headers {
 		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
 			// A Host header may carry a port; a server name never does.
@@ -202,7 +227,7 @@ func (p *httpProbe) serverName(targetHost string) string {
 			return strings.Trim(value, "[]")
 		}
 	}
-	return targetHost
+	return ""
 }
 
 // newRequest builds the probe's request. The returned function closes the

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptrace"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,12 +27,14 @@ import (
 // judges the last response, as upstream does.
 const maxRedirects = 10
 
-// transports are the two round trippers of one probe. Upstream sends the
+// transports are the round trippers of one probe. Upstream sends the
 // target's name as TLS server name only to the first address it connects
 // to: after a redirect to another host the server name comes from the URL.
+// bare carries no credentials and no http_headers: it is the one requests
+// to another host than the target's take (tracingTransport).
 type transports struct {
-	first, other http.RoundTripper
-	close        func()
+	first, other, bare http.RoundTripper
+	close              func()
 }
 
 // newTransports returns the round trippers of one probe. serverName is the TLS
@@ -58,15 +62,15 @@ func newTransports(ctx context.Context, cfg *config.HTTPProbe, serverName string
 	if err != nil {
 		return transports{}, err
 	}
-	first, err := withClientAuth(serverNameRoundTripper{next: base, name: serverName}, hc)
+	first, err := withClientAuth(ctx, serverNameRoundTripper{next: base, name: serverName}, hc)
 	if err != nil {
 		return transports{}, err
 	}
-	other, err := withClientAuth(base, hc)
+	other, err := withClientAuth(ctx, base, hc)
 	if err != nil {
 		return transports{}, err
 	}
-	return transports{first: first, other: other, close: func() {}}, nil
+	return transports{first: first, other: other, bare: withPublicHeaders(base, hc), close: func() {}}, nil
 }
 
 // baseTransport is an http module's transport without credentials. It does
@@ -135,29 +139,99 @@ func (s serverNameRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 
 // newProxiedTransports builds a probe's transports for a module that uses a
 // proxy, with the server name in their TLS configuration.
+//
+// The proxy, not the exporter, connects to the target: every request sent
+// through the proxy (the first one and each redirect) is judged by the
+// target policy before it leaves (proxyPolicy). The connection to the
+// proxy itself is configuration, outside the policy.
 func newProxiedTransports(ctx context.Context, cfg *config.HTTPProbe, serverName string) (transports, error) {
 	hc := &cfg.HTTPClientConfig
 	tlsConfig, err := newHTTPTLSConfig(ctx, hc)
 	if err != nil {
 		return transports{}, err
 	}
-	build := func(name string) (http.RoundTripper, error) {
+	proxy := hc.Proxy()
+	build := func(name string) http.RoundTripper {
 		t := newHTTPTransport(hc)
-		t.Proxy = hc.Proxy()
+		t.Proxy = proxy
+		t.DialContext = dialViaProxy
 		t.ProxyConnectHeader = hc.GetProxyConnectHeader()
 		t.TLSClientConfig = tlsConfig.Clone()
 		t.TLSClientConfig.ServerName = name
-		return withClientAuth(t, hc)
+		return proxyPolicy{next: t, proxy: proxy}
 	}
-	first, err := build(serverName)
+	first, err := withClientAuth(ctx, build(serverName), hc)
 	if err != nil {
 		return transports{}, err
 	}
-	other, err := build("")
+	bare := build("")
+	other, err := withClientAuth(ctx, bare, hc)
 	if err != nil {
 		return transports{}, err
 	}
-	return transports{first: first, other: other, close: func() {}}, nil
+	return transports{first: first, other: other, bare: withPublicHeaders(bare, hc), close: func() {}}, nil
+}
+
+// viaProxyKey marks a request sent through a proxy with the proxy's
+// address ("host:port"), which dialViaProxy then dials outside the policy.
+type viaProxyKey struct{}
+
+// proxyPolicy applies the target policy to the requests it sends through
+// a proxy: on the URL's host, a name by the globs and every address the
+// exporter resolves it to, an address as it is.
+type proxyPolicy struct {
+	next  http.RoundTripper
+	proxy func(*http.Request) (*url.URL, error)
+}
+
+func (p proxyPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
+	u, err := p.proxy(req)
+	if err != nil || u == nil {
+		// No proxy for this URL (no_proxy): the dialer judges the
+		// connection as any other.
+		return p.next.RoundTrip(req)
+	}
+	ctx := req.Context()
+	if pc := policyOf(ctx); pc != nil {
+		// The proxy connects to the URL's host for a CONNECT tunnel
+		// (https), to the Host header's for a plain http request (net/http
+		// writes it in the request line): judge both.
+		if err := pc.judgeRemoteHost(ctx, req.URL.Hostname()); err != nil {
+			return nil, err
+		}
+		if req.Host != "" && req.Host != req.URL.Host {
+			if err := pc.judgeRemoteHost(ctx, hostOnly(req.Host)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p.next.RoundTrip(req.WithContext(context.WithValue(ctx, viaProxyKey{}, proxyAddr(u))))
+}
+
+// hostOnly drops the port of a Host header.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+// proxyAddr is the address net/http dials for a proxy URL.
+func proxyAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// dialViaProxy dials the proxy of a request outside the policy, and any
+// other address (a request no proxy applies to) through it.
+func dialViaProxy(ctx context.Context, network, addr string) (net.Conn, error) {
+	if proxy, _ := ctx.Value(viaProxyKey{}).(string); proxy == addr {
+		return exemptDialer(ctx).DialContext(ctx, network, addr)
+	}
+	return dialTCP(ctx, network, addr)
 }
 
 // probeWriteBufferSize is the write buffer of a probe's connection. Every
@@ -217,8 +291,8 @@ func statFile(name string) fileStamp {
 	return fileStamp{modTime: fi.ModTime(), size: fi.Size()}
 }
 
-// dialTCP opens every TCP connection of the http prober with the dialer that
-// enforces the target policy carried by ctx.
+// dialTCP opens the TCP connections of the http prober with the dialer
+// that enforces the target policy and lifetime of the probe carried by ctx.
 func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 	d, err := newDialer(ctx, network, "")
 	if err != nil {
@@ -229,8 +303,10 @@ func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 
 // withClientAuth wraps rt with the credentials and headers of the HTTP client
 // configuration, in the order prometheus/common applies them. They are built
-// for each probe: an OAuth2 token is fetched by every probe, as upstream.
-func withClientAuth(rt http.RoundTripper, hc *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
+// for each probe: an OAuth2 token is fetched by every probe, as upstream,
+// over connections bound to the probe (ctx) but outside the target policy:
+// the token endpoint is configuration, not target.
+func withClientAuth(ctx context.Context, rt http.RoundTripper, hc *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
 	if hc.Authorization != nil {
 		s, err := secretReader(hc.Authorization.Credentials, hc.Authorization.CredentialsFile, hc.Authorization.CredentialsRef)
 		if err != nil {
@@ -267,15 +343,31 @@ func withClientAuth(rt http.RoundTripper, hc *pconfig.HTTPClientConfig) (http.Ro
 		if err != nil {
 			return nil, fmt.Errorf("oauth2: %w", err)
 		}
-		rt = pconfig.NewOAuth2RoundTripper(s, o, rt, pconfig.WithDialContextFunc(dialTCP), pconfig.WithKeepAlivesDisabled())
+		rt = pconfig.NewOAuth2RoundTripper(s, o, rt, pconfig.WithDialContextFunc(exemptDialer(ctx).DialContext), pconfig.WithKeepAlivesDisabled())
 	}
 	if hc.HTTPHeaders != nil {
-		if hc.FollowRedirects {
-			rt = stripOnCrossHostRedirect{next: rt}
-		}
 		rt = pconfig.NewHeadersRoundTripper(hc.HTTPHeaders, rt)
 	}
 	return rt, nil
+}
+
+// withPublicHeaders wraps rt with the public headers of http_headers
+// (config.IsPublicHeader): the only ones sent to another host than the
+// target's.
+func withPublicHeaders(rt http.RoundTripper, hc *pconfig.HTTPClientConfig) http.RoundTripper {
+	if hc.HTTPHeaders == nil {
+		return rt
+	}
+	public := &pconfig.Headers{Headers: map[string]pconfig.Header{}}
+	for name, h := range hc.HTTPHeaders.Headers {
+		if config.IsPublicHeader(name) {
+			public.Headers[name] = h
+		}
+	}
+	if len(public.Headers) == 0 {
+		return rt
+	}
+	return pconfig.NewHeadersRoundTripper(public, rt)
 }
 
 // secretReader reads a secret given inline or in a file. References need a
@@ -292,57 +384,37 @@ func secretReader(text pconfig.Secret, file, ref string) (pconfig.SecretReader, 
 	return nil, nil
 }
 
-// sensitiveHeaders are not forwarded to another host on a redirect (the list
-// of net/http's client and prometheus/common).
-var sensitiveHeaders = []string{"Authorization", "Www-Authenticate", "Cookie", "Cookie2", "Proxy-Authorization", "Proxy-Authenticate"}
-
-// stripOnCrossHostRedirect removes the sensitive headers that http_headers
-// added once a redirect has left the original host's domain (for the rest of
-// the chain, as net/http does).
-type stripOnCrossHostRedirect struct {
-	next http.RoundTripper
-}
-
-func (s stripOnCrossHostRedirect) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !isCrossHostRedirect(req) {
-		return s.next.RoundTrip(req)
-	}
-	req = req.Clone(req.Context())
-	for _, h := range sensitiveHeaders {
-		req.Header.Del(h)
-	}
-	return s.next.RoundTrip(req)
-}
-
-// isCrossHostRedirect reports whether any hop of req's redirect chain left
-// the domain of the original request.
-func isCrossHostRedirect(req *http.Request) bool {
-	first := req
-	for first.Response != nil && first.Response.Request != nil {
-		first = first.Response.Request
-	}
-	origin := strings.ToLower(first.URL.Hostname())
+// crossOrigin reports whether req, or any request of its redirect chain,
+// goes to another host than the probe's target. origins are the names the
+// target goes by: its host, the address the prober resolved it to, and the
+// Host header's name. The decision sticks for the rest of the chain, as
+// net/http's: a host that redirected back to the target chose the URL.
+func crossOrigin(req *http.Request, origins []string) bool {
 	for r := req; r.Response != nil && r.Response.Request != nil; r = r.Response.Request {
-		if !isDomainOrSubdomain(strings.ToLower(r.URL.Hostname()), origin) {
+		if !slices.Contains(origins, normalizeName(r.URL.Hostname())) {
 			return true
 		}
 	}
 	return false
 }
 
-// isDomainOrSubdomain reports whether sub is parent or one of its subdomains.
-func isDomainOrSubdomain(sub, parent string) bool {
-	if parent == "" {
-		return false
+// foreignRequest is req as sent to another host than the target's: only
+// public headers (config.IsPublicHeader) of those the client copied from
+// the first request, and the cookies the jar holds for the new host
+// (which it was given by the hosts of the chain).
+func foreignRequest(req *http.Request, jar http.CookieJar) *http.Request {
+	req = req.Clone(req.Context())
+	for name := range req.Header {
+		if !config.IsPublicHeader(name) {
+			delete(req.Header, name)
+		}
 	}
-	if sub == parent {
-		return true
+	if jar != nil {
+		for _, c := range jar.Cookies(req.URL) {
+			req.AddCookie(c)
+		}
 	}
-	// An IPv6 address or zone cannot be a subdomain.
-	if strings.ContainsAny(sub, ":%") {
-		return false
-	}
-	return strings.HasSuffix(sub, parent) && sub[len(sub)-len(parent)-1] == '.'
+	return req
 }
 
 // newHTTPClient returns the client of one probe: a fresh cookie jar (cookies
@@ -357,7 +429,7 @@ func newHTTPClient(rt http.RoundTripper, cfg *config.HTTPProbe, logger *slog.Log
 		Transport: rt,
 		Jar:       jar,
 		CheckRedirect: func(r *http.Request, via []*http.Request) error {
-			logger.Info("Received redirect", "location", r.Response.Header.Get("Location"))
+			logger.Info("Received redirect", "location", redactURL(r.URL))
 			// Upstream counts the redirect even when it does not follow it.
 			redirects.count = len(via)
 			switch {
@@ -400,10 +472,13 @@ type roundTripTrace struct {
 
 // tracingTransport keeps one trace per round trip (one per redirect) and
 // sends the first host's requests through the transport that carries the
-// configured TLS server name.
+// configured TLS server name, and requests to another host than the
+// target's without credentials or secret headers.
 type tracingTransport struct {
 	transports
-	logger *slog.Logger
+	logger  *slog.Logger
+	origins []string       // the target's names (crossOrigin)
+	jar     http.CookieJar // the client's
 
 	mu        sync.Mutex
 	firstHost string
@@ -411,13 +486,13 @@ type tracingTransport struct {
 	current   *roundTripTrace
 }
 
-func newTracingTransport(t transports, logger *slog.Logger) *tracingTransport {
-	return &tracingTransport{transports: t, logger: logger, traces: make([]*roundTripTrace, 0, 2)}
+func newTracingTransport(t transports, logger *slog.Logger, origins []string) *tracingTransport {
+	return &tracingTransport{transports: t, logger: logger, origins: origins, traces: make([]*roundTripTrace, 0, 2)}
 }
 
 // RoundTrip starts a new trace, then runs the request.
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.logger.Info("Making HTTP request", "url", req.URL.String(), "host", req.Host)
+	t.logger.Info("Making HTTP request", "url", redactURL(req.URL), "host", req.Host)
 	trace := &roundTripTrace{tls: req.URL.Scheme == "https"}
 	t.mu.Lock()
 	t.current = trace
@@ -427,6 +502,18 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	sameHost := t.firstHost == req.URL.Host
 	t.mu.Unlock()
+	if req.Response != nil {
+		if crossOrigin(req, t.origins) {
+			t.logger.Info("Redirected to another host than the target's: sending no credentials nor secret headers", "host", req.URL.Host)
+			return t.bare.RoundTrip(foreignRequest(req, t.jar))
+		}
+		// Still the target's host: its credentials apply as to the first
+		// request. prometheus/common would judge the host by the address
+		// the first request was sent to, and drop them after a redirect
+		// from the address to the name (http://host to https://host).
+		req = req.WithContext(req.Context())
+		req.Response = nil
+	}
 	if !sameHost {
 		t.logger.Info("Address does not match first address, not sending TLS ServerName", "first", t.firstHost, "address", req.URL.Host)
 		return t.other.RoundTrip(req)

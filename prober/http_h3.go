@@ -55,14 +55,15 @@ func newHTTP3Transports(ctx context.Context, cfg *config.HTTPProbe, serverName s
 		other.Close()
 		conns.closeAll()
 	}}
-	if t.first, err = withClientAuth(first, hc); err != nil {
+	if t.first, err = withClientAuth(ctx, first, hc); err != nil {
 		t.close()
 		return transports{}, err
 	}
-	if t.other, err = withClientAuth(other, hc); err != nil {
+	if t.other, err = withClientAuth(ctx, other, hc); err != nil {
 		t.close()
 		return transports{}, err
 	}
+	t.bare = withPublicHeaders(other, hc)
 	return t, nil
 }
 

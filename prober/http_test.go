@@ -946,7 +946,7 @@ func TestHTTPTargetPolicy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := policyContext(t, config.TargetPolicy{Deny: tc.deny}, tc.host)
+			ctx := policyContext(t, config.TargetPolicy{Deny: tc.deny})
 			_, err := runTestProbeCtx(ctx, t, ProbeHTTP, tc.target, httpModule(t, ""), 5*time.Second)
 			expectReason(t, err, tc.reason)
 			if !IsPolicyError(err) {
@@ -1067,38 +1067,67 @@ func TestHTTPSharedTransport(t *testing.T) {
 	}
 }
 
-// TestHTTPCredentialsOnRedirect checks that credentials and sensitive
-// http_headers are not sent to another host after a redirect, while the
-// other configured headers are.
+// TestHTTPCredentialsOnRedirect checks that no credentials and no secret
+// header (one not in the public list) are sent to another host than the
+// target's after a redirect, whatever set them, while public headers are;
+// and that a redirect to the target's own name keeps them all.
 func TestHTTPCredentialsOnRedirect(t *testing.T) {
-	type seen struct{ host, auth, cookie, token string }
+	type seen struct{ host, auth, cookie, token, apiKey, accept string }
 	got := make(chan seen, 4)
 	ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- seen{r.Host, r.Header.Get("Authorization"), r.Header.Get("Cookie"), r.Header.Get("X-Token")}
-		if r.URL.Path == "/" {
+		got <- seen{r.Host, r.Header.Get("Authorization"), r.Header.Get("Cookie"), r.Header.Get("X-Token"), r.Header.Get("X-Api-Key"), r.Header.Get("Accept")}
+		switch r.URL.Path {
+		case "/":
 			// Same server, other host name.
 			http.Redirect(w, r, viaLocalhost("http://"+r.Host)+"/next", http.StatusFound)
+		case "/via-cookie":
+			http.Redirect(w, r, viaLocalhost("http://"+r.Host)+"/set-cookie", http.StatusFound)
+		case "/set-cookie":
+			// The new host sets a cookie for itself on the way.
+			http.SetCookie(w, &http.Cookie{Name: "jar", Value: "for-localhost"})
+			http.Redirect(w, r, "/next", http.StatusFound)
+		case "/same":
+			// The target's own name, after a probe that connected to
+			// the address it resolved.
+			http.Redirect(w, r, "http://"+r.Host+"/next", http.StatusFound)
 		}
 	}))
 	port := strings.TrimPrefix(ts.URL, "http://127.0.0.1:")
 	tests := []struct {
-		name, block string
-		first, next seen
+		name, target, block string
+		first, next         seen
 	}{
-		{"basic_auth", "basic_auth:\n  username: u\n  password: p", seen{auth: "Basic dTpw"}, seen{}},
-		{"bearer_token", "bearer_token: t0ken", seen{auth: "Bearer t0ken"}, seen{}},
-		{"http_headers", "http_headers:\n  Cookie:\n    secrets: [session=x]\n  X-Token:\n    values: [abc]", seen{cookie: "session=x", token: "abc"}, seen{token: "abc"}},
+		{"basic_auth", ts.URL, "basic_auth:\n  username: u\n  password: p", seen{auth: "Basic dTpw"}, seen{}},
+		{"bearer_token", ts.URL, "bearer_token: t0ken", seen{auth: "Bearer t0ken"}, seen{}},
+		{"authorization", ts.URL, "authorization:\n  credentials: c", seen{auth: "Bearer c"}, seen{}},
+		{"http_headers", ts.URL, "http_headers:\n  Cookie:\n    secrets: [session=x]\n  X-Token:\n    values: [abc]\n  Accept:\n    values: [text/plain]",
+			seen{cookie: "session=x", token: "abc", accept: "text/plain"}, seen{accept: "text/plain"}},
+		{"module headers", ts.URL, "headers:\n  X-Api-Key: s3cret\n  Authorization: Basic c2VjcmV0\n  Cookie: session=y\n  Accept: text/plain",
+			seen{auth: "Basic c2VjcmV0", cookie: "session=y", apiKey: "s3cret", accept: "text/plain"}, seen{accept: "text/plain"}},
+		// A cookie the new host set for itself is sent back to it.
+		{"cookie set by the new host", ts.URL + "/via-cookie", "headers:\n  Cookie: session=y", seen{cookie: "session=y"}, seen{cookie: "jar=for-localhost"}},
+		{"same host: basic_auth", viaLocalhost(ts.URL) + "/same", "basic_auth:\n  username: u\n  password: p",
+			seen{auth: "Basic dTpw"}, seen{auth: "Basic dTpw"}},
+		{"same host: module headers", viaLocalhost(ts.URL) + "/same", "headers:\n  X-Api-Key: s3cret",
+			seen{apiKey: "s3cret"}, seen{apiKey: "s3cret"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runHTTPProbe(t, ts.URL, httpModule(t, tc.block))
+			_, err := runHTTPProbe(t, tc.target, httpModule(t, tc.block))
 			expectSuccess(t, err)
 			tc.first.host, tc.next.host = "127.0.0.1:"+port, "localhost:"+port
+			if strings.Contains(tc.target, "localhost") {
+				tc.first.host = "localhost:" + port
+			}
 			if s := <-got; s != tc.first {
 				t.Errorf("first request %+v, want %+v", s, tc.first)
 			}
-			if s := <-got; s != tc.next {
-				t.Errorf("redirected request %+v, want %+v", s, tc.next)
+			last := <-got
+			if strings.HasSuffix(tc.target, "/via-cookie") {
+				last = <-got // the hop that set the cookie
+			}
+			if last != tc.next {
+				t.Errorf("redirected request %+v, want %+v", last, tc.next)
 			}
 		})
 	}

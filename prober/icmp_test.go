@@ -304,7 +304,7 @@ func TestICMPResolutionAndSourceErrors(t *testing.T) {
 }
 
 func TestICMPTargetPolicy(t *testing.T) {
-	ctx, cancel := context.WithTimeout(policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}, "localhost"), 2*time.Second)
+	ctx, cancel := context.WithTimeout(policyContext(t, config.TargetPolicy{Deny: []string{"127.0.0.0/8"}}), 2*time.Second)
 	defer cancel()
 	tr := &pingerTracker{}
 	module := icmpTestModule(t, "preferred_ip_protocol: ip4")

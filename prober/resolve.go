@@ -21,6 +21,13 @@ func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol b
 	probeIPAddrHash := registry.NewGauge("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.")
 
 	primary, fallback := "ip6", "ip4"
+	// The policy judges the host actually resolved, as the prober parsed
+	// it, before any query.
+	pc := policyOf(ctx)
+	allowedByName, err := pc.beforeResolve(target)
+	if err != nil {
+		return nil, 0, err
+	}
 	if ipProtocol != "ip6" && ipProtocol != "" {
 		primary, fallback = "ip4", "ip6"
 	}
@@ -31,7 +38,7 @@ func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol b
 		lookup := time.Since(start).Seconds()
 		probeDNSLookupTime.Add(lookup)
 		logger.Info("Resolved target address", "target", target, "ip", ip.String())
-		if err := checkAddr(ctx, ip); err != nil {
+		if err := pc.admit(ip, allowedByName); err != nil {
 			return nil, lookup, err
 		}
 		if proto == "ip4" {

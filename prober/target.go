@@ -25,7 +25,7 @@ import (
 //   - http and websocket take URLs.
 func splitTarget(target, defaultPort string) (host, port string, err error) {
 	invalid := func(why string) error {
-		return fmt.Errorf("invalid target %q: %s (want host[:port])", target, why)
+		return fmt.Errorf("invalid target %q: %s (want host[:port])", redactTarget(target), why)
 	}
 	if strings.ContainsAny(target, "/ \t\r\n") {
 		return "", "", invalid("not a host and port")

@@ -3,6 +3,7 @@ package prober
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -41,7 +42,12 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 	host, port, err := net.SplitHostPort(target)
 	if err != nil {
 		logger.Error("Error splitting target address and port", "err", err)
-		return nil, "", fmt.Errorf("invalid target %q: want host:port: %w", target, err)
+		// The address error repeats the target: keep only why.
+		var addrErr *net.AddrError
+		if errors.As(err, &addrErr) {
+			err = errors.New(addrErr.Err)
+		}
+		return nil, "", fmt.Errorf("invalid target %q: want host:port: %w", redactTarget(target), err)
 	}
 
 	ip, _, err := chooseProtocol(ctx, p.IPProtocol, p.IPProtocolFallback, host, registry, logger)

@@ -269,7 +269,7 @@ func TestTLSPolicy(t *testing.T) {
 	ca := newTestCA(t, "vigie test CA")
 	cert := ca.issue(t, certSpec{})
 	srv := startTLSTestServer(t, serverTLSConfig(cert))
-	ctx := policyContext(t, config.TargetPolicy{Allow: []string{"localhost"}, Deny: []string{"127.0.0.0/8"}}, "localhost")
+	ctx := policyContext(t, config.TargetPolicy{Allow: []string{"localhost"}, Deny: []string{"127.0.0.0/8"}})
 	_, err := runTestProbeCtx(ctx, t, ProbeTLS, "localhost:"+srv.port, tlsTestModule(t, ca, ""), 5*time.Second)
 	if !IsPolicyError(err) {
 		t.Fatalf("err = %v, want a policy refusal", err)

@@ -38,10 +38,10 @@ const (
 func ProbeWebsocket(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
 	targetURL, err := url.Parse(target)
 	if err != nil {
-		logger.Error("Could not parse target URL", "err", err)
-		return fmt.Errorf("invalid target %q: %w", target, err)
+		logger.Error("Could not parse target URL", "err", unwrapURLError(err))
+		return fmt.Errorf("invalid target %q: %w", redactTarget(target), unwrapURLError(err))
 	}
-	logger.Debug("probing websocket", "target", targetURL.String())
+	logger.Debug("probing websocket", "target", redactURL(targetURL))
 
 	upgraded := registry.NewGauge("probe_websocket_connection_upgraded", helpWebsocketUpgraded)
 	statusCode := registry.NewGauge("probe_websocket_status_code", helpWebsocketStatusCode)
@@ -49,10 +49,10 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 	durations := registry.NewGaugeVec("probe_websocket_duration_seconds", helpWebsocketDuration, "phase")
 
 	if targetURL.Scheme != "ws" && targetURL.Scheme != "wss" {
-		return fmt.Errorf("invalid target %q: want a ws:// or wss:// URL", target)
+		return fmt.Errorf("invalid target %q: want a ws:// or wss:// URL", redactTarget(target))
 	}
 	if targetURL.User != nil {
-		return fmt.Errorf("invalid target %q: credentials in the URL are not allowed (use http_config.basic_auth)", target)
+		return fmt.Errorf("invalid target %q: credentials in the URL are not allowed (use http_config.basic_auth)", redactTarget(target))
 	}
 	wsc := blockOf(module.Websocket.WSHTTPClientConfig)
 	host := targetURL.Hostname()

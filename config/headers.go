@@ -1,0 +1,70 @@
+package config
+
+import "strings"
+
+// secretMask replaces a secret wherever the configuration is shown.
+const secretMask = "<secret>"
+
+// publicHeaders are the header fields whose values are not secrets. They
+// describe the request (content negotiation, caching, the client), never
+// who sends it. Every other header value is a secret.
+var publicHeaders = map[string]bool{
+	"accept":                   true,
+	"accept-charset":           true,
+	"accept-encoding":          true,
+	"accept-language":          true,
+	"cache-control":            true,
+	"connection":               true,
+	"content-encoding":         true,
+	"content-language":         true,
+	"content-length":           true,
+	"content-type":             true,
+	"dnt":                      true,
+	"expect":                   true,
+	"host":                     true,
+	"if-match":                 true,
+	"if-modified-since":        true,
+	"if-none-match":            true,
+	"if-range":                 true,
+	"if-unmodified-since":      true,
+	"origin":                   true,
+	"pragma":                   true,
+	"range":                    true,
+	"sec-websocket-extensions": true,
+	"sec-websocket-protocol":   true,
+	"sec-websocket-version":    true,
+	"te":                       true,
+	"upgrade":                  true,
+	"user-agent":               true,
+	"via":                      true,
+	"x-requested-with":         true,
+}
+
+// IsPublicHeader reports whether the values of a header field (or gRPC
+// metadata key), compared case-insensitively, are public. The values of
+// all others are secrets: masked when the configuration is shown, and not
+// sent to another host than the target's after a redirect.
+func IsPublicHeader(name string) bool {
+	return publicHeaders[strings.ToLower(name)]
+}
+
+// Headers are the header fields of a module (http `headers`, websocket
+// `http_config.headers`). They marshal with the values of non-public
+// headers (IsPublicHeader) masked, so that /config and debug output never
+// show them.
+type Headers map[string]string
+
+// MarshalYAML masks the values of non-public headers.
+func (h Headers) MarshalYAML() (any, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(h))
+	for name, value := range h {
+		if !IsPublicHeader(name) {
+			value = secretMask
+		}
+		out[name] = value
+	}
+	return out, nil
+}
