@@ -19,6 +19,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -610,10 +611,13 @@ func (d *Dispatcher) attempt(in *Integration, batch []*store.OutboxEntry) {
 			q = w.queue
 		}
 		follow := followers(q, old)
+		gone := map[*store.OutboxEntry]bool{}
 		for _, e := range follow {
 			d.inFlight[e.Key] = true
+			gone[e] = true
 		}
 		d.mu.Unlock()
+		rest = slices.DeleteFunc(rest, func(e *store.OutboxEntry) bool { return gone[e] })
 		d.drop(in, old, follow, whyMaxAge, err.Error())
 	}
 	if len(rest) == 0 {
