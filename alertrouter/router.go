@@ -115,6 +115,7 @@ func New(o Options) (*Router, error) {
 		Policy:  policy(cfg),
 	})
 	r.dispatcher.SetIntegrations(integrations, policy(cfg))
+	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 	r.engine, err = engine.New(engine.Options{
 		Config:      cfg,
 		Store:       r.store,
@@ -209,6 +210,7 @@ func (r *Router) Reload() error {
 		if err == nil {
 			if err = r.engine.Reload(cfg, r.opts.Exporter); err == nil {
 				r.dispatcher.SetIntegrations(integrations, policy(cfg))
+				r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 			}
 		}
 	}
@@ -228,8 +230,11 @@ func (r *Router) Reload() error {
 func (r *Router) Config() *config.RouterConfig { return r.cfg.Load() }
 
 // Ready reports whether the router has fetched (or failed to fetch) its
-// first target list.
-func (r *Router) Ready() bool { return r.ready.Load() }
+// first target list and its store can be written.
+func (r *Router) Ready() bool {
+	ok, _, _ := r.dispatcher.StoreWritable()
+	return ok && r.ready.Load()
+}
 
 // Handler serves /metrics, /config, /-/healthy, /-/ready, /-/reload, the
 // Alertmanager API (/api/v2/) and the status page (/, /events, forms).
@@ -242,7 +247,12 @@ func (r *Router) Handler() http.Handler {
 		w.Write([]byte("Healthy\n"))
 	})
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, req *http.Request) {
-		if !r.Ready() {
+		if ok, since, err := r.dispatcher.StoreWritable(); !ok {
+			http.Error(w, fmt.Sprintf("Not ready: the store cannot be written since %s (%v); notifications are delivered from memory",
+				since.UTC().Format(time.RFC3339), err), http.StatusServiceUnavailable)
+			return
+		}
+		if !r.ready.Load() {
 			http.Error(w, "Not ready: waiting for the first target list", http.StatusServiceUnavailable)
 			return
 		}

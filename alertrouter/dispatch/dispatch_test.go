@@ -35,13 +35,16 @@ type result struct {
 	err   error
 }
 
-// fakeNotifier answers from a script (then succeeds) and reports each call.
+// fakeNotifier answers from a script (then succeeds, or fails while
+// failAll is set) and reports each call.
 type fakeNotifier struct {
-	mu     sync.Mutex
-	script []result
-	got    []string // notification keys, in call order
-	calls  chan string
-	rates  []notify.Rate
+	mu      sync.Mutex
+	script  []result
+	failAll error
+	got     []string // notification keys, in call order
+	sent    []*notify.Notification
+	calls   chan string
+	rates   []notify.Rate
 }
 
 func newFake(script ...result) *fakeNotifier {
@@ -52,13 +55,23 @@ func (f *fakeNotifier) Notify(ctx context.Context, n *notify.Notification) (bool
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got = append(f.got, n.Key)
+	f.sent = append(f.sent, n)
 	f.calls <- n.Key
 	if len(f.script) == 0 {
+		if f.failAll != nil {
+			return true, f.failAll
+		}
 		return false, nil
 	}
 	r := f.script[0]
 	f.script = f.script[1:]
 	return r.retry, r.err
+}
+
+func (f *fakeNotifier) setFailing(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failAll = err
 }
 
 func (f *fakeNotifier) keys() []string {
@@ -166,6 +179,14 @@ func (h *harness) waitSleep(at time.Time) {
 	if !ok {
 		h.t.Fatalf("no worker sleeps until %s (sleepers: %v)", at, h.clock.Waiters())
 	}
+}
+
+// advanceTo moves the clock to at once a worker (or the Run loop) sleeps
+// until then.
+func (h *harness) advanceTo(at time.Time) {
+	h.t.Helper()
+	h.waitSleep(at)
+	h.clock.Advance(at.Sub(h.clock.Now()))
 }
 
 func (h *harness) waitDepth(n int) {
@@ -337,16 +358,20 @@ func TestMaxAgeDropsLoudly(t *testing.T) {
 		Policy{MaxAge: 10 * time.Second, MinBackoff: time.Second, MaxBackoff: 4 * time.Second, Timeout: time.Second})
 	h.run()
 	h.enqueue(down("k1"))
-	// Attempts at 0, 1, 3, 7, 11 (backoff 1, 2, 4, 4): the fifth is past
-	// the maximum age and drops the notification.
-	for _, secs := range []int{0, 1, 3, 7, 11} {
+	// Attempts at 0, 1, 3, 7 (backoff 1, 2, 4); the next one would be at
+	// 11, past the maximum age: the notification is dropped at 10, not
+	// attempted once more.
+	for _, secs := range []int{0, 1, 3, 7} {
 		if at := time.Duration(secs) * time.Second; at > 0 {
 			h.waitSleep(t0.Add(at))
 			h.clock.Advance(t0.Add(at).Sub(h.clock.Now()))
 		}
 		h.waitCall(f)
 	}
+	h.waitSleep(t0.Add(10 * time.Second))
+	h.clock.Advance(3 * time.Second)
 	h.waitDepth(0)
+	h.noCall(f)
 	if got := h.counter("ops", "webhook", "expired"); got != 1 {
 		t.Errorf("expired = %v", got)
 	}
@@ -394,10 +419,11 @@ func TestRateLimitWaitsAndIsShared(t *testing.T) {
 	)
 	defer h.stop()
 	h.run()
-	h.enqueue(down("k1"), down("k2"))
+	h.enqueue(down("k1"))
 	if k := h.waitCall(f1); k != "k1" {
 		t.Fatal(k)
 	}
+	h.enqueue(down("k2"))
 	h.waitSleep(t0.Add(2 * time.Second)) // k2 waits for a token instead of being rejected
 	h.noCall(f1)
 	// Another receiver sending to the same chat shares the budget.

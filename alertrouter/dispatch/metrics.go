@@ -7,6 +7,9 @@ type Metrics struct {
 	notifications *prometheus.CounterVec
 	delivery      *prometheus.HistogramVec
 	rateLimited   *prometheus.CounterVec
+	orphaned      prometheus.Gauge
+	storeWritable prometheus.Gauge
+	unpersisted   prometheus.Counter
 }
 
 // NewMetrics creates the dispatcher's metrics and registers them on reg
@@ -26,9 +29,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigie_router_notifications_rate_limited_total",
 			Help: "Times a notification waited for a destination's rate limit.",
 		}, []string{"receiver", "integration"}),
+		orphaned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_outbox_orphaned",
+			Help: "Notifications waiting for an integration no longer in the configuration (they expire at delivery.max_age).",
+		}),
+		storeWritable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_store_writable",
+			Help: "1 when everything the router had to save is saved; 0 while the store cannot be written (notifications are then delivered from memory).",
+		}),
+		unpersisted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigie_router_notifications_unpersisted_total",
+			Help: "Notifications queued for delivery from memory because the store could not be written.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.notifications, m.delivery, m.rateLimited)
+		reg.MustRegister(m.notifications, m.delivery, m.rateLimited, m.orphaned, m.storeWritable, m.unpersisted)
 	}
 	return m
 }

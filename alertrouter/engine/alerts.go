@@ -222,7 +222,8 @@ func (e *Engine) resolveAlert(st *alertState, now time.Time) {
 	e.logger.Info("Alert resolved", "alertname", st.Labels[model.AlertNameLabel], "fingerprint", st.Fingerprint)
 	for _, name := range sortedKeys(st.notified) {
 		r := st.pol.routeTo(name)
-		if _, exists := e.cfg.Receiver(name); !exists || (r != nil && !r.sendResolved) {
+		// A receiver no longer configured: see closeIncident.
+		if r != nil && !r.sendResolved {
 			continue
 		}
 		e.emit(e.alertNotification(st, notify.KindUp, notify.StatusResolved, name, now, "up"), r, st.Labels, now)

@@ -163,6 +163,7 @@ type benchDispatcher struct{}
 
 func (benchDispatcher) Expand([]*notify.Notification, time.Time) []*store.OutboxEntry { return nil }
 func (benchDispatcher) Submit([]*store.OutboxEntry)                                   {}
+func (benchDispatcher) SubmitUnsaved([]*store.OutboxEntry, error)                     {}
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

@@ -35,7 +35,12 @@ const (
 // Dispatcher is where notifications go (see package dispatch).
 type Dispatcher interface {
 	Expand(ns []*notify.Notification, now time.Time) []*store.OutboxEntry
+	// Submit hands over entries committed to the store (after every
+	// successful commit, even with none).
 	Submit(entries []*store.OutboxEntry)
+	// SubmitUnsaved hands over entries the store could not take (err):
+	// they are delivered from memory rather than held back.
+	SubmitUnsaved(entries []*store.OutboxEntry, err error)
 }
 
 // Options configure an Engine.
@@ -772,8 +777,9 @@ func (e *Engine) schedule(c *check, at time.Time) {
 
 // flush writes the changed states (checks, alerts, groups) and the
 // pending outbox entries in one transaction, then hands the entries to
-// dispatch. On failure everything is kept and tried again at the next
-// flush.
+// dispatch. On failure the states are kept and tried again at the next
+// flush, and the entries go to dispatch anyway, to be delivered from
+// memory: a store that cannot be written must not silence the router.
 func (e *Engine) flush() error {
 	if len(e.dirty) == 0 && len(e.outbox) == 0 && !e.saveHealth && len(e.dirtyAlerts) == 0 && len(e.dirtyGroups) == 0 {
 		return nil
@@ -808,6 +814,8 @@ func (e *Engine) flush() error {
 	if err != nil {
 		e.metrics.storeErrors.Inc()
 		e.logger.Error("Cannot save check states and notifications; will retry", "err", err)
+		e.dispatcher.SubmitUnsaved(e.outbox, err)
+		e.outbox = nil
 		return err
 	}
 	e.dirty = map[string]bool{}

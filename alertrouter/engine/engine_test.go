@@ -89,6 +89,7 @@ func TestNextSlot(t *testing.T) {
 type fakeDispatcher struct {
 	mu        sync.Mutex
 	submitted []*store.OutboxEntry
+	unsaved   int // of submitted, how many the store could not take
 }
 
 func (f *fakeDispatcher) Expand(ns []*notify.Notification, now time.Time) []*store.OutboxEntry {
@@ -103,6 +104,15 @@ func (f *fakeDispatcher) Submit(es []*store.OutboxEntry) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.submitted = append(f.submitted, es...)
+}
+
+// SubmitUnsaved records entries the store could not take with the others:
+// dispatch delivers them all the same.
+func (f *fakeDispatcher) SubmitUnsaved(es []*store.OutboxEntry, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.submitted = append(f.submitted, es...)
+	f.unsaved += len(es)
 }
 
 func (f *fakeDispatcher) take() []*notify.Notification {

@@ -209,10 +209,9 @@ func (e *Engine) resolved(c *check, now time.Time, why string, incident time.Tim
 func (e *Engine) closeIncident(c *check, now time.Time, kind notify.Kind, step string, incident time.Time, summary string, decorate func(*notify.Notification)) {
 	for _, name := range sortedKeys(c.notified) {
 		r := c.pol.routeTo(name)
-		if _, exists := e.cfg.Receiver(name); !exists {
-			e.logger.Warn("Receiver of an incident no longer exists; its recovery is not sent", "receiver", name, "target", c.target)
-			continue
-		}
+		// A receiver no longer configured still gets the recovery: dispatch
+		// sends it after the DOWN if that waits there too (so that the two
+		// go, or expire, together), and forgets it otherwise.
 		if r != nil && !r.sendResolved {
 			continue
 		}
@@ -342,9 +341,7 @@ func (e *Engine) exporterAnswered(now time.Time) {
 	e.logger.Info("Exporter answers again", "url", e.cfg.Exporter.URL)
 	e.viewDirty = true
 	for _, name := range sortedKeys(h.notified) {
-		if _, ok := e.cfg.Receiver(name); !ok {
-			continue
-		}
+		// A receiver no longer configured: see closeIncident.
 		summary := fmt.Sprintf("exporter %s answers again after %s", e.cfg.Exporter.URL, roundDuration(now.Sub(h.since)))
 		e.emit(e.exporterNotification(name, notify.StatusResolved, now, "up", summary), nil, nil, now)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,26 @@ func redactURL(s string) string {
 	u.RawQuery = ""
 	u.Fragment = ""
 	return u.String()
+}
+
+var (
+	urlPattern      = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
+	botTokenPattern = regexp.MustCompile(`[0-9]{3,}:[A-Za-z0-9_-]{30,}`)
+)
+
+// maxShownError bounds an error kept to be shown (notification log,
+// status page).
+const maxShownError = 500
+
+// ScrubError returns an error message fit to be stored and shown: URLs
+// lose their user info, query and fragment, anything shaped like a bot
+// token becomes <secret>, and the text is bounded. Integrations already
+// redact the secrets they know of (RedactError); this is the second line
+// for what leaves the log for the status page.
+func ScrubError(msg string) string {
+	msg = urlPattern.ReplaceAllStringFunc(msg, redactURL)
+	msg = botTokenPattern.ReplaceAllString(msg, "<secret>")
+	return Truncate(maxShownError, strings.ToValidUTF8(msg, "?"))
 }
 
 // RetryableStatus reports whether an HTTP status is worth retrying: rate

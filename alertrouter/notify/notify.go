@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,6 +53,14 @@ const (
 	KindStable      Kind = "stable"   // flapping check settled
 	KindExporterErr Kind = "exporter" // the exporter itself is unreachable
 	KindTest        Kind = "test"     // sent by hand to check a receiver
+	// KindSummary replaces several waiting notifications to one
+	// destination that would otherwise queue behind its rate limit: its
+	// alerts are what is still down (firing) and what recovered
+	// (resolved), one alert per incident.
+	KindSummary Kind = "summary"
+	// KindStore is the router's own alert about its store (it could not
+	// be written for a while).
+	KindStore Kind = "store"
 )
 
 // Notification is one message to one receiver integration. It may carry
@@ -73,11 +83,41 @@ type Notification struct {
 	CreatedAt   time.Time `json:"createdAt"`
 }
 
+// Incidents names the incidents a notification speaks of, one per alert:
+// the alert's fingerprint and start ("<fingerprint>@<unix nanoseconds>").
+// A DOWN, its reminders and its UP name the same incident, whatever their
+// keys (a group's key is derived from its members'). A notification whose
+// alerts carry no fingerprint names itself by its key without the step.
+func (n *Notification) Incidents() []string {
+	var out []string
+	for _, a := range n.Alerts {
+		if a.Fingerprint != "" {
+			out = append(out, a.Fingerprint+"@"+strconv.FormatInt(a.StartsAt.UnixNano(), 10))
+		}
+	}
+	if len(out) == 0 {
+		base := n.Key
+		if i := strings.LastIndexByte(base, '|'); i > 0 {
+			base = base[:i]
+		}
+		out = append(out, "key:"+base)
+	}
+	return out
+}
+
 // Notifier delivers notifications through one integration instance (one
 // telegram_configs entry, one email_configs entry, …). It reports whether a
 // failure is temporary (retry) or permanent.
 type Notifier interface {
 	Notify(ctx context.Context, n *Notification) (retry bool, err error)
+}
+
+// SlowProvider is implemented by integrations whose provider may take
+// longer than delivery.timeout to answer while still processing the
+// message: cutting the attempt short would make the retry send a copy.
+// The dispatcher gives each attempt at least MinAttemptTimeout.
+type SlowProvider interface {
+	MinAttemptTimeout() time.Duration
 }
 
 // RetryAfterError is returned (wrapped) by integrations when the provider

@@ -38,9 +38,12 @@ type Data struct {
 	Firing   []AlertData
 	Resolved []AlertData
 	// Total is the number of alerts in the notification; Omitted how many
-	// of them Alerts leaves out ("… and 37 more").
-	Total   int
-	Omitted int
+	// of them Alerts leaves out ("… and 37 more"). FiringTotal and
+	// ResolvedTotal count all of them by status, shown or not.
+	Total         int
+	Omitted       int
+	FiringTotal   int
+	ResolvedTotal int
 
 	GroupLabels       map[string]string
 	CommonLabels      map[string]string
@@ -99,6 +102,11 @@ func NewData(n *Notification, now time.Time) *Data {
 	for i, a := range n.Alerts {
 		d.all[i] = newAlertData(a, now)
 		checks = checks && d.all[i].IsCheck
+		if d.all[i].Status == StatusResolved {
+			d.ResolvedTotal++
+		} else {
+			d.FiringTotal++
+		}
 	}
 	if d.Status == "" {
 		d.Status = StatusFiring
@@ -107,6 +115,9 @@ func NewData(n *Notification, now time.Time) *Data {
 		}
 	}
 	d.Headline, d.Icon = headline(n.Kind, d.Status, checks || len(n.Alerts) == 0)
+	if n.Kind == KindSummary {
+		d.Headline, d.Icon = summaryHeadline(d.FiringTotal, d.ResolvedTotal, checks)
+	}
 	d.setAlerts(len(d.all))
 	return d
 }
@@ -202,11 +213,35 @@ func headline(k Kind, status string, checks bool) (string, string) {
 		return "EXPORTER UNREACHABLE", "🟠"
 	case KindTest:
 		return "TEST", "🧪"
+	case KindStore:
+		if resolved {
+			return "STORE WRITABLE AGAIN", "✅"
+		}
+		return "STORE NOT WRITABLE", "🟠"
 	}
 	if resolved {
 		return strings.ToUpper(string(k)), "✅"
 	}
 	return strings.ToUpper(string(k)), "🔴"
+}
+
+// summaryHeadline says what a summary holds: "12 DOWN, 188 UP".
+func summaryHeadline(firing, resolved int, checks bool) (string, string) {
+	down, up := "DOWN", "UP"
+	if !checks {
+		down, up = "FIRING", "RESOLVED"
+	}
+	var parts []string
+	if firing > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", firing, down))
+	}
+	if resolved > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", resolved, up))
+	}
+	if firing > 0 {
+		return strings.Join(parts, ", "), "🔴"
+	}
+	return strings.Join(parts, ", "), "✅"
 }
 
 func orEmpty(m map[string]string) map[string]string {

@@ -29,9 +29,11 @@ type NotificationRecord struct {
 	// Outcome is OutcomePending, OutcomeDelivered, OutcomeFailed or
 	// OutcomeExpired.
 	Outcome string
+	// LastError is the last failure of a pending notification, or why a
+	// finished one failed or expired.
+	LastError string
 	// For pending notifications only.
 	Attempts     int
-	LastError    string
 	NextAttempt  time.Time
 	Notification *notify.Notification
 }
@@ -75,7 +77,10 @@ func (s *Store) RecentNotifications(n int) ([]NotificationRecord, error) {
 				return nil
 			}
 			integration, key, _ := strings.Cut(string(k), "|")
-			rec := NotificationRecord{Integration: integration, Key: key, At: lr.At, Outcome: lr.Outcome}
+			if strings.HasPrefix(key, droppedMark) {
+				return nil // bookkeeping, not a notification
+			}
+			rec := NotificationRecord{Integration: integration, Key: key, At: lr.At, Outcome: lr.Outcome, LastError: lr.Error}
 			if recent.Len() < n {
 				heap.Push(recent, rec)
 			} else {
@@ -108,7 +113,8 @@ func (s *Store) RecentNotifications(n int) ([]NotificationRecord, error) {
 // reflection.
 func decodeLogRecord(v []byte) (LogRecord, bool) {
 	var lr LogRecord
-	if at, ok := jsonString(v, `"at":"`); ok {
+	// Records with an error (failures, expiries: few) take the slow path.
+	if at, ok := jsonString(v, `"at":"`); ok && !bytes.Contains(v, []byte(`"error":`)) {
 		if outcome, ok := jsonString(v, `"outcome":"`); ok && lr.At.UnmarshalText(at) == nil {
 			lr.Outcome = string(outcome)
 			return lr, true

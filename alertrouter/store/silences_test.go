@@ -72,7 +72,7 @@ func TestRecentNotifications(t *testing.T) {
 	}
 	outcomes := []string{OutcomeDelivered, OutcomeFailed, OutcomeDelivered, OutcomeExpired, OutcomeDelivered, OutcomeDelivered}
 	for i, o := range outcomes {
-		if err := s.Finish(added[i], o, t0.Add(time.Minute+time.Duration(i)*time.Second)); err != nil {
+		if err := s.Finish([]*OutboxEntry{added[i]}, Finished{Outcome: o, At: t0.Add(time.Minute + time.Duration(i)*time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,7 +127,7 @@ func BenchmarkRecentNotifications(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i, e := range added {
-		if err := s.Finish(e, OutcomeDelivered, t0.Add(time.Duration(i)*time.Second)); err != nil {
+		if err := s.Finish([]*OutboxEntry{e}, Finished{Outcome: OutcomeDelivered, At: t0.Add(time.Duration(i) * time.Second)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -113,6 +113,23 @@ func EntryKey(integration, notificationKey string) string {
 type LogRecord struct {
 	At      time.Time `json:"at"`
 	Outcome string    `json:"outcome"`
+	// Error is why it failed or expired: the provider's reason, scrubbed
+	// of secrets (notify.ScrubError), for the status page.
+	Error string `json:"error,omitempty"`
+}
+
+// droppedMark prefixes the notification-log keys that remember, per
+// integration, an incident whose opening notification was dropped
+// (expired): its recovery is dropped too, rather than announcing the end
+// of something nobody was told about.
+const droppedMark = "dropped|"
+
+// Finished is the outcome of outbox entries, recorded together.
+type Finished struct {
+	Outcome string
+	At      time.Time
+	// Error is the provider's reason (failed, expired), scrubbed.
+	Error string
 }
 
 // Outcomes of finished entries.
@@ -347,35 +364,89 @@ func (s *Store) LoadOutbox() ([]*OutboxEntry, error) {
 	return out, nil
 }
 
-// UpdateOutbox saves a pending entry's attempt bookkeeping. An entry that
-// is no longer pending is left alone.
-func (s *Store) UpdateOutbox(e *OutboxEntry) error {
+// UpdateOutbox saves pending entries' attempt bookkeeping, in one
+// transaction. An entry that is no longer pending is left alone.
+func (s *Store) UpdateOutbox(es ...*OutboxEntry) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
-		if b.Get([]byte(e.Key)) == nil {
-			return nil
+		for _, e := range es {
+			if b.Get([]byte(e.Key)) == nil {
+				continue
+			}
+			if err := putJSON(b, []byte(e.Key), e); err != nil {
+				return fmt.Errorf("%q: %w", e.Key, err)
+			}
 		}
-		return putJSON(b, []byte(e.Key), e)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: update outbox %q: %w", e.Key, err)
+		return fmt.Errorf("store: update outbox: %w", err)
 	}
 	return nil
 }
 
-// Finish removes an entry from the outbox and records its outcome in the
-// notification log, in one transaction.
-func (s *Store) Finish(e *OutboxEntry, outcome string, at time.Time) error {
+// Finish removes entries from the outbox and records their outcome in the
+// notification log, all in one transaction: entries sent together (a
+// summary) are delivered together or not at all. An expired firing entry
+// marks its incidents (notify.Notification.Incidents) as dropped for its
+// integration; a delivered firing entry clears those marks (the incident
+// was announced after all, by a reminder).
+func (s *Store) Finish(es []*OutboxEntry, f Finished) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketOutbox).Delete([]byte(e.Key)); err != nil {
-			return err
+		outbox, log := tx.Bucket(bucketOutbox), tx.Bucket(bucketLog)
+		rec := &LogRecord{At: f.At, Outcome: f.Outcome, Error: f.Error}
+		for _, e := range es {
+			if err := outbox.Delete([]byte(e.Key)); err != nil {
+				return err
+			}
+			if err := putJSON(log, []byte(e.Key), rec); err != nil {
+				return err
+			}
+			n := e.Notification
+			if n == nil || n.Status == notify.StatusResolved {
+				continue
+			}
+			for _, id := range n.Incidents() {
+				k := []byte(EntryKey(e.Integration, droppedMark+id))
+				switch f.Outcome {
+				case OutcomeExpired:
+					if err := putJSON(log, k, &LogRecord{At: f.At, Outcome: OutcomeExpired}); err != nil {
+						return err
+					}
+				case OutcomeDelivered:
+					if err := log.Delete(k); err != nil {
+						return err
+					}
+				}
+			}
 		}
-		return putJSON(tx.Bucket(bucketLog), []byte(e.Key), &LogRecord{At: at, Outcome: outcome})
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: finish %q: %w", e.Key, err)
+		return fmt.Errorf("store: record %d outcome(s) %s: %w", len(es), f.Outcome, err)
 	}
 	return nil
+}
+
+// Dropped reports whether every incident n speaks of had its opening
+// notification to integration dropped (see Finish).
+func (s *Store) Dropped(integration string, n *notify.Notification) (bool, error) {
+	ids := n.Incidents()
+	all := len(ids) > 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		log := tx.Bucket(bucketLog)
+		for _, id := range ids {
+			if log.Get([]byte(EntryKey(integration, droppedMark+id))) == nil {
+				all = false
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: read the notification log: %w", err)
+	}
+	return all, nil
 }
 
 // Logged returns the notification log's record of key, if any.

@@ -87,7 +87,7 @@ func TestCommitAndReopen(t *testing.T) {
 	if err := s.UpdateOutbox(out[0]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Finish(out[1], OutcomeDelivered, t0); err != nil {
+	if err := s.Finish([]*OutboxEntry{out[1]}, Finished{Outcome: OutcomeDelivered, At: t0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateOutbox(out[1]); err != nil { // no longer pending: ignored
@@ -115,8 +115,8 @@ func TestPruneLog(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	added, _ := s.Commit(&Batch{Outbox: []*OutboxEntry{entry("i", "old"), entry("i", "new")}})
-	s.Finish(added[0], OutcomeDelivered, t0)
-	s.Finish(added[1], OutcomeFailed, t0.Add(48*time.Hour))
+	s.Finish([]*OutboxEntry{added[0]}, Finished{Outcome: OutcomeDelivered, At: t0})
+	s.Finish([]*OutboxEntry{added[1]}, Finished{Outcome: OutcomeFailed, At: t0.Add(48 * time.Hour)})
 	n, err := s.PruneLog(t0.Add(24 * time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v", n, err)

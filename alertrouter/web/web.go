@@ -326,9 +326,15 @@ func toRow(r *store.NotificationRecord, now time.Time) notificationRow {
 		}
 	case store.OutcomeFailed:
 		row.Detail = "permanent error (see the log)"
+		if r.LastError != "" {
+			row.Detail = "permanent error: " + r.LastError
+		}
 	case store.OutcomeExpired:
 		row.Class = "expired-delivery"
 		row.Detail = "dropped after delivery.max_age"
+		if r.LastError != "" {
+			row.Detail = "dropped: " + r.LastError
+		}
 	}
 	return row
 }

@@ -97,9 +97,10 @@ func New(cfg config.TelegramConfig, logger *slog.Logger) (*Notifier, error) {
 	if n.client, err = pconfig.NewClientFromConfig(httpCfg, "telegram", pconfig.WithUserAgent("vigie")); err != nil {
 		return nil, fmt.Errorf("http_config: %w", err)
 	}
-	// A safety net: the dispatcher's context normally bounds each attempt,
-	// but a provider that never answers must not hold a worker forever.
-	n.client.Timeout = notify.DefaultRequestTimeout
+	// A safety net: the dispatcher's context bounds each attempt (at
+	// least AttemptTimeout), but a caller without a deadline must not
+	// hold a connection forever.
+	n.client.Timeout = 2 * AttemptTimeout
 	if n.tmpl, err = notify.NewTextTemplate("message", cfg.Message, defaultTemplate, logger); err != nil {
 		return nil, err
 	}
@@ -129,6 +130,19 @@ func (n *Notifier) ChatID() config.ChatID {
 	defer n.mu.Unlock()
 	return n.chatID
 }
+
+// AttemptTimeout is the least time one sendMessage is given. Telegram
+// documents no deadline of its own for sendMessage, and a request it is
+// still processing may well be delivered: cutting it short makes the
+// retry post a copy. api.telegram.org answers from behind an nginx front
+// end that gives up on a slow Bot API server with "504 Gateway Time-out",
+// after nginx's default 60 s: waiting longer than that means an attempt
+// ends with Telegram's verdict rather than ours whenever Telegram answers
+// at all.
+const AttemptTimeout = 75 * time.Second
+
+// MinAttemptTimeout implements notify.SlowProvider.
+func (n *Notifier) MinAttemptTimeout() time.Duration { return AttemptTimeout }
 
 // RateLimits implements notify.RateLimited with Telegram's documented
 // limits: about one message a second per chat, 20 a minute in a group or
