@@ -14,8 +14,9 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 )
 
-// hostileView is what the engine holds after clients posted as much as
-// the API's default limits allow: thousands of alerts of 16 KiB.
+// hostileView is what the engine holds after clients posted thousands of
+// alerts of 16 KB (twice what --alerts.max-alert-size-bytes allows by
+// default).
 func hostileView() *engine.View {
 	v := baseView()
 	v.Alerts = nil

@@ -49,7 +49,7 @@ func run(args []string) int {
 	app.Flag("alerts.max-alerts-per-request", "Maximum number of alerts in one POST /api/v2/alerts; larger requests are refused whole with 413. 0: no limit.").
 		Default("1000").IntVar(&limits.API.MaxAlertsPerRequest)
 	app.Flag("alerts.max-alert-size-bytes", "Maximum size of one posted alert: its label and annotation names and values and its generatorURL; larger alerts are refused (400), the others of the request are taken. 0: no limit.").
-		Default("16384").IntVar(&limits.API.MaxAlertSizeBytes)
+		Default("8192").IntVar(&limits.API.MaxAlertSizeBytes)
 	app.Flag("alerts.max-alerts", "Maximum number of Prometheus alerts kept firing; beyond it new alerts are refused (400) until some resolve, known ones still refresh. 0: no limit.").
 		Default("10000").IntVar(&limits.MaxAlerts)
 	app.Flag("silences.max-silences", "Maximum number of silences, expired ones included: at the limit the oldest expired ones are forgotten early, and a new silence is refused (400) only when all are active or pending. 0: no limit.").
