@@ -251,13 +251,13 @@ func (a *API) decodeAlerts(w http.ResponseWriter, r *http.Request) ([]PostableAl
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
 		return nil, http.StatusBadRequest, errors.New("cannot decode the request body: want a JSON array of alerts")
 	}
-	max := a.o.Limits.MaxAlertsPerRequest
+	limit := a.o.Limits.MaxAlertsPerRequest
 	var out []PostableAlert
 	for dec.More() {
-		if max > 0 && len(out) == max {
+		if limit > 0 && len(out) == limit {
 			a.refused(LimitAlertsPerRequest, 1)
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d alerts in one request (--%s=%d): send them in several requests",
-				max, LimitAlertsPerRequest, max)
+				limit, LimitAlertsPerRequest, limit)
 		}
 		var p PostableAlert
 		if err := dec.Decode(&p); err != nil {
@@ -330,10 +330,10 @@ func alertSize(p *PostableAlert) int {
 // empty label values are dropped, a missing start is the end (or now). A
 // missing end stays missing: the engine gives it global.resolve_timeout.
 func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
-	if max := a.o.Limits.MaxAlertSizeBytes; max > 0 {
-		if n := alertSize(p); n > max {
+	if limit := a.o.Limits.MaxAlertSizeBytes; limit > 0 {
+		if n := alertSize(p); n > limit {
 			return notify.Alert{}, &limitError{limit: LimitAlertSize, msg: fmt.Sprintf(
-				"alert is %d bytes (label and annotation names and values, generatorURL), over --%s=%d", n, LimitAlertSize, max)}
+				"alert is %d bytes (label and annotation names and values, generatorURL), over --%s=%d", n, LimitAlertSize, limit)}
 		}
 	}
 	labels := make(map[string]string, len(p.Labels))
@@ -547,7 +547,7 @@ func (a *API) getAlerts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, a.alerts(f))
+	writeJSONArray(w, a.alerts(f))
 }
 
 // getAlertGroups groups the alerts of each receiver by alertname.
@@ -585,7 +585,7 @@ func (a *API) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 	for _, k := range order {
 		out = append(out, *groups[k])
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSONArray(w, out)
 }
 
 func (a *API) getSilences(w http.ResponseWriter, r *http.Request) {
@@ -601,7 +601,7 @@ func (a *API) getSilences(w http.ResponseWriter, r *http.Request) {
 			out = append(out, FromSilence(s, now))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSONArray(w, out)
 }
 
 // silenceMatchesFilter is Alertmanager's rule: the filter matchers must
@@ -683,6 +683,32 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v) // the client went away
+}
+
+// writeJSONArray answers a list one element at a time, with the bytes
+// json.Encoder would write for the whole: a request for thousands of
+// alerts or silences costs the largest of them in memory, not all of them.
+func writeJSONArray[T any](w http.ResponseWriter, items []T) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	sep := "["
+	for i := range items {
+		data, err := json.Marshal(&items[i])
+		if err != nil {
+			return // cannot happen with these types; the client sees a truncated answer
+		}
+		if _, err := io.WriteString(w, sep); err != nil {
+			return // the client went away
+		}
+		if _, err := w.Write(data); err != nil {
+			return
+		}
+		sep = ","
+	}
+	if sep == "[" {
+		io.WriteString(w, "[")
+	}
+	io.WriteString(w, "]\n")
 }
 
 // writeError answers with a JSON string, as Alertmanager does.

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,24 @@ func TestSilenceLimitsAPI(t *testing.T) {
 	for limit, want := range map[string]float64{LimitRequestBytes: 1, silence.LimitComment: 1, silence.LimitSilences: 1} {
 		if got := testutil.ToFloat64(f.refused.WithLabelValues(limit)); got != want {
 			t.Errorf("refused{limit=%q} = %v, want %v", limit, got, want)
+		}
+	}
+}
+
+// TestWriteJSONArray: the list is streamed element by element, with the
+// bytes json.Encoder would write for the whole.
+func TestWriteJSONArray(t *testing.T) {
+	for _, items := range [][]GettableSilence{nil, {}, {{ID: "a", Comment: "<b>&"}}, {{ID: "a"}, {ID: "b", Matchers: []Matcher{{Name: "x", Value: "y"}}}}} {
+		rec := httptest.NewRecorder()
+		writeJSONArray(rec, items)
+		var want strings.Builder
+		json.NewEncoder(&want).Encode(items)
+		if items == nil {
+			want.Reset()
+			want.WriteString("[]\n") // the API never answers null
+		}
+		if rec.Body.String() != want.String() || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("writeJSONArray(%v) = %q, want %q", items, rec.Body.String(), want.String())
 		}
 	}
 }
