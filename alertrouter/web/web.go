@@ -515,20 +515,26 @@ var fragmentKeys = func() map[string][]byte {
 }()
 
 // fragment is one live part of the page, rendered once for every client:
-// its HTML as a JSON string, ready to be written into an update.
-type fragment struct{ json []byte }
+// its HTML as a JSON string, ready to be written into an update. id
+// identifies the content: clients remember ids, not fragments, so that a
+// slow client does not keep an old rendering alive.
+type fragment struct {
+	id   uint64
+	json []byte
+}
 
 // liveCache shares the rendering of the live parts among all the clients
 // of /events: one rendering per update (and page of problems) whatever the
 // number of clients, whose streams all write the same bytes. A part that
-// did not change keeps its *fragment from one rendering to the next, so
-// that a client knows what to send by comparing pointers.
+// did not change keeps its fragment (and id) from one rendering to the
+// next, so that a client knows what to send by comparing ids.
 type liveCache struct {
 	mu      sync.Mutex
 	gen     uint64                       // update the renderings are of
 	fresh   map[int]bool                 // pages rendered for gen
 	last    map[int]map[string]*fragment // latest rendering of each page; never modified once stored
 	renders int                          // how many renderings (tests)
+	nextID  uint64                       // of fragments
 }
 
 // renders says how many renderings of the live parts were made.
@@ -576,7 +582,8 @@ func (p *Page) fragments(gen uint64, page int) (map[string]*fragment, error) {
 		if f := prev[name]; f != nil && bytes.Equal(f.json, data) {
 			next[name] = f
 		} else {
-			next[name] = &fragment{json: data}
+			c.nextID++
+			next[name] = &fragment{id: c.nextID, json: data}
 		}
 	}
 	c.last[page], c.fresh[page] = next, true
@@ -600,7 +607,7 @@ func (p *Page) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "retry: 2000\n\n")
 	flusher.Flush()
 
-	sent := map[string]*fragment{}
+	sent := map[string]uint64{} // fragment ids
 	ping := time.NewTicker(heartbeat)
 	defer ping.Stop()
 	// The first round sends everything: the page may have changed since
@@ -635,7 +642,7 @@ func (p *Page) events(w http.ResponseWriter, r *http.Request) {
 
 // sendChanged writes one update with the parts that changed since the
 // client's last one, straight from the shared rendering.
-func (p *Page) sendChanged(w io.Writer, gen uint64, page int, sent map[string]*fragment) error {
+func (p *Page) sendChanged(w io.Writer, gen uint64, page int, sent map[string]uint64) error {
 	frags, err := p.fragments(gen, page)
 	if err != nil {
 		p.o.Logger.Error("Cannot render live update", "err", err)
@@ -644,10 +651,10 @@ func (p *Page) sendChanged(w io.Writer, gen uint64, page int, sent map[string]*f
 	first := true
 	for _, name := range fragmentNames {
 		f := frags[name]
-		if sent[name] == f {
+		if sent[name] == f.id {
 			continue
 		}
-		sent[name] = f
+		sent[name] = f.id
 		sep := ","
 		if first {
 			sep, first = "event: update\ndata: {", false
