@@ -202,13 +202,14 @@ func (a *API) postAlerts(w http.ResponseWriter, r *http.Request) {
 	if len(valid) > 0 {
 		err := a.o.Engine.IngestAlerts(valid)
 		var le *engine.AlertLimitError
-		switch {
-		case errors.As(err, &le):
+		if errors.As(err, &le) {
 			a.refused(engine.LimitAlerts, len(le.Refused))
 			for _, j := range le.Refused {
 				problems = append(problems, fmt.Sprintf("alert %d %s: %v", index[j], describeLabels(valid[j].Labels), le))
 			}
-		case err != nil:
+			err = without(err, le)
+		}
+		if err != nil {
 			a.o.Logger.Error("Cannot take posted alerts", "count", len(valid), "err", err)
 			writeError(w, http.StatusInternalServerError, fmt.Sprintf("cannot take the alerts: %v", err))
 			return
@@ -222,6 +223,24 @@ func (a *API) postAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
+}
+
+// without returns err (possibly joined errors) without target; nil when
+// nothing else is left.
+func without(err, target error) error {
+	if err == target {
+		return nil
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range joined.Unwrap() {
+			if e = without(e, target); e != nil {
+				rest = append(rest, e)
+			}
+		}
+		return errors.Join(rest...)
+	}
+	return err
 }
 
 // joinProblems lists the first problems of a request, and counts the rest:

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -173,6 +174,25 @@ func TestWriteJSONArray(t *testing.T) {
 		}
 		if rec.Body.String() != want.String() || rec.Header().Get("Content-Type") != "application/json" {
 			t.Errorf("writeJSONArray(%v) = %q, want %q", items, rec.Body.String(), want.String())
+		}
+	}
+}
+
+func TestWithout(t *testing.T) {
+	le := &engine.AlertLimitError{Limit: 1}
+	other := errors.New("store: disk full")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{le, ""},
+		{errors.Join(nil, errors.Join(nil, le)), ""},
+		{errors.Join(other, errors.Join(nil, le)), "store: disk full"},
+		{other, "store: disk full"},
+	} {
+		got := without(c.err, le)
+		if (got == nil) != (c.want == "") || got != nil && got.Error() != c.want {
+			t.Errorf("without(%v) = %v, want %q", c.err, got, c.want)
 		}
 	}
 }
