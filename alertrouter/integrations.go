@@ -1,6 +1,7 @@
 package alertrouter
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -28,7 +29,7 @@ func BuildIntegrations(cfg *config.RouterConfig, logger *slog.Logger) ([]*dispat
 				return cfg.Locate(config.ReceiverError(err, i, typ+"_configs", j))
 			}
 			out = append(out, &dispatch.Integration{
-				ID: id, Receiver: rc.Name, Type: typ, Notifier: n,
+				ID: id, Receiver: rc.Name, Type: typ, Notifier: scrub(n),
 				SendResolved: config.SendResolvedOr(sendResolved, true),
 			})
 			return nil
@@ -60,4 +61,28 @@ func BuildIntegrations(cfg *config.RouterConfig, logger *slog.Logger) ([]*dispat
 		}
 	}
 	return out, nil
+}
+
+// scrub makes every error of an integration pass through notify.ScrubURLs
+// before the dispatcher logs it, stores it and the status page shows it:
+// whatever an integration did not redact itself, a URL never shows more
+// than its scheme and host (gateways and webhooks take their keys in the
+// path or the query).
+func scrub(n notify.Notifier) notify.Notifier {
+	if rl, ok := n.(notify.RateLimited); ok {
+		return scrubbingRateLimited{scrubbing{n}, rl}
+	}
+	return scrubbing{n}
+}
+
+type scrubbing struct{ n notify.Notifier }
+
+func (s scrubbing) Notify(ctx context.Context, msg *notify.Notification) (bool, error) {
+	retry, err := s.n.Notify(ctx, msg)
+	return retry, notify.ScrubError(err)
+}
+
+type scrubbingRateLimited struct {
+	scrubbing
+	notify.RateLimited
 }

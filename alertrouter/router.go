@@ -37,7 +37,22 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Exporter replaces the HTTP client of the exporter (tests).
 	Exporter engine.Exporter
+	// Limits bound what clients can make the router hold (zero: no
+	// limit; the flags give defaults).
+	Limits Limits
 }
+
+// Limits are the router's --web.max-request-bytes, --alerts.* and
+// --silences.* flags.
+type Limits struct {
+	API       api.Limits
+	MaxAlerts int
+	Silences  silence.Limits
+}
+
+// limitNames label vigie_router_limit_refused_total.
+var limitNames = []string{api.LimitRequestBytes, api.LimitAlertsPerRequest, api.LimitAlertSize, engine.LimitAlerts,
+	silence.LimitSilences, silence.LimitSilenceSize, silence.LimitComment}
 
 // Router is vigie_router: configuration, store, engine and dispatcher,
 // silences, the Alertmanager API and the status page.
@@ -89,7 +104,14 @@ func New(o Options) (*Router, error) {
 		Name: "vigie_router_config_last_reload_success_timestamp_seconds",
 		Help: "Timestamp of the last successful configuration reload.",
 	})
-	o.Registry.MustRegister(r.reloadSuccess, r.reloadTime)
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigie_router_limit_refused_total",
+		Help: "Requests, alerts and silences refused by a limit, by limit (the flag that sets it).",
+	}, []string{"limit"})
+	for _, name := range limitNames {
+		refused.WithLabelValues(name)
+	}
+	o.Registry.MustRegister(r.reloadSuccess, r.reloadTime, refused)
 
 	cfg, err := config.LoadRouter(o.ConfigFile)
 	if err != nil {
@@ -103,7 +125,7 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.silences, err = silence.New(silence.Options{Store: r.store, Logger: o.Logger.With("component", "silences")})
+	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences")})
 	if err != nil {
 		r.store.Close()
 		return nil, err
@@ -125,6 +147,7 @@ func New(o Options) (*Router, error) {
 		Metrics:     engine.NewMetrics(o.Registry),
 		ExternalURL: o.ExternalURL,
 		Muter:       r.silences,
+		MaxAlerts:   o.Limits.MaxAlerts,
 	})
 	if err != nil {
 		r.store.Close()
@@ -134,10 +157,11 @@ func New(o Options) (*Router, error) {
 	r.api = api.New(api.Options{
 		Engine: r.engine, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
 		Registerer: o.Registry, Name: clusterName(), Started: time.Now(),
+		Limits: o.Limits.API, Refused: refused,
 	})
 	r.page = web.New(web.Options{
 		Engine: r.engine, Silences: r.silences, Notifications: r.store.RecentNotifications,
-		Logger: o.Logger.With("component", "web"), Version: version.Version,
+		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused,
 	})
 	r.cfg.Store(cfg)
 	r.reloadSuccess.Set(1)

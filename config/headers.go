@@ -2,13 +2,15 @@ package config
 
 import "strings"
 
-// secretMask replaces a secret wherever the configuration is shown.
+// secretMask is what a secret is shown as (as prometheus/common's Secret).
 const secretMask = "<secret>"
 
-// publicHeaders are the header fields whose values are not secrets. They
-// describe the request (content negotiation, caching, the client), never
-// who sends it. Every other header value is a secret.
+// publicHeaders are the header fields whose values are not secrets, in
+// both binaries' configurations: they describe a request (content
+// negotiation, caching, the client) or only address and classify an
+// e-mail, never who sends it. Every other header value is a secret.
 var publicHeaders = map[string]bool{
+	// HTTP (and WebSocket handshakes)
 	"accept":                   true,
 	"accept-charset":           true,
 	"accept-encoding":          true,
@@ -38,6 +40,17 @@ var publicHeaders = map[string]bool{
 	"user-agent":               true,
 	"via":                      true,
 	"x-requested-with":         true,
+	// e-mail
+	"cc":          true,
+	"importance":  true,
+	"in-reply-to": true,
+	"precedence":  true,
+	"priority":    true,
+	"references":  true,
+	"reply-to":    true,
+	"sender":      true,
+	"x-mailer":    true,
+	"x-priority":  true,
 }
 
 // IsPublicHeader reports whether the values of a header field (or gRPC
@@ -48,10 +61,12 @@ func IsPublicHeader(name string) bool {
 	return publicHeaders[strings.ToLower(name)]
 }
 
-// Headers are the header fields of a module (http `headers`, websocket
-// `http_config.headers`). They marshal with the values of non-public
-// headers (IsPublicHeader) masked, so that /config and debug output never
-// show them.
+// Headers are header fields written in a configuration: an http module's
+// `headers`, a websocket module's `http_config.headers`, the router's
+// `exporter.headers`, e-mail headers, the SMS http provider's headers.
+// They marshal with the values of non-public headers (IsPublicHeader)
+// masked, so that /config, /api/v2/status and debug output never show
+// them; an empty value is shown as it is.
 type Headers map[string]string
 
 // MarshalYAML masks the values of non-public headers.
@@ -61,7 +76,7 @@ func (h Headers) MarshalYAML() (any, error) {
 	}
 	out := make(map[string]string, len(h))
 	for name, value := range h {
-		if !IsPublicHeader(name) {
+		if !IsPublicHeader(name) && value != "" {
 			value = secretMask
 		}
 		out[name] = value

@@ -80,8 +80,9 @@ type ExporterConfig struct {
 	// Timeout bounds one request to the exporter; default checks.timeout + 5s
 	// (the exporter itself stops the probe at checks.timeout).
 	Timeout Duration `yaml:"timeout,omitempty"`
-	// Headers are added to every request to the exporter.
-	Headers    map[string]string        `yaml:"headers,omitempty"`
+	// Headers are added to every request to the exporter; their values
+	// are secrets unless public (Headers).
+	Headers    Headers                  `yaml:"headers,omitempty"`
 	HTTPConfig pconfig.HTTPClientConfig `yaml:"http_config,omitempty"`
 	// The "exporter unreachable" notification is raised when requests to
 	// the exporter have failed for AlertAfter, with at least Failures

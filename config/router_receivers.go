@@ -167,7 +167,7 @@ type EmailConfig struct {
 	AuthIdentity     string            `yaml:"auth_identity,omitempty"`
 	RequireTLS       *bool             `yaml:"require_tls,omitempty"` // STARTTLS required (default true); port 465 uses implicit TLS
 	TLSConfig        pconfig.TLSConfig `yaml:"tls_config,omitempty"`
-	Headers          map[string]string `yaml:"headers,omitempty"`
+	Headers          Headers           `yaml:"headers,omitempty"` // values are secrets unless public
 	Subject          string            `yaml:"subject,omitempty"` // Go template
 	Text             string            `yaml:"text,omitempty"`    // Go template
 	HTML             string            `yaml:"html,omitempty"`    // Go html/template
@@ -302,10 +302,12 @@ type SMSConfig struct {
 	NoStopClause          *bool          `yaml:"no_stop_clause,omitempty"` // default true (alerts are not marketing)
 	Priority              string         `yaml:"priority,omitempty"`       // high, medium, low, veryLow
 	// generic http
-	Method  string            `yaml:"method,omitempty"`  // default POST
-	URL     string            `yaml:"url,omitempty"`     // Go template
-	Headers map[string]string `yaml:"headers,omitempty"` // literal values
-	Body    string            `yaml:"body,omitempty"`    // Go template
+	Method string `yaml:"method,omitempty"` // default POST
+	// URL is a Go template, and a secret as a webhook's: gateways take
+	// their key in the path or the query.
+	URL     pconfig.Secret `yaml:"url,omitempty"`
+	Headers Headers        `yaml:"headers,omitempty"` // literal values; secrets unless public
+	Body    string         `yaml:"body,omitempty"`    // Go template
 	// common
 	APIURL       string                    `yaml:"api_url,omitempty"` // provider endpoint override (tests, proxies)
 	Message      string                    `yaml:"message,omitempty"` // Go template
@@ -500,8 +502,8 @@ func (c SMSConfig) validateHTTP() error {
 	if c.URL == "" {
 		return errors.New("url must be set")
 	}
-	if !strings.Contains(c.URL, "{{") {
-		if err := checkReceiverURL(c.URL); err != nil {
+	if !strings.Contains(string(c.URL), "{{") {
+		if err := validateSecretURL(string(c.URL)); err != nil {
 			return at(err, "url")
 		}
 	}

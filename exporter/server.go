@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 	"github.com/vigie-monitoring/vigie/prober"
 )
 
@@ -43,7 +44,8 @@ func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	route := func(p string) string { return prefix + p }
 
-	mux.Handle(route("/probe"), o.Probe)
+	// A probe lasts up to the scrape timeout, longer than --web.write-timeout.
+	mux.Handle(route("/probe"), webserver.LongRunning(o.Probe))
 	mux.Handle(route("/metrics"), promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
 	mux.HandleFunc(route("/-/healthy"), func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)

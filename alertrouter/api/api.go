@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
 	"sort"
@@ -28,9 +30,31 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 )
 
-// maxBody bounds a posted request. Prometheus sends at most a few
-// thousand alerts per request.
-const maxBody = 32 << 20
+// Limits bound what a client can make the router hold. Zero (or less)
+// means no limit.
+type Limits struct {
+	// MaxRequestBytes bounds the body of a POST (--web.max-request-bytes).
+	MaxRequestBytes int64
+	// MaxAlertsPerRequest bounds the alerts of one POST /api/v2/alerts
+	// (--alerts.max-alerts-per-request). Prometheus sends at most a few
+	// hundred.
+	MaxAlertsPerRequest int
+	// MaxAlertSizeBytes bounds one alert: its label and annotation names
+	// and values and its generatorURL (--alerts.max-alert-size-bytes).
+	MaxAlertSizeBytes int
+}
+
+// The limits, by flag name: the label of vigie_router_limit_refused_total
+// and what refusals name.
+const (
+	LimitRequestBytes      = "web.max-request-bytes"
+	LimitAlertsPerRequest  = "alerts.max-alerts-per-request"
+	LimitAlertSize         = "alerts.max-alert-size-bytes"
+	maxProblemsInAnswer    = 20  // invalid alerts named in one answer
+	maxLabelsInProblem     = 200 // characters of an alert's labels in an error
+	maxValueInProblem      = 64  // characters of a bad label value in an error
+	defaultMaxRequestBytes = 32 << 20
+)
 
 // Engine is what the API needs of the engine.
 type Engine interface {
@@ -47,6 +71,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the API's metrics (nil: none).
 	Registerer prometheus.Registerer
+	Limits     Limits
+	// Refused counts what a limit refused, by limit name (nil: not
+	// counted); silence limits are the silence package's names.
+	Refused *prometheus.CounterVec
 	// Name identifies this router in /api/v2/status (cluster.name).
 	Name string
 	// Started is the start time reported as uptime.
@@ -71,6 +99,9 @@ func New(o Options) *API {
 	}
 	if o.Started.IsZero() {
 		o.Started = o.Now()
+	}
+	if o.Limits.MaxRequestBytes <= 0 {
+		o.Limits.MaxRequestBytes = defaultMaxRequestBytes
 	}
 	// The engine counts the valid alerts it takes
 	// (vigie_router_alerts_received_total).
@@ -140,45 +171,190 @@ func (a *API) receivers(w http.ResponseWriter, r *http.Request) {
 
 // postAlerts takes alerts the way Alertmanager does: every valid alert is
 // kept even when others in the request are not, and the answer is 400
-// naming each invalid one.
+// naming each invalid one. A request over a limit of its own (body size,
+// number of alerts) is refused whole, with 413.
 func (a *API) postAlerts(w http.ResponseWriter, r *http.Request) {
-	var posted []PostableAlert
-	if err := decode(w, r, &posted); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	posted, code, err := a.decodeAlerts(w, r)
+	if err != nil {
+		writeError(w, code, err.Error())
 		return
 	}
 	now := a.o.Now()
 	valid := make([]notify.Alert, 0, len(posted))
+	index := make([]int, 0, len(posted)) // of each valid alert in posted
 	var problems []string
 	for i := range posted {
 		al, err := a.normalize(&posted[i], now)
 		if err != nil {
-			a.invalid.Inc()
+			var le *limitError
+			if errors.As(err, &le) {
+				a.refused(le.limit, 1)
+			} else {
+				a.invalid.Inc()
+			}
 			problems = append(problems, fmt.Sprintf("alert %d %s: %v", i, describeLabels(posted[i].Labels), err))
 			continue
 		}
 		valid = append(valid, al)
+		index = append(index, i)
 	}
+	posted = nil // the originals can go: the engine keeps its own copy
 	if len(valid) > 0 {
-		if err := a.o.Engine.IngestAlerts(valid); err != nil {
+		err := a.o.Engine.IngestAlerts(valid)
+		var le *engine.AlertLimitError
+		if errors.As(err, &le) {
+			a.refused(engine.LimitAlerts, len(le.Refused))
+			for _, j := range le.Refused {
+				problems = append(problems, fmt.Sprintf("alert %d %s: %v", index[j], describeLabels(valid[j].Labels), le))
+			}
+			err = without(err, le)
+		}
+		if err != nil {
 			a.o.Logger.Error("Cannot take posted alerts", "count", len(valid), "err", err)
 			writeError(w, http.StatusInternalServerError, fmt.Sprintf("cannot take the alerts: %v", err))
 			return
 		}
 	}
 	if len(problems) > 0 {
-		a.o.Logger.Warn("Refused invalid alerts", "count", len(problems), "err", strings.Join(problems, "; "))
-		writeError(w, http.StatusBadRequest, strings.Join(problems, "; "))
+		msg := joinProblems(problems)
+		a.o.Logger.Warn("Refused alerts", "count", len(problems), "err", msg)
+		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 }
 
+// without returns err (possibly joined errors) without target; nil when
+// nothing else is left.
+func without(err, target error) error {
+	if err == target {
+		return nil
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range joined.Unwrap() {
+			if e = without(e, target); e != nil {
+				rest = append(rest, e)
+			}
+		}
+		return errors.Join(rest...)
+	}
+	return err
+}
+
+// joinProblems lists the first problems of a request, and counts the rest:
+// an answer (and a log line) stays short whatever was posted.
+func joinProblems(problems []string) string {
+	if len(problems) <= maxProblemsInAnswer {
+		return strings.Join(problems, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(problems[:maxProblemsInAnswer], "; "), len(problems)-maxProblemsInAnswer)
+}
+
+// decodeAlerts reads the posted array one alert at a time, so that a
+// request with too many alerts is refused before they are all in memory.
+func (a *API) decodeAlerts(w http.ResponseWriter, r *http.Request) ([]PostableAlert, int, error) {
+	body, err := a.body(w, r)
+	if err != nil {
+		return nil, http.StatusUnsupportedMediaType, err
+	}
+	dec := json.NewDecoder(body)
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, a.decodeStatus(err), a.decodeError(err)
+	}
+	if tok == nil { // null: no alert
+		return nil, 0, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, http.StatusBadRequest, errors.New("cannot decode the request body: want a JSON array of alerts")
+	}
+	limit := a.o.Limits.MaxAlertsPerRequest
+	var out []PostableAlert
+	for dec.More() {
+		if limit > 0 && len(out) == limit {
+			a.refused(LimitAlertsPerRequest, 1)
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d alerts in one request (--%s=%d): send them in several requests",
+				limit, LimitAlertsPerRequest, limit)
+		}
+		var p PostableAlert
+		if err := dec.Decode(&p); err != nil {
+			return nil, a.decodeStatus(err), a.decodeError(err)
+		}
+		out = append(out, p)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, a.decodeStatus(err), a.decodeError(err)
+	}
+	return out, 0, nil
+}
+
+// body checks that a posted body is JSON (a browser cannot send that to
+// another site without its consent, CORS, which the router never gives)
+// and bounds it.
+func (a *API) body(w http.ResponseWriter, r *http.Request) (io.Reader, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return nil, fmt.Errorf("Content-Type must be application/json, not %q", ct)
+	}
+	return http.MaxBytesReader(w, r.Body, a.o.Limits.MaxRequestBytes), nil
+}
+
+func (a *API) decodeStatus(err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		a.refused(LimitRequestBytes, 1)
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func (a *API) decodeError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return fmt.Errorf("request body larger than %d bytes (--%s)", mbe.Limit, LimitRequestBytes)
+	}
+	return fmt.Errorf("cannot decode the request body: %v", err)
+}
+
+func (a *API) refused(limit string, n int) {
+	if a.o.Refused != nil {
+		a.o.Refused.WithLabelValues(limit).Add(float64(n))
+	}
+}
+
+// limitError is an alert refused by a limit rather than for being invalid.
+type limitError struct {
+	limit string
+	msg   string
+}
+
+func (e *limitError) Error() string { return e.msg }
+
+// alertSize is what --alerts.max-alert-size-bytes measures.
+func alertSize(p *PostableAlert) int {
+	n := len(p.GeneratorURL)
+	for k, v := range p.Labels {
+		n += len(k) + len(v)
+	}
+	for k, v := range p.Annotations {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 // normalize applies Alertmanager's defaults and validation to one alert:
 // empty label values are dropped, a missing start is the end (or now). A
 // missing end stays missing: the engine gives it global.resolve_timeout.
 func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
+	if limit := a.o.Limits.MaxAlertSizeBytes; limit > 0 {
+		if n := alertSize(p); n > limit {
+			return notify.Alert{}, &limitError{limit: LimitAlertSize, msg: fmt.Sprintf(
+				"alert is %d bytes (label and annotation names and values, generatorURL), over --%s=%d", n, LimitAlertSize, limit)}
+		}
+	}
 	labels := make(map[string]string, len(p.Labels))
 	for k, v := range p.Labels {
 		if v != "" {
@@ -228,10 +404,10 @@ func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
 func validLabels(m map[string]string) error {
 	for k, v := range m {
 		if !model.UTF8Validation.IsValidLabelName(k) {
-			return fmt.Errorf("invalid name %q", k)
+			return fmt.Errorf("invalid name %q", notify.Truncate(maxValueInProblem, k))
 		}
 		if !model.LabelValue(v).IsValid() {
-			return fmt.Errorf("invalid value %q", v)
+			return fmt.Errorf("invalid value %q", notify.Truncate(maxValueInProblem, v))
 		}
 	}
 	return nil
@@ -245,12 +421,15 @@ func fingerprint(labels map[string]string) string {
 	return ls.Fingerprint().String()
 }
 
+// describeLabels names an alert in an error, shortened: its labels may be
+// as large as --alerts.max-alert-size-bytes, or larger when it is refused
+// for that.
 func describeLabels(labels map[string]string) string {
 	ls := make(model.LabelSet, len(labels))
 	for k, v := range labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
+		ls[model.LabelName(notify.Truncate(maxValueInProblem, k))] = model.LabelValue(notify.Truncate(maxValueInProblem, v))
 	}
-	return ls.String()
+	return notify.Truncate(maxLabelsInProblem, ls.String())
 }
 
 // alertFilter is the query of GET /api/v2/alerts and /alerts/groups.
@@ -387,7 +566,7 @@ func (a *API) getAlerts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, a.alerts(f))
+	writeJSONArray(w, a.alerts(f))
 }
 
 // getAlertGroups groups the alerts of each receiver by alertname.
@@ -425,7 +604,7 @@ func (a *API) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 	for _, k := range order {
 		out = append(out, *groups[k])
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSONArray(w, out)
 }
 
 func (a *API) getSilences(w http.ResponseWriter, r *http.Request) {
@@ -441,7 +620,7 @@ func (a *API) getSilences(w http.ResponseWriter, r *http.Request) {
 			out = append(out, FromSilence(s, now))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSONArray(w, out)
 }
 
 // silenceMatchesFilter is Alertmanager's rule: the filter matchers must
@@ -461,14 +640,24 @@ func silenceMatchesFilter(s *silence.Silence, filter config.Matchers) bool {
 
 func (a *API) postSilence(w http.ResponseWriter, r *http.Request) {
 	var p PostableSilence
-	if err := decode(w, r, &p); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	body, err := a.body(w, r)
+	if err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, err.Error())
+		return
+	}
+	if err := json.NewDecoder(body).Decode(&p); err != nil {
+		writeError(w, a.decodeStatus(err), a.decodeError(err).Error())
 		return
 	}
 	sil := p.ToSilence()
 	id, err := a.o.Silences.Set(sil)
 	var ve *silence.ValidationError
+	var le *silence.LimitError
 	switch {
+	case errors.As(err, &le):
+		a.refused(le.Limit, 1)
+		writeError(w, http.StatusBadRequest, "Failed to create silence: "+err.Error())
+		return
 	case errors.As(err, &ve):
 		writeError(w, http.StatusBadRequest, "Failed to create silence: "+err.Error())
 		return
@@ -508,19 +697,37 @@ func (a *API) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("cannot decode the request body: %v", err)
-	}
-	return nil
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v) // the client went away
+}
+
+// writeJSONArray answers a list one element at a time, with the bytes
+// json.Encoder would write for the whole: a request for thousands of
+// alerts or silences costs the largest of them in memory, not all of them.
+func writeJSONArray[T any](w http.ResponseWriter, items []T) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	sep := "["
+	for i := range items {
+		data, err := json.Marshal(&items[i])
+		if err != nil {
+			return // cannot happen with these types; the client sees a truncated answer
+		}
+		if _, err := io.WriteString(w, sep); err != nil {
+			return // the client went away
+		}
+		if _, err := w.Write(data); err != nil {
+			return
+		}
+		sep = ","
+	}
+	if sep == "[" {
+		io.WriteString(w, "[")
+	}
+	io.WriteString(w, "]\n")
 }
 
 // writeError answers with a JSON string, as Alertmanager does.

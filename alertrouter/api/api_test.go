@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
@@ -33,6 +34,8 @@ type fakeEngine struct {
 	err      error
 	silences *silence.Silences
 	now      func() time.Time
+	// maxAlerts refuses new fingerprints beyond it, as the engine does.
+	maxAlerts int
 }
 
 func (f *fakeEngine) IngestAlerts(as []notify.Alert) error {
@@ -41,7 +44,25 @@ func (f *fakeEngine) IngestAlerts(as []notify.Alert) error {
 	if f.err != nil {
 		return f.err
 	}
-	f.ingested = append(f.ingested, as...)
+	known := map[string]bool{}
+	for _, a := range f.ingested {
+		known[a.Fingerprint] = true
+	}
+	var le *engine.AlertLimitError
+	for i, a := range as {
+		if f.maxAlerts > 0 && !known[a.Fingerprint] && len(known) >= f.maxAlerts {
+			if le == nil {
+				le = &engine.AlertLimitError{Limit: f.maxAlerts}
+			}
+			le.Refused = append(le.Refused, i)
+			continue
+		}
+		known[a.Fingerprint] = true
+		f.ingested = append(f.ingested, a)
+	}
+	if le != nil {
+		return le
+	}
 	return nil
 }
 
@@ -91,16 +112,23 @@ type fixture struct {
 	engine   *fakeEngine
 	silences *silence.Silences
 	now      time.Time
+	refused  *prometheus.CounterVec
 }
 
 func setup(t testing.TB) *fixture {
+	t.Helper()
+	return setupWith(t, Limits{}, silence.Limits{})
+}
+
+// setupWith is setup with limits.
+func setupWith(t testing.TB, limits Limits, silLimits silence.Limits) *fixture {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sils, err := silence.New(silence.Options{Store: st})
+	sils, err := silence.New(silence.Options{Store: st, Limits: silLimits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,10 +136,12 @@ func setup(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{engine: &fakeEngine{silences: sils, now: time.Now}, silences: sils}
+	f := &fixture{engine: &fakeEngine{silences: sils, now: time.Now}, silences: sils,
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused_total"}, []string{"limit"})}
 	a := New(Options{
 		Engine: f.engine, Silences: sils, Config: func() *config.RouterConfig { return cfg },
 		Name: "router-1", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Limits: limits, Refused: f.refused,
 	})
 	mux := http.NewServeMux()
 	a.Register(mux)
@@ -120,12 +150,25 @@ func setup(t testing.TB) *fixture {
 	return f
 }
 
-// call does a request and checks the answer is JSON.
+// call does a request (a body as JSON, as Prometheus and amtool send it)
+// and checks the answer is JSON.
 func (f *fixture) call(t testing.TB, method, path, body string) (int, []byte) {
+	t.Helper()
+	header := map[string]string{}
+	if body != "" {
+		header["Content-Type"] = "application/json"
+	}
+	return f.callWith(t, method, path, body, header)
+}
+
+func (f *fixture) callWith(t testing.TB, method, path, body string, header map[string]string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

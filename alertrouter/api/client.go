@@ -17,6 +17,9 @@ type Client struct {
 	hc   *http.Client
 }
 
+// maxAnswer bounds how much of the router's answer the client reads.
+const maxAnswer = 64 << 20
+
 // NewClient returns a client of the router at baseURL
 // (http://127.0.0.1:9116, possibly with a path prefix). hc carries the
 // authentication and TLS settings; nil means http.DefaultClient.
@@ -114,7 +117,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, u.Path, err)
 	}

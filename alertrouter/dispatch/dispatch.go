@@ -592,7 +592,7 @@ func (d *Dispatcher) attempt(in *Integration, batch []*store.OutboxEntry) {
 		return
 	case !retry:
 		log.Error("Notification failed permanently, not retrying", "err", err)
-		d.finish(in, batch, store.Finished{Outcome: store.OutcomeFailed, At: now, Error: notify.ScrubError(err.Error())})
+		d.finish(in, batch, store.Finished{Outcome: store.OutcomeFailed, At: now, Error: notify.ScrubErrorText(err.Error())})
 		return
 	}
 
@@ -634,7 +634,7 @@ func (d *Dispatcher) attempt(in *Integration, batch []*store.OutboxEntry) {
 	d.mu.Lock()
 	for _, e := range rest {
 		e.NextAttempt = now.Add(delay)
-		e.LastError = notify.ScrubError(err.Error())
+		e.LastError = notify.ScrubErrorText(err.Error())
 		if d.health.unsaved[e.Key] == nil {
 			c := *e
 			saved = append(saved, &c)
@@ -682,7 +682,7 @@ func (d *Dispatcher) drop(in *Integration, es, follow []*store.OutboxEntry, why,
 			}
 			log.Error("Notification DROPPED without being delivered")
 		}
-		d.finish(in, part.es, store.Finished{Outcome: store.OutcomeExpired, At: now, Error: notify.ScrubError(text)})
+		d.finish(in, part.es, store.Finished{Outcome: store.OutcomeExpired, At: now, Error: notify.ScrubErrorText(text)})
 	}
 }
 

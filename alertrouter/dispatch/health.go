@@ -252,7 +252,7 @@ func storeNotices(receivers []string, path string, from, to time.Time, delivered
 	}
 	annotations := map[string]string{"summary": summary}
 	if lastErr != nil {
-		annotations["description"] = "Last error: " + notify.ScrubError(lastErr.Error())
+		annotations["description"] = "Last error: " + notify.ScrubErrorText(lastErr.Error())
 	}
 	var out []*notify.Notification
 	for _, r := range receivers {

@@ -47,6 +47,25 @@ const ingestTimeout = 30 * time.Second
 type ingestRequest struct {
 	alerts []notify.Alert
 	done   chan error
+	// refused are the indexes in alerts of those refused for
+	// Options.MaxAlerts; set by the Run goroutine before done.
+	refused []int
+}
+
+// LimitAlerts names Options.MaxAlerts (its flag) in refusals and metrics.
+const LimitAlerts = "alerts.max-alerts"
+
+// AlertLimitError says which alerts IngestAlerts refused because the
+// router already keeps Options.MaxAlerts firing alerts. Known alerts are
+// always refreshed; only new ones are refused.
+type AlertLimitError struct {
+	Limit int
+	// Refused are indexes in the slice given to IngestAlerts.
+	Refused []int
+}
+
+func (e *AlertLimitError) Error() string {
+	return fmt.Sprintf("the router already keeps %d firing alerts (--%s=%d): new alerts are refused until some resolve", e.Limit, LimitAlerts, e.Limit)
 }
 
 // IngestAlerts takes alerts posted on the Alertmanager API: they are routed
@@ -59,11 +78,11 @@ type ingestRequest struct {
 // returns once the valid ones are processed and saved, so that a View
 // taken afterwards shows them.
 func (e *Engine) IngestAlerts(alerts []notify.Alert) error {
-	valid, invalid := validateAlerts(alerts)
+	valid, index, invalid := validateAlerts(alerts)
 	if len(valid) == 0 {
 		return invalid
 	}
-	req := ingestRequest{alerts: valid, done: make(chan error, 1)}
+	req := &ingestRequest{alerts: valid, done: make(chan error, 1)}
 	timeout := time.NewTimer(ingestTimeout)
 	defer timeout.Stop()
 	select {
@@ -75,6 +94,13 @@ func (e *Engine) IngestAlerts(alerts []notify.Alert) error {
 	}
 	select {
 	case err := <-req.done:
+		if len(req.refused) > 0 {
+			le := &AlertLimitError{Limit: e.maxAlerts}
+			for _, i := range req.refused {
+				le.Refused = append(le.Refused, index[i])
+			}
+			err = errors.Join(err, le)
+		}
 		return errors.Join(invalid, err)
 	case <-e.stopped:
 		return errors.Join(invalid, ErrStopped)
@@ -83,10 +109,11 @@ func (e *Engine) IngestAlerts(alerts []notify.Alert) error {
 	}
 }
 
-// validateAlerts splits alerts into the valid ones and an error naming the
-// others.
-func validateAlerts(alerts []notify.Alert) ([]notify.Alert, error) {
+// validateAlerts splits alerts into the valid ones (with their indexes in
+// alerts) and an error naming the others.
+func validateAlerts(alerts []notify.Alert) ([]notify.Alert, []int, error) {
 	valid := make([]notify.Alert, 0, len(alerts))
+	index := make([]int, 0, len(alerts))
 	var errs []error
 	for i, a := range alerts {
 		if err := validateAlert(a); err != nil {
@@ -94,8 +121,9 @@ func validateAlerts(alerts []notify.Alert) ([]notify.Alert, error) {
 			continue
 		}
 		valid = append(valid, a)
+		index = append(index, i)
 	}
-	return valid, errors.Join(errs...)
+	return valid, index, errors.Join(errs...)
 }
 
 func validateAlert(a notify.Alert) error {
@@ -121,16 +149,24 @@ func validateAlert(a notify.Alert) error {
 }
 
 // ingest applies posted alerts (already valid) in the Run goroutine.
-func (e *Engine) ingest(alerts []notify.Alert, now time.Time) {
-	e.metrics.alertsReceived.Add(float64(len(alerts)))
-	for _, a := range alerts {
-		e.ingestOne(a, now)
+func (e *Engine) ingest(req *ingestRequest, now time.Time) {
+	for i, a := range req.alerts {
+		if !e.ingestOne(a, now) {
+			req.refused = append(req.refused, i)
+		}
 	}
+	e.metrics.alertsReceived.Add(float64(len(req.alerts) - len(req.refused)))
 }
 
-func (e *Engine) ingestOne(in notify.Alert, now time.Time) {
+// ingestOne applies one alert; it is false when the alert is new and the
+// engine already keeps MaxAlerts.
+func (e *Engine) ingestOne(in notify.Alert, now time.Time) bool {
+	fp := fingerprint(in.Labels)
+	firing := in.EndsAt.IsZero() || in.EndsAt.After(now)
+	if _, known := e.alerts[fp]; !known && firing && e.maxAlerts > 0 && len(e.alerts) >= e.maxAlerts {
+		return false
+	}
 	labels := maps.Clone(in.Labels)
-	fp := fingerprint(labels)
 	startsAt, endsAt := in.StartsAt, in.EndsAt
 	if startsAt.IsZero() {
 		startsAt = now
@@ -140,7 +176,7 @@ func (e *Engine) ingestOne(in notify.Alert, now time.Time) {
 	}
 	st, known := e.alerts[fp]
 	if !known && !endsAt.After(now) {
-		return // resolved, and nobody was told it fired (or was already told it ended)
+		return true // resolved, and nobody was told it fired (or was already told it ended)
 	}
 	if !known {
 		st = &alertState{incident: now, pol: e.policyFor(labels)}
@@ -161,7 +197,7 @@ func (e *Engine) ingestOne(in notify.Alert, now time.Time) {
 	e.alertsChanged()
 	if !endsAt.After(now) {
 		e.resolveAlert(st, now)
-		return
+		return true
 	}
 	if e.nextExpiry.IsZero() || endsAt.Before(e.nextExpiry) {
 		e.nextExpiry = endsAt
@@ -169,6 +205,7 @@ func (e *Engine) ingestOne(in notify.Alert, now time.Time) {
 	h := e.holdAlert(st, now)
 	e.announceAlert(st, h, now)
 	e.remindAlert(st, h, now)
+	return true
 }
 
 // holdAlert evaluates what holds back an alert's notifications and records

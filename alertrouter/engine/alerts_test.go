@@ -46,11 +46,11 @@ func promAlert(labels ...string) notify.Alert {
 // ingest posts alerts as the API would and returns what was sent.
 func (h *harness) ingest(alerts ...notify.Alert) []*notify.Notification {
 	h.t.Helper()
-	valid, err := validateAlerts(alerts)
+	valid, _, err := validateAlerts(alerts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.e.ingest(valid, h.now)
+	h.e.ingest(&ingestRequest{alerts: valid}, h.now)
 	return h.settle()
 }
 
@@ -196,7 +196,7 @@ func TestAlertValidation(t *testing.T) {
 		{notify.Alert{Labels: map[string]string{"alertname": "A"}, StartsAt: t0, EndsAt: t0.Add(-time.Second)}, "start time must be before end time"},
 	}
 	for i, tc := range cases {
-		valid, err := validateAlerts([]notify.Alert{promAlert("alertname", "Fine"), tc.alert})
+		valid, _, err := validateAlerts([]notify.Alert{promAlert("alertname", "Fine"), tc.alert})
 		if len(valid) != 1 || err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "alert 1:") {
 			t.Errorf("case %d: %d valid, error %v, want %q", i, len(valid), err, tc.want)
 		}

@@ -65,6 +65,10 @@ type Options struct {
 	// are sent whatever it says. Maintenance windows (time_intervals) are
 	// the engine's own, from the rules.
 	Muter mute.Muter
+	// MaxAlerts bounds the Prometheus alerts kept firing
+	// (--alerts.max-alerts): IngestAlerts refuses new ones beyond it
+	// (AlertLimitError). 0: no limit.
+	MaxAlerts int
 }
 
 // Engine evaluates checks.
@@ -77,6 +81,7 @@ type Engine struct {
 	flushEvery time.Duration
 	extURL     string // flag override
 	muter      mute.Muter
+	maxAlerts  int
 
 	// Owned by the Run goroutine (or by the test calling methods directly).
 	cfg         *config.RouterConfig
@@ -115,7 +120,7 @@ type Engine struct {
 	results      chan probeDone
 	reloads      chan reload
 	sdDone       chan struct{}
-	alertsIn     chan ingestRequest
+	alertsIn     chan *ingestRequest
 	mutesChanged chan struct{}
 	stopped      chan struct{} // closed when Run returns
 
@@ -200,7 +205,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{
 		store: o.Store, dispatcher: o.Dispatcher, logger: o.Logger, metrics: o.Metrics,
-		now: o.Now, flushEvery: o.FlushInterval, extURL: o.ExternalURL, muter: o.Muter,
+		now: o.Now, flushEvery: o.FlushInterval, extURL: o.ExternalURL, muter: o.Muter, maxAlerts: o.MaxAlerts,
 		checks:       map[string]*check{},
 		dirty:        map[string]bool{},
 		alerts:       map[string]*alertState{},
@@ -213,7 +218,7 @@ func New(o Options) (*Engine, error) {
 		results:      make(chan probeDone, o.Config.Checks.MaxConcurrency),
 		reloads:      make(chan reload, 1),
 		sdDone:       make(chan struct{}),
-		alertsIn:     make(chan ingestRequest, 16),
+		alertsIn:     make(chan *ingestRequest, 16),
 		mutesChanged: make(chan struct{}, 1),
 		stopped:      make(chan struct{}),
 	}
@@ -336,13 +341,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.flush()
 		case req := <-e.alertsIn:
 			now := e.now()
-			e.ingest(req.alerts, now)
+			e.ingest(req, now)
 			replies = append(replies, req.done)
 		more:
 			for range cap(e.alertsIn) {
 				select {
 				case req := <-e.alertsIn:
-					e.ingest(req.alerts, now)
+					e.ingest(req, now)
 					replies = append(replies, req.done)
 				default:
 					break more

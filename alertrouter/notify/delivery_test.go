@@ -6,19 +6,19 @@ import (
 	"time"
 )
 
-func TestScrubError(t *testing.T) {
+func TestScrubErrorText(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"telegram: chat 4242: Bad Request: chat not found (HTTP 400)", "telegram: chat 4242: Bad Request: chat not found (HTTP 400)"},
-		{`post "https://user:hunter2@hooks.example/x?key=s3cret#f": connection refused`, `post "https://hooks.example/x": connection refused`},
-		{"Post https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage: EOF", "Post https://api.telegram.org/bot<secret>/sendMessage: EOF"},
+		{`post "https://user:hunter2@hooks.example/x?key=s3cret#f": connection refused`, `post "https://hooks.example/…": connection refused`},
+		{"Post https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage: EOF", "Post https://api.telegram.org/…: EOF"},
 		{"token 123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw refused", "token <secret> refused"},
 	}
 	for _, tc := range cases {
-		if got := ScrubError(tc.in); got != tc.want {
-			t.Errorf("ScrubError(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := ScrubErrorText(tc.in); got != tc.want {
+			t.Errorf("ScrubErrorText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	if got := ScrubError(strings.Repeat("x", 10000)); len([]rune(got)) > maxShownError {
+	if got := ScrubErrorText(strings.Repeat("x", 10000)); len([]rune(got)) > maxShownError {
 		t.Errorf("not bounded: %d", len(got))
 	}
 }

@@ -33,23 +33,23 @@ func ReadSecret(inline pconfig.Secret, file string) (string, error) {
 	return s, nil
 }
 
-// RedactError returns err with every secret replaced by <secret> and, when
-// err comes from an HTTP client, the request URL reduced to scheme, host and
-// path without query or user info: Go's *url.Error prints the whole URL,
-// and providers put credentials in it (Telegram's bot token in the path,
-// Free Mobile's key in the query). The returned error unwraps to the
-// transport error (so timeouts stay recognisable), not to the *url.Error.
+// RedactError returns err with every secret replaced by <secret> and every
+// URL reduced to its scheme and host (ScrubURLs): Go's *url.Error prints
+// the whole URL, and providers put credentials in it (Telegram's bot token
+// in the path, Free Mobile's key in the query, SMS gateways anywhere). The
+// returned error unwraps to the transport error (so timeouts stay
+// recognisable), not to the *url.Error.
 func RedactError(err error, secrets ...string) error {
 	if err == nil {
 		return nil
 	}
-	var inner error
-	msg := err.Error()
+	inner := errors.Unwrap(err)
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		inner = ue.Err
-		msg = strings.ReplaceAll(msg, ue.URL, redactURL(ue.URL))
 	}
+	// URLs first: the <secret> marks would end them early.
+	msg := ScrubURLs(err.Error())
 	for _, s := range secrets {
 		if s != "" {
 			msg = strings.ReplaceAll(msg, s, "<secret>")
@@ -64,6 +64,21 @@ func RedactError(err error, secrets ...string) error {
 	return &redactedError{msg: msg, err: inner}
 }
 
+// ScrubError returns err with its text passed through ScrubURLs; it
+// unwraps to err. The router applies it to every integration's errors
+// before they are logged, stored or shown on the status page.
+func ScrubError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	scrubbed := ScrubURLs(msg)
+	if scrubbed == msg {
+		return err
+	}
+	return &redactedError{msg: scrubbed, err: err}
+}
+
 type redactedError struct {
 	msg string
 	err error
@@ -72,33 +87,47 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<url>"
+// urlInText finds URLs in a text: a scheme, "://" and what follows up to a
+// space or a quote (Go quotes URLs in its errors).
+var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
+
+// ScrubURLs reduces every URL in s to its scheme and host, followed by
+// "/…" when it had more (path, query, fragment): what an error may say of
+// an integration's URL. User info, paths and queries are where gateways
+// and webhooks take their keys.
+func ScrubURLs(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
 	}
-	u.User = nil
-	u.RawQuery = ""
-	u.Fragment = ""
-	return u.String()
+	return urlInText.ReplaceAllStringFunc(s, func(raw string) string {
+		// Punctuation ending a sentence is not part of the URL.
+		trimmed := strings.TrimRight(raw, ".,;:!?)]}")
+		tail := raw[len(trimmed):]
+		u, err := url.Parse(trimmed)
+		if err != nil || u.Host == "" {
+			return "<url>" + tail
+		}
+		out := u.Scheme + "://" + u.Host
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || u.ForceQuery {
+			out += "/…"
+		}
+		return out + tail
+	})
 }
 
-var (
-	urlPattern      = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
-	botTokenPattern = regexp.MustCompile(`[0-9]{3,}:[A-Za-z0-9_-]{30,}`)
-)
+var botTokenPattern = regexp.MustCompile(`[0-9]{3,}:[A-Za-z0-9_-]{30,}`)
 
 // maxShownError bounds an error kept to be shown (notification log,
 // status page).
 const maxShownError = 500
 
-// ScrubError returns an error message fit to be stored and shown: URLs
-// lose their user info, query and fragment, anything shaped like a bot
-// token becomes <secret>, and the text is bounded. Integrations already
-// redact the secrets they know of (RedactError); this is the second line
+// ScrubErrorText returns an error message fit to be stored and shown: URLs
+// reduced to their scheme and host (ScrubURLs), anything shaped like a bot
+// token as <secret>, and the text bounded. Integrations already redact the
+// secrets they know of (RedactError, ScrubError); this is the second line
 // for what leaves the log for the status page.
-func ScrubError(msg string) string {
-	msg = urlPattern.ReplaceAllStringFunc(msg, redactURL)
+func ScrubErrorText(msg string) string {
+	msg = ScrubURLs(msg)
 	msg = botTokenPattern.ReplaceAllString(msg, "<secret>")
 	return Truncate(maxShownError, strings.ToValidUTF8(msg, "?"))
 }

@@ -223,7 +223,7 @@ func TestRedactError(t *testing.T) {
 			t.Errorf("redacted error %q still contains %q", red, leak)
 		}
 	}
-	if !strings.Contains(red.Error(), `"http://127.0.0.1:1/bot<secret>/x"`) || !strings.Contains(red.Error(), "connection refused") {
+	if !strings.Contains(red.Error(), `"http://127.0.0.1:1/…"`) || !strings.Contains(red.Error(), "connection refused") {
 		t.Errorf("redacted error = %q", red)
 	}
 	if RedactError(nil) != nil {
@@ -231,11 +231,36 @@ func TestRedactError(t *testing.T) {
 	}
 	ue := &url.Error{Op: "Post", URL: "https://h/bot" + secret + "/m", Err: context.DeadlineExceeded}
 	if red := RedactError(fmt.Errorf("wrapped: %w", ue), secret); !errors.Is(red, context.DeadlineExceeded) ||
-		red.Error() != `wrapped: Post "https://h/bot<secret>/m": context deadline exceeded` {
+		red.Error() != `wrapped: Post "https://h/…": context deadline exceeded` {
 		t.Errorf("RedactError(url.Error) = %v", red)
 	}
 	if red := RedactError(errors.New("token 123:SEKRIT refused"), secret); red.Error() != "token <secret> refused" {
 		t.Errorf("RedactError(plain) = %v", red)
+	}
+}
+
+// TestScrubURLs: an error names a URL by its scheme and host only, wherever
+// the URL is in the text and however it is quoted.
+func TestScrubURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		`Post "https://sms.example/api/KEY123/send?token=T": EOF`:                    `Post "https://sms.example/…": EOF`,
+		`parse "http://u:p@gw.example:8080/x": invalid port`:                         `parse "http://gw.example:8080/…": invalid port`,
+		"HTTP 404 from https://hooks.example/services/T000/B000/XXXX, retry":         "HTTP 404 from https://hooks.example/…, retry",
+		"dial http://127.0.0.1:9115 refused; see https://a.example/ and 'ftp://f/x'": "dial http://127.0.0.1:9115 refused; see https://a.example and 'ftp://f/…'",
+		"https:///nohost":       "<url>",
+		"no url here: a://":     "no url here: a://",
+		"HTTP 502: bad gateway": "HTTP 502: bad gateway",
+	} {
+		if got := ScrubURLs(in); got != want {
+			t.Errorf("ScrubURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
+	base := errors.New(`Post "https://h/secret": boom`)
+	if err := ScrubError(base); err.Error() != `Post "https://h/…": boom` || !errors.Is(err, base) {
+		t.Errorf("ScrubError = %v", err)
+	}
+	if plain := errors.New("x"); ScrubError(plain) != plain || ScrubError(nil) != nil {
+		t.Error("ScrubError changed an error without URL")
 	}
 }
 

@@ -146,6 +146,58 @@ func invalid(format string, args ...any) error {
 	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// The limits, by flag name: the label of vigie_router_limit_refused_total
+// and what refusals name.
+const (
+	LimitSilences    = "silences.max-silences"
+	LimitSilenceSize = "silences.max-silence-size-bytes"
+	LimitComment     = "silences.max-comment-bytes"
+)
+
+// Limits bound what clients can make the router keep. Zero (or less)
+// means no limit.
+type Limits struct {
+	// MaxSilences bounds the silences kept, expired ones included (as
+	// Alertmanager's --silences.max-silences). At the limit, the oldest
+	// expired silences are forgotten early to make room; only when every
+	// silence is active or pending is a new one refused.
+	MaxSilences int
+	// MaxSilenceSizeBytes bounds a silence's text: its matchers' names and
+	// values, author and comment.
+	MaxSilenceSizeBytes int
+	// MaxCommentBytes bounds its comment.
+	MaxCommentBytes int
+}
+
+// LimitError is a silence refused by a limit (HTTP 400, as Alertmanager).
+type LimitError struct {
+	// Limit is one of LimitSilences, LimitSilenceSize, LimitComment.
+	Limit string
+	Msg   string
+}
+
+func (e *LimitError) Error() string { return e.Msg }
+
+// Size is what Limits.MaxSilenceSizeBytes measures.
+func (s *Silence) Size() int {
+	n := len(s.CreatedBy) + len(s.Comment)
+	for _, m := range s.Matchers {
+		n += len(m.Name) + len(m.Value)
+	}
+	return n
+}
+
+// checkSize applies the size limits.
+func (l Limits) checkSize(s *Silence) error {
+	if l.MaxCommentBytes > 0 && len(s.Comment) > l.MaxCommentBytes {
+		return &LimitError{Limit: LimitComment, Msg: fmt.Sprintf("comment is %d bytes, over --%s=%d", len(s.Comment), LimitComment, l.MaxCommentBytes)}
+	}
+	if n := s.Size(); l.MaxSilenceSizeBytes > 0 && n > l.MaxSilenceSizeBytes {
+		return &LimitError{Limit: LimitSilenceSize, Msg: fmt.Sprintf("silence is %d bytes (matchers, author and comment), over --%s=%d", n, LimitSilenceSize, l.MaxSilenceSizeBytes)}
+	}
+	return nil
+}
+
 // Store is where silences are kept (package store).
 type Store interface {
 	SaveSilence(*store.SilenceRecord) error
@@ -159,6 +211,7 @@ type Options struct {
 	// Retention is how long an expired silence is kept; default
 	// DefaultRetention.
 	Retention time.Duration
+	Limits    Limits
 	Logger    *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -168,6 +221,7 @@ type Options struct {
 type Silences struct {
 	store     Store
 	retention time.Duration
+	limits    Limits
 	logger    *slog.Logger
 	now       func() time.Time
 
@@ -206,7 +260,7 @@ func New(o Options) (*Silences, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Silences{store: o.Store, retention: o.Retention, logger: o.Logger, now: o.Now,
+	s := &Silences{store: o.Store, retention: o.Retention, limits: o.Limits, logger: o.Logger, now: o.Now,
 		byID: map[string]*entry{}, subs: map[chan struct{}]struct{}{}, wake: make(chan struct{}, 1)}
 	recs, err := o.Store.LoadSilences()
 	if err != nil {
@@ -235,6 +289,10 @@ func (s *Silences) Set(sil Silence) (string, error) {
 	if sil.StartsAt.IsZero() {
 		sil.StartsAt = now
 	}
+	// Sizes first: validation compiles the matchers' regexps.
+	if err := s.limits.checkSize(&sil); err != nil {
+		return "", err
+	}
 	if err := validate(&sil); err != nil {
 		return "", err
 	}
@@ -259,7 +317,13 @@ func (s *Silences) Set(sil Silence) (string, error) {
 			}
 			return sil.ID, nil
 		}
-		if prev.State(now) != Expired {
+	}
+	// A new silence (or one replacing another, which stays as expired).
+	if err := s.makeRoomLocked(now); err != nil {
+		return "", err
+	}
+	if sil.ID != "" {
+		if prev, ok := s.byID[sil.ID]; ok && prev.State(now) != Expired {
 			if err := s.expireLocked(prev, now); err != nil {
 				return "", err
 			}
@@ -274,6 +338,46 @@ func (s *Silences) Set(sil Silence) (string, error) {
 		return "", err
 	}
 	return sil.ID, nil
+}
+
+// makeRoomLocked makes room for one more silence under
+// Limits.MaxSilences by forgetting, early, the expired silences that ended
+// first; when that is not enough, it refuses and forgets nothing.
+func (s *Silences) makeRoomLocked(now time.Time) error {
+	limit := s.limits.MaxSilences
+	if limit <= 0 || len(s.byID) < limit {
+		return nil
+	}
+	var expired []*entry
+	for _, e := range s.byID {
+		if e.State(now) == Expired {
+			expired = append(expired, e)
+		}
+	}
+	excess := len(s.byID) - limit + 1
+	if len(expired) < excess {
+		return &LimitError{Limit: LimitSilences, Msg: fmt.Sprintf("exceeded maximum number of silences: %d active or pending (limit: --%s=%d); expire some first",
+			len(s.byID)-len(expired), LimitSilences, limit)}
+	}
+	sort.Slice(expired, func(i, j int) bool {
+		if !expired[i].EndsAt.Equal(expired[j].EndsAt) {
+			return expired[i].EndsAt.Before(expired[j].EndsAt)
+		}
+		return expired[i].ID < expired[j].ID
+	})
+	ids := make([]string, excess)
+	for i := range ids {
+		ids[i] = expired[i].ID
+	}
+	if err := s.store.DeleteSilences(ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		delete(s.byID, id)
+	}
+	s.logger.Info("Forgot expired silences early to stay within the limit", "count", len(ids), "limit", limit)
+	s.changed()
+	return nil
 }
 
 // canUpdate says whether b may replace a in place (Alertmanager's rule):

@@ -114,7 +114,7 @@ type LogRecord struct {
 	At      time.Time `json:"at"`
 	Outcome string    `json:"outcome"`
 	// Error is why it failed or expired: the provider's reason, scrubbed
-	// of secrets (notify.ScrubError), for the status page.
+	// of secrets (notify.ScrubErrorText), for the status page.
 	Error string `json:"error,omitempty"`
 }
 

@@ -75,8 +75,10 @@ func BenchmarkStatusPage(b *testing.B) {
 func BenchmarkLiveFragments(b *testing.B) {
 	p := New(Options{Engine: &fakeEngine{view: bigView()}, Version: "bench"})
 	b.ReportAllocs()
+	var gen uint64
 	for b.Loop() {
-		if _, err := p.fragments(1); err != nil {
+		gen++ // a new update each time: no cached rendering
+		if _, err := p.fragments(gen, 1); err != nil {
 			b.Fatal(err)
 		}
 	}

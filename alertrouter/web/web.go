@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -30,12 +31,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
 // Engine is what the page needs of the engine.
@@ -51,8 +54,15 @@ const (
 	DefaultRefresh        = 5 * time.Second
 	maxAlerts             = 100
 	maxNotifications      = 30
-	heartbeat             = 30 * time.Second
-	defaultSilenceLength  = "2h"
+	maxSilences           = 100 // active and pending silences listed
+	maxExpiredSilences    = 20  // expired silences listed (collapsed)
+	// Longest texts shown, in characters: alerts and silences are
+	// bounded in bytes by the API's limits, but a page of them must stay
+	// small.
+	maxShortText         = 300
+	maxLongText          = 1000
+	heartbeat            = 30 * time.Second
+	defaultSilenceLength = "2h"
 )
 
 // Options configure the page.
@@ -73,6 +83,9 @@ type Options struct {
 	Refresh time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Refused counts silences refused by a limit (package silence), by
+	// limit; nil: not counted.
+	Refused *prometheus.CounterVec
 }
 
 // Page serves the status page.
@@ -83,6 +96,7 @@ type Page struct {
 	csrf  *http.CrossOriginProtection
 
 	updates broadcast
+	live    liveCache
 	done    chan struct{} // closed when Run ends: live streams stop
 
 	notifMu    sync.Mutex // guards the fields below
@@ -115,8 +129,8 @@ func New(o Options) *Page {
 	if o.Notifications == nil {
 		o.Notifications = func(int) ([]store.NotificationRecord, error) { return nil, nil }
 	}
-	p := &Page{o: o, token: rand.Text(), csrf: http.NewCrossOriginProtection(), done: make(chan struct{})}
-	p.updates.ch = make(chan struct{})
+	p := &Page{o: o, token: rand.Text(), csrf: webserver.CrossOriginProtection(nil), done: make(chan struct{})}
+	p.updates.ch, p.updates.gen = make(chan struct{}), 1
 	p.tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		"ago":           func(t time.Time) string { return ago(t, p.o.Now()) },
 		"abs":           func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
@@ -125,6 +139,9 @@ func New(o Options) *Page {
 		"checkMatchers": checkMatchers,
 		"isSilence":     isSilenceID,
 		"inc":           func(i int) int { return i + 1 },
+		"short":         func(s string) string { return notify.Truncate(maxShortText, s) },
+		"silenceWith":   func(r silenceRow, token string) silenceItem { return silenceItem{Row: r, Token: token} },
+		"long":          func(s string) string { return notify.Truncate(maxLongText, s) },
 		"dec":           func(i int) int { return i - 1 },
 	}).Parse(pageHTML))
 	return p
@@ -133,7 +150,8 @@ func New(o Options) *Page {
 // Register adds the page's routes to mux.
 func (p *Page) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", p.serve)
-	mux.HandleFunc("GET /events", p.events)
+	// Live updates stay open for hours, beyond --web.write-timeout.
+	mux.Handle("GET /events", webserver.LongRunning(http.HandlerFunc(p.events)))
 	mux.Handle("POST /silences", p.csrf.Handler(http.HandlerFunc(p.createSilence)))
 	mux.Handle("POST /silences/{id}/expire", p.csrf.Handler(http.HandlerFunc(p.expireSilence)))
 }
@@ -178,22 +196,26 @@ func (p *Page) Run(ctx context.Context) error {
 	}
 }
 
-// broadcast wakes every waiter at once.
+// broadcast wakes every waiter at once; gen counts the updates.
 type broadcast struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu  sync.Mutex
+	ch  chan struct{}
+	gen uint64
 }
 
-func (b *broadcast) wait() <-chan struct{} {
+// wait returns a channel closed at the next update, and the number of
+// the current one.
+func (b *broadcast) wait() (<-chan struct{}, uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.ch
+	return b.ch, b.gen
 }
 
 func (b *broadcast) fire() {
 	b.mu.Lock()
 	close(b.ch)
 	b.ch = make(chan struct{})
+	b.gen++
 	b.mu.Unlock()
 }
 
@@ -218,7 +240,12 @@ type pageData struct {
 	Notifications      []notificationRow
 	NotificationsError error
 
-	Silences []silenceRow
+	// Active and pending silences, the first maxSilences of them, then
+	// the most recently expired ones.
+	Silences        []silenceRow
+	SilencesOmitted int
+	Expired         []silenceRow
+	ExpiredCount    int
 }
 
 type silenceForm struct {
@@ -227,7 +254,19 @@ type silenceForm struct {
 
 type silenceRow struct {
 	silence.Silence
-	State string
+	State        string
+	MatchersText string
+}
+
+func newSilenceRow(s silence.Silence, st silence.State) silenceRow {
+	return silenceRow{Silence: s, State: string(st), MatchersText: s.MatchersString()}
+}
+
+// silenceItem is what the "silence" template shows: a row and the forms'
+// token.
+type silenceItem struct {
+	Row   silenceRow
+	Token string
 }
 
 type notificationRow struct {
@@ -275,12 +314,24 @@ func (p *Page) data(page int) *pageData {
 	d.Notifications, d.NotificationsError = p.notifications(now, v.Alerts)
 
 	if p.o.Silences != nil {
+		// Listed as Alertmanager orders them: active, pending, expired.
 		for _, s := range p.o.Silences.List() {
 			st := s.State(now)
-			if st == silence.Active {
+			switch {
+			case st == silence.Expired:
+				d.ExpiredCount++
+				if len(d.Expired) < maxExpiredSilences {
+					d.Expired = append(d.Expired, newSilenceRow(s, st))
+				}
+				continue
+			case st == silence.Active:
 				d.ActiveSilences++
 			}
-			d.Silences = append(d.Silences, silenceRow{Silence: s, State: string(st)})
+			if len(d.Silences) < maxSilences {
+				d.Silences = append(d.Silences, newSilenceRow(s, st))
+			} else {
+				d.SilencesOmitted++
+			}
 		}
 	}
 	return d
@@ -460,19 +511,90 @@ func (p *Page) render(w http.ResponseWriter, code int, d *pageData) {
 // fragmentNames are the live parts of the page, by element id.
 var fragmentNames = []string{"title", "summary", "problems", "alerts", "notifications", "silences"}
 
-// fragments renders the live parts of the page.
-func (p *Page) fragments(page int) (map[string]string, error) {
+// fragmentKeys are the names as JSON object keys.
+var fragmentKeys = func() map[string][]byte {
+	m := map[string][]byte{}
+	for _, name := range fragmentNames {
+		m[name] = []byte(strconv.Quote(name) + ":")
+	}
+	return m
+}()
+
+// fragment is one live part of the page, rendered once for every client:
+// its HTML as a JSON string, ready to be written into an update. id
+// identifies the content: clients remember ids, not fragments, so that a
+// slow client does not keep an old rendering alive.
+type fragment struct {
+	id   uint64
+	json []byte
+}
+
+// liveCache shares the rendering of the live parts among all the clients
+// of /events: one rendering per update (and page of problems) whatever the
+// number of clients, whose streams all write the same bytes. A part that
+// did not change keeps its fragment (and id) from one rendering to the
+// next, so that a client knows what to send by comparing ids.
+type liveCache struct {
+	mu      sync.Mutex
+	gen     uint64                       // update the renderings are of
+	fresh   map[int]bool                 // pages rendered for gen
+	last    map[int]map[string]*fragment // latest rendering of each page; never modified once stored
+	renders int                          // how many renderings (tests)
+	nextID  uint64                       // of fragments
+}
+
+// renders says how many renderings of the live parts were made.
+func (p *Page) renders() int {
+	p.live.mu.Lock()
+	defer p.live.mu.Unlock()
+	return p.live.renders
+}
+
+// clampPage is the page of problems data(page) shows.
+func (p *Page) clampPage(page int) int {
+	pages := max(1, (len(p.o.Engine.View().Problems)+p.o.PageSize-1)/p.o.PageSize)
+	return min(max(page, 1), pages)
+}
+
+// fragments returns the live parts of a page as of update gen (or later),
+// rendering them if no client did yet.
+func (p *Page) fragments(gen uint64, page int) (map[string]*fragment, error) {
+	c := &p.live
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen > c.gen || c.fresh == nil {
+		c.gen, c.fresh = max(gen, c.gen), map[int]bool{}
+	}
+	if c.last == nil {
+		c.last = map[int]map[string]*fragment{}
+	}
+	page = p.clampPage(page)
+	if c.fresh[page] {
+		return c.last[page], nil
+	}
 	d := p.data(page)
-	out := make(map[string]string, len(fragmentNames))
+	prev := c.last[page]
+	next := make(map[string]*fragment, len(fragmentNames))
 	var buf bytes.Buffer
 	for _, name := range fragmentNames {
 		buf.Reset()
 		if err := p.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
 			return nil, err
 		}
-		out[name] = buf.String()
+		data, err := json.Marshal(buf.String())
+		if err != nil {
+			return nil, err
+		}
+		if f := prev[name]; f != nil && bytes.Equal(f.json, data) {
+			next[name] = f
+		} else {
+			c.nextID++
+			next[name] = &fragment{id: c.nextID, json: data}
+		}
 	}
-	return out, nil
+	c.last[page], c.fresh[page] = next, true
+	c.renders++
+	return next, nil
 }
 
 // events streams the changed parts of the page as server-sent events
@@ -491,14 +613,14 @@ func (p *Page) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "retry: 2000\n\n")
 	flusher.Flush()
 
-	sent := map[string]string{}
+	sent := map[string]uint64{} // fragment ids
 	ping := time.NewTicker(heartbeat)
 	defer ping.Stop()
 	// The first round sends everything: the page may have changed since
 	// it was rendered.
-	wake := p.updates.wait()
+	wake, gen := p.updates.wait()
 	for {
-		if err := p.sendChanged(w, page, sent); err != nil {
+		if err := p.sendChanged(w, gen, page, sent); err != nil {
 			p.o.Logger.Debug("Live update stream ended", "err", err)
 			return
 		}
@@ -517,34 +639,45 @@ func (p *Page) events(w http.ResponseWriter, r *http.Request) {
 				}
 				flusher.Flush()
 			case <-wake:
-				wake = p.updates.wait()
+				wake, gen = p.updates.wait()
 				break idle
 			}
 		}
 	}
 }
 
-func (p *Page) sendChanged(w http.ResponseWriter, page int, sent map[string]string) error {
-	frags, err := p.fragments(page)
+// sendChanged writes one update with the parts that changed since the
+// client's last one, straight from the shared rendering.
+func (p *Page) sendChanged(w io.Writer, gen uint64, page int, sent map[string]uint64) error {
+	frags, err := p.fragments(gen, page)
 	if err != nil {
 		p.o.Logger.Error("Cannot render live update", "err", err)
 		return nil
 	}
-	changed := map[string]string{}
-	for k, v := range frags {
-		if sent[k] != v {
-			changed[k] = v
-			sent[k] = v
+	first := true
+	for _, name := range fragmentNames {
+		f := frags[name]
+		if sent[name] == f.id {
+			continue
+		}
+		sent[name] = f.id
+		sep := ","
+		if first {
+			sep, first = "event: update\ndata: {", false
+		}
+		if _, err := io.WriteString(w, sep); err != nil {
+			return err
+		}
+		if _, err := w.Write(fragmentKeys[name]); err != nil {
+			return err
+		}
+		if _, err := w.Write(f.json); err != nil {
+			return err
 		}
 	}
-	if len(changed) == 0 {
-		return nil
+	if !first {
+		_, err = io.WriteString(w, "}\n\n")
 	}
-	data, err := json.Marshal(changed)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "event: update\ndata: %s\n\n", data)
 	return err
 }
 
@@ -571,6 +704,10 @@ func (p *Page) createSilence(w http.ResponseWriter, r *http.Request) {
 		Comment:  strings.TrimSpace(r.PostFormValue("comment")),
 	}
 	id, err := p.setSilence(form)
+	var le *silence.LimitError
+	if errors.As(err, &le) && p.o.Refused != nil {
+		p.o.Refused.WithLabelValues(le.Limit).Inc()
+	}
 	if err != nil {
 		d := p.data(1)
 		d.Form, d.Error = form, "Silence not created: "+err.Error()

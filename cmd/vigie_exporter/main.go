@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -29,6 +28,7 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/discovery"
 	"github.com/vigie-monitoring/vigie/exporter"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 	"github.com/vigie-monitoring/vigie/prober"
 )
 
@@ -51,6 +51,7 @@ func run(args []string) int {
 	enablePprof := app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Default("false").Bool()
 	shardFlag := app.Flag("discovery.shard", "Serve only shard i of n (0 ≤ i < n) of the discovered targets at /sd, split like Prometheus's hashmod over target and module, so that n exporters share the work.").Default("0/1").PlaceHolder("i/n").String()
 	webConfig := kingpinflag.AddFlags(app, ":9115")
+	timeouts := webserver.AddFlags(app)
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print("vigie_exporter"))
@@ -96,11 +97,15 @@ func run(args []string) int {
 		Name: "vigie_exporter_target_policy_refused_total",
 		Help: "Probes refused by the target policy (security.targets).",
 	})
+	crossOriginRefused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigie_exporter_http_cross_origin_refused_total",
+		Help: "State-changing requests refused because a browser said they came from another site.",
+	})
 	reg.MustRegister(
 		versioncollector.NewCollector("vigie_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		unknownModules, policyRefused,
+		unknownModules, policyRefused, crossOriginRefused,
 	)
 
 	proberLevel := prober.LevelNone
@@ -183,7 +188,7 @@ func run(args []string) int {
 		}
 	}()
 
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := webserver.NewServer(handler, *timeouts, crossOriginRefused)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, webConfig, logger) }()
 	select {

@@ -7,13 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/vigie-monitoring/vigie/alertrouter"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
 func main() {
@@ -41,6 +42,22 @@ func run(args []string) int {
 	storagePath := app.Flag("storage.path", "Directory of the router's store (check states, notification log, outbox, silences).").Default("data/").String()
 	externalURL := app.Flag("web.external-url", "The URL under which the router is externally reachable; used in notifications. Overrides external_url of the configuration.").PlaceHolder("<url>").String()
 	webConfig := kingpinflag.AddFlags(app, ":9116")
+	timeouts := webserver.AddFlags(app)
+	var limits alertrouter.Limits
+	app.Flag("web.max-request-bytes", "Maximum size of a request body posted to the Alertmanager API (alerts, silences); larger ones are refused with 413.").
+		Default("4MiB").BytesVar((*units.Base2Bytes)(&limits.API.MaxRequestBytes))
+	app.Flag("alerts.max-alerts-per-request", "Maximum number of alerts in one POST /api/v2/alerts; larger requests are refused whole with 413. 0: no limit.").
+		Default("1000").IntVar(&limits.API.MaxAlertsPerRequest)
+	app.Flag("alerts.max-alert-size-bytes", "Maximum size of one posted alert: its label and annotation names and values and its generatorURL; larger alerts are refused (400), the others of the request are taken. 0: no limit.").
+		Default("8192").IntVar(&limits.API.MaxAlertSizeBytes)
+	app.Flag("alerts.max-alerts", "Maximum number of Prometheus alerts kept firing; beyond it new alerts are refused (400) until some resolve, known ones still refresh. 0: no limit.").
+		Default("10000").IntVar(&limits.MaxAlerts)
+	app.Flag("silences.max-silences", "Maximum number of silences, expired ones included: at the limit the oldest expired ones are forgotten early, and a new silence is refused (400) only when all are active or pending. 0: no limit.").
+		Default("2000").IntVar(&limits.Silences.MaxSilences)
+	app.Flag("silences.max-silence-size-bytes", "Maximum size of a silence: its matchers' names and values, author and comment; larger ones are refused (400). 0: no limit.").
+		Default("16384").IntVar(&limits.Silences.MaxSilenceSizeBytes)
+	app.Flag("silences.max-comment-bytes", "Maximum size of a silence's comment; longer ones are refused (400). 0: no limit.").
+		Default("4096").IntVar(&limits.Silences.MaxCommentBytes)
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print("vigie_router"))
@@ -78,10 +95,15 @@ func run(args []string) int {
 	logger.Info(version.BuildContext())
 
 	reg := prometheus.NewRegistry()
+	crossOriginRefused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigie_router_http_cross_origin_refused_total",
+		Help: "State-changing requests refused because a browser said they came from another site.",
+	})
 	reg.MustRegister(
 		versioncollector.NewCollector("vigie_router"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		crossOriginRefused,
 	)
 	router, err := alertrouter.New(alertrouter.Options{
 		ConfigFile:  path,
@@ -89,6 +111,7 @@ func run(args []string) int {
 		ExternalURL: *externalURL,
 		Logger:      logger,
 		Registry:    reg,
+		Limits:      limits,
 	})
 	if err != nil {
 		logger.Error("Cannot start", "file", describe(path), "err", err)
@@ -114,7 +137,7 @@ func run(args []string) int {
 	done := make(chan error, 1)
 	go func() { done <- router.Run(ctx) }()
 
-	srv := &http.Server{Handler: router.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := webserver.NewServer(router.Handler(), *timeouts, crossOriginRefused)
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- web.ListenAndServe(srv, webConfig, logger) }()
 

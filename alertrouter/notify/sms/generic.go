@@ -33,7 +33,7 @@ func (n *Notifier) parseHTTPTemplates() error {
 		return t, nil
 	}
 	var err error
-	if n.urlTmpl, err = parse("url", n.cfg.URL); err != nil {
+	if n.urlTmpl, err = parse("url", string(n.cfg.URL)); err != nil {
 		return err
 	}
 	if n.method() != http.MethodGet {

@@ -159,13 +159,13 @@ func TestGenericHTTP(t *testing.T) {
 	f := startGeneric(t)
 	// GET with the message in the query.
 	mustNotify(t, newNotifier(t, config.SMSConfig{Provider: "http", Method: "GET", To: phone,
-		URL: f.URL() + "/send?to={{ .To | urlquery }}&text={{ .Message | urlquery }}&kind={{ .Kind }}"}), down)
+		URL: pconfig.Secret(f.URL() + "/send?to={{ .To | urlquery }}&text={{ .Message | urlquery }}&kind={{ .Kind }}")}), down)
 	// POST with the default JSON body, headers and basic auth from http_config.
-	mustNotify(t, newNotifier(t, config.SMSConfig{Provider: "http", URL: f.URL() + "/api/sms", To: phone, From: "vigie",
+	mustNotify(t, newNotifier(t, config.SMSConfig{Provider: "http", URL: pconfig.Secret(f.URL() + "/api/sms"), To: phone, From: "vigie",
 		Headers:    map[string]string{"X-Api-Version": "2"},
 		HTTPConfig: &pconfig.HTTPClientConfig{BasicAuth: &pconfig.BasicAuth{Username: "u", Password: "p"}}}), down)
 	// PUT with a custom body template.
-	mustNotify(t, newNotifier(t, config.SMSConfig{Provider: "http", Method: "PUT", URL: f.URL() + "/put",
+	mustNotify(t, newNotifier(t, config.SMSConfig{Provider: "http", Method: "PUT", URL: pconfig.Secret(f.URL() + "/put"),
 		Headers: map[string]string{"Content-Type": "text/plain"},
 		Body:    "{{ .Headline }}|{{ len .Alerts }}|{{ .Message }}"}), down)
 
@@ -321,7 +321,7 @@ func TestFailures(t *testing.T) {
 			n := newNotifier(t, freeConfig(f))
 			f.srv.Close()
 			return n.Notify(context.Background(), down)
-		}, result{true, []string{"sms freemobile: Get ", "/sendmsg", "connection refused"}, 0}},
+		}, result{true, []string{"sms freemobile: Get ", "/…", "connection refused"}, 0}},
 		{"ovh wrong secret", func(t *testing.T) (bool, error) {
 			f := startOVH(t, ovhAK, "another-secret", ovhCK, ovhService)
 			return newNotifier(t, ovhConfig(f)).Notify(context.Background(), down)
@@ -348,22 +348,22 @@ func TestFailures(t *testing.T) {
 		{"http rejected", func(t *testing.T) (bool, error) {
 			f := startGeneric(t)
 			f.failNext(422, `{"error":"bad number"}`, nil)
-			return newNotifier(t, config.SMSConfig{Provider: "http", URL: f.URL()}).Notify(context.Background(), down)
+			return newNotifier(t, config.SMSConfig{Provider: "http", URL: pconfig.Secret(f.URL())}).Notify(context.Background(), down)
 		}, result{false, []string{`sms http: HTTP 422: {"error":"bad number"}`}, 0}},
 		{"http rate limited", func(t *testing.T) (bool, error) {
 			f := startGeneric(t)
 			f.failNext(429, "slow down", map[string]string{"Retry-After": "12"})
-			return newNotifier(t, config.SMSConfig{Provider: "http", URL: f.URL()}).Notify(context.Background(), down)
+			return newNotifier(t, config.SMSConfig{Provider: "http", URL: pconfig.Secret(f.URL())}).Notify(context.Background(), down)
 		}, result{true, []string{"HTTP 429: slow down"}, 12 * time.Second}},
-		{"http unreachable hides the query", func(t *testing.T) (bool, error) {
+		{"http unreachable hides the path and query", func(t *testing.T) (bool, error) {
 			f := startGeneric(t)
-			n := newNotifier(t, config.SMSConfig{Provider: "http", Method: "GET", URL: f.URL() + "/send?key=" + freePass + "&msg={{ .Message | urlquery }}"})
+			n := newNotifier(t, config.SMSConfig{Provider: "http", Method: "GET", URL: pconfig.Secret(f.URL() + "/send/" + freePass + "?key=" + freePass + "&msg={{ .Message | urlquery }}")})
 			f.srv.Close()
 			return n.Notify(context.Background(), down)
-		}, result{true, []string{"sms http: Get ", "/send\"", "connection refused"}, 0}},
+		}, result{true, []string{"sms http: Get \"http://127.0.0.1:", "/…\"", "connection refused"}, 0}},
 		{"http template error", func(t *testing.T) (bool, error) {
 			f := startGeneric(t)
-			return newNotifier(t, config.SMSConfig{Provider: "http", URL: f.URL(), Body: "{{ index .Alerts 3 }}"}).Notify(context.Background(), down)
+			return newNotifier(t, config.SMSConfig{Provider: "http", URL: pconfig.Secret(f.URL()), Body: "{{ index .Alerts 3 }}"}).Notify(context.Background(), down)
 		}, result{false, []string{"sms http: body template:", "index out of range"}, 0}},
 	}
 	for _, tc := range cases {
