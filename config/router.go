@@ -95,7 +95,11 @@ type ExporterConfig struct {
 
 // ChecksConfig is how often checks are probed.
 type ChecksConfig struct {
-	Interval      Duration `yaml:"interval,omitempty"`
+	Interval Duration `yaml:"interval,omitempty"`
+	// RetryInterval and Timeout follow Prometheus's scrape_timeout
+	// convention: left unset, they are their default capped at Interval
+	// (so `interval: 5s` alone is valid); set explicitly, they must not be
+	// longer than Interval.
 	RetryInterval Duration `yaml:"retry_interval,omitempty"`
 	// Timeout is passed to the exporter as the scrape timeout.
 	Timeout Duration `yaml:"timeout,omitempty"`
@@ -271,11 +275,16 @@ func defaultExporterConfig() ExporterConfig {
 	}
 }
 
+// unsetDuration marks a duration the file did not set, whose default
+// depends on another key. The YAML parser never yields a negative duration,
+// so it cannot be confused with a written value.
+const unsetDuration Duration = -1
+
 func defaultChecksConfig() ChecksConfig {
 	return ChecksConfig{
 		Interval:       Duration(DefaultCheckInterval),
-		RetryInterval:  Duration(DefaultRetryInterval),
-		Timeout:        Duration(DefaultCheckTimeout),
+		RetryInterval:  unsetDuration,
+		Timeout:        unsetDuration,
 		MaxConcurrency: DefaultMaxConcurrency,
 	}
 }
@@ -486,14 +495,21 @@ func (c *ChecksConfig) validate() error {
 	if c.Interval <= 0 {
 		return at(errors.New("must be positive"), "interval")
 	}
-	if c.RetryInterval <= 0 {
-		return at(errors.New("must be positive"), "retry_interval")
-	}
-	if c.Timeout <= 0 {
-		return at(errors.New("must be positive"), "timeout")
-	}
-	if c.Timeout > c.Interval {
-		return at(fmt.Errorf("timeout %s is longer than interval %s", c.Timeout, c.Interval), "timeout")
+	for _, d := range []struct {
+		key string
+		v   *Duration
+		def time.Duration
+	}{{"retry_interval", &c.RetryInterval, DefaultRetryInterval}, {"timeout", &c.Timeout, DefaultCheckTimeout}} {
+		switch {
+		case *d.v == unsetDuration:
+			// Prometheus's scrape_timeout rule: the default, but never
+			// longer than the interval the user chose.
+			*d.v = min(Duration(d.def), c.Interval)
+		case *d.v <= 0:
+			return at(errors.New("must be positive"), d.key)
+		case *d.v > c.Interval:
+			return at(fmt.Errorf("%s %s is longer than interval %s", d.key, *d.v, c.Interval), d.key)
+		}
 	}
 	if c.MaxConcurrency < 1 {
 		return at(errors.New("must be at least 1"), "max_concurrency")
