@@ -866,13 +866,13 @@ func (c *check) record() *store.CheckRecord {
 	return &store.CheckRecord{
 		Target: c.target, Module: c.module, Labels: c.sd,
 		State: c.State.String(), Failures: c.Failures, Successes: c.Successes,
-		Since: c.Since, Reason: c.Reason, Notified: c.notified,
+		Since: c.Since, FailingSince: c.FailingSince, Reason: c.Reason, Notified: c.notified,
 		Changes: c.changes, Flapping: c.flapping, FlappingSince: c.flapSince,
 	}
 }
 
 func (c *check) restore(rec *store.CheckRecord) {
-	c.Status = Status{State: parseState(rec.State), Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, Reason: rec.Reason}
+	c.Status = Status{State: parseState(rec.State), Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, FailingSince: rec.FailingSince, Reason: rec.Reason}
 	c.notified = rec.Notified
 	c.changes, c.flapping, c.flapSince = rec.Changes, rec.Flapping, rec.FlappingSince
 }

@@ -37,6 +37,10 @@ type Alert struct {
 	// Check is true for the router's own checks (which carry a
 	// generatorURL too: the exporter's debug output of the probe).
 	Check bool `json:"check,omitempty"`
+	// FailedProbes is how many probes in a row had failed when a check was
+	// announced DOWN (StartsAt is the first of them); 0 when not known or
+	// not a DOWN.
+	FailedProbes int `json:"failedProbes,omitempty"`
 }
 
 // Kind says what a notification announces.

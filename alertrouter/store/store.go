@@ -48,9 +48,12 @@ type CheckRecord struct {
 	// Consecutive results against the current state.
 	Failures  int `json:"failures,omitempty"`
 	Successes int `json:"successes,omitempty"`
-	// Since is when the current state began.
-	Since  time.Time `json:"since"`
-	Reason string    `json:"reason,omitempty"`
+	// Since is when the current state began (for DOWN: the first failed
+	// probe of the incident).
+	Since time.Time `json:"since"`
+	// FailingSince is the first failure of the current streak.
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	Reason       string    `json:"reason,omitempty"`
 	// Notified lists the receivers told about the current DOWN incident
 	// (or flapping episode).
 	Notified map[string]Notified `json:"notified,omitempty"`
