@@ -28,6 +28,8 @@ const (
 	DefaultCheckTimeout       = 10 * time.Second
 	DefaultMaxConcurrency     = 256
 	DefaultSDRefreshInterval  = 30 * time.Second
+	DefaultSDMaxRemovedRatio  = 0.5
+	DefaultSDConfirmations    = 3
 	DefaultExporterFailures   = 3
 	DefaultExporterAlertAfter = time.Minute
 	DefaultFailures           = 3
@@ -77,6 +79,9 @@ type ExporterConfig struct {
 	// SDURL is the target list (Prometheus HTTP SD JSON); default URL + "/sd".
 	SDURL             string   `yaml:"sd_url,omitempty"`
 	SDRefreshInterval Duration `yaml:"sd_refresh_interval,omitempty"`
+	// SDRemovalGuard holds back a target list that would remove many
+	// checks at once until it is confirmed.
+	SDRemovalGuard RemovalGuard `yaml:"sd_removal_guard,omitempty"`
 	// Timeout bounds one request to the exporter; default checks.timeout + 5s
 	// (the exporter itself stops the probe at checks.timeout).
 	Timeout Duration `yaml:"timeout,omitempty"`
@@ -91,6 +96,18 @@ type ExporterConfig struct {
 	// Receivers get the "exporter unreachable" notification; default every
 	// receiver some rule uses.
 	Receivers []string `yaml:"receivers,omitempty"`
+}
+
+// RemovalGuard protects the checks from a target list that lost them by
+// accident (a broken source on the exporter, a Consul restored empty): a
+// list that would remove more than MaxRemovedRatio of the checks, or every
+// check announced DOWN, removes them only once Confirmations lists in a row
+// agree on what to remove. Until then the checks are kept and probed.
+type RemovalGuard struct {
+	MaxRemovedRatio float64 `yaml:"max_removed_ratio,omitempty"`
+	// Confirmations counts the list that proposed the removal; 1 applies
+	// every list at once (no guard).
+	Confirmations int `yaml:"confirmations,omitempty"`
 }
 
 // ChecksConfig is how often checks are probed.
@@ -269,6 +286,7 @@ func defaultExporterConfig() ExporterConfig {
 	return ExporterConfig{
 		URL:               DefaultExporterURL,
 		SDRefreshInterval: Duration(DefaultSDRefreshInterval),
+		SDRemovalGuard:    RemovalGuard{MaxRemovedRatio: DefaultSDMaxRemovedRatio, Confirmations: DefaultSDConfirmations},
 		HTTPConfig:        pconfig.DefaultHTTPClientConfig,
 		Failures:          DefaultExporterFailures,
 		AlertAfter:        Duration(DefaultExporterAlertAfter),
@@ -452,6 +470,12 @@ func (c *ExporterConfig) validate(checkTimeout time.Duration) error {
 	}
 	if c.SDRefreshInterval <= 0 {
 		return at(errors.New("must be positive"), "sd_refresh_interval")
+	}
+	if r := c.SDRemovalGuard.MaxRemovedRatio; !(r > 0 && r <= 1) {
+		return at(fmt.Errorf("%g is not a ratio in (0, 1]", r), "sd_removal_guard", "max_removed_ratio")
+	}
+	if c.SDRemovalGuard.Confirmations < 1 {
+		return at(errors.New("must be at least 1 (1: no confirmation)"), "sd_removal_guard", "confirmations")
 	}
 	if c.Timeout < 0 {
 		return at(errors.New("must not be negative"), "timeout")

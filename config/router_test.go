@@ -155,6 +155,27 @@ func TestRouterDefaults(t *testing.T) {
 	}
 }
 
+func TestRemovalGuardDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		yaml          string
+		ratio         float64
+		confirmations int
+	}{
+		{"", DefaultSDMaxRemovedRatio, DefaultSDConfirmations},
+		{"exporter:\n  url: http://127.0.0.1:9115\n", DefaultSDMaxRemovedRatio, DefaultSDConfirmations},
+		{"exporter:\n  sd_removal_guard:\n    confirmations: 1\n", DefaultSDMaxRemovedRatio, 1},
+		{"exporter:\n  sd_removal_guard:\n    max_removed_ratio: 0.2\n", 0.2, DefaultSDConfirmations},
+	} {
+		c, err := ParseRouter([]byte(tc.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if g := c.Exporter.SDRemovalGuard; g.MaxRemovedRatio != tc.ratio || g.Confirmations != tc.confirmations {
+			t.Errorf("%q: guard %+v, want %v/%d", tc.yaml, g, tc.ratio, tc.confirmations)
+		}
+	}
+}
+
 // TestCheckTimeoutDefaults follows Prometheus's scrape_timeout rule: an
 // unset timeout (and retry_interval) is its default capped at the
 // interval, so a short interval alone is a valid configuration.
@@ -253,6 +274,9 @@ func TestBadRouterConfigs(t *testing.T) {
 		{"exporter url with password", "exporter:\n  url: http://u:hunter2@127.0.0.1:9115\n", []string{"line 2", "carries a password: use http_config.basic_auth"}},
 		{"exporter url without host", "exporter:\n  url: http://\n", []string{"line 2", "has no host"}},
 		{"exporter failures", "exporter:\n  failures: 0\n", []string{"line 2", "exporter.failures: must be at least 1"}},
+		{"removal guard ratio", "exporter:\n  sd_removal_guard:\n    max_removed_ratio: 1.5\n", []string{"line 3", "exporter.sd_removal_guard.max_removed_ratio: 1.5 is not a ratio in (0, 1]"}},
+		{"removal guard zero ratio", "exporter:\n  sd_removal_guard:\n    max_removed_ratio: 0\n", []string{"line 3", "is not a ratio"}},
+		{"removal guard confirmations", "exporter:\n  sd_removal_guard:\n    confirmations: 0\n", []string{"line 3", "exporter.sd_removal_guard.confirmations: must be at least 1"}},
 		{"exporter undefined receiver", "exporter:\n  receivers: [nope]\n", []string{"line 2", `undefined receiver "nope"`}},
 		{"delivery backoff order", "delivery:\n  min_backoff: 10m\n  max_backoff: 1m\n", []string{"line 2", "delivery.min_backoff"}},
 		{"rule undefined receiver", "receivers:\n  - name: ops\nrules:\n  - receivers: [ops, nope]\n", []string{"line 4", `rules.[0].receivers.[1]: undefined receiver "nope"`}},

@@ -80,6 +80,7 @@ type Engine struct {
 	checks      map[string]*check
 	restored    map[string]*store.CheckRecord // states from the last run, until /sd names them
 	sdOnce      bool                          // a target list was applied
+	held        heldRemoval                   // a large removal awaiting confirmation
 	queue       checkHeap
 	jobs        chan probeJob // the probe workers' queue; its capacity is max_concurrency
 	workers     int           // workers started on jobs
@@ -469,8 +470,10 @@ func (e *Engine) applyConfig(cfg *config.RouterConfig, x Exporter) {
 	e.problemsDirty, e.alertsDirty, e.viewDirty = true, true, true
 }
 
-// applyTargets makes the checks match the target list.
+// applyTargets makes the checks match the target list. New checks are
+// added at once; removals may be held back by the removal guard.
 func (e *Engine) applyTargets(groups []TargetGroup, now time.Time) {
+	before := len(e.checks) + len(e.restored)
 	seen := make(map[string]bool, len(e.checks))
 	skipped := 0
 	var touched []*check // to catch up once every check is known (parents)
@@ -501,19 +504,41 @@ func (e *Engine) applyTargets(groups []TargetGroup, now time.Time) {
 	if skipped > 0 {
 		e.logger.Warn("Targets without a module label are not checked", "count", skipped)
 	}
+	var gone []string // checks, and states saved by the last run, not in the list
+	announced, goneAnnounced := 0, 0
 	for _, id := range sortedKeys(e.checks) {
+		c := e.checks[id]
+		if len(c.notified) > 0 {
+			announced++
+		}
 		if !seen[id] {
-			e.removeCheck(e.checks[id], now)
+			gone = append(gone, id)
+			if len(c.notified) > 0 {
+				goneAnnounced++
+			}
 		}
 	}
-	// States saved by the last run of checks that are gone.
 	for _, id := range sortedKeys(e.restored) {
-		rec := e.restored[id]
-		c := e.newCheck(id, rec.Target, rec.Module, rec.Labels)
-		c.restore(rec)
-		e.removeCheck(c, now)
+		gone = append(gone, id)
+		if len(e.restored[id].Notified) > 0 {
+			announced++
+			goneAnnounced++
+		}
 	}
-	e.restored = map[string]*store.CheckRecord{}
+	if !e.holdRemovals(gone, before, announced, goneAnnounced, now) {
+		for _, id := range gone {
+			if c, ok := e.checks[id]; ok {
+				e.removeCheck(c, now)
+				continue
+			}
+			// A state saved by the last run of a check that is gone.
+			rec := e.restored[id]
+			c := e.newCheck(id, rec.Target, rec.Module, rec.Labels)
+			c.restore(rec)
+			e.removeCheck(c, now)
+		}
+		e.restored = map[string]*store.CheckRecord{}
+	}
 	e.sdOnce = true
 	for _, c := range touched {
 		if !c.removed {

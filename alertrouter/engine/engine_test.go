@@ -224,6 +224,16 @@ func (h *harness) targets(entries ...string) []*notify.Notification {
 	return h.settle()
 }
 
+// confirmedTargets applies the same list as many times as the removal
+// guard asks before a large removal, and returns every notification.
+func (h *harness) confirmedTargets(entries ...string) []*notify.Notification {
+	var all []*notify.Notification
+	for range h.e.cfg.Exporter.SDRemovalGuard.Confirmations {
+		all = append(all, h.targets(entries...)...)
+	}
+	return all
+}
+
 // settle ends the step as the Run loop does (groups, alerts, commit,
 // View) and returns the notifications submitted.
 func (h *harness) settle() []*notify.Notification {
@@ -471,7 +481,7 @@ func TestRemovedFromDiscovery(t *testing.T) {
 	}
 	h.probe("https://b.example", "http_2xx", 0, ok)
 	h.now = h.now.Add(time.Minute)
-	ns := h.targets() // both gone
+	ns := h.confirmedTargets() // both gone
 	if len(ns) != 2 {
 		t.Fatalf("removal notifications:\n%s", summaries(ns))
 	}
