@@ -93,8 +93,8 @@ type ExporterConfig struct {
 	// errors in a row.
 	Failures   int      `yaml:"failures,omitempty"`
 	AlertAfter Duration `yaml:"alert_after,omitempty"`
-	// Receivers get the "exporter unreachable" notification; default every
-	// receiver some rule uses.
+	// Receivers get the router's own alerts ("exporter unreachable",
+	// StoreDamaged); default every receiver some rule uses.
 	Receivers []string `yaml:"receivers,omitempty"`
 }
 
@@ -384,8 +384,9 @@ func (c *RouterConfig) Receiver(name string) (*Receiver, bool) {
 	return nil, false
 }
 
-// ExporterReceivers returns who is told that the exporter is unreachable:
-// exporter.receivers, or else every receiver some rule uses.
+// ExporterReceivers returns who is told of the router's own alerts (the
+// exporter is unreachable, the store was damaged): exporter.receivers, or
+// else every receiver some rule uses.
 func (c *RouterConfig) ExporterReceivers() []string {
 	if len(c.Exporter.Receivers) > 0 {
 		return c.Exporter.Receivers

@@ -54,6 +54,9 @@ type Options struct {
 	// FlushInterval is how long state changes that notify nobody may wait
 	// before they are written (batched writes); default 1s.
 	FlushInterval time.Duration
+	// StoreDamage, when the store was damaged and replaced by an empty one
+	// at start, is announced to the router's own receivers (StoreDamaged).
+	StoreDamage *store.Damage
 	// Muter says what is silenced (package silence). The engine asks it
 	// before every DOWN, reminder or FLAPPING it would send; what is muted
 	// is recorded (View) and not sent. Recoveries of announced incidents
@@ -218,6 +221,9 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, id := range sortedKeys(restored) {
+		e.readSavedState(o.Store, "checks", id, restored[id])
+	}
 	e.restored = restored
 	alerts, err := o.Store.LoadAlerts()
 	if err != nil {
@@ -233,11 +239,17 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	if rec != nil {
+		e.readSavedState(o.Store, "meta", "exporter", rec)
 		e.health.restore(rec)
 	}
 	e.metrics.exporterUp.Set(1)
 	if e.health.down {
 		e.metrics.exporterUp.Set(0)
+	}
+	if o.StoreDamage != nil {
+		if err := e.storeDamaged(o.StoreDamage, e.now()); err != nil {
+			return nil, err
+		}
 	}
 	e.publish(e.now())
 	return e, nil
@@ -897,7 +909,8 @@ func (c *check) record() *store.CheckRecord {
 }
 
 func (c *check) restore(rec *store.CheckRecord) {
-	c.Status = Status{State: parseState(rec.State), Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, FailingSince: rec.FailingSince, Reason: rec.Reason}
+	state, _ := parseState(rec.State) // checked by readSavedState
+	c.Status = Status{State: state, Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, FailingSince: rec.FailingSince, Reason: rec.Reason}
 	c.notified = rec.Notified
 	c.changes, c.flapping, c.flapSince = rec.Changes, rec.Flapping, rec.FlappingSince
 }

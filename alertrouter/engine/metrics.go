@@ -15,6 +15,7 @@ type Metrics struct {
 	exporterProbeErrors, exporterSDErrors        prometheus.Counter
 	exporterUp                                   prometheus.Gauge
 	storeErrors                                  prometheus.Counter
+	storeDamaged                                 prometheus.Gauge
 
 	sdRemovalsHeld prometheus.Gauge
 	sdListsHeld    prometheus.Counter
@@ -66,6 +67,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigie_router_sd_lists_held_total",
 			Help: "Target lists whose removals were held back by exporter.sd_removal_guard, waiting for confirmation.",
 		}),
+		storeDamaged: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_store_damaged",
+			Help: "1 when this run found its store damaged, moved it aside and started with an empty one (StoreDamaged was sent).",
+		}),
 		flapping: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_router_checks_flapping",
 			Help: "Checks flapping (changing state too often; also counted in vigie_router_checks).",
@@ -93,7 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.exporterSDErrors = m.exporterErrors.WithLabelValues("sd")
 	if reg != nil {
 		reg.MustRegister(checks, m.targets, m.probes, m.probeDuration, m.exporterErrors, m.exporterUp, m.storeErrors,
-			m.sdRemovalsHeld, m.sdListsHeld,
+			m.sdRemovalsHeld, m.sdListsHeld, m.storeDamaged,
 			m.flapping, m.grouped, m.alerts, m.alertsReceived)
 	}
 	return m

@@ -285,7 +285,8 @@ type exporterHealth struct {
 }
 
 func (h *exporterHealth) restore(rec *store.CheckRecord) {
-	h.down = parseState(rec.State) == Down
+	state, _ := parseState(rec.State) // checked by readSavedState
+	h.down = state == Down
 	h.since, h.reason, h.notified = rec.Since, rec.Reason, rec.Notified
 }
 

@@ -23,13 +23,13 @@ func (s State) String() string {
 	return "invalid"
 }
 
-func parseState(s string) State {
+func parseState(s string) (State, bool) {
 	for i, n := range stateNames {
 		if n == s {
-			return State(i)
+			return State(i), true
 		}
 	}
-	return Unknown
+	return Unknown, false
 }
 
 // Transition is what one probe result did to a check.

@@ -48,13 +48,14 @@ type Kind string
 
 // The kinds of notification.
 const (
-	KindDown        Kind = "down"     // checks confirmed DOWN / alerts firing
-	KindUp          Kind = "up"       // recoveries
-	KindReminder    Kind = "reminder" // still down (repeat_interval)
-	KindFlapping    Kind = "flapping" // check changes state too often
-	KindStable      Kind = "stable"   // flapping check settled
-	KindExporterErr Kind = "exporter" // the exporter itself is unreachable
-	KindTest        Kind = "test"     // sent by hand to check a receiver
+	KindDown         Kind = "down"     // checks confirmed DOWN / alerts firing
+	KindUp           Kind = "up"       // recoveries
+	KindReminder     Kind = "reminder" // still down (repeat_interval)
+	KindFlapping     Kind = "flapping" // check changes state too often
+	KindStable       Kind = "stable"   // flapping check settled
+	KindExporterErr  Kind = "exporter" // the exporter itself is unreachable
+	KindStoreDamaged Kind = "store"    // the router's store was replaced by an empty one
+	KindTest         Kind = "test"     // sent by hand to check a receiver
 )
 
 // Notification is one message to one receiver integration. It may carry

@@ -27,7 +27,7 @@ type Data struct {
 	Receiver string
 	// Headline names what happened: DOWN, UP, STILL DOWN, FIRING,
 	// RESOLVED, STILL FIRING, FLAPPING, STABLE, EXPORTER UNREACHABLE,
-	// EXPORTER REACHABLE, TEST.
+	// EXPORTER REACHABLE, STORE DAMAGED, TEST.
 	Headline string
 	// Icon is an emoji matching Headline, for integrations that show them.
 	Icon string
@@ -265,6 +265,8 @@ func headline(k Kind, status string, checks bool) (string, string) {
 			return "EXPORTER REACHABLE", "✅"
 		}
 		return "EXPORTER UNREACHABLE", "🟠"
+	case KindStoreDamaged:
+		return "STORE DAMAGED", "🟠"
 	case KindTest:
 		return "TEST", "🧪"
 	}

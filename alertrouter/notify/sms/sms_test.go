@@ -248,12 +248,15 @@ func TestEveryKindFitsOneSegment(t *testing.T) {
 	up := check("https://example.org", "http_2xx", "")
 	up.Status, up.EndsAt = notify.StatusResolved, started.Add(12*time.Minute)
 	exporter := notify.Alert{Labels: map[string]string{"instance": "http://127.0.0.1:9115"}, StartsAt: started, Reason: "connection refused"}
+	store := notify.Alert{Labels: map[string]string{"alertname": "StoreDamaged", "instance": "/var/lib/vigie-router/vigie-router.db"}, StartsAt: started,
+		Reason: "store: /var/lib/vigie-router/vigie-router.db is damaged: reading it panics: invalid freelist page: 0, page type is unknown<00>"}
 	want := map[notify.Kind]string{
-		notify.KindUp:          "UP https://example.org (http_2xx)\nafter 12m down\n" + statusPage,
-		notify.KindDown:        downText,
-		notify.KindReminder:    "STILL DOWN https://example.org (http_2xx)\nsince 10:02 UTC (for 5m): HTTP status 503 not in 2xx\n" + statusPage,
-		notify.KindFlapping:    "FLAPPING https://example.org (http_2xx)\nsince 10:02 UTC (for 5m): HTTP status 503 not in 2xx\n" + statusPage,
-		notify.KindExporterErr: "EXPORTER UNREACHABLE http://127.0.0.1:9115\nsince 10:02 UTC (for 5m): connection refused\n" + statusPage,
+		notify.KindStoreDamaged: "STORE DAMAGED StoreDamaged /var/lib/vigie-router/vigie-router.db\nreplaced by an empty store at 10:02 UTC; states and silences lost\n" + statusPage,
+		notify.KindUp:           "UP https://example.org (http_2xx)\nafter 12m down\n" + statusPage,
+		notify.KindDown:         downText,
+		notify.KindReminder:     "STILL DOWN https://example.org (http_2xx)\nsince 10:02 UTC (for 5m): HTTP status 503 not in 2xx\n" + statusPage,
+		notify.KindFlapping:     "FLAPPING https://example.org (http_2xx)\nsince 10:02 UTC (for 5m): HTTP status 503 not in 2xx\n" + statusPage,
+		notify.KindExporterErr:  "EXPORTER UNREACHABLE http://127.0.0.1:9115\nsince 10:02 UTC (for 5m): connection refused\n" + statusPage,
 	}
 	still := down.Alerts[0]
 	still.FailedProbes = 0 // only the DOWN itself counts its probes
@@ -267,6 +270,8 @@ func TestEveryKindFitsOneSegment(t *testing.T) {
 			msg = notification(kind, up)
 		case notify.KindExporterErr:
 			msg = notification(kind, exporter)
+		case notify.KindStoreDamaged:
+			msg = notification(kind, store)
 		}
 		before := len(f.received())
 		mustNotify(t, n, msg)

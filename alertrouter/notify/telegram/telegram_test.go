@@ -161,6 +161,14 @@ func TestDefaultMessages(t *testing.T) {
 			"✅ STABLE https://example.org (http_2xx)\nstopped flapping, now up\n→ " + statusPage},
 		{"exporter unreachable", notification(notify.KindExporterErr, exporter),
 			"🟠 EXPORTER UNREACHABLE http://127.0.0.1:9115\nunreachable since 10:02 UTC (for 5m)\nreason: connection refused\ntargets cannot be probed until it is back\n→ " + statusPage},
+		{"store damaged", notification(notify.KindStoreDamaged, notify.Alert{
+			Labels:      map[string]string{"alertname": "StoreDamaged", "instance": "/var/lib/vigie/vigie-router.db"},
+			Annotations: map[string]string{"description": "The damaged file is kept as /var/lib/vigie/vigie-router.db.damaged-20261121T100200Z."},
+			StartsAt:    started, Status: notify.StatusFiring, Reason: "store: /var/lib/vigie/vigie-router.db is damaged: reading it panics: invalid page type <00>",
+		}),
+			"🟠 STORE DAMAGED StoreDamaged /var/lib/vigie/vigie-router.db\nthe router's store could not be read at 10:02 UTC and was replaced by an empty one\n" +
+				"reason: store: /var/lib/vigie/vigie-router.db is damaged: reading it panics: invalid page type <00>\n" +
+				"The damaged file is kept as /var/lib/vigie/vigie-router.db.damaged-20261121T100200Z.\n→ " + statusPage},
 		{"exporter back", resolved(notification(notify.KindExporterErr, exporterBack)),
 			"✅ EXPORTER REACHABLE http://127.0.0.1:9115\nreachable again after 3m\n→ " + statusPage},
 		{"prometheus alert", notification(notify.KindDown, prom),
