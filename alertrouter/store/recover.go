@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -92,8 +93,13 @@ func OpenWith(dir string, o Options) (*Store, *Damage, error) {
 	return &Store{db: db, logger: o.Logger}, damage, nil
 }
 
-// openChecked opens the bbolt file, reads every page of it once and runs
-// bbolt's consistency check, then init. A panic on the way (bbolt panics on
+// lockTimeout is how long opening waits for another process's lock on the
+// file: a second router on the same directory fails instead of hanging.
+const lockTimeout = 2 * time.Second
+
+// openChecked checks the file's page structure (checkStructure), opens it
+// with bbolt, reads every page of it once and runs bbolt's consistency
+// check, then init. A panic on the way (bbolt panics on
 // pages it cannot make sense of; a page beyond the end of a truncated file
 // is a memory fault, turned into a panic here) is a damaged file. The
 // *bolt.DB of a file that panicked is abandoned, not closed: the panic may
@@ -111,8 +117,21 @@ func openChecked(path string, init func(*bolt.DB) error) (db *bolt.DB, err error
 			db, err = nil, &damagedError{path: path, err: fmt.Errorf("reading it panics: %v", r)}
 		}
 	}()
+	structureErr := whileLocked(path, lockTimeout, func() error {
+		if err := checkStructure(path); err != nil {
+			var pathErr *fs.PathError
+			if errors.As(err, &pathErr) {
+				return fmt.Errorf("store: read %s: %w", path, err)
+			}
+			return &damagedError{path: path, err: err}
+		}
+		return nil
+	})
+	if structureErr != nil {
+		return nil, structureErr
+	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: 2 * time.Second,
+		Timeout: lockTimeout,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, perm)
 			file = f
@@ -120,15 +139,18 @@ func openChecked(path string, init func(*bolt.DB) error) (db *bolt.DB, err error
 		},
 	})
 	if err != nil {
-		for _, damaged := range []error{bolt.ErrInvalid, bolt.ErrVersionMismatch, bolt.ErrChecksum, bolt.ErrInvalidMapping} {
-			if errors.Is(err, damaged) {
-				return nil, &damagedError{path: path, err: err}
-			}
-		}
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		// The system's errors (permissions, I/O, memory) say nothing about
+		// the content; the others (bad meta pages, a file too small, …)
+		// are bbolt's verdict on it.
+		var pathErr *fs.PathError
+		var errno syscall.Errno
+		if errors.As(err, &pathErr) || errors.As(err, &errno) {
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+		return nil, &damagedError{path: path, err: err}
 	}
 	if err := verify(db); err != nil {
 		db.Close()

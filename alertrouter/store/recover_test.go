@@ -275,3 +275,32 @@ func TestOpenFailsConsistencyCheck(t *testing.T) {
 		t.Fatalf("Open: %v, want the consistency check's error", err)
 	}
 }
+
+// TestOpenCyclicTree: a branch page pointing back to itself would make
+// bbolt's cursor descend forever, growing its stack until the kernel kills
+// the router (no panic to recover from); the structure check finds it
+// first.
+func TestOpenCyclicTree(t *testing.T) {
+	var root uint64
+	var pageSize int
+	dir := damagedStore(t, func(path string, data []byte) {})
+	s := open(t, dir)
+	s.db.View(func(tx *bolt.Tx) error {
+		root = uint64(tx.Bucket(bucketChecks).Root())
+		return nil
+	})
+	pageSize = s.db.Info().PageSize
+	s.Close()
+	path := filepath.Join(dir, FileName)
+	data, _ := os.ReadFile(path)
+	p := data[root*uint64(pageSize):]
+	if flags := ne.Uint16(p[8:]); flags != boltBranchPage {
+		t.Fatalf("the checks bucket's root page %d is not a branch (%#x)", root, flags)
+	}
+	ne.PutUint64(p[boltPageHeader+8:], root) // its first child is itself
+	write(t, path, data)
+	_, err := Open(dir)
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), fmt.Sprintf("page %d is reached twice", root)) {
+		t.Fatalf("Open: %v", err)
+	}
+}
