@@ -121,7 +121,10 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("error in receivers: %w", err)
 	}
-	r.store, err = store.Open(o.StoragePath)
+	// A damaged store is moved aside and replaced (and StoreDamaged sent):
+	// failing here would be a restart loop under systemd that tells nobody.
+	var damage *store.Damage
+	r.store, damage, err = store.OpenWith(o.StoragePath, store.Options{Recover: true, Logger: o.Logger.With("component", "store")})
 	if err != nil {
 		return nil, err
 	}
@@ -148,12 +151,13 @@ func New(o Options) (*Router, error) {
 		ExternalURL: o.ExternalURL,
 		Muter:       r.silences,
 		MaxAlerts:   o.Limits.MaxAlerts,
+		StoreDamage: damage,
 	})
 	if err != nil {
 		r.store.Close()
 		return nil, err
 	}
-	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher}, &silencesCollector{s: r.silences})
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher}, &silencesCollector{s: r.silences}, &unreadableCollector{s: r.store})
 	r.api = api.New(api.Options{
 		Engine: r.engine, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
 		Registerer: o.Registry, Name: clusterName(), Started: time.Now(),

@@ -28,6 +28,8 @@ const (
 	DefaultCheckTimeout       = 10 * time.Second
 	DefaultMaxConcurrency     = 256
 	DefaultSDRefreshInterval  = 30 * time.Second
+	DefaultSDMaxRemovedRatio  = 0.5
+	DefaultSDConfirmations    = 3
 	DefaultExporterFailures   = 3
 	DefaultExporterAlertAfter = time.Minute
 	DefaultFailures           = 3
@@ -77,6 +79,9 @@ type ExporterConfig struct {
 	// SDURL is the target list (Prometheus HTTP SD JSON); default URL + "/sd".
 	SDURL             string   `yaml:"sd_url,omitempty"`
 	SDRefreshInterval Duration `yaml:"sd_refresh_interval,omitempty"`
+	// SDRemovalGuard holds back a target list that would remove many
+	// checks at once until it is confirmed.
+	SDRemovalGuard RemovalGuard `yaml:"sd_removal_guard,omitempty"`
 	// Timeout bounds one request to the exporter; default checks.timeout + 5s
 	// (the exporter itself stops the probe at checks.timeout).
 	Timeout Duration `yaml:"timeout,omitempty"`
@@ -89,14 +94,30 @@ type ExporterConfig struct {
 	// errors in a row.
 	Failures   int      `yaml:"failures,omitempty"`
 	AlertAfter Duration `yaml:"alert_after,omitempty"`
-	// Receivers get the "exporter unreachable" notification; default every
-	// receiver some rule uses.
+	// Receivers get the router's own alerts ("exporter unreachable",
+	// StoreDamaged); default every receiver some rule uses.
 	Receivers []string `yaml:"receivers,omitempty"`
+}
+
+// RemovalGuard protects the checks from a target list that lost them by
+// accident (a broken source on the exporter, a Consul restored empty): a
+// list that would remove more than MaxRemovedRatio of the checks, or every
+// check announced DOWN, removes them only once Confirmations lists in a row
+// agree on what to remove. Until then the checks are kept and probed.
+type RemovalGuard struct {
+	MaxRemovedRatio float64 `yaml:"max_removed_ratio,omitempty"`
+	// Confirmations counts the list that proposed the removal; 1 applies
+	// every list at once (no guard).
+	Confirmations int `yaml:"confirmations,omitempty"`
 }
 
 // ChecksConfig is how often checks are probed.
 type ChecksConfig struct {
-	Interval      Duration `yaml:"interval,omitempty"`
+	Interval Duration `yaml:"interval,omitempty"`
+	// RetryInterval and Timeout follow Prometheus's scrape_timeout
+	// convention: left unset, they are their default capped at Interval
+	// (so `interval: 5s` alone is valid); set explicitly, they must not be
+	// longer than Interval.
 	RetryInterval Duration `yaml:"retry_interval,omitempty"`
 	// Timeout is passed to the exporter as the scrape timeout.
 	Timeout Duration `yaml:"timeout,omitempty"`
@@ -266,17 +287,23 @@ func defaultExporterConfig() ExporterConfig {
 	return ExporterConfig{
 		URL:               DefaultExporterURL,
 		SDRefreshInterval: Duration(DefaultSDRefreshInterval),
+		SDRemovalGuard:    RemovalGuard{MaxRemovedRatio: DefaultSDMaxRemovedRatio, Confirmations: DefaultSDConfirmations},
 		HTTPConfig:        pconfig.DefaultHTTPClientConfig,
 		Failures:          DefaultExporterFailures,
 		AlertAfter:        Duration(DefaultExporterAlertAfter),
 	}
 }
 
+// unsetDuration marks a duration the file did not set, whose default
+// depends on another key. The YAML parser never yields a negative duration,
+// so it cannot be confused with a written value.
+const unsetDuration Duration = -1
+
 func defaultChecksConfig() ChecksConfig {
 	return ChecksConfig{
 		Interval:       Duration(DefaultCheckInterval),
-		RetryInterval:  Duration(DefaultRetryInterval),
-		Timeout:        Duration(DefaultCheckTimeout),
+		RetryInterval:  unsetDuration,
+		Timeout:        unsetDuration,
 		MaxConcurrency: DefaultMaxConcurrency,
 	}
 }
@@ -358,8 +385,9 @@ func (c *RouterConfig) Receiver(name string) (*Receiver, bool) {
 	return nil, false
 }
 
-// ExporterReceivers returns who is told that the exporter is unreachable:
-// exporter.receivers, or else every receiver some rule uses.
+// ExporterReceivers returns who is told of the router's own alerts (the
+// exporter is unreachable, the store was damaged): exporter.receivers, or
+// else every receiver some rule uses.
 func (c *RouterConfig) ExporterReceivers() []string {
 	if len(c.Exporter.Receivers) > 0 {
 		return c.Exporter.Receivers
@@ -445,6 +473,12 @@ func (c *ExporterConfig) validate(checkTimeout time.Duration) error {
 	if c.SDRefreshInterval <= 0 {
 		return at(errors.New("must be positive"), "sd_refresh_interval")
 	}
+	if r := c.SDRemovalGuard.MaxRemovedRatio; !(r > 0 && r <= 1) {
+		return at(fmt.Errorf("%g is not a ratio in (0, 1]", r), "sd_removal_guard", "max_removed_ratio")
+	}
+	if c.SDRemovalGuard.Confirmations < 1 {
+		return at(errors.New("must be at least 1 (1: no confirmation)"), "sd_removal_guard", "confirmations")
+	}
 	if c.Timeout < 0 {
 		return at(errors.New("must not be negative"), "timeout")
 	}
@@ -487,14 +521,21 @@ func (c *ChecksConfig) validate() error {
 	if c.Interval <= 0 {
 		return at(errors.New("must be positive"), "interval")
 	}
-	if c.RetryInterval <= 0 {
-		return at(errors.New("must be positive"), "retry_interval")
-	}
-	if c.Timeout <= 0 {
-		return at(errors.New("must be positive"), "timeout")
-	}
-	if c.Timeout > c.Interval {
-		return at(fmt.Errorf("timeout %s is longer than interval %s", c.Timeout, c.Interval), "timeout")
+	for _, d := range []struct {
+		key string
+		v   *Duration
+		def time.Duration
+	}{{"retry_interval", &c.RetryInterval, DefaultRetryInterval}, {"timeout", &c.Timeout, DefaultCheckTimeout}} {
+		switch {
+		case *d.v == unsetDuration:
+			// Prometheus's scrape_timeout rule: the default, but never
+			// longer than the interval the user chose.
+			*d.v = min(Duration(d.def), c.Interval)
+		case *d.v <= 0:
+			return at(errors.New("must be positive"), d.key)
+		case *d.v > c.Interval:
+			return at(fmt.Errorf("%s %s is longer than interval %s", d.key, *d.v, c.Interval), d.key)
+		}
 	}
 	if c.MaxConcurrency < 1 {
 		return at(errors.New("must be at least 1"), "max_concurrency")

@@ -155,6 +155,76 @@ func TestRouterDefaults(t *testing.T) {
 	}
 }
 
+func TestRemovalGuardDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		yaml          string
+		ratio         float64
+		confirmations int
+	}{
+		{"", DefaultSDMaxRemovedRatio, DefaultSDConfirmations},
+		{"exporter:\n  url: http://127.0.0.1:9115\n", DefaultSDMaxRemovedRatio, DefaultSDConfirmations},
+		{"exporter:\n  sd_removal_guard:\n    confirmations: 1\n", DefaultSDMaxRemovedRatio, 1},
+		{"exporter:\n  sd_removal_guard:\n    max_removed_ratio: 0.2\n", 0.2, DefaultSDConfirmations},
+	} {
+		c, err := ParseRouter([]byte(tc.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if g := c.Exporter.SDRemovalGuard; g.MaxRemovedRatio != tc.ratio || g.Confirmations != tc.confirmations {
+			t.Errorf("%q: guard %+v, want %v/%d", tc.yaml, g, tc.ratio, tc.confirmations)
+		}
+	}
+}
+
+// TestCheckTimeoutDefaults follows Prometheus's scrape_timeout rule: an
+// unset timeout (and retry_interval) is its default capped at the
+// interval, so a short interval alone is a valid configuration.
+func TestCheckTimeoutDefaults(t *testing.T) {
+	cases := []struct {
+		name, yaml     string
+		retry, timeout time.Duration
+	}{
+		{"nothing set", "", DefaultRetryInterval, DefaultCheckTimeout},
+		{"empty checks block", "checks: {}\n", DefaultRetryInterval, DefaultCheckTimeout},
+		{"interval above the defaults", "checks:\n  interval: 2m\n", DefaultRetryInterval, DefaultCheckTimeout},
+		{"interval 1s", "checks:\n  interval: 1s\n", time.Second, time.Second},
+		{"interval between the defaults", "checks:\n  interval: 12s\n", 12 * time.Second, DefaultCheckTimeout},
+		{"explicit values kept", "checks:\n  interval: 5s\n  retry_interval: 2s\n  timeout: 3s\n", 2 * time.Second, 3 * time.Second},
+		{"explicit values equal to the interval", "checks:\n  interval: 5s\n  retry_interval: 5s\n  timeout: 5s\n", 5 * time.Second, 5 * time.Second},
+		{"timeout set, retry_interval capped", "checks:\n  interval: 4s\n  timeout: 1s\n", 4 * time.Second, time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseRouter([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Checks.RetryInterval.Std(); got != tc.retry {
+				t.Errorf("retry_interval = %s, want %s", got, tc.retry)
+			}
+			if got := c.Checks.Timeout.Std(); got != tc.timeout {
+				t.Errorf("timeout = %s, want %s", got, tc.timeout)
+			}
+			if got, want := c.Exporter.Timeout.Std(), tc.timeout+5*time.Second; got != want {
+				t.Errorf("exporter.timeout = %s, want %s", got, want)
+			}
+			// The effective values are what /config shows, and they parse
+			// back to the same configuration.
+			out, err := c.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := ParseRouter(out)
+			if err != nil {
+				t.Fatalf("re-parsing %s: %v", out, err)
+			}
+			if again.Checks != c.Checks {
+				t.Errorf("round trip: %+v, want %+v", again.Checks, c.Checks)
+			}
+		})
+	}
+}
+
 func TestRouterEmbeddedDefault(t *testing.T) {
 	c, err := LoadRouter("")
 	if err != nil {
@@ -196,10 +266,17 @@ func TestBadRouterConfigs(t *testing.T) {
 		{"bad duration", "checks:\n  interval: 5 minutes\n", []string{"line 2", "unknown unit"}},
 		{"zero interval", "checks:\n  interval: 0s\n", []string{"line 2", "checks.interval: must be positive"}},
 		{"timeout above interval", "checks:\n  interval: 5s\n  timeout: 10s\n", []string{"line 3", "checks.timeout: timeout 10s is longer than interval 5s"}},
+		{"timeout above interval, written first", "checks:\n  timeout: 3s\n  interval: 2s\n", []string{"line 2", "checks.timeout: timeout 3s is longer than interval 2s"}},
+		{"zero timeout", "checks:\n  interval: 5s\n  timeout: 0s\n", []string{"line 3", "checks.timeout: must be positive"}},
+		{"retry_interval above interval", "checks:\n  interval: 10s\n  retry_interval: 30s\n", []string{"line 3", "checks.retry_interval: retry_interval 30s is longer than interval 10s"}},
+		{"zero retry_interval", "checks:\n  retry_interval: 0s\n", []string{"line 2", "checks.retry_interval: must be positive"}},
 		{"bad exporter url", "exporter:\n  url: ftp://x\n", []string{"line 2", "exporter.url", "must use http or https"}},
 		{"exporter url with password", "exporter:\n  url: http://u:hunter2@127.0.0.1:9115\n", []string{"line 2", "carries a password: use http_config.basic_auth"}},
 		{"exporter url without host", "exporter:\n  url: http://\n", []string{"line 2", "has no host"}},
 		{"exporter failures", "exporter:\n  failures: 0\n", []string{"line 2", "exporter.failures: must be at least 1"}},
+		{"removal guard ratio", "exporter:\n  sd_removal_guard:\n    max_removed_ratio: 1.5\n", []string{"line 3", "exporter.sd_removal_guard.max_removed_ratio: 1.5 is not a ratio in (0, 1]"}},
+		{"removal guard zero ratio", "exporter:\n  sd_removal_guard:\n    max_removed_ratio: 0\n", []string{"line 3", "is not a ratio"}},
+		{"removal guard confirmations", "exporter:\n  sd_removal_guard:\n    confirmations: 0\n", []string{"line 3", "exporter.sd_removal_guard.confirmations: must be at least 1"}},
 		{"exporter undefined receiver", "exporter:\n  receivers: [nope]\n", []string{"line 2", `undefined receiver "nope"`}},
 		{"delivery backoff order", "delivery:\n  min_backoff: 10m\n  max_backoff: 1m\n", []string{"line 2", "delivery.min_backoff"}},
 		{"rule undefined receiver", "receivers:\n  - name: ops\nrules:\n  - receivers: [ops, nope]\n", []string{"line 4", `rules.[0].receivers.[1]: undefined receiver "nope"`}},

@@ -143,6 +143,9 @@ type consulEvent struct {
 	service   string
 	gen       uint64
 	groups    []TargetGroup
+	// err: the catalog (service "") or a service that never answered
+	// could not be read; the main loop tells the manager it failed.
+	err error
 }
 
 type serviceWatcher struct {
@@ -162,17 +165,23 @@ type consulRun struct {
 	out      []Update
 
 	// Until the initial state is sent: the services whose first answer is
-	// awaited.
+	// awaited. After the initial timeout, those still pending are sent as
+	// failed (with their errors) until they answer.
 	initialSent bool
 	catalogSeen bool
+	timedOut    bool
 	pending     map[string]bool
+	pendingErrs map[string]string // service → its last error, while pending
+	catalogErr  string            // the catalog's error sent before its first answer
+	errOut      []Update          // errors to send before the initial state
 }
 
 // Run implements Provider. Its main loop owns the watcher set and the sends
 // to the manager, so that a stopped watcher's late answer is never sent.
 func (p *ConsulProvider) Run(ctx context.Context, ch chan<- []Update) {
 	ctx, cancel := context.WithCancel(ctx)
-	r := &consulRun{p: p, ctx: ctx, events: make(chan consulEvent), watchers: map[string]*serviceWatcher{}, pending: map[string]bool{}}
+	r := &consulRun{p: p, ctx: ctx, events: make(chan consulEvent), watchers: map[string]*serviceWatcher{},
+		pending: map[string]bool{}, pendingErrs: map[string]string{}}
 	defer func() {
 		cancel()
 		r.watching.Wait() // no watcher may touch the metrics after this
@@ -187,32 +196,97 @@ func (p *ConsulProvider) Run(ctx context.Context, ch chan<- []Update) {
 		case <-ctx.Done():
 			return
 		case <-initialC:
-			p.logger.Warn("Some Consul services have not answered yet; sending the others", "services", strings.Join(slices.Sorted(maps.Keys(r.pending)), ","))
-			clear(r.pending)
-		case ev := <-r.events:
-			if ev.services == nil {
-				r.serviceChanged(ev)
-				break
+			if len(r.pending) > 0 {
+				p.logger.Warn("Some Consul services have not answered yet; sending the others, and these as failed", "services", strings.Join(slices.Sorted(maps.Keys(r.pending)), ","))
 			}
-			r.catalogChanged(ev)
-			if !r.catalogSeen {
-				r.catalogSeen = true
-				initialC = time.After(p.initialTimeout)
+			r.timedOut = true
+		case ev := <-r.events:
+			switch {
+			case ev.err != nil:
+				r.failed(ev)
+			case ev.services == nil:
+				r.serviceChanged(ev)
+			default:
+				r.catalogChanged(ev)
+				if !r.catalogSeen {
+					r.catalogSeen = true
+					initialC = time.After(p.initialTimeout)
+				}
 			}
 		}
-		// The initial state is complete once the catalog and every
-		// service in it have answered (or the initial timeout passed).
-		if !r.initialSent && (!r.catalogSeen || len(r.pending) > 0) {
+		batch, errorsOnly := r.out, false
+		if !r.initialSent {
+			// The initial state is complete once the catalog and every
+			// service in it have answered (or the initial timeout
+			// passed: the services still silent are sent as failed, so
+			// that the manager keeps /sd unavailable rather than serving
+			// them as gone). Until then only errors are sent.
+			if !r.catalogSeen || len(r.pending) > 0 && !r.timedOut {
+				batch, errorsOnly = r.errOut, true
+				if len(batch) == 0 {
+					continue
+				}
+			} else {
+				batch = r.initialState()
+			}
+		}
+		if len(batch) == 0 && r.initialSent {
 			continue
 		}
-		if !r.initialSent || len(r.out) > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case ch <- r.out:
-			}
-			r.initialSent, initialC, r.out = true, nil, nil
+		select {
+		case <-ctx.Done():
+			return
+		case ch <- batch:
 		}
+		if errorsOnly {
+			r.errOut = nil
+			continue
+		}
+		r.initialSent, initialC, r.out, r.errOut = true, nil, nil, nil
+	}
+}
+
+// initialState is the first complete batch: the services that answered,
+// the silent ones as failed, and the clearing of the catalog's error if one
+// was sent.
+func (r *consulRun) initialState() []Update {
+	batch := make([]Update, 0, len(r.out)+len(r.pending)+1)
+	if r.catalogErr != "" {
+		batch = append(batch, Update{})
+	}
+	batch = append(batch, r.out...)
+	for _, name := range slices.Sorted(maps.Keys(r.pending)) {
+		batch = append(batch, Update{Source: "consul:" + name, Err: r.pendingErr(name)})
+	}
+	return batch
+}
+
+func (r *consulRun) pendingErr(name string) error {
+	if msg := r.pendingErrs[name]; msg != "" {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("no answer from Consul within %s", r.p.initialTimeout)
+}
+
+// failed notes an error of the catalog before its first answer, or of a
+// service that never answered: sent to the manager (once per distinct
+// error) so that it does not take "failed" for "no targets".
+func (r *consulRun) failed(ev consulEvent) {
+	msg := ev.err.Error()
+	if ev.service == "" {
+		if r.catalogSeen || msg == r.catalogErr {
+			return
+		}
+		r.catalogErr = msg
+		r.errOut = append(r.errOut, Update{Err: fmt.Errorf("Consul %s: %w", r.p.cfg.Server, ev.err)})
+		return
+	}
+	if w := r.watchers[ev.service]; w == nil || w.gen != ev.gen || !r.pending[ev.service] || r.pendingErrs[ev.service] == msg {
+		return
+	}
+	r.pendingErrs[ev.service] = msg
+	if r.initialSent {
+		r.out = append(r.out, Update{Source: "consul:" + ev.service, Err: ev.err})
 	}
 }
 
@@ -246,6 +320,7 @@ func (r *consulRun) catalogChanged(ev consulEvent) {
 			w.cancel()
 			delete(r.watchers, name)
 			delete(r.pending, name)
+			delete(r.pendingErrs, name)
 			r.out = append(r.out, Update{Source: "consul:" + name})
 		}
 	}
@@ -259,6 +334,7 @@ func (r *consulRun) serviceChanged(ev consulEvent) {
 		return
 	}
 	delete(r.pending, ev.service)
+	delete(r.pendingErrs, ev.service)
 	r.out = append(r.out, Update{Source: "consul:" + ev.service, Groups: ev.groups})
 }
 
@@ -319,6 +395,9 @@ func (p *ConsulProvider) watchCatalog(ctx context.Context, events chan<- consulE
 				p.logger.Error("Error querying Consul, keeping the last known targets", "server", p.cfg.Server, "err", err)
 				failing = true
 			}
+			if first && !sendEvent(ctx, events, consulEvent{err: err}) {
+				return
+			}
 			// Consul may come back with a fresh state and lower indexes.
 			index = 0
 			if !sleepCtx(ctx, bo.next()) {
@@ -376,6 +455,9 @@ func (p *ConsulProvider) watchService(ctx context.Context, name string, gen uint
 				p.logger.Debug("Error querying Consul service", "service", name, "err", err)
 			}
 			failing = true
+			if first && !sendEvent(ctx, events, consulEvent{service: name, gen: gen, err: err}) {
+				return
+			}
 			index = 0
 			if !sleepCtx(ctx, bo.next()) {
 				return
@@ -397,6 +479,16 @@ func (p *ConsulProvider) watchService(ctx context.Context, name string, gen uint
 		if !sleepCtx(ctx, p.refresh-time.Since(start)) {
 			return
 		}
+	}
+}
+
+// sendEvent hands ev to the main loop; false when ctx ended first.
+func sendEvent(ctx context.Context, events chan<- consulEvent, ev consulEvent) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case events <- ev:
+		return true
 	}
 }
 

@@ -381,7 +381,12 @@ func TestConsulAgentServiceRefused(t *testing.T) {
 	p.initialTimeout = 300 * time.Millisecond
 	m := startManager(t, ManagerOptions{Metrics: metrics, ReadyTimeout: time.Hour})
 	m.SetProviders([]NamedProvider{{Name: "consul[0]", Kind: "consul", Key: "k", Provider: p}})
-	waitPairs(t, m, "", "127.0.0.1:80 tcp_connect")
+	// A service that never answered is not a service without instances:
+	// /sd stays unavailable, naming it, rather than serving it as gone.
+	eventually(t, 5*time.Second, "a 503 naming the refused service", func() bool {
+		code, body := getStatus(t, m, "")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "consul[0]: consul:secret: ") && strings.Contains(body, "403")
+	})
 	eventually(t, 5*time.Second, "the refusal in the log", func() bool {
 		return strings.Contains(logs.String(), "Error querying Consul service, keeping its last known targets") &&
 			strings.Contains(logs.String(), "service=secret") && strings.Contains(logs.String(), "403")
@@ -404,6 +409,7 @@ func TestConsulAgentServiceRefused(t *testing.T) {
 
 	// Allowed again: web and secret share the target, secret sorts after web.
 	proxy.setRefuse(nil)
+	waitPairs(t, m, "", "127.0.0.1:80 tcp_connect")
 	eventually(t, 5*time.Second, "the secret service's targets", func() bool {
 		return metricValue(t, metrics.duplicateTargets) == 1
 	})

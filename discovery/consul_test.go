@@ -1,11 +1,19 @@
 package discovery
 
 import (
+	"encoding/json"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	consul "github.com/hashicorp/consul/api"
+	"github.com/prometheus/common/model"
 
 	"github.com/vigie-monitoring/vigie/config"
 )
@@ -208,5 +216,106 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 	b.reset()
 	if d := b.next(); d > b.min*5/4 {
 		t.Errorf("after a success the backoff starts over, got %s", d)
+	}
+}
+
+// fakeConsul answers the two queries the provider makes, from a catalog the
+// test changes; a service listed in refuse answers 403, and while down
+// every query answers 500.
+type fakeConsul struct {
+	mu       sync.Mutex
+	down     bool
+	services map[string]int // service → port of its one instance
+	refuse   map[string]bool
+	index    int
+}
+
+func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		http.Error(w, "rpc error: No cluster leader", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("X-Consul-Index", strconv.Itoa(f.index))
+	w.Header().Set("Content-Type", "application/json")
+	switch name, isService := strings.CutPrefix(r.URL.Path, "/v1/health/service/"); {
+	case r.URL.Path == "/v1/catalog/services":
+		catalog := map[string][]string{}
+		for name := range f.services {
+			catalog[name] = []string{"vigie"}
+		}
+		json.NewEncoder(w).Encode(catalog)
+	case isService && f.refuse[name]:
+		http.Error(w, "Permission denied", http.StatusForbidden)
+	case isService:
+		entries := []*consul.ServiceEntry{}
+		if port, ok := f.services[name]; ok {
+			entries = append(entries, &consul.ServiceEntry{
+				Node:    &consul.Node{Node: "n1", Address: "127.0.0.1"},
+				Service: &consul.AgentService{ID: name, Service: name, Address: "127.0.0.1", Port: port, Tags: []string{"vigie"}, Meta: map[string]string{"vigie_modules": "tcp_connect"}},
+			})
+		}
+		json.NewEncoder(w).Encode(entries)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeConsul) set(edit func(*fakeConsul)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	edit(f)
+	f.index++
+}
+
+// TestConsulFailureIsNotEmpty: Consul failing when the exporter starts
+// (no leader, a service refused) keeps /sd unavailable, naming the
+// provider and the error, instead of serving its services as gone.
+func TestConsulFailureIsNotEmpty(t *testing.T) {
+	fake := &fakeConsul{down: true, services: map[string]int{"web": 80, "secret": 81}, refuse: map[string]bool{"secret": true}, index: 1}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	p := testConsulProvider(t, config.ConsulSDConfig{
+		Server: strings.TrimPrefix(srv.URL, "http://"), Tags: []string{"vigie"},
+		RefreshInterval: model.Duration(20 * time.Millisecond), Wait: model.Duration(time.Second),
+	})
+	p.backoffMin, p.backoffMax = 20*time.Millisecond, 50*time.Millisecond
+	p.initialTimeout = 200 * time.Millisecond
+	m := startManager(t, ManagerOptions{ReadyTimeout: time.Hour})
+	m.SetProviders([]NamedProvider{{Name: "consul[0]", Kind: "consul", Key: "k", Provider: p}})
+
+	unavailable := func(what string, want ...string) {
+		t.Helper()
+		eventually(t, 5*time.Second, what, func() bool {
+			code, body := getStatus(t, m, "")
+			if code != http.StatusServiceUnavailable {
+				return false
+			}
+			for _, w := range want {
+				if !strings.Contains(body, w) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	unavailable("a 503 naming Consul's error", "consul[0]: Consul "+p.cfg.Server+": ", "No cluster leader")
+
+	// Consul is back but refuses one service: still unavailable, naming it.
+	fake.set(func(f *fakeConsul) { f.down = false })
+	unavailable("a 503 naming the refused service", "consul[0]: consul:secret: ", "403")
+	if _, body := getStatus(t, m, ""); strings.Contains(body, "No cluster leader") {
+		t.Errorf("Consul's own error must be cleared once it answers: %q", body)
+	}
+
+	fake.set(func(f *fakeConsul) { delete(f.refuse, "secret") })
+	waitPairs(t, m, "", "127.0.0.1:80 tcp_connect", "127.0.0.1:81 tcp_connect")
+
+	// Once served, a failure keeps the last known targets.
+	fake.set(func(f *fakeConsul) { f.down = true })
+	time.Sleep(100 * time.Millisecond) // several failed queries
+	if got := pairs(getSD(t, m, "")); !slices.Equal(got, []string{"127.0.0.1:80 tcp_connect", "127.0.0.1:81 tcp_connect"}) {
+		t.Errorf("while Consul fails after start: /sd = %v", got)
 	}
 }

@@ -24,19 +24,30 @@ type TargetGroup struct {
 // Update is the complete current content of one source of a provider (a
 // file, a Consul service). It replaces whatever the provider sent earlier
 // for that source; an update without groups removes the source.
+//
+// An update with Err says that the source could not be read: its groups
+// are ignored and whatever the source had is kept. A provider reports
+// this for a source it has no good content for (a target file broken
+// since the start, a Consul service that has not answered), so that the
+// manager does not take "failed" for "no targets". Source "" is the
+// provider as a whole (Consul unreachable). An update without Err for the
+// same source clears the error.
 type Update struct {
 	// Source names where the groups come from, e.g. "static:targets/web.yml"
 	// or "consul:web". It is published as the __meta_vigie_source label.
 	Source string
 	Groups []TargetGroup
+	Err    error
 }
 
 // Provider discovers targets.
 //
-// Run sends batches of updates on ch until ctx is done, then returns. The
-// first batch is the provider's complete initial state (possibly empty): when
-// it arrives, the manager drops what a provider it replaces had sent, so a
-// configuration reload does not make targets blink. Every send must also
+// Run sends batches of updates on ch until ctx is done, then returns. A
+// provider is good once it has sent a batch and no error it reported is
+// outstanding: its targets are then complete. Until every provider has been
+// good once, /sd answers 503; when a reload replaces a provider, the
+// manager keeps serving what the old one had until the new one is good, so
+// a configuration reload does not make targets blink. Every send must also
 // select on ctx.Done(). A provider must not modify a batch once sent.
 type Provider interface {
 	Run(ctx context.Context, ch chan<- []Update)

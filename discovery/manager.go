@@ -25,8 +25,8 @@ type ManagerOptions struct {
 	// Debounce is how long the manager waits after an update for more
 	// before rendering, so that a burst of updates costs one render.
 	Debounce time.Duration
-	// ReadyTimeout bounds how long /sd waits for every provider's initial
-	// targets before serving what is known.
+	// ReadyTimeout is how long providers may take to deliver their first
+	// targets before the manager warns that /sd still answers 503.
 	ReadyTimeout time.Duration
 	Logger       *slog.Logger
 	Metrics      *Metrics
@@ -44,14 +44,15 @@ type Manager struct {
 	mu       sync.Mutex
 	slots    map[string]*slot
 	dirty    bool
-	ready    bool
-	timedOut bool
+	ready    bool   // every provider was good once: /sd serves targets
+	timedOut bool   // ReadyTimeout passed
+	waiting  string // why /sd answers 503, as last logged
 	nextID   uint64
 }
 
 // slot is one configured provider position ("static[0]"). While a new
-// provider has not delivered its initial state, the targets of the one it
-// replaces are still served.
+// provider is not good yet, the targets of the one it replaces are still
+// served.
 type slot struct {
 	priority int
 	current  *runningProvider
@@ -69,8 +70,10 @@ type runningProvider struct {
 
 	// Guarded by Manager.mu.
 	stopped  bool
-	reported bool
+	reported bool // sent a batch
+	good     bool // sent a batch and had no outstanding error since (sticky)
 	sources  map[string][]TargetGroup
+	errs     map[string]string // source ("" for the provider) → why it has no content
 }
 
 // NewManager returns a manager without providers; give it some with
@@ -152,14 +155,14 @@ func (m *Manager) SetProviders(ps []NamedProvider) {
 		ctx, cancel := context.WithCancel(m.ctx)
 		r := &runningProvider{
 			id: m.nextID, name: np.Name, key: np.Key, kind: np.Kind, provider: np.Provider,
-			cancel: cancel, done: make(chan struct{}), sources: map[string][]TargetGroup{},
+			cancel: cancel, done: make(chan struct{}), sources: map[string][]TargetGroup{}, errs: map[string]string{},
 		}
 		if s == nil {
 			s = &slot{}
 		} else {
 			s.current.stopped = true
 			toStop = append(toStop, s.current)
-			if s.current.reported {
+			if s.current.good {
 				s.previous = s.current
 			}
 		}
@@ -212,15 +215,24 @@ func (m *Manager) receive(r *runningProvider, batch []Update) {
 	if r.stopped {
 		return
 	}
-	changed := false
-	if !r.reported {
-		r.reported = true
-		if s := m.slots[r.name]; s != nil {
-			s.previous = nil
-		}
-		changed = true
-	}
+	changed := !r.reported
+	r.reported = true
 	for _, u := range batch {
+		if u.Err != nil {
+			// Failed is not empty: what the source had stays.
+			if msg := u.Err.Error(); r.errs[u.Source] != msg {
+				r.errs[u.Source] = msg
+				changed = true
+			}
+			continue
+		}
+		if _, failed := r.errs[u.Source]; failed {
+			delete(r.errs, u.Source)
+			changed = true
+		}
+		if u.Source == "" {
+			continue // the provider's own error cleared
+		}
 		old, had := r.sources[u.Source]
 		switch {
 		case len(u.Groups) == 0:
@@ -232,6 +244,13 @@ func (m *Manager) receive(r *runningProvider, batch []Update) {
 			r.sources[u.Source] = u.Groups
 			changed = true
 		}
+	}
+	if !r.good && len(r.errs) == 0 {
+		r.good = true
+		if s := m.slots[r.name]; s != nil {
+			s.previous = nil
+		}
+		changed = true
 	}
 	if changed {
 		m.markDirty()
@@ -247,30 +266,45 @@ func (m *Manager) markDirty() {
 	}
 }
 
-// render publishes a new snapshot if something changed and the manager is
-// ready (every provider reported once, or the readiness timeout passed).
+// render publishes a new snapshot if something changed. Until every
+// provider has been good once, the snapshot is a 503 naming the providers
+// that are not, and why: a source that failed must never look like a
+// source without targets, or Prometheus and the router would drop every
+// target it had (and the router resolve their incidents). Once ready, the
+// manager stays ready: a provider that breaks keeps its last good targets,
+// and one added later had none to lose.
 func (m *Manager) render() {
 	m.mu.Lock()
 	if !m.ready {
-		var waiting []string
-		for name, s := range m.slots {
-			if !s.current.reported {
-				waiting = append(waiting, name)
+		waiting, failed := m.notGood()
+		if len(waiting) == 0 {
+			// Without providers there is nothing to wait for, but the
+			// first ones configured must still deliver before /sd
+			// serves.
+			m.ready = len(m.slots) > 0
+			m.opts.Metrics.ready.Set(1)
+			if m.waiting != "" {
+				m.opts.Logger.Info("Every discovery provider delivered its targets; /sd serves them")
 			}
-		}
-		switch {
-		case len(waiting) == 0:
-			m.ready = true
-		case m.timedOut:
-			sort.Strings(waiting)
-			m.opts.Logger.Warn("Serving discovered targets before every provider reported", "waiting_for", strings.Join(waiting, ","), "timeout", m.opts.ReadyTimeout)
-			m.ready = true
-		default:
+			m.waiting = ""
+		} else {
+			msg := strings.Join(waiting, "\n")
+			// A provider still starting is only worth a word once it is
+			// late; one that failed is at once.
+			if msg != m.waiting && (failed || m.timedOut) {
+				m.opts.Logger.Warn("Target discovery is not ready: /sd answers 503 until every provider has delivered its targets once", "waiting_for", strings.Join(waiting, "; "))
+				m.waiting = msg
+			}
+			m.opts.Metrics.ready.Set(0)
+			m.dirty = false
 			m.mu.Unlock()
+			// The reasons first: clients quote the start of an error body.
+			m.snap.Store(&snapshot{unavailable: "Target discovery is not ready:\n" + msg +
+				"\n/sd answers 503 until every provider has delivered its targets once, so that a source that failed is not taken for a source without targets.\n"})
 			return
 		}
 	}
-	if !m.dirty && m.snap.Load() != nil {
+	if !m.dirty && m.snap.Load() != nil && m.snap.Load().unavailable == "" {
 		m.mu.Unlock()
 		return
 	}
@@ -291,6 +325,33 @@ func (m *Manager) render() {
 	m.opts.Logger.Debug("Rendered discovered targets", "served", stats.served, "duplicates", stats.duplicates, "bytes", len(snap.full.body))
 }
 
+// notGood lists the providers that have not been good yet (nor their
+// predecessor), with their errors: "static[0]: static:web.yml: line 3: …",
+// or "consul[0]: no targets delivered yet" for one that has reported no
+// error; failed says whether some reported one. m.mu must be held.
+func (m *Manager) notGood() (out []string, failed bool) {
+	for name, s := range m.slots {
+		r := s.current
+		if r.good || s.previous != nil {
+			continue
+		}
+		if len(r.errs) == 0 {
+			out = append(out, name+": no targets delivered yet")
+			continue
+		}
+		failed = true
+		for _, src := range slices.Sorted(maps.Keys(r.errs)) {
+			if src == "" {
+				out = append(out, name+": "+r.errs[src])
+			} else {
+				out = append(out, name+": "+src+": "+r.errs[src])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, failed
+}
+
 // inputs lists the sources to render in priority order: slots by position,
 // then sources by name. m.mu must be held; the groups are immutable.
 func (m *Manager) inputs() []sourceInput {
@@ -299,7 +360,7 @@ func (m *Manager) inputs() []sourceInput {
 	var inputs []sourceInput
 	for _, s := range slots {
 		r := s.current
-		if !r.reported && s.previous != nil {
+		if !r.good && s.previous != nil {
 			r = s.previous
 		}
 		names := slices.Sorted(maps.Keys(r.sources))

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +27,7 @@ func waitPairs(t *testing.T, m *Manager, query string, want ...string) []sdGroup
 	slices.Sort(want)
 	var groups []sdGroup
 	eventually(t, 5*time.Second, fmt.Sprintf("/sd%s to serve %v", query, want), func() bool {
-		if m.snap.Load() == nil {
+		if snap := m.snap.Load(); snap == nil || snap.unavailable != "" {
 			return false
 		}
 		groups = getSD(t, m, query)
@@ -88,16 +89,84 @@ func TestManagerNotReadyUntilProvidersReport(t *testing.T) {
 	waitPairs(t, m, "", "t1 m")
 }
 
+// A provider that stays silent keeps /sd unavailable, however long it
+// takes: serving the others would drop its targets everywhere. Once late,
+// it is named in the log.
 func TestManagerReadyTimeout(t *testing.T) {
 	logger, logs := testLogger(t)
-	m := startManager(t, ManagerOptions{ReadyTimeout: 100 * time.Millisecond, Logger: logger})
+	metrics := NewMetrics(nil)
+	m := startManager(t, ManagerOptions{ReadyTimeout: 100 * time.Millisecond, Logger: logger, Metrics: metrics})
 	a, silent := newFakeProvider(), newFakeProvider()
 	m.SetProviders([]NamedProvider{named("a", "static", a), named("silent", "consul", silent)})
 	a.send(Update{Source: "a", Groups: []TargetGroup{group("m", "t1")}})
-	waitPairs(t, m, "", "t1 m")
-	if !strings.Contains(logs.String(), "waiting_for=silent") {
-		t.Errorf("the log must name the provider that did not report:\n%s", logs)
+	eventually(t, 5*time.Second, "a warning naming the silent provider", func() bool {
+		return strings.Contains(logs.String(), `waiting_for="silent: no targets delivered yet"`)
+	})
+	code, body := getStatus(t, m, "")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "silent: no targets delivered yet") || strings.Contains(body, "\na") {
+		t.Errorf("after the timeout: %d %q, want 503 naming only the silent provider", code, body)
 	}
+	if metricValue(t, metrics.ready) != 0 {
+		t.Error("vigie_discovery_ready must be 0 while /sd answers 503")
+	}
+	silent.send()
+	waitPairs(t, m, "", "t1 m")
+	if metricValue(t, metrics.ready) != 1 {
+		t.Error("vigie_discovery_ready must be 1 once /sd serves")
+	}
+}
+
+// TestManagerFailedIsNotEmpty: a provider that failed before delivering
+// any target keeps /sd unavailable, with a body naming it and the error;
+// once every provider was good, a later failure keeps its last targets.
+func TestManagerFailedIsNotEmpty(t *testing.T) {
+	logger, logs := testLogger(t)
+	m := startManager(t, ManagerOptions{ReadyTimeout: time.Hour, Logger: logger})
+	static, consul := newFakeProvider(), newFakeProvider()
+	m.SetProviders([]NamedProvider{named("static[0]", "static", static), named("consul[0]", "consul", consul)})
+	static.send(
+		Update{Source: "static:good.yml", Groups: []TargetGroup{group("m", "a")}},
+		Update{Source: "static:web.yml", Err: errors.New("line 3: field lables not found")},
+	)
+	consul.send(Update{Err: errors.New("Consul 127.0.0.1:8500: connection refused")})
+	want := "static[0]: static:web.yml: line 3: field lables not found"
+	eventually(t, 5*time.Second, "a 503 naming both errors", func() bool {
+		code, body := getStatus(t, m, "")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, want) &&
+			strings.Contains(body, "consul[0]: Consul 127.0.0.1:8500: connection refused")
+	})
+	if !strings.Contains(logs.String(), "Target discovery is not ready") || !strings.Contains(logs.String(), "field lables not found") {
+		t.Errorf("the failure must be logged at once:\n%s", logs)
+	}
+
+	// Consul answers (its initial state clears its error); the file is
+	// still broken: still unavailable.
+	consul.send(Update{}, Update{Source: "consul:web", Groups: []TargetGroup{group("m", "b")}})
+	eventually(t, 5*time.Second, "consul's error to clear", func() bool {
+		_, body := getStatus(t, m, "")
+		return !strings.Contains(body, "consul[0]")
+	})
+	if code, body := getStatus(t, m, ""); code != http.StatusServiceUnavailable || !strings.Contains(body, want) {
+		t.Fatalf("with a file still broken: %d %q", code, body)
+	}
+	static.send(Update{Source: "static:web.yml", Groups: []TargetGroup{group("m", "c")}})
+	waitPairs(t, m, "", "a m", "b m", "c m")
+
+	// Ready: a failure now keeps what the source had.
+	static.send(Update{Source: "static:web.yml", Err: errors.New("line 1: broken again")})
+	consul.send(Update{Err: errors.New("Consul 127.0.0.1:8500: connection refused")})
+	time.Sleep(50 * time.Millisecond) // give a wrong render the chance to happen
+	if got := pairs(getSD(t, m, "")); !slices.Equal(got, []string{"a m", "b m", "c m"}) {
+		t.Errorf("after a later failure /sd = %v, want the last good targets", got)
+	}
+}
+
+// getStatus fetches /sd and returns its status and body.
+func getStatus(t *testing.T, h http.Handler, query string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/sd"+query, nil))
+	return rec.Code, rec.Body.String()
 }
 
 func TestManagerNoProvidersServesEmptyList(t *testing.T) {
@@ -140,6 +209,26 @@ func TestManagerHandoverOnReload(t *testing.T) {
 	}
 	replacement.send(Update{Source: "consul:web", Groups: []TargetGroup{group("m", "newer")}})
 	waitPairs(t, m, "", "newer m")
+}
+
+// A provider restarted by a reload that fails before it is good does not
+// replace the old one's targets with nothing.
+func TestManagerHandoverKeepsOldWhileNewFails(t *testing.T) {
+	m := startManager(t, ManagerOptions{})
+	old := newFakeProvider()
+	m.SetProviders([]NamedProvider{{Name: "static[0]", Kind: "static", Key: "v1", Provider: old}})
+	old.send(Update{Source: "static:web.yml", Groups: []TargetGroup{group("m", "old")}})
+	waitPairs(t, m, "", "old m")
+
+	replacement := newFakeProvider()
+	m.SetProviders([]NamedProvider{{Name: "static[0]", Kind: "static", Key: "v2", Provider: replacement}})
+	replacement.send(Update{Source: "static:web.yml", Err: errors.New("line 1: broken")}, Update{Source: "static:db.yml", Groups: []TargetGroup{group("m", "db")}})
+	time.Sleep(50 * time.Millisecond) // give a wrong render the chance to happen
+	if got := pairs(getSD(t, m, "")); !slices.Equal(got, []string{"old m"}) {
+		t.Fatalf("while the new provider fails, /sd = %v, want the old targets", got)
+	}
+	replacement.send(Update{Source: "static:web.yml", Groups: []TargetGroup{group("m", "new")}})
+	waitPairs(t, m, "", "db m", "new m")
 }
 
 // Adding or removing targets never moves the others between shards.
@@ -215,7 +304,10 @@ func TestSDHandler(t *testing.T) {
 		many = append(many, fmt.Sprintf("https://host%d.example.org", i))
 	}
 	p.send(Update{Source: "static:x", Groups: []TargetGroup{group("http_2xx", many...), group("icmp", "10.0.0.1")}})
-	eventually(t, 5*time.Second, "targets", func() bool { return m.snap.Load() != nil && len(getSD(t, m, "")) == 2 })
+	eventually(t, 5*time.Second, "targets", func() bool {
+		snap := m.snap.Load()
+		return snap != nil && snap.unavailable == "" && len(getSD(t, m, "")) == 2
+	})
 
 	do := func(method, query string, header http.Header) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, "/sd"+query, nil)

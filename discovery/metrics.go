@@ -12,6 +12,7 @@ type Metrics struct {
 	duplicateTargets prometheus.Gauge
 	snapshotBytes    prometheus.Gauge
 	lastUpdate       prometheus.Gauge
+	ready            prometheus.Gauge
 
 	staticFileErrors  prometheus.Counter
 	staticFileFailing *prometheus.GaugeVec
@@ -46,6 +47,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigie_discovery_last_update_timestamp_seconds",
 			Help: "When the /sd snapshot was last rendered.",
 		}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_discovery_ready",
+			Help: "1 once every discovery provider has delivered its targets (/sd serves them), 0 while /sd answers 503.",
+		}),
 		staticFileErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_discovery_static_file_errors_total",
 			Help: "Errors reading or parsing static target files.",
@@ -68,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, consulLabels),
 	}
 	if reg != nil {
-		reg.MustRegister(m.targets, m.shardTargets, m.duplicateTargets, m.snapshotBytes, m.lastUpdate,
+		reg.MustRegister(m.targets, m.shardTargets, m.duplicateTargets, m.snapshotBytes, m.lastUpdate, m.ready,
 			m.staticFileErrors, m.staticFileFailing, m.consulUp, m.consulErrors, m.consulServices)
 	}
 	return m

@@ -11,9 +11,10 @@ import (
 // written from pre-rendered bytes; gzip is served to clients that accept it
 // and If-None-Match is honoured.
 //
-// Until every provider has delivered its initial targets (or the readiness
-// timeout has passed) it answers 503: Prometheus then keeps its current
-// targets instead of dropping them all while the exporter starts.
+// Until every provider has delivered its targets once it answers 503, with
+// a body naming the providers that have not and why: Prometheus (and
+// vigie_router) then keep their current targets instead of dropping them
+// all while the exporter starts, or because a source is broken.
 func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -24,6 +25,11 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if snap == nil {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "Target discovery is starting.", http.StatusServiceUnavailable)
+		return
+	}
+	if snap.unavailable != "" {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, snap.unavailable, http.StatusServiceUnavailable)
 		return
 	}
 	rend := snap.full

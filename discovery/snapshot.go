@@ -38,6 +38,9 @@ type snapshot struct {
 	full    *rendering
 	modules map[string]*moduleRendering
 	empty   *rendering // the answer for a module without targets
+	// unavailable, when set, is the body of a 503: discovery is not ready
+	// and the snapshot has no targets.
+	unavailable string
 }
 
 // rendering is one /sd answer: its JSON, the gzip of it (Prometheus asks for

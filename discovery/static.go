@@ -52,6 +52,9 @@ type staticFile struct {
 	good    bool // groups hold the last good content
 	groups  []TargetGroup
 	lastErr string
+	// sentErr is the error sent to the manager for a file without good
+	// content, so that it is not taken for a file without targets.
+	sentErr string
 }
 
 // NewStaticProvider returns a provider for one `discovery.static` block.
@@ -124,8 +127,14 @@ func (p *StaticProvider) poll() []Update {
 		}
 		present[path] = true
 		p.files[path] = f
-		if changed {
+		switch {
+		case changed:
+			f.sentErr = ""
 			updates = append(updates, Update{Source: "static:" + path, Groups: f.groups})
+		case !f.good && f.lastErr != "" && f.lastErr != f.sentErr:
+			// Broken with no good content to keep: "failed", not "empty".
+			f.sentErr = f.lastErr
+			updates = append(updates, Update{Source: "static:" + path, Err: errors.New(f.lastErr)})
 		}
 	}
 	for path, f := range p.files {
@@ -136,6 +145,8 @@ func (p *StaticProvider) poll() []Update {
 		p.metrics.staticFileFailing.DeleteLabelValues(path)
 		if f.good {
 			p.logger.Info("Target file removed, dropping its targets", "file", path)
+		}
+		if f.good || f.sentErr != "" {
 			updates = append(updates, Update{Source: "static:" + path})
 		}
 	}

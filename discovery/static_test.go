@@ -142,6 +142,10 @@ func (h *staticHarness) next() map[string][]string {
 	for _, u := range recvUpdates(h.t, h.ch, 5*time.Second) {
 		src := strings.TrimPrefix(u.Source, "static:"+h.dir+"/")
 		out[src] = []string{}
+		if u.Err != nil {
+			out[src] = []string{"ERR " + u.Err.Error()}
+			continue
+		}
 		for _, g := range u.Groups {
 			for _, m := range g.Modules {
 				for _, tg := range g.Targets {
@@ -243,8 +247,26 @@ func TestStaticProviderBrokenFromTheStart(t *testing.T) {
 	for len(got["good.yml"]) == 0 {
 		got = h.next()
 	}
-	if _, ok := got["bad.yml"]; ok {
-		t.Errorf("a broken file without a good past has no targets to send: %v", got)
+	// A broken file without a good past has no targets to send: it is
+	// sent as failed, so that the manager does not take it for empty.
+	if g := got["bad.yml"]; len(g) != 1 || !strings.HasPrefix(g[0], "ERR line 2: cannot unmarshal") {
+		t.Errorf("bad.yml must be reported as failed: %v", got)
+	}
+	// Fixed: its targets clear the error. Deleted while broken: the error
+	// is withdrawn.
+	h.write("bad.yml", "- targets: [b]\n  modules: [icmp]\n")
+	if got := h.next(); !slices.Equal(got["bad.yml"], []string{"b icmp"}) {
+		t.Errorf("after fix: %v", got)
+	}
+	h.write("worse.yml", "nope")
+	if got := h.next(); len(got["worse.yml"]) != 1 || !strings.HasPrefix(got["worse.yml"][0], "ERR ") {
+		t.Errorf("a new broken file: %v", got)
+	}
+	if err := os.Remove(h.path("worse.yml")); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := h.next()["worse.yml"]; !ok || len(got) != 0 {
+		t.Errorf("deleting a broken file must withdraw its error: %v", got)
 	}
 	eventually(t, 5*time.Second, "the error in the log", func() bool {
 		return strings.Contains(h.logs.String(), "bad.yml") && strings.Contains(h.logs.String(), "line 2: cannot unmarshal")

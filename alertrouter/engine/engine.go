@@ -59,6 +59,9 @@ type Options struct {
 	// FlushInterval is how long state changes that notify nobody may wait
 	// before they are written (batched writes); default 1s.
 	FlushInterval time.Duration
+	// StoreDamage, when the store was damaged and replaced by an empty one
+	// at start, is announced to the router's own receivers (StoreDamaged).
+	StoreDamage *store.Damage
 	// Muter says what is silenced (package silence). The engine asks it
 	// before every DOWN, reminder or FLAPPING it would send; what is muted
 	// is recorded (View) and not sent. Recoveries of announced incidents
@@ -90,6 +93,7 @@ type Engine struct {
 	checks      map[string]*check
 	restored    map[string]*store.CheckRecord // states from the last run, until /sd names them
 	sdOnce      bool                          // a target list was applied
+	held        heldRemoval                   // a large removal awaiting confirmation
 	queue       checkHeap
 	jobs        chan probeJob // the probe workers' queue; its capacity is max_concurrency
 	workers     int           // workers started on jobs
@@ -227,6 +231,9 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, id := range sortedKeys(restored) {
+		e.readSavedState(o.Store, "checks", id, restored[id])
+	}
 	e.restored = restored
 	alerts, err := o.Store.LoadAlerts()
 	if err != nil {
@@ -242,11 +249,17 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	if rec != nil {
+		e.readSavedState(o.Store, "meta", "exporter", rec)
 		e.health.restore(rec)
 	}
 	e.metrics.exporterUp.Set(1)
 	if e.health.down {
 		e.metrics.exporterUp.Set(0)
+	}
+	if o.StoreDamage != nil {
+		if err := e.storeDamaged(o.StoreDamage, e.now()); err != nil {
+			return nil, err
+		}
 	}
 	e.publish(e.now())
 	return e, nil
@@ -479,8 +492,10 @@ func (e *Engine) applyConfig(cfg *config.RouterConfig, x Exporter) {
 	e.problemsDirty, e.alertsDirty, e.viewDirty = true, true, true
 }
 
-// applyTargets makes the checks match the target list.
+// applyTargets makes the checks match the target list. New checks are
+// added at once; removals may be held back by the removal guard.
 func (e *Engine) applyTargets(groups []TargetGroup, now time.Time) {
+	before := len(e.checks) + len(e.restored)
 	seen := make(map[string]bool, len(e.checks))
 	skipped := 0
 	var touched []*check // to catch up once every check is known (parents)
@@ -511,19 +526,41 @@ func (e *Engine) applyTargets(groups []TargetGroup, now time.Time) {
 	if skipped > 0 {
 		e.logger.Warn("Targets without a module label are not checked", "count", skipped)
 	}
+	var gone []string // checks, and states saved by the last run, not in the list
+	announced, goneAnnounced := 0, 0
 	for _, id := range sortedKeys(e.checks) {
+		c := e.checks[id]
+		if len(c.notified) > 0 {
+			announced++
+		}
 		if !seen[id] {
-			e.removeCheck(e.checks[id], now)
+			gone = append(gone, id)
+			if len(c.notified) > 0 {
+				goneAnnounced++
+			}
 		}
 	}
-	// States saved by the last run of checks that are gone.
 	for _, id := range sortedKeys(e.restored) {
-		rec := e.restored[id]
-		c := e.newCheck(id, rec.Target, rec.Module, rec.Labels)
-		c.restore(rec)
-		e.removeCheck(c, now)
+		gone = append(gone, id)
+		if len(e.restored[id].Notified) > 0 {
+			announced++
+			goneAnnounced++
+		}
 	}
-	e.restored = map[string]*store.CheckRecord{}
+	if !e.holdRemovals(gone, before, announced, goneAnnounced, now) {
+		for _, id := range gone {
+			if c, ok := e.checks[id]; ok {
+				e.removeCheck(c, now)
+				continue
+			}
+			// A state saved by the last run of a check that is gone.
+			rec := e.restored[id]
+			c := e.newCheck(id, rec.Target, rec.Module, rec.Labels)
+			c.restore(rec)
+			e.removeCheck(c, now)
+		}
+		e.restored = map[string]*store.CheckRecord{}
+	}
 	e.sdOnce = true
 	for _, c := range touched {
 		if !c.removed {
@@ -879,13 +916,14 @@ func (c *check) record() *store.CheckRecord {
 	return &store.CheckRecord{
 		Target: c.target, Module: c.module, Labels: c.sd,
 		State: c.State.String(), Failures: c.Failures, Successes: c.Successes,
-		Since: c.Since, Reason: c.Reason, Notified: c.notified,
+		Since: c.Since, FailingSince: c.FailingSince, Reason: c.Reason, Notified: c.notified,
 		Changes: c.changes, Flapping: c.flapping, FlappingSince: c.flapSince,
 	}
 }
 
 func (c *check) restore(rec *store.CheckRecord) {
-	c.Status = Status{State: parseState(rec.State), Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, Reason: rec.Reason}
+	state, _ := parseState(rec.State) // checked by readSavedState
+	c.Status = Status{State: state, Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since, FailingSince: rec.FailingSince, Reason: rec.Reason}
 	c.notified = rec.Notified
 	c.changes, c.flapping, c.flapSince = rec.Changes, rec.Flapping, rec.FlappingSince
 }

@@ -42,14 +42,29 @@ func TestStatusObserve(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := Status{State: tc.start}
+			var firstFailure time.Time
 			for i, st := range tc.steps {
 				now := t0.Add(time.Duration(i) * time.Minute)
+				if st.ok {
+					firstFailure = time.Time{}
+				} else if firstFailure.IsZero() {
+					firstFailure = now
+				}
 				got := s.Observe(st.ok, "boom", now, tc.failures, tc.successes)
 				if got != st.want || s.State != st.state {
 					t.Fatalf("step %d (ok=%v): transition %d state %s, want %d %s", i, st.ok, got, s.State, st.want, st.state)
 				}
-				if got != NoChange && !s.Since.Equal(now) {
-					t.Errorf("step %d: since = %s, want %s", i, s.Since, now)
+				// A DOWN began with the first failed probe of its streak;
+				// an UP when it was confirmed.
+				want := now
+				if got == WentDown {
+					want = firstFailure
+				}
+				if got != NoChange && !s.Since.Equal(want) {
+					t.Errorf("step %d: since = %s, want %s", i, s.Since, want)
+				}
+				if !s.FailingSince.Equal(firstFailure) {
+					t.Errorf("step %d: failing since %s, want %s", i, s.FailingSince, firstFailure)
 				}
 			}
 		})
@@ -219,6 +234,16 @@ func (h *harness) targets(entries ...string) []*notify.Notification {
 	return h.settle()
 }
 
+// confirmedTargets applies the same list as many times as the removal
+// guard asks before a large removal, and returns every notification.
+func (h *harness) confirmedTargets(entries ...string) []*notify.Notification {
+	var all []*notify.Notification
+	for range h.e.cfg.Exporter.SDRemovalGuard.Confirmations {
+		all = append(all, h.targets(entries...)...)
+	}
+	return all
+}
+
 // settle ends the step as the Run loop does (groups, alerts, commit,
 // View) and returns the notifications submitted.
 func (h *harness) settle() []*notify.Notification {
@@ -278,12 +303,14 @@ func TestFailuresThenOneDownSuccessesThenOneUp(t *testing.T) {
 	if ns := h.probe("https://a.example", "http_2xx", 0, ok); len(ns) != 0 {
 		t.Fatalf("first success notified: %s", summaries(ns))
 	}
+	// The incident starts with the first failed probe, not when the third
+	// one confirms it: that is what "since" means to the person on call.
+	downAt := h.now.Add(15 * time.Second)
 	for i := range 2 {
 		if ns := h.probe("https://a.example", "http_2xx", 15*time.Second, refused); len(ns) != 0 {
 			t.Fatalf("failure %d notified: %s", i+1, summaries(ns))
 		}
 	}
-	downAt := h.now.Add(15 * time.Second)
 	ns := h.probe("https://a.example", "http_2xx", 15*time.Second, refused)
 	// web rule (ops) continues into the http rule (ops again, audit): ops
 	// hears once.
@@ -299,7 +326,8 @@ func TestFailuresThenOneDownSuccessesThenOneUp(t *testing.T) {
 		a.Labels["alertname"] != AlertCheckDown || a.Labels["__meta_vigie_source"] != "" {
 		t.Errorf("labels = %v", a.Labels)
 	}
-	if a.Reason != "connection refused" || a.Annotations["summary"] != "https://a.example (http_2xx) is DOWN: connection refused" {
+	if a.Reason != "connection refused" || a.FailedProbes != 3 ||
+		a.Annotations["summary"] != "https://a.example (http_2xx) is DOWN since 10:00 UTC, 3 failed probes over 30s: connection refused" {
 		t.Errorf("alert = %+v", a)
 	}
 	if !a.StartsAt.Equal(downAt) || !a.EndsAt.IsZero() || a.Fingerprint == "" || !strings.Contains(a.GeneratorURL, "debug=true") {
@@ -307,6 +335,10 @@ func TestFailuresThenOneDownSuccessesThenOneUp(t *testing.T) {
 	}
 	if st := h.check("https://a.example", "http_2xx").State; st != Down {
 		t.Fatalf("state %s", st)
+	}
+	// The status page says the same "since".
+	if v := h.e.View(); len(v.Problems) != 1 || !v.Problems[0].Since.Equal(downAt) {
+		t.Errorf("status page problems: %+v", v.Problems)
 	}
 	// Still failing: nothing new.
 	if ns := h.probe("https://a.example", "http_2xx", time.Minute, refused); len(ns) != 0 {
@@ -326,7 +358,7 @@ func TestFailuresThenOneDownSuccessesThenOneUp(t *testing.T) {
 	if !up.Alerts[0].StartsAt.Equal(downAt) || !up.Alerts[0].EndsAt.Equal(h.now) {
 		t.Errorf("UP startsAt %s endsAt %s", up.Alerts[0].StartsAt, up.Alerts[0].EndsAt)
 	}
-	if want := "https://a.example (http_2xx) is UP again after 2m15s down"; up.Alerts[0].Annotations["summary"] != want {
+	if want := "https://a.example (http_2xx) is UP again after 2m (down since 10:00 UTC)"; up.Alerts[0].Annotations["summary"] != want {
 		t.Errorf("summary %q, want %q", up.Alerts[0].Annotations["summary"], want)
 	}
 	// Same incident, another step: DOWN and UP keys differ only in the step.
@@ -372,10 +404,11 @@ func TestFlappingBelowThresholdsSendsNothing(t *testing.T) {
 func TestReminders(t *testing.T) {
 	h := newHarness(t, "", baseConfig)
 	h.targets("https://a.example http_2xx web")
+	since := h.now.Add(15 * time.Second) // the first failed probe
 	for range 3 {
 		h.probe("https://a.example", "http_2xx", 15*time.Second, refused)
 	}
-	since := h.now
+	downAt := h.now
 	// ops: repeat 30m (shortest of its two rules); audit: 30m too.
 	var got []string
 	for range 8 { // every 10 minutes for 80 minutes
@@ -383,9 +416,9 @@ func TestReminders(t *testing.T) {
 			if n.Kind != notify.KindReminder {
 				t.Fatalf("unexpected %s", n.Kind)
 			}
-			got = append(got, fmt.Sprintf("%s@%s", n.Receiver, n.CreatedAt.Sub(since)))
-			if want := fmt.Sprintf("https://a.example (http_2xx) is still DOWN since %s (%s): connection refused",
-				since.Format(time.RFC3339), n.CreatedAt.Sub(since)); n.Alerts[0].Annotations["summary"] != want {
+			got = append(got, fmt.Sprintf("%s@%s", n.Receiver, n.CreatedAt.Sub(downAt)))
+			if want := fmt.Sprintf("https://a.example (http_2xx) is still DOWN since 10:00 UTC (for %s): connection refused",
+				notify.HumanizeDuration(n.CreatedAt.Sub(since))); n.Alerts[0].Annotations["summary"] != want {
 				t.Errorf("summary %q, want %q", n.Alerts[0].Annotations["summary"], want)
 			}
 			if !strings.HasSuffix(n.Key, "|reminder/1") && !strings.HasSuffix(n.Key, "|reminder/2") {
@@ -458,7 +491,7 @@ func TestRemovedFromDiscovery(t *testing.T) {
 	}
 	h.probe("https://b.example", "http_2xx", 0, ok)
 	h.now = h.now.Add(time.Minute)
-	ns := h.targets() // both gone
+	ns := h.confirmedTargets() // both gone
 	if len(ns) != 2 {
 		t.Fatalf("removal notifications:\n%s", summaries(ns))
 	}
@@ -479,6 +512,33 @@ func TestRemovedFromDiscovery(t *testing.T) {
 
 // TestRestartKeepsDownWithoutReannouncing: a DOWN check is still DOWN after
 // a restart, is not announced again, and its recovery is.
+// A restart in the middle of a streak of failures keeps its first failure:
+// the DOWN confirmed after the restart says since when it is failing.
+func TestRestartKeepsFirstFailure(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, dir, baseConfig)
+	h.targets("https://a.example http_2xx web")
+	h.probe("https://a.example", "http_2xx", 0, ok)
+	first := h.now.Add(15 * time.Second)
+	for range 2 {
+		h.probe("https://a.example", "http_2xx", 15*time.Second, refused)
+	}
+	h.store.Close()
+
+	h2 := newHarness(t, dir, baseConfig)
+	h2.now = h.now.Add(time.Minute)
+	h2.targets("https://a.example http_2xx web")
+	ns := h2.probe("https://a.example", "http_2xx", 0, refused)
+	if len(ns) == 0 || ns[0].Kind != notify.KindDown {
+		t.Fatalf("no DOWN after the restart: %s", summaries(ns))
+	}
+	a := ns[0].Alerts[0]
+	if !a.StartsAt.Equal(first) || a.FailedProbes != 3 ||
+		a.Annotations["summary"] != "https://a.example (http_2xx) is DOWN since 10:00 UTC, 3 failed probes over 1m: connection refused" {
+		t.Errorf("DOWN after restart: startsAt %s (want %s), %+v", a.StartsAt, first, a)
+	}
+}
+
 func TestRestartKeepsDownWithoutReannouncing(t *testing.T) {
 	dir := t.TempDir()
 	h := newHarness(t, dir, baseConfig)
@@ -547,7 +607,7 @@ func TestExporterErrorsNeverChangeStates(t *testing.T) {
 	}
 	for _, n := range got {
 		if n.Kind != notify.KindExporterErr || n.Alerts[0].Labels["alertname"] != AlertExporterUnreachable ||
-			!strings.Contains(n.Alerts[0].Annotations["summary"], "exporter http://127.0.0.1:9115 is unreachable since 2026-11-21T10:00:50Z: exporter unreachable: connection refused") {
+			!strings.Contains(n.Alerts[0].Annotations["summary"], "exporter http://127.0.0.1:9115 is unreachable since 10:00 UTC (for 1m): exporter unreachable: connection refused") {
 			t.Errorf("exporter alert %+v %v", n, n.Alerts[0].Annotations)
 		}
 	}

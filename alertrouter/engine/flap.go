@@ -91,8 +91,8 @@ func (e *Engine) settleFlapping(c *check, now time.Time) {
 	// and keep it as an open incident, closed by the next UP; catchUp
 	// announces it to the others.
 	h := e.holdCheck(c, now)
-	summary := fmt.Sprintf("%s (%s) stopped flapping and is DOWN since %s: %s",
-		c.target, c.module, c.Since.UTC().Format(time.RFC3339), c.Reason)
+	summary := fmt.Sprintf("%s (%s) stopped flapping and is DOWN %s: %s",
+		c.target, c.module, notify.SinceText(c.Since, now, 0), c.Reason)
 	for i := range c.pol.routes {
 		r := &c.pol.routes[i]
 		if _, told := c.notified[r.receiver]; !told || h.blocks(i) {

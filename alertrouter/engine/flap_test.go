@@ -169,7 +169,7 @@ func TestFlappingRemovedFromDiscoveryIsResolved(t *testing.T) {
 	h.targets("a tcp_connect x")
 	h.probe("a", "tcp_connect", 0, ok)
 	h.flap(refused, ok, refused, ok)
-	ns := h.targets()
+	ns := h.confirmedTargets()
 	if kinds(ns) != "up/resolved" || !strings.Contains(ns[0].Alerts[0].Annotations["summary"], "removed from discovery while FLAPPING") {
 		t.Fatalf("removal: %s", kinds(ns))
 	}

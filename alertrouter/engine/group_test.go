@@ -195,7 +195,7 @@ func TestGroupWaitZeroGroupsOneStep(t *testing.T) {
 		h.probe(target, "http_2xx", 0, refused)
 	}
 	// Three checks removed from discovery together: one message.
-	ns := h.targets()
+	ns := h.confirmedTargets()
 	if len(ns) != 1 || ns[0].Kind != notify.KindUp || instances(ns[0]) != "a,b,c" {
 		t.Fatalf("removal: %s", describe(ns))
 	}

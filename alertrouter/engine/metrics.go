@@ -15,6 +15,10 @@ type Metrics struct {
 	exporterProbeErrors, exporterSDErrors        prometheus.Counter
 	exporterUp                                   prometheus.Gauge
 	storeErrors                                  prometheus.Counter
+	storeDamaged                                 prometheus.Gauge
+
+	sdRemovalsHeld prometheus.Gauge
+	sdListsHeld    prometheus.Counter
 
 	flapping       prometheus.Gauge
 	grouped        prometheus.Gauge
@@ -55,6 +59,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigie_router_store_errors_total",
 			Help: "Failed writes of check states and notifications to the store (retried).",
 		}),
+		sdRemovalsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_sd_removals_held",
+			Help: "Checks the last target list no longer names, kept until more lists confirm the removal (exporter.sd_removal_guard).",
+		}),
+		sdListsHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigie_router_sd_lists_held_total",
+			Help: "Target lists whose removals were held back by exporter.sd_removal_guard, waiting for confirmation.",
+		}),
+		storeDamaged: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_store_damaged",
+			Help: "1 when this run found its store damaged, moved it aside and started with an empty one (StoreDamaged was sent).",
+		}),
 		flapping: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_router_checks_flapping",
 			Help: "Checks flapping (changing state too often; also counted in vigie_router_checks).",
@@ -82,6 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.exporterSDErrors = m.exporterErrors.WithLabelValues("sd")
 	if reg != nil {
 		reg.MustRegister(checks, m.targets, m.probes, m.probeDuration, m.exporterErrors, m.exporterUp, m.storeErrors,
+			m.sdRemovalsHeld, m.sdListsHeld, m.storeDamaged,
 			m.flapping, m.grouped, m.alerts, m.alertsReceived)
 	}
 	return m

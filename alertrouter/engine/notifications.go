@@ -137,8 +137,17 @@ func (e *Engine) catchUp(c *check, h *hold, now time.Time) {
 		}
 		c.notified[r.receiver] = store.Notified{At: now}
 		e.dirty[c.id] = true
-		summary := fmt.Sprintf("%s (%s) is DOWN: %s", c.target, c.module, c.Reason)
-		e.emit(e.checkNotification(c, notify.KindDown, notify.StatusFiring, r.receiver, c.Since, now, "down", summary), r, c.labels, now)
+		// Said with the probes that confirmed it when announced at the
+		// transition; a late announcement (after a silence, a reload) says
+		// for how long instead.
+		probes := 0
+		if c.Failures > 0 && c.FailingSince.Equal(c.Since) {
+			probes = c.Failures
+		}
+		summary := fmt.Sprintf("%s (%s) is DOWN %s: %s", c.target, c.module, notify.SinceText(c.Since, now, probes), c.Reason)
+		n := e.checkNotification(c, notify.KindDown, notify.StatusFiring, r.receiver, c.Since, now, "down", summary)
+		n.Alerts[0].FailedProbes = probes
+		e.emit(n, r, c.labels, now)
 	}
 }
 
@@ -176,8 +185,7 @@ func (e *Engine) reminders(c *check, h *hold, now time.Time) {
 		n.Reminders++
 		c.notified[r.receiver] = n
 		e.dirty[c.id] = true
-		summary := fmt.Sprintf("%s (%s) is still DOWN since %s (%s): %s",
-			c.target, c.module, c.Since.UTC().Format(time.RFC3339), roundDuration(now.Sub(c.Since)), c.Reason)
+		summary := fmt.Sprintf("%s (%s) is still DOWN %s: %s", c.target, c.module, notify.SinceText(c.Since, now, 0), c.Reason)
 		e.emit(e.checkNotification(c, notify.KindReminder, notify.StatusFiring, r.receiver, c.Since, now, "reminder/"+strconv.Itoa(n.Reminders), summary), r, c.labels, now)
 	}
 }
@@ -195,9 +203,10 @@ func (e *Engine) resolved(c *check, now time.Time, why string, incident time.Tim
 			was = "FLAPPING"
 		}
 		summary = fmt.Sprintf("%s (%s) was removed from discovery while %s (since %s)",
-			c.target, c.module, was, incident.UTC().Format(time.RFC3339))
+			c.target, c.module, was, notify.FormatWhen(incident, now))
 	default:
-		summary = fmt.Sprintf("%s (%s) is UP again after %s down", c.target, c.module, roundDuration(now.Sub(incident)))
+		summary = fmt.Sprintf("%s (%s) is UP again after %s (down since %s)",
+			c.target, c.module, notify.HumanizeDuration(now.Sub(incident)), notify.FormatWhen(incident, now))
 	}
 	e.closeIncident(c, now, notify.KindUp, "up", incident, summary, func(n *notify.Notification) {
 		n.Alerts[0].Annotations["resolution"] = why
@@ -275,7 +284,8 @@ type exporterHealth struct {
 }
 
 func (h *exporterHealth) restore(rec *store.CheckRecord) {
-	h.down = parseState(rec.State) == Down
+	state, _ := parseState(rec.State) // checked by readSavedState
+	h.down = state == Down
 	h.since, h.reason, h.notified = rec.Since, rec.Reason, rec.Notified
 }
 
@@ -315,8 +325,8 @@ func (e *Engine) exporterFailed(err error, now time.Time) {
 	}
 	for _, name := range e.cfg.ExporterReceivers() {
 		h.notified[name] = store.Notified{At: now}
-		summary := fmt.Sprintf("exporter %s is unreachable since %s: %s (check states are kept until it answers)",
-			e.cfg.Exporter.URL, h.since.UTC().Format(time.RFC3339), h.reason)
+		summary := fmt.Sprintf("exporter %s is unreachable %s: %s (check states are kept until it answers)",
+			e.cfg.Exporter.URL, notify.SinceText(h.since, now, 0), h.reason)
 		e.emit(e.exporterNotification(name, notify.StatusFiring, now, "down", summary), nil, nil, now)
 	}
 }
@@ -342,7 +352,8 @@ func (e *Engine) exporterAnswered(now time.Time) {
 	e.viewDirty = true
 	for _, name := range sortedKeys(h.notified) {
 		// A receiver no longer configured: see closeIncident.
-		summary := fmt.Sprintf("exporter %s answers again after %s", e.cfg.Exporter.URL, roundDuration(now.Sub(h.since)))
+		summary := fmt.Sprintf("exporter %s answers again after %s (unreachable since %s)",
+			e.cfg.Exporter.URL, notify.HumanizeDuration(now.Sub(h.since)), notify.FormatWhen(h.since, now))
 		e.emit(e.exporterNotification(name, notify.StatusResolved, now, "up", summary), nil, nil, now)
 	}
 	h.notified = nil
@@ -373,12 +384,4 @@ func (e *Engine) exporterNotification(receiver, status string, now time.Time, st
 		ExternalURL:       e.externalURL,
 		CreatedAt:         now,
 	}
-}
-
-// roundDuration keeps durations readable in messages ("1h2m3s").
-func roundDuration(d time.Duration) time.Duration {
-	if d > time.Minute {
-		return d.Round(time.Second)
-	}
-	return d.Round(100 * time.Millisecond)
 }

@@ -23,13 +23,13 @@ func (s State) String() string {
 	return "invalid"
 }
 
-func parseState(s string) State {
+func parseState(s string) (State, bool) {
 	for i, n := range stateNames {
 		if n == s {
-			return State(i)
+			return State(i), true
 		}
 	}
-	return Unknown
+	return Unknown, false
 }
 
 // Transition is what one probe result did to a check.
@@ -49,8 +49,15 @@ type Status struct {
 	State     State
 	Failures  int // consecutive failures (towards DOWN)
 	Successes int // consecutive successes while DOWN (towards UP)
-	Since     time.Time
-	Reason    string // last failure reason
+	// Since is when the current state began. A DOWN began with the first
+	// failed probe of the streak that confirmed it, not when the streak
+	// reached `failures`: that is when the target went down, and what a
+	// person on call needs to know.
+	Since time.Time
+	// FailingSince is the first failed probe of the current streak of
+	// failures (zero when the last probe succeeded).
+	FailingSince time.Time
+	Reason       string // last failure reason
 }
 
 // Observe feeds one probe result. A check is DOWN after `failures`
@@ -60,7 +67,7 @@ type Status struct {
 // success (there is nothing to recover from).
 func (s *Status) Observe(success bool, reason string, now time.Time, failures, successes int) Transition {
 	if success {
-		s.Failures = 0
+		s.Failures, s.FailingSince = 0, time.Time{}
 		switch s.State {
 		case Unknown:
 			s.State, s.Since, s.Successes = Up, now, 0
@@ -75,10 +82,15 @@ func (s *Status) Observe(success bool, reason string, now time.Time, failures, s
 		return NoChange
 	}
 	s.Successes = 0
+	if s.Failures == 0 || s.FailingSince.IsZero() {
+		// A streak restored from an older store has no start: it starts
+		// now, which errs on the late side.
+		s.FailingSince = now
+	}
 	s.Failures++
 	s.Reason = reason
 	if s.State != Down && s.Failures >= failures {
-		s.State, s.Since = Down, now
+		s.State, s.Since = Down, s.FailingSince
 		return WentDown
 	}
 	return NoChange

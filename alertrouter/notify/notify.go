@@ -39,6 +39,10 @@ type Alert struct {
 	// Check is true for the router's own checks (which carry a
 	// generatorURL too: the exporter's debug output of the probe).
 	Check bool `json:"check,omitempty"`
+	// FailedProbes is how many probes in a row had failed when a check was
+	// announced DOWN (StartsAt is the first of them); 0 when not known or
+	// not a DOWN.
+	FailedProbes int `json:"failedProbes,omitempty"`
 }
 
 // Kind says what a notification announces.
@@ -53,6 +57,9 @@ const (
 	KindStable      Kind = "stable"   // flapping check settled
 	KindExporterErr Kind = "exporter" // the exporter itself is unreachable
 	KindTest        Kind = "test"     // sent by hand to check a receiver
+	// KindStoreDamaged: the router's store could not be read and was
+	// replaced by an empty one.
+	KindStoreDamaged Kind = "store-damaged"
 	// KindSummary replaces several waiting notifications to one
 	// destination that would otherwise queue behind its rate limit: its
 	// alerts are what is still down (firing) and what recovered

@@ -27,7 +27,7 @@ type Data struct {
 	Receiver string
 	// Headline names what happened: DOWN, UP, STILL DOWN, FIRING,
 	// RESOLVED, STILL FIRING, FLAPPING, STABLE, EXPORTER UNREACHABLE,
-	// EXPORTER REACHABLE, TEST.
+	// EXPORTER REACHABLE, STORE DAMAGED, TEST.
 	Headline string
 	// Icon is an emoji matching Headline, for integrations that show them.
 	Icon string
@@ -70,8 +70,17 @@ type AlertData struct {
 	// Why is the failure reason of a check, or the summary (else the
 	// description) annotation of a Prometheus alert.
 	Why string
-	// Since is when the problem started.
+	// Since is when the problem started: for a check, its first failed
+	// probe.
 	Since time.Time
+	// When is Since for a person reading the message later, maybe on
+	// another day: "08:04 UTC" on the day of the notification, with the
+	// date otherwise (see FormatWhen).
+	When string
+	// SinceText says since when and for how long a firing alert has been
+	// firing: "since 08:04 UTC, 3 failed probes over 45s" (a check just
+	// announced DOWN) or "since 08:04 UTC (for 2h)" (see SinceText).
+	SinceText string
 	// Duration is how long it has been down (firing) or was down (resolved).
 	Duration time.Duration
 	// IsCheck is true for the router's own checks, false for alerts posted
@@ -183,7 +192,63 @@ func newAlertData(a Alert, now time.Time) AlertData {
 	if !a.StartsAt.IsZero() && end.After(a.StartsAt) {
 		ad.Duration = end.Sub(a.StartsAt)
 	}
+	ad.When = FormatWhen(a.StartsAt, now)
+	ad.SinceText = SinceText(a.StartsAt, now, a.FailedProbes)
 	return ad
+}
+
+func sinceText(t, now time.Time, failedProbes ...int) string {
+	n := 0
+	if len(failedProbes) > 0 {
+		n = failedProbes[0]
+	}
+	return SinceText(t, now, n)
+}
+
+// FormatWhen renders t for someone who reads the message later, on a
+// phone: the time alone when t is on the same day as now ("08:04 UTC"),
+// with the day when it is not ("Fri 20 Nov 23:58 UTC") and the year when
+// that differs too ("31 Dec 2025 23:58 UTC"). Times in the local zone are
+// shown in UTC, as formatTime does; use inZone for another zone.
+func FormatWhen(t, now time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if t.Location() == time.Local {
+		t = t.UTC()
+	}
+	now = now.In(t.Location())
+	ty, tm, td := t.Date()
+	ny, nm, nd := now.Date()
+	switch {
+	case ty == ny && tm == nm && td == nd:
+		return t.Format("15:04 MST")
+	case ty == ny:
+		return t.Format("Mon 2 Jan 15:04 MST")
+	}
+	return t.Format("2 Jan 2006 15:04 MST")
+}
+
+// SinceText says since when something has been failing, as of now:
+// "since 08:04 UTC, 3 failed probes over 45s" when the failed probes are
+// known (a check announced DOWN), "since 08:04 UTC (for 2h)" otherwise.
+// A duration under a second is left out rather than shown as "0s".
+func SinceText(since, now time.Time, failedProbes int) string {
+	if since.IsZero() {
+		return ""
+	}
+	text := "since " + FormatWhen(since, now)
+	d := now.Sub(since)
+	switch {
+	case failedProbes > 0:
+		text += fmt.Sprintf(", %d %s", failedProbes, plural(failedProbes, "failed probe", "failed probes"))
+		if d >= time.Second {
+			text += " over " + HumanizeDuration(d)
+		}
+	case d >= time.Second:
+		text += " (for " + HumanizeDuration(d) + ")"
+	}
+	return text
 }
 
 func headline(k Kind, status string, checks bool) (string, string) {
@@ -211,6 +276,8 @@ func headline(k Kind, status string, checks bool) (string, string) {
 			return "EXPORTER REACHABLE", "✅"
 		}
 		return "EXPORTER UNREACHABLE", "🟠"
+	case KindStoreDamaged:
+		return "STORE DAMAGED", "🟠"
 	case KindTest:
 		return "TEST", "🧪"
 	case KindStore:
@@ -286,6 +353,9 @@ func Summarise(d *Data, render func(*Data) (string, error), fits func(string) bo
 //
 //	escapeHTML s           escape <, >, &, ' and " (Telegram HTML)
 //	formatTime t [layout]  t in UTC, "2006-01-02 15:04 MST" by default
+//	formatWhen t now       "08:04 UTC" on now's day, else with the date
+//	sinceText t now [n]    "since 08:04 UTC (for 2h)"; with n failed probes
+//	                       "since 08:04 UTC, 3 failed probes over 45s"
 //	inZone name t          t in a time zone ("Europe/Paris")
 //	humanizeDuration d     "42s", "5m", "1h12m", "3d4h"
 //	truncate n s           s cut to n characters, ending with "…"
@@ -299,6 +369,8 @@ func FuncMap() template.FuncMap {
 	return template.FuncMap{
 		"escapeHTML":       EscapeHTML,
 		"formatTime":       formatTime,
+		"formatWhen":       FormatWhen,
+		"sinceText":        sinceText,
 		"inZone":           inZone,
 		"humanizeDuration": HumanizeDuration,
 		"truncate":         Truncate,

@@ -159,6 +159,56 @@ func TestFuncs(t *testing.T) {
 	}
 }
 
+// TestSinceText: a DOWN message read later on a phone says when the
+// incident started (with the date when it is not the day of the message)
+// and what confirmed it, never a meaningless "0s ago".
+func TestSinceText(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name         string
+		since, now   time.Time
+		failedProbes int
+		when, text   string
+	}{
+		{"DOWN after 3 probes", t0, t0.Add(45 * time.Second), 3, "10:02 UTC", "since 10:02 UTC, 3 failed probes over 45s"},
+		{"DOWN at the first probe", t0, t0, 1, "10:02 UTC", "since 10:02 UTC, 1 failed probe"},
+		{"same instant, probes unknown", t0, t0.Add(300 * time.Millisecond), 0, "10:02 UTC", "since 10:02 UTC"},
+		{"reminder", t0, t0.Add(4 * time.Hour), 0, "10:02 UTC", "since 10:02 UTC (for 4h)"},
+		{"yesterday", t0, t0.Add(20 * time.Hour), 0, "Sat 21 Nov 10:02 UTC", "since Sat 21 Nov 10:02 UTC (for 20h)"},
+		{"across midnight", time.Date(2026, 11, 20, 23, 58, 0, 0, time.UTC), t0.Add(-10 * time.Hour), 3,
+			"Fri 20 Nov 23:58 UTC", "since Fri 20 Nov 23:58 UTC, 3 failed probes over 4m"},
+		{"last year", time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), t0, 0, "31 Dec 2025 23:00 UTC", "since 31 Dec 2025 23:00 UTC (for 324d11h)"},
+		// Days are those of the zone the time is shown in.
+		{"in a zone", time.Date(2026, 11, 21, 0, 30, 0, 0, paris), time.Date(2026, 11, 21, 0, 40, 0, 0, paris), 0, "00:30 CET", "since 00:30 CET (for 10m)"},
+		{"unknown start", time.Time{}, t0, 3, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := FormatWhen(tc.since, tc.now); got != tc.when {
+				t.Errorf("FormatWhen = %q, want %q", got, tc.when)
+			}
+			if got := SinceText(tc.since, tc.now, tc.failedProbes); got != tc.text {
+				t.Errorf("SinceText = %q, want %q", got, tc.text)
+			}
+			d := NewData(&Notification{Kind: KindDown, CreatedAt: tc.now, Alerts: []Alert{{StartsAt: tc.since, FailedProbes: tc.failedProbes, Check: true}}}, time.Time{})
+			if a := d.Alerts[0]; a.When != tc.when || a.SinceText != tc.text {
+				t.Errorf("data: when %q since %q", a.When, a.SinceText)
+			}
+		})
+	}
+	tmpl, err := NewTextTemplate("message", `{{ formatWhen (index .Alerts 0).Since .Now }}|{{ sinceText (index .Alerts 0).Since .Now }}|{{ sinceText (index .Alerts 0).Since .Now 2 }}`, "default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tmpl.Execute(NewData(&Notification{Kind: KindDown, Alerts: []Alert{{StartsAt: t0.Add(-time.Minute)}}}, t0))
+	if want := "10:01 UTC|since 10:01 UTC (for 1m)|since 10:01 UTC, 2 failed probes over 1m"; err != nil || got != want {
+		t.Errorf("template: %q (%v), want %q", got, err, want)
+	}
+}
+
 func TestTemplateFunctionsInTemplates(t *testing.T) {
 	tmpl, err := NewTextTemplate("message", `{{ formatTime .Now }}|{{ formatTime .Now "15:04" }}|{{ (inZone "Europe/Paris" .Now).Format "15:04" }}|`+
 		`{{ formatLabels .GroupLabels }}|{{ join "," (list) }}|{{ upper "a" }}{{ lower "B" }}{{ title "cd" }}|{{ json "a\"b" }}|`+

@@ -51,8 +51,8 @@ func (s *Store) RecentNotifications(n int) ([]NotificationRecord, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			e := &OutboxEntry{}
-			if err := json.Unmarshal(v, e); err != nil {
-				return fmt.Errorf("outbox %q: %w", k, err)
+			if !s.decode(bucketOutbox, k, v, e) {
+				return nil
 			}
 			rec := NotificationRecord{
 				Integration: e.Integration, At: e.CreatedAt, Outcome: OutcomePending,

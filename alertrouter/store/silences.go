@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -57,10 +56,9 @@ func (s *Store) LoadSilences() ([]*SilenceRecord, error) {
 		}
 		return b.ForEach(func(k, v []byte) error {
 			rec := &SilenceRecord{}
-			if err := json.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("silence %q: %w", k, err)
+			if s.decode(bucketSilences, k, v, rec) {
+				out = append(out, rec)
 			}
-			out = append(out, rec)
 			return nil
 		})
 	})

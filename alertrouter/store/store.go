@@ -10,9 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"time"
@@ -48,9 +47,12 @@ type CheckRecord struct {
 	// Consecutive results against the current state.
 	Failures  int `json:"failures,omitempty"`
 	Successes int `json:"successes,omitempty"`
-	// Since is when the current state began.
-	Since  time.Time `json:"since"`
-	Reason string    `json:"reason,omitempty"`
+	// Since is when the current state began (for DOWN: the first failed
+	// probe of the incident).
+	Since time.Time `json:"since"`
+	// FailingSince is the first failure of the current streak.
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	Reason       string    `json:"reason,omitempty"`
 	// Notified lists the receivers told about the current DOWN incident
 	// (or flapping episode).
 	Notified map[string]Notified `json:"notified,omitempty"`
@@ -141,36 +143,40 @@ const (
 
 // Store is the open database.
 type Store struct {
-	db *bolt.DB
+	db         *bolt.DB
+	logger     *slog.Logger
+	unreadable unreadable
 }
 
 // Open opens (creating it if needed) the database in dir. A second router
-// on the same directory fails after a short wait instead of hanging.
+// on the same directory fails after a short wait instead of hanging. A
+// damaged file is an error wrapping ErrDamaged (never a panic); see
+// OpenWith to recover from it.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: create %s: %w", dir, err)
-	}
-	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	s, _, err := OpenWith(dir, Options{})
+	return s, err
+}
+
+// openDB opens and checks the file (see recover.go), then makes sure every
+// bucket exists.
+func openDB(path string) (db *bolt.DB, err error) {
+	db, err = openChecked(path, func(db *bolt.DB) error {
+		return db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketChecks, bucketMeta, bucketLog, bucketOutbox, bucketAlerts, bucketGroups} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("store: %s is locked by another process", path)
 		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketChecks, bucketMeta, bucketLog, bucketOutbox, bucketAlerts, bucketGroups} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: init %s: %w", path, err)
-	}
-	return &Store{db: db}, nil
+	return db, nil
 }
 
 // Close closes the database.
@@ -263,10 +269,9 @@ func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketChecks).ForEach(func(k, v []byte) error {
 			rec := &CheckRecord{}
-			if err := json.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("check %q: %w", k, err)
+			if s.decode(bucketChecks, k, v, rec) {
+				out[string(k)] = rec
 			}
-			out[string(k)] = rec
 			return nil
 		})
 	})
@@ -299,10 +304,9 @@ func loadAll[R any](s *Store, bucket []byte) (map[string]*R, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 			rec := new(R)
-			if err := json.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("%s %q: %w", bucket, k, err)
+			if s.decode(bucket, k, v, rec) {
+				out[string(k)] = rec
 			}
-			out[string(k)] = rec
 			return nil
 		})
 	})
@@ -336,7 +340,10 @@ func (s *Store) LoadExporter() (*CheckRecord, error) {
 			return nil
 		}
 		rec = &CheckRecord{}
-		return json.Unmarshal(v, rec)
+		if !s.decode(bucketMeta, keyExporter, v, rec) {
+			rec = nil
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: load exporter state: %w", err)
@@ -350,10 +357,9 @@ func (s *Store) LoadOutbox() ([]*OutboxEntry, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			e := &OutboxEntry{}
-			if err := json.Unmarshal(v, e); err != nil {
-				return fmt.Errorf("outbox %q: %w", k, err)
+			if s.decode(bucketOutbox, k, v, e) {
+				out = append(out, e)
 			}
-			out = append(out, e)
 			return nil
 		})
 	})

@@ -50,7 +50,11 @@ func notification(kind notify.Kind, alerts ...notify.Alert) *notify.Notification
 	}
 }
 
-var downNotification = notification(notify.KindDown, check("https://example.org", "http_2xx", "HTTP status 503 not in 2xx <script>"))
+var downNotification = notification(notify.KindDown, func() notify.Alert {
+	a := check("https://example.org", "http_2xx", "HTTP status 503 not in 2xx <script>")
+	a.FailedProbes = 3
+	return a
+}())
 
 type logBuffer struct{ bytes.Buffer }
 
@@ -198,7 +202,7 @@ func TestDeliversMultipartMessage(t *testing.T) {
 		t.Errorf("Message-ID %q", id)
 	}
 	for _, want := range []string{
-		"DOWN\n", "https://example.org (http_2xx)\n", "  status:  down for 5m\n", "  since:   2026-11-21 10:02 UTC\n",
+		"DOWN\n", "https://example.org (http_2xx)\n", "  status:  down since 10:02 UTC, 3 failed probes over 5m\n",
 		"  reason:  HTTP status 503 not in 2xx <script>\n", "  labels:  instance=https://example.org, module=http_2xx\n",
 		"Status page: http://router.example:9116/\n",
 	} {
@@ -207,7 +211,7 @@ func TestDeliversMultipartMessage(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"<b>https://example.org (http_2xx)</b>", "down for 5m", "HTTP status 503 not in 2xx &lt;script&gt;",
+		"<b>https://example.org (http_2xx)</b>", "down since 10:02 UTC, 3 failed probes over 5m", "HTTP status 503 not in 2xx &lt;script&gt;",
 		`<a href="http://router.example:9116/">Open the status page</a>`,
 	} {
 		if !strings.Contains(p.html, want) {
@@ -488,7 +492,7 @@ func TestEveryKindRenders(t *testing.T) {
 		msg                *notify.Notification
 		subject, text, htm string
 	}{
-		{notification(notify.KindUp, up), "[vigie] UP https://example.org (http_2xx)", "  status:  resolved after 12m", "resolved after 12m"},
+		{notification(notify.KindUp, up), "[vigie] UP https://example.org (http_2xx)", "  status:  resolved after 12m (down since 10:02 UTC)", "resolved after 12m (down since 10:02 UTC)"},
 		{notification(notify.KindReminder, check("h", "m", "r")), "[vigie] STILL DOWN h (m)", "Reminder: still down.", "Reminder: still down."},
 		{notification(notify.KindFlapping, check("h", "m", "r")), "[vigie] FLAPPING h (m)", "Changing state too often", "Changing state too often"},
 		{notification(notify.KindStable, check("h", "m", "r")), "[vigie] STABLE h (m)", "Stopped flapping.", "Stopped flapping."},

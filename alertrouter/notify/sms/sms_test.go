@@ -52,9 +52,13 @@ func notification(kind notify.Kind, alerts ...notify.Alert) *notify.Notification
 	}
 }
 
-var down = notification(notify.KindDown, check("https://example.org", "http_2xx", "HTTP status 503 not in 2xx"))
+var down = notification(notify.KindDown, func() notify.Alert {
+	a := check("https://example.org", "http_2xx", "HTTP status 503 not in 2xx")
+	a.FailedProbes = 3
+	return a
+}())
 
-const downText = "DOWN https://example.org (http_2xx)\nsince 10:02 UTC: HTTP status 503 not in 2xx\n" + statusPage
+const downText = "DOWN https://example.org (http_2xx)\nsince 10:02 UTC, 3 failed probes over 5m: HTTP status 503 not in 2xx\n" + statusPage
 
 type logBuffer struct{ bytes.Buffer }
 
@@ -173,7 +177,7 @@ func TestGenericHTTP(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("received %d requests", len(got))
 	}
-	wantURI := "/send?to=%2B33612345678&text=DOWN+https%3A%2F%2Fexample.org+%28http_2xx%29%0Asince+10%3A02+UTC%3A+HTTP+status+503+not+in+2xx%0Ahttp%3A%2F%2Frouter.example%3A9116%2F&kind=down"
+	wantURI := "/send?to=%2B33612345678&text=DOWN+https%3A%2F%2Fexample.org+%28http_2xx%29%0Asince+10%3A02+UTC%2C+3+failed+probes+over+5m%3A+HTTP+status+503+not+in+2xx%0Ahttp%3A%2F%2Frouter.example%3A9116%2F&kind=down"
 	if got[0].method != "GET" || got[0].uri != wantURI || got[0].body != "" {
 		t.Errorf("GET request = %+v", got[0])
 	}
@@ -204,7 +208,7 @@ func TestText(t *testing.T) {
 		return got[before]
 	}
 	accents := notification(notify.KindDown, check("https://exemple.fr/café", "http_2xx", "Échec — délai dépassé 🔥 `x`"))
-	if got := send(freeConfig(f), accents); got != "DOWN https://exemple.fr/cafe (http_2xx)\nsince 10:02 UTC: Echec - delai depasse 'x'\n"+statusPage {
+	if got := send(freeConfig(f), accents); got != "DOWN https://exemple.fr/cafe (http_2xx)\nsince 10:02 UTC (for 5m): Echec - delai depasse 'x'\n"+statusPage {
 		t.Errorf("ascii text %q", got)
 	}
 	unicodeCfg := freeConfig(f)
@@ -244,19 +248,30 @@ func TestEveryKindFitsOneSegment(t *testing.T) {
 	up := check("https://example.org", "http_2xx", "")
 	up.Status, up.EndsAt = notify.StatusResolved, started.Add(12*time.Minute)
 	exporter := notify.Alert{Labels: map[string]string{"instance": "http://127.0.0.1:9115"}, StartsAt: started, Reason: "connection refused"}
+	store := notify.Alert{Labels: map[string]string{"alertname": "StoreDamaged", "instance": "/var/lib/vigie-router/vigie-router.db"}, StartsAt: started,
+		Reason: "store: /var/lib/vigie-router/vigie-router.db is damaged: reading it panics: invalid freelist page: 0, page type is unknown<00>"}
 	want := map[notify.Kind]string{
-		notify.KindUp:          "UP https://example.org (http_2xx)\nafter 12m down\n" + statusPage,
-		notify.KindReminder:    "STILL DOWN https://example.org (http_2xx)\nsince 10:02 UTC: HTTP status 503 not in 2xx\n" + statusPage,
-		notify.KindFlapping:    "FLAPPING https://example.org (http_2xx)\nsince 10:02 UTC: HTTP status 503 not in 2xx\n" + statusPage,
-		notify.KindExporterErr: "EXPORTER UNREACHABLE http://127.0.0.1:9115\nsince 10:02 UTC: connection refused\n" + statusPage,
+		notify.KindStoreDamaged: "STORE DAMAGED StoreDamaged /var/lib/vigie-router/vigie-router.db\nreplaced by an empty store at 10:02 UTC; states and silences lost\n" + statusPage,
+		notify.KindUp:           "UP https://example.org (http_2xx)\nafter 12m down\n" + statusPage,
+		notify.KindDown:         downText,
+		notify.KindReminder:     "STILL DOWN https://example.org (http_2xx)\nsince 10:02 UTC (for 5m): HTTP status 503 not in 2xx\n" + statusPage,
+		notify.KindFlapping:     "FLAPPING https://example.org (http_2xx)\nsince 10:02 UTC (for 5m): HTTP status 503 not in 2xx\n" + statusPage,
+		notify.KindExporterErr:  "EXPORTER UNREACHABLE http://127.0.0.1:9115\nsince 10:02 UTC (for 5m): connection refused\n" + statusPage,
 	}
+	still := down.Alerts[0]
+	still.FailedProbes = 0 // only the DOWN itself counts its probes
 	for kind, text := range want {
-		msg := notification(kind, down.Alerts[0])
+		msg := notification(kind, still)
+		if kind == notify.KindDown {
+			msg = down
+		}
 		switch kind {
 		case notify.KindUp:
 			msg = notification(kind, up)
 		case notify.KindExporterErr:
 			msg = notification(kind, exporter)
+		case notify.KindStoreDamaged:
+			msg = notification(kind, store)
 		}
 		before := len(f.received())
 		mustNotify(t, n, msg)

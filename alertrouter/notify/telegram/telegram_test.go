@@ -108,7 +108,9 @@ func onlyMessage(t *testing.T, srv *telegramtest.Server) telegramtest.Message {
 // every kind of notification.
 func TestDefaultMessages(t *testing.T) {
 	down := check("https://example.org", "http_2xx", "HTTP status 503 not in 2xx")
-	up := down
+	still := down
+	down.FailedProbes = 3 // a DOWN says how it was confirmed
+	up := still
 	up.Status, up.EndsAt = notify.StatusResolved, started.Add(12*time.Minute)
 	prom := notify.Alert{
 		Labels:       map[string]string{"alertname": "HighLatency", "instance": "https://example.org"},
@@ -130,23 +132,47 @@ func TestDefaultMessages(t *testing.T) {
 		want string
 	}{
 		{"down", notification(notify.KindDown, down),
-			"🔴 DOWN https://example.org (http_2xx)\nsince 2026-11-21 10:02 UTC (5m ago)\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
+			"🔴 DOWN https://example.org (http_2xx)\ndown since 10:02 UTC, 3 failed probes over 5m\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
+		{"down across midnight", func() *notify.Notification {
+			a := down
+			a.StartsAt = time.Date(2026, 11, 20, 23, 58, 0, 0, time.UTC)
+			n := notification(notify.KindDown, a)
+			n.CreatedAt = a.StartsAt.Add(3 * time.Minute)
+			return n
+		}(),
+			"🔴 DOWN https://example.org (http_2xx)\ndown since Fri 20 Nov 23:58 UTC, 3 failed probes over 3m\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
+		{"down at once", func() *notify.Notification {
+			a := down
+			a.FailedProbes = 1
+			n := notification(notify.KindDown, a)
+			n.CreatedAt = started
+			return n
+		}(),
+			"🔴 DOWN https://example.org (http_2xx)\ndown since 10:02 UTC, 1 failed probe\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
 		{"up", notification(notify.KindUp, up),
-			"✅ UP https://example.org (http_2xx)\nback up after 12m (since 2026-11-21 10:02 UTC)\n→ " + statusPage},
-		{"reminder", notification(notify.KindReminder, down),
-			"🔁 STILL DOWN https://example.org (http_2xx)\nstill down since 2026-11-21 10:02 UTC (5m)\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
-		{"flapping", notification(notify.KindFlapping, down),
-			"⚠️ FLAPPING https://example.org (http_2xx)\nchanging state too often since 2026-11-21 10:02 UTC; changes are not notified one by one until it settles\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
+			"✅ UP https://example.org (http_2xx)\nback up after 12m (down since 10:02 UTC)\n→ " + statusPage},
+		{"reminder", notification(notify.KindReminder, still),
+			"🔁 STILL DOWN https://example.org (http_2xx)\nstill down since 10:02 UTC (for 5m)\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
+		{"flapping", notification(notify.KindFlapping, still),
+			"⚠️ FLAPPING https://example.org (http_2xx)\nchanging state too often since 10:02 UTC; changes are not notified one by one until it settles\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
 		{"stable down", notification(notify.KindStable, down),
 			"🔴 STABLE https://example.org (http_2xx)\nstopped flapping, now down\nreason: HTTP status 503 not in 2xx\n→ " + statusPage},
 		{"stable up", resolved(notification(notify.KindStable, stableUp)),
 			"✅ STABLE https://example.org (http_2xx)\nstopped flapping, now up\n→ " + statusPage},
 		{"exporter unreachable", notification(notify.KindExporterErr, exporter),
-			"🟠 EXPORTER UNREACHABLE http://127.0.0.1:9115\nsince 2026-11-21 10:02 UTC (5m ago)\nreason: connection refused\ntargets cannot be probed until it is back\n→ " + statusPage},
+			"🟠 EXPORTER UNREACHABLE http://127.0.0.1:9115\nunreachable since 10:02 UTC (for 5m)\nreason: connection refused\ntargets cannot be probed until it is back\n→ " + statusPage},
+		{"store damaged", notification(notify.KindStoreDamaged, notify.Alert{
+			Labels:      map[string]string{"alertname": "StoreDamaged", "instance": "/var/lib/vigie/vigie-router.db"},
+			Annotations: map[string]string{"description": "The damaged file is kept as /var/lib/vigie/vigie-router.db.damaged-20261121T100200Z."},
+			StartsAt:    started, Status: notify.StatusFiring, Reason: "store: /var/lib/vigie/vigie-router.db is damaged: reading it panics: invalid page type <00>",
+		}),
+			"🟠 STORE DAMAGED StoreDamaged /var/lib/vigie/vigie-router.db\nthe router's store could not be read at 10:02 UTC and was replaced by an empty one\n" +
+				"reason: store: /var/lib/vigie/vigie-router.db is damaged: reading it panics: invalid page type <00>\n" +
+				"The damaged file is kept as /var/lib/vigie/vigie-router.db.damaged-20261121T100200Z.\n→ " + statusPage},
 		{"exporter back", resolved(notification(notify.KindExporterErr, exporterBack)),
 			"✅ EXPORTER REACHABLE http://127.0.0.1:9115\nreachable again after 3m\n→ " + statusPage},
 		{"prometheus alert", notification(notify.KindDown, prom),
-			"🔴 FIRING HighLatency https://example.org\nsince 2026-11-21 10:02 UTC (5m ago)\nreason: p99 latency above 2s\np99 is 3.2s on the last 10m\n→ " + statusPage},
+			"🔴 FIRING HighLatency https://example.org\nfiring since 10:02 UTC (for 5m)\nreason: p99 latency above 2s\np99 is 3.2s on the last 10m\n→ " + statusPage},
 		{"test", notification(notify.KindTest),
 			"🧪 TEST from vigie (receiver ops)\nNotifications reach this chat.\n→ " + statusPage},
 		{"group", func() *notify.Notification {
@@ -154,7 +180,7 @@ func TestDefaultMessages(t *testing.T) {
 			n.GroupLabels = map[string]string{"group": "web"}
 			return n
 		}(),
-			"🔴 2 DOWN group=web\n• https://example.org (http_2xx) (5m): HTTP status 503 not in 2xx\n• https://b.example.org (http_2xx) (5m): connection refused\n→ " + statusPage},
+			"🔴 2 DOWN group=web\n• https://example.org (http_2xx) since 10:02 UTC: HTTP status 503 not in 2xx\n• https://b.example.org (http_2xx) since 10:02 UTC: connection refused\n→ " + statusPage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,7 +301,7 @@ func TestPlainParseMode(t *testing.T) {
 	n := newNotifier(t, srv, &logBuffer{}, func(c *config.TelegramConfig) { c.ParseMode = config.TelegramParseModePlain })
 	mustNotify(t, n, notification(notify.KindDown, check("https://example.org/?a&b", "http_2xx", "a < b")))
 	m := onlyMessage(t, srv)
-	want := "🔴 DOWN https://example.org/?a&b (http_2xx)\nsince 2026-11-21 10:02 UTC (5m ago)\nreason: a < b\n→ " + statusPage
+	want := "🔴 DOWN https://example.org/?a&b (http_2xx)\ndown since 10:02 UTC (for 5m)\nreason: a < b\n→ " + statusPage
 	if m.ParseMode != "" || m.Text != want {
 		t.Errorf("parse_mode %q text:\n%s\nwant:\n%s", m.ParseMode, m.Text, want)
 	}
