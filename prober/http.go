@@ -107,7 +107,7 @@ func (p *httpProbe) ok() bool { return p.reason == nil }
 
 func (p *httpProbe) run(ctx context.Context, target string) error {
 	cfg := p.cfg
-	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+	if !hasHTTPScheme(target) {
 		target = "http://" + target
 	}
 	targetURL, err := url.Parse(target)
