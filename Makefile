@@ -14,7 +14,7 @@ LDFLAGS   := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PK
              -X $(PKG).BuildUser=$(BUILDUSER) -X $(PKG).BuildDate=$(BUILDDATE)
 BINARIES  := $(patsubst cmd/%/,%,$(dir $(wildcard cmd/*/main.go)))
 
-.PHONY: all build run test unit fuzz vet lint bench promu-build tarball clean
+.PHONY: all build run test unit fuzz vet lint bench promu-build tarball docker clean
 
 all: build test
 
@@ -73,6 +73,24 @@ promu-build:
 
 tarball: promu-build
 	scripts/promu.sh tarball --prefix .tarballs .build
+
+# Container images, the Prometheus way: promu builds the binaries into
+# .build/linux-<arch>/, scripts/docker-rootfs.sh assembles the base (CA
+# certificates, time zones, a nobody user) from this host, and the
+# Dockerfile copies both onto scratch. No registry is needed. DOCKER=podman
+# works too.
+DOCKER           ?= docker
+DOCKER_ARCH      ?= $(shell $(GO) env GOARCH)
+DOCKER_IMAGE_TAG ?= dev
+
+docker:
+	GOOS=linux GOARCH=$(DOCKER_ARCH) scripts/promu.sh build --prefix .build/linux-$(DOCKER_ARCH)
+	scripts/docker-rootfs.sh .build/docker-rootfs
+	@for target in exporter router; do \
+		echo ">> building image vigie-$$target:$(DOCKER_IMAGE_TAG)"; \
+		$(DOCKER) build -f deploy/docker/Dockerfile --build-arg OS=linux --build-arg ARCH=$(DOCKER_ARCH) \
+			--target $$target -t vigie-$$target:$(DOCKER_IMAGE_TAG) . || exit 1; \
+	done
 
 clean:
 	rm -rf $(BINARIES) .build .tarballs

@@ -140,6 +140,9 @@ func (c *ConsulSDConfig) validate() error {
 	if strings.TrimSpace(c.Server) == "" {
 		return at(errors.New("server must be set"), "server")
 	}
+	// Schemes are case-insensitive (RFC 3986): "HTTPS" is https, and the
+	// Consul client only turns TLS on for the lower-case spelling.
+	c.Scheme = strings.ToLower(c.Scheme)
 	if c.Scheme != "http" && c.Scheme != "https" {
 		return at(fmt.Errorf("scheme %q is not valid (valid: http, https)", c.Scheme), "scheme")
 	}

@@ -34,6 +34,21 @@ discovery:
 	}
 }
 
+// A scheme is case-insensitive (RFC 3986): HTTPS is https, spelt the way the
+// Consul client needs to turn TLS on.
+func TestConsulSchemeCaseInsensitive(t *testing.T) {
+	for in, want := range map[string]string{"HTTPS": "https", "Http": "http", "https": "https"} {
+		c, err := Parse([]byte("modules: {}\ndiscovery:\n  consul:\n    - scheme: " + in + "\n"))
+		if err != nil {
+			t.Errorf("scheme %s: %v", in, err)
+			continue
+		}
+		if got := c.Discovery.Consul[0].Scheme; got != want {
+			t.Errorf("scheme %s loaded as %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestDiscoveryRoundTripMasksToken(t *testing.T) {
 	c, err := Parse([]byte(`modules: {}
 discovery:

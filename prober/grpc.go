@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -137,7 +136,7 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 // takes "host:port" or a URL ("http://host:port"; the scheme does not turn
 // TLS on), and the port defaults to 80, or 443 with tls.
 func grpcTarget(target string, useTLS bool) (host, port string, err error) {
-	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+	if !hasHTTPScheme(target) {
 		target = "http://" + target
 	}
 	u, err := url.Parse(target)

@@ -190,7 +190,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 // httpTargetURL parses an http target: a URL, or a host and path without
 // scheme (http then). The target policy judges the host it returns.
 func httpTargetURL(target string) (*url.URL, error) {
-	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+	if !hasHTTPScheme(target) {
 		target = "http://" + target
 	}
 	return url.Parse(target)

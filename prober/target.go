@@ -50,3 +50,12 @@ func splitTarget(target, defaultPort string) (host, port string, err error) {
 	}
 	return host, port, nil
 }
+
+// hasHTTPScheme reports whether target starts with http:// or https://, in
+// any case: URL schemes are case-insensitive (RFC 3986, section 3.1), so
+// "HTTP://example.org/" is a URL, not a host to prefix with http://.
+// url.Parse then lower-cases the scheme.
+func hasHTTPScheme(target string) bool {
+	scheme, _, ok := strings.Cut(target, "://")
+	return ok && (strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https"))
+}

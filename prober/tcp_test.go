@@ -408,7 +408,7 @@ tcp:
 		expectSeries(t, registry, "probe_tls_cipher_info", 1, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
 		expectSeries(t, registry, "probe_ssl_last_chain_info", 1,
 			getFingerprint(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}),
-			"CN=localhost", "CN=vigie test CA", "localhost", cert.Leaf.SerialNumber.Text(16))
+			"CN=localhost", "CN=vigie test CA", "localhost", fmt.Sprintf("%x", cert.Leaf.SerialNumber.Bytes()))
 		promtoolCheck(t, registry)
 	})
 

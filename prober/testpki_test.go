@@ -65,7 +65,8 @@ type certSpec struct {
 	commonName          string   // default: the first name
 	names               []string // DNS names and IP addresses
 	notBefore, notAfter time.Time
-	client              bool // for client authentication instead
+	client              bool     // for client authentication instead
+	serial              *big.Int // default: random
 }
 
 // issue makes a certificate signed by ca, ready for a tls.Config: the leaf
@@ -101,9 +102,12 @@ func newCert(t testing.TB, spec certSpec, ca *testCA) tls.Certificate {
 	if spec.client {
 		usage = x509.ExtKeyUsageClientAuth
 	}
+	if spec.serial == nil {
+		spec.serial = testSerial(t)
+	}
 	key := testKey(t)
 	tmpl := &x509.Certificate{
-		SerialNumber: testSerial(t), Subject: pkix.Name{CommonName: spec.commonName},
+		SerialNumber: spec.serial, Subject: pkix.Name{CommonName: spec.commonName},
 		NotBefore: spec.notBefore, NotAfter: spec.notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
 	}

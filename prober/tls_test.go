@@ -136,7 +136,7 @@ func TestTLSSuccess(t *testing.T) {
 	expectSeries(t, registry, "probe_tls_version_info", 1, "TLS 1.3")
 	expectSeries(t, registry, "probe_ssl_last_chain_info", 1,
 		getFingerprint(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}),
-		"CN=localhost", "CN=vigie test CA", "localhost", leaf.SerialNumber.Text(16))
+		"CN=localhost", "CN=vigie test CA", "localhost", fmt.Sprintf("%x", leaf.SerialNumber.Bytes()))
 	for _, phase := range tlsPhases {
 		if _, ok := registry.Value("probe_tls_duration_seconds", phase); !ok {
 			t.Errorf("probe_tls_duration_seconds{phase=%q} missing", phase)

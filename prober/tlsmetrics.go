@@ -64,9 +64,12 @@ func getEarliestCertExpiry(state *tls.ConnectionState) time.Time {
 	return earliest
 }
 
-// getLastChainExpiry returns, over the verified chains, the smallest of each
-// chain's earliest expiry (upstream's definition), and false when no chain
-// was verified (then the zero time, -62135596800).
+// getLastChainExpiry returns when the last of the verified chains stops
+// being valid: a chain expires with its first certificate to expire, and the
+// server stays trusted until the longest-lived chain does (upstream's
+// getLastChainExpiry; its first version took the shortest chain instead).
+// It returns false when no chain was verified (then the zero time,
+// -62135596800).
 func getLastChainExpiry(state *tls.ConnectionState) (time.Time, bool) {
 	var last time.Time
 	if len(state.VerifiedChains) == 0 {
@@ -79,7 +82,7 @@ func getLastChainExpiry(state *tls.ConnectionState) (time.Time, bool) {
 				earliest = cert.NotAfter
 			}
 		}
-		if last.IsZero() || last.After(earliest) {
+		if last.IsZero() || last.Before(earliest) {
 			last = earliest
 		}
 	}
@@ -115,11 +118,15 @@ func getDNSNames(state *tls.ConnectionState) string {
 	return strings.Join(state.PeerCertificates[0].DNSNames, ",")
 }
 
+// getSerialNumber is the leaf's serial number as upstream writes it: the
+// lower-case hex of its big-endian bytes, two digits a byte, so that a
+// leading zero nibble stays ("0bffbc11f1907d02", as openssl and browsers
+// show it, where big.Int.Text(16) would drop it).
 func getSerialNumber(state *tls.ConnectionState) string {
 	if len(state.PeerCertificates) == 0 {
 		return ""
 	}
-	return state.PeerCertificates[0].SerialNumber.Text(16)
+	return hex.EncodeToString(state.PeerCertificates[0].SerialNumber.Bytes())
 }
 
 func getTLSVersion(state *tls.ConnectionState) string {

@@ -28,11 +28,16 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/discovery"
 	"github.com/vigie-monitoring/vigie/exporter"
+	"github.com/vigie-monitoring/vigie/internal/buildinfo"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
 	"github.com/vigie-monitoring/vigie/prober"
 )
 
 func main() {
+	// Version information for builds without promu's -ldflags (go build,
+	// go install), before --version, the build_info metric or a log line
+	// reads it.
+	buildinfo.Fill()
 	os.Exit(run(os.Args[1:]))
 }
 

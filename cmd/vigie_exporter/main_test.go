@@ -115,11 +115,38 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// Built without promu's -ldflags (TestMain runs plain go build), the
+// exporter takes its version from the build information: --version, the
+// build_info metric and the landing page agree with it.
 func TestVersion(t *testing.T) {
+	want := testenv.BinaryVersion(t, binary)
 	out, err := exec.Command(binary, "--version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "vigie_exporter, version") {
-		t.Errorf("--version: %v %q", err, out)
+	if err != nil {
+		t.Fatalf("--version: %v %q", err, out)
 	}
+	if first, _, _ := strings.Cut(string(out), "\n"); first != want.VersionLine("vigie_exporter") {
+		t.Errorf("--version says %q, want %q", first, want.VersionLine("vigie_exporter"))
+	}
+
+	p := start(t, t.TempDir())
+	_, metrics := httpGet(t, "http://"+p.addr+"/metrics")
+	info := grepLines(metrics, "vigie_exporter_build_info{")
+	if !strings.Contains(info, fmt.Sprintf("revision=%q", want.RevisionOrUnknown())) || !strings.Contains(info, fmt.Sprintf("version=%q", want.Version)) {
+		t.Errorf("build_info does not carry version %q and revision %q:\n%s", want.Version, want.RevisionOrUnknown(), info)
+	}
+	if _, page := httpGet(t, "http://"+p.addr+"/"); !strings.Contains(page, "Version "+want.Version+".") {
+		t.Errorf("landing page does not say Version %s.", want.Version)
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestEmbeddedDefaultAndMetrics(t *testing.T) {

@@ -611,3 +611,40 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("embedded default: %v\n%s", err, out)
 	}
 }
+
+// Built without promu's -ldflags (binaries runs plain go build), the router
+// takes its version from the build information: --version, the build_info
+// metric and the Alertmanager status API's versionInfo agree with it.
+func TestVersionFromBuildInfo(t *testing.T) {
+	bin := filepath.Join(binaries(t), "vigie_router")
+	want := testenv.BinaryVersion(t, bin)
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+	if first, _, _ := strings.Cut(string(out), "\n"); first != want.VersionLine("vigie_router") {
+		t.Errorf("--version says %q, want %q", first, want.VersionLine("vigie_router"))
+	}
+
+	cfg := writeConfig(t, "receivers:\n  - name: hook\n    webhook_configs:\n      - url: http://127.0.0.1:1/hook\nrules:\n  - receivers: [hook]\n")
+	_, base := startRouter(t, cfg, t.TempDir())
+	resp, err := http.Get(base + "/api/v2/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var status struct {
+		VersionInfo struct{ Version, Revision, BuildDate string } `json:"versionInfo"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
+		t.Fatal(err)
+	}
+	if v := status.VersionInfo; v.Version != want.Version || v.Revision != want.RevisionOrUnknown() || v.BuildDate != want.BuildDate {
+		t.Errorf("/api/v2/status versionInfo = %+v, want version %q, revision %q, buildDate %q", v, want.Version, want.RevisionOrUnknown(), want.BuildDate)
+	}
+	series := fmt.Sprintf(`vigie_router_build_info{branch="",goarch=%q,goos=%q,goversion=%q,revision=%q,tags="unknown",version=%q}`,
+		runtime.GOARCH, runtime.GOOS, runtime.Version(), want.RevisionOrUnknown(), want.Version)
+	if v := metric(t, base, series); v != 1 {
+		t.Errorf("%s = %v, want 1", series, v)
+	}
+}

@@ -24,10 +24,15 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/vigie-monitoring/vigie/alertrouter"
+	"github.com/vigie-monitoring/vigie/internal/buildinfo"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
 func main() {
+	// Version information for builds without promu's -ldflags (go build,
+	// go install), before --version, the build_info metric or a log line
+	// reads it.
+	buildinfo.Fill()
 	os.Exit(run(os.Args[1:]))
 }
 
