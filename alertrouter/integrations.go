@@ -67,12 +67,32 @@ func BuildIntegrations(cfg *config.RouterConfig, logger *slog.Logger) ([]*dispat
 // before the dispatcher logs it, stores it and the status page shows it:
 // whatever an integration did not redact itself, a URL never shows more
 // than its scheme and host (gateways and webhooks take their keys in the
-// path or the query).
+// path or the query). The wrapper keeps what else the integration tells
+// the dispatcher: its rate limits, and that its provider is slow to answer
+// (Telegram's attempts must outlast api.telegram.org's own timeout).
 func scrub(n notify.Notifier) notify.Notifier {
-	if rl, ok := n.(notify.RateLimited); ok {
-		return scrubbingRateLimited{scrubbing{n}, rl}
+	s := scrubbing{n}
+	rl, limited := n.(notify.RateLimited)
+	sp, slow := n.(notify.SlowProvider)
+	switch {
+	case limited && slow:
+		return struct {
+			scrubbing
+			notify.RateLimited
+			notify.SlowProvider
+		}{s, rl, sp}
+	case limited:
+		return struct {
+			scrubbing
+			notify.RateLimited
+		}{s, rl}
+	case slow:
+		return struct {
+			scrubbing
+			notify.SlowProvider
+		}{s, sp}
 	}
-	return scrubbing{n}
+	return s
 }
 
 type scrubbing struct{ n notify.Notifier }
@@ -80,9 +100,4 @@ type scrubbing struct{ n notify.Notifier }
 func (s scrubbing) Notify(ctx context.Context, msg *notify.Notification) (bool, error) {
 	retry, err := s.n.Notify(ctx, msg)
 	return retry, notify.ScrubError(err)
-}
-
-type scrubbingRateLimited struct {
-	scrubbing
-	notify.RateLimited
 }

@@ -68,7 +68,10 @@ type Router struct {
 
 	cfg      atomic.Pointer[config.RouterConfig]
 	reloadMu sync.Mutex
-	ready    atomic.Bool
+	// receivers is the running configuration with its integrations, in
+	// configuration order (tests of receivers).
+	receivers atomic.Pointer[receiverSet]
+	ready     atomic.Bool
 
 	reloadSuccess prometheus.Gauge
 	reloadTime    prometheus.Gauge
@@ -166,8 +169,10 @@ func New(o Options) (*Router, error) {
 	r.page = web.New(web.Options{
 		Engine: r.engine, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused,
+		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification,
 	})
 	r.cfg.Store(cfg)
+	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
 	r.reloadSuccess.Set(1)
 	r.reloadTime.SetToCurrentTime()
 	return r, nil
@@ -232,8 +237,8 @@ func (r *Router) Reload() error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	cfg, err := config.LoadRouter(r.opts.ConfigFile)
+	var integrations []*dispatch.Integration
 	if err == nil {
-		var integrations []*dispatch.Integration
 		integrations, err = BuildIntegrations(cfg, r.logger)
 		if err == nil {
 			if err = r.engine.Reload(cfg, r.opts.Exporter); err == nil {
@@ -248,10 +253,26 @@ func (r *Router) Reload() error {
 		return err
 	}
 	r.cfg.Store(cfg)
+	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
 	r.reloadSuccess.Set(1)
 	r.reloadTime.SetToCurrentTime()
 	r.logger.Info("Reloaded config file", "file", describe(r.opts.ConfigFile))
 	return nil
+}
+
+// pageReceivers lists the receivers for the status page.
+func (r *Router) pageReceivers() []web.Receiver {
+	rs := r.receivers.Load()
+	cfg, integrations := rs.cfg, rs.integrations
+	out := make([]web.Receiver, 0, len(cfg.Receivers))
+	for _, rc := range cfg.Receivers {
+		wr := web.Receiver{Name: rc.Name}
+		for _, in := range dispatch.ReceiverIntegrations(integrations, rc.Name) {
+			wr.Integrations = append(wr.Integrations, in.ID)
+		}
+		out = append(out, wr)
+	}
+	return out
 }
 
 // Config returns the running configuration.

@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
@@ -86,6 +88,19 @@ type Options struct {
 	// Refused counts silences refused by a limit (package silence), by
 	// limit; nil: not counted.
 	Refused *prometheus.CounterVec
+	// Receivers lists the configured receivers, in configuration order;
+	// nil: the page has no receivers section.
+	Receivers func() []Receiver
+	// TestReceiver sends a test notification through every integration of
+	// a receiver and says what each provider answered; nil: no "Send
+	// test" button.
+	TestReceiver func(ctx context.Context, receiver string) ([]dispatch.TestResult, error)
+}
+
+// Receiver is a configured receiver and the IDs of its integrations.
+type Receiver struct {
+	Name         string
+	Integrations []string
 }
 
 // Page serves the status page.
@@ -98,6 +113,14 @@ type Page struct {
 	updates broadcast
 	live    liveCache
 	done    chan struct{} // closed when Run ends: live streams stop
+
+	// Tests of receivers started from the page: at most one running per
+	// receiver, the last result of each configured receiver kept.
+	testsMu  sync.Mutex
+	tests    map[string]*receiverTest
+	testsCtx context.Context // ends with Run
+	endTests context.CancelFunc
+	kick     chan struct{} // asks Run for a live update
 
 	notifMu    sync.Mutex // guards the fields below
 	notifAt    time.Time
@@ -129,7 +152,9 @@ func New(o Options) *Page {
 	if o.Notifications == nil {
 		o.Notifications = func(int) ([]store.NotificationRecord, error) { return nil, nil }
 	}
-	p := &Page{o: o, token: rand.Text(), csrf: webserver.CrossOriginProtection(nil), done: make(chan struct{})}
+	p := &Page{o: o, token: rand.Text(), csrf: webserver.CrossOriginProtection(nil), done: make(chan struct{}),
+		tests: map[string]*receiverTest{}, kick: make(chan struct{}, 1)}
+	p.testsCtx, p.endTests = context.WithCancel(context.Background())
 	p.updates.ch, p.updates.gen = make(chan struct{}), 1
 	p.tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		"ago":           func(t time.Time) string { return ago(t, p.o.Now()) },
@@ -143,6 +168,7 @@ func New(o Options) *Page {
 		"silenceWith":   func(r silenceRow, token string) silenceItem { return silenceItem{Row: r, Token: token} },
 		"long":          func(s string) string { return notify.Truncate(maxLongText, s) },
 		"dec":           func(i int) int { return i - 1 },
+		"pathSegment":   url.PathEscape,
 	}).Parse(pageHTML))
 	return p
 }
@@ -154,12 +180,14 @@ func (p *Page) Register(mux *http.ServeMux) {
 	mux.Handle("GET /events", webserver.LongRunning(http.HandlerFunc(p.events)))
 	mux.Handle("POST /silences", p.csrf.Handler(http.HandlerFunc(p.createSilence)))
 	mux.Handle("POST /silences/{id}/expire", p.csrf.Handler(http.HandlerFunc(p.expireSilence)))
+	mux.Handle("POST /receivers/{name}/test", p.csrf.Handler(http.HandlerFunc(p.testReceiver)))
 }
 
 // Run pushes live updates until ctx ends: at most one per UpdateInterval
 // after the engine or the silences change, and one every Refresh.
 func (p *Page) Run(ctx context.Context) error {
 	defer close(p.done)
+	defer p.endTests()
 	engineCh, stopEngine := p.o.Engine.Changes()
 	defer stopEngine()
 	var silenceCh <-chan struct{}
@@ -185,6 +213,8 @@ func (p *Page) Run(ctx context.Context) error {
 		case <-engineCh:
 			changed()
 		case <-silenceCh:
+			changed()
+		case <-p.kick:
 			changed()
 		case <-refresh.C:
 			changed()
@@ -246,6 +276,35 @@ type pageData struct {
 	SilencesOmitted int
 	Expired         []silenceRow
 	ExpiredCount    int
+
+	// Receivers, with the last test of each; nil when the page has no
+	// receivers section.
+	Receivers []receiverRow
+	Testable  bool
+}
+
+type receiverRow struct {
+	Receiver
+	Test *receiverTest // a copy; nil: never tested since the router started
+}
+
+// receiverTest is a test of a receiver started from the page.
+type receiverTest struct {
+	Running           bool
+	Started, Finished time.Time
+	Results           []dispatch.TestResult
+	Error             string // the receiver could not be tested at all
+}
+
+// Failed counts the integrations that refused the test.
+func (t *receiverTest) Failed() int {
+	n := 0
+	for _, r := range t.Results {
+		if r.Error != "" {
+			n++
+		}
+	}
+	return n
 }
 
 type silenceForm struct {
@@ -312,6 +371,22 @@ func (p *Page) data(page int) *pageData {
 	}
 
 	d.Notifications, d.NotificationsError = p.notifications(now, v.Alerts)
+
+	if p.o.Receivers != nil {
+		d.Testable = p.o.TestReceiver != nil
+		receivers := p.o.Receivers()
+		d.Receivers = make([]receiverRow, 0, len(receivers))
+		p.testsMu.Lock()
+		for _, rc := range receivers {
+			row := receiverRow{Receiver: rc}
+			if t := p.tests[rc.Name]; t != nil {
+				c := *t
+				row.Test = &c
+			}
+			d.Receivers = append(d.Receivers, row)
+		}
+		p.testsMu.Unlock()
+	}
 
 	if p.o.Silences != nil {
 		// Listed as Alertmanager orders them: active, pending, expired.
@@ -509,7 +584,7 @@ func (p *Page) render(w http.ResponseWriter, code int, d *pageData) {
 }
 
 // fragmentNames are the live parts of the page, by element id.
-var fragmentNames = []string{"title", "summary", "problems", "alerts", "notifications", "silences"}
+var fragmentNames = []string{"title", "summary", "problems", "alerts", "notifications", "receivers", "silences"}
 
 // fragmentKeys are the names as JSON object keys.
 var fragmentKeys = func() map[string][]byte {
@@ -760,6 +835,87 @@ func (p *Page) expireSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	p.o.Logger.Info("Silence expired on the status page", "id", id)
 	seeOther(w, "../../?expired="+id+"#silences-title")
+}
+
+// testReceiver starts a test of a receiver (the "Send test" button) and
+// sends the browser back to the page, where the result appears when the
+// providers have answered: a Telegram attempt may take over a minute,
+// longer than a request may last.
+func (p *Page) testReceiver(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !p.checkToken(r) {
+		http.Error(w, "Forbidden: the form is stale or comes from another site; reload the page.", http.StatusForbidden)
+		return
+	}
+	name := r.PathValue("name")
+	if p.o.TestReceiver == nil || p.o.Receivers == nil {
+		http.Error(w, "Receivers cannot be tested here.", http.StatusNotFound)
+		return
+	}
+	if !p.startTest(name) {
+		http.Error(w, fmt.Sprintf("Unknown receiver %q: the configuration may have changed; reload the page.", name), http.StatusNotFound)
+		return
+	}
+	seeOther(w, "../../#receivers-title")
+}
+
+// startTest starts a test of a configured receiver unless one is running;
+// it reports whether the receiver exists. Results of receivers no longer
+// configured are forgotten, so what is kept stays bounded by the
+// configuration.
+func (p *Page) startTest(name string) bool {
+	configured := map[string]bool{}
+	for _, rc := range p.o.Receivers() {
+		configured[rc.Name] = true
+	}
+	if !configured[name] {
+		return false
+	}
+	p.testsMu.Lock()
+	for n := range p.tests {
+		if !configured[n] {
+			delete(p.tests, n)
+		}
+	}
+	if t := p.tests[name]; t != nil && t.Running {
+		p.testsMu.Unlock()
+		return true // a second click does not send a second message
+	}
+	t := &receiverTest{Running: true, Started: p.o.Now()}
+	p.tests[name] = t
+	p.testsMu.Unlock()
+	p.o.Logger.Info("Test notification requested on the status page", "receiver", name)
+	go func() {
+		results, err := p.o.TestReceiver(p.testsCtx, name)
+		for _, r := range results {
+			if r.Error != "" {
+				p.o.Logger.Warn("Test notification failed", "receiver", name, "integration", r.Integration, "temporary", r.Retry, "err", r.Error)
+			} else {
+				p.o.Logger.Info("Test notification delivered", "receiver", name, "integration", r.Integration)
+			}
+		}
+		p.testsMu.Lock()
+		t.Running, t.Finished, t.Results = false, p.o.Now(), results
+		if err != nil {
+			t.Error = notify.ScrubErrorText(err.Error())
+		}
+		p.testsMu.Unlock()
+		p.poke()
+	}()
+	p.poke()
+	return true
+}
+
+// poke asks Run for a live update.
+func (p *Page) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // seeOther redirects to a relative location, kept relative (unlike

@@ -37,7 +37,7 @@ func main() {
 }
 
 func run(args []string) int {
-	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications. Without a command, runs the router; 'vigie_router silence …' manages the silences of a running router.")
+	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications. Without a command, runs the router; 'vigie_router silence …' manages the silences of a running router; 'vigie_router test-notification --receiver NAME' tests a receiver of the configuration file.")
 	// The router's flags are the application's, so that `vigie_router
 	// --help` lists them and `vigie_router --config.file=…` runs as it
 	// always did; the silence commands ignore them.
@@ -70,22 +70,26 @@ func run(args []string) int {
 	runCmd := app.Command("run", "Run the router (the default command).").Default()
 
 	silences := addSilenceCommands(app)
+	testNotification := addTestNotificationCommand(app)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	if cmd != runCmd.FullCommand() {
-		return silences.run(cmd, os.Stdout, os.Stderr)
-	}
 	logger := promslog.New(logConfig)
-
 	path := *configFile
 	if !configFileSet {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			path = ""
 		}
+	}
+	switch cmd {
+	case runCmd.FullCommand():
+	case testNotification.cmd.FullCommand():
+		return testNotification.run(path, *externalURL, logger, os.Stdout, os.Stderr)
+	default:
+		return silences.run(cmd, os.Stdout, os.Stderr)
 	}
 	if *configCheck {
 		if _, err := alertrouter.CheckConfig(path, logger); err != nil {

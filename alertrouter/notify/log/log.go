@@ -36,8 +36,12 @@ func (n *Notifier) Notify(ctx context.Context, msg *notify.Notification) (bool, 
 }
 
 // Summary renders a notification on one line: the alerts' summary
-// annotations joined with "; " (or their labels when they have none).
+// annotations joined with "; " (or their labels when they have none). A
+// test notification, which has no alert, says what it is.
 func Summary(msg *notify.Notification) string {
+	if msg.Kind == notify.KindTest && len(msg.Alerts) == 0 {
+		return "TEST notification for receiver " + msg.Receiver + ": log notifications work"
+	}
 	parts := make([]string, 0, len(msg.Alerts))
 	for _, a := range msg.Alerts {
 		s := a.Annotations["summary"]

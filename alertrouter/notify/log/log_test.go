@@ -51,3 +51,13 @@ func TestDefaultLevelInfo(t *testing.T) {
 		t.Errorf("got %s", buf.String())
 	}
 }
+
+// A test notification has no alert; its line still says what it is.
+func TestTestNotificationSaysWhatItIs(t *testing.T) {
+	var buf bytes.Buffer
+	n, _ := New(config.LogConfig{}, slog.New(slog.NewTextHandler(&buf, nil)))
+	n.Notify(context.Background(), &notify.Notification{Receiver: "ops", Kind: notify.KindTest, Status: notify.StatusFiring})
+	if want := `text="TEST notification for receiver ops: log notifications work"`; !strings.Contains(buf.String(), want) {
+		t.Errorf("got %s, want %s", buf.String(), want)
+	}
+}

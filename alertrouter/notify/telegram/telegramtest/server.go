@@ -1,5 +1,5 @@
 // Package telegramtest is a strict in-process fake of the Telegram Bot API
-// for tests: sendMessage and getMe, written to the documented contract
+// for tests: sendMessage, getMe and getUpdates, written to the documented contract
 // (https://core.telegram.org/bots/api). It checks the token, the chat, the
 // text length and the HTML entities like Telegram does, records what it
 // accepted, and can be told to fail the way Telegram fails: server errors,
@@ -105,6 +105,14 @@ type Server struct {
 	failures []Failure
 	requests int
 	nextID   int64
+	updates  []update
+}
+
+// update is what getUpdates returns: a message someone posted where the
+// bot can see it.
+type update struct {
+	ID      int64          `json:"update_id"`
+	Message map[string]any `json:"message"`
 }
 
 // New starts a fake for the bot with this token. Close it when done.
@@ -137,6 +145,36 @@ func (s *Server) AddChat(c Chat) {
 		}
 	}
 	s.chats = append(s.chats, c)
+}
+
+// UserPosts records a message a person posted in a chat the bot is in
+// (added with AddChat), as Telegram keeps it for getUpdates: how people
+// find the chat id of a new bot's chat.
+func (s *Server) UserPosts(chatID int64, from, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var chat map[string]any
+	for _, c := range s.chats {
+		if c.ID == chatID {
+			chat = map[string]any{"id": c.ID, "type": c.Type}
+			if c.Type == "private" {
+				chat["first_name"] = from
+			} else {
+				chat["title"] = "vigie test " + c.Type
+			}
+			if c.Username != "" {
+				chat["username"] = strings.TrimPrefix(c.Username, "@")
+			}
+		}
+	}
+	if chat == nil {
+		panic(fmt.Sprintf("telegramtest: UserPosts to chat %d, which was not added", chatID))
+	}
+	s.updates = append(s.updates, update{ID: int64(len(s.updates)) + 1, Message: map[string]any{
+		"message_id": s.nextID, "date": time.Now().Unix(), "chat": chat, "text": text,
+		"from": map[string]any{"id": 1000 + len(s.updates), "is_bot": false, "first_name": from},
+	}})
+	s.nextID++
 }
 
 // FailNext makes the next n requests fail with f (after the token check).
@@ -232,6 +270,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}})
 	case "sendmessage":
 		s.sendMessage(w, r)
+	case "getupdates":
+		s.getUpdates(w, r)
 	default:
 		writeFailure(w, Failure{Status: http.StatusNotFound, Description: "Not Found"})
 	}
@@ -390,4 +430,26 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		result["is_topic_message"] = true
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
+}
+
+// getUpdates returns the updates from offset on (default: all), as the Bot
+// API does for a bot without a webhook.
+func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request) {
+	offset := int64(0)
+	if v := r.FormValue("offset"); v != "" {
+		var err error
+		if offset, err = strconv.ParseInt(v, 10, 64); err != nil {
+			badRequest(w, "invalid offset")
+			return
+		}
+	}
+	s.mu.Lock()
+	out := []update{}
+	for _, u := range s.updates {
+		if u.ID >= offset {
+			out = append(out, u)
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": out})
 }

@@ -201,3 +201,47 @@ func TestGetMe(t *testing.T) {
 		t.Errorf("getMe = %+v, %v", a, err)
 	}
 }
+
+// getUpdates shows what people posted where the bot is: how the chat id
+// of a new bot's chat is found.
+func TestGetUpdates(t *testing.T) {
+	s := Start(t, "42:secret")
+	s.AddChat(Chat{ID: -1001234567890})
+	s.AddChat(Chat{ID: 777})
+	s.UserPosts(-1001234567890, "Ann", "/start@vigie_bot")
+	s.UserPosts(777, "Bob", "hello")
+	get := func(query string) (ids []int64, chats []map[string]any) {
+		resp, err := http.Get(s.URL + "/bot42:secret/getUpdates" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a struct {
+			OK     bool
+			Result []struct {
+				UpdateID int64 `json:"update_id"`
+				Message  struct {
+					Chat map[string]any `json:"chat"`
+				} `json:"message"`
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || !a.OK {
+			t.Fatalf("getUpdates%s = %+v, %v", query, a, err)
+		}
+		for _, u := range a.Result {
+			ids = append(ids, u.UpdateID)
+			chats = append(chats, u.Message.Chat)
+		}
+		return ids, chats
+	}
+	ids, chats := get("")
+	if len(ids) != 2 || chats[0]["id"] != float64(-1001234567890) || chats[0]["type"] != "supergroup" || chats[1]["id"] != float64(777) || chats[1]["type"] != "private" {
+		t.Errorf("updates %v, chats %v", ids, chats)
+	}
+	if ids, _ := get("?offset=2"); len(ids) != 1 || ids[0] != 2 {
+		t.Errorf("updates from offset 2: %v", ids)
+	}
+	if code, _ := post(t, s.URL+"/botwrong/getUpdates", "application/json", "{}"); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d", code)
+	}
+}
