@@ -166,7 +166,7 @@ func TestSendTestButton(t *testing.T) {
 func TestNoSendTestButtonWithoutTests(t *testing.T) {
 	f := setup(t, Options{Receivers: func() []Receiver { return []Receiver{{Name: "ops"}} }})
 	_, page := f.get(t, "/")
-	if strings.Contains(page, "send-test") || !strings.Contains(page, `data-receiver="ops"`) {
+	if strings.Contains(page, `class="send-test"`) || !strings.Contains(page, `data-receiver="ops"`) {
 		t.Errorf("page without tests:\n%s", page)
 	}
 	resp, _ := f.postForm(t, "/receivers/ops/test", url.Values{"token": {f.page.token}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
