@@ -58,7 +58,7 @@ bench-compare:
 	scripts/bench-compare.sh $(BENCH_COMPARE_FLAGS)
 
 # Scale test: vigie_router and vigie_exporter watching 10,000 loopback
-# targets every 15 s for 3m30s (README, "Performance"); BENCH_SCALE_FLAGS are
+# targets every 15 s for 3m30s (docs/performance.md); BENCH_SCALE_FLAGS are
 # passed on, e.g. make bench-scale BENCH_SCALE_FLAGS='-targets 20000 -interval 10s'.
 .PHONY: bench-scale
 bench-scale:
@@ -67,7 +67,7 @@ bench-scale:
 	.build/benchcompare scale $(BENCH_SCALE_FLAGS)
 
 # promu builds both binaries with version information into .build/ and
-# packs them with README, LICENSE and the default config into .tarballs/.
+# packs them with README, docs/, LICENSE and the default config into .tarballs/.
 promu-build:
 	scripts/promu.sh build --prefix .build
 

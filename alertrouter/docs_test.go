@@ -11,7 +11,7 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
-// docBlocks returns the fenced YAML blocks of one README section (from its
+// docBlocks returns the fenced YAML blocks of one documentation section (from its
 // heading to the next heading of the same or a higher level) by the file
 // name their first line names ("# vigie-router.yml").
 func docBlocks(t *testing.T, path, heading string) map[string]string {
@@ -55,14 +55,14 @@ func docBlocks(t *testing.T, path, heading string) map[string]string {
 	return out
 }
 
-// TestRoutingAlertsExample keeps the README's "Routing alerts" example
+// TestRoutingAlertsExample keeps docs/migrating.md's "Routing alerts" example
 // honest: the router accepts its configuration (every receiver built), and
 // promtool accepts its Prometheus configuration and rules.
 func TestRoutingAlertsExample(t *testing.T) {
-	blocks := docBlocks(t, "../README.md", "### Routing alerts")
+	blocks := docBlocks(t, "../docs/migrating.md", "### Routing alerts")
 	for _, name := range []string{"vigie-router.yml", "prometheus.yml", "vigie-rules.yml"} {
 		if blocks[name] == "" {
-			t.Fatalf("README's Routing alerts section has no %s block", name)
+			t.Fatalf("docs/migrating.md's Routing alerts section has no %s block", name)
 		}
 	}
 	dir := t.TempDir()

@@ -331,7 +331,7 @@ func TestConsulAgentPassingOnly(t *testing.T) {
 }
 
 // The example registrations shipped in deploy/consul give the targets their
-// README promises.
+// docs/discovery.md promises.
 func TestConsulDeployExamples(t *testing.T) {
 	dir, err := filepath.Abs("../deploy/consul")
 	if err != nil {

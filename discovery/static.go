@@ -249,8 +249,9 @@ func (p *StaticProvider) fail(path string, f *staticFile, err error) {
 	}
 }
 
-// fileGroup is one element of a target file.
-type fileGroup struct {
+// TargetFileGroup is one element of a static target file, as its YAML
+// reads.
+type TargetFileGroup struct {
 	Targets []string          `yaml:"targets"`
 	Modules []string          `yaml:"modules"`
 	Labels  map[string]string `yaml:"labels"`
@@ -283,7 +284,7 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 	if doc.Kind != yaml.SequenceNode {
 		return nil, nil, fmt.Errorf("line %d: a target file must be a list of target groups (- targets: [...])", doc.Line)
 	}
-	var raw []fileGroup
+	var raw []TargetFileGroup
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&raw); err != nil {
@@ -345,13 +346,20 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 	return groups, warnings, nil
 }
 
+// ParseTargetFile reads a static target file as the exporter does, strictly,
+// with no default modules: the groups it holds, or an error naming the line.
+func ParseTargetFile(data []byte) ([]TargetGroup, error) {
+	groups, _, err := parseTargetFile(data, nil, nil)
+	return groups, err
+}
+
 // cleanYAMLError keeps the line numbers of a YAML error and drops the Go
 // type names it mentions.
 func cleanYAMLError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
-	msg = strings.ReplaceAll(msg, " in type discovery.fileGroup", "")
-	msg = strings.ReplaceAll(msg, "discovery.fileGroup", "target group")
+	msg = strings.ReplaceAll(msg, " in type discovery.TargetFileGroup", "")
+	msg = strings.ReplaceAll(msg, "discovery.TargetFileGroup", "target group")
 	lines := strings.Split(msg, "\n")
 	for i := range lines {
 		lines[i] = strings.TrimSpace(lines[i])

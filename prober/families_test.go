@@ -20,7 +20,7 @@ package prober
 //     prometheus/blackbox_exporter#1579 ("add tcp and unix prober metric for
 //     tls_cipher_info", merged), probe_tls_cipher_info.
 //   - The probe_ssl_crl_* families of check_revoked (#1583) only exist with
-//     that option, which vigie does not accept yet (README), so no
+//     that option, which vigie does not accept yet (docs/probers/tcp.md), so no
 //     configuration vigie loads can expose them.
 
 import (

@@ -64,7 +64,7 @@ func (l *liveHandler) get(t testing.TB, module, target string, extra url.Values,
 }
 
 // jsonResultKeys are the documented top-level keys of the JSON rendition
-// (README, "Failure reasons and the JSON probe result"); "reason" only on failure.
+// (docs/api.md, "Failure reasons and the JSON probe result"); "reason" only on failure.
 var jsonResultKeys = []string{"target", "module", "prober", "success", "started_at", "duration_seconds", "timeout_seconds", "log_id", "metrics"}
 
 // TestJSONRenditionOfRealProbes runs real probes (tls, dns, grpc) against

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compares vigie_exporter with Debian's prometheus-blackbox-exporter side by
-# side on this machine (see README, "Performance"). Installs the Debian package
+# side on this machine (see docs/performance.md). Installs the Debian package
 # when it is missing, builds the harness and runs it; flags are passed on,
 # e.g. scripts/bench-compare.sh -scenarios tcp -rounds 5 -json.
 set -euo pipefail

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Scale goals (README, "Performance").
+// Scale goals (docs/performance.md).
 const (
 	scaleGoalP99       = 1.0                   // seconds, probe latency
 	scaleGoalSD        = 20 * time.Millisecond // /sd with 10,000 targets

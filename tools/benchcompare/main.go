@@ -1,6 +1,6 @@
 // Command benchcompare compares vigie_exporter with Debian's
 // prometheus-blackbox-exporter side by side on this machine (see
-// internal/benchcompare and README.md, "Performance"), and serves the load
+// internal/benchcompare and docs/performance.md), and serves the load
 // fixtures of the scale test.
 //
 //	benchcompare [flags]          run the comparison (make bench-compare)

@@ -552,7 +552,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 var _ notify.Notifier = (*Notifier)(nil)
 var _ notify.RateLimited = (*Notifier)(nil)
 
-// The example template of README's Templates section works and Telegram accepts it.
+// The example template of docs/receivers/templates.md works and Telegram accepts it.
 func TestDocumentedExampleTemplate(t *testing.T) {
 	srv := newFake(t)
 	n := newNotifier(t, srv, &logBuffer{}, func(c *config.TelegramConfig) {
