@@ -201,7 +201,9 @@ func TestDocsTelegramWalkthrough(t *testing.T) {
 						if !strings.Contains(out, "telegram/telegram/0: sent") {
 							t.Errorf("test-notification printed:\n%s", out)
 						}
-						ms := waitTelegram(t, tg, "the test message", func(m telegramtest.Message) bool { return strings.Contains(m.PlainText, "TEST from vigie (receiver telegram)") })
+						ms := waitTelegram(t, tg, "the test message", func(m telegramtest.Message) bool {
+							return strings.Contains(m.PlainText, "TEST from vigie (receiver telegram)")
+						})
 						if ms.ChatID != chatID {
 							t.Errorf("test message went to chat %d", ms.ChatID)
 						}
