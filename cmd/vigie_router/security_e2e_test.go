@@ -118,7 +118,8 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 	webCfg, clientCfg := authSetup(t)
 	x := newFakeExporter(t, "https://shop.example")
 	x.setUp(true)
-	cfg := writeConfig(t, fmt.Sprintf("exporter:\n  url: %s\nchecks:\n  interval: 1s\n  timeout: 1s\n", x.srv.URL))
+	h := newHook(t) // a receiver whose "Send test" an attacker would press
+	cfg := writeConfig(t, fmt.Sprintf("exporter:\n  url: %s\nchecks:\n  interval: 1s\n  timeout: 1s\nreceivers:\n  - name: hook\n    webhook_configs: [{url: %q}]\n", x.srv.URL, h.srv.URL))
 	_, router := startRouterFlags(t, cfg, "--web.config.file="+webCfg)
 	exporter, exporterCfg := startExporter(t, "--web.config.file="+webCfg)
 
@@ -141,6 +142,7 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 		{"POST", router + "/-/reload", "application/x-www-form-urlencoded", ""},
 		{"POST", router + "/silences", "application/x-www-form-urlencoded", form},
 		{"POST", router + "/silences/" + id + "/expire", "application/x-www-form-urlencoded", "token=" + token[1]},
+		{"POST", router + "/receivers/hook/test", "application/x-www-form-urlencoded", "token=" + token[1]},
 		{"POST", exporter + "/-/reload", "application/x-www-form-urlencoded", ""},
 	}
 	browsers := []map[string]string{
@@ -171,8 +173,11 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 	if _, body := request(t, "GET", exporter+"/config", "", "", true, nil); strings.Contains(body, "reloaded_by_attacker") {
 		t.Error("the exporter reloaded its configuration")
 	}
-	if v := metricAuth(t, router, "vigie_router_http_cross_origin_refused_total"); v != 21 {
-		t.Errorf("router: %v cross-origin refusals counted, want 21", v)
+	if n := h.count(); n != 0 {
+		t.Errorf("%d test notifications sent by cross-site requests", n)
+	}
+	if v := metricAuth(t, router, "vigie_router_http_cross_origin_refused_total"); v != 24 {
+		t.Errorf("router: %v cross-origin refusals counted, want 24", v)
 	}
 	if v := metricAuth(t, exporter, "vigie_exporter_http_cross_origin_refused_total"); v != 3 {
 		t.Errorf("exporter: %v cross-origin refusals counted, want 3", v)
@@ -218,19 +223,30 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 	if out := amtool(t, router, "--http.config.file="+clientCfg, "silence", "query"); !strings.Contains(out, "from the page") || strings.Contains(out, id) {
 		t.Errorf("amtool silence query after expire and the page's form:\n%s", out)
 	}
+	// The page's own "Send test" button.
+	code, body = request(t, "POST", router+"/receivers/hook/test", "application/x-www-form-urlencoded", "token="+token[1], true,
+		map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": router})
+	if code != http.StatusSeeOther {
+		t.Errorf("the page's Send test: %d %s", code, body)
+	}
+	if m := h.next(t, "test notification"); m.Receiver != "hook" || len(m.Alerts) != 0 {
+		t.Errorf("test notification: %+v", m)
+	}
 }
 
 // TestCrossSiteAttackInChromium: a real browser, logged in to both
 // binaries (basic auth), opens a page of another site (127.0.0.2) that
 // tries what a hostile page can: a text/plain form carrying a silence, a
 // no-cors fetch posting alerts, forms posting /-/reload to the router and
-// the exporter. None of it has any effect.
+// the exporter and pressing a receiver's "Send test". None of it has any
+// effect.
 func TestCrossSiteAttackInChromium(t *testing.T) {
 	w := newBrowser(t)
 	webCfg, _ := authSetup(t)
 	x := newFakeExporter(t, "https://shop.example")
 	x.setUp(true)
-	cfg := writeConfig(t, fmt.Sprintf("exporter:\n  url: %s\nchecks:\n  interval: 1s\n  timeout: 1s\n", x.srv.URL))
+	h := newHook(t) // a receiver whose "Send test" an attacker would press
+	cfg := writeConfig(t, fmt.Sprintf("exporter:\n  url: %s\nchecks:\n  interval: 1s\n  timeout: 1s\nreceivers:\n  - name: hook\n    webhook_configs: [{url: %q}]\n", x.srv.URL, h.srv.URL))
 	_, router := startRouterFlags(t, cfg, "--web.config.file="+webCfg)
 	exporter, exporterCfg := startExporter(t, "--web.config.file="+webCfg)
 	reloadedAt := metricAuth(t, router, "vigie_router_config_last_reload_success_timestamp_seconds")
@@ -243,7 +259,8 @@ func TestCrossSiteAttackInChromium(t *testing.T) {
 <form id="silence" target="sink1" method="post" action="%[1]s/api/v2/silences" enctype="text/plain"><input type="hidden" name='%[3]s' value='%[4]s'></form>
 <form id="reload" target="sink2" method="post" action="%[1]s/-/reload"></form>
 <form id="xreload" target="sink3" method="post" action="%[2]s/-/reload"></form>
-<iframe name="sink1"></iframe><iframe name="sink2"></iframe><iframe name="sink3"></iframe>
+<form id="sendtest" target="sink4" method="post" action="%[1]s/receivers/hook/test"><input type="hidden" name="token" value="guess"></form>
+<iframe name="sink1"></iframe><iframe name="sink2"></iframe><iframe name="sink3"></iframe><iframe name="sink4"></iframe>
 <script>
 function submitted(form, frame) {
   return new Promise(function (done) {
@@ -261,6 +278,7 @@ function submitted(form, frame) {
   await submitted("silence", "sink1");
   await submitted("reload", "sink2");
   await submitted("xreload", "sink3");
+  await submitted("sendtest", "sink4");
   document.title = "done";
 })();
 </script></body></html>`, router, exporter, name, strings.TrimPrefix(value, "="), router+"/api/v2/alerts")
@@ -305,8 +323,11 @@ function submitted(form, frame) {
 	if _, body := request(t, "GET", exporter+"/config", "", "", true, nil); strings.Contains(body, "reloaded_by_attacker") {
 		t.Error("the exporter reloaded its configuration")
 	}
-	if v := metricAuth(t, router, "vigie_router_http_cross_origin_refused_total"); v != 3 {
-		t.Errorf("router: %v cross-origin refusals, want 3 (fetch, silence form, reload form)", v)
+	if v := metricAuth(t, router, "vigie_router_http_cross_origin_refused_total"); v != 4 {
+		t.Errorf("router: %v cross-origin refusals, want 4 (fetch, silence form, reload form, Send test)", v)
+	}
+	if n := h.count(); n != 0 {
+		t.Errorf("%d test notifications sent by the hostile page", n)
 	}
 	if v := metricAuth(t, exporter, "vigie_exporter_http_cross_origin_refused_total"); v != 1 {
 		t.Errorf("exporter: %v cross-origin refusals, want 1", v)
