@@ -16,12 +16,12 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // Options are what main hands to the router.

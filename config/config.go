@@ -1,20 +1,19 @@
-// Package config owns every user-facing YAML schema of vigie: the exporter's
-// blackbox-compatible modules, discovery and target policy, and the router's
-// configuration. It applies defaults, parses strictly (unknown keys are errors
-// that name the line), validates at load time and never prints secrets.
+// Package config is vigie_exporter's configuration schema: blackbox_exporter's
+// modules (plus vigie's own probers), discovery and the target policy. It
+// applies defaults, parses strictly (unknown keys are errors that name the
+// line), validates at load time and never prints secrets. The router's
+// schema is alertrouter/config; what both share is in internal/schema.
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
-	yaml "go.yaml.in/yaml/v3"
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // Config is the exporter configuration: blackbox_exporter's `modules:` plus
@@ -107,17 +106,17 @@ func (m *Module) validate() error {
 		}
 	}
 	if !known {
-		return at(fmt.Errorf("prober '%s' is not valid (valid: %s)", m.Prober, strings.Join(proberNames, ", ")), "prober")
+		return schema.At(fmt.Errorf("prober '%s' is not valid (valid: %s)", m.Prober, strings.Join(proberNames, ", ")), "prober")
 	}
 	// Upstream refuses any dns block without a query name, even in modules of
 	// other probers; we refuse it where it matters, so that the configuration
 	// shown by /config (defaults included) loads again.
 	if m.Prober == "dns" && m.DNS.QueryName == "" {
-		return at(errors.New("query name must be set for DNS module"), "dns")
+		return schema.At(errors.New("query name must be set for DNS module"), "dns")
 	}
 	m.applyProberDefaults()
 	if m.Timeout < 0 {
-		return at(errors.New("timeout must not be negative"), "timeout")
+		return schema.At(errors.New("timeout must not be negative"), "timeout")
 	}
 	checks := []struct {
 		key string
@@ -136,7 +135,7 @@ func (m *Module) validate() error {
 	}
 	for _, c := range checks {
 		if err := c.fn(); err != nil {
-			return at(err, c.key)
+			return schema.At(err, c.key)
 		}
 	}
 	return nil
@@ -146,13 +145,13 @@ func (m *Module) validate() error {
 // line and the field.
 func Parse(data []byte) (*Config, error) {
 	c := &Config{}
-	if err := decodeStrict(data, c); err != nil {
+	if err := schema.DecodeStrict(data, c); err != nil {
 		return nil, err
 	}
 	if c.Modules == nil {
 		c.Modules = map[string]Module{}
 	}
-	if err := locate(data, c.validate()); err != nil {
+	if err := schema.Locate(data, c.validate()); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -181,48 +180,20 @@ func (c *Config) validate() error {
 	for _, name := range names {
 		m := c.Modules[name]
 		if err := m.validate(); err != nil {
-			return at(err, "modules", name)
+			return schema.At(err, "modules", name)
 		}
 		c.Modules[name] = m
 	}
 	if err := c.Discovery.validate(); err != nil {
-		return at(err, "discovery")
+		return schema.At(err, "discovery")
 	}
 	if err := c.Security.validate(); err != nil {
-		return at(err, "security")
+		return schema.At(err, "security")
 	}
 	return nil
 }
 
 // Marshal renders the configuration as YAML with secrets masked.
 func (c *Config) Marshal() ([]byte, error) {
-	return MarshalYAML(c)
-}
-
-// MarshalYAML renders v as YAML with a two-space indent (secrets masked by
-// their types).
-func MarshalYAML(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// decodeStrict decodes one YAML document, rejecting unknown fields.
-func decodeStrict(data []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // an empty file is an empty configuration
-		}
-		return FixYAMLSyntaxLine(err)
-	}
-	return nil
+	return schema.MarshalYAML(c)
 }

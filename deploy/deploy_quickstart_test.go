@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	routerconfig "github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
@@ -23,7 +24,7 @@ func TestQuickstartConfigsLoad(t *testing.T) {
 	if len(c.Discovery.Static) == 0 {
 		t.Fatal("quick start exporter config discovers nothing")
 	}
-	if _, err := config.LoadRouter("quickstart/vigie-router.yml"); err != nil {
+	if _, err := routerconfig.LoadRouter("quickstart/vigie-router.yml"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // racyWindow: a file whose mtime is this close to our last read of it may
@@ -357,7 +358,7 @@ func cleanYAMLError(err error) error {
 		lines[i] = strings.TrimSpace(lines[i])
 	}
 	msg = strings.Join(lines, "; ")
-	if fixed := config.FixYAMLSyntaxLine(errors.New(msg)); fixed.Error() != msg {
+	if fixed := schema.FixYAMLSyntaxLine(errors.New(msg)); fixed.Error() != msg {
 		return errors.New(strings.TrimPrefix(fixed.Error(), "yaml: "))
 	}
 	return errors.New(msg)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // gzipMinSize is the smallest response worth compressing: below it gzip costs
@@ -385,7 +386,7 @@ func debugOutput(module *config.Module, plog *probeLog, registry *Registry) []by
 	buf.WriteString("\n\n\nMetrics that would have been returned:\n")
 	buf.Write(registry.AppendText(nil))
 	buf.WriteString("\n\n\nModule configuration:\n")
-	c, err := config.MarshalYAML(module)
+	c, err := schema.MarshalYAML(module)
 	if err != nil {
 		fmt.Fprintf(&buf, "Error marshalling config: %s\n", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 func TestNotifyLogsOneLine(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 var startsAt = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
