@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/vigie-monitoring/vigie/internal/schema"
@@ -23,12 +22,6 @@ type Config struct {
 	Discovery DiscoveryConfig   `yaml:"discovery,omitempty"`
 	Security  SecurityConfig    `yaml:"security,omitempty"`
 }
-
-// Probers lists the prober names a module may use.
-var proberNames = []string{"http", "tcp", "icmp", "dns", "grpc", "unix", "websocket", "tls", "ftp", "ssh"}
-
-// ProberNames returns the names accepted in a module's `prober:` key.
-func ProberNames() []string { return append([]string(nil), proberNames...) }
 
 // Module is one probe configuration, selected by `/probe?module=`.
 type Module struct {
@@ -62,29 +55,6 @@ func defaultModule() Module {
 	}
 }
 
-// applyProberDefaults gives the prober's own block its defaults when the
-// module has no such block.
-func (m *Module) applyProberDefaults() {
-	switch m.Prober {
-	case "websocket":
-		if !m.Websocket.present {
-			m.Websocket = defaultWebsocketProbe()
-		}
-	case "tls":
-		if !m.TLS.present {
-			m.TLS = defaultTLSProbe()
-		}
-	case "ftp":
-		if !m.FTP.present {
-			m.FTP = defaultFTPProbe()
-		}
-	case "ssh":
-		if !m.SSH.present {
-			m.SSH = defaultSSHProbe()
-		}
-	}
-}
-
 // UnmarshalYAML applies the module defaults. It uses the function-style
 // interface on purpose: yaml.v3 only keeps KnownFields (strict parsing) for
 // nested structs decoded through it.
@@ -95,47 +65,15 @@ func (m *Module) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 func (m *Module) validate() error {
-	if m.Prober == "" {
-		return errors.New("prober must be set")
+	if err := m.validateProber(); err != nil {
+		return err
 	}
-	known := false
-	for _, p := range proberNames {
-		if p == m.Prober {
-			known = true
-			break
-		}
-	}
-	if !known {
-		return schema.At(fmt.Errorf("prober '%s' is not valid (valid: %s)", m.Prober, strings.Join(proberNames, ", ")), "prober")
-	}
-	// Upstream refuses any dns block without a query name, even in modules of
-	// other probers; we refuse it where it matters, so that the configuration
-	// shown by /config (defaults included) loads again.
-	if m.Prober == "dns" && m.DNS.QueryName == "" {
-		return schema.At(errors.New("query name must be set for DNS module"), "dns")
-	}
-	m.applyProberDefaults()
 	if m.Timeout < 0 {
 		return schema.At(errors.New("timeout must not be negative"), "timeout")
 	}
-	checks := []struct {
-		key string
-		fn  func() error
-	}{
-		{"http", m.HTTP.validate},
-		{"tcp", m.TCP.validate},
-		{"icmp", m.ICMP.validate},
-		{"dns", m.DNS.validate},
-		{"grpc", m.GRPC.validate},
-		{"unix", m.Unix.validate},
-		{"websocket", m.Websocket.validate},
-		{"tls", m.TLS.validate},
-		{"ftp", m.FTP.validate},
-		{"ssh", m.SSH.validate},
-	}
-	for _, c := range checks {
-		if err := c.fn(); err != nil {
-			return schema.At(err, c.key)
+	for _, p := range probers {
+		if err := p.validate(m); err != nil {
+			return schema.At(err, p.Name)
 		}
 	}
 	return nil

@@ -44,8 +44,7 @@ type Label struct {
 	Value string `yaml:"value,omitempty"`
 }
 
-func defaultTCPProbe() TCPProbe   { return TCPProbe{IPProtocolFallback: true} }
-func defaultUnixProbe() UnixProbe { return UnixProbe{} }
+func defaultTCPProbe() TCPProbe { return TCPProbe{IPProtocolFallback: true} }
 
 // UnmarshalYAML applies the defaults of a tcp block.
 func (p *TCPProbe) UnmarshalYAML(unmarshal func(any) error) error {

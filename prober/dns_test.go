@@ -538,9 +538,13 @@ func TestDNSServerAddress(t *testing.T) {
 		{"192.0.2.1:", false, "192.0.2.1", "53"},
 	}
 	for _, tc := range cases {
-		host, port := dnsServer(tc.target, tc.dot)
+		got, err := parseTarget("dns", tc.target, tc.dot)
+		host, port := got.Host, got.Port
+		if err != nil {
+			t.Errorf("dns target %q refused: %v", tc.target, err)
+		}
 		if host != tc.host || port != tc.port {
-			t.Errorf("dnsServer(%q, %v) = %q, %q; want %q, %q", tc.target, tc.dot, host, port, tc.host, tc.port)
+			t.Errorf("parseTarget(dns, %q, %v) = %q, %q; want %q, %q", tc.target, tc.dot, host, port, tc.host, tc.port)
 		}
 	}
 }

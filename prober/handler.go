@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -130,7 +129,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if hostname := params.Get("hostname"); hostname != "" {
 		m := *module
-		if err := applyHostname(&m, hostname); err != nil {
+		row, _ := config.LookupProber(m.Prober)
+		if err := row.ApplyHostname(&m, hostname); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -346,36 +346,6 @@ func getTimeout(r *http.Request, moduleTimeout time.Duration, offset float64) (f
 		return moduleSeconds, nil
 	}
 	return maxTimeoutSeconds, nil
-}
-
-// applyHostname applies the `hostname` parameter: the Host header of http
-// probes, the TLS server name of the others that speak TLS.
-func applyHostname(module *config.Module, hostname string) error {
-	switch module.Prober {
-	case "http":
-		headers := make(map[string]string, len(module.HTTP.Headers)+1)
-		for name, value := range module.HTTP.Headers {
-			if textproto.CanonicalMIMEHeaderKey(name) == "Host" && value != hostname {
-				return fmt.Errorf("host header defined both in module configuration (%s) and with URL-parameter 'hostname' (%s)", value, hostname)
-			}
-			headers[name] = value
-		}
-		headers["Host"] = hostname
-		module.HTTP.Headers = headers
-	case "tcp":
-		if module.TCP.TLSConfig.ServerName == "" {
-			module.TCP.TLSConfig.ServerName = hostname
-		}
-	case "tls":
-		if module.TLS.TLSConfig.ServerName == "" {
-			module.TLS.TLSConfig.ServerName = hostname
-		}
-	case "ftp":
-		if module.FTP.TLSConfig.ServerName == "" {
-			module.FTP.TLSConfig.ServerName = hostname
-		}
-	}
-	return nil
 }
 
 // debugOutput renders the three sections of ?debug=true (and /logs).

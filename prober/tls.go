@@ -35,11 +35,12 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 	}
 
 	cfg := blockOf(module.TLS)
-	host, port, err := splitTarget(target, "443")
+	t, err := parseTarget("tls", target, false)
 	if err != nil {
 		logger.Error("Invalid target", "err", err)
 		return err
 	}
+	host, port := t.Host, t.Port
 	// The certificate must be valid for server_name (or the hostname
 	// parameter, which the handler puts there), else for the target's host.
 	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
