@@ -23,6 +23,7 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/exporter"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 	"github.com/vigie-monitoring/vigie/prober"
 )
 
@@ -36,7 +37,7 @@ func startExporter(t *testing.T, configYAML string) (addr string, m *Manager) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	store := config.NewStore(path, reg, "vigie_exporter")
+	store := config.NewStore(path)
 	if err := store.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func startExporter(t *testing.T, configYAML string) (addr string, m *Manager) {
 		History:  history,
 		Gatherer: reg,
 		Logger:   logger,
-		Reload:   store.Reload,
+		Reloader: webserver.NewReloader(webserver.ReloaderOptions{Namespace: "vigie_exporter", Registerer: reg, File: path, Load: store.Load}),
 		SD:       m,
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
