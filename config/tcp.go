@@ -68,7 +68,7 @@ func validateQueryResponses(qrs []QueryResponse) error {
 			return schema.AtIndex(errors.New("expect and expect_bytes cannot be used together in one query_response entry"), "query_response", i)
 		}
 		for j, l := range qr.Labels {
-			if !model.LabelName(l.Name).IsValidLegacy() {
+			if !model.LegacyValidation.IsValidLabelName(l.Name) {
 				return schema.At(errors.New("invalid label name "+quote(l.Name)), "query_response", schema.Index(i), "labels", schema.Index(j))
 			}
 		}

@@ -58,7 +58,7 @@ func TestQuickstartRuns(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
 
 	lines := make(chan string, 1000)
 	go func() {
@@ -84,7 +84,7 @@ func TestQuickstartRuns(t *testing.T) {
 		}
 	}
 	// Ctrl-C (SIGINT to the process group, as a terminal does) stops both.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() {
 		for l := range lines {

@@ -277,6 +277,7 @@ func (r *consulRun) failed(ev consulEvent) {
 			return
 		}
 		r.catalogErr = msg
+		//nolint:staticcheck // ST1005: "Consul" is a name; /sd shows the error as it is.
 		r.errOut = append(r.errOut, Update{Err: fmt.Errorf("Consul %s: %w", r.p.cfg.Server, ev.err)})
 		return
 	}

@@ -245,7 +245,7 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for name := range f.services {
 			catalog[name] = []string{"vigie"}
 		}
-		json.NewEncoder(w).Encode(catalog)
+		_ = json.NewEncoder(w).Encode(catalog)
 	case isService && f.refuse[name]:
 		http.Error(w, "Permission denied", http.StatusForbidden)
 	case isService:
@@ -256,7 +256,7 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Service: &consul.AgentService{ID: name, Service: name, Address: "127.0.0.1", Port: port, Tags: []string{"vigie"}, Meta: map[string]string{"vigie_modules": "tcp_connect"}},
 			})
 		}
-		json.NewEncoder(w).Encode(entries)
+		_ = json.NewEncoder(w).Encode(entries)
 	default:
 		http.NotFound(w, r)
 	}

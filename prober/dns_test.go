@@ -81,7 +81,7 @@ func (f *dnsFixture) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.Rcode = dns.RcodeNameError
 		m.Ns = append(m.Ns, soa)
 	}
-	w.WriteMsg(m)
+	_ = w.WriteMsg(m)
 }
 
 // startDNSFixture starts the three listeners; they stop with the test.
@@ -125,7 +125,7 @@ func serveDNS(t *testing.T, srv *dns.Server) {
 	case err := <-failed:
 		t.Fatalf("DNS fixture did not start: %v", err)
 	}
-	t.Cleanup(func() { srv.Shutdown() })
+	t.Cleanup(func() { _ = srv.Shutdown() })
 }
 
 // dnsModule is a dns module querying name/type over udp, with extra lines

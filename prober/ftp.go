@@ -313,7 +313,7 @@ func (p *ftpProbe) quit(ctx context.Context) {
 	if p.c.broken {
 		return
 	}
-	p.c.raw.SetDeadline(convShortDeadline(ctx, time.Second))
+	_ = p.c.raw.SetDeadline(convShortDeadline(ctx, time.Second))
 	r, err := p.c.cmd(ctx, "QUIT", "")
 	if err != nil {
 		p.logger.Debug("QUIT failed", "err", err)

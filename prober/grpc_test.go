@@ -62,7 +62,7 @@ func startGRPCFixture(t *testing.T, useTLS, withHealth bool) *grpcFixture {
 		t.Fatal(err)
 	}
 	f.addr = l.Addr().String()
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	return f
 }

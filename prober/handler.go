@@ -195,7 +195,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(result.DebugOutput())
 	case wantsJSON(r, params):
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(ProbeResult{
+		_ = json.NewEncoder(w).Encode(ProbeResult{
 			Target: target, Module: moduleName, Prober: module.Prober,
 			Success: result.Success, Reason: reason, StartedAt: start.UTC(),
 			DurationSeconds: duration.Seconds(), TimeoutSeconds: timeoutSeconds,
@@ -230,7 +230,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, params url.Valu
 	if wantsJSON(r, params) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
-		json.NewEncoder(w).Encode(ProbeResult{
+		_ = json.NewEncoder(w).Encode(ProbeResult{
 			Target: target, Module: module, Prober: prober, Reason: err.Error(), Refused: true,
 			StartedAt: time.Now().UTC(), TimeoutSeconds: timeoutSeconds, LogID: -1, Metrics: []Sample{},
 		})
@@ -276,7 +276,7 @@ func writeMaybeGzip(w http.ResponseWriter, r *http.Request, body []byte) {
 	w.Header().Set("Content-Encoding", "gzip")
 	gz := gzipPool.Get().(*gzip.Writer)
 	gz.Reset(w)
-	gz.Write(body)
+	_, _ = gz.Write(body)
 	gz.Close()
 	gzipPool.Put(gz)
 }

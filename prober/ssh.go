@@ -435,7 +435,7 @@ func (w *sshVersionWatcher) Read(b []byte) (int, error) {
 			if !sshProtocolSupported(line) {
 				// The library would go on and wait for a key exchange
 				// that will not come: end the session now.
-				w.Conn.Close()
+				_ = w.Close()
 			}
 			break
 		}

@@ -162,7 +162,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, base *tls.Config, duration
 		return c, err
 	}
 	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
+		_ = conn.SetDeadline(deadline)
 	}
 
 	start := time.Now()
@@ -191,7 +191,7 @@ func awaitClientCertVerdict(ctx context.Context, tconn *tls.Conn, watch *ticketW
 		deadline = d
 	}
 	watch.armed = true
-	tconn.SetReadDeadline(deadline)
+	_ = tconn.SetReadDeadline(deadline)
 	var b [1]byte
 	_, err := tconn.Read(b[:])
 	if err == nil || isTimeout(ctx, err) {
@@ -213,7 +213,7 @@ func (w *ticketWatch) Get(string) (*tls.ClientSessionState, bool) { return nil, 
 func (w *ticketWatch) Put(_ string, cs *tls.ClientSessionState) {
 	// Put runs inside tls.Conn.Read, on the goroutine that armed the watch.
 	if w.armed && cs != nil {
-		w.conn.SetReadDeadline(time.Now())
+		_ = w.conn.SetReadDeadline(time.Now())
 	}
 }
 

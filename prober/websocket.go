@@ -195,8 +195,8 @@ func wsHeaders(c *config.WSHTTPClientConfig) http.Header {
 // as upstream.
 func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.QueryResponse, registry *Registry, logger *slog.Logger) error {
 	deadline, _ := ctx.Deadline()
-	conn.SetReadDeadline(deadline)
-	conn.SetWriteDeadline(deadline)
+	_ = conn.SetReadDeadline(deadline)
+	_ = conn.SetWriteDeadline(deadline)
 	conn.SetReadLimit(wsReadLimit)
 
 	for i := range steps {

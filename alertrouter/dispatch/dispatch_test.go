@@ -312,7 +312,9 @@ func TestWebhook500Then429ThenOK(t *testing.T) {
 		t.Errorf("delivered = %v", got)
 	}
 	var hist dto.Metric
-	h.d.metrics.delivery.WithLabelValues("webhook").(prometheus.Histogram).Write(&hist)
+	if err := h.d.metrics.delivery.WithLabelValues("webhook").(prometheus.Histogram).Write(&hist); err != nil {
+		t.Fatal(err)
+	}
 	if got := hist.GetHistogram().GetSampleCount(); got != 1 {
 		t.Errorf("delivery latency observations = %d", got)
 	}

@@ -66,7 +66,7 @@ func TestDecodeStrict(t *testing.T) {
 		t.Errorf("empty document: %v, %+v", err, v)
 	}
 	for in, want := range map[string]string{
-		"name: a\nnmae: b\n":            "line 2: field nmae not found",
+		"name: a\nnickname: b\n":        "line 2: field nickname not found",
 		"inner:\n  d: soon\n":           "line 2:",
 		"name: [\"a\" \"b\"]\n":         "line 1: did not find expected",
 		"inner:\n  d: 1s\n  x: [1, 2\n": "line 3: did not find expected",
