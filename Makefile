@@ -14,6 +14,11 @@ LDFLAGS   := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PK
              -X $(PKG).BuildUser=$(BUILDUSER) -X $(PKG).BuildDate=$(BUILDDATE)
 BINARIES  := $(patsubst cmd/%/,%,$(dir $(wildcard cmd/*/main.go)))
 
+# golangci-lint, installed from the Go module proxy when missing or of
+# another version (.golangci.yml is written for it).
+GOLANGCI_LINT_VERSION := 2.14.0
+GOLANGCI_LINT         ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
+
 .PHONY: all build run test unit fuzz vet lint bench promu-build tarball docker clean
 
 all: build test
@@ -27,7 +32,7 @@ build:
 run: build
 	scripts/run.sh
 
-test: vet unit fuzz
+test: vet lint unit fuzz
 
 vet:
 	@echo ">> checking formatting"
@@ -43,9 +48,12 @@ fuzz:
 	@echo ">> fuzzing each target for $(FUZZTIME)"
 	@scripts/fuzz.sh $(FUZZTIME)
 
-lint: vet
-	@command -v golangci-lint >/dev/null || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.14.0
-	golangci-lint run ./...
+lint:
+	@$(GOLANGCI_LINT) --version 2>/dev/null | grep -q "version $(GOLANGCI_LINT_VERSION) " || { \
+		echo ">> installing golangci-lint v$(GOLANGCI_LINT_VERSION)"; \
+		GOBIN="$(dir $(GOLANGCI_LINT))" $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_LINT_VERSION); }
+	@echo ">> golangci-lint"
+	$(GOLANGCI_LINT) run ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

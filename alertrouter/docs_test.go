@@ -66,10 +66,16 @@ func TestRoutingAlertsExample(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "telegram.token"), []byte("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "smtp.password"), []byte("secret\n"), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "telegram.token"), []byte("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "smtp.password"), []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	routerCfg := filepath.Join(dir, "vigie-router.yml")
-	os.WriteFile(routerCfg, []byte(strings.ReplaceAll(blocks["vigie-router.yml"], "/etc/vigie/", dir+"/")), 0o644)
+	if err := os.WriteFile(routerCfg, []byte(strings.ReplaceAll(blocks["vigie-router.yml"], "/etc/vigie/", dir+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := CheckConfig(routerCfg, discard())
 	if err != nil {
 		t.Fatalf("the router refuses the example: %v", err)
@@ -79,8 +85,12 @@ func TestRoutingAlertsExample(t *testing.T) {
 	}
 
 	promtool := testenv.Promtool(t)
-	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(blocks["prometheus.yml"]), 0o644)
-	os.WriteFile(filepath.Join(dir, "vigie-rules.yml"), []byte(blocks["vigie-rules.yml"]), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(blocks["prometheus.yml"]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vigie-rules.yml"), []byte(blocks["vigie-rules.yml"]), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(promtool, "check", "config", "prometheus.yml")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {

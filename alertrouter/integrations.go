@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/email"
@@ -12,7 +13,6 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/sms"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/webhook"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // BuildIntegrations creates the notifier of every integration entry of

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // ErrUnknownReceiver is returned when a test names no configured receiver.

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram/telegramtest"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 const testBotToken = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"

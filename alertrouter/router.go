@@ -16,12 +16,13 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
-	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
 // Options are what main hands to the router.
@@ -66,15 +67,12 @@ type Router struct {
 	api        *api.API
 	page       *web.Page
 
-	cfg      atomic.Pointer[config.RouterConfig]
-	reloadMu sync.Mutex
+	cfg atomic.Pointer[config.RouterConfig]
 	// receivers is the running configuration with its integrations, in
 	// configuration order (tests of receivers).
 	receivers atomic.Pointer[receiverSet]
+	reloader  *webserver.Reloader
 	ready     atomic.Bool
-
-	reloadSuccess prometheus.Gauge
-	reloadTime    prometheus.Gauge
 }
 
 // CheckConfig loads the configuration and builds every integration, as
@@ -99,13 +97,10 @@ func New(o Options) (*Router, error) {
 		o.Registry = prometheus.NewRegistry()
 	}
 	r := &Router{opts: o, logger: o.Logger}
-	r.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "vigie_router_config_last_reload_successful",
-		Help: "Whether the last configuration reload attempt was successful.",
-	})
-	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "vigie_router_config_last_reload_success_timestamp_seconds",
-		Help: "Timestamp of the last successful configuration reload.",
+	r.reloader = webserver.NewReloader(webserver.ReloaderOptions{
+		Namespace: "vigie_router", Registerer: o.Registry, Logger: o.Logger, File: o.ConfigFile,
+		// The router has no auto-reload: every reload reads the file.
+		Load: func(bool) (bool, error) { return true, r.apply() },
 	})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigie_router_limit_refused_total",
@@ -114,7 +109,7 @@ func New(o Options) (*Router, error) {
 	for _, name := range limitNames {
 		refused.WithLabelValues(name)
 	}
-	o.Registry.MustRegister(r.reloadSuccess, r.reloadTime, refused)
+	o.Registry.MustRegister(refused)
 
 	cfg, err := config.LoadRouter(o.ConfigFile)
 	if err != nil {
@@ -173,8 +168,7 @@ func New(o Options) (*Router, error) {
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
-	r.reloadSuccess.Set(1)
-	r.reloadTime.SetToCurrentTime()
+	r.reloader.Loaded()
 	return r, nil
 }
 
@@ -232,31 +226,31 @@ func (r *Router) forwardSilenceChanges(ctx context.Context) {
 }
 
 // Reload re-reads the configuration file; a bad one is refused (with its
-// line and field) and the running configuration kept.
-func (r *Router) Reload() error {
-	r.reloadMu.Lock()
-	defer r.reloadMu.Unlock()
+// line and field, logged, in vigie_router_config_last_reload_successful)
+// and the running configuration kept.
+func (r *Router) Reload() error { return r.reloader.Reload() }
+
+// Reloader is what SIGHUP and POST /-/reload use.
+func (r *Router) Reloader() *webserver.Reloader { return r.reloader }
+
+// apply loads the configuration file and applies it to every part of the
+// router, or to none.
+func (r *Router) apply() error {
 	cfg, err := config.LoadRouter(r.opts.ConfigFile)
-	var integrations []*dispatch.Integration
-	if err == nil {
-		integrations, err = BuildIntegrations(cfg, r.logger)
-		if err == nil {
-			if err = r.engine.Reload(cfg, r.opts.Exporter); err == nil {
-				r.dispatcher.SetIntegrations(integrations, policy(cfg))
-				r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
-			}
-		}
-	}
 	if err != nil {
-		r.reloadSuccess.Set(0)
-		r.logger.Error("Error reloading config; keeping the running one", "file", describe(r.opts.ConfigFile), "err", err)
 		return err
 	}
+	integrations, err := BuildIntegrations(cfg, r.logger)
+	if err != nil {
+		return err
+	}
+	if err := r.engine.Reload(cfg, r.opts.Exporter); err != nil {
+		return err
+	}
+	r.dispatcher.SetIntegrations(integrations, policy(cfg))
+	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
-	r.reloadSuccess.Set(1)
-	r.reloadTime.SetToCurrentTime()
-	r.logger.Info("Reloaded config file", "file", describe(r.opts.ConfigFile))
 	return nil
 }
 
@@ -280,9 +274,18 @@ func (r *Router) Config() *config.RouterConfig { return r.cfg.Load() }
 
 // Ready reports whether the router has fetched (or failed to fetch) its
 // first target list and its store can be written.
-func (r *Router) Ready() bool {
-	ok, _, _ := r.dispatcher.StoreWritable()
-	return ok && r.ready.Load()
+func (r *Router) Ready() bool { return r.notReady() == nil }
+
+// notReady says why the router is not ready (/-/ready), nil when it is.
+func (r *Router) notReady() error {
+	if ok, since, err := r.dispatcher.StoreWritable(); !ok {
+		return fmt.Errorf("the store cannot be written since %s (%v); notifications are delivered from memory",
+			since.UTC().Format(time.RFC3339), err)
+	}
+	if !r.ready.Load() {
+		return errors.New("waiting for the first target list")
+	}
+	return nil
 }
 
 // Handler serves /metrics, /config, /-/healthy, /-/ready, /-/reload, the
@@ -292,41 +295,12 @@ func (r *Router) Handler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(r.opts.Registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelError),
 	}))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, req *http.Request) {
-		w.Write([]byte("Healthy\n"))
-	})
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, req *http.Request) {
-		if ok, since, err := r.dispatcher.StoreWritable(); !ok {
-			http.Error(w, fmt.Sprintf("Not ready: the store cannot be written since %s (%v); notifications are delivered from memory",
-				since.UTC().Format(time.RFC3339), err), http.StatusServiceUnavailable)
-			return
-		}
-		if !r.ready.Load() {
-			http.Error(w, "Not ready: waiting for the first target list", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("Ready\n"))
-	})
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := r.Reload(); err != nil {
-			http.Error(w, fmt.Sprintf("failed to reload config: %s", err), http.StatusInternalServerError)
-			return
-		}
-	})
-	mux.HandleFunc("/config", func(w http.ResponseWriter, req *http.Request) {
-		out, err := r.Config().Marshal()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write(out)
-	})
+	webserver.Ops{
+		Reloader: r.reloader,
+		Config:   func() ([]byte, error) { return r.Config().Marshal() },
+		Ready:    r.notReady,
+		Logger:   r.logger,
+	}.Register(mux, "")
 	r.api.Register(mux)
 	r.page.Register(mux)
 	return mux
@@ -338,13 +312,6 @@ func clusterName() string {
 		return h
 	}
 	return "vigie_router"
-}
-
-func describe(path string) string {
-	if path == "" {
-		return "(embedded default)"
-	}
-	return path
 }
 
 // outboxCollector reports the outbox at scrape time.

@@ -64,7 +64,7 @@ func TestSecretsAreMasked(t *testing.T) {
 	l.Close()
 	secrets := []string{"exporter-bearer-S3", "x-api-key-S4", "mail-token-S5", "PATHKEY-S6", "QUERYKEY-S7", "sms-header-S8"}
 	cfgFile := filepath.Join(t.TempDir(), "r.yml")
-	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`
+	_ = os.WriteFile(cfgFile, []byte(fmt.Sprintf(`
 checks:
   interval: 1s
   retry_interval: 100ms

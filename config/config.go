@@ -1,20 +1,18 @@
-// Package config owns every user-facing YAML schema of vigie: the exporter's
-// blackbox-compatible modules, discovery and target policy, and the router's
-// configuration. It applies defaults, parses strictly (unknown keys are errors
-// that name the line), validates at load time and never prints secrets.
+// Package config is vigie_exporter's configuration schema: blackbox_exporter's
+// modules (plus vigie's own probers), discovery and the target policy. It
+// applies defaults, parses strictly (unknown keys are errors that name the
+// line), validates at load time and never prints secrets. The router's
+// schema is alertrouter/config; what both share is in internal/schema.
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
-	yaml "go.yaml.in/yaml/v3"
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // Config is the exporter configuration: blackbox_exporter's `modules:` plus
@@ -24,12 +22,6 @@ type Config struct {
 	Discovery DiscoveryConfig   `yaml:"discovery,omitempty"`
 	Security  SecurityConfig    `yaml:"security,omitempty"`
 }
-
-// Probers lists the prober names a module may use.
-var proberNames = []string{"http", "tcp", "icmp", "dns", "grpc", "unix", "websocket", "tls", "ftp", "ssh"}
-
-// ProberNames returns the names accepted in a module's `prober:` key.
-func ProberNames() []string { return append([]string(nil), proberNames...) }
 
 // Module is one probe configuration, selected by `/probe?module=`.
 type Module struct {
@@ -63,29 +55,6 @@ func defaultModule() Module {
 	}
 }
 
-// applyProberDefaults gives the prober's own block its defaults when the
-// module has no such block.
-func (m *Module) applyProberDefaults() {
-	switch m.Prober {
-	case "websocket":
-		if !m.Websocket.present {
-			m.Websocket = defaultWebsocketProbe()
-		}
-	case "tls":
-		if !m.TLS.present {
-			m.TLS = defaultTLSProbe()
-		}
-	case "ftp":
-		if !m.FTP.present {
-			m.FTP = defaultFTPProbe()
-		}
-	case "ssh":
-		if !m.SSH.present {
-			m.SSH = defaultSSHProbe()
-		}
-	}
-}
-
 // UnmarshalYAML applies the module defaults. It uses the function-style
 // interface on purpose: yaml.v3 only keeps KnownFields (strict parsing) for
 // nested structs decoded through it.
@@ -96,47 +65,15 @@ func (m *Module) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 func (m *Module) validate() error {
-	if m.Prober == "" {
-		return errors.New("prober must be set")
+	if err := m.validateProber(); err != nil {
+		return err
 	}
-	known := false
-	for _, p := range proberNames {
-		if p == m.Prober {
-			known = true
-			break
-		}
-	}
-	if !known {
-		return at(fmt.Errorf("prober '%s' is not valid (valid: %s)", m.Prober, strings.Join(proberNames, ", ")), "prober")
-	}
-	// Upstream refuses any dns block without a query name, even in modules of
-	// other probers; we refuse it where it matters, so that the configuration
-	// shown by /config (defaults included) loads again.
-	if m.Prober == "dns" && m.DNS.QueryName == "" {
-		return at(errors.New("query name must be set for DNS module"), "dns")
-	}
-	m.applyProberDefaults()
 	if m.Timeout < 0 {
-		return at(errors.New("timeout must not be negative"), "timeout")
+		return schema.At(errors.New("timeout must not be negative"), "timeout")
 	}
-	checks := []struct {
-		key string
-		fn  func() error
-	}{
-		{"http", m.HTTP.validate},
-		{"tcp", m.TCP.validate},
-		{"icmp", m.ICMP.validate},
-		{"dns", m.DNS.validate},
-		{"grpc", m.GRPC.validate},
-		{"unix", m.Unix.validate},
-		{"websocket", m.Websocket.validate},
-		{"tls", m.TLS.validate},
-		{"ftp", m.FTP.validate},
-		{"ssh", m.SSH.validate},
-	}
-	for _, c := range checks {
-		if err := c.fn(); err != nil {
-			return at(err, c.key)
+	for _, p := range probers {
+		if err := p.validate(m); err != nil {
+			return schema.At(err, p.Name)
 		}
 	}
 	return nil
@@ -146,13 +83,13 @@ func (m *Module) validate() error {
 // line and the field.
 func Parse(data []byte) (*Config, error) {
 	c := &Config{}
-	if err := decodeStrict(data, c); err != nil {
+	if err := schema.DecodeStrict(data, c); err != nil {
 		return nil, err
 	}
 	if c.Modules == nil {
 		c.Modules = map[string]Module{}
 	}
-	if err := locate(data, c.validate()); err != nil {
+	if err := schema.Locate(data, c.validate()); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -181,48 +118,20 @@ func (c *Config) validate() error {
 	for _, name := range names {
 		m := c.Modules[name]
 		if err := m.validate(); err != nil {
-			return at(err, "modules", name)
+			return schema.At(err, "modules", name)
 		}
 		c.Modules[name] = m
 	}
 	if err := c.Discovery.validate(); err != nil {
-		return at(err, "discovery")
+		return schema.At(err, "discovery")
 	}
 	if err := c.Security.validate(); err != nil {
-		return at(err, "security")
+		return schema.At(err, "security")
 	}
 	return nil
 }
 
 // Marshal renders the configuration as YAML with secrets masked.
 func (c *Config) Marshal() ([]byte, error) {
-	return MarshalYAML(c)
-}
-
-// MarshalYAML renders v as YAML with a two-space indent (secrets masked by
-// their types).
-func MarshalYAML(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// decodeStrict decodes one YAML document, rejecting unknown fields.
-func decodeStrict(data []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // an empty file is an empty configuration
-		}
-		return FixYAMLSyntaxLine(err)
-	}
-	return nil
+	return schema.MarshalYAML(c)
 }

@@ -9,6 +9,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // DiscoveryConfig is vigie's `discovery:` block: where targets come from.
@@ -104,12 +106,12 @@ func (c *ConsulSDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 func (c *DiscoveryConfig) validate() error {
 	for i := range c.Static {
 		if err := c.Static[i].validate(); err != nil {
-			return atIndex(err, "static", i)
+			return schema.AtIndex(err, "static", i)
 		}
 	}
 	for i := range c.Consul {
 		if err := c.Consul[i].validate(); err != nil {
-			return atIndex(err, "consul", i)
+			return schema.AtIndex(err, "consul", i)
 		}
 	}
 	return nil
@@ -117,62 +119,62 @@ func (c *DiscoveryConfig) validate() error {
 
 func (c *StaticSDConfig) validate() error {
 	if len(c.Files) == 0 {
-		return at(errors.New("at least one file glob must be given"), "files")
+		return schema.At(errors.New("at least one file glob must be given"), "files")
 	}
 	for i, f := range c.Files {
 		if strings.TrimSpace(f) == "" {
-			return atIndex(errors.New("empty file glob"), "files", i)
+			return schema.AtIndex(errors.New("empty file glob"), "files", i)
 		}
 		if _, err := filepath.Match(f, ""); err != nil {
-			return atIndex(fmt.Errorf("invalid glob %q: %w", f, err), "files", i)
+			return schema.AtIndex(fmt.Errorf("invalid glob %q: %w", f, err), "files", i)
 		}
 	}
 	if err := validateModuleNames(c.DefaultModules); err != nil {
-		return at(err, "default_modules")
+		return schema.At(err, "default_modules")
 	}
 	if c.RefreshInterval <= 0 {
-		return at(errors.New("refresh_interval must be positive"), "refresh_interval")
+		return schema.At(errors.New("refresh_interval must be positive"), "refresh_interval")
 	}
 	return nil
 }
 
 func (c *ConsulSDConfig) validate() error {
 	if strings.TrimSpace(c.Server) == "" {
-		return at(errors.New("server must be set"), "server")
+		return schema.At(errors.New("server must be set"), "server")
 	}
 	// Schemes are case-insensitive (RFC 3986): "HTTPS" is https, and the
 	// Consul client only turns TLS on for the lower-case spelling.
 	c.Scheme = strings.ToLower(c.Scheme)
 	if c.Scheme != "http" && c.Scheme != "https" {
-		return at(fmt.Errorf("scheme %q is not valid (valid: http, https)", c.Scheme), "scheme")
+		return schema.At(fmt.Errorf("scheme %q is not valid (valid: http, https)", c.Scheme), "scheme")
 	}
 	if c.Token != "" && c.TokenFile != "" {
-		return at(errors.New("at most one of token & token_file must be configured"), "token")
+		return schema.At(errors.New("at most one of token & token_file must be configured"), "token")
 	}
 	if err := c.TLSConfig.Validate(); err != nil {
-		return at(err, "tls_config")
+		return schema.At(err, "tls_config")
 	}
 	for i, s := range c.Services {
 		if strings.TrimSpace(s) == "" {
-			return atIndex(errors.New("empty service name"), "services", i)
+			return schema.AtIndex(errors.New("empty service name"), "services", i)
 		}
 	}
 	for i, s := range c.Tags {
 		if strings.TrimSpace(s) == "" {
-			return atIndex(errors.New("empty tag"), "tags", i)
+			return schema.AtIndex(errors.New("empty tag"), "tags", i)
 		}
 	}
 	if err := validateModuleNames(c.DefaultModules); err != nil {
-		return at(err, "default_modules")
+		return schema.At(err, "default_modules")
 	}
 	if c.RefreshInterval <= 0 {
-		return at(errors.New("refresh_interval must be positive"), "refresh_interval")
+		return schema.At(errors.New("refresh_interval must be positive"), "refresh_interval")
 	}
 	if c.Wait <= 0 || c.Wait > maxConsulWait {
-		return at(fmt.Errorf("wait must be positive and at most %s (Consul's limit)", maxConsulWait), "wait")
+		return schema.At(fmt.Errorf("wait must be positive and at most %s (Consul's limit)", maxConsulWait), "wait")
 	}
-	if c.MetaPrefix != "" && !model.LabelName(c.MetaPrefix+"x").IsValidLegacy() {
-		return at(fmt.Errorf("meta_prefix %q must be made of letters, digits and underscores", c.MetaPrefix), "meta_prefix")
+	if c.MetaPrefix != "" && !model.LegacyValidation.IsValidLabelName(c.MetaPrefix+"x") {
+		return schema.At(fmt.Errorf("meta_prefix %q must be made of letters, digits and underscores", c.MetaPrefix), "meta_prefix")
 	}
 	return nil
 }
@@ -183,7 +185,7 @@ func (c *ConsulSDConfig) validate() error {
 func validateModuleNames(names []string) error {
 	for i, m := range names {
 		if strings.TrimSpace(m) == "" || strings.ContainsAny(m, " \t,") {
-			return at(fmt.Errorf("module name %q is not valid", m), itoa(i))
+			return schema.At(fmt.Errorf("module name %q is not valid", m), schema.Index(i))
 		}
 	}
 	return nil

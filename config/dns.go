@@ -5,6 +5,8 @@ import (
 
 	"github.com/miekg/dns"
 	pconfig "github.com/prometheus/common/config"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // DNSProbe is the `dns:` block of a module (blackbox-compatible).
@@ -48,22 +50,22 @@ func (p *DNSProbe) UnmarshalYAML(unmarshal func(any) error) error {
 func (p *DNSProbe) validate() error {
 	if p.QueryClass != "" {
 		if _, ok := dns.StringToClass[p.QueryClass]; !ok {
-			return at(fmt.Errorf("query class '%s' is not valid", p.QueryClass), "query_class")
+			return schema.At(fmt.Errorf("query class '%s' is not valid", p.QueryClass), "query_class")
 		}
 	}
 	if p.QueryType != "" {
 		if _, ok := dns.StringToType[p.QueryType]; !ok {
-			return at(fmt.Errorf("query type '%s' is not valid", p.QueryType), "query_type")
+			return schema.At(fmt.Errorf("query type '%s' is not valid", p.QueryType), "query_type")
 		}
 	}
 	switch p.TransportProtocol {
 	case "", "udp", "tcp":
 	default:
-		return at(fmt.Errorf("transport protocol '%s' is not valid (valid: udp, tcp)", p.TransportProtocol), "transport_protocol")
+		return schema.At(fmt.Errorf("transport protocol '%s' is not valid (valid: udp, tcp)", p.TransportProtocol), "transport_protocol")
 	}
 	for i, rc := range p.ValidRcodes {
 		if _, ok := dns.StringToRcode[rc]; !ok {
-			return atIndex(fmt.Errorf("rcode '%s' is not valid", rc), "valid_rcodes", i)
+			return schema.AtIndex(fmt.Errorf("rcode '%s' is not valid", rc), "valid_rcodes", i)
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // FTPProbe is the `ftp:` block of a vigie ftp module.
@@ -68,13 +70,13 @@ func (p *FTPProbe) validate() error {
 		return errors.New("content regexps need list or retrieve")
 	}
 	if p.ExpectedBannerCode != 0 && (p.ExpectedBannerCode < 100 || p.ExpectedBannerCode > 599) {
-		return at(errors.New("expected_banner_code must be an FTP reply code (100-599)"), "expected_banner_code")
+		return schema.At(errors.New("expected_banner_code must be an FTP reply code (100-599)"), "expected_banner_code")
 	}
 	if p.FailIfCertExpiresWithin < 0 {
-		return at(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
+		return schema.At(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
 	}
 	if p.FailIfCertExpiresWithin > 0 && !p.TLS && !p.StartTLS {
-		return at(errors.New("fail_if_cert_expires_within needs tls or starttls"), "fail_if_cert_expires_within")
+		return schema.At(errors.New("fail_if_cert_expires_within needs tls or starttls"), "fail_if_cert_expires_within")
 	}
 	// These values are sent as FTP command arguments: a line break would
 	// smuggle a second command onto the control connection.
@@ -82,7 +84,7 @@ func (p *FTPProbe) validate() error {
 		{"username", p.Username}, {"password", string(p.Password)}, {"list", p.List}, {"retrieve", p.Retrieve},
 	} {
 		if strings.ContainsAny(f.value, "\r\n") {
-			return at(fmt.Errorf("%s must not contain a line break", f.key), f.key)
+			return schema.At(fmt.Errorf("%s must not contain a line break", f.key), f.key)
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // The contract's example modules (exporter.md) with every key of the ftp
@@ -68,7 +70,7 @@ func TestFTPSSHConfig(t *testing.T) {
 	if plain := c.Modules["ssh_plain"].SSH; plain.WantsAuth() || !plain.IPProtocolFallback {
 		t.Errorf("ssh defaults: %+v", plain)
 	}
-	out, err := MarshalYAML(c)
+	out, err := schema.MarshalYAML(c)
 	if err != nil {
 		t.Fatal(err)
 	}

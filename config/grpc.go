@@ -8,6 +8,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // GRPCProbe is the `grpc:` block of a module (blackbox-compatible).
@@ -57,10 +59,10 @@ func (m GRPCMetadata) MarshalYAML() (any, error) {
 	}
 	out := make(map[string][]string, len(m))
 	for k, vs := range m {
-		if !IsPublicHeader(k) {
+		if !schema.IsPublicHeader(k) {
 			masked := make([]string, len(vs))
 			for i := range vs {
-				masked[i] = secretMask
+				masked[i] = schema.SecretMask
 			}
 			vs = masked
 		}
@@ -84,7 +86,7 @@ func (p *GRPCProbe) validate() error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if err := validateMetadataPair(k, p.Metadata[k]); err != nil {
-			return at(err, "metadata", k)
+			return schema.At(err, "metadata", k)
 		}
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // HTTPProbe is the `http:` block of a module (blackbox-compatible).
@@ -110,12 +112,12 @@ func (p *HTTPProbe) validate() error {
 	}
 	if p.BodyFile != "" {
 		if _, err := os.Stat(p.BodyFile); err != nil {
-			return at(fmt.Errorf("body_file: %w", err), "body_file")
+			return schema.At(fmt.Errorf("body_file: %w", err), "body_file")
 		}
 	}
 	for key, value := range p.Headers {
 		if textproto.CanonicalMIMEHeaderKey(key) == "Accept-Encoding" && !isCompressionAcceptEncodingValid(p.Compression, value) {
-			return at(fmt.Errorf(`invalid configuration "%s: %s", "compression: %s"`, key, value, p.Compression), "headers")
+			return schema.At(fmt.Errorf(`invalid configuration "%s: %s", "compression: %s"`, key, value, p.Compression), "headers")
 		}
 	}
 	if p.EnableHTTP3 {
@@ -133,22 +135,22 @@ func (p *HTTPProbe) validate() error {
 	}
 	for i, hm := range p.FailIfHeaderMatchesRegexp {
 		if err := hm.validate(); err != nil {
-			return atIndex(err, "fail_if_header_matches", i)
+			return schema.AtIndex(err, "fail_if_header_matches", i)
 		}
 	}
 	for i, hm := range p.FailIfHeaderNotMatchesRegexp {
 		if err := hm.validate(); err != nil {
-			return atIndex(err, "fail_if_header_not_matches", i)
+			return schema.AtIndex(err, "fail_if_header_not_matches", i)
 		}
 	}
 	if p.FailIfBodyJSONMatchesCEL != nil && p.FailIfBodyJSONMatchesCEL.Program == nil {
-		return at(errors.New("CEL program must be initialized"), "fail_if_body_json_matches_cel")
+		return schema.At(errors.New("CEL program must be initialized"), "fail_if_body_json_matches_cel")
 	}
 	if p.FailIfBodyJSONNotMatchesCEL != nil && p.FailIfBodyJSONNotMatchesCEL.Program == nil {
-		return at(errors.New("CEL program must be initialized"), "fail_if_body_json_not_matches_cel")
+		return schema.At(errors.New("CEL program must be initialized"), "fail_if_body_json_not_matches_cel")
 	}
 	if p.FailIfCertExpiresWithin < 0 {
-		return at(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
+		return schema.At(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"runtime"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // DefaultICMPTTL is the TTL of outgoing echo requests unless configured.
@@ -56,37 +58,37 @@ func (p ICMPProbe) MultiPacket() bool { return p.Packets > 1 }
 
 func (p *ICMPProbe) validate() error {
 	if runtime.GOOS == "windows" && p.DontFragment {
-		return at(errors.New(`"dont_fragment" is not supported on windows platforms`), "dont_fragment")
+		return schema.At(errors.New(`"dont_fragment" is not supported on windows platforms`), "dont_fragment")
 	}
 	if p.TTL < 0 {
-		return at(errors.New(`"ttl" cannot be negative`), "ttl")
+		return schema.At(errors.New(`"ttl" cannot be negative`), "ttl")
 	}
 	if p.TTL > 255 {
-		return at(errors.New(`"ttl" cannot exceed 255`), "ttl")
+		return schema.At(errors.New(`"ttl" cannot exceed 255`), "ttl")
 	}
 	if p.PayloadSize < 0 {
-		return at(errors.New(`"payload_size" cannot be negative`), "payload_size")
+		return schema.At(errors.New(`"payload_size" cannot be negative`), "payload_size")
 	}
 	if p.Packets < 0 {
-		return at(errors.New(`"packets" cannot be negative`), "packets")
+		return schema.At(errors.New(`"packets" cannot be negative`), "packets")
 	}
 	if p.Packets > MaxICMPPackets {
-		return at(fmt.Errorf(`"packets" cannot exceed %d`, MaxICMPPackets), "packets")
+		return schema.At(fmt.Errorf(`"packets" cannot exceed %d`, MaxICMPPackets), "packets")
 	}
 	if p.Interval < 0 {
-		return at(errors.New(`"interval" cannot be negative`), "interval")
+		return schema.At(errors.New(`"interval" cannot be negative`), "interval")
 	}
 	// The multi-packet keys do nothing for a single echo request; saying so
 	// beats ignoring them.
 	if p.Interval != 0 && !p.MultiPacket() {
-		return at(errors.New(`"interval" needs "packets" greater than 1`), "interval")
+		return schema.At(errors.New(`"interval" needs "packets" greater than 1`), "interval")
 	}
 	if r := p.FailIfLossRatioAbove; r != nil {
 		if !p.MultiPacket() {
-			return at(errors.New(`"fail_if_loss_ratio_above" needs "packets" greater than 1`), "fail_if_loss_ratio_above")
+			return schema.At(errors.New(`"fail_if_loss_ratio_above" needs "packets" greater than 1`), "fail_if_loss_ratio_above")
 		}
 		if !(*r >= 0 && *r < 1) {
-			return at(fmt.Errorf(`"fail_if_loss_ratio_above" must be at least 0 and less than 1, got %v`, *r), "fail_if_loss_ratio_above")
+			return schema.At(fmt.Errorf(`"fail_if_loss_ratio_above" must be at least 0 and less than 1, got %v`, *r), "fail_if_loss_ratio_above")
 		}
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 func TestICMPMultiPacketKeys(t *testing.T) {
@@ -44,7 +46,7 @@ func TestICMPUpstreamModulePrintsWithoutVigieKeys(t *testing.T) {
 	if c.Modules["icmp"].ICMP.MultiPacket() {
 		t.Error("a module without packets is multi-packet")
 	}
-	out, err := MarshalYAML(c.Modules["icmp"])
+	out, err := schema.MarshalYAML(c.Modules["icmp"])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // SecurityConfig is vigie's `security:` block.
@@ -27,12 +29,12 @@ func (p TargetPolicy) Enabled() bool { return len(p.Allow) > 0 || len(p.Deny) > 
 func (c *SecurityConfig) validate() error {
 	for i, e := range c.Targets.Allow {
 		if err := validatePolicyEntry(e); err != nil {
-			return at(err, "targets", "allow", itoa(i))
+			return schema.At(err, "targets", "allow", schema.Index(i))
 		}
 	}
 	for i, e := range c.Targets.Deny {
 		if err := validatePolicyEntry(e); err != nil {
-			return at(err, "targets", "deny", itoa(i))
+			return schema.At(err, "targets", "deny", schema.Index(i))
 		}
 	}
 	return nil

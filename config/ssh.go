@@ -8,6 +8,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // SSHProbe is the `ssh:` block of a vigie ssh module.
@@ -56,13 +58,13 @@ func (p *SSHProbe) WantsAuth() bool {
 func (p *SSHProbe) validate() error {
 	for i, fp := range p.ExpectedHostKeyFingerprints {
 		if !strings.HasPrefix(fp, "SHA256:") || len(strings.TrimRight(fp, "=")) != len("SHA256:")+43 {
-			return atIndex(fmt.Errorf("fingerprint %q is not in OpenSSH SHA256 form (SHA256:<base64>, as printed by ssh-keygen -lf)", fp), "expected_host_key_fingerprints", i)
+			return schema.AtIndex(fmt.Errorf("fingerprint %q is not in OpenSSH SHA256 form (SHA256:<base64>, as printed by ssh-keygen -lf)", fp), "expected_host_key_fingerprints", i)
 		}
 	}
 	known := slices.Concat(ssh.SupportedAlgorithms().HostKeys, ssh.InsecureAlgorithms().HostKeys)
 	for i, algo := range p.HostKeyAlgorithms {
 		if !slices.Contains(known, algo) {
-			return atIndex(fmt.Errorf("unknown host key algorithm %q (known: %s)", algo, strings.Join(known, ", ")), "host_key_algorithms", i)
+			return schema.AtIndex(fmt.Errorf("unknown host key algorithm %q (known: %s)", algo, strings.Join(known, ", ")), "host_key_algorithms", i)
 		}
 	}
 	secrets := 0
@@ -75,19 +77,19 @@ func (p *SSHProbe) validate() error {
 		return errors.New("at most one of password, password_file & private_key_file must be configured")
 	}
 	if secrets > 0 && p.Username == "" {
-		return at(errors.New("username must be set when a password or key is configured"), "username")
+		return schema.At(errors.New("username must be set when a password or key is configured"), "username")
 	}
 	if p.PrivateKeyPassphrase != "" && p.PrivateKeyFile == "" {
-		return at(errors.New("private_key_passphrase needs private_key_file"), "private_key_passphrase")
+		return schema.At(errors.New("private_key_passphrase needs private_key_file"), "private_key_passphrase")
 	}
 	if p.Command != "" && p.Username == "" {
-		return at(errors.New("command needs a username (and a password or key) to authenticate"), "command")
+		return schema.At(errors.New("command needs a username (and a password or key) to authenticate"), "command")
 	}
 	if (len(p.FailIfOutputNotMatchesRegexp) > 0 || len(p.FailIfOutputMatchesRegexp) > 0) && p.Command == "" {
 		return errors.New("output regexps need a command")
 	}
 	if p.ExpectedExitStatus < 0 || p.ExpectedExitStatus > 255 {
-		return at(errors.New("expected_exit_status must be between 0 and 255"), "expected_exit_status")
+		return schema.At(errors.New("expected_exit_status must be between 0 and 255"), "expected_exit_status")
 	}
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultYAML is the embedded configuration used when no file is given: the
@@ -19,7 +17,8 @@ var DefaultYAML []byte
 
 // Store holds the current exporter configuration. Readers get it without
 // locking; a reload swaps it only when the new one is valid, so a bad file
-// never replaces a good configuration.
+// never replaces a good configuration. (The reload metrics and logs are the
+// server's: internal/webserver.Reloader.)
 type Store struct {
 	path    string // empty: the embedded default
 	current atomic.Pointer[Config]
@@ -27,31 +26,12 @@ type Store struct {
 	mu       sync.Mutex // serialises reloads and listeners
 	lastSum  [32]byte
 	onReload []func(*Config)
-
-	reloadSuccess prometheus.Gauge
-	reloadTime    prometheus.Gauge
 }
 
 // NewStore returns a store for the file at path ("" means the embedded
-// default). Its reload metrics are registered on reg under the given
-// namespace (e.g. "vigie_exporter").
-func NewStore(path string, reg prometheus.Registerer, namespace string) *Store {
-	s := &Store{
-		path: path,
-		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace,
-			Name:      "config_last_reload_successful",
-			Help:      "Whether the last configuration reload attempt was successful.",
-		}),
-		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace,
-			Name:      "config_last_reload_success_timestamp_seconds",
-			Help:      "Timestamp of the last successful configuration reload.",
-		}),
-	}
-	if reg != nil {
-		reg.MustRegister(s.reloadSuccess, s.reloadTime)
-	}
+// default), empty until the first Reload.
+func NewStore(path string) *Store {
+	s := &Store{path: path}
 	s.current.Store(&Config{Modules: map[string]Module{}})
 	return s
 }
@@ -77,10 +57,11 @@ func (s *Store) Reload() error {
 	return err
 }
 
-// ReloadIfChanged reloads only when the file's content changed since the last
-// successful load; it reports whether a new configuration became current.
-func (s *Store) ReloadIfChanged() (bool, error) {
-	return s.reload(true)
+// Load is Reload, but with ifChanged only when the file's content changed
+// since the last successful load; it reports whether a new configuration
+// became current.
+func (s *Store) Load(ifChanged bool) (bool, error) {
+	return s.reload(ifChanged)
 }
 
 func (s *Store) reload(onlyIfChanged bool) (changed bool, err error) {
@@ -90,7 +71,6 @@ func (s *Store) reload(onlyIfChanged bool) (changed bool, err error) {
 	if s.path != "" {
 		data, err = os.ReadFile(s.path)
 		if err != nil {
-			s.reloadSuccess.Set(0)
 			return false, fmt.Errorf("error reading config file: %w", err)
 		}
 	}
@@ -100,13 +80,10 @@ func (s *Store) reload(onlyIfChanged bool) (changed bool, err error) {
 	}
 	c, err := Parse(data)
 	if err != nil {
-		s.reloadSuccess.Set(0)
 		return false, fmt.Errorf("error parsing config file: %w", err)
 	}
 	s.current.Store(c)
 	s.lastSum = sum
-	s.reloadSuccess.Set(1)
-	s.reloadTime.SetToCurrentTime()
 	for _, fn := range s.onReload {
 		fn(c)
 	}

@@ -5,6 +5,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // TCPProbe is the `tcp:` block of a module (blackbox-compatible).
@@ -42,8 +44,7 @@ type Label struct {
 	Value string `yaml:"value,omitempty"`
 }
 
-func defaultTCPProbe() TCPProbe   { return TCPProbe{IPProtocolFallback: true} }
-func defaultUnixProbe() UnixProbe { return UnixProbe{} }
+func defaultTCPProbe() TCPProbe { return TCPProbe{IPProtocolFallback: true} }
 
 // UnmarshalYAML applies the defaults of a tcp block.
 func (p *TCPProbe) UnmarshalYAML(unmarshal func(any) error) error {
@@ -54,7 +55,7 @@ func (p *TCPProbe) UnmarshalYAML(unmarshal func(any) error) error {
 
 func (p *TCPProbe) validate() error {
 	if p.FailIfCertExpiresWithin < 0 {
-		return at(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
+		return schema.At(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
 	}
 	return validateQueryResponses(p.QueryResponse)
 }
@@ -64,15 +65,15 @@ func (p *UnixProbe) validate() error { return validateQueryResponses(p.QueryResp
 func validateQueryResponses(qrs []QueryResponse) error {
 	for i, qr := range qrs {
 		if qr.Expect.IsSet() && qr.ExpectBytes != "" {
-			return atIndex(errors.New("expect and expect_bytes cannot be used together in one query_response entry"), "query_response", i)
+			return schema.AtIndex(errors.New("expect and expect_bytes cannot be used together in one query_response entry"), "query_response", i)
 		}
 		for j, l := range qr.Labels {
-			if !model.LabelName(l.Name).IsValidLegacy() {
-				return at(errors.New("invalid label name "+quote(l.Name)), "query_response", itoa(i), "labels", itoa(j))
+			if !model.LegacyValidation.IsValidLabelName(l.Name) {
+				return schema.At(errors.New("invalid label name "+quote(l.Name)), "query_response", schema.Index(i), "labels", schema.Index(j))
 			}
 		}
 		if len(qr.Labels) > 0 && !qr.Expect.IsSet() {
-			return atIndex(errors.New("labels require an expect regexp to take their values from"), "query_response", i)
+			return schema.AtIndex(errors.New("labels require an expect regexp to take their values from"), "query_response", i)
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // TLSProbe is the `tls:` block of a vigie tls module: TCP connect and TLS
@@ -35,15 +37,15 @@ func (p *TLSProbe) UnmarshalYAML(unmarshal func(any) error) error {
 
 func (p *TLSProbe) validate() error {
 	if p.FailIfCertExpiresWithin < 0 {
-		return at(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
+		return schema.At(errors.New("fail_if_cert_expires_within must not be negative"), "fail_if_cert_expires_within")
 	}
 	if p.SourceIPAddress != "" && net.ParseIP(p.SourceIPAddress) == nil {
-		return at(fmt.Errorf("source_ip_address %q is not an IP address", p.SourceIPAddress), "source_ip_address")
+		return schema.At(fmt.Errorf("source_ip_address %q is not an IP address", p.SourceIPAddress), "source_ip_address")
 	}
 	// Checked here so that the mistake is a configuration error rather than
 	// the failure of every probe.
 	if tc := &p.TLSConfig; tc.MinVersion != 0 && tc.MaxVersion != 0 && tc.MaxVersion < tc.MinVersion {
-		return at(errors.New("max_version must be greater than or equal to min_version"), "tls_config", "max_version")
+		return schema.At(errors.New("max_version must be greater than or equal to min_version"), "tls_config", "max_version")
 	}
 	return nil
 }

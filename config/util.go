@@ -1,9 +1,5 @@
 package config
 
-import (
-	"strconv"
-)
-
-func itoa(i int) string { return "[" + strconv.Itoa(i) + "]" }
+import "strconv"
 
 func quote(s string) string { return strconv.Quote(s) }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	pconfig "github.com/prometheus/common/config"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // WebsocketProbe is the `websocket:` block of a module (blackbox-compatible).
@@ -48,22 +50,22 @@ func (p *WebsocketProbe) validate() error {
 	}
 	c := &p.WSHTTPClientConfig
 	if c.BasicAuth != nil && (c.BasicAuth.Username == "" || c.BasicAuth.Password == "") {
-		return at(errors.New("both username and password must be set for websocket basic_auth"), "http_config", "basic_auth")
+		return schema.At(errors.New("both username and password must be set for websocket basic_auth"), "http_config", "basic_auth")
 	}
 	if c.BearerToken != "" && strings.TrimSpace(string(c.BearerToken)) == "" {
-		return at(errors.New("bearer_token cannot be empty or whitespace only"), "http_config", "bearer_token")
+		return schema.At(errors.New("bearer_token cannot be empty or whitespace only"), "http_config", "bearer_token")
 	}
 	for name, value := range c.Headers {
 		if strings.ContainsAny(name, "\r\n") {
-			return at(fmt.Errorf("websocket header name contains illegal characters: %q", name), "http_config", "headers")
+			return schema.At(fmt.Errorf("websocket header name contains illegal characters: %q", name), "http_config", "headers")
 		}
 		for _, r := range name {
 			if r < 0x20 || r == 0x7f {
-				return at(fmt.Errorf("websocket header name contains control character: %q", name), "http_config", "headers")
+				return schema.At(fmt.Errorf("websocket header name contains control character: %q", name), "http_config", "headers")
 			}
 		}
 		if strings.ContainsAny(value, "\r\n") {
-			return at(fmt.Errorf("websocket header value contains illegal characters (newline) in header %q", name), "http_config", "headers")
+			return schema.At(fmt.Errorf("websocket header value contains illegal characters (newline) in header %q", name), "http_config", "headers")
 		}
 	}
 	return nil

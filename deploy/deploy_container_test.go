@@ -62,7 +62,7 @@ func newPodman(t *testing.T) *podman {
 		"--runtime", runcPath, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
 	}}
 	// Leave no container behind: they would keep the storage mounted.
-	t.Cleanup(func() { p.cmd("rm", "--force", "--all", "--volumes").Run() })
+	t.Cleanup(func() { _ = p.cmd("rm", "--force", "--all", "--volumes").Run() })
 	return p
 }
 
@@ -95,7 +95,7 @@ func (p *podman) container(t *testing.T, name string, args ...string) {
 			out, _ := p.cmd("logs", name).CombinedOutput()
 			t.Logf("logs of container %s:\n%s", name, out)
 		}
-		p.cmd("rm", "--force", "--volumes", name).Run()
+		_ = p.cmd("rm", "--force", "--volumes", name).Run()
 	})
 }
 

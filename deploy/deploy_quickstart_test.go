@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	routerconfig "github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
@@ -23,7 +24,7 @@ func TestQuickstartConfigsLoad(t *testing.T) {
 	if len(c.Discovery.Static) == 0 {
 		t.Fatal("quick start exporter config discovers nothing")
 	}
-	if _, err := config.LoadRouter("quickstart/vigie-router.yml"); err != nil {
+	if _, err := routerconfig.LoadRouter("quickstart/vigie-router.yml"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -57,7 +58,7 @@ func TestQuickstartRuns(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
 
 	lines := make(chan string, 1000)
 	go func() {
@@ -83,7 +84,7 @@ func TestQuickstartRuns(t *testing.T) {
 		}
 	}
 	// Ctrl-C (SIGINT to the process group, as a terminal does) stops both.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() {
 		for l := range lines {

@@ -465,7 +465,7 @@ func TestSystemdAnalyze(t *testing.T) {
 			if err := os.WriteFile(unit, bytes.Replace(orig, []byte(tc.old), []byte(tc.new), 1), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			defer os.WriteFile(unit, orig, 0o644)
+			defer func() { _ = os.WriteFile(unit, orig, 0o644) }()
 			out, _ := systemdVerify(analyze, root, "vigie-exporter.service")
 			if !bytes.Contains(out, []byte(tc.want)) {
 				t.Errorf("systemd-analyze verify did not say %q:\n%s", tc.want, out)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -278,6 +277,7 @@ func (r *consulRun) failed(ev consulEvent) {
 			return
 		}
 		r.catalogErr = msg
+		//nolint:staticcheck // ST1005: "Consul" is a name; /sd shows the error as it is.
 		r.errOut = append(r.errOut, Update{Err: fmt.Errorf("Consul %s: %w", r.p.cfg.Server, ev.err)})
 		return
 	}
@@ -598,35 +598,12 @@ func validScheme(s string) bool {
 	return true
 }
 
-// target writes the address an instance is probed at by a module: a URL for
-// the http and websocket probers, the bare host for icmp, host:port for the
-// others (tcp, tls, dns, grpc, ftp, ssh) and for modules not configured here.
+// target writes the address an instance is probed at by a module, as the
+// module's prober reads targets (config.FormatTarget): a URL for http and
+// websocket, the bare host for icmp, host:port for the others and for
+// modules not configured here.
 func (p *ConsulProvider) target(module, host string, port int, scheme, path string) string {
-	hostport := host
-	if port > 0 {
-		hostport = net.JoinHostPort(host, strconv.Itoa(port))
-	} else if strings.Contains(host, ":") {
-		hostport = "[" + host + "]"
-	}
-	switch p.modules[module] {
-	case "http":
-		return scheme + "://" + hostport + path
-	case "websocket":
-		switch scheme {
-		case "https", "wss":
-			scheme = "wss"
-		default:
-			scheme = "ws"
-		}
-		return scheme + "://" + hostport + path
-	case "icmp":
-		return host
-	default:
-		if port > 0 {
-			return hostport
-		}
-		return host
-	}
+	return config.FormatTarget(p.modules[module], config.ServiceAddress{Host: host, Port: port, Scheme: scheme, Path: path})
 }
 
 // labels are Prometheus's Consul SD meta labels for an instance.

@@ -78,7 +78,7 @@ func (a *consulAgent) start() {
 	}
 	a.waitc = make(chan struct{})
 	go func() {
-		a.cmd.Wait()
+		_ = a.cmd.Wait()
 		close(a.waitc)
 	}()
 	// Registrations need a leader.
@@ -108,7 +108,7 @@ func (a *consulAgent) stop() {
 	if a.cmd == nil || a.cmd.Process == nil {
 		return
 	}
-	a.cmd.Process.Kill()
+	_ = a.cmd.Process.Kill()
 	<-a.waitc
 	a.cmd = nil
 }

@@ -245,7 +245,7 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for name := range f.services {
 			catalog[name] = []string{"vigie"}
 		}
-		json.NewEncoder(w).Encode(catalog)
+		_ = json.NewEncoder(w).Encode(catalog)
 	case isService && f.refuse[name]:
 		http.Error(w, "Permission denied", http.StatusForbidden)
 	case isService:
@@ -256,7 +256,7 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Service: &consul.AgentService{ID: name, Service: name, Address: "127.0.0.1", Port: port, Tags: []string{"vigie"}, Meta: map[string]string{"vigie_modules": "tcp_connect"}},
 			})
 		}
-		json.NewEncoder(w).Encode(entries)
+		_ = json.NewEncoder(w).Encode(entries)
 	default:
 		http.NotFound(w, r)
 	}
@@ -317,5 +317,47 @@ func TestConsulFailureIsNotEmpty(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // several failed queries
 	if got := pairs(getSD(t, m, "")); !slices.Equal(got, []string{"127.0.0.1:80 tcp_connect", "127.0.0.1:81 tcp_connect"}) {
 		t.Errorf("while Consul fails after start: /sd = %v", got)
+	}
+}
+
+// TestConsulTargetsAreReadBackByTheirProber: for every prober of the
+// exporter, the target Consul discovery writes for an instance is read by
+// that prober as the instance's host and port (the prober's default port
+// when the service has none; tcp needs one).
+func TestConsulTargetsAreReadBackByTheirProber(t *testing.T) {
+	modules := map[string]string{}
+	for _, row := range config.Probers() {
+		modules["m_"+row.Name] = row.Name
+	}
+	p, err := NewConsulProvider(config.ConsulSDConfig{Server: "127.0.0.1:1", Scheme: "http", MetaPrefix: config.DefaultConsulMetaPrefix}, modules, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range config.Probers() {
+		for _, host := range []string{"web.example.org", "10.0.0.1", "2001:db8::1"} {
+			for _, port := range []int{0, 8443} {
+				meta := map[string]string{"vigie_modules": "m_" + row.Name, "vigie_scheme": "https", "vigie_path": "/health"}
+				groups := p.groups([]*consul.ServiceEntry{entry("n1", "10.9.9.9", "id", host, port, nil, meta, "passing")})
+				if len(groups) != 1 || len(groups[0].Targets) != 1 {
+					t.Fatalf("%s: groups %+v", row.Name, groups)
+				}
+				target := groups[0].Targets[0]
+				got, err := row.ParseTarget(target, false)
+				switch {
+				case !row.Network:
+					// unix: a socket path; Consul has none to give.
+				case row.Name == "tcp" && port == 0:
+					if err == nil {
+						t.Errorf("tcp: %q parsed without a port", target)
+					}
+				case row.Name == "icmp":
+					if err != nil || got.Host != host || got.Port != "" {
+						t.Errorf("icmp: %s → %q → %q %q (%v)", host, target, got.Host, got.Port, err)
+					}
+				case err != nil || got.Host != host || got.Port == "" || port > 0 && got.Port != strconv.Itoa(port):
+					t.Errorf("%s: %s port %d → %q → %q %q (%v)", row.Name, host, port, target, got.Host, got.Port, err)
+				}
+			}
+		}
 	}
 }

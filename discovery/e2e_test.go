@@ -23,6 +23,7 @@ import (
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/exporter"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 	"github.com/vigie-monitoring/vigie/prober"
 )
 
@@ -36,7 +37,7 @@ func startExporter(t *testing.T, configYAML string) (addr string, m *Manager) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	store := config.NewStore(path, reg, "vigie_exporter")
+	store := config.NewStore(path)
 	if err := store.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func startExporter(t *testing.T, configYAML string) (addr string, m *Manager) {
 		History:  history,
 		Gatherer: reg,
 		Logger:   logger,
-		Reload:   store.Reload,
+		Reloader: webserver.NewReloader(webserver.ReloaderOptions{Namespace: "vigie_exporter", Registerer: reg, File: path, Load: store.Load}),
 		SD:       m,
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -59,7 +60,7 @@ func startExporter(t *testing.T, configYAML string) (addr string, m *Manager) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: handler}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String(), m
 }
@@ -141,15 +142,15 @@ func startPrometheus(t *testing.T, configYAML []byte) string {
 	}
 	exited := make(chan struct{})
 	go func() {
-		cmd.Wait()
+		_ = cmd.Wait()
 		close(exited)
 	}()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-exited
 		}
 		if t.Failed() {
@@ -245,7 +246,7 @@ discovery:
 				t.Errorf("series labels %v: want module=http_2xx and group=web from the target file", m)
 			}
 			var shard uint64
-			fmt.Sscan(m["test_shard"], &shard)
+			_, _ = fmt.Sscan(m["test_shard"], &shard)
 			if !(Shard{shard, 3}).Contains(m["instance"], m["module"]) {
 				t.Errorf("Prometheus's hashmod puts %s (%s) in shard %s; --discovery.shard=%d/3 would not serve it", m["instance"], m["module"], m["test_shard"], shard)
 			}

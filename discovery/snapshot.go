@@ -64,7 +64,7 @@ func (r *rendering) gzipped() []byte {
 		var buf bytes.Buffer
 		buf.Grow(len(r.body)/8 + 64)
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level cannot fail
-		zw.Write(r.body)
+		_, _ = zw.Write(r.body)
 		zw.Close()
 		r.gz = buf.Bytes()
 	})

@@ -18,6 +18,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // racyWindow: a file whose mtime is this close to our last read of it may
@@ -334,7 +335,7 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 					line = kn.Line
 				}
 			}
-			if !model.LabelName(name).IsValidLegacy() {
+			if !model.LegacyValidation.IsValidLabelName(name) {
 				return nil, nil, fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
 			}
 			if reservedLabels[name] {
@@ -365,7 +366,7 @@ func cleanYAMLError(err error) error {
 		lines[i] = strings.TrimSpace(lines[i])
 	}
 	msg = strings.Join(lines, "; ")
-	if fixed := config.FixYAMLSyntaxLine(errors.New(msg)); fixed.Error() != msg {
+	if fixed := schema.FixYAMLSyntaxLine(errors.New(msg)); fixed.Error() != msg {
 		return errors.New(strings.TrimPrefix(fixed.Error(), "yaml: "))
 	}
 	return errors.New(msg)

@@ -1,10 +1,10 @@
 // Package exporter assembles vigie_exporter's HTTP surface: /probe, /metrics,
-// /config, /logs, /sd, /-/reload, /-/healthy and the landing page, on an
-// explicit mux under an optional route prefix.
+// /logs, /sd and the landing page, with /config, /-/reload and /-/healthy
+// as both binaries serve them (internal/webserver.Ops), on an explicit mux
+// under an optional route prefix.
 package exporter
 
 import (
-	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -31,8 +31,8 @@ type Options struct {
 	Gatherer    prometheus.Gatherer
 	Logger      *slog.Logger
 	RoutePrefix string // "" or "/" for none; "/blackbox" otherwise
-	// Reload reloads the configuration (what SIGHUP does).
-	Reload func() error
+	// Reloader serves /-/reload (and is what SIGHUP uses).
+	Reloader *webserver.Reloader
 	// SD serves /sd when discovery is wired; nil answers an empty list.
 	SD          http.Handler
 	EnablePprof bool
@@ -47,31 +47,11 @@ func NewHandler(o Options) http.Handler {
 	// A probe lasts up to the scrape timeout, longer than --web.write-timeout.
 	mux.Handle(route("/probe"), webserver.LongRunning(o.Probe))
 	mux.Handle(route("/metrics"), promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
-	mux.HandleFunc(route("/-/healthy"), func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		w.Write([]byte("Healthy"))
-	})
-	mux.HandleFunc(route("/-/reload"), func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			fmt.Fprintf(w, "This endpoint requires a POST request.\n")
-			return
-		}
-		if err := o.Reload(); err != nil {
-			http.Error(w, fmt.Sprintf("failed to reload config: %s", err), http.StatusInternalServerError)
-			return
-		}
-	})
-	mux.HandleFunc(route("/config"), func(w http.ResponseWriter, r *http.Request) {
-		c, err := o.Store.Get().Marshal()
-		if err != nil {
-			o.Logger.Warn("Error marshalling configuration", "err", err)
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write(c)
-	})
+	webserver.Ops{
+		Reloader: o.Reloader,
+		Config:   func() ([]byte, error) { return o.Store.Get().Marshal() },
+		Logger:   o.Logger,
+	}.Register(mux, prefix)
 	mux.HandleFunc(route("/logs"), func(w http.ResponseWriter, r *http.Request) {
 		serveLogs(w, r, o.History)
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 	"github.com/vigie-monitoring/vigie/prober"
 )
 
@@ -26,19 +27,22 @@ func newTestServer(t *testing.T, prefix string, reload func() error) (*httptest.
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	store := config.NewStore(path, reg, "vigie_exporter")
+	store := config.NewStore(path)
 	if err := store.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if reload == nil {
-		reload = store.Reload
+	load := store.Load
+	if reload != nil {
+		load = func(bool) (bool, error) { return false, reload() }
 	}
+	reloader := webserver.NewReloader(webserver.ReloaderOptions{Namespace: "vigie_exporter", Registerer: reg, File: path, Load: load})
+	reloader.Loaded()
 	history := prober.NewHistory(10)
 	logger := slog.New(slog.DiscardHandler)
 	h := NewHandler(Options{
 		Store:   store,
 		Probe:   &prober.Handler{Config: store.Get, Logger: logger, History: history},
-		History: history, Gatherer: reg, Logger: logger, RoutePrefix: prefix, Reload: reload,
+		History: history, Gatherer: reg, Logger: logger, RoutePrefix: prefix, Reloader: reloader,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

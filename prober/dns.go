@@ -56,7 +56,10 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 		return fmt.Errorf("transport_protocol %q is not valid (valid: udp, tcp)", transport)
 	}
 
-	host, port := dnsServer(target, cfg.DNSOverTLS)
+	// A dns target is never refused: what is not a host and port is a
+	// host that fails to resolve.
+	t, _ := parseTarget("dns", target, cfg.DNSOverTLS)
+	host, port := t.Host, t.Port
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	if err != nil {
 		logger.Error("Error resolving address", "err", err)
@@ -149,25 +152,6 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 		}
 	}
 	return nil
-}
-
-// dnsServer splits a dns target into host and port. Like upstream, a target
-// without a port is all host; brackets around an IPv6 literal are dropped.
-func dnsServer(target string, overTLS bool) (host, port string) {
-	host, port, err := net.SplitHostPort(target)
-	if err != nil {
-		host, port = target, ""
-		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-			host = host[1 : len(host)-1]
-		}
-	}
-	if port == "" {
-		port = "53"
-		if overTLS {
-			port = "853"
-		}
-	}
-	return host, port
 }
 
 // exchange dials the server and runs the query, recording the connect phase

@@ -81,7 +81,7 @@ func (f *dnsFixture) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.Rcode = dns.RcodeNameError
 		m.Ns = append(m.Ns, soa)
 	}
-	w.WriteMsg(m)
+	_ = w.WriteMsg(m)
 }
 
 // startDNSFixture starts the three listeners; they stop with the test.
@@ -125,7 +125,7 @@ func serveDNS(t *testing.T, srv *dns.Server) {
 	case err := <-failed:
 		t.Fatalf("DNS fixture did not start: %v", err)
 	}
-	t.Cleanup(func() { srv.Shutdown() })
+	t.Cleanup(func() { _ = srv.Shutdown() })
 }
 
 // dnsModule is a dns module querying name/type over udp, with extra lines
@@ -538,9 +538,13 @@ func TestDNSServerAddress(t *testing.T) {
 		{"192.0.2.1:", false, "192.0.2.1", "53"},
 	}
 	for _, tc := range cases {
-		host, port := dnsServer(tc.target, tc.dot)
+		got, err := parseTarget("dns", tc.target, tc.dot)
+		host, port := got.Host, got.Port
+		if err != nil {
+			t.Errorf("dns target %q refused: %v", tc.target, err)
+		}
 		if host != tc.host || port != tc.port {
-			t.Errorf("dnsServer(%q, %v) = %q, %q; want %q, %q", tc.target, tc.dot, host, port, tc.host, tc.port)
+			t.Errorf("parseTarget(dns, %q, %v) = %q, %q; want %q, %q", tc.target, tc.dot, host, port, tc.host, tc.port)
 		}
 	}
 }

@@ -418,7 +418,7 @@ func startGRPCServer(t *testing.T, creds credentials.TransportCredentials) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	return l.Addr().String()
 }

@@ -52,10 +52,11 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 		p.transferred = registry.NewGauge("probe_ftp_transfer_bytes", "Number of bytes received on the data connection by LIST or RETR")
 	}
 
-	host, port, err := splitTarget(target, ftpDefaultPort(cfg))
+	t, err := parseTarget("ftp", target, cfg.TLS)
 	if err != nil {
 		return err
 	}
+	host, port := t.Host, t.Port
 	ip, lookupSeconds, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	resolve.Set(lookupSeconds)
 	if err != nil {
@@ -96,14 +97,6 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 	p.replyCode.Set(float64(p.c.last))
 	p.quit(ctx)
 	return err
-}
-
-// ftpDefaultPort is 990 for implicit FTPS, 21 otherwise.
-func ftpDefaultPort(cfg *config.FTPProbe) string {
-	if cfg.TLS {
-		return "990"
-	}
-	return "21"
 }
 
 // session runs the steps after connecting, up to but excluding QUIT.
@@ -320,7 +313,7 @@ func (p *ftpProbe) quit(ctx context.Context) {
 	if p.c.broken {
 		return
 	}
-	p.c.raw.SetDeadline(convShortDeadline(ctx, time.Second))
+	_ = p.c.raw.SetDeadline(convShortDeadline(ctx, time.Second))
 	r, err := p.c.cmd(ctx, "QUIT", "")
 	if err != nil {
 		p.logger.Debug("QUIT failed", "err", err)

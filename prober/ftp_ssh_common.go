@@ -39,7 +39,7 @@ func convFailure(ctx context.Context, what string, err error) error {
 // returned function disarms the close.
 func convArmDeadline(ctx context.Context, conn net.Conn) (stop func() bool) {
 	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
+		_ = conn.SetDeadline(d)
 	}
 	return context.AfterFunc(ctx, func() { conn.Close() })
 }

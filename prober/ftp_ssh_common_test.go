@@ -44,9 +44,9 @@ func TestFTPSSHCheckRegexps(t *testing.T) {
 
 func TestFTPSSHBuffer(t *testing.T) {
 	b := convBuffer{max: 4}
-	b.Write([]byte("ab"))
-	b.Write([]byte("cdef"))
-	b.Write([]byte("g"))
+	_, _ = b.Write([]byte("ab"))
+	_, _ = b.Write([]byte("cdef"))
+	_, _ = b.Write([]byte("g"))
 	if string(b.buf) != "abcd" || b.total != 7 || !b.Truncated() {
 		t.Fatalf("buf %q total %d truncated %v", b.buf, b.total, b.Truncated())
 	}
@@ -78,7 +78,7 @@ func convSystemUser(t testing.TB, name, home string) (password string) {
 	useradd := testenv.Binary(t, "useradd", "/usr/sbin/useradd")
 	userdel := testenv.Binary(t, "userdel", "/usr/sbin/userdel")
 	chpasswd := testenv.Binary(t, "chpasswd", "/usr/sbin/chpasswd")
-	exec.Command(userdel, name).Run() // a leftover of an interrupted run
+	_ = exec.Command(userdel, name).Run() // a leftover of an interrupted run
 	if out, err := exec.Command(useradd, "--no-create-home", "--home-dir", home, "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
@@ -112,8 +112,8 @@ func convStartDaemon(t testing.TB, name string, args ...string) {
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
 		if t.Failed() {
 			t.Logf("%s output:\n%s", filepath.Base(name), out.String())
 		}

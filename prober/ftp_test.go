@@ -317,14 +317,19 @@ func TestFTPVsftpd(t *testing.T) {
 }
 
 func TestFTPDefaultPort(t *testing.T) {
-	if got := ftpDefaultPort(&config.FTPProbe{}); got != "21" {
-		t.Errorf("plain FTP: port %s, want 21", got)
-	}
-	if got := ftpDefaultPort(&config.FTPProbe{StartTLS: true}); got != "21" {
-		t.Errorf("explicit FTPS: port %s, want 21", got)
-	}
-	if got := ftpDefaultPort(&config.FTPProbe{TLS: true}); got != "990" {
-		t.Errorf("implicit FTPS: port %s, want 990", got)
+	for _, tc := range []struct {
+		name string
+		cfg  config.FTPProbe
+		want string
+	}{
+		{"plain FTP", config.FTPProbe{}, "21"},
+		{"explicit FTPS", config.FTPProbe{StartTLS: true}, "21"},
+		{"implicit FTPS", config.FTPProbe{TLS: true}, "990"},
+	} {
+		// As ProbeFTP reads its target.
+		if got, err := parseTarget("ftp", "ftp.example.org", tc.cfg.TLS); err != nil || got.Port != tc.want {
+			t.Errorf("%s: port %s (%v), want %s", tc.name, got.Port, err, tc.want)
+		}
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"sync"
 	"time"
 
@@ -43,11 +42,12 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 	healthResponse := registry.NewGaugeVec("probe_grpc_healthcheck_response", "Response HealthCheck response", "serving_status")
 
 	cfg := blockOf(module.GRPC)
-	host, port, err := grpcTarget(target, cfg.TLS)
+	t, err := parseTarget("grpc", target, cfg.TLS)
 	if err != nil {
 		logger.Error("Could not parse target URL", "err", err)
 		return err
 	}
+	host, port := t.Host, t.Port
 	// Like upstream, a broken tls_config fails the probe even without TLS.
 	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
 	if err != nil {
@@ -130,30 +130,6 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 	}
 	logger.Debug("connect the grpc server successfully")
 	return nil
-}
-
-// grpcTarget returns the host and port of a grpc target. Like upstream, it
-// takes "host:port" or a URL ("http://host:port"; the scheme does not turn
-// TLS on), and the port defaults to 80, or 443 with tls.
-func grpcTarget(target string, useTLS bool) (host, port string, err error) {
-	if !hasHTTPScheme(target) {
-		target = "http://" + target
-	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return "", "", fmt.Errorf("invalid target %q: %w", redactTarget(target), unwrapURLError(err))
-	}
-	host, port = u.Hostname(), u.Port()
-	if host == "" {
-		return "", "", fmt.Errorf("invalid target %q: no host", redactTarget(target))
-	}
-	if port == "" {
-		port = "80"
-		if useTLS {
-			port = "443"
-		}
-	}
-	return host, port, nil
 }
 
 // registerGRPCTLSMetrics registers the TLS families upstream's grpc prober

@@ -62,7 +62,7 @@ func startGRPCFixture(t *testing.T, useTLS, withHealth bool) *grpcFixture {
 		t.Fatal(err)
 	}
 	f.addr = l.Addr().String()
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	return f
 }
@@ -332,15 +332,16 @@ func TestGRPCTarget(t *testing.T) {
 		{"http://", false, "", "", true},
 	}
 	for _, tc := range cases {
-		host, port, err := grpcTarget(tc.target, tc.tls)
+		got, err := parseTarget("grpc", tc.target, tc.tls)
+		host, port := got.Host, got.Port
 		if tc.bad {
 			if err == nil {
-				t.Errorf("grpcTarget(%q) = %q, %q; want an error", tc.target, host, port)
+				t.Errorf("parseTarget(grpc, %q) = %q, %q; want an error", tc.target, host, port)
 			}
 			continue
 		}
 		if err != nil || host != tc.host || port != tc.port {
-			t.Errorf("grpcTarget(%q, %v) = %q, %q, %v; want %q, %q", tc.target, tc.tls, host, port, err, tc.host, tc.port)
+			t.Errorf("parseTarget(grpc, %q, %v) = %q, %q, %v; want %q, %q", tc.target, tc.tls, host, port, err, tc.host, tc.port)
 		}
 	}
 }

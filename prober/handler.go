@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // gzipMinSize is the smallest response worth compressing: below it gzip costs
@@ -129,7 +129,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if hostname := params.Get("hostname"); hostname != "" {
 		m := *module
-		if err := applyHostname(&m, hostname); err != nil {
+		row, _ := config.LookupProber(m.Prober)
+		if err := row.ApplyHostname(&m, hostname); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -194,7 +195,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(result.DebugOutput())
 	case wantsJSON(r, params):
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(ProbeResult{
+		_ = json.NewEncoder(w).Encode(ProbeResult{
 			Target: target, Module: moduleName, Prober: module.Prober,
 			Success: result.Success, Reason: reason, StartedAt: start.UTC(),
 			DurationSeconds: duration.Seconds(), TimeoutSeconds: timeoutSeconds,
@@ -229,7 +230,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, params url.Valu
 	if wantsJSON(r, params) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
-		json.NewEncoder(w).Encode(ProbeResult{
+		_ = json.NewEncoder(w).Encode(ProbeResult{
 			Target: target, Module: module, Prober: prober, Reason: err.Error(), Refused: true,
 			StartedAt: time.Now().UTC(), TimeoutSeconds: timeoutSeconds, LogID: -1, Metrics: []Sample{},
 		})
@@ -275,7 +276,7 @@ func writeMaybeGzip(w http.ResponseWriter, r *http.Request, body []byte) {
 	w.Header().Set("Content-Encoding", "gzip")
 	gz := gzipPool.Get().(*gzip.Writer)
 	gz.Reset(w)
-	gz.Write(body)
+	_, _ = gz.Write(body)
 	gz.Close()
 	gzipPool.Put(gz)
 }
@@ -347,36 +348,6 @@ func getTimeout(r *http.Request, moduleTimeout time.Duration, offset float64) (f
 	return maxTimeoutSeconds, nil
 }
 
-// applyHostname applies the `hostname` parameter: the Host header of http
-// probes, the TLS server name of the others that speak TLS.
-func applyHostname(module *config.Module, hostname string) error {
-	switch module.Prober {
-	case "http":
-		headers := make(map[string]string, len(module.HTTP.Headers)+1)
-		for name, value := range module.HTTP.Headers {
-			if textproto.CanonicalMIMEHeaderKey(name) == "Host" && value != hostname {
-				return fmt.Errorf("host header defined both in module configuration (%s) and with URL-parameter 'hostname' (%s)", value, hostname)
-			}
-			headers[name] = value
-		}
-		headers["Host"] = hostname
-		module.HTTP.Headers = headers
-	case "tcp":
-		if module.TCP.TLSConfig.ServerName == "" {
-			module.TCP.TLSConfig.ServerName = hostname
-		}
-	case "tls":
-		if module.TLS.TLSConfig.ServerName == "" {
-			module.TLS.TLSConfig.ServerName = hostname
-		}
-	case "ftp":
-		if module.FTP.TLSConfig.ServerName == "" {
-			module.FTP.TLSConfig.ServerName = hostname
-		}
-	}
-	return nil
-}
-
 // debugOutput renders the three sections of ?debug=true (and /logs).
 func debugOutput(module *config.Module, plog *probeLog, registry *Registry) []byte {
 	var buf bytes.Buffer
@@ -385,7 +356,7 @@ func debugOutput(module *config.Module, plog *probeLog, registry *Registry) []by
 	buf.WriteString("\n\n\nMetrics that would have been returned:\n")
 	buf.Write(registry.AppendText(nil))
 	buf.WriteString("\n\n\nModule configuration:\n")
-	c, err := config.MarshalYAML(module)
+	c, err := schema.MarshalYAML(module)
 	if err != nil {
 		fmt.Fprintf(&buf, "Error marshalling config: %s\n", err)
 	}

@@ -109,12 +109,14 @@ func (p *httpProbe) ok() bool { return p.reason == nil }
 
 func (p *httpProbe) run(ctx context.Context, target string) error {
 	cfg := p.cfg
-	targetURL, err := httpTargetURL(target)
+	row, _ := config.LookupProber("http")
+	t, err := row.ParseTarget(target, false)
 	if err != nil {
-		// net/url's error repeats the URL, secrets included.
-		p.logger.Error("Could not parse target URL", "err", unwrapURLError(err))
-		return fmt.Errorf("invalid target URL: %w", unwrapURLError(err))
+		// The reason never repeats the URL (secrets included).
+		p.logger.Error("Could not parse target URL", "err", err)
+		return fmt.Errorf("invalid target URL: %w", err)
 	}
+	targetURL := t.URL
 	targetHost, targetPort := targetURL.Hostname(), targetURL.Port()
 	origHost := targetURL.Host
 	// The names the target goes by: credentials and secret headers are
@@ -185,15 +187,6 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	}
 	p.metrics.redirects.Set(float64(p.redirects.count))
 	return p.reason
-}
-
-// httpTargetURL parses an http target: a URL, or a host and path without
-// scheme (http then). The target policy judges the host it returns.
-func httpTargetURL(target string) (*url.URL, error) {
-	if !hasHTTPScheme(target) {
-		target = "http://" + target
-	}
-	return url.Parse(target)
 }
 
 // resolvesLocally reports whether the exporter resolves the target itself:

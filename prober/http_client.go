@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // maxRedirects is how many redirects a probe follows before it stops and
@@ -352,7 +353,7 @@ func withClientAuth(ctx context.Context, rt http.RoundTripper, hc *pconfig.HTTPC
 }
 
 // withPublicHeaders wraps rt with the public headers of http_headers
-// (config.IsPublicHeader): the only ones sent to another host than the
+// (schema.IsPublicHeader): the only ones sent to another host than the
 // target's.
 func withPublicHeaders(rt http.RoundTripper, hc *pconfig.HTTPClientConfig) http.RoundTripper {
 	if hc.HTTPHeaders == nil {
@@ -360,7 +361,7 @@ func withPublicHeaders(rt http.RoundTripper, hc *pconfig.HTTPClientConfig) http.
 	}
 	public := &pconfig.Headers{Headers: map[string]pconfig.Header{}}
 	for name, h := range hc.HTTPHeaders.Headers {
-		if config.IsPublicHeader(name) {
+		if schema.IsPublicHeader(name) {
 			public.Headers[name] = h
 		}
 	}
@@ -399,13 +400,13 @@ func crossOrigin(req *http.Request, origins []string) bool {
 }
 
 // foreignRequest is req as sent to another host than the target's: only
-// public headers (config.IsPublicHeader) of those the client copied from
+// public headers (schema.IsPublicHeader) of those the client copied from
 // the first request, and the cookies the jar holds for the new host
 // (which it was given by the hosts of the chain).
 func foreignRequest(req *http.Request, jar http.CookieJar) *http.Request {
 	req = req.Clone(req.Context())
 	for name := range req.Header {
-		if !config.IsPublicHeader(name) {
+		if !schema.IsPublicHeader(name) {
 			delete(req.Header, name)
 		}
 	}

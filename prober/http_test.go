@@ -342,7 +342,7 @@ func TestHTTPCompression(t *testing.T) {
 		case "br":
 			w = brotli.NewWriter(&buf)
 		}
-		w.Write(msg)
+		_, _ = w.Write(msg)
 		w.Close()
 		return buf.Bytes()
 	}
@@ -397,7 +397,7 @@ func TestHTTPBodySizeLimit(t *testing.T) {
 	gz := func(n int) []byte {
 		var buf bytes.Buffer
 		w := gzip.NewWriter(&buf)
-		w.Write(bytes.Repeat([]byte{'A'}, n))
+		_, _ = w.Write(bytes.Repeat([]byte{'A'}, n))
 		w.Close()
 		return buf.Bytes()
 	}
@@ -607,7 +607,7 @@ func TestHTTPAuthentication(t *testing.T) {
 		tokens := make(chan string, 4)
 		issuer := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id, secret, _ := r.BasicAuth()
-			r.ParseForm()
+			_ = r.ParseForm()
 			tokens <- id + ":" + secret + ":" + r.Form.Get("grant_type")
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"access_token": "t0ken", "token_type": "Bearer", "expires_in": 3600}`)

@@ -73,7 +73,8 @@ func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, regist
 		series = newICMPSeriesMetrics(registry)
 	}
 
-	dst, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, target, registry, logger)
+	t, _ := parseTarget("icmp", target, false) // the host to ping: never refused
+	dst, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, t.Host, registry, logger)
 	if err != nil {
 		logger.Warn("Error resolving address", "err", err)
 		return err

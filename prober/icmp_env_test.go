@@ -388,7 +388,7 @@ func newSniffer(t *testing.T, ip6 bool) *sniffer {
 // tests give each case its own size to tell their packets apart).
 func (s *sniffer) request(t *testing.T, payload int) echoRequest {
 	t.Helper()
-	s.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = s.c.SetReadDeadline(time.Now().Add(3 * time.Second))
 	b := make([]byte, 1<<16)
 	for {
 		req, ok, err := s.read(b)

@@ -22,19 +22,23 @@ type formatCache struct {
 	size    atomic.Int32
 }
 
+// acceptedFormats are the exposition formats /probe answers in:
+// Prometheus's defaults (expfmt.Negotiate's), in their order of preference.
+var acceptedFormats = expfmt.DefaultAcceptedFormats()
+
 type negotiatedFormat struct {
 	format expfmt.Format
 	text   bool // the classic text format, which the registry renders itself
 }
 
-// negotiate returns what expfmt.Negotiate returns for h, from the cache
+// negotiate returns the format negotiated for h, from the cache
 // when it can.
 func (c *formatCache) negotiate(h http.Header) negotiatedFormat {
 	accept := h.Get("Accept")
 	if f, ok := c.formats.Load(accept); ok {
 		return f.(negotiatedFormat)
 	}
-	format := expfmt.Negotiate(h)
+	format := expfmt.NegotiateAccept(h, acceptedFormats...)
 	f := negotiatedFormat{format: format, text: format.FormatType() == expfmt.TypeTextPlain}
 	if c.size.Load() < maxCachedFormats {
 		if _, loaded := c.formats.LoadOrStore(accept, f); !loaded {

@@ -23,7 +23,7 @@ func TestFormatCacheAgreesWithExpfmt(t *testing.T) {
 		if accept != "" {
 			h.Set("Accept", accept)
 		}
-		want := expfmt.Negotiate(h)
+		want := expfmt.Negotiate(h) //nolint:staticcheck // SA1019: blackbox_exporter negotiates so; what /probe must match
 		// Twice: negotiated, then from the cache.
 		for i := 0; i < 2; i++ {
 			got := c.negotiate(h)
@@ -41,7 +41,7 @@ func TestFormatCacheIsBounded(t *testing.T) {
 	var c formatCache
 	for i := 0; i < 3*maxCachedFormats; i++ {
 		h := http.Header{"Accept": {fmt.Sprintf("application/x-%d,text/plain;version=0.0.4;q=0.5", i)}}
-		if got, want := c.negotiate(h).format, expfmt.Negotiate(h); got != want {
+		if got, want := c.negotiate(h).format, expfmt.Negotiate(h); got != want { //nolint:staticcheck // SA1019: blackbox_exporter negotiates so; what /probe must match
 			t.Fatalf("Accept %q: format %q, want %q", h.Get("Accept"), got, want)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -162,12 +161,15 @@ func (p *Policy) judgeHost(host string) error {
 }
 
 // CheckTarget judges the host that prober would connect to for target,
-// parsed as that prober parses it, and returns the context that makes the
-// prober enforce the policy on every name it resolves and every address it
-// connects to. Unix sockets are not network targets: the policy does not
-// apply to them.
+// parsed as that prober parses it (the prober table, config.Probers), and
+// returns the context that makes the prober enforce the policy on every
+// name it resolves and every address it connects to. Targets that are not
+// network addresses (unix sockets) are not judged.
 func (p *Policy) CheckTarget(ctx context.Context, prober, target string) (context.Context, error) {
-	if p == nil || prober == "unix" {
+	if p == nil {
+		return ctx, nil
+	}
+	if row, ok := config.LookupProber(prober); ok && !row.Network {
 		return ctx, nil
 	}
 	// A target the prober cannot parse fails its probe before any I/O.
@@ -180,35 +182,16 @@ func (p *Policy) CheckTarget(ctx context.Context, prober, target string) (contex
 }
 
 // targetHost returns the host that prober connects to for target, parsed
-// with the prober's own parser; ok is false when the prober would reject
-// the target before any I/O.
+// with the prober's own parser; ok is false when the prober would refuse
+// the target before any I/O, or does not connect to a network address.
 func targetHost(prober, target string) (host string, ok bool) {
-	var err error
-	switch prober {
-	case "http":
-		var u *url.URL
-		if u, err = httpTargetURL(target); err == nil {
-			host = u.Hostname()
-		}
-	case "websocket":
-		var u *url.URL
-		if u, err = url.Parse(target); err == nil {
-			host = u.Hostname()
-		}
-	case "grpc":
-		host, _, err = grpcTarget(target, false)
-	case "tcp":
-		host, _, err = net.SplitHostPort(target)
-	case "tls", "ftp", "ssh":
-		host, _, err = splitTarget(target, "1")
-	case "dns":
-		host, _ = dnsServer(target, false)
-	case "icmp":
-		host = target
-	default:
+	row, found := config.LookupProber(prober)
+	if !found || !row.Network {
 		return "", false
 	}
-	return host, err == nil
+	// The TLS switch of a block only changes the default port.
+	t, err := row.ParseTarget(target, false)
+	return t.Host, err == nil
 }
 
 // policyCheck is the per-probe state of the policy, carried in the context.

@@ -24,29 +24,24 @@ type ProbeFn func(ctx context.Context, target string, module config.Module, regi
 // prober's block, kilobytes) to the heap on every probe.
 func blockOf[T any](block T) *T { return &block }
 
+// probeFuncs are the probe functions of the probers in config's prober
+// table (config.Probers), which says everything else about them: names,
+// blocks, targets. TestEveryProberHasAProbe checks that the two agree.
+var probeFuncs = map[string]ProbeFn{
+	"http":      ProbeHTTP,
+	"tcp":       ProbeTCP,
+	"icmp":      ProbeICMP,
+	"dns":       ProbeDNS,
+	"grpc":      ProbeGRPC,
+	"unix":      ProbeUnix,
+	"websocket": ProbeWebsocket,
+	"tls":       ProbeTLS,
+	"ftp":       ProbeFTP,
+	"ssh":       ProbeSSH,
+}
+
 // Lookup returns the probe function for a prober name.
 func Lookup(prober string) (ProbeFn, bool) {
-	switch prober {
-	case "http":
-		return ProbeHTTP, true
-	case "tcp":
-		return ProbeTCP, true
-	case "icmp":
-		return ProbeICMP, true
-	case "dns":
-		return ProbeDNS, true
-	case "grpc":
-		return ProbeGRPC, true
-	case "unix":
-		return ProbeUnix, true
-	case "websocket":
-		return ProbeWebsocket, true
-	case "tls":
-		return ProbeTLS, true
-	case "ftp":
-		return ProbeFTP, true
-	case "ssh":
-		return ProbeSSH, true
-	}
-	return nil, false
+	fn, ok := probeFuncs[prober]
+	return fn, ok
 }

@@ -176,7 +176,7 @@ func (s *qrSession) readMatch(re *regexp.Regexp, logger *slog.Logger) ([]byte, [
 				line = s.partial
 			}
 			line = bytes.TrimSuffix(line, []byte{'\r'})
-			s.r.Discard(i + 1)
+			_, _ = s.r.Discard(i + 1)
 			s.remember(line)
 			logger.Debug("Read line", "line", string(line))
 			if m := re.FindSubmatchIndex(line); m != nil {
@@ -189,7 +189,7 @@ func (s *qrSession) readMatch(re *regexp.Regexp, logger *slog.Logger) ([]byte, [
 			return nil, nil, fmt.Errorf("line longer than %d bytes", qrMaxLine)
 		}
 		s.partial = append(s.partial, buf...)
-		s.r.Discard(len(buf))
+		_, _ = s.r.Discard(len(buf))
 		s.remember(s.partial)
 		if m := re.FindSubmatchIndex(s.partial); m != nil {
 			logger.Debug("Read partial line", "line", string(s.partial))
@@ -247,7 +247,7 @@ func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.
 		// Whatever the peer sent after its go-ahead is the start of its
 		// side of the handshake, already in our buffer.
 		early := make([]byte, n)
-		s.r.Read(early)
+		_, _ = s.r.Read(early)
 		raw = &prefixedConn{Conn: s.conn, prefix: early}
 	}
 	tlsConn, err := handshakeTLS(ctx, raw, cfg)

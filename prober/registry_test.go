@@ -82,7 +82,7 @@ func TestRegistryTextMatchesClientGolang(t *testing.T) {
 	var viaGather bytes.Buffer
 	enc = expfmt.NewEncoder(&viaGather, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range gmfs {
-		enc.Encode(mf)
+		_ = enc.Encode(mf)
 	}
 	if viaGather.String() != want.String() {
 		t.Errorf("Gather differs from client_golang\n--- got:\n%s\n--- want:\n%s", viaGather.String(), want.String())
@@ -160,7 +160,7 @@ func BenchmarkRegistryRender(b *testing.B) {
 			buf.Reset()
 			enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
 			for _, mf := range mfs {
-				enc.Encode(mf)
+				_ = enc.Encode(mf)
 			}
 		}
 	})

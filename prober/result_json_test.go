@@ -99,7 +99,7 @@ func TestJSONRenditionOfRealProbes(t *testing.T) {
 	mtlsCfg := serverTLSConfig(goodCert)
 	mtlsCfg.ClientAuth = tls.RequireAnyClientCert
 	mtls := startTLSTestServer(t, mtlsCfg)
-	notTLS := serveLoopback(t, func(c net.Conn) { c.Write([]byte("220 mail.example.org ESMTP\r\n")); io.Copy(io.Discard, c) })
+	notTLS := serveLoopback(t, func(c net.Conn) { _, _ = c.Write([]byte("220 mail.example.org ESMTP\r\n")); io.Copy(io.Discard, c) })
 	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	closed := closedLoopbackAddr(t, "tcp")
 	dnsServer := startDNSFixture(t)

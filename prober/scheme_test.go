@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigie-monitoring/vigie/config"
 )
 
 // URL schemes are case-insensitive (RFC 3986, section 3.1): a target
@@ -100,8 +102,8 @@ func TestHasHTTPScheme(t *testing.T) {
 		"http://a": true, "HTTP://a": true, "hTTps://a": true, "https://a/b?c=http://d": true,
 		"a": false, "a:80": false, "a/b?u=http://c": false, "ftp://a": false, "httpx://a": false, "://a": false,
 	} {
-		if got := hasHTTPScheme(target); got != want {
-			t.Errorf("hasHTTPScheme(%q) = %v, want %v", target, got, want)
+		if got := config.HasHTTPScheme(target); got != want {
+			t.Errorf("HasHTTPScheme(%q) = %v, want %v", target, got, want)
 		}
 	}
 }

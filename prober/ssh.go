@@ -100,10 +100,11 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 		p.failedDueToRegex = registry.NewGauge("probe_ssh_failed_due_to_regex", "Indicates if probe failed due to regex")
 	}
 
-	host, port, err := splitTarget(target, "22")
+	t, err := parseTarget("ssh", target, false)
 	if err != nil {
 		return err
 	}
+	host, port := t.Host, t.Port
 	ip, lookupSeconds, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	resolve.Set(lookupSeconds)
 	if err != nil {
@@ -434,7 +435,7 @@ func (w *sshVersionWatcher) Read(b []byte) (int, error) {
 			if !sshProtocolSupported(line) {
 				// The library would go on and wait for a key exchange
 				// that will not come: end the session now.
-				w.Conn.Close()
+				_ = w.Close()
 			}
 			break
 		}

@@ -151,7 +151,7 @@ func sshIdentification(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +363,7 @@ func (f sshFixture) serve(t *testing.T) string {
 		go ssh.DiscardRequests(reqs)
 		for nc := range chans {
 			if nc.ChannelType() != "session" {
-				nc.Reject(ssh.UnknownChannelType, "only sessions")
+				_ = nc.Reject(ssh.UnknownChannelType, "only sessions")
 				continue
 			}
 			ch, chReqs, err := nc.Accept()
@@ -379,10 +379,10 @@ func (f sshFixture) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	for req := range reqs {
 		if req.Type != "exec" || len(req.Payload) < 4 {
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 			continue
 		}
-		req.Reply(true, nil)
+		_ = req.Reply(true, nil)
 		cmd := string(req.Payload[4:])
 		if cmd == "hang" {
 			<-f.stop
@@ -390,7 +390,7 @@ func (f sshFixture) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		}
 		status := f.exec(cmd, ch)
 		if status >= 0 {
-			ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, uint32(status)))
+			_, _ = ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, uint32(status)))
 		}
 		return
 	}
@@ -407,7 +407,7 @@ func fixtureCommands(cmd string, ch ssh.Channel) int {
 	case "no-exit-status":
 		return -1
 	case "killed":
-		ch.SendRequest("exit-signal", false, ssh.Marshal(struct {
+		_, _ = ch.SendRequest("exit-signal", false, ssh.Marshal(struct {
 			Signal     string
 			CoreDumped bool
 			Error      string
@@ -472,7 +472,9 @@ func TestSSHFixtures(t *testing.T) {
 		return func(t *testing.T) string { return serveLoopback(t, script) }
 	}
 	passwordFile := filepath.Join(t.TempDir(), "pass")
-	os.WriteFile(passwordFile, []byte("  s3cret \n"), 0o600)
+	if err := os.WriteFile(passwordFile, []byte("  s3cret \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	withPassword := func(cmd string) config.SSHProbe {
 		return config.SSHProbe{Username: "monitor", Password: "s3cret", Command: cmd}
 	}
@@ -492,12 +494,12 @@ func TestSSHFixtures(t *testing.T) {
 		},
 		{
 			name:       "not an SSH server",
-			server:     raw(func(c net.Conn) { c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) }),
+			server:     raw(func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) }),
 			wantReason: `no SSH banner: the server sent "HTTP/1.1 400 Bad Request"`,
 		},
 		{
 			name:       "SSH protocol 1",
-			server:     raw(func(c net.Conn) { c.Write([]byte("SSH-1.5-OldServer\r\n")); io.Copy(io.Discard, c) }),
+			server:     raw(func(c net.Conn) { _, _ = c.Write([]byte("SSH-1.5-OldServer\r\n")); io.Copy(io.Discard, c) }),
 			wantReason: `server speaks SSH protocol 1.5, not 2.0: "SSH-1.5-OldServer"`,
 		},
 		{
@@ -508,12 +510,12 @@ func TestSSHFixtures(t *testing.T) {
 		},
 		{
 			name:       "server closes after its banner",
-			server:     raw(func(c net.Conn) { c.Write([]byte("SSH-2.0-Fixture\r\n")) }),
+			server:     raw(func(c net.Conn) { _, _ = c.Write([]byte("SSH-2.0-Fixture\r\n")) }),
 			wantReason: "connection closed by the server while waiting for the key exchange",
 		},
 		{
 			name:       "server stalls in the key exchange",
-			server:     raw(func(c net.Conn) { c.Write([]byte("SSH-2.0-Fixture\r\n")); io.Copy(io.Discard, c) }),
+			server:     raw(func(c net.Conn) { _, _ = c.Write([]byte("SSH-2.0-Fixture\r\n")); io.Copy(io.Discard, c) }),
 			timeout:    300 * time.Millisecond,
 			wantReason: "timed out waiting for the key exchange",
 		},

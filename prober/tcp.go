@@ -3,8 +3,6 @@ package prober
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -39,16 +37,12 @@ func ProbeTCP(ctx context.Context, target string, module config.Module, registry
 // dialer and, with tls: true, completes the TLS handshake. It returns the
 // connection and the target's host (the default TLS server name).
 func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, registry *Registry, logger *slog.Logger) (net.Conn, string, error) {
-	host, port, err := net.SplitHostPort(target)
+	t, err := parseTarget("tcp", target, false)
 	if err != nil {
 		logger.Error("Error splitting target address and port", "err", err)
-		// The address error repeats the target: keep only why.
-		var addrErr *net.AddrError
-		if errors.As(err, &addrErr) {
-			err = errors.New(addrErr.Err)
-		}
-		return nil, "", fmt.Errorf("invalid target %q: want host:port: %w", redactTarget(target), err)
+		return nil, "", err
 	}
+	host, port := t.Host, t.Port
 
 	ip, _, err := chooseProtocol(ctx, p.IPProtocol, p.IPProtocolFallback, host, registry, logger)
 	if err != nil {

@@ -44,7 +44,7 @@ type qrDialog struct {
 }
 
 func newQRDialog(t *testing.T, c net.Conn) *qrDialog {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	return &qrDialog{t: t, c: c, r: bufio.NewReader(c)}
 }
 
@@ -94,7 +94,7 @@ func qrTLSServerConfig(cert tls.Certificate) *tls.Config {
 func qrTLSBanner(t *testing.T, cfg *tls.Config, banner string) func(net.Conn) {
 	return func(c net.Conn) {
 		tc := tls.Server(c, cfg)
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		if err := tc.Handshake(); err != nil {
 			return // the client refused our certificate: expected in some cases
 		}
@@ -437,12 +437,16 @@ tcp:
 		soon := pki.issue(t, certSpec{names: []string{"localhost"}, notAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
 		addr := serveLoopback(t, qrTLSBanner(t, qrTLSServerConfig(soon), "+OK"))
 		module := tlsModule("")
-		module.TCP.FailIfCertExpiresWithin.Set("336h")
+		if err := module.TCP.FailIfCertExpiresWithin.Set("336h"); err != nil {
+			t.Fatal(err)
+		}
 		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 5 days")
 		expectMetrics(t, registry, map[string]float64{"probe_ssl_earliest_cert_expiry": float64(soon.Leaf.NotAfter.Unix())})
 
-		module.TCP.FailIfCertExpiresWithin.Set("72h")
+		if err := module.TCP.FailIfCertExpiresWithin.Set("72h"); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), module, 5*time.Second); err != nil {
 			t.Errorf("with 72h the probe should succeed: %v", err)
 		}
@@ -517,7 +521,9 @@ tcp:
 
 	t.Run("certificate expiry checked after starttls", func(t *testing.T) {
 		m := module("")
-		m.TCP.FailIfCertExpiresWithin.Set("336h")
+		if err := m.TCP.FailIfCertExpiresWithin.Set("336h"); err != nil {
+			t.Fatal(err)
+		}
 		registry, err := runTestProbe(t, ProbeTCP, viaLocalhost(addr), m, 5*time.Second)
 		expectReason(t, err, "certificate for localhost expires in 9 days")
 		expectFamilies(t, registry, append(append(tcpResolutionFamilies, "probe_failed_due_to_regex", "probe_failed_due_to_bytes"), qrTLSFamilies...)...)

@@ -18,7 +18,7 @@ import (
 // testLogger logs to the test output when -v is given, and nowhere otherwise.
 func testLogger(t testing.TB) *slog.Logger {
 	t.Helper()
-	var w io.Writer = io.Discard
+	w := io.Writer(io.Discard)
 	if testing.Verbose() {
 		w = os.Stderr
 	}

@@ -35,11 +35,12 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 	}
 
 	cfg := blockOf(module.TLS)
-	host, port, err := splitTarget(target, "443")
+	t, err := parseTarget("tls", target, false)
 	if err != nil {
 		logger.Error("Invalid target", "err", err)
 		return err
 	}
+	host, port := t.Host, t.Port
 	// The certificate must be valid for server_name (or the hostname
 	// parameter, which the handler puts there), else for the target's host.
 	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
@@ -161,7 +162,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, base *tls.Config, duration
 		return c, err
 	}
 	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
+		_ = conn.SetDeadline(deadline)
 	}
 
 	start := time.Now()
@@ -190,7 +191,7 @@ func awaitClientCertVerdict(ctx context.Context, tconn *tls.Conn, watch *ticketW
 		deadline = d
 	}
 	watch.armed = true
-	tconn.SetReadDeadline(deadline)
+	_ = tconn.SetReadDeadline(deadline)
 	var b [1]byte
 	_, err := tconn.Read(b[:])
 	if err == nil || isTimeout(ctx, err) {
@@ -212,7 +213,7 @@ func (w *ticketWatch) Get(string) (*tls.ClientSessionState, bool) { return nil, 
 func (w *ticketWatch) Put(_ string, cs *tls.ClientSessionState) {
 	// Put runs inside tls.Conn.Read, on the goroutine that armed the watch.
 	if w.armed && cs != nil {
-		w.conn.SetReadDeadline(time.Now())
+		_ = w.conn.SetReadDeadline(time.Now())
 	}
 }
 

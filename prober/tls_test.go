@@ -230,7 +230,7 @@ func TestTLSIPv6(t *testing.T) {
 	ca := newTestCA(t, "vigie test CA")
 	cert := ca.issue(t, certSpec{})
 	serveListener(t, tls.NewListener(l, serverTLSConfig(cert)), func(c net.Conn) {
-		c.(*tls.Conn).Handshake()
+		_ = c.(*tls.Conn).Handshake()
 		io.Copy(io.Discard, c)
 	})
 	module := tlsTestModule(t, ca, "")
@@ -495,12 +495,12 @@ func TestTLSConnectionFailures(t *testing.T) {
 	closedAddr := closedLoopbackAddr(t, "tcp")
 
 	notTLS := serveLoopback(t, func(c net.Conn) {
-		c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+		_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
 		io.Copy(io.Discard, c)
 	})
 	// Closing only the sending side avoids a reset from unread data.
 	hangsUp := serveLoopback(t, func(c net.Conn) {
-		c.(*net.TCPConn).CloseWrite()
+		_ = c.(*net.TCPConn).CloseWrite()
 		io.Copy(io.Discard, c)
 	})
 	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -33,9 +34,12 @@ func ProbeUnix(ctx context.Context, target string, module config.Module, registr
 }
 
 func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slog.Logger) (net.Conn, error) {
-	if path == "" {
-		return nil, errors.New("invalid target: want the path of a unix socket")
+	row, _ := config.LookupProber("unix")
+	t, err := row.ParseTarget(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("invalid target: %w", err)
 	}
+	path = t.Host
 	var tlsConfig *tls.Config
 	if p.TLS {
 		// Without server_name, the name tls.Dial derives from a unix

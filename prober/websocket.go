@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -36,11 +35,12 @@ const (
 // and probe_websocket_duration_seconds{phase=resolve|connect|processing|transfer},
 // plus the resolution metrics.
 func ProbeWebsocket(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	targetURL, err := url.Parse(target)
+	t, err := parseTarget("websocket", target, false)
 	if err != nil {
-		logger.Error("Could not parse target URL", "err", unwrapURLError(err))
-		return fmt.Errorf("invalid target %q: %w", redactTarget(target), unwrapURLError(err))
+		logger.Error("Could not parse target URL", "err", err)
+		return err
 	}
+	targetURL := t.URL
 	logger.Debug("probing websocket", "target", redactURL(targetURL))
 
 	upgraded := registry.NewGauge("probe_websocket_connection_upgraded", helpWebsocketUpgraded)
@@ -195,8 +195,8 @@ func wsHeaders(c *config.WSHTTPClientConfig) http.Header {
 // as upstream.
 func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.QueryResponse, registry *Registry, logger *slog.Logger) error {
 	deadline, _ := ctx.Deadline()
-	conn.SetReadDeadline(deadline)
-	conn.SetWriteDeadline(deadline)
+	_ = conn.SetReadDeadline(deadline)
+	_ = conn.SetWriteDeadline(deadline)
 	conn.SetReadLimit(wsReadLimit)
 
 	for i := range steps {

@@ -31,7 +31,7 @@ func wsTestServer(t *testing.T, tlsOn bool, check func(*http.Request) int, handl
 			return
 		}
 		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		handle(c)
 	})
 	s := httptest.NewUnstartedServer(h)
@@ -50,7 +50,7 @@ func wsTestServer(t *testing.T, tlsOn bool, check func(*http.Request) int, handl
 // outgoing_test back and answers passed.
 func wsEcho(t *testing.T) func(*websocket.Conn) {
 	return func(c *websocket.Conn) {
-		c.WriteMessage(websocket.TextMessage, []byte("incoming_test"))
+		_ = c.WriteMessage(websocket.TextMessage, []byte("incoming_test"))
 		_, msg, err := c.ReadMessage()
 		if err != nil {
 			return
@@ -59,8 +59,8 @@ func wsEcho(t *testing.T) func(*websocket.Conn) {
 			t.Errorf("server: got %q, want %q", msg, "outgoing_test")
 			return
 		}
-		c.WriteMessage(websocket.TextMessage, []byte("passed"))
-		c.ReadMessage() // until the probe goes away
+		_ = c.WriteMessage(websocket.TextMessage, []byte("passed"))
+		_, _, _ = c.ReadMessage() // until the probe goes away
 	}
 }
 
@@ -99,9 +99,9 @@ func TestWebsocketQueryResponse(t *testing.T) {
 
 func TestWebsocketFailures(t *testing.T) {
 	echo := wsTestServer(t, false, nil, wsEcho(t))
-	silent := wsTestServer(t, false, nil, func(c *websocket.Conn) { c.ReadMessage() })
+	silent := wsTestServer(t, false, nil, func(c *websocket.Conn) { _, _, _ = c.ReadMessage() })
 	closing := wsTestServer(t, false, nil, func(c *websocket.Conn) {
-		c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "maintenance"), time.Now().Add(time.Second))
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "maintenance"), time.Now().Add(time.Second))
 	})
 	refusedAddr := closedLoopbackAddr(t, "tcp")
 	refused := "ws://" + refusedAddr + "/"
@@ -192,7 +192,7 @@ func TestWebsocketHandshakeHeaders(t *testing.T) {
 		}
 		return 0
 	}
-	url := wsTestServer(t, false, check, func(c *websocket.Conn) { c.ReadMessage() })
+	url := wsTestServer(t, false, check, func(c *websocket.Conn) { _, _, _ = c.ReadMessage() })
 
 	tests := []struct {
 		name, httpConfig, reason string
@@ -232,8 +232,8 @@ func TestWebsocketTLS(t *testing.T) {
 
 func TestWebsocketExpectLabels(t *testing.T) {
 	url := wsTestServer(t, false, nil, func(c *websocket.Conn) {
-		c.WriteMessage(websocket.TextMessage, []byte(`{"status":"ok","version":"2.4.1"}`))
-		c.ReadMessage()
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"status":"ok","version":"2.4.1"}`))
+		_, _, _ = c.ReadMessage()
 	})
 	module := parseModule(t, `
 prober: websocket

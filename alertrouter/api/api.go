@@ -24,10 +24,10 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/version"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // Limits bound what a client can make the router hold. Zero (or less)

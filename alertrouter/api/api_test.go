@@ -17,11 +17,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // fakeEngine keeps what it is given and shows it as its View's alerts,
@@ -111,7 +111,6 @@ type fixture struct {
 	srv      *httptest.Server
 	engine   *fakeEngine
 	silences *silence.Silences
-	now      time.Time
 	refused  *prometheus.CounterVec
 }
 
@@ -215,7 +214,9 @@ func TestStatus(t *testing.T) {
 	} {
 		for _, k := range keys {
 			var fields map[string]any
-			json.Unmarshal(raw[section], &fields)
+			if err := json.Unmarshal(raw[section], &fields); err != nil {
+				t.Fatal(err)
+			}
 			if _, ok := fields[k]; !ok {
 				t.Errorf("status lacks %s.%s: %s", section, k, body)
 			}
@@ -403,7 +404,9 @@ func TestGetAlertsFilters(t *testing.T) {
 	// The gettableAlert shape: required fields present, lists not null.
 	_, body := f.call(t, "GET", "/api/v2/alerts?filter=alertname%3DActive", "")
 	var raw []map[string]any
-	json.Unmarshal(body, &raw)
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range []string{"labels", "annotations", "startsAt", "endsAt", "updatedAt", "fingerprint", "receivers", "status"} {
 		if _, ok := raw[0][k]; !ok {
 			t.Errorf("alert lacks %s: %s", k, body)

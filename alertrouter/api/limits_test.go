@@ -167,7 +167,7 @@ func TestWriteJSONArray(t *testing.T) {
 		rec := httptest.NewRecorder()
 		writeJSONArray(rec, items)
 		var want strings.Builder
-		json.NewEncoder(&want).Encode(items)
+		_ = json.NewEncoder(&want).Encode(items)
 		if items == nil {
 			want.Reset()
 			want.WriteString("[]\n") // the API never answers null

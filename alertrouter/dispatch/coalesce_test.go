@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram/telegramtest"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 const botToken = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"

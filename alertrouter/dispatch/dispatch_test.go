@@ -17,11 +17,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	pconfig "github.com/prometheus/common/config"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/webhook"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
@@ -312,7 +312,9 @@ func TestWebhook500Then429ThenOK(t *testing.T) {
 		t.Errorf("delivered = %v", got)
 	}
 	var hist dto.Metric
-	h.d.metrics.delivery.WithLabelValues("webhook").(prometheus.Histogram).Write(&hist)
+	if err := h.d.metrics.delivery.WithLabelValues("webhook").(prometheus.Histogram).Write(&hist); err != nil {
+		t.Fatal(err)
+	}
 	if got := hist.GetHistogram().GetSampleCount(); got != 1 {
 		t.Errorf("delivery latency observations = %d", got)
 	}

@@ -76,7 +76,9 @@ func TestFullDiskDeliversFromMemory(t *testing.T) {
 		t.Errorf("vigie_router_store_writable = %v", got)
 	}
 	var m dto.Metric
-	h.d.metrics.unpersisted.Write(&m)
+	if err := h.d.metrics.unpersisted.Write(&m); err != nil {
+		t.Fatal(err)
+	}
 	if got := m.GetCounter().GetValue(); got != 21 {
 		t.Errorf("unpersisted = %v, want 21", got)
 	}

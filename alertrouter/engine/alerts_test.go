@@ -11,9 +11,9 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 const alertsConfig = `

@@ -20,10 +20,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // Alert names on the router's own alerts.

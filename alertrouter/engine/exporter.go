@@ -18,7 +18,7 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 
-	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 )
 
 // Result is the outcome of probing one check through the exporter.

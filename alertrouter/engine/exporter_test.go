@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // Flap detection (a rule's flap_detection: {changes: K, window: W}): the

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 )
 
 // hold is what keeps the notifications of one check or alert from being

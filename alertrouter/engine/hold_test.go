@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // fakeMuter silences what its matchers (by silence id) select.

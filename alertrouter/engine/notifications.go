@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // policy is what the rules say about one check or alert.

@@ -20,9 +20,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // State is where a silence is in its life, derived from its times.

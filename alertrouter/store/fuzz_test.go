@@ -39,13 +39,13 @@ func FuzzOpenDamagedStore(f *testing.F) {
 		s, err := Open(dir)
 		if err == nil {
 			// Readable: every loader works on it.
-			s.LoadChecks()
-			s.LoadAlerts()
-			s.LoadGroups()
-			s.LoadExporter()
-			s.LoadOutbox()
-			s.LoadSilences()
-			s.RecentNotifications(10)
+			_, _ = s.LoadChecks()
+			_, _ = s.LoadAlerts()
+			_, _ = s.LoadGroups()
+			_, _ = s.LoadExporter()
+			_, _ = s.LoadOutbox()
+			_, _ = s.LoadSilences()
+			_, _ = s.RecentNotifications(10)
 			s.Close()
 			return
 		}

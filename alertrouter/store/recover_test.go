@@ -63,8 +63,8 @@ func TestOpenDamaged(t *testing.T) {
 		name  string
 		spoil func(t *testing.T, path string, data []byte)
 	}{
-		{"truncated to half", func(t *testing.T, path string, data []byte) { os.Truncate(path, int64(len(data)/2)) }},
-		{"truncated to 100 bytes", func(t *testing.T, path string, data []byte) { os.Truncate(path, 100) }},
+		{"truncated to half", func(t *testing.T, path string, data []byte) { _ = os.Truncate(path, int64(len(data)/2)) }},
+		{"truncated to 100 bytes", func(t *testing.T, path string, data []byte) { _ = os.Truncate(path, 100) }},
 		{"garbage pages", func(t *testing.T, path string, data []byte) { garbage(data, 2*page, len(data)); write(t, path, data) }},
 		{"garbage meta pages", func(t *testing.T, path string, data []byte) { garbage(data, 0, 2*page); write(t, path, data) }},
 		// Opens fine; reading the records would panic later.
@@ -245,7 +245,7 @@ func TestOpenFailsConsistencyCheck(t *testing.T) {
 		}
 	}
 	var freelist int64 = -1
-	s.db.View(func(tx *bolt.Tx) error {
+	_ = s.db.View(func(tx *bolt.Tx) error {
 		for id := 2; ; id++ {
 			p, err := tx.Page(id)
 			if err != nil || p == nil {
@@ -285,7 +285,7 @@ func TestOpenCyclicTree(t *testing.T) {
 	var pageSize int
 	dir := damagedStore(t, func(path string, data []byte) {})
 	s := open(t, dir)
-	s.db.View(func(tx *bolt.Tx) error {
+	_ = s.db.View(func(tx *bolt.Tx) error {
 		root = uint64(tx.Bucket(bucketChecks).Root())
 		return nil
 	})

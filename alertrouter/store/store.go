@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 )
@@ -171,7 +172,7 @@ func openDB(path string) (db *bolt.DB, err error) {
 		})
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: %s is locked by another process", path)
 		}
 		return nil, err

@@ -115,8 +115,12 @@ func TestPruneLog(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	added, _ := s.Commit(&Batch{Outbox: []*OutboxEntry{entry("i", "old"), entry("i", "new")}})
-	s.Finish([]*OutboxEntry{added[0]}, Finished{Outcome: OutcomeDelivered, At: t0})
-	s.Finish([]*OutboxEntry{added[1]}, Finished{Outcome: OutcomeFailed, At: t0.Add(48 * time.Hour)})
+	if err := s.Finish([]*OutboxEntry{added[0]}, Finished{Outcome: OutcomeDelivered, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish([]*OutboxEntry{added[1]}, Finished{Outcome: OutcomeFailed, At: t0.Add(48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	n, err := s.PruneLog(t0.Add(24 * time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v", n, err)
@@ -153,7 +157,7 @@ func TestCommitSurvivesSIGKILL(t *testing.T) {
 		}); err != nil {
 			os.Exit(4)
 		}
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}
 	dir := t.TempDir()

@@ -13,7 +13,7 @@ import (
 // unlock releases bbolt's lock on a file it abandoned. Closing the file is
 // not enough: the file's mapping keeps it open, and the lock with it.
 func unlock(f *os.File) {
-	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	f.Close()
 }
 
@@ -42,6 +42,6 @@ func whileLocked(path string, timeout time.Duration, check func() error) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	defer func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }()
 	return check()
 }

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,11 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/common/promslog"
-	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
-	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/discovery"
@@ -55,17 +50,14 @@ func run(args []string) int {
 	routePrefix := app.Flag("web.route-prefix", "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url.").PlaceHolder("<path>").String()
 	enablePprof := app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Default("false").Bool()
 	shardFlag := app.Flag("discovery.shard", "Serve only shard i of n (0 ≤ i < n) of the discovered targets at /sd, split like Prometheus's hashmod over target and module, so that n exporters share the work.").Default("0/1").PlaceHolder("i/n").String()
-	webConfig := kingpinflag.AddFlags(app, ":9115")
-	timeouts := webserver.AddFlags(app)
-	logConfig := &promslog.Config{}
-	promslogflag.AddFlags(app, logConfig)
+	server := webserver.AddServerFlags(app, ":9115")
 	app.Version(version.Print("vigie_exporter"))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	logger := promslog.New(logConfig)
+	logger := server.Logger()
 	shard, err := discovery.ParseShard(*shardFlag)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "--discovery.shard:", err)
@@ -79,20 +71,24 @@ func run(args []string) int {
 		}
 	}
 
-	reg := prometheus.NewRegistry()
-	store := config.NewStore(path, reg, "vigie_exporter")
+	store := config.NewStore(path)
 	if err := store.Reload(); err != nil {
-		logger.Error("Error loading config", "file", describe(path), "err", err)
+		logger.Error("Error loading config", "file", webserver.DescribeFile(path), "err", err)
 		return 1
 	}
 	if *configCheck {
-		logger.Info("Config file is ok exiting...", "file", describe(path))
+		logger.Info("Config file is ok exiting...", "file", webserver.DescribeFile(path))
 		return 0
 	}
 
-	logger.Info("Starting vigie_exporter", "version", version.Info())
-	logger.Info(version.BuildContext())
-	logger.Info("Loaded config file", "file", describe(path))
+	webserver.LogStart(logger, "vigie_exporter")
+	logger.Info("Loaded config file", "file", webserver.DescribeFile(path))
+
+	reg := prometheus.NewRegistry()
+	reloader := webserver.NewReloader(webserver.ReloaderOptions{
+		Namespace: "vigie_exporter", Registerer: reg, Logger: logger, File: path, Load: store.Load,
+	})
+	reloader.Loaded()
 
 	unknownModules := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigie_module_unknown_total",
@@ -102,15 +98,12 @@ func run(args []string) int {
 		Name: "vigie_exporter_target_policy_refused_total",
 		Help: "Probes refused by the target policy (security.targets).",
 	})
-	crossOriginRefused := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vigie_exporter_http_cross_origin_refused_total",
-		Help: "State-changing requests refused because a browser said they came from another site.",
-	})
+	crossOriginRefused := webserver.NewCrossOriginRefused("vigie_exporter", reg)
 	reg.MustRegister(
 		versioncollector.NewCollector("vigie_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		unknownModules, policyRefused, crossOriginRefused,
+		unknownModules, policyRefused,
 	)
 
 	proberLevel := prober.LevelNone
@@ -128,15 +121,6 @@ func run(args []string) int {
 		History:        history,
 		UnknownModules: unknownModules,
 		PolicyRefused:  policyRefused,
-	}
-
-	reload := func() error {
-		if err := store.Reload(); err != nil {
-			logger.Error("Error reloading config", "err", err)
-			return err
-		}
-		logger.Info("Reloaded config file", "file", describe(path))
-		return nil
 	}
 
 	var extPath string
@@ -160,58 +144,22 @@ func run(args []string) int {
 		Gatherer:    reg,
 		Logger:      logger,
 		RoutePrefix: prefix,
-		Reload:      reload,
+		Reloader:    reloader,
 		SD:          sd,
 		EnablePprof: *enablePprof,
 	})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var autoReloadEvery time.Duration
+	if *autoReload && path != "" {
+		autoReloadEvery = *autoReloadInterval
+	}
+	reloader.Watch(ctx, autoReloadEvery)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		var tick <-chan time.Time
-		if *autoReload && path != "" {
-			t := time.NewTicker(*autoReloadInterval)
-			defer t.Stop()
-			tick = t.C
-		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				_ = reload()
-			case <-tick:
-				if changed, err := store.ReloadIfChanged(); err != nil {
-					logger.Error("Error reloading config", "err", err)
-				} else if changed {
-					logger.Info("Reloaded changed config file", "file", path)
-				}
-			}
-		}
-	}()
-
-	srv := webserver.NewServer(handler, *timeouts, crossOriginRefused)
-	errc := make(chan error, 1)
-	go func() { errc <- web.ListenAndServe(srv, webConfig, logger) }()
-	select {
-	case err := <-errc:
+	if err := server.Serve(ctx, handler, crossOriginRefused, logger); err != nil {
 		logger.Error("Error starting HTTP server", "err", err)
 		return 1
-	case <-ctx.Done():
-		logger.Info("Shutting down")
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-		return 0
 	}
-}
-
-func describe(path string) string {
-	if path == "" {
-		return "(embedded default)"
-	}
-	return strings.TrimSpace(path)
+	return 0
 }

@@ -62,13 +62,13 @@ func start(t *testing.T, dir string, args ...string) *process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
-		go func() { p.cmd.Wait(); close(done) }()
+		go func() { _ = p.cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			t.Error("exporter did not stop on SIGTERM")
 		}
 		if t.Failed() {
@@ -94,8 +94,12 @@ func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yml")
 	bad := filepath.Join(dir, "bad.yml")
-	os.WriteFile(good, []byte("modules:\n  tcp_connect:\n    prober: tcp\n"), 0o644)
-	os.WriteFile(bad, []byte("modules:\n  tcp_connect:\n    prober: tcp\n    tcp:\n      typo_field: 1\n"), 0o644)
+	if err := os.WriteFile(good, []byte("modules:\n  tcp_connect:\n    prober: tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("modules:\n  tcp_connect:\n    prober: tcp\n    tcp:\n      typo_field: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, err := exec.Command(binary, "--config.check", "--config.file="+good).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Config file is ok") {
 		t.Errorf("good config: %v\n%s", err, out)
@@ -173,7 +177,9 @@ func TestEmbeddedDefaultAndMetrics(t *testing.T) {
 func TestSIGHUPReloadKeepsOldConfigOnError(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "vigie.yml")
-	os.WriteFile(cfg, []byte("modules:\n  first:\n    prober: tcp\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  first:\n    prober: tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p := start(t, dir) // picks up vigie.yml from the working directory
 	waitFor := func(what string, cond func(string) bool) {
 		t.Helper()
@@ -187,11 +193,15 @@ func TestSIGHUPReloadKeepsOldConfigOnError(t *testing.T) {
 		t.Fatalf("timed out waiting for %s", what)
 	}
 	waitFor("first config", func(b string) bool { return strings.Contains(b, "first:") })
-	os.WriteFile(cfg, []byte("modules:\n  second:\n    prober: tcp\n"), 0o644)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	if err := os.WriteFile(cfg, []byte("modules:\n  second:\n    prober: tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor("second config", func(b string) bool { return strings.Contains(b, "second:") })
-	os.WriteFile(cfg, []byte("modules:\n  third:\n    prober: bogus\n"), 0o644)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	if err := os.WriteFile(cfg, []byte("modules:\n  third:\n    prober: bogus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && !strings.Contains(p.out.String(), "Error reloading config") {
 		time.Sleep(50 * time.Millisecond)
@@ -207,9 +217,13 @@ func TestSIGHUPReloadKeepsOldConfigOnError(t *testing.T) {
 func TestAutoReload(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "my.yml")
-	os.WriteFile(cfg, []byte("modules:\n  first:\n    prober: tcp\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  first:\n    prober: tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p := start(t, dir, "--config.file="+cfg, "--config.enable-auto-reload", "--config.auto-reload-interval=100ms")
-	os.WriteFile(cfg, []byte("modules:\n  changed:\n    prober: tcp\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  changed:\n    prober: tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, body := httpGet(t, "http://"+p.addr+"/config"); strings.Contains(body, "changed:") {
@@ -228,7 +242,9 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	webCfg := filepath.Join(dir, "web.yml")
-	os.WriteFile(webCfg, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prom: %s\n", certFile, keyFile, hash)), 0o644)
+	if err := os.WriteFile(webCfg, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prom: %s\n", certFile, keyFile, hash)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p := start(t, dir, "--web.config.file="+webCfg)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := client.Get("https://" + p.addr + "/metrics")
@@ -277,7 +293,11 @@ func writeSelfSignedCert(t *testing.T, dir string) (string, string) {
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(key)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return certFile, keyFile
 }

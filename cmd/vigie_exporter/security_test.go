@@ -37,10 +37,14 @@ func post(t *testing.T, url string, header map[string]string) (int, string) {
 func TestCrossSiteReloadRefused(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "vigie.yml")
-	os.WriteFile(cfg, []byte("modules:\n  first:\n    prober: tcp\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  first:\n    prober: tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p := start(t, dir, "--config.file="+cfg)
 	base := "http://" + p.addr
-	os.WriteFile(cfg, []byte("modules:\n  second:\n    prober: tcp\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  second:\n    prober: tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, browser := range []map[string]string{
 		{"Sec-Fetch-Site": "cross-site", "Origin": "http://127.0.0.2:8000", "Content-Type": "application/x-www-form-urlencoded"},
@@ -89,7 +93,9 @@ func TestServerTimeouts(t *testing.T) {
 	defer slow.Close()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "vigie.yml")
-	os.WriteFile(cfg, []byte("modules:\n  http_2xx:\n    prober: http\n    timeout: 20s\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  http_2xx:\n    prober: http\n    timeout: 20s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p := start(t, dir, "--config.file="+cfg, "--web.read-timeout=1s", "--web.write-timeout=1s", "--web.idle-timeout=1s")
 
 	// A body sent a byte every 100 ms: cut, whereas without a read timeout
@@ -107,11 +113,11 @@ func TestServerTimeouts(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(100 * time.Millisecond):
-				c.Write([]byte("x"))
+				_, _ = c.Write([]byte("x"))
 			}
 		}
 	}()
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err = io.Copy(io.Discard, c)
 	close(stop)
 	if err != nil {
@@ -130,8 +136,8 @@ func TestServerTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.ReadAll(resp.Body)
-	c2.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, _ = io.ReadAll(resp.Body)
+	_ = c2.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("idle connection: %v, want EOF (closed by the exporter)", err)
 	}

@@ -200,9 +200,13 @@ func TestWebConfigAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	webCfg := filepath.Join(dir, "web.yml")
-	os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  ann: %s\n", hash)), 0o600)
+	if err := os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  ann: %s\n", hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	clientCfg := filepath.Join(dir, "client.yml")
-	os.WriteFile(clientCfg, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600)
+	if err := os.WriteFile(clientCfg, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg := writeConfig(t, fmt.Sprintf("exporter:\n  url: %s\nchecks:\n  interval: 1s\n  timeout: 1s\n", x.srv.URL))
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -313,7 +317,7 @@ receivers:
 	_, router := startRouter(t, cfg, t.TempDir())
 
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(`groups:
+	_ = os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(`groups:
   - name: test
     interval: 1s
     rules:
@@ -326,7 +330,7 @@ receivers:
           summary: "the test target is down"
 `), 0o644)
 	routerHost := strings.TrimPrefix(router, "http://")
-	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(fmt.Sprintf(`global:
+	_ = os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files: [rules.yml]
@@ -382,7 +386,7 @@ func newMetricServer(t *testing.T, v chan float64) string {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprintf(w, "# HELP test_down Whether the test says its target is down.\n# TYPE test_down gauge\ntest_down %g\n", val)
 	})}
-	go srv.ListenAndServe()
+	go func() { _ = srv.ListenAndServe() }()
 	t.Cleanup(func() { srv.Close() })
 	testenv.WaitForPort(t, addr, 5*time.Second)
 	return addr
@@ -402,9 +406,13 @@ func TestStatusPageInChromium(t *testing.T) {
 	dir := t.TempDir()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	webCfg := filepath.Join(dir, "web.yml")
-	os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  ann: %s\n", hash)), 0o600)
+	if err := os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  ann: %s\n", hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	clientCfg := filepath.Join(dir, "client.yml")
-	os.WriteFile(clientCfg, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600)
+	if err := os.WriteFile(clientCfg, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeConfig(t, fmt.Sprintf(strings.Replace(routerConfig, "  sd_url: %s\n", "", 1), x.srv.URL, h.srv.URL))
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	router := "http://" + addr

@@ -26,7 +26,7 @@ func newRestartableExporter(t *testing.T, targets string) *restartableExporter {
 	t.Helper()
 	x := &restartableExporter{t: t, dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 	x.writeTargets(targets)
-	os.WriteFile(filepath.Join(x.dir, "vigie.yml"), []byte(`modules:
+	_ = os.WriteFile(filepath.Join(x.dir, "vigie.yml"), []byte(`modules:
   http_2xx:
     prober: http
     timeout: 1s

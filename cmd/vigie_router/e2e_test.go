@@ -47,9 +47,11 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
+		// go test puts its own go command first in PATH.
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			buildErr = err
+			return
 		}
 		for _, name := range []string{"vigie_exporter", "vigie_router"} {
 			cmd := exec.Command(goBin, "build", "-o", filepath.Join(binDir, name), "github.com/vigie-monitoring/vigie/cmd/"+name)
@@ -90,8 +92,8 @@ func start(t *testing.T, name string, args ...string) *process {
 
 func (p *process) kill() {
 	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
 	}
 }
 
@@ -192,7 +194,7 @@ func (s *switchableTarget) on(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	go s.srv.Serve(l)
+	go func() { _ = s.srv.Serve(l) }()
 }
 
 func (s *switchableTarget) off() {
@@ -373,7 +375,9 @@ func startVigieExporter(t *testing.T) string {
 func startBlackboxExporter(t *testing.T) string {
 	bin := testenv.Binary(t, "prometheus-blackbox-exporter")
 	cfg := filepath.Join(t.TempDir(), "blackbox.yml")
-	os.WriteFile(cfg, []byte("modules:\n  http_2xx:\n    prober: http\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  http_2xx:\n    prober: http\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	start(t, bin, "--config.file="+cfg, "--web.listen-address="+addr)
 	waitHTTP(t, "http://"+addr+"/-/healthy", http.StatusOK)
@@ -414,7 +418,7 @@ func (x *fakeExporter) setUp(up bool) {
 	if up {
 		mode = "up"
 	}
-	x.multiExporter.set(x.target, mode)
+	x.set(x.target, mode)
 }
 
 func (x *fakeExporter) probeCount() int { return x.multiExporter.probeCount(x.target) }
@@ -447,7 +451,7 @@ func TestSIGKILLBetweenOutboxAndDelivery(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Wait()
+	_ = p.cmd.Wait()
 	close(release)
 
 	// The notification was in the outbox before it was sent.
@@ -560,7 +564,9 @@ func TestReload(t *testing.T) {
 		t.Errorf("GET /-/reload = %d", resp.StatusCode)
 	}
 
-	os.WriteFile(cfg, []byte(good+"    failures: 0\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte(good+"    failures: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, body := post()
 	if code != 500 || !strings.Contains(body, "line 8") || !strings.Contains(body, "rules.[0].failures: must be at least 1") {
 		t.Errorf("bad reload: %d %s", code, body)
@@ -576,8 +582,10 @@ func TestReload(t *testing.T) {
 		t.Errorf("running config:\n%s", running)
 	}
 
-	os.WriteFile(cfg, []byte(strings.Replace(good, "rules:", "checks:\n  interval: 30s\nrules:", 1)), 0o644)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(good, "rules:", "checks:\n  interval: 30s\nrules:", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
 	waitMetric(t, router, "vigie_router_config_last_reload_successful", func(v float64) bool { return v == 1 })
 	resp, _ = http.Get(router + "/config")
 	running, _ = io.ReadAll(resp.Body)

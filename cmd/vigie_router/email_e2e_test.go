@@ -35,7 +35,7 @@ func startMailSink(t *testing.T) *mailSink {
 		t.Fatal(err)
 	}
 	m.addr = l.Addr().String()
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	return m
 }

@@ -10,18 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/common/promslog"
-	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
-	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/vigie-monitoring/vigie/alertrouter"
 	"github.com/vigie-monitoring/vigie/internal/buildinfo"
@@ -46,8 +41,7 @@ func run(args []string) int {
 	configCheck := app.Flag("config.check", "If true validate the config file and then exit.").Default("false").Bool()
 	storagePath := app.Flag("storage.path", "Directory of the router's store (check states, notification log, outbox, silences).").Default("data/").String()
 	externalURL := app.Flag("web.external-url", "The URL under which the router is externally reachable; used in notifications. Overrides external_url of the configuration.").PlaceHolder("<url>").String()
-	webConfig := kingpinflag.AddFlags(app, ":9116")
-	timeouts := webserver.AddFlags(app)
+	server := webserver.AddServerFlags(app, ":9116")
 	var limits alertrouter.Limits
 	app.Flag("web.max-request-bytes", "Maximum size of a request body posted to the Alertmanager API (alerts, silences); larger ones are refused with 413.").
 		Default("4MiB").BytesVar((*units.Base2Bytes)(&limits.API.MaxRequestBytes))
@@ -63,8 +57,6 @@ func run(args []string) int {
 		Default("16384").IntVar(&limits.Silences.MaxSilenceSizeBytes)
 	app.Flag("silences.max-comment-bytes", "Maximum size of a silence's comment; longer ones are refused (400). 0: no limit.").
 		Default("4096").IntVar(&limits.Silences.MaxCommentBytes)
-	logConfig := &promslog.Config{}
-	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print("vigie_router"))
 	app.HelpFlag.Short('h')
 	runCmd := app.Command("run", "Run the router (the default command).").Default()
@@ -77,7 +69,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	logger := promslog.New(logConfig)
+	logger := server.Logger()
 	path := *configFile
 	if !configFileSet {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -93,26 +85,21 @@ func run(args []string) int {
 	}
 	if *configCheck {
 		if _, err := alertrouter.CheckConfig(path, logger); err != nil {
-			logger.Error("Error loading config", "file", describe(path), "err", err)
+			logger.Error("Error loading config", "file", webserver.DescribeFile(path), "err", err)
 			return 1
 		}
-		logger.Info("Config file is ok exiting...", "file", describe(path))
+		logger.Info("Config file is ok exiting...", "file", webserver.DescribeFile(path))
 		return 0
 	}
 
-	logger.Info("Starting vigie_router", "version", version.Info())
-	logger.Info(version.BuildContext())
+	webserver.LogStart(logger, "vigie_router")
 
 	reg := prometheus.NewRegistry()
-	crossOriginRefused := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vigie_router_http_cross_origin_refused_total",
-		Help: "State-changing requests refused because a browser said they came from another site.",
-	})
+	crossOriginRefused := webserver.NewCrossOriginRefused("vigie_router", reg)
 	reg.MustRegister(
 		versioncollector.NewCollector("vigie_router"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		crossOriginRefused,
 	)
 	router, err := alertrouter.New(alertrouter.Options{
 		ConfigFile:  path,
@@ -123,55 +110,27 @@ func run(args []string) int {
 		Limits:      limits,
 	})
 	if err != nil {
-		logger.Error("Cannot start", "file", describe(path), "err", err)
+		logger.Error("Cannot start", "file", webserver.DescribeFile(path), "err", err)
 		return 1
 	}
-	logger.Info("Loaded config file", "file", describe(path), "storage", *storagePath)
+	logger.Info("Loaded config file", "file", webserver.DescribeFile(path), "storage", *storagePath)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				_ = router.Reload() // logged by Reload
-			}
-		}
-	}()
+	router.Reloader().Watch(ctx, 0)
 
 	done := make(chan error, 1)
 	go func() { done <- router.Run(ctx) }()
 
-	srv := webserver.NewServer(router.Handler(), *timeouts, crossOriginRefused)
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- web.ListenAndServe(srv, webConfig, logger) }()
-
 	code := 0
-	select {
-	case err := <-srvErr:
+	if err := server.Serve(ctx, router.Handler(), crossOriginRefused, logger); err != nil {
 		logger.Error("Error starting HTTP server", "err", err)
 		code = 1
 		stop()
-	case <-ctx.Done():
-		logger.Info("Shutting down")
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
 	if err := <-done; err != nil {
 		logger.Error("Error while shutting down", "err", err)
 		code = 1
 	}
 	return code
-}
-
-func describe(path string) string {
-	if path == "" {
-		return "(embedded default)"
-	}
-	return path
 }

@@ -172,8 +172,10 @@ rules:
 		t.Fatalf("%d messages during the maintenance window, want only the marker's", n)
 	}
 	// The window is removed; db1 is still down: announced at its next probe.
-	os.WriteFile(cfg, []byte(strings.Replace(withWindow, "    mute_time_intervals: [all-day]\n", "", 1)), 0o644)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(withWindow, "    mute_time_intervals: [all-day]\n", "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
 	m = h.next(t, "db1 DOWN after the window")
 	if alertInstances(m) != "db1" || m.Status != "firing" {
 		t.Fatalf("after the window: %+v", m)
@@ -321,7 +323,7 @@ rules:
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Wait()
+	_ = p.cmd.Wait()
 	if n := h.count(); n != 0 {
 		t.Fatalf("%d messages before group_wait", n)
 	}

@@ -31,9 +31,13 @@ func authSetup(t *testing.T) (webCfg, clientCfg string) {
 		t.Fatal(err)
 	}
 	webCfg = filepath.Join(dir, "web.yml")
-	os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  ann: %s\n", hash)), 0o600)
+	if err := os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  ann: %s\n", hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	clientCfg = filepath.Join(dir, "client.yml")
-	os.WriteFile(clientCfg, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600)
+	if err := os.WriteFile(clientCfg, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return webCfg, clientCfg
 }
 
@@ -53,7 +57,9 @@ func startRouterFlags(t *testing.T, cfg string, flags ...string) (*process, stri
 func startExporter(t *testing.T, flags ...string) (string, string) {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "vigie.yml")
-	os.WriteFile(cfg, []byte("modules:\n  http_2xx: {prober: http, timeout: 5s}\n"), 0o644)
+	if err := os.WriteFile(cfg, []byte("modules:\n  http_2xx: {prober: http, timeout: 5s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	start(t, filepath.Join(binaries(t), "vigie_exporter"), append([]string{"--config.file=" + cfg, "--web.listen-address=" + addr}, flags...)...)
 	testenv.WaitForPort(t, addr, 20*time.Second)
@@ -97,7 +103,7 @@ func metricAuth(t *testing.T, base, series string) float64 {
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			var f float64
-			fmt.Sscan(v, &f)
+			_, _ = fmt.Sscan(v, &f)
 			return f
 		}
 	}
@@ -131,7 +137,9 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 	}
 	reloadedAt := metricAuth(t, router, "vigie_router_config_last_reload_success_timestamp_seconds")
 	// A reload of the exporter would show this module.
-	os.WriteFile(exporterCfg, []byte("modules:\n  http_2xx: {prober: http, timeout: 5s}\n  reloaded_by_attacker: {prober: tcp}\n"), 0o644)
+	if err := os.WriteFile(exporterCfg, []byte("modules:\n  http_2xx: {prober: http, timeout: 5s}\n  reloaded_by_attacker: {prober: tcp}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	form := "token=" + token[1] + "&matchers=alertname%3D~%22.%2B%22&duration=100d&author=evil&comment=x"
 	attacks := []struct{ method, url, contentType, body string }{
@@ -250,7 +258,9 @@ func TestCrossSiteAttackInChromium(t *testing.T) {
 	_, router := startRouterFlags(t, cfg, "--web.config.file="+webCfg)
 	exporter, exporterCfg := startExporter(t, "--web.config.file="+webCfg)
 	reloadedAt := metricAuth(t, router, "vigie_router_config_last_reload_success_timestamp_seconds")
-	os.WriteFile(exporterCfg, []byte("modules:\n  http_2xx: {prober: http, timeout: 5s}\n  reloaded_by_attacker: {prober: tcp}\n"), 0o644)
+	if err := os.WriteFile(exporterCfg, []byte("modules:\n  http_2xx: {prober: http, timeout: 5s}\n  reloaded_by_attacker: {prober: tcp}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	// The hostile site, on another loopback address.
 	name, value, _ := strings.Cut(silenceJSON, `"z":"`)
@@ -290,7 +300,7 @@ function submitted(form, frame) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, evil)
 	})}
-	go evilSrv.Serve(l)
+	go func() { _ = evilSrv.Serve(l) }()
 	t.Cleanup(func() { evilSrv.Close() })
 
 	// Logged in: the browser sends the credentials with every request.
@@ -344,7 +354,7 @@ func vmHWM(t *testing.T, pid int) int64 {
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			var kb int64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			_, _ = fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
 			return kb << 10
 		}
 	}
@@ -552,7 +562,7 @@ func TestServerTimeouts(t *testing.T) {
 				talk(c)
 			}
 		}()
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		if _, err := io.Copy(io.Discard, c); err != nil {
 			t.Errorf("%s: the router did not close the connection: %v", what, err)
 		}
@@ -564,7 +574,7 @@ func TestServerTimeouts(t *testing.T) {
 			fmt.Fprintf(c, "POST /api/v2/alerts HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", addr)
 			first = false
 		}
-		c.Write([]byte(" "))
+		_, _ = c.Write([]byte(" "))
 	})
 	// A connection kept alive after one request.
 	c, err := net.Dial("tcp", addr)
@@ -578,8 +588,8 @@ func TestServerTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.ReadAll(resp.Body)
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, _ = io.ReadAll(resp.Body)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("idle connection: %v, want EOF", err)
 	}

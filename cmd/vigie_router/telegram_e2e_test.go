@@ -38,8 +38,10 @@ receivers:
 func startExporterWithTargets(t *testing.T, targets string) string {
 	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "targets.yml"), []byte(targets), 0o644)
-	os.WriteFile(filepath.Join(dir, "vigie.yml"), []byte(`modules:
+	if err := os.WriteFile(filepath.Join(dir, "targets.yml"), []byte(targets), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "vigie.yml"), []byte(`modules:
   http_2xx:
     prober: http
     timeout: 1s
@@ -60,7 +62,9 @@ func startTelegram(t *testing.T) (*telegramtest.Server, string) {
 	tg := telegramtest.Start(t, telegramToken)
 	tg.AddChat(telegramtest.Chat{ID: 4242})
 	tokenFile := filepath.Join(t.TempDir(), "telegram.token")
-	os.WriteFile(tokenFile, []byte(telegramToken+"\n"), 0o600)
+	if err := os.WriteFile(tokenFile, []byte(telegramToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return tg, tokenFile
 }
 

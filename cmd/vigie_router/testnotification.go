@@ -10,7 +10,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/vigie-monitoring/vigie/alertrouter"
-	"github.com/vigie-monitoring/vigie/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
 // testNotificationCommand is `vigie_router test-notification --receiver
@@ -35,12 +36,12 @@ func addTestNotificationCommand(app *kingpin.Application) *testNotificationComma
 func (c *testNotificationCommand) run(configFile, externalURL string, logger *slog.Logger, stdout, stderr io.Writer) int {
 	cfg, err := config.LoadRouter(configFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "vigie_router: %s: %v\n", describe(configFile), err)
+		fmt.Fprintf(stderr, "vigie_router: %s: %v\n", webserver.DescribeFile(configFile), err)
 		return 1
 	}
 	results, err := alertrouter.SendTestNotification(context.Background(), cfg, *c.receiver, externalURL, logger)
 	if err != nil {
-		fmt.Fprintf(stderr, "vigie_router: %s: %v\n", describe(configFile), err)
+		fmt.Fprintf(stderr, "vigie_router: %s: %v\n", webserver.DescribeFile(configFile), err)
 		return 1
 	}
 	code := 0

@@ -98,7 +98,9 @@ func (w *webDriver) try(method, path string, in, out any) error {
 	}
 	if resp.StatusCode != 200 {
 		var e struct{ Error, Message string }
-		json.Unmarshal(envelope.Value, &e)
+		if err := json.Unmarshal(envelope.Value, &e); err != nil {
+			return fmt.Errorf("%d: %s", resp.StatusCode, envelope.Value)
+		}
 		return fmt.Errorf("%d %s: %s", resp.StatusCode, e.Error, e.Message)
 	}
 	if out != nil {
@@ -179,7 +181,7 @@ func (w *webDriver) exec(script string, out any) {
 
 func (w *webDriver) source() string {
 	var s string
-	w.try("GET", "/source", nil, &s)
+	_ = w.try("GET", "/source", nil, &s)
 	return s
 }
 

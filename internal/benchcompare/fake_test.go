@@ -94,7 +94,7 @@ func fakeExporter(args []string) int {
 		}
 		w.Header().Set("Content-Encoding", "gzip")
 		gz := gzip.NewWriter(w)
-		gz.Write([]byte(body))
+		_, _ = gz.Write([]byte(body))
 		gz.Close()
 	})
 	if pprofOn {

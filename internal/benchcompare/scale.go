@@ -364,7 +364,7 @@ func startNotificationSink() (*notificationSink, error) {
 	}
 	s := &notificationSink{ln: ln, firing: map[string]string{}, resolved: map[string]bool{}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln)
+	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 

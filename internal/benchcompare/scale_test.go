@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	routerconfig "github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/loadfixture"
 )
@@ -98,7 +99,7 @@ func TestScaleFilesAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := config.ParseRouter(rb)
+	rc, err := routerconfig.ParseRouter(rb)
 	if err != nil {
 		t.Fatalf("router configuration: %v\n%s", err, rb)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/vigie-monitoring/vigie/alertrouter"
+	routerconfig "github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/discovery"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
@@ -46,23 +47,21 @@ type schema struct {
 
 var schemas = []schema{
 	{"exporter configuration", reflect.TypeFor[config.Config](), exporterPages},
-	{"router configuration", reflect.TypeFor[config.RouterConfig](), routerPages},
+	{"router configuration", reflect.TypeFor[routerconfig.RouterConfig](), routerPages},
 	{"static target file", reflect.TypeFor[discovery.TargetFileGroup](), func([]string) []string { return []string{"docs/discovery.md"} }},
 }
 
 // handParsed are the keys of schema types that parse their YAML by hand
 // (a yaml.Unmarshaler over the node): reflection cannot see them.
 var handParsed = map[reflect.Type][]string{
-	reflect.TypeFor[config.TimeRange](): {"start_time", "end_time"},
+	reflect.TypeFor[routerconfig.TimeRange](): {"start_time", "end_time"},
 }
 
 // exporterPages: a prober's block on its page, the rest on configuration.md.
 func exporterPages(path []string) []string {
 	if len(path) >= 2 && path[0] == "modules" {
-		for _, p := range config.ProberNames() {
-			if path[1] == p {
-				return []string{"docs/probers/" + p + ".md"}
-			}
+		if p, ok := config.LookupProber(path[1]); ok {
+			return []string{"docs/probers/" + p.Name + ".md"}
 		}
 	}
 	return []string{"docs/configuration.md"}

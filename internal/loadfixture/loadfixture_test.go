@@ -92,7 +92,7 @@ func expectClosedByPeer(t *testing.T, addr string) {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err = c.Read(make([]byte, 1))
 	var ne net.Error
 	if err == nil || errors.As(err, &ne) && ne.Timeout() {

@@ -167,7 +167,7 @@ func (s *Scale) WriteFileSD(w io.Writer) error {
 
 func (s *Scale) serveTargets(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	s.WriteFileSD(w)
+	_ = s.WriteFileSD(w)
 }
 
 func (s *Scale) serveSetDown(down bool) http.HandlerFunc {

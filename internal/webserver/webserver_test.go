@@ -25,7 +25,7 @@ func serve(t *testing.T, h http.Handler, tm Timeouts, refused prometheus.Counter
 		t.Fatal(err)
 	}
 	srv := NewServer(h, tm, refused)
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String()
 }
@@ -34,7 +34,7 @@ func serve(t *testing.T, h http.Handler, tm Timeouts, refused prometheus.Counter
 // when nothing happens for a long time (the server never cuts).
 func waitClosed(t *testing.T, c net.Conn, what string) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err := io.Copy(io.Discard, c)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -157,12 +157,12 @@ func TestIdleKeepAliveIsCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.ReadAll(resp.Body)
+	_, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.Close {
 		t.Fatal("the server did not keep the connection alive")
 	}
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection: %v, want EOF (closed by the server)", err)
 	}
@@ -189,7 +189,7 @@ func TestSlowReaderIsCut(t *testing.T) {
 			addr := serve(t, h, Timeouts{Write: 300 * time.Millisecond}, nil)
 			d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 				return c.Control(func(fd uintptr) {
-					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+					_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
 				})
 			}}
 			c, err := d.Dial("tcp", addr)

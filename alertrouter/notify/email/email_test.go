@@ -18,8 +18,8 @@ import (
 	"github.com/emersion/go-smtp"
 	pconfig "github.com/prometheus/common/config"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 const password = "pa55word"

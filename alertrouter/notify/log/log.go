@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // Notifier logs the notifications of one log_configs entry.

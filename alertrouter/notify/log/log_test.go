@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 func TestNotifyLogsOneLine(t *testing.T) {
@@ -46,7 +46,7 @@ func TestNotifyLogsOneLine(t *testing.T) {
 func TestDefaultLevelInfo(t *testing.T) {
 	var buf bytes.Buffer
 	n, _ := New(config.LogConfig{}, slog.New(slog.NewTextHandler(&buf, nil)))
-	n.Notify(context.Background(), &notify.Notification{Kind: notify.KindUp, Status: notify.StatusResolved})
+	_, _ = n.Notify(context.Background(), &notify.Notification{Kind: notify.KindUp, Status: notify.StatusResolved})
 	if !strings.Contains(buf.String(), "level=INFO") {
 		t.Errorf("got %s", buf.String())
 	}

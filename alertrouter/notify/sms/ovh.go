@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // ovhJob is the body of POST /sms/{serviceName}/jobs.

@@ -24,8 +24,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 //go:embed default.tmpl

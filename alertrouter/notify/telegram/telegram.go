@@ -27,8 +27,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 // DefaultAPIURL is the Bot API server.

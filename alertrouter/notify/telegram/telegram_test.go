@@ -15,9 +15,9 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram/telegramtest"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 const (

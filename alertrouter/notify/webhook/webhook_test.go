@@ -15,8 +15,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
-	"github.com/vigie-monitoring/vigie/config"
 )
 
 var startsAt = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
@@ -234,7 +234,9 @@ func TestURLFileReadAtEachDelivery(t *testing.T) {
 	}))
 	defer srv.Close()
 	file := filepath.Join(t.TempDir(), "url")
-	os.WriteFile(file, []byte(srv.URL+"/one\n"), 0o600)
+	if err := os.WriteFile(file, []byte(srv.URL+"/one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	n, err := New(config.WebhookConfig{URLFile: file}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +244,9 @@ func TestURLFileReadAtEachDelivery(t *testing.T) {
 	if _, err := n.Notify(context.Background(), testNotification()); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(file, []byte(srv.URL+"/two"), 0o600)
+	if err := os.WriteFile(file, []byte(srv.URL+"/two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := n.Notify(context.Background(), testNotification()); err != nil {
 		t.Fatal(err)
 	}

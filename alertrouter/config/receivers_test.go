@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // receiversDoc stands in for the router configuration: it lets these tests
@@ -18,17 +20,17 @@ type receiversDoc struct {
 func (d *receiversDoc) validate() error {
 	for i, c := range d.Telegram {
 		if err := c.Validate(); err != nil {
-			return atIndex(err, "telegram_configs", i)
+			return schema.AtIndex(err, "telegram_configs", i)
 		}
 	}
 	for i, c := range d.Email {
 		if err := c.Validate(); err != nil {
-			return atIndex(err, "email_configs", i)
+			return schema.AtIndex(err, "email_configs", i)
 		}
 	}
 	for i, c := range d.SMS {
 		if err := c.Validate(); err != nil {
-			return atIndex(err, "sms_configs", i)
+			return schema.AtIndex(err, "sms_configs", i)
 		}
 	}
 	return nil
@@ -37,10 +39,10 @@ func (d *receiversDoc) validate() error {
 func parseReceivers(t *testing.T, doc string) (*receiversDoc, error) {
 	t.Helper()
 	var d receiversDoc
-	if err := decodeStrict([]byte(doc), &d); err != nil {
+	if err := schema.DecodeStrict([]byte(doc), &d); err != nil {
 		return nil, err
 	}
-	return &d, locate([]byte(doc), d.validate())
+	return &d, schema.Locate([]byte(doc), d.validate())
 }
 
 const (
@@ -214,7 +216,7 @@ sms_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := MarshalYAML(d)
+	out, err := schema.MarshalYAML(d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package config
+package schema
 
 import (
 	"errors"
@@ -47,7 +47,7 @@ type Matcher struct {
 
 // NewMatcher builds a matcher, compiling (and anchoring) regular expressions.
 func NewMatcher(t MatchType, name, value string) (*Matcher, error) {
-	if !validLabelName(name) {
+	if !ValidLabelName(name) {
 		return nil, fmt.Errorf("invalid label name %q", name)
 	}
 	m := &Matcher{Type: t, Name: name, Value: value}
@@ -249,7 +249,10 @@ func isLabelChar(c byte, first bool) bool {
 	return false
 }
 
-func validLabelName(s string) bool {
+// ValidLabelName reports whether s is a Prometheus label name (the
+// legacy character set: letters, digits and underscores, not starting with
+// a digit).
+func ValidLabelName(s string) bool {
 	if s == "" {
 		return false
 	}

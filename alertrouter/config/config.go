@@ -1,3 +1,9 @@
+// Package config is vigie_router's configuration schema (vigie-router.yml):
+// it applies defaults, parses strictly (unknown keys are errors that name
+// the line), validates at load time and never prints secrets. What it
+// shares with the exporter's schema (durations, header masking, matchers,
+// located errors) comes from internal/schema, re-exported here under the
+// names the router's packages use.
 package config
 
 import (
@@ -9,15 +15,15 @@ import (
 	"time"
 
 	pconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
-	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // RouterDefaultYAML is the router configuration used when no file is given:
 // it probes the exporter on 127.0.0.1:9115 and writes would-be
 // notifications to the router's log.
 //
-//go:embed router_default.yml
+//go:embed default.yml
 var RouterDefaultYAML []byte
 
 // Router configuration defaults.
@@ -201,33 +207,6 @@ func (r *Rule) Grouped() bool {
 	return true
 }
 
-// Duration is a Prometheus duration ("30s", "4h", "1d"; 0 is allowed) whose
-// parse errors name the line.
-type Duration model.Duration
-
-// UnmarshalYAML parses the duration.
-func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
-	var s string
-	if err := node.Decode(&s); err != nil {
-		return err
-	}
-	v, err := model.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", node.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML renders the duration as Prometheus does ("1h30m").
-func (d Duration) MarshalYAML() (any, error) { return model.Duration(d).String(), nil }
-
-// String renders the duration as Prometheus does.
-func (d Duration) String() string { return model.Duration(d).String() }
-
-// Std returns the duration as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
-
 // Receiver is a named set of integrations.
 type Receiver struct {
 	Name            string           `yaml:"name"`
@@ -326,7 +305,7 @@ func ParseRouter(data []byte) (*RouterConfig, error) {
 		Checks:   defaultChecksConfig(),
 		Delivery: defaultDeliveryConfig(),
 	}
-	if err := decodeStrict(data, c); err != nil {
+	if err := schema.DecodeStrict(data, c); err != nil {
 		return nil, err
 	}
 	c.source = append([]byte(nil), data...)
@@ -359,7 +338,7 @@ func LoadRouter(path string) (*RouterConfig, error) {
 // built by ReceiverError (or by this package's validation) and the key
 // exists in the source.
 func (c *RouterConfig) Locate(err error) error {
-	return locate(c.source, err)
+	return schema.Locate(c.source, err)
 }
 
 // ReceiverError attributes err to an integration entry
@@ -367,12 +346,12 @@ func (c *RouterConfig) Locate(err error) error {
 // the integration packages validate their own blocks while errors still
 // point into the file.
 func ReceiverError(err error, receiver int, key string, entry int) error {
-	return at(atIndex(err, key, entry), "receivers", itoa(receiver))
+	return schema.At(schema.AtIndex(err, key, entry), "receivers", schema.Index(receiver))
 }
 
 // Marshal renders the configuration as YAML with secrets masked.
 func (c *RouterConfig) Marshal() ([]byte, error) {
-	return MarshalYAML(c)
+	return schema.MarshalYAML(c)
 }
 
 // Receiver returns the receiver called name.
@@ -408,29 +387,29 @@ func (c *RouterConfig) ExporterReceivers() []string {
 func (c *RouterConfig) validate() error {
 	if c.ExternalURL != "" {
 		if err := validateHTTPURL(c.ExternalURL); err != nil {
-			return at(err, "external_url")
+			return schema.At(err, "external_url")
 		}
 	}
 	if err := c.Checks.validate(); err != nil {
-		return at(err, "checks")
+		return schema.At(err, "checks")
 	}
 	if err := c.Exporter.validate(time.Duration(c.Checks.Timeout)); err != nil {
-		return at(err, "exporter")
+		return schema.At(err, "exporter")
 	}
 	if err := c.Delivery.validate(); err != nil {
-		return at(err, "delivery")
+		return schema.At(err, "delivery")
 	}
 	if c.Global.ResolveTimeout <= 0 {
-		return at(errors.New("must be positive"), "global", "resolve_timeout")
+		return schema.At(errors.New("must be positive"), "global", "resolve_timeout")
 	}
 	intervals := map[string]bool{}
 	for i := range c.TimeIntervals {
 		s := &c.TimeIntervals[i]
 		if err := s.validate(); err != nil {
-			return atIndex(err, "time_intervals", i)
+			return schema.AtIndex(err, "time_intervals", i)
 		}
 		if intervals[s.Name] {
-			return atIndex(at(fmt.Errorf("time interval %q is defined twice", s.Name), "name"), "time_intervals", i)
+			return schema.AtIndex(schema.At(fmt.Errorf("time interval %q is defined twice", s.Name), "name"), "time_intervals", i)
 		}
 		intervals[s.Name] = true
 	}
@@ -438,21 +417,21 @@ func (c *RouterConfig) validate() error {
 	for i := range c.Receivers {
 		r := &c.Receivers[i]
 		if err := r.validate(); err != nil {
-			return atIndex(err, "receivers", i)
+			return schema.AtIndex(err, "receivers", i)
 		}
 		if names[r.Name] {
-			return atIndex(at(fmt.Errorf("receiver %q is defined twice", r.Name), "name"), "receivers", i)
+			return schema.AtIndex(schema.At(fmt.Errorf("receiver %q is defined twice", r.Name), "name"), "receivers", i)
 		}
 		names[r.Name] = true
 	}
 	for i := range c.Rules {
 		if err := c.Rules[i].validate(names, intervals); err != nil {
-			return atIndex(err, "rules", i)
+			return schema.AtIndex(err, "rules", i)
 		}
 	}
 	for i, name := range c.Exporter.Receivers {
 		if !names[name] {
-			return at(fmt.Errorf("undefined receiver %q", name), "exporter", "receivers", itoa(i))
+			return schema.At(fmt.Errorf("undefined receiver %q", name), "exporter", "receivers", schema.Index(i))
 		}
 	}
 	return nil
@@ -460,39 +439,39 @@ func (c *RouterConfig) validate() error {
 
 func (c *ExporterConfig) validate(checkTimeout time.Duration) error {
 	if c.URL == "" {
-		return at(errors.New("url must be set"), "url")
+		return schema.At(errors.New("url must be set"), "url")
 	}
 	if err := validateHTTPURL(c.URL); err != nil {
-		return at(err, "url")
+		return schema.At(err, "url")
 	}
 	if c.SDURL != "" {
 		if err := validateHTTPURL(c.SDURL); err != nil {
-			return at(err, "sd_url")
+			return schema.At(err, "sd_url")
 		}
 	}
 	if c.SDRefreshInterval <= 0 {
-		return at(errors.New("must be positive"), "sd_refresh_interval")
+		return schema.At(errors.New("must be positive"), "sd_refresh_interval")
 	}
 	if r := c.SDRemovalGuard.MaxRemovedRatio; !(r > 0 && r <= 1) {
-		return at(fmt.Errorf("%g is not a ratio in (0, 1]", r), "sd_removal_guard", "max_removed_ratio")
+		return schema.At(fmt.Errorf("%g is not a ratio in (0, 1]", r), "sd_removal_guard", "max_removed_ratio")
 	}
 	if c.SDRemovalGuard.Confirmations < 1 {
-		return at(errors.New("must be at least 1 (1: no confirmation)"), "sd_removal_guard", "confirmations")
+		return schema.At(errors.New("must be at least 1 (1: no confirmation)"), "sd_removal_guard", "confirmations")
 	}
 	if c.Timeout < 0 {
-		return at(errors.New("must not be negative"), "timeout")
+		return schema.At(errors.New("must not be negative"), "timeout")
 	}
 	if c.Timeout == 0 {
 		c.Timeout = Duration(checkTimeout + 5*time.Second)
 	}
 	if c.Failures < 1 {
-		return at(errors.New("must be at least 1"), "failures")
+		return schema.At(errors.New("must be at least 1"), "failures")
 	}
 	if c.AlertAfter < 0 {
-		return at(errors.New("must not be negative"), "alert_after")
+		return schema.At(errors.New("must not be negative"), "alert_after")
 	}
 	if err := c.HTTPConfig.Validate(); err != nil {
-		return at(err, "http_config")
+		return schema.At(err, "http_config")
 	}
 	return nil
 }
@@ -519,7 +498,7 @@ func trimSlash(s string) string {
 
 func (c *ChecksConfig) validate() error {
 	if c.Interval <= 0 {
-		return at(errors.New("must be positive"), "interval")
+		return schema.At(errors.New("must be positive"), "interval")
 	}
 	for _, d := range []struct {
 		key string
@@ -532,13 +511,13 @@ func (c *ChecksConfig) validate() error {
 			// longer than the interval the user chose.
 			*d.v = min(Duration(d.def), c.Interval)
 		case *d.v <= 0:
-			return at(errors.New("must be positive"), d.key)
+			return schema.At(errors.New("must be positive"), d.key)
 		case *d.v > c.Interval:
-			return at(fmt.Errorf("%s %s is longer than interval %s", d.key, *d.v, c.Interval), d.key)
+			return schema.At(fmt.Errorf("%s %s is longer than interval %s", d.key, *d.v, c.Interval), d.key)
 		}
 	}
 	if c.MaxConcurrency < 1 {
-		return at(errors.New("must be at least 1"), "max_concurrency")
+		return schema.At(errors.New("must be at least 1"), "max_concurrency")
 	}
 	return nil
 }
@@ -549,34 +528,34 @@ func (c *DeliveryConfig) validate() error {
 		v   Duration
 	}{{"max_age", c.MaxAge}, {"min_backoff", c.MinBackoff}, {"max_backoff", c.MaxBackoff}, {"timeout", c.Timeout}} {
 		if d.v <= 0 {
-			return at(errors.New("must be positive"), d.key)
+			return schema.At(errors.New("must be positive"), d.key)
 		}
 	}
 	if c.MinBackoff > c.MaxBackoff {
-		return at(fmt.Errorf("min_backoff %s is longer than max_backoff %s", c.MinBackoff, c.MaxBackoff), "min_backoff")
+		return schema.At(fmt.Errorf("min_backoff %s is longer than max_backoff %s", c.MinBackoff, c.MaxBackoff), "min_backoff")
 	}
 	return nil
 }
 
 func (r *Rule) validate(receivers, intervals map[string]bool) error {
 	if r.Failures < 1 {
-		return at(errors.New("must be at least 1"), "failures")
+		return schema.At(errors.New("must be at least 1"), "failures")
 	}
 	if r.Successes < 1 {
-		return at(errors.New("must be at least 1"), "successes")
+		return schema.At(errors.New("must be at least 1"), "successes")
 	}
 	if r.RepeatInterval < 0 {
-		return at(errors.New("must not be negative (0 means never)"), "repeat_interval")
+		return schema.At(errors.New("must not be negative (0 means never)"), "repeat_interval")
 	}
 	if r.GroupWait != nil && *r.GroupWait < 0 {
-		return at(errors.New("must not be negative"), "group_wait")
+		return schema.At(errors.New("must not be negative"), "group_wait")
 	}
 	for i, l := range r.GroupBy {
-		if !validLabelName(l) && l != "..." {
-			return at(fmt.Errorf("invalid label name %q", l), "group_by", itoa(i))
+		if !schema.ValidLabelName(l) && l != "..." {
+			return schema.At(fmt.Errorf("invalid label name %q", l), "group_by", schema.Index(i))
 		}
 		if l == "..." && len(r.GroupBy) > 1 {
-			return at(errors.New("'...' (every label) cannot be combined with other labels"), "group_by", itoa(i))
+			return schema.At(errors.New("'...' (every label) cannot be combined with other labels"), "group_by", schema.Index(i))
 		}
 	}
 	for _, key := range []struct {
@@ -585,25 +564,25 @@ func (r *Rule) validate(receivers, intervals map[string]bool) error {
 	}{{"mute_time_intervals", r.MuteTimeIntervals}, {"active_time_intervals", r.ActiveTimeIntervals}} {
 		for i, name := range key.names {
 			if !intervals[name] {
-				return at(fmt.Errorf("undefined time interval %q", name), key.name, itoa(i))
+				return schema.At(fmt.Errorf("undefined time interval %q", name), key.name, schema.Index(i))
 			}
 		}
 	}
 	if f := r.FlapDetection; f != nil {
 		if f.Changes < 2 {
-			return at(errors.New("must be at least 2"), "flap_detection", "changes")
+			return schema.At(errors.New("must be at least 2"), "flap_detection", "changes")
 		}
 		if f.Window <= 0 {
-			return at(errors.New("must be positive"), "flap_detection", "window")
+			return schema.At(errors.New("must be positive"), "flap_detection", "window")
 		}
 	}
 	seen := map[string]bool{}
 	for i, name := range r.Receivers {
 		if !receivers[name] {
-			return at(fmt.Errorf("undefined receiver %q", name), "receivers", itoa(i))
+			return schema.At(fmt.Errorf("undefined receiver %q", name), "receivers", schema.Index(i))
 		}
 		if seen[name] {
-			return at(fmt.Errorf("receiver %q listed twice", name), "receivers", itoa(i))
+			return schema.At(fmt.Errorf("receiver %q listed twice", name), "receivers", schema.Index(i))
 		}
 		seen[name] = true
 	}
@@ -612,16 +591,16 @@ func (r *Rule) validate(receivers, intervals map[string]bool) error {
 
 func (r *Receiver) validate() error {
 	if r.Name == "" {
-		return at(errors.New("name must be set"), "name")
+		return schema.At(errors.New("name must be set"), "name")
 	}
 	for i := range r.WebhookConfigs {
 		if err := r.WebhookConfigs[i].validate(); err != nil {
-			return atIndex(err, "webhook_configs", i)
+			return schema.AtIndex(err, "webhook_configs", i)
 		}
 	}
 	for i := range r.LogConfigs {
 		if err := r.LogConfigs[i].validate(); err != nil {
-			return atIndex(err, "log_configs", i)
+			return schema.AtIndex(err, "log_configs", i)
 		}
 	}
 	return nil

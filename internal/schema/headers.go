@@ -1,9 +1,9 @@
-package config
+package schema
 
 import "strings"
 
-// secretMask is what a secret is shown as (as prometheus/common's Secret).
-const secretMask = "<secret>"
+// SecretMask is what a secret is shown as (as prometheus/common's Secret).
+const SecretMask = "<secret>"
 
 // publicHeaders are the header fields whose values are not secrets, in
 // both binaries' configurations: they describe a request (content
@@ -77,7 +77,7 @@ func (h Headers) MarshalYAML() (any, error) {
 	out := make(map[string]string, len(h))
 	for name, value := range h {
 		if !IsPublicHeader(name) && value != "" {
-			value = secretMask
+			value = SecretMask
 		}
 		out[name] = value
 	}

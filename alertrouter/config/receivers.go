@@ -16,6 +16,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // The receiver integrations' configuration blocks. Each integration package
@@ -60,36 +62,36 @@ func ValidBotToken(s string) bool { return botTokenPattern.MatchString(s) }
 func (c TelegramConfig) Validate() error {
 	switch {
 	case c.BotToken != "" && c.BotTokenFile != "":
-		return at(errors.New("at most one of bot_token and bot_token_file must be set"), "bot_token")
+		return schema.At(errors.New("at most one of bot_token and bot_token_file must be set"), "bot_token")
 	case c.BotToken == "" && c.BotTokenFile == "":
 		return errors.New("one of bot_token and bot_token_file must be set")
 	case c.BotToken != "" && !ValidBotToken(string(c.BotToken)):
-		return at(errors.New("not a bot token: expected <bot id>:<secret> as given by @BotFather"), "bot_token")
+		return schema.At(errors.New("not a bot token: expected <bot id>:<secret> as given by @BotFather"), "bot_token")
 	case c.BotTokenFile != "":
 		if err := checkReceiverSecretFile(c.BotTokenFile); err != nil {
-			return at(err, "bot_token_file")
+			return schema.At(err, "bot_token_file")
 		}
 	}
 	if c.ChatID == "" {
 		return errors.New("chat_id must be set (a numeric chat id or \"@channelusername\")")
 	}
 	if err := c.ChatID.Validate(); err != nil {
-		return at(err, "chat_id")
+		return schema.At(err, "chat_id")
 	}
 	if c.MessageThreadID < 0 {
-		return at(errors.New("message_thread_id must not be negative"), "message_thread_id")
+		return schema.At(errors.New("message_thread_id must not be negative"), "message_thread_id")
 	}
 	switch c.ParseMode {
 	case "", TelegramParseModeHTML, TelegramParseModePlain:
 	default:
-		return at(fmt.Errorf("parse_mode %q is not supported: use %q (default) or %q", c.ParseMode, TelegramParseModeHTML, TelegramParseModePlain), "parse_mode")
+		return schema.At(fmt.Errorf("parse_mode %q is not supported: use %q (default) or %q", c.ParseMode, TelegramParseModeHTML, TelegramParseModePlain), "parse_mode")
 	}
 	if err := checkReceiverURL(c.APIURL); err != nil {
-		return at(err, "api_url")
+		return schema.At(err, "api_url")
 	}
 	if c.HTTPConfig != nil {
 		if err := c.HTTPConfig.Validate(); err != nil {
-			return at(err, "http_config")
+			return schema.At(err, "http_config")
 		}
 	}
 	return nil
@@ -194,25 +196,25 @@ func (c EmailConfig) Validate() error {
 		return errors.New("to must be set")
 	}
 	if _, err := mail.ParseAddressList(c.To); err != nil {
-		return at(fmt.Errorf("invalid address list %q: %w", c.To, err), "to")
+		return schema.At(fmt.Errorf("invalid address list %q: %w", c.To, err), "to")
 	}
 	if c.From == "" {
 		return errors.New("from must be set")
 	}
 	if _, err := mail.ParseAddress(c.From); err != nil {
-		return at(fmt.Errorf("invalid address %q: %w", c.From, err), "from")
+		return schema.At(fmt.Errorf("invalid address %q: %w", c.From, err), "from")
 	}
 	if c.Smarthost == "" {
 		return errors.New("smarthost must be set (host:port)")
 	}
 	if _, _, err := SplitSmarthost(c.Smarthost); err != nil {
-		return at(err, "smarthost")
+		return schema.At(err, "smarthost")
 	}
 	if c.AuthPassword != "" && c.AuthPasswordFile != "" {
-		return at(errors.New("at most one of auth_password and auth_password_file must be set"), "auth_password")
+		return schema.At(errors.New("at most one of auth_password and auth_password_file must be set"), "auth_password")
 	}
 	if c.AuthSecret != "" && c.AuthSecretFile != "" {
-		return at(errors.New("at most one of auth_secret and auth_secret_file must be set"), "auth_secret")
+		return schema.At(errors.New("at most one of auth_secret and auth_secret_file must be set"), "auth_secret")
 	}
 	if c.AuthUsername == "" {
 		for _, k := range []struct {
@@ -224,34 +226,34 @@ func (c EmailConfig) Validate() error {
 			{"auth_identity", c.AuthIdentity != ""},
 		} {
 			if k.set {
-				return at(fmt.Errorf("%s is set but auth_username is not", k.key), k.key)
+				return schema.At(fmt.Errorf("%s is set but auth_username is not", k.key), k.key)
 			}
 		}
 	} else if c.AuthPassword == "" && c.AuthPasswordFile == "" && c.AuthSecret == "" && c.AuthSecretFile == "" {
-		return at(errors.New("auth_username is set but none of auth_password, auth_password_file, auth_secret or auth_secret_file"), "auth_username")
+		return schema.At(errors.New("auth_username is set but none of auth_password, auth_password_file, auth_secret or auth_secret_file"), "auth_username")
 	}
 	if c.AuthPasswordFile != "" {
 		if err := checkReceiverSecretFile(c.AuthPasswordFile); err != nil {
-			return at(err, "auth_password_file")
+			return schema.At(err, "auth_password_file")
 		}
 	}
 	if c.AuthSecretFile != "" {
 		if err := checkReceiverSecretFile(c.AuthSecretFile); err != nil {
-			return at(err, "auth_secret_file")
+			return schema.At(err, "auth_secret_file")
 		}
 	}
 	if strings.ContainsAny(c.Hello, " \r\n") {
-		return at(fmt.Errorf("hello %q must be a host name", c.Hello), "hello")
+		return schema.At(fmt.Errorf("hello %q must be a host name", c.Hello), "hello")
 	}
 	if err := c.TLSConfig.Validate(); err != nil {
-		return at(err, "tls_config")
+		return schema.At(err, "tls_config")
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		if err := checkReceiverHeader(name, c.Headers[name]); err != nil {
-			return at(err, "headers", name)
+			return schema.At(err, "headers", name)
 		}
 		if why, ok := emailReservedHeaders[textproto.CanonicalMIMEHeaderKey(name)]; ok {
-			return at(fmt.Errorf("header %q cannot be set here: %s", name, why), "headers", name)
+			return schema.At(fmt.Errorf("header %q cannot be set here: %s", name, why), "headers", name)
 		}
 	}
 	return nil
@@ -390,28 +392,28 @@ func (c SMSConfig) Validate() error {
 	case "":
 		return errors.New("provider must be set (twilio, freemobile, ovh or http)")
 	default:
-		return at(fmt.Errorf("unknown provider %q (want twilio, freemobile, ovh or http)", c.Provider), "provider")
+		return schema.At(fmt.Errorf("unknown provider %q (want twilio, freemobile, ovh or http)", c.Provider), "provider")
 	}
 	for _, k := range smsProviderKeys {
 		if keys[k] && !slices.Contains(own, k) {
-			return at(fmt.Errorf("%s is not used by provider %s", k, c.Provider), k)
+			return schema.At(fmt.Errorf("%s is not used by provider %s", k, c.Provider), k)
 		}
 	}
 	if c.MaxLength < 0 || c.MaxLength > MaxSMSMaxLength {
-		return at(fmt.Errorf("max_length must be between 20 and %d (default %d)", MaxSMSMaxLength, DefaultSMSMaxLength), "max_length")
+		return schema.At(fmt.Errorf("max_length must be between 20 and %d (default %d)", MaxSMSMaxLength, DefaultSMSMaxLength), "max_length")
 	}
 	if c.MaxLength != 0 && c.MaxLength < 20 {
-		return at(errors.New("max_length below 20 leaves no room for a message"), "max_length")
+		return schema.At(errors.New("max_length below 20 leaves no room for a message"), "max_length")
 	}
 	if c.MaxPerHour < 0 {
-		return at(errors.New("max_per_hour must not be negative"), "max_per_hour")
+		return schema.At(errors.New("max_per_hour must not be negative"), "max_per_hour")
 	}
 	if err := checkReceiverURL(c.APIURL); err != nil {
-		return at(err, "api_url")
+		return schema.At(err, "api_url")
 	}
 	if c.HTTPConfig != nil {
 		if err := c.HTTPConfig.Validate(); err != nil {
-			return at(err, "http_config")
+			return schema.At(err, "http_config")
 		}
 	}
 	return nil
@@ -437,24 +439,24 @@ func (c SMSConfig) setKeys() map[string]bool {
 
 func (c SMSConfig) validateTwilio() error {
 	if err := checkPhoneNumber(c.To); err != nil {
-		return at(err, "to")
+		return schema.At(err, "to")
 	}
 	switch {
 	case c.From == "":
 		return errors.New("from must be set (a Twilio phone number, a messaging service SID MG… or an alphanumeric sender id)")
 	case strings.HasPrefix(c.From, "+"):
 		if err := checkPhoneNumber(c.From); err != nil {
-			return at(err, "from")
+			return schema.At(err, "from")
 		}
 	case strings.HasPrefix(c.From, "MG") && twilioMGPattern.MatchString(c.From):
 	case !smsAlphaSenderPattern.MatchString(c.From):
-		return at(fmt.Errorf("from %q is neither a phone number (+E.164), a messaging service SID (MG…) nor an alphanumeric sender id (at most 11 letters, digits, spaces)", c.From), "from")
+		return schema.At(fmt.Errorf("from %q is neither a phone number (+E.164), a messaging service SID (MG…) nor an alphanumeric sender id (at most 11 letters, digits, spaces)", c.From), "from")
 	}
 	if c.AccountSID == "" {
 		return errors.New("account_sid must be set")
 	}
 	if !twilioSIDPattern.MatchString(c.AccountSID) {
-		return at(errors.New("account_sid must be AC followed by 32 hexadecimal digits"), "account_sid")
+		return schema.At(errors.New("account_sid must be AC followed by 32 hexadecimal digits"), "account_sid")
 	}
 	return oneSecret("auth_token", c.AuthToken, c.AuthTokenFile)
 }
@@ -468,12 +470,12 @@ func (c SMSConfig) validateFreeMobile() error {
 
 func (c SMSConfig) validateOVH() error {
 	if err := checkPhoneNumber(c.To); err != nil {
-		return at(err, "to")
+		return schema.At(err, "to")
 	}
 	if c.Endpoint != "" {
 		if _, ok := OVHEndpoint(c.Endpoint); !ok {
 			if err := checkReceiverURL(c.Endpoint); err != nil {
-				return at(fmt.Errorf("endpoint must be ovh-eu, ovh-ca, ovh-us or a URL: %w", err), "endpoint")
+				return schema.At(fmt.Errorf("endpoint must be ovh-eu, ovh-ca, ovh-us or a URL: %w", err), "endpoint")
 			}
 		}
 	}
@@ -484,7 +486,7 @@ func (c SMSConfig) validateOVH() error {
 		return errors.New("service_name must be set (your SMS account, e.g. sms-ab12345-1)")
 	}
 	if strings.ContainsAny(c.ServiceName, "/?#") {
-		return at(fmt.Errorf("service_name %q is not an OVH SMS account name (sms-xx00000-1)", c.ServiceName), "service_name")
+		return schema.At(fmt.Errorf("service_name %q is not an OVH SMS account name (sms-xx00000-1)", c.ServiceName), "service_name")
 	}
 	if err := oneSecret("application_secret", c.ApplicationSecret, c.ApplicationSecretFile); err != nil {
 		return err
@@ -493,7 +495,7 @@ func (c SMSConfig) validateOVH() error {
 		return err
 	}
 	if c.Priority != "" && !ovhPriorities[c.Priority] {
-		return at(fmt.Errorf("priority %q is not one of high, medium, low, veryLow", c.Priority), "priority")
+		return schema.At(fmt.Errorf("priority %q is not one of high, medium, low, veryLow", c.Priority), "priority")
 	}
 	return nil
 }
@@ -504,18 +506,18 @@ func (c SMSConfig) validateHTTP() error {
 	}
 	if !strings.Contains(string(c.URL), "{{") {
 		if err := validateSecretURL(string(c.URL)); err != nil {
-			return at(err, "url")
+			return schema.At(err, "url")
 		}
 	}
 	if c.Method != "" && !smsHTTPMethods[c.Method] {
-		return at(fmt.Errorf("method %q is not one of GET, POST, PUT, PATCH", c.Method), "method")
+		return schema.At(fmt.Errorf("method %q is not one of GET, POST, PUT, PATCH", c.Method), "method")
 	}
 	if c.Method == "GET" && c.Body != "" {
-		return at(errors.New("a GET request has no body: put the message in the url"), "body")
+		return schema.At(errors.New("a GET request has no body: put the message in the url"), "body")
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		if err := checkReceiverHeader(name, c.Headers[name]); err != nil {
-			return at(err, "headers", name)
+			return schema.At(err, "headers", name)
 		}
 	}
 	return nil
@@ -555,11 +557,11 @@ func checkPhoneNumber(s string) error {
 func oneSecret(key string, inline pconfig.Secret, file string) error {
 	switch {
 	case inline != "" && file != "":
-		return at(fmt.Errorf("at most one of %s and %s_file must be set", key, key), key)
+		return schema.At(fmt.Errorf("at most one of %s and %s_file must be set", key, key), key)
 	case inline == "" && file == "":
 		return fmt.Errorf("one of %s and %s_file must be set", key, key)
 	case file != "":
-		return at(checkReceiverSecretFile(file), key+"_file")
+		return schema.At(checkReceiverSecretFile(file), key+"_file")
 	}
 	return nil
 }

@@ -1,8 +1,9 @@
-package config
+package schema
 
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -24,8 +25,10 @@ func (e *fieldError) Error() string {
 
 func (e *fieldError) Unwrap() error { return e.err }
 
-// at prefixes the path of err with the given keys (outermost first).
-func at(err error, keys ...string) error {
+// At prefixes the path of err with the given keys (outermost first), so
+// that Locate can name the line of the offending key. A validation function
+// returns At(err, "key") for its own keys; its caller adds its own prefix.
+func At(err error, keys ...string) error {
 	if err == nil {
 		return nil
 	}
@@ -36,14 +39,18 @@ func at(err error, keys ...string) error {
 	return &fieldError{path: append([]string(nil), keys...), err: err}
 }
 
-// atIndex is at for a list element.
-func atIndex(err error, key string, i int) error {
-	return at(err, key, fmt.Sprintf("[%d]", i))
+// AtIndex is At for element i of the list under key.
+func AtIndex(err error, key string, i int) error {
+	return At(err, key, Index(i))
 }
 
-// locate turns a validation error into "line N: path: message" by finding the
-// deepest existing node of the error's path in the document.
-func locate(data []byte, err error) error {
+// Index is the path element of list element i ("[3]").
+func Index(i int) string { return "[" + strconv.Itoa(i) + "]" }
+
+// Locate turns a validation error built with At into "line N: path:
+// message" by finding the deepest existing node of the error's path in the
+// YAML document data. Other errors are returned as they are.
+func Locate(data []byte, err error) error {
 	if err == nil {
 		return nil
 	}

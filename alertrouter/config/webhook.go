@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	pconfig "github.com/prometheus/common/config"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // WebhookConfig is one entry of webhook_configs: an Alertmanager v4 webhook.
@@ -32,18 +34,18 @@ func (c *WebhookConfig) validate() error {
 	}
 	if c.URL != "" {
 		if err := validateSecretURL(string(c.URL)); err != nil {
-			return at(err, "url")
+			return schema.At(err, "url")
 		}
 	}
 	if c.MaxAlerts < 0 {
-		return at(errors.New("must not be negative"), "max_alerts")
+		return schema.At(errors.New("must not be negative"), "max_alerts")
 	}
 	if c.Timeout < 0 {
-		return at(errors.New("must not be negative"), "timeout")
+		return schema.At(errors.New("must not be negative"), "timeout")
 	}
 	if c.HTTPConfig != nil {
 		if err := c.HTTPConfig.Validate(); err != nil {
-			return at(err, "http_config")
+			return schema.At(err, "http_config")
 		}
 	}
 	return nil
@@ -87,7 +89,7 @@ func (c *LogConfig) validate() error {
 	case "", "debug", "info", "warn", "error":
 		return nil
 	}
-	return at(fmt.Errorf("invalid level %q (valid: debug, info, warn, error)", c.Level), "level")
+	return schema.At(fmt.Errorf("invalid level %q (valid: debug, info, warn, error)", c.Level), "level")
 }
 
 // SendResolvedOr returns *b, or def when b is unset.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
 // TimeIntervalSet is a named list of recurring time intervals, as
@@ -379,7 +381,7 @@ func (l Location) MarshalYAML() (any, error) {
 
 func (s *TimeIntervalSet) validate() error {
 	if s.Name == "" {
-		return at(errors.New("name must be set"), "name")
+		return schema.At(errors.New("name must be set"), "name")
 	}
 	return nil
 }
