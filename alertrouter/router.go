@@ -244,11 +244,23 @@ func (r *Router) apply() error {
 	if err != nil {
 		return err
 	}
-	if err := r.engine.Reload(cfg, r.opts.Exporter); err != nil {
-		return err
+	x := r.opts.Exporter
+	if x == nil {
+		hx, err := engine.NewHTTPExporter(cfg)
+		if err != nil {
+			return err
+		}
+		x = hx
 	}
+	// The dispatcher learns the new receivers before the engine may
+	// notify them: the engine applies a reload in its own goroutine, at
+	// once, and a notification for a receiver the dispatcher does not know
+	// yet would have no integration to go to.
 	r.dispatcher.SetIntegrations(integrations, policy(cfg))
 	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
+	if err := r.engine.Reload(cfg, x); err != nil {
+		return err
+	}
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
 	return nil
