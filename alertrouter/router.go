@@ -15,9 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/alerts"
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
+	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
@@ -36,7 +39,9 @@ type Options struct {
 	// Registry receives the router's metrics and is served at /metrics.
 	Registry *prometheus.Registry
 	// Exporter replaces the HTTP client of the exporter (tests).
-	Exporter engine.Exporter
+	Exporter exporter.Client
+	// Clock defaults to the system clock (tests drive a fake one).
+	Clock clock.Clock
 	// Limits bound what clients can make the router hold (zero: no
 	// limit; the flags give defaults).
 	Limits Limits
@@ -51,16 +56,16 @@ type Limits struct {
 }
 
 // limitNames label vigie_router_limit_refused_total.
-var limitNames = []string{api.LimitRequestBytes, api.LimitAlertsPerRequest, api.LimitAlertSize, engine.LimitAlerts,
+var limitNames = []string{api.LimitRequestBytes, api.LimitAlertsPerRequest, api.LimitAlertSize, alerts.LimitAlerts,
 	silence.LimitSilences, silence.LimitSilenceSize, silence.LimitComment}
 
-// Router is vigie_router: configuration, store, engine and dispatcher,
+// Router is vigie_router: configuration, store, pipeline and dispatcher,
 // silences, the Alertmanager API and the status page.
 type Router struct {
 	opts       Options
 	logger     *slog.Logger
 	store      *store.Store
-	engine     *engine.Engine
+	pipeline   *pipeline.Pipeline
 	dispatcher *dispatch.Dispatcher
 	silences   *silence.Silences
 	api        *api.API
@@ -95,6 +100,9 @@ func New(o Options) (*Router, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
 	r := &Router{opts: o, logger: o.Logger}
 	r.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vigie_router_config_last_reload_successful",
@@ -128,7 +136,7 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences")})
+	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences"), Clock: o.Clock})
 	if err != nil {
 		r.store.Close()
 		return nil, err
@@ -137,17 +145,19 @@ func New(o Options) (*Router, error) {
 		Store:   r.store,
 		Logger:  o.Logger.With("component", "dispatch"),
 		Metrics: dispatch.NewMetrics(o.Registry),
+		Clock:   o.Clock,
 		Policy:  policy(cfg),
 	})
 	r.dispatcher.SetIntegrations(integrations, policy(cfg))
 	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
-	r.engine, err = engine.New(engine.Options{
+	r.pipeline, err = pipeline.New(pipeline.Options{
 		Config:      cfg,
 		Store:       r.store,
 		Dispatcher:  r.dispatcher,
 		Exporter:    o.Exporter,
-		Logger:      o.Logger.With("component", "engine"),
-		Metrics:     engine.NewMetrics(o.Registry),
+		Logger:      o.Logger.With("component", "pipeline"),
+		Metrics:     pipeline.NewMetrics(o.Registry),
+		Clock:       o.Clock,
 		ExternalURL: o.ExternalURL,
 		Muter:       r.silences,
 		MaxAlerts:   o.Limits.MaxAlerts,
@@ -157,15 +167,15 @@ func New(o Options) (*Router, error) {
 		r.store.Close()
 		return nil, err
 	}
-	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher}, &silencesCollector{s: r.silences}, &unreadableCollector{s: r.store})
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store})
 	r.api = api.New(api.Options{
-		Engine: r.engine, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
-		Registerer: o.Registry, Name: clusterName(), Started: time.Now(),
+		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
+		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
 		Limits: o.Limits.API, Refused: refused,
 	})
 	r.page = web.New(web.Options{
-		Engine: r.engine, Silences: r.silences, Notifications: r.store.RecentNotifications,
-		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused,
+		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
+		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
 	})
 	r.cfg.Store(cfg)
 	r.reloadSuccess.Set(1)
@@ -183,20 +193,22 @@ func policy(cfg *config.RouterConfig) dispatch.Policy {
 }
 
 // Run evaluates checks and delivers notifications until ctx ends, then
-// saves what is pending and closes the store.
+// saves what is pending, waits for every goroutine it started, and closes
+// the store.
 func (r *Router) Run(ctx context.Context) error {
 	defer r.store.Close()
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
-	wg.Add(4)
-	go func() { defer wg.Done(); errc <- r.dispatcher.Run(ctx) }()
-	go func() { defer wg.Done(); errc <- r.engine.Run(ctx) }()
-	go func() { defer wg.Done(); errc <- r.silences.Run(ctx) }()
-	go func() { defer wg.Done(); errc <- r.page.Run(ctx) }()
-	go r.forwardSilenceChanges(ctx)
+	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- run(ctx) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); r.forwardSilenceChanges(ctx) }()
 	go func() {
+		defer wg.Done()
 		select {
-		case <-r.engine.SDDone():
+		case <-r.pipeline.SDDone():
 			r.ready.Store(true)
 		case <-ctx.Done():
 		}
@@ -210,7 +222,7 @@ func (r *Router) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// forwardSilenceChanges tells the engine when silences change (added,
+// forwardSilenceChanges tells the pipeline when silences change (added,
 // expired, started or ended by their times), so that what it shows as
 // muted follows at once.
 func (r *Router) forwardSilenceChanges(ctx context.Context) {
@@ -221,7 +233,7 @@ func (r *Router) forwardSilenceChanges(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ch:
-			r.engine.MutesChanged()
+			r.pipeline.MutesChanged()
 		}
 	}
 }
@@ -236,7 +248,7 @@ func (r *Router) Reload() error {
 		var integrations []*dispatch.Integration
 		integrations, err = BuildIntegrations(cfg, r.logger)
 		if err == nil {
-			if err = r.engine.Reload(cfg, r.opts.Exporter); err == nil {
+			if err = r.pipeline.Reload(cfg, r.opts.Exporter); err == nil {
 				r.dispatcher.SetIntegrations(integrations, policy(cfg))
 				r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 			}
@@ -327,7 +339,10 @@ func describe(path string) string {
 }
 
 // outboxCollector reports the outbox at scrape time.
-type outboxCollector struct{ d *dispatch.Dispatcher }
+type outboxCollector struct {
+	d     *dispatch.Dispatcher
+	clock clock.Clock
+}
 
 var (
 	outboxDepthDesc = prometheus.NewDesc("vigie_router_outbox_depth",
@@ -345,14 +360,17 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	depth, oldest := c.d.Stats()
 	age := 0.0
 	if !oldest.IsZero() {
-		age = time.Since(oldest).Seconds()
+		age = c.clock.Now().Sub(oldest).Seconds()
 	}
 	ch <- prometheus.MustNewConstMetric(outboxDepthDesc, prometheus.GaugeValue, float64(depth))
 	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
 }
 
 // silencesCollector reports silences by state at scrape time.
-type silencesCollector struct{ s *silence.Silences }
+type silencesCollector struct {
+	s     *silence.Silences
+	clock clock.Clock
+}
 
 var silencesDesc = prometheus.NewDesc("vigie_router_silences",
 	"Silences by state (active, pending, expired but not yet forgotten).", []string{"state"}, nil)
@@ -360,7 +378,7 @@ var silencesDesc = prometheus.NewDesc("vigie_router_silences",
 func (c *silencesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- silencesDesc }
 
 func (c *silencesCollector) Collect(ch chan<- prometheus.Metric) {
-	now := time.Now()
+	now := c.clock.Now()
 	counts := map[silence.State]int{silence.Active: 0, silence.Pending: 0, silence.Expired: 0}
 	for _, s := range c.s.List() {
 		counts[s.State(now)]++

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
@@ -54,11 +54,11 @@ receivers:
 // slowSD never answers /sd until released: the router is not ready.
 type slowSD struct{ release chan struct{} }
 
-func (s slowSD) Probe(context.Context, string, string) engine.Result {
-	return engine.Result{Success: true}
+func (s slowSD) Probe(context.Context, string, string) exporter.Result {
+	return exporter.Result{Success: true}
 }
 
-func (s slowSD) Targets(ctx context.Context) ([]engine.TargetGroup, error) {
+func (s slowSD) Targets(ctx context.Context) ([]exporter.TargetGroup, error) {
 	select {
 	case <-s.release:
 	case <-ctx.Done():

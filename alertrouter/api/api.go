@@ -7,6 +7,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +25,10 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/version"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/alerts"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -56,15 +58,15 @@ const (
 	defaultMaxRequestBytes = 32 << 20
 )
 
-// Engine is what the API needs of the engine.
-type Engine interface {
-	IngestAlerts([]notify.Alert) error
-	View() *engine.View
+// Pipeline is what the API needs of the router's pipeline.
+type Pipeline interface {
+	IngestAlerts(ctx context.Context, alerts []notify.Alert) error
+	View() *view.View
 }
 
 // Options configure the API.
 type Options struct {
-	Engine   Engine
+	Pipeline Pipeline
 	Silences *silence.Silences
 	// Config returns the running configuration.
 	Config func() *config.RouterConfig
@@ -200,10 +202,10 @@ func (a *API) postAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	posted = nil // the originals can go: the engine keeps its own copy
 	if len(valid) > 0 {
-		err := a.o.Engine.IngestAlerts(valid)
-		var le *engine.AlertLimitError
+		err := a.o.Pipeline.IngestAlerts(r.Context(), valid)
+		var le *alerts.LimitError
 		if errors.As(err, &le) {
-			a.refused(engine.LimitAlerts, len(le.Refused))
+			a.refused(alerts.LimitAlerts, len(le.Refused))
 			for _, j := range le.Refused {
 				problems = append(problems, fmt.Sprintf("alert %d %s: %v", index[j], describeLabels(valid[j].Labels), le))
 			}
@@ -374,51 +376,15 @@ func (a *API) normalize(p *PostableAlert, now time.Time) (notify.Alert, error) {
 			al.StartsAt = al.EndsAt
 		}
 	}
-	if !al.EndsAt.IsZero() && al.EndsAt.Before(al.StartsAt) {
-		return al, errors.New("start time must be before end time")
+	if err := notify.ValidateAlert(&al); err != nil {
+		return al, err
 	}
-	if len(labels) == 0 {
-		return al, errors.New("at least one label pair required")
-	}
-	if err := validLabels(labels); err != nil {
-		return al, fmt.Errorf("invalid label set: %w", err)
-	}
-	if labels[model.AlertNameLabel] == "" {
-		// Rules, messages and groups all name alerts by it.
-		return al, errors.New("alertname label required")
-	}
-	if err := validLabels(al.Annotations); err != nil {
-		return al, fmt.Errorf("invalid annotations: %w", err)
-	}
-	al.Fingerprint = fingerprint(labels)
+	al.Fingerprint = notify.Fingerprint(labels)
 	al.Status = notify.StatusFiring
 	if !al.EndsAt.IsZero() && !al.EndsAt.After(now) {
 		al.Status = notify.StatusResolved
 	}
 	return al, nil
-}
-
-// validLabels accepts any UTF-8 name, as Prometheus 3 and Alertmanager
-// 0.28 do (rules and silences can only name the classic ones,
-// [a-zA-Z_][a-zA-Z0-9_]*, but such labels still travel with the alert).
-func validLabels(m map[string]string) error {
-	for k, v := range m {
-		if !model.UTF8Validation.IsValidLabelName(k) {
-			return fmt.Errorf("invalid name %q", notify.Truncate(maxValueInProblem, k))
-		}
-		if !model.LabelValue(v).IsValid() {
-			return fmt.Errorf("invalid value %q", notify.Truncate(maxValueInProblem, v))
-		}
-	}
-	return nil
-}
-
-func fingerprint(labels map[string]string) string {
-	ls := make(model.LabelSet, len(labels))
-	for k, v := range labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	return ls.Fingerprint().String()
 }
 
 // describeLabels names an alert in an error, shortened: its labels may be
@@ -508,7 +474,7 @@ func (f *alertFilter) keep(a *GettableAlert) bool {
 func (a *API) alerts(f *alertFilter) []GettableAlert {
 	now := a.o.Now()
 	out := []GettableAlert{}
-	for _, av := range a.o.Engine.View().Alerts {
+	for _, av := range a.o.Pipeline.View().Alerts {
 		if !av.EndsAt.IsZero() && av.EndsAt.Before(now) {
 			continue
 		}
@@ -521,7 +487,7 @@ func (a *API) alerts(f *alertFilter) []GettableAlert {
 	return out
 }
 
-func toGettable(av *engine.AlertView) GettableAlert {
+func toGettable(av *view.AlertView) GettableAlert {
 	g := GettableAlert{
 		Labels: av.Labels, Annotations: av.Annotations,
 		StartsAt: av.StartsAt, EndsAt: av.EndsAt, UpdatedAt: av.UpdatedAt,
@@ -539,7 +505,7 @@ func toGettable(av *engine.AlertView) GettableAlert {
 		g.Annotations = map[string]string{}
 	}
 	if g.Fingerprint == "" {
-		g.Fingerprint = fingerprint(g.Labels)
+		g.Fingerprint = notify.Fingerprint(g.Labels)
 	}
 	if g.Status.State == "" {
 		g.Status.State = "active"

@@ -11,17 +11,17 @@ import (
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 	"github.com/vigie-monitoring/vigie/config"
 )
 
 type noEngine struct{}
 
-func (noEngine) IngestAlerts([]notify.Alert) error { return nil }
-func (noEngine) View() *engine.View                { return &engine.View{} }
+func (noEngine) IngestAlerts(context.Context, []notify.Alert) error { return nil }
+func (noEngine) View() *view.View                                   { return &view.View{} }
 
 func setup(t *testing.T) (*api.Client, *silence.Silences) {
 	t.Helper()
@@ -34,7 +34,7 @@ func setup(t *testing.T) (*api.Client, *silence.Silences) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(api.Options{Engine: noEngine{}, Silences: sils, Config: func() *config.RouterConfig { return nil }})
+	a := api.New(api.Options{Pipeline: noEngine{}, Silences: sils, Config: func() *config.RouterConfig { return nil }})
 	mux := http.NewServeMux()
 	a.Register(mux)
 	srv := httptest.NewServer(mux)

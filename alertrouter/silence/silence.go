@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/config"
@@ -213,8 +214,8 @@ type Options struct {
 	Retention time.Duration
 	Limits    Limits
 	Logger    *slog.Logger
-	// Now defaults to time.Now.
-	Now func() time.Time
+	// Clock defaults to the system clock.
+	Clock clock.Clock
 }
 
 // Silences is the set of silences. It is safe for concurrent use.
@@ -223,7 +224,7 @@ type Silences struct {
 	retention time.Duration
 	limits    Limits
 	logger    *slog.Logger
-	now       func() time.Time
+	clock     clock.Clock
 
 	mu   sync.RWMutex
 	byID map[string]*entry
@@ -257,10 +258,10 @@ func New(o Options) (*Silences, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
-	s := &Silences{store: o.Store, retention: o.Retention, limits: o.Limits, logger: o.Logger, now: o.Now,
+	s := &Silences{store: o.Store, retention: o.Retention, limits: o.Limits, logger: o.Logger, clock: o.Clock,
 		byID: map[string]*entry{}, subs: map[chan struct{}]struct{}{}, wake: make(chan struct{}, 1)}
 	recs, err := o.Store.LoadSilences()
 	if err != nil {
@@ -284,7 +285,7 @@ func New(o Options) (*Silences, error) {
 // while pending, start) change; otherwise the old one is expired and a
 // new one created. It returns the id of the silence that is in force.
 func (s *Silences) Set(sil Silence) (string, error) {
-	now := s.now().UTC()
+	now := s.clock.Now().UTC()
 	sil.Matchers = slices.Clone(sil.Matchers)
 	if sil.StartsAt.IsZero() {
 		sil.StartsAt = now
@@ -403,7 +404,7 @@ func (s *Silences) Expire(id string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	now := s.now().UTC()
+	now := s.clock.Now().UTC()
 	if e.State(now) == Expired {
 		return fmt.Errorf("silence %s already expired", id)
 	}
@@ -444,7 +445,7 @@ func (s *Silences) Get(id string) (Silence, error) {
 // soonest first, then pending ones starting soonest, then expired ones,
 // most recently ended first.
 func (s *Silences) List() []Silence {
-	now := s.now()
+	now := s.clock.Now()
 	s.mu.RLock()
 	out := make([]Silence, 0, len(s.byID))
 	for _, e := range s.byID {
@@ -493,7 +494,7 @@ func (s *Silences) Muted(labels map[string]string, now time.Time) []string {
 // GC forgets the silences that ended more than the retention ago and
 // returns how many.
 func (s *Silences) GC() (int, error) {
-	cutoff := s.now().Add(-s.retention)
+	cutoff := s.clock.Now().Add(-s.retention)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var old []string
@@ -520,24 +521,31 @@ func (s *Silences) GC() (int, error) {
 // that what shows states stays right.
 func (s *Silences) Run(ctx context.Context) error {
 	s.gc()
-	gc := time.NewTicker(gcInterval)
-	defer gc.Stop()
-	timer := time.NewTimer(time.Hour)
+	nextGC := s.clock.Now().Add(gcInterval)
+	timer := s.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		// Re-armed after every change: a new silence may start or end
 		// before the transition the timer waits for.
-		timer.Reset(time.Hour)
-		if next, ok := s.nextTransition(); ok {
-			timer.Reset(min(max(next.Sub(s.now()), 0)+time.Millisecond, time.Hour))
+		now := s.clock.Now()
+		transition, ok := s.nextTransition()
+		wait := nextGC.Sub(now)
+		if ok {
+			wait = min(wait, max(transition.Sub(now), 0)+time.Millisecond)
 		}
+		timer.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-gc.C:
-			s.gc()
-		case <-timer.C:
-			s.changed()
+		case <-timer.C():
+			now := s.clock.Now()
+			if !now.Before(nextGC) {
+				s.gc()
+				nextGC = now.Add(gcInterval)
+			}
+			if ok && !now.Before(transition) {
+				s.changed()
+			}
 		case <-s.wake:
 		}
 	}
@@ -553,7 +561,7 @@ func (s *Silences) gc() {
 
 // nextTransition returns the next start or end of a silence.
 func (s *Silences) nextTransition() (time.Time, bool) {
-	now := s.now()
+	now := s.clock.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var next time.Time

@@ -34,16 +34,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
-// Engine is what the page needs of the engine.
-type Engine interface {
-	View() *engine.View
+// Pipeline is what the page needs of the router's pipeline.
+type Pipeline interface {
+	View() *view.View
 	Changes() (<-chan struct{}, func())
 }
 
@@ -67,7 +68,7 @@ const (
 
 // Options configure the page.
 type Options struct {
-	Engine   Engine
+	Pipeline Pipeline
 	Silences *silence.Silences
 	// Notifications returns recent notifications (store.RecentNotifications).
 	Notifications func(n int) ([]store.NotificationRecord, error)
@@ -81,7 +82,9 @@ type Options struct {
 	// Refresh is how often live pages are refreshed without a change
 	// (relative times, delivery states).
 	Refresh time.Duration
-	// Now defaults to time.Now.
+	// Clock defaults to the system clock; it times live updates.
+	Clock clock.Clock
+	// Now defaults to Clock.Now.
 	Now func() time.Time
 	// Refused counts silences refused by a limit (package silence), by
 	// limit; nil: not counted.
@@ -114,8 +117,11 @@ func New(o Options) *Page {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.Clock.Now
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize
@@ -160,15 +166,16 @@ func (p *Page) Register(mux *http.ServeMux) {
 // after the engine or the silences change, and one every Refresh.
 func (p *Page) Run(ctx context.Context) error {
 	defer close(p.done)
-	engineCh, stopEngine := p.o.Engine.Changes()
-	defer stopEngine()
+	pipelineCh, stopPipeline := p.o.Pipeline.Changes()
+	defer stopPipeline()
 	var silenceCh <-chan struct{}
 	if p.o.Silences != nil {
 		ch, stop := p.o.Silences.Changes()
 		defer stop()
 		silenceCh = ch
 	}
-	refresh := time.NewTicker(p.o.Refresh)
+	clk := p.o.Clock
+	refresh := clk.NewTimer(p.o.Refresh)
 	defer refresh.Stop()
 	var last time.Time
 	var pending <-chan time.Time // armed while a change waits for its turn
@@ -176,21 +183,22 @@ func (p *Page) Run(ctx context.Context) error {
 		if pending != nil {
 			return
 		}
-		pending = time.After(max(0, p.o.UpdateInterval-time.Since(last)))
+		pending = clk.After(max(0, p.o.UpdateInterval-clk.Now().Sub(last)))
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-engineCh:
+		case <-pipelineCh:
 			changed()
 		case <-silenceCh:
 			changed()
-		case <-refresh.C:
+		case <-refresh.C():
+			refresh.Reset(p.o.Refresh)
 			changed()
 		case <-pending:
 			pending = nil
-			last = time.Now()
+			last = clk.Now()
 			p.updates.fire()
 		}
 	}
@@ -228,13 +236,13 @@ type pageData struct {
 
 	Total, Up, Down, Unknown, Flapping int
 	Firing, ActiveSilences             int
-	Exporter                           *engine.ExporterView // set when unreachable
+	Exporter                           *view.ExporterView // set when unreachable
 
-	Problems                  []engine.CheckView
+	Problems                  []view.CheckView
 	ProblemCount, Page, Pages int
 	ProblemsOmitted           int // beyond what the engine lists
 
-	Alerts     []engine.AlertView
+	Alerts     []view.AlertView
 	AlertCount int
 
 	Notifications      []notificationRow
@@ -281,7 +289,7 @@ type notificationRow struct {
 // data builds what the page shows; page is 1-based.
 func (p *Page) data(page int) *pageData {
 	now := p.o.Now()
-	v := p.o.Engine.View()
+	v := p.o.Pipeline.View()
 	d := &pageData{Version: p.o.Version, Token: p.token, Now: now,
 		Form: silenceForm{Duration: defaultSilenceLength}}
 	d.Up, d.Down, d.Unknown, d.Flapping = v.Counts["up"], v.Counts["down"], v.Counts["unknown"], v.Counts["flapping"]
@@ -339,7 +347,7 @@ func (p *Page) data(page int) *pageData {
 
 // notifications reads the store at most once a second: it scans the
 // notification log.
-func (p *Page) notifications(now time.Time, alerts []engine.AlertView) ([]notificationRow, error) {
+func (p *Page) notifications(now time.Time, alerts []view.AlertView) ([]notificationRow, error) {
 	p.notifMu.Lock()
 	defer p.notifMu.Unlock()
 	if !p.notifAt.IsZero() && now.Sub(p.notifAt) < time.Second && now.After(p.notifAt) {
@@ -432,7 +440,7 @@ func describeKey(key string) string {
 
 // describeAlertKey names a Prometheus alert's notification by the alert,
 // while the router still knows it.
-func describeAlertKey(key string, alerts []engine.AlertView) string {
+func describeAlertKey(key string, alerts []view.AlertView) string {
 	parts := strings.Split(key, "|")
 	if len(parts) != 4 || parts[0] != "alert" {
 		return ""
@@ -552,7 +560,7 @@ func (p *Page) renders() int {
 
 // clampPage is the page of problems data(page) shows.
 func (p *Page) clampPage(page int) int {
-	pages := max(1, (len(p.o.Engine.View().Problems)+p.o.PageSize-1)/p.o.PageSize)
+	pages := max(1, (len(p.o.Pipeline.View().Problems)+p.o.PageSize-1)/p.o.PageSize)
 	return min(max(page, 1), pages)
 }
 
@@ -614,7 +622,7 @@ func (p *Page) events(w http.ResponseWriter, r *http.Request) {
 	flusher.Flush()
 
 	sent := map[string]uint64{} // fragment ids
-	ping := time.NewTicker(heartbeat)
+	ping := p.o.Clock.NewTimer(heartbeat)
 	defer ping.Stop()
 	// The first round sends everything: the page may have changed since
 	// it was rendered.
@@ -632,7 +640,8 @@ func (p *Page) events(w http.ResponseWriter, r *http.Request) {
 				return
 			case <-p.done:
 				return
-			case <-ping.C:
+			case <-ping.C():
+				ping.Reset(heartbeat)
 				// Keeps proxies from closing an idle stream.
 				if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 					return
@@ -827,7 +836,7 @@ func isSilenceID(s string) bool {
 }
 
 // checkMatchers are the matchers that silence exactly one check.
-func checkMatchers(c engine.CheckView) string {
+func checkMatchers(c view.CheckView) string {
 	instance := c.Target
 	if v := c.Labels["instance"]; v != "" {
 		instance = v
