@@ -28,9 +28,6 @@ type Config struct {
 // Probers lists the prober names a module may use.
 var proberNames = []string{"http", "tcp", "icmp", "dns", "grpc", "unix", "websocket", "tls", "ftp", "ssh"}
 
-// ProberNames returns the names accepted in a module's `prober:` key.
-func ProberNames() []string { return append([]string(nil), proberNames...) }
-
 // Module is one probe configuration, selected by `/probe?module=`.
 type Module struct {
 	Prober    string         `yaml:"prober,omitempty"`

@@ -168,7 +168,7 @@ func (c *ConsulSDConfig) validate() error {
 	if c.Wait <= 0 || c.Wait > maxConsulWait {
 		return at(fmt.Errorf("wait must be positive and at most %s (Consul's limit)", maxConsulWait), "wait")
 	}
-	if c.MetaPrefix != "" && !model.LabelName(c.MetaPrefix+"x").IsValidLegacy() {
+	if c.MetaPrefix != "" && !model.LegacyValidation.IsValidLabelName(c.MetaPrefix+"x") {
 		return at(fmt.Errorf("meta_prefix %q must be made of letters, digits and underscores", c.MetaPrefix), "meta_prefix")
 	}
 	return nil

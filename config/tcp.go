@@ -42,8 +42,7 @@ type Label struct {
 	Value string `yaml:"value,omitempty"`
 }
 
-func defaultTCPProbe() TCPProbe   { return TCPProbe{IPProtocolFallback: true} }
-func defaultUnixProbe() UnixProbe { return UnixProbe{} }
+func defaultTCPProbe() TCPProbe { return TCPProbe{IPProtocolFallback: true} }
 
 // UnmarshalYAML applies the defaults of a tcp block.
 func (p *TCPProbe) UnmarshalYAML(unmarshal func(any) error) error {
@@ -67,7 +66,7 @@ func validateQueryResponses(qrs []QueryResponse) error {
 			return atIndex(errors.New("expect and expect_bytes cannot be used together in one query_response entry"), "query_response", i)
 		}
 		for j, l := range qr.Labels {
-			if !model.LabelName(l.Name).IsValidLegacy() {
+			if !model.LegacyValidation.IsValidLabelName(l.Name) {
 				return at(errors.New("invalid label name "+quote(l.Name)), "query_response", itoa(i), "labels", itoa(j))
 			}
 		}

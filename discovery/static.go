@@ -333,7 +333,7 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 					line = kn.Line
 				}
 			}
-			if !model.LabelName(name).IsValidLegacy() {
+			if !model.LegacyValidation.IsValidLabelName(name) {
 				return nil, nil, fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
 			}
 			if reservedLabels[name] {

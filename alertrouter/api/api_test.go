@@ -113,7 +113,6 @@ type fixture struct {
 	srv      *httptest.Server
 	engine   *fakePipeline
 	silences *silence.Silences
-	now      time.Time
 	refused  *prometheus.CounterVec
 }
 

@@ -210,13 +210,13 @@ func TestSinceText(t *testing.T) {
 }
 
 func TestTemplateFunctionsInTemplates(t *testing.T) {
-	tmpl, err := NewTextTemplate("message", `{{ formatTime .Now }}|{{ formatTime .Now "15:04" }}|{{ (inZone "Europe/Paris" .Now).Format "15:04" }}|`+
+	_, err := NewTextTemplate("message", `{{ formatTime .Now }}|{{ formatTime .Now "15:04" }}|{{ (inZone "Europe/Paris" .Now).Format "15:04" }}|`+
 		`{{ formatLabels .GroupLabels }}|{{ join "," (list) }}|{{ upper "a" }}{{ lower "B" }}{{ title "cd" }}|{{ json "a\"b" }}|`+
 		`{{ default "none" .Receiver }}|{{ plural .Total "alert" "alerts" }}|{{ .CommonLabels.missing }}|{{ trimSpace " x " }}`, "default", nil)
 	if err == nil {
 		t.Fatal("list is not a template function; parse should fail")
 	}
-	tmpl, err = NewTextTemplate("message", `{{ formatTime .Now }}|{{ formatTime .Now "15:04" }}|{{ (inZone "Europe/Paris" .Now).Format "15:04" }}|`+
+	tmpl, err := NewTextTemplate("message", `{{ formatTime .Now }}|{{ formatTime .Now "15:04" }}|{{ (inZone "Europe/Paris" .Now).Format "15:04" }}|`+
 		`{{ formatLabels .GroupLabels }}|{{ upper "a" }}{{ lower "B" }}{{ title "cd" }}|{{ json "a\"b" }}|`+
 		`{{ default "none" .Receiver }}|{{ plural .Total "alert" "alerts" }}|{{ .CommonLabels.missing }}|{{ trimSpace " x " }}`, "default", nil)
 	if err != nil {

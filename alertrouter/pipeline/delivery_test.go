@@ -64,12 +64,12 @@ func TestCommitFailureDeliversAnyway(t *testing.T) {
 	// The next write is the clock's, after FlushInterval: it fails again,
 	// and is tried again; then it works.
 	h.now = h.now.Add(time.Second)
-	h.p.turn(nil, h.now, tick{})
+	h.p.turn(h.now, tick{})
 	if fs.commits != 2 || !h.p.writes.checks[id] {
 		t.Fatalf("retry: %d commits, state kept %v", fs.commits, h.p.writes.checks[id])
 	}
 	h.now = h.now.Add(time.Second)
-	h.p.turn(nil, h.now, tick{})
+	h.p.turn(h.now, tick{})
 	if saved, _ := h.store.LoadChecks(); saved[id] == nil || saved[id].State != "down" || len(saved[id].Notified) != 1 {
 		t.Fatalf("not saved after the store came back: %+v", saved[id])
 	}

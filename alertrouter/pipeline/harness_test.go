@@ -163,7 +163,7 @@ func groups(entries ...string) []exporter.TargetGroup {
 func (h *harness) step(in ...any) []*notify.Notification {
 	h.t.Helper()
 	h.clock.Set(h.now)
-	h.p.turn(nil, h.now, append(in, syncNow{})...)
+	h.p.turn(h.now, append(in, syncNow{})...)
 	return h.disp.take()
 }
 

@@ -387,17 +387,17 @@ func TestBatchedWrites(t *testing.T) {
 	// Successes of an UP check change nothing worth writing.
 	h.now = h.now.Add(time.Minute)
 	c := h.check("https://a.example", "http_2xx")
-	h.p.turn(nil, h.now, scheduler.Result(c.id, ok))
+	h.p.turn(h.now, scheduler.Result(c.id, ok))
 	if !h.p.writes.empty() || !h.p.writes.at.IsZero() {
 		t.Errorf("to write after a steady success: %+v", h.p.writes)
 	}
 	// A failure below the threshold is written FlushInterval later, not at once.
-	h.p.turn(nil, h.now, scheduler.Result(c.id, refused))
+	h.p.turn(h.now, scheduler.Result(c.id, refused))
 	if !h.p.writes.checks[c.id] || !h.p.writes.at.Equal(h.now.Add(time.Second)) {
 		t.Fatalf("failure not waiting to be written: %+v", h.p.writes)
 	}
 	h.now = h.now.Add(time.Second - time.Millisecond)
-	h.p.turn(nil, h.now, tick{})
+	h.p.turn(h.now, tick{})
 	saved, _ := h.store.LoadChecks()
 	if saved[c.id].Failures != 0 {
 		t.Errorf("written before FlushInterval: %+v", saved[c.id])
@@ -406,7 +406,7 @@ func TestBatchedWrites(t *testing.T) {
 	if d := h.p.sleep(h.now); d != 0 {
 		t.Errorf("the loop would sleep %s with states due", d)
 	}
-	h.p.turn(nil, h.now, tick{})
+	h.p.turn(h.now, tick{})
 	saved, _ = h.store.LoadChecks()
 	if saved[c.id].Failures != 1 || saved[c.id].Labels["group"] != "web" {
 		t.Errorf("after FlushInterval: %+v", saved[c.id])

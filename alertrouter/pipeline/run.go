@@ -68,7 +68,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			in = append(in, mutesChanged{})
 		}
 		p.sleepingUntil.Store(0)
-		p.turn(probeCtx, p.clock.Now(), in...)
+		now = p.clock.Now()
+		p.turn(now, in...)
+		p.sched.Launch(probeCtx, now)
 	}
 }
 
@@ -85,10 +87,10 @@ func drain[T any](in []any, ch <-chan T) []any {
 	return in
 }
 
-// turn hands inputs to the stages, launches the probes that are due, and
-// settles: batches due released, expired alerts resolved, what changed
-// committed, the View published, posted alerts answered.
-func (p *Pipeline) turn(ctx context.Context, now time.Time, in ...any) {
+// turn hands inputs to the stages and settles: batches due released,
+// expired alerts resolved, what changed committed, the View published,
+// posted alerts answered. Run then launches the probes that are due.
+func (p *Pipeline) turn(now time.Time, in ...any) {
 	var replies []*ingestRequest
 	force := false  // write everything now, not at the next flush
 	waited := false // publish the View now
@@ -111,9 +113,6 @@ func (p *Pipeline) turn(ctx context.Context, now time.Time, in ...any) {
 			force, waited = true, true
 		case tick:
 		}
-	}
-	if ctx != nil {
-		p.sched.Launch(ctx, now)
 	}
 	err := p.settle(now, force, waited || len(replies) > 0)
 	for _, r := range replies {

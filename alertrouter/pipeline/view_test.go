@@ -24,7 +24,7 @@ receivers:
 
 func TestViewCountsAndProblems(t *testing.T) {
 	h := newHarness(t, "", viewConfig)
-	if v := h.p.View(); v == nil || v.Counts == nil || v.Problems != nil && len(v.Problems) != 0 {
+	if v := h.p.View(); v == nil || v.Counts == nil || len(v.Problems) != 0 {
 		t.Fatalf("first view: %+v", v)
 	}
 	h.targets("a tcp_connect x", "b tcp_connect x", "c tcp_connect x", "d tcp_connect x", "e tcp_connect x")
@@ -113,7 +113,7 @@ func TestPublishCoalesced(t *testing.T) {
 	if due := h.p.views.dueIf(h.p.marks.Any()); !due.IsZero() {
 		t.Fatalf("nothing to publish, due %s", due)
 	}
-	h.p.turn(nil, h.now, scheduler.Result(targets.ID("a", "tcp_connect"), refused))
+	h.p.turn(h.now, scheduler.Result(targets.ID("a", "tcp_connect"), refused))
 	if due := h.p.views.dueIf(h.p.marks.Any()); !due.Equal(h.now.Add(view.MinGap)) {
 		t.Errorf("due %s, want %s", due, h.now.Add(view.MinGap))
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 )
@@ -171,7 +172,7 @@ func openDB(path string) (db *bolt.DB, err error) {
 		})
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: %s is locked by another process", path)
 		}
 		return nil, err
@@ -198,11 +199,6 @@ type Batch struct {
 	Groups map[string]*GroupRecord
 	// Outbox entries to add.
 	Outbox []*OutboxEntry
-}
-
-// Empty reports whether the batch writes nothing.
-func (b *Batch) Empty() bool {
-	return len(b.Checks) == 0 && b.Exporter == nil && len(b.Outbox) == 0 && len(b.Alerts) == 0 && len(b.Groups) == 0
 }
 
 // Commit writes the batch in one transaction. Outbox entries whose key was

@@ -29,7 +29,7 @@ func (s *Source) holdRemovals(gone []string, before, announced, goneAnnounced in
 	g := s.guard
 	large := float64(len(gone)) > g.MaxRemovedRatio*float64(before)
 	allDown := announced > 0 && goneAnnounced == announced
-	if len(gone) == 0 || !(large || allDown) || g.Confirmations <= 1 {
+	if len(gone) == 0 || (!large && !allDown) || g.Confirmations <= 1 {
 		s.releaseHeld()
 		return false
 	}

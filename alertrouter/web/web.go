@@ -325,14 +325,14 @@ func (p *Page) data(page int) *pageData {
 		// Listed as Alertmanager orders them: active, pending, expired.
 		for _, s := range p.o.Silences.List() {
 			st := s.State(now)
-			switch {
-			case st == silence.Expired:
+			switch st {
+			case silence.Expired:
 				d.ExpiredCount++
 				if len(d.Expired) < maxExpiredSilences {
 					d.Expired = append(d.Expired, newSilenceRow(s, st))
 				}
 				continue
-			case st == silence.Active:
+			case silence.Active:
 				d.ActiveSilences++
 			}
 			if len(d.Silences) < maxSilences {
