@@ -104,23 +104,7 @@ func New(o Options) (*Router, error) {
 		o.Clock = clock.Real{}
 	}
 	r := &Router{opts: o, logger: o.Logger}
-	r.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "vigie_router_config_last_reload_successful",
-		Help: "Whether the last configuration reload attempt was successful.",
-	})
-	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "vigie_router_config_last_reload_success_timestamp_seconds",
-		Help: "Timestamp of the last successful configuration reload.",
-	})
-	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigie_router_limit_refused_total",
-		Help: "Requests, alerts and silences refused by a limit, by limit (the flag that sets it).",
-	}, []string{"limit"})
-	for _, name := range limitNames {
-		refused.WithLabelValues(name)
-	}
-	o.Registry.MustRegister(r.reloadSuccess, r.reloadTime, refused)
-
+	refused := r.registerMetrics(o.Registry)
 	cfg, err := config.LoadRouter(o.ConfigFile)
 	if err != nil {
 		return nil, err
@@ -136,10 +120,56 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.build(cfg, integrations, damage); err != nil {
+		_ = r.store.Close() // the error that matters is err
+		return nil, err
+	}
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store})
+	r.api = api.New(api.Options{
+		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
+		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
+		Limits: o.Limits.API, Refused: refused,
+	})
+	r.page = web.New(web.Options{
+		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
+		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
+	})
+	r.cfg.Store(cfg)
+	r.reloadSuccess.Set(1)
+	r.reloadTime.SetToCurrentTime()
+	return r, nil
+}
+
+// registerMetrics creates the router's own metrics and returns the
+// counter of what limits refused.
+func (r *Router) registerMetrics(reg *prometheus.Registry) *prometheus.CounterVec {
+	r.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vigie_router_config_last_reload_successful",
+		Help: "Whether the last configuration reload attempt was successful.",
+	})
+	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vigie_router_config_last_reload_success_timestamp_seconds",
+		Help: "Timestamp of the last successful configuration reload.",
+	})
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigie_router_limit_refused_total",
+		Help: "Requests, alerts and silences refused by a limit, by limit (the flag that sets it).",
+	}, []string{"limit"})
+	for _, name := range limitNames {
+		refused.WithLabelValues(name)
+	}
+	reg.MustRegister(r.reloadSuccess, r.reloadTime, refused)
+	return refused
+}
+
+// build makes the silences, the dispatcher and the pipeline on the open
+// store.
+func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integration, damage *store.Damage) error {
+	o := r.opts
+	var err error
 	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences"), Clock: o.Clock})
 	if err != nil {
-		r.store.Close()
-		return nil, err
+		return err
 	}
 	r.dispatcher = dispatch.New(dispatch.Options{
 		Store:   r.store,
@@ -163,24 +193,7 @@ func New(o Options) (*Router, error) {
 		MaxAlerts:   o.Limits.MaxAlerts,
 		StoreDamage: damage,
 	})
-	if err != nil {
-		r.store.Close()
-		return nil, err
-	}
-	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store})
-	r.api = api.New(api.Options{
-		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
-		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
-		Limits: o.Limits.API, Refused: refused,
-	})
-	r.page = web.New(web.Options{
-		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
-		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
-	})
-	r.cfg.Store(cfg)
-	r.reloadSuccess.Set(1)
-	r.reloadTime.SetToCurrentTime()
-	return r, nil
+	return err
 }
 
 func policy(cfg *config.RouterConfig) dispatch.Policy {
@@ -195,8 +208,12 @@ func policy(cfg *config.RouterConfig) dispatch.Policy {
 // Run evaluates checks and delivers notifications until ctx ends, then
 // saves what is pending, waits for every goroutine it started, and closes
 // the store.
-func (r *Router) Run(ctx context.Context) error {
-	defer r.store.Close()
+func (r *Router) Run(ctx context.Context) (err error) {
+	defer func() {
+		if cerr := r.store.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close the store: %w", cerr))
+		}
+	}()
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run} {
