@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -451,5 +452,29 @@ func TestExporterErrorWarnsOncePerCheck(t *testing.T) {
 	// A refusal (4xx) means the exporter is there: no "exporter unreachable".
 	if strings.Contains(buf.String(), "Exporter unreachable") || h.p.health.Failures() != 0 {
 		t.Errorf("a refused probe counted against the exporter:\n%s", buf.String())
+	}
+}
+
+// tap records what an Observer sees.
+type tap struct{ seen []string }
+
+func (o *tap) Probed(t *targets.Target, res exporter.Result, ch checkstate.Change, now time.Time) {
+	o.seen = append(o.seen, fmt.Sprintf("%s %v %d", t.ID, res.Success, ch.Transition))
+}
+
+// TestObserversSeeEveryResult: a tap (history, say) sees every probe
+// result with what it did to its check, exporter errors aside.
+func TestObserversSeeEveryResult(t *testing.T) {
+	o := &tap{}
+	h := newHarnessWith(t, "", baseConfig, func(opt *Options) { opt.Observers = []Observer{o} })
+	h.targets("db1:5432 tcp_connect db")
+	h.probe("db1:5432", "tcp_connect", 0, ok)
+	h.probe("db1:5432", "tcp_connect", time.Minute, refused)
+	h.probe("db1:5432", "tcp_connect", 15*time.Second, refused)
+	h.probe("db1:5432", "tcp_connect", 15*time.Second, exporter.Result{Err: errors.New("exporter unreachable")})
+	h.probe("db1:5432", "tcp_connect", 15*time.Second, ok)
+	want := []string{"tcp_connect db1:5432 true 1", "tcp_connect db1:5432 false 0", "tcp_connect db1:5432 false 2", "tcp_connect db1:5432 true 3"}
+	if !slices.Equal(o.seen, want) {
+		t.Errorf("seen %q, want %q", o.seen, want)
 	}
 }
