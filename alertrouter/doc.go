@@ -75,7 +75,7 @@
 // given to the scheduler (a fan-out that aggregates a round), and several
 // /sd sources one exporter.Lister for the fetcher; a router cluster puts a
 // store.Interface partly elsewhere and gives the scheduler an ownership
-// filter (scheduler.SetOwner); history taps every result and state change
+// filter (Pipeline.SetOwner); history taps every result and state change
 // through a pipeline.Observer; acknowledging an incident is an input of
 // the incident stage, whose notifications name their incident
 // (notify.Notification.Incidents) for notifiers that edit messages.

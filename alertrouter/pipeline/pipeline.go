@@ -112,6 +112,7 @@ type Pipeline struct {
 	reloads      chan reload
 	alertsIn     chan *ingestRequest
 	mutesChanged chan struct{}
+	owners       chan owner
 	sdDone       chan struct{}
 	stopped      chan struct{} // closed when Run returns
 	// sleepingUntil is when Run's loop wakes up, while it waits (Unix
@@ -139,6 +140,7 @@ func New(o Options) (*Pipeline, error) {
 		reloads:      make(chan reload, 1),
 		alertsIn:     make(chan *ingestRequest, 16),
 		mutesChanged: make(chan struct{}, 1),
+		owners:       make(chan owner, 1),
 		sdDone:       make(chan struct{}),
 		stopped:      make(chan struct{}),
 	}
@@ -248,6 +250,18 @@ func (p *Pipeline) MutesChanged() {
 	case p.mutesChanged <- struct{}{}:
 	default:
 	}
+}
+
+// SetOwner limits the checks this router probes to those owned says (nil:
+// every check), for routers that share the work; it may change at any
+// time and takes effect in Run's goroutine (see scheduler.SetOwner). A
+// newer filter replaces one not yet applied.
+func (p *Pipeline) SetOwner(owned func(id string) bool) {
+	select {
+	case <-p.owners:
+	default:
+	}
+	p.owners <- owner{owned: owned}
 }
 
 // View returns the latest snapshot. It is safe to call from any goroutine.

@@ -478,3 +478,30 @@ func TestObserversSeeEveryResult(t *testing.T) {
 		t.Errorf("seen %q, want %q", o.seen, want)
 	}
 }
+
+// TestOwnership: a check another router owns is not probed here, and a
+// result of it that was in flight does not count.
+func TestOwnership(t *testing.T) {
+	h := newHarness(t, "", baseConfig)
+	h.targets("db1:5432 tcp_connect db", "db2:5432 tcp_connect db")
+	h.step(owner{owned: func(id string) bool { return id != "tcp_connect db1:5432" }})
+	for range 3 {
+		if ns := h.probe("db1:5432", "tcp_connect", time.Minute, refused); len(ns) != 0 {
+			t.Fatalf("a check owned elsewhere notified: %s", summaries(ns))
+		}
+	}
+	if st := h.check("db1:5432", "tcp_connect"); st.Failures != 0 {
+		t.Errorf("a check owned elsewhere counted failures: %+v", st.Status)
+	}
+	if ns := h.probe("db2:5432", "tcp_connect", time.Minute, refused); len(ns) != 0 {
+		t.Fatalf("db2: %s", summaries(ns))
+	}
+	if ns := h.probe("db2:5432", "tcp_connect", time.Minute, refused); len(ns) != 1 {
+		t.Fatalf("db2 DOWN: %s", summaries(ns))
+	}
+	h.step(owner{})
+	h.probe("db1:5432", "tcp_connect", time.Minute, refused)
+	if ns := h.probe("db1:5432", "tcp_connect", time.Minute, refused); len(ns) != 1 {
+		t.Fatalf("db1 owned again: %s", summaries(ns))
+	}
+}

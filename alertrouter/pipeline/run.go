@@ -22,6 +22,8 @@ type (
 	// syncNow writes everything and publishes the View at the end of the
 	// turn, as for a caller waiting on it.
 	syncNow struct{}
+	// owner is a new ownership filter (SetOwner).
+	owner struct{ owned func(id string) bool }
 )
 
 // Run probes until ctx ends, then writes what is not saved yet and waits
@@ -66,6 +68,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			in = drain(in, p.alertsIn)
 		case <-p.mutesChanged:
 			in = append(in, mutesChanged{})
+		case o := <-p.owners:
+			in = append(in, o)
 		}
 		p.sleepingUntil.Store(0)
 		now = p.clock.Now()
@@ -111,6 +115,8 @@ func (p *Pipeline) turn(now time.Time, in ...any) {
 			p.incident.RefreshMutes(now)
 		case syncNow:
 			force, waited = true, true
+		case owner:
+			p.sched.SetOwner(v.owned, p.pending, now)
 		case tick:
 		}
 	}

@@ -389,3 +389,20 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestRunSetOwner: a filter set while Run runs stops the probes of the
+// checks another router owns.
+func TestRunSetOwner(t *testing.T) {
+	x := newSwitchExporter("a", "b")
+	r := startRun(t, runConfig, x, nil)
+	r.until("both UP", func() bool { return r.p.View().Counts["up"] == 2 })
+	r.p.SetOwner(func(id string) bool { return id == "tcp_connect b" })
+	r.x.set("a", false)
+	r.x.set("b", false)
+	r.until("b DOWN", func() bool { return len(r.seen) > 0 })
+	end := r.clock.Now().Add(10 * time.Minute)
+	r.until("10 minutes", func() bool { return !r.clock.Now().Before(end) })
+	if len(r.seen) != 1 || instances(r.seen[0]) != "b" || r.p.View().Counts["up"] != 1 {
+		t.Errorf("sent %s; view %+v", describe(r.seen), r.p.View().Counts)
+	}
+}
