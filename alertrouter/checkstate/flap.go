@@ -24,39 +24,65 @@ const (
 	FlapSettled           // it has been quiet for a whole window
 )
 
-// Flap is a check's flap-detection memory.
-type Flap struct {
-	// Changes are the times of the last confirmed state changes.
-	Changes []time.Time
-	// Flapping is the current episode, since FlappingSince.
-	Flapping      bool
-	FlappingSince time.Time
+// flapHistory is a check's flap-detection memory. Most checks never have
+// one (no flap detection, or no confirmed change yet): it is allocated
+// with the first change it records.
+type flapHistory struct {
+	// changes are the times of the last confirmed state changes.
+	changes []time.Time
+	// since is when the current flapping episode began.
+	since time.Time
 }
 
 // noteChange records a confirmed state change and reports whether the
 // check starts flapping with it.
-func (f *Flap) noteChange(now time.Time, fd *config.FlapDetection) bool {
+func (c *Check) noteChange(now time.Time, fd *config.FlapDetection) bool {
 	if fd == nil {
-		f.Changes = nil
+		if c.hist != nil {
+			c.hist.changes = nil
+		}
 		return false
 	}
-	f.Changes = append(f.Changes, now)
+	if c.hist == nil {
+		c.hist = &flapHistory{}
+	}
+	h := c.hist
+	h.changes = append(h.changes, now)
 	window := fd.Window.Std()
 	keep := 0
-	for keep < len(f.Changes) && now.Sub(f.Changes[keep]) > window {
+	for keep < len(h.changes) && now.Sub(h.changes[keep]) > window {
 		keep++
 	}
 	// Only the last K matter: the K-th most recent is within the window or not.
-	keep = max(keep, len(f.Changes)-fd.Changes)
-	f.Changes = append(f.Changes[:0], f.Changes[keep:]...)
-	return !f.Flapping && len(f.Changes) >= fd.Changes
+	keep = max(keep, len(h.changes)-fd.Changes)
+	h.changes = append(h.changes[:0], h.changes[keep:]...)
+	return !c.Flapping && len(h.changes) >= fd.Changes
 }
 
 // settled reports whether a flapping check has been quiet long enough (or
 // lost its flap detection in a reload).
-func (f *Flap) settled(now time.Time, fd *config.FlapDetection) bool {
-	if fd == nil || len(f.Changes) == 0 {
+func (c *Check) settled(now time.Time, fd *config.FlapDetection) bool {
+	changes := c.Changes()
+	if fd == nil || len(changes) == 0 {
 		return true
 	}
-	return now.Sub(f.Changes[len(f.Changes)-1]) >= fd.Window.Std()
+	return now.Sub(changes[len(changes)-1]) >= fd.Window.Std()
+}
+
+// Changes are the times of the check's last confirmed state changes (flap
+// detection).
+func (c *Check) Changes() []time.Time {
+	if c.hist == nil {
+		return nil
+	}
+	return c.hist.changes
+}
+
+// FlappingSince is when the current flapping episode began (zero when the
+// check is not flapping).
+func (c *Check) FlappingSince() time.Time {
+	if c.hist == nil || !c.Flapping {
+		return time.Time{}
+	}
+	return c.hist.since
 }

@@ -10,7 +10,7 @@ import (
 
 func TestNoteChange(t *testing.T) {
 	fd := &config.FlapDetection{Changes: 4, Window: config.Duration(30 * time.Minute)}
-	var f Flap
+	var f Check
 	starts := 0
 	for i, min := range []int{0, 1, 2, 40, 41, 42, 43} {
 		if f.noteChange(t0.Add(time.Duration(min)*time.Minute), fd) {
@@ -21,8 +21,8 @@ func TestNoteChange(t *testing.T) {
 			}
 		}
 	}
-	if starts != 1 || len(f.Changes) != 4 {
-		t.Errorf("starts %d, %d changes kept", starts, len(f.Changes))
+	if starts != 1 || len(f.Changes()) != 4 {
+		t.Errorf("starts %d, %d changes kept", starts, len(f.Changes()))
 	}
 }
 
@@ -50,7 +50,7 @@ func TestMachineFlapping(t *testing.T) {
 		}
 	}
 	ch := step(true)
-	if ch.Flap != FlapStarted || ch.Transition != CameBackUp || !m.Get("c").Flapping || !m.Get("c").FlappingSince.Equal(now) {
+	if ch.Flap != FlapStarted || ch.Transition != CameBackUp || !m.Get("c").Flapping || !m.Get("c").FlappingSince().Equal(now) {
 		t.Fatalf("4th change: %+v", ch)
 	}
 	if _, flapping := m.Counts(); flapping != 1 {
@@ -63,7 +63,7 @@ func TestMachineFlapping(t *testing.T) {
 	for range 30 {
 		last = step(false)
 	}
-	if last.Flap != FlapSettled || !last.Changed || m.Get("c").Flapping || len(m.Get("c").Changes) != 0 {
+	if last.Flap != FlapSettled || !last.Changed || m.Get("c").Flapping || len(m.Get("c").Changes()) != 0 || !m.Get("c").FlappingSince().IsZero() {
 		t.Fatalf("after a quiet window: %+v", last)
 	}
 	if counts, flapping := m.Counts(); flapping != 0 || counts[Down] != 1 {

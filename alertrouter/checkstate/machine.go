@@ -10,12 +10,14 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
-// Check is one check's state: what the router believes (Status) and its
-// flap-detection memory. Only the Machine changes it; other stages read it.
+// Check is one check's state: what the router believes (Status), whether
+// it is flapping, and its flap-detection memory. Only the Machine changes
+// it; other stages read it.
 type Check struct {
 	Status
-	Flap
-	pol *rules.Policy
+	Flapping bool
+	hist     *flapHistory
+	pol      *rules.Policy
 }
 
 // Change is what one probe result did to a check.
@@ -42,7 +44,7 @@ func (c *Check) Observe(success bool, reason string, now time.Time) Change {
 	if ch.Transition == WentDown || ch.Transition == CameBackUp {
 		ch.Changed = true
 		if c.noteChange(now, c.pol.Flap) {
-			c.Flapping, c.FlappingSince = true, now
+			c.Flapping, c.hist.since = true, now
 			ch.Flap, ch.Flapping = FlapStarted, true
 			return ch
 		}
@@ -53,8 +55,8 @@ func (c *Check) Observe(success bool, reason string, now time.Time) Change {
 			ch.Flap = FlapHeld
 			return ch
 		}
-		ch.Flap, ch.FlapSince, ch.Changed = FlapSettled, c.FlappingSince, true
-		c.Flap = Flap{}
+		ch.Flap, ch.FlapSince, ch.Changed = FlapSettled, c.FlappingSince(), true
+		c.Flapping, c.hist = false, nil
 	}
 	return ch
 }
@@ -66,7 +68,7 @@ func (c *Check) Policy() *rules.Policy { return c.pol }
 func (c *Check) Record(rec *store.CheckRecord) {
 	rec.State, rec.Failures, rec.Successes = c.State.String(), c.Failures, c.Successes
 	rec.Since, rec.FailingSince, rec.Reason = c.Since, c.FailingSince, c.Reason
-	rec.Changes, rec.Flapping, rec.FlappingSince = c.Changes, c.Flapping, c.FlappingSince
+	rec.Changes, rec.Flapping, rec.FlappingSince = c.Changes(), c.Flapping, c.FlappingSince()
 }
 
 // Metrics are the machine's instruments.
@@ -127,12 +129,16 @@ func (m *Machine) Add(id string, pol *rules.Policy, now time.Time) *Check {
 // checked when the store was read).
 func (m *Machine) Restore(id string, rec *store.CheckRecord, pol *rules.Policy) *Check {
 	state, _ := ParseState(rec.State)
-	return m.add(id, &Check{
+	c := &Check{
 		Status: Status{State: state, Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since,
 			FailingSince: rec.FailingSince, Reason: rec.Reason},
-		Flap: Flap{Changes: rec.Changes, Flapping: rec.Flapping, FlappingSince: rec.FlappingSince},
-		pol:  pol,
-	})
+		Flapping: rec.Flapping,
+		pol:      pol,
+	}
+	if len(rec.Changes) > 0 || rec.Flapping {
+		c.hist = &flapHistory{changes: rec.Changes, since: rec.FlappingSince}
+	}
+	return m.add(id, c)
 }
 
 func (m *Machine) add(id string, c *Check) *Check {

@@ -20,12 +20,44 @@ type check struct {
 	pol      *rules.Policy
 	notified map[string]store.Notified
 
-	// What holds its notifications back, as last evaluated (views).
-	mutedBy      []string
-	suppressedBy string
-	problem      bool // in Stage.problems
-	troubled     bool // in Stage.troubled
-	removed      bool
+	// held is what holds its notifications back, as last evaluated
+	// (views); nil when nothing does (most checks).
+	held     *heldBy
+	problem  bool // in Stage.problems
+	troubled bool // in Stage.troubled
+	removed  bool
+}
+
+// heldBy is what holds a check's notifications back, for people.
+type heldBy struct {
+	mutedBy      []string // silences and time intervals
+	suppressedBy string   // the parent check that is down
+}
+
+func (c *check) mutedBy() []string {
+	if c.held == nil {
+		return nil
+	}
+	return c.held.mutedBy
+}
+
+func (c *check) suppressedBy() string {
+	if c.held == nil {
+		return ""
+	}
+	return c.held.suppressedBy
+}
+
+// setHeld records what holds the check back.
+func (c *check) setHeld(mutedBy []string, suppressedBy string) {
+	switch {
+	case len(mutedBy) == 0 && suppressedBy == "":
+		c.held = nil
+	case c.held == nil:
+		c.held = &heldBy{mutedBy: mutedBy, suppressedBy: suppressedBy}
+	default:
+		c.held.mutedBy, c.held.suppressedBy = mutedBy, suppressedBy
+	}
 }
 
 // AddCheck starts following a check: st is its state (the machine's),
@@ -82,7 +114,7 @@ func (s *Stage) RemoveCheck(id string, now time.Time) {
 	if len(c.notified) > 0 {
 		incident := c.st.Since
 		if c.st.Flapping {
-			incident = c.st.FlappingSince
+			incident = c.st.FlappingSince()
 		}
 		s.resolved(c, now, "removed", incident)
 		s.logger.Info("Check removed from discovery while DOWN; resolving it", "target", c.t.Target, "module", c.t.Module)

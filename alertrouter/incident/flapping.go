@@ -23,10 +23,10 @@ func (s *Stage) startFlapping(c *check, now time.Time) {
 	s.dirtyChecks[c.t.ID] = true
 	s.problemChanged()
 	s.logger.Info("Check is FLAPPING; its changes are not notified one by one until it settles",
-		"target", c.t.Target, "module", c.t.Module, "changes", len(st.Changes), "window", c.pol.Flap.Window)
+		"target", c.t.Target, "module", c.t.Module, "changes", len(st.Changes()), "window", c.pol.Flap.Window)
 	h := s.holdCheck(c, now)
 	summary := fmt.Sprintf("%s (%s) is FLAPPING: %d state changes within %s, now %s",
-		c.t.Target, c.t.Module, len(st.Changes), c.pol.Flap.Window, stateWord(st))
+		c.t.Target, c.t.Module, len(st.Changes()), c.pol.Flap.Window, stateWord(st))
 	for i := range c.pol.Routes {
 		r := &c.pol.Routes[i]
 		if h.blocks(i) {
@@ -36,7 +36,7 @@ func (s *Stage) startFlapping(c *check, now time.Time) {
 			c.notified = map[string]store.Notified{}
 		}
 		c.notified[r.Receiver] = store.Notified{At: now}
-		s.emit(s.checkNotification(c, notify.KindFlapping, notify.StatusFiring, r.Receiver, st.FlappingSince, now, "flapping", summary), r, c.t.AlertLabels, now)
+		s.emit(s.checkNotification(c, notify.KindFlapping, notify.StatusFiring, r.Receiver, st.FlappingSince(), now, "flapping", summary), r, c.t.AlertLabels, now)
 	}
 }
 

@@ -64,17 +64,19 @@ func (s *Stage) holdFor(labels map[string]string, pol *rules.Policy, self *check
 // holdCheck evaluates a check's hold and records it for the View.
 func (s *Stage) holdCheck(c *check, now time.Time) *hold {
 	h := s.holdFor(c.t.AlertLabels, c.pol, c, now)
-	if by := h.mutedBy(); !slices.Equal(by, c.mutedBy) {
-		c.mutedBy = by
+	mutedBy, suppressedBy := c.mutedBy(), c.suppressedBy()
+	if by := h.mutedBy(); !slices.Equal(by, mutedBy) {
+		mutedBy = by
 		s.problemChanged()
 	}
-	if h.parent != c.suppressedBy {
+	if h.parent != suppressedBy {
 		if h.parent != "" {
 			s.logger.Info("Check is DOWN while a check it depends on is down; not notified", "target", c.t.Target, "module", c.t.Module, "parent", h.parent)
 		}
-		c.suppressedBy = h.parent
+		suppressedBy = h.parent
 		s.problemChanged()
 	}
+	c.setHeld(mutedBy, suppressedBy)
 	return h
 }
 
@@ -113,7 +115,7 @@ func (s *Stage) track(c *check) {
 			s.problems[c.t.ID] = c
 		} else {
 			delete(s.problems, c.t.ID)
-			c.mutedBy, c.suppressedBy = nil, ""
+			c.held = nil
 		}
 		s.problemChanged()
 	}

@@ -60,6 +60,7 @@ type Options struct {
 // Stage keeps the incidents of checks, alerts and the exporter.
 type Stage struct {
 	cfg         *config.RouterConfig
+	rules       *rules.Set
 	externalURL string
 	muter       mute.Muter
 	out         Emitter
@@ -86,7 +87,7 @@ func New(o Options) *Stage {
 	}
 	o.Marks.Problems, o.Marks.Alerts = true, true
 	return &Stage{
-		cfg: o.Config, externalURL: o.ExternalURL, muter: o.Muter, out: o.Out, logger: o.Logger,
+		cfg: o.Config, rules: rules.NewSet(o.Config), externalURL: o.ExternalURL, muter: o.Muter, out: o.Out, logger: o.Logger,
 		checks:      map[string]*check{},
 		problems:    map[string]*check{},
 		troubled:    map[string]*check{},
@@ -100,12 +101,12 @@ func New(o Options) *Stage {
 // Reconfigure installs a reloaded configuration; the caller then gives
 // every check its new policy (SetPolicy) and calls CatchUpAll.
 func (s *Stage) Reconfigure(cfg *config.RouterConfig, externalURL string) {
-	s.cfg, s.externalURL = cfg, externalURL
+	s.cfg, s.rules, s.externalURL = cfg, rules.NewSet(cfg), externalURL
 	s.marks.Problems, s.marks.Alerts = true, true
 }
 
 // Policy applies the configuration's rules to labels.
-func (s *Stage) Policy(labels map[string]string) *rules.Policy { return rules.For(s.cfg, labels) }
+func (s *Stage) Policy(labels map[string]string) *rules.Policy { return s.rules.For(labels) }
 
 // emit hands one notification on.
 func (s *Stage) emit(n *notify.Notification, rt *rules.Route, labels map[string]string, now time.Time) {

@@ -93,8 +93,8 @@ func (s *Stage) ProblemViews() (problems []view.CheckView, omitted int) {
 		out[i] = view.CheckView{
 			ID: c.t.ID, Target: c.t.Target, Module: c.t.Module, Labels: c.t.AlertLabels,
 			State: st.State.String(), Since: st.Since, Reason: st.Reason,
-			Flapping: st.Flapping, FlappingSince: st.FlappingSince,
-			MutedBy: c.mutedBy, SuppressedBy: c.suppressedBy,
+			Flapping: st.Flapping, FlappingSince: st.FlappingSince(),
+			MutedBy: c.mutedBy(), SuppressedBy: c.suppressedBy(),
 			Notified: sortedKeys(c.notified),
 		}
 		if st.State != checkstate.Down {

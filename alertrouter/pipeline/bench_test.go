@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/scheduler"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 	"github.com/vigie-monitoring/vigie/config"
 )
 
@@ -194,4 +196,32 @@ func envDuration(name string, def time.Duration) time.Duration {
 		return v
 	}
 	return def
+}
+
+// BenchmarkStatePerCheck reports the heap the pipeline's stages keep per
+// check (identity, schedule, state, incident, policy), for 10,000 checks
+// that have been probed once.
+func BenchmarkStatePerCheck(b *testing.B) {
+	var entries []string
+	for i := range 10000 {
+		entries = append(entries, fmt.Sprintf("https://site%05d.example tcp_connect x", i))
+	}
+	gs := groups(entries...)
+	for range b.N {
+		h := newHarness(b, b.TempDir(), viewConfig)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		h.p.turn(h.now, targets.Fetched{Groups: gs})
+		for i := range 10000 {
+			h.p.probeDone(scheduler.Result(fmt.Sprintf("tcp_connect https://site%05d.example", i), ok), h.now)
+		}
+		if err := h.p.commit(h.now); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/10000, "B/check")
+		runtime.KeepAlive(h)
+	}
 }

@@ -53,8 +53,8 @@ func TestFlappingAnnouncedOnceAndSettlesOnce(t *testing.T) {
 			t.Fatalf("4th change: %s", got)
 		}
 		c := h.check("a", "tcp_connect")
-		if !c.Flapping || !c.FlappingSince.Equal(flapAt) {
-			t.Fatalf("flapping %v since %s", c.Flapping, c.FlappingSince)
+		if !c.Flapping || !c.FlappingSince().Equal(flapAt) {
+			t.Fatalf("flapping %v since %s", c.Flapping, c.FlappingSince())
 		}
 		v := h.p.View()
 		if v.Counts["flapping"] != 1 || len(v.Problems) != 1 || !v.Problems[0].Flapping || v.Problems[0].State != "up" {
@@ -146,8 +146,8 @@ func TestFlappingSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: %s", kinds(ns))
 	}
 	c := h2.check("a", "tcp_connect")
-	if !c.Flapping || len(c.Changes) != 4 || len(c.notified) != 1 {
-		t.Fatalf("restored: flapping %v changes %d notified %v", c.Flapping, len(c.Changes), c.notified)
+	if !c.Flapping || len(c.Changes()) != 4 || len(c.notified) != 1 {
+		t.Fatalf("restored: flapping %v changes %d notified %v", c.Flapping, len(c.Changes()), c.notified)
 	}
 	if v := h2.p.View(); v.Counts["flapping"] != 1 || len(v.Problems) != 1 {
 		t.Errorf("view after restart: %+v", v.Counts)

@@ -8,6 +8,7 @@
 package rules
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 	"time"
@@ -44,20 +45,58 @@ type Route struct {
 // default thresholds (its state is shown), notifying nobody.
 var Default = &Policy{Failures: 3, Successes: 2}
 
-// For applies cfg's rules to labels. The first matching rule decides
+// Set is a configuration's rules and the policies they give. A policy
+// depends only on which rules match, so checks matched by the same rules
+// share one Policy: 10,000 checks hold a handful of them. It is for one
+// goroutine.
+type Set struct {
+	cfg   *config.RouterConfig
+	cache map[string]*Policy // by the indexes of the matching rules
+	key   []byte
+}
+
+// NewSet returns cfg's rules.
+func NewSet(cfg *config.RouterConfig) *Set {
+	return &Set{cfg: cfg, cache: map[string]*Policy{}}
+}
+
+// For applies the rules to labels. The first matching rule decides
 // failures, successes and flap detection; it and the rules reached through
 // `continue: true` contribute receivers and parents (depends_on). A
 // receiver reached twice is notified once, with send_resolved if any of
 // its rules asks for it and the shortest non-zero repeat_interval; its
 // grouping and time intervals are those of the first rule that reaches
-// it.
-func For(cfg *config.RouterConfig, labels map[string]string) *Policy {
-	var p *Policy
-	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
+// it. The Policy is shared: it must not be changed.
+func (s *Set) For(labels map[string]string) *Policy {
+	s.key = s.key[:0]
+	for i := range s.cfg.Rules {
+		r := &s.cfg.Rules[i]
 		if !r.Matchers.Matches(labels) {
 			continue
 		}
+		s.key = binary.AppendUvarint(s.key, uint64(i))
+		if !r.Continue {
+			break
+		}
+	}
+	if len(s.key) == 0 {
+		return Default
+	}
+	if p, ok := s.cache[string(s.key)]; ok {
+		return p
+	}
+	p := s.build(s.key)
+	s.cache[string(s.key)] = p
+	return p
+}
+
+// build makes the policy of the rules whose indexes key holds.
+func (s *Set) build(key []byte) *Policy {
+	var p *Policy
+	for len(key) > 0 {
+		i, n := binary.Uvarint(key)
+		key = key[n:]
+		r := &s.cfg.Rules[i]
 		if p == nil {
 			p = &Policy{Matched: true, Failures: r.Failures, Successes: r.Successes, Flap: r.FlapDetection}
 		}
@@ -65,14 +104,8 @@ func For(cfg *config.RouterConfig, labels map[string]string) *Policy {
 			p.DependsOn = append(p.DependsOn, r.DependsOn)
 		}
 		for _, name := range r.Receivers {
-			p.addRoute(cfg, r, name)
+			p.addRoute(s.cfg, r, name)
 		}
-		if !r.Continue {
-			break
-		}
-	}
-	if p == nil {
-		return Default
 	}
 	return p
 }

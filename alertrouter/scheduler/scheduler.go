@@ -55,13 +55,12 @@ type job struct {
 
 // slot is one check's place in the schedule.
 type slot struct {
-	id, target, module string
-	hash               uint64
-	next               time.Time
-	index              int // in the heap; -1 when not queued
-	inFlight, removed  bool
-	owned              bool
-	lastErr            string // the last exporter error, until a result comes
+	t                 *targets.Target
+	next              time.Time
+	index             int // in the heap; -1 when not queued
+	inFlight, removed bool
+	owned             bool
+	lastErr           string // the last exporter error, until a result comes
 }
 
 // Scheduler runs the probes. Its methods are for one goroutine (the
@@ -106,7 +105,7 @@ func (s *Scheduler) Results() <-chan Done { return s.results }
 
 // Add schedules a new check; pending says its state is being confirmed.
 func (s *Scheduler) Add(t *targets.Target, pending bool, now time.Time) {
-	sl := &slot{id: t.ID, target: t.Target, module: t.Module, hash: t.Hash(), index: -1}
+	sl := &slot{t: t, index: -1}
 	sl.owned = s.owner == nil || s.owner(t.ID)
 	s.slots[t.ID] = sl
 	if sl.owned {
@@ -145,7 +144,7 @@ func (s *Scheduler) Reconfigure(cfg Config, p exporter.Prober, pending func(id s
 	}
 	for _, sl := range s.slots {
 		if sl.owned && !sl.inFlight {
-			s.schedule(sl, s.nextRun(sl, pending(sl.id), now))
+			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
 		}
 	}
 }
@@ -157,7 +156,7 @@ func (s *Scheduler) Reconfigure(cfg Config, p exporter.Prober, pending func(id s
 func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string) bool, now time.Time) {
 	s.owner = owned
 	for _, sl := range s.slots {
-		o := owned == nil || owned(sl.id)
+		o := owned == nil || owned(sl.t.ID)
 		if o == sl.owned {
 			continue
 		}
@@ -166,7 +165,7 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 		case !o && sl.index >= 0:
 			heap.Remove(&s.queue, sl.index)
 		case o && !sl.inFlight:
-			s.schedule(sl, s.nextRun(sl, pending(sl.id), now))
+			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
 		}
 	}
 }
@@ -197,8 +196,8 @@ func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
 func (s *Scheduler) work(ctx context.Context, jobs chan job) {
 	defer s.wg.Done()
 	for j := range jobs {
-		res := j.prober.Probe(ctx, j.s.target, j.s.module)
-		s.results <- Done{ID: j.s.id, Result: res, slot: j.s, pool: jobs}
+		res := j.prober.Probe(ctx, j.s.t.Target, j.s.t.Module)
+		s.results <- Done{ID: j.s.t.ID, Result: res, slot: j.s, pool: jobs}
 	}
 }
 
@@ -231,7 +230,7 @@ func (s *Scheduler) Finish(d Done) bool {
 		// warning, not one per interval.
 		if msg := err.Error(); msg != sl.lastErr {
 			sl.lastErr = msg
-			s.logger.Warn("The exporter could not probe a check; its state is kept", "target", sl.target, "module", sl.module, "err", err)
+			s.logger.Warn("The exporter could not probe a check; its state is kept", "target", sl.t.Target, "module", sl.t.Module, "err", err)
 		}
 	} else {
 		sl.lastErr = ""
@@ -291,7 +290,7 @@ func (s *Scheduler) nextRun(sl *slot, pending bool, now time.Time) time.Time {
 	if sl.next.After(base) {
 		base = sl.next
 	}
-	next := NextSlot(base, s.cfg.Interval, sl.hash)
+	next := NextSlot(base, s.cfg.Interval, sl.t.Hash())
 	if pending {
 		if retry := now.Add(s.cfg.RetryInterval); retry.Before(next) {
 			next = retry

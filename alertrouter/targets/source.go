@@ -141,13 +141,13 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 			seen[id] = true
 			if t, ok := s.known[id]; ok {
 				if !sameLabels(t.Labels, g.Labels) {
-					t = New(target, module, g.Labels)
+					t = newTarget(t.ID, target, module, g.Labels)
 					s.known[id] = t
 					u.Relabeled = append(u.Relabeled, t)
 				}
 				continue
 			}
-			t := New(target, module, g.Labels)
+			t := newTarget(id, target, module, g.Labels)
 			s.known[id] = t
 			delete(s.restored, id)
 			u.Added = append(u.Added, t)

@@ -39,7 +39,11 @@ func ID(target, module string) string { return module + " " + target }
 
 // New makes a Target.
 func New(target, module string, labels map[string]string) *Target {
-	t := &Target{ID: ID(target, module), Target: target, Module: module, Labels: labels}
+	return newTarget(ID(target, module), target, module, labels)
+}
+
+func newTarget(id, target, module string, labels map[string]string) *Target {
+	t := &Target{ID: id, Target: target, Module: module, Labels: labels}
 	t.MatchLabels = make(map[string]string, len(labels)+3)
 	t.AlertLabels = make(map[string]string, len(labels)+3)
 	for k, v := range labels {
