@@ -116,7 +116,7 @@ func New(o Options) (*Router, error) {
 	// A damaged store is moved aside and replaced (and StoreDamaged sent):
 	// failing here would be a restart loop under systemd that tells nobody.
 	var damage *store.Damage
-	r.store, damage, err = store.OpenWith(o.StoragePath, store.Options{Recover: true, Logger: o.Logger.With("component", "store")})
+	r.store, damage, err = store.OpenWith(o.StoragePath, store.Options{Recover: true, Logger: o.Logger.With("component", "store"), Now: o.Clock.Now})
 	if err != nil {
 		return nil, err
 	}
