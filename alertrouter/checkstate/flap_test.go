@@ -38,7 +38,7 @@ func TestMachineFlapping(t *testing.T) {
 		t.Helper()
 		now = now.Add(time.Minute)
 		ch, found := m.Observe("c", ok, "refused", now)
-		if !found {
+		if found == nil {
 			t.Fatal("unknown check")
 		}
 		return ch

@@ -182,12 +182,12 @@ func (m *Machine) Get(id string) *Check { return m.checks[id] }
 // Len is the number of checks.
 func (m *Machine) Len() int { return len(m.checks) }
 
-// Observe feeds one probe result to a check; ok is false for an unknown
-// check.
-func (m *Machine) Observe(id string, success bool, reason string, now time.Time) (ch Change, ok bool) {
-	c := m.checks[id]
+// Observe feeds one probe result to a check and returns its state (nil
+// for an unknown check).
+func (m *Machine) Observe(id string, success bool, reason string, now time.Time) (ch Change, c *Check) {
+	c = m.checks[id]
 	if c == nil {
-		return Change{}, false
+		return Change{}, nil
 	}
 	state, flapping := c.State, c.Flapping
 	ch = c.Observe(success, reason, now)
@@ -198,7 +198,7 @@ func (m *Machine) Observe(id string, success bool, reason string, now time.Time)
 		m.count(state, flapping, -1)
 		m.count(c.State, c.Flapping, 1)
 	}
-	return ch, true
+	return ch, c
 }
 
 // Counts returns the checks by state and how many are flapping.

@@ -67,7 +67,7 @@ receivers:
 		t.Helper()
 		id := targets.ID(name, "tcp_connect")
 		ch, found := m.Observe(id, ok, "connection refused", at)
-		if !found {
+		if found == nil {
 			t.Fatalf("no check %s", id)
 		}
 		s.Observe(id, ch, at)

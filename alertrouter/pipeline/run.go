@@ -177,7 +177,7 @@ func (p *Pipeline) targetsFetched(f targets.Fetched, now time.Time) {
 // result to the state machine, its change to the incident stage, and the
 // next run to the scheduler.
 func (p *Pipeline) probeDone(d scheduler.Done, now time.Time) {
-	if !p.sched.Finish(d) {
+	if !p.sched.Finish(&d) {
 		return
 	}
 	res := d.Result
@@ -187,17 +187,16 @@ func (p *Pipeline) probeDone(d scheduler.Done, now time.Time) {
 		} else {
 			p.health.Failed(res.Err, now)
 		}
-		p.sched.Schedule(d.ID, p.pending(d.ID), now)
+		p.sched.Reschedule(&d, p.pending(d.ID), now)
 		return
 	}
 	p.health.Answered(now)
-	ch, ok := p.machine.Observe(d.ID, res.Success, res.Reason, now)
-	if !ok {
+	ch, st := p.machine.Observe(d.ID, res.Success, res.Reason, now)
+	if st == nil {
 		return
 	}
 	p.incident.Observe(d.ID, ch, now)
-	st := p.machine.Get(d.ID)
-	p.sched.Schedule(d.ID, st.Pending(), now)
+	p.sched.Reschedule(&d, st.Pending(), now)
 	if len(p.o.Observers) > 0 {
 		if t, ok := p.source.Get(d.ID); ok {
 			for _, o := range p.o.Observers {

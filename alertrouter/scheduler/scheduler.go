@@ -204,11 +204,12 @@ func (s *Scheduler) work(ctx context.Context, jobs chan job) {
 // Finish accounts for a finished probe and reports whether its result
 // counts: false when the check was removed (or is no longer owned)
 // meanwhile. An exporter error is logged once per check until a result
-// comes.
-func (s *Scheduler) Finish(d Done) bool {
+// comes. Then give d to Reschedule.
+func (s *Scheduler) Finish(d *Done) bool {
 	sl := d.slot
 	if sl == nil {
 		sl = s.slots[d.ID]
+		d.slot = sl
 	}
 	if d.pool != nil && d.pool == s.jobs {
 		s.poolBusy--
@@ -238,9 +239,9 @@ func (s *Scheduler) Finish(d Done) bool {
 	return true
 }
 
-// Schedule sets when a check that just got its result is probed next.
-func (s *Scheduler) Schedule(id string, pending bool, now time.Time) {
-	if sl := s.slots[id]; sl != nil && sl.owned && !sl.inFlight {
+// Reschedule sets when the check of a finished probe is probed next.
+func (s *Scheduler) Reschedule(d *Done, pending bool, now time.Time) {
+	if sl := d.slot; sl != nil && !sl.removed && sl.owned && !sl.inFlight {
 		s.schedule(sl, s.nextRun(sl, pending, now))
 	}
 }
@@ -290,7 +291,7 @@ func (s *Scheduler) nextRun(sl *slot, pending bool, now time.Time) time.Time {
 	if sl.next.After(base) {
 		base = sl.next
 	}
-	next := NextSlot(base, s.cfg.Interval, sl.t.Hash())
+	next := NextSlot(base, s.cfg.Interval, sl.t.Hash)
 	if pending {
 		if retry := now.Add(s.cfg.RetryInterval); retry.Before(next) {
 			next = retry

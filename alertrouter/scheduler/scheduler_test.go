@@ -79,7 +79,7 @@ func TestSchedulerAlone(t *testing.T) {
 		s.Add(ts[len(ts)-1], false, t0)
 	}
 	for _, tg := range ts {
-		if next := s.Next(tg.ID); !next.Equal(NextSlot(t0, time.Minute, tg.Hash())) {
+		if next := s.Next(tg.ID); !next.Equal(NextSlot(t0, time.Minute, tg.Hash)) {
 			t.Errorf("%s first run at %s, want its slot", tg.ID, next)
 		}
 	}
@@ -92,12 +92,12 @@ func TestSchedulerAlone(t *testing.T) {
 	var done []string
 	for len(done) < 4 {
 		d := <-s.Results()
-		if !s.Finish(d) {
+		if !s.Finish(&d) {
 			t.Fatalf("result of %s dropped", d.ID)
 		}
 		done = append(done, d.ID)
 		pending := d.ID == "tcp_connect a"
-		s.Schedule(d.ID, pending, now)
+		s.Reschedule(&d, pending, now)
 		s.Launch(ctx, now)
 	}
 	if s.Busy() != 0 || p.count() != 4 {
@@ -115,14 +115,14 @@ func TestSchedulerAlone(t *testing.T) {
 		if d.ID == "tcp_connect b" {
 			t.Fatal("a check owned elsewhere was probed")
 		}
-		s.Finish(d)
+		s.Finish(&d)
 		s.Launch(ctx, now.Add(2*time.Minute))
 	}
-	if s.Finish(Result("tcp_connect b", exporter.Result{Success: true})) {
+	if d := Result("tcp_connect b", exporter.Result{Success: true}); s.Finish(&d) {
 		t.Error("the result of a check owned elsewhere counted")
 	}
 	s.Remove("tcp_connect a")
-	if s.Finish(Result("tcp_connect a", exporter.Result{Success: true})) {
+	if d := Result("tcp_connect a", exporter.Result{Success: true}); s.Finish(&d) {
 		t.Error("the result of a removed check counted")
 	}
 	s.Stop()

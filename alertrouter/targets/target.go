@@ -32,6 +32,9 @@ type Target struct {
 	MatchLabels map[string]string
 	// Fingerprint is AlertLabels' (Alertmanager's fingerprint).
 	Fingerprint string
+	// Hash is a stable hash of the target and module: it spreads checks
+	// over their interval (see Hash).
+	Hash uint64
 }
 
 // ID names the check of target probed with module.
@@ -43,7 +46,7 @@ func New(target, module string, labels map[string]string) *Target {
 }
 
 func newTarget(id, target, module string, labels map[string]string) *Target {
-	t := &Target{ID: id, Target: target, Module: module, Labels: labels}
+	t := &Target{ID: id, Target: target, Module: module, Labels: labels, Hash: Hash(target, module)}
 	t.MatchLabels = make(map[string]string, len(labels)+3)
 	t.AlertLabels = make(map[string]string, len(labels)+3)
 	for k, v := range labels {
@@ -63,11 +66,7 @@ func newTarget(id, target, module string, labels map[string]string) *Target {
 	return t
 }
 
-// Hash is a stable hash of the check's target and module: it spreads
-// checks over their interval.
-func (t *Target) Hash() uint64 { return Hash(t.Target, t.Module) }
-
-// Hash is Target.Hash.
+// Hash is a stable hash of a check's target and module.
 func Hash(target, module string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(target))
