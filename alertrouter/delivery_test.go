@@ -21,9 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram/telegramtest"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/webhook"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
@@ -33,32 +34,32 @@ type switchExporter struct {
 	targets []string
 	probes  atomic.Int64
 	mu      sync.Mutex
-	res     engine.Result
+	res     exporter.Result
 }
 
 func newSwitchExporter(n int) *switchExporter {
-	x := &switchExporter{res: engine.Result{Success: true}}
+	x := &switchExporter{res: exporter.Result{Success: true}}
 	for i := range n {
 		x.targets = append(x.targets, fmt.Sprintf("https://site-%03d.example", i))
 	}
 	return x
 }
 
-func (x *switchExporter) set(res engine.Result) {
+func (x *switchExporter) set(res exporter.Result) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.res = res
 }
 
-func (x *switchExporter) Probe(context.Context, string, string) engine.Result {
+func (x *switchExporter) Probe(context.Context, string, string) exporter.Result {
 	x.probes.Add(1)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.res
 }
 
-func (x *switchExporter) Targets(context.Context) ([]engine.TargetGroup, error) {
-	return []engine.TargetGroup{{Targets: x.targets, Labels: map[string]string{"module": "http_2xx"}}}, nil
+func (x *switchExporter) Targets(context.Context) ([]exporter.TargetGroup, error) {
+	return []exporter.TargetGroup{{Targets: x.targets, Labels: map[string]string{"module": "http_2xx"}}}, nil
 }
 
 // running is a Router started on a test server.
@@ -71,7 +72,7 @@ type running struct {
 	done   chan error
 }
 
-func startRouter(t *testing.T, cfg, storage string, x engine.Exporter) *running {
+func startRouter(t *testing.T, cfg, storage string, x exporter.Client) *running {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "vigie-router.yml")
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
@@ -235,8 +236,8 @@ func TestFullDisk(t *testing.T) {
 
 	free := testenv.FillUp(t, dir)
 	// Long reasons: the commit cannot fit in pages the store already has.
-	x.set(engine.Result{Reason: strings.Repeat("connection refused ", 1000)})
-	eventually(t, "20 DOWNs delivered from memory", func() bool { return len(h.alerts(engine.AlertCheckDown, "firing")) == 20 })
+	x.set(exporter.Result{Reason: strings.Repeat("connection refused ", 1000)})
+	eventually(t, "20 DOWNs delivered from memory", func() bool { return len(h.alerts(targets.AlertName, "firing")) == 20 })
 	if got := h.alerts("StoreNotWritable", "firing"); len(got) != 1 || !strings.Contains(got[0].Annotations["description"], "no space left on device") {
 		t.Fatalf("alert that the store cannot be written: %+v", got)
 	}
@@ -271,7 +272,7 @@ func TestFullDisk(t *testing.T) {
 	rr = startRouter(t, cfg, dir, x)
 	eventually(t, "every check probed twice after the restart", func() bool { return x.probes.Load() >= 40 })
 	eventually(t, "the router idle", func() bool { return rr.metric("vigie_router_outbox_depth") == 0 })
-	if got := len(h.alerts(engine.AlertCheckDown, "firing")); got != 20 {
+	if got := len(h.alerts(targets.AlertName, "firing")); got != 20 {
 		t.Errorf("%d DOWNs after the restart, want the 20 of before", got)
 	}
 }
@@ -308,7 +309,7 @@ func TestFloodOf200Checks(t *testing.T) {
 	}
 
 	start := time.Now()
-	x.set(engine.Result{Reason: "connection refused"})
+	x.set(exporter.Result{Reason: "connection refused"})
 	eventually(t, "200 DOWNs announced", func() bool { n, _ := count("DOWN"); return n >= 200 })
 	n, msgs := count("DOWN")
 	t.Logf("200 DOWNs announced in %d messages, %s", msgs, time.Since(start).Round(100*time.Millisecond))
@@ -324,7 +325,7 @@ func TestFloodOf200Checks(t *testing.T) {
 	}
 
 	start = time.Now()
-	x.set(engine.Result{Success: true})
+	x.set(exporter.Result{Success: true})
 	eventually(t, "200 recoveries announced", func() bool { n, _ := count("UP"); return n >= 200 })
 	n, msgs = count("UP")
 	t.Logf("200 UPs announced in %d messages, %s", msgs, time.Since(start).Round(100*time.Millisecond))

@@ -15,10 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/alerts"
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
+	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
@@ -37,7 +40,9 @@ type Options struct {
 	// Registry receives the router's metrics and is served at /metrics.
 	Registry *prometheus.Registry
 	// Exporter replaces the HTTP client of the exporter (tests).
-	Exporter engine.Exporter
+	Exporter exporter.Client
+	// Clock defaults to the system clock (tests drive a fake one).
+	Clock clock.Clock
 	// Limits bound what clients can make the router hold (zero: no
 	// limit; the flags give defaults).
 	Limits Limits
@@ -52,16 +57,16 @@ type Limits struct {
 }
 
 // limitNames label vigie_router_limit_refused_total.
-var limitNames = []string{api.LimitRequestBytes, api.LimitAlertsPerRequest, api.LimitAlertSize, engine.LimitAlerts,
+var limitNames = []string{api.LimitRequestBytes, api.LimitAlertsPerRequest, api.LimitAlertSize, alerts.LimitAlerts,
 	silence.LimitSilences, silence.LimitSilenceSize, silence.LimitComment}
 
-// Router is vigie_router: configuration, store, engine and dispatcher,
+// Router is vigie_router: configuration, store, pipeline and dispatcher,
 // silences, the Alertmanager API and the status page.
 type Router struct {
 	opts       Options
 	logger     *slog.Logger
 	store      *store.Store
-	engine     *engine.Engine
+	pipeline   *pipeline.Pipeline
 	dispatcher *dispatch.Dispatcher
 	silences   *silence.Silences
 	api        *api.API
@@ -96,21 +101,16 @@ func New(o Options) (*Router, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
 	r := &Router{opts: o, logger: o.Logger}
 	r.reloader = webserver.NewReloader(webserver.ReloaderOptions{
 		Namespace: "vigie_router", Registerer: o.Registry, Logger: o.Logger, File: o.ConfigFile,
 		// The router has no auto-reload: every reload reads the file.
 		Load: func(bool) (bool, error) { return true, r.apply() },
 	})
-	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigie_router_limit_refused_total",
-		Help: "Requests, alerts and silences refused by a limit, by limit (the flag that sets it).",
-	}, []string{"limit"})
-	for _, name := range limitNames {
-		refused.WithLabelValues(name)
-	}
-	o.Registry.MustRegister(refused)
-
+	refused := registerLimitMetrics(o.Registry)
 	cfg, err := config.LoadRouter(o.ConfigFile)
 	if err != nil {
 		return nil, err
@@ -122,54 +122,77 @@ func New(o Options) (*Router, error) {
 	// A damaged store is moved aside and replaced (and StoreDamaged sent):
 	// failing here would be a restart loop under systemd that tells nobody.
 	var damage *store.Damage
-	r.store, damage, err = store.OpenWith(o.StoragePath, store.Options{Recover: true, Logger: o.Logger.With("component", "store")})
+	r.store, damage, err = store.OpenWith(o.StoragePath, store.Options{Recover: true, Logger: o.Logger.With("component", "store"), Now: o.Clock.Now})
 	if err != nil {
 		return nil, err
 	}
-	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences")})
-	if err != nil {
-		r.store.Close()
+	if err := r.build(cfg, integrations, damage); err != nil {
+		_ = r.store.Close() // the error that matters is err
 		return nil, err
 	}
-	r.dispatcher = dispatch.New(dispatch.Options{
-		Store:   r.store,
-		Logger:  o.Logger.With("component", "dispatch"),
-		Metrics: dispatch.NewMetrics(o.Registry),
-		Policy:  policy(cfg),
-	})
-	r.dispatcher.SetIntegrations(integrations, policy(cfg))
-	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
-	r.engine, err = engine.New(engine.Options{
-		Config:      cfg,
-		Store:       r.store,
-		Dispatcher:  r.dispatcher,
-		Exporter:    o.Exporter,
-		Logger:      o.Logger.With("component", "engine"),
-		Metrics:     engine.NewMetrics(o.Registry),
-		ExternalURL: o.ExternalURL,
-		Muter:       r.silences,
-		MaxAlerts:   o.Limits.MaxAlerts,
-		StoreDamage: damage,
-	})
-	if err != nil {
-		r.store.Close()
-		return nil, err
-	}
-	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher}, &silencesCollector{s: r.silences}, &unreadableCollector{s: r.store})
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store})
 	r.api = api.New(api.Options{
-		Engine: r.engine, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
-		Registerer: o.Registry, Name: clusterName(), Started: time.Now(),
+		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
+		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
 		Limits: o.Limits.API, Refused: refused,
 	})
 	r.page = web.New(web.Options{
-		Engine: r.engine, Silences: r.silences, Notifications: r.store.RecentNotifications,
-		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused,
+		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
+		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
 		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification,
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
 	r.reloader.Loaded()
 	return r, nil
+}
+
+// registerLimitMetrics creates and returns the counter of what limits
+// refused (the reload metrics are the Reloader's).
+func registerLimitMetrics(reg *prometheus.Registry) *prometheus.CounterVec {
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigie_router_limit_refused_total",
+		Help: "Requests, alerts and silences refused by a limit, by limit (the flag that sets it).",
+	}, []string{"limit"})
+	for _, name := range limitNames {
+		refused.WithLabelValues(name)
+	}
+	reg.MustRegister(refused)
+	return refused
+}
+
+// build makes the silences, the dispatcher and the pipeline on the open
+// store.
+func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integration, damage *store.Damage) error {
+	o := r.opts
+	var err error
+	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences"), Clock: o.Clock})
+	if err != nil {
+		return err
+	}
+	r.dispatcher = dispatch.New(dispatch.Options{
+		Store:   r.store,
+		Logger:  o.Logger.With("component", "dispatch"),
+		Metrics: dispatch.NewMetrics(o.Registry),
+		Clock:   o.Clock,
+		Policy:  policy(cfg),
+	})
+	r.dispatcher.SetIntegrations(integrations, policy(cfg))
+	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
+	r.pipeline, err = pipeline.New(pipeline.Options{
+		Config:      cfg,
+		Store:       r.store,
+		Dispatcher:  r.dispatcher,
+		Exporter:    o.Exporter,
+		Logger:      o.Logger.With("component", "pipeline"),
+		Metrics:     pipeline.NewMetrics(o.Registry),
+		Clock:       o.Clock,
+		ExternalURL: o.ExternalURL,
+		Muter:       r.silences,
+		MaxAlerts:   o.Limits.MaxAlerts,
+		StoreDamage: damage,
+	})
+	return err
 }
 
 func policy(cfg *config.RouterConfig) dispatch.Policy {
@@ -182,20 +205,26 @@ func policy(cfg *config.RouterConfig) dispatch.Policy {
 }
 
 // Run evaluates checks and delivers notifications until ctx ends, then
-// saves what is pending and closes the store.
-func (r *Router) Run(ctx context.Context) error {
-	defer r.store.Close()
+// saves what is pending, waits for every goroutine it started, and closes
+// the store.
+func (r *Router) Run(ctx context.Context) (err error) {
+	defer func() {
+		if cerr := r.store.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close the store: %w", cerr))
+		}
+	}()
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
-	wg.Add(4)
-	go func() { defer wg.Done(); errc <- r.dispatcher.Run(ctx) }()
-	go func() { defer wg.Done(); errc <- r.engine.Run(ctx) }()
-	go func() { defer wg.Done(); errc <- r.silences.Run(ctx) }()
-	go func() { defer wg.Done(); errc <- r.page.Run(ctx) }()
-	go r.forwardSilenceChanges(ctx)
+	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- run(ctx) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); r.forwardSilenceChanges(ctx) }()
 	go func() {
+		defer wg.Done()
 		select {
-		case <-r.engine.SDDone():
+		case <-r.pipeline.SDDone():
 			r.ready.Store(true)
 		case <-ctx.Done():
 		}
@@ -209,7 +238,7 @@ func (r *Router) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// forwardSilenceChanges tells the engine when silences change (added,
+// forwardSilenceChanges tells the pipeline when silences change (added,
 // expired, started or ended by their times), so that what it shows as
 // muted follows at once.
 func (r *Router) forwardSilenceChanges(ctx context.Context) {
@@ -220,7 +249,7 @@ func (r *Router) forwardSilenceChanges(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ch:
-			r.engine.MutesChanged()
+			r.pipeline.MutesChanged()
 		}
 	}
 }
@@ -246,19 +275,19 @@ func (r *Router) apply() error {
 	}
 	x := r.opts.Exporter
 	if x == nil {
-		hx, err := engine.NewHTTPExporter(cfg)
+		hx, err := exporter.NewHTTPClient(cfg)
 		if err != nil {
 			return err
 		}
 		x = hx
 	}
-	// The dispatcher learns the new receivers before the engine may
-	// notify them: the engine applies a reload in its own goroutine, at
+	// The dispatcher learns the new receivers before the pipeline may
+	// notify them: the pipeline applies a reload in its own goroutine, at
 	// once, and a notification for a receiver the dispatcher does not know
 	// yet would have no integration to go to.
 	r.dispatcher.SetIntegrations(integrations, policy(cfg))
 	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
-	if err := r.engine.Reload(cfg, x); err != nil {
+	if err := r.pipeline.Reload(cfg, x); err != nil {
 		return err
 	}
 	r.cfg.Store(cfg)
@@ -327,7 +356,10 @@ func clusterName() string {
 }
 
 // outboxCollector reports the outbox at scrape time.
-type outboxCollector struct{ d *dispatch.Dispatcher }
+type outboxCollector struct {
+	d     *dispatch.Dispatcher
+	clock clock.Clock
+}
 
 var (
 	outboxDepthDesc = prometheus.NewDesc("vigie_router_outbox_depth",
@@ -345,14 +377,17 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	depth, oldest := c.d.Stats()
 	age := 0.0
 	if !oldest.IsZero() {
-		age = time.Since(oldest).Seconds()
+		age = c.clock.Now().Sub(oldest).Seconds()
 	}
 	ch <- prometheus.MustNewConstMetric(outboxDepthDesc, prometheus.GaugeValue, float64(depth))
 	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
 }
 
 // silencesCollector reports silences by state at scrape time.
-type silencesCollector struct{ s *silence.Silences }
+type silencesCollector struct {
+	s     *silence.Silences
+	clock clock.Clock
+}
 
 var silencesDesc = prometheus.NewDesc("vigie_router_silences",
 	"Silences by state (active, pending, expired but not yet forgotten).", []string{"state"}, nil)
@@ -360,7 +395,7 @@ var silencesDesc = prometheus.NewDesc("vigie_router_silences",
 func (c *silencesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- silencesDesc }
 
 func (c *silencesCollector) Collect(ch chan<- prometheus.Metric) {
-	now := time.Now()
+	now := c.clock.Now()
 	counts := map[silence.State]int{silence.Active: 0, silence.Pending: 0, silence.Expired: 0}
 	for _, s := range c.s.List() {
 		counts[s.State(now)]++

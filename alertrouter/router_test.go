@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
@@ -54,11 +54,11 @@ receivers:
 // slowSD never answers /sd until released: the router is not ready.
 type slowSD struct{ release chan struct{} }
 
-func (s slowSD) Probe(context.Context, string, string) engine.Result {
-	return engine.Result{Success: true}
+func (s slowSD) Probe(context.Context, string, string) exporter.Result {
+	return exporter.Result{Success: true}
 }
 
-func (s slowSD) Targets(ctx context.Context) ([]engine.TargetGroup, error) {
+func (s slowSD) Targets(ctx context.Context) ([]exporter.TargetGroup, error) {
 	select {
 	case <-s.release:
 	case <-ctx.Done():
@@ -68,9 +68,7 @@ func (s slowSD) Targets(ctx context.Context) ([]engine.TargetGroup, error) {
 
 func TestReadyAfterFirstTargetList(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "r.yml")
-	if err := os.WriteFile(cfgFile, []byte("checks:\n  interval: 1m\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	os.WriteFile(cfgFile, []byte("checks:\n  interval: 1m\n"), 0o644)
 	x := slowSD{release: make(chan struct{})}
 	r, err := New(Options{ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: discard(), Exporter: x})
 	if err != nil {
@@ -122,9 +120,7 @@ func TestReadyAfterFirstTargetList(t *testing.T) {
 
 func TestNewRefusesBadReceiver(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "r.yml")
-	if err := os.WriteFile(cfgFile, []byte("receivers:\n  - name: a\n    webhook_configs:\n      - url_file: /nonexistent\n        http_config:\n          tls_config:\n            ca_file: /nonexistent/ca.pem\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	os.WriteFile(cfgFile, []byte("receivers:\n  - name: a\n    webhook_configs:\n      - url_file: /nonexistent\n        http_config:\n          tls_config:\n            ca_file: /nonexistent/ca.pem\n"), 0o644)
 	_, err := New(Options{ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: discard()})
 	if err == nil || !strings.Contains(err.Error(), "line 4: receivers.[0].webhook_configs.[0]") {
 		t.Fatalf("err = %v", err)

@@ -17,18 +17,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
 )
 
 // downExporter lists one target, always failing.
 type downExporter struct{}
 
-func (downExporter) Probe(context.Context, string, string) engine.Result {
-	return engine.Result{Success: false, Reason: "connection refused"}
+func (downExporter) Probe(context.Context, string, string) exporter.Result {
+	return exporter.Result{Success: false, Reason: "connection refused"}
 }
 
-func (downExporter) Targets(context.Context) ([]engine.TargetGroup, error) {
-	return []engine.TargetGroup{{Targets: []string{"https://shop.example"}, Labels: map[string]string{"module": "http_2xx"}}}, nil
+func (downExporter) Targets(context.Context) ([]exporter.TargetGroup, error) {
+	return []exporter.TargetGroup{{Targets: []string{"https://shop.example"}, Labels: map[string]string{"module": "http_2xx"}}}, nil
 }
 
 // syncBuffer is a log destination tests read while the router writes.

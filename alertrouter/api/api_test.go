@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,20 +18,21 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/alerts"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
-// fakeEngine keeps what it is given and shows it as its View's alerts,
+// fakePipeline keeps what it is given and shows it as its View's alerts,
 // routed to receiver "ops" and silenced by the router's silences, as the
 // engine does.
-type fakeEngine struct {
+type fakePipeline struct {
 	mu       sync.Mutex
 	ingested []notify.Alert
-	extra    []engine.AlertView
+	extra    []view.AlertView
 	err      error
 	silences *silence.Silences
 	now      func() time.Time
@@ -38,7 +40,7 @@ type fakeEngine struct {
 	maxAlerts int
 }
 
-func (f *fakeEngine) IngestAlerts(as []notify.Alert) error {
+func (f *fakePipeline) IngestAlerts(_ context.Context, as []notify.Alert) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -48,11 +50,11 @@ func (f *fakeEngine) IngestAlerts(as []notify.Alert) error {
 	for _, a := range f.ingested {
 		known[a.Fingerprint] = true
 	}
-	var le *engine.AlertLimitError
+	var le *alerts.LimitError
 	for i, a := range as {
 		if f.maxAlerts > 0 && !known[a.Fingerprint] && len(known) >= f.maxAlerts {
 			if le == nil {
-				le = &engine.AlertLimitError{Limit: f.maxAlerts}
+				le = &alerts.LimitError{Limit: f.maxAlerts}
 			}
 			le.Refused = append(le.Refused, i)
 			continue
@@ -66,13 +68,13 @@ func (f *fakeEngine) IngestAlerts(as []notify.Alert) error {
 	return nil
 }
 
-func (f *fakeEngine) View() *engine.View {
+func (f *fakePipeline) View() *view.View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v := &engine.View{Counts: map[string]int{}}
+	v := &view.View{Counts: map[string]int{}}
 	byFP := map[string]int{}
 	for _, a := range f.ingested {
-		av := engine.AlertView{Alert: a, UpdatedAt: a.StartsAt, Receivers: []string{"ops"}, State: "active"}
+		av := view.AlertView{Alert: a, UpdatedAt: a.StartsAt, Receivers: []string{"ops"}, State: "active"}
 		if f.silences != nil {
 			av.SilencedBy = f.silences.Muted(a.Labels, f.now())
 			if len(av.SilencedBy) > 0 {
@@ -90,7 +92,7 @@ func (f *fakeEngine) View() *engine.View {
 	return v
 }
 
-func (f *fakeEngine) got() []notify.Alert {
+func (f *fakePipeline) got() []notify.Alert {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]notify.Alert(nil), f.ingested...)
@@ -109,7 +111,7 @@ rules:
 
 type fixture struct {
 	srv      *httptest.Server
-	engine   *fakeEngine
+	engine   *fakePipeline
 	silences *silence.Silences
 	refused  *prometheus.CounterVec
 }
@@ -135,10 +137,10 @@ func setupWith(t testing.TB, limits Limits, silLimits silence.Limits) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{engine: &fakeEngine{silences: sils, now: time.Now}, silences: sils,
+	f := &fixture{engine: &fakePipeline{silences: sils, now: time.Now}, silences: sils,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused_total"}, []string{"limit"})}
 	a := New(Options{
-		Engine: f.engine, Silences: sils, Config: func() *config.RouterConfig { return cfg },
+		Pipeline: f.engine, Silences: sils, Config: func() *config.RouterConfig { return cfg },
 		Name: "router-1", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Limits: limits, Refused: f.refused,
 	})
@@ -214,9 +216,7 @@ func TestStatus(t *testing.T) {
 	} {
 		for _, k := range keys {
 			var fields map[string]any
-			if err := json.Unmarshal(raw[section], &fields); err != nil {
-				t.Fatal(err)
-			}
+			json.Unmarshal(raw[section], &fields)
 			if _, ok := fields[k]; !ok {
 				t.Errorf("status lacks %s.%s: %s", section, k, body)
 			}
@@ -268,7 +268,7 @@ func TestPostAlerts(t *testing.T) {
 				if a.Status != notify.StatusFiring || a.Annotations["summary"] != "slow" || a.GeneratorURL != "http://prom/graph" {
 					t.Errorf("alert %+v", a)
 				}
-				if a.Fingerprint != fingerprint(map[string]string{"alertname": "HighLatency", "instance": "a:9100"}) || len(a.Fingerprint) != 16 {
+				if a.Fingerprint != notify.Fingerprint(map[string]string{"alertname": "HighLatency", "instance": "a:9100"}) || len(a.Fingerprint) != 16 {
 					t.Errorf("fingerprint %q", a.Fingerprint)
 				}
 			},
@@ -357,15 +357,15 @@ func TestPostAlerts(t *testing.T) {
 func TestGetAlertsFilters(t *testing.T) {
 	f := setup(t)
 	now := time.Now()
-	mk := func(name, state string, receivers []string, silenced, inhibited []string, ends time.Duration) engine.AlertView {
+	mk := func(name, state string, receivers []string, silenced, inhibited []string, ends time.Duration) view.AlertView {
 		labels := map[string]string{"alertname": name, "severity": "page"}
-		return engine.AlertView{
+		return view.AlertView{
 			Alert: notify.Alert{Labels: labels, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(ends),
-				Fingerprint: fingerprint(labels), Status: notify.StatusFiring},
+				Fingerprint: notify.Fingerprint(labels), Status: notify.StatusFiring},
 			UpdatedAt: now, Receivers: receivers, State: state, SilencedBy: silenced, InhibitedBy: inhibited,
 		}
 	}
-	f.engine.extra = []engine.AlertView{
+	f.engine.extra = []view.AlertView{
 		mk("Active", "active", []string{"ops"}, nil, nil, time.Hour),
 		mk("Silenced", "suppressed", []string{"ops"}, []string{"s1"}, nil, time.Hour),
 		mk("Inhibited", "suppressed", []string{"chat"}, nil, []string{"p1"}, time.Hour),
@@ -404,9 +404,7 @@ func TestGetAlertsFilters(t *testing.T) {
 	// The gettableAlert shape: required fields present, lists not null.
 	_, body := f.call(t, "GET", "/api/v2/alerts?filter=alertname%3DActive", "")
 	var raw []map[string]any
-	if err := json.Unmarshal(body, &raw); err != nil {
-		t.Fatal(err)
-	}
+	json.Unmarshal(body, &raw)
 	for _, k := range []string{"labels", "annotations", "startsAt", "endsAt", "updatedAt", "fingerprint", "receivers", "status"} {
 		if _, ok := raw[0][k]; !ok {
 			t.Errorf("alert lacks %s: %s", k, body)

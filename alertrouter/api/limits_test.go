@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
+	"github.com/vigie-monitoring/vigie/alertrouter/alerts"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 )
 
@@ -101,7 +101,7 @@ func TestAlertLimits(t *testing.T) {
 		t.Errorf("%d alerts taken, want 13", n)
 	}
 
-	for limit, want := range map[string]float64{LimitRequestBytes: 1, LimitAlertsPerRequest: 1, LimitAlertSize: 1, engine.LimitAlerts: 1} {
+	for limit, want := range map[string]float64{LimitRequestBytes: 1, LimitAlertsPerRequest: 1, LimitAlertSize: 1, alerts.LimitAlerts: 1} {
 		if got := testutil.ToFloat64(f.refused.WithLabelValues(limit)); got != want {
 			t.Errorf("refused{limit=%q} = %v, want %v", limit, got, want)
 		}
@@ -179,7 +179,7 @@ func TestWriteJSONArray(t *testing.T) {
 }
 
 func TestWithout(t *testing.T) {
-	le := &engine.AlertLimitError{Limit: 1}
+	le := &alerts.LimitError{Limit: 1}
 	other := errors.New("store: disk full")
 	for _, c := range []struct {
 		err  error

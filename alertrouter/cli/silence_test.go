@@ -12,16 +12,16 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
 type noEngine struct{}
 
-func (noEngine) IngestAlerts([]notify.Alert) error { return nil }
-func (noEngine) View() *engine.View                { return &engine.View{} }
+func (noEngine) IngestAlerts(context.Context, []notify.Alert) error { return nil }
+func (noEngine) View() *view.View                                   { return &view.View{} }
 
 func setup(t *testing.T) (*api.Client, *silence.Silences) {
 	t.Helper()
@@ -34,7 +34,7 @@ func setup(t *testing.T) (*api.Client, *silence.Silences) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(api.Options{Engine: noEngine{}, Silences: sils, Config: func() *config.RouterConfig { return nil }})
+	a := api.New(api.Options{Pipeline: noEngine{}, Silences: sils, Config: func() *config.RouterConfig { return nil }})
 	mux := http.NewServeMux()
 	a.Register(mux)
 	srv := httptest.NewServer(mux)
@@ -129,9 +129,7 @@ func TestHTTPClient(t *testing.T) {
 	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yml")
-	if err := os.WriteFile(good, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	os.WriteFile(good, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600)
 	var user, pass string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, _ = r.BasicAuth()
@@ -148,9 +146,7 @@ func TestHTTPClient(t *testing.T) {
 		t.Errorf("basic auth from the file: %q %q %v", user, pass, err)
 	}
 	bad := filepath.Join(dir, "bad.yml")
-	if err := os.WriteFile(bad, []byte("basic_oauth: {}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	os.WriteFile(bad, []byte("basic_oauth: {}\n"), 0o600)
 	if _, err := HTTPClient(bad); err == nil || !strings.Contains(err.Error(), "cannot load the HTTP client configuration") {
 		t.Errorf("bad file: %v", err)
 	}

@@ -147,44 +147,8 @@ func (d *Dispatcher) saveStore() bool {
 	d.health.unrecorded = nil
 	d.mu.Unlock()
 
-	var failure error
-	if len(pending) > 0 {
-		added, err := d.store.Commit(&store.Batch{Outbox: pending})
-		if err != nil {
-			failure = err
-		} else {
-			d.mu.Lock()
-			for _, a := range added {
-				if e := d.health.unsaved[a.Key]; e != nil {
-					e.Seq = a.Seq
-					delete(d.health.unsaved, a.Key)
-				}
-			}
-			// Keys Commit skipped were delivered meanwhile (their outcome
-			// is in the log): nothing left to save for them.
-			for _, c := range pending {
-				if rec, err := d.store.Logged(c.Key); err == nil && rec != nil {
-					delete(d.health.unsaved, c.Key)
-				}
-			}
-			d.mu.Unlock()
-		}
-	}
-	for i, u := range todo {
-		if failure != nil {
-			d.mu.Lock()
-			d.health.unrecorded = append(todo[i:], d.health.unrecorded...)
-			d.mu.Unlock()
-			break
-		}
-		if err := d.store.Finish(u.es, u.f); err != nil {
-			failure = err
-			d.mu.Lock()
-			d.health.unrecorded = append(todo[i:], d.health.unrecorded...)
-			d.mu.Unlock()
-			break
-		}
-	}
+	failure := d.savePending(pending)
+	failure = d.recordOutcomes(todo, failure)
 
 	d.mu.Lock()
 	if failure != nil {
@@ -205,11 +169,62 @@ func (d *Dispatcher) saveStore() bool {
 
 	d.logger.Warn("The store can be written again",
 		"path", d.store.Path(), "from", from, "to", to, "delivered_without_persistence", delivered)
-	ns := storeNotices(receivers, d.store.Path(), from, to, delivered, lastErr)
+	return d.announceWritable(storeNotices(receivers, d.store.Path(), from, to, delivered, lastErr), to)
+}
+
+// savePending writes the entries delivered from memory that are still
+// pending.
+func (d *Dispatcher) savePending(pending []*store.OutboxEntry) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	added, err := d.store.Commit(&store.Batch{Outbox: pending})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range added {
+		if e := d.health.unsaved[a.Key]; e != nil {
+			e.Seq = a.Seq
+			delete(d.health.unsaved, a.Key)
+		}
+	}
+	// Keys Commit skipped were delivered meanwhile (their outcome is in the
+	// log): nothing left to save for them.
+	for _, c := range pending {
+		if rec, err := d.store.Logged(c.Key); err == nil && rec != nil {
+			delete(d.health.unsaved, c.Key)
+		}
+	}
+	return nil
+}
+
+// recordOutcomes records the outcomes the store could not take, unless a
+// write already failed (failure): what is not recorded is kept for the
+// next try.
+func (d *Dispatcher) recordOutcomes(todo []unrecorded, failure error) error {
+	for i, u := range todo {
+		if failure == nil {
+			failure = d.store.Finish(u.es, u.f)
+		}
+		if failure != nil {
+			d.mu.Lock()
+			d.health.unrecorded = append(todo[i:], d.health.unrecorded...)
+			d.mu.Unlock()
+			return failure
+		}
+	}
+	return nil
+}
+
+// announceWritable tells the router's receivers that the store writes
+// again; it reports whether the store failed again meanwhile.
+func (d *Dispatcher) announceWritable(ns []*notify.Notification, now time.Time) bool {
 	if len(ns) == 0 {
 		return false
 	}
-	entries := d.Expand(ns, to)
+	entries := d.Expand(ns, now)
 	added, err := d.store.Commit(&store.Batch{Outbox: entries})
 	d.mu.Lock()
 	defer d.mu.Unlock()

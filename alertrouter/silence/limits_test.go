@@ -6,18 +6,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 )
 
-func setupLimits(t *testing.T, l Limits) (*Silences, *fakeClock, *store.Store) {
+func setupLimits(t *testing.T, l Limits) (*Silences, *clock.Fake, *store.Store) {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &fakeClock{now: t0}
-	s, err := New(Options{Store: st, Now: clk.Now, Limits: l})
+	clk := clock.NewFake(t0)
+	s, err := New(Options{Store: st, Clock: clk, Limits: l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +42,9 @@ func TestMaxSilences(t *testing.T) {
 		return Silence{Matchers: []Matcher{eq("job", v)}, EndsAt: clk.Now().Add(time.Hour), CreatedBy: "a", Comment: "c"}
 	}
 	first := mustSet(t, s, sil("1"))
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	second := mustSet(t, s, sil("2"))
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	mustSet(t, s, sil("3"))
 	_, err := s.Set(sil("4"))
 	if limitOf(err) != LimitSilences || !strings.Contains(err.Error(), "--silences.max-silences=3") {
@@ -65,7 +66,7 @@ func TestMaxSilences(t *testing.T) {
 	if err := s.Expire(second); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if err := s.Expire(first); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestMaxSilences(t *testing.T) {
 	if len(recs) != 3 || len(s.List()) != 3 {
 		t.Errorf("%d silences stored, %d listed, want 3", len(recs), len(s.List()))
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	mustSet(t, s, sil("5"))
 	if _, err := s.Set(sil("6")); limitOf(err) != LimitSilences {
 		t.Errorf("all active: %v", err)

@@ -7,7 +7,6 @@
 package silence
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,11 +15,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 )
@@ -38,70 +37,6 @@ const (
 // DefaultRetention is how long an expired silence is kept (and listed)
 // before it is forgotten: Alertmanager's default (--data.retention).
 const DefaultRetention = 120 * time.Hour
-
-// gcInterval is how often expired silences are looked for.
-const gcInterval = 15 * time.Minute
-
-// Matcher is one label matcher of a silence, as in Alertmanager's API:
-// IsEqual false negates it (!= or !~).
-type Matcher struct {
-	Name    string `json:"name"`
-	Value   string `json:"value"`
-	IsRegex bool   `json:"isRegex"`
-	IsEqual bool   `json:"isEqual"`
-}
-
-// String renders the matcher in Prometheus syntax: name="value".
-func (m Matcher) String() string {
-	return m.compile().String()
-}
-
-func (m Matcher) matchType() config.MatchType {
-	switch {
-	case m.IsRegex && m.IsEqual:
-		return config.MatchRegexp
-	case m.IsRegex:
-		return config.MatchNotRegexp
-	case m.IsEqual:
-		return config.MatchEqual
-	}
-	return config.MatchNotEqual
-}
-
-// compile is for matchers that were validated; it cannot fail then.
-func (m Matcher) compile() *config.Matcher {
-	cm, err := config.NewMatcher(m.matchType(), m.Name, m.Value)
-	if err != nil {
-		return &config.Matcher{Type: m.matchType(), Name: m.Name, Value: m.Value}
-	}
-	return cm
-}
-
-// FromConfig converts a parsed Prometheus matcher.
-func FromConfig(m *config.Matcher) Matcher {
-	return Matcher{
-		Name: m.Name, Value: m.Value,
-		IsRegex: m.Type == config.MatchRegexp || m.Type == config.MatchNotRegexp,
-		IsEqual: m.Type == config.MatchEqual || m.Type == config.MatchRegexp,
-	}
-}
-
-// ParseMatchers parses matchers in Prometheus syntax (`alertname="X"`,
-// `instance=~".*shop.*"`, several separated by commas), as amtool accepts
-// them.
-func ParseMatchers(args ...string) ([]Matcher, error) {
-	var out []Matcher
-	for _, a := range args {
-		ms, err := config.ParseMatchers(a)
-		if err != nil {
-			return nil, fmt.Errorf("bad matcher %q: %w", a, err)
-		}
-		for _, m := range ms {
-			out = append(out, FromConfig(m))
-		}
-	}
-	return out, nil
-}
 
 // Silence is one silence.
 type Silence struct {
@@ -146,84 +81,26 @@ func invalid(format string, args ...any) error {
 	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// The limits, by flag name: the label of vigie_router_limit_refused_total
-// and what refusals name.
-const (
-	LimitSilences    = "silences.max-silences"
-	LimitSilenceSize = "silences.max-silence-size-bytes"
-	LimitComment     = "silences.max-comment-bytes"
-)
-
-// Limits bound what clients can make the router keep. Zero (or less)
-// means no limit.
-type Limits struct {
-	// MaxSilences bounds the silences kept, expired ones included (as
-	// Alertmanager's --silences.max-silences). At the limit, the oldest
-	// expired silences are forgotten early to make room; only when every
-	// silence is active or pending is a new one refused.
-	MaxSilences int
-	// MaxSilenceSizeBytes bounds a silence's text: its matchers' names and
-	// values, author and comment.
-	MaxSilenceSizeBytes int
-	// MaxCommentBytes bounds its comment.
-	MaxCommentBytes int
-}
-
-// LimitError is a silence refused by a limit (HTTP 400, as Alertmanager).
-type LimitError struct {
-	// Limit is one of LimitSilences, LimitSilenceSize, LimitComment.
-	Limit string
-	Msg   string
-}
-
-func (e *LimitError) Error() string { return e.Msg }
-
-// Size is what Limits.MaxSilenceSizeBytes measures.
-func (s *Silence) Size() int {
-	n := len(s.CreatedBy) + len(s.Comment)
-	for _, m := range s.Matchers {
-		n += len(m.Name) + len(m.Value)
-	}
-	return n
-}
-
-// checkSize applies the size limits.
-func (l Limits) checkSize(s *Silence) error {
-	if l.MaxCommentBytes > 0 && len(s.Comment) > l.MaxCommentBytes {
-		return &LimitError{Limit: LimitComment, Msg: fmt.Sprintf("comment is %d bytes, over --%s=%d", len(s.Comment), LimitComment, l.MaxCommentBytes)}
-	}
-	if n := s.Size(); l.MaxSilenceSizeBytes > 0 && n > l.MaxSilenceSizeBytes {
-		return &LimitError{Limit: LimitSilenceSize, Msg: fmt.Sprintf("silence is %d bytes (matchers, author and comment), over --%s=%d", n, LimitSilenceSize, l.MaxSilenceSizeBytes)}
-	}
-	return nil
-}
-
-// Store is where silences are kept (package store).
-type Store interface {
-	SaveSilence(*store.SilenceRecord) error
-	LoadSilences() ([]*store.SilenceRecord, error)
-	DeleteSilences(ids []string) error
-}
-
 // Options configure Silences.
 type Options struct {
-	Store Store
+	// Store keeps the silences across restarts.
+	Store store.Silences
 	// Retention is how long an expired silence is kept; default
 	// DefaultRetention.
 	Retention time.Duration
 	Limits    Limits
 	Logger    *slog.Logger
-	// Now defaults to time.Now.
-	Now func() time.Time
+	// Clock defaults to the system clock.
+	Clock clock.Clock
 }
 
 // Silences is the set of silences. It is safe for concurrent use.
 type Silences struct {
-	store     Store
+	store     store.Silences
 	retention time.Duration
 	limits    Limits
 	logger    *slog.Logger
-	now       func() time.Time
+	clock     clock.Clock
 
 	mu   sync.RWMutex
 	byID map[string]*entry
@@ -257,10 +134,10 @@ func New(o Options) (*Silences, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
-	s := &Silences{store: o.Store, retention: o.Retention, limits: o.Limits, logger: o.Logger, now: o.Now,
+	s := &Silences{store: o.Store, retention: o.Retention, limits: o.Limits, logger: o.Logger, clock: o.Clock,
 		byID: map[string]*entry{}, subs: map[chan struct{}]struct{}{}, wake: make(chan struct{}, 1)}
 	recs, err := o.Store.LoadSilences()
 	if err != nil {
@@ -284,7 +161,7 @@ func New(o Options) (*Silences, error) {
 // while pending, start) change; otherwise the old one is expired and a
 // new one created. It returns the id of the silence that is in force.
 func (s *Silences) Set(sil Silence) (string, error) {
-	now := s.now().UTC()
+	now := s.clock.Now().UTC()
 	sil.Matchers = slices.Clone(sil.Matchers)
 	if sil.StartsAt.IsZero() {
 		sil.StartsAt = now
@@ -340,46 +217,6 @@ func (s *Silences) Set(sil Silence) (string, error) {
 	return sil.ID, nil
 }
 
-// makeRoomLocked makes room for one more silence under
-// Limits.MaxSilences by forgetting, early, the expired silences that ended
-// first; when that is not enough, it refuses and forgets nothing.
-func (s *Silences) makeRoomLocked(now time.Time) error {
-	limit := s.limits.MaxSilences
-	if limit <= 0 || len(s.byID) < limit {
-		return nil
-	}
-	var expired []*entry
-	for _, e := range s.byID {
-		if e.State(now) == Expired {
-			expired = append(expired, e)
-		}
-	}
-	excess := len(s.byID) - limit + 1
-	if len(expired) < excess {
-		return &LimitError{Limit: LimitSilences, Msg: fmt.Sprintf("exceeded maximum number of silences: %d active or pending (limit: --%s=%d); expire some first",
-			len(s.byID)-len(expired), LimitSilences, limit)}
-	}
-	sort.Slice(expired, func(i, j int) bool {
-		if !expired[i].EndsAt.Equal(expired[j].EndsAt) {
-			return expired[i].EndsAt.Before(expired[j].EndsAt)
-		}
-		return expired[i].ID < expired[j].ID
-	})
-	ids := make([]string, excess)
-	for i := range ids {
-		ids[i] = expired[i].ID
-	}
-	if err := s.store.DeleteSilences(ids); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		delete(s.byID, id)
-	}
-	s.logger.Info("Forgot expired silences early to stay within the limit", "count", len(ids), "limit", limit)
-	s.changed()
-	return nil
-}
-
 // canUpdate says whether b may replace a in place (Alertmanager's rule):
 // same matchers, and no change that rewrites the past.
 func canUpdate(a, b *Silence, now time.Time) bool {
@@ -403,7 +240,7 @@ func (s *Silences) Expire(id string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	now := s.now().UTC()
+	now := s.clock.Now().UTC()
 	if e.State(now) == Expired {
 		return fmt.Errorf("silence %s already expired", id)
 	}
@@ -444,7 +281,7 @@ func (s *Silences) Get(id string) (Silence, error) {
 // soonest first, then pending ones starting soonest, then expired ones,
 // most recently ended first.
 func (s *Silences) List() []Silence {
-	now := s.now()
+	now := s.clock.Now()
 	s.mu.RLock()
 	out := make([]Silence, 0, len(s.byID))
 	for _, e := range s.byID {
@@ -488,145 +325,6 @@ func (s *Silences) Muted(labels map[string]string, now time.Time) []string {
 	}
 	sort.Strings(by)
 	return by
-}
-
-// GC forgets the silences that ended more than the retention ago and
-// returns how many.
-func (s *Silences) GC() (int, error) {
-	cutoff := s.now().Add(-s.retention)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var old []string
-	for id, e := range s.byID {
-		if e.EndsAt.Before(cutoff) {
-			old = append(old, id)
-		}
-	}
-	if len(old) == 0 {
-		return 0, nil
-	}
-	if err := s.store.DeleteSilences(old); err != nil {
-		return 0, err
-	}
-	for _, id := range old {
-		delete(s.byID, id)
-	}
-	s.changed()
-	return len(old), nil
-}
-
-// Run forgets old silences now and every 15 minutes until ctx ends, and
-// tells subscribers (Changes) when a silence starts or ends by itself, so
-// that what shows states stays right.
-func (s *Silences) Run(ctx context.Context) error {
-	s.gc()
-	gc := time.NewTicker(gcInterval)
-	defer gc.Stop()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		// Re-armed after every change: a new silence may start or end
-		// before the transition the timer waits for.
-		timer.Reset(time.Hour)
-		if next, ok := s.nextTransition(); ok {
-			timer.Reset(min(max(next.Sub(s.now()), 0)+time.Millisecond, time.Hour))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-gc.C:
-			s.gc()
-		case <-timer.C:
-			s.changed()
-		case <-s.wake:
-		}
-	}
-}
-
-func (s *Silences) gc() {
-	if n, err := s.GC(); err != nil {
-		s.logger.Error("Cannot forget expired silences", "err", err)
-	} else if n > 0 {
-		s.logger.Debug("Forgot expired silences", "count", n)
-	}
-}
-
-// nextTransition returns the next start or end of a silence.
-func (s *Silences) nextTransition() (time.Time, bool) {
-	now := s.now()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var next time.Time
-	for _, e := range s.byID {
-		for _, t := range []time.Time{e.StartsAt, e.EndsAt} {
-			if t.After(now) && (next.IsZero() || t.Before(next)) {
-				next = t
-			}
-		}
-	}
-	return next, !next.IsZero()
-}
-
-// Changes returns a channel that receives (without blocking anyone) after
-// silences change, and a function to stop receiving.
-func (s *Silences) Changes() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	s.subMu.Lock()
-	s.subs[ch] = struct{}{}
-	s.subMu.Unlock()
-	return ch, func() {
-		s.subMu.Lock()
-		delete(s.subs, ch)
-		s.subMu.Unlock()
-	}
-}
-
-func (s *Silences) changed() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	s.subMu.Lock()
-	defer s.subMu.Unlock()
-	for ch := range s.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// validate applies Alertmanager's rules to a silence's content.
-func validate(s *Silence) error {
-	if len(s.Matchers) == 0 {
-		return invalid("at least one matcher required")
-	}
-	allMatchEmpty := true
-	for i, m := range s.Matchers {
-		t := m.matchType()
-		cm, err := config.NewMatcher(t, m.Name, m.Value)
-		if err != nil {
-			return invalid("invalid label matcher %d: %s", i, err)
-		}
-		if !utf8.ValidString(m.Value) {
-			return invalid("invalid label matcher %d: invalid label value %q", i, m.Value)
-		}
-		// As in Alertmanager, a silence must not be able to match every
-		// alert by accident: one of its matchers must need a label value.
-		// Negative matchers (!=, !~) count as such.
-		emptyMatches := (t == config.MatchEqual || t == config.MatchRegexp) && cm.Matches("")
-		allMatchEmpty = allMatchEmpty && emptyMatches
-	}
-	if allMatchEmpty {
-		return invalid("at least one matcher must not match the empty string (it would silence everything)")
-	}
-	if s.EndsAt.IsZero() {
-		return invalid("end time missing")
-	}
-	if s.EndsAt.Before(s.StartsAt) {
-		return invalid("end time must not be before start time")
-	}
-	return nil
 }
 
 func cloneSilence(s Silence) Silence {

@@ -4,37 +4,20 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 )
 
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
-// fakeClock is a settable time.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func setup(t *testing.T) (*Silences, *fakeClock, *store.Store, string) {
+func setup(t *testing.T) (*Silences, *clock.Fake, *store.Store, string) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(dir)
@@ -42,8 +25,8 @@ func setup(t *testing.T) (*Silences, *fakeClock, *store.Store, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &fakeClock{now: t0}
-	s, err := New(Options{Store: st, Now: clk.Now})
+	clk := clock.NewFake(t0)
+	s, err := New(Options{Store: st, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +132,7 @@ func TestStatesAndMuting(t *testing.T) {
 	}
 
 	// Expiring sets endsAt to now; a pending one never starts.
-	clk.Add(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	now := t0.Add(10 * time.Minute)
 	if err := s.Expire(active); err != nil {
 		t.Fatal(err)
@@ -166,7 +149,7 @@ func TestStatesAndMuting(t *testing.T) {
 	if got := s.Muted(shop, now.Add(time.Second)); len(got) != 0 {
 		t.Errorf("muted by expired silences: %v", got)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if err := s.Expire(active); err == nil || !strings.Contains(err.Error(), "already expired") {
 		t.Errorf("expiring twice: %v", err)
 	}
@@ -194,7 +177,7 @@ func TestUpdate(t *testing.T) {
 	s, clk, _, _ := setup(t)
 	base := Silence{Matchers: []Matcher{eq("alertname", "X")}, EndsAt: t0.Add(time.Hour), CreatedBy: "ann", Comment: "c1"}
 	id := mustSet(t, s, base)
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 
 	upd := base
 	upd.ID, upd.StartsAt, upd.EndsAt, upd.Comment = id, t0, t0.Add(3*time.Hour), "longer"
@@ -231,7 +214,7 @@ func TestPersistenceAndGC(t *testing.T) {
 	old := mustSet(t, s, Silence{Matchers: []Matcher{eq("alertname", "Y")}, EndsAt: t0.Add(time.Minute)})
 
 	// Another instance on the same store (a restart) sees both.
-	s2, err := New(Options{Store: st, Now: clk.Now})
+	s2, err := New(Options{Store: st, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,11 +229,11 @@ func TestPersistenceAndGC(t *testing.T) {
 	}
 
 	// Expired for less than the retention: kept (and listed, last).
-	clk.Add(DefaultRetention)
+	clk.Advance(DefaultRetention)
 	if n, err := s.GC(); err != nil || n != 0 {
 		t.Errorf("GC before retention = %d, %v", n, err)
 	}
-	clk.Add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	if n, err := s.GC(); err != nil || n != 1 {
 		t.Errorf("GC after retention = %d, %v", n, err)
 	}
@@ -272,7 +255,7 @@ func TestListOrder(t *testing.T) {
 	p1 := mustSet(t, s, Silence{Matchers: m("p1"), StartsAt: t0.Add(10 * time.Minute), EndsAt: t0.Add(3 * time.Hour)})
 	e1 := mustSet(t, s, Silence{Matchers: m("e1"), EndsAt: t0.Add(time.Minute)})
 	e2 := mustSet(t, s, Silence{Matchers: m("e2"), EndsAt: t0.Add(2 * time.Minute)})
-	clk.Add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	var got []string
 	for _, sil := range s.List() {
 		got = append(got, sil.ID)
@@ -307,25 +290,16 @@ func TestParseMatchers(t *testing.T) {
 }
 
 // TestChanges: subscribers hear of changes, and of a silence that starts
-// or ends by itself (Run's timer).
+// or ends by itself (Run's timer, on the clock).
 func TestChanges(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := New(Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, clk, _, _ := setup(t)
 	ch, stop := s.Changes()
 	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 
-	id, err := s.Set(Silence{Matchers: []Matcher{eq("a", "b")}, EndsAt: time.Now().Add(300 * time.Millisecond)})
+	id, err := s.Set(Silence{Matchers: []Matcher{eq("a", "b")}, StartsAt: t0.Add(time.Hour), EndsAt: t0.Add(2 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,17 +307,74 @@ func TestChanges(t *testing.T) {
 		t.Helper()
 		select {
 		case <-ch:
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("no change notification for %s", what)
 		}
 	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+			t.Fatalf("change notification %s", what)
+		default:
+		}
+	}
 	wait("the new silence")
+	// Run sleeps on the clock (its gc every 15 minutes, the start, the
+	// end): only the start and the end are changes.
+	advanceTo := func(target time.Time) {
+		t.Helper()
+		for {
+			var next time.Time
+			if !clk.WaitFor(10*time.Second, func(ds []time.Time) bool {
+				if len(ds) == 0 {
+					return false
+				}
+				next = slices.MinFunc(ds, func(a, b time.Time) int { return a.Compare(b) })
+				return true
+			}) {
+				t.Fatal("Run does not wait on the clock")
+			}
+			if next.After(target) {
+				clk.Set(target)
+				return
+			}
+			clk.Set(next)
+		}
+	}
+	advanceTo(t0.Add(time.Hour - time.Second))
+	quiet("before the silence starts")
+	advanceTo(t0.Add(time.Hour + time.Millisecond))
+	wait("the silence starting")
+	if sil, _ := s.Get(id); sil.State(clk.Now()) != Active {
+		t.Errorf("notified before the start: %+v", sil)
+	}
+	advanceTo(t0.Add(2*time.Hour - time.Second))
+	quiet("while the silence is active")
+	advanceTo(t0.Add(2*time.Hour + time.Millisecond))
 	wait("the silence ending")
-	if sil, _ := s.Get(id); sil.State(time.Now()) != Expired {
+	if sil, _ := s.Get(id); sil.State(clk.Now()) != Expired {
 		t.Errorf("notified before the end: %+v", sil)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGCOnTheClock: Run forgets silences that ended more than the
+// retention ago, every 15 minutes of the clock.
+func TestGCOnTheClock(t *testing.T) {
+	s, clk, _, _ := setup(t)
+	id := mustSet(t, s, Silence{Matchers: []Matcher{eq("a", "b")}, EndsAt: t0.Add(time.Hour)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	if !clk.WaitFor(10*time.Second, func(ds []time.Time) bool { return len(ds) > 0 }) {
+		t.Fatal("Run does not wait on the clock")
+	}
+	clk.Advance(time.Hour + DefaultRetention + time.Minute)
+	if !clk.WaitFor(10*time.Second, func([]time.Time) bool { _, err := s.Get(id); return err != nil }) {
+		t.Fatal("an old silence was not forgotten")
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrDamaged is wrapped by the error of Open when the file cannot be read:
@@ -140,7 +140,7 @@ func openChecked(path string, init func(*bolt.DB) error) (db *bolt.DB, err error
 		},
 	})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, err
 		}
 		// The system's errors (permissions, I/O, memory) say nothing about

@@ -7,27 +7,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
 // bigView is the engine's View of 10,000 checks, 300 of them in trouble,
 // with 50 Prometheus alerts.
-func bigView() *engine.View {
-	v := &engine.View{GeneratedAt: now, Counts: map[string]int{"up": 9650, "down": 280, "unknown": 70, "flapping": 20},
-		Exporter: engine.ExporterView{URL: "http://127.0.0.1:9115", Reachable: true}}
+func bigView() *view.View {
+	v := &view.View{GeneratedAt: now, Counts: map[string]int{"up": 9650, "down": 280, "unknown": 70, "flapping": 20},
+		Exporter: view.ExporterView{URL: "http://127.0.0.1:9115", Reachable: true}}
 	for i := range 300 {
 		target := fmt.Sprintf("https://host-%04d.example.org/health", i)
-		v.Problems = append(v.Problems, engine.CheckView{
+		v.Problems = append(v.Problems, view.CheckView{
 			ID: "http_2xx " + target, Target: target, Module: "http_2xx", State: "down", Flapping: i%15 == 0,
 			Labels: map[string]string{"instance": target, "module": "http_2xx", "group": "web", "alertname": "ProbeFailed"},
 			Since:  now.Add(-time.Duration(i) * time.Minute), Reason: "HTTP status 503 not in 2xx",
 		})
 	}
 	for i := range 50 {
-		v.Alerts = append(v.Alerts, engine.AlertView{
+		v.Alerts = append(v.Alerts, view.AlertView{
 			Alert: notify.Alert{Labels: map[string]string{"alertname": "HighLatency", "instance": fmt.Sprintf("api-%d:9100", i), "job": "api"},
 				Annotations: map[string]string{"summary": "p99 latency above 2s"}, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour)},
 			Receivers: []string{"ops"}, State: "active",
@@ -56,7 +56,7 @@ func BenchmarkStatusPage(b *testing.B) {
 		notifs[i] = store.NotificationRecord{Integration: "ops/telegram/0", Key: fmt.Sprintf("check|http_2xx https://host-%04d.example.org/health|1|down", i),
 			At: now.Add(-time.Duration(i) * time.Minute), Outcome: store.OutcomeDelivered}
 	}
-	p := New(Options{Engine: &fakeEngine{view: bigView()}, Silences: sils, Version: "bench",
+	p := New(Options{Pipeline: &fakePipeline{view: bigView()}, Silences: sils, Version: "bench",
 		Notifications: func(int) ([]store.NotificationRecord, error) { return notifs, nil }})
 	mux := http.NewServeMux()
 	p.Register(mux)
@@ -73,7 +73,7 @@ func BenchmarkStatusPage(b *testing.B) {
 
 // BenchmarkLiveFragments renders what one live update sends.
 func BenchmarkLiveFragments(b *testing.B) {
-	p := New(Options{Engine: &fakeEngine{view: bigView()}, Version: "bench"})
+	p := New(Options{Pipeline: &fakePipeline{view: bigView()}, Version: "bench"})
 	b.ReportAllocs()
 	var gen uint64
 	for b.Loop() {

@@ -9,19 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
 // hostileView is what the engine holds after clients posted thousands of
 // alerts of 16 KB (twice what --alerts.max-alert-size-bytes allows by
 // default).
-func hostileView() *engine.View {
+func hostileView() *view.View {
 	v := baseView()
 	v.Alerts = nil
 	for i := range 3000 {
-		v.Alerts = append(v.Alerts, engine.AlertView{
+		v.Alerts = append(v.Alerts, view.AlertView{
 			Alert: notify.Alert{Labels: map[string]string{"alertname": fmt.Sprintf("Big%d", i), "big": strings.Repeat("L", 8000)},
 				Annotations: map[string]string{"summary": strings.Repeat("S", 8000)}, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour)},
 			Receivers: []string{"ops"}, State: "active",

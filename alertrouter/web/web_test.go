@@ -15,26 +15,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigie-monitoring/vigie/alertrouter/engine"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
-// fakeEngine serves a View the test sets; setting it announces a change.
-type fakeEngine struct {
+// fakePipeline serves a View the test sets; setting it announces a change.
+type fakePipeline struct {
 	mu   sync.Mutex
-	view *engine.View
+	view *view.View
 	subs []chan struct{}
 }
 
-func (f *fakeEngine) View() *engine.View {
+func (f *fakePipeline) View() *view.View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.view
 }
 
-func (f *fakeEngine) Changes() (<-chan struct{}, func()) {
+func (f *fakePipeline) Changes() (<-chan struct{}, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ch := make(chan struct{}, 1)
@@ -42,7 +42,7 @@ func (f *fakeEngine) Changes() (<-chan struct{}, func()) {
 	return ch, func() {}
 }
 
-func (f *fakeEngine) set(v *engine.View) {
+func (f *fakePipeline) set(v *view.View) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.view = v
@@ -56,11 +56,11 @@ func (f *fakeEngine) set(v *engine.View) {
 
 var now = time.Now()
 
-func baseView() *engine.View {
-	return &engine.View{
+func baseView() *view.View {
+	return &view.View{
 		GeneratedAt: now,
 		Counts:      map[string]int{"up": 40, "down": 2, "unknown": 1, "flapping": 1},
-		Problems: []engine.CheckView{
+		Problems: []view.CheckView{
 			{ID: "http_2xx https://shop.example", Target: "https://shop.example", Module: "http_2xx", State: "down",
 				Since: now.Add(-90 * time.Minute), Reason: "HTTP status 503 not in 2xx",
 				Labels: map[string]string{"instance": "https://shop.example"}},
@@ -69,7 +69,7 @@ func baseView() *engine.View {
 			{ID: "tcp db:5432", Target: "db:5432", Module: "tcp", State: "down", Since: now.Add(-time.Minute),
 				Reason: "connection refused", SuppressedBy: "icmp 10.0.0.1"},
 		},
-		Alerts: []engine.AlertView{
+		Alerts: []view.AlertView{
 			{Alert: notify.Alert{Labels: map[string]string{"alertname": "HighLatency", "job": "api"},
 				Annotations: map[string]string{"summary": "p99 above 2s <b>"}, StartsAt: now.Add(-10 * time.Minute),
 				EndsAt: now.Add(time.Hour)}, Receivers: []string{"ops"}, State: "active"},
@@ -78,13 +78,13 @@ func baseView() *engine.View {
 			{Alert: notify.Alert{Labels: map[string]string{"alertname": "NightlyBackupSlow"}, StartsAt: now.Add(-time.Hour),
 				EndsAt: now.Add(time.Hour)}, Receivers: []string{"ops"}, State: "suppressed", MutedBy: []string{"maintenance:nightly"}},
 		},
-		Exporter: engine.ExporterView{URL: "http://127.0.0.1:9115", Reachable: true},
+		Exporter: view.ExporterView{URL: "http://127.0.0.1:9115", Reachable: true},
 	}
 }
 
 type fixture struct {
 	srv      *httptest.Server
-	engine   *fakeEngine
+	engine   *fakePipeline
 	silences *silence.Silences
 	page     *Page
 	cancel   context.CancelFunc
@@ -101,8 +101,8 @@ func setup(t *testing.T, o Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{engine: &fakeEngine{view: baseView()}, silences: sils}
-	o.Engine, o.Silences, o.Version = f.engine, sils, "1.2.3"
+	f := &fixture{engine: &fakePipeline{view: baseView()}, silences: sils}
+	o.Pipeline, o.Silences, o.Version = f.engine, sils, "1.2.3"
 	if o.Notifications == nil {
 		o.Notifications = st.RecentNotifications
 	}
@@ -208,7 +208,7 @@ func TestPageRenders(t *testing.T) {
 
 	// The exporter being unreachable is said first.
 	v := baseView()
-	v.Exporter = engine.ExporterView{URL: "http://127.0.0.1:9115", Since: now.Add(-3 * time.Minute), LastError: "connection refused"}
+	v.Exporter = view.ExporterView{URL: "http://127.0.0.1:9115", Since: now.Add(-3 * time.Minute), LastError: "connection refused"}
 	f.engine.set(v)
 	_, page = f.get(t, "/")
 	contains(t, "exporter banner", page, `id="exporter-banner"`, "<code>http://127.0.0.1:9115</code> unreachable since", ">3m ago<", "connection refused")
@@ -221,7 +221,7 @@ func TestPageRenders(t *testing.T) {
 
 func TestEmptyPage(t *testing.T) {
 	f := setup(t, Options{})
-	f.engine.set(&engine.View{Counts: map[string]int{}})
+	f.engine.set(&view.View{Counts: map[string]int{}})
 	code, page := f.get(t, "/")
 	if code != 200 {
 		t.Fatal(code)
@@ -433,7 +433,7 @@ func TestLiveUpdates(t *testing.T) {
 	// the changed parts only.
 	v := baseView()
 	v.Counts["down"] = 3
-	v.Problems = append(v.Problems, engine.CheckView{ID: "http_2xx https://blog.example", Target: "https://blog.example",
+	v.Problems = append(v.Problems, view.CheckView{ID: "http_2xx https://blog.example", Target: "https://blog.example",
 		Module: "http_2xx", State: "down", Since: now, Reason: "connection refused"})
 	f.engine.set(v)
 	upd, err := ev.next(5 * time.Second)

@@ -157,7 +157,7 @@ func TestDiscoveryCollapseIsNoFalseUP(t *testing.T) {
 	if !strings.Contains(upMsg.PlainText, "UP") || !strings.Contains(upMsg.PlainText, "back up after") || strings.Contains(upMsg.PlainText, "removed") {
 		t.Errorf("UP message:\n%s", upMsg.PlainText)
 	}
-	time.Sleep(time.Second)
+	waitProbes(t, router, 2)
 	if n := len(tg.Messages()); n != 2 {
 		t.Errorf("%d messages, want 2 (one DOWN, one UP): %+v", n, tg.Messages())
 	}

@@ -47,10 +47,10 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		// go test puts its own go command first in PATH.
+		// go test puts its own GOROOT/bin first in PATH.
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			buildErr = err
+			buildErr = fmt.Errorf("cannot build the binaries: %w", err)
 			return
 		}
 		for _, name := range []string{"vigie_exporter", "vigie_router"} {
@@ -156,6 +156,31 @@ func waitMetric(t *testing.T, base, series string, cond func(float64) bool) floa
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s = %v: condition not met in time", series, v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// probes is how many probes the router has run (all results).
+func probes(t *testing.T, base string) float64 {
+	t.Helper()
+	var n float64
+	for _, result := range []string{"success", "failure", "exporter_error"} {
+		n += metric(t, base, `vigie_router_probes_total{result="`+result+`"}`)
+	}
+	return n
+}
+
+// waitProbes lets the router run n more probes: what the router would
+// still do (a repeated message, a late retry) has had its chance, measured
+// in the router's own work rather than in time.
+func waitProbes(t *testing.T, base string, n float64) {
+	t.Helper()
+	start := probes(t, base)
+	deadline := time.Now().Add(30 * time.Second)
+	for probes(t, base) < start+n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the router ran fewer than %v probes in time", n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

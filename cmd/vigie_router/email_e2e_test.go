@@ -96,7 +96,7 @@ receivers:
 		time.Sleep(50 * time.Millisecond)
 	}
 	waitMetric(t, router, "vigie_router_outbox_depth", func(v float64) bool { return v == 0 })
-	time.Sleep(500 * time.Millisecond)
+	waitProbes(t, router, 2) // beyond every backoff: nothing more comes
 	msgs := sink.received()
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages accepted, want exactly 1", len(msgs))

@@ -143,9 +143,10 @@ func TestTelegram500Then429ThenOK(t *testing.T) {
 	if n := tg.Requests(); n != 3 {
 		t.Errorf("%d requests, want 3 (500, 429, OK)", n)
 	}
-	// Still exactly one message a while later, and the outbox is empty.
+	// Still exactly one message two probes later (beyond every backoff),
+	// and the outbox is empty.
 	waitMetric(t, router, "vigie_router_outbox_depth", func(v float64) bool { return v == 0 })
-	time.Sleep(time.Second)
+	waitProbes(t, router, 2)
 	if n := len(tg.Messages()); n != 1 {
 		t.Errorf("%d messages delivered, want exactly 1", n)
 	}

@@ -169,9 +169,20 @@ func (w *webDriver) typeInto(css, text string) {
 	w.call("POST", "/element/"+el+"/value", map[string]any{"text": text}, nil)
 }
 
+// click clicks the element css selects. A live update may replace it
+// between finding and clicking (a stale element): it is found again.
 func (w *webDriver) click(css string) {
 	w.t.Helper()
-	w.call("POST", "/element/"+w.mustFind(css)+"/click", map[string]any{}, nil)
+	for attempt := 1; ; attempt++ {
+		path := "/element/" + w.mustFind(css) + "/click"
+		err := w.try("POST", path, map[string]any{}, nil)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "stale element") || attempt == 10 {
+			w.t.Fatalf("webdriver POST %s: %v", path, err)
+		}
+	}
 }
 
 func (w *webDriver) exec(script string, out any) {

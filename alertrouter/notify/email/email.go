@@ -140,10 +140,6 @@ func (n *Notifier) credentials() (password, secret string, err error) {
 	return password, secret, nil
 }
 
-// SendResolved reports whether recoveries are sent (send_resolved, default
-// true). Notify drops resolved notifications itself when it is false.
-func (n *Notifier) SendResolved() bool { return n.sendResolved }
-
 // Notify implements notify.Notifier.
 func (n *Notifier) Notify(ctx context.Context, msg *notify.Notification) (bool, error) {
 	if !n.sendResolved && msg.Status == notify.StatusResolved && msg.Kind != notify.KindTest {

@@ -128,10 +128,6 @@ func (n *Notifier) secrets() ([]string, error) {
 	return nil, nil
 }
 
-// SendResolved reports whether recoveries are sent (send_resolved, default
-// true). Notify drops resolved notifications itself when it is false.
-func (n *Notifier) SendResolved() bool { return n.sendResolved }
-
 // RateLimits implements notify.RateLimited: max_per_hour messages per
 // destination (default 20), and for Twilio one message a second per
 // sending number (a long code's throughput).

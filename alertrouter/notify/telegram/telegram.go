@@ -119,10 +119,6 @@ func (n *Notifier) token() (string, error) {
 	return token, nil
 }
 
-// SendResolved reports whether recoveries are sent (send_resolved, default
-// true). Notify drops resolved notifications itself when it is false.
-func (n *Notifier) SendResolved() bool { return n.sendResolved }
-
 // ChatID returns the chat messages go to: the configured one, or the
 // supergroup it was upgraded to.
 func (n *Notifier) ChatID() config.ChatID {

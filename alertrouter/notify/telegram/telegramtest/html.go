@@ -41,15 +41,15 @@ func ParseHTML(text string) (string, error) {
 			}
 			if closing {
 				if len(open) == 0 {
-					return "", fmt.Errorf("Unexpected end tag at byte offset %d", i)
+					return "", telegramError("Unexpected end tag at byte offset %d", i)
 				}
 				if top := open[len(open)-1]; top != name {
-					return "", fmt.Errorf("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\"", i, top, name)
+					return "", telegramError("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\"", i, top, name)
 				}
 				open = open[:len(open)-1]
 			} else {
 				if len(open) > 0 && (open[len(open)-1] == "code" || (open[len(open)-1] == "pre" && name != "code")) {
-					return "", fmt.Errorf("Tag \"%s\" can't be nested in \"%s\" at byte offset %d", name, open[len(open)-1], i)
+					return "", telegramError("Tag \"%s\" can't be nested in \"%s\" at byte offset %d", name, open[len(open)-1], i)
 				}
 				open = append(open, name)
 			}
@@ -57,14 +57,14 @@ func ParseHTML(text string) (string, error) {
 		default:
 			r, n := utf8.DecodeRuneInString(text[i:])
 			if r == utf8.RuneError && n == 1 {
-				return "", fmt.Errorf("Text must be encoded in UTF-8")
+				return "", telegramError("Text must be encoded in UTF-8")
 			}
 			out.WriteRune(r)
 			i += n
 		}
 	}
 	if len(open) > 0 {
-		return "", fmt.Errorf("Can't find end tag corresponding to start tag \"%s\"", open[len(open)-1])
+		return "", telegramError("Can't find end tag corresponding to start tag \"%s\"", open[len(open)-1])
 	}
 	return out.String(), nil
 }
@@ -74,7 +74,7 @@ func ParseHTML(text string) (string, error) {
 func parseEntity(text string, i int) (rune, int, error) {
 	end := strings.IndexByte(text[i:], ';')
 	if end < 2 || end > 12 {
-		return 0, 0, fmt.Errorf("Character \"&\" at byte offset %d must be escaped as \"&amp;\"", i)
+		return 0, 0, telegramError("Character \"&\" at byte offset %d must be escaped as \"&amp;\"", i)
 	}
 	name := text[i+1 : i+end]
 	switch name {
@@ -96,7 +96,7 @@ func parseEntity(text string, i int) (rune, int, error) {
 			return rune(v), end + 1, nil
 		}
 	}
-	return 0, 0, fmt.Errorf("Unsupported HTML entity \"&%s;\" at byte offset %d", name, i)
+	return 0, 0, telegramError("Unsupported HTML entity \"&%s;\" at byte offset %d", name, i)
 }
 
 // parseTag parses the tag at text[i] ('<') and returns its length. Like
@@ -106,25 +106,25 @@ func parseTag(text string, i int) (n int, name string, closing bool, err error) 
 	if strings.HasPrefix(text[i:], "</") {
 		end := strings.IndexByte(text[i:], '>')
 		if end < 0 {
-			return 0, "", false, fmt.Errorf("Unclosed end tag at byte offset %d", i)
+			return 0, "", false, telegramError("Unclosed end tag at byte offset %d", i)
 		}
 		name = strings.ToLower(strings.TrimSpace(text[i+2 : i+end]))
 		if !supportedTags[name] {
-			return 0, "", false, fmt.Errorf("Unsupported end tag \"%s\" at byte offset %d", name, i)
+			return 0, "", false, telegramError("Unsupported end tag \"%s\" at byte offset %d", name, i)
 		}
 		return end + 1, name, true, nil
 	}
 	nameEnd := strings.IndexAny(text[i+1:], " \t\n>")
 	if nameEnd < 0 {
-		return 0, "", false, fmt.Errorf("Unclosed start tag at byte offset %d", i)
+		return 0, "", false, telegramError("Unclosed start tag at byte offset %d", i)
 	}
 	name = strings.ToLower(text[i+1 : i+1+nameEnd])
 	if !supportedTags[name] {
-		return 0, "", false, fmt.Errorf("Unsupported start tag \"%s\" at byte offset %d", name, i)
+		return 0, "", false, telegramError("Unsupported start tag \"%s\" at byte offset %d", name, i)
 	}
 	end := tagEnd(text, i+1+nameEnd) - i
 	if end < 0 {
-		return 0, "", false, fmt.Errorf("Unclosed start tag at byte offset %d", i)
+		return 0, "", false, telegramError("Unclosed start tag at byte offset %d", i)
 	}
 	body := text[i+1 : i+end]
 	nameEnd = len(name)
@@ -135,15 +135,15 @@ func parseTag(text string, i int) (n int, name string, closing bool, err error) 
 	switch name {
 	case "a":
 		if attrs["href"] == "" {
-			return 0, "", false, fmt.Errorf("Tag \"a\" must have attribute \"href\" at byte offset %d", i)
+			return 0, "", false, telegramError("Tag \"a\" must have attribute \"href\" at byte offset %d", i)
 		}
 	case "span":
 		if attrs["class"] != "tg-spoiler" {
-			return 0, "", false, fmt.Errorf("Tag \"span\" must have class \"tg-spoiler\" at byte offset %d", i)
+			return 0, "", false, telegramError("Tag \"span\" must have class \"tg-spoiler\" at byte offset %d", i)
 		}
 	case "tg-emoji":
 		if _, err := strconv.ParseInt(attrs["emoji-id"], 10, 64); err != nil {
-			return 0, "", false, fmt.Errorf("Tag \"tg-emoji\" must have a valid attribute \"emoji-id\" at byte offset %d", i)
+			return 0, "", false, telegramError("Tag \"tg-emoji\" must have a valid attribute \"emoji-id\" at byte offset %d", i)
 		}
 	}
 	return end + 1, name, false, nil
@@ -191,7 +191,7 @@ func parseAttributes(s string, tagOffset int) (map[string]string, error) {
 			q := s[:1]
 			end := strings.Index(s[1:], q)
 			if end < 0 {
-				return nil, fmt.Errorf("Unclosed attribute value at byte offset %d", tagOffset)
+				return nil, telegramError("Unclosed attribute value at byte offset %d", tagOffset)
 			}
 			raw, s = s[1:1+end], s[2+end:]
 		default:
@@ -202,7 +202,7 @@ func parseAttributes(s string, tagOffset int) (map[string]string, error) {
 			raw, s = s[:end], s[end:]
 		}
 		if strings.ContainsAny(raw, "<") {
-			return nil, fmt.Errorf("Character \"<\" in attribute value at byte offset %d must be escaped", tagOffset)
+			return nil, telegramError("Character \"<\" in attribute value at byte offset %d must be escaped", tagOffset)
 		}
 		value, err := decodeEntities(raw, tagOffset)
 		if err != nil {
@@ -232,4 +232,10 @@ func decodeEntities(s string, offset int) (string, error) {
 		i += n
 	}
 	return b.String(), nil
+}
+
+// telegramError words a parse error as Telegram does: its descriptions
+// start with a capital letter, and clients match them.
+func telegramError(format string, args ...any) error {
+	return fmt.Errorf(format, args...)
 }

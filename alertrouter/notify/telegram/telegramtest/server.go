@@ -350,6 +350,29 @@ func (s *Server) findChat(ref string) (Chat, bool) {
 	return Chat{}, false
 }
 
+// plainText is what people read of a message in a parse mode, or
+// Telegram's description of what is wrong with it.
+func plainText(text, parseMode string) (plain, problem string) {
+	plain = text
+	switch strings.ToLower(parseMode) {
+	case "":
+	case "html":
+		var err error
+		if plain, err = ParseHTML(text); err != nil {
+			return "", "can't parse entities: " + err.Error()
+		}
+	default:
+		return "", "unsupported parse_mode"
+	}
+	if strings.TrimSpace(plain) == "" {
+		return "", "message text is empty"
+	}
+	if len(utf16.Encode([]rune(plain))) > MaxMessageLength {
+		return "", "message is too long"
+	}
+	return plain, ""
+}
+
 func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	p, problem := readParams(r)
 	if problem != "" {
@@ -382,25 +405,9 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "message thread not found")
 		return
 	}
-	plain := p.Text
-	switch strings.ToLower(p.ParseMode) {
-	case "":
-	case "html":
-		var err error
-		if plain, err = ParseHTML(p.Text); err != nil {
-			badRequest(w, "can't parse entities: "+err.Error())
-			return
-		}
-	default:
-		badRequest(w, "unsupported parse_mode")
-		return
-	}
-	if strings.TrimSpace(plain) == "" {
-		badRequest(w, "message text is empty")
-		return
-	}
-	if len(utf16.Encode([]rune(plain))) > MaxMessageLength {
-		badRequest(w, "message is too long")
+	plain, problem := plainText(p.Text, p.ParseMode)
+	if problem != "" {
+		badRequest(w, problem)
 		return
 	}
 	s.mu.Lock()

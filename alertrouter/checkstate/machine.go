@@ -1,0 +1,221 @@
+package checkstate
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/rules"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
+)
+
+// Check is one check's state: what the router believes (Status), whether
+// it is flapping, and its flap-detection memory. Only the Machine changes
+// it; other stages read it.
+type Check struct {
+	Status
+	Flapping bool
+	hist     *flapHistory
+	pol      *rules.Policy
+}
+
+// Change is what one probe result did to a check.
+type Change struct {
+	Before     Status
+	Transition Transition
+	Flap       FlapEvent
+	// Flapping: the check was flapping when the transition was evaluated
+	// (before it settled, with FlapSettled).
+	Flapping bool
+	// FlapSince is when the episode that settled began (FlapSettled).
+	FlapSince time.Time
+	// Changed: what is saved of the check changed.
+	Changed bool
+}
+
+// Observe feeds one probe result to the check, with the thresholds and
+// flap detection of its policy. It is the whole state machine; it reads
+// nothing but c.
+func (c *Check) Observe(success bool, reason string, now time.Time) Change {
+	ch := Change{Before: c.Status}
+	ch.Transition = c.Status.Observe(success, reason, now, c.pol.Failures, c.pol.Successes)
+	ch.Changed = c.Status != ch.Before
+	if ch.Transition == WentDown || ch.Transition == CameBackUp {
+		ch.Changed = true
+		if c.noteChange(now, c.pol.Flap) {
+			c.Flapping, c.hist.since = true, now
+			ch.Flap, ch.Flapping = FlapStarted, true
+			return ch
+		}
+	}
+	ch.Flapping = c.Flapping
+	if c.Flapping {
+		if !c.settled(now, c.pol.Flap) {
+			ch.Flap = FlapHeld
+			return ch
+		}
+		ch.Flap, ch.FlapSince, ch.Changed = FlapSettled, c.FlappingSince(), true
+		c.Flapping, c.hist = false, nil
+	}
+	return ch
+}
+
+// Policy is the rules' policy the check is evaluated with.
+func (c *Check) Policy() *rules.Policy { return c.pol }
+
+// Record fills the state fields of a saved check.
+func (c *Check) Record(rec *store.CheckRecord) {
+	rec.State, rec.Failures, rec.Successes = c.State.String(), c.Failures, c.Successes
+	rec.Since, rec.FailingSince, rec.Reason = c.Since, c.FailingSince, c.Reason
+	rec.Changes, rec.Flapping, rec.FlappingSince = c.Changes(), c.Flapping, c.FlappingSince()
+}
+
+// Metrics are the machine's instruments.
+type Metrics struct {
+	checks   [3]prometheus.Gauge // by State
+	flapping prometheus.Gauge
+}
+
+// NewMetrics creates the machine's metrics; they are registered on reg
+// unless it is nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	checks := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vigie_router_checks",
+		Help: "Checks (target and module) by state: unknown, up, down.",
+	}, []string{"state"})
+	m := &Metrics{flapping: prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vigie_router_checks_flapping",
+		Help: "Checks flapping (changing state too often; also counted in vigie_router_checks).",
+	})}
+	for s := range m.checks {
+		m.checks[s] = checks.WithLabelValues(State(s).String())
+	}
+	if reg != nil {
+		reg.MustRegister(checks, m.flapping)
+	}
+	return m
+}
+
+// Machine keeps the state of every check, and counts them by state.
+type Machine struct {
+	checks   map[string]*Check
+	counts   [3]int
+	flapping int
+	metrics  *Metrics
+	dirty    map[string]bool
+	marks    *view.Marks
+}
+
+// NewMachine returns a machine without checks; metrics and marks may be
+// nil.
+func NewMachine(metrics *Metrics, marks *view.Marks) *Machine {
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	if marks == nil {
+		marks = &view.Marks{}
+	}
+	marks.Counts = true
+	return &Machine{checks: map[string]*Check{}, metrics: metrics, dirty: map[string]bool{}, marks: marks}
+}
+
+// Add starts a new check: UNKNOWN since now.
+func (m *Machine) Add(id string, pol *rules.Policy, now time.Time) *Check {
+	return m.add(id, &Check{Status: Status{Since: now}, pol: pol})
+}
+
+// Restore takes back a check saved by the last run (its state was
+// checked when the store was read).
+func (m *Machine) Restore(id string, rec *store.CheckRecord, pol *rules.Policy) *Check {
+	state, _ := ParseState(rec.State)
+	c := &Check{
+		Status: Status{State: state, Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since,
+			FailingSince: rec.FailingSince, Reason: rec.Reason},
+		Flapping: rec.Flapping,
+		pol:      pol,
+	}
+	if len(rec.Changes) > 0 || rec.Flapping {
+		c.hist = &flapHistory{changes: rec.Changes, since: rec.FlappingSince}
+	}
+	return m.add(id, c)
+}
+
+func (m *Machine) add(id string, c *Check) *Check {
+	if old := m.checks[id]; old != nil {
+		m.count(old.State, old.Flapping, -1)
+	}
+	m.checks[id] = c
+	m.count(c.State, c.Flapping, 1)
+	return c
+}
+
+// Remove forgets a check.
+func (m *Machine) Remove(id string) {
+	if c := m.checks[id]; c != nil {
+		m.count(c.State, c.Flapping, -1)
+		delete(m.checks, id)
+	}
+	delete(m.dirty, id)
+}
+
+func (m *Machine) count(state State, flapping bool, n int) {
+	m.counts[state] += n
+	m.metrics.checks[state].Set(float64(m.counts[state]))
+	if flapping {
+		m.flapping += n
+		m.metrics.flapping.Set(float64(m.flapping))
+	}
+	m.marks.Counts = true
+}
+
+// SetPolicy changes the thresholds of a check (a reload, new labels).
+func (m *Machine) SetPolicy(id string, pol *rules.Policy) {
+	if c := m.checks[id]; c != nil {
+		c.pol = pol
+	}
+}
+
+// Get returns a check's state, or nil. The caller must not change it.
+func (m *Machine) Get(id string) *Check { return m.checks[id] }
+
+// Len is the number of checks.
+func (m *Machine) Len() int { return len(m.checks) }
+
+// Observe feeds one probe result to a check and returns its state (nil
+// for an unknown check).
+func (m *Machine) Observe(id string, success bool, reason string, now time.Time) (ch Change, c *Check) {
+	c = m.checks[id]
+	if c == nil {
+		return Change{}, nil
+	}
+	state, flapping := c.State, c.Flapping
+	ch = c.Observe(success, reason, now)
+	if ch.Changed {
+		m.dirty[id] = true
+	}
+	if state != c.State || flapping != c.Flapping {
+		m.count(state, flapping, -1)
+		m.count(c.State, c.Flapping, 1)
+	}
+	return ch, c
+}
+
+// Counts returns the checks by state and how many are flapping.
+func (m *Machine) Counts() (byState [3]int, flapping int) {
+	return m.counts, m.flapping
+}
+
+// TakeDirty returns the checks whose saved state changed since the last
+// call.
+func (m *Machine) TakeDirty() []string {
+	if len(m.dirty) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m.dirty))
+	for id := range m.dirty {
+		out = append(out, id)
+	}
+	clear(m.dirty)
+	return out
+}

@@ -1,0 +1,227 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/scheduler"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
+)
+
+// TestMain lets the benchmark re-run this test binary as a fake exporter,
+// so that the router's CPU is measured alone (getrusage of this process).
+func TestMain(m *testing.M) {
+	if n := os.Getenv("VIGIE_FAKE_EXPORTER_TARGETS"); n != "" {
+		serveFakeExporter(n)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveFakeExporter answers /sd with n targets and /probe with a quick JSON
+// success, and prints its address.
+func serveFakeExporter(n string) {
+	count, _ := strconv.Atoi(n)
+	var sd strings.Builder
+	sd.WriteString(`[{"labels":{"module":"http_2xx","group":"bench"},"targets":[`)
+	for i := range count {
+		if i > 0 {
+			sd.WriteByte(',')
+		}
+		fmt.Fprintf(&sd, `"https://site%d.example"`, i)
+	}
+	sd.WriteString("]}]")
+	sdBody := []byte(sd.String())
+	probeBody := []byte(`{"target":"x","module":"http_2xx","prober":"http","success":true,"duration_seconds":0.01,"metrics":[]}` + "\n")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println(l.Addr().String())
+	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/sd" {
+			w.Write(sdBody)
+			return
+		}
+		w.Write(probeBody)
+	}))
+}
+
+// BenchmarkRouter10kChecks schedules 10,000 checks at a 60 s interval
+// (override with VIGIE_BENCH_CHECKS, VIGIE_BENCH_INTERVAL) through the
+// real HTTP client against a fake exporter in another process, for
+// VIGIE_BENCH_DURATION (default 20s) after the target list is loaded, and
+// reports the router's CPU (share of one core, per probe) and memory.
+// Run: go test ./alertrouter/pipeline/ -run '^$' -bench Router10k -benchtime 1x
+func BenchmarkRouter10kChecks(b *testing.B) {
+	checks := envInt("VIGIE_BENCH_CHECKS", 10000)
+	interval := envDuration("VIGIE_BENCH_INTERVAL", 60*time.Second)
+	duration := envDuration("VIGIE_BENCH_DURATION", 20*time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	child := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), "VIGIE_FAKE_EXPORTER_TARGETS="+strconv.Itoa(checks))
+	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := child.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		child.Process.Kill()
+		child.Wait()
+	}()
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.HasPrefix(addr, "ERROR") {
+		b.Fatalf("fake exporter: %q, %v", addr, err)
+	}
+	go io.Copy(io.Discard, out)
+
+	cfg, err := config.ParseRouter([]byte(fmt.Sprintf(`
+exporter:
+  url: http://%s
+  sd_refresh_interval: 30s
+checks:
+  interval: %s
+  timeout: 5s
+rules:
+  - receivers: [nobody]
+receivers:
+  - name: nobody
+`, strings.TrimSpace(addr), interval)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	metrics := NewMetrics(nil)
+	e, err := New(Options{Config: cfg, Store: st, Dispatcher: benchDispatcher{}, Metrics: metrics})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	<-e.SDDone()
+
+	runtime.GC()
+	b.ResetTimer()
+	cpu0, wall0 := cpuTime(), time.Now()
+	probes0 := metrics.Probes()
+	time.Sleep(duration)
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	probes := metrics.Probes() - probes0
+	b.StopTimer()
+
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	goroutines := runtime.NumGoroutine()
+	stop()
+	<-done
+
+	if probes == 0 {
+		b.Fatal("no probes ran")
+	}
+	share := cpu.Seconds() / wall.Seconds()
+	b.ReportMetric(share*100, "%core")
+	b.ReportMetric(float64(cpu.Microseconds())/probes, "cpu-µs/probe")
+	b.ReportMetric(probes/wall.Seconds(), "probes/s")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(goroutines), "goroutines")
+	b.Logf("%d checks every %s: %.0f probes in %s, router CPU %s (%.2f%% of one core, %.0f µs/probe), heap %.1f MiB, RSS %.1f MiB, %d goroutines",
+		checks, interval, probes, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), share*100,
+		float64(cpu.Microseconds())/probes, float64(ms.HeapInuse)/(1<<20), float64(rssBytes())/(1<<20), goroutines)
+}
+
+type benchDispatcher struct{}
+
+func (benchDispatcher) Expand([]*notify.Notification, time.Time) []*store.OutboxEntry { return nil }
+func (benchDispatcher) Submit([]*store.OutboxEntry)                                   {}
+func (benchDispatcher) SubmitUnsaved([]*store.OutboxEntry, error)                     {}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func rssBytes() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkStatePerCheck reports the heap the pipeline's stages keep per
+// check (identity, schedule, state, incident, policy), for 10,000 checks
+// that have been probed once.
+func BenchmarkStatePerCheck(b *testing.B) {
+	var entries []string
+	for i := range 10000 {
+		entries = append(entries, fmt.Sprintf("https://site%05d.example tcp_connect x", i))
+	}
+	gs := groups(entries...)
+	for range b.N {
+		h := newHarness(b, b.TempDir(), viewConfig)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		h.p.turn(h.now, targets.Fetched{Groups: gs})
+		for i := range 10000 {
+			h.p.probeDone(scheduler.Result(fmt.Sprintf("tcp_connect https://site%05d.example", i), ok), h.now)
+		}
+		if err := h.p.commit(h.now); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/10000, "B/check")
+		runtime.KeepAlive(h)
+	}
+}

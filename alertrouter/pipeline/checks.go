@@ -1,0 +1,101 @@
+package pipeline
+
+import (
+	"sort"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
+)
+
+// applyTargets makes the checks match a target list: the target source
+// says what it adds, relabels and removes; each stage follows. New checks
+// get the state the last run saved, if any.
+func (p *Pipeline) applyTargets(groups []exporter.TargetGroup, now time.Time) {
+	u := p.source.Apply(groups, p.announced, now)
+	for _, t := range u.Added {
+		p.addCheck(t, now)
+	}
+	for _, t := range u.Relabeled {
+		pol := p.incident.Policy(t.MatchLabels)
+		p.machine.SetPolicy(t.ID, pol)
+		p.incident.Relabel(t, pol)
+		p.writes.checks[t.ID] = true
+	}
+	for _, id := range u.Removed {
+		p.removeCheck(id, now)
+	}
+	// Parents are known once every check is: then catch up.
+	for _, list := range [][]*targets.Target{u.Added, u.Relabeled} {
+		for _, t := range list {
+			p.incident.CatchUp(t.ID, now)
+		}
+	}
+}
+
+// announced says whether a check, or a state saved by the last run, was
+// announced DOWN to someone (the removal guard).
+func (p *Pipeline) announced(id string) bool {
+	if rec, ok := p.restored[id]; ok {
+		return len(rec.Notified) > 0
+	}
+	return p.incident.Announced(id)
+}
+
+// addCheck starts a check in every stage, from its saved state if any.
+func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
+	pol := p.incident.Policy(t.MatchLabels)
+	rec, restored := p.restored[t.ID]
+	if restored {
+		delete(p.restored, t.ID)
+		st := p.machine.Restore(t.ID, rec, pol)
+		p.incident.AddCheck(t, st, pol, rec.Notified)
+		if !sameLabels(rec.Labels, t.Labels) {
+			p.writes.checks[t.ID] = true
+		}
+	} else {
+		st := p.machine.Add(t.ID, pol, now)
+		p.incident.AddCheck(t, st, pol, nil)
+		p.writes.checks[t.ID] = true
+	}
+	p.sched.Add(t, p.pending(t.ID), now)
+}
+
+// removeCheck forgets a check that left the list (or a saved state the
+// list does not name): the incident stage resolves what was announced.
+func (p *Pipeline) removeCheck(id string, now time.Time) {
+	if rec, ok := p.restored[id]; ok {
+		// A state saved by the last run of a check that is gone: it is
+		// resolved like a check.
+		delete(p.restored, id)
+		t := targets.New(rec.Target, rec.Module, rec.Labels)
+		pol := p.incident.Policy(t.MatchLabels)
+		p.incident.AddCheck(t, p.machine.Restore(id, rec, pol), pol, rec.Notified)
+	}
+	p.incident.RemoveCheck(id, now)
+	p.machine.Remove(id)
+	p.sched.Remove(id)
+	p.writes.checks[id] = true // gone from every stage: deleted
+}
+
+func sameLabels(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// sortedKeys is for deterministic order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,57 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
+)
+
+// publisher coalesces views: at most one every view.MinGap under churn,
+// or at once when IngestAlerts waits for it.
+type publisher struct {
+	pub  *view.Publisher
+	last time.Time
+}
+
+// due is when the next View may be published.
+func (v *publisher) due() time.Time { return v.last.Add(view.MinGap) }
+
+// dueIf is due when something changed, else zero.
+func (v *publisher) dueIf(changed bool) time.Time {
+	if !changed {
+		return time.Time{}
+	}
+	return v.due()
+}
+
+// publish builds a View from what the stages marked as changed, reusing
+// the rest of the previous one, and swaps it in.
+func (p *Pipeline) publish(now time.Time) {
+	prev := p.views.pub.View()
+	counts, flapping := p.machine.Counts()
+	v := &view.View{
+		GeneratedAt: now,
+		Counts: map[string]int{
+			checkstate.Unknown.String(): counts[checkstate.Unknown],
+			checkstate.Up.String():      counts[checkstate.Up],
+			checkstate.Down.String():    counts[checkstate.Down],
+			"flapping":                  flapping,
+		},
+		Exporter: p.health.View(),
+		Grouped:  p.batcher.Count(),
+	}
+	if p.marks.Problems || prev == nil {
+		v.Problems, v.ProblemsOmitted = p.incident.ProblemViews()
+	} else {
+		v.Problems, v.ProblemsOmitted = prev.Problems, prev.ProblemsOmitted
+	}
+	if p.marks.Alerts || prev == nil {
+		v.Alerts = p.incident.AlertViews()
+	} else {
+		v.Alerts = prev.Alerts
+	}
+	p.marks = view.Marks{}
+	p.views.last = now
+	p.views.pub.Publish(v)
+}

@@ -1,0 +1,346 @@
+// Package scheduler is the pipeline's probe stage: it decides when each
+// check is probed and runs the probes. Each check has a fixed slot in the
+// interval, from a stable hash of its target and module (no thundering
+// herd, the same slot across restarts), and is probed every
+// retry_interval while its state is being confirmed. Due times are a
+// min-heap owned by the pipeline's goroutine; probes run on at most
+// max_concurrency reused workers that only talk to the Prober, and their
+// results come back on one channel. Nothing sleeps per check, no
+// goroutine or timer exists per check.
+//
+// The Prober is one exporter today; a fan-out over several locations is
+// another Prober. An ownership filter (SetOwner) limits which checks this
+// router probes, for routers sharing the work.
+package scheduler
+
+import (
+	"container/heap"
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
+)
+
+// LaunchSlack lets checks due within it start together: one wake-up
+// launches a handful of probes instead of one, which is what keeps an idle
+// router cheap. Starting a probe a few milliseconds early is harmless.
+const LaunchSlack = 50 * time.Millisecond
+
+// Config is how often and how many probes run.
+type Config struct {
+	Interval, RetryInterval time.Duration
+	MaxConcurrency          int
+}
+
+// Done is a finished probe.
+type Done struct {
+	ID     string
+	Result exporter.Result
+	slot   *slot
+	pool   chan job // the queue the job came from
+}
+
+// Result is a Done for a check that was not launched by the scheduler
+// (tests, replays): it is fed as if its probe had just finished.
+func Result(id string, res exporter.Result) Done { return Done{ID: id, Result: res} }
+
+type job struct {
+	s      *slot
+	prober exporter.Prober
+}
+
+// slot is one check's place in the schedule.
+type slot struct {
+	t                 *targets.Target
+	next              time.Time
+	index             int // in the heap; -1 when not queued
+	inFlight, removed bool
+	owned             bool
+	lastErr           string // the last exporter error, until a result comes
+}
+
+// Scheduler runs the probes. Its methods are for one goroutine (the
+// pipeline's); the workers only probe.
+type Scheduler struct {
+	cfg     Config
+	prober  exporter.Prober
+	owner   func(id string) bool
+	logger  *slog.Logger
+	metrics *Metrics
+
+	slots    map[string]*slot
+	queue    slotHeap
+	jobs     chan job // the workers' queue; its capacity is MaxConcurrency
+	workers  int      // workers started on jobs
+	poolBusy int      // jobs queued on or running from jobs
+	inFlight int
+	// busy mirrors inFlight for other goroutines (Busy).
+	busy    atomic.Int64
+	results chan Done
+	wg      sync.WaitGroup
+}
+
+// New returns a scheduler without checks; logger and metrics may be nil.
+func New(cfg Config, p exporter.Prober, logger *slog.Logger, metrics *Metrics) *Scheduler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil, nil)
+	}
+	return &Scheduler{
+		cfg: cfg, prober: p, logger: logger, metrics: metrics,
+		slots:   map[string]*slot{},
+		jobs:    make(chan job, cfg.MaxConcurrency),
+		results: make(chan Done, cfg.MaxConcurrency),
+	}
+}
+
+// Results is where finished probes arrive; give each to Finish.
+func (s *Scheduler) Results() <-chan Done { return s.results }
+
+// Add schedules a new check; pending says its state is being confirmed.
+func (s *Scheduler) Add(t *targets.Target, pending bool, now time.Time) {
+	sl := &slot{t: t, index: -1}
+	sl.owned = s.owner == nil || s.owner(t.ID)
+	s.slots[t.ID] = sl
+	if sl.owned {
+		s.schedule(sl, s.nextRun(sl, pending, now))
+	}
+}
+
+// Remove stops probing a check; a probe in flight is ignored when it
+// ends.
+func (s *Scheduler) Remove(id string) {
+	sl := s.slots[id]
+	if sl == nil {
+		return
+	}
+	sl.removed = true
+	if sl.index >= 0 {
+		heap.Remove(&s.queue, sl.index)
+	}
+	delete(s.slots, id)
+}
+
+// Reconfigure applies a reload: a new Prober for the next probes, a new
+// pool when max_concurrency changed (the old workers finish what they
+// were given, then exit), and checks that are not in flight rescheduled
+// when the intervals changed.
+func (s *Scheduler) Reconfigure(cfg Config, p exporter.Prober, pending func(id string) bool, now time.Time) {
+	old := s.cfg
+	s.cfg, s.prober = cfg, p
+	if cfg.MaxConcurrency != old.MaxConcurrency {
+		close(s.jobs)
+		s.jobs = make(chan job, cfg.MaxConcurrency)
+		s.workers, s.poolBusy = 0, 0
+	}
+	if cfg.Interval == old.Interval && cfg.RetryInterval == old.RetryInterval {
+		return
+	}
+	for _, sl := range s.slots {
+		if sl.owned && !sl.inFlight {
+			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
+		}
+	}
+}
+
+// SetOwner limits the checks this router probes to those owned says (nil:
+// every check). A check that stops being owned is no longer probed and
+// its probe in flight is ignored; one that becomes owned is scheduled at
+// its slot.
+func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string) bool, now time.Time) {
+	s.owner = owned
+	for _, sl := range s.slots {
+		o := owned == nil || owned(sl.t.ID)
+		if o == sl.owned {
+			continue
+		}
+		sl.owned = o
+		switch {
+		case !o && sl.index >= 0:
+			heap.Remove(&s.queue, sl.index)
+		case o && !sl.inFlight:
+			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
+		}
+	}
+}
+
+// Launch hands the probes that are due to the workers, as far as the
+// concurrency limit allows; the rest wait for a result to free a worker.
+// Workers are started as needed and then kept: no goroutine per probe.
+func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
+	horizon := now.Add(LaunchSlack)
+	for len(s.queue) > 0 && !s.queue[0].next.After(horizon) {
+		if s.poolBusy >= cap(s.jobs) {
+			return // saturated: a result frees a worker and calls us again
+		}
+		sl := heap.Pop(&s.queue).(*slot)
+		sl.inFlight = true
+		s.inFlight++
+		s.busy.Add(1)
+		s.poolBusy++
+		s.jobs <- job{s: sl, prober: s.prober} // never blocks: poolBusy <= cap
+		if s.workers < s.poolBusy {
+			s.workers++
+			s.wg.Add(1)
+			go s.work(ctx, s.jobs)
+		}
+	}
+}
+
+func (s *Scheduler) work(ctx context.Context, jobs chan job) {
+	defer s.wg.Done()
+	for j := range jobs {
+		res := j.prober.Probe(ctx, j.s.t.Target, j.s.t.Module)
+		s.results <- Done{ID: j.s.t.ID, Result: res, slot: j.s, pool: jobs}
+	}
+}
+
+// Finish accounts for a finished probe and reports whether its result
+// counts: false when the check was removed (or is no longer owned)
+// meanwhile. An exporter error is logged once per check until a result
+// comes. Then give d to Reschedule.
+func (s *Scheduler) Finish(d *Done) bool {
+	sl := d.slot
+	if sl == nil {
+		sl = s.slots[d.ID]
+		d.slot = sl
+	}
+	if d.pool != nil && d.pool == s.jobs {
+		s.poolBusy--
+	}
+	if sl == nil {
+		return false
+	}
+	if sl.inFlight {
+		sl.inFlight = false
+		s.inFlight--
+		s.busy.Add(-1)
+	}
+	if sl.removed || !sl.owned {
+		return false
+	}
+	s.metrics.observe(d.Result)
+	if err := d.Result.Err; err != nil {
+		// An unknown module is a configuration problem worth one
+		// warning, not one per interval.
+		if msg := err.Error(); msg != sl.lastErr {
+			sl.lastErr = msg
+			s.logger.Warn("The exporter could not probe a check; its state is kept", "target", sl.t.Target, "module", sl.t.Module, "err", err)
+		}
+	} else {
+		sl.lastErr = ""
+	}
+	return true
+}
+
+// Reschedule sets when the check of a finished probe is probed next.
+func (s *Scheduler) Reschedule(d *Done, pending bool, now time.Time) {
+	if sl := d.slot; sl != nil && !sl.removed && sl.owned && !sl.inFlight {
+		s.schedule(sl, s.nextRun(sl, pending, now))
+	}
+}
+
+// NextWake is when Launch has something to do (zero: nothing). When every
+// probe slot is taken, a result (not the clock) resumes launching.
+func (s *Scheduler) NextWake() time.Time {
+	if len(s.queue) == 0 || s.poolBusy >= cap(s.jobs) {
+		return time.Time{}
+	}
+	return s.queue[0].next
+}
+
+// Busy is the number of probes launched whose result was not handed to
+// Finish yet. Unlike the other methods, it is safe from any goroutine.
+func (s *Scheduler) Busy() int { return int(s.busy.Load()) }
+
+// Next is when a check is probed next (zero: unknown check).
+func (s *Scheduler) Next(id string) time.Time {
+	if sl := s.slots[id]; sl != nil {
+		return sl.next
+	}
+	return time.Time{}
+}
+
+// Stop waits for the probes in flight (their ctx was cancelled; their
+// results are dropped) and for every worker to exit.
+func (s *Scheduler) Stop() {
+	for s.inFlight > 0 {
+		d := <-s.results
+		if d.slot != nil && d.slot.inFlight {
+			d.slot.inFlight = false
+			s.inFlight--
+			s.busy.Add(-1)
+		}
+	}
+	close(s.jobs)
+	s.wg.Wait()
+}
+
+// nextRun is when a check is probed next: at its slot in the interval,
+// or sooner at retry_interval while a change is being confirmed.
+func (s *Scheduler) nextRun(sl *slot, pending bool, now time.Time) time.Time {
+	// A probe may have started (and ended) a little before its slot: the
+	// next slot is after the one it ran for.
+	base := now
+	if sl.next.After(base) {
+		base = sl.next
+	}
+	next := NextSlot(base, s.cfg.Interval, sl.t.Hash)
+	if pending {
+		if retry := now.Add(s.cfg.RetryInterval); retry.Before(next) {
+			next = retry
+		}
+	}
+	return next
+}
+
+// NextSlot returns the first instant after now whose offset in the
+// interval is hash mod interval.
+func NextSlot(now time.Time, interval time.Duration, hash uint64) time.Time {
+	iv := int64(interval)
+	offset := int64(hash % uint64(iv))
+	t := now.UnixNano()
+	delta := ((offset-t)%iv + iv) % iv
+	if delta == 0 {
+		delta = iv
+	}
+	return now.Add(time.Duration(delta))
+}
+
+func (s *Scheduler) schedule(sl *slot, at time.Time) {
+	sl.next = at
+	if sl.index >= 0 {
+		heap.Fix(&s.queue, sl.index)
+		return
+	}
+	heap.Push(&s.queue, sl)
+}
+
+// slotHeap orders checks by their next run.
+type slotHeap []*slot
+
+func (h slotHeap) Len() int           { return len(h) }
+func (h slotHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h slotHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *slotHeap) Push(x any) {
+	sl := x.(*slot)
+	sl.index = len(*h)
+	*h = append(*h, sl)
+}
+func (h *slotHeap) Pop() any {
+	old := *h
+	sl := old[len(old)-1]
+	old[len(old)-1] = nil
+	sl.index = -1
+	*h = old[:len(old)-1]
+	return sl
+}

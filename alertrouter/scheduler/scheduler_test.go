@@ -1,0 +1,129 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
+)
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+func TestNextSlot(t *testing.T) {
+	iv := time.Minute
+	// The offset inside the interval is hash mod interval, whatever now is.
+	for _, hash := range []uint64{0, 1, uint64(17 * time.Second), uint64(59*time.Second + 999)} {
+		for _, now := range []time.Time{t0, t0.Add(13 * time.Second), t0.Add(time.Duration(hash % uint64(iv)))} {
+			next := NextSlot(now, iv, hash)
+			if !next.After(now) || next.Sub(now) > iv {
+				t.Errorf("NextSlot(%s, %d) = %s: not in (now, now+interval]", now, hash, next)
+			}
+			if off := uint64(next.UnixNano()) % uint64(iv); off != hash%uint64(iv) {
+				t.Errorf("NextSlot(%s, %d) offset = %d", now, hash, off)
+			}
+		}
+	}
+	// 10,000 checks spread evenly: no second of the minute holds more than
+	// twice its share.
+	perSecond := map[int64]int{}
+	for i := range 10000 {
+		next := NextSlot(t0, iv, targets.Hash(fmt.Sprintf("https://site%d.example", i), "http_2xx"))
+		perSecond[next.Unix()]++
+	}
+	for s, n := range perSecond {
+		if n > 2*10000/60 {
+			t.Errorf("second %d has %d checks", s, n)
+		}
+	}
+}
+
+// gatedProber holds every probe until released.
+type gatedProber struct {
+	mu      sync.Mutex
+	started []string
+	release chan struct{}
+}
+
+func (p *gatedProber) Probe(ctx context.Context, target, module string) exporter.Result {
+	p.mu.Lock()
+	p.started = append(p.started, target)
+	p.mu.Unlock()
+	select {
+	case <-p.release:
+	case <-ctx.Done():
+	}
+	return exporter.Result{Success: true}
+}
+
+func (p *gatedProber) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.started)
+}
+
+// TestSchedulerAlone drives the scheduler without a pipeline: checks run
+// at their slot, at most MaxConcurrency at once, retry_interval while
+// pending, and not at all when another router owns them.
+func TestSchedulerAlone(t *testing.T) {
+	p := &gatedProber{release: make(chan struct{})}
+	s := New(Config{Interval: time.Minute, RetryInterval: 15 * time.Second, MaxConcurrency: 2}, p, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ts []*targets.Target
+	for _, name := range []string{"a", "b", "c", "d"} {
+		ts = append(ts, targets.New(name, "tcp_connect", nil))
+		s.Add(ts[len(ts)-1], false, t0)
+	}
+	for _, tg := range ts {
+		if next := s.Next(tg.ID); !next.Equal(NextSlot(t0, time.Minute, tg.Hash)) {
+			t.Errorf("%s first run at %s, want its slot", tg.ID, next)
+		}
+	}
+	now := t0.Add(time.Minute)
+	s.Launch(ctx, now)
+	if s.Busy() != 2 || !s.NextWake().IsZero() {
+		t.Fatalf("%d probes launched (want max_concurrency 2), next wake %s (want none: a result resumes)", s.Busy(), s.NextWake())
+	}
+	close(p.release)
+	var done []string
+	for len(done) < 4 {
+		d := <-s.Results()
+		if !s.Finish(&d) {
+			t.Fatalf("result of %s dropped", d.ID)
+		}
+		done = append(done, d.ID)
+		pending := d.ID == "tcp_connect a"
+		s.Reschedule(&d, pending, now)
+		s.Launch(ctx, now)
+	}
+	if s.Busy() != 0 || p.count() != 4 {
+		t.Fatalf("busy %d, %d probes", s.Busy(), p.count())
+	}
+	if next := s.Next("tcp_connect a"); !next.Equal(now.Add(15 * time.Second)) {
+		t.Errorf("pending check next at %s, want retry_interval later", next)
+	}
+	// Another router owns b: it is not probed; a result in flight for it
+	// would not count.
+	s.SetOwner(func(id string) bool { return id != "tcp_connect b" }, func(string) bool { return false }, now)
+	s.Launch(ctx, now.Add(2*time.Minute))
+	for range 3 {
+		d := <-s.Results()
+		if d.ID == "tcp_connect b" {
+			t.Fatal("a check owned elsewhere was probed")
+		}
+		s.Finish(&d)
+		s.Launch(ctx, now.Add(2*time.Minute))
+	}
+	if d := Result("tcp_connect b", exporter.Result{Success: true}); s.Finish(&d) {
+		t.Error("the result of a check owned elsewhere counted")
+	}
+	s.Remove("tcp_connect a")
+	if d := Result("tcp_connect a", exporter.Result{Success: true}); s.Finish(&d) {
+		t.Error("the result of a removed check counted")
+	}
+	s.Stop()
+}

@@ -1,0 +1,72 @@
+package targets
+
+import (
+	"hash/fnv"
+	"time"
+)
+
+// heldRemoval is a removal proposed by the target list that waits for
+// confirmation: the checks it would remove (by a hash of their ids), and
+// how many lists in a row proposed exactly it.
+type heldRemoval struct {
+	key   uint64
+	lists int
+	since time.Time
+}
+
+// holdRemovals is the removal guard: it reports whether the checks of gone
+// (ids of checks and of states saved by the last run, absent from the
+// latest list) must be kept for now. A list that removes more than
+// exporter.sd_removal_guard.max_removed_ratio of the before checks, or
+// every check announced DOWN, is more likely a source that failed (a
+// broken target file, a Consul restored empty) than a decision: resolving
+// those incidents as "removed from discovery" would tell the person on
+// call that everything is fine, and announce them again as new incidents
+// once the source is back. Such a removal is applied once `confirmations`
+// lists in a row propose exactly it; meanwhile the checks are kept and
+// probed, and a list that proposes something else starts over.
+func (s *Source) holdRemovals(gone []string, before, announced, goneAnnounced int, now time.Time) bool {
+	g := s.guard
+	large := float64(len(gone)) > g.MaxRemovedRatio*float64(before)
+	allDown := announced > 0 && goneAnnounced == announced
+	if len(gone) == 0 || (!large && !allDown) || g.Confirmations <= 1 {
+		s.releaseHeld()
+		return false
+	}
+	key := removalKey(gone)
+	if s.held.lists == 0 || s.held.key != key {
+		s.held = heldRemoval{key: key, since: now}
+	}
+	s.held.lists++
+	if s.held.lists >= g.Confirmations {
+		s.logger.Warn("Target list confirmed: removing the checks it no longer names",
+			"removed", len(gone), "of", before, "announced_down", goneAnnounced, "lists", s.held.lists, "held_since", s.held.since)
+		s.releaseHeld()
+		return false
+	}
+	why := "more than max_removed_ratio of the checks"
+	if !large {
+		why = "every check announced DOWN"
+	}
+	s.logger.Warn("Target list would remove "+why+"; keeping them until the next lists confirm",
+		"removed", len(gone), "of", before, "announced_down", goneAnnounced,
+		"lists", s.held.lists, "confirmations", g.Confirmations, "held_since", s.held.since)
+	s.metrics.RemovalsHeld.Set(float64(len(gone)))
+	s.metrics.ListsHeld.Inc()
+	return true
+}
+
+func (s *Source) releaseHeld() {
+	s.held = heldRemoval{}
+	s.metrics.RemovalsHeld.Set(0)
+}
+
+// removalKey identifies a set of check ids (given sorted).
+func removalKey(ids []string) uint64 {
+	h := fnv.New64a()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}

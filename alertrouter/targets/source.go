@@ -1,0 +1,205 @@
+package targets
+
+import (
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+)
+
+// Update is what one target list changes.
+type Update struct {
+	// Added are the checks new to the list (and those saved by the last
+	// run that the list names again: the caller restores their state).
+	Added []*Target
+	// Relabeled replace known checks whose labels changed.
+	Relabeled []*Target
+	// Removed are the ids of the checks (and of states saved by the last
+	// run) the list no longer names, once the removal guard lets them go.
+	Removed []string
+}
+
+// Metrics are the target source's instruments.
+type Metrics struct {
+	Targets      prometheus.Gauge // checks in the last list
+	RemovalsHeld prometheus.Gauge
+	ListsHeld    prometheus.Counter
+	SDErrors     prometheus.Counter
+}
+
+// NewMetrics creates the source's metrics; they are registered on reg
+// unless it is nil. sdErrors is the "sd" child of the exporter's error
+// counter, which the pipeline shares with probes.
+func NewMetrics(reg prometheus.Registerer, sdErrors prometheus.Counter) *Metrics {
+	m := &Metrics{
+		Targets: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_sd_checks",
+			Help: "Checks in the last target list fetched from the exporter.",
+		}),
+		RemovalsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigie_router_sd_removals_held",
+			Help: "Checks the last target list no longer names, kept until more lists confirm the removal (exporter.sd_removal_guard).",
+		}),
+		ListsHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigie_router_sd_lists_held_total",
+			Help: "Target lists whose removals were held back by exporter.sd_removal_guard, waiting for confirmation.",
+		}),
+		SDErrors: sdErrors,
+	}
+	if m.SDErrors == nil {
+		m.SDErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "vigie_router_exporter_errors_total"})
+	}
+	if reg != nil {
+		reg.MustRegister(m.Targets, m.RemovalsHeld, m.ListsHeld)
+	}
+	return m
+}
+
+// Source is the set of checks the target lists name.
+type Source struct {
+	guard   config.RemovalGuard
+	logger  *slog.Logger
+	metrics *Metrics
+
+	known    map[string]*Target
+	restored map[string]bool // saved by the last run, not named by a list yet
+	held     heldRemoval
+}
+
+// NewSource returns an empty source; metrics may be nil.
+func NewSource(guard config.RemovalGuard, logger *slog.Logger, metrics *Metrics) *Source {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil, nil)
+	}
+	return &Source{guard: guard, logger: logger, metrics: metrics, known: map[string]*Target{}, restored: map[string]bool{}}
+}
+
+// SetGuard applies a reloaded exporter.sd_removal_guard.
+func (s *Source) SetGuard(g config.RemovalGuard) { s.guard = g }
+
+// Restore names the checks whose state the last run saved: until a list
+// names them they are not checks, but a list that drops them is guarded
+// like one that drops checks.
+func (s *Source) Restore(ids []string) {
+	for _, id := range ids {
+		s.restored[id] = true
+	}
+}
+
+// Get returns a known check.
+func (s *Source) Get(id string) (*Target, bool) {
+	t, ok := s.known[id]
+	return t, ok
+}
+
+// Each calls f for every known check, in the order of their ids.
+func (s *Source) Each(f func(t *Target)) {
+	for _, id := range sortedKeys(s.known) {
+		f(s.known[id])
+	}
+}
+
+// Len is the number of known checks.
+func (s *Source) Len() int { return len(s.known) }
+
+// Failed notes a list that could not be fetched: the last one is kept.
+func (s *Source) Failed(err error) {
+	s.metrics.SDErrors.Inc()
+	s.logger.Warn("Cannot fetch the target list; keeping the last one", "err", err)
+}
+
+// Apply makes the known checks match a target list. New checks are added
+// at once; removals may be held back by the removal guard. announced says
+// whether a check (or a saved state) was announced DOWN to someone: the
+// guard holds a list that removes all of those.
+func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) bool, now time.Time) Update {
+	before := len(s.known) + len(s.restored)
+	seen := make(map[string]bool, len(s.known))
+	skipped := 0
+	var u Update
+	for _, g := range groups {
+		module := g.Labels["module"]
+		if module == "" {
+			module = g.Labels["__param_module"]
+		}
+		for _, target := range g.Targets {
+			if module == "" || target == "" {
+				skipped++
+				continue
+			}
+			id := ID(target, module)
+			if seen[id] {
+				continue // the first group naming a check wins
+			}
+			seen[id] = true
+			if t, ok := s.known[id]; ok {
+				if !sameLabels(t.Labels, g.Labels) {
+					t = newTarget(t.ID, target, module, g.Labels)
+					s.known[id] = t
+					u.Relabeled = append(u.Relabeled, t)
+				}
+				continue
+			}
+			t := newTarget(id, target, module, g.Labels)
+			s.known[id] = t
+			delete(s.restored, id)
+			u.Added = append(u.Added, t)
+		}
+	}
+	if skipped > 0 {
+		s.logger.Warn("Targets without a module label are not checked", "count", skipped)
+	}
+	u.Removed = s.removals(seen, before, announced, now)
+	s.metrics.Targets.Set(float64(len(s.known)))
+	return u
+}
+
+// removals returns the checks and saved states the list does not name,
+// unless the guard holds them, and forgets them.
+func (s *Source) removals(seen map[string]bool, before int, announced func(string) bool, now time.Time) []string {
+	var gone []string
+	nAnnounced, goneAnnounced := 0, 0
+	for _, id := range sortedKeys(s.known) {
+		a := announced(id)
+		if a {
+			nAnnounced++
+		}
+		if !seen[id] {
+			gone = append(gone, id)
+			if a {
+				goneAnnounced++
+			}
+		}
+	}
+	for _, id := range sortedKeys(s.restored) {
+		gone = append(gone, id)
+		if announced(id) {
+			nAnnounced++
+			goneAnnounced++
+		}
+	}
+	if s.holdRemovals(gone, before, nAnnounced, goneAnnounced, now) {
+		return nil
+	}
+	for _, id := range gone {
+		delete(s.known, id)
+	}
+	clear(s.restored)
+	return gone
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
