@@ -59,7 +59,9 @@ func TestSendTestNotification(t *testing.T) {
 	tg.AddChat(telegramtest.Chat{ID: -1001234567890})
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "telegram.token")
-	os.WriteFile(tokenFile, []byte(testBotToken+"\n"), 0o600)
+	if err := os.WriteFile(tokenFile, []byte(testBotToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := config.ParseRouter([]byte(fmt.Sprintf(`
 external_url: https://vigie.example.org/
 receivers:

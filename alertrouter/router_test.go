@@ -68,7 +68,9 @@ func (s slowSD) Targets(ctx context.Context) ([]exporter.TargetGroup, error) {
 
 func TestReadyAfterFirstTargetList(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "r.yml")
-	os.WriteFile(cfgFile, []byte("checks:\n  interval: 1m\n"), 0o644)
+	if err := os.WriteFile(cfgFile, []byte("checks:\n  interval: 1m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	x := slowSD{release: make(chan struct{})}
 	r, err := New(Options{ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: discard(), Exporter: x})
 	if err != nil {
@@ -120,7 +122,9 @@ func TestReadyAfterFirstTargetList(t *testing.T) {
 
 func TestNewRefusesBadReceiver(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "r.yml")
-	os.WriteFile(cfgFile, []byte("receivers:\n  - name: a\n    webhook_configs:\n      - url_file: /nonexistent\n        http_config:\n          tls_config:\n            ca_file: /nonexistent/ca.pem\n"), 0o644)
+	if err := os.WriteFile(cfgFile, []byte("receivers:\n  - name: a\n    webhook_configs:\n      - url_file: /nonexistent\n        http_config:\n          tls_config:\n            ca_file: /nonexistent/ca.pem\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, err := New(Options{ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: discard()})
 	if err == nil || !strings.Contains(err.Error(), "line 4: receivers.[0].webhook_configs.[0]") {
 		t.Fatalf("err = %v", err)

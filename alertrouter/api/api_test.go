@@ -216,7 +216,9 @@ func TestStatus(t *testing.T) {
 	} {
 		for _, k := range keys {
 			var fields map[string]any
-			json.Unmarshal(raw[section], &fields)
+			if err := json.Unmarshal(raw[section], &fields); err != nil {
+				t.Fatalf("status.%s: %v", section, err)
+			}
 			if _, ok := fields[k]; !ok {
 				t.Errorf("status lacks %s.%s: %s", section, k, body)
 			}
@@ -404,7 +406,9 @@ func TestGetAlertsFilters(t *testing.T) {
 	// The gettableAlert shape: required fields present, lists not null.
 	_, body := f.call(t, "GET", "/api/v2/alerts?filter=alertname%3DActive", "")
 	var raw []map[string]any
-	json.Unmarshal(body, &raw)
+	if err := json.Unmarshal(body, &raw); err != nil || len(raw) == 0 {
+		t.Fatalf("alerts: %v: %s", err, body)
+	}
 	for _, k := range []string{"labels", "annotations", "startsAt", "endsAt", "updatedAt", "fingerprint", "receivers", "status"} {
 		if _, ok := raw[0][k]; !ok {
 			t.Errorf("alert lacks %s: %s", k, body)

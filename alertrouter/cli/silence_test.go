@@ -129,7 +129,9 @@ func TestHTTPClient(t *testing.T) {
 	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yml")
-	os.WriteFile(good, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600)
+	if err := os.WriteFile(good, []byte("basic_auth:\n  username: ann\n  password: s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var user, pass string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, _ = r.BasicAuth()
@@ -146,7 +148,9 @@ func TestHTTPClient(t *testing.T) {
 		t.Errorf("basic auth from the file: %q %q %v", user, pass, err)
 	}
 	bad := filepath.Join(dir, "bad.yml")
-	os.WriteFile(bad, []byte("basic_oauth: {}\n"), 0o600)
+	if err := os.WriteFile(bad, []byte("basic_oauth: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := HTTPClient(bad); err == nil || !strings.Contains(err.Error(), "cannot load the HTTP client configuration") {
 		t.Errorf("bad file: %v", err)
 	}

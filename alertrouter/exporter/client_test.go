@@ -161,13 +161,15 @@ func TestStockBlackboxExporter(t *testing.T) {
 	bin := testenv.Binary(t, "prometheus-blackbox-exporter")
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "blackbox.yml")
-	os.WriteFile(cfgFile, []byte("modules:\n  http_2xx:\n    prober: http\n    timeout: 2s\n"), 0o644)
+	if err := os.WriteFile(cfgFile, []byte("modules:\n  http_2xx:\n    prober: http\n    timeout: 2s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+addr)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	testenv.WaitForPort(t, addr, 10*time.Second)
 
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))

@@ -54,7 +54,7 @@ func serveFakeExporter(n string) {
 		os.Exit(1)
 	}
 	fmt.Println(l.Addr().String())
-	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.URL.Path == "/sd" {
 			w.Write(sdBody)
@@ -88,8 +88,8 @@ func BenchmarkRouter10kChecks(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() {
-		child.Process.Kill()
-		child.Wait()
+		_ = child.Process.Kill()
+		_ = child.Wait()
 	}()
 	addr, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || strings.HasPrefix(addr, "ERROR") {
@@ -166,7 +166,7 @@ func (benchDispatcher) SubmitUnsaved([]*store.OutboxEntry, error)               
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 

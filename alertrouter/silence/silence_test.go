@@ -369,7 +369,7 @@ func TestGCOnTheClock(t *testing.T) {
 	id := mustSet(t, s, Silence{Matchers: []Matcher{eq("a", "b")}, EndsAt: t0.Add(time.Hour)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.Run(ctx)
+	go func() { _ = s.Run(ctx) }()
 	if !clk.WaitFor(10*time.Second, func(ds []time.Time) bool { return len(ds) > 0 }) {
 		t.Fatal("Run does not wait on the clock")
 	}

@@ -113,7 +113,9 @@ func TestDocsTelegramWalkthrough(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(qs, name), []byte(ports.Replace(string(data))), 0o644)
+		if err := os.WriteFile(filepath.Join(qs, name), []byte(ports.Replace(string(data))), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	demoURL := "http://" + demoAddr + "/"
 
@@ -130,7 +132,7 @@ func TestDocsTelegramWalkthrough(t *testing.T) {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -153,8 +155,8 @@ func TestDocsTelegramWalkthrough(t *testing.T) {
 	foundChat := int64(0)
 	sawConfig, sawTest, sawReload, sawServer := false, false, false, false
 	for _, b := range blocks {
-		switch {
-		case b.lang == "yaml":
+		switch b.lang {
+		case "yaml":
 			if b.tag != "router" || !strings.Contains(text, "Replace `deploy/quickstart/vigie-router.yml` with this") {
 				t.Fatalf("the walkthrough's YAML is not the router configuration it replaces (tag %q)", b.tag)
 			}
@@ -173,7 +175,7 @@ func TestDocsTelegramWalkthrough(t *testing.T) {
 				t.Fatal(err)
 			}
 			sawConfig = true
-		case b.lang == "sh":
+		case "sh":
 			for _, line := range strings.Split(b.text, "\n") {
 				line = strings.TrimSpace(line)
 				if line == "" || strings.HasPrefix(line, "#") {
@@ -187,7 +189,9 @@ func TestDocsTelegramWalkthrough(t *testing.T) {
 					if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 						t.Fatalf("token file: %v %v", fi, err)
 					}
-					os.WriteFile(path, []byte(token+"\n"), 0o600)
+					if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+						t.Fatal(err)
+					}
 				case strings.HasPrefix(line, "curl -s \"https://api.telegram.org/bot$(cat "):
 					foundChat = getUpdatesChat(t, cwd, line, tg.URL)
 					if foundChat != chatID {
@@ -231,7 +235,7 @@ func TestDocsTelegramWalkthrough(t *testing.T) {
 						t.Fatal(err)
 					}
 					srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })}
-					go srv.Serve(l)
+					go func() { _ = srv.Serve(l) }()
 					t.Cleanup(func() { srv.Close() })
 					waitTelegram(t, tg, "the UP of the demo target", func(m telegramtest.Message) bool {
 						return strings.Contains(m.PlainText, "UP "+demoURL+" (http_2xx)")

@@ -266,12 +266,16 @@ func served(t *testing.T, name string) map[string]bool {
 	args := []string{"--web.listen-address=" + addr}
 	if name == "vigie_exporter" {
 		cfg := filepath.Join(dir, "vigie.yml")
-		os.WriteFile(cfg, []byte("modules:\n  tcp_connect:\n    prober: tcp\n"), 0o644)
+		if err := os.WriteFile(cfg, []byte("modules:\n  tcp_connect:\n    prober: tcp\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		args = append(args, "--config.file="+cfg)
 	} else {
 		// An exporter where nothing listens: the router only has to start.
 		cfg := filepath.Join(dir, "vigie-router.yml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf("exporter:\n  url: http://127.0.0.1:%d\n", testenv.FreePort(t))), 0o644)
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("exporter:\n  url: http://127.0.0.1:%d\n", testenv.FreePort(t))), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		args = append(args, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
 	}
 	cmd := exec.Command(binary(t, name), args...)
@@ -281,8 +285,8 @@ func served(t *testing.T, name string) map[string]bool {
 		t.Fatal(err)
 	}
 	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

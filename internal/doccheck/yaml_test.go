@@ -90,7 +90,9 @@ func TestDocYAMLExamples(t *testing.T) {
 			t.Run(strings.ReplaceAll(where, "/", "_"), func(t *testing.T) {
 				dir := t.TempDir()
 				for name, data := range named {
-					os.WriteFile(filepath.Join(dir, name), withFiles(t, data, dir), 0o644)
+					if err := os.WriteFile(filepath.Join(dir, name), withFiles(t, data, dir), 0o644); err != nil {
+						t.Fatal(err)
+					}
 				}
 				if err := loaders[ex.kind](t, withFiles(t, ex.data, dir), dir); err != nil {
 					t.Errorf("%s: the %s example does not load: %v\n%s", where, ex.kind, err, ex.data)

@@ -56,7 +56,9 @@ func TestDefaultLevelInfo(t *testing.T) {
 func TestTestNotificationSaysWhatItIs(t *testing.T) {
 	var buf bytes.Buffer
 	n, _ := New(config.LogConfig{}, slog.New(slog.NewTextHandler(&buf, nil)))
-	n.Notify(context.Background(), &notify.Notification{Receiver: "ops", Kind: notify.KindTest, Status: notify.StatusFiring})
+	if _, err := n.Notify(context.Background(), &notify.Notification{Receiver: "ops", Kind: notify.KindTest, Status: notify.StatusFiring}); err != nil {
+		t.Fatal(err)
+	}
 	if want := `text="TEST notification for receiver ops: log notifications work"`; !strings.Contains(buf.String(), want) {
 		t.Errorf("got %s, want %s", buf.String(), want)
 	}
