@@ -485,4 +485,3 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
 }
-
