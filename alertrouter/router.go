@@ -24,6 +24,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
@@ -46,6 +47,9 @@ type Options struct {
 	// Limits bound what clients can make the router hold (zero: no
 	// limit; the flags give defaults).
 	Limits Limits
+	// TelegramLeader says whether this router polls the Telegram bots
+	// with actions (a cluster's leader); nil: it always does.
+	TelegramLeader telegrambot.Leader
 }
 
 // Limits are the router's --web.max-request-bytes, --alerts.* and
@@ -71,6 +75,7 @@ type Router struct {
 	silences   *silence.Silences
 	api        *api.API
 	page       *web.Page
+	bots       *telegrambot.Bots
 
 	cfg atomic.Pointer[config.RouterConfig]
 	// receivers is the running configuration with its integrations, in
@@ -88,6 +93,9 @@ func CheckConfig(path string, logger *slog.Logger) (*config.RouterConfig, error)
 		return nil, err
 	}
 	if _, err := BuildIntegrations(cfg, logger); err != nil {
+		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
+	if err := telegrambot.Check(cfg); err != nil {
 		return nil, fmt.Errorf("error in receivers: %w", err)
 	}
 	return cfg, nil
@@ -115,8 +123,11 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	integrations, err := BuildIntegrations(cfg, o.Logger)
+	integrations, err := r.buildIntegrations(cfg)
 	if err != nil {
+		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
+	if err := telegrambot.Check(cfg); err != nil {
 		return nil, fmt.Errorf("error in receivers: %w", err)
 	}
 	// A damaged store is moved aside and replaced (and StoreDamaged sent):
@@ -129,6 +140,14 @@ func New(o Options) (*Router, error) {
 	if err := r.build(cfg, integrations, damage); err != nil {
 		_ = r.store.Close() // the error that matters is err
 		return nil, err
+	}
+	r.bots = telegrambot.New(telegrambot.Options{
+		Store: r.store, Pipeline: r.pipeline, Silences: r.silences, Leader: o.TelegramLeader,
+		Clock: o.Clock, Logger: o.Logger.With("component", "telegram"), Metrics: telegrambot.NewMetrics(o.Registry),
+	})
+	if err := r.bots.Apply(cfg); err != nil {
+		_ = r.store.Close() // the error that matters is err
+		return nil, fmt.Errorf("error in receivers: %w", err)
 	}
 	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store})
 	r.api = api.New(api.Options{
@@ -214,8 +233,8 @@ func (r *Router) Run(ctx context.Context) (err error) {
 		}
 	}()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run} {
+	errc := make(chan error, 5)
+	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run, r.bots.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- run(ctx) }()
 	}
@@ -269,8 +288,11 @@ func (r *Router) apply() error {
 	if err != nil {
 		return err
 	}
-	integrations, err := BuildIntegrations(cfg, r.logger)
+	integrations, err := r.buildIntegrations(cfg)
 	if err != nil {
+		return err
+	}
+	if err := telegrambot.Check(cfg); err != nil {
 		return err
 	}
 	x := r.opts.Exporter
@@ -289,6 +311,9 @@ func (r *Router) apply() error {
 	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 	if err := r.pipeline.Reload(cfg, x); err != nil {
 		return err
+	}
+	if err := r.bots.Apply(cfg); err != nil {
+		return err // Check passed: only a token file that went away
 	}
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})

@@ -725,8 +725,9 @@ func summarizeParams(body string) string {
 		var s string
 		switch v := v.(type) {
 		case string:
-			if utf8.RuneCountInString(v) > 70 {
-				v = string([]rune(v)[:70]) + "…"
+			// The start says what it is, the end what an edit added.
+			if r := []rune(v); len(r) > 110 {
+				v = string(r[:50]) + "…" + string(r[len(r)-60:])
 			}
 			s = strconv.Quote(v)
 		case map[string]any:
