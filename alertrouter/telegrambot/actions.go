@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -90,22 +91,21 @@ func (b *bot) act(ctx context.Context, q *callbackQuery) (answer, action, result
 			b.stale(ctx, q, rec)
 			return "This incident is over.", action, "stale"
 		}
-		until := now.Add(telegram.SilenceFor[cb.Action])
-		id, err := b.silence(res.Labels, res.Target, res.Module, who, until, rec)
+		id, until, err := b.silence(res.Labels, res.Target, res.Module, who, now.Add(telegram.SilenceFor[cb.Action]))
 		if err != nil {
 			b.logger.Error("Could not create a silence from Telegram", "err", err)
 			return "Failed: " + err.Error(), action, "failed"
 		}
 		b.logger.Info("Check silenced from Telegram", "target", res.Target, "module", res.Module, "by", who, "until", until, "silence", id)
 		b.note(ctx, q, rec, fmt.Sprintf("🔕 Silenced by %s until %s", q.From.short(), clockTime(until)), "", id)
-		return fmt.Sprintf("Silenced for %s, until %s.", cb.Action, clockTime(until)), action, "done"
+		return fmt.Sprintf("Silenced until %s.", clockTime(until)), action, "done"
 	}
 	return "Unknown action.", action, "refused"
 }
 
-// silence creates the silence of a button, or extends the one a button
-// of the same message created.
-func (b *bot) silence(labels map[string]string, target, module, who string, until time.Time, rec *store.TelegramMessageRecord) (string, error) {
+// silence creates the silence of a button, or extends the active one
+// with the same matchers (24h after 1h), or keeps it if it lasts longer.
+func (b *bot) silence(labels map[string]string, target, module, who string, until time.Time) (string, time.Time, error) {
 	instance := labels["instance"]
 	if instance == "" {
 		instance = target
@@ -119,15 +119,19 @@ func (b *bot) silence(labels map[string]string, target, module, who string, unti
 		CreatedBy: who,
 		Comment:   fmt.Sprintf("Silenced from Telegram: %s (%s) is DOWN", target, module),
 	}
-	if rec != nil && rec.SilenceID != "" {
-		if prev, err := b.o.Silences.Get(rec.SilenceID); err == nil && prev.State(b.o.Clock.Now()) == silence.Active {
-			if !prev.EndsAt.Before(until) {
-				return prev.ID, nil
-			}
-			sil.ID, sil.StartsAt = prev.ID, prev.StartsAt
+	now := b.o.Clock.Now()
+	for _, prev := range b.o.Silences.List() {
+		if prev.State(now) != silence.Active || !slices.Equal(prev.Matchers, sil.Matchers) {
+			continue
 		}
+		if !prev.EndsAt.Before(until) {
+			return prev.ID, prev.EndsAt, nil
+		}
+		sil.ID, sil.StartsAt = prev.ID, prev.StartsAt
+		break
 	}
-	return b.o.Silences.Set(sil)
+	id, err := b.o.Silences.Set(sil)
+	return id, until, err
 }
 
 // note edits the message: its text with one more line, its keyboard

@@ -202,7 +202,7 @@ func TestTelegramActionsEndToEnd(t *testing.T) {
 	}
 
 	// 1h on the DOWN: a real silence, in the API and amtool.
-	if a := waitAnswer(t, tg, press(t, tg, down, ann, "1h")); !strings.Contains(a.Text, "Silenced for 1h") {
+	if a := waitAnswer(t, tg, press(t, tg, down, ann, "1h")); !strings.Contains(a.Text, "Silenced until") {
 		t.Errorf("answer to 1h: %+v", a)
 	}
 	var sils []struct {

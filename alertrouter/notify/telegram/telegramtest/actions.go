@@ -187,6 +187,14 @@ func (s *Server) Conflicts() int {
 	return s.conflicts
 }
 
+// Polling reports whether a getUpdates request is waiting now (long
+// polling).
+func (s *Server) Polling() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polling != nil
+}
+
 // Message returns a message as it is now (after edits).
 func (s *Server) Message(chatID, messageID int64) (Message, bool) {
 	s.mu.Lock()
