@@ -62,4 +62,3 @@ func (s *Stage) Acknowledge(fingerprint string, incident time.Time, by string, a
 	s.logger.Info("Incident acknowledged: no more reminders for it", "target", c.t.Target, "module", c.t.Module, "by", by)
 	return res
 }
-

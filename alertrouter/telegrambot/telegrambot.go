@@ -481,12 +481,12 @@ type update struct {
 }
 
 type message struct {
-	MessageID       int64  `json:"message_id"`
-	MessageThreadID int64  `json:"message_thread_id"`
-	IsTopicMessage  bool   `json:"is_topic_message"`
-	From            *user  `json:"from"`
-	Chat            tgChat `json:"chat"`
-	Text            string `json:"text"`
+	MessageID       int64              `json:"message_id"`
+	MessageThreadID int64              `json:"message_thread_id"`
+	IsTopicMessage  bool               `json:"is_topic_message"`
+	From            *user              `json:"from"`
+	Chat            tgChat             `json:"chat"`
+	Text            string             `json:"text"`
 	ReplyMarkup     *telegram.Keyboard `json:"reply_markup"`
 }
 
