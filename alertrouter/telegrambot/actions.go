@@ -157,7 +157,7 @@ func (b *bot) note(ctx context.Context, q *callbackQuery, rec *store.TelegramMes
 	if drop != "" {
 		kb = kb.Without(drop)
 	}
-	full := text + "\n\n" + strings.Join(notes, "\n")
+	full, parseMode := telegram.WithNotes(text, parseMode, notes)
 	params := map[string]any{"chat_id": q.Message.Chat.ID, "message_id": q.Message.MessageID, "text": full,
 		"link_preview_options": map[string]any{"is_disabled": true}}
 	if parseMode != "" {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
@@ -243,4 +244,29 @@ func RemoveButtons(ctx context.Context, api *API, chat, messageID int64) error {
 		return nil
 	}
 	return err
+}
+
+// WithNotes is a message's text with lines added at the end (what actions
+// did), kept within Telegram's limit: a text too long for them is sent
+// again shortened, as plain text (HTML cannot be cut safely). The lines
+// are escaped by the caller for parseMode.
+func WithNotes(text, parseMode string, notes []string) (string, string) {
+	tail := "\n\n" + strings.Join(notes, "\n")
+	if full := text + tail; fits(full) {
+		return full, parseMode
+	}
+	if parseMode != "" {
+		text = htmlToPlain(text)
+		tail = htmlToPlain(tail)
+	}
+	budget := messageBudget - utf16Len(tail) - 1
+	units := 0
+	for i, r := range text {
+		units += utf16.RuneLen(r)
+		if units > budget {
+			text = text[:i] + "…"
+			break
+		}
+	}
+	return fitPlain(text + tail), ""
 }
