@@ -59,6 +59,7 @@ type fixture struct {
 	reg     *prometheus.Registry
 	log     *testenv.Buffer
 	pipe    *fakePipeline
+	bots    *Bots
 	cancel  func()
 	stopped chan struct{}
 }
@@ -86,6 +87,7 @@ func start(t *testing.T, yaml string) *fixture {
 	if err := bots.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
+	f.bots = bots
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel, f.stopped = cancel, make(chan struct{})
 	go func() { defer close(f.stopped); _ = bots.Run(ctx) }()
@@ -262,4 +264,37 @@ func TestSilenceButtons(t *testing.T) {
 	if m, _ := f.tg.Message(-100, 1); m.ReplyMarkup != nil {
 		t.Errorf("a stale message keeps its buttons: %v", m.ReplyMarkup.Texts())
 	}
+}
+
+// A reload starts and stops pollers; a bad one (two entries for the same
+// chat disagreeing on who may act) is refused.
+func TestApplyFollowsReloads(t *testing.T) {
+	f := start(t, "receivers:\n  - name: x\n")
+	cfg := func(yaml string) *config.RouterConfig {
+		c, err := config.ParseRouter([]byte(strings.ReplaceAll(yaml, "API", f.tg.URL)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if f.tg.Polling() {
+		t.Fatal("polling without actions")
+	}
+	if err := f.bots.Apply(cfg(oneBot)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "polling after a reload adds actions", f.tg.Polling)
+	conflicting := oneBot + `      - api_url: API
+        bot_token: "42:secret"
+        chat_id: -100
+        actions: true
+        allowed_user_ids: [222]
+`
+	if err := Check(cfg(conflicting)); err == nil || !strings.Contains(err.Error(), "other allowed_user_ids") {
+		t.Errorf("conflicting entries: %v", err)
+	}
+	if err := f.bots.Apply(cfg("receivers:\n  - name: x\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "polling stopped after a reload removes actions", func() bool { return !f.tg.Polling() })
 }
