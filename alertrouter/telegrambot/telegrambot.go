@@ -361,7 +361,9 @@ func overlaps(a, b []string) bool {
 }
 
 // watchSilences removes the buttons of messages whose silence expired
-// (the leader only: one edit per message).
+// (the leader only: one edit per message): when silences change (an
+// expiry by time included), and every minute for edits that failed or
+// were left to a leader that went away.
 func (bs *Bots) watchSilences(ctx context.Context) {
 	ch, stop := bs.o.Silences.Changes()
 	defer stop()

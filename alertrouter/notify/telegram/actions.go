@@ -214,14 +214,23 @@ func (n *Notifier) sentWithButtons(msg *notify.Notification, res *apiResponse, t
 }
 
 // removeButtons takes the buttons off the messages about incidents that
-// ended (after their UP was delivered). A failure is logged: the UP went,
-// and sending it again would be worse than a stale button (which answers
-// that the incident is over).
+// ended (after their UP, or a summary saying so, was delivered). A
+// failure is logged: the UP went, and sending it again would be worse
+// than a stale button (which answers that the incident is over).
 func (n *Notifier) removeButtons(ctx context.Context, msg *notify.Notification) {
-	if n.messages == nil || msg.Status != notify.StatusResolved {
+	if n.messages == nil {
 		return
 	}
-	msgs, err := n.messages.Ended(n.botID, msg.Incidents())
+	var ended []string
+	for _, a := range msg.Alerts {
+		if a.Status == notify.StatusResolved && a.Fingerprint != "" {
+			ended = append(ended, a.Fingerprint+"@"+strconv.FormatInt(a.StartsAt.UnixNano(), 10))
+		}
+	}
+	if len(ended) == 0 {
+		return
+	}
+	msgs, err := n.messages.Ended(n.botID, ended)
 	if err != nil {
 		n.logger.Warn("Could not read which messages carry buttons for an incident that ended", "err", err)
 		return

@@ -87,7 +87,9 @@ func TestButtons(t *testing.T) {
 	}
 
 	// The UP: sent, and the DOWN's and the reminder's buttons removed.
-	mustNotify(t, n, notification(notify.KindUp, checkAlert("https://a.example")))
+	upAlert := checkAlert("https://a.example")
+	upAlert.Status = notify.StatusResolved
+	mustNotify(t, n, notification(notify.KindUp, upAlert))
 	for _, i := range []int{0, 1} {
 		if m, _ := srv.Message(groupChat, msgs[i].MessageID); m.ReplyMarkup != nil {
 			t.Errorf("message %d keeps its buttons after the UP", m.MessageID)
