@@ -197,6 +197,7 @@ func TestTelegramActionsEndToEnd(t *testing.T) {
 	waitMetric(t, router, "vigie_router_outbox_depth", func(v float64) bool { return v == 0 })
 	before := reminders()
 	x.waitProbes(t, x.target, 7) // > 2 repeat_intervals
+	tg.Note("7 more probes of the DOWN check (over 2 repeat_intervals): no reminder")
 	if got := reminders(); got != before {
 		t.Errorf("%d reminders after Ack, want none", got-before)
 	}
@@ -237,6 +238,7 @@ func TestTelegramActionsEndToEnd(t *testing.T) {
 
 	// SIGKILL and restart: nothing is handled again.
 	answers, sent := countCalls(tg, "answerCallbackQuery"), len(tg.Messages())
+	tg.Note("the router is killed (SIGKILL) and started again on its store")
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +260,7 @@ func TestTelegramActionsEndToEnd(t *testing.T) {
 	}
 
 	// The silence expires: the DOWN's buttons go.
+	tg.Note("amtool silence expire " + sils[0].ID)
 	amtool(t, router, "silence", "expire", sils[0].ID)
 	waitUntil(t, "the buttons of the silenced message removed", func() bool {
 		m, _ := tg.Message(down.ChatID, down.MessageID)
@@ -265,6 +268,7 @@ func TestTelegramActionsEndToEnd(t *testing.T) {
 	})
 
 	// Recovery: the UP is sent and no message keeps buttons.
+	tg.Note("the target is back up")
 	x.setUp(true)
 	waitReply(t, tg, sent, "UP")
 	waitUntil(t, "every button removed", func() bool {

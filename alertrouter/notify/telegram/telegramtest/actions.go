@@ -626,6 +626,14 @@ type Call struct {
 	Empty bool
 }
 
+// Note adds a line to the transcript, for what a test did elsewhere
+// ("the router is killed").
+func (s *Server) Note(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, Call{Method: "(test)", Summary: text})
+}
+
 // Calls returns every request the bot made and what people did, in order.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
