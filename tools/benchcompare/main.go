@@ -82,6 +82,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		profileDir   = fs.String("profile", "", "directory for CPU profiles of both exporters, taken in an extra, unmeasured run per scenario")
 		workDir      = fs.String("workdir", "", "directory for the configuration and exporter logs (kept); a temporary one, removed unless a run fails, when empty")
 		checkGoals   = fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
+		direct       = fs.Bool("direct", true, "also measure the physical limit in the http and tcp scenarios: the load generator against the fixture, a new connection per request, no exporter (the \"direct\" row)")
 		selfProfile  = fs.String("harness-profile", "", "write a CPU profile of the harness itself (load generator and fixtures) to this file")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +139,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opts := benchcompare.Options{
 		Blackbox:    benchcompare.Exporter{Name: benchcompare.Blackbox, Path: bbPath, Args: strings.Fields(*blackboxArgs)},
 		Vigie:       benchcompare.Exporter{Name: benchcompare.Vigie, Path: vgPath, Args: strings.Fields(*vigieArgs), PprofArgs: []string{"--web.enable-pprof"}},
+		Direct:      *direct,
 		Scenarios:   splitList(*scenarios),
 		Rounds:      *rounds,
 		Duration:    *duration,
@@ -148,8 +150,15 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Progress:    stderr,
 	}
 	perRun := *duration + *warmup + 500*time.Millisecond
-	fmt.Fprintf(stderr, "about %s: %d scenarios × %d rounds × 2 exporters × %s\n",
-		(time.Duration(len(opts.Scenarios)*opts.Rounds*2) * perRun).Round(time.Second), len(opts.Scenarios), opts.Rounds, perRun)
+	runs := 0
+	for _, s := range opts.Scenarios {
+		runs += 2
+		if *direct && s != benchcompare.ScenarioICMP {
+			runs++
+		}
+	}
+	fmt.Fprintf(stderr, "about %s: %d scenarios × %d rounds, %d runs of %s\n",
+		(time.Duration(runs*opts.Rounds) * perRun).Round(time.Second), len(opts.Scenarios), opts.Rounds, runs*opts.Rounds, perRun)
 
 	rep, err := benchcompare.Run(ctx, opts)
 	if err != nil {
