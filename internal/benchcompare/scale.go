@@ -1,6 +1,7 @@
 package benchcompare
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -336,8 +337,15 @@ func fetchSD(ctx context.Context, client *http.Client, url string) (d time.Durat
 		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	// A buffer sized from Content-Length: the time is the exporter's and
+	// the transfer's, not that of this client's reallocations.
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	_, err = buf.ReadFrom(resp.Body)
 	d = time.Since(start)
+	b := buf.Bytes()
 	if err != nil {
 		return 0, 0, 0, err
 	}

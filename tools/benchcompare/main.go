@@ -5,6 +5,8 @@
 //
 //	benchcompare [flags]          run the comparison (make bench-compare)
 //	benchcompare scale [flags]    run the scale test: router + exporter, 10,000 targets (make bench-scale)
+//	benchcompare sd [flags]       time /sd with 100,000 targets, one exporter or one per shard (make bench-sd)
+//	benchcompare shards [flags]   CPU of one exporter against two shards under the same scheduled load
 //	benchcompare fixture [flags]  serve many loopback targets until interrupted
 //
 // It is a development tool, not a release binary.
@@ -50,6 +52,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runFixture(ctx, args[1:], stdout, stderr)
 		case "scale":
 			return runScale(ctx, args[1:], stdout, stderr)
+		case "sd":
+			return runSD(ctx, args[1:], stdout, stderr)
+		case "shards":
+			return runShards(ctx, args[1:], stdout, stderr)
 		}
 	}
 	return runCompare(ctx, args, stdout, stderr)
@@ -62,7 +68,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: benchcompare [flags]\n       benchcompare scale [flags]\n       benchcompare fixture [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: benchcompare [flags]\n       benchcompare scale [flags]\n       benchcompare sd [flags]\n       benchcompare shards [flags]\n       benchcompare fixture [flags]\n\n"+
 			"Compares vigie_exporter with prometheus-blackbox-exporter under the same /probe load.\n\n")
 		fs.PrintDefaults()
 	}
@@ -410,4 +416,163 @@ func workDirectory(given, prefix string) (dir string, keep *bool, cleanup func()
 			os.RemoveAll(dir)
 		}
 	}, nil
+}
+
+// exporterBinary returns the vigie_exporter to run: path, or one built from
+// repo into dir.
+func exporterBinary(ctx context.Context, path, repo, dir string, stderr io.Writer) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	path = filepath.Join(dir, "vigie_exporter")
+	fmt.Fprintf(stderr, "building vigie_exporter from %s\n", repo)
+	return path, benchcompare.BuildVigie(ctx, repo, path)
+}
+
+func runSD(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchcompare sd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: benchcompare sd [flags]\n\n"+
+			"Starts vigie_exporter (or one per shard) with many targets in a static file and times GETs of /sd,\n"+
+			"one at a time to the last byte: as Prometheus asks (JSON), with gzip, revalidated (304), ?module=.\n"+
+			"The goal: p99 under 20 ms as Prometheus asks, with 100,000 targets.\n\n")
+		fs.PrintDefaults()
+	}
+	o := benchcompare.SDOptions{Progress: stderr}
+	fs.IntVar(&o.Targets, "targets", 100000, "targets in the static file")
+	fs.Float64Var(&o.HTTPShare, "http-share", 0.9, "share of http_2xx targets (the others are tcp_connect)")
+	fs.IntVar(&o.Shards, "shards", 1, "exporters, each serving shard i/n of the same file, measured one after the other")
+	fs.IntVar(&o.Requests, "requests", 200, "timed requests of each kind per exporter")
+	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
+	repo := fs.String("repo", ".", "vigie's repository, to build vigie_exporter from")
+	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
+	workDir := fs.String("workdir", "", "directory for the configuration, target file and logs (kept); a temporary one when empty")
+	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
+	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
+	checkGoals := fs.Bool("check-goals", false, "exit with status 3 when the goal is not met")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "benchcompare sd: %v\n", err)
+		return exitError
+	}
+	if err := o.Validate(); err != nil {
+		return fail(err)
+	}
+	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-sd-")
+	if err != nil {
+		return fail(err)
+	}
+	defer cleanup()
+	o.WorkDir, o.ExporterArgs = dir, strings.Fields(*exporterArgs)
+	if o.Exporter, err = exporterBinary(ctx, *exporterPath, *repo, dir, stderr); err != nil {
+		return fail(err)
+	}
+	rep, err := benchcompare.RunSD(ctx, o)
+	if err != nil {
+		*keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		return fail(err)
+	}
+	rep.Command = commandLine(append([]string{"sd"}, args...))
+	if *jsonOut {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(rep, *jsonFile); err != nil {
+			return fail(err)
+		}
+	}
+	if *checkGoals && !rep.GoalsMet {
+		return exitGoalsMet
+	}
+	return exitOK
+}
+
+func runShards(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchcompare shards", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: benchcompare shards [flags]\n\n"+
+			"Probes every loopback target once per interval through the vigie_exporter that publishes it at\n"+
+			"/sd, as Prometheus does: with one exporter, then with one per shard (--discovery.shard=i/n),\n"+
+			"alternating over rounds, and reports each exporter's CPU.\n\n")
+		fs.PrintDefaults()
+	}
+	o := benchcompare.ShardsOptions{Progress: stderr}
+	fs.IntVar(&o.Targets, "targets", 20000, "targets")
+	fs.Float64Var(&o.HTTPShare, "http-share", 0.9, "share of http_2xx targets (the others are tcp_connect, one listener each)")
+	fs.DurationVar(&o.Interval, "interval", 15*time.Second, "each target's probe interval")
+	fs.IntVar(&o.Shards, "shards", 2, "exporters in the sharded runs")
+	fs.IntVar(&o.Rounds, "rounds", 2, "rounds; the order one/sharded alternates")
+	fs.DurationVar(&o.Duration, "duration", 45*time.Second, "measured window of each run")
+	fs.DurationVar(&o.Warmup, "warmup", 15*time.Second, "load before each window, not counted")
+	fs.IntVar(&o.Workers, "workers", 256, "concurrent scrapes at most")
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "address of the fixtures")
+	fs.IntVar(&o.TCPBasePort, "tcp-base-port", benchcompare.DefaultScaleTCPBasePort, "port of the first TCP fixture (0: any)")
+	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
+	repo := fs.String("repo", ".", "vigie's repository, to build vigie_exporter from")
+	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
+	workDir := fs.String("workdir", "", "directory for the configuration, target file and logs (kept); a temporary one when empty")
+	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
+	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "benchcompare shards: %v\n", err)
+		return exitError
+	}
+	if err := o.Validate(); err != nil {
+		return fail(err)
+	}
+	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-shards-")
+	if err != nil {
+		return fail(err)
+	}
+	defer cleanup()
+	o.WorkDir, o.ExporterArgs = dir, strings.Fields(*exporterArgs)
+	if o.Exporter, err = exporterBinary(ctx, *exporterPath, *repo, dir, stderr); err != nil {
+		return fail(err)
+	}
+	rep, err := benchcompare.RunShards(ctx, o)
+	if err != nil {
+		*keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		return fail(err)
+	}
+	rep.Command = commandLine(append([]string{"shards"}, args...))
+	if *jsonOut {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(rep, *jsonFile); err != nil {
+			return fail(err)
+		}
+	}
+	if !rep.Valid {
+		*keep = true
+		return exitError
+	}
+	return exitOK
 }
