@@ -132,12 +132,16 @@ type RunResult struct {
 	Probes   int    `json:"probes"`   // successful probes in the measurement window
 	Failures int    `json:"failures"` // failed requests in the measurement window
 	// FirstFailure describes the first failure seen (warm-up included).
-	FirstFailure        string `json:"first_failure,omitempty"`
-	Seconds             num    `json:"seconds"`
-	ProbesPerSecond     num    `json:"probes_per_second"`
-	CPUSeconds          num    `json:"cpu_seconds"`
-	CPUMsPer1000        num    `json:"cpu_ms_per_1000_probes"`
-	PeakRSSBytes        uint64 `json:"peak_rss_bytes"`
+	FirstFailure    string `json:"first_failure,omitempty"`
+	Seconds         num    `json:"seconds"`
+	ProbesPerSecond num    `json:"probes_per_second"`
+	CPUSeconds      num    `json:"cpu_seconds"`
+	CPUMsPer1000    num    `json:"cpu_ms_per_1000_probes"`
+	PeakRSSBytes    uint64 `json:"peak_rss_bytes"`
+	// RSS at the end of the window, anonymous (heap, stacks) and mapped
+	// from files (the binary): what the peak is made of.
+	RSSAnonBytes        uint64 `json:"rss_anon_bytes"`
+	RSSFileBytes        uint64 `json:"rss_file_bytes"`
 	Threads             int    `json:"threads"`
 	LatencyP50Seconds   num    `json:"latency_p50_seconds"`
 	LatencyP99Seconds   num    `json:"latency_p99_seconds"`

@@ -269,8 +269,8 @@ func describeRun(r RunResult) string {
 		}
 		return d
 	}
-	d := fmt.Sprintf("%7.0f probes/s  %6.0f ms CPU/1000  %5.1f MiB  %3d threads  p50 %6.2f ms  p99 %7.2f ms  (harness %4.0f ms CPU/1000)",
-		float64(r.ProbesPerSecond), float64(r.CPUMsPer1000), float64(r.PeakRSSBytes)/(1<<20), r.Threads,
+	d := fmt.Sprintf("%7.0f probes/s  %6.0f ms CPU/1000  %5.1f MiB (anon %4.1f, file %4.1f)  %3d threads  p50 %6.2f ms  p99 %7.2f ms  (harness %4.0f ms CPU/1000)",
+		float64(r.ProbesPerSecond), float64(r.CPUMsPer1000), float64(r.PeakRSSBytes)/(1<<20), float64(r.RSSAnonBytes)/(1<<20), float64(r.RSSFileBytes)/(1<<20), r.Threads,
 		float64(r.LatencyP50Seconds)*1000, float64(r.LatencyP99Seconds)*1000, float64(r.HarnessCPUMsPer1000))
 	if r.Failures > 0 || r.FirstFailure != "" {
 		d += fmt.Sprintf("  %d failures (first: %s)", r.Failures, r.FirstFailure)
@@ -309,7 +309,7 @@ func (r *runner) run(ctx context.Context, e Exporter, s *ScenarioReport, round i
 	res := RunResult{
 		Exporter: e.Name, Round: round + 1,
 		Probes: lr.ok, Failures: lr.failed, FirstFailure: lr.firstFailure,
-		PeakRSSBytes: st.PeakRSS, Threads: st.Threads,
+		PeakRSSBytes: st.PeakRSS, RSSAnonBytes: st.RSSAnon, RSSFileBytes: st.RSSFile, Threads: st.Threads,
 	}
 	r.finishRun(&res, s.Name, hits0, countable, lr, cpu, self)
 	return res, nil

@@ -62,6 +62,9 @@ VmPeak:	 1263940 kB
 VmSize:	 1263940 kB
 VmHWM:	   44532 kB
 VmRSS:	   40120 kB
+RssAnon:	   28816 kB
+RssFile:	   11304 kB
+RssShmem:	       0 kB
 Threads:	9
 `
 
@@ -70,7 +73,7 @@ func TestParseStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (procStatus{PeakRSS: 44532 * 1024, RSS: 40120 * 1024, Threads: 9}); st != want {
+	if want := (procStatus{PeakRSS: 44532 * 1024, RSS: 40120 * 1024, RSSAnon: 28816 * 1024, RSSFile: 11304 * 1024, Threads: 9}); st != want {
 		t.Errorf("parseStatus = %+v, want %+v", st, want)
 	}
 	for _, tc := range []struct{ name, text, err string }{
