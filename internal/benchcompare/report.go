@@ -18,6 +18,9 @@ const (
 	// Direct is the load generator itself against the fixture (no
 	// exporter): the physical limit of the machine for the probes' traffic.
 	Direct = "direct"
+	// Relay is a minimal exporter (ServeRelay): the probe's traffic and
+	// nothing else, the ceiling of an exporter built on net/http.
+	Relay = "relay"
 )
 
 // Measures, in the order they are reported.
@@ -171,6 +174,10 @@ type Comparison struct {
 	DirectRatio   num    `json:"vigie_over_direct"`
 	DirectGoal    string `json:"direct_goal,omitempty"`
 	DirectVerdict string `json:"direct_verdict,omitempty"`
+	// The relay row (null where it was not run) and vigie / relay.
+	Relay       num `json:"relay"`
+	RelaySpread num `json:"relay_spread"`
+	RelayRatio  num `json:"vigie_over_relay"`
 }
 
 // ScenarioReport is the outcome of one scenario.
@@ -232,13 +239,15 @@ func (s *ScenarioReport) compare(goals []Goal) {
 	}
 	s.Comparisons = s.Comparisons[:0]
 	for _, m := range measures {
-		var bb, vg, dr []float64
+		var bb, vg, dr, rl []float64
 		for _, r := range s.Runs {
 			switch r.Exporter {
 			case Blackbox:
 				bb = append(bb, m.of(r))
 			case Vigie:
 				vg = append(vg, m.of(r))
+			case Relay:
+				rl = append(rl, m.of(r))
 			case Direct:
 				if m.direct {
 					dr = append(dr, m.of(r))
@@ -254,6 +263,11 @@ func (s *ScenarioReport) compare(goals []Goal) {
 		if len(dr) == 0 {
 			c.DirectSpread = num(math.NaN())
 		}
+		c.Relay, c.RelaySpread = num(median(rl)), num(spread(rl))
+		if len(rl) == 0 {
+			c.RelaySpread = num(math.NaN())
+		}
+		c.RelayRatio = num(ratio(float64(c.Relay), float64(c.Vigie)))
 		c.Ratio = num(ratio(float64(c.Blackbox), float64(c.Vigie)))
 		c.DirectRatio = num(ratio(float64(c.Direct), float64(c.Vigie)))
 		if g, ok := goalFor(goals, s.Name, m.name, Blackbox); ok {
@@ -282,7 +296,7 @@ func (s *ScenarioReport) verdict(g Goal, r num) string {
 // fixture cost when an exporter is in between.
 func (s *ScenarioReport) harnessCPU() string {
 	var parts []string
-	for _, name := range []string{Blackbox, Vigie, Direct} {
+	for _, name := range []string{Blackbox, Vigie, Relay, Direct} {
 		var v []float64
 		for _, r := range s.Runs {
 			if r.Exporter == name {
@@ -294,6 +308,31 @@ func (s *ScenarioReport) harnessCPU() string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// relayLine sums up the relay row: its medians, its throughput over the
+// direct row's (the ceiling of an exporter here) and vigie's over its own.
+func (s *ScenarioReport) relayLine() string {
+	var tp, cpu, rss Comparison
+	for _, c := range s.Comparisons {
+		switch c.Measure {
+		case MeasureThroughput:
+			tp = c
+		case MeasureCPU:
+			cpu = c
+		case MeasurePeakRSS:
+			rss = c
+		}
+	}
+	if math.IsNaN(float64(tp.Relay)) {
+		return ""
+	}
+	line := fmt.Sprintf("%s: relay (a minimal exporter: the probe's traffic, nothing else): %s probes/s (spread %s), %s ms CPU per 1000 probes, %s MiB; vigie/relay %s throughput, %s CPU per probe",
+		s.Name, value(tp.Relay), percent(tp.RelaySpread), value(cpu.Relay), value(rss.Relay), times(tp.RelayRatio), times(cpu.RelayRatio))
+	if !math.IsNaN(float64(tp.Direct)) {
+		line += "; relay/direct " + times(num(ratio(float64(tp.Direct), float64(tp.Relay))))
+	}
+	return line
 }
 
 // hasDirect reports whether some scenario has direct runs.
@@ -389,6 +428,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if !run.Valid() {
 				fmt.Fprintf(&b, "\n%s round %d %s: %d probes, %d failures; first failure: %s", s.Name, run.Round, run.Exporter, run.Probes, run.Failures, run.FirstFailure)
 			}
+		}
+		if line := s.relayLine(); line != "" {
+			fmt.Fprintf(&b, "\n%s", line)
 		}
 		if direct {
 			if h := s.harnessCPU(); h != "" {

@@ -78,7 +78,11 @@ type Options struct {
 	// closed-loop load in the same rounds. It is the physical limit of
 	// this machine for the probes' traffic, which vigie's throughput is
 	// held against.
-	Direct      bool
+	Direct bool
+	// Relay, when set, adds a fourth row to the http and tcp scenarios: a
+	// minimal exporter making only the probe's traffic (ServeRelay), the
+	// ceiling of any exporter built on net/http here.
+	Relay       *Exporter
 	Scenarios   []string
 	Rounds      int
 	Duration    time.Duration // measurement window of one run
@@ -121,14 +125,11 @@ func (o *Options) validate() error {
 }
 
 // roundOrder returns the order of the runs of a round (counted from 0):
-// blackbox, vigie and the direct row (when there is one) in even rounds,
-// the reverse in odd ones, so that none always inherits another's heat
-// (page cache, CPU frequency, TIME_WAIT sockets).
-func roundOrder(round int, a, b Exporter, direct bool) []Exporter {
-	order := []Exporter{a, b}
-	if direct {
-		order = append(order, Exporter{Name: Direct})
-	}
+// the rows as given (blackbox, vigie, then the relay and the direct row when
+// there are) in even rounds, the reverse in odd ones, so that none always
+// inherits another's heat (page cache, CPU frequency, TIME_WAIT sockets).
+func roundOrder(round int, rows []Exporter) []Exporter {
+	order := slices.Clone(rows)
 	if round%2 == 1 {
 		slices.Reverse(order)
 	}
@@ -194,6 +195,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			{Name: Vigie, Path: o.Vigie.Path, Version: Version(ctx, o.Vigie.Path)},
 		},
 	}
+	if o.Relay != nil {
+		rep.Exporters = append(rep.Exporters, ExporterInfo{Name: Relay, Path: o.Relay.Path, Version: Version(ctx, o.Relay.Path, o.Relay.Prefix...)})
+	}
 	if o.Direct {
 		rep.Exporters = append(rep.Exporters, ExporterInfo{Name: Direct, Version: directDescription})
 	}
@@ -227,9 +231,15 @@ func (r *runner) target(scenario string) string {
 
 // scenario runs the rounds of one scenario, then the profiled runs.
 func (r *runner) scenario(ctx context.Context, s *ScenarioReport) error {
-	direct := r.o.Direct && directScenarios[s.Name]
+	rows := []Exporter{r.o.Blackbox, r.o.Vigie}
+	if r.o.Relay != nil && directScenarios[s.Name] {
+		rows = append(rows, *r.o.Relay)
+	}
+	if r.o.Direct && directScenarios[s.Name] {
+		rows = append(rows, Exporter{Name: Direct})
+	}
 	for round := range r.o.Rounds {
-		for pos, e := range roundOrder(round, r.o.Blackbox, r.o.Vigie, direct) {
+		for pos, e := range roundOrder(round, rows) {
 			var res RunResult
 			var err error
 			if e.Name == Direct {

@@ -214,12 +214,14 @@ func TestSmokeRealExporters(t *testing.T) {
 	}
 }
 
-// TestRunDirect: the direct row runs in the rounds, in the alternating
-// order, against the scenario's fixture, and is compared with vigie.
+// TestRunDirect: the relay and direct rows run in the rounds, in the
+// alternating order, against the scenario's fixture, and are compared with
+// vigie.
 func TestRunDirect(t *testing.T) {
 	o := fakeOptions(t)
 	o.Rounds = 2
 	o.Direct = true
+	o.Relay = &Exporter{Name: Relay, Path: o.Vigie.Path, Prefix: []string{"relay"}}
 	rep, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -238,15 +240,26 @@ func TestRunDirect(t *testing.T) {
 			t.Errorf("direct run has exporter figures: %+v", r)
 		}
 	}
-	if want := []string{Blackbox, Vigie, Direct, Direct, Vigie, Blackbox}; !slices.Equal(order, want) {
+	if want := []string{Blackbox, Vigie, Relay, Direct, Direct, Relay, Vigie, Blackbox}; !slices.Equal(order, want) {
 		t.Errorf("runs %v, want %v", order, want)
 	}
-	tp := s.Comparisons[0]
-	if tp.Measure != MeasureThroughput || math.IsNaN(float64(tp.Direct)) || math.IsNaN(float64(tp.DirectRatio)) {
-		t.Errorf("throughput comparison = %+v, want a direct figure and ratio", tp)
+	for _, r := range s.Runs {
+		if r.Exporter == Relay && (!r.Valid() || r.PeakRSSBytes == 0 || *r.TargetHits < uint64(r.Probes)) {
+			t.Errorf("relay run: %+v; want a valid run of a process the fixture saw", r)
+		}
 	}
-	if len(rep.Exporters) != 3 || rep.Exporters[2].Name != Direct {
-		t.Errorf("exporters = %+v, want the direct row described", rep.Exporters)
+	tp := s.Comparisons[0]
+	if tp.Measure != MeasureThroughput || math.IsNaN(float64(tp.Direct)) || math.IsNaN(float64(tp.DirectRatio)) ||
+		math.IsNaN(float64(tp.Relay)) || math.IsNaN(float64(tp.RelayRatio)) {
+		t.Errorf("throughput comparison = %+v, want direct and relay figures and ratios", tp)
+	}
+	if len(rep.Exporters) != 4 || rep.Exporters[2].Name != Relay || !strings.Contains(rep.Exporters[2].Version, "minimal exporter") || rep.Exporters[3].Name != Direct {
+		t.Errorf("exporters = %+v, want the relay and direct rows described", rep.Exporters)
+	}
+	var table strings.Builder
+	rep.WriteTable(&table)
+	if !strings.Contains(table.String(), "tcp: relay (a minimal exporter") || !strings.Contains(table.String(), "relay/direct") {
+		t.Errorf("table lacks the relay line:\n%s", table.String())
 	}
 }
 

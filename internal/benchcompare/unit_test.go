@@ -150,22 +150,26 @@ func TestMedianSpreadRatio(t *testing.T) {
 }
 
 func TestRoundOrder(t *testing.T) {
-	a, b := Exporter{Name: Blackbox}, Exporter{Name: Vigie}
+	bb, vg, rl, dr := Exporter{Name: Blackbox}, Exporter{Name: Vigie}, Exporter{Name: Relay}, Exporter{Name: Direct}
 	for _, tc := range []struct {
-		direct bool
-		want   [][]string
+		rows []Exporter
+		want [][]string
 	}{
-		{false, [][]string{{Blackbox, Vigie}, {Vigie, Blackbox}, {Blackbox, Vigie}, {Vigie, Blackbox}}},
-		{true, [][]string{{Blackbox, Vigie, Direct}, {Direct, Vigie, Blackbox}, {Blackbox, Vigie, Direct}}},
+		{[]Exporter{bb, vg}, [][]string{{Blackbox, Vigie}, {Vigie, Blackbox}, {Blackbox, Vigie}, {Vigie, Blackbox}}},
+		{[]Exporter{bb, vg, dr}, [][]string{{Blackbox, Vigie, Direct}, {Direct, Vigie, Blackbox}, {Blackbox, Vigie, Direct}}},
+		{[]Exporter{bb, vg, rl, dr}, [][]string{{Blackbox, Vigie, Relay, Direct}, {Direct, Relay, Vigie, Blackbox}}},
 	} {
 		for round, w := range tc.want {
 			var got []string
-			for _, e := range roundOrder(round, a, b, tc.direct) {
+			for _, e := range roundOrder(round, tc.rows) {
 				got = append(got, e.Name)
 			}
 			if !slices.Equal(got, w) {
-				t.Errorf("direct=%v round %d: order %v, want %v", tc.direct, round, got, w)
+				t.Errorf("round %d: order %v, want %v", round, got, w)
 			}
+		}
+		if tc.rows[0].Name != Blackbox {
+			t.Error("roundOrder changed its argument")
 		}
 	}
 }

@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runSD(ctx, args[1:], stdout, stderr)
 		case "shards":
 			return runShards(ctx, args[1:], stdout, stderr)
+		case "relay":
+			return benchcompare.ServeRelay(args[1:], stdout, stderr)
 		}
 	}
 	return runCompare(ctx, args, stdout, stderr)
@@ -88,6 +90,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		profileDir   = fs.String("profile", "", "directory for CPU profiles of both exporters, taken in an extra, unmeasured run per scenario")
 		workDir      = fs.String("workdir", "", "directory for the configuration and exporter logs (kept); a temporary one, removed unless a run fails, when empty")
 		checkGoals   = fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
+		relay        = fs.Bool("relay", false, "also run the relay, a minimal exporter making only the probes' traffic (this program's relay sub-command), in the http and tcp scenarios: the ceiling of an exporter built on net/http")
 		direct       = fs.Bool("direct", true, "also measure the physical limit in the http and tcp scenarios: the load generator against the fixture, a new connection per request, no exporter (the \"direct\" row)")
 		selfProfile  = fs.String("harness-profile", "", "write a CPU profile of the harness itself (load generator and fixtures) to this file")
 	)
@@ -155,11 +158,21 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		ProfileDir:  *profileDir,
 		Progress:    stderr,
 	}
+	if *relay {
+		e, err := benchcompare.RelayExporter()
+		if err != nil {
+			return fail(err)
+		}
+		opts.Relay = &e
+	}
 	perRun := *duration + *warmup + 500*time.Millisecond
 	runs := 0
 	for _, s := range opts.Scenarios {
 		runs += 2
 		if *direct && s != benchcompare.ScenarioICMP {
+			runs++
+		}
+		if *relay && s != benchcompare.ScenarioICMP {
 			runs++
 		}
 	}
