@@ -181,8 +181,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	rep, err := benchcompare.Run(ctx, opts)
 	if err != nil {
-		*keep = true
-		fmt.Fprintf(stderr, "exporter logs kept in %s\n", dir)
+		// Keep the logs of what ran; an error before anything ran (bad
+		// options) leaves nothing worth keeping.
+		if *keep = *keep || !emptyDir(dir); *keep {
+			fmt.Fprintf(stderr, "exporter logs kept in %s\n", dir)
+		}
 		return fail(err)
 	}
 	rep.Command = commandLine(args)
@@ -410,6 +413,12 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	return exitOK
+}
+
+// emptyDir reports whether dir has nothing in it (or cannot be read).
+func emptyDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err != nil || len(entries) == 0
 }
 
 // workDirectory returns the directory to work in: the one given, created if
