@@ -74,6 +74,22 @@ bench-scale:
 	$(GO) build -o .build/benchcompare ./tools/benchcompare
 	.build/benchcompare scale $(BENCH_SCALE_FLAGS)
 
+# /sd with 100,000 targets, timed as Prometheus asks for it (README,
+# "Performance"); BENCH_SD_FLAGS are passed on, e.g. BENCH_SD_FLAGS='-shards 2'.
+.PHONY: bench-sd
+bench-sd:
+	@mkdir -p .build
+	$(GO) build -o .build/benchcompare ./tools/benchcompare
+	.build/benchcompare sd $(BENCH_SD_FLAGS)
+
+# One exporter against two shards (--discovery.shard) under the same
+# scheduled load; BENCH_SHARDS_FLAGS are passed on.
+.PHONY: bench-shards
+bench-shards:
+	@mkdir -p .build
+	$(GO) build -o .build/benchcompare ./tools/benchcompare
+	.build/benchcompare shards $(BENCH_SHARDS_FLAGS)
+
 # promu builds both binaries with version information into .build/ and
 # packs them with README, docs/, LICENSE and the default config into .tarballs/.
 promu-build:
