@@ -1,0 +1,414 @@
+// Package history keeps what the router saw of each check over time, on
+// disk under --storage.path: availability and latency in buckets (5
+// minutes for 48 hours, hours for 30 days, days for a year) and the last
+// incidents (start, end, reason, who was told, what muted them). It taps
+// the pipeline (it is a pipeline.Observer) and never makes the pipeline
+// wait for the disk: results are added up in memory and written by a
+// background flush every FlushInterval.
+//
+// Disk: one fixed-size record per check (RecordSize, 48,144 bytes) in
+// history/checks.dat, whose rings overwrite themselves, and an index of
+// which check owns which record (history/index). At most MaxChecks
+// records: beyond, the check probed least recently gives its record up.
+//
+// Memory: a small entry per check (its identity is the pipeline's Target,
+// shared; its availability sums over 24 h, 7 d and 30 d, so that lists and
+// groups read no disk), and what waits for the next flush.
+//
+// Availability is successful rounds over rounds, a round being one probe
+// result. Rounds in a maintenance window (every route of the check muted
+// by mute_time_intervals or outside its active_time_intervals) count for
+// neither: planned work is not downtime. Silenced rounds count like any
+// other: a silence keeps people from being told, the service is still
+// down. Time the router does not run has no rounds and counts for neither.
+package history
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
+	"github.com/vigie-monitoring/vigie/alertrouter/rules"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
+)
+
+// Files inside --storage.path.
+const (
+	Dir       = "history"
+	DataFile  = "checks.dat"
+	IndexFile = "index"
+)
+
+// Defaults.
+const (
+	DefaultFlushInterval = 10 * time.Second
+	DefaultMaxChecks     = 200_000
+	// maxPending bounds the buckets waiting for a flush when the disk
+	// refuses writes: beyond, the oldest are dropped (and logged).
+	maxPending = 1 << 20
+)
+
+// Options configure a History.
+type Options struct {
+	// Path is --storage.path; the history lives in its subdirectory Dir.
+	Path string
+	// Config gives the maintenance windows (SetConfig changes it).
+	Config *config.RouterConfig
+	// Problems returns the checks that are down, with who was told and
+	// what mutes them (the pipeline's View); nil: incidents do not say.
+	Problems func() []view.CheckView
+	Clock    clock.Clock
+	Logger   *slog.Logger
+	// FlushInterval is how often what was added up is written (default
+	// 10s): a crash loses at most that much history.
+	FlushInterval time.Duration
+	// MaxChecks bounds the records kept (default 200,000).
+	MaxChecks int
+}
+
+// History is the per-check history. Probed is called by the pipeline's
+// goroutine; the readers from any goroutine.
+type History struct {
+	o      Options
+	logger *slog.Logger
+	clock  clock.Clock
+	dir    string
+	data   *os.File
+	index  *os.File
+
+	cfgMu   sync.Mutex
+	cfg     *config.RouterConfig
+	rules   *rules.Set // for Probed's goroutine only
+	rulesOf *config.RouterConfig
+
+	mu       sync.RWMutex
+	checks   map[string]*entry
+	bySlot   []*entry // nil: free
+	pending  map[pkey]*counts
+	events   []event
+	newSlots []*entry // records to initialise at the next flush
+	free     []int32  // records no check owns
+	dropped  int
+
+	flushMu    sync.Mutex // one flush at a time
+	told       map[string]string
+	indexLines int
+	closed     bool
+}
+
+// entry is one check in memory.
+type entry struct {
+	id    string
+	t     *targets.Target // nil until probed since the start
+	slot  int32           // -1: gave its record up
+	state checkstate.State
+	last  time.Time // last probe
+
+	// sums are the windows' rounds and successes as written (sumEpoch is
+	// the 5-minute epoch they end at); pend what waits for the flush.
+	sumEpoch uint32
+	sums     [3]counts
+	pend     counts
+	full     bool // sums must be read again from disk (a bucket ended)
+	known    bool // sums were read at least once since the start
+}
+
+type pkey struct {
+	e  *entry
+	e5 uint32
+}
+
+type event struct {
+	e      *entry
+	open   bool
+	at     time.Time
+	reason string
+}
+
+// Open opens (or creates) the history under o.Path.
+func Open(o Options) (*History, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.MaxChecks <= 0 {
+		o.MaxChecks = DefaultMaxChecks
+	}
+	dir := filepath.Join(o.Path, Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	h := &History{o: o, logger: o.Logger, clock: o.Clock, dir: dir, cfg: o.Config,
+		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}}
+	var err error
+	if h.data, err = os.OpenFile(filepath.Join(dir, DataFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	if err := h.loadIndex(); err != nil {
+		_ = h.data.Close() // the error that matters is err
+		return nil, err
+	}
+	return h, nil
+}
+
+// loadIndex reads which check owns which record, and rewrites the index
+// when it holds more superseded lines than live ones.
+func (h *History) loadIndex() error {
+	path := filepath.Join(h.dir, IndexFile)
+	f, err := os.Open(path)
+	owners := map[int32]string{}
+	lines := 0
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("history: %w", err)
+	default:
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			lines++
+			slotText, idText, ok := strings.Cut(sc.Text(), "\t")
+			slot, err1 := strconv.ParseInt(slotText, 10, 32)
+			id, err2 := strconv.Unquote(idText)
+			if !ok || err1 != nil || err2 != nil || slot < 0 || int(slot) >= h.o.MaxChecks {
+				// A line cut by a crash: the record it names is
+				// initialised again when its check comes back.
+				h.logger.Warn("Skipping an unreadable line of the history index", "line", lines)
+				continue
+			}
+			owners[int32(slot)] = id
+		}
+		err := sc.Err()
+		_ = f.Close() // read only
+		if err != nil {
+			return fmt.Errorf("history: read %s: %w", path, err)
+		}
+	}
+	for slot, id := range owners {
+		if prev, ok := h.checks[id]; ok {
+			// Two records for one id (a line for the newer was written,
+			// the older's release was not): keep the higher slot.
+			if prev.slot > slot {
+				continue
+			}
+			h.bySlot[prev.slot] = nil
+		}
+		e := &entry{id: id, slot: slot, full: true}
+		h.checks[id] = e
+		for int(slot) >= len(h.bySlot) {
+			h.bySlot = append(h.bySlot, nil)
+		}
+		h.bySlot[slot] = e
+	}
+	for i, e := range h.bySlot {
+		if e == nil {
+			h.free = append(h.free, int32(i))
+		}
+	}
+	if lines > 2*len(h.checks)+64 {
+		if err := h.rewriteIndex(); err != nil {
+			return err
+		}
+		lines = len(h.checks)
+	}
+	h.indexLines = lines
+	if h.index, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	return nil
+}
+
+func (h *History) rewriteIndex() error {
+	path := filepath.Join(h.dir, IndexFile)
+	var b strings.Builder
+	for slot, e := range h.bySlot {
+		if e != nil {
+			fmt.Fprintf(&b, "%d\t%s\n", slot, strconv.Quote(e.id))
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("history: rewrite the index: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("history: rewrite the index: %w", err)
+	}
+	return nil
+}
+
+// SetConfig gives the maintenance windows of a new configuration.
+func (h *History) SetConfig(cfg *config.RouterConfig) {
+	h.cfgMu.Lock()
+	h.cfg = cfg
+	h.cfgMu.Unlock()
+}
+
+// inMaintenance reports whether every route of the check is muted by a
+// time interval at now. A check that notifies nobody is never in
+// maintenance.
+func (h *History) inMaintenance(t *targets.Target, now time.Time) bool {
+	h.cfgMu.Lock()
+	cfg := h.cfg
+	h.cfgMu.Unlock()
+	if cfg == nil {
+		return false
+	}
+	if h.rulesOf != cfg {
+		h.rules, h.rulesOf = rules.NewSet(cfg), cfg
+	}
+	pol := h.rules.For(t.MatchLabels)
+	if len(pol.Routes) == 0 {
+		return false
+	}
+	for i := range pol.Routes {
+		if len(pol.Routes[i].MutedBy(now)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Probed records one probe result (pipeline.Observer). It never waits for
+// the disk.
+func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.Change, now time.Time) {
+	maint := h.inMaintenance(t, now)
+	var d counts
+	switch {
+	case maint:
+		d.Maint = 1
+	case res.Success:
+		d.Rounds, d.OK = 1, 1
+		lat := float32(res.Duration.Seconds())
+		d.LatSum, d.LatMax = lat, lat
+	default:
+		d.Rounds = 1
+	}
+	state := ch.Before.State
+	switch ch.Transition {
+	case checkstate.WentDown:
+		state = checkstate.Down
+	case checkstate.BecameUp, checkstate.CameBackUp:
+		state = checkstate.Up
+	}
+	e5 := epochOf(FiveMinutes, now)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	e := h.checks[t.ID]
+	if e == nil {
+		e = &entry{id: t.ID, slot: -1}
+		h.checks[t.ID] = e
+	}
+	if e.slot < 0 && !h.allocate(e, now) {
+		return
+	}
+	e.t, e.state, e.last = t, state, now
+	if e5 != e.sumEpoch {
+		e.full = true
+	}
+	e.pend.add(&d)
+	k := pkey{e, e5}
+	if p := h.pending[k]; p != nil {
+		p.add(&d)
+	} else if len(h.pending) < maxPending {
+		h.pending[k] = &d
+	} else {
+		h.dropped++
+	}
+	switch ch.Transition {
+	case checkstate.WentDown:
+		start := ch.Before.FailingSince
+		if start.IsZero() || start.After(now) {
+			start = now
+		}
+		h.events = append(h.events, event{e: e, open: true, at: start, reason: res.Reason})
+	case checkstate.CameBackUp:
+		h.events = append(h.events, event{e: e, at: now})
+	}
+}
+
+// allocate gives e a record: a free one, else that of the check probed
+// least recently (which forgets its history). Called with h.mu held.
+func (h *History) allocate(e *entry, now time.Time) bool {
+	slot := int32(-1)
+	if n := len(h.free); n > 0 {
+		slot, h.free = h.free[n-1], h.free[:n-1]
+	} else if len(h.bySlot) < h.o.MaxChecks {
+		slot = int32(len(h.bySlot))
+		h.bySlot = append(h.bySlot, nil)
+	}
+	if slot < 0 {
+		var oldest *entry
+		for _, o := range h.bySlot {
+			if o != e && (oldest == nil || o.last.Before(oldest.last)) {
+				oldest = o
+			}
+		}
+		if oldest == nil || !oldest.last.Before(now) {
+			return false
+		}
+		h.logger.Info("History full: the check probed least recently gives its record up", "check", oldest.id, "max_checks", h.o.MaxChecks)
+		slot = oldest.slot
+		oldest.slot = -1
+		delete(h.checks, oldest.id)
+	}
+	e.slot = slot
+	e.known = true // a new record: nothing to read
+	e.full = false
+	e.sums = [3]counts{}
+	h.bySlot[slot] = e
+	h.newSlots = append(h.newSlots, e)
+	return true
+}
+
+// Run flushes every FlushInterval until ctx ends, then flushes a last
+// time and closes the files.
+func (h *History) Run(ctx context.Context) error {
+	t := h.clock.NewTimer(h.o.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return h.Close()
+		case <-t.C():
+			if err := h.Flush(); err != nil {
+				h.logger.Error("Cannot write the history; trying again at the next flush", "err", err)
+			}
+			t.Reset(h.o.FlushInterval)
+		}
+	}
+}
+
+// Close flushes what is pending and closes the files.
+func (h *History) Close() error {
+	err := h.Flush()
+	h.flushMu.Lock()
+	defer h.flushMu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return err
+	}
+	h.closed = true
+	return errors.Join(err, h.data.Close(), h.index.Close())
+}
