@@ -8,14 +8,17 @@ import (
 	"unicode/utf8"
 )
 
-// The on-disk layout of one check's record in checks.dat: fixed size, at
-// slot*RecordSize. Every ring is indexed by its bucket's epoch modulo its
-// length, and each bucket carries its epoch: a slot whose epoch is not the
-// one asked for is empty (the ring wrapped, or nothing was probed then), so
-// old data ages out without compaction.
+// The on-disk layout: one file per resolution (5m.dat, 1h.dat, 1d.dat),
+// each a ring of rows indexed by the bucket's epoch modulo the ring's
+// length; a row holds one cell per check, at its slot. Every cell carries
+// its epoch: a cell whose epoch is not the one asked for is empty (the
+// ring wrapped, or nothing was probed then), so old data ages out without
+// compaction. Writes of one flush land in the current row of each ring:
+// a few contiguous pages, whatever the number of checks. Incidents live
+// in incidents.dat, one fixed-size record per slot; sums.dat keeps the
+// checks' window sums, so that a restart reads no ring.
 const (
-	headerSize   = 64
-	bucketSize   = 24
+	cellSize     = 24
 	incidentSize = 256
 
 	// N5m, NHour and NDay are the lengths of the rings: 48 hours of 5-minute
@@ -26,13 +29,12 @@ const (
 	// MaxIncidents is how many incidents a check keeps (the newest).
 	MaxIncidents = 32
 
-	off5m   = headerSize
-	offHour = off5m + N5m*bucketSize
-	offDay  = offHour + NHour*bucketSize
-	offInc  = offDay + NDay*bucketSize
+	incHeader = 64
+	incRecord = incHeader + MaxIncidents*incidentSize
 
-	// RecordSize is the disk a check takes: 48,144 bytes.
-	RecordSize = offInc + MaxIncidents*incidentSize
+	// RecordSize is the disk a check takes: its cells in the three rings
+	// and its incidents (48,144 bytes).
+	RecordSize = (N5m+NHour+NDay)*cellSize + incRecord
 
 	maxReason   = 140
 	maxNotified = 64
@@ -55,11 +57,10 @@ var resolutions = [...]struct {
 	name  string
 	width int64 // seconds
 	n     int
-	off   int
 }{
-	{"5m", 300, N5m, off5m},
-	{"1h", 3600, NHour, offHour},
-	{"1d", 86400, NDay, offDay},
+	{"5m", 300, N5m},
+	{"1h", 3600, NHour},
+	{"1d", 86400, NDay},
 }
 
 func (r Resolution) String() string { return resolutions[r].name }
@@ -82,8 +83,10 @@ func ParseResolution(s string) (Resolution, bool) {
 
 func epochOf(r Resolution, t time.Time) uint32 { return uint32(t.Unix() / resolutions[r].width) }
 
-func bucketOffset(r Resolution, epoch uint32) int64 {
-	return int64(resolutions[r].off + int(epoch%uint32(resolutions[r].n))*bucketSize)
+// row is where epoch's row starts in its ring file, with stride bytes
+// per row.
+func row(r Resolution, epoch uint32, stride int64) int64 {
+	return int64(epoch%uint32(resolutions[r].n)) * stride
 }
 
 // counts are what a bucket holds. Rounds and OK leave out the rounds in a
@@ -104,7 +107,7 @@ func (c *counts) add(d *counts) {
 
 func (c *counts) zero() bool { return c.Rounds == 0 && c.Maint == 0 }
 
-func putBucket(b []byte, epoch uint32, c *counts) {
+func putCell(b []byte, epoch uint32, c *counts) {
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], epoch)
 	le.PutUint32(b[4:], c.Rounds)
@@ -114,7 +117,7 @@ func putBucket(b []byte, epoch uint32, c *counts) {
 	le.PutUint32(b[20:], math.Float32bits(c.LatMax))
 }
 
-func getBucket(b []byte) (uint32, counts) {
+func getCell(b []byte) (uint32, counts) {
 	le := binary.LittleEndian
 	return le.Uint32(b[0:]), counts{
 		Rounds: le.Uint32(b[4:]), OK: le.Uint32(b[8:]), Maint: le.Uint32(b[12:]),

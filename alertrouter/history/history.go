@@ -6,10 +6,11 @@
 // wait for the disk: results are added up in memory and written by a
 // background flush every FlushInterval.
 //
-// Disk: one fixed-size record per check (RecordSize, 48,144 bytes) in
-// history/checks.dat, whose rings overwrite themselves, and an index of
-// which check owns which record (history/index). At most MaxChecks
-// records: beyond, the check probed least recently gives its record up.
+// Disk: RecordSize (48,144 bytes) per check at most, in rings that
+// overwrite themselves (see format.go), and an index of which check owns
+// which slot (history/index). At most MaxChecks slots: beyond, the check
+// probed least recently gives its slot up. The files are sparse: a check
+// takes disk as its rows are written.
 //
 // Memory: a small entry per check (its identity is the pipeline's Target,
 // shared; its availability sums over 24 h, 7 d and 30 d, so that lists and
@@ -26,6 +27,7 @@ package history
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,10 +49,15 @@ import (
 
 // Files inside --storage.path.
 const (
-	Dir       = "history"
-	DataFile  = "checks.dat"
-	IndexFile = "index"
+	Dir           = "history"
+	IndexFile     = "index"
+	MetaFile      = "meta.json"
+	IncidentsFile = "incidents.dat"
+	SumsFile      = "sums.dat"
 )
+
+// ringFiles are the rings' files, by resolution.
+var ringFiles = [...]string{"5m.dat", "1h.dat", "1d.dat"}
 
 // Defaults.
 const (
@@ -75,7 +82,9 @@ type Options struct {
 	// FlushInterval is how often what was added up is written (default
 	// 10s): a crash loses at most that much history.
 	FlushInterval time.Duration
-	// MaxChecks bounds the records kept (default 200,000).
+	// MaxChecks bounds the checks kept (default 200,000). It is fixed
+	// when the history is created (the rings' rows are that wide): later
+	// values are ignored.
 	MaxChecks int
 }
 
@@ -86,8 +95,14 @@ type History struct {
 	logger *slog.Logger
 	clock  clock.Clock
 	dir    string
-	data   *os.File
+	rings  [3]*os.File
+	incs   *os.File
+	sumsF  *os.File
 	index  *os.File
+	stride int64 // bytes per row of a ring: MaxChecks cells
+	// used is one past the highest slot that held a check when the
+	// history was opened: a slot below it may hold another check's cells.
+	used int32
 
 	cfgMu   sync.Mutex
 	cfg     *config.RouterConfig
@@ -104,6 +119,7 @@ type History struct {
 	dropped  int
 
 	flushMu    sync.Mutex // one flush at a time
+	sumEpoch   uint32     // the 5-minute epoch the entries' sums end at
 	told       map[string]string
 	indexLines int
 	closed     bool
@@ -117,13 +133,11 @@ type entry struct {
 	state checkstate.State
 	last  time.Time // last probe
 
-	// sums are the windows' rounds and successes as written (sumEpoch is
-	// the 5-minute epoch they end at); pend what waits for the flush.
-	sumEpoch uint32
-	sums     [3]counts
-	pend     counts
-	full     bool // sums must be read again from disk (a bucket ended)
-	known    bool // sums were read at least once since the start
+	// sums are the windows' rounds and successes as written (ending at
+	// History.sumEpoch); pend what waits for the flush.
+	sums   [3]counts
+	pend   counts
+	reused bool // its slot may hold another check's cells: clear them
 }
 
 type pkey struct {
@@ -158,15 +172,66 @@ func Open(o Options) (*History, error) {
 	}
 	h := &History{o: o, logger: o.Logger, clock: o.Clock, dir: dir, cfg: o.Config,
 		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}}
-	var err error
-	if h.data, err = os.OpenFile(filepath.Join(dir, DataFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
-		return nil, fmt.Errorf("history: %w", err)
-	}
-	if err := h.loadIndex(); err != nil {
-		_ = h.data.Close() // the error that matters is err
+	if err := h.open(); err != nil {
+		h.closeFiles()
 		return nil, err
 	}
 	return h, nil
+}
+
+type meta struct {
+	Version   int `json:"version"`
+	MaxChecks int `json:"max_checks"`
+}
+
+func (h *History) open() error {
+	path := filepath.Join(h.dir, MetaFile)
+	var m meta
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		m = meta{Version: 1, MaxChecks: h.o.MaxChecks}
+		b, _ = json.Marshal(m)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("history: %w", err)
+	default:
+		if err := json.Unmarshal(b, &m); err != nil || m.Version != 1 || m.MaxChecks <= 0 {
+			return fmt.Errorf("history: %s is not a history of this version (%s): move the directory %s aside to start a new one", path, b, h.dir)
+		}
+	}
+	if m.MaxChecks != h.o.MaxChecks && h.o.MaxChecks != DefaultMaxChecks {
+		h.logger.Warn("The history keeps the number of checks it was created with", "max_checks", m.MaxChecks)
+	}
+	h.o.MaxChecks = m.MaxChecks
+	h.stride = int64(m.MaxChecks) * cellSize
+	for r, name := range ringFiles {
+		if h.rings[r], err = os.OpenFile(filepath.Join(h.dir, name), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	}
+	if h.incs, err = os.OpenFile(filepath.Join(h.dir, IncidentsFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if h.sumsF, err = os.OpenFile(filepath.Join(h.dir, SumsFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if err := h.loadIndex(); err != nil {
+		return err
+	}
+	return h.loadSums()
+}
+
+func (h *History) closeFiles() error {
+	var errs []error
+	for _, f := range append(h.rings[:], h.incs, h.sumsF, h.index) {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // loadIndex reads which check owns which record, and rewrites the index
@@ -211,7 +276,7 @@ func (h *History) loadIndex() error {
 			}
 			h.bySlot[prev.slot] = nil
 		}
-		e := &entry{id: id, slot: slot, full: true}
+		e := &entry{id: id, slot: slot}
 		h.checks[id] = e
 		for int(slot) >= len(h.bySlot) {
 			h.bySlot = append(h.bySlot, nil)
@@ -223,6 +288,7 @@ func (h *History) loadIndex() error {
 			h.free = append(h.free, int32(i))
 		}
 	}
+	h.used = int32(len(h.bySlot))
 	if lines > 2*len(h.checks)+64 {
 		if err := h.rewriteIndex(); err != nil {
 			return err
@@ -323,9 +389,6 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 		return
 	}
 	e.t, e.state, e.last = t, state, now
-	if e5 != e.sumEpoch {
-		e.full = true
-	}
 	e.pend.add(&d)
 	k := pkey{e, e5}
 	if p := h.pending[k]; p != nil {
@@ -351,9 +414,11 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 // least recently (which forgets its history). Called with h.mu held.
 func (h *History) allocate(e *entry, now time.Time) bool {
 	slot := int32(-1)
+	e.reused = true
 	if n := len(h.free); n > 0 {
 		slot, h.free = h.free[n-1], h.free[:n-1]
 	} else if len(h.bySlot) < h.o.MaxChecks {
+		e.reused = int32(len(h.bySlot)) < h.used
 		slot = int32(len(h.bySlot))
 		h.bySlot = append(h.bySlot, nil)
 	}
@@ -373,8 +438,6 @@ func (h *History) allocate(e *entry, now time.Time) bool {
 		delete(h.checks, oldest.id)
 	}
 	e.slot = slot
-	e.known = true // a new record: nothing to read
-	e.full = false
 	e.sums = [3]counts{}
 	h.bySlot[slot] = e
 	h.newSlots = append(h.newSlots, e)
@@ -410,5 +473,5 @@ func (h *History) Close() error {
 		return err
 	}
 	h.closed = true
-	return errors.Join(err, h.data.Close(), h.index.Close())
+	return errors.Join(err, h.closeFiles())
 }

@@ -327,9 +327,10 @@ func TestMaxChecksRecycles(t *testing.T) {
 	if st := h.Stats(); st.Checks != 2 {
 		t.Errorf("stats %+v", st)
 	}
-	fi, err := os.Stat(filepath.Join(dir, Dir, DataFile))
-	if err != nil || fi.Size() > 2*RecordSize {
-		t.Errorf("data file %v, %v: more than 2 records", fi.Size(), err)
+	// Each row of a ring is two cells wide.
+	fi, err := os.Stat(filepath.Join(dir, Dir, ringFiles[Day]))
+	if err != nil || fi.Size() > NDay*2*cellSize {
+		t.Errorf("day ring: %v bytes, %v: more than 2 cells a row", fi.Size(), err)
 	}
 }
 
@@ -362,4 +363,63 @@ func TestRunFlushesOnTheClock(t *testing.T) {
 	if len(d.Buckets[Hour]) != 1 || d.Buckets[Hour][0].Rounds != 2 {
 		t.Errorf("after Run: %+v", d.Buckets[Hour])
 	}
+}
+
+// TestSumsMatchRecompute: the window sums kept up incrementally over five
+// weeks of irregular flushes equal those computed from the probes, and
+// those read again from the rings when sums.dat is lost.
+func TestSumsMatchRecompute(t *testing.T) {
+	f := newFixture(t, "")
+	type round struct {
+		at time.Time
+		ok bool
+	}
+	var rounds []round
+	seed := uint32(7)
+	for i := range 35 * 24 * 60 / 7 {
+		seed = seed*1103515245 + 12345
+		ok := seed>>16%10 != 0
+		f.probe("https://shop.example", ok, time.Millisecond)
+		rounds = append(rounds, round{f.clk.Now(), ok})
+		f.clk.Advance(7 * time.Minute)
+		if i%(13+i%7) == 0 {
+			f.flush()
+		}
+	}
+	f.flush()
+	end := epochOf(FiveMinutes, f.clk.Now())
+	var want [3]counts
+	for _, r := range rounds {
+		in := inWindows(epochOf(FiveMinutes, r.at), end)
+		for i := range in {
+			if in[i] {
+				want[i].Rounds++
+				if r.ok {
+					want[i].OK++
+				}
+			}
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		c, _ := f.h.Get(id("https://shop.example"))
+		for i := range want {
+			if c.Rounds[i] != want[i].Rounds || !near(c.Availability[i], float64(want[i].OK)/float64(want[i].Rounds)) {
+				t.Errorf("%s, window %v: %d rounds at %v, want %d at %v", when, Windows[i], c.Rounds[i], c.Availability[i],
+					want[i].Rounds, float64(want[i].OK)/float64(want[i].Rounds))
+			}
+		}
+	}
+	check("incremental")
+	f.restart()
+	check("after a restart")
+	if err := f.h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(f.dir, Dir, SumsFile)); err != nil {
+		t.Fatal(err)
+	}
+	f.open()
+	f.flush()
+	check("read again from the rings")
 }

@@ -2,7 +2,9 @@ package history
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -39,10 +41,6 @@ func (e *entry) check() Check {
 		s.add(&e.pend)
 		c.Rounds[i] = s.Rounds
 		c.Availability[i] = ratio(s.OK, s.Rounds)
-	}
-	if !e.known {
-		c.Availability = Availability{-1, -1, -1}
-		c.Rounds = [3]uint32{}
 	}
 	return c
 }
@@ -182,9 +180,6 @@ func (h *History) Groups(label string, f Filter) []Group {
 		case "down":
 			g.Down++
 		}
-		if !e.known {
-			continue
-		}
 		for i := range e.sums {
 			s := e.sums[i]
 			s.add(&e.pend)
@@ -246,17 +241,17 @@ func (h *History) Detail(id string, now time.Time) (*Detail, error) {
 	if slot < 0 {
 		return d, nil
 	}
-	buf := make([]byte, RecordSize)
-	if _, err := h.data.ReadAt(buf, int64(slot)*RecordSize); err != nil && !isEOF(err) {
-		return nil, fmt.Errorf("history: read %s: %w", id, err)
-	}
+	var cell [cellSize]byte
 	for r := range resolutions {
 		res := Resolution(r)
 		last := epochOf(res, now)
 		n := uint32(resolutions[r].n)
 		for ep := last - n + 1; ep <= last; ep++ {
-			off := bucketOffset(res, ep)
-			got, cn := getBucket(buf[off : off+bucketSize])
+			clear(cell[:])
+			if _, err := h.rings[r].ReadAt(cell[:], row(res, ep, h.stride)+int64(slot)*cellSize); err != nil && !isEOF(err) {
+				return nil, fmt.Errorf("history: read %s: %w", id, err)
+			}
+			got, cn := getCell(cell[:])
 			if got != ep || ep == 0 || cn.zero() {
 				continue
 			}
@@ -268,16 +263,22 @@ func (h *History) Detail(id string, now time.Time) (*Detail, error) {
 			d.Buckets[res] = append(d.Buckets[res], b)
 		}
 	}
-	count := getUint64(buf[8:])
+	buf := make([]byte, incRecord)
+	if _, err := h.incs.ReadAt(buf, int64(slot)*incRecord); err != nil && !isEOF(err) {
+		return nil, fmt.Errorf("history: read %s: %w", id, err)
+	}
+	count := getUint64(buf)
 	for i := uint64(0); i < min(count, MaxIncidents); i++ {
 		k := (count - 1 - i) % MaxIncidents
-		in, ok := getIncident(buf[offInc+int(k)*incidentSize:])
+		in, ok := getIncident(buf[incHeader+int(k)*incidentSize:])
 		if ok {
 			d.Incidents = append(d.Incidents, in)
 		}
 	}
 	return d, nil
 }
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 // ErrUnknownCheck is returned for a check the history does not know.
 var ErrUnknownCheck = fmt.Errorf("history: unknown check")
@@ -294,3 +295,6 @@ func (h *History) Stats() Stats {
 	defer h.mu.RUnlock()
 	return Stats{Checks: len(h.checks), Pending: len(h.pending)}
 }
+
+// Windows over which availability is given.
+var Windows = [3]time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour}
