@@ -79,33 +79,33 @@ func availClass(a float64) string {
 // checksData is what the list of checks shows.
 type checksData struct {
 	Title, Base, Version string
-	Now           time.Time
-	Filter        history.Filter
-	Checks        []history.Check
-	Total         int
-	Page, Pages   int
-	Prev, Next    url.Values
-	Error         string
+	Now                  time.Time
+	Filter               history.Filter
+	Checks               []history.Check
+	Total                int
+	Page, Pages          int
+	Prev, Next           url.Values
+	Error                string
 }
 
 // groupsData is what the grouped view shows.
 type groupsData struct {
 	Title, Base, Version string
-	Now           time.Time
-	Label         string
-	Filter        history.Filter
-	Groups        []history.Group
+	Now                  time.Time
+	Label                string
+	Filter               history.Filter
+	Groups               []history.Group
 }
 
 // checkData is what the page of one check shows.
 type checkData struct {
 	Title, Base, Version string
-	Now           time.Time
-	Detail        *history.Detail
-	Range         string
-	Chart         chart
-	Bars          []bar
-	Reasons       bool
+	Now                  time.Time
+	Detail               *history.Detail
+	Range                string
+	Chart                chart
+	Bars                 []bar
+	Reasons              bool
 }
 
 func (p *Page) registerHistory(mux *http.ServeMux) {

@@ -102,7 +102,7 @@ type Page struct {
 	o     Options
 	tmpl  *template.Template
 	htmpl *template.Template // pages of the history
-	token string // CSRF token of the forms, one per process
+	token string             // CSRF token of the forms, one per process
 	csrf  *http.CrossOriginProtection
 
 	updates broadcast
