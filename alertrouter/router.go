@@ -48,6 +48,18 @@ type Options struct {
 	// Limits bound what clients can make the router hold (zero: no
 	// limit; the flags give defaults).
 	Limits Limits
+	// PublicStatus configures the public status page (PublicHandler).
+	PublicStatus PublicStatus
+}
+
+// PublicStatus is the public status page's --web.public-status flags.
+type PublicStatus struct {
+	// Groups are the values of Label shown; none: no public page.
+	Groups []string
+	Label  string
+	// Reasons shows why checks fail.
+	Reasons bool
+	Title   string
 }
 
 // Limits are the router's --web.max-request-bytes, --alerts.* and
@@ -153,6 +165,7 @@ func New(o Options) (*Router, error) {
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
 		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.history,
+		GroupLabel: o.PublicStatus.Label,
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
@@ -380,6 +393,19 @@ func (r *Router) counts() map[string]int {
 		return v.Counts
 	}
 	return nil
+}
+
+// PublicHandler serves the read-only public status page, or is nil when
+// no group is chosen (--web.public-status).
+func (r *Router) PublicHandler() http.Handler {
+	ps := r.opts.PublicStatus
+	if len(ps.Groups) == 0 {
+		return nil
+	}
+	return web.NewPublic(web.PublicOptions{
+		History: r.history, Label: ps.Label, Groups: ps.Groups, Reasons: ps.Reasons, Title: ps.Title,
+		Now: r.opts.Clock.Now, Logger: r.logger.With("component", "public"),
+	})
 }
 
 // clusterName names this router in /api/v2/status.

@@ -298,3 +298,57 @@ func (h *History) Stats() Stats {
 
 // Windows over which availability is given.
 var Windows = [3]time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour}
+
+// GroupDays returns, for each value of label asked, one bucket per day of
+// the last n days (oldest first; days without rounds have Rounds 0 and
+// Availability -1): the successful rounds of the group's checks over
+// their rounds. It reads n rows of the day ring.
+func (h *History) GroupDays(label string, values []string, n int, now time.Time) (map[string][]Bucket, error) {
+	n = min(max(n, 1), NDay)
+	want := map[string]bool{}
+	for _, v := range values {
+		want[v] = true
+	}
+	h.mu.RLock()
+	member := map[int32]string{}
+	for _, e := range h.checks {
+		if e.t != nil && e.slot >= 0 && want[e.t.AlertLabels[label]] {
+			member[e.slot] = e.t.AlertLabels[label]
+		}
+	}
+	h.mu.RUnlock()
+	out := map[string][]Bucket{}
+	for v := range want {
+		out[v] = make([]Bucket, n)
+	}
+	buf := make([]byte, h.rowBytes())
+	last := epochOf(Day, now)
+	for i := range n {
+		epoch := last - uint32(n-1-i)
+		if err := h.readRow(Day, epoch, buf); err != nil {
+			return nil, err
+		}
+		sums := map[string]*counts{}
+		for slot, v := range member {
+			if int(slot)*cellSize >= len(buf) {
+				continue
+			}
+			got, c := getCell(buf[int(slot)*cellSize:])
+			if got != epoch {
+				continue
+			}
+			if sums[v] == nil {
+				sums[v] = &counts{}
+			}
+			sums[v].add(&c)
+		}
+		for v := range want {
+			b := Bucket{Start: time.Unix(int64(epoch)*86400, 0).UTC(), Availability: -1}
+			if c := sums[v]; c != nil {
+				b.Rounds, b.Successes, b.Maintenance, b.Availability = c.Rounds, c.OK, c.Maint, ratio(c.OK, c.Rounds)
+			}
+			out[v][i] = b
+		}
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -156,7 +157,7 @@ func (p *Page) serveGroups(w http.ResponseWriter, r *http.Request) {
 	if label != "" {
 		base = "../"
 	} else if label = r.URL.Query().Get("by"); label == "" {
-		label = DefaultGroupLabel
+		label = cmp.Or(p.o.GroupLabel, DefaultGroupLabel)
 	}
 	f, _, _, err := history.ParseListQuery(r)
 	if err != nil || len(label) > 256 {

@@ -95,6 +95,9 @@ type Options struct {
 	// History serves the pages of checks, of one check and of groups, and
 	// the availability in lists; nil: none of it.
 	History History
+	// GroupLabel is the label /groups groups by unless asked (default
+	// "group").
+	GroupLabel string
 }
 
 // Page serves the status page.
