@@ -74,6 +74,13 @@ bench-scale:
 	$(GO) build -o .build/benchcompare ./tools/benchcompare
 	.build/benchcompare scale $(BENCH_SCALE_FLAGS)
 
+# The history's memory and disk per check at 10,000 and 100,000 checks,
+# and the status pages' timings at 10,000 checks (docs/history.md).
+.PHONY: bench-history
+bench-history:
+	$(GO) test -run '^$$' -bench Footprint -benchtime=1x ./alertrouter/history/
+	$(GO) test -run '^$$' -bench 'SummaryWithHistory|ChecksList|CheckPage|GroupsPage|PublicPage' -benchtime=20x ./alertrouter/web/
+
 # promu builds both binaries with version information into .build/ and
 # packs them with README, docs/, LICENSE and the default config into .tarballs/.
 promu-build:

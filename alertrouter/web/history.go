@@ -96,7 +96,12 @@ type groupsData struct {
 	Label                string
 	Filter               history.Filter
 	Groups               []history.Group
+	GroupsOmitted        int
 }
+
+// maxGroups bounds the grouped view (a label with a value per check
+// would list every check).
+const maxGroups = 1000
 
 // checkData is what the page of one check shows.
 type checkData struct {
@@ -166,6 +171,9 @@ func (p *Page) serveGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	d := &groupsData{Title: "Checks by " + label, Base: base, Version: p.o.Version, Now: p.o.Now(), Label: label, Filter: f,
 		Groups: p.o.History.Groups(label, f)}
+	if n := len(d.Groups); n > maxGroups {
+		d.Groups, d.GroupsOmitted = d.Groups[:maxGroups], n-maxGroups
+	}
 	p.renderHistory(w, http.StatusOK, "groups", d)
 }
 

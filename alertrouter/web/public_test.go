@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -89,5 +90,26 @@ func TestPublicStatusPageReasonsWhenAllowed(t *testing.T) {
 	}
 	if strings.Contains(body, "hunter2") || strings.Contains(body, "s3cr3t") {
 		t.Error("credentials shown")
+	}
+}
+
+// BenchmarkPublicPage renders the public page of 10 groups of 100 checks
+// among 10,000 (its rendering is cached 10 s; this measures one).
+func BenchmarkPublicPage(b *testing.B) {
+	h, clk := fillHistory(b, 10_000, 15)
+	groups := make([]string, 10)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("team-%03d", i)
+	}
+	p := NewPublic(PublicOptions{History: h, Groups: groups, Now: clk.Now})
+	for b.Loop() {
+		p.mu.Lock()
+		p.cache = nil
+		p.mu.Unlock()
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
 	}
 }
