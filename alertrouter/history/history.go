@@ -173,7 +173,7 @@ func Open(o Options) (*History, error) {
 	h := &History{o: o, logger: o.Logger, clock: o.Clock, dir: dir, cfg: o.Config,
 		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}}
 	if err := h.open(); err != nil {
-		h.closeFiles()
+		_ = h.closeFiles() // the error that matters is err
 		return nil, err
 	}
 	return h, nil
