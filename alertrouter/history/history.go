@@ -135,9 +135,10 @@ type entry struct {
 
 	// sums are the windows' rounds and successes as written (ending at
 	// History.sumEpoch); pend what waits for the flush.
-	sums   [3]counts
-	pend   counts
-	reused bool // its slot may hold another check's cells: clear them
+	sums    [3]counts
+	pend    counts
+	reused  bool // its slot may hold another check's cells: clear them
+	removed bool // gone from discovery (Removed)
 }
 
 type pkey struct {
@@ -388,7 +389,7 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	if e.slot < 0 && !h.allocate(e, now) {
 		return
 	}
-	e.t, e.state, e.last = t, state, now
+	e.t, e.state, e.last, e.removed = t, state, now, false
 	e.pend.add(&d)
 	k := pkey{e, e5}
 	if p := h.pending[k]; p != nil {
@@ -408,6 +409,24 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	case checkstate.CameBackUp:
 		h.events = append(h.events, event{e: e, at: now})
 	}
+}
+
+// Removed records that a check left the target list
+// (pipeline.RemovalObserver): lists no longer show it; its history stays
+// until its slot is needed, and it is listed again if it comes back. An
+// incident still open ends now.
+func (h *History) Removed(id string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.checks[id]
+	if e == nil || h.closed {
+		return
+	}
+	e.removed = true
+	// Closing is a no-op when no incident is open; the state in memory
+	// says nothing of a check not probed since the start.
+	h.events = append(h.events, event{e: e, at: now})
+	e.state = checkstate.Unknown
 }
 
 // allocate gives e a record: a free one, else that of the check probed

@@ -423,3 +423,34 @@ func TestSumsMatchRecompute(t *testing.T) {
 	f.flush()
 	check("read again from the rings")
 }
+
+// TestRemovedLeavesLists: a check removed from discovery leaves lists,
+// counts and groups, its open incident ends, its history stays; probed
+// again, it is listed again.
+func TestRemovedLeavesLists(t *testing.T) {
+	f := newFixture(t, "")
+	for range 3 {
+		f.probe("https://shop.example", false, 0)
+		f.probe("https://api.example", true, 0)
+		f.clk.Advance(time.Minute)
+	}
+	f.h.Removed(id("https://shop.example"), f.clk.Now())
+	f.flush()
+	if list, total := f.h.List(Filter{}, 0, 10); total != 1 || list[0].Target != "https://api.example" {
+		t.Errorf("list after removal: %+v", list)
+	}
+	if s := f.h.Summary(); s["down"] != 0 || s["up"] != 1 {
+		t.Errorf("summary after removal: %v", s)
+	}
+	if gs := f.h.Groups("group", Filter{}); len(gs) != 1 || gs[0].Value != "api" {
+		t.Errorf("groups after removal: %+v", gs)
+	}
+	d, err := f.h.Detail(id("https://shop.example"), f.clk.Now())
+	if err != nil || len(d.Incidents) != 1 || !d.Incidents[0].End.Equal(f.clk.Now()) || d.Buckets[Hour][0].Rounds != 3 {
+		t.Errorf("history of the removed check: %+v, %v", d, err)
+	}
+	f.probe("https://shop.example", true, 0)
+	if _, total := f.h.List(Filter{}, 0, 10); total != 2 {
+		t.Errorf("back in the list: %d checks", total)
+	}
+}

@@ -52,6 +52,11 @@ func ratio(ok, rounds uint32) float64 {
 	return float64(ok) / float64(rounds)
 }
 
+// listed says whether lists, counts and groups show a check: probed
+// since the start, and not removed from discovery since. The others keep
+// their history (Get, Detail) until their slot is needed.
+func (e *entry) listed() bool { return e.t != nil && !e.removed }
+
 // Get returns one check, from memory.
 func (h *History) Get(id string) (Check, bool) {
 	h.mu.RLock()
@@ -71,6 +76,9 @@ type Filter struct {
 }
 
 func (f *Filter) match(e *entry) bool {
+	if !e.listed() {
+		return false
+	}
 	if f.State != "" && e.state.String() != f.State {
 		return false
 	}
@@ -140,7 +148,9 @@ func (h *History) Summary() map[string]int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, e := range h.checks {
-		out[e.state.String()]++
+		if e.listed() {
+			out[e.state.String()]++
+		}
 	}
 	return out
 }
