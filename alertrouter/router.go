@@ -155,7 +155,8 @@ func New(o Options) (*Router, error) {
 		_ = r.history.Close() // idem
 		return nil, err
 	}
-	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store})
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store},
+		r.history.Collector())
 	r.api = api.New(api.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
 		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,

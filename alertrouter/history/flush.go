@@ -57,6 +57,9 @@ func (h *History) Flush() error {
 	h.mu.Unlock()
 	if dropped > 0 {
 		h.logger.Error("History buckets dropped: the disk refused writes for too long", "dropped", dropped)
+		h.statsMu.Lock()
+		h.droppedTotal += uint64(dropped)
+		h.statsMu.Unlock()
 	}
 
 	// The index first: cells are never written for a slot the index does
@@ -82,12 +85,17 @@ func (h *History) Flush() error {
 	if err := h.roll(target); err != nil {
 		errs = append(errs, err)
 	}
-	written, failed := h.writeCells(writes)
-	if len(failed) > 0 {
-		errs = append(errs, fmt.Errorf("history: %d buckets not written, kept for the next flush", len(failed)))
-		h.requeue(failed, nil, nil)
+	// A row that cannot be written loses that flush's buckets in it
+	// (trying them again could count twice those of the rows that were
+	// written): the loss is counted and logged.
+	okRows, lost := h.writeCells(writes)
+	if lost > 0 {
+		errs = append(errs, fmt.Errorf("history: %d buckets could not be written and are lost", lost))
+		h.statsMu.Lock()
+		h.droppedTotal += uint64(lost)
+		h.statsMu.Unlock()
 	}
-	h.settle(written)
+	h.settle(writes, okRows)
 	for i, ev := range events {
 		if evSlots[i] < 0 {
 			continue
@@ -138,8 +146,9 @@ func (h *History) clearSlot(slot int32) error {
 }
 
 // writeCells adds the pending buckets to their cells, one read and one
-// write per row touched.
-func (h *History) writeCells(writes []write) (written, failed []write) {
+// write per row touched. It says which rows of each write were written,
+// and how many buckets were lost.
+func (h *History) writeCells(writes []write) (okRows [][3]bool, lost int) {
 	slices.SortFunc(writes, func(a, b write) int {
 		if a.e5 != b.e5 {
 			return int(int64(a.e5) - int64(b.e5))
@@ -147,10 +156,7 @@ func (h *History) writeCells(writes []write) (written, failed []write) {
 		return int(a.slot - b.slot)
 	})
 	var buf []byte
-	ok := make([]bool, len(writes))
-	for i := range ok {
-		ok[i] = writes[i].slot >= 0
-	}
+	okRows = make([][3]bool, len(writes))
 	for r := range resolutions {
 		res := Resolution(r)
 		div := uint32(resolutions[r].width / 300)
@@ -190,24 +196,22 @@ func (h *History) writeCells(writes []write) (written, failed []write) {
 					}
 					_, err = h.rings[r].WriteAt(buf, off)
 				}
+				for k := i; k < j; k++ {
+					if writes[k].slot >= 0 {
+						okRows[k][r] = err == nil
+						if err != nil {
+							lost++
+						}
+					}
+				}
 				if err != nil {
 					h.logger.Warn("Cannot write a row of the history", "resolution", res, "err", err)
-					for k := i; k < j; k++ {
-						ok[k] = false
-					}
 				}
 			}
 			i = j
 		}
 	}
-	for i, w := range writes {
-		if ok[i] {
-			written = append(written, w)
-		} else if w.slot >= 0 {
-			failed = append(failed, w)
-		}
-	}
-	return written, failed
+	return okRows, lost
 }
 
 // inWindows says which windows ending at 5-minute epoch end hold the
@@ -217,17 +221,22 @@ func inWindows(e5, end uint32) [3]bool {
 	return [3]bool{e5+288 > end && e5 <= end, h+168 > hend && h <= hend, h+720 > hend && h <= hend}
 }
 
-// settle moves what was written from the entries' pending counts to
-// their sums.
-func (h *History) settle(written []write) {
+// settle moves what was flushed from the entries' pending counts to
+// their sums: the 24-hour window if its 5-minute row was written, the 7
+// and 30-day ones if their hourly row was.
+func (h *History) settle(writes []write, okRows [][3]bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, w := range written {
+	for k, w := range writes {
 		e := w.e
 		e.pend.sub(w.delta)
+		if w.slot < 0 {
+			continue
+		}
 		in := inWindows(w.e5, h.sumEpoch)
+		written := [3]bool{okRows[k][FiveMinutes], okRows[k][Hour], okRows[k][Hour]}
 		for i := range e.sums {
-			if in[i] {
+			if in[i] && written[i] {
 				e.sums[i].add(w.delta)
 			}
 		}

@@ -118,6 +118,11 @@ type History struct {
 	free     []int32  // records no check owns
 	dropped  int
 
+	statsMu      sync.Mutex // guards the metrics below
+	writeErrors  uint64
+	droppedTotal uint64
+	lastWrite    time.Duration
+
 	flushMu    sync.Mutex // one flush at a time
 	sumEpoch   uint32     // the 5-minute epoch the entries' sums end at
 	told       map[string]string
@@ -171,14 +176,37 @@ func Open(o Options) (*History, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	h := &History{o: o, logger: o.Logger, clock: o.Clock, dir: dir, cfg: o.Config,
-		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}}
-	if err := h.open(); err != nil {
+	h := newHistory(o, dir)
+	err := h.open()
+	if errors.Is(err, errDamaged) {
+		// History is statistics: a damaged one is moved aside and a new
+		// one started, rather than the router refusing to start.
+		_ = h.closeFiles() // read only so far
+		moved := fmt.Sprintf("%s.damaged-%s", dir, o.Clock.Now().UTC().Format("20060102T150405Z"))
+		if mvErr := os.Rename(dir, moved); mvErr != nil {
+			return nil, fmt.Errorf("%w; moving it aside failed: %v", err, mvErr)
+		}
+		o.Logger.Error("The history is damaged: moved it aside and started a new one", "moved_to", moved, "err", err)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("history: %w", err)
+		}
+		h = newHistory(o, dir)
+		err = h.open()
+	}
+	if err != nil {
 		_ = h.closeFiles() // the error that matters is err
 		return nil, err
 	}
 	return h, nil
 }
+
+func newHistory(o Options, dir string) *History {
+	return &History{o: o, logger: o.Logger, clock: o.Clock, dir: dir, cfg: o.Config,
+		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}}
+}
+
+// errDamaged is a history this version cannot read.
+var errDamaged = errors.New("history: damaged")
 
 type meta struct {
 	Version   int `json:"version"`
@@ -199,8 +227,8 @@ func (h *History) open() error {
 	case err != nil:
 		return fmt.Errorf("history: %w", err)
 	default:
-		if err := json.Unmarshal(b, &m); err != nil || m.Version != 1 || m.MaxChecks <= 0 {
-			return fmt.Errorf("history: %s is not a history of this version (%s): move the directory %s aside to start a new one", path, b, h.dir)
+		if err := json.Unmarshal(b, &m); err != nil || m.Version != 1 || m.MaxChecks <= 0 || m.MaxChecks > 1<<24 {
+			return fmt.Errorf("%w: %s is not a history of this version: %q", errDamaged, path, truncate(string(b), 200))
 		}
 	}
 	if m.MaxChecks != h.o.MaxChecks && h.o.MaxChecks != DefaultMaxChecks {
@@ -473,12 +501,26 @@ func (h *History) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return h.Close()
 		case <-t.C():
-			if err := h.Flush(); err != nil {
+			if err := h.timedFlush(); err != nil {
 				h.logger.Error("Cannot write the history; trying again at the next flush", "err", err)
 			}
 			t.Reset(h.o.FlushInterval)
 		}
 	}
+}
+
+// timedFlush flushes and counts it for the metrics (with the wall
+// clock: how long the disk took is not the router's time).
+func (h *History) timedFlush() error {
+	start := time.Now()
+	err := h.Flush()
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
+	h.lastWrite = time.Since(start)
+	if err != nil {
+		h.writeErrors++
+	}
+	return err
 }
 
 // Close flushes what is pending and closes the files.

@@ -5,8 +5,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
@@ -452,5 +456,68 @@ func TestRemovedLeavesLists(t *testing.T) {
 	f.probe("https://shop.example", true, 0)
 	if _, total := f.h.List(Filter{}, 0, 10); total != 2 {
 		t.Errorf("back in the list: %d checks", total)
+	}
+}
+
+// TestDamagedHistoryIsMovedAside: a history this version cannot read is
+// moved aside and a new one started.
+func TestDamagedHistoryIsMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, Dir, MetaFile), []byte("{garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Open(Options{Path: dir, Clock: clock.NewFake(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := os.Stat(filepath.Join(dir, Dir+".damaged-20261120T100000Z", MetaFile)); err != nil {
+		t.Errorf("not moved aside: %v", err)
+	}
+	h.Probed(targets.New("a", "icmp", nil), exporter.Result{Success: true}, checkstate.Change{}, t0)
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetrics: the collector reports checks, failed writes and the
+// buckets they lost; the rows written are not written twice.
+func TestMetrics(t *testing.T) {
+	f := newFixture(t, "")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(f.h.Collector())
+	f.probe("https://shop.example", true, 0)
+	if err := f.h.timedFlush(); err != nil {
+		t.Fatal(err)
+	}
+	f.probe("https://shop.example", true, 0)
+	_ = f.h.rings[Day].Close() // the next write fails
+	if err := f.h.timedFlush(); err == nil {
+		t.Fatal("a write to a closed file did not fail")
+	}
+	want := `
+# HELP vigie_router_history_checks Checks the history keeps (at most 200,000).
+# TYPE vigie_router_history_checks gauge
+vigie_router_history_checks 1
+# HELP vigie_router_history_dropped_buckets_total Buckets of results lost because the history could not be written.
+# TYPE vigie_router_history_dropped_buckets_total counter
+vigie_router_history_dropped_buckets_total 1
+# HELP vigie_router_history_write_errors_total Writes of the history that failed.
+# TYPE vigie_router_history_write_errors_total counter
+vigie_router_history_write_errors_total 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "vigie_router_history_checks", "vigie_router_history_dropped_buckets_total", "vigie_router_history_write_errors_total"); err != nil {
+		t.Error(err)
+	}
+	// The rows that were written count once: the 24-hour window has both
+	// rounds (its 5-minute row was written), nothing is tried twice.
+	if err := f.h.timedFlush(); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.h.Get(id("https://shop.example")); c.Rounds[0] != 2 || c.Rounds[2] != 2 {
+		t.Errorf("rounds after a failed write: %v", c.Rounds)
 	}
 }
