@@ -521,3 +521,28 @@ vigie_router_history_write_errors_total 1
 		t.Errorf("rounds after a failed write: %v", c.Rounds)
 	}
 }
+
+// TestProbedDoesNotWaitForTheDisk: while a write of the history is stuck
+// on the disk (it holds flushMu, not the lock Probed takes), probe
+// results are still taken.
+func TestProbedDoesNotWaitForTheDisk(t *testing.T) {
+	f := newFixture(t, "")
+	f.h.flushMu.Lock() // a flush stuck in a write
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			f.probe("https://shop.example", true, 0)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Probed waits for the flush")
+	}
+	f.h.flushMu.Unlock()
+	f.flush()
+	if c, _ := f.h.Get(id("https://shop.example")); c.Rounds[0] != 100 {
+		t.Errorf("%d rounds, want 100", c.Rounds[0])
+	}
+}
