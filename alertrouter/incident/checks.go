@@ -241,7 +241,7 @@ func (s *Stage) reminders(c *check, h *hold, now time.Time) {
 	for i := range c.pol.Routes {
 		r := &c.pol.Routes[i]
 		n, ok := c.notified[r.Receiver]
-		if !ok || r.Repeat <= 0 || now.Sub(n.At) < r.Repeat {
+		if !ok || r.Repeat <= 0 || now.Sub(n.At) < r.Repeat || n.AckedBy != "" {
 			continue
 		}
 		if h == nil {

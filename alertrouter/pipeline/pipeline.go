@@ -119,6 +119,7 @@ type Pipeline struct {
 	alertsIn     chan *ingestRequest
 	mutesChanged chan struct{}
 	owners       chan owner
+	acks         chan *ackRequest
 	sdDone       chan struct{}
 	stopped      chan struct{} // closed when Run returns
 	// sleepingUntil is when Run's loop wakes up, while it waits (Unix
@@ -147,6 +148,7 @@ func New(o Options) (*Pipeline, error) {
 		alertsIn:     make(chan *ingestRequest, 16),
 		mutesChanged: make(chan struct{}, 1),
 		owners:       make(chan owner, 1),
+		acks:         make(chan *ackRequest, 4),
 		sdDone:       make(chan struct{}),
 		stopped:      make(chan struct{}),
 	}

@@ -70,6 +70,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			in = append(in, mutesChanged{})
 		case o := <-p.owners:
 			in = append(in, o)
+		case a := <-p.acks:
+			in = append(in, a)
 		}
 		p.sleepingUntil.Store(0)
 		now = p.clock.Now()
@@ -96,6 +98,7 @@ func drain[T any](in []any, ch <-chan T) []any {
 // posted alerts answered. Run then launches the probes that are due.
 func (p *Pipeline) turn(now time.Time, in ...any) {
 	var replies []*ingestRequest
+	var acks []*ackRequest
 	force := false  // write everything now, not at the next flush
 	waited := false // publish the View now
 	for _, v := range in {
@@ -117,12 +120,19 @@ func (p *Pipeline) turn(now time.Time, in ...any) {
 			force, waited = true, true
 		case owner:
 			p.sched.SetOwner(v.owned, p.pending, now)
+		case *ackRequest:
+			// An acknowledgement is saved before it is confirmed.
+			force = p.takeAck(v, now) || force
+			acks = append(acks, v)
 		case tick:
 		}
 	}
 	err := p.settle(now, force, waited || len(replies) > 0)
 	for _, r := range replies {
 		r.done <- err
+	}
+	for _, a := range acks {
+		a.done <- err
 	}
 	for _, v := range in {
 		if f, ok := v.(targets.Fetched); ok && f.First {

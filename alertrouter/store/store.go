@@ -87,6 +87,10 @@ type GroupRecord struct {
 type Notified struct {
 	At        time.Time `json:"at"` // last DOWN or reminder
 	Reminders int       `json:"reminders,omitempty"`
+	// AckedBy is who acknowledged the incident (from a Telegram button):
+	// no more reminders for it.
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
 }
 
 // Store is the open database.
