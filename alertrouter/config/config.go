@@ -61,10 +61,10 @@ type RouterConfig struct {
 	// Exporters are more locations to probe from, instead of or besides
 	// Exporter (see Locations).
 	Exporters []ExporterConfig `yaml:"exporters,omitempty"`
-	Checks         ChecksConfig   `yaml:"checks,omitempty"`
-	Delivery    DeliveryConfig `yaml:"delivery,omitempty"`
-	Rules       []Rule         `yaml:"rules,omitempty"`
-	Receivers   []Receiver     `yaml:"receivers,omitempty"`
+	Checks    ChecksConfig     `yaml:"checks,omitempty"`
+	Delivery  DeliveryConfig   `yaml:"delivery,omitempty"`
+	Rules     []Rule           `yaml:"rules,omitempty"`
+	Receivers []Receiver       `yaml:"receivers,omitempty"`
 	// TimeIntervals are named recurring intervals that rules use as
 	// maintenance windows (mute_time_intervals) or working hours
 	// (active_time_intervals).
