@@ -223,4 +223,3 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
-
