@@ -162,6 +162,9 @@ func TestLocationsEndToEnd(t *testing.T) {
 	if got := down.Alerts[0].Annotations["locations_failing"]; got != "paris,berlin" {
 		t.Errorf("locations_failing = %q", got)
 	}
+	if api := get(t, router+"/api/v2/alerts"); !strings.Contains(api, `"locations_failing":"paris,berlin"`) || !strings.Contains(api, `"alertname":"ProbeFailed"`) {
+		t.Errorf("GET /api/v2/alerts does not carry the DOWN check and its failing locations:\n%s", api)
+	}
 
 	// Back: one UP, from every location.
 	paris.set(t, false)
