@@ -49,6 +49,7 @@ func (s *Stage) LocationDown(location, url string, since time.Time, reason strin
 	}
 	told := map[string]store.Notified{}
 	s.locations[location] = told
+	s.exporterDirty = true
 	if by := s.silences(locationLabels(location, url), now); len(by) > 0 {
 		s.logger.Info("Exporter unreachable is silenced; not notified", "location", location, "silenced_by", by)
 		return
@@ -69,6 +70,21 @@ func (s *Stage) LocationUp(location, url string, since time.Time, now time.Time)
 		s.emit(s.locationNotification(location, url, since, "", name, notify.StatusResolved, now, "up", summary), nil, nil, now)
 	}
 	delete(s.locations, location)
+	s.exporterDirty = true
+}
+
+// LocationNotified returns who was told location's exporter is
+// unreachable.
+func (s *Stage) LocationNotified(location string) map[string]store.Notified {
+	return s.locations[location]
+}
+
+// RestoreLocation takes back who was told by the last run.
+func (s *Stage) RestoreLocation(location string, notified map[string]store.Notified) {
+	if s.locations == nil {
+		s.locations = map[string]map[string]store.Notified{}
+	}
+	s.locations[location] = notified
 }
 
 func (s *Stage) locationNotification(location, url string, since time.Time, reason, receiver, status string, now time.Time, step, summary string) *notify.Notification {

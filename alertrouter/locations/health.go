@@ -7,6 +7,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
 	"github.com/vigie-monitoring/vigie/alertrouter/health"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
@@ -97,6 +98,45 @@ func (h *Health) Observe(res exporter.Result, now time.Time) {
 			hl.Answered(now)
 		} else {
 			hl.Failed(l.Err, now)
+		}
+	}
+}
+
+// TakeDirty reports whether some location's state changed since the last
+// call.
+func (h *Health) TakeDirty() bool {
+	dirty := false
+	for _, hl := range h.locs {
+		if hl.TakeDirty() {
+			dirty = true
+		}
+	}
+	return dirty
+}
+
+// Records are what is saved of each location's health, with who was told
+// of its incident (notified).
+func (h *Health) Records(notified func(location string) map[string]store.Notified) map[string]*store.CheckRecord {
+	if len(h.locs) == 0 {
+		return nil
+	}
+	out := make(map[string]*store.CheckRecord, len(h.locs))
+	for name, hl := range h.locs {
+		rec := &store.CheckRecord{Notified: notified(name)}
+		hl.Record(rec)
+		out[name] = rec
+	}
+	return out
+}
+
+// Restore takes back the health the last run saved, for the locations
+// still configured; restored tells who was told of each location's
+// incident.
+func (h *Health) Restore(recs map[string]*store.CheckRecord, restored func(location string, notified map[string]store.Notified)) {
+	for name, rec := range recs {
+		if hl := h.locs[name]; hl != nil {
+			hl.Restore(rec)
+			restored(name, rec.Notified)
 		}
 	}
 }

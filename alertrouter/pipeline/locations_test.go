@@ -140,3 +140,39 @@ func TestLocationUnreachable(t *testing.T) {
 		t.Fatalf("want amsterdam's incident resolved once, got:\n%s", summaries(ns))
 	}
 }
+
+// TestLocationUnreachableSurvivesRestart: a location's incident is saved
+// with the exporter's health: after a restart it is not announced again,
+// and its end is.
+func TestLocationUnreachableSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, dir, locationsConfig)
+	const target, module = "https://shop.example", "http_2xx"
+	h.targets(target + " " + module + " web")
+	var sent []*notify.Notification
+	for range 8 {
+		sent = append(sent, h.probe(target, module, 15*time.Second, lround(h, ok, ok, unreachable))...)
+	}
+	if len(sent) != 1 || sent[0].Kind != notify.KindExporterErr {
+		t.Fatalf("want amsterdam's alert, got:\n%s", summaries(sent))
+	}
+	h.store.Close()
+
+	h2 := newHarness(t, dir, locationsConfig)
+	h2.now = h.now
+	h2.targets(target + " " + module + " web")
+	if v := h2.p.View(); len(v.Locations) != 3 || v.Locations[2].Reachable {
+		t.Fatalf("amsterdam's incident was not restored: %+v", v.Locations)
+	}
+	sent = nil
+	for range 8 {
+		sent = append(sent, h2.probe(target, module, 15*time.Second, lround(h2, ok, ok, unreachable))...)
+	}
+	if len(sent) != 0 {
+		t.Fatalf("announced again after a restart:\n%s", summaries(sent))
+	}
+	ns := h2.probe(target, module, 15*time.Second, lround(h2, ok, ok, ok))
+	if len(ns) != 1 || ns[0].Status != notify.StatusResolved || ns[0].Alerts[0].Labels["location"] != "amsterdam" {
+		t.Fatalf("want amsterdam's incident resolved once, got:\n%s", summaries(ns))
+	}
+}
