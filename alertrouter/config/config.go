@@ -382,6 +382,13 @@ func ReceiverError(err error, receiver int, key string, entry int) error {
 
 // Marshal renders the configuration as YAML with secrets masked.
 func (c *RouterConfig) Marshal() ([]byte, error) {
+	if !c.Exporter.written && len(c.Exporters) > 0 {
+		// The default exporter is no location when the file lists
+		// exporters only: showing it would make /config say otherwise.
+		shown := *c
+		shown.Exporter = ExporterConfig{}
+		return schema.MarshalYAML(&shown)
+	}
 	return schema.MarshalYAML(c)
 }
 

@@ -90,8 +90,16 @@ exporters:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(string(out), "location") && len(tc.want) > 1 {
-				t.Errorf("/config lost the locations:\n%s", out)
+			back, err := ParseRouter(out)
+			if err != nil {
+				t.Fatalf("/config does not parse back: %v\n%s", err, out)
+			}
+			var again []string
+			for _, x := range back.Locations() {
+				again = append(again, x.Location+"="+x.URL)
+			}
+			if strings.Join(again, " ") != strings.Join(got, " ") {
+				t.Errorf("/config shows locations %v, want %v:\n%s", again, got, out)
 			}
 		})
 	}
