@@ -64,9 +64,18 @@ func (s *Stage) LocationDown(location, url string, since time.Time, reason strin
 
 // LocationUp implements locations.Sink.
 func (s *Stage) LocationUp(location, url string, since time.Time, now time.Time) {
+	s.locationResolved(location, url, since, now, fmt.Sprintf("location %s: exporter %s answers again after %s (unreachable since %s)",
+		location, url, notify.HumanizeDuration(now.Sub(since)), notify.FormatWhen(since, now)))
+}
+
+// LocationRemoved implements locations.Sink.
+func (s *Stage) LocationRemoved(location, url string, since time.Time, now time.Time) {
+	s.locationResolved(location, url, since, now, fmt.Sprintf("location %s was removed from the configuration while its exporter %s was unreachable (since %s)",
+		location, url, notify.FormatWhen(since, now)))
+}
+
+func (s *Stage) locationResolved(location, url string, since, now time.Time, summary string) {
 	for _, name := range sortedKeys(s.locations[location]) {
-		summary := fmt.Sprintf("location %s: exporter %s answers again after %s (unreachable since %s)",
-			location, url, notify.HumanizeDuration(now.Sub(since)), notify.FormatWhen(since, now))
 		s.emit(s.locationNotification(location, url, since, "", name, notify.StatusResolved, now, "up", summary), nil, nil, now)
 	}
 	delete(s.locations, location)

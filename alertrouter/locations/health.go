@@ -17,6 +17,8 @@ import (
 type Sink interface {
 	LocationDown(location, url string, since time.Time, reason string, now time.Time)
 	LocationUp(location, url string, since time.Time, now time.Time)
+	// LocationRemoved ends the incident of a location a reload removed.
+	LocationRemoved(location, url string, since time.Time, now time.Time)
 }
 
 // Health is the exporter-health stage of every location: the health
@@ -78,7 +80,7 @@ func (h *Health) SetConfig(cfg *config.RouterConfig, now time.Time) {
 		if hl.Down() {
 			// Nobody will hear it answer again: its incident ends with it.
 			v := hl.View()
-			h.out.LocationUp(name, v.URL, v.Since, now)
+			h.out.LocationRemoved(name, v.URL, v.Since, now)
 		}
 		delete(h.locs, name)
 		h.metrics.forget(name)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
 	"github.com/vigie-monitoring/vigie/alertrouter/incident"
 	"github.com/vigie-monitoring/vigie/alertrouter/locations"
@@ -175,4 +176,53 @@ func TestLocationUnreachableSurvivesRestart(t *testing.T) {
 	if len(ns) != 1 || ns[0].Status != notify.StatusResolved || ns[0].Alerts[0].Labels["location"] != "amsterdam" {
 		t.Fatalf("want amsterdam's incident resolved once, got:\n%s", summaries(ns))
 	}
+}
+
+// TestLocationsReload: a reload adds locations to a one-exporter router
+// and removes one whose exporter is unreachable (its incident ends with
+// it, once).
+func TestLocationsReload(t *testing.T) {
+	single := `
+exporter: {url: http://paris:9115}
+rules:
+  - failures: 2
+    receivers: [ops]
+receivers:
+  - name: ops
+`
+	h := newHarness(t, "", single)
+	const target, module = "https://shop.example", "http_2xx"
+	h.targets(target + " " + module + " web")
+	if v := h.p.View(); len(v.Locations) != 0 {
+		t.Fatalf("one exporter shows locations: %+v", v.Locations)
+	}
+	h.step(reload{cfg: mustParse(t, locationsConfig), client: nopExporter{}})
+	if v := h.p.View(); len(v.Locations) != 3 {
+		t.Fatalf("locations after reload = %+v", v.Locations)
+	}
+	var sent []*notify.Notification
+	for range 8 {
+		sent = append(sent, h.probe(target, module, 15*time.Second, lround(h, ok, ok, unreachable))...)
+	}
+	if len(sent) != 1 || sent[0].Alerts[0].Labels["location"] != "amsterdam" {
+		t.Fatalf("want amsterdam's alert, got:\n%s", summaries(sent))
+	}
+	two := strings.Replace(locationsConfig, "  - {url: http://ams:9115, location: amsterdam, failures: 3, alert_after: 1m}\n", "", 1)
+	ns := h.step(reload{cfg: mustParse(t, two), client: nopExporter{}})
+	if len(ns) != 1 || ns[0].Status != notify.StatusResolved || ns[0].Alerts[0].Labels["location"] != "amsterdam" ||
+		!strings.Contains(ns[0].Alerts[0].Annotations["summary"], "removed from the configuration") {
+		t.Fatalf("want amsterdam's incident closed by its removal, got:\n%s", summaries(ns))
+	}
+	if v := h.p.View(); len(v.Locations) != 2 {
+		t.Fatalf("locations after removal = %+v", v.Locations)
+	}
+}
+
+func mustParse(t *testing.T, yaml string) *config.RouterConfig {
+	t.Helper()
+	cfg, err := config.ParseRouter([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
