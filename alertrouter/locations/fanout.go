@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +33,9 @@ type FanOut struct {
 var _ exporter.Client = (*FanOut)(nil)
 
 // NewClient returns the client the pipeline uses for cfg: the exporter's
-// own client with one location, a FanOut with several. m may be nil.
-func NewClient(cfg *config.RouterConfig, m *Metrics) (exporter.Client, error) {
+// own client with one location, a FanOut with several. m and logger may
+// be nil.
+func NewClient(cfg *config.RouterConfig, m *Metrics, logger *slog.Logger) (exporter.Client, error) {
 	locs := cfg.Locations()
 	if len(locs) == 1 {
 		return exporter.NewHTTPClientFor(&locs[0], cfg.Checks.Timeout.Std())
@@ -46,7 +48,11 @@ func NewClient(cfg *config.RouterConfig, m *Metrics) (exporter.Client, error) {
 		}
 		out = append(out, Location{Name: locs[i].Location, URL: locs[i].URL, SD: locs[i].SDEnabled(), Client: c})
 	}
-	return New(out, cfg.Checks, m), nil
+	f := New(out, cfg.Checks, m)
+	if logger != nil {
+		f.union.logger = logger
+	}
+	return f, nil
 }
 
 // New returns the fan-out over locs (tests give their own clients); m may
@@ -55,7 +61,7 @@ func New(locs []Location, checks config.ChecksConfig, m *Metrics) *FanOut {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	f := &FanOut{locs: locs, checks: checks, union: &Union{locs: locs, last: map[string][]exporter.TargetGroup{}}}
+	f := &FanOut{locs: locs, checks: checks, union: &Union{locs: locs, last: map[string][]exporter.TargetGroup{}, logger: slog.New(slog.DiscardHandler)}}
 	for _, l := range locs {
 		f.metrics = append(f.metrics, m.location(l.Name))
 	}
@@ -172,7 +178,8 @@ func FailureReason(results []exporter.LocationResult) string {
 // a location cut off does not remove the checks only it lists. The list
 // fails only when no location has ever given one.
 type Union struct {
-	locs []Location
+	locs   []Location
+	logger *slog.Logger
 
 	mu   sync.Mutex
 	last map[string][]exporter.TargetGroup
@@ -211,8 +218,11 @@ func (u *Union) Targets(ctx context.Context) ([]exporter.TargetGroup, error) {
 		if a.err != nil {
 			errs = append(errs, fmt.Errorf("location %s: %w", l.Name, a.err))
 			if prev, ok := u.last[l.Name]; ok {
+				u.logger.Warn("Cannot fetch a location's target list; keeping its last one", "location", l.Name, "err", a.err)
 				out = append(out, prev...)
 				listed++
+			} else {
+				u.logger.Warn("Cannot fetch a location's target list; the others are used", "location", l.Name, "err", a.err)
 			}
 			continue
 		}

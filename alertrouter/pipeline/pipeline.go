@@ -181,7 +181,7 @@ func (o *Options) defaults() error {
 		o.ShutdownRetries = 3
 	}
 	if o.Exporter == nil {
-		x, err := locations.NewClient(o.Config, o.Metrics.locations)
+		x, err := locations.NewClient(o.Config, o.Metrics.locations, o.Logger)
 		if err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func (p *Pipeline) Reload(cfg *config.RouterConfig, client exporter.Client) erro
 // NewClient builds the exporter client of cfg: one exporter's, or the
 // fan-out over several locations.
 func (p *Pipeline) NewClient(cfg *config.RouterConfig) (exporter.Client, error) {
-	return locations.NewClient(cfg, p.metrics.locations)
+	return locations.NewClient(cfg, p.metrics.locations, p.logger)
 }
 
 // SDDone is closed once the first target list was fetched (or failed).
