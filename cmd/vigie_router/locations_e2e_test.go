@@ -46,7 +46,7 @@ func (x *locationExporter) write(t *testing.T, broken bool) {
 	cfg := fmt.Sprintf(`modules:
   http_2xx:
     prober: http
-    timeout: 1s
+    timeout: 3s
     http:
       preferred_ip_protocol: ip4
       valid_status_codes: %s
@@ -79,7 +79,16 @@ exporters:
   - {url: %s, location: paris, sd_refresh_interval: 1s}
   - {url: %s, location: berlin, sd_refresh_interval: 1s}
   - {url: %s, location: amsterdam, sd: false, failures: 2, alert_after: 1s}
-` + fastChecks + `rules:
+checks:
+  # Probes with room to spare on a loaded machine: a location whose probe
+  # times out would fail (or not count) where the test does not expect it.
+  interval: 3s
+  retry_interval: 300ms
+  timeout: 3s
+delivery:
+  min_backoff: 100ms
+  max_backoff: 1s
+rules:
   - matchers: ['group="web"']
     failures: 2
     successes: 2
