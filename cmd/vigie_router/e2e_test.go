@@ -218,9 +218,9 @@ func (s *switchableTarget) on(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })}
 	s.srv = srv
-	// srv, not s.srv: off() may clear s.srv before this goroutine runs.
+	// srv, not s.srv: off() may have cleared s.srv before this goroutine runs.
 	go func() { _ = srv.Serve(l) }()
 }
 
