@@ -337,7 +337,7 @@ func (r *Router) apply() error {
 	}
 	x := r.opts.Exporter
 	if x == nil {
-		hx, err := exporter.NewHTTPClient(cfg)
+		hx, err := r.pipeline.NewClient(cfg)
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,8 @@ type check struct {
 	// pol is the rules' policy for the check (shared with the machine).
 	pol      *rules.Policy
 	notified map[string]store.Notified
+	// locs is the last round from each location (several locations).
+	locs []notify.LocationResult
 
 	// held is what holds its notifications back, as last evaluated
 	// (views); nil when nothing does (most checks).
@@ -313,6 +315,14 @@ func (s *Stage) checkNotification(c *check, kind notify.Kind, status, receiver s
 	if c.st.Reason != "" {
 		annotations["description"] = c.st.Reason
 	}
+	locs := c.locs
+	if len(locs) > 0 {
+		if status == notify.StatusResolved {
+			annotations["summary"] += " (from every location)"
+		} else if failing := locationsFailing(locs); failing != "" {
+			annotations[AnnotationLocationsFailing] = failing
+		}
+	}
 	return &notify.Notification{
 		Key:      "check|" + c.t.ID + "|" + strconv.FormatInt(incident.UnixNano(), 10) + "|" + step,
 		Receiver: receiver,
@@ -328,6 +338,7 @@ func (s *Stage) checkNotification(c *check, kind notify.Kind, status, receiver s
 			Status:       status,
 			Reason:       reason,
 			Check:        true,
+			Locations:    locs,
 		}},
 		GroupLabels:       map[string]string{"alertname": targets.AlertName, "instance": c.t.AlertLabels["instance"], "module": c.t.Module},
 		CommonLabels:      c.t.AlertLabels,

@@ -95,7 +95,8 @@ func (s *Stage) ProblemViews() (problems []view.CheckView, omitted int) {
 			State: st.State.String(), Since: st.Since, Reason: st.Reason,
 			Flapping: st.Flapping, FlappingSince: st.FlappingSince(),
 			MutedBy: c.mutedBy(), SuppressedBy: c.suppressedBy(),
-			Notified: sortedKeys(c.notified),
+			Notified:  sortedKeys(c.notified),
+			Locations: c.locs,
 		}
 		if st.State != checkstate.Down {
 			out[i].Reason = ""

@@ -75,6 +75,9 @@ func (p *Pipeline) removeCheck(id string, now time.Time) {
 	p.incident.RemoveCheck(id, now)
 	p.machine.Remove(id)
 	p.sched.Remove(id)
+	if p.rounds.Forget(id) {
+		p.marks.Degraded = true
+	}
 	p.writes.checks[id] = true // gone from every stage: deleted
 	for _, o := range p.o.Observers {
 		if r, ok := o.(RemovalObserver); ok {

@@ -26,6 +26,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/health"
 	"github.com/vigie-monitoring/vigie/alertrouter/incident"
 	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
+	"github.com/vigie-monitoring/vigie/alertrouter/locations"
 	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/scheduler"
@@ -109,6 +110,10 @@ type Pipeline struct {
 	ingest   *alerts.Ingest
 	incident *incident.Stage
 	batcher  *grouping.Batcher
+	// With several locations: their exporters' health and the checks
+	// some of them fail (package locations).
+	locHealth *locations.Health
+	rounds    *locations.Rounds
 
 	writes   writes
 	restored map[string]*store.CheckRecord // states from the last run, until a list names them
@@ -184,7 +189,7 @@ func (o *Options) defaults() error {
 		o.ShutdownRetries = 3
 	}
 	if o.Exporter == nil {
-		x, err := exporter.NewHTTPClient(o.Config)
+		x, err := locations.NewClient(o.Config, o.Metrics.locations, o.Logger)
 		if err != nil {
 			return err
 		}
@@ -202,12 +207,14 @@ func (p *Pipeline) wire() {
 	})
 	p.machine = checkstate.NewMachine(m.machine, &p.marks)
 	p.health = health.New(healthConfig(cfg), p.incident, log, m.exporterUp, &p.marks)
+	p.locHealth = locations.NewHealth(cfg, p.incident, log, m.locations, &p.marks)
+	p.rounds = locations.NewRounds()
 	p.ingest = alerts.New(alerts.Options{
 		Out: p.incident, Max: p.o.MaxAlerts, ResolveTimeout: cfg.Global.ResolveTimeout.Std(), Logger: log, Metrics: m.alerts,
 	})
-	p.source = targets.NewSource(cfg.Exporter.SDRemovalGuard, log, m.targets)
+	p.source = targets.NewSource(cfg.SDRemovalGuard(), log, m.targets)
 	p.sched = scheduler.New(schedulerConfig(cfg), p.client, log, m.scheduler)
-	p.fetcher = targets.NewFetcher(p.client, time.Duration(cfg.Exporter.SDRefreshInterval), p.clock)
+	p.fetcher = targets.NewFetcher(p.client, cfg.SDRefreshInterval(), p.clock)
 }
 
 func (p *Pipeline) externalURL(cfg *config.RouterConfig) string {
@@ -232,7 +239,7 @@ func schedulerConfig(cfg *config.RouterConfig) scheduler.Config {
 // default one. It takes effect in Run's goroutine.
 func (p *Pipeline) Reload(cfg *config.RouterConfig, client exporter.Client) error {
 	if client == nil {
-		x, err := exporter.NewHTTPClient(cfg)
+		x, err := p.NewClient(cfg)
 		if err != nil {
 			return err
 		}
@@ -244,6 +251,12 @@ func (p *Pipeline) Reload(cfg *config.RouterConfig, client exporter.Client) erro
 	}
 	p.reloads <- reload{cfg: cfg, client: client}
 	return nil
+}
+
+// NewClient builds the exporter client of cfg: one exporter's, or the
+// fan-out over several locations.
+func (p *Pipeline) NewClient(cfg *config.RouterConfig) (exporter.Client, error) {
+	return locations.NewClient(cfg, p.metrics.locations, p.logger)
 }
 
 // SDDone is closed once the first target list was fetched (or failed).
@@ -287,9 +300,10 @@ var ErrStopped = errors.New("the router is shutting down")
 func (p *Pipeline) applyConfig(r reload, now time.Time) {
 	p.cfg, p.client = r.cfg, r.client
 	cfg := r.cfg
-	p.fetcher.Set(r.client, time.Duration(cfg.Exporter.SDRefreshInterval))
-	p.source.SetGuard(cfg.Exporter.SDRemovalGuard)
+	p.fetcher.Set(r.client, cfg.SDRefreshInterval())
+	p.source.SetGuard(cfg.SDRemovalGuard())
 	p.health.SetConfig(healthConfig(cfg))
+	p.locHealth.SetConfig(cfg, now)
 	p.ingest.SetResolveTimeout(cfg.Global.ResolveTimeout.Std())
 	p.incident.Reconfigure(cfg, p.externalURL(cfg))
 	p.sched.Reconfigure(schedulerConfig(cfg), r.client, p.pending, now)

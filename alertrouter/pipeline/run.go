@@ -173,12 +173,19 @@ func (p *Pipeline) sleep(now time.Time) time.Duration {
 
 // targetsFetched applies a target list (or its failure).
 func (p *Pipeline) targetsFetched(f targets.Fetched, now time.Time) {
+	// With several locations, their health is judged by their probes (a
+	// location's list that fails is replaced by its last one).
+	multi := p.cfg.MultiLocation()
 	if f.Err != nil {
 		p.source.Failed(f.Err)
-		p.health.Failed(f.Err, now)
+		if !multi {
+			p.health.Failed(f.Err, now)
+		}
 		return
 	}
-	p.health.Answered(now)
+	if !multi {
+		p.health.Answered(now)
+	}
 	p.applyTargets(f.Groups, now)
 }
 
@@ -191,7 +198,14 @@ func (p *Pipeline) probeDone(d scheduler.Done, now time.Time) {
 		return
 	}
 	res := d.Result
-	if res.Err != nil {
+	if len(res.Locations) > 0 {
+		p.probedFrom(d.ID, res, now)
+		if res.Err != nil {
+			// No location answered: each location's health says it.
+			p.sched.Reschedule(&d, p.pending(d.ID), now)
+			return
+		}
+	} else if res.Err != nil {
 		if res.Refused {
 			p.health.Answered(now) // it is up, this check is misconfigured
 		} else {

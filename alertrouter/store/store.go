@@ -61,6 +61,10 @@ type CheckRecord struct {
 	Changes       []time.Time `json:"changes,omitempty"`
 	Flapping      bool        `json:"flapping,omitempty"`
 	FlappingSince time.Time   `json:"flapping_since,omitzero"`
+	// Locations are, in the exporter-health record, the health of each
+	// location's exporter when checks are probed from several, by
+	// location.
+	Locations map[string]*CheckRecord `json:"locations,omitempty"`
 }
 
 // AlertRecord is what survives a restart of one Prometheus alert.
