@@ -17,7 +17,7 @@ func (p *Pipeline) applyTargets(groups []exporter.TargetGroup, now time.Time) {
 		p.addCheck(t, now)
 	}
 	for _, t := range u.Relabeled {
-		pol := p.incident.Policy(t.MatchLabels)
+		pol := p.incident.Policy(t.MatchLabels())
 		p.machine.SetPolicy(t.ID, pol)
 		p.incident.Relabel(t, pol)
 		p.writes.checks[t.ID] = true
@@ -44,7 +44,7 @@ func (p *Pipeline) announced(id string) bool {
 
 // addCheck starts a check in every stage, from its saved state if any.
 func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
-	pol := p.incident.Policy(t.MatchLabels)
+	pol := p.incident.Policy(t.MatchLabels())
 	rec, restored := p.restored[t.ID]
 	if restored {
 		delete(p.restored, t.ID)
@@ -69,7 +69,7 @@ func (p *Pipeline) removeCheck(id string, now time.Time) {
 		// resolved like a check.
 		delete(p.restored, id)
 		t := targets.New(rec.Target, rec.Module, rec.Labels)
-		pol := p.incident.Policy(t.MatchLabels)
+		pol := p.incident.Policy(t.MatchLabels())
 		p.incident.AddCheck(t, p.machine.Restore(id, rec, pol), pol, rec.Notified)
 	}
 	p.incident.RemoveCheck(id, now)

@@ -129,6 +129,10 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 		if module == "" {
 			module = g.Labels["__param_module"]
 		}
+		// The group's targets share their labels: those already known
+		// with the same labels lend theirs to the new ones.
+		var labels map[string]string
+		var set *labelSet
 		for _, target := range g.Targets {
 			if module == "" || target == "" {
 				skipped++
@@ -140,14 +144,24 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 			}
 			seen[id] = true
 			if t, ok := s.known[id]; ok {
-				if !sameLabels(t.Labels, g.Labels) {
-					t = newTarget(t.ID, target, module, g.Labels)
-					s.known[id] = t
-					u.Relabeled = append(u.Relabeled, t)
+				if t.set == set || sameLabels(t.Labels, g.Labels) {
+					if set == nil {
+						labels, set = t.Labels, t.set
+					}
+					continue
 				}
+				if set == nil {
+					labels, set = g.Labels, newLabelSet(g.Labels, module)
+				}
+				t = newTarget(id, module, labels, set)
+				s.known[id] = t
+				u.Relabeled = append(u.Relabeled, t)
 				continue
 			}
-			t := newTarget(id, target, module, g.Labels)
+			if set == nil {
+				labels, set = g.Labels, newLabelSet(g.Labels, module)
+			}
+			t := newTarget(id, module, labels, set)
 			s.known[id] = t
 			delete(s.restored, id)
 			u.Added = append(u.Added, t)
