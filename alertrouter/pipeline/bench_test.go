@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -156,6 +157,7 @@ receivers:
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(rssBytes("VmRSS:"))/(1<<20), "rss-MiB")
 	b.ReportMetric(float64(rssBytes("VmHWM:"))/(1<<20), "rss-peak-MiB")
+	b.ReportMetric(float64(rssBytes("RssFile:"))/(1<<20), "rss-file-MiB")
 	b.ReportMetric(float64(goroutines), "goroutines")
 	b.Logf("%d checks every %s: %.0f probes in %s, router CPU %s (%.2f%% of one core, %.0f µs/probe), heap %.1f MiB, RSS %.1f MiB, %d goroutines",
 		checks, interval, probes, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), share*100,
@@ -174,8 +176,8 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// rssBytes reads a size from /proc/self/status: VmRSS (resident now) or
-// VmHWM (the peak).
+// rssBytes reads a size from /proc/self/status: VmRSS (resident now),
+// VmHWM (the peak), RssFile (of which file pages: the store's mmap).
 func rssBytes(field string) int64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -213,21 +215,29 @@ func BenchmarkStatePerCheck(b *testing.B) {
 	n := envInt("VIGIE_BENCH_CHECKS", 10000)
 	gs := benchGroups(n)
 	for range b.N {
-		h := newHarness(b, b.TempDir(), viewConfig)
+		dir := b.TempDir()
+		h := newHarness(b, dir, viewConfig)
 		fullGC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		h.p.turn(h.now, targets.Fetched{Groups: gs})
+		h.p.turn(h.now, targets.Fetched{Groups: gs}) // saves n new checks
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), "list-alloc-MiB")
 		for i := range n {
 			h.p.probeDone(scheduler.Result(benchID(i), ok), h.now)
 		}
-		if err := h.p.commit(h.now); err != nil {
-			b.Fatal(err)
-		}
+		var mid runtime.MemStats
+		runtime.ReadMemStats(&mid)
+		h.p.turn(h.now, syncNow{}) // saves n changed states
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.TotalAlloc-mid.TotalAlloc)/(1<<20), "commit-alloc-MiB")
 		fullGC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "B/check")
 		writeHeapProfile(b, "state")
+		if fi, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+			b.ReportMetric(float64(fi.Size())/(1<<20), "db-MiB")
+		}
 		runtime.KeepAlive(h)
 	}
 }
@@ -268,6 +278,7 @@ func BenchmarkStartupKnownChecks(b *testing.B) {
 		fullGC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
+		stopProfile := startCPUProfile(b, "startup")
 		b.StartTimer()
 		st, err := store.Open(dir)
 		if err != nil {
@@ -282,6 +293,7 @@ func BenchmarkStartupKnownChecks(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		stopProfile()
 		if got := p.source.Len(); got != n {
 			b.Fatalf("%d checks after the restart, want %d", got, n)
 		}
@@ -324,6 +336,29 @@ func benchGroups(n int) []exporter.TargetGroup {
 
 func benchTarget(i int) string { return fmt.Sprintf("site%06d.example:443", i) }
 func benchID(i int) string     { return targets.ID(benchTarget(i), "tcp_connect") }
+
+// startCPUProfile profiles the CPU to $VIGIE_BENCH_CPUPROFILE.name (when
+// set) until the function it returns is called: -cpuprofile would mix in
+// the benchmark's set-up.
+func startCPUProfile(b *testing.B, name string) func() {
+	prefix := os.Getenv("VIGIE_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "." + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 // writeHeapProfile writes the heap profile of what is live now to
 // $VIGIE_BENCH_HEAPPROFILE.name (when set): -memprofile is written after
