@@ -91,6 +91,7 @@ func OpenWith(dir string, o Options) (*Store, *Damage, error) {
 			return nil, nil, err
 		}
 	}
+	dropResident(db) // opening read every page (verify)
 	return &Store{db: db, logger: o.Logger}, damage, nil
 }
 

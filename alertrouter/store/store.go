@@ -35,6 +35,10 @@ var (
 	keyExporter = []byte("exporter")
 )
 
+// largeCommit is the number of checks in a commit after which the file's
+// pages are released from the router's memory (dropResident).
+const largeCommit = 1000
+
 // checksFill is how full the pages of the checks bucket are filled when a
 // commit splits them.
 const checksFill = 0.9
@@ -213,6 +217,11 @@ func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
+	if len(b.Checks) >= largeCommit {
+		// Updating that many records read most pages of the file (the
+		// first states after a start): see dropResident.
+		dropResident(s.db)
+	}
 	return added, nil
 }
 
@@ -231,6 +240,7 @@ func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: load checks: %w", err)
 	}
+	dropResident(s.db)
 	return out, nil
 }
 
