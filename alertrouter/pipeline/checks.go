@@ -54,9 +54,15 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 			p.writes.checks[t.ID] = true
 		}
 	} else {
+		// Not saved until its first result changes it: an UNKNOWN check
+		// that nobody was told about loses nothing in a crash (the list
+		// names it again), and saving 10^5 new checks in the turn of the
+		// first list was the router's start-up burst (their records, their
+		// JSON and bbolt's pages all live until the commit ends). Their
+		// first results, spread over the interval, save them in small
+		// batches.
 		st := p.machine.Add(t.ID, pol, now)
 		p.incident.AddCheck(t, st, pol, nil)
-		p.writes.checks[t.ID] = true
 	}
 	p.sched.Add(t, p.pending(t.ID), now)
 }
