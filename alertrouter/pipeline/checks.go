@@ -25,6 +25,9 @@ func (p *Pipeline) applyTargets(groups []exporter.TargetGroup, now time.Time) {
 	for _, id := range u.Removed {
 		p.removeCheck(id, now)
 	}
+	if p.restored != nil && len(p.restored) == 0 {
+		p.restored = nil // its table was sized for every saved check
+	}
 	// Parents are known once every check is: then catch up.
 	for _, list := range [][]*targets.Target{u.Added, u.Relabeled} {
 		for _, t := range list {

@@ -205,7 +205,9 @@ func (s *Source) removals(seen map[string]bool, before int, announced func(strin
 	for _, id := range gone {
 		delete(s.known, id)
 	}
-	clear(s.restored)
+	// A new map: clear (or deleting each entry) keeps the old table,
+	// sized for every check the last run saved.
+	s.restored = map[string]bool{}
 	return gone
 }
 
