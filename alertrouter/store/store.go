@@ -222,10 +222,12 @@ func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
 // LoadChecks returns every saved check by id.
 func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
 	out := map[string]*CheckRecord{}
+	var shared labelsCache
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketChecks).ForEach(func(k, v []byte) error {
 			rec := &CheckRecord{}
 			if s.decode(bucketChecks, k, v, rec) {
+				rec.Labels = shared.get(rec.Labels)
 				out[string(k)] = rec
 			}
 			return nil
@@ -314,4 +316,28 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 		return err
 	}
 	return b.Put(k, data)
+}
+
+// labelsCache shares equal label maps between records: the checks of one
+// target group have the same labels, and their records come in key order
+// (module, then target), mostly one group after another. At 10^5 checks a
+// map per record was tens of MiB held from the start until the first
+// target list.
+type labelsCache struct {
+	recent [8]map[string]string
+	next   int
+}
+
+func (c *labelsCache) get(labels map[string]string) map[string]string {
+	if labels == nil {
+		return nil
+	}
+	for _, l := range c.recent {
+		if l != nil && maps.Equal(l, labels) {
+			return l
+		}
+	}
+	c.recent[c.next] = labels
+	c.next = (c.next + 1) % len(c.recent)
+	return labels
 }
