@@ -58,6 +58,13 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The history's memory and disk per check at 10,000 and 100,000 checks,
+# and the status pages' timings at 10,000 checks (docs/history.md).
+.PHONY: bench-history
+bench-history:
+	$(GO) test -run '^$$' -bench Footprint -benchtime=1x ./alertrouter/history/
+	$(GO) test -run '^$$' -bench 'SummaryWithHistory|ChecksList|CheckPage|GroupsPage|PublicPage' -benchtime=20x ./alertrouter/web/
+
 # Side-by-side /probe comparison with Debian's prometheus-blackbox-exporter
 # (installed when missing); BENCH_COMPARE_FLAGS are passed on, e.g.
 # make bench-compare BENCH_COMPARE_FLAGS='-scenarios tcp -rounds 5'.

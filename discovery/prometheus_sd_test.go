@@ -69,7 +69,7 @@ func TestPrometheusHTTPSDClient(t *testing.T) {
 			contentType: w.Header().Get("Content-Type"), contentEncoding: w.Header().Get("Content-Encoding"),
 		})
 	})}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 
 	sdURL := "http://" + l.Addr().String() + "/sd"

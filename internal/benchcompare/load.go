@@ -140,7 +140,7 @@ func startDirectTCPLoad(addr string, concurrency int) *load {
 			return err.Error()
 		}
 		defer conn.Close()
-		conn.SetReadDeadline(time.Now().Add(requestTimeout))
+		_ = conn.SetReadDeadline(time.Now().Add(requestTimeout))
 		var b [1]byte
 		switch n, err := conn.Read(b[:]); {
 		case n > 0:

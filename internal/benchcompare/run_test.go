@@ -257,7 +257,9 @@ func TestRunDirect(t *testing.T) {
 		t.Errorf("exporters = %+v, want the relay and direct rows described", rep.Exporters)
 	}
 	var table strings.Builder
-	rep.WriteTable(&table)
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(table.String(), "tcp: relay (a minimal exporter") || !strings.Contains(table.String(), "relay/direct") {
 		t.Errorf("table lacks the relay line:\n%s", table.String())
 	}

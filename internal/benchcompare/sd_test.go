@@ -66,7 +66,9 @@ func TestRunShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	var text strings.Builder
-	rep.WriteText(&text)
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
 	if !rep.Valid || len(rep.One) != 1 || len(rep.Sharded) != 1 || len(rep.Sharded[0].Exporters) != 2 {
 		t.Fatalf("report:\n%s", text.String())
 	}
