@@ -11,6 +11,7 @@ package targets
 
 import (
 	"hash/fnv"
+	"iter"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 )
@@ -106,6 +107,29 @@ func (t *Target) MatchLabel(name string) string {
 		return t.Target
 	}
 	return t.set.match[name]
+}
+
+// AlertLabel is one of AlertLabels, without building them.
+func (t *Target) AlertLabel(name string) string {
+	if name == "instance" && !t.set.hasInstance {
+		return t.Target
+	}
+	return t.set.alert[name]
+}
+
+// AllAlertLabels yields AlertLabels' names and values, without building
+// them (in no particular order).
+func (t *Target) AllAlertLabels() iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		if !t.set.hasInstance && !yield("instance", t.Target) {
+			return
+		}
+		for k, v := range t.set.alert {
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
 }
 
 // Fingerprint is AlertLabels' (Alertmanager's fingerprint): computed when
