@@ -30,7 +30,7 @@ type Ack struct {
 func (s *Stage) Acknowledge(fingerprint string, incident time.Time, by string, ack bool, now time.Time) Ack {
 	var c *check
 	for _, cand := range s.checks {
-		if cand.t.Fingerprint == fingerprint {
+		if cand.t.Fingerprint() == fingerprint {
 			c = cand
 			break
 		}
@@ -38,7 +38,7 @@ func (s *Stage) Acknowledge(fingerprint string, incident time.Time, by string, a
 	if c == nil {
 		return Ack{}
 	}
-	res := Ack{Found: true, Target: c.t.Target, Module: c.t.Module, Labels: c.t.AlertLabels}
+	res := Ack{Found: true, Target: c.t.Target, Module: c.t.Module, Labels: c.t.AlertLabels()}
 	st := c.st
 	if st.State != checkstate.Down || !st.Since.Equal(incident) || len(c.notified) == 0 {
 		return res

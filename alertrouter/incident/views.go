@@ -91,7 +91,7 @@ func (s *Stage) ProblemViews() (problems []view.CheckView, omitted int) {
 	for i, c := range list {
 		st := c.st
 		out[i] = view.CheckView{
-			ID: c.t.ID, Target: c.t.Target, Module: c.t.Module, Labels: c.t.AlertLabels,
+			ID: c.t.ID, Target: c.t.Target, Module: c.t.Module, Labels: c.t.AlertLabels(),
 			State: st.State.String(), Since: st.Since, Reason: st.Reason,
 			Flapping: st.Flapping, FlappingSince: st.FlappingSince(),
 			MutedBy: c.mutedBy(), SuppressedBy: c.suppressedBy(),

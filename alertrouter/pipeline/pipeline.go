@@ -308,7 +308,7 @@ func (p *Pipeline) applyConfig(r reload, now time.Time) {
 	p.incident.Reconfigure(cfg, p.externalURL(cfg))
 	p.sched.Reconfigure(schedulerConfig(cfg), r.client, p.pending, now)
 	p.forEachCheck(func(t *targets.Target) {
-		pol := p.incident.Policy(t.MatchLabels)
+		pol := p.incident.Policy(t.MatchLabels())
 		p.machine.SetPolicy(t.ID, pol)
 		p.incident.SetPolicy(t.ID, pol)
 	})
