@@ -30,6 +30,14 @@ func waitPairs(t *testing.T, m *Manager, query string, want ...string) []sdGroup
 		if snap := m.snap.Load(); snap == nil || snap.unavailable != "" {
 			return false
 		}
+		// The snapshot may turn unavailable before the request: a manager
+		// without providers serves an empty list until the providers a
+		// configuration adds are known, then 503 until they deliver.
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/sd"+query, nil))
+		if rec.Code == http.StatusServiceUnavailable {
+			return false
+		}
 		groups = getSD(t, m, query)
 		return slices.Equal(pairs(groups), want)
 	})
