@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter/alerts"
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
+	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
@@ -46,6 +47,10 @@ type Options struct {
 	// Limits bound what clients can make the router hold (zero: no
 	// limit; the flags give defaults).
 	Limits Limits
+	// AdvertiseURL is the cluster.advertise_url used when the
+	// configuration sets none (main derives it from the listen address);
+	// ExternalURL comes first.
+	AdvertiseURL string
 }
 
 // Limits are the router's --web.max-request-bytes, --alerts.* and
@@ -78,6 +83,13 @@ type Router struct {
 	receivers atomic.Pointer[receiverSet]
 	reloader  *webserver.Reloader
 	ready     atomic.Bool
+
+	// cluster and shared are set when the configuration has a cluster
+	// block: the store the pipeline, dispatch and silences use is then
+	// shared, the local one stays behind it.
+	cluster *cluster.Cluster
+	shared  *cluster.Store
+	leader  *cluster.Leader
 }
 
 // CheckConfig loads the configuration and builds every integration, as
@@ -126,6 +138,12 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Cluster != nil {
+		if err := r.joinCluster(cfg); err != nil {
+			_ = r.store.Close() // the error that matters is err
+			return nil, err
+		}
+	}
 	if err := r.build(cfg, integrations, damage); err != nil {
 		_ = r.store.Close() // the error that matters is err
 		return nil, err
@@ -134,7 +152,7 @@ func New(o Options) (*Router, error) {
 	r.api = api.New(api.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
 		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
-		Limits: o.Limits.API, Refused: refused,
+		Limits: o.Limits.API, Refused: refused, Cluster: r.clusterStatus(),
 	})
 	r.page = web.New(web.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
@@ -165,13 +183,17 @@ func registerLimitMetrics(reg *prometheus.Registry) *prometheus.CounterVec {
 // store.
 func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integration, damage *store.Damage) error {
 	o := r.opts
+	var st store.Interface = r.store
+	if r.shared != nil {
+		st = r.shared
+	}
 	var err error
-	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences"), Clock: o.Clock})
+	r.silences, err = silence.New(silence.Options{Store: st, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences"), Clock: o.Clock})
 	if err != nil {
 		return err
 	}
 	r.dispatcher = dispatch.New(dispatch.Options{
-		Store:   r.store,
+		Store:   st,
 		Logger:  o.Logger.With("component", "dispatch"),
 		Metrics: dispatch.NewMetrics(o.Registry),
 		Clock:   o.Clock,
@@ -181,7 +203,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 	r.pipeline, err = pipeline.New(pipeline.Options{
 		Config:      cfg,
-		Store:       r.store,
+		Store:       st,
 		Dispatcher:  r.dispatcher,
 		Exporter:    o.Exporter,
 		Logger:      o.Logger.With("component", "pipeline"),
@@ -214,6 +236,20 @@ func (r *Router) Run(ctx context.Context) (err error) {
 		}
 	}()
 	var wg sync.WaitGroup
+	if r.cluster != nil {
+		// The cluster runs until the rest has stopped: leaving it hands
+		// this member's checks and pending notifications to the others.
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		var cwg sync.WaitGroup
+		defer func() { cancel(); cwg.Wait() }()
+		r.runCluster(cctx, &cwg)
+		// Probe only this member's share from the start, when Consul
+		// answers in time.
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		r.cluster.WaitFirstView(wctx)
+		wcancel()
+		r.setOwner()
+	}
 	errc := make(chan error, 4)
 	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run} {
 		wg.Add(1)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -108,6 +109,9 @@ func run(args []string) int {
 		Logger:      logger,
 		Registry:    reg,
 		Limits:      limits,
+		// A cluster member without advertise_url or external URL is
+		// reached at its first listen address.
+		AdvertiseURL: listenURL(*server.Web.WebListenAddresses),
 	})
 	if err != nil {
 		logger.Error("Cannot start", "file", webserver.DescribeFile(path), "err", err)
@@ -133,4 +137,22 @@ func run(args []string) int {
 		code = 1
 	}
 	return code
+}
+
+// listenURL is the http URL of the first listen address (the host name
+// when it listens on every address); with TLS, set cluster.advertise_url.
+func listenURL(addrs []string) string {
+	if len(addrs) == 0 {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addrs[0])
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -1,0 +1,111 @@
+package alertrouter
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/api"
+	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+)
+
+// joinCluster prepares the member of a cluster (the configuration's
+// cluster block) and the shared store in front of the local one.
+func (r *Router) joinCluster(cfg *config.RouterConfig) error {
+	o := r.opts
+	advertise := o.ExternalURL
+	if advertise == "" {
+		advertise = cfg.ExternalURL
+	}
+	if advertise == "" {
+		advertise = o.AdvertiseURL
+	}
+	c, err := cluster.New(cluster.Options{
+		Config: *cfg.Cluster, AdvertiseURL: advertise,
+		Logger: o.Logger.With("component", "cluster"), Registerer: o.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	r.cluster = c
+	r.shared = cluster.NewStore(c, r.store, cluster.StoreOptions{
+		ReminderWindow: reminderWindow(cfg), Logger: o.Logger.With("component", "cluster"), Registerer: o.Registry,
+	})
+	r.leader = c.NewLeader("leader")
+	return nil
+}
+
+// reminderWindow is half the shortest repeat interval: two members'
+// reminders of the same alerts closer than that are one reminder.
+func reminderWindow(cfg *config.RouterConfig) time.Duration {
+	w := time.Duration(0)
+	for _, rule := range cfg.Rules {
+		if d := rule.RepeatInterval.Std(); d > 0 && (w == 0 || d < w) {
+			w = d
+		}
+	}
+	return w / 2
+}
+
+// runCluster starts the membership, the leader lock and the shared store
+// and follows membership changes with the ownership filter.
+func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
+	r.shared.SetSubmit(r.dispatcher.Submit)
+	wg.Add(4)
+	go func() { defer wg.Done(); _ = r.cluster.Run(ctx) }() // Run logs its own trouble
+	go func() { defer wg.Done(); _ = r.leader.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		r.shared.Run(ctx, func(recs []*store.SilenceRecord) { r.silences.Apply(recs) })
+	}()
+	ch, stop := r.cluster.Changes()
+	go func() {
+		defer wg.Done()
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				r.setOwner()
+			}
+		}
+	}()
+}
+
+// setOwner gives the pipeline the ownership of the current membership.
+func (r *Router) setOwner() {
+	owned := r.cluster.Owner()
+	r.shared.SetOwner(owned)
+	r.pipeline.SetOwner(owned)
+}
+
+// clusterStatus is /api/v2/status's cluster (nil: alone, as before).
+func (r *Router) clusterStatus() func() api.ClusterStatus {
+	if r.cluster == nil {
+		return nil
+	}
+	return func() api.ClusterStatus {
+		st := r.cluster.Status()
+		out := api.ClusterStatus{Name: st.Name, Status: st.Status, Peers: make([]api.PeerStatus, 0, len(st.Peers))}
+		for _, m := range st.Peers {
+			out.Peers = append(out.Peers, api.PeerStatus{Name: m.Name, Address: m.Address})
+		}
+		return out
+	}
+}
+
+// Leader says whether this router is the one member that does what only
+// one may do (always true without a cluster).
+func (r *Router) Leader() interface{ IsLeader() bool } {
+	if r.leader == nil {
+		return alone{}
+	}
+	return r.leader
+}
+
+type alone struct{}
+
+func (alone) IsLeader() bool { return true }
