@@ -53,6 +53,13 @@ type Store struct {
 	mu     sync.Mutex
 	checks map[string]struct{} // check ids (vigie_router_checks_owned)
 	owner  func(id string) bool
+	// unclaimed are the entries committed while Consul did not answer;
+	// unpublished the finished entries the cluster has not recorded yet:
+	// what this member told alone, written to KV when Consul answers so
+	// that the cluster converges (a recovery after the outage is not
+	// mistaken for one already told).
+	unclaimed   map[string]bool
+	unpublished map[string]finished
 
 	suppressed, adopted prometheus.Counter
 }
@@ -77,7 +84,7 @@ func NewStore(c *Cluster, local store.Interface, o StoreOptions) *Store {
 	}
 	s := &Store{
 		local: local, c: c, logger: o.Logger, reminderWindow: o.ReminderWindow, timeout: 3 * time.Second,
-		checks: map[string]struct{}{},
+		checks: map[string]struct{}{}, unclaimed: map[string]bool{}, unpublished: map[string]finished{},
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_router_cluster_notifications_suppressed_total",
 			Help: "Notifications not sent because the cluster had already announced the same (another member told it, or claimed it first).",
@@ -294,10 +301,22 @@ func (s *Store) Commit(b *store.Batch) ([]*store.OutboxEntry, error) {
 	return keep, nil
 }
 
+func (s *Store) markUnclaimed(es []*store.OutboxEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range es {
+		s.unclaimed[e.Key] = true
+	}
+}
+
 func (s *Store) claimAll(es []*store.OutboxEntry) (keep, dup []*store.OutboxEntry) {
 	if !s.c.consulUp.Load() {
+		s.markUnclaimed(es)
 		return es, nil
 	}
+	// What this member told alone comes first: the new entries may
+	// follow from it (the recovery of a DOWN told during the outage).
+	s.publishPending()
 	ctx, cancel := s.ctx()
 	defer cancel()
 	for i, e := range es {
@@ -309,6 +328,7 @@ func (s *Store) claimAll(es []*store.OutboxEntry) (keep, dup []*store.OutboxEntr
 		case unclaimed:
 			s.logger.Warn("Cannot claim a notification in Consul: delivering it (the cluster may deliver it twice)", "key", e.Key, "err", err)
 			// Consul is not answering: do not wait for it entry by entry.
+			s.markUnclaimed(es[i:])
 			return append(keep, es[i:]...), dup
 		default:
 			keep = append(keep, e)
@@ -434,39 +454,101 @@ func (s *Store) reacquire(ctx context.Context, pair *api.KVPair, session string)
 	return false
 }
 
-// Finish records the outcome locally, then in the cluster's log (best
-// effort: an entry whose outcome the cluster misses is at worst delivered
-// once more by a member that takes it over).
+// finished is an entry's outcome waiting to be recorded in the cluster.
+type finished struct {
+	e         *store.OutboxEntry
+	f         store.Finished
+	unclaimed bool
+}
+
+// Finish records the outcome locally, then in the cluster's log; what
+// Consul cannot take now is recorded when it answers again.
 func (s *Store) Finish(es []*store.OutboxEntry, f store.Finished) error {
 	if err := s.local.Finish(es, f); err != nil {
 		return err
 	}
-	if !s.c.consulUp.Load() {
-		return nil
+	s.mu.Lock()
+	batch := make([]finished, 0, len(es))
+	for _, e := range es {
+		fin := finished{e: e, f: f, unclaimed: s.unclaimed[e.Key]}
+		delete(s.unclaimed, e.Key)
+		batch = append(batch, fin)
 	}
+	s.mu.Unlock()
+	if !s.c.consulUp.Load() || !s.publish(batch) {
+		s.mu.Lock()
+		for _, fin := range batch {
+			s.unpublished[fin.e.Key] = fin
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// publish records finished entries in the cluster: the log, the end of
+// their claim, and, for those delivered without a claim, what they
+// announced.
+func (s *Store) publish(batch []finished) bool {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	rec, _ := json.Marshal(logEntry{Outcome: f.Outcome, At: f.At, Member: s.c.name})
 	var ops api.TxnOps
+	ok := true
 	flush := func() {
 		if len(ops) == 0 {
 			return
 		}
-		if ok, _, _, err := s.c.client.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx)); err != nil || !ok {
-			s.logger.Warn("Cannot record delivered notifications in Consul", "err", err)
+		done, _, _, err := s.c.client.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+		if err != nil || !done {
+			s.logger.Warn("Cannot record delivered notifications in Consul; trying again later", "err", err)
+			ok = false
 		}
 		ops = ops[:0]
 	}
-	for _, e := range es {
+	for _, fin := range batch {
+		rec, _ := json.Marshal(logEntry{Outcome: fin.f.Outcome, At: fin.f.At, Member: s.c.name})
 		ops = append(ops,
-			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.logKey(e.Key), Value: rec}},
-			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.outboxKey(e.Key)}})
-		if len(ops) >= maxTxnOps-1 {
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.logKey(fin.e.Key), Value: rec}},
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.outboxKey(fin.e.Key)}})
+		if class, state, _, semantic := meaning(fin.e.Notification); semantic && fin.unclaimed && fin.f.Outcome == store.OutcomeDelivered {
+			told, _ := json.Marshal(announcement{State: state, At: fin.f.At, Member: s.c.name})
+			for _, fp := range fingerprints(fin.e.Notification) {
+				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.announcedKey(fin.e.Integration, class, fp), Value: told}})
+				if len(ops) >= maxTxnOps-1 {
+					flush()
+				}
+			}
+		}
+		if len(ops) >= maxTxnOps-3 {
 			flush()
 		}
 	}
 	flush()
-	return nil
+	return ok
+}
+
+// publishPending records what was finished while Consul did not answer.
+func (s *Store) publishPending() {
+	s.mu.Lock()
+	batch := make([]finished, 0, len(s.unpublished))
+	for _, fin := range s.unpublished {
+		batch = append(batch, fin)
+	}
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	slices.SortFunc(batch, func(a, b finished) int { return a.f.At.Compare(b.f.At) })
+	if !s.publish(batch) {
+		return
+	}
+	s.logger.Info("Recorded in Consul what this member delivered alone while Consul did not answer", "count", len(batch))
+	s.mu.Lock()
+	for _, fin := range batch {
+		if cur, ok := s.unpublished[fin.e.Key]; ok && cur.f.At.Equal(fin.f.At) {
+			delete(s.unpublished, fin.e.Key)
+		}
+	}
+	s.mu.Unlock()
 }
 
 // PruneLog prunes the local log and the cluster's.
@@ -563,6 +645,7 @@ func (s *Store) Run(ctx context.Context, apply func([]*store.SilenceRecord)) {
 	go func() { defer wg.Done(); s.watchSilences(ctx, apply) }()
 	for sleepCtx(ctx, 2*time.Second) {
 		if s.c.Ready() {
+			s.publishPending()
 			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			s.adoptOrphans(actx)
 			cancel()
