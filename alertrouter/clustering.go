@@ -2,6 +2,7 @@ package alertrouter
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"time"
 
@@ -109,3 +110,12 @@ func (r *Router) Leader() interface{ IsLeader() bool } {
 type alone struct{}
 
 func (alone) IsLeader() bool { return true }
+
+// warnClusterChange says that a reload does not change the cluster block
+// of a running router.
+func (r *Router) warnClusterChange(old, cfg *config.RouterConfig) {
+	if old == nil || reflect.DeepEqual(old.Cluster, cfg.Cluster) {
+		return
+	}
+	r.logger.Warn("The cluster block changed; it takes effect at the next restart (the rest of the configuration is applied now)")
+}

@@ -326,6 +326,7 @@ func (r *Router) apply() error {
 	if err := r.pipeline.Reload(cfg, x); err != nil {
 		return err
 	}
+	r.warnClusterChange(r.cfg.Load(), cfg)
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
 	return nil
