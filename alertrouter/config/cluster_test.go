@@ -33,7 +33,7 @@ func TestClusterConfig(t *testing.T) {
 		{name: "missing token file", yaml: "cluster: {consul: {token_file: /nonexistent/token}}\n", err: "cluster.consul.token_file"},
 		{name: "empty prefix", yaml: "cluster: {consul: {key_prefix: /}}\n", err: "cluster.consul.key_prefix"},
 		{name: "bad service", yaml: "cluster: {consul: {service: 'a/b'}}\n", err: "cluster.consul.service"},
-		{name: "unknown key", yaml: "cluster: {consul: {adress: x:1}}\n", err: "adress"},
+		{name: "unknown key", yaml: "cluster: {consul: {addr: x:1}}\n", err: "addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseRouter([]byte(base + tc.yaml))
