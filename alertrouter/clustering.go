@@ -9,6 +9,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
 	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 )
 
@@ -32,7 +33,8 @@ func (r *Router) joinCluster(cfg *config.RouterConfig) error {
 	}
 	r.cluster = c
 	r.shared = cluster.NewStore(c, r.store, cluster.StoreOptions{
-		ReminderWindow: reminderWindow(cfg), Logger: o.Logger.With("component", "cluster"), Registerer: o.Registry,
+		ReminderWindow: reminderWindow(cfg), Successes: maxSuccesses(cfg),
+		Logger: o.Logger.With("component", "cluster"), Registerer: o.Registry,
 	})
 	r.leader = c.NewLeader("leader")
 	return nil
@@ -48,6 +50,25 @@ func reminderWindow(cfg *config.RouterConfig) time.Duration {
 		}
 	}
 	return w / 2
+}
+
+// maxSuccesses is the most successes a rule needs to announce UP: the
+// successes after which a member announces the end of an incident another
+// member announced.
+func maxSuccesses(cfg *config.RouterConfig) int {
+	n := 0
+	for _, rule := range cfg.Rules {
+		n = max(n, rule.Successes)
+	}
+	return n
+}
+
+// observers are the pipeline's taps: the shared store in a cluster.
+func (r *Router) observers() []pipeline.Observer {
+	if r.shared == nil {
+		return nil
+	}
+	return []pipeline.Observer{r.shared}
 }
 
 // runCluster starts the membership, the leader lock and the shared store

@@ -213,6 +213,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 		Muter:       r.silences,
 		MaxAlerts:   o.Limits.MaxAlerts,
 		StoreDamage: damage,
+		Observers:   r.observers(),
 	})
 	return err
 }

@@ -62,12 +62,23 @@ type Store struct {
 	unpublished map[string]finished
 
 	suppressed, adopted prometheus.Counter
+
+	// The recovery of incidents other members announced (resolve.go).
+	successes int
+	resolve   chan string
+	resMu     sync.Mutex
+	open      openIncidents
+	streak    map[string]int
 }
 
 // StoreOptions configure a Store.
 type StoreOptions struct {
 	// ReminderWindow defaults to an hour.
 	ReminderWindow time.Duration
+	// Successes is how many successes in a row make this member announce
+	// the end of an incident another member announced (default 2: the
+	// rules' successes).
+	Successes int
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
 }
@@ -82,9 +93,13 @@ func NewStore(c *Cluster, local store.Interface, o StoreOptions) *Store {
 	if o.Logger == nil {
 		o.Logger = c.logger
 	}
+	if o.Successes <= 0 {
+		o.Successes = 2
+	}
 	s := &Store{
 		local: local, c: c, logger: o.Logger, reminderWindow: o.ReminderWindow, timeout: 3 * time.Second,
 		checks: map[string]struct{}{}, unclaimed: map[string]bool{}, unpublished: map[string]finished{},
+		successes: o.Successes, resolve: make(chan string, 64), open: openIncidents{}, streak: map[string]int{},
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_router_cluster_notifications_suppressed_total",
 			Help: "Notifications not sent because the cluster had already announced the same (another member told it, or claimed it first).",
@@ -142,8 +157,12 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 func (s *Store) outboxKey(entryKey string) string { return s.c.prefix + "outbox/" + hashKey(entryKey) }
 func (s *Store) logKey(entryKey string) string    { return s.c.prefix + "log/" + hashKey(entryKey) }
 func (s *Store) announcedKey(integration, class, fp string) string {
-	return s.c.prefix + "announced/" + hashKey(integration+"\x00"+class+"\x00"+fp)
+	return s.announcedFolder(fp) + hashKey(integration+"\x00"+class)
 }
+
+// announcedFolder holds what the cluster told every integration about
+// one alert.
+func (s *Store) announcedFolder(fp string) string { return s.c.prefix + "announced/" + fp + "/" }
 func (s *Store) silenceKey(id string) string { return s.c.prefix + "silences/" + id }
 
 // sharedEntry is an outbox entry in KV.
@@ -162,9 +181,33 @@ type logEntry struct {
 // announcement is what the cluster last told an integration about an
 // alert.
 type announcement struct {
-	State  string    `json:"state"`
-	At     time.Time `json:"at"`
-	Member string    `json:"member"`
+	State       string    `json:"state"`
+	At          time.Time `json:"at"`
+	Member      string    `json:"member"`
+	Class       string    `json:"class"`
+	Integration string    `json:"integration"`
+	// Told is the firing notification, reduced to this alert: the
+	// member that finds the alert resolved after it moved there
+	// announces the end from it.
+	Told *notify.Notification `json:"told,omitempty"`
+}
+
+// announce is the announcement of n about the alert fp.
+func (s *Store) announce(e *store.OutboxEntry, class, state, fp string, at time.Time) []byte {
+	a := announcement{State: state, At: at, Member: s.c.name, Class: class, Integration: e.Integration}
+	if n := e.Notification; n != nil && state == notify.StatusFiring {
+		told := *n
+		told.Alerts = nil
+		for _, al := range n.Alerts {
+			if notify.Fingerprint(al.Labels) == fp {
+				told.Alerts = append(told.Alerts, al)
+				break
+			}
+		}
+		a.Told = &told
+	}
+	out, _ := json.Marshal(a)
+	return out
 }
 
 // meaning says what a notification tells, for the announcements: its
@@ -254,7 +297,7 @@ func (s *Store) claim(ctx context.Context, e *store.OutboxEntry) (claimResult, e
 			if prev.State == state && (!reminder || now.Sub(prev.At) < s.reminderWindow) {
 				told++
 			}
-			next, _ := json.Marshal(announcement{State: state, At: now, Member: s.c.name})
+			next := s.announce(e, class, state, fp, now)
 			if pair == nil {
 				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}})
 			} else {
@@ -510,8 +553,8 @@ func (s *Store) publish(batch []finished) bool {
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.logKey(fin.e.Key), Value: rec}},
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.outboxKey(fin.e.Key)}})
 		if class, state, _, semantic := meaning(fin.e.Notification); semantic && fin.unclaimed && fin.f.Outcome == store.OutcomeDelivered {
-			told, _ := json.Marshal(announcement{State: state, At: fin.f.At, Member: s.c.name})
 			for _, fp := range fingerprints(fin.e.Notification) {
+				told := s.announce(fin.e, class, state, fp, fin.f.At)
 				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.announcedKey(fin.e.Integration, class, fp), Value: told}})
 				if len(ops) >= maxTxnOps-1 {
 					flush()
@@ -641,8 +684,10 @@ func (s *Store) adoptOrphans(ctx context.Context) {
 // until ctx ends.
 func (s *Store) Run(ctx context.Context, apply func([]*store.SilenceRecord)) {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.watchSilences(ctx, apply) }()
+	go func() { defer wg.Done(); s.watchAnnounced(ctx) }()
+	go func() { defer wg.Done(); s.resolver(ctx) }()
 	for sleepCtx(ctx, 2*time.Second) {
 		if s.c.Ready() {
 			s.publishPending()

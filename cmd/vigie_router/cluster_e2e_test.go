@@ -332,18 +332,37 @@ func TestClusterEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = rs[victim].p.cmd.Wait()
-	t.Logf("killed %s, owner of %v", rs[victim].name, moved)
+	// Half of its checks recover before anyone else probes them: the new
+	// owner finds them UP straight away, and must still announce the end
+	// of the incidents the dead member announced.
+	recovered := moved[:(len(moved)+1)/2]
+	x.setDown(false, recovered...)
+	t.Logf("killed %s, owner of %v; %v recovered at once", rs[victim].name, moved, recovered)
 	for _, r := range alive {
 		waitCond(t, r.name+" to see the others without "+rs[victim].name, seesCluster(t, r, aliveNames...))
 	}
 	waitCond(t, "the dead member's checks to move", func() bool { n, ok := ownedSum(t, 2, alive...); return ok && n == len(targets) })
-	// The moved checks are probed by the survivors, down, and not announced
-	// again.
+	// The moved checks still down are probed by the survivors and not
+	// announced again; those that recovered meanwhile are announced UP.
+	waitCond(t, "the recoveries of the moved checks", func() bool {
+		_, up, _ := tally(tg.Messages(), targets)
+		for _, tgt := range recovered {
+			if up[tgt] == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	x.waitRounds(t, 4)
-	down, _, _ = tally(tg.Messages(), targets)
+	down, up, _ = tally(tg.Messages(), targets)
 	for _, tgt := range targets {
 		if down[tgt] != 1 {
 			t.Errorf("after the failover %s has %d DOWN messages, want 1", tgt, down[tgt])
+		}
+	}
+	for _, tgt := range recovered {
+		if up[tgt] != 1 {
+			t.Errorf("%s recovered during the failover: %d UP messages, want 1", tgt, up[tgt])
 		}
 	}
 
