@@ -78,9 +78,9 @@ type StoreOptions struct {
 	// Successes is how many successes in a row make this member announce
 	// the end of an incident another member announced (default 2: the
 	// rules' successes).
-	Successes int
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	Successes  int
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 var _ store.Interface = (*Store)(nil)
@@ -163,7 +163,7 @@ func (s *Store) announcedKey(integration, class, fp string) string {
 // announcedFolder holds what the cluster told every integration about
 // one alert.
 func (s *Store) announcedFolder(fp string) string { return s.c.prefix + "announced/" + fp + "/" }
-func (s *Store) silenceKey(id string) string { return s.c.prefix + "silences/" + id }
+func (s *Store) silenceKey(id string) string      { return s.c.prefix + "silences/" + id }
 
 // sharedEntry is an outbox entry in KV.
 type sharedEntry struct {
