@@ -7,7 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"net/http/httputil"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -481,5 +482,113 @@ func TestClusterEndToEnd(t *testing.T) {
 		sort.Strings(texts)
 		t.Logf("messages:\n%s", strings.Join(texts, "\n---\n"))
 	}
-	_ = filepath.Join
+}
+
+// switchableProvider is a proxy in front of the fake Telegram that the test
+// turns off (502, as a provider outage) and on.
+type switchableProvider struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	down bool
+}
+
+func newSwitchableProvider(t *testing.T, backend string) *switchableProvider {
+	t.Helper()
+	p := &switchableProvider{}
+	target, err := url.Parse(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			http.Error(w, `{"ok":false,"error_code":502,"description":"Bad Gateway"}`, http.StatusBadGateway)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *switchableProvider) set(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+}
+
+// TestClusterProviderDownKillAllButOne: the provider is down while every
+// target goes down, so each member holds the DOWNs of its checks; two of
+// the three members are then SIGKILLed. The survivor takes their pending
+// notifications over and, once the provider is back, every DOWN is
+// delivered exactly once.
+func TestClusterProviderDownKillAllButOne(t *testing.T) {
+	consul := testenv.StartConsul(t)
+	tg, tokenFile := startTelegram(t)
+	provider := newSwitchableProvider(t, tg.URL)
+	var targets []string
+	for i := 0; i < 9; i++ {
+		targets = append(targets, fmt.Sprintf("https://p%02d.example", i))
+	}
+	x := newClusterExporters(t, 3, targets)
+	var rs []*clusterRouter
+	for i, name := range []string{"r1", "r2", "r3"} {
+		rs = append(rs, startClusterRouter(t, name, x.srvs[i].URL, provider.srv.URL, tokenFile, consul.Addr, t.TempDir()))
+	}
+	for _, r := range rs {
+		waitCond(t, r.name+" to see r1, r2, r3", seesCluster(t, r, "r1", "r2", "r3"))
+	}
+	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 3, rs...); return ok && n == len(targets) })
+
+	provider.set(true)
+	x.setDown(true, targets...)
+	pending := func(rs ...*clusterRouter) int {
+		n := 0
+		for _, r := range rs {
+			n += int(metric(t, r.url, "vigie_router_outbox_depth"))
+		}
+		return n
+	}
+	waitCond(t, "every DOWN to wait for the provider", func() bool { return pending(rs...) == len(targets) })
+	held := make([]int, len(rs))
+	for i, r := range rs {
+		held[i] = int(metric(t, r.url, "vigie_router_outbox_depth"))
+	}
+	t.Logf("notifications held per member: %v", held)
+
+	survivor := rs[0]
+	for _, r := range rs[1:] {
+		if err := r.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = r.p.cmd.Wait()
+	}
+	waitCond(t, "the survivor alone", seesCluster(t, survivor, survivor.name))
+	waitCond(t, "the survivor to hold every DOWN", func() bool { return pending(survivor) == len(targets) })
+	if n := len(tg.Messages()); n != 0 {
+		t.Fatalf("%d messages while the provider was down", n)
+	}
+
+	provider.set(false)
+	waitCond(t, "every DOWN delivered", func() bool {
+		down, _, _ := tally(tg.Messages(), targets)
+		return len(down) == len(targets)
+	})
+	x.waitRounds(t, 3)
+	waitCond(t, "the outbox to empty", func() bool { return pending(survivor) == 0 })
+	down, up, other := tally(tg.Messages(), targets)
+	for _, tgt := range targets {
+		if down[tgt] != 1 {
+			t.Errorf("%s: %d DOWN messages, want 1", tgt, down[tgt])
+		}
+	}
+	if len(up) > 0 || len(other) > 0 {
+		t.Errorf("unexpected messages: up %v, other %q", up, other)
+	}
+	if adopted := metric(t, survivor.url, "vigie_router_cluster_notifications_adopted_total"); int(adopted) != held[1]+held[2] {
+		t.Errorf("the survivor took over %v notifications, want the %d the dead members held", adopted, held[1]+held[2])
+	}
 }
