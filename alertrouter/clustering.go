@@ -11,6 +11,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/web"
 )
 
 // joinCluster prepares the member of a cluster (the configuration's
@@ -139,4 +140,20 @@ func (r *Router) warnClusterChange(old, cfg *config.RouterConfig) {
 		return
 	}
 	r.logger.Warn("The cluster block changed; it takes effect at the next restart (the rest of the configuration is applied now)")
+}
+
+// pageCluster is the status page's cluster section (nil: alone).
+func (r *Router) pageCluster() func() *web.Cluster {
+	if r.cluster == nil {
+		return nil
+	}
+	return func() *web.Cluster {
+		st := r.cluster.Status()
+		counts := r.shared.OwnedBy(st.Peers)
+		out := &web.Cluster{Name: st.Name, Status: st.Status}
+		for _, m := range st.Peers {
+			out.Members = append(out.Members, web.ClusterMember{Name: m.Name, Address: m.Address, Checks: counts[m.Name]})
+		}
+		return out
+	}
 }

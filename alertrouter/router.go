@@ -157,7 +157,7 @@ func New(o Options) (*Router, error) {
 	r.page = web.New(web.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
-		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification,
+		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, Cluster: r.pageCluster(),
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})

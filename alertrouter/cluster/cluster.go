@@ -217,11 +217,17 @@ func (c *Cluster) Owner() func(id string) bool {
 	if len(members) == 0 {
 		return nil
 	}
-	names := make([]string, len(members))
-	for i, m := range members {
-		names[i] = m.Name
+	names := make([]string, 0, len(members)+1)
+	for _, m := range members {
+		names = append(names, m.Name)
 	}
 	self := c.name
+	// A member Consul does not list as healthy yet (or no longer, for a
+	// moment) still probes its share: probing a check twice is better
+	// than not at all.
+	if !slices.Contains(names, self) {
+		names = append(names, self)
+	}
 	return func(id string) bool { return OwnerOf(names, id) == self }
 }
 

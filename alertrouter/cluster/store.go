@@ -149,6 +149,24 @@ func (s *Store) owned() float64 {
 	return float64(n)
 }
 
+// OwnedBy counts the checks each of members owns (the status page).
+func (s *Store) OwnedBy(members []Member) map[string]int {
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.Name
+	}
+	out := map[string]int{}
+	if len(names) == 0 {
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.checks {
+		out[OwnerOf(names, id)]++
+	}
+	return out
+}
+
 func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.timeout)
 }

@@ -92,6 +92,22 @@ type Options struct {
 	// a receiver and says what each provider answered; nil: no "Send
 	// test" button.
 	TestReceiver func(ctx context.Context, receiver string) ([]dispatch.TestResult, error)
+	// Cluster describes the router's cluster; nil: the page has no
+	// cluster section (a router alone).
+	Cluster func() *Cluster
+}
+
+// Cluster is what the page shows of a router cluster.
+type Cluster struct {
+	Name    string // this member's
+	Status  string // "ready" or "settling"
+	Members []ClusterMember
+}
+
+// ClusterMember is one live member and the checks it probes.
+type ClusterMember struct {
+	Name, Address string
+	Checks        int
 }
 
 // Page serves the status page.
@@ -208,6 +224,8 @@ type pageData struct {
 	// receivers section.
 	Receivers []receiverRow
 	Testable  bool
+
+	Cluster *Cluster
 }
 
 type silenceRow struct {
@@ -262,6 +280,9 @@ func (p *Page) data(page int) *pageData {
 
 	d.Notifications, d.NotificationsError = p.notifications(now, v.Alerts)
 	d.Receivers, d.Testable = p.receiverRows()
+	if p.o.Cluster != nil {
+		d.Cluster = p.o.Cluster()
+	}
 
 	if p.o.Silences != nil {
 		// Listed as Alertmanager orders them: active, pending, expired.

@@ -271,6 +271,12 @@ func TestClusterEndToEnd(t *testing.T) {
 		waitCond(t, r.name+" to see r1, r2, r3", seesCluster(t, r, "r1", "r2", "r3"))
 	}
 	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 3, rs...); return ok && n == len(targets) })
+	// The status page of any member shows the members and their shares.
+	code, page := getBody(t, rs[1].url+"/")
+	if code != http.StatusOK || !strings.Contains(page, `id="cluster"`) || !strings.Contains(page, "r2 (this router)") ||
+		!strings.Contains(page, `data-member="r1"`) || !strings.Contains(page, `data-member="r3"`) {
+		t.Errorf("the status page does not show the cluster:\n%s", page)
+	}
 
 	// Probe counts prove the split: from now on each target is probed
 	// through one exporter, that is by one router.
