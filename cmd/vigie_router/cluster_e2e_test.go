@@ -493,9 +493,10 @@ func TestClusterEndToEnd(t *testing.T) {
 // switchableProvider is a proxy in front of the fake Telegram that the test
 // turns off (502, as a provider outage) and on.
 type switchableProvider struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	down bool
+	srv   *httptest.Server
+	mu    sync.Mutex
+	down  bool
+	delay time.Duration // before each answer: a window for kills in the middle of a send
 }
 
 func newSwitchableProvider(t *testing.T, backend string) *switchableProvider {
@@ -508,8 +509,9 @@ func newSwitchableProvider(t *testing.T, backend string) *switchableProvider {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
-		down := p.down
+		down, delay := p.down, p.delay
 		p.mu.Unlock()
+		time.Sleep(delay)
 		if down {
 			http.Error(w, `{"ok":false,"error_code":502,"description":"Bad Gateway"}`, http.StatusBadGateway)
 			return
