@@ -279,8 +279,9 @@ func (s *Store) claim(ctx context.Context, e *store.OutboxEntry) (claimResult, e
 	var fps []string
 	if semantic {
 		fps = fingerprints(e.Notification)
-		if len(fps)+3 > maxTxnOps {
-			fps = fps[:maxTxnOps-3] // the rest are not deduplicated by meaning
+		// Three operations for the entry, two per alert.
+		if most := (maxTxnOps - 3) / 2; len(fps) > most {
+			fps = fps[:most] // the rest are not deduplicated by meaning
 		}
 	}
 	value, err := json.Marshal(sharedEntry{Entry: e, Member: s.c.name})
