@@ -67,6 +67,13 @@ cluster-killloop:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The history's memory and disk per check at 10,000 and 100,000 checks,
+# and the status pages' timings at 10,000 checks (docs/history.md).
+.PHONY: bench-history
+bench-history:
+	$(GO) test -run '^$$' -bench Footprint -benchtime=1x ./alertrouter/history/
+	$(GO) test -run '^$$' -bench 'SummaryWithHistory|ChecksList|CheckPage|GroupsPage|PublicPage' -benchtime=20x ./alertrouter/web/
+
 # Side-by-side /probe comparison with Debian's prometheus-blackbox-exporter
 # (installed when missing); BENCH_COMPARE_FLAGS are passed on, e.g.
 # make bench-compare BENCH_COMPARE_FLAGS='-scenarios tcp -rounds 5'.
@@ -82,6 +89,22 @@ bench-scale:
 	@mkdir -p .build
 	$(GO) build -o .build/benchcompare ./tools/benchcompare
 	.build/benchcompare scale $(BENCH_SCALE_FLAGS)
+
+# /sd with 100,000 targets, timed as Prometheus asks for it (README,
+# "Performance"); BENCH_SD_FLAGS are passed on, e.g. BENCH_SD_FLAGS='-shards 2'.
+.PHONY: bench-sd
+bench-sd:
+	@mkdir -p .build
+	$(GO) build -o .build/benchcompare ./tools/benchcompare
+	.build/benchcompare sd $(BENCH_SD_FLAGS)
+
+# One exporter against two shards (--discovery.shard) under the same
+# scheduled load; BENCH_SHARDS_FLAGS are passed on.
+.PHONY: bench-shards
+bench-shards:
+	@mkdir -p .build
+	$(GO) build -o .build/benchcompare ./tools/benchcompare
+	.build/benchcompare shards $(BENCH_SHARDS_FLAGS)
 
 # promu builds both binaries with version information into .build/ and
 # packs them with README, docs/, LICENSE and the default config into .tarballs/.

@@ -64,12 +64,14 @@ func maxSuccesses(cfg *config.RouterConfig) int {
 	return n
 }
 
-// observers are the pipeline's taps: the shared store in a cluster.
+// observers are the pipeline's taps: the history, and the shared store
+// in a cluster.
 func (r *Router) observers() []pipeline.Observer {
-	if r.shared == nil {
-		return nil
+	obs := []pipeline.Observer{r.history}
+	if r.shared != nil {
+		obs = append(obs, r.shared)
 	}
-	return []pipeline.Observer{r.shared}
+	return obs
 }
 
 // runCluster starts the membership, the leader lock and the shared store

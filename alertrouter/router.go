@@ -21,10 +21,12 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/history"
 	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
@@ -51,6 +53,18 @@ type Options struct {
 	// configuration sets none (main derives it from the listen address);
 	// ExternalURL comes first.
 	AdvertiseURL string
+	// PublicStatus configures the public status page (PublicHandler).
+	PublicStatus PublicStatus
+}
+
+// PublicStatus is the public status page's --web.public-status flags.
+type PublicStatus struct {
+	// Groups are the values of Label shown; none: no public page.
+	Groups []string
+	Label  string
+	// Reasons shows why checks fail.
+	Reasons bool
+	Title   string
 }
 
 // Limits are the router's --web.max-request-bytes, --alerts.* and
@@ -76,6 +90,7 @@ type Router struct {
 	silences   *silence.Silences
 	api        *api.API
 	page       *web.Page
+	history    *history.History
 
 	cfg atomic.Pointer[config.RouterConfig]
 	// receivers is the running configuration with its integrations, in
@@ -144,11 +159,22 @@ func New(o Options) (*Router, error) {
 			return nil, err
 		}
 	}
-	if err := r.build(cfg, integrations, damage); err != nil {
+	// History lives next to the store, in its own files (package history).
+	r.history, err = history.Open(history.Options{
+		Path: o.StoragePath, Config: cfg, Clock: o.Clock, Logger: o.Logger.With("component", "history"),
+		Problems: r.problems,
+	})
+	if err != nil {
 		_ = r.store.Close() // the error that matters is err
 		return nil, err
 	}
-	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store})
+	if err := r.build(cfg, integrations, damage); err != nil {
+		_ = r.store.Close()   // the error that matters is err
+		_ = r.history.Close() // idem
+		return nil, err
+	}
+	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store},
+		r.history.Collector())
 	r.api = api.New(api.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
 		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
@@ -157,7 +183,8 @@ func New(o Options) (*Router, error) {
 	r.page = web.New(web.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
-		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, Cluster: r.pageCluster(),
+		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.history,
+		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(),
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
@@ -218,6 +245,17 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 	return err
 }
 
+// problems are the checks down, for the history's incidents.
+func (r *Router) problems() []view.CheckView {
+	if r.pipeline == nil {
+		return nil
+	}
+	if v := r.pipeline.View(); v != nil {
+		return v.Problems
+	}
+	return nil
+}
+
 func policy(cfg *config.RouterConfig) dispatch.Policy {
 	return dispatch.Policy{
 		MaxAge:     cfg.Delivery.MaxAge.Std(),
@@ -251,8 +289,8 @@ func (r *Router) Run(ctx context.Context) (err error) {
 		wcancel()
 		r.setOwner()
 	}
-	errc := make(chan error, 4)
-	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run} {
+	errc := make(chan error, 5)
+	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run, r.history.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- run(ctx) }()
 	}
@@ -328,6 +366,7 @@ func (r *Router) apply() error {
 		return err
 	}
 	r.warnClusterChange(r.cfg.Load(), cfg)
+	r.history.SetConfig(cfg)
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
 	return nil
@@ -381,8 +420,30 @@ func (r *Router) Handler() http.Handler {
 		Logger:   r.logger,
 	}.Register(mux, "")
 	r.api.Register(mux)
+	r.history.RegisterAPI(mux, history.APIOptions{Counts: r.counts, Now: r.opts.Clock.Now})
 	r.page.Register(mux)
 	return mux
+}
+
+// counts are the checks by state, as the pipeline counts them.
+func (r *Router) counts() map[string]int {
+	if v := r.pipeline.View(); v != nil {
+		return v.Counts
+	}
+	return nil
+}
+
+// PublicHandler serves the read-only public status page, or is nil when
+// no group is chosen (--web.public-status).
+func (r *Router) PublicHandler() http.Handler {
+	ps := r.opts.PublicStatus
+	if len(ps.Groups) == 0 {
+		return nil
+	}
+	return web.NewPublic(web.PublicOptions{
+		History: r.history, Label: ps.Label, Groups: ps.Groups, Reasons: ps.Reasons, Title: ps.Title,
+		Now: r.opts.Clock.Now, Logger: r.logger.With("component", "public"),
+	})
 }
 
 // clusterName names this router in /api/v2/status.

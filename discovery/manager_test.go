@@ -319,6 +319,17 @@ func TestSDHandler(t *testing.T) {
 		return rec
 	}
 
+	t.Run("compressed once, before any request", func(t *testing.T) {
+		// The manager compresses right after publishing: no client asking
+		// for gzip waits for it, and no request compresses anything.
+		snap := m.snap.Load()
+		eventually(t, 5*time.Second, "the gzip body", func() bool { return snap.full.gz.Load() != nil })
+		gz := snap.full.gz.Load()
+		do(http.MethodGet, "", http.Header{"Accept-Encoding": {"gzip"}})
+		if snap.full.gz.Load() != gz {
+			t.Error("a request compressed the snapshot again")
+		}
+	})
 	t.Run("module filter", func(t *testing.T) {
 		if got := pairs(getSD(t, m, "?module=icmp")); !slices.Equal(got, []string{"10.0.0.1 icmp"}) {
 			t.Errorf("?module=icmp = %v", got)

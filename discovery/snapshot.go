@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -43,14 +44,16 @@ type snapshot struct {
 	unavailable string
 }
 
-// rendering is one /sd answer: its JSON, the gzip of it (Prometheus asks for
-// gzip) and a strong ETag.
+// rendering is one /sd answer: its JSON, the gzip of it and a strong ETag.
+// Prometheus (2.42 to this day) and vigie_router ask for neither gzip nor
+// revalidation: their answer is the JSON as rendered; gzip and 304s are
+// for the other clients (browsers, curl, scripts).
 type rendering struct {
 	body []byte
 	etag string
 
 	gzipOnce sync.Once
-	gz       []byte
+	gz       atomic.Pointer[[]byte] // set once compressed
 }
 
 func newRendering(body []byte) *rendering {
@@ -58,7 +61,7 @@ func newRendering(body []byte) *rendering {
 	return &rendering{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 }
 
-// gzipped compresses the body once.
+// gzipped returns the body compressed, compressing it on first use only.
 func (r *rendering) gzipped() []byte {
 	r.gzipOnce.Do(func() {
 		var buf bytes.Buffer
@@ -66,9 +69,10 @@ func (r *rendering) gzipped() []byte {
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level cannot fail
 		_, _ = zw.Write(r.body)
 		zw.Close()
-		r.gz = buf.Bytes()
+		gz := buf.Bytes()
+		r.gz.Store(&gz)
 	})
-	return r.gz
+	return *r.gz.Load()
 }
 
 // moduleRendering is the answer to /sd?module=…: the entries of one module

@@ -315,7 +315,7 @@ type probeDialer struct {
 // newDialer returns the dialer of a probe for network ("tcp", "udp",
 // "unix", …), bound to the policy and lifetime of ctx.
 func newDialer(ctx context.Context, network, sourceIP string) (*probeDialer, error) {
-	d := &probeDialer{pc: policyOf(ctx), life: probeLifetime(ctx)}
+	d := &probeDialer{base: probeNetDialer, pc: policyOf(ctx), life: probeLifetime(ctx)}
 	if sourceIP != "" {
 		ip := net.ParseIP(sourceIP)
 		if ip == nil {
@@ -334,8 +334,14 @@ func newDialer(ctx context.Context, network, sourceIP string) (*probeDialer, err
 // connections the configuration names (a proxy, an OAuth2 token endpoint),
 // still bound to the probe's lifetime.
 func exemptDialer(ctx context.Context) *probeDialer {
-	return &probeDialer{life: probeLifetime(ctx)}
+	return &probeDialer{base: probeNetDialer, life: probeLifetime(ctx)}
 }
+
+// probeNetDialer is what every probe dialer starts from: TCP keep-alive
+// off. A probe's connection lives for one probe, shorter than the 15 s a
+// first keep-alive packet waits for, and enabling it costs four setsockopt
+// calls per connection (3.5 % of the exporter's CPU under http load).
+var probeNetDialer = net.Dialer{KeepAlive: -1}
 
 // DialContext connects to addr on network.
 func (d *probeDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -33,6 +33,25 @@ type family struct {
 	order      []int    // indices of labelNames sorted by name
 	vec        bool
 	series     []*Gauge
+
+	// Most families have one series: it and the slice holding it come
+	// with the family, one allocation instead of three.
+	first    Gauge
+	firstPtr [1]*Gauge
+}
+
+// newSeries adds a series with the given label values (nil for none).
+func (f *family) newSeries(labelValues []string) *Gauge {
+	if len(f.series) == 0 {
+		g := &f.first
+		g.labelValues = labelValues
+		f.firstPtr[0] = g
+		f.series = f.firstPtr[:1:1]
+		return g
+	}
+	g := &Gauge{labelValues: labelValues}
+	f.series = append(f.series, g)
+	return g
 }
 
 // Gauge is one series. It is safe for concurrent use.
@@ -54,10 +73,7 @@ func NewRegistry() *Registry {
 // NewGauge registers and returns a gauge without labels. Registering a name
 // twice is a programming error and panics, as MustRegister does.
 func (r *Registry) NewGauge(name, help string) *Gauge {
-	f := r.add(name, help, nil, false)
-	g := &Gauge{}
-	f.series = append(f.series, g)
-	return g
+	return r.add(name, help, nil, false).newSeries(nil)
 }
 
 // NewGaugeVec registers and returns a gauge vector. It appears in the output
@@ -120,9 +136,7 @@ func (v *GaugeVec) WithLabelValues(values ...string) *Gauge {
 			return g
 		}
 	}
-	g := &Gauge{labelValues: slices.Clone(values)}
-	v.f.series = append(v.f.series, g)
-	return g
+	return v.f.newSeries(slices.Clone(values))
 }
 
 // Set sets the value.

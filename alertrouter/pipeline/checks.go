@@ -76,6 +76,11 @@ func (p *Pipeline) removeCheck(id string, now time.Time) {
 	p.machine.Remove(id)
 	p.sched.Remove(id)
 	p.writes.checks[id] = true // gone from every stage: deleted
+	for _, o := range p.o.Observers {
+		if r, ok := o.(RemovalObserver); ok {
+			r.Removed(id, now)
+		}
+	}
 }
 
 func sameLabels(a, b map[string]string) bool {

@@ -51,6 +51,12 @@ type Observer interface {
 	Probed(t *targets.Target, res exporter.Result, ch checkstate.Change, now time.Time)
 }
 
+// RemovalObserver is an Observer that also hears of the checks that left
+// the target list, in the pipeline's goroutine (it must not block).
+type RemovalObserver interface {
+	Removed(id string, now time.Time)
+}
+
 // Options configure a Pipeline.
 type Options struct {
 	Config     *config.RouterConfig

@@ -92,6 +92,12 @@ type Options struct {
 	// a receiver and says what each provider answered; nil: no "Send
 	// test" button.
 	TestReceiver func(ctx context.Context, receiver string) ([]dispatch.TestResult, error)
+	// History serves the pages of checks, of one check and of groups, and
+	// the availability in lists; nil: none of it.
+	History History
+	// GroupLabel is the label /groups groups by unless asked (default
+	// "group").
+	GroupLabel string
 	// Cluster describes the router's cluster; nil: the page has no
 	// cluster section (a router alone).
 	Cluster func() *Cluster
@@ -114,7 +120,8 @@ type ClusterMember struct {
 type Page struct {
 	o     Options
 	tmpl  *template.Template
-	token string // CSRF token of the forms, one per process
+	htmpl *template.Template // pages of the history
+	token string             // CSRF token of the forms, one per process
 	csrf  *http.CrossOriginProtection
 
 	updates broadcast
@@ -178,7 +185,12 @@ func New(o Options) *Page {
 		"long":          func(s string) string { return notify.Truncate(maxLongText, s) },
 		"dec":           func(i int) int { return i - 1 },
 		"pathSegment":   url.PathEscape,
+		"history":       func() bool { return p.o.History != nil },
+		"availability":  p.availability,
+		"pct":           pct,
+		"availClass":    availClass,
 	}).Parse(pageHTML))
+	p.htmpl = template.Must(template.New("history").Funcs(historyFuncs(p.o.Now)).Parse(historyHTML))
 	return p
 }
 
@@ -190,6 +202,22 @@ func (p *Page) Register(mux *http.ServeMux) {
 	mux.Handle("POST /silences", p.csrf.Handler(http.HandlerFunc(p.createSilence)))
 	mux.Handle("POST /silences/{id}/expire", p.csrf.Handler(http.HandlerFunc(p.expireSilence)))
 	mux.Handle("POST /receivers/{name}/test", p.csrf.Handler(http.HandlerFunc(p.testReceiver)))
+	if p.o.History != nil {
+		p.registerHistory(mux)
+	}
+}
+
+// availability returns a check's availability over 24 h, 7 d and 30 d
+// for the lists (nil without history).
+func (p *Page) availability(id string) []float64 {
+	if p.o.History == nil {
+		return nil
+	}
+	c, ok := p.o.History.Get(id)
+	if !ok {
+		return nil
+	}
+	return c.Availability[:]
 }
 
 // pageData is what the template shows.

@@ -218,8 +218,10 @@ func (s *switchableTarget) on(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	go func() { _ = s.srv.Serve(l) }()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })}
+	s.srv = srv
+	// srv, not s.srv: off() may have cleared s.srv before this goroutine runs.
+	go func() { _ = srv.Serve(l) }()
 }
 
 func (s *switchableTarget) off() {

@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -33,6 +36,7 @@ func main() {
 }
 
 func run(args []string) int {
+	var publicGroups, publicAddress string
 	app := kingpin.New("vigie_router", "Probes the exporter's targets and sends UP/DOWN notifications. Without a command, runs the router; 'vigie_router silence …' manages the silences of a running router; 'vigie_router test-notification --receiver NAME' tests a receiver of the configuration file.")
 	// The router's flags are the application's, so that `vigie_router
 	// --help` lists them and `vigie_router --config.file=…` runs as it
@@ -58,6 +62,16 @@ func run(args []string) int {
 		Default("16384").IntVar(&limits.Silences.MaxSilenceSizeBytes)
 	app.Flag("silences.max-comment-bytes", "Maximum size of a silence's comment; longer ones are refused (400). 0: no limit.").
 		Default("4096").IntVar(&limits.Silences.MaxCommentBytes)
+	var public alertrouter.PublicStatus
+	app.Flag("web.public-status", "Comma-separated groups (values of --web.public-status.label) shown on a read-only public status page served at --web.public-status.listen-address. Empty: no public page.").
+		PlaceHolder("<groups>").StringVar(&publicGroups)
+	app.Flag("web.public-status.listen-address", "Address of the public status page (plain HTTP, no authentication: put it behind a proxy for TLS). It serves GET / only.").
+		Default(":9117").StringVar(&publicAddress)
+	app.Flag("web.public-status.label", "Label whose values name the groups of the public status page (and of the status page's grouped view by default).").
+		Default("group").StringVar(&public.Label)
+	app.Flag("web.public-status.reasons", "Show why checks fail on the public status page (off: only that they are down).").
+		Default("false").BoolVar(&public.Reasons)
+	app.Flag("web.public-status.title", "Title of the public status page.").Default("Service status").StringVar(&public.Title)
 	app.Version(version.Print("vigie_router"))
 	app.HelpFlag.Short('h')
 	runCmd := app.Command("run", "Run the router (the default command).").Default()
@@ -112,6 +126,14 @@ func run(args []string) int {
 		// A cluster member without advertise_url or external URL is
 		// reached at its first listen address.
 		AdvertiseURL: listenURL(*server.Web.WebListenAddresses),
+		PublicStatus: func() alertrouter.PublicStatus {
+			for g := range strings.SplitSeq(publicGroups, ",") {
+				if g = strings.TrimSpace(g); g != "" {
+					public.Groups = append(public.Groups, g)
+				}
+			}
+			return public
+		}(),
 	})
 	if err != nil {
 		logger.Error("Cannot start", "file", webserver.DescribeFile(path), "err", err)
@@ -125,6 +147,12 @@ func run(args []string) int {
 
 	done := make(chan error, 1)
 	go func() { done <- router.Run(ctx) }()
+	publicDone := make(chan error, 1)
+	if h := router.PublicHandler(); h != nil {
+		go func() { publicDone <- servePublic(ctx, publicAddress, h, *server.Timeouts, logger) }()
+	} else {
+		publicDone <- nil
+	}
 
 	code := 0
 	if err := server.Serve(ctx, router.Handler(), crossOriginRefused, logger); err != nil {
@@ -134,6 +162,10 @@ func run(args []string) int {
 	}
 	if err := <-done; err != nil {
 		logger.Error("Error while shutting down", "err", err)
+		code = 1
+	}
+	if err := <-publicDone; err != nil {
+		logger.Error("Error serving the public status page", "err", err)
 		code = 1
 	}
 	return code
@@ -155,4 +187,30 @@ func listenURL(addrs []string) string {
 		}
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// servePublic serves the public status page on its own listener until
+// ctx ends: nothing of the router's own page, API or forms is reachable
+// through it.
+func servePublic(ctx context.Context, addr string, h http.Handler, t webserver.Timeouts, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("public status page: %w", err)
+	}
+	srv := webserver.NewServer(h, t, nil)
+	logger.Info("Serving the public status page", "address", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("public status page: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), webserver.ShutdownTimeout)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx) // requests cut at shutdown are only page views
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("public status page: %w", err)
+	}
+	return nil
 }

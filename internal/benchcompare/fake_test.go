@@ -17,6 +17,9 @@ const fakeExporterEnv = "BENCHCOMPARE_FAKE_EXPORTER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeExporterEnv) == "1" {
+		if len(os.Args) > 1 && os.Args[1] == "relay" {
+			os.Exit(ServeRelay(os.Args[2:], os.Stdout, os.Stderr))
+		}
 		os.Exit(fakeExporter(os.Args[1:]))
 	}
 	os.Exit(m.Run())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -37,8 +39,8 @@ const (
 // when the previous answer is read. Requests completed between beginWindow
 // and endWindow are counted.
 type load struct {
-	client  *http.Client
-	url     string
+	client  *http.Client // nil for a tcp load
+	send    func(ctx context.Context, c *loadClient) string
 	state   atomic.Int32
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -52,6 +54,7 @@ type loadClient struct {
 	latencies    []time.Duration
 	firstFailure string
 	failedEver   bool
+	req          *http.Request // the request an http load repeats
 	body         bytes.Buffer
 	gz           *gzip.Reader
 }
@@ -64,9 +67,10 @@ type loadResult struct {
 	firstFailure string
 }
 
-// startLoad starts concurrency clients sending GET url with keep-alive
-// connections and Prometheus's headers.
-func startLoad(url string, concurrency int) *load {
+// startProbeLoad starts concurrency clients scraping an exporter's /probe
+// url as Prometheus does: keep-alive connections, Prometheus's headers, an
+// answer that must say probe_success 1.
+func startProbeLoad(url string, concurrency int) *load {
 	transport := &http.Transport{
 		Proxy:               nil, // loopback only, whatever the environment says
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -76,12 +80,85 @@ func startLoad(url string, concurrency int) *load {
 		// The Accept-Encoding header is ours; bodies are inflated below.
 		DisableCompression: true,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{
-		client: &http.Client{Transport: transport, Timeout: requestTimeout},
-		url:    url,
-		cancel: cancel,
+	l := &load{client: &http.Client{Transport: transport, Timeout: requestTimeout}}
+	l.send = func(ctx context.Context, c *loadClient) string {
+		if c.req == nil {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err.Error()
+			}
+			req.Header.Set("Accept", prometheusAccept)
+			req.Header.Set("Accept-Encoding", "gzip")
+			req.Header.Set("User-Agent", prometheusUserAgent)
+			req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", scrapeTimeout)
+			c.req = req
+		}
+		return c.do(l.client, c.req, checkAnswer)
 	}
+	l.start(concurrency)
+	return l
+}
+
+// startDirectHTTPLoad starts concurrency clients getting url straight from
+// the target, a new connection for each request as a probe opens one, and
+// nothing else a probe does: the rate the machine allows for the probes'
+// own traffic, the physical limit an exporter can approach.
+func startDirectHTTPLoad(url string, concurrency int) *load {
+	transport := &http.Transport{
+		Proxy:              nil,
+		DialContext:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		DisableKeepAlives:  true, // as the exporters' probes
+		DisableCompression: true, // as theirs: no Accept-Encoding
+	}
+	l := &load{client: &http.Client{Transport: transport, Timeout: requestTimeout}}
+	l.send = func(ctx context.Context, c *loadClient) string {
+		if c.req == nil {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err.Error()
+			}
+			c.req = req
+		}
+		return c.do(l.client, c.req, checkTargetAnswer)
+	}
+	l.start(concurrency)
+	return l
+}
+
+// startDirectTCPLoad starts concurrency clients connecting to addr as a
+// tcp_connect probe does, each then waiting for the fixture to close the
+// connection: a connection the kernel completed but the fixture has not
+// accepted yet (it sits in the listen backlog) is not one served, and a
+// load faster than the fixture's accept loop would otherwise fill the
+// backlog and count connections the fixture never saw.
+func startDirectTCPLoad(addr string, concurrency int) *load {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	l := &load{}
+	l.send = func(ctx context.Context, c *loadClient) string {
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err.Error()
+		}
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(requestTimeout))
+		var b [1]byte
+		switch n, err := conn.Read(b[:]); {
+		case n > 0:
+			return "the fixture sent data instead of closing the connection"
+		case err == io.EOF:
+			return ""
+		case err != nil && !errors.Is(err, syscall.ECONNRESET):
+			return "waiting for the fixture to close: " + err.Error()
+		}
+		return ""
+	}
+	l.start(concurrency)
+	return l
+}
+
+func (l *load) start(concurrency int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
 	for range concurrency {
 		c := &loadClient{latencies: make([]time.Duration, 0, 1024)}
 		l.clients = append(l.clients, c)
@@ -91,22 +168,12 @@ func startLoad(url string, concurrency int) *load {
 			l.run(ctx, c)
 		}()
 	}
-	return l
 }
 
 func (l *load) run(ctx context.Context, c *loadClient) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url, nil)
-	if err != nil {
-		c.failedEver, c.firstFailure = true, err.Error()
-		return
-	}
-	req.Header.Set("Accept", prometheusAccept)
-	req.Header.Set("Accept-Encoding", "gzip")
-	req.Header.Set("User-Agent", prometheusUserAgent)
-	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", scrapeTimeout)
 	for ctx.Err() == nil {
 		start := time.Now()
-		failure := c.do(l.client, req)
+		failure := l.send(ctx, c)
 		elapsed := time.Since(start)
 		if failure != "" && ctx.Err() != nil {
 			return // cut short by stop
@@ -126,9 +193,9 @@ func (l *load) run(ctx context.Context, c *loadClient) {
 	}
 }
 
-// do sends one request and reads the whole answer; it returns why the probe
-// failed, or "" when the answer is a 200 saying probe_success 1.
-func (c *loadClient) do(client *http.Client, req *http.Request) string {
+// do sends one request and reads the whole answer; it returns why it
+// failed, as check judges the answer, or "".
+func (c *loadClient) do(client *http.Client, req *http.Request, check func(int, []byte) string) string {
 	resp, err := client.Do(req)
 	if err != nil {
 		return err.Error()
@@ -150,7 +217,15 @@ func (c *loadClient) do(client *http.Client, req *http.Request) string {
 	if _, err := c.body.ReadFrom(body); err != nil {
 		return "reading the answer: " + err.Error()
 	}
-	return checkAnswer(resp.StatusCode, c.body.Bytes())
+	return check(resp.StatusCode, c.body.Bytes())
+}
+
+// checkTargetAnswer returns why a fixture's answer is not a success, or "".
+func checkTargetAnswer(status int, body []byte) string {
+	if status != http.StatusOK {
+		return fmt.Sprintf("HTTP status %d: %s", status, excerpt(body))
+	}
+	return ""
 }
 
 // checkAnswer returns why a /probe answer is not a successful probe, or "".
@@ -206,7 +281,9 @@ func (l *load) endWindow() {
 func (l *load) stop() loadResult {
 	l.cancel()
 	l.wg.Wait()
-	l.client.CloseIdleConnections()
+	if l.client != nil {
+		l.client.CloseIdleConnections()
+	}
 	res := loadResult{window: l.t1.Sub(l.t0)}
 	for _, c := range l.clients {
 		res.ok += c.ok

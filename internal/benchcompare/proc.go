@@ -76,7 +76,10 @@ func parseStat(b []byte) (utime, stime uint64, err error) {
 type procStatus struct {
 	PeakRSS uint64 // VmHWM, bytes
 	RSS     uint64 // VmRSS, bytes
-	Threads int
+	// RSSAnon and RSSFile split VmRSS: heap, stacks and the like, and the
+	// pages of the binary (and libraries) mapped from the page cache.
+	RSSAnon, RSSFile uint64
+	Threads          int
 }
 
 func readStatus(pid int) (procStatus, error) {
@@ -110,6 +113,10 @@ func parseStatus(b []byte) (procStatus, error) {
 			sawHWM = err == nil
 		case "VmRSS":
 			st.RSS, err = parseKB(value)
+		case "RssAnon":
+			st.RSSAnon, err = parseKB(value)
+		case "RssFile":
+			st.RSSFile, err = parseKB(value)
 		case "Threads":
 			st.Threads, err = strconv.Atoi(value)
 		default:

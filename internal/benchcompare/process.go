@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,8 @@ type Exporter struct {
 	// PprofArgs are added when a CPU profile is wanted (nil when the
 	// exporter always serves /debug/pprof/, as blackbox_exporter does).
 	PprofArgs []string
+	// Prefix comes before every flag (a sub-command).
+	Prefix []string
 }
 
 // process is a running exporter.
@@ -42,7 +45,7 @@ func startExporter(e Exporter, config, logPath string, pprof bool) (*process, er
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--config.file=" + config, "--web.listen-address=" + addr}, e.Args...)
+	args := append(append(slices.Clone(e.Prefix), "--config.file="+config, "--web.listen-address="+addr), e.Args...)
 	if pprof {
 		args = append(args, e.PprofArgs...)
 	}
@@ -121,10 +124,10 @@ func freeAddr() (string, error) {
 
 // Version returns the first line of `path --version` (kingpin prints it on
 // standard error in older versions, on standard output in newer ones).
-func Version(ctx context.Context, path string) string {
+func Version(ctx context.Context, path string, prefix ...string) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").CombinedOutput()
+	out, err := exec.CommandContext(ctx, path, append(slices.Clone(prefix), "--version")...).CombinedOutput()
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	if err != nil && line == "" {
 		return "unknown (" + err.Error() + ")"

@@ -16,11 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,14 +65,29 @@ var scenarioModule = map[string]string{
 	ScenarioICMP: "icmp",
 }
 
+// directScenarios are the scenarios with a direct row: the load generator
+// doing what a probe does against the same target, with no exporter.
+var directScenarios = map[string]bool{ScenarioHTTP: true, ScenarioTCP: true}
+
 // Options configure a comparison.
 type Options struct {
 	Blackbox, Vigie Exporter
-	Scenarios       []string
-	Rounds          int
-	Duration        time.Duration // measurement window of one run
-	Warmup          time.Duration // load before the window, not counted
-	Concurrency     int
+	// Direct adds a third row to the http and tcp scenarios: the load
+	// generator's own rate against the fixture, a new connection per
+	// request and no exporter in between, measured under the same
+	// closed-loop load in the same rounds. It is the physical limit of
+	// this machine for the probes' traffic, which vigie's throughput is
+	// held against.
+	Direct bool
+	// Relay, when set, adds a fourth row to the http and tcp scenarios: a
+	// minimal exporter making only the probe's traffic (ServeRelay), the
+	// ceiling of any exporter built on net/http here.
+	Relay       *Exporter
+	Scenarios   []string
+	Rounds      int
+	Duration    time.Duration // measurement window of one run
+	Warmup      time.Duration // load before the window, not counted
+	Concurrency int
 	// WorkDir holds the configuration and the exporters' logs.
 	WorkDir string
 	// ProfileDir, when set, receives CPU profiles of both exporters under
@@ -107,15 +124,16 @@ func (o *Options) validate() error {
 	return nil
 }
 
-// roundOrder returns which exporter runs first and second in a round
-// (counted from 0): blackbox first in even rounds, vigie first in odd ones,
-// so that neither always inherits the other's heat (page cache, CPU
-// frequency, TIME_WAIT sockets).
-func roundOrder(round int, a, b Exporter) [2]Exporter {
-	if round%2 == 0 {
-		return [2]Exporter{a, b}
+// roundOrder returns the order of the runs of a round (counted from 0):
+// the rows as given (blackbox, vigie, then the relay and the direct row when
+// there are) in even rounds, the reverse in odd ones, so that none always
+// inherits another's heat (page cache, CPU frequency, TIME_WAIT sockets).
+func roundOrder(round int, rows []Exporter) []Exporter {
+	order := slices.Clone(rows)
+	if round%2 == 1 {
+		slices.Reverse(order)
 	}
-	return [2]Exporter{b, a}
+	return order
 }
 
 // runner carries what every run of a comparison shares.
@@ -177,6 +195,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			{Name: Vigie, Path: o.Vigie.Path, Version: Version(ctx, o.Vigie.Path)},
 		},
 	}
+	if o.Relay != nil {
+		rep.Exporters = append(rep.Exporters, ExporterInfo{Name: Relay, Path: o.Relay.Path, Version: Version(ctx, o.Relay.Path, o.Relay.Prefix...)})
+	}
+	if o.Direct {
+		rep.Exporters = append(rep.Exporters, ExporterInfo{Name: Direct, Version: directDescription})
+	}
 	for _, name := range o.Scenarios {
 		s := ScenarioReport{Name: name, Module: scenarioModule[name], Target: r.target(name)}
 		if name == ScenarioICMP && !icmpOK {
@@ -207,9 +231,22 @@ func (r *runner) target(scenario string) string {
 
 // scenario runs the rounds of one scenario, then the profiled runs.
 func (r *runner) scenario(ctx context.Context, s *ScenarioReport) error {
+	rows := []Exporter{r.o.Blackbox, r.o.Vigie}
+	if r.o.Relay != nil && directScenarios[s.Name] {
+		rows = append(rows, *r.o.Relay)
+	}
+	if r.o.Direct && directScenarios[s.Name] {
+		rows = append(rows, Exporter{Name: Direct})
+	}
 	for round := range r.o.Rounds {
-		for pos, e := range roundOrder(round, r.o.Blackbox, r.o.Vigie) {
-			res, err := r.run(ctx, e, s, round, "")
+		for pos, e := range roundOrder(round, rows) {
+			var res RunResult
+			var err error
+			if e.Name == Direct {
+				res, err = r.runDirect(ctx, s, round)
+			} else {
+				res, err = r.run(ctx, e, s, round, "")
+			}
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, e.Name, err)
 			}
@@ -234,8 +271,16 @@ func (r *runner) scenario(ctx context.Context, s *ScenarioReport) error {
 }
 
 func describeRun(r RunResult) string {
-	d := fmt.Sprintf("%7.0f probes/s  %6.0f ms CPU/1000  %5.1f MiB  %3d threads  p50 %6.2f ms  p99 %7.2f ms  (harness %4.0f ms CPU/1000)",
-		float64(r.ProbesPerSecond), float64(r.CPUMsPer1000), float64(r.PeakRSSBytes)/(1<<20), r.Threads,
+	if r.Exporter == Direct {
+		d := fmt.Sprintf("%7.0f requests/s  p50 %6.2f ms  p99 %7.2f ms  (harness and fixture %4.0f ms CPU/1000)",
+			float64(r.ProbesPerSecond), float64(r.LatencyP50Seconds)*1000, float64(r.LatencyP99Seconds)*1000, float64(r.HarnessCPUMsPer1000))
+		if r.Failures > 0 || r.FirstFailure != "" {
+			d += fmt.Sprintf("  %d failures (first: %s)", r.Failures, r.FirstFailure)
+		}
+		return d
+	}
+	d := fmt.Sprintf("%7.0f probes/s  %6.0f ms CPU/1000  %5.1f MiB (anon %4.1f, file %4.1f)  %3d threads  p50 %6.2f ms  p99 %7.2f ms  (harness %4.0f ms CPU/1000)",
+		float64(r.ProbesPerSecond), float64(r.CPUMsPer1000), float64(r.PeakRSSBytes)/(1<<20), float64(r.RSSAnonBytes)/(1<<20), float64(r.RSSFileBytes)/(1<<20), r.Threads,
 		float64(r.LatencyP50Seconds)*1000, float64(r.LatencyP99Seconds)*1000, float64(r.HarnessCPUMsPer1000))
 	if r.Failures > 0 || r.FirstFailure != "" {
 		d += fmt.Sprintf("  %d failures (first: %s)", r.Failures, r.FirstFailure)
@@ -258,7 +303,64 @@ func (r *runner) run(ctx context.Context, e Exporter, s *ScenarioReport, round i
 
 	hits0, countable := r.targetHits(s.Name)
 	query := url.Values{"module": {s.Module}, "target": {s.Target}}
-	l := startLoad("http://"+p.addr+"/probe?"+query.Encode(), r.o.Concurrency)
+	l := startProbeLoad("http://"+p.addr+"/probe?"+query.Encode(), r.o.Concurrency)
+	var profile func() error
+	if profilePath != "" {
+		profile = func() error { return fetchProfile(ctx, p.addr, r.o.Duration, profilePath) }
+	}
+	lr, cpu, self, err := r.measure(ctx, l, p.pid(), profile)
+	if err != nil {
+		return RunResult{}, err
+	}
+	st, err := readStatus(p.pid())
+	if err != nil {
+		return RunResult{}, err
+	}
+	res := RunResult{
+		Exporter: e.Name, Round: round + 1,
+		Probes: lr.ok, Failures: lr.failed, FirstFailure: lr.firstFailure,
+		PeakRSSBytes: st.PeakRSS, RSSAnonBytes: st.RSSAnon, RSSFileBytes: st.RSSFile, Threads: st.Threads,
+	}
+	r.finishRun(&res, s.Name, hits0, countable, lr, cpu, self)
+	return res, nil
+}
+
+// directDescription says what the direct row is, in the report.
+const directDescription = "the load generator against the fixture, a new connection per request, no exporter"
+
+// runDirect measures the direct row once: the same closed-loop load sent
+// by the harness straight to the scenario's fixture, opening a connection
+// per request as a probe does. Its CPU is the harness's (load and fixture):
+// there is no exporter process.
+func (r *runner) runDirect(ctx context.Context, s *ScenarioReport, round int) (RunResult, error) {
+	hits0, countable := r.targetHits(s.Name)
+	var l *load
+	switch s.Name {
+	case ScenarioHTTP:
+		l = startDirectHTTPLoad(s.Target, r.o.Concurrency)
+	case ScenarioTCP:
+		l = startDirectTCPLoad(s.Target, r.o.Concurrency)
+	default:
+		return RunResult{}, fmt.Errorf("no direct load for %s", s.Name)
+	}
+	lr, _, self, err := r.measure(ctx, l, 0, nil)
+	if err != nil {
+		return RunResult{}, err
+	}
+	res := RunResult{
+		Exporter: Direct, Round: round + 1,
+		Probes: lr.ok, Failures: lr.failed, FirstFailure: lr.firstFailure,
+	}
+	r.finishRun(&res, s.Name, hits0, countable, lr, 0, self)
+	res.CPUSeconds, res.CPUMsPer1000 = num(math.NaN()), num(math.NaN())
+	return res, nil
+}
+
+// measure runs the load l through warm-up and the measurement window and
+// stops it. It returns what the load counted and the CPU ticks used in the
+// window by process pid (none when 0) and by the harness; profile, when
+// set, runs during the window.
+func (r *runner) measure(ctx context.Context, l *load, pid int, profile func() error) (lr loadResult, cpu, self uint64, err error) {
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -266,62 +368,58 @@ func (r *runner) run(ctx context.Context, e Exporter, s *ScenarioReport, round i
 		}
 	}()
 	if err := sleep(ctx, r.o.Warmup); err != nil {
-		return RunResult{}, err
+		return lr, 0, 0, err
 	}
-
-	var profile chan error
-	if profilePath != "" {
-		profile = make(chan error, 1)
-		go func() { profile <- fetchProfile(ctx, p.addr, r.o.Duration, profilePath) }()
+	var profiled chan error
+	if profile != nil {
+		profiled = make(chan error, 1)
+		go func() { profiled <- profile() }()
 	}
-	cpu0, err := cpuTicks(p.pid())
-	if err != nil {
-		return RunResult{}, err
+	var cpu0, cpu1 uint64
+	if pid != 0 {
+		if cpu0, err = cpuTicks(pid); err != nil {
+			return lr, 0, 0, err
+		}
 	}
 	self0, err := cpuTicks(os.Getpid())
 	if err != nil {
-		return RunResult{}, err
+		return lr, 0, 0, err
 	}
 	l.beginWindow()
 	if err := sleep(ctx, r.o.Duration); err != nil {
-		return RunResult{}, err
+		return lr, 0, 0, err
 	}
 	l.endWindow()
-	cpu1, err := cpuTicks(p.pid())
-	if err != nil {
-		return RunResult{}, err
+	if pid != 0 {
+		if cpu1, err = cpuTicks(pid); err != nil {
+			return lr, 0, 0, err
+		}
 	}
 	self1, err := cpuTicks(os.Getpid())
 	if err != nil {
-		return RunResult{}, err
+		return lr, 0, 0, err
 	}
-	if profile != nil {
-		if err := <-profile; err != nil {
-			return RunResult{}, err
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return lr, 0, 0, err
 		}
 	}
-	st, err := readStatus(p.pid())
-	if err != nil {
-		return RunResult{}, err
-	}
-	lr := l.stop()
+	lr = l.stop()
 	stopped = true
+	return lr, cpu1 - cpu0, self1 - self0, nil
+}
 
-	res := RunResult{
-		Exporter: e.Name, Round: round + 1,
-		Probes: lr.ok, Failures: lr.failed, FirstFailure: lr.firstFailure,
-		PeakRSSBytes: st.PeakRSS, Threads: st.Threads,
-	}
+// finishRun checks the target's count and fills the rates of a run.
+func (r *runner) finishRun(res *RunResult, scenario string, hits0 uint64, countable bool, lr loadResult, cpu, self uint64) {
 	if countable {
-		hits1, _ := r.targetHits(s.Name)
+		hits1, _ := r.targetHits(scenario)
 		res.TargetHits = new(hits1 - hits0)
-		checkTargetHits(&res, r.o.Concurrency)
+		checkTargetHits(res, r.o.Concurrency)
 	}
 	if res.Probes == 0 && res.FirstFailure == "" {
 		res.FirstFailure = "no probe completed in the measurement window"
 	}
-	fillRates(&res, lr, cpu1-cpu0, self1-self0, r.ticks)
-	return res, nil
+	fillRates(res, lr, cpu, self, r.ticks)
 }
 
 // targetHits returns how many connections (tcp) or requests (http) the

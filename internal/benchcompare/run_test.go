@@ -2,12 +2,19 @@ package benchcompare
 
 import (
 	"context"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/internal/loadfixture"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
@@ -203,6 +210,109 @@ func TestSmokeRealExporters(t *testing.T) {
 	for _, e := range rep.Exporters {
 		if !strings.Contains(e.Version, "version") {
 			t.Errorf("%s version %q", e.Name, e.Version)
+		}
+	}
+}
+
+// TestRunDirect: the relay and direct rows run in the rounds, in the
+// alternating order, against the scenario's fixture, and are compared with
+// vigie.
+func TestRunDirect(t *testing.T) {
+	o := fakeOptions(t)
+	o.Rounds = 2
+	o.Direct = true
+	o.Relay = &Exporter{Name: Relay, Path: o.Vigie.Path, Prefix: []string{"relay"}}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Scenarios[0]
+	var order []string
+	for _, r := range s.Runs {
+		order = append(order, r.Exporter)
+		if r.Exporter != Direct {
+			continue
+		}
+		if !r.Valid() || r.TargetHits == nil || *r.TargetHits < uint64(r.Probes) {
+			t.Errorf("direct run: %d requests, %d failures (%s), target hits %v; want a valid run the fixture saw", r.Probes, r.Failures, r.FirstFailure, r.TargetHits)
+		}
+		if r.PeakRSSBytes != 0 || !math.IsNaN(float64(r.CPUMsPer1000)) || r.HarnessCPUMsPer1000 < 0 {
+			t.Errorf("direct run has exporter figures: %+v", r)
+		}
+	}
+	if want := []string{Blackbox, Vigie, Relay, Direct, Direct, Relay, Vigie, Blackbox}; !slices.Equal(order, want) {
+		t.Errorf("runs %v, want %v", order, want)
+	}
+	for _, r := range s.Runs {
+		if r.Exporter == Relay && (!r.Valid() || r.PeakRSSBytes == 0 || *r.TargetHits < uint64(r.Probes)) {
+			t.Errorf("relay run: %+v; want a valid run of a process the fixture saw", r)
+		}
+	}
+	tp := s.Comparisons[0]
+	if tp.Measure != MeasureThroughput || math.IsNaN(float64(tp.Direct)) || math.IsNaN(float64(tp.DirectRatio)) ||
+		math.IsNaN(float64(tp.Relay)) || math.IsNaN(float64(tp.RelayRatio)) {
+		t.Errorf("throughput comparison = %+v, want direct and relay figures and ratios", tp)
+	}
+	if len(rep.Exporters) != 4 || rep.Exporters[2].Name != Relay || !strings.Contains(rep.Exporters[2].Version, "minimal exporter") || rep.Exporters[3].Name != Direct {
+		t.Errorf("exporters = %+v, want the relay and direct rows described", rep.Exporters)
+	}
+	var table strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "tcp: relay (a minimal exporter") || !strings.Contains(table.String(), "relay/direct") {
+		t.Errorf("table lacks the relay line:\n%s", table.String())
+	}
+}
+
+// TestDirectLoads: the direct loads open a connection per request, as
+// probes do, and count what the fixture answered.
+func TestDirectLoads(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Connection") != "close" && !r.Close {
+			t.Errorf("direct request without Connection: close")
+		}
+		w.Write([]byte("ok"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	tcp, err := loadfixture.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+
+	for _, tc := range []struct {
+		name  string
+		start func() *load
+		seen  func() int64
+	}{
+		{"http", func() *load { return startDirectHTTPLoad(srv.URL, 4) }, conns.Load},
+		{"tcp", func() *load { return startDirectTCPLoad(tcp.Addr(), 4) }, func() int64 { return int64(tcp.Accepted()) }},
+	} {
+		l := tc.start()
+		l.beginWindow()
+		deadline := time.Now().Add(30 * time.Second)
+		// 40 connections seen: at least 20 requests completed in the
+		// window, whatever the 4 clients have in flight.
+		for tc.seen() < 40 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.endWindow()
+		res := l.stop()
+		if res.failed != 0 || res.firstFailure != "" {
+			t.Errorf("%s: %d failures, first %q", tc.name, res.failed, res.firstFailure)
+		}
+		// Each request on its own connection: as many connections as
+		// requests, give or take the ones in flight at the window's edges.
+		if seen := tc.seen(); res.ok < 20 || seen < int64(res.ok) {
+			t.Errorf("%s: %d requests counted, %d connections seen; want at least 20 requests, each on a new connection", tc.name, res.ok, seen)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package benchcompare
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,7 +160,9 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 	if err := exporter.waitReady(ctx, 30*time.Second); err != nil {
 		return nil, fmt.Errorf("vigie_exporter: %w", err)
 	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}, Timeout: 30 * time.Second}
+	// Without transparent compression, as Prometheus's clients: /sd and
+	// /metrics answers are read as they are sent.
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, DisableCompression: true}, Timeout: 30 * time.Second}
 	sdURL := "http://" + exporter.addr + "/sd"
 	if err := waitForTargets(ctx, client, sdURL, o.Targets, 60*time.Second); err != nil {
 		return nil, err
@@ -302,7 +305,7 @@ func waitForTargets(ctx context.Context, client *http.Client, url string, want i
 	defer cancel()
 	got := 0
 	for {
-		if n, _, err := fetchSD(ctx, client, url); err == nil {
+		if _, n, _, err := fetchSD(ctx, client, url); err == nil {
 			if got = n; n == want {
 				return nil
 			}
@@ -315,34 +318,53 @@ func waitForTargets(ctx context.Context, client *http.Client, url string, want i
 	}
 }
 
-// fetchSD gets /sd and returns how many targets it lists and its size.
-func fetchSD(ctx context.Context, client *http.Client, url string) (targets, size int, err error) {
+// fetchSD gets /sd as Prometheus's http_sd does (Accept: application/json,
+// no Accept-Encoding, no validator: what Prometheus 2.42 sends to this day,
+// and vigie_router too) and returns how long the exchange took, from the
+// request to the last byte of the answer, how many targets the answer lists
+// and its size. Parsing the JSON is the client's cost, left out of the time.
+func fetchSD(ctx context.Context, client *http.Client, url string) (d time.Duration, targets, size int, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", prometheusUserAgent)
+	req.Header.Set("X-Prometheus-Refresh-Interval-Seconds", "60")
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	// A buffer sized from Content-Length: the time is the exporter's and
+	// the transfer's, not that of this client's reallocations.
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	_, err = buf.ReadFrom(resp.Body)
+	d = time.Since(start)
+	b := buf.Bytes()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("/sd: HTTP %d", resp.StatusCode)
+		return 0, 0, 0, fmt.Errorf("/sd: HTTP %d", resp.StatusCode)
+	}
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+		return 0, 0, 0, fmt.Errorf("/sd: answered with Content-Encoding %s to a request without Accept-Encoding", enc)
 	}
 	var groups []struct {
 		Targets []string `json:"targets"`
 	}
 	if err := json.Unmarshal(b, &groups); err != nil {
-		return 0, 0, fmt.Errorf("/sd: %w", err)
+		return 0, 0, 0, fmt.Errorf("/sd: %w", err)
 	}
 	for _, g := range groups {
 		targets += len(g.Targets)
 	}
-	return targets, len(b), nil
+	return d, targets, len(b), nil
 }
 
 // notificationSink is the router's webhook receiver: it counts the alerts

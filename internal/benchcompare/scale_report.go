@@ -185,7 +185,7 @@ func sdReport(timings []sdTiming, windowStart time.Time) SDReport {
 	}
 	slices.Sort(ds)
 	ms := func(d time.Duration) num { return num(d.Seconds() * 1000) }
-	r.P50Millis, r.P99Millis, r.MaxMillis = ms(percentile(ds, 0.5)), ms(percentile(ds, 0.99)), ms(ds[len(ds)-1])
+	r.P50Millis, r.P99Millis, r.MaxMillis = ms(percentile(ds, 50)), ms(percentile(ds, 99)), ms(ds[len(ds)-1])
 	return r
 }
 

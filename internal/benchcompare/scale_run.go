@@ -291,11 +291,11 @@ func timeSD(ctx context.Context, client *http.Client, url string, period time.Du
 		case <-t.C:
 		}
 		start := time.Now()
-		n, size, err := fetchSD(ctx, client, url)
+		d, n, size, err := fetchSD(ctx, client, url)
 		if ctx.Err() != nil {
 			return out
 		}
-		out = append(out, sdTiming{at: start, d: time.Since(start), targets: n, size: size, err: err})
+		out = append(out, sdTiming{at: start, d: d, targets: n, size: size, err: err})
 	}
 }
 

@@ -2,7 +2,10 @@ package benchcompare
 
 import (
 	"context"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +179,45 @@ func TestScaleSmall(t *testing.T) {
 	}
 	if rep.Probes["exporter_error"] > 0 {
 		t.Errorf("exporter errors:\n%s", text.String())
+	}
+}
+
+// TestSDReportPercentiles: the /sd latencies of the window, by rank (1 to
+// 100 ms, one per request; those before the window left out).
+func TestSDReportPercentiles(t *testing.T) {
+	start := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	timings := []sdTiming{{at: start.Add(-time.Second), d: time.Hour}}
+	for i := 100; i >= 1; i-- {
+		timings = append(timings, sdTiming{at: start.Add(time.Duration(i) * time.Second), d: time.Duration(i) * time.Millisecond, targets: 7, size: 99})
+	}
+	r := sdReport(timings, start)
+	if r.Requests != 100 || r.P50Millis != 50 || r.P99Millis != 99 || r.MaxMillis != 100 || r.Targets != 7 || r.Bytes != 99 {
+		t.Errorf("sdReport = %+v, want 100 requests, p50 50 ms, p99 99 ms, max 100 ms", r)
+	}
+}
+
+// TestFetchSDAsPrometheus: the timed /sd request is Prometheus's, and an
+// answer it did not ask for fails.
+func TestFetchSDAsPrometheus(t *testing.T) {
+	gz := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept") != "application/json" || r.Header.Get("Accept-Encoding") != "" || r.Header.Get("If-None-Match") != "" {
+			t.Errorf("request headers %v, want Prometheus's http_sd ones", r.Header)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if gz {
+			w.Header().Set("Content-Encoding", "gzip")
+		}
+		io.WriteString(w, `[{"targets":["a","b"],"labels":{}},{"targets":["c"]}]`)
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	d, n, size, err := fetchSD(context.Background(), client, srv.URL)
+	if err != nil || n != 3 || size == 0 || d <= 0 {
+		t.Errorf("fetchSD = %v, %d targets, %d bytes, %v; want 3 targets", d, n, size, err)
+	}
+	gz = true
+	if _, _, _, err := fetchSD(context.Background(), client, srv.URL); err == nil || !strings.Contains(err.Error(), "Content-Encoding gzip") {
+		t.Errorf("fetchSD of an unasked gzip answer: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,9 @@ VmPeak:	 1263940 kB
 VmSize:	 1263940 kB
 VmHWM:	   44532 kB
 VmRSS:	   40120 kB
+RssAnon:	   28816 kB
+RssFile:	   11304 kB
+RssShmem:	       0 kB
 Threads:	9
 `
 
@@ -69,7 +73,7 @@ func TestParseStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (procStatus{PeakRSS: 44532 * 1024, RSS: 40120 * 1024, Threads: 9}); st != want {
+	if want := (procStatus{PeakRSS: 44532 * 1024, RSS: 40120 * 1024, RSSAnon: 28816 * 1024, RSSFile: 11304 * 1024, Threads: 9}); st != want {
 		t.Errorf("parseStatus = %+v, want %+v", st, want)
 	}
 	for _, tc := range []struct{ name, text, err string }{
@@ -146,12 +150,26 @@ func TestMedianSpreadRatio(t *testing.T) {
 }
 
 func TestRoundOrder(t *testing.T) {
-	a, b := Exporter{Name: Blackbox}, Exporter{Name: Vigie}
-	want := [][2]string{{Blackbox, Vigie}, {Vigie, Blackbox}, {Blackbox, Vigie}, {Vigie, Blackbox}}
-	for round, w := range want {
-		got := roundOrder(round, a, b)
-		if got[0].Name != w[0] || got[1].Name != w[1] {
-			t.Errorf("round %d: order %s, %s; want %s, %s", round, got[0].Name, got[1].Name, w[0], w[1])
+	bb, vg, rl, dr := Exporter{Name: Blackbox}, Exporter{Name: Vigie}, Exporter{Name: Relay}, Exporter{Name: Direct}
+	for _, tc := range []struct {
+		rows []Exporter
+		want [][]string
+	}{
+		{[]Exporter{bb, vg}, [][]string{{Blackbox, Vigie}, {Vigie, Blackbox}, {Blackbox, Vigie}, {Vigie, Blackbox}}},
+		{[]Exporter{bb, vg, dr}, [][]string{{Blackbox, Vigie, Direct}, {Direct, Vigie, Blackbox}, {Blackbox, Vigie, Direct}}},
+		{[]Exporter{bb, vg, rl, dr}, [][]string{{Blackbox, Vigie, Relay, Direct}, {Direct, Relay, Vigie, Blackbox}}},
+	} {
+		for round, w := range tc.want {
+			var got []string
+			for _, e := range roundOrder(round, tc.rows) {
+				got = append(got, e.Name)
+			}
+			if !slices.Equal(got, w) {
+				t.Errorf("round %d: order %v, want %v", round, got, w)
+			}
+		}
+		if tc.rows[0].Name != Blackbox {
+			t.Error("roundOrder changed its argument")
 		}
 	}
 }
@@ -159,39 +177,43 @@ func TestRoundOrder(t *testing.T) {
 func TestGoals(t *testing.T) {
 	goals := DefaultGoals()
 	for _, tc := range []struct {
-		scenario, measure string
-		want              string // "" for no goal
-		ratio             float64
-		met               bool
+		scenario, measure, against string
+		want                       string // "" for no goal
+		ratio                      float64
+		met                        bool
 	}{
-		{"http", MeasureThroughput, "≥ 1.5×", 1.5, true},
-		{"http", MeasureThroughput, "≥ 1.5×", 1.49, false},
-		{"http", MeasureCPU, "≤ 0.6×", 0.6, true},
-		{"http", MeasureCPU, "≤ 0.6×", 0.61, false},
-		{"tcp", MeasureThroughput, "≥ 1.5×", 2, true},
-		{"tcp", MeasureCPU, "", 0, false},
-		{"icmp", MeasureThroughput, "", 0, false},
-		{"icmp", MeasurePeakRSS, "≤ 1×", 1.0, true},
-		{"tcp", MeasurePeakRSS, "≤ 1×", 1.01, false},
-		{"http", MeasurePeakRSS, "≤ 1×", math.NaN(), false},
-		{"http", MeasureP99, "", 0, false},
+		{"http", MeasureThroughput, Blackbox, "≥ 2×", 2, true},
+		{"http", MeasureThroughput, "", "≥ 2×", 1.99, false},
+		{"http", MeasureCPU, Blackbox, "≤ 0.4×", 0.4, true},
+		{"http", MeasureCPU, Blackbox, "≤ 0.4×", 0.41, false},
+		{"tcp", MeasureThroughput, Blackbox, "≥ 2×", 2.5, true},
+		{"tcp", MeasureCPU, Blackbox, "≤ 0.4×", 0.3, true},
+		{"icmp", MeasureThroughput, Blackbox, "", 0, false},
+		{"icmp", MeasurePeakRSS, Blackbox, "≤ 0.8×", 0.8, true},
+		{"tcp", MeasurePeakRSS, Blackbox, "≤ 0.8×", 0.81, false},
+		{"http", MeasurePeakRSS, Blackbox, "≤ 0.8×", math.NaN(), false},
+		{"http", MeasureP99, Blackbox, "", 0, false},
+		{"http", MeasureThroughput, Direct, "≥ 0.7×", 0.7, true},
+		{"http", MeasureThroughput, Direct, "≥ 0.7×", 0.69, false},
+		{"tcp", MeasureThroughput, Direct, "", 0, false},
+		{"http", MeasureCPU, Direct, "", 0, false},
 	} {
-		g, ok := goalFor(goals, tc.scenario, tc.measure)
+		g, ok := goalFor(goals, tc.scenario, tc.measure, tc.against)
 		if !ok {
 			if tc.want != "" {
-				t.Errorf("%s %s: no goal, want %s", tc.scenario, tc.measure, tc.want)
+				t.Errorf("%s %s against %s: no goal, want %s", tc.scenario, tc.measure, tc.against, tc.want)
 			}
 			continue
 		}
 		if tc.want == "" {
-			t.Errorf("%s %s: goal %s, want none", tc.scenario, tc.measure, g)
+			t.Errorf("%s %s against %s: goal %s, want none", tc.scenario, tc.measure, tc.against, g)
 			continue
 		}
 		if g.String() != tc.want {
-			t.Errorf("%s %s: goal %s, want %s", tc.scenario, tc.measure, g, tc.want)
+			t.Errorf("%s %s against %s: goal %s, want %s", tc.scenario, tc.measure, tc.against, g, tc.want)
 		}
 		if got := g.Met(tc.ratio); got != tc.met {
-			t.Errorf("%s %s: Met(%v) = %v, want %v", tc.scenario, tc.measure, tc.ratio, got, tc.met)
+			t.Errorf("%s %s against %s: Met(%v) = %v, want %v", tc.scenario, tc.measure, tc.against, tc.ratio, got, tc.met)
 		}
 	}
 }
@@ -216,33 +238,45 @@ func comparison(t *testing.T, s ScenarioReport, measure string) Comparison {
 }
 
 func TestCompare(t *testing.T) {
+	direct := func(round int, rps float64) RunResult {
+		r := run(Direct, round, rps, math.NaN(), 0, 0)
+		r.LatencyP99Seconds = 0.02
+		return r
+	}
 	s := ScenarioReport{Name: "http", Runs: []RunResult{
-		run(Blackbox, 1, 1000, 800, 40, 0), run(Vigie, 1, 2000, 400, 30, 0),
-		run(Vigie, 2, 1800, 500, 31, 0), run(Blackbox, 2, 1200, 900, 44, 0),
-		run(Blackbox, 3, 1100, 850, 42, 0), run(Vigie, 3, 1900, 300, 50, 0),
+		run(Blackbox, 1, 1000, 800, 40, 0), run(Vigie, 1, 2300, 300, 30, 0), direct(1, 3000),
+		direct(2, 3200), run(Vigie, 2, 2200, 340, 31, 0), run(Blackbox, 2, 1200, 900, 44, 0),
+		run(Blackbox, 3, 1100, 850, 42, 0), run(Vigie, 3, 2400, 320, 50, 0), direct(3, 3100),
 	}}
 	s.compare(DefaultGoals())
 	if !s.Valid {
 		t.Fatal("scenario without failures is invalid")
 	}
 	tp := comparison(t, s, MeasureThroughput)
-	if tp.Blackbox != 1100 || tp.Vigie != 1900 || math.Abs(float64(tp.Ratio)-1900.0/1100) > 1e-9 ||
-		tp.Goal != "≥ 1.5×" || tp.Verdict != VerdictPass {
+	if tp.Blackbox != 1100 || tp.Vigie != 2300 || math.Abs(float64(tp.Ratio)-2300.0/1100) > 1e-9 ||
+		tp.Goal != "≥ 2×" || tp.Verdict != VerdictPass {
 		t.Errorf("throughput comparison = %+v", tp)
 	}
-	if math.Abs(float64(tp.BlackboxSpread)-200.0/1100) > 1e-9 {
-		t.Errorf("blackbox spread = %v, want %v", tp.BlackboxSpread, 200.0/1100)
+	if tp.Direct != 3100 || math.Abs(float64(tp.DirectRatio)-2300.0/3100) > 1e-9 || tp.DirectGoal != "≥ 0.7×" || tp.DirectVerdict != VerdictPass {
+		t.Errorf("throughput against direct = %+v", tp)
+	}
+	if math.Abs(float64(tp.BlackboxSpread)-200.0/1100) > 1e-9 || math.Abs(float64(tp.DirectSpread)-200.0/3100) > 1e-9 {
+		t.Errorf("spreads = %v, %v; want %v, %v", tp.BlackboxSpread, tp.DirectSpread, 200.0/1100, 200.0/3100)
 	}
 	cpu := comparison(t, s, MeasureCPU)
-	if cpu.Blackbox != 850 || cpu.Vigie != 400 || cpu.Verdict != VerdictPass {
+	if cpu.Blackbox != 850 || cpu.Vigie != 320 || cpu.Verdict != VerdictPass {
 		t.Errorf("CPU comparison = %+v", cpu)
 	}
+	if !math.IsNaN(float64(cpu.Direct)) || !math.IsNaN(float64(cpu.DirectRatio)) || cpu.DirectGoal != "" {
+		t.Errorf("CPU comparison has a direct figure: %+v", cpu)
+	}
 	rss := comparison(t, s, MeasurePeakRSS)
-	if rss.Blackbox != 42 || rss.Vigie != 31 || rss.Verdict != VerdictPass {
+	if rss.Blackbox != 42 || rss.Vigie != 31 || rss.Verdict != VerdictPass || !math.IsNaN(float64(rss.Direct)) {
 		t.Errorf("RSS comparison = %+v", rss)
 	}
-	if p99 := comparison(t, s, MeasureP99); p99.Goal != "" || p99.Verdict != "" || p99.Ratio != 1 || p99.Vigie != 50 {
-		t.Errorf("p99 comparison = %+v, want ratio 1 without goal", p99)
+	if p99 := comparison(t, s, MeasureP99); p99.Goal != "" || p99.Verdict != "" || p99.Ratio != 1 || p99.Vigie != 50 ||
+		p99.Direct != 20 || p99.DirectRatio != 2.5 || p99.DirectVerdict != "" {
+		t.Errorf("p99 comparison = %+v, want ratio 1 without goal, 2.5 against direct", p99)
 	}
 
 	rep := &Report{Scenarios: []ScenarioReport{s, {Name: "icmp", Skipped: "no ICMP"}}}
@@ -251,16 +285,23 @@ func TestCompare(t *testing.T) {
 		t.Errorf("report valid=%v goalsMet=%v, want both (a skipped scenario does not count)", rep.Valid, rep.GoalsMet)
 	}
 
-	// A slower vigie fails the throughput goal.
-	s.Runs[1].ProbesPerSecond, s.Runs[2].ProbesPerSecond, s.Runs[5].ProbesPerSecond = 1200, 1300, 1400
+	// Slower than 0.7× the direct row fails that goal alone...
+	s.Runs[1].ProbesPerSecond, s.Runs[4].ProbesPerSecond, s.Runs[7].ProbesPerSecond = 2150, 2200, 2250
+	s.Runs[2].ProbesPerSecond, s.Runs[3].ProbesPerSecond, s.Runs[8].ProbesPerSecond = 3300, 3400, 3200
 	s.compare(DefaultGoals())
-	if v := comparison(t, s, MeasureThroughput).Verdict; v != VerdictFail {
-		t.Errorf("verdict for a 1.18× throughput = %q, want %q", v, VerdictFail)
+	if c := comparison(t, s, MeasureThroughput); c.Verdict != VerdictPass || c.DirectVerdict != VerdictFail {
+		t.Errorf("verdicts for 2.0× blackbox and 0.67× direct = %q, %q; want pass, FAIL", c.Verdict, c.DirectVerdict)
 	}
 	rep = &Report{Scenarios: []ScenarioReport{s}}
 	rep.finish()
 	if !rep.Valid || rep.GoalsMet {
 		t.Errorf("report valid=%v goalsMet=%v, want valid with a goal not met", rep.Valid, rep.GoalsMet)
+	}
+	// ...and slower still both.
+	s.Runs[1].ProbesPerSecond, s.Runs[4].ProbesPerSecond, s.Runs[7].ProbesPerSecond = 1200, 1300, 1400
+	s.compare(DefaultGoals())
+	if c := comparison(t, s, MeasureThroughput); c.Verdict != VerdictFail || c.DirectVerdict != VerdictFail {
+		t.Errorf("verdicts for a 1.18× throughput = %q, %q; want %q for both", c.Verdict, c.DirectVerdict, VerdictFail)
 	}
 
 	// One failed probe makes the scenario invalid: no verdict but "invalid".
@@ -270,8 +311,8 @@ func TestCompare(t *testing.T) {
 		t.Error("scenario with a failed probe is valid")
 	}
 	for _, c := range s.Comparisons {
-		if c.Goal != "" && c.Verdict != VerdictInvalid {
-			t.Errorf("%s: verdict %q in an invalid scenario, want %q", c.Measure, c.Verdict, VerdictInvalid)
+		if c.Goal != "" && c.Verdict != VerdictInvalid || c.DirectGoal != "" && c.DirectVerdict != VerdictInvalid {
+			t.Errorf("%s: verdicts %q, %q in an invalid scenario, want %q", c.Measure, c.Verdict, c.DirectVerdict, VerdictInvalid)
 		}
 	}
 	rep = &Report{Scenarios: []ScenarioReport{s}}
@@ -283,8 +324,9 @@ func TestCompare(t *testing.T) {
 
 func TestReportOutput(t *testing.T) {
 	s := ScenarioReport{Name: "tcp", Module: "tcp_connect", Target: "127.0.0.1:1", Runs: []RunResult{
-		run(Blackbox, 1, 2000, 600, 40, 0), run(Vigie, 1, 4000, 200, 30, 0),
+		run(Blackbox, 1, 2000, 600, 40, 0), run(Vigie, 1, 4000, 200, 30, 0), run(Direct, 1, 5000, math.NaN(), 0, 0),
 	}}
+	s.Runs[2].HarnessCPUMsPer1000 = 123
 	s.compare(DefaultGoals())
 	bad := ScenarioReport{Name: "http", Runs: []RunResult{run(Blackbox, 1, 1000, 800, 40, 0), run(Vigie, 1, 0, 0, 30, 5)}}
 	bad.Runs[1].FirstFailure = "probe_success 0"
@@ -308,8 +350,10 @@ func TestReportOutput(t *testing.T) {
 		"2 CPUs, Test CPU",
 		"blackbox_exporter, version 0.23.0",
 		"64 closed-loop clients, 1 rounds of 10s after 2s warm-up",
-		"2000", "4000", "2.00×", "≥ 1.5×", "pass",
+		"2000", "4000", "2.00×", "≥ 2×", "pass",
 		"0.33×",
+		"vigie/direct", "5000", "0.80×",
+		"tcp: harness CPU (load generator and fixture, ms per 1000 probes or requests, medians): blackbox 0.00, vigie 0.00, direct 123",
 		"http (INVALID)", "invalid",
 		"icmp", "skipped: no ICMP here",
 		"http round 1 vigie: 0 probes, 5 failures; first failure: probe_success 0",

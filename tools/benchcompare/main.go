@@ -5,6 +5,8 @@
 //
 //	benchcompare [flags]          run the comparison (make bench-compare)
 //	benchcompare scale [flags]    run the scale test: router + exporter, 10,000 targets (make bench-scale)
+//	benchcompare sd [flags]       time /sd with 100,000 targets, one exporter or one per shard (make bench-sd)
+//	benchcompare shards [flags]   CPU of one exporter against two shards under the same scheduled load
 //	benchcompare fixture [flags]  serve many loopback targets until interrupted
 //
 // It is a development tool, not a release binary.
@@ -50,6 +52,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runFixture(ctx, args[1:], stdout, stderr)
 		case "scale":
 			return runScale(ctx, args[1:], stdout, stderr)
+		case "sd":
+			return runSD(ctx, args[1:], stdout, stderr)
+		case "shards":
+			return runShards(ctx, args[1:], stdout, stderr)
+		case "relay":
+			return benchcompare.ServeRelay(args[1:], stdout, stderr)
 		}
 	}
 	return runCompare(ctx, args, stdout, stderr)
@@ -62,7 +70,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: benchcompare [flags]\n       benchcompare scale [flags]\n       benchcompare fixture [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: benchcompare [flags]\n       benchcompare scale [flags]\n       benchcompare sd [flags]\n       benchcompare shards [flags]\n       benchcompare fixture [flags]\n\n"+
 			"Compares vigie_exporter with prometheus-blackbox-exporter under the same /probe load.\n\n")
 		fs.PrintDefaults()
 	}
@@ -82,6 +90,8 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		profileDir   = fs.String("profile", "", "directory for CPU profiles of both exporters, taken in an extra, unmeasured run per scenario")
 		workDir      = fs.String("workdir", "", "directory for the configuration and exporter logs (kept); a temporary one, removed unless a run fails, when empty")
 		checkGoals   = fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
+		relay        = fs.Bool("relay", false, "also run the relay, a minimal exporter making only the probes' traffic (this program's relay sub-command), in the http and tcp scenarios: the ceiling of an exporter built on net/http")
+		direct       = fs.Bool("direct", true, "also measure the physical limit in the http and tcp scenarios: the load generator against the fixture, a new connection per request, no exporter (the \"direct\" row)")
 		selfProfile  = fs.String("harness-profile", "", "write a CPU profile of the harness itself (load generator and fixtures) to this file")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +148,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opts := benchcompare.Options{
 		Blackbox:    benchcompare.Exporter{Name: benchcompare.Blackbox, Path: bbPath, Args: strings.Fields(*blackboxArgs)},
 		Vigie:       benchcompare.Exporter{Name: benchcompare.Vigie, Path: vgPath, Args: strings.Fields(*vigieArgs), PprofArgs: []string{"--web.enable-pprof"}},
+		Direct:      *direct,
 		Scenarios:   splitList(*scenarios),
 		Rounds:      *rounds,
 		Duration:    *duration,
@@ -147,14 +158,34 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		ProfileDir:  *profileDir,
 		Progress:    stderr,
 	}
+	if *relay {
+		e, err := benchcompare.RelayExporter()
+		if err != nil {
+			return fail(err)
+		}
+		opts.Relay = &e
+	}
 	perRun := *duration + *warmup + 500*time.Millisecond
-	fmt.Fprintf(stderr, "about %s: %d scenarios × %d rounds × 2 exporters × %s\n",
-		(time.Duration(len(opts.Scenarios)*opts.Rounds*2) * perRun).Round(time.Second), len(opts.Scenarios), opts.Rounds, perRun)
+	runs := 0
+	for _, s := range opts.Scenarios {
+		runs += 2
+		if *direct && s != benchcompare.ScenarioICMP {
+			runs++
+		}
+		if *relay && s != benchcompare.ScenarioICMP {
+			runs++
+		}
+	}
+	fmt.Fprintf(stderr, "about %s: %d scenarios × %d rounds, %d runs of %s\n",
+		(time.Duration(runs*opts.Rounds) * perRun).Round(time.Second), len(opts.Scenarios), opts.Rounds, runs*opts.Rounds, perRun)
 
 	rep, err := benchcompare.Run(ctx, opts)
 	if err != nil {
-		*keep = true
-		fmt.Fprintf(stderr, "exporter logs kept in %s\n", dir)
+		// Keep the logs of what ran; an error before anything ran (bad
+		// options) leaves nothing worth keeping.
+		if *keep = *keep || !emptyDir(dir); *keep {
+			fmt.Fprintf(stderr, "exporter logs kept in %s\n", dir)
+		}
 		return fail(err)
 	}
 	rep.Command = commandLine(args)
@@ -384,6 +415,12 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
+// emptyDir reports whether dir has nothing in it (or cannot be read).
+func emptyDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err != nil || len(entries) == 0
+}
+
 // workDirectory returns the directory to work in: the one given, created if
 // needed and kept; or a new temporary one, removed by cleanup unless *keep
 // is set meanwhile (to leave logs and profiles behind after a failure).
@@ -401,4 +438,163 @@ func workDirectory(given, prefix string) (dir string, keep *bool, cleanup func()
 			os.RemoveAll(dir)
 		}
 	}, nil
+}
+
+// exporterBinary returns the vigie_exporter to run: path, or one built from
+// repo into dir.
+func exporterBinary(ctx context.Context, path, repo, dir string, stderr io.Writer) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	path = filepath.Join(dir, "vigie_exporter")
+	fmt.Fprintf(stderr, "building vigie_exporter from %s\n", repo)
+	return path, benchcompare.BuildVigie(ctx, repo, path)
+}
+
+func runSD(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchcompare sd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: benchcompare sd [flags]\n\n"+
+			"Starts vigie_exporter (or one per shard) with many targets in a static file and times GETs of /sd,\n"+
+			"one at a time to the last byte: as Prometheus asks (JSON), with gzip, revalidated (304), ?module=.\n"+
+			"The goal: p99 under 20 ms as Prometheus asks, with 100,000 targets.\n\n")
+		fs.PrintDefaults()
+	}
+	o := benchcompare.SDOptions{Progress: stderr}
+	fs.IntVar(&o.Targets, "targets", 100000, "targets in the static file")
+	fs.Float64Var(&o.HTTPShare, "http-share", 0.9, "share of http_2xx targets (the others are tcp_connect)")
+	fs.IntVar(&o.Shards, "shards", 1, "exporters, each serving shard i/n of the same file, measured one after the other")
+	fs.IntVar(&o.Requests, "requests", 200, "timed requests of each kind per exporter")
+	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
+	repo := fs.String("repo", ".", "vigie's repository, to build vigie_exporter from")
+	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
+	workDir := fs.String("workdir", "", "directory for the configuration, target file and logs (kept); a temporary one when empty")
+	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
+	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
+	checkGoals := fs.Bool("check-goals", false, "exit with status 3 when the goal is not met")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "benchcompare sd: %v\n", err)
+		return exitError
+	}
+	if err := o.Validate(); err != nil {
+		return fail(err)
+	}
+	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-sd-")
+	if err != nil {
+		return fail(err)
+	}
+	defer cleanup()
+	o.WorkDir, o.ExporterArgs = dir, strings.Fields(*exporterArgs)
+	if o.Exporter, err = exporterBinary(ctx, *exporterPath, *repo, dir, stderr); err != nil {
+		return fail(err)
+	}
+	rep, err := benchcompare.RunSD(ctx, o)
+	if err != nil {
+		*keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		return fail(err)
+	}
+	rep.Command = commandLine(append([]string{"sd"}, args...))
+	if *jsonOut {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(rep, *jsonFile); err != nil {
+			return fail(err)
+		}
+	}
+	if *checkGoals && !rep.GoalsMet {
+		return exitGoalsMet
+	}
+	return exitOK
+}
+
+func runShards(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchcompare shards", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: benchcompare shards [flags]\n\n"+
+			"Probes every loopback target once per interval through the vigie_exporter that publishes it at\n"+
+			"/sd, as Prometheus does: with one exporter, then with one per shard (--discovery.shard=i/n),\n"+
+			"alternating over rounds, and reports each exporter's CPU.\n\n")
+		fs.PrintDefaults()
+	}
+	o := benchcompare.ShardsOptions{Progress: stderr}
+	fs.IntVar(&o.Targets, "targets", 20000, "targets")
+	fs.Float64Var(&o.HTTPShare, "http-share", 0.9, "share of http_2xx targets (the others are tcp_connect, one listener each)")
+	fs.DurationVar(&o.Interval, "interval", 15*time.Second, "each target's probe interval")
+	fs.IntVar(&o.Shards, "shards", 2, "exporters in the sharded runs")
+	fs.IntVar(&o.Rounds, "rounds", 2, "rounds; the order one/sharded alternates")
+	fs.DurationVar(&o.Duration, "duration", 45*time.Second, "measured window of each run")
+	fs.DurationVar(&o.Warmup, "warmup", 15*time.Second, "load before each window, not counted")
+	fs.IntVar(&o.Workers, "workers", 256, "concurrent scrapes at most")
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "address of the fixtures")
+	fs.IntVar(&o.TCPBasePort, "tcp-base-port", benchcompare.DefaultScaleTCPBasePort, "port of the first TCP fixture (0: any)")
+	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
+	repo := fs.String("repo", ".", "vigie's repository, to build vigie_exporter from")
+	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
+	workDir := fs.String("workdir", "", "directory for the configuration, target file and logs (kept); a temporary one when empty")
+	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
+	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "benchcompare shards: %v\n", err)
+		return exitError
+	}
+	if err := o.Validate(); err != nil {
+		return fail(err)
+	}
+	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-shards-")
+	if err != nil {
+		return fail(err)
+	}
+	defer cleanup()
+	o.WorkDir, o.ExporterArgs = dir, strings.Fields(*exporterArgs)
+	if o.Exporter, err = exporterBinary(ctx, *exporterPath, *repo, dir, stderr); err != nil {
+		return fail(err)
+	}
+	rep, err := benchcompare.RunShards(ctx, o)
+	if err != nil {
+		*keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		return fail(err)
+	}
+	rep.Command = commandLine(append([]string{"shards"}, args...))
+	if *jsonOut {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(rep, *jsonFile); err != nil {
+			return fail(err)
+		}
+	}
+	if !rep.Valid {
+		*keep = true
+		return exitError
+	}
+	return exitOK
 }

@@ -10,6 +10,15 @@ import (
 )
 
 func TestUsageErrors(t *testing.T) {
+	// Work directories go to a temporary directory of the test's, where
+	// none may be left behind by a run that could not start.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	defer func() {
+		if left, _ := os.ReadDir(tmp); len(left) > 0 {
+			t.Errorf("work directories left behind: %v", left)
+		}
+	}()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -29,6 +38,12 @@ func TestUsageErrors(t *testing.T) {
 		{"scale not the repository", []string{"scale", "-repo", "/"}, exitError, "is not vigie's repository"},
 		{"scale targets", []string{"scale", "-targets", "0"}, exitError, "targets must be at least 1"},
 		{"scale warm-up", []string{"scale", "-warmup", "5m"}, exitError, "warm-up must be shorter than the duration"},
+		{"sd flag", []string{"sd", "-nope"}, exitUsage, "flag provided but not defined: -nope"},
+		{"sd targets", []string{"sd", "-targets", "0"}, exitError, "targets must be at least 1"},
+		{"sd shards", []string{"sd", "-shards", "-1"}, exitError, "shards must be at least 1"},
+		{"shards stray argument", []string{"shards", "now"}, exitUsage, "unexpected arguments: now"},
+		{"shards count", []string{"shards", "-shards", "1"}, exitError, "shards must be at least 2"},
+		{"relay without address", []string{"relay", "--config.file=x"}, exitUsage, "--web.listen-address is needed"},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(context.Background(), tc.args, &stdout, &stderr)

@@ -1,0 +1,538 @@
+// Package history keeps what the router saw of each check over time, on
+// disk under --storage.path: availability and latency in buckets (5
+// minutes for 48 hours, hours for 30 days, days for a year) and the last
+// incidents (start, end, reason, who was told, what muted them). It taps
+// the pipeline (it is a pipeline.Observer) and never makes the pipeline
+// wait for the disk: results are added up in memory and written by a
+// background flush every FlushInterval.
+//
+// Disk: RecordSize (48,144 bytes) per check at most, in rings that
+// overwrite themselves (see format.go), and an index of which check owns
+// which slot (history/index). At most MaxChecks slots: beyond, the check
+// probed least recently gives its slot up. The files are sparse: a check
+// takes disk as its rows are written.
+//
+// Memory: a small entry per check (its identity is the pipeline's Target,
+// shared; its availability sums over 24 h, 7 d and 30 d, so that lists and
+// groups read no disk), and what waits for the next flush.
+//
+// Availability is successful rounds over rounds, a round being one probe
+// result. Rounds in a maintenance window (every route of the check muted
+// by mute_time_intervals or outside its active_time_intervals) count for
+// neither: planned work is not downtime. Silenced rounds count like any
+// other: a silence keeps people from being told, the service is still
+// down. Time the router does not run has no rounds and counts for neither.
+package history
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
+	"github.com/vigie-monitoring/vigie/alertrouter/rules"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
+	"github.com/vigie-monitoring/vigie/alertrouter/view"
+)
+
+// Files inside --storage.path.
+const (
+	Dir           = "history"
+	IndexFile     = "index"
+	MetaFile      = "meta.json"
+	IncidentsFile = "incidents.dat"
+	SumsFile      = "sums.dat"
+)
+
+// ringFiles are the rings' files, by resolution.
+var ringFiles = [...]string{"5m.dat", "1h.dat", "1d.dat"}
+
+// Defaults.
+const (
+	DefaultFlushInterval = 10 * time.Second
+	DefaultMaxChecks     = 200_000
+	// maxPending bounds the buckets waiting for a flush when the disk
+	// refuses writes: beyond, the oldest are dropped (and logged).
+	maxPending = 1 << 20
+)
+
+// Options configure a History.
+type Options struct {
+	// Path is --storage.path; the history lives in its subdirectory Dir.
+	Path string
+	// Config gives the maintenance windows (SetConfig changes it).
+	Config *config.RouterConfig
+	// Problems returns the checks that are down, with who was told and
+	// what mutes them (the pipeline's View); nil: incidents do not say.
+	Problems func() []view.CheckView
+	Clock    clock.Clock
+	Logger   *slog.Logger
+	// FlushInterval is how often what was added up is written (default
+	// 10s): a crash loses at most that much history.
+	FlushInterval time.Duration
+	// MaxChecks bounds the checks kept (default 200,000). It is fixed
+	// when the history is created (the rings' rows are that wide): later
+	// values are ignored.
+	MaxChecks int
+}
+
+// History is the per-check history. Probed is called by the pipeline's
+// goroutine; the readers from any goroutine.
+type History struct {
+	o      Options
+	logger *slog.Logger
+	clock  clock.Clock
+	dir    string
+	rings  [3]*os.File
+	incs   *os.File
+	sumsF  *os.File
+	index  *os.File
+	stride int64 // bytes per row of a ring: MaxChecks cells
+	// used is one past the highest slot that held a check when the
+	// history was opened: a slot below it may hold another check's cells.
+	used int32
+
+	cfgMu   sync.Mutex
+	cfg     *config.RouterConfig
+	rules   *rules.Set // for Probed's goroutine only
+	rulesOf *config.RouterConfig
+
+	mu       sync.RWMutex
+	checks   map[string]*entry
+	bySlot   []*entry // nil: free
+	pending  map[pkey]*counts
+	events   []event
+	newSlots []*entry // records to initialise at the next flush
+	free     []int32  // records no check owns
+	dropped  int
+
+	statsMu      sync.Mutex // guards the metrics below
+	writeErrors  uint64
+	droppedTotal uint64
+	lastWrite    time.Duration
+
+	flushMu    sync.Mutex // one flush at a time
+	sumEpoch   uint32     // the 5-minute epoch the entries' sums end at
+	told       map[string]string
+	indexLines int
+	closed     bool
+}
+
+// entry is one check in memory.
+type entry struct {
+	id    string
+	t     *targets.Target // nil until probed since the start
+	slot  int32           // -1: gave its record up
+	state checkstate.State
+	last  time.Time // last probe
+
+	// sums are the windows' rounds and successes as written (ending at
+	// History.sumEpoch); pend what waits for the flush.
+	sums    [3]counts
+	pend    counts
+	reused  bool // its slot may hold another check's cells: clear them
+	removed bool // gone from discovery (Removed)
+}
+
+type pkey struct {
+	e  *entry
+	e5 uint32
+}
+
+type event struct {
+	e      *entry
+	open   bool
+	at     time.Time
+	reason string
+}
+
+// Open opens (or creates) the history under o.Path.
+func Open(o Options) (*History, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.MaxChecks <= 0 {
+		o.MaxChecks = DefaultMaxChecks
+	}
+	dir := filepath.Join(o.Path, Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	h := newHistory(o, dir)
+	err := h.open()
+	if errors.Is(err, errDamaged) {
+		// History is statistics: a damaged one is moved aside and a new
+		// one started, rather than the router refusing to start.
+		_ = h.closeFiles() // read only so far
+		moved := fmt.Sprintf("%s.damaged-%s", dir, o.Clock.Now().UTC().Format("20060102T150405Z"))
+		if mvErr := os.Rename(dir, moved); mvErr != nil {
+			return nil, fmt.Errorf("%w; moving it aside failed: %v", err, mvErr)
+		}
+		o.Logger.Error("The history is damaged: moved it aside and started a new one", "moved_to", moved, "err", err)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("history: %w", err)
+		}
+		h = newHistory(o, dir)
+		err = h.open()
+	}
+	if err != nil {
+		_ = h.closeFiles() // the error that matters is err
+		return nil, err
+	}
+	return h, nil
+}
+
+func newHistory(o Options, dir string) *History {
+	return &History{o: o, logger: o.Logger, clock: o.Clock, dir: dir, cfg: o.Config,
+		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}}
+}
+
+// errDamaged is a history this version cannot read.
+var errDamaged = errors.New("history: damaged")
+
+type meta struct {
+	Version   int `json:"version"`
+	MaxChecks int `json:"max_checks"`
+}
+
+func (h *History) open() error {
+	path := filepath.Join(h.dir, MetaFile)
+	var m meta
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		m = meta{Version: 1, MaxChecks: h.o.MaxChecks}
+		b, _ = json.Marshal(m)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("history: %w", err)
+	default:
+		if err := json.Unmarshal(b, &m); err != nil || m.Version != 1 || m.MaxChecks <= 0 || m.MaxChecks > 1<<24 {
+			return fmt.Errorf("%w: %s is not a history of this version: %q", errDamaged, path, truncate(string(b), 200))
+		}
+	}
+	if m.MaxChecks != h.o.MaxChecks && h.o.MaxChecks != DefaultMaxChecks {
+		h.logger.Warn("The history keeps the number of checks it was created with", "max_checks", m.MaxChecks)
+	}
+	h.o.MaxChecks = m.MaxChecks
+	h.stride = int64(m.MaxChecks) * cellSize
+	for r, name := range ringFiles {
+		if h.rings[r], err = os.OpenFile(filepath.Join(h.dir, name), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	}
+	if h.incs, err = os.OpenFile(filepath.Join(h.dir, IncidentsFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if h.sumsF, err = os.OpenFile(filepath.Join(h.dir, SumsFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if err := h.loadIndex(); err != nil {
+		return err
+	}
+	return h.loadSums()
+}
+
+func (h *History) closeFiles() error {
+	var errs []error
+	for _, f := range append(h.rings[:], h.incs, h.sumsF, h.index) {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loadIndex reads which check owns which record, and rewrites the index
+// when it holds more superseded lines than live ones.
+func (h *History) loadIndex() error {
+	path := filepath.Join(h.dir, IndexFile)
+	f, err := os.Open(path)
+	owners := map[int32]string{}
+	lines := 0
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("history: %w", err)
+	default:
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			lines++
+			slotText, idText, ok := strings.Cut(sc.Text(), "\t")
+			slot, err1 := strconv.ParseInt(slotText, 10, 32)
+			id, err2 := strconv.Unquote(idText)
+			if !ok || err1 != nil || err2 != nil || slot < 0 || int(slot) >= h.o.MaxChecks {
+				// A line cut by a crash: the record it names is
+				// initialised again when its check comes back.
+				h.logger.Warn("Skipping an unreadable line of the history index", "line", lines)
+				continue
+			}
+			owners[int32(slot)] = id
+		}
+		err := sc.Err()
+		_ = f.Close() // read only
+		if err != nil {
+			return fmt.Errorf("history: read %s: %w", path, err)
+		}
+	}
+	for slot, id := range owners {
+		if prev, ok := h.checks[id]; ok {
+			// Two records for one id (a line for the newer was written,
+			// the older's release was not): keep the higher slot.
+			if prev.slot > slot {
+				continue
+			}
+			h.bySlot[prev.slot] = nil
+		}
+		e := &entry{id: id, slot: slot}
+		h.checks[id] = e
+		for int(slot) >= len(h.bySlot) {
+			h.bySlot = append(h.bySlot, nil)
+		}
+		h.bySlot[slot] = e
+	}
+	for i, e := range h.bySlot {
+		if e == nil {
+			h.free = append(h.free, int32(i))
+		}
+	}
+	h.used = int32(len(h.bySlot))
+	if lines > 2*len(h.checks)+64 {
+		if err := h.rewriteIndex(); err != nil {
+			return err
+		}
+		lines = len(h.checks)
+	}
+	h.indexLines = lines
+	if h.index, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	return nil
+}
+
+func (h *History) rewriteIndex() error {
+	path := filepath.Join(h.dir, IndexFile)
+	var b strings.Builder
+	for slot, e := range h.bySlot {
+		if e != nil {
+			fmt.Fprintf(&b, "%d\t%s\n", slot, strconv.Quote(e.id))
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("history: rewrite the index: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("history: rewrite the index: %w", err)
+	}
+	return nil
+}
+
+// SetConfig gives the maintenance windows of a new configuration.
+func (h *History) SetConfig(cfg *config.RouterConfig) {
+	h.cfgMu.Lock()
+	h.cfg = cfg
+	h.cfgMu.Unlock()
+}
+
+// inMaintenance reports whether every route of the check is muted by a
+// time interval at now. A check that notifies nobody is never in
+// maintenance.
+func (h *History) inMaintenance(t *targets.Target, now time.Time) bool {
+	h.cfgMu.Lock()
+	cfg := h.cfg
+	h.cfgMu.Unlock()
+	if cfg == nil {
+		return false
+	}
+	if h.rulesOf != cfg {
+		h.rules, h.rulesOf = rules.NewSet(cfg), cfg
+	}
+	pol := h.rules.For(t.MatchLabels)
+	if len(pol.Routes) == 0 {
+		return false
+	}
+	for i := range pol.Routes {
+		if len(pol.Routes[i].MutedBy(now)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Probed records one probe result (pipeline.Observer). It never waits for
+// the disk.
+func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.Change, now time.Time) {
+	maint := h.inMaintenance(t, now)
+	var d counts
+	switch {
+	case maint:
+		d.Maint = 1
+	case res.Success:
+		d.Rounds, d.OK = 1, 1
+		lat := float32(res.Duration.Seconds())
+		d.LatSum, d.LatMax = lat, lat
+	default:
+		d.Rounds = 1
+	}
+	state := ch.Before.State
+	switch ch.Transition {
+	case checkstate.WentDown:
+		state = checkstate.Down
+	case checkstate.BecameUp, checkstate.CameBackUp:
+		state = checkstate.Up
+	}
+	e5 := epochOf(FiveMinutes, now)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	e := h.checks[t.ID]
+	if e == nil {
+		e = &entry{id: t.ID, slot: -1}
+		h.checks[t.ID] = e
+	}
+	if e.slot < 0 && !h.allocate(e, now) {
+		return
+	}
+	e.t, e.state, e.last, e.removed = t, state, now, false
+	e.pend.add(&d)
+	k := pkey{e, e5}
+	if p := h.pending[k]; p != nil {
+		p.add(&d)
+	} else if len(h.pending) < maxPending {
+		h.pending[k] = &d
+	} else {
+		h.dropped++
+	}
+	switch ch.Transition {
+	case checkstate.WentDown:
+		start := ch.Before.FailingSince
+		if start.IsZero() || start.After(now) {
+			start = now
+		}
+		h.events = append(h.events, event{e: e, open: true, at: start, reason: res.Reason})
+	case checkstate.CameBackUp:
+		h.events = append(h.events, event{e: e, at: now})
+	}
+}
+
+// Removed records that a check left the target list
+// (pipeline.RemovalObserver): lists no longer show it; its history stays
+// until its slot is needed, and it is listed again if it comes back. An
+// incident still open ends now.
+func (h *History) Removed(id string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.checks[id]
+	if e == nil || h.closed {
+		return
+	}
+	e.removed = true
+	// Closing is a no-op when no incident is open; the state in memory
+	// says nothing of a check not probed since the start.
+	h.events = append(h.events, event{e: e, at: now})
+	e.state = checkstate.Unknown
+}
+
+// allocate gives e a record: a free one, else that of the check probed
+// least recently (which forgets its history). Called with h.mu held.
+func (h *History) allocate(e *entry, now time.Time) bool {
+	slot := int32(-1)
+	e.reused = true
+	if n := len(h.free); n > 0 {
+		slot, h.free = h.free[n-1], h.free[:n-1]
+	} else if len(h.bySlot) < h.o.MaxChecks {
+		e.reused = int32(len(h.bySlot)) < h.used
+		slot = int32(len(h.bySlot))
+		h.bySlot = append(h.bySlot, nil)
+	}
+	if slot < 0 {
+		var oldest *entry
+		for _, o := range h.bySlot {
+			if o != e && (oldest == nil || o.last.Before(oldest.last)) {
+				oldest = o
+			}
+		}
+		if oldest == nil || !oldest.last.Before(now) {
+			return false
+		}
+		h.logger.Info("History full: the check probed least recently gives its record up", "check", oldest.id, "max_checks", h.o.MaxChecks)
+		slot = oldest.slot
+		oldest.slot = -1
+		delete(h.checks, oldest.id)
+	}
+	e.slot = slot
+	e.sums = [3]counts{}
+	h.bySlot[slot] = e
+	h.newSlots = append(h.newSlots, e)
+	return true
+}
+
+// Run flushes every FlushInterval until ctx ends, then flushes a last
+// time and closes the files.
+func (h *History) Run(ctx context.Context) error {
+	t := h.clock.NewTimer(h.o.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return h.Close()
+		case <-t.C():
+			if err := h.timedFlush(); err != nil {
+				h.logger.Error("Cannot write the history; trying again at the next flush", "err", err)
+			}
+			t.Reset(h.o.FlushInterval)
+		}
+	}
+}
+
+// timedFlush flushes and counts it for the metrics (with the wall
+// clock: how long the disk took is not the router's time).
+func (h *History) timedFlush() error {
+	start := time.Now()
+	err := h.Flush()
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
+	h.lastWrite = time.Since(start)
+	if err != nil {
+		h.writeErrors++
+	}
+	return err
+}
+
+// Close flushes what is pending and closes the files.
+func (h *History) Close() error {
+	err := h.Flush()
+	h.flushMu.Lock()
+	defer h.flushMu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return err
+	}
+	h.closed = true
+	return errors.Join(err, h.closeFiles())
+}
