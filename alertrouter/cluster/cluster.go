@@ -399,6 +399,9 @@ func (c *Cluster) beat(ctx context.Context) error {
 	c.session.Store(&id)
 	c.endStaleSessions(id, w)
 	c.changed()
+	if slices.ContainsFunc(c.view.Load().members, func(m Member) bool { return m.Name == c.name }) {
+		c.doneFirstView()
+	}
 	return nil
 }
 
@@ -503,7 +506,10 @@ func (c *Cluster) watch(ctx context.Context) {
 			c.logger.Info("Cluster membership changed", "members", len(members))
 			c.changed()
 		}
-		if slices.ContainsFunc(members, func(m Member) bool { return m.Name == c.name }) {
+		// Ready to work as a member once it holds its session: a claim
+		// made without one could be taken over at once by another member
+		// (after a restart, the agent still lists the previous run).
+		if c.Session() != "" && slices.ContainsFunc(members, func(m Member) bool { return m.Name == c.name }) {
 			c.doneFirstView()
 		}
 	}

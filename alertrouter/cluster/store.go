@@ -288,17 +288,18 @@ func (s *Store) claim(ctx context.Context, e *store.OutboxEntry) (claimResult, e
 	if err != nil {
 		return unclaimed, err
 	}
+	if session == "" {
+		// An unlocked claim would be taken over by another member at
+		// once: without a session the member delivers alone.
+		return unclaimed, errors.New("no Consul session yet")
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		now := time.Now()
 		q := (&api.QueryOptions{}).WithContext(ctx)
 		ops := api.TxnOps{
 			{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: s.logKey(e.Key)}},
 			{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: s.outboxKey(e.Key)}},
-		}
-		if session != "" {
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVLock, Key: s.outboxKey(e.Key), Value: value, Session: session}})
-		} else {
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.outboxKey(e.Key), Value: value}})
+			{KV: &api.KVTxnOp{Verb: api.KVLock, Key: s.outboxKey(e.Key), Value: value, Session: session}},
 		}
 		told := 0
 		for _, fp := range fps {
@@ -443,7 +444,7 @@ func (s *Store) LoadChecks() (map[string]*store.CheckRecord, error) {
 // claimed again.
 func (s *Store) LoadOutbox() ([]*store.OutboxEntry, error) {
 	es, err := s.local.LoadOutbox()
-	if err != nil || len(es) == 0 || !s.c.consulUp.Load() {
+	if err != nil || len(es) == 0 || !s.c.consulUp.Load() || s.c.Session() == "" {
 		return es, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

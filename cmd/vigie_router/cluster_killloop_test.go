@@ -133,6 +133,9 @@ func TestClusterKillLoop(t *testing.T) {
 		for k, got := range []int{gotDown[tgt], gotUp[tgt]} {
 			exp := want[tgt][k]
 			expected += exp
+			if got != exp {
+				t.Logf("%s: %d %s messages, %d expected", tgt, got, []string{"DOWN", "UP"}[k], exp)
+			}
 			if got < exp {
 				lost += exp - got
 			} else {
