@@ -497,6 +497,29 @@ type switchableProvider struct {
 	mu    sync.Mutex
 	down  bool
 	delay time.Duration // before each answer: a window for kills in the middle of a send
+	// cut counts the sends the provider took whose answer never reached
+	// the router (it was killed meanwhile): each may be delivered again.
+	cut int
+}
+
+// cutWriter notices an answer that cannot be written back.
+type cutWriter struct {
+	http.ResponseWriter
+	failed bool
+}
+
+func (w *cutWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil {
+		w.failed = true
+	}
+	return n, err
+}
+
+func (p *switchableProvider) cuts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
 }
 
 func newSwitchableProvider(t *testing.T, backend string) *switchableProvider {
@@ -516,7 +539,27 @@ func newSwitchableProvider(t *testing.T, backend string) *switchableProvider {
 			http.Error(w, `{"ok":false,"error_code":502,"description":"Bad Gateway"}`, http.StatusBadGateway)
 			return
 		}
-		proxy.ServeHTTP(w, r)
+		cw := &cutWriter{ResponseWriter: w}
+		proxy.ServeHTTP(cw, r)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		// The router's connection is gone once its process is killed:
+		// the answer, written into a closed socket, fails now or at the
+		// next write; a request whose context ended tells the same.
+		if !cw.failed {
+			// A killed router's connection ends with its process; the
+			// server notices it (and cancels the request) shortly.
+			select {
+			case <-r.Context().Done():
+			case <-time.After(150 * time.Millisecond):
+			}
+		}
+		if cw.failed || r.Context().Err() != nil {
+			p.mu.Lock()
+			p.cut++
+			p.mu.Unlock()
+		}
 	}))
 	t.Cleanup(p.srv.Close)
 	return p
