@@ -11,6 +11,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
 )
 
@@ -158,4 +159,16 @@ func (r *Router) pageCluster() func() *web.Cluster {
 		}
 		return out
 	}
+}
+
+// telegramLeader decides which router polls the Telegram bots: the
+// Options' (tests), else the cluster's leader, else this router alone.
+func (r *Router) telegramLeader() telegrambot.Leader {
+	switch {
+	case r.opts.TelegramLeader != nil:
+		return r.opts.TelegramLeader
+	case r.leader != nil:
+		return r.leader
+	}
+	return nil
 }

@@ -13,12 +13,19 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/sms"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/webhook"
+	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
 )
 
 // BuildIntegrations creates the notifier of every integration entry of
 // every receiver. Each integration package validates its own block; an
 // error names the line and the entry in the configuration file.
 func BuildIntegrations(cfg *config.RouterConfig, logger *slog.Logger) ([]*dispatch.Integration, error) {
+	return buildIntegrations(cfg, logger)
+}
+
+// buildIntegrations is BuildIntegrations with options for the Telegram
+// notifiers (where those with actions record their messages).
+func buildIntegrations(cfg *config.RouterConfig, logger *slog.Logger, tgOpts ...telegram.Option) ([]*dispatch.Integration, error) {
 	var out []*dispatch.Integration
 	for i := range cfg.Receivers {
 		rc := &cfg.Receivers[i]
@@ -35,7 +42,7 @@ func BuildIntegrations(cfg *config.RouterConfig, logger *slog.Logger) ([]*dispat
 			return nil
 		}
 		for j, c := range rc.TelegramConfigs {
-			if err := add("telegram", j, c.SendResolved, func(l *slog.Logger) (notify.Notifier, error) { return telegram.New(c, l) }); err != nil {
+			if err := add("telegram", j, c.SendResolved, func(l *slog.Logger) (notify.Notifier, error) { return telegram.New(c, l, tgOpts...) }); err != nil {
 				return nil, err
 			}
 		}
@@ -100,4 +107,22 @@ type scrubbing struct{ n notify.Notifier }
 func (s scrubbing) Notify(ctx context.Context, msg *notify.Notification) (bool, error) {
 	retry, err := s.n.Notify(ctx, msg)
 	return retry, notify.ScrubError(err)
+}
+
+// buildIntegrations builds the router's integrations: Telegram notifiers
+// with actions record their messages with buttons in the store.
+func (r *Router) buildIntegrations(cfg *config.RouterConfig) ([]*dispatch.Integration, error) {
+	return buildIntegrations(cfg, r.logger, telegram.WithMessageLog(routerMessageLog{r}))
+}
+
+// routerMessageLog is the store's message log, looked up at each use: the
+// integrations are built before the store is open.
+type routerMessageLog struct{ r *Router }
+
+func (l routerMessageLog) Sent(bot string, m telegram.SentMessage) error {
+	return telegrambot.MessageLog(l.r.store).Sent(bot, m)
+}
+
+func (l routerMessageLog) Ended(bot string, incidents []string) ([]telegram.SentMessage, error) {
+	return telegrambot.MessageLog(l.r.store).Ended(bot, incidents)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/silence"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
 	"github.com/vigie-monitoring/vigie/alertrouter/view"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
@@ -53,6 +54,9 @@ type Options struct {
 	// configuration sets none (main derives it from the listen address);
 	// ExternalURL comes first.
 	AdvertiseURL string
+	// TelegramLeader says whether this router polls the Telegram bots
+	// with actions (a cluster's leader); nil: it always does.
+	TelegramLeader telegrambot.Leader
 	// PublicStatus configures the public status page (PublicHandler).
 	PublicStatus PublicStatus
 }
@@ -90,6 +94,7 @@ type Router struct {
 	silences   *silence.Silences
 	api        *api.API
 	page       *web.Page
+	bots       *telegrambot.Bots
 	history    *history.History
 
 	cfg atomic.Pointer[config.RouterConfig]
@@ -117,6 +122,9 @@ func CheckConfig(path string, logger *slog.Logger) (*config.RouterConfig, error)
 	if _, err := BuildIntegrations(cfg, logger); err != nil {
 		return nil, fmt.Errorf("error in receivers: %w", err)
 	}
+	if err := telegrambot.Check(cfg); err != nil {
+		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
 	return cfg, nil
 }
 
@@ -142,8 +150,11 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	integrations, err := BuildIntegrations(cfg, o.Logger)
+	integrations, err := r.buildIntegrations(cfg)
 	if err != nil {
+		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
+	if err := telegrambot.Check(cfg); err != nil {
 		return nil, fmt.Errorf("error in receivers: %w", err)
 	}
 	// A damaged store is moved aside and replaced (and StoreDamaged sent):
@@ -175,6 +186,15 @@ func New(o Options) (*Router, error) {
 	}
 	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store},
 		r.history.Collector())
+	r.bots = telegrambot.New(telegrambot.Options{
+		Store: r.store, Pipeline: r.pipeline, Silences: r.silences, Leader: r.telegramLeader(),
+		Clock: o.Clock, Logger: o.Logger.With("component", "telegram"), Metrics: telegrambot.NewMetrics(o.Registry),
+	})
+	if err := r.bots.Apply(cfg); err != nil {
+		_ = r.store.Close()   // the error that matters is err
+		_ = r.history.Close() // idem
+		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
 	r.api = api.New(api.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
 		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
@@ -289,8 +309,8 @@ func (r *Router) Run(ctx context.Context) (err error) {
 		wcancel()
 		r.setOwner()
 	}
-	errc := make(chan error, 5)
-	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run, r.history.Run} {
+	errc := make(chan error, 6)
+	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run, r.history.Run, r.bots.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- run(ctx) }()
 	}
@@ -344,13 +364,16 @@ func (r *Router) apply() error {
 	if err != nil {
 		return err
 	}
-	integrations, err := BuildIntegrations(cfg, r.logger)
+	integrations, err := r.buildIntegrations(cfg)
 	if err != nil {
+		return err
+	}
+	if err := telegrambot.Check(cfg); err != nil {
 		return err
 	}
 	x := r.opts.Exporter
 	if x == nil {
-		hx, err := exporter.NewHTTPClient(cfg)
+		hx, err := r.pipeline.NewClient(cfg)
 		if err != nil {
 			return err
 		}
@@ -364,6 +387,9 @@ func (r *Router) apply() error {
 	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 	if err := r.pipeline.Reload(cfg, x); err != nil {
 		return err
+	}
+	if err := r.bots.Apply(cfg); err != nil {
+		return err // Check passed: only a token file that went away
 	}
 	r.warnClusterChange(r.cfg.Load(), cfg)
 	r.history.SetConfig(cfg)

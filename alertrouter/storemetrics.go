@@ -14,7 +14,7 @@ var unreadableDesc = prometheus.NewDesc("vigie_router_store_unreadable_records",
 	"Records of the store that could not be read and were skipped (each logged once), by bucket.", []string{"bucket"}, nil)
 
 // storeBuckets are the store's buckets, always reported (0 when fine).
-var storeBuckets = []string{"alerts", "checks", "groups", "meta", "nlog", "outbox", "silences"}
+var storeBuckets = []string{"alerts", "checks", "groups", "meta", "nlog", "outbox", "silences", "telegram"}
 
 func (c *unreadableCollector) Describe(ch chan<- *prometheus.Desc) { ch <- unreadableDesc }
 

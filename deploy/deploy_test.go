@@ -53,3 +53,12 @@ func TestPrometheusRules(t *testing.T) {
 func TestPrometheusRuleUnitTests(t *testing.T) {
 	promtool(t, append([]string{"test", "rules"}, glob(t, "prometheus/tests/*.yml")...)...)
 }
+
+// TestLocationsQuorumRules: the PromQL version of vigie_router's quorum
+// over several locations (docs/locations.md) behaves like the router:
+// one location failing never alerts, two of three do, an unreachable
+// location is not counted and raises its own alert.
+func TestLocationsQuorumRules(t *testing.T) {
+	promtool(t, "check", "rules", "prometheus/vigie-locations-rules.yml")
+	promtool(t, "test", "rules", "prometheus/tests/vigie-locations-rules.test.yml")
+}

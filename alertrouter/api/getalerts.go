@@ -90,13 +90,22 @@ func (f *alertFilter) keep(a *GettableAlert) bool {
 func (a *API) alerts(f *alertFilter) []GettableAlert {
 	now := a.o.Now()
 	out := []GettableAlert{}
-	for _, av := range a.o.Pipeline.View().Alerts {
+	v := a.o.Pipeline.View()
+	for _, av := range v.Alerts {
 		if !av.EndsAt.IsZero() && av.EndsAt.Before(now) {
 			continue
 		}
 		g := toGettable(&av)
 		if f.keep(&g) {
 			out = append(out, g)
+		}
+	}
+	for i := range v.Problems {
+		if c := &v.Problems[i]; c.State == "down" {
+			g := checkAlert(c)
+			if f.keep(&g) {
+				out = append(out, g)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })

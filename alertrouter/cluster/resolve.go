@@ -39,7 +39,7 @@ func (s *Store) Probed(t *targets.Target, res exporter.Result, ch checkstate.Cha
 		delete(s.streak, t.ID)
 		return
 	}
-	if !s.open[t.Fingerprint] {
+	if !s.open[t.Fingerprint()] {
 		delete(s.streak, t.ID)
 		return
 	}
@@ -49,7 +49,7 @@ func (s *Store) Probed(t *targets.Target, res exporter.Result, ch checkstate.Cha
 	}
 	delete(s.streak, t.ID)
 	select {
-	case s.resolve <- t.Fingerprint:
+	case s.resolve <- t.Fingerprint():
 	default: // the resolver is busy; the next success asks again
 	}
 }

@@ -58,10 +58,13 @@ type RouterConfig struct {
 	ExternalURL string         `yaml:"external_url,omitempty"`
 	Global      GlobalConfig   `yaml:"global,omitempty"`
 	Exporter    ExporterConfig `yaml:"exporter,omitempty"`
-	Checks      ChecksConfig   `yaml:"checks,omitempty"`
-	Delivery    DeliveryConfig `yaml:"delivery,omitempty"`
-	Rules       []Rule         `yaml:"rules,omitempty"`
-	Receivers   []Receiver     `yaml:"receivers,omitempty"`
+	// Exporters are more locations to probe from, instead of or besides
+	// Exporter (see Locations).
+	Exporters []ExporterConfig `yaml:"exporters,omitempty"`
+	Checks    ChecksConfig     `yaml:"checks,omitempty"`
+	Delivery  DeliveryConfig   `yaml:"delivery,omitempty"`
+	Rules     []Rule           `yaml:"rules,omitempty"`
+	Receivers []Receiver       `yaml:"receivers,omitempty"`
 	// TimeIntervals are named recurring intervals that rules use as
 	// maintenance windows (mute_time_intervals) or working hours
 	// (active_time_intervals).
@@ -71,6 +74,8 @@ type RouterConfig struct {
 	Cluster *ClusterConfig `yaml:"cluster,omitempty"`
 
 	source []byte // the YAML it was parsed from, to locate later errors
+	// locations are the exporters probed, resolved by validate.
+	locations []ExporterConfig
 }
 
 // GlobalConfig holds settings shared by every alert source.
@@ -84,7 +89,14 @@ type GlobalConfig struct {
 // ExporterConfig says where the exporter's /sd and /probe live and how to
 // talk to it.
 type ExporterConfig struct {
-	URL string `yaml:"url,omitempty"`
+	// Location names where the exporter probes from (a label value in
+	// messages and metrics); required in exporters entries, DefaultLocation
+	// for exporter when it is not set.
+	Location string `yaml:"location,omitempty"`
+	URL      string `yaml:"url,omitempty"`
+	// SD, when false, does not fetch this exporter's target list: it only
+	// probes the targets the other locations list.
+	SD *bool `yaml:"sd,omitempty"`
 	// SDURL is the target list (Prometheus HTTP SD JSON); default URL + "/sd".
 	SDURL             string   `yaml:"sd_url,omitempty"`
 	SDRefreshInterval Duration `yaml:"sd_refresh_interval,omitempty"`
@@ -106,7 +118,13 @@ type ExporterConfig struct {
 	// Receivers get the router's own alerts ("exporter unreachable",
 	// StoreDamaged); default every receiver some rule uses.
 	Receivers []string `yaml:"receivers,omitempty"`
+
+	written    bool // the block is in the file (not only defaults)
+	urlWritten bool
 }
+
+// SDEnabled reports whether the exporter's target list is fetched.
+func (c *ExporterConfig) SDEnabled() bool { return c.SD == nil || *c.SD }
 
 // RemovalGuard protects the checks from a target list that lost them by
 // accident (a broken source on the exporter, a Consul restored empty): a
@@ -132,6 +150,11 @@ type ChecksConfig struct {
 	Timeout Duration `yaml:"timeout,omitempty"`
 	// MaxConcurrency bounds the probes in flight.
 	MaxConcurrency int `yaml:"max_concurrency,omitempty"`
+	// Quorum is how many locations must fail for a probe round to fail;
+	// 0 (the default) is a majority of the locations that answered. It is
+	// counted over the locations whose exporter answered: with fewer of
+	// them than Quorum, all of them must fail.
+	Quorum int `yaml:"quorum,omitempty"`
 }
 
 // DeliveryConfig is the shared retry policy of every receiver integration.
@@ -223,8 +246,16 @@ type Receiver struct {
 // UnmarshalYAML applies the defaults of the exporter block.
 func (c *ExporterConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	*c = defaultExporterConfig()
+	c.URL = ""
 	type plain ExporterConfig
-	return unmarshal((*plain)(c))
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	c.written, c.urlWritten = true, c.URL != ""
+	if c.URL == "" {
+		c.URL = DefaultExporterURL
+	}
+	return nil
 }
 
 // UnmarshalYAML applies the defaults of the checks block.
@@ -354,6 +385,13 @@ func ReceiverError(err error, receiver int, key string, entry int) error {
 
 // Marshal renders the configuration as YAML with secrets masked.
 func (c *RouterConfig) Marshal() ([]byte, error) {
+	if !c.Exporter.written && len(c.Exporters) > 0 {
+		// The default exporter is no location when the file lists
+		// exporters only: showing it would make /config say otherwise.
+		shown := *c
+		shown.Exporter = ExporterConfig{}
+		return schema.MarshalYAML(&shown)
+	}
 	return schema.MarshalYAML(c)
 }
 
@@ -376,6 +414,17 @@ func (c *RouterConfig) ExporterReceivers() []string {
 	}
 	var out []string
 	seen := map[string]bool{}
+	for _, x := range c.Exporters {
+		for _, name := range x.Receivers {
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
 	for _, r := range c.Rules {
 		for _, name := range r.Receivers {
 			if !seen[name] {
@@ -398,6 +447,9 @@ func (c *RouterConfig) validate() error {
 	}
 	if err := c.Exporter.validate(time.Duration(c.Checks.Timeout)); err != nil {
 		return schema.At(err, "exporter")
+	}
+	if err := c.resolveLocations(); err != nil {
+		return err
 	}
 	if err := c.Delivery.validate(); err != nil {
 		return schema.At(err, "delivery")
@@ -440,6 +492,13 @@ func (c *RouterConfig) validate() error {
 	for i, name := range c.Exporter.Receivers {
 		if !names[name] {
 			return schema.At(fmt.Errorf("undefined receiver %q", name), "exporter", "receivers", schema.Index(i))
+		}
+	}
+	for j := range c.Exporters {
+		for i, name := range c.Exporters[j].Receivers {
+			if !names[name] {
+				return schema.AtIndex(schema.At(fmt.Errorf("undefined receiver %q", name), "receivers", schema.Index(i)), "exporters", j)
+			}
 		}
 	}
 	return nil

@@ -42,6 +42,13 @@ type TelegramConfig struct {
 	Message             string                    `yaml:"message,omitempty"`    // Go template overriding the default
 	SendResolved        *bool                     `yaml:"send_resolved,omitempty"`
 	HTTPConfig          *pconfig.HTTPClientConfig `yaml:"http_config,omitempty"`
+	// Actions puts Ack / silence buttons on DOWN messages and reminders
+	// and answers commands (/status, /silences) in the chat: the router
+	// then long-polls the bot's getUpdates.
+	Actions bool `yaml:"actions,omitempty"`
+	// AllowedUserIDs are the Telegram users who may press the buttons and
+	// send commands; empty: anyone in chat_id.
+	AllowedUserIDs []int64 `yaml:"allowed_user_ids,omitempty"`
 }
 
 // Telegram parse modes accepted in parse_mode.
@@ -92,6 +99,14 @@ func (c TelegramConfig) Validate() error {
 	if c.HTTPConfig != nil {
 		if err := c.HTTPConfig.Validate(); err != nil {
 			return schema.At(err, "http_config")
+		}
+	}
+	if len(c.AllowedUserIDs) > 0 && !c.Actions {
+		return schema.At(errors.New("allowed_user_ids is only used with actions: true (it says who may press the buttons)"), "allowed_user_ids")
+	}
+	for _, id := range c.AllowedUserIDs {
+		if id <= 0 {
+			return schema.At(fmt.Errorf("allowed_user_ids: %d is not a Telegram user id (users have positive ids; negative ids are groups and channels)", id), "allowed_user_ids")
 		}
 	}
 	return nil

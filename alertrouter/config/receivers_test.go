@@ -60,6 +60,8 @@ telegram_configs:
   - bot_token: ` + testBotToken + `
     chat_id: -1001234567890
     message_thread_id: 42
+    actions: true
+    allowed_user_ids: [111, 222]
   - bot_token_file: ` + secretFile + `
     chat_id: "@vigie_alerts"
     parse_mode: plain
@@ -101,6 +103,9 @@ sms_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tg := d.Telegram[0]; !tg.Actions || len(tg.AllowedUserIDs) != 2 || tg.AllowedUserIDs[1] != 222 || d.Telegram[1].Actions {
+		t.Errorf("actions = %v, allowed_user_ids = %v", tg.Actions, tg.AllowedUserIDs)
+	}
 	if got := d.Telegram[0].ChatID; got != "-1001234567890" || !got.IsGroup() {
 		t.Errorf("numeric chat_id = %q (group %v)", got, got.IsGroup())
 	}
@@ -136,6 +141,10 @@ func TestReceiverConfigsInvalid(t *testing.T) {
 		{"telegram chat list", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: [1]\n", []string{"line 3", "chat_id must be a number or a string"}},
 		{"telegram negative thread", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: 1\n    message_thread_id: -2\n", []string{"line 4", "message_thread_id must not be negative"}},
 		{"telegram parse mode", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: 1\n    parse_mode: MarkdownV2\n", []string{"line 4", `parse_mode "MarkdownV2" is not supported`}},
+		{"telegram allowed users without actions", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: 1\n    allowed_user_ids: [111]\n", []string{"line 4", "allowed_user_ids is only used with actions: true"}},
+		{"telegram allowed user negative", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: 1\n    actions: true\n    allowed_user_ids: [111, -5]\n", []string{"line 5", "-5 is not a Telegram user id"}},
+		{"telegram allowed user not a number", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: 1\n    actions: true\n    allowed_user_ids: [ann]\n", []string{"line 5", "cannot unmarshal !!str `ann` into int64"}},
+		{"telegram actions not a bool", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: 1\n    actions: maybe\n", []string{"line 4", "cannot unmarshal !!str `maybe` into bool"}},
 		{"telegram api url", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat_id: 1\n    api_url: ftp://x\n", []string{"line 4", "want http:// or https://"}},
 		{"telegram unknown key", "telegram_configs:\n  - bot_token: " + testBotToken + "\n    chat: 1\n", []string{"line 3", "field chat not found"}},
 

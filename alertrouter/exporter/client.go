@@ -41,6 +41,34 @@ type Result struct {
 	// request (HTTP 4xx: unknown module, bad target): the exporter is
 	// fine, the check is misconfigured.
 	Refused bool
+	// Locations are the results of each location when the check is
+	// probed from several (package locations); nil from one exporter.
+	Locations []LocationResult
+}
+
+// LocationResult is one location's part of a probe round.
+type LocationResult struct {
+	Location string
+	URL      string
+	// Result is the location's own answer: Err when its exporter failed
+	// (the location does not count), Refused when it refused the check
+	// (it counts as failing).
+	Result
+}
+
+// Answered reports whether the location's exporter answered (a refusal
+// is an answer: the check is wrong there, the exporter is fine).
+func (l *LocationResult) Answered() bool { return l.Err == nil || l.Refused }
+
+// Failing reports whether the location answered that the check fails.
+func (l *LocationResult) Failing() bool { return l.Answered() && (l.Refused || !l.Success) }
+
+// Why is the location's failure reason (or its exporter's error).
+func (l *LocationResult) Why() string {
+	if l.Err != nil {
+		return l.Err.Error()
+	}
+	return l.Reason
 }
 
 // TargetGroup is one entry of Prometheus HTTP SD JSON.
@@ -83,19 +111,25 @@ type HTTPClient struct {
 	scrapeTimeout string // X-Prometheus-Scrape-Timeout-Seconds
 }
 
-// NewHTTPClient builds the client for cfg.
+// NewHTTPClient builds the client for cfg's exporter block.
 func NewHTTPClient(cfg *config.RouterConfig) (*HTTPClient, error) {
-	client, err := pconfig.NewClientFromConfig(cfg.Exporter.HTTPConfig, "vigie_exporter")
+	return NewHTTPClientFor(&cfg.Exporter, cfg.Checks.Timeout.Std())
+}
+
+// NewHTTPClientFor builds the client of one exporter (one location);
+// checkTimeout is sent as the scrape timeout.
+func NewHTTPClientFor(x *config.ExporterConfig, checkTimeout time.Duration) (*HTTPClient, error) {
+	client, err := pconfig.NewClientFromConfig(x.HTTPConfig, "vigie_exporter")
 	if err != nil {
 		return nil, fmt.Errorf("exporter http_config: %w", err)
 	}
 	return &HTTPClient{
 		client:        client,
-		probeURL:      cfg.Exporter.ProbeEndpoint(),
-		sdURL:         cfg.Exporter.SDEndpoint(),
-		headers:       cfg.Exporter.Headers,
-		timeout:       cfg.Exporter.Timeout.Std(),
-		scrapeTimeout: strconv.FormatFloat(cfg.Checks.Timeout.Std().Seconds(), 'f', -1, 64),
+		probeURL:      x.ProbeEndpoint(),
+		sdURL:         x.SDEndpoint(),
+		headers:       x.Headers,
+		timeout:       x.Timeout.Std(),
+		scrapeTimeout: strconv.FormatFloat(checkTimeout.Seconds(), 'f', -1, 64),
 	}, nil
 }
 

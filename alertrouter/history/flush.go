@@ -292,7 +292,9 @@ func (h *History) roll(to uint32) error {
 			}
 			h.mu.Lock()
 			for slot, e := range h.bySlot {
-				if e == nil {
+				// A slot given since buf was sized (checks added by a
+				// target list meanwhile) has no cell in the row read.
+				if e == nil || (slot+1)*cellSize > len(buf) {
 					continue
 				}
 				got, c := getCell(buf[slot*cellSize:])

@@ -369,7 +369,7 @@ func (h *History) inMaintenance(t *targets.Target, now time.Time) bool {
 	if h.rulesOf != cfg {
 		h.rules, h.rulesOf = rules.NewSet(cfg), cfg
 	}
-	pol := h.rules.For(t.MatchLabels)
+	pol := h.rules.ForLabel(t.MatchLabel) // every probe: no map built
 	if len(pol.Routes) == 0 {
 		return false
 	}

@@ -30,7 +30,7 @@ type Check struct {
 func (e *entry) check() Check {
 	c := Check{ID: e.id, State: e.state.String(), LastProbe: e.last}
 	if e.t != nil {
-		c.Target, c.Module, c.Labels = e.t.Target, e.t.Module, e.t.AlertLabels
+		c.Target, c.Module, c.Labels = e.t.Target, e.t.Module, e.t.AlertLabels()
 	} else {
 		// A check known from an earlier run, not probed yet: its id says
 		// its module and target (targets.ID).
@@ -84,7 +84,7 @@ func (f *Filter) match(e *entry) bool {
 	}
 	if f.Label != "" {
 		name, value, _ := strings.Cut(f.Label, "=")
-		if e.t == nil || e.t.AlertLabels[name] != value {
+		if e.t == nil || e.t.AlertLabel(name) != value {
 			return false
 		}
 	}
@@ -93,7 +93,7 @@ func (f *Filter) match(e *entry) bool {
 			return true
 		}
 		if e.t != nil {
-			for _, v := range e.t.AlertLabels {
+			for _, v := range e.t.AllAlertLabels() {
 				if containsFold(v, f.Search) {
 					return true
 				}
@@ -176,7 +176,7 @@ func (h *History) Groups(label string, f Filter) []Group {
 		}
 		v := ""
 		if e.t != nil {
-			v = e.t.AlertLabels[label]
+			v = e.t.AlertLabel(label)
 		}
 		g := by[v]
 		if g == nil {
@@ -322,8 +322,8 @@ func (h *History) GroupDays(label string, values []string, n int, now time.Time)
 	h.mu.RLock()
 	member := map[int32]string{}
 	for _, e := range h.checks {
-		if e.t != nil && e.slot >= 0 && want[e.t.AlertLabels[label]] {
-			member[e.slot] = e.t.AlertLabels[label]
+		if e.t != nil && e.slot >= 0 && want[e.t.AlertLabel(label)] {
+			member[e.slot] = e.t.AlertLabel(label)
 		}
 	}
 	h.mu.RUnlock()

@@ -19,6 +19,8 @@ type check struct {
 	// pol is the rules' policy for the check (shared with the machine).
 	pol      *rules.Policy
 	notified map[string]store.Notified
+	// locs is the last round from each location (several locations).
+	locs []notify.LocationResult
 
 	// held is what holds its notifications back, as last evaluated
 	// (views); nil when nothing does (most checks).
@@ -215,7 +217,7 @@ func (s *Stage) catchUp(c *check, h *hold, now time.Time) {
 		summary := fmt.Sprintf("%s (%s) is DOWN %s: %s", c.t.Target, c.t.Module, notify.SinceText(st.Since, now, probes), st.Reason)
 		n := s.checkNotification(c, notify.KindDown, notify.StatusFiring, r.Receiver, st.Since, now, "down", summary)
 		n.Alerts[0].FailedProbes = probes
-		s.emit(n, r, c.t.AlertLabels, now)
+		s.emit(n, r, c.t.AlertLabels(), now)
 	}
 }
 
@@ -241,7 +243,7 @@ func (s *Stage) reminders(c *check, h *hold, now time.Time) {
 	for i := range c.pol.Routes {
 		r := &c.pol.Routes[i]
 		n, ok := c.notified[r.Receiver]
-		if !ok || r.Repeat <= 0 || now.Sub(n.At) < r.Repeat {
+		if !ok || r.Repeat <= 0 || now.Sub(n.At) < r.Repeat || n.AckedBy != "" {
 			continue
 		}
 		if h == nil {
@@ -255,7 +257,7 @@ func (s *Stage) reminders(c *check, h *hold, now time.Time) {
 		c.notified[r.Receiver] = n
 		s.dirtyChecks[c.t.ID] = true
 		summary := fmt.Sprintf("%s (%s) is still DOWN %s: %s", c.t.Target, c.t.Module, notify.SinceText(st.Since, now, 0), st.Reason)
-		s.emit(s.checkNotification(c, notify.KindReminder, notify.StatusFiring, r.Receiver, st.Since, now, "reminder/"+strconv.Itoa(n.Reminders), summary), r, c.t.AlertLabels, now)
+		s.emit(s.checkNotification(c, notify.KindReminder, notify.StatusFiring, r.Receiver, st.Since, now, "reminder/"+strconv.Itoa(n.Reminders), summary), r, c.t.AlertLabels(), now)
 	}
 }
 
@@ -297,7 +299,7 @@ func (s *Stage) closeIncident(c *check, now time.Time, kind notify.Kind, step st
 		if decorate != nil {
 			decorate(n)
 		}
-		s.emit(n, r, c.t.AlertLabels, now)
+		s.emit(n, r, c.t.AlertLabels(), now)
 	}
 	c.notified = nil
 	s.dirtyChecks[c.t.ID] = true
@@ -313,24 +315,34 @@ func (s *Stage) checkNotification(c *check, kind notify.Kind, status, receiver s
 	if c.st.Reason != "" {
 		annotations["description"] = c.st.Reason
 	}
+	locs := c.locs
+	if len(locs) > 0 {
+		if status == notify.StatusResolved {
+			annotations["summary"] += " (from every location)"
+		} else if failing := locationsFailing(locs); failing != "" {
+			annotations[AnnotationLocationsFailing] = failing
+		}
+	}
+	labels := c.t.AlertLabels()
 	return &notify.Notification{
 		Key:      "check|" + c.t.ID + "|" + strconv.FormatInt(incident.UnixNano(), 10) + "|" + step,
 		Receiver: receiver,
 		Kind:     kind,
 		Status:   status,
 		Alerts: []notify.Alert{{
-			Labels:       c.t.AlertLabels,
+			Labels:       labels,
 			Annotations:  annotations,
 			StartsAt:     incident,
 			EndsAt:       endsAt,
 			GeneratorURL: s.debugURL(c.t.Target, c.t.Module),
-			Fingerprint:  c.t.Fingerprint,
+			Fingerprint:  notify.Fingerprint(labels),
 			Status:       status,
 			Reason:       reason,
 			Check:        true,
+			Locations:    locs,
 		}},
-		GroupLabels:       map[string]string{"alertname": targets.AlertName, "instance": c.t.AlertLabels["instance"], "module": c.t.Module},
-		CommonLabels:      c.t.AlertLabels,
+		GroupLabels:       map[string]string{"alertname": targets.AlertName, "instance": labels["instance"], "module": c.t.Module},
+		CommonLabels:      labels,
 		CommonAnnotations: annotations,
 		ExternalURL:       s.externalURL,
 		CreatedAt:         now,

@@ -36,7 +36,7 @@ func (s *Stage) startFlapping(c *check, now time.Time) {
 			c.notified = map[string]store.Notified{}
 		}
 		c.notified[r.Receiver] = store.Notified{At: now}
-		s.emit(s.checkNotification(c, notify.KindFlapping, notify.StatusFiring, r.Receiver, st.FlappingSince(), now, "flapping", summary), r, c.t.AlertLabels, now)
+		s.emit(s.checkNotification(c, notify.KindFlapping, notify.StatusFiring, r.Receiver, st.FlappingSince(), now, "flapping", summary), r, c.t.AlertLabels(), now)
 	}
 }
 
@@ -64,7 +64,7 @@ func (s *Stage) settleFlapping(c *check, since, now time.Time) {
 			continue
 		}
 		c.notified[r.Receiver] = store.Notified{At: now}
-		s.emit(s.checkNotification(c, notify.KindStable, notify.StatusFiring, r.Receiver, since, now, "stable", summary), r, c.t.AlertLabels, now)
+		s.emit(s.checkNotification(c, notify.KindStable, notify.StatusFiring, r.Receiver, since, now, "stable", summary), r, c.t.AlertLabels(), now)
 	}
 	s.catchUp(c, h, now)
 }

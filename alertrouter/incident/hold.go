@@ -7,6 +7,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/rules"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
 
 // hold is what keeps the notifications of one check or alert from being
@@ -63,7 +64,7 @@ func (s *Stage) holdFor(labels map[string]string, pol *rules.Policy, self *check
 
 // holdCheck evaluates a check's hold and records it for the View.
 func (s *Stage) holdCheck(c *check, now time.Time) *hold {
-	h := s.holdFor(c.t.AlertLabels, c.pol, c, now)
+	h := s.holdFor(c.t.AlertLabels(), c.pol, c, now)
 	mutedBy, suppressedBy := c.mutedBy(), c.suppressedBy()
 	if by := h.mutedBy(); !slices.Equal(by, mutedBy) {
 		mutedBy = by
@@ -94,7 +95,7 @@ func (s *Stage) parentDown(deps []config.Matchers, self *check) *check {
 			continue
 		}
 		for _, sel := range deps {
-			if sel.Matches(p.t.MatchLabels) {
+			if matchesTarget(sel, p.t) {
 				best = p
 				break
 			}
@@ -128,4 +129,15 @@ func (s *Stage) track(c *check) {
 			delete(s.troubled, c.t.ID)
 		}
 	}
+}
+
+// matchesTarget is sel.Matches(t.MatchLabels()) without building the
+// labels: parentDown asks it of every troubled check.
+func matchesTarget(sel config.Matchers, t *targets.Target) bool {
+	for _, m := range sel {
+		if !m.Matches(t.MatchLabel(m.Name)) {
+			return false
+		}
+	}
+	return true
 }

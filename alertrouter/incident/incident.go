@@ -71,6 +71,9 @@ type Stage struct {
 	troubled map[string]*check // DOWN or failing: possible parents
 	alerts   map[string]*alert
 	exporter map[string]store.Notified // receivers told the exporter is unreachable
+	// locations are the receivers told that a location's exporter is
+	// unreachable, by location (several locations).
+	locations map[string]map[string]store.Notified
 
 	dirtyChecks, dirtyAlerts map[string]bool
 	exporterDirty            bool

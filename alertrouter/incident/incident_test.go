@@ -60,7 +60,7 @@ receivers:
 	m := checkstate.NewMachine(nil, nil)
 	for _, name := range []string{"a", "b"} {
 		tg := targets.New(name, "tcp_connect", nil)
-		pol := s.Policy(tg.MatchLabels)
+		pol := s.Policy(tg.MatchLabels())
 		s.AddCheck(tg, m.Add(tg.ID, pol, t0), pol, nil)
 	}
 	observe := func(name string, ok bool, at time.Time) string {

@@ -91,11 +91,12 @@ func (s *Stage) ProblemViews() (problems []view.CheckView, omitted int) {
 	for i, c := range list {
 		st := c.st
 		out[i] = view.CheckView{
-			ID: c.t.ID, Target: c.t.Target, Module: c.t.Module, Labels: c.t.AlertLabels,
+			ID: c.t.ID, Target: c.t.Target, Module: c.t.Module, Labels: c.t.AlertLabels(),
 			State: st.State.String(), Since: st.Since, Reason: st.Reason,
 			Flapping: st.Flapping, FlappingSince: st.FlappingSince(),
 			MutedBy: c.mutedBy(), SuppressedBy: c.suppressedBy(),
-			Notified: sortedKeys(c.notified),
+			Notified:  sortedKeys(c.notified),
+			Locations: c.locs,
 		}
 		if st.State != checkstate.Down {
 			out[i].Reason = ""

@@ -43,6 +43,22 @@ type Alert struct {
 	// announced DOWN (StartsAt is the first of them); 0 when not known or
 	// not a DOWN.
 	FailedProbes int `json:"failedProbes,omitempty"`
+	// Locations are the last probe round of a check probed from several
+	// locations, one entry per location in configuration order; empty
+	// otherwise.
+	Locations []LocationResult `json:"locations,omitempty"`
+}
+
+// LocationResult is what one location saw of a check in a probe round.
+type LocationResult struct {
+	Location string `json:"location"`
+	// Failing: the location's exporter answered that the probe failed.
+	Failing bool `json:"failing"`
+	// Unreachable: the location's exporter did not answer; it did not
+	// count in the round.
+	Unreachable bool `json:"unreachable,omitempty"`
+	// Reason is why it fails, or why its exporter did not answer.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Kind says what a notification announces.

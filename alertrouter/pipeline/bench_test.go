@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/scheduler"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
@@ -139,6 +143,7 @@ receivers:
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
+	writeHeapProfile(b, "router")
 	goroutines := runtime.NumGoroutine()
 	stop()
 	<-done
@@ -151,11 +156,13 @@ receivers:
 	b.ReportMetric(float64(cpu.Microseconds())/probes, "cpu-µs/probe")
 	b.ReportMetric(probes/wall.Seconds(), "probes/s")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
-	b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(rssBytes("VmRSS:"))/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(rssBytes("VmHWM:"))/(1<<20), "rss-peak-MiB")
+	b.ReportMetric(float64(rssBytes("RssFile:"))/(1<<20), "rss-file-MiB")
 	b.ReportMetric(float64(goroutines), "goroutines")
 	b.Logf("%d checks every %s: %.0f probes in %s, router CPU %s (%.2f%% of one core, %.0f µs/probe), heap %.1f MiB, RSS %.1f MiB, %d goroutines",
 		checks, interval, probes, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), share*100,
-		float64(cpu.Microseconds())/probes, float64(ms.HeapInuse)/(1<<20), float64(rssBytes())/(1<<20), goroutines)
+		float64(cpu.Microseconds())/probes, float64(ms.HeapInuse)/(1<<20), float64(rssBytes("VmRSS:"))/(1<<20), goroutines)
 }
 
 type benchDispatcher struct{}
@@ -170,13 +177,15 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func rssBytes() int64 {
+// rssBytes reads a size from /proc/self/status: VmRSS (resident now),
+// VmHWM (the peak), RssFile (of which file pages: the store's mmap).
+func rssBytes(field string) int64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}
@@ -200,28 +209,191 @@ func envDuration(name string, def time.Duration) time.Duration {
 
 // BenchmarkStatePerCheck reports the heap the pipeline's stages keep per
 // check (identity, schedule, state, incident, policy), for 10,000 checks
-// that have been probed once.
+// (VIGIE_BENCH_CHECKS) that have been probed once. The checks come as the
+// exporter serves them: groups of 1,000 targets sharing their labels.
+// Run: VIGIE_BENCH_CHECKS=100000 go test ./alertrouter/pipeline/ -run '^$' -bench StatePerCheck -benchtime 1x
 func BenchmarkStatePerCheck(b *testing.B) {
-	var entries []string
-	for i := range 10000 {
-		entries = append(entries, fmt.Sprintf("https://site%05d.example tcp_connect x", i))
-	}
-	gs := groups(entries...)
+	n := envInt("VIGIE_BENCH_CHECKS", 10000)
+	gs := benchGroups(n)
 	for range b.N {
-		h := newHarness(b, b.TempDir(), viewConfig)
-		runtime.GC()
+		dir := b.TempDir()
+		h := newHarness(b, dir, viewConfig)
+		fullGC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		h.p.turn(h.now, targets.Fetched{Groups: gs})
-		for i := range 10000 {
-			h.p.probeDone(scheduler.Result(fmt.Sprintf("tcp_connect https://site%05d.example", i), ok), h.now)
+		h.p.turn(h.now, targets.Fetched{Groups: gs}) // saves n new checks
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), "list-alloc-MiB")
+		for i := range n {
+			h.p.probeDone(scheduler.Result(benchID(i), ok), h.now)
 		}
-		if err := h.p.commit(h.now); err != nil {
+		var mid runtime.MemStats
+		runtime.ReadMemStats(&mid)
+		h.p.turn(h.now, syncNow{}) // saves n changed states
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.TotalAlloc-mid.TotalAlloc)/(1<<20), "commit-alloc-MiB")
+		fullGC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "B/check")
+		writeHeapProfile(b, "state")
+		if fi, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+			b.ReportMetric(float64(fi.Size())/(1<<20), "db-MiB")
+		}
+		runtime.KeepAlive(h)
+	}
+}
+
+// BenchmarkStartupKnownChecks is a restart with 10,000 known checks
+// (VIGIE_BENCH_CHECKS): the store holds the state of every check, probed
+// once, and each op opens it, builds the pipeline (restore) and applies
+// the first target list naming them all, with its commit: what stands
+// between the router's start and its first probe. It reports the heap
+// kept per check after that, the bytes allocated meanwhile (the start-up
+// burst the garbage collector must absorb) and the CPU time it took.
+// Run: VIGIE_BENCH_CHECKS=100000 go test ./alertrouter/pipeline/ -run '^$' -bench StartupKnownChecks -benchtime 3x
+func BenchmarkStartupKnownChecks(b *testing.B) {
+	n := envInt("VIGIE_BENCH_CHECKS", 10000)
+	gs := benchGroups(n)
+	dir := b.TempDir()
+	{
+		h := newHarness(b, dir, viewConfig)
+		h.p.turn(h.now, targets.Fetched{Groups: gs})
+		for i := range n {
+			h.p.probeDone(scheduler.Result(benchID(i), ok), h.now)
+		}
+		h.p.turn(h.now, syncNow{}) // saves every check, UP
+		if err := h.store.Close(); err != nil {
 			b.Fatal(err)
 		}
-		runtime.GC()
+	}
+	cfg, err := config.ParseRouter([]byte(viewConfig))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var kept, allocated, restoredHeap float64
+	var cpu time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		fullGC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		stopProfile := startCPUProfile(b, "startup")
+		cpu0 := cpuTime()
+		b.StartTimer()
+		st, err := store.Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := New(Options{Config: cfg, Store: st, Dispatcher: benchDispatcher{}, Exporter: nopExporter{}, Clock: clock.NewFake(t0)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		restored := len(p.restored)
+		// What the restored states hold until the first list comes (it may
+		// be late: the exporter may not answer yet).
+		b.StopTimer()
+		cpu += cpuTime() - cpu0
+		var waiting runtime.MemStats
+		fullGC()
+		runtime.ReadMemStats(&waiting)
+		restoredHeap += float64(int64(waiting.HeapAlloc) - int64(before.HeapAlloc))
+		cpu0 = cpuTime()
+		b.StartTimer()
+		p.turn(t0, targets.Fetched{Groups: gs})
+		if err := p.commit(t0); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu += cpuTime() - cpu0
+		if restored != n {
+			b.Fatalf("%d checks restored from the store, want %d", restored, n)
+		}
+		stopProfile()
+		if got := p.source.Len(); got != n {
+			b.Fatalf("%d checks after the restart, want %d", got, n)
+		}
 		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/10000, "B/check")
-		runtime.KeepAlive(h)
+		allocated += float64(after.TotalAlloc - before.TotalAlloc)
+		fullGC()
+		runtime.ReadMemStats(&after)
+		kept += float64(int64(after.HeapAlloc) - int64(before.HeapAlloc))
+		writeHeapProfile(b, "startup")
+		runtime.KeepAlive(p)
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(kept/float64(b.N)/float64(n), "B/check")
+	b.ReportMetric(restoredHeap/float64(b.N)/float64(n), "restored-B/check")
+	b.ReportMetric(allocated/float64(b.N)/(1<<20), "alloc-MiB")
+	// CPU time (all threads, GC included) tells the work apart from the
+	// waiting on a shared machine.
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// fullGC collects twice: what sync.Pools keep (bbolt's page buffers after
+// a large commit) survives one collection.
+func fullGC() {
+	runtime.GC()
+	runtime.GC()
+}
+
+// benchGroups is a target list of n tcp_connect checks as the exporter
+// serves it: groups of 1,000 targets, each group with its labels.
+func benchGroups(n int) []exporter.TargetGroup {
+	var gs []exporter.TargetGroup
+	for i := 0; i < n; i += 1000 {
+		g := exporter.TargetGroup{Labels: map[string]string{"module": "tcp_connect", "group": fmt.Sprintf("g%d", i/1000), "__meta_vigie_source": "static"}}
+		for j := i; j < min(i+1000, n); j++ {
+			g.Targets = append(g.Targets, benchTarget(j))
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func benchTarget(i int) string { return fmt.Sprintf("site%06d.example:443", i) }
+func benchID(i int) string     { return targets.ID(benchTarget(i), "tcp_connect") }
+
+// startCPUProfile profiles the CPU to $VIGIE_BENCH_CPUPROFILE.name (when
+// set) until the function it returns is called: -cpuprofile would mix in
+// the benchmark's set-up.
+func startCPUProfile(b *testing.B, name string) func() {
+	prefix := os.Getenv("VIGIE_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "." + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// writeHeapProfile writes the heap profile of what is live now to
+// $VIGIE_BENCH_HEAPPROFILE.name (when set): -memprofile is written after
+// the benchmark, when the pipeline is gone.
+func writeHeapProfile(b *testing.B, name string) {
+	prefix := os.Getenv("VIGIE_BENCH_HEAPPROFILE")
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(prefix + "." + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -17,13 +17,16 @@ func (p *Pipeline) applyTargets(groups []exporter.TargetGroup, now time.Time) {
 		p.addCheck(t, now)
 	}
 	for _, t := range u.Relabeled {
-		pol := p.incident.Policy(t.MatchLabels)
+		pol := p.incident.Policy(t.MatchLabels())
 		p.machine.SetPolicy(t.ID, pol)
 		p.incident.Relabel(t, pol)
 		p.writes.checks[t.ID] = true
 	}
 	for _, id := range u.Removed {
 		p.removeCheck(id, now)
+	}
+	if p.restored != nil && len(p.restored) == 0 {
+		p.restored = nil // its table was sized for every saved check
 	}
 	// Parents are known once every check is: then catch up.
 	for _, list := range [][]*targets.Target{u.Added, u.Relabeled} {
@@ -44,7 +47,7 @@ func (p *Pipeline) announced(id string) bool {
 
 // addCheck starts a check in every stage, from its saved state if any.
 func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
-	pol := p.incident.Policy(t.MatchLabels)
+	pol := p.incident.Policy(t.MatchLabels())
 	rec, restored := p.restored[t.ID]
 	if restored {
 		delete(p.restored, t.ID)
@@ -54,9 +57,15 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 			p.writes.checks[t.ID] = true
 		}
 	} else {
+		// Not saved until its first result changes it: an UNKNOWN check
+		// that nobody was told about loses nothing in a crash (the list
+		// names it again), and saving 10^5 new checks in the turn of the
+		// first list was the router's start-up burst (their records, their
+		// JSON and bbolt's pages all live until the commit ends). Their
+		// first results, spread over the interval, save them in small
+		// batches.
 		st := p.machine.Add(t.ID, pol, now)
 		p.incident.AddCheck(t, st, pol, nil)
-		p.writes.checks[t.ID] = true
 	}
 	p.sched.Add(t, p.pending(t.ID), now)
 }
@@ -69,12 +78,15 @@ func (p *Pipeline) removeCheck(id string, now time.Time) {
 		// resolved like a check.
 		delete(p.restored, id)
 		t := targets.New(rec.Target, rec.Module, rec.Labels)
-		pol := p.incident.Policy(t.MatchLabels)
+		pol := p.incident.Policy(t.MatchLabels())
 		p.incident.AddCheck(t, p.machine.Restore(id, rec, pol), pol, rec.Notified)
 	}
 	p.incident.RemoveCheck(id, now)
 	p.machine.Remove(id)
 	p.sched.Remove(id)
+	if p.rounds.Forget(id) {
+		p.marks.Degraded = true
+	}
 	p.writes.checks[id] = true // gone from every stage: deleted
 	for _, o := range p.o.Observers {
 		if r, ok := o.(RemovalObserver); ok {

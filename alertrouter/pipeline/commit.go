@@ -87,7 +87,8 @@ func (p *Pipeline) collect(now time.Time) {
 	for id, g := range p.batcher.TakeDirty() {
 		w.groups[id] = g
 	}
-	w.exporter = w.exporter || exporter || p.health.TakeDirty()
+	locDirty := p.locHealth.TakeDirty()
+	w.exporter = w.exporter || exporter || p.health.TakeDirty() || locDirty
 	if w.at.IsZero() && !w.empty() {
 		w.at = now.Add(p.o.FlushInterval)
 	}
@@ -151,6 +152,7 @@ func (p *Pipeline) batch() *store.Batch {
 	if w.exporter {
 		b.Exporter = &store.CheckRecord{Notified: p.incident.ExporterNotified()}
 		p.health.Record(b.Exporter)
+		b.Exporter.Locations = p.locHealth.Records(p.incident.LocationNotified)
 	}
 	return b
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
 	"github.com/vigie-monitoring/vigie/alertrouter/grouping"
 	"github.com/vigie-monitoring/vigie/alertrouter/health"
+	"github.com/vigie-monitoring/vigie/alertrouter/locations"
 	"github.com/vigie-monitoring/vigie/alertrouter/scheduler"
 	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
@@ -21,6 +22,7 @@ type Metrics struct {
 	grouped      prometheus.Gauge
 	storeErrors  prometheus.Counter
 	storeDamaged prometheus.Gauge
+	locations    *locations.Metrics
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil:
@@ -37,6 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		alerts:     alerts.NewMetrics(reg),
 		exporterUp: health.NewGauge(reg),
 		grouped:    grouping.NewGauge(reg),
+		locations:  locations.NewMetrics(reg),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_router_store_errors_total",
 			Help: "Failed writes of check states and notifications to the store (retried).",

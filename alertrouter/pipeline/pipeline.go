@@ -26,6 +26,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/health"
 	"github.com/vigie-monitoring/vigie/alertrouter/incident"
 	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
+	"github.com/vigie-monitoring/vigie/alertrouter/locations"
 	"github.com/vigie-monitoring/vigie/alertrouter/mute"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/scheduler"
@@ -109,6 +110,10 @@ type Pipeline struct {
 	ingest   *alerts.Ingest
 	incident *incident.Stage
 	batcher  *grouping.Batcher
+	// With several locations: their exporters' health and the checks
+	// some of them fail (package locations).
+	locHealth *locations.Health
+	rounds    *locations.Rounds
 
 	writes   writes
 	restored map[string]*store.CheckRecord // states from the last run, until a list names them
@@ -119,6 +124,7 @@ type Pipeline struct {
 	alertsIn     chan *ingestRequest
 	mutesChanged chan struct{}
 	owners       chan owner
+	acks         chan *ackRequest
 	sdDone       chan struct{}
 	stopped      chan struct{} // closed when Run returns
 	// sleepingUntil is when Run's loop wakes up, while it waits (Unix
@@ -147,6 +153,7 @@ func New(o Options) (*Pipeline, error) {
 		alertsIn:     make(chan *ingestRequest, 16),
 		mutesChanged: make(chan struct{}, 1),
 		owners:       make(chan owner, 1),
+		acks:         make(chan *ackRequest, 4),
 		sdDone:       make(chan struct{}),
 		stopped:      make(chan struct{}),
 	}
@@ -182,7 +189,7 @@ func (o *Options) defaults() error {
 		o.ShutdownRetries = 3
 	}
 	if o.Exporter == nil {
-		x, err := exporter.NewHTTPClient(o.Config)
+		x, err := locations.NewClient(o.Config, o.Metrics.locations, o.Logger)
 		if err != nil {
 			return err
 		}
@@ -200,12 +207,14 @@ func (p *Pipeline) wire() {
 	})
 	p.machine = checkstate.NewMachine(m.machine, &p.marks)
 	p.health = health.New(healthConfig(cfg), p.incident, log, m.exporterUp, &p.marks)
+	p.locHealth = locations.NewHealth(cfg, p.incident, log, m.locations, &p.marks)
+	p.rounds = locations.NewRounds()
 	p.ingest = alerts.New(alerts.Options{
 		Out: p.incident, Max: p.o.MaxAlerts, ResolveTimeout: cfg.Global.ResolveTimeout.Std(), Logger: log, Metrics: m.alerts,
 	})
-	p.source = targets.NewSource(cfg.Exporter.SDRemovalGuard, log, m.targets)
+	p.source = targets.NewSource(cfg.SDRemovalGuard(), log, m.targets)
 	p.sched = scheduler.New(schedulerConfig(cfg), p.client, log, m.scheduler)
-	p.fetcher = targets.NewFetcher(p.client, time.Duration(cfg.Exporter.SDRefreshInterval), p.clock)
+	p.fetcher = targets.NewFetcher(p.client, cfg.SDRefreshInterval(), p.clock)
 }
 
 func (p *Pipeline) externalURL(cfg *config.RouterConfig) string {
@@ -230,7 +239,7 @@ func schedulerConfig(cfg *config.RouterConfig) scheduler.Config {
 // default one. It takes effect in Run's goroutine.
 func (p *Pipeline) Reload(cfg *config.RouterConfig, client exporter.Client) error {
 	if client == nil {
-		x, err := exporter.NewHTTPClient(cfg)
+		x, err := p.NewClient(cfg)
 		if err != nil {
 			return err
 		}
@@ -242,6 +251,12 @@ func (p *Pipeline) Reload(cfg *config.RouterConfig, client exporter.Client) erro
 	}
 	p.reloads <- reload{cfg: cfg, client: client}
 	return nil
+}
+
+// NewClient builds the exporter client of cfg: one exporter's, or the
+// fan-out over several locations.
+func (p *Pipeline) NewClient(cfg *config.RouterConfig) (exporter.Client, error) {
+	return locations.NewClient(cfg, p.metrics.locations, p.logger)
 }
 
 // SDDone is closed once the first target list was fetched (or failed).
@@ -285,14 +300,15 @@ var ErrStopped = errors.New("the router is shutting down")
 func (p *Pipeline) applyConfig(r reload, now time.Time) {
 	p.cfg, p.client = r.cfg, r.client
 	cfg := r.cfg
-	p.fetcher.Set(r.client, time.Duration(cfg.Exporter.SDRefreshInterval))
-	p.source.SetGuard(cfg.Exporter.SDRemovalGuard)
+	p.fetcher.Set(r.client, cfg.SDRefreshInterval())
+	p.source.SetGuard(cfg.SDRemovalGuard())
 	p.health.SetConfig(healthConfig(cfg))
+	p.locHealth.SetConfig(cfg, now)
 	p.ingest.SetResolveTimeout(cfg.Global.ResolveTimeout.Std())
 	p.incident.Reconfigure(cfg, p.externalURL(cfg))
 	p.sched.Reconfigure(schedulerConfig(cfg), r.client, p.pending, now)
 	p.forEachCheck(func(t *targets.Target) {
-		pol := p.incident.Policy(t.MatchLabels)
+		pol := p.incident.Policy(t.MatchLabels())
 		p.machine.SetPolicy(t.ID, pol)
 		p.incident.SetPolicy(t.ID, pol)
 	})

@@ -43,6 +43,7 @@ func (p *Pipeline) restore() error {
 		readSavedState(st, "meta", "exporter", rec)
 		p.health.Restore(rec)
 		p.incident.RestoreExporter(rec.Notified)
+		p.locHealth.Restore(rec.Locations, p.incident.RestoreLocation)
 	}
 	return nil
 }

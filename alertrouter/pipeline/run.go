@@ -70,6 +70,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			in = append(in, mutesChanged{})
 		case o := <-p.owners:
 			in = append(in, o)
+		case a := <-p.acks:
+			in = append(in, a)
 		}
 		p.sleepingUntil.Store(0)
 		now = p.clock.Now()
@@ -96,6 +98,7 @@ func drain[T any](in []any, ch <-chan T) []any {
 // posted alerts answered. Run then launches the probes that are due.
 func (p *Pipeline) turn(now time.Time, in ...any) {
 	var replies []*ingestRequest
+	var acks []*ackRequest
 	force := false  // write everything now, not at the next flush
 	waited := false // publish the View now
 	for _, v := range in {
@@ -117,12 +120,19 @@ func (p *Pipeline) turn(now time.Time, in ...any) {
 			force, waited = true, true
 		case owner:
 			p.sched.SetOwner(v.owned, p.pending, now)
+		case *ackRequest:
+			// An acknowledgement is saved before it is confirmed.
+			force = p.takeAck(v, now) || force
+			acks = append(acks, v)
 		case tick:
 		}
 	}
 	err := p.settle(now, force, waited || len(replies) > 0)
 	for _, r := range replies {
 		r.done <- err
+	}
+	for _, a := range acks {
+		a.done <- err
 	}
 	for _, v := range in {
 		if f, ok := v.(targets.Fetched); ok && f.First {
@@ -163,12 +173,19 @@ func (p *Pipeline) sleep(now time.Time) time.Duration {
 
 // targetsFetched applies a target list (or its failure).
 func (p *Pipeline) targetsFetched(f targets.Fetched, now time.Time) {
+	// With several locations, their health is judged by their probes (a
+	// location's list that fails is replaced by its last one).
+	multi := p.cfg.MultiLocation()
 	if f.Err != nil {
 		p.source.Failed(f.Err)
-		p.health.Failed(f.Err, now)
+		if !multi {
+			p.health.Failed(f.Err, now)
+		}
 		return
 	}
-	p.health.Answered(now)
+	if !multi {
+		p.health.Answered(now)
+	}
 	p.applyTargets(f.Groups, now)
 }
 
@@ -181,7 +198,14 @@ func (p *Pipeline) probeDone(d scheduler.Done, now time.Time) {
 		return
 	}
 	res := d.Result
-	if res.Err != nil {
+	if len(res.Locations) > 0 {
+		p.probedFrom(d.ID, res, now)
+		if res.Err != nil {
+			// No location answered: each location's health says it.
+			p.sched.Reschedule(&d, p.pending(d.ID), now)
+			return
+		}
+	} else if res.Err != nil {
 		if res.Refused {
 			p.health.Answered(now) // it is up, this check is misconfigured
 		} else {

@@ -46,6 +46,12 @@ func (p *Pipeline) publish(now time.Time) {
 	} else {
 		v.Problems, v.ProblemsOmitted = prev.Problems, prev.ProblemsOmitted
 	}
+	v.Locations = p.locHealth.Views()
+	if p.marks.Degraded || prev == nil {
+		v.Degraded = p.degradedViews()
+	} else {
+		v.Degraded = prev.Degraded
+	}
 	if p.marks.Alerts || prev == nil {
 		v.Alerts = p.incident.AlertViews()
 	} else {

@@ -68,10 +68,17 @@ func NewSet(cfg *config.RouterConfig) *Set {
 // grouping and time intervals are those of the first rule that reaches
 // it. The Policy is shared: it must not be changed.
 func (s *Set) For(labels map[string]string) *Policy {
+	return s.ForLabel(func(name string) string { return labels[name] })
+}
+
+// ForLabel is For with the labels given one by one (label returns "" for
+// a label that is not set): a check's labels need not be built as a map
+// (targets.Target.MatchLabel).
+func (s *Set) ForLabel(label func(name string) string) *Policy {
 	s.key = s.key[:0]
 	for i := range s.cfg.Rules {
 		r := &s.cfg.Rules[i]
-		if !r.Matchers.Matches(labels) {
+		if !matchesLabel(r.Matchers, label) {
 			continue
 		}
 		s.key = binary.AppendUvarint(s.key, uint64(i))
@@ -165,4 +172,13 @@ func (r *Route) MutedBy(now time.Time) []string {
 		by = append(by, "outside:"+strings.Join(names, ","))
 	}
 	return by
+}
+
+func matchesLabel(ms config.Matchers, label func(string) string) bool {
+	for _, m := range ms {
+		if !m.Matches(label(m.Name)) {
+			return false
+		}
+	}
+	return true
 }

@@ -35,6 +35,10 @@ var (
 	keyExporter = []byte("exporter")
 )
 
+// checksFill is how full the pages of the checks bucket are filled when a
+// commit splits them.
+const checksFill = 0.9
+
 // CheckRecord is what survives a restart of one check (or of the exporter's
 // own health, see Batch.Exporter).
 type CheckRecord struct {
@@ -61,6 +65,10 @@ type CheckRecord struct {
 	Changes       []time.Time `json:"changes,omitempty"`
 	Flapping      bool        `json:"flapping,omitempty"`
 	FlappingSince time.Time   `json:"flapping_since,omitzero"`
+	// Locations are, in the exporter-health record, the health of each
+	// location's exporter when checks are probed from several, by
+	// location.
+	Locations map[string]*CheckRecord `json:"locations,omitempty"`
 }
 
 // AlertRecord is what survives a restart of one Prometheus alert.
@@ -87,6 +95,10 @@ type GroupRecord struct {
 type Notified struct {
 	At        time.Time `json:"at"` // last DOWN or reminder
 	Reminders int       `json:"reminders,omitempty"`
+	// AckedBy is who acknowledged the incident (from a Telegram button):
+	// no more reminders for it.
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
 }
 
 // Store is the open database.
@@ -156,6 +168,12 @@ func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		added = added[:0]
 		checks := tx.Bucket(bucketChecks)
+		// Pages split at bbolt's default fill (half) when keys come in
+		// order: a first commit of 10^5 checks then takes twice the pages
+		// it needs, each a 4 KiB buffer held until the commit ends (and a
+		// file twice the size). Fuller pages leave some room for records
+		// that grow (a receiver told, flap history).
+		checks.FillPercent = checksFill
 		// In key order: bbolt inserts into a sorted page, and random order
 		// makes a large first commit (10^5 new checks) quadratic in memmove.
 		for _, id := range slices.Sorted(maps.Keys(b.Checks)) {
@@ -203,16 +221,21 @@ func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
+	// Updating records reads their pages: after the first states of 10^5
+	// checks, most of the file (see dropResident; a few microseconds).
+	dropResident(s.db)
 	return added, nil
 }
 
 // LoadChecks returns every saved check by id.
 func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
 	out := map[string]*CheckRecord{}
+	var shared labelsCache
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketChecks).ForEach(func(k, v []byte) error {
 			rec := &CheckRecord{}
 			if s.decode(bucketChecks, k, v, rec) {
+				rec.Labels = shared.get(rec.Labels)
 				out[string(k)] = rec
 			}
 			return nil
@@ -221,6 +244,7 @@ func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: load checks: %w", err)
 	}
+	dropResident(s.db)
 	return out, nil
 }
 
@@ -300,4 +324,28 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 		return err
 	}
 	return b.Put(k, data)
+}
+
+// labelsCache shares equal label maps between records: the checks of one
+// target group have the same labels, and their records come in key order
+// (module, then target), mostly one group after another. At 10^5 checks a
+// map per record was tens of MiB held from the start until the first
+// target list.
+type labelsCache struct {
+	recent [8]map[string]string
+	next   int
+}
+
+func (c *labelsCache) get(labels map[string]string) map[string]string {
+	if labels == nil {
+		return nil
+	}
+	for _, l := range c.recent {
+		if l != nil && maps.Equal(l, labels) {
+			return l
+		}
+	}
+	c.recent[c.next] = labels
+	c.next = (c.next + 1) % len(c.recent)
+	return labels
 }

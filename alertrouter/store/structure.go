@@ -40,10 +40,11 @@ var ne = binary.NativeEndian
 // kernel kills the process, with no panic to recover from. A file whose
 // meta pages are both invalid is left to bbolt, which refuses it.
 func checkStructure(path string) error {
-	data, err := os.ReadFile(path)
+	data, release, err := readAll(path)
 	if err != nil {
 		return err
 	}
+	defer release()
 	if len(data) == 0 {
 		return nil // a new file
 	}

@@ -17,3 +17,9 @@ func whileLocked(path string, timeout time.Duration, check func() error) error {
 	}
 	return check()
 }
+
+// readAll reads the file at path.
+func readAll(path string) (data []byte, release func(), err error) {
+	data, err = os.ReadFile(path)
+	return data, func() {}, err
+}

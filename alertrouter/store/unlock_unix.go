@@ -45,3 +45,29 @@ func whileLocked(path string, timeout time.Duration, check func() error) error {
 	defer func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }()
 	return check()
 }
+
+// readAll maps the file at path for reading (release unmaps it): the
+// structure check reads a store of 10^5 checks (tens of MiB) without
+// copying it onto the heap at start-up. The file is locked meanwhile and
+// mapped at its size, so no page is beyond its end.
+func readAll(path string) (data []byte, release func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	size := info.Size()
+	if size == 0 || size != int64(int(size)) {
+		data, err := os.ReadFile(path)
+		return data, func() {}, err
+	}
+	data, err = syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
+	}
+	return data, func() { _ = syscall.Munmap(data) }, nil
+}

@@ -121,7 +121,11 @@ func (s *Source) Failed(err error) {
 // guard holds a list that removes all of those.
 func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) bool, now time.Time) Update {
 	before := len(s.known) + len(s.restored)
-	seen := make(map[string]bool, len(s.known))
+	// Keyed by Target: a list naming 10^5 known checks (every refresh)
+	// builds no id string (key is reused for the lookups) and no table of
+	// strings.
+	seen := make(map[*Target]struct{}, len(s.known))
+	var key []byte
 	skipped := 0
 	var u Update
 	for _, g := range groups {
@@ -129,27 +133,43 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 		if module == "" {
 			module = g.Labels["__param_module"]
 		}
+		// The group's targets share their labels: those already known
+		// with the same labels lend theirs to the new ones.
+		var labels map[string]string
+		var set *labelSet
 		for _, target := range g.Targets {
 			if module == "" || target == "" {
 				skipped++
 				continue
 			}
-			id := ID(target, module)
-			if seen[id] {
-				continue // the first group naming a check wins
-			}
-			seen[id] = true
-			if t, ok := s.known[id]; ok {
-				if !sameLabels(t.Labels, g.Labels) {
-					t = newTarget(t.ID, target, module, g.Labels)
-					s.known[id] = t
-					u.Relabeled = append(u.Relabeled, t)
+			key = append(append(append(key[:0], module...), ' '), target...) // ID
+			if t, ok := s.known[string(key)]; ok {
+				if _, dup := seen[t]; dup {
+					continue // the first group naming a check wins
 				}
+				seen[t] = struct{}{}
+				if t.set == set || sameLabels(t.Labels, g.Labels) {
+					if set == nil {
+						labels, set = t.Labels, t.set
+					}
+					continue
+				}
+				if set == nil {
+					labels, set = g.Labels, newLabelSet(g.Labels, module)
+				}
+				t = newTarget(t.ID, module, labels, set)
+				s.known[t.ID] = t
+				seen[t] = struct{}{}
+				u.Relabeled = append(u.Relabeled, t)
 				continue
 			}
-			t := newTarget(id, target, module, g.Labels)
-			s.known[id] = t
-			delete(s.restored, id)
+			if set == nil {
+				labels, set = g.Labels, newLabelSet(g.Labels, module)
+			}
+			t := newTarget(string(key), module, labels, set)
+			s.known[t.ID] = t
+			seen[t] = struct{}{}
+			delete(s.restored, t.ID)
 			u.Added = append(u.Added, t)
 		}
 	}
@@ -163,21 +183,22 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 
 // removals returns the checks and saved states the list does not name,
 // unless the guard holds them, and forgets them.
-func (s *Source) removals(seen map[string]bool, before int, announced func(string) bool, now time.Time) []string {
+func (s *Source) removals(seen map[*Target]struct{}, before int, announced func(string) bool, now time.Time) []string {
 	var gone []string
 	nAnnounced, goneAnnounced := 0, 0
-	for _, id := range sortedKeys(s.known) {
+	for id, t := range s.known {
 		a := announced(id)
 		if a {
 			nAnnounced++
 		}
-		if !seen[id] {
+		if _, ok := seen[t]; !ok {
 			gone = append(gone, id)
 			if a {
 				goneAnnounced++
 			}
 		}
 	}
+	sort.Strings(gone) // only those: sorting every known id took most of a refresh
 	for _, id := range sortedKeys(s.restored) {
 		gone = append(gone, id)
 		if announced(id) {
@@ -191,7 +212,9 @@ func (s *Source) removals(seen map[string]bool, before int, announced func(strin
 	for _, id := range gone {
 		delete(s.known, id)
 	}
-	clear(s.restored)
+	// A new map: clear (or deleting each entry) keeps the old table,
+	// sized for every check the last run saved.
+	s.restored = map[string]bool{}
 	return gone
 }
 

@@ -40,8 +40,8 @@ func TestSourceApply(t *testing.T) {
 	if !slices.Equal(ids(u.Added), []string{"http_2xx a", "http_2xx b"}) || len(u.Relabeled)+len(u.Removed) != 0 {
 		t.Fatalf("first list: %+v", u)
 	}
-	if a, _ := s.Get("http_2xx a"); a.Labels["group"] != "web" || a.AlertLabels["instance"] != "a" || a.AlertLabels["alertname"] != AlertName ||
-		a.MatchLabels["module"] != "http_2xx" || a.Fingerprint == "" {
+	if a, _ := s.Get("http_2xx a"); a.Labels["group"] != "web" || a.AlertLabels()["instance"] != "a" || a.AlertLabels()["alertname"] != AlertName ||
+		a.MatchLabels()["module"] != "http_2xx" || a.Fingerprint() == "" {
 		t.Errorf("the first group naming a check wins: %+v", a)
 	}
 	u = s.Apply(list("a", "http_2xx", "db", "b", "http_2xx", "web", "c", "tcp_connect", "db"), nobody, t0)

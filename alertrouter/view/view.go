@@ -30,6 +30,12 @@ type View struct {
 	// Alerts are the Prometheus alerts the router knows, firing first.
 	Alerts   []AlertView
 	Exporter ExporterView
+	// Locations are the exporters' health when checks are probed from
+	// several locations (in configuration order); empty with one.
+	Locations []LocationView
+	// Degraded are the checks some location fails while fewer than the
+	// quorum do (no DOWN), at most MaxProblems of them, by target.
+	Degraded []CheckView
 	// Grouped is how many notifications wait in groups (group_wait).
 	Grouped int
 }
@@ -58,6 +64,9 @@ type CheckView struct {
 	SuppressedBy string
 	// Notified lists the receivers told about the current incident.
 	Notified []string
+	// Locations is the last probe round from each location, when the
+	// check is probed from several.
+	Locations []notify.LocationResult
 }
 
 // AlertView is one alert received on the Alertmanager API, shaped like
@@ -79,6 +88,12 @@ type ExporterView struct {
 	Reachable bool
 	Since     time.Time
 	LastError string
+}
+
+// LocationView is one location's exporter health.
+type LocationView struct {
+	Location string
+	ExporterView
 }
 
 // Publisher holds the latest View.
@@ -142,9 +157,11 @@ func OrEmpty(s []string) []string {
 // publishes. Only the pipeline's goroutine touches them.
 type Marks struct {
 	Counts, Problems, Alerts, Exporter, Grouped bool
+	// Degraded: a check's locations changed (several locations).
+	Degraded bool
 }
 
 // Any reports whether something changed.
 func (m *Marks) Any() bool {
-	return m.Counts || m.Problems || m.Alerts || m.Exporter || m.Grouped
+	return m.Counts || m.Problems || m.Alerts || m.Exporter || m.Grouped || m.Degraded
 }

@@ -230,6 +230,11 @@ type pageData struct {
 	Total, Up, Down, Unknown, Flapping int
 	Firing, ActiveSilences             int
 	Exporter                           *view.ExporterView // set when unreachable
+	// Locations are set when checks are probed from several locations;
+	// Degraded the checks some of them fail (fewer than the quorum).
+	Locations     []view.LocationView
+	Degraded      []view.CheckView
+	DegradedCount int
 
 	Problems                  []view.CheckView
 	ProblemCount, Page, Pages int
@@ -284,6 +289,9 @@ func (p *Page) data(page int) *pageData {
 	if x := v.Exporter; x.URL != "" && !x.Reachable {
 		d.Exporter = &x
 	}
+	d.Locations = v.Locations
+	d.DegradedCount = len(v.Degraded)
+	d.Degraded = v.Degraded[:min(len(v.Degraded), p.o.PageSize)]
 
 	d.ProblemCount = len(v.Problems)
 	d.ProblemsOmitted = v.ProblemsOmitted

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -563,7 +565,10 @@ func TestServerTimeouts(t *testing.T) {
 			}
 		}()
 		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		if _, err := io.Copy(io.Discard, c); err != nil {
+		// A close with our unread bytes in the router's buffer is a reset
+		// (RFC 1122 4.2.2.13): closed all the same. Only the deadline means
+		// the router kept the connection.
+		if _, err := io.Copy(io.Discard, c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("%s: the router did not close the connection: %v", what, err)
 		}
 	}

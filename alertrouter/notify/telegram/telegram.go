@@ -59,6 +59,8 @@ type Notifier struct {
 	botID        string // the public part of the token, for rate-limit keys
 	now          func() time.Time
 
+	messages MessageLog // with actions: messages with buttons
+
 	mu     sync.Mutex
 	chatID config.ChatID // the configured chat, or where it migrated to
 }
@@ -66,7 +68,7 @@ type Notifier struct {
 // New validates cfg and returns its notifier. A bot_token_file is read here
 // (to fail early) and again at every send (so a rotated token needs no
 // reload).
-func New(cfg config.TelegramConfig, logger *slog.Logger) (*Notifier, error) {
+func New(cfg config.TelegramConfig, logger *slog.Logger, opts ...Option) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,6 +86,9 @@ func New(cfg config.TelegramConfig, logger *slog.Logger) (*Notifier, error) {
 	}
 	if n.apiURL == "" {
 		n.apiURL = DefaultAPIURL
+	}
+	for _, o := range opts {
+		o(n)
 	}
 	token, err := n.token()
 	if err != nil {
@@ -160,6 +165,9 @@ func (n *Notifier) RateLimits() []notify.Rate {
 func (n *Notifier) Notify(ctx context.Context, msg *notify.Notification) (bool, error) {
 	if !n.sendResolved && msg.Status == notify.StatusResolved && msg.Kind != notify.KindTest {
 		n.logger.Debug("Not sending a resolved notification (send_resolved: false)", "key", msg.Key)
+		if n.cfg.Actions {
+			n.removeButtons(ctx, msg)
+		}
 		return false, nil
 	}
 	text, html, err := n.render(msg)
@@ -174,17 +182,27 @@ func (n *Notifier) Notify(ctx context.Context, msg *notify.Notification) (bool, 
 	if !html {
 		parseMode = ""
 	}
+	var buttons *Keyboard
+	if n.cfg.Actions {
+		buttons = keyboard(msg)
+	}
 	// At most one migration and one plain-text resend: each changes the
 	// request, and neither can recur for the new one.
 	migrated, downgraded := false, false
 	for {
 		chat := n.ChatID()
-		res, err := n.send(ctx, token, chat, text, parseMode)
+		res, err := n.send(ctx, token, chat, text, parseMode, buttons)
 		if err != nil {
 			return true, fmt.Errorf("telegram: chat %s: %w", chat, notify.RedactError(err, token))
 		}
 		switch {
 		case res.OK:
+			if buttons != nil {
+				n.sentWithButtons(msg, res, text, parseMode, buttons)
+			}
+			if n.cfg.Actions {
+				n.removeButtons(ctx, msg)
+			}
 			return false, nil
 		case res.Parameters.MigrateToChatID != 0 && !migrated:
 			migrated = true
@@ -296,6 +314,7 @@ type sendMessageRequest struct {
 	ParseMode           string              `json:"parse_mode,omitempty"`
 	DisableNotification bool                `json:"disable_notification,omitempty"`
 	LinkPreviewOptions  *linkPreviewOptions `json:"link_preview_options,omitempty"`
+	ReplyMarkup         *Keyboard           `json:"reply_markup,omitempty"`
 }
 
 type linkPreviewOptions struct {
@@ -311,14 +330,19 @@ type apiResponse struct {
 		MigrateToChatID int64 `json:"migrate_to_chat_id"`
 		RetryAfter      int   `json:"retry_after"`
 	} `json:"parameters"`
+	Result json.RawMessage `json:"result"`
 
 	StatusCode int         `json:"-"`
 	Header     http.Header `json:"-"`
 	raw        []byte
 }
 
-func (n *Notifier) send(ctx context.Context, token string, chat config.ChatID, text, parseMode string) (*apiResponse, error) {
+// result decodes the answer's result.
+func (r *apiResponse) result(v any) error { return json.Unmarshal(r.Result, v) }
+
+func (n *Notifier) send(ctx context.Context, token string, chat config.ChatID, text, parseMode string, buttons *Keyboard) (*apiResponse, error) {
 	req := sendMessageRequest{
+		ReplyMarkup:         buttons,
 		ChatID:              chat.String(),
 		MessageThreadID:     n.cfg.MessageThreadID,
 		Text:                text,

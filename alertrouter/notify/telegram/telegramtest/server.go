@@ -1,10 +1,14 @@
 // Package telegramtest is a strict in-process fake of the Telegram Bot API
-// for tests: sendMessage, getMe and getUpdates, written to the documented contract
+// for tests: sendMessage, getMe, getUpdates (offsets, long polling, 409
+// when two pollers compete), answerCallbackQuery, editMessageText and
+// editMessageReplyMarkup, written to the documented contract
 // (https://core.telegram.org/bots/api). It checks the token, the chat, the
 // text length and the HTML entities like Telegram does, records what it
 // accepted, and can be told to fail the way Telegram fails: server errors,
 // flood control (429 with retry_after), a group upgraded to a supergroup
-// (migrate_to_chat_id), a blocked bot, a revoked token.
+// (migrate_to_chat_id), a blocked bot, a revoked token. Tests play the
+// people in the chat with PressButton and UserSays, and read every call
+// the bot made with Calls and Transcript.
 //
 //	srv := telegramtest.Start(t, "123:secret")
 //	srv.AddChat(telegramtest.Chat{ID: -1001234567890, Type: "supergroup"})
@@ -55,6 +59,11 @@ type Message struct {
 	ParseMode           string
 	DisableNotification bool
 	LinkPreviewDisabled bool
+	// ReplyMarkup is the message's inline keyboard now (nil: none).
+	ReplyMarkup *InlineKeyboard
+	// Edits counts the edits of the message (editMessageText and
+	// editMessageReplyMarkup).
+	Edits int
 }
 
 // Failure is an error answer to send instead of handling a request.
@@ -106,18 +115,30 @@ type Server struct {
 	requests int
 	nextID   int64
 	updates  []update
+	// nextUpdate numbers updates; Telegram's ids increase by one.
+	nextUpdate int64
+	// arrived is closed (and replaced) when an update arrives: long polls
+	// wait on it.
+	arrived chan struct{}
+	// polling is the getUpdates request waiting now, if any.
+	polling   *poll
+	conflicts int
+	queries   map[string]*callbackQuery
+	answers   []Answer
+	calls     []Call
 }
 
 // update is what getUpdates returns: a message someone posted where the
-// bot can see it.
+// bot can see it, or a button pressed.
 type update struct {
-	ID      int64          `json:"update_id"`
-	Message map[string]any `json:"message"`
+	ID            int64          `json:"update_id"`
+	Message       map[string]any `json:"message,omitempty"`
+	CallbackQuery map[string]any `json:"callback_query,omitempty"`
 }
 
 // New starts a fake for the bot with this token. Close it when done.
 func New(token string) *Server {
-	s := &Server{token: token, nextID: 1}
+	s := &Server{token: token, nextID: 1, nextUpdate: 1, arrived: make(chan struct{}), queries: map[string]*callbackQuery{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	s.URL = s.srv.URL
 	return s
@@ -170,9 +191,9 @@ func (s *Server) UserPosts(chatID int64, from, text string) {
 	if chat == nil {
 		panic(fmt.Sprintf("telegramtest: UserPosts to chat %d, which was not added", chatID))
 	}
-	s.updates = append(s.updates, update{ID: int64(len(s.updates)) + 1, Message: map[string]any{
+	s.addUpdateLocked(update{Message: map[string]any{
 		"message_id": s.nextID, "date": time.Now().Unix(), "chat": chat, "text": text,
-		"from": map[string]any{"id": 1000 + len(s.updates), "is_bot": false, "first_name": from},
+		"from": map[string]any{"id": 1000 + s.nextUpdate, "is_bot": false, "first_name": from},
 	}})
 	s.nextID++
 }
@@ -250,6 +271,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, Unauthorized())
 		return
 	}
+	rec := s.record(w, method, r)
+	defer rec.done()
+	w = rec
 	s.mu.Lock()
 	var failure *Failure
 	if len(s.failures) > 0 {
@@ -272,6 +296,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.sendMessage(w, r)
 	case "getupdates":
 		s.getUpdates(w, r)
+	case "answercallbackquery":
+		s.answerCallbackQuery(w, r)
+	case "editmessagetext":
+		s.editMessageText(w, r)
+	case "editmessagereplymarkup":
+		s.editMessageReplyMarkup(w, r)
 	default:
 		writeFailure(w, Failure{Status: http.StatusNotFound, Description: "Not Found"})
 	}
@@ -289,6 +319,7 @@ type sendMessageParams struct {
 	LinkPreviewOptions    *struct {
 		IsDisabled bool `json:"is_disabled"`
 	} `json:"link_preview_options"`
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
 }
 
 func readParams(r *http.Request) (*sendMessageParams, string) {
@@ -317,6 +348,9 @@ func readParams(r *http.Request) (*sendMessageParams, string) {
 	}
 	p.DisableNotification = r.Form.Get("disable_notification") == "true"
 	p.DisableWebPagePreview = r.Form.Get("disable_web_page_preview") == "true"
+	if v := r.Form.Get("reply_markup"); v != "" {
+		p.ReplyMarkup = json.RawMessage(v) // serialized JSON in a form
+	}
 	return p, ""
 }
 
@@ -342,6 +376,10 @@ func chatRef(raw json.RawMessage) (string, bool) {
 func (s *Server) findChat(ref string) (Chat, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.findChatLocked(ref)
+}
+
+func (s *Server) findChatLocked(ref string) (Chat, bool) {
 	for _, c := range s.chats {
 		if strconv.FormatInt(c.ID, 10) == ref || (c.Username != "" && strings.EqualFold(c.Username, ref)) {
 			return c, true
@@ -410,8 +448,14 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, problem)
 		return
 	}
+	markup, problem := parseMarkup(p.ReplyMarkup)
+	if problem != "" {
+		badRequest(w, problem)
+		return
+	}
 	s.mu.Lock()
 	m := Message{
+		ReplyMarkup:         markup,
 		MessageID:           s.nextID,
 		ChatID:              chat.ID,
 		ChatRef:             ref,
@@ -436,27 +480,8 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		result["message_thread_id"] = m.MessageThreadID
 		result["is_topic_message"] = true
 	}
+	if markup != nil {
+		result["reply_markup"] = markup
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
-}
-
-// getUpdates returns the updates from offset on (default: all), as the Bot
-// API does for a bot without a webhook.
-func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request) {
-	offset := int64(0)
-	if v := r.FormValue("offset"); v != "" {
-		var err error
-		if offset, err = strconv.ParseInt(v, 10, 64); err != nil {
-			badRequest(w, "invalid offset")
-			return
-		}
-	}
-	s.mu.Lock()
-	out := []update{}
-	for _, u := range s.updates {
-		if u.ID >= offset {
-			out = append(out, u)
-		}
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": out})
 }
