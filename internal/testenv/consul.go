@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,15 +44,24 @@ type Consul struct {
 func StartConsul(t testing.TB, extraArgs ...string) *Consul {
 	t.Helper()
 	c := &Consul{t: t, bin: ConsulBinary(t)}
-	port := FreePort(t)
-	c.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-	c.args = append([]string{"agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-node=vigie-test",
-		fmt.Sprintf("-http-port=%d", port), "-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
-		fmt.Sprintf("-server-port=%d", FreePort(t)),
-		fmt.Sprintf("-serf-lan-port=%d", FreePort(t)),
-		fmt.Sprintf("-serf-wan-port=%d", FreePort(t)),
-		"-log-level=warn"}, extraArgs...)
-	c.Start()
+	// A free port may be taken by another test before the agent binds
+	// it (the machine is shared): then try other ports.
+	for attempt := 0; ; attempt++ {
+		port := FreePort(t)
+		c.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		c.args = append([]string{"agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-node=vigie-test",
+			fmt.Sprintf("-http-port=%d", port), "-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
+			fmt.Sprintf("-server-port=%d", FreePort(t)),
+			fmt.Sprintf("-serf-lan-port=%d", FreePort(t)),
+			fmt.Sprintf("-serf-wan-port=%d", FreePort(t)),
+			"-log-level=warn"}, extraArgs...)
+		if c.start() || attempt == 4 {
+			break
+		}
+	}
+	if c.cmd == nil {
+		t.Fatalf("consul could not bind its ports:\n%s", c.out)
+	}
 	t.Cleanup(func() {
 		c.Stop()
 		if t.Failed() {
@@ -64,6 +74,14 @@ func StartConsul(t testing.TB, extraArgs ...string) *Consul {
 // Start starts the agent (again, after Stop: with an empty catalog and KV,
 // as a dev agent keeps nothing) and waits for its leader.
 func (c *Consul) Start() {
+	c.t.Helper()
+	if !c.start() {
+		c.t.Fatalf("consul could not bind its ports:\n%s", c.out)
+	}
+}
+
+// start starts the agent; false when a port was taken meanwhile.
+func (c *Consul) start() bool {
 	c.t.Helper()
 	c.out = &Buffer{}
 	c.cmd = exec.Command(c.bin, c.args...)
@@ -83,11 +101,15 @@ func (c *Consul) Start() {
 			body, _ := io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && len(bytes.Trim(body, "\"\n")) > 0 {
-				return
+				return true
 			}
 		}
 		select {
 		case <-c.waitc:
+			c.cmd = nil
+			if strings.Contains(c.out.String(), "address already in use") {
+				return false
+			}
 			c.t.Fatalf("consul exited:\n%s", c.out)
 		default:
 		}
