@@ -19,7 +19,7 @@ BINARIES  := $(patsubst cmd/%/,%,$(dir $(wildcard cmd/*/main.go)))
 GOLANGCI_LINT_VERSION := 2.14.0
 GOLANGCI_LINT         ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 
-.PHONY: all build run test unit fuzz vet lint bench promu-build tarball docker clean
+.PHONY: cluster-killloop all build run test unit fuzz vet lint bench promu-build tarball docker clean
 
 all: build test
 
@@ -54,6 +54,15 @@ lint:
 		GOBIN="$(dir $(GOLANGCI_LINT))" $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_LINT_VERSION); }
 	@echo ">> golangci-lint"
 	$(GOLANGCI_LINT) run ./...
+
+# A measurement, not a test of make test: SIGKILLs random members of a
+# three-router cluster on a real Consul and prints the notifications lost
+# and duplicated (KILLS=30 by default; SEED=n replays a run).
+KILLS ?= 30
+cluster-killloop:
+	@echo ">> cluster kill loop ($(KILLS) kills)"
+	VIGIE_CONSUL_BIN="$${VIGIE_CONSUL_BIN:-$$(../shared/tools/install-consul)}" VIGIE_CLUSTER_KILLS=$(KILLS) VIGIE_CLUSTER_SEED=$(SEED) \
+		$(GO) test -count=1 -timeout 60m -run '^TestClusterKillLoop$$' -v ./cmd/vigie_router/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

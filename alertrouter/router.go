@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter/alerts"
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
+	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/alertrouter/dispatch"
 	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
@@ -49,6 +50,10 @@ type Options struct {
 	// Limits bound what clients can make the router hold (zero: no
 	// limit; the flags give defaults).
 	Limits Limits
+	// AdvertiseURL is the cluster.advertise_url used when the
+	// configuration sets none (main derives it from the listen address);
+	// ExternalURL comes first.
+	AdvertiseURL string
 	// TelegramLeader says whether this router polls the Telegram bots
 	// with actions (a cluster's leader); nil: it always does.
 	TelegramLeader telegrambot.Leader
@@ -98,6 +103,13 @@ type Router struct {
 	receivers atomic.Pointer[receiverSet]
 	reloader  *webserver.Reloader
 	ready     atomic.Bool
+
+	// cluster and shared are set when the configuration has a cluster
+	// block: the store the pipeline, dispatch and silences use is then
+	// shared, the local one stays behind it.
+	cluster *cluster.Cluster
+	shared  *cluster.Store
+	leader  *cluster.Leader
 }
 
 // CheckConfig loads the configuration and builds every integration, as
@@ -152,6 +164,12 @@ func New(o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Cluster != nil {
+		if err := r.joinCluster(cfg); err != nil {
+			_ = r.store.Close() // the error that matters is err
+			return nil, err
+		}
+	}
 	// History lives next to the store, in its own files (package history).
 	r.history, err = history.Open(history.Options{
 		Path: o.StoragePath, Config: cfg, Clock: o.Clock, Logger: o.Logger.With("component", "history"),
@@ -169,7 +187,7 @@ func New(o Options) (*Router, error) {
 	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store},
 		r.history.Collector())
 	r.bots = telegrambot.New(telegrambot.Options{
-		Store: r.store, Pipeline: r.pipeline, Silences: r.silences, Leader: o.TelegramLeader,
+		Store: r.store, Pipeline: r.pipeline, Silences: r.silences, Leader: r.telegramLeader(),
 		Clock: o.Clock, Logger: o.Logger.With("component", "telegram"), Metrics: telegrambot.NewMetrics(o.Registry),
 	})
 	if err := r.bots.Apply(cfg); err != nil {
@@ -180,13 +198,13 @@ func New(o Options) (*Router, error) {
 	r.api = api.New(api.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Config: r.Config, Logger: o.Logger.With("component", "api"),
 		Registerer: o.Registry, Name: clusterName(), Started: o.Clock.Now(), Now: o.Clock.Now,
-		Limits: o.Limits.API, Refused: refused,
+		Limits: o.Limits.API, Refused: refused, Cluster: r.clusterStatus(),
 	})
 	r.page = web.New(web.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
 		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.history,
-		GroupLabel: o.PublicStatus.Label,
+		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(),
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
@@ -212,13 +230,17 @@ func registerLimitMetrics(reg *prometheus.Registry) *prometheus.CounterVec {
 // store.
 func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integration, damage *store.Damage) error {
 	o := r.opts
+	var st store.Interface = r.store
+	if r.shared != nil {
+		st = r.shared
+	}
 	var err error
-	r.silences, err = silence.New(silence.Options{Store: r.store, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences"), Clock: o.Clock})
+	r.silences, err = silence.New(silence.Options{Store: st, Limits: o.Limits.Silences, Logger: o.Logger.With("component", "silences"), Clock: o.Clock})
 	if err != nil {
 		return err
 	}
 	r.dispatcher = dispatch.New(dispatch.Options{
-		Store:   r.store,
+		Store:   st,
 		Logger:  o.Logger.With("component", "dispatch"),
 		Metrics: dispatch.NewMetrics(o.Registry),
 		Clock:   o.Clock,
@@ -228,7 +250,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 	r.dispatcher.SetAlertReceivers(cfg.ExporterReceivers())
 	r.pipeline, err = pipeline.New(pipeline.Options{
 		Config:      cfg,
-		Store:       r.store,
+		Store:       st,
 		Dispatcher:  r.dispatcher,
 		Exporter:    o.Exporter,
 		Logger:      o.Logger.With("component", "pipeline"),
@@ -238,7 +260,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 		Muter:       r.silences,
 		MaxAlerts:   o.Limits.MaxAlerts,
 		StoreDamage: damage,
-		Observers:   []pipeline.Observer{r.history},
+		Observers:   r.observers(),
 	})
 	return err
 }
@@ -273,6 +295,20 @@ func (r *Router) Run(ctx context.Context) (err error) {
 		}
 	}()
 	var wg sync.WaitGroup
+	if r.cluster != nil {
+		// The cluster runs until the rest has stopped: leaving it hands
+		// this member's checks and pending notifications to the others.
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		var cwg sync.WaitGroup
+		defer func() { cancel(); cwg.Wait() }()
+		r.runCluster(cctx, &cwg)
+		// Probe only this member's share from the start, when Consul
+		// answers in time.
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		r.cluster.WaitFirstView(wctx)
+		wcancel()
+		r.setOwner()
+	}
 	errc := make(chan error, 6)
 	for _, run := range []func(context.Context) error{r.dispatcher.Run, r.pipeline.Run, r.silences.Run, r.page.Run, r.history.Run, r.bots.Run} {
 		wg.Add(1)
@@ -355,6 +391,7 @@ func (r *Router) apply() error {
 	if err := r.bots.Apply(cfg); err != nil {
 		return err // Check passed: only a token file that went away
 	}
+	r.warnClusterChange(r.cfg.Load(), cfg)
 	r.history.SetConfig(cfg)
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})

@@ -73,6 +73,9 @@ type Options struct {
 	Refused *prometheus.CounterVec
 	// Name identifies this router in /api/v2/status (cluster.name).
 	Name string
+	// Cluster, when set, gives /api/v2/status's cluster (a router in a
+	// cluster); nil: the router is alone, "ready" with no peers.
+	Cluster func() ClusterStatus
 	// Started is the start time reported as uptime.
 	Started time.Time
 	// Now defaults to time.Now.
@@ -144,8 +147,12 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		}
 		original = string(out)
 	}
+	cluster := ClusterStatus{Name: a.o.Name, Status: "ready", Peers: []PeerStatus{}}
+	if a.o.Cluster != nil {
+		cluster = a.o.Cluster()
+	}
 	writeJSON(w, http.StatusOK, Status{
-		Cluster: ClusterStatus{Name: a.o.Name, Status: "ready", Peers: []PeerStatus{}},
+		Cluster: cluster,
 		VersionInfo: VersionInfo{
 			Version: version.Version, Revision: version.GetRevision(), Branch: version.Branch,
 			BuildUser: version.BuildUser, BuildDate: version.BuildDate, GoVersion: version.GoVersion,

@@ -69,6 +69,9 @@ type RouterConfig struct {
 	// maintenance windows (mute_time_intervals) or working hours
 	// (active_time_intervals).
 	TimeIntervals []TimeIntervalSet `yaml:"time_intervals,omitempty"`
+	// Cluster, when set, makes the router a member of a cluster of
+	// routers coordinated through Consul (nil: a router alone).
+	Cluster *ClusterConfig `yaml:"cluster,omitempty"`
 
 	source []byte // the YAML it was parsed from, to locate later errors
 	// locations are the exporters probed, resolved by validate.
@@ -450,6 +453,11 @@ func (c *RouterConfig) validate() error {
 	}
 	if err := c.Delivery.validate(); err != nil {
 		return schema.At(err, "delivery")
+	}
+	if c.Cluster != nil {
+		if err := c.Cluster.validate(); err != nil {
+			return schema.At(err, "cluster")
+		}
 	}
 	if c.Global.ResolveTimeout <= 0 {
 		return schema.At(errors.New("must be positive"), "global", "resolve_timeout")

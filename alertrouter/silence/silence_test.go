@@ -378,3 +378,43 @@ func TestGCOnTheClock(t *testing.T) {
 		t.Fatal("an old silence was not forgotten")
 	}
 }
+
+// TestApplyShared: a silence from another router is taken when newer, and
+// an older copy does not replace the one known.
+func TestApplyShared(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	now := time.Now().UTC()
+	s, err := New(Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &store.SilenceRecord{ID: "11111111-1111-1111-1111-111111111111", Matchers: []store.SilenceMatcher{{Name: "job", Value: "x", IsEqual: true}},
+		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour), UpdatedAt: now, CreatedBy: "a", Comment: "c"}
+	if n := s.Apply([]*store.SilenceRecord{rec}); n != 1 {
+		t.Fatalf("applied %d, want 1", n)
+	}
+	if got := s.Muted(map[string]string{"job": "x"}, now); len(got) != 1 {
+		t.Fatalf("muted by %v, want the shared silence", got)
+	}
+	older := *rec
+	older.UpdatedAt, older.EndsAt = now.Add(-time.Second), now.Add(2*time.Hour)
+	if n := s.Apply([]*store.SilenceRecord{&older}); n != 0 {
+		t.Fatalf("an older copy was applied")
+	}
+	expired := *rec
+	expired.UpdatedAt, expired.EndsAt = now.Add(time.Second), now.Add(-time.Second)
+	if n := s.Apply([]*store.SilenceRecord{&expired}); n != 1 {
+		t.Fatalf("the expiry was not applied")
+	}
+	if got := s.Muted(map[string]string{"job": "x"}, now); len(got) != 0 {
+		t.Fatalf("still muted by %v after the shared expiry", got)
+	}
+	saved, err := st.LoadSilences()
+	if err != nil || len(saved) != 1 || !saved[0].EndsAt.Equal(expired.EndsAt) {
+		t.Fatalf("saved %v, %v; want the expired silence", saved, err)
+	}
+}

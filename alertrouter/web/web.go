@@ -98,6 +98,22 @@ type Options struct {
 	// GroupLabel is the label /groups groups by unless asked (default
 	// "group").
 	GroupLabel string
+	// Cluster describes the router's cluster; nil: the page has no
+	// cluster section (a router alone).
+	Cluster func() *Cluster
+}
+
+// Cluster is what the page shows of a router cluster.
+type Cluster struct {
+	Name    string // this member's
+	Status  string // "ready" or "settling"
+	Members []ClusterMember
+}
+
+// ClusterMember is one live member and the checks it probes.
+type ClusterMember struct {
+	Name, Address string
+	Checks        int
 }
 
 // Page serves the status page.
@@ -241,6 +257,8 @@ type pageData struct {
 	// receivers section.
 	Receivers []receiverRow
 	Testable  bool
+
+	Cluster *Cluster
 }
 
 type silenceRow struct {
@@ -298,6 +316,9 @@ func (p *Page) data(page int) *pageData {
 
 	d.Notifications, d.NotificationsError = p.notifications(now, v.Alerts)
 	d.Receivers, d.Testable = p.receiverRows()
+	if p.o.Cluster != nil {
+		d.Cluster = p.o.Cluster()
+	}
 
 	if p.o.Silences != nil {
 		// Listed as Alertmanager orders them: active, pending, expired.

@@ -123,6 +123,9 @@ func run(args []string) int {
 		Logger:      logger,
 		Registry:    reg,
 		Limits:      limits,
+		// A cluster member without advertise_url or external URL is
+		// reached at its first listen address.
+		AdvertiseURL: listenURL(*server.Web.WebListenAddresses),
 		PublicStatus: func() alertrouter.PublicStatus {
 			for g := range strings.SplitSeq(publicGroups, ",") {
 				if g = strings.TrimSpace(g); g != "" {
@@ -166,6 +169,24 @@ func run(args []string) int {
 		code = 1
 	}
 	return code
+}
+
+// listenURL is the http URL of the first listen address (the host name
+// when it listens on every address); with TLS, set cluster.advertise_url.
+func listenURL(addrs []string) string {
+	if len(addrs) == 0 {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addrs[0])
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // servePublic serves the public status page on its own listener until

@@ -1,0 +1,174 @@
+package alertrouter
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/api"
+	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
+	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
+	"github.com/vigie-monitoring/vigie/alertrouter/web"
+)
+
+// joinCluster prepares the member of a cluster (the configuration's
+// cluster block) and the shared store in front of the local one.
+func (r *Router) joinCluster(cfg *config.RouterConfig) error {
+	o := r.opts
+	advertise := o.ExternalURL
+	if advertise == "" {
+		advertise = cfg.ExternalURL
+	}
+	if advertise == "" {
+		advertise = o.AdvertiseURL
+	}
+	c, err := cluster.New(cluster.Options{
+		Config: *cfg.Cluster, AdvertiseURL: advertise,
+		Logger: o.Logger.With("component", "cluster"), Registerer: o.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	r.cluster = c
+	r.shared = cluster.NewStore(c, r.store, cluster.StoreOptions{
+		ReminderWindow: reminderWindow(cfg), Successes: maxSuccesses(cfg),
+		Logger: o.Logger.With("component", "cluster"), Registerer: o.Registry,
+	})
+	r.leader = c.NewLeader("leader")
+	return nil
+}
+
+// reminderWindow is half the shortest repeat interval: two members'
+// reminders of the same alerts closer than that are one reminder.
+func reminderWindow(cfg *config.RouterConfig) time.Duration {
+	w := time.Duration(0)
+	for _, rule := range cfg.Rules {
+		if d := rule.RepeatInterval.Std(); d > 0 && (w == 0 || d < w) {
+			w = d
+		}
+	}
+	return w / 2
+}
+
+// maxSuccesses is the most successes a rule needs to announce UP: the
+// successes after which a member announces the end of an incident another
+// member announced.
+func maxSuccesses(cfg *config.RouterConfig) int {
+	n := 0
+	for _, rule := range cfg.Rules {
+		n = max(n, rule.Successes)
+	}
+	return n
+}
+
+// observers are the pipeline's taps: the history, and the shared store
+// in a cluster.
+func (r *Router) observers() []pipeline.Observer {
+	obs := []pipeline.Observer{r.history}
+	if r.shared != nil {
+		obs = append(obs, r.shared)
+	}
+	return obs
+}
+
+// runCluster starts the membership, the leader lock and the shared store
+// and follows membership changes with the ownership filter.
+func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
+	r.shared.SetSubmit(r.dispatcher.Submit)
+	wg.Add(4)
+	go func() { defer wg.Done(); _ = r.cluster.Run(ctx) }() // Run logs its own trouble
+	go func() { defer wg.Done(); _ = r.leader.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		r.shared.Run(ctx, func(recs []*store.SilenceRecord) { r.silences.Apply(recs) })
+	}()
+	ch, stop := r.cluster.Changes()
+	go func() {
+		defer wg.Done()
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				r.setOwner()
+			}
+		}
+	}()
+}
+
+// setOwner gives the pipeline the ownership of the current membership.
+func (r *Router) setOwner() {
+	owned := r.cluster.Owner()
+	r.shared.SetOwner(owned)
+	r.pipeline.SetOwner(owned)
+}
+
+// clusterStatus is /api/v2/status's cluster (nil: alone, as before).
+func (r *Router) clusterStatus() func() api.ClusterStatus {
+	if r.cluster == nil {
+		return nil
+	}
+	return func() api.ClusterStatus {
+		st := r.cluster.Status()
+		out := api.ClusterStatus{Name: st.Name, Status: st.Status, Peers: make([]api.PeerStatus, 0, len(st.Peers))}
+		for _, m := range st.Peers {
+			out.Peers = append(out.Peers, api.PeerStatus{Name: m.Name, Address: m.Address})
+		}
+		return out
+	}
+}
+
+// Leader says whether this router is the one member that does what only
+// one may do (always true without a cluster).
+func (r *Router) Leader() interface{ IsLeader() bool } {
+	if r.leader == nil {
+		return alone{}
+	}
+	return r.leader
+}
+
+type alone struct{}
+
+func (alone) IsLeader() bool { return true }
+
+// warnClusterChange says that a reload does not change the cluster block
+// of a running router.
+func (r *Router) warnClusterChange(old, cfg *config.RouterConfig) {
+	if old == nil || reflect.DeepEqual(old.Cluster, cfg.Cluster) {
+		return
+	}
+	r.logger.Warn("The cluster block changed; it takes effect at the next restart (the rest of the configuration is applied now)")
+}
+
+// pageCluster is the status page's cluster section (nil: alone).
+func (r *Router) pageCluster() func() *web.Cluster {
+	if r.cluster == nil {
+		return nil
+	}
+	return func() *web.Cluster {
+		st := r.cluster.Status()
+		counts := r.shared.OwnedBy(st.Peers)
+		out := &web.Cluster{Name: st.Name, Status: st.Status}
+		for _, m := range st.Peers {
+			out.Members = append(out.Members, web.ClusterMember{Name: m.Name, Address: m.Address, Checks: counts[m.Name]})
+		}
+		return out
+	}
+}
+
+// telegramLeader decides which router polls the Telegram bots: the
+// Options' (tests), else the cluster's leader, else this router alone.
+func (r *Router) telegramLeader() telegrambot.Leader {
+	switch {
+	case r.opts.TelegramLeader != nil:
+		return r.opts.TelegramLeader
+	case r.leader != nil:
+		return r.leader
+	}
+	return nil
+}
