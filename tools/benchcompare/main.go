@@ -344,14 +344,9 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
 	routerArgs := fs.String("router-args", "", "extra flags for vigie_router, space-separated")
 	workDir := fs.String("workdir", "", "directory for configurations, logs and the router's store (kept); a temporary one, removed unless the run fails, when empty")
-	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
-	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
+	out := addOutputFlags(fs)
 	checkGoals := fs.Bool("check-goals", false, "exit with status 3 when a goal is not met")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+	if !parseArgs(fs, args, stderr) {
 		return exitUsage
 	}
 	fail := func(err error) int {
@@ -392,18 +387,8 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if cmd := os.Getenv("BENCHCOMPARE_COMMAND"); cmd != "" {
 		rep.Command = cmd
 	}
-	if *jsonOut {
-		err = rep.WriteJSON(stdout)
-	} else {
-		err = rep.WriteText(stdout)
-	}
-	if err != nil {
+	if err := out.write(rep, stdout); err != nil {
 		return fail(err)
-	}
-	if *jsonFile != "" {
-		if err := writeJSONFile(rep, *jsonFile); err != nil {
-			return fail(err)
-		}
 	}
 	if !rep.GoalsMet {
 		*keep = true
@@ -466,18 +451,10 @@ func runSD(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.HTTPShare, "http-share", 0.9, "share of http_2xx targets (the others are tcp_connect)")
 	fs.IntVar(&o.Shards, "shards", 1, "exporters, each serving shard i/n of the same file, measured one after the other")
 	fs.IntVar(&o.Requests, "requests", 200, "timed requests of each kind per exporter")
-	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
-	repo := fs.String("repo", ".", "vigie's repository, to build vigie_exporter from")
-	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
-	workDir := fs.String("workdir", "", "directory for the configuration, target file and logs (kept); a temporary one when empty")
-	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
-	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
+	ex := addExporterFlags(fs)
+	out := addOutputFlags(fs)
 	checkGoals := fs.Bool("check-goals", false, "exit with status 3 when the goal is not met")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+	if !parseArgs(fs, args, stderr) {
 		return exitUsage
 	}
 	fail := func(err error) int {
@@ -487,34 +464,21 @@ func runSD(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := o.Validate(); err != nil {
 		return fail(err)
 	}
-	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-sd-")
+	p, err := ex.prepare(ctx, "benchcompare-sd-", stderr)
 	if err != nil {
 		return fail(err)
 	}
-	defer cleanup()
-	o.WorkDir, o.ExporterArgs = dir, strings.Fields(*exporterArgs)
-	if o.Exporter, err = exporterBinary(ctx, *exporterPath, *repo, dir, stderr); err != nil {
-		return fail(err)
-	}
+	defer p.cleanup()
+	o.WorkDir, o.ExporterArgs, o.Exporter = p.dir, p.args, p.exporter
 	rep, err := benchcompare.RunSD(ctx, o)
 	if err != nil {
-		*keep = true
-		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		*p.keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", p.dir)
 		return fail(err)
 	}
 	rep.Command = commandLine(append([]string{"sd"}, args...))
-	if *jsonOut {
-		err = rep.WriteJSON(stdout)
-	} else {
-		err = rep.WriteText(stdout)
-	}
-	if err != nil {
+	if err := out.write(rep, stdout); err != nil {
 		return fail(err)
-	}
-	if *jsonFile != "" {
-		if err := writeJSONFile(rep, *jsonFile); err != nil {
-			return fail(err)
-		}
 	}
 	if *checkGoals && !rep.GoalsMet {
 		return exitGoalsMet
@@ -543,17 +507,9 @@ func runShards(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.IntVar(&o.Workers, "workers", 256, "concurrent scrapes at most")
 	fs.StringVar(&o.Host, "host", "127.0.0.1", "address of the fixtures")
 	fs.IntVar(&o.TCPBasePort, "tcp-base-port", benchcompare.DefaultScaleTCPBasePort, "port of the first TCP fixture (0: any)")
-	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
-	repo := fs.String("repo", ".", "vigie's repository, to build vigie_exporter from")
-	exporterArgs := fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated")
-	workDir := fs.String("workdir", "", "directory for the configuration, target file and logs (kept); a temporary one when empty")
-	jsonOut := fs.Bool("json", false, "print the report as JSON instead of text")
-	jsonFile := fs.String("json-file", "", "also write the report as JSON to this file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+	ex := addExporterFlags(fs)
+	out := addOutputFlags(fs)
+	if !parseArgs(fs, args, stderr) {
 		return exitUsage
 	}
 	fail := func(err error) int {
@@ -563,38 +519,110 @@ func runShards(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := o.Validate(); err != nil {
 		return fail(err)
 	}
-	dir, keep, cleanup, err := workDirectory(*workDir, "benchcompare-shards-")
+	p, err := ex.prepare(ctx, "benchcompare-shards-", stderr)
 	if err != nil {
 		return fail(err)
 	}
-	defer cleanup()
-	o.WorkDir, o.ExporterArgs = dir, strings.Fields(*exporterArgs)
-	if o.Exporter, err = exporterBinary(ctx, *exporterPath, *repo, dir, stderr); err != nil {
-		return fail(err)
-	}
+	defer p.cleanup()
+	o.WorkDir, o.ExporterArgs, o.Exporter = p.dir, p.args, p.exporter
 	rep, err := benchcompare.RunShards(ctx, o)
 	if err != nil {
-		*keep = true
-		fmt.Fprintf(stderr, "logs kept in %s\n", dir)
+		*p.keep = true
+		fmt.Fprintf(stderr, "logs kept in %s\n", p.dir)
 		return fail(err)
 	}
 	rep.Command = commandLine(append([]string{"shards"}, args...))
-	if *jsonOut {
+	if err := out.write(rep, stdout); err != nil {
+		return fail(err)
+	}
+	if !rep.Valid {
+		*p.keep = true
+		return exitError
+	}
+	return exitOK
+}
+
+// reporter is a report every subcommand prints as text or JSON.
+type reporter interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+}
+
+// outputFlags are the report flags of the subcommands.
+type outputFlags struct {
+	json *bool
+	file *string
+}
+
+func addOutputFlags(fs *flag.FlagSet) outputFlags {
+	return outputFlags{
+		json: fs.Bool("json", false, "print the report as JSON instead of text"),
+		file: fs.String("json-file", "", "also write the report as JSON to this file"),
+	}
+}
+
+// write prints rep as -json asks and writes -json-file.
+func (o outputFlags) write(rep reporter, stdout io.Writer) error {
+	var err error
+	if *o.json {
 		err = rep.WriteJSON(stdout)
 	} else {
 		err = rep.WriteText(stdout)
 	}
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	if *jsonFile != "" {
-		if err := writeJSONFile(rep, *jsonFile); err != nil {
-			return fail(err)
-		}
+	if *o.file != "" {
+		return writeJSONFile(rep, *o.file)
 	}
-	if !rep.Valid {
-		*keep = true
-		return exitError
+	return nil
+}
+
+// exporterFlags are the flags of the subcommands that start vigie_exporter
+// themselves (sd, shards).
+type exporterFlags struct {
+	path, repo, args, workDir *string
+}
+
+func addExporterFlags(fs *flag.FlagSet) exporterFlags {
+	return exporterFlags{
+		path:    fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty"),
+		repo:    fs.String("repo", ".", "vigie's repository, to build vigie_exporter from"),
+		args:    fs.String("exporter-args", "", "extra flags for vigie_exporter, space-separated"),
+		workDir: fs.String("workdir", "", "directory for the configuration, target file and logs (kept); a temporary one when empty"),
 	}
-	return exitOK
+}
+
+// prepared is what exporterFlags.prepare sets up for a run.
+type prepared struct {
+	dir, exporter string
+	args          []string
+	keep          *bool
+	cleanup       func()
+}
+
+// prepare makes the work directory and finds or builds the exporter.
+func (e exporterFlags) prepare(ctx context.Context, prefix string, stderr io.Writer) (prepared, error) {
+	dir, keep, cleanup, err := workDirectory(*e.workDir, prefix)
+	if err != nil {
+		return prepared{}, err
+	}
+	p := prepared{dir: dir, args: strings.Fields(*e.args), keep: keep, cleanup: cleanup}
+	if p.exporter, err = exporterBinary(ctx, *e.path, *e.repo, dir, stderr); err != nil {
+		cleanup()
+		return prepared{}, err
+	}
+	return p, nil
+}
+
+// parseArgs parses a subcommand's flags; false: usage error, said on stderr.
+func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return false
+	}
+	return true
 }
