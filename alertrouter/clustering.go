@@ -9,6 +9,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
 	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/incident"
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
@@ -171,4 +172,54 @@ func (r *Router) telegramLeader() telegrambot.Leader {
 		return r.leader
 	}
 	return nil
+}
+
+// telegramPipeline is what the Telegram bots act on: the pipeline, and in
+// a cluster the cluster's incidents, so that a button pressed on the
+// leader works for a check another member owns (see cluster/acks.go).
+func (r *Router) telegramPipeline() telegrambot.Pipeline {
+	if r.shared == nil {
+		return r.pipeline
+	}
+	return clusterAcks{Pipeline: r.pipeline, shared: r.shared, now: r.opts.Clock.Now}
+}
+
+// clusterAcks completes the pipeline's incidents with the cluster's: an
+// incident another member announced is current here too, and an
+// acknowledgement is recorded in Consul, where it holds back the
+// reminders of whichever member owns the check.
+type clusterAcks struct {
+	*pipeline.Pipeline
+	shared *cluster.Store
+	now    func() time.Time
+}
+
+func (p clusterAcks) Acknowledge(ctx context.Context, fingerprint string, start time.Time, by string, ack bool) (incident.Ack, error) {
+	res, err := p.Pipeline.Acknowledge(ctx, fingerprint, start, by, ack)
+	if err != nil || !res.Found {
+		return res, err
+	}
+	if !res.Current {
+		announced, err := p.shared.Announced(ctx, fingerprint, start)
+		if err != nil || !announced {
+			return res, err
+		}
+		res.Current = true
+	}
+	if !ack {
+		return res, nil
+	}
+	firstBy, firstAt, done, err := p.shared.Acknowledge(ctx, fingerprint, start, by, p.now())
+	switch {
+	case err != nil && res.Done:
+		// Acknowledged here, where the check is: its reminders stop;
+		// only a later owner would not know.
+		return res, nil
+	case err != nil:
+		return res, err
+	case res.Done || res.AckedBy != "":
+		return res, nil // this member's record stands
+	}
+	res.AckedBy, res.AckedAt, res.Done = firstBy, firstAt, done
+	return res, nil
 }

@@ -187,7 +187,7 @@ func New(o Options) (*Router, error) {
 	o.Registry.MustRegister(&outboxCollector{d: r.dispatcher, clock: o.Clock}, &silencesCollector{s: r.silences, clock: o.Clock}, &unreadableCollector{s: r.store},
 		r.history.Collector())
 	r.bots = telegrambot.New(telegrambot.Options{
-		Store: r.store, Pipeline: r.pipeline, Silences: r.silences, Leader: r.telegramLeader(),
+		Store: r.store, Pipeline: r.telegramPipeline(), Silences: r.silences, Leader: r.telegramLeader(),
 		Clock: o.Clock, Logger: o.Logger.With("component", "telegram"), Metrics: telegrambot.NewMetrics(o.Registry),
 	})
 	if err := r.bots.Apply(cfg); err != nil {

@@ -277,8 +277,12 @@ func (s *Store) claim(ctx context.Context, e *store.OutboxEntry) (claimResult, e
 	session := s.c.Session()
 	class, state, reminder, semantic := meaning(e.Notification)
 	var fps []string
+	starts := map[string]time.Time{}
 	if semantic {
 		fps = fingerprints(e.Notification)
+		for _, a := range e.Notification.Alerts {
+			starts[notify.Fingerprint(a.Labels)] = a.StartsAt
+		}
 		// Three operations for the entry, two per alert.
 		if most := (maxTxnOps - 3) / 2; len(fps) > most {
 			fps = fps[:most] // the rest are not deduplicated by meaning
@@ -303,6 +307,18 @@ func (s *Store) claim(ctx context.Context, e *store.OutboxEntry) (claimResult, e
 		}
 		told := 0
 		for _, fp := range fps {
+			if reminder {
+				// An acknowledged incident is reminded no more, whoever
+				// owns its check now.
+				ok, err := s.acked(kv, q, fp, starts[fp])
+				if err != nil {
+					return unclaimed, fmt.Errorf("consul: read acknowledgement: %w", err)
+				}
+				if ok {
+					told++
+					continue
+				}
+			}
 			key := s.announcedKey(e.Integration, class, fp)
 			pair, _, err := kv.Get(key, q)
 			if err != nil {
