@@ -183,11 +183,16 @@ type probeJSON struct {
 const NoReason = "probe failed (the exporter gives no reason)"
 
 func parseProbeAnswer(contentType string, body []byte) Result {
-	mediaType, _, _ := mime.ParseMediaType(contentType)
+	mediaType := contentType
+	if contentType != "application/json" { // what vigie sends: no parsing
+		mediaType, _, _ = mime.ParseMediaType(contentType)
+	}
 	if mediaType == "application/json" {
-		var p probeJSON
-		if err := json.Unmarshal(body, &p); err != nil {
-			return Result{Err: fmt.Errorf("exporter sent unreadable JSON: %w", err)}
+		p, ok := scanProbeJSON(body)
+		if !ok {
+			if err := json.Unmarshal(body, &p); err != nil {
+				return Result{Err: fmt.Errorf("exporter sent unreadable JSON: %w", err)}
+			}
 		}
 		if p.Success == nil {
 			return Result{Err: errors.New(`exporter sent JSON without "success"`)}
