@@ -109,6 +109,13 @@ type HTTPClient struct {
 	headers       map[string]string
 	timeout       time.Duration
 	scrapeTimeout string // X-Prometheus-Scrape-Timeout-Seconds
+	// probeBase is probeURL parsed once, nil when it has a query of its
+	// own (the request URL is then built as text and parsed each time);
+	// probeHeader the headers of every probe request, shared: neither
+	// net/http nor prometheus/common's round trippers (which clone the
+	// request first) write to a request's Header.
+	probeBase   *url.URL
+	probeHeader http.Header
 }
 
 // NewHTTPClient builds the client for cfg's exporter block.
@@ -123,14 +130,24 @@ func NewHTTPClientFor(x *config.ExporterConfig, checkTimeout time.Duration) (*HT
 	if err != nil {
 		return nil, fmt.Errorf("exporter http_config: %w", err)
 	}
-	return &HTTPClient{
+	c := &HTTPClient{
 		client:        client,
 		probeURL:      x.ProbeEndpoint(),
 		sdURL:         x.SDEndpoint(),
 		headers:       x.Headers,
 		timeout:       x.Timeout.Std(),
 		scrapeTimeout: strconv.FormatFloat(checkTimeout.Seconds(), 'f', -1, 64),
-	}, nil
+	}
+	c.probeHeader = http.Header{}
+	c.probeHeader.Set("Accept", "application/json;q=1, text/plain;q=0.5")
+	c.probeHeader.Set("X-Prometheus-Scrape-Timeout-Seconds", c.scrapeTimeout)
+	for k, v := range c.headers {
+		c.probeHeader.Set(k, v)
+	}
+	if u, err := url.Parse(c.probeURL); err == nil && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.Opaque == "" && u.Host != "" && !strings.HasSuffix(u.Host, ":") {
+		c.probeBase = u
+	}
+	return c, nil
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -141,15 +158,9 @@ func (x *HTTPClient) Probe(ctx context.Context, target, module string) Result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, x.timeout)
 	defer cancel()
-	u := x.probeURL + "?module=" + url.QueryEscape(module) + "&target=" + url.QueryEscape(target)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := x.probeRequest(ctx, target, module)
 	if err != nil {
 		return Result{Err: fmt.Errorf("build probe request: %w", err)}
-	}
-	req.Header.Set("Accept", "application/json;q=1, text/plain;q=0.5")
-	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", x.scrapeTimeout)
-	for k, v := range x.headers {
-		req.Header.Set(k, v)
 	}
 	resp, err := x.client.Do(req)
 	if err != nil {
@@ -173,6 +184,33 @@ func (x *HTTPClient) Probe(ctx context.Context, target, module string) Result {
 	return res
 }
 
+// probeRequest is the GET of /probe for one check.
+func (x *HTTPClient) probeRequest(ctx context.Context, target, module string) (*http.Request, error) {
+	query := "module=" + url.QueryEscape(module) + "&target=" + url.QueryEscape(target)
+	if x.probeBase == nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, x.probeURL+"?"+query, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = x.probeHeader
+		return req, nil
+	}
+	// What http.NewRequestWithContext builds from the URL as text, without
+	// parsing it again for every probe.
+	u := *x.probeBase
+	u.RawQuery = query
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        &u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     x.probeHeader,
+		Host:       u.Host,
+	}
+	return req.WithContext(ctx), nil
+}
+
 // probeJSON is the part of vigie's /probe JSON rendition the router reads.
 type probeJSON struct {
 	Success *bool  `json:"success"`
@@ -183,11 +221,16 @@ type probeJSON struct {
 const NoReason = "probe failed (the exporter gives no reason)"
 
 func parseProbeAnswer(contentType string, body []byte) Result {
-	mediaType, _, _ := mime.ParseMediaType(contentType)
+	mediaType := contentType
+	if contentType != "application/json" { // what vigie sends: no parsing
+		mediaType, _, _ = mime.ParseMediaType(contentType)
+	}
 	if mediaType == "application/json" {
-		var p probeJSON
-		if err := json.Unmarshal(body, &p); err != nil {
-			return Result{Err: fmt.Errorf("exporter sent unreadable JSON: %w", err)}
+		p, ok := scanProbeJSON(body)
+		if !ok {
+			if err := json.Unmarshal(body, &p); err != nil {
+				return Result{Err: fmt.Errorf("exporter sent unreadable JSON: %w", err)}
+			}
 		}
 		if p.Success == nil {
 			return Result{Err: errors.New(`exporter sent JSON without "success"`)}

@@ -51,7 +51,9 @@ func serveFakeExporter(n string) {
 	}
 	sd.WriteString("]}]")
 	sdBody := []byte(sd.String())
-	probeBody := []byte(`{"target":"x","module":"http_2xx","prober":"http","success":true,"duration_seconds":0.01,"metrics":[]}` + "\n")
+	// What vigie_exporter answers for a successful http_2xx probe (1.2 KiB
+	// with its metrics): the router reads all of it.
+	probeBody := []byte(`{"target":"https://site0.example","module":"http_2xx","prober":"http","success":true,"started_at":"2026-12-05T14:14:54.981931576Z","duration_seconds":0.006513914,"timeout_seconds":5,"log_id":0,"metrics":[{"name":"probe_dns_lookup_time_seconds","value":3.297e-06},{"name":"probe_duration_seconds","value":0.006513914},{"name":"probe_failed_due_to_regex","value":0},{"name":"probe_http_content_length","value":521},{"name":"probe_http_duration_seconds","labels":{"phase":"connect"},"value":0.001358999},{"name":"probe_http_duration_seconds","labels":{"phase":"processing"},"value":0.002151474},{"name":"probe_http_duration_seconds","labels":{"phase":"resolve"},"value":3.297e-06},{"name":"probe_http_duration_seconds","labels":{"phase":"tls"},"value":0},{"name":"probe_http_duration_seconds","labels":{"phase":"transfer"},"value":0.000919515},{"name":"probe_http_redirects","value":0},{"name":"probe_http_ssl","value":0},{"name":"probe_http_status_code","value":200},{"name":"probe_http_uncompressed_body_length","value":521},{"name":"probe_http_version","value":1},{"name":"probe_ip_addr_hash","value":3668918509},{"name":"probe_ip_protocol","value":4},{"name":"probe_success","value":1},{"name":"probe_timeout_seconds","value":5}]}` + "\n")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -71,13 +73,16 @@ func serveFakeExporter(n string) {
 // BenchmarkRouter10kChecks schedules 10,000 checks at a 60 s interval
 // (override with VIGIE_BENCH_CHECKS, VIGIE_BENCH_INTERVAL) through the
 // real HTTP client against a fake exporter in another process, for
-// VIGIE_BENCH_DURATION (default 20s) after the target list is loaded, and
-// reports the router's CPU (share of one core, per probe) and memory.
+// VIGIE_BENCH_DURATION (default 20s) after the target list is loaded and
+// VIGIE_BENCH_WARMUP (default none), and reports the router's CPU (share
+// of one core, per probe) and memory. VIGIE_BENCH_CPUPROFILE=<prefix>
+// writes the CPU profile of the measured time to <prefix>.router.
 // Run: go test ./alertrouter/pipeline/ -run '^$' -bench Router10k -benchtime 1x
 func BenchmarkRouter10kChecks(b *testing.B) {
 	checks := envInt("VIGIE_BENCH_CHECKS", 10000)
 	interval := envDuration("VIGIE_BENCH_INTERVAL", 60*time.Second)
 	duration := envDuration("VIGIE_BENCH_DURATION", 20*time.Second)
+	warmup := envDuration("VIGIE_BENCH_WARMUP", 0)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -131,13 +136,19 @@ receivers:
 	go func() { done <- e.Run(runCtx) }()
 	<-e.SDDone()
 
+	// Every check's first result is saved (a new check): a warm-up of one
+	// interval leaves the steady state, where an unchanged result writes
+	// nothing.
+	time.Sleep(warmup)
 	runtime.GC()
 	b.ResetTimer()
+	stopProfile := startCPUProfile(b, "router")
 	cpu0, wall0 := cpuTime(), time.Now()
 	probes0 := metrics.Probes()
 	time.Sleep(duration)
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
 	probes := metrics.Probes() - probes0
+	stopProfile()
 	b.StopTimer()
 
 	var ms runtime.MemStats
