@@ -27,14 +27,23 @@ func (p *Page) checkToken(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(p.token)) == 1
 }
 
-func (p *Page) createSilence(w http.ResponseWriter, r *http.Request) {
+// postedForm reads a form posted from the page (64 KiB at most) and checks
+// its token; false: the error is answered.
+func (p *Page) postedForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
-		return
+		return false
 	}
 	if !p.checkToken(r) {
 		http.Error(w, "Forbidden: the form is stale or comes from another site; reload the page.", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+func (p *Page) createSilence(w http.ResponseWriter, r *http.Request) {
+	if !p.postedForm(w, r) {
 		return
 	}
 	form := silenceForm{
@@ -80,13 +89,7 @@ func (p *Page) setSilence(f silenceForm) (string, error) {
 }
 
 func (p *Page) expireSilence(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if !p.checkToken(r) {
-		http.Error(w, "Forbidden: the form is stale or comes from another site; reload the page.", http.StatusForbidden)
+	if !p.postedForm(w, r) {
 		return
 	}
 	id := r.PathValue("id")

@@ -65,13 +65,7 @@ func (p *Page) receiverRows() ([]receiverRow, bool) {
 // providers have answered: a Telegram attempt may take over a minute,
 // longer than a request may last.
 func (p *Page) testReceiver(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if !p.checkToken(r) {
-		http.Error(w, "Forbidden: the form is stale or comes from another site; reload the page.", http.StatusForbidden)
+	if !p.postedForm(w, r) {
 		return
 	}
 	name := r.PathValue("name")
