@@ -363,12 +363,15 @@ func (r *Report) finish() {
 	}
 }
 
-// WriteJSON writes the report as indented JSON.
-func (r *Report) WriteJSON(w io.Writer) error {
+// writeIndented writes v as indented JSON, as every report does.
+func writeIndented(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(v)
 }
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error { return writeIndented(w, r) }
 
 // WriteTable writes the report for people: the setting, then per scenario
 // the medians over rounds, their spread, the ratio vigie / blackbox and the

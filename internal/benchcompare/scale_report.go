@@ -1,7 +1,6 @@
 package benchcompare
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -220,11 +219,7 @@ func (r *ScaleReport) judge() {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (r *ScaleReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
+func (r *ScaleReport) WriteJSON(w io.Writer) error { return writeIndented(w, r) }
 
 // WriteText writes the report for humans.
 func (r *ScaleReport) WriteText(w io.Writer) error {

@@ -326,21 +326,22 @@ func describeSD(k SDKindReport) string {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (r *SDRunReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+func (r *SDRunReport) WriteJSON(w io.Writer) error { return writeIndented(w, r) }
+
+// writeHeading writes where and how a one-exporter run was made.
+func writeHeading(b *strings.Builder, date time.Time, m Machine, exporter, command string) {
+	fmt.Fprintf(b, "date:      %s\n", date.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(b, "machine:   %d CPUs, %s, Linux %s\n", m.CPUs, m.CPUModel, m.Kernel)
+	fmt.Fprintf(b, "exporter:  %s\n", exporter)
+	if command != "" {
+		fmt.Fprintf(b, "command:   %s\n", command)
+	}
 }
 
 // WriteText writes the report for people.
 func (r *SDRunReport) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "date:      %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "machine:   %d CPUs, %s, Linux %s\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Kernel)
-	fmt.Fprintf(&b, "exporter:  %s\n", r.Exporter)
-	if r.Command != "" {
-		fmt.Fprintf(&b, "command:   %s\n", r.Command)
-	}
+	writeHeading(&b, r.Date, r.Machine, r.Exporter, r.Command)
 	fmt.Fprintf(&b, "scenario:  %d targets from a static file, %d exporter(s) (--discovery.shard=i/%d); each kind of request timed one at a time to the last byte\n\n", r.Targets, r.Shards, r.Shards)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "shard\ttargets\trequest\tstatus\tbytes\tp50 ms\tp99 ms\tmax ms\texporter CPU µs/request\tpeak RSS MiB")

@@ -471,21 +471,12 @@ func (r *ShardsReport) summarise() {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (r *ShardsReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
+func (r *ShardsReport) WriteJSON(w io.Writer) error { return writeIndented(w, r) }
 
 // WriteText writes the report for people.
 func (r *ShardsReport) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "date:      %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "machine:   %d CPUs, %s, Linux %s\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Kernel)
-	fmt.Fprintf(&b, "exporter:  %s\n", r.Exporter)
-	if r.Command != "" {
-		fmt.Fprintf(&b, "command:   %s\n", r.Command)
-	}
+	writeHeading(&b, r.Date, r.Machine, r.Exporter, r.Command)
 	fmt.Fprintf(&b, "scenario:  %d loopback targets, each probed every %s (%.1f probes/s) through the exporter publishing it at /sd: one exporter, then %d with --discovery.shard=i/%d, alternating over %d rounds\n\n",
 		r.Targets, secondsText(r.IntervalSeconds), r.ExpectedProbesPerSecond, r.Shards, r.Shards, len(r.One))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
