@@ -141,17 +141,26 @@ receivers:
       - api_url: %s
         bot_token_file: %s
         chat_id: 4242
-cluster:
+` + clusterBlock
+
+// clusterBlock is a member's cluster block: its name, the Consul agent's
+// address and the key prefix of the test's cluster.
+const clusterBlock = `cluster:
   name: %s
   consul:
     address: %s
-    key_prefix: vigie-test/router
+    key_prefix: %s
 `
 
 func startClusterRouter(t *testing.T, name, exporter, tgURL, tokenFile, consul, storage string) *clusterRouter {
 	t.Helper()
-	cfg := writeConfig(t, fmt.Sprintf(clusterRouterConfig, exporter, tgURL, tokenFile, name, consul))
-	p, url := startRouter(t, cfg, storage)
+	return startMember(t, name, fmt.Sprintf(clusterRouterConfig, exporter, tgURL, tokenFile, name, consul, "vigie-test/router"), storage)
+}
+
+// startMember starts a router named name on the configuration text.
+func startMember(t *testing.T, name, config, storage string) *clusterRouter {
+	t.Helper()
+	p, url := startRouter(t, writeConfig(t, config), storage)
 	return &clusterRouter{name: name, p: p, url: url}
 }
 

@@ -26,12 +26,7 @@ receivers:
       - api_url: %s
         bot_token_file: %s
         chat_id: 4242
-cluster:
-  name: %s
-  consul:
-    address: %s
-    key_prefix: vigie-test/locations
-`
+` + clusterBlock
 
 // TestClusterWithLocations: two routers in a cluster, each probing every
 // check it owns from two locations. A target failing from one location
@@ -48,9 +43,8 @@ func TestClusterWithLocations(t *testing.T) {
 	paris, berlin := newClusterExporters(t, 1, targets), newClusterExporters(t, 1, targets)
 	var rs []*clusterRouter
 	for _, name := range []string{"r1", "r2"} {
-		cfg := writeConfig(t, fmt.Sprintf(clusterLocationsConfig, paris.srvs[0].URL, berlin.srvs[0].URL, tg.URL, tokenFile, name, consul.Addr))
-		p, url := startRouter(t, cfg, t.TempDir())
-		rs = append(rs, &clusterRouter{name: name, p: p, url: url})
+		rs = append(rs, startMember(t, name, fmt.Sprintf(clusterLocationsConfig,
+			paris.srvs[0].URL, berlin.srvs[0].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/locations"), t.TempDir()))
 	}
 	for _, r := range rs {
 		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))

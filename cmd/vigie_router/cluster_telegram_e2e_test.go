@@ -28,12 +28,7 @@ receivers:
         chat_id: -1004242
         actions: true
         allowed_user_ids: [111]
-cluster:
-  name: %s
-  consul:
-    address: %s
-    key_prefix: vigie-test/actions
-`
+` + clusterBlock
 
 // TestClusterTelegramActions: in a cluster of two routers, one polls the
 // bot (the leader) while each probes and reminds its own checks. Ack
@@ -54,9 +49,8 @@ func TestClusterTelegramActions(t *testing.T) {
 	x := newClusterExporters(t, 2, targets)
 	var rs []*clusterRouter
 	for i, name := range []string{"r1", "r2"} {
-		cfg := writeConfig(t, fmt.Sprintf(clusterActionsConfig, x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr))
-		p, url := startRouter(t, cfg, t.TempDir())
-		rs = append(rs, &clusterRouter{name: name, p: p, url: url})
+		rs = append(rs, startMember(t, name, fmt.Sprintf(clusterActionsConfig,
+			x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/actions"), t.TempDir()))
 	}
 	for _, r := range rs {
 		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))
