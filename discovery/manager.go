@@ -313,7 +313,8 @@ func (m *Manager) render() {
 	m.mu.Unlock()
 
 	snap, stats := render(inputs, m.opts.Shard)
-	m.publish(snap)
+	// The metrics first: whoever is served this snapshot finds them
+	// describing it.
 	mt := m.opts.Metrics
 	for _, kind := range []string{"static", "consul"} {
 		mt.targets.WithLabelValues(kind).Set(float64(stats.discovered[kind]))
@@ -322,6 +323,7 @@ func (m *Manager) render() {
 	mt.duplicateTargets.Set(float64(stats.duplicates))
 	mt.snapshotBytes.Set(float64(len(snap.full.body)))
 	mt.lastUpdate.SetToCurrentTime()
+	m.publish(snap)
 	m.opts.Logger.Debug("Rendered discovered targets", "served", stats.served, "duplicates", stats.duplicates, "bytes", len(snap.full.body))
 }
 
