@@ -617,9 +617,9 @@ func (t *tracingTransport) addPhases(durations *GaugeVec, logger *slog.Logger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, tr := range t.traces {
-		logDebug(logger, "Response timings for roundtrip", "roundtrip", i,
-			"start", tr.start, "dnsDone", tr.dnsDone, "connectDone", tr.connectDone, "gotConn", tr.gotConn,
-			"responseStart", tr.responseStart, "tlsStart", tr.tlsStart, "tlsDone", tr.tlsDone, "end", tr.end)
+		logDebugAttrs(logger, "Response timings for roundtrip", slog.Int("roundtrip", i),
+			slog.Time("start", tr.start), slog.Time("dnsDone", tr.dnsDone), slog.Time("connectDone", tr.connectDone), slog.Time("gotConn", tr.gotConn),
+			slog.Time("responseStart", tr.responseStart), slog.Time("tlsStart", tr.tlsStart), slog.Time("tlsDone", tr.tlsDone), slog.Time("end", tr.end))
 		if i != 0 {
 			durations.WithLabelValues("resolve").Add(tr.dnsDone.Sub(tr.start).Seconds())
 		}

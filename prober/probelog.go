@@ -129,16 +129,23 @@ func sameAttrs(a, b []slog.Attr) bool {
 // looked up only when a handler may show it: when the probe log forwards to
 // the exporter's log (--log.prober), or for a logger that is not a probe's.
 
-func logDebug(l *slog.Logger, msg string, args ...any) { logAt(l, slog.LevelDebug, msg, args) }
-func logInfo(l *slog.Logger, msg string, args ...any)  { logAt(l, slog.LevelInfo, msg, args) }
-func logWarn(l *slog.Logger, msg string, args ...any)  { logAt(l, slog.LevelWarn, msg, args) }
-func logError(l *slog.Logger, msg string, args ...any) { logAt(l, slog.LevelError, msg, args) }
+func logDebug(l *slog.Logger, msg string, args ...any) { logAt(l, slog.LevelDebug, msg, args, nil) }
+func logInfo(l *slog.Logger, msg string, args ...any)  { logAt(l, slog.LevelInfo, msg, args, nil) }
+func logWarn(l *slog.Logger, msg string, args ...any)  { logAt(l, slog.LevelWarn, msg, args, nil) }
+func logError(l *slog.Logger, msg string, args ...any) { logAt(l, slog.LevelError, msg, args, nil) }
 
-// logAt logs as l.Log(context.Background(), level, msg, args...) would, with
+// logDebugAttrs is logDebug with attributes, as Logger.LogAttrs: values
+// such as times are not boxed into interfaces (an allocation each).
+func logDebugAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
+	logAt(l, slog.LevelDebug, msg, nil, attrs)
+}
+
+// logAt logs as l.Log(context.Background(), level, msg, args...) (or
+// l.LogAttrs with attrs) would, with
 // the same record, source location included when it can be shown. It must be
 // called by one of the functions above, directly by the code logging: the
 // caller recorded is two frames up.
-func logAt(l *slog.Logger, level slog.Level, msg string, args []any) {
+func logAt(l *slog.Logger, level slog.Level, msg string, args []any, attrs []slog.Attr) {
 	ctx := context.Background()
 	h := l.Handler()
 	if !h.Enabled(ctx, level) {
@@ -153,5 +160,6 @@ func logAt(l *slog.Logger, level slog.Level, msg string, args []any) {
 	}
 	r := slog.NewRecord(time.Now(), level, msg, pc)
 	r.Add(args...)
+	r.AddAttrs(attrs...)
 	_ = h.Handle(ctx, r)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // logSomeProbe logs through logger what probers log: every level, a
@@ -180,6 +181,7 @@ func TestLogHelpersMatchLogger(t *testing.T) {
 		logInfo(logger, "info", "b", "two", slog.Int("c", 3))
 		logWarn(logger, "warn")
 		logError(logger, "error", "err", errors.New("boom"))
+		logDebugAttrs(logger, "attrs", slog.Int("i", 1), slog.Time("t", time.Unix(1, 2)), slog.String("s", "x"), slog.Bool("b", true), slog.Float64("f", 0.5), slog.Any("a", []int{1}))
 		return line
 	}
 	logMethods := func(logger *slog.Logger) {
@@ -187,6 +189,7 @@ func TestLogHelpersMatchLogger(t *testing.T) {
 		logger.Info("info", "b", "two", slog.Int("c", 3))
 		logger.Warn("warn")
 		logger.Error("error", "err", errors.New("boom"))
+		logger.LogAttrs(context.Background(), slog.LevelDebug, "attrs", slog.Int("i", 1), slog.Time("t", time.Unix(1, 2)), slog.String("s", "x"), slog.Bool("b", true), slog.Float64("f", 0.5), slog.Any("a", []int{1}))
 	}
 	for _, tc := range []struct {
 		name   string
@@ -217,7 +220,7 @@ func TestLogHelpersMatchLogger(t *testing.T) {
 			}
 			// Each message is logged on its line after the one logBoth
 			// takes its own from.
-			lines := map[string]int{"debug": line + 1, "info": line + 2, "warn": line + 3, "error": line + 4}
+			lines := map[string]int{"debug": line + 1, "info": line + 2, "warn": line + 3, "error": line + 4, "attrs": line + 5}
 			for i := range viaHelpers {
 				want := viaMethods[i]
 				if tc.source {
