@@ -195,12 +195,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(result.DebugOutput())
 	case wantsJSON(r, params):
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(ProbeResult{
+		bp := bufPool.Get().(*[]byte)
+		*bp = appendProbeResultJSON((*bp)[:0], &ProbeResult{
 			Target: target, Module: moduleName, Prober: module.Prober,
 			Success: result.Success, Reason: reason, StartedAt: start.UTC(),
 			DurationSeconds: duration.Seconds(), TimeoutSeconds: timeoutSeconds,
-			LogID: result.ID, Metrics: registry.Samples(),
-		})
+			LogID: result.ID,
+		}, registry)
+		w.Write(*bp)
+		bufPool.Put(bp)
 	default:
 		writeMetrics(w, r, h.formats.negotiate(r.Header), registry)
 	}
