@@ -62,7 +62,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 	host, port := t.Host, t.Port
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	if err != nil {
-		logger.Error("Error resolving address", "err", err)
+		logError(logger, "Error resolving address", "err", err)
 		return err
 	}
 	durations.WithLabelValues("resolve").Add(lookupTime)
@@ -91,7 +91,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 		return err
 	}
 	if cfg.SourceIPAddress != "" {
-		logger.Info("Using local address", "srcIP", cfg.SourceIPAddress)
+		logInfo(logger, "Using local address", "srcIP", cfg.SourceIPAddress)
 	}
 	// The client's own read and write timeouts (2s by default) must not cut
 	// the probe short: the probe's deadline is the limit.
@@ -103,13 +103,13 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 	msg.Id = dns.Id()
 	msg.RecursionDesired = cfg.Recursion
 
-	logger.Info("Making DNS query", "target", serverAddr, "dial_protocol", client.Net, "query", cfg.QueryName, "type", qt, "class", qc)
+	logInfo(logger, "Making DNS query", "target", serverAddr, "dial_protocol", client.Net, "query", cfg.QueryName, "type", qt, "class", qc)
 	response, err := exchange(ctx, client, dialer, network, serverAddr, msg, durations)
 	if err != nil {
-		logger.Error("Error while sending a DNS query", "err", err)
+		logError(logger, "Error while sending a DNS query", "err", err)
 		return err
 	}
-	logger.Info("Got response", "response", response)
+	logInfo(logger, "Got response", "response", response)
 
 	answerRRs.Set(float64(len(response.Answer)))
 	authorityRRs.Set(float64(len(response.Ns)))
@@ -118,7 +118,7 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 	if response.Truncated {
 		// Like upstream, a truncated answer is used as received; there is no
 		// retry over TCP.
-		logger.Warn("Response is truncated (TC flag set); consider transport_protocol: tcp")
+		logWarn(logger, "Response is truncated (TC flag set); consider transport_protocol: tcp")
 	}
 
 	// Upstream registers probe_dns_serial for every SOA query, 0 when the
@@ -145,9 +145,9 @@ func ProbeDNS(ctx context.Context, target string, module config.Module, registry
 		{"additional", "Additional", response.Extra, &cfg.ValidateAdditional},
 	}
 	for _, s := range sections {
-		logger.Info("Validating " + s.title + " RRs")
+		logInfo(logger, "Validating "+s.title+" RRs")
 		if err := validateRRs(s.name, s.rrs, s.v, logger); err != nil {
-			logger.Error(s.title+" RRs validation failed", "err", err)
+			logError(logger, s.title+" RRs validation failed", "err", err)
 			return err
 		}
 	}
@@ -209,11 +209,11 @@ func checkRcode(rcode int, valid []string, logger *slog.Logger) error {
 			return fmt.Errorf("valid_rcodes: rcode %q is not valid", name)
 		}
 		if rc == rcode {
-			logger.Info("Rcode is valid", "rcode", rcode, "string_rcode", rcodeName(rcode))
+			logInfo(logger, "Rcode is valid", "rcode", rcode, "string_rcode", rcodeName(rcode))
 			return nil
 		}
 	}
-	logger.Error("Rcode is not one of the valid rcodes", "rcode", rcode, "string_rcode", rcodeName(rcode), "valid_rcodes", valid)
+	logError(logger, "Rcode is not one of the valid rcodes", "rcode", rcode, "string_rcode", rcodeName(rcode), "valid_rcodes", valid)
 	return fmt.Errorf("rcode %s not in %v", rcodeName(rcode), valid)
 }
 
@@ -246,7 +246,7 @@ func validateRRs(section string, rrs []dns.RR, v *config.DNSRRValidator, logger 
 	var allMissRR string
 	for _, rr := range rrs {
 		text := rr.String()
-		logger.Info("Validating RR", "rr", text)
+		logInfo(logger, "Validating RR", "rr", text)
 		for i := range v.FailIfMatchesRegexp {
 			if re := &v.FailIfMatchesRegexp[i]; re.MatchString(text) {
 				return fmt.Errorf("%s RR matched fail_if_matches_regexp %q: %s", section, re.String(), rrText(text))

@@ -81,7 +81,7 @@ func ProbeFTP(ctx context.Context, target string, module config.Module, registry
 	}
 
 	addr := net.JoinHostPort(ip.String(), port)
-	logger.Info("Connecting to FTP server", "address", addr)
+	logInfo(logger, "Connecting to FTP server", "address", addr)
 	start := time.Now()
 	raw, err := p.dialer.DialContext(ctx, "tcp", addr)
 	p.connect.Set(time.Since(start).Seconds())
@@ -139,7 +139,7 @@ func (p *ftpProbe) readBanner(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.logger.Info("Received FTP banner", "banner", r.String())
+	logInfo(p.logger, "Received FTP banner", "banner", r.String())
 	want := p.cfg.ExpectedBannerCode
 	if want == 0 {
 		want = config.DefaultFTPBannerCode
@@ -176,7 +176,7 @@ func (p *ftpProbe) authTLS(ctx context.Context) error {
 // applies fail_if_cert_expires_within.
 func (p *ftpProbe) tlsEstablished(tc *tls.Conn) error {
 	state := tc.ConnectionState()
-	p.logger.Info("TLS handshake done", "version", getTLSVersion(&state), "cipher", getTLSCipher(&state))
+	logInfo(p.logger, "TLS handshake done", "version", getTLSVersion(&state), "cipher", getTLSCipher(&state))
 	registerTLSMetrics(p.registry, &state, true)
 	return checkCertExpiry(&state, time.Duration(p.cfg.FailIfCertExpiresWithin), time.Now())
 }
@@ -188,7 +188,7 @@ func (p *ftpProbe) doLogin(ctx context.Context, password string) error {
 	if user == "" {
 		user = "anonymous"
 	}
-	p.logger.Info("Logging in", "user", user)
+	logInfo(p.logger, "Logging in", "user", user)
 	r, err := p.c.cmd(ctx, "USER", user)
 	if err != nil {
 		return err
@@ -262,7 +262,7 @@ func (p *ftpProbe) doTransfer(ctx context.Context) error {
 		}
 	}
 	p.transferred.Set(float64(content.total))
-	p.logger.Info("Transfer done", "command", verb, "bytes", content.total, "truncated", content.Truncated())
+	logInfo(p.logger, "Transfer done", "command", verb, "bytes", content.total, "truncated", content.Truncated())
 	what := "listing"
 	if verb == "RETR" {
 		what = "file content"
@@ -284,7 +284,7 @@ func (p *ftpProbe) receive(ctx context.Context, data net.Conn, content *convBuff
 		if err != nil {
 			return fmt.Errorf("data connection: %w", err)
 		}
-		p.logger.Debug("Data connection TLS established", "resumed", tc.ConnectionState().DidResume)
+		logDebug(p.logger, "Data connection TLS established", "resumed", tc.ConnectionState().DidResume)
 		conn = tc
 	}
 	_, err := io.Copy(content, conn)
@@ -316,9 +316,9 @@ func (p *ftpProbe) quit(ctx context.Context) {
 	_ = p.c.raw.SetDeadline(convShortDeadline(ctx, time.Second))
 	r, err := p.c.cmd(ctx, "QUIT", "")
 	if err != nil {
-		p.logger.Debug("QUIT failed", "err", err)
+		logDebug(p.logger, "QUIT failed", "err", err)
 	} else {
-		p.logger.Debug("Said QUIT", "reply", r.String())
+		logDebug(p.logger, "Said QUIT", "reply", r.String())
 	}
 	p.c.conn.Close() // sends TLS close_notify when TLS is used
 }

@@ -112,7 +112,7 @@ func (c *ftpConn) readReply(ctx context.Context, what string) (ftpReply, error) 
 	}
 	c.last = code
 	r := ftpReply{code: code, msg: text}
-	c.logger.Debug("FTP reply", "reply", r.String())
+	logDebug(c.logger, "FTP reply", "reply", r.String())
 	return r, nil
 }
 
@@ -152,9 +152,9 @@ func (c *ftpConn) send(verb, arg string) error {
 		line += " " + arg
 	}
 	if verb == "PASS" {
-		c.logger.Debug("FTP command", "command", "PASS <secret>")
+		logDebug(c.logger, "FTP command", "command", "PASS <secret>")
 	} else {
-		c.logger.Debug("FTP command", "command", line)
+		logDebug(c.logger, "FTP command", "command", line)
 	}
 	_, err := io.WriteString(c.conn, line+"\r\n")
 	if err != nil {
@@ -252,7 +252,7 @@ func (c *ftpConn) passivePort(ctx context.Context) (string, error) {
 	if r.code == 229 {
 		return parseEPSV(r.msg)
 	}
-	c.logger.Debug("EPSV refused, trying PASV", "reply", r.String())
+	logDebug(c.logger, "EPSV refused, trying PASV", "reply", r.String())
 	r, err = c.cmd(ctx, "PASV", "")
 	if err != nil {
 		return "", err

@@ -44,19 +44,19 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 	cfg := blockOf(module.GRPC)
 	t, err := parseTarget("grpc", target, cfg.TLS)
 	if err != nil {
-		logger.Error("Could not parse target URL", "err", err)
+		logError(logger, "Could not parse target URL", "err", err)
 		return err
 	}
 	host, port := t.Host, t.Port
 	// Like upstream, a broken tls_config fails the probe even without TLS.
 	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
 	if err != nil {
-		logger.Error("Error creating TLS configuration", "err", err)
+		logError(logger, "Error creating TLS configuration", "err", err)
 		return err
 	}
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.PreferredIPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	if err != nil {
-		logger.Error("Error resolving address", "err", err)
+		logError(logger, "Error resolving address", "err", err)
 		return err
 	}
 	durations.WithLabelValues("resolve").Add(lookupTime)
@@ -84,7 +84,7 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 		creds := &tracedCredentials{TransportCredentials: credentials.NewTLS(tlsConfig), trace: trace}
 		opts = append(opts, grpc.WithTransportCredentials(creds))
 	} else {
-		logger.Debug("Dialing GRPC without TLS")
+		logDebug(logger, "Dialing GRPC without TLS")
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithAuthority(net.JoinHostPort(host, port)))
 	}
@@ -113,7 +113,7 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 	if err != nil {
 		st := status.Convert(err)
 		statusCode.Set(float64(st.Code()))
-		logger.Error("can't connect grpc server:", "err", err)
+		logError(logger, "can't connect grpc server:", "err", err)
 		return grpcCheckError(ctx, st, trace, cfg.Service, elapsed)
 	}
 
@@ -125,10 +125,10 @@ func ProbeGRPC(ctx context.Context, target string, module config.Module, registr
 		registerGRPCTLSMetrics(registry, &tlsInfo.State)
 	}
 	if resp.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
-		logger.Error("Health check reports the service is not serving", "serving_status", servingStatus)
+		logError(logger, "Health check reports the service is not serving", "serving_status", servingStatus)
 		return fmt.Errorf("health check status %s", servingStatus)
 	}
-	logger.Debug("connect the grpc server successfully")
+	logDebug(logger, "connect the grpc server successfully")
 	return nil
 }
 

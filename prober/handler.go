@@ -155,7 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	logger, plog := newProbeLogger(h.Logger.Handler(), h.ProberLevel, slog.String("module", moduleName), slog.String("target", redactTarget(target)))
-	logger.Info("Beginning probe", "probe", module.Prober, "timeout_seconds", timeoutSeconds)
+	logInfo(logger, "Beginning probe", "probe", module.Prober, "timeout_seconds", timeoutSeconds)
 
 	registry := NewRegistry()
 	successGauge := registry.NewGauge("probe_success", "Displays whether or not the probe was a success")
@@ -169,10 +169,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reason := ""
 	if probeErr == nil {
 		successGauge.Set(1)
-		logger.Info("Probe succeeded", "duration_seconds", duration.Seconds())
+		logInfo(logger, "Probe succeeded", "duration_seconds", duration.Seconds())
 	} else {
 		reason = redactReason(probeErr.Error(), target)
-		logger.Error("Probe failed", "duration_seconds", duration.Seconds(), "reason", reason)
+		logError(logger, "Probe failed", "duration_seconds", duration.Seconds(), "reason", reason)
 	}
 
 	result := &Result{
@@ -195,12 +195,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(result.DebugOutput())
 	case wantsJSON(r, params):
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(ProbeResult{
+		bp := bufPool.Get().(*[]byte)
+		*bp = appendProbeResultJSON((*bp)[:0], &ProbeResult{
 			Target: target, Module: moduleName, Prober: module.Prober,
 			Success: result.Success, Reason: reason, StartedAt: start.UTC(),
 			DurationSeconds: duration.Seconds(), TimeoutSeconds: timeoutSeconds,
-			LogID: result.ID, Metrics: registry.Samples(),
-		})
+			LogID: result.ID,
+		}, registry)
+		w.Write(*bp)
+		bufPool.Put(bp)
 	default:
 		writeMetrics(w, r, h.formats.negotiate(r.Header), registry)
 	}
@@ -213,7 +216,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func runProbe(ctx context.Context, fn ProbeFn, target string, module *config.Module, registry *Registry, logger *slog.Logger) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			logger.Error("Prober panicked", "panic", p)
+			logError(logger, "Prober panicked", "panic", p)
 			err = fmt.Errorf("internal error in %s prober: %v", module.Prober, p)
 		}
 	}()

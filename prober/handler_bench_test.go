@@ -110,6 +110,26 @@ func BenchmarkScrape(b *testing.B) {
 		h := scrapeHandler(b, "  http_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n")
 		benchScrape(b, h, scrapeRequest("module=http_2xx&target="+url.QueryEscape(fixture.URL)))
 	})
+	// vigie_router asks for the JSON rendition.
+	b.Run("http-json", func(b *testing.B) {
+		body := bytes.Repeat([]byte("x"), 2048)
+		fixture := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write(body)
+		}))
+		b.Cleanup(fixture.Close)
+		h := scrapeHandler(b, "  http_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n")
+		req := scrapeRequest("module=http_2xx&target=" + url.QueryEscape(fixture.URL))
+		req.Header.Set("Accept", "application/json;q=1, text/plain;q=0.5")
+		b.ReportAllocs()
+		w := &discardResponse{header: http.Header{}}
+		for b.Loop() {
+			w.reset()
+			h.ServeHTTP(w, req)
+			if w.status != http.StatusOK || !bytes.Contains(w.body.Bytes(), []byte(`"success":true`)) {
+				b.Fatalf("probe failed (HTTP %d):\n%s", w.status, w.body.String())
+			}
+		}
+	})
 	b.Run("icmp", func(b *testing.B) {
 		if r, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range"); err != nil || !pingGroupAllows(string(r)) {
 			b.Skip("unprivileged ICMP is off (net.ipv4.ping_group_range)")

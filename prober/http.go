@@ -113,7 +113,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	t, err := row.ParseTarget(target, false)
 	if err != nil {
 		// The reason never repeats the URL (secrets included).
-		p.logger.Error("Could not parse target URL", "err", err)
+		logError(p.logger, "Could not parse target URL", "err", err)
 		return fmt.Errorf("invalid target URL: %w", err)
 	}
 	targetURL := t.URL
@@ -130,7 +130,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 		ip, lookup, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, targetHost, p.registry, p.logger)
 		p.metrics.durations.WithLabelValues("resolve").Add(lookup)
 		if err != nil {
-			p.logger.Error("Error resolving address", "err", err)
+			logError(p.logger, "Error resolving address", "err", err)
 			return err
 		}
 		// Connect to the address we resolved; the name stays in the Host
@@ -145,7 +145,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 
 	ts, err := newTransports(ctx, cfg, p.serverName(targetHost))
 	if err != nil {
-		p.logger.Error("Error generating HTTP client", "err", err)
+		logError(p.logger, "Error generating HTTP client", "err", err)
 		return fmt.Errorf("invalid HTTP client configuration: %w", err)
 	}
 	defer ts.close()
@@ -158,7 +158,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 
 	req, closeBody, err := p.newRequest(httptrace.WithClientTrace(ctx, p.tracer.clientTrace()), targetURL, origHost)
 	if err != nil {
-		p.logger.Error("Error creating request", "err", err)
+		logError(p.logger, "Error creating request", "err", err)
 		return err
 	}
 	defer closeBody()
@@ -170,7 +170,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	resp, err := client.Do(req)
 	if resp == nil {
 		// No response at all: connection, TLS or protocol failure.
-		p.logger.Error("Error for HTTP request", "err", unwrapURLError(err))
+		logError(p.logger, "Error for HTTP request", "err", unwrapURLError(err))
 		p.fail(p.requestError(ctx, err))
 		p.tracer.finish()
 	} else {
@@ -272,7 +272,7 @@ func (p *httpProbe) newRequest(ctx context.Context, u *url.URL, host string) (*h
 // redirect that was not followed.
 func (p *httpProbe) judgeResponse(ctx context.Context, resp *http.Response, complete bool) {
 	cfg := p.cfg
-	p.logger.Info("Received HTTP response", "status_code", resp.StatusCode)
+	logInfo(p.logger, "Received HTTP response", "status_code", resp.StatusCode)
 	p.fail(p.checkStatus(resp.StatusCode))
 
 	if p.ok() && (len(cfg.FailIfHeaderMatchesRegexp) > 0 || len(cfg.FailIfHeaderNotMatchesRegexp) > 0) {
@@ -295,11 +295,11 @@ func (p *httpProbe) judgeResponse(ctx context.Context, resp *http.Response, comp
 
 	httpVersion, err := strconv.ParseFloat(strings.TrimPrefix(resp.Proto, "HTTP/"), 64)
 	if err != nil {
-		p.logger.Error("Error parsing version number from HTTP version", "err", err)
+		logError(p.logger, "Error parsing version number from HTTP version", "err", err)
 	}
 	p.metrics.version.Set(httpVersion)
 	if len(cfg.ValidHTTPVersions) > 0 && !validHTTPVersion(cfg.ValidHTTPVersions, resp.Proto) {
-		p.logger.Error("Invalid HTTP version number", "version", resp.Proto)
+		logError(p.logger, "Invalid HTTP version number", "version", resp.Proto)
 		p.fail(fmt.Errorf("HTTP version %s not in %v", resp.Proto, cfg.ValidHTTPVersions))
 	}
 	p.metrics.uncompressedLength.Set(float64(bodyBytes))
@@ -313,7 +313,7 @@ func (p *httpProbe) checkStatus(code int) error {
 		if code >= 200 && code < 300 {
 			return nil
 		}
-		p.logger.Info("Invalid HTTP response status code, wanted 2xx", "status_code", code)
+		logInfo(p.logger, "Invalid HTTP response status code, wanted 2xx", "status_code", code)
 		return p.withRedirectContext(fmt.Errorf("HTTP status %d not in 2xx", code))
 	}
 	for _, v := range valid {
@@ -321,7 +321,7 @@ func (p *httpProbe) checkStatus(code int) error {
 			return nil
 		}
 	}
-	p.logger.Info("Invalid HTTP response status code", "status_code", code, "valid_status_codes", fmt.Sprint(valid))
+	logInfo(p.logger, "Invalid HTTP response status code", "status_code", code, "valid_status_codes", fmt.Sprint(valid))
 	return p.withRedirectContext(fmt.Errorf("HTTP status %d not in %v", code, valid))
 }
 
@@ -341,13 +341,13 @@ func (p *httpProbe) readBody(ctx context.Context, resp *http.Response) int64 {
 	if cfg.Compression != "" {
 		dec, err := newDecompressor(cfg.Compression, resp.Body)
 		if err != nil {
-			p.logger.Error("Failed to get decompressor for HTTP response body", "err", err)
+			logError(p.logger, "Failed to get decompressor for HTTP response body", "err", err)
 			p.fail(err)
 		} else {
 			body = dec
 			defer func() {
 				if err := dec.Close(); err != nil {
-					p.logger.Info("Error while closing response from server", "err", err)
+					logInfo(p.logger, "Error while closing response from server", "err", err)
 				}
 			}()
 		}
@@ -381,7 +381,7 @@ func (p *httpProbe) readBody(ctx context.Context, resp *http.Response) int64 {
 	}
 
 	if _, err := io.Copy(io.Discard, counter); err != nil {
-		p.logger.Error("Failed to read HTTP response body", "err", err)
+		logError(p.logger, "Failed to read HTTP response body", "err", err)
 		p.fail(p.bodyError(ctx, err))
 	}
 	return counter.n
@@ -426,7 +426,7 @@ func (p *httpProbe) judgeTLS(resp *http.Response) {
 	cfg := p.cfg
 	if resp.TLS == nil {
 		if cfg.FailIfNotSSL && p.ok() {
-			p.logger.Error("Final request was not over SSL")
+			logError(p.logger, "Final request was not over SSL")
 			p.fail(errors.New("final request was not over SSL"))
 		}
 		return
@@ -434,12 +434,12 @@ func (p *httpProbe) judgeTLS(resp *http.Response) {
 	p.metrics.ssl.Set(1)
 	registerTLSMetrics(p.registry, resp.TLS, true)
 	if cfg.FailIfSSL {
-		p.logger.Error("Final request was over SSL")
+		logError(p.logger, "Final request was over SSL")
 		p.fail(errors.New("final request was over SSL"))
 	}
 	if p.ok() {
 		if err := checkCertExpiry(resp.TLS, time.Duration(cfg.FailIfCertExpiresWithin), time.Now()); err != nil {
-			p.logger.Error("Certificate expires too soon", "err", err)
+			logError(p.logger, "Certificate expires too soon", "err", err)
 			p.fail(err)
 		}
 	}

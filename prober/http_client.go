@@ -430,7 +430,7 @@ func newHTTPClient(rt http.RoundTripper, cfg *config.HTTPProbe, logger *slog.Log
 		Transport: rt,
 		Jar:       jar,
 		CheckRedirect: func(r *http.Request, via []*http.Request) error {
-			logger.Info("Received redirect", "location", redactURL(r.URL))
+			logInfo(logger, "Received redirect", "location", redactURL(r.URL))
 			// Upstream counts the redirect even when it does not follow it.
 			redirects.count = len(via)
 			switch {
@@ -441,7 +441,7 @@ func newHTTPClient(rt http.RoundTripper, cfg *config.HTTPProbe, logger *slog.Log
 			default:
 				return nil
 			}
-			logger.Info("Not following redirect", "reason", redirects.stopped)
+			logInfo(logger, "Not following redirect", "reason", redirects.stopped)
 			return errRedirectNotFollowed
 		},
 	}, nil
@@ -493,7 +493,7 @@ func newTracingTransport(t transports, logger *slog.Logger, origins []string) *t
 
 // RoundTrip starts a new trace, then runs the request.
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.logger.Info("Making HTTP request", "url", redactURL(req.URL), "host", req.Host)
+	logInfo(t.logger, "Making HTTP request", "url", redactURL(req.URL), "host", req.Host)
 	trace := &roundTripTrace{tls: req.URL.Scheme == "https"}
 	t.mu.Lock()
 	t.current = trace
@@ -505,7 +505,7 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	t.mu.Unlock()
 	if req.Response != nil {
 		if crossOrigin(req, t.origins) {
-			t.logger.Info("Redirected to another host than the target's: sending no credentials nor secret headers", "host", req.URL.Host)
+			logInfo(t.logger, "Redirected to another host than the target's: sending no credentials nor secret headers", "host", req.URL.Host)
 			return t.bare.RoundTrip(foreignRequest(req, t.jar))
 		}
 		// Still the target's host: its credentials apply as to the first
@@ -516,7 +516,7 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		req.Response = nil
 	}
 	if !sameHost {
-		t.logger.Info("Address does not match first address, not sending TLS ServerName", "first", t.firstHost, "address", req.URL.Host)
+		logInfo(t.logger, "Address does not match first address, not sending TLS ServerName", "first", t.firstHost, "address", req.URL.Host)
 		return t.other.RoundTrip(req)
 	}
 	return t.first.RoundTrip(req)
@@ -617,9 +617,9 @@ func (t *tracingTransport) addPhases(durations *GaugeVec, logger *slog.Logger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, tr := range t.traces {
-		logger.Debug("Response timings for roundtrip", "roundtrip", i,
-			"start", tr.start, "dnsDone", tr.dnsDone, "connectDone", tr.connectDone, "gotConn", tr.gotConn,
-			"responseStart", tr.responseStart, "tlsStart", tr.tlsStart, "tlsDone", tr.tlsDone, "end", tr.end)
+		logDebugAttrs(logger, "Response timings for roundtrip", slog.Int("roundtrip", i),
+			slog.Time("start", tr.start), slog.Time("dnsDone", tr.dnsDone), slog.Time("connectDone", tr.connectDone), slog.Time("gotConn", tr.gotConn),
+			slog.Time("responseStart", tr.responseStart), slog.Time("tlsStart", tr.tlsStart), slog.Time("tlsDone", tr.tlsDone), slog.Time("end", tr.end))
 		if i != 0 {
 			durations.WithLabelValues("resolve").Add(tr.dnsDone.Sub(tr.start).Seconds())
 		}

@@ -76,7 +76,7 @@ func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, regist
 	t, _ := parseTarget("icmp", target, false) // the host to ping: never refused
 	dst, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, t.Host, registry, logger)
 	if err != nil {
-		logger.Warn("Error resolving address", "err", err)
+		logWarn(logger, "Error resolving address", "err", err)
 		return err
 	}
 	durations.WithLabelValues("resolve").Add(lookupTime)
@@ -85,16 +85,16 @@ func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, regist
 	if cfg.SourceIPAddress != "" {
 		ip := net.ParseIP(cfg.SourceIPAddress)
 		if ip == nil {
-			logger.Error("Error parsing source ip address", "srcIP", cfg.SourceIPAddress)
+			logError(logger, "Error parsing source ip address", "srcIP", cfg.SourceIPAddress)
 			return fmt.Errorf("invalid source_ip_address %q", cfg.SourceIPAddress)
 		}
-		logger.Info("Using source address", "srcIP", ip)
+		logInfo(logger, "Using source address", "srcIP", ip)
 		source = ip.String()
 	}
 
 	plan := newPingPlan(cfg, dst, source, opts.mode)
 	if plan.ignoredDF {
-		logger.Debug("dont_fragment applies to IPv4 only; ignored for an IPv6 target")
+		logDebug(logger, "dont_fragment applies to IPv4 only; ignored for an IPv6 target")
 	}
 	if series != nil {
 		plan.warnIfDeadlineShort(ctx, logger)
@@ -105,14 +105,14 @@ func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, regist
 	}
 
 	setupStart := time.Now()
-	logger.Info("Creating socket")
+	logInfo(logger, "Creating socket")
 	pr, err := plan.open(ctx, run, logger)
 	if err != nil {
 		return err
 	}
 	durations.WithLabelValues("setup").Add(time.Since(setupStart).Seconds())
 	if series != nil {
-		logger.Info("Sending echo requests", "packets", plan.count, "interval", plan.interval)
+		logInfo(logger, "Sending echo requests", "packets", plan.count, "interval", plan.interval)
 	}
 
 	runErr := pr.wait(ctx)
@@ -124,7 +124,7 @@ func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, regist
 		if res.lastTTL >= 0 {
 			registry.NewGauge("probe_icmp_reply_hop_limit", "Replied packet hop limit (TTL for ipv4)").Set(float64(res.lastTTL))
 		} else {
-			logger.Debug("Cannot get TTL from the received packet. 'probe_icmp_reply_hop_limit' will be missing.")
+			logDebug(logger, "Cannot get TTL from the received packet. 'probe_icmp_reply_hop_limit' will be missing.")
 		}
 	}
 	if series != nil {
@@ -132,13 +132,13 @@ func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, regist
 		return plan.seriesOutcome(res, runErr, logger)
 	}
 	if res.received > 0 {
-		logger.Info("Found matching reply packet")
+		logInfo(logger, "Found matching reply packet")
 		return nil
 	}
 	if runErr != nil {
 		return plan.sendError(runErr, logger)
 	}
-	logger.Warn("Timeout reading from socket", "err", ctx.Err())
+	logWarn(logger, "Timeout reading from socket", "err", ctx.Err())
 	return noReplyError(ctx, dst.IP, budget)
 }
 
@@ -234,7 +234,7 @@ func (p *pingPlan) warnIfDeadlineShort(ctx context.Context, logger *slog.Logger)
 	}
 	need := time.Duration(p.count-1) * p.interval
 	if left := time.Until(deadline); left <= need {
-		logger.Warn("The probe timeout ends before all echo requests are sent; the probe stops at the deadline with the replies received so far",
+		logWarn(logger, "The probe timeout ends before all echo requests are sent; the probe stops at the deadline with the replies received so far",
 			"packets", p.count, "interval", p.interval, "needed", need, "timeout_left", left.Round(time.Millisecond))
 	}
 }
@@ -253,10 +253,10 @@ func (p *pingPlan) open(ctx context.Context, run func(context.Context, *probing.
 			break
 		}
 		if i < len(p.attempts)-1 {
-			logger.Debug("Unable to do unprivileged listen on socket, will attempt privileged", "err", err)
+			logDebug(logger, "Unable to do unprivileged listen on socket, will attempt privileged", "err", err)
 		}
 	}
-	logger.Error("Error listening to socket", "err", err)
+	logError(logger, "Error listening to socket", "err", err)
 	if ctx.Err() != nil {
 		return nil, reasonf(err, "cannot open ICMP socket before the deadline: %s", ctx.Err())
 	}
@@ -268,7 +268,7 @@ func (p *pingPlan) open(ctx context.Context, run func(context.Context, *probing.
 
 // sendError is the failure reason of an echo request that could not be sent.
 func (p *pingPlan) sendError(err error, logger *slog.Logger) error {
-	logger.Warn("Error writing to socket", "err", err)
+	logWarn(logger, "Error writing to socket", "err", err)
 	if p.df && errors.Is(err, syscall.EMSGSIZE) {
 		return reasonf(err, "cannot send ICMP echo request to %s: %s (the packet is larger than the path MTU and dont_fragment is set)", p.dst.IP, errorText(err))
 	}
@@ -278,7 +278,7 @@ func (p *pingPlan) sendError(err error, logger *slog.Logger) error {
 // seriesOutcome applies the multi-packet success rule: at least one reply,
 // and no more loss than fail_if_loss_ratio_above allows.
 func (p *pingPlan) seriesOutcome(res pingResult, runErr error, logger *slog.Logger) error {
-	logger.Info("Echo requests done", "sent", res.sent, "received", res.received,
+	logInfo(logger, "Echo requests done", "sent", res.sent, "received", res.received,
 		"min", res.min, "avg", res.avg, "max", res.max, "stddev", res.stddev)
 	if res.sent == 0 {
 		if runErr != nil {
@@ -287,7 +287,7 @@ func (p *pingPlan) seriesOutcome(res pingResult, runErr error, logger *slog.Logg
 		return fmt.Errorf("no ICMP echo request sent to %s before the deadline", p.dst.IP)
 	}
 	if res.sent < p.count {
-		logger.Warn("Not all echo requests were sent before the deadline", "packets", p.count, "sent", res.sent)
+		logWarn(logger, "Not all echo requests were sent before the deadline", "packets", p.count, "sent", res.sent)
 	}
 	loss := res.loss()
 	if res.received == 0 {
@@ -359,14 +359,14 @@ func newPingRun(plan *pingPlan, privileged bool, logger *slog.Logger) *pingRun {
 		// logs a summary instead.
 		p.OnSend = func(pkt *probing.Packet) {
 			if !r.over.Load() {
-				logger.Info("Writing out packet", "seq", pkt.Seq, "id", pkt.ID, "privileged", privileged)
-				logger.Info("Waiting for reply packets")
+				logInfo(logger, "Writing out packet", "seq", pkt.Seq, "id", pkt.ID, "privileged", privileged)
+				logInfo(logger, "Waiting for reply packets")
 			}
 		}
 	}
 	p.OnSendError = func(pkt *probing.Packet, err error) {
 		if !r.over.Load() {
-			logger.Warn("Error writing to socket", "seq", pkt.Seq, "err", err)
+			logWarn(logger, "Error writing to socket", "seq", pkt.Seq, "err", err)
 		}
 	}
 	r.pinger = p

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -119,4 +120,46 @@ func (pl *probeLog) Text() []byte {
 // sameAttrs reports whether a and b are the same slice.
 func sameAttrs(a, b []slog.Attr) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// The probers log through these rather than through the Logger's methods.
+// A *slog.Logger records the caller of every call (runtime.Callers, a stack
+// walk), and a probe's logger is always enabled: every level is kept for
+// the debug output and /logs, which show no source location. The caller is
+// looked up only when a handler may show it: when the probe log forwards to
+// the exporter's log (--log.prober), or for a logger that is not a probe's.
+
+func logDebug(l *slog.Logger, msg string, args ...any) { logAt(l, slog.LevelDebug, msg, args, nil) }
+func logInfo(l *slog.Logger, msg string, args ...any)  { logAt(l, slog.LevelInfo, msg, args, nil) }
+func logWarn(l *slog.Logger, msg string, args ...any)  { logAt(l, slog.LevelWarn, msg, args, nil) }
+func logError(l *slog.Logger, msg string, args ...any) { logAt(l, slog.LevelError, msg, args, nil) }
+
+// logDebugAttrs is logDebug with attributes, as Logger.LogAttrs: values
+// such as times are not boxed into interfaces (an allocation each).
+func logDebugAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
+	logAt(l, slog.LevelDebug, msg, nil, attrs)
+}
+
+// logAt logs as l.Log(context.Background(), level, msg, args...) (or
+// l.LogAttrs with attrs) would, with
+// the same record, source location included when it can be shown. It must be
+// called by one of the functions above, directly by the code logging: the
+// caller recorded is two frames up.
+func logAt(l *slog.Logger, level slog.Level, msg string, args []any, attrs []slog.Attr) {
+	ctx := context.Background()
+	h := l.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	var pc uintptr
+	if ph, ok := h.(*probeLogHandler); !ok || ph.nextOut != nil {
+		var pcs [1]uintptr
+		// Skip runtime.Callers, logAt and its wrapper (logInfo…).
+		runtime.Callers(3, pcs[:])
+		pc = pcs[0]
+	}
+	r := slog.NewRecord(time.Now(), level, msg, pc)
+	r.Add(args...)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }

@@ -3,12 +3,16 @@ package prober
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // logSomeProbe logs through logger what probers log: every level, a
@@ -141,5 +145,98 @@ func TestProbeLogConcurrentLoggers(t *testing.T) {
 		if n := strings.Count(text, fmt.Sprintf("msg=tick g=%d i=", g)); n != 50 {
 			t.Errorf("goroutine %d: %d records captured, want 50", g, n)
 		}
+	}
+}
+
+// sourceHandler keeps the level, message, attributes and source line of
+// every record it is given, enabled from level on.
+type sourceHandler struct {
+	level   slog.Level
+	records *[]string
+}
+
+func (h sourceHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+func (h sourceHandler) Handle(_ context.Context, r slog.Record) error {
+	line := 0
+	if r.PC != 0 {
+		f, _ := runtime.CallersFrames([]uintptr{r.PC}).Next()
+		if filepath.Base(f.File) == "probelog_test.go" {
+			line = f.Line
+		}
+	}
+	s := fmt.Sprintf("%s %s line=%d", r.Level, r.Message, line)
+	r.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
+	*h.records = append(*h.records, s)
+	return nil
+}
+func (h sourceHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h sourceHandler) WithGroup(string) slog.Handler      { return h }
+
+// The probers' logging functions make the records Logger's methods make,
+// with the caller's source line wherever a handler may show it.
+func TestLogHelpersMatchLogger(t *testing.T) {
+	logBoth := func(logger *slog.Logger) (line int) {
+		_, _, line, _ = runtime.Caller(0)
+		logDebug(logger, "debug", "a", 1)
+		logInfo(logger, "info", "b", "two", slog.Int("c", 3))
+		logWarn(logger, "warn")
+		logError(logger, "error", "err", errors.New("boom"))
+		logDebugAttrs(logger, "attrs", slog.Int("i", 1), slog.Time("t", time.Unix(1, 2)), slog.String("s", "x"), slog.Bool("b", true), slog.Float64("f", 0.5), slog.Any("a", []int{1}))
+		return line
+	}
+	logMethods := func(logger *slog.Logger) {
+		logger.Debug("debug", "a", 1)
+		logger.Info("info", "b", "two", slog.Int("c", 3))
+		logger.Warn("warn")
+		logger.Error("error", "err", errors.New("boom"))
+		logger.LogAttrs(context.Background(), slog.LevelDebug, "attrs", slog.Int("i", 1), slog.Time("t", time.Unix(1, 2)), slog.String("s", "x"), slog.Bool("b", true), slog.Float64("f", 0.5), slog.Any("a", []int{1}))
+	}
+	for _, tc := range []struct {
+		name   string
+		logger func(records *[]string) (*slog.Logger, *probeLog)
+		source bool // whether records carry the caller
+	}{
+		{"plain logger", func(r *[]string) (*slog.Logger, *probeLog) {
+			return slog.New(sourceHandler{level: slog.LevelDebug, records: r}), nil
+		}, true},
+		{"plain logger, some levels off", func(r *[]string) (*slog.Logger, *probeLog) {
+			return slog.New(sourceHandler{level: slog.LevelError, records: r}), nil
+		}, true},
+		{"probe log forwarding", func(r *[]string) (*slog.Logger, *probeLog) {
+			return newProbeLogger(sourceHandler{level: slog.LevelDebug, records: r}, slog.LevelDebug)
+		}, true},
+		{"probe log not forwarding", func(r *[]string) (*slog.Logger, *probeLog) {
+			return newProbeLogger(sourceHandler{level: slog.LevelInfo, records: r}, slog.LevelDebug)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var viaHelpers, viaMethods []string
+			logger, plog := tc.logger(&viaHelpers)
+			line := logBoth(logger)
+			other, otherLog := tc.logger(&viaMethods)
+			logMethods(other)
+			if len(viaHelpers) != len(viaMethods) {
+				t.Fatalf("helpers made %d records, methods %d:\n%q\n%q", len(viaHelpers), len(viaMethods), viaHelpers, viaMethods)
+			}
+			// Each message is logged on its line after the one logBoth
+			// takes its own from.
+			lines := map[string]int{"debug": line + 1, "info": line + 2, "warn": line + 3, "error": line + 4, "attrs": line + 5}
+			for i := range viaHelpers {
+				want := viaMethods[i]
+				if tc.source {
+					msg := strings.Fields(want)[1]
+					want = regexp.MustCompile(`line=\d+`).ReplaceAllString(want, fmt.Sprintf("line=%d", lines[msg]))
+				}
+				if viaHelpers[i] != want {
+					t.Errorf("record %d: %s\nwant %s", i, viaHelpers[i], want)
+				}
+			}
+			if plog != nil {
+				got := timeField.ReplaceAllString(string(plog.Text()), "")
+				if want := timeField.ReplaceAllString(string(otherLog.Text()), ""); got != want {
+					t.Errorf("captured log\n%s\nwant\n%s", got, want)
+				}
+			}
+		})
 	}
 }

@@ -71,7 +71,7 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 
 	deadline, _ := ctx.Deadline()
 	if err := conn.SetDeadline(deadline); err != nil {
-		logger.Error("Error setting deadline", "err", err)
+		logError(logger, "Error setting deadline", "err", err)
 		return fmt.Errorf("setting the connection deadline: %w", err)
 	}
 
@@ -88,20 +88,20 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 	s := &qrSession{conn: conn, r: bufio.NewReader(conn)}
 	for i := range opts.steps {
 		qr := &opts.steps[i]
-		logger.Debug("Processing query response entry", "entry_number", i)
+		logDebug(logger, "Processing query response entry", "entry_number", i)
 		send := qr.Send
 		if qr.Expect.IsSet() {
 			line, match, err := s.readMatch(qr.Expect.Regexp, logger)
 			if err != nil {
 				if errors.Is(err, io.EOF) {
 					failedDueToRegex.Set(1)
-					logger.Error("Regexp did not match", "regexp", qr.Expect.String(), "line", s.lastLine())
+					logError(logger, "Regexp did not match", "regexp", qr.Expect.String(), "line", s.lastLine())
 				} else {
-					logger.Error("Error reading from connection", "err", err)
+					logError(logger, "Error reading from connection", "err", err)
 				}
 				return s.expectFailure(ctx, err, "line matching "+quote(qr.Expect.String()))
 			}
-			logger.Debug("Regexp matched", "regexp", qr.Expect.String(), "line", string(line))
+			logDebug(logger, "Regexp matched", "regexp", qr.Expect.String(), "line", string(line))
 			failedDueToRegex.Set(0)
 			if send != "" {
 				send = string(qr.Expect.Expand(nil, []byte(send), line, match))
@@ -116,9 +116,9 @@ func probeQueryResponses(ctx context.Context, conn net.Conn, opts *qrOptions, re
 			}
 		}
 		if send != "" {
-			logger.Debug("Sending line", "line", send)
+			logDebug(logger, "Sending line", "line", send)
 			if err := s.sendLine(send); err != nil {
-				logger.Error("Failed to send", "err", err)
+				logError(logger, "Failed to send", "err", err)
 				if isTimeout(ctx, err) {
 					return reasonf(err, "timed out sending %s", quote(send))
 				}
@@ -178,7 +178,7 @@ func (s *qrSession) readMatch(re *regexp.Regexp, logger *slog.Logger) ([]byte, [
 			line = bytes.TrimSuffix(line, []byte{'\r'})
 			_, _ = s.r.Discard(i + 1)
 			s.remember(line)
-			logger.Debug("Read line", "line", string(line))
+			logDebug(logger, "Read line", "line", string(line))
 			if m := re.FindSubmatchIndex(line); m != nil {
 				return line, m, nil
 			}
@@ -192,7 +192,7 @@ func (s *qrSession) readMatch(re *regexp.Regexp, logger *slog.Logger) ([]byte, [
 		_, _ = s.r.Discard(len(buf))
 		s.remember(s.partial)
 		if m := re.FindSubmatchIndex(s.partial); m != nil {
-			logger.Debug("Read partial line", "line", string(s.partial))
+			logDebug(logger, "Read partial line", "line", string(s.partial))
 			return s.partial, m, nil
 		}
 	}
@@ -206,9 +206,9 @@ func (s *qrSession) readBytes(ctx context.Context, want string, failedDueToBytes
 	if n > 0 {
 		s.readAny = true
 	}
-	logger.Debug("Read bytes", "bytes", string(got))
+	logDebug(logger, "Read bytes", "bytes", string(got))
 	if err != nil {
-		logger.Error("Error reading from connection", "err", err)
+		logError(logger, "Error reading from connection", "err", err)
 		what := "bytes " + quote(want)
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -220,10 +220,10 @@ func (s *qrSession) readBytes(ctx context.Context, want string, failedDueToBytes
 	}
 	if string(got) != want {
 		failedDueToBytes.Set(1)
-		logger.Error("Bytes did not match", "expected", want, "bytes", string(got))
+		logError(logger, "Bytes did not match", "expected", want, "bytes", string(got))
 		return fmt.Errorf("expected bytes %s got %s", quote(want), quote(string(got)))
 	}
-	logger.Debug("Bytes matched", "expected", want)
+	logDebug(logger, "Bytes matched", "expected", want)
 	failedDueToBytes.Set(0)
 	return nil
 }
@@ -239,7 +239,7 @@ func (s *qrSession) sendLine(line string) error {
 func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.Logger) (*tls.Conn, error) {
 	cfg, err := newTLSConfig(opts.tlsConfig, opts.serverName)
 	if err != nil {
-		logger.Error("Failed to create TLS configuration", "err", err)
+		logError(logger, "Failed to create TLS configuration", "err", err)
 		return nil, err
 	}
 	raw := s.conn
@@ -252,10 +252,10 @@ func (s *qrSession) startTLS(ctx context.Context, opts *qrOptions, logger *slog.
 	}
 	tlsConn, err := handshakeTLS(ctx, raw, cfg)
 	if err != nil {
-		logger.Error("TLS Handshake (client) failed", "err", err)
+		logError(logger, "TLS Handshake (client) failed", "err", err)
 		return nil, err
 	}
-	logger.Debug("TLS Handshake (client) succeeded.")
+	logDebug(logger, "TLS Handshake (client) succeeded.")
 	s.conn = tlsConn
 	s.r.Reset(tlsConn)
 	return tlsConn, nil
@@ -302,7 +302,7 @@ func qrRecordExpectInfo(registry *Registry, qr *config.QueryResponse, line []byt
 	var vec *GaugeVec
 	if f := registry.lookup("probe_expect_info"); f != nil {
 		if !slices.Equal(f.labelNames, names) {
-			logger.Warn("Skipping probe_expect_info labels that differ from an earlier step", "labels", names, "registered", f.labelNames)
+			logWarn(logger, "Skipping probe_expect_info labels that differ from an earlier step", "labels", names, "registered", f.labelNames)
 			return
 		}
 		vec = &GaugeVec{f: f}

@@ -32,12 +32,12 @@ func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol b
 		primary, fallback = "ip4", "ip6"
 	}
 
-	logger.Info("Resolving target address", "target", target, "ip_protocol", primary)
+	logInfo(logger, "Resolving target address", "target", target, "ip_protocol", primary)
 	start := time.Now()
 	found := func(ip net.IP, proto string) (*net.IPAddr, float64, error) {
 		lookup := time.Since(start).Seconds()
 		probeDNSLookupTime.Add(lookup)
-		logger.Info("Resolved target address", "target", target, "ip", ip.String())
+		logInfo(logger, "Resolved target address", "target", target, "ip", ip.String())
 		if err := pc.admit(ip, allowedByName); err != nil {
 			return nil, lookup, err
 		}
@@ -60,7 +60,7 @@ func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol b
 		if proto != primary && !fallbackIPProtocol {
 			probeDNSLookupTime.Add(time.Since(start).Seconds())
 			err := fmt.Errorf("address %s is not %s and ip_protocol_fallback is off", target, primary)
-			logger.Error("Resolution with IP protocol failed", "target", target, "err", err)
+			logError(logger, "Resolution with IP protocol failed", "target", target, "err", err)
 			return nil, 0, err
 		}
 		return found(ip, proto)
@@ -76,14 +76,14 @@ func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol b
 		if err == nil {
 			err = fmt.Errorf("no %s address for %s", primary, target)
 		}
-		logger.Error("Resolution with IP protocol failed", "target", target, "err", err)
+		logError(logger, "Resolution with IP protocol failed", "target", target, "err", err)
 		return nil, 0, resolveError(target, err)
 	}
 
 	ips, err := resolver.LookupIPAddr(ctx, target)
 	if err != nil {
 		probeDNSLookupTime.Add(time.Since(start).Seconds())
-		logger.Error("Resolution with IP protocol failed", "target", target, "err", err)
+		logError(logger, "Resolution with IP protocol failed", "target", target, "err", err)
 		return nil, 0, resolveError(target, err)
 	}
 	var other net.IP

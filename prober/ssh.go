@@ -121,7 +121,7 @@ func ProbeSSH(ctx context.Context, target string, module config.Module, registry
 	}
 
 	addr := net.JoinHostPort(ip.String(), port)
-	logger.Info("Connecting to SSH server", "address", addr)
+	logInfo(logger, "Connecting to SSH server", "address", addr)
 	start := time.Now()
 	raw, err := dialer.DialContext(ctx, "tcp", addr)
 	p.connected = time.Now()
@@ -160,7 +160,7 @@ func (p *sshProbe) clientConfig() *ssh.ClientConfig {
 		HostKeyCallback:   p.checkHostKey,
 		AuthCallback:      p.chooseAuth,
 		BannerCallback: func(message string) error {
-			p.logger.Debug("SSH server sent an authentication banner", "message", message)
+			logDebug(p.logger, "SSH server sent an authentication banner", "message", message)
 			return nil
 		},
 	}
@@ -175,7 +175,7 @@ func (p *sshProbe) checkHostKey(_ string, _ net.Addr, key ssh.PublicKey) error {
 	p.hostKeyAt = time.Now()
 	fingerprint := ssh.FingerprintSHA256(key)
 	p.hostKeyInfo.WithLabelValues(key.Type(), fingerprint).Set(1)
-	p.logger.Info("Key exchange done", "host_key_type", key.Type(), "fingerprint", fingerprint)
+	logInfo(p.logger, "Key exchange done", "host_key_type", key.Type(), "fingerprint", fingerprint)
 	if len(p.cfg.ExpectedHostKeyFingerprints) == 0 {
 		return nil
 	}
@@ -197,7 +197,7 @@ func (p *sshProbe) chooseAuth(actx *ssh.ClientAuthContext) (ssh.AuthMethod, erro
 	defer p.mu.Unlock()
 	p.algorithms = &actx.Algorithms
 	if !p.cfg.WantsAuth() {
-		p.logger.Info("Server refused the none authentication method, as expected", "methods", actx.AllowedMethods)
+		logInfo(p.logger, "Server refused the none authentication method, as expected", "methods", actx.AllowedMethods)
 		return nil, errSSHKexOnly
 	}
 	for _, m := range p.methods {
@@ -212,7 +212,7 @@ func (p *sshProbe) chooseAuth(actx *ssh.ClientAuthContext) (ssh.AuthMethod, erro
 	}
 	for _, m := range p.methods {
 		if slices.Contains(actx.AllowedMethods, m.name) {
-			p.logger.Info("Authenticating", "user", p.user, "method", m.name)
+			logInfo(p.logger, "Authenticating", "user", p.user, "method", m.name)
 			return m.method, nil
 		}
 	}
@@ -272,7 +272,7 @@ func (p *sshProbe) handshakeOutcome(ctx context.Context, err error) error {
 		}
 		return convFailure(ctx, "the SSH banner", err)
 	}
-	p.logger.Info("Received SSH banner", "banner", version)
+	logInfo(p.logger, "Received SSH banner", "banner", version)
 	if !sshProtocolSupported(version) {
 		proto, _, _ := parseSSHVersion(version)
 		return fmt.Errorf("server speaks SSH protocol %s, not 2.0: %s", proto, quote(version))
@@ -317,7 +317,7 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 	stdout := convBuffer{max: sshMaxOutput}
 	stderr := convBuffer{max: sshMaxOutput}
 	session.Stdout, session.Stderr = &stdout, &stderr
-	p.logger.Info("Running command", "command", p.cfg.Command)
+	logInfo(p.logger, "Running command", "command", p.cfg.Command)
 	err = session.Run(p.cfg.Command)
 	status := 0
 	var exitErr *ssh.ExitError
@@ -340,7 +340,7 @@ func (p *sshProbe) runCommand(ctx context.Context, client *ssh.Client) error {
 		return sshConnFailure(ctx, "the command to finish", err)
 	}
 	p.exitStatus.Set(float64(status))
-	p.logger.Info("Command done", "exit_status", status, "stdout_bytes", stdout.total, "stderr_bytes", stderr.total)
+	logInfo(p.logger, "Command done", "exit_status", status, "stdout_bytes", stdout.total, "stderr_bytes", stderr.total)
 	if status != p.cfg.ExpectedExitStatus {
 		reason := fmt.Sprintf("command %s exited with status %d, want %d", quote(p.cfg.Command), status, p.cfg.ExpectedExitStatus)
 		if first, _, _ := strings.Cut(strings.TrimSpace(string(stderr.buf)), "\n"); first != "" {

@@ -19,11 +19,11 @@ func ProbeTCP(ctx context.Context, target string, module config.Module, registry
 	cfg := blockOf(module.TCP)
 	conn, host, err := tcpDialTarget(ctx, target, cfg, registry, logger)
 	if err != nil {
-		logger.Error("Error dialing TCP", "err", err)
+		logError(logger, "Error dialing TCP", "err", err)
 		return err
 	}
 	defer conn.Close()
-	logger.Debug("Successfully dialed")
+	logDebug(logger, "Successfully dialed")
 
 	return probeQueryResponses(ctx, conn, &qrOptions{
 		steps:             cfg.QueryResponse,
@@ -39,14 +39,14 @@ func ProbeTCP(ctx context.Context, target string, module config.Module, registry
 func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, registry *Registry, logger *slog.Logger) (net.Conn, string, error) {
 	t, err := parseTarget("tcp", target, false)
 	if err != nil {
-		logger.Error("Error splitting target address and port", "err", err)
+		logError(logger, "Error splitting target address and port", "err", err)
 		return nil, "", err
 	}
 	host, port := t.Host, t.Port
 
 	ip, _, err := chooseProtocol(ctx, p.IPProtocol, p.IPProtocolFallback, host, registry, logger)
 	if err != nil {
-		logger.Error("Error resolving address", "err", err)
+		logError(logger, "Error resolving address", "err", err)
 		return nil, "", err
 	}
 	network := "tcp4"
@@ -59,7 +59,7 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 	var tlsConfig *tls.Config
 	if p.TLS {
 		if tlsConfig, err = newTLSConfig(&p.TLSConfig, host); err != nil {
-			logger.Error("Error creating TLS configuration", "err", err)
+			logError(logger, "Error creating TLS configuration", "err", err)
 			return nil, "", err
 		}
 	}
@@ -69,12 +69,12 @@ func tcpDialTarget(ctx context.Context, target string, p *config.TCPProbe, regis
 		return nil, "", err
 	}
 	if p.SourceIPAddress != "" {
-		logger.Debug("Using local address", "srcIP", p.SourceIPAddress)
+		logDebug(logger, "Using local address", "srcIP", p.SourceIPAddress)
 	}
 	if !p.TLS {
-		logger.Debug("Dialing TCP without TLS")
+		logDebug(logger, "Dialing TCP without TLS")
 	} else {
-		logger.Debug("Dialing TCP with TLS")
+		logDebug(logger, "Dialing TCP with TLS")
 	}
 	conn, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {

@@ -37,7 +37,7 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 	cfg := blockOf(module.TLS)
 	t, err := parseTarget("tls", target, false)
 	if err != nil {
-		logger.Error("Invalid target", "err", err)
+		logError(logger, "Invalid target", "err", err)
 		return err
 	}
 	host, port := t.Host, t.Port
@@ -45,13 +45,13 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 	// parameter, which the handler puts there), else for the target's host.
 	tlsConfig, err := newTLSConfig(&cfg.TLSConfig, host)
 	if err != nil {
-		logger.Error("Error creating TLS configuration", "err", err)
+		logError(logger, "Error creating TLS configuration", "err", err)
 		return err
 	}
 
 	ip, lookupTime, err := chooseProtocol(ctx, cfg.IPProtocol, cfg.IPProtocolFallback, host, registry, logger)
 	if err != nil {
-		logger.Error("Error resolving address", "err", err)
+		logError(logger, "Error resolving address", "err", err)
 		return err
 	}
 	durations.WithLabelValues("resolve").Add(lookupTime)
@@ -63,13 +63,13 @@ func ProbeTLS(ctx context.Context, target string, module config.Module, registry
 	}
 	defer conn.Close()
 
-	logger.Info("Starting TLS handshake", "server_name", tlsConfig.ServerName)
+	logInfo(logger, "Starting TLS handshake", "server_name", tlsConfig.ServerName)
 	state, err := tlsHandshake(ctx, conn, tlsConfig, durations)
 	if err != nil {
-		logger.Error("TLS handshake failed", "err", err)
+		logError(logger, "TLS handshake failed", "err", err)
 		return err
 	}
-	logger.Info("TLS handshake succeeded", "version", getTLSVersion(state), "cipher", getTLSCipher(state))
+	logInfo(logger, "TLS handshake succeeded", "version", getTLSVersion(state), "cipher", getTLSCipher(state))
 	return checkServerCertificate(state, tlsConfig, time.Duration(cfg.FailIfCertExpiresWithin), registry, logger)
 }
 
@@ -92,7 +92,7 @@ func checkServerCertificate(state *tls.ConnectionState, tlsConfig *tls.Config, w
 	staple := checkOCSPStaple(&verified)
 	registerOCSPMetrics(registry, staple)
 	if staple.present {
-		logger.Info("Server stapled an OCSP response", "status", staple.status, "err", staple.err)
+		logInfo(logger, "Server stapled an OCSP response", "status", staple.status, "err", staple.err)
 	}
 
 	failures := []struct {
@@ -107,13 +107,13 @@ func checkServerCertificate(state *tls.ConnectionState, tlsConfig *tls.Config, w
 			continue
 		}
 		if !tlsConfig.InsecureSkipVerify {
-			logger.Error(f.what, "err", f.err)
+			logError(logger, f.what, "err", f.err)
 			return f.err
 		}
-		logger.Warn(f.what+", ignored (insecure_skip_verify)", "err", f.err)
+		logWarn(logger, f.what+", ignored (insecure_skip_verify)", "err", f.err)
 	}
 	if err := checkCertExpiry(state, within, now); err != nil {
-		logger.Error("Certificate expires too soon", "err", err, "fail_if_cert_expires_within", within)
+		logError(logger, "Certificate expires too soon", "err", err, "fail_if_cert_expires_within", within)
 		return err
 	}
 	return nil
@@ -127,15 +127,15 @@ func tlsConnect(ctx context.Context, addr, sourceIP string, durations *GaugeVec,
 		return nil, err
 	}
 	if sourceIP != "" {
-		logger.Info("Using local address", "srcIP", sourceIP)
+		logInfo(logger, "Using local address", "srcIP", sourceIP)
 	}
-	logger.Info("Dialing TCP", "address", addr)
+	logInfo(logger, "Dialing TCP", "address", addr)
 	start := time.Now()
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	elapsed := time.Since(start)
 	durations.WithLabelValues("connect").Set(elapsed.Seconds())
 	if err != nil {
-		logger.Error("Error dialing TCP", "err", err)
+		logError(logger, "Error dialing TCP", "err", err)
 		return nil, dialFailure(ctx, err, addr)
 	}
 	return conn, nil

@@ -21,11 +21,11 @@ func ProbeUnix(ctx context.Context, target string, module config.Module, registr
 	cfg := blockOf(module.Unix)
 	conn, err := unixDial(ctx, target, cfg, logger)
 	if err != nil {
-		logger.Error("Error dialing unix", "err", err)
+		logError(logger, "Error dialing unix", "err", err)
 		return err
 	}
 	defer conn.Close()
-	logger.Debug("Successfully dialed")
+	logDebug(logger, "Successfully dialed")
 
 	return probeQueryResponses(ctx, conn, &qrOptions{
 		steps:     cfg.QueryResponse,
@@ -50,13 +50,13 @@ func unixDial(ctx context.Context, path string, p *config.UnixProbe, logger *slo
 		}
 		cfg, err := newTLSConfig(&p.TLSConfig, serverName)
 		if err != nil {
-			logger.Error("Error creating TLS configuration", "err", err)
+			logError(logger, "Error creating TLS configuration", "err", err)
 			return nil, err
 		}
 		tlsConfig = cfg
-		logger.Debug("Dialing unix with TLS")
+		logDebug(logger, "Dialing unix with TLS")
 	} else {
-		logger.Debug("Dialing unix without TLS")
+		logDebug(logger, "Dialing unix without TLS")
 	}
 
 	dialer, err := newDialer(ctx, "unix", "")

@@ -37,11 +37,11 @@ const (
 func ProbeWebsocket(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
 	t, err := parseTarget("websocket", target, false)
 	if err != nil {
-		logger.Error("Could not parse target URL", "err", err)
+		logError(logger, "Could not parse target URL", "err", err)
 		return err
 	}
 	targetURL := t.URL
-	logger.Debug("probing websocket", "target", redactURL(targetURL))
+	logDebug(logger, "probing websocket", "target", redactURL(targetURL))
 
 	upgraded := registry.NewGauge("probe_websocket_connection_upgraded", helpWebsocketUpgraded)
 	statusCode := registry.NewGauge("probe_websocket_status_code", helpWebsocketStatusCode)
@@ -60,14 +60,14 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 	var tlsConfig *tls.Config
 	if targetURL.Scheme == "wss" {
 		if tlsConfig, err = newTLSConfig(&wsc.TLSConfig, host); err != nil {
-			logger.Error("Error creating TLS config", "err", err)
+			logError(logger, "Error creating TLS config", "err", err)
 			return err
 		}
 	}
 
 	ip, lookupTime, err := chooseProtocol(ctx, module.Websocket.IPProtocol, module.Websocket.IPProtocolFallback, host, registry, logger)
 	if err != nil {
-		logger.Error("Error resolving address", "err", err)
+		logError(logger, "Error resolving address", "err", err)
 		return err
 	}
 	durations.WithLabelValues("resolve").Add(lookupTime)
@@ -86,7 +86,7 @@ func ProbeWebsocket(ctx context.Context, target string, module config.Module, re
 		statusCode.Set(float64(resp.StatusCode))
 	}
 	if err != nil {
-		logger.Error("Error dialing websocket", "err", err)
+		logError(logger, "Error dialing websocket", "err", err)
 		return d.failure(ctx, err, resp, time.Since(dialStart))
 	}
 	defer conn.Close()
@@ -206,15 +206,15 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 			what := "message matching " + quote(qr.Expect.String())
 			_, msg, err := conn.ReadMessage()
 			if err != nil {
-				logger.Error("Error reading message", "err", err)
+				logError(logger, "Error reading message", "err", err)
 				return wsReadFailure(ctx, err, what)
 			}
 			match := qr.Expect.FindSubmatchIndex(msg)
 			if match == nil {
-				logger.Error("Regexp did not match", "regexp", qr.Expect.String(), "line", string(msg))
+				logError(logger, "Regexp did not match", "regexp", qr.Expect.String(), "line", string(msg))
 				return fmt.Errorf("regexp %s did not match message %s", quote(qr.Expect.String()), quote(string(msg)))
 			}
-			logger.Debug("regexp matched", "regexp", qr.Expect.String(), "line", string(msg))
+			logDebug(logger, "regexp matched", "regexp", qr.Expect.String(), "line", string(msg))
 			if send != "" {
 				send = string(qr.Expect.Expand(nil, []byte(send), msg, match))
 			}
@@ -224,10 +224,10 @@ func wsQueryResponses(ctx context.Context, conn *websocket.Conn, steps []config.
 		}
 		if send != "" {
 			if err := conn.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
-				logger.Error("Error sending message", "err", err)
+				logError(logger, "Error sending message", "err", err)
 				return reasonf(err, "sending websocket message %s: %s", quote(send), errorText(err))
 			}
-			logger.Debug("message sent", "message", send)
+			logDebug(logger, "message sent", "message", send)
 		}
 	}
 	return nil

@@ -1,0 +1,181 @@
+package prober
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// appendProbeResultJSON appends what json.NewEncoder(w).Encode(res) writes
+// for res with res.Metrics = registry.Samples(), byte for byte (HTML-safe
+// string escaping, the trailing newline), without reflection nor the
+// samples' label maps: vigie_router asks every probe for this rendition.
+// Results encoding/json cannot encode (a non-finite duration or timeout, a
+// start time outside years 0 to 9999) go through encoding/json, error
+// included. TestProbeResultJSONMatchesEncoder and FuzzProbeResultJSON hold
+// the two to the same output.
+func appendProbeResultJSON(b []byte, res *ProbeResult, registry *Registry) []byte {
+	if !finite(res.DurationSeconds) || !finite(res.TimeoutSeconds) || res.StartedAt.Year() < 0 || res.StartedAt.Year() > 9999 {
+		return appendEncoded(b, res, registry)
+	}
+	b = append(b, `{"target":`...)
+	b = appendJSONString(b, res.Target)
+	b = append(b, `,"module":`...)
+	b = appendJSONString(b, res.Module)
+	b = append(b, `,"prober":`...)
+	b = appendJSONString(b, res.Prober)
+	b = append(b, `,"success":`...)
+	b = strconv.AppendBool(b, res.Success)
+	if res.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, res.Reason)
+	}
+	if res.Refused {
+		b = append(b, `,"refused":true`...)
+	}
+	b = append(b, `,"started_at":"`...)
+	b = res.StartedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","duration_seconds":`...)
+	b = appendJSONFloat(b, res.DurationSeconds)
+	b = append(b, `,"timeout_seconds":`...)
+	b = appendJSONFloat(b, res.TimeoutSeconds)
+	b = append(b, `,"log_id":`...)
+	b = strconv.AppendInt(b, res.LogID, 10)
+	b = append(b, `,"metrics":`...)
+	b = registry.appendSamplesJSON(b)
+	return append(b, "}\n"...)
+}
+
+// appendEncoded is appendProbeResultJSON through encoding/json.
+func appendEncoded(b []byte, res *ProbeResult, registry *Registry) []byte {
+	r := *res
+	r.Metrics = registry.Samples()
+	out, err := json.Marshal(r)
+	if err != nil {
+		// Encoder.Encode writes nothing when it fails.
+		return b
+	}
+	return append(append(b, out...), '\n')
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// appendSamplesJSON appends the JSON array of Samples(), as encoding/json
+// writes it: null when there is none, label names sorted.
+func (r *Registry) appendSamplesJSON(b []byte) []byte {
+	n := 0
+	for _, f := range r.sorted() {
+		for _, g := range f.sortedSeries() {
+			if n == 0 {
+				b = append(b, '[')
+			} else {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, `{"name":`...)
+			b = appendJSONString(b, f.name)
+			if len(f.labelNames) > 0 {
+				b = append(b, `,"labels":{`...)
+				for k, i := range f.order {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					b = appendJSONString(b, f.labelNames[i])
+					b = append(b, ':')
+					b = appendJSONString(b, validUTF8(g.labelValues[i]))
+				}
+				b = append(b, '}')
+			}
+			b = append(b, `,"value":`...)
+			if v := g.Value(); finite(v) {
+				b = appendJSONFloat(b, v)
+			} else {
+				// As Sample.MarshalJSON.
+				b = append(b, '"')
+				b = appendFloat(b, v)
+				b = append(b, '"')
+			}
+			b = append(b, '}')
+		}
+	}
+	if n == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, ']')
+}
+
+// appendJSONFloat writes a finite float64 as encoding/json does: the
+// shortest representation, in exponent form below 1e-6 and from 1e21 on,
+// with a two-digit negative exponent shortened (1e-07 is 1e-7).
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString writes s as a JSON string as encoding/json does by
+// default: <, > and & escaped for HTML, invalid UTF-8 replaced by U+FFFD,
+// U+2028 and U+2029 escaped for JavaScript.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
