@@ -204,7 +204,9 @@ func (h *h1Client) probe(ctx context.Context, query string, timeout time.Duratio
 		res, keep, err := h.roundTrip(c, query, deadline)
 		stopped := stop()
 		if err == nil {
-			res.Duration = time.Since(start)
+			if res.Err == nil {
+				res.Duration = time.Since(start)
+			}
 			if keep && stopped {
 				h.put(c)
 			} else {
