@@ -32,7 +32,6 @@ const (
 	DefaultCheckInterval      = 60 * time.Second
 	DefaultRetryInterval      = 15 * time.Second
 	DefaultCheckTimeout       = 10 * time.Second
-	DefaultMaxConcurrency     = 256
 	DefaultSDRefreshInterval  = 30 * time.Second
 	DefaultSDMaxRemovedRatio  = 0.5
 	DefaultSDConfirmations    = 3
@@ -148,7 +147,9 @@ type ChecksConfig struct {
 	RetryInterval Duration `yaml:"retry_interval,omitempty"`
 	// Timeout is passed to the exporter as the scrape timeout.
 	Timeout Duration `yaml:"timeout,omitempty"`
-	// MaxConcurrency bounds the probes in flight.
+	// MaxConcurrency bounds the probes in flight; 0 (the default) sizes
+	// the bound to the checks: checks / interval × timeout, from 256 to
+	// 4,096 (scheduler.AutoConcurrency).
 	MaxConcurrency int `yaml:"max_concurrency,omitempty"`
 	// Quorum is how many locations must fail for a probe round to fail;
 	// 0 (the default) is a majority of the locations that answered. It is
@@ -314,10 +315,9 @@ const unsetDuration Duration = -1
 
 func defaultChecksConfig() ChecksConfig {
 	return ChecksConfig{
-		Interval:       Duration(DefaultCheckInterval),
-		RetryInterval:  unsetDuration,
-		Timeout:        unsetDuration,
-		MaxConcurrency: DefaultMaxConcurrency,
+		Interval:      Duration(DefaultCheckInterval),
+		RetryInterval: unsetDuration,
+		Timeout:       unsetDuration,
 	}
 }
 
@@ -583,8 +583,8 @@ func (c *ChecksConfig) validate() error {
 			return schema.At(fmt.Errorf("%s %s is longer than interval %s", d.key, *d.v, c.Interval), d.key)
 		}
 	}
-	if c.MaxConcurrency < 1 {
-		return schema.At(errors.New("must be at least 1"), "max_concurrency")
+	if c.MaxConcurrency < 0 {
+		return schema.At(errors.New("must not be negative (0 sizes it to the checks)"), "max_concurrency")
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,6 +117,9 @@ type HTTPClient struct {
 	// request first) write to a request's Header.
 	probeBase   *url.URL
 	probeHeader http.Header
+	// h1 sends the probes to a plain-http exporter (h1.go); nil when
+	// they need net/http.
+	h1 *h1Client
 }
 
 // NewHTTPClient builds the client for cfg's exporter block.
@@ -146,6 +150,11 @@ func NewHTTPClientFor(x *config.ExporterConfig, checkTimeout time.Duration) (*HT
 	}
 	if u, err := url.Parse(c.probeURL); err == nil && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.Opaque == "" && u.Host != "" && !strings.HasSuffix(u.Host, ":") {
 		c.probeBase = u
+		c.h1 = newH1Client(u, &x.HTTPConfig, c.probeHeader)
+	}
+	if c.h1 != nil {
+		// A reload replaces the client: its idle connections go with it.
+		runtime.AddCleanup(c, func(h *h1Client) { h.close() }, c.h1)
 	}
 	return c, nil
 }
@@ -155,6 +164,21 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Probe runs one probe through /probe, asking for the JSON rendition and
 // falling back to the text exposition.
 func (x *HTTPClient) Probe(ctx context.Context, target, module string) Result {
+	if x.h1 != nil {
+		if res, fallback := x.h1.probe(ctx, probeQuery(target, module), x.timeout); !fallback {
+			return res
+		}
+	}
+	return x.probeNetHTTP(ctx, target, module)
+}
+
+// probeQuery is the query of the /probe request for one check.
+func probeQuery(target, module string) string {
+	return "module=" + url.QueryEscape(module) + "&target=" + url.QueryEscape(target)
+}
+
+// probeNetHTTP runs a probe through net/http.
+func (x *HTTPClient) probeNetHTTP(ctx context.Context, target, module string) Result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, x.timeout)
 	defer cancel()
@@ -186,7 +210,7 @@ func (x *HTTPClient) Probe(ctx context.Context, target, module string) Result {
 
 // probeRequest is the GET of /probe for one check.
 func (x *HTTPClient) probeRequest(ctx context.Context, target, module string) (*http.Request, error) {
-	query := "module=" + url.QueryEscape(module) + "&target=" + url.QueryEscape(target)
+	query := probeQuery(target, module)
 	if x.probeBase == nil {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, x.probeURL+"?"+query, nil)
 		if err != nil {

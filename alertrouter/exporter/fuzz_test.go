@@ -1,7 +1,12 @@
 package exporter
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -122,4 +127,53 @@ func checkScanProbeJSON(t *testing.T, body []byte) {
 func show(p probeJSON) string {
 	b, _ := json.Marshal(p)
 	return string(b)
+}
+
+// FuzzReadH1Answer: whatever answer the plain-http client reads (rather
+// than leaving it to net/http), net/http reads the same status, content
+// type and body from it; and what fails in its body fails in net/http's.
+func FuzzReadH1Answer(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"success\":true}",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nA: b\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nprobe_success 1\n",
+		"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n",
+		"HTTP/1.1 200 OK\nContent-Length: 100\n\n{",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n1;a=b\r\nx\r\n0\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	const limit = 64
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := readH1Answer(bufio.NewReaderSize(bytes.NewReader(data), h1ReadBuffer), nil, limit)
+		if errors.Is(err, errH1Fallback) {
+			return
+		}
+		resp, rerr := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), &http.Request{Method: http.MethodGet})
+		var pe *h1ProtocolError
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("error %v is neither a fallback nor an I/O error", err)
+		}
+		if rerr != nil {
+			if err == nil || !pe.inHead {
+				t.Fatalf("net/http: %v; plain-http client: status %d, %q, err %v", rerr, a.status, a.body, err)
+			}
+			return
+		}
+		defer resp.Body.Close()
+		body, berr := io.ReadAll(io.LimitReader(resp.Body, limit))
+		if err != nil {
+			if berr == nil {
+				t.Fatalf("plain-http client: %v; net/http read %q", err, body)
+			}
+			return
+		}
+		if berr != nil {
+			t.Fatalf("net/http: %v; plain-http client read %q", berr, a.body)
+		}
+		if resp.StatusCode != a.status || resp.Header.Get("Content-Type") != a.contentType || !bytes.Equal(body, a.body) {
+			t.Fatalf("net/http: %d %q %q; plain-http client: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body, a.status, a.contentType, a.body)
+		}
+	})
 }

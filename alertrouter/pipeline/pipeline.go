@@ -231,7 +231,7 @@ func healthConfig(cfg *config.RouterConfig) health.Config {
 func schedulerConfig(cfg *config.RouterConfig) scheduler.Config {
 	return scheduler.Config{
 		Interval: time.Duration(cfg.Checks.Interval), RetryInterval: time.Duration(cfg.Checks.RetryInterval),
-		MaxConcurrency: cfg.Checks.MaxConcurrency,
+		MaxConcurrency: cfg.Checks.MaxConcurrency, Timeout: time.Duration(cfg.Checks.Timeout),
 	}
 }
 

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -13,7 +15,11 @@ type Metrics struct {
 	success, failure, exporterErr prometheus.Counter
 	probeErrors                   prometheus.Counter
 	duration                      prometheus.Histogram
+	// sched is read by the concurrency gauge (nil: none yet).
+	sched atomic.Pointer[Scheduler]
 }
+
+func (m *Metrics) setScheduler(s *Scheduler) { m.sched.Store(s) }
 
 // NewMetrics creates the scheduler's metrics; they are registered on reg
 // unless it is nil. probeErrors is the "probe" child of the exporter's
@@ -37,8 +43,17 @@ func NewMetrics(reg prometheus.Registerer, probeErrors prometheus.Counter) *Metr
 	if m.probeErrors == nil {
 		m.probeErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "vigie_router_exporter_errors_total"})
 	}
+	limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vigie_router_probe_concurrency_limit",
+		Help: "Probes the router runs at once at most: checks.max_concurrency, or the bound sized to the checks when it is 0 (the default).",
+	}, func() float64 {
+		if s := m.sched.Load(); s != nil {
+			return float64(s.Limit())
+		}
+		return 0
+	})
 	if reg != nil {
-		reg.MustRegister(probes, m.duration)
+		reg.MustRegister(probes, m.duration, limit)
 	}
 	return m
 }

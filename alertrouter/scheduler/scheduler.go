@@ -33,7 +33,50 @@ const LaunchSlack = 50 * time.Millisecond
 // Config is how often and how many probes run.
 type Config struct {
 	Interval, RetryInterval time.Duration
-	MaxConcurrency          int
+	// MaxConcurrency bounds the probes in flight; 0 sizes the bound to
+	// the checks (see AutoConcurrency).
+	MaxConcurrency int
+	// Timeout is the check timeout, the longest a probe should take: what
+	// the automatic bound plans for.
+	Timeout time.Duration
+}
+
+// The automatic concurrency bound stays within these.
+const (
+	MinAutoConcurrency = 256
+	MaxAutoConcurrency = 4096
+)
+
+// AutoConcurrency is the bound on probes in flight for checks probed once
+// per interval each, when any of them may take up to timeout: the launch
+// rate times the longest a probe may take,
+// so that slow probes (an exporter queueing, targets timing out) never
+// hold back the others' launches. It is at least MinAutoConcurrency (what
+// a small router needs when probes are delayed by more than their
+// timeout, retries) and at most MaxAutoConcurrency (each probe in flight
+// is a worker and a connection to the exporter). Workers are started
+// only as probes need them: a bound that is never reached costs nothing.
+func AutoConcurrency(checks int, interval, timeout time.Duration) int {
+	if interval <= 0 || timeout <= 0 {
+		return MinAutoConcurrency
+	}
+	n := (float64(checks)*timeout.Seconds())/interval.Seconds() + 0.999
+	switch {
+	case n < MinAutoConcurrency:
+		return MinAutoConcurrency
+	case n > MaxAutoConcurrency:
+		return MaxAutoConcurrency
+	}
+	return int(n)
+}
+
+// poolSize is the capacity of cfg's worker queue: the explicit bound, or
+// the largest automatic one.
+func (c Config) poolSize() int {
+	if c.MaxConcurrency > 0 {
+		return c.MaxConcurrency
+	}
+	return MaxAutoConcurrency
 }
 
 // Done is a finished probe.
@@ -72,12 +115,16 @@ type Scheduler struct {
 	metrics *Metrics
 
 	slots map[string]*slot
+	owned int // slots probed by this router
+	// limit is the bound on jobs in flight, cached for Limit: the
+	// explicit one or AutoConcurrency of the owned checks.
+	limit atomic.Int64
 	// lastErr is the last exporter error of a check, until a result
 	// comes: kept apart, few checks have one (a string in every slot was
 	// 16 of its 64 bytes).
 	lastErr  map[*slot]string
 	queue    slotHeap
-	jobs     chan job // the workers' queue; its capacity is MaxConcurrency
+	jobs     chan job // the workers' queue; its capacity is cfg.poolSize()
 	workers  int      // workers started on jobs
 	poolBusy int      // jobs queued on or running from jobs
 	inFlight int
@@ -95,13 +142,28 @@ func New(cfg Config, p exporter.Prober, logger *slog.Logger, metrics *Metrics) *
 	if metrics == nil {
 		metrics = NewMetrics(nil, nil)
 	}
-	return &Scheduler{
+	s := &Scheduler{
 		cfg: cfg, prober: p, logger: logger, metrics: metrics,
 		slots:   map[string]*slot{},
 		lastErr: map[*slot]string{},
-		jobs:    make(chan job, cfg.MaxConcurrency),
-		results: make(chan Done, cfg.MaxConcurrency),
+		jobs:    make(chan job, cfg.poolSize()),
+		results: make(chan Done, cfg.poolSize()),
 	}
+	s.updateLimit()
+	metrics.setScheduler(s)
+	return s
+}
+
+// Limit is the bound on probes in flight now. Unlike most methods, it is
+// safe from any goroutine.
+func (s *Scheduler) Limit() int { return int(s.limit.Load()) }
+
+func (s *Scheduler) updateLimit() {
+	n := s.cfg.MaxConcurrency
+	if n <= 0 {
+		n = AutoConcurrency(s.owned, s.cfg.Interval, s.cfg.Timeout)
+	}
+	s.limit.Store(int64(n))
 }
 
 // Results is where finished probes arrive; give each to Finish.
@@ -113,8 +175,10 @@ func (s *Scheduler) Add(t *targets.Target, pending bool, now time.Time) {
 	sl.owned = s.owner == nil || s.owner(t.ID)
 	s.slots[t.ID] = sl
 	if sl.owned {
+		s.owned++
 		s.schedule(sl, s.nextRun(sl, pending, now))
 	}
+	s.updateLimit()
 }
 
 // Remove stops probing a check; a probe in flight is ignored when it
@@ -130,6 +194,10 @@ func (s *Scheduler) Remove(id string) {
 	}
 	delete(s.slots, id)
 	delete(s.lastErr, sl)
+	if sl.owned {
+		s.owned--
+		s.updateLimit()
+	}
 }
 
 // Reconfigure applies a reload: a new Prober for the next probes, a new
@@ -139,11 +207,12 @@ func (s *Scheduler) Remove(id string) {
 func (s *Scheduler) Reconfigure(cfg Config, p exporter.Prober, pending func(id string) bool, now time.Time) {
 	old := s.cfg
 	s.cfg, s.prober = cfg, p
-	if cfg.MaxConcurrency != old.MaxConcurrency {
+	if cfg.poolSize() != old.poolSize() {
 		close(s.jobs)
-		s.jobs = make(chan job, cfg.MaxConcurrency)
+		s.jobs = make(chan job, cfg.poolSize())
 		s.workers, s.poolBusy = 0, 0
 	}
+	s.updateLimit()
 	if cfg.Interval == old.Interval && cfg.RetryInterval == old.RetryInterval {
 		return
 	}
@@ -166,6 +235,11 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 			continue
 		}
 		sl.owned = o
+		if o {
+			s.owned++
+		} else {
+			s.owned--
+		}
 		switch {
 		case !o && sl.index >= 0:
 			heap.Remove(&s.queue, sl.index)
@@ -173,6 +247,7 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
 		}
 	}
+	s.updateLimit()
 }
 
 // Launch hands the probes that are due to the workers, as far as the
@@ -180,8 +255,9 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 // Workers are started as needed and then kept: no goroutine per probe.
 func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
 	horizon := now.Add(LaunchSlack)
+	limit := s.poolLimit()
 	for len(s.queue) > 0 && !s.queue[0].next.After(horizon) {
-		if s.poolBusy >= cap(s.jobs) {
+		if s.poolBusy >= limit {
 			return // saturated: a result frees a worker and calls us again
 		}
 		sl := heap.Pop(&s.queue).(*slot)
@@ -189,7 +265,7 @@ func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
 		s.inFlight++
 		s.busy.Add(1)
 		s.poolBusy++
-		s.jobs <- job{s: sl, prober: s.prober} // never blocks: poolBusy <= cap
+		s.jobs <- job{s: sl, prober: s.prober} // never blocks: poolBusy <= limit <= cap
 		if s.workers < s.poolBusy {
 			s.workers++
 			s.wg.Add(1)
@@ -254,11 +330,15 @@ func (s *Scheduler) Reschedule(d *Done, pending bool, now time.Time) {
 // NextWake is when Launch has something to do (zero: nothing). When every
 // probe slot is taken, a result (not the clock) resumes launching.
 func (s *Scheduler) NextWake() time.Time {
-	if len(s.queue) == 0 || s.poolBusy >= cap(s.jobs) {
+	if len(s.queue) == 0 || s.poolBusy >= s.poolLimit() {
 		return time.Time{}
 	}
 	return s.queue[0].next
 }
+
+// poolLimit is the bound on the current pool's jobs: Limit, within its
+// queue's capacity.
+func (s *Scheduler) poolLimit() int { return min(s.Limit(), cap(s.jobs)) }
 
 // Busy is the number of probes launched whose result was not handed to
 // Finish yet. Unlike the other methods, it is safe from any goroutine.

@@ -127,3 +127,82 @@ func TestSchedulerAlone(t *testing.T) {
 	}
 	s.Stop()
 }
+
+func TestAutoConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		checks            int
+		interval, timeout time.Duration
+		want              int
+	}{
+		{0, time.Minute, 10 * time.Second, MinAutoConcurrency},
+		{10000, time.Minute, 10 * time.Second, 1667},
+		{1000, 15 * time.Second, 10 * time.Second, 667},
+		// 200,000 checks a minute with a 10 s timeout would want 33,334.
+		{200000, time.Minute, 10 * time.Second, MaxAutoConcurrency},
+		{200000, time.Minute, time.Second, 3334},
+		{100, time.Second, time.Second, MinAutoConcurrency},
+		{5, 0, time.Second, MinAutoConcurrency},
+	} {
+		if got := AutoConcurrency(tc.checks, tc.interval, tc.timeout); got != tc.want {
+			t.Errorf("AutoConcurrency(%d, %s, %s) = %d, want %d", tc.checks, tc.interval, tc.timeout, got, tc.want)
+		}
+	}
+}
+
+// TestSchedulerAutoConcurrency: with max_concurrency 0 the bound follows
+// the checks this router owns: more checks than the old fixed 256 all run
+// at once when their probes are slow, fewer owned checks lower it, and an
+// explicit value set by a reload bounds them again.
+func TestSchedulerAutoConcurrency(t *testing.T) {
+	p := &gatedProber{release: make(chan struct{})}
+	cfg := Config{Interval: time.Minute, RetryInterval: 15 * time.Second, Timeout: time.Minute}
+	s := New(cfg, p, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 700
+	for i := range n {
+		s.Add(targets.New(fmt.Sprintf("t%d", i), "tcp_connect", nil), false, t0)
+	}
+	if s.Limit() != n {
+		t.Fatalf("limit %d with %d checks probed every minute, timeout 1m; want %d", s.Limit(), n, n)
+	}
+	// Another router owns half of them: the bound follows.
+	owned := func(id string) bool { return s.slots[id].t.Hash%2 == 0 }
+	s.SetOwner(owned, func(string) bool { return false }, t0)
+	half := 0
+	for _, sl := range s.slots {
+		if sl.owned {
+			half++
+		}
+	}
+	if want := max(half, MinAutoConcurrency); s.Limit() != want {
+		t.Fatalf("limit %d with %d owned checks, want %d", s.Limit(), half, want)
+	}
+	s.SetOwner(nil, func(string) bool { return false }, t0)
+	now := t0.Add(2 * time.Minute) // those owned again wait for their next slot
+	s.Launch(ctx, now)
+	if s.Busy() != n || !s.NextWake().IsZero() {
+		t.Fatalf("%d probes in flight, want all %d", s.Busy(), n)
+	}
+	// A reload to an explicit bound: new probes wait for it.
+	s.Reconfigure(Config{Interval: time.Minute, RetryInterval: 15 * time.Second, Timeout: time.Minute, MaxConcurrency: 3}, p, func(string) bool { return false }, now)
+	if s.Limit() != 3 {
+		t.Fatalf("limit %d after the reload, want 3", s.Limit())
+	}
+	close(p.release)
+	later := now.Add(time.Minute)
+	for s.Busy() > 0 {
+		d := <-s.Results()
+		s.Finish(&d)
+		s.Reschedule(&d, false, later)
+	}
+	s.Launch(ctx, later.Add(time.Minute))
+	if s.Busy() != 3 {
+		t.Fatalf("%d probes in flight after the reload, want 3", s.Busy())
+	}
+	for s.Busy() > 0 {
+		d := <-s.Results()
+		s.Finish(&d)
+	}
+	s.Stop()
+}

@@ -48,6 +48,11 @@ type ScaleOptions struct {
 	TCPBasePort int
 	// MaxConcurrency is the router's checks.max_concurrency (0: its default).
 	MaxConcurrency int
+	// Routers is how many routers share the checks (default 1); more than
+	// one form a cluster through a Consul agent (Consul, the binary) that
+	// the test starts.
+	Routers int
+	Consul  string
 	// ExporterArgs and RouterArgs are extra flags.
 	ExporterArgs, RouterArgs []string
 	WorkDir                  string
@@ -85,6 +90,12 @@ func (o *ScaleOptions) defaults() {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Routers == 0 {
+		o.Routers = 1
+	}
+	if o.Consul == "" {
+		o.Consul = ConsulBinary()
+	}
 }
 
 // Validate checks the options, the binaries and work directory aside
@@ -102,6 +113,8 @@ func (o *ScaleOptions) Validate() error {
 		return errors.New("the warm-up must be shorter than the duration")
 	case o.Flap < 0 || o.Flap > o.Targets:
 		return errors.New("flap must be between 0 and the number of targets")
+	case o.Routers < 1 || o.Routers > 16:
+		return errors.New("routers must be between 1 and 16")
 	}
 	return nil
 }
@@ -123,7 +136,7 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 		Date:     time.Now(),
 		Machine:  Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: kernel(), ClockTicks: ClockTicks(ctx)},
 		Exporter: Version(ctx, o.Exporter), Router: Version(ctx, o.Router),
-		Targets: o.Targets, HTTPTargets: httpTargets, TCPTargets: tcpTargets,
+		Targets: o.Targets, Routers: o.Routers, HTTPTargets: httpTargets, TCPTargets: tcpTargets,
 		IntervalSeconds: o.Interval.Seconds(), DurationSeconds: o.Duration.Seconds(), WarmupSeconds: o.Warmup.Seconds(),
 		ExpectedProbesPerSecond: float64(o.Targets) / o.Interval.Seconds(),
 		System:                  readSystemLimits(),
@@ -169,32 +182,55 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 	}
 	fmt.Fprintf(o.Progress, "vigie_exporter on %s publishes %d targets at /sd\n", exporter.addr, o.Targets)
 
-	// The router starts last: its start is the start of the run.
-	routerConfig, err := writeRouterConfig(o, exporter.addr, sink.url())
-	if err != nil {
-		return nil, err
+	consulAddr := ""
+	if o.Routers > 1 {
+		consul, err := startConsul(ctx, o.Consul, o.WorkDir)
+		if err != nil {
+			return nil, err
+		}
+		defer consul.proc.stop()
+		consulAddr = consul.addr
+		fmt.Fprintf(o.Progress, "consul on %s for a cluster of %d routers\n", consul.addr, o.Routers)
 	}
-	routerArgs := append([]string{"--storage.path=" + filepath.Join(o.WorkDir, "router-data")}, o.RouterArgs...)
-	router, err := startExporter(Exporter{Name: "vigie_router", Path: o.Router, Args: routerArgs}, routerConfig, filepath.Join(o.WorkDir, "vigie_router.log"), false)
-	if err != nil {
-		return nil, err
-	}
-	defer router.stop()
-	if err := router.waitReady(ctx, 30*time.Second); err != nil {
-		return nil, fmt.Errorf("vigie_router: %w", err)
-	}
-	fmt.Fprintf(o.Progress, "vigie_router on %s checks them every %s; running for %s (warm-up %s)\n", router.addr, o.Interval, o.Duration, o.Warmup)
 
 	s := &scaleRun{
 		o: o, rep: rep, client: client, fixture: fixture, sink: sink,
-		procs: []*watchedProcess{
-			{name: "vigie_exporter", pid: exporter.pid(), metricsURL: "http://" + exporter.addr + "/metrics"},
-			{name: "vigie_router", pid: router.pid(), metricsURL: "http://" + router.addr + "/metrics"},
-			{name: "fixtures (this tool)", pid: os.Getpid()},
-		},
-		routerMetrics: "http://" + router.addr + "/metrics",
+		procs: []*watchedProcess{{name: "vigie_exporter", pid: exporter.pid(), metricsURL: "http://" + exporter.addr + "/metrics"}},
 	}
-	if err := s.run(ctx, sdURL, exporter, router); err != nil {
+	// The routers start last: their start is the start of the run.
+	var routers []*process
+	for i := range o.Routers {
+		name, member := "vigie_router", ""
+		if o.Routers > 1 {
+			member = fmt.Sprintf("r%d", i+1)
+			name += "_" + member
+		}
+		routerConfig, err := writeRouterConfig(o, exporter.addr, sink.url(), member, consulAddr)
+		if err != nil {
+			return nil, err
+		}
+		data := "router-data"
+		if member != "" {
+			data += "-" + member
+		}
+		routerArgs := append([]string{"--storage.path=" + filepath.Join(o.WorkDir, data)}, o.RouterArgs...)
+		router, err := startExporter(Exporter{Name: name, Path: o.Router, Args: routerArgs}, routerConfig, filepath.Join(o.WorkDir, name+".log"), false)
+		if err != nil {
+			return nil, err
+		}
+		defer router.stop()
+		routers = append(routers, router)
+		s.procs = append(s.procs, &watchedProcess{name: name, pid: router.pid(), metricsURL: "http://" + router.addr + "/metrics"})
+		s.routerMetrics = append(s.routerMetrics, "http://"+router.addr+"/metrics")
+	}
+	for i, router := range routers {
+		if err := router.waitReady(ctx, 30*time.Second); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.procs[i+1].name, err)
+		}
+		fmt.Fprintf(o.Progress, "%s on %s checks them every %s; running for %s (warm-up %s)\n", s.procs[i+1].name, router.addr, o.Interval, o.Duration, o.Warmup)
+	}
+	s.procs = append(s.procs, &watchedProcess{name: "fixtures (this tool)", pid: os.Getpid()})
+	if err := s.run(ctx, sdURL, exporter, routers); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -260,8 +296,9 @@ func staticTargets(targets []loadfixture.Target) []byte {
 
 // writeRouterConfig writes the router's configuration: every check every
 // Interval (changes confirmed every retryInterval), DOWN after 3 failures
-// and UP after 2 successes, to a webhook served by this tool.
-func writeRouterConfig(o ScaleOptions, exporterAddr, sinkURL string) (string, error) {
+// and UP after 2 successes, to a webhook served by this tool; with a
+// member name, the cluster block of that member.
+func writeRouterConfig(o ScaleOptions, exporterAddr, sinkURL, member, consulAddr string) (string, error) {
 	timeout := 10 * time.Second
 	if o.Interval < timeout {
 		timeout = o.Interval
@@ -287,6 +324,10 @@ receivers:
       - url: %s
 `, exporterAddr, promDuration(o.Interval), promDuration(retryInterval(o.Interval)), promDuration(timeout), concurrency, sinkURL)
 	path := filepath.Join(o.WorkDir, "vigie-router.yml")
+	if member != "" {
+		cfg += fmt.Sprintf("cluster:\n  name: %s\n  consul:\n    address: %s\n    key_prefix: vigie-bench/router\n", member, consulAddr)
+		path = filepath.Join(o.WorkDir, "vigie-router-"+member+".yml")
+	}
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
 }
 

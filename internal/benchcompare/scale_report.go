@@ -28,6 +28,7 @@ type ScaleReport struct {
 	Router   string       `json:"router"`
 
 	Targets         int     `json:"targets"`
+	Routers         int     `json:"routers"`
 	HTTPTargets     int     `json:"http_targets"`
 	TCPTargets      int     `json:"tcp_targets"`
 	IntervalSeconds float64 `json:"interval_seconds"`
@@ -40,7 +41,9 @@ type ScaleReport struct {
 	ExpectedProbesPerSecond float64            `json:"expected_probes_per_second"`
 	ProbesPerSecond         float64            `json:"probes_per_second"`
 	Probes                  map[string]float64 `json:"probes"` // in the window, by result
-	ExporterErrors          map[string]float64 `json:"exporter_errors"`
+	// ProbesByRouter is each router's share of Probes (a cluster).
+	ProbesByRouter []float64          `json:"probes_by_router,omitempty"`
+	ExporterErrors map[string]float64 `json:"exporter_errors"`
 	// Probe latency as the router measures /probe requests, from its
 	// histogram (interpolated inside buckets, as histogram_quantile).
 	LatencyP50Seconds num                `json:"latency_p50_seconds"`
@@ -49,7 +52,7 @@ type ScaleReport struct {
 	FixtureHTTPPerSec num                `json:"fixture_http_requests_per_second"`
 	FixtureTCPPerSec  num                `json:"fixture_tcp_connections_per_second"`
 	TimeWaitMax       int                `json:"time_wait_max"`
-	ChecksAtEnd       map[string]float64 `json:"checks_at_end"` // by state
+	ChecksAtEnd       map[string]float64 `json:"checks_at_end"` // by state (the first router's view)
 	Processes         []ScaleProcess     `json:"processes"`
 	SD                SDReport           `json:"sd"`
 	Notifications     NotificationReport `json:"notifications"`
@@ -108,6 +111,11 @@ func (s *scaleRun) report(start, end *routerSample, fixStart, fixEnd fixtureSamp
 	}
 	probes := sum(rep.Probes)
 	rep.ProbesPerSecond = probes / window
+	if len(end.perRouter) > 1 && len(start.perRouter) == len(end.perRouter) {
+		for i, n := range end.perRouter {
+			rep.ProbesByRouter = append(rep.ProbesByRouter, n-start.perRouter[i])
+		}
+	}
 	rep.ExporterErrors = map[string]float64{}
 	for k, v := range end.exporterErrors {
 		if d := v - start.exporterErrors[k]; d > 0 {
@@ -232,16 +240,32 @@ func (r *ScaleReport) WriteText(w io.Writer) error {
 	if r.Command != "" {
 		fmt.Fprintf(&b, "command:    %s\n", r.Command)
 	}
-	fmt.Fprintf(&b, "scenario:   %d targets (%d http_2xx by path on one HTTP server, %d tcp_connect on one listener each) checked every %s by vigie_router through vigie_exporter; %s run, measured after %s of warm-up (%s window)\n\n",
-		r.Targets, r.HTTPTargets, r.TCPTargets, secondsText(r.IntervalSeconds), secondsText(r.DurationSeconds), secondsText(r.WarmupSeconds), secondsText(r.WindowSeconds))
+	routers := "vigie_router"
+	if r.Routers > 1 {
+		routers = fmt.Sprintf("%d vigie_routers in a cluster", r.Routers)
+	}
+	fmt.Fprintf(&b, "scenario:   %d targets (%d http_2xx by path on one HTTP server, %d tcp_connect on one listener each) checked every %s by %s through vigie_exporter; %s run, measured after %s of warm-up (%s window)\n\n",
+		r.Targets, r.HTTPTargets, r.TCPTargets, secondsText(r.IntervalSeconds), routers, secondsText(r.DurationSeconds), secondsText(r.WarmupSeconds), secondsText(r.WindowSeconds))
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "probes/s\t%.1f (expected %.1f)\t%s\n", r.ProbesPerSecond, r.ExpectedProbesPerSecond, resultsText(r.Probes))
+	if len(r.ProbesByRouter) > 0 {
+		var shares []string
+		for i, n := range r.ProbesByRouter {
+			shares = append(shares, fmt.Sprintf("r%d %.0f (%.1f %%)", i+1, n, 100*n/max(sum(r.Probes), 1)))
+		}
+		fmt.Fprintf(tw, "probes by router\t%s\t\n", strings.Join(shares, ", "))
+	}
 	fmt.Fprintf(tw, "probe latency (router)\tp50 %s, p99 %s\t%s within 1 s\n", secondsText(float64(r.LatencyP50Seconds)), secondsText(float64(r.LatencyP99Seconds)), percentText(float64(r.WithinOneSecond)))
 	fmt.Fprintf(tw, "fixtures answered\t%.1f http requests/s, %.1f tcp connections/s\t\n", float64(r.FixtureHTTPPerSec), float64(r.FixtureTCPPerSec))
 	fmt.Fprintf(tw, "/sd\tp50 %s, p99 %s, max %s\t%d requests, %d targets, %d KiB\n", millisText(r.SD.P50Millis), millisText(r.SD.P99Millis), millisText(r.SD.MaxMillis), r.SD.Requests, r.SD.Targets, r.SD.Bytes>>10)
 	fmt.Fprintf(tw, "TIME_WAIT sockets\tat most %d\t\n", r.TimeWaitMax)
-	fmt.Fprintf(tw, "checks at the end\t%s\t\n", resultsText(r.ChecksAtEnd))
+	if r.Routers > 1 {
+		// A member counts the checks others own as unknown.
+		fmt.Fprintf(tw, "checks at the end (r1)\t%s\t\n", resultsText(r.ChecksAtEnd))
+	} else {
+		fmt.Fprintf(tw, "checks at the end\t%s\t\n", resultsText(r.ChecksAtEnd))
+	}
 	n := r.Notifications
 	fmt.Fprintf(tw, "notifications\t%d DOWN, %d UP\t%d targets taken down and up\n", n.Down, n.Up, n.Expected)
 	tw.Flush()

@@ -31,7 +31,7 @@ type scaleRun struct {
 	fixture       *loadfixture.Scale
 	sink          *notificationSink
 	procs         []*watchedProcess
-	routerMetrics string
+	routerMetrics []string        // of each router
 	flapped       map[string]bool // "<address> (<module>)" of the flapped targets
 }
 
@@ -61,6 +61,8 @@ type routerSample struct {
 	exporterErrors map[string]float64 // by endpoint
 	checks         map[string]float64 // by state
 	sdChecks       float64
+	// perRouter is the probes of each router (of a cluster).
+	perRouter []float64
 }
 
 // fixtureSample counts what the fixtures answered.
@@ -78,7 +80,7 @@ type sdTiming struct {
 	err     error
 }
 
-func (s *scaleRun) run(ctx context.Context, sdURL string, exporter, router *process) error {
+func (s *scaleRun) run(ctx context.Context, sdURL string, exporter *process, routers []*process) error {
 	o := s.o
 	t0 := time.Now()
 	windowStart, end := t0.Add(o.Warmup), t0.Add(o.Duration)
@@ -123,11 +125,16 @@ func (s *scaleRun) run(ctx context.Context, sdURL string, exporter, router *proc
 		select {
 		case <-exporter.exited:
 			return fmt.Errorf("vigie_exporter exited during the run (%v); see %s", exporter.err, exporter.log.Name())
-		case <-router.exited:
-			return fmt.Errorf("vigie_router exited during the run (%v); see %s", router.err, router.log.Name())
 		default:
 		}
-		rs, err := scrapeRouter(ctx, s.client, s.routerMetrics)
+		for _, router := range routers {
+			select {
+			case <-router.exited:
+				return fmt.Errorf("vigie_router exited during the run (%v); see %s", router.err, router.log.Name())
+			default:
+			}
+		}
+		rs, err := scrapeRouters(ctx, s.client, s.routerMetrics)
 		if err != nil {
 			return fmt.Errorf("router metrics: %w", err)
 		}
@@ -344,6 +351,34 @@ func scrape(ctx context.Context, client *http.Client, url string) (map[string]*d
 	return parser.TextToMetricFamilies(resp.Body)
 }
 
+// scrapeRouters adds up the routers' samples: probes, latencies and
+// exporter errors are each router's own; the checks by state are the
+// first router's (each member of a cluster counts every check).
+func scrapeRouters(ctx context.Context, client *http.Client, urls []string) (*routerSample, error) {
+	var all *routerSample
+	for _, url := range urls {
+		rs, err := scrapeRouter(ctx, client, url)
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = rs
+			all.perRouter = []float64{sum(rs.probes)}
+			continue
+		}
+		all.perRouter = append(all.perRouter, sum(rs.probes))
+		for k, v := range rs.probes {
+			all.probes[k] += v
+		}
+		for k, v := range rs.exporterErrors {
+			all.exporterErrors[k] += v
+		}
+		all.latency = all.latency.add(rs.latency)
+		all.at = rs.at
+	}
+	return all, nil
+}
+
 func scrapeRouter(ctx context.Context, client *http.Client, url string) (*routerSample, error) {
 	mfs, err := scrape(ctx, client, url)
 	if err != nil {
@@ -423,6 +458,22 @@ func histogramOf(h *dto.Histogram) histogram {
 		out.buckets = append(out.buckets, bucket{le: b.GetUpperBound(), count: float64(b.GetCumulativeCount())})
 	}
 	sort.Slice(out.buckets, func(i, j int) bool { return out.buckets[i].le < out.buckets[j].le })
+	return out
+}
+
+// add returns the observations of h and other (the same buckets).
+func (h histogram) add(other histogram) histogram {
+	if len(h.buckets) == 0 {
+		return histogram{count: h.count + other.count, buckets: slices.Clone(other.buckets)}
+	}
+	out := histogram{count: h.count + other.count, buckets: slices.Clone(h.buckets)}
+	for i := range out.buckets {
+		for _, o := range other.buckets {
+			if o.le == out.buckets[i].le {
+				out.buckets[i].count += o.count
+			}
+		}
+	}
 	return out
 }
 

@@ -17,6 +17,7 @@ import (
 	routerconfig "github.com/vigie-monitoring/vigie/alertrouter/config"
 	"github.com/vigie-monitoring/vigie/config"
 	"github.com/vigie-monitoring/vigie/internal/loadfixture"
+	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
 func TestHistogramQuantile(t *testing.T) {
@@ -94,7 +95,7 @@ func TestScaleFilesAreValid(t *testing.T) {
 		t.Errorf("target file groups = %+v", groups)
 	}
 
-	path, err := writeRouterConfig(o, "127.0.0.1:9115", "http://127.0.0.1:9999/hook")
+	path, err := writeRouterConfig(o, "127.0.0.1:9115", "http://127.0.0.1:9999/hook", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +107,27 @@ func TestScaleFilesAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("router configuration: %v\n%s", err, rb)
 	}
-	if time.Duration(rc.Checks.Interval) != 15*time.Second || time.Duration(rc.Checks.Timeout) != 10*time.Second || rc.Checks.MaxConcurrency != 300 {
-		t.Errorf("router checks = %+v", rc.Checks)
+	if time.Duration(rc.Checks.Interval) != 15*time.Second || time.Duration(rc.Checks.Timeout) != 10*time.Second || rc.Checks.MaxConcurrency != 300 || rc.Cluster != nil {
+		t.Errorf("router checks = %+v, cluster %+v", rc.Checks, rc.Cluster)
+	}
+	// A member of a cluster of routers.
+	path2, err := writeRouterConfig(o, "127.0.0.1:9115", "http://127.0.0.1:9999/hook", "r2", "127.0.0.1:8501")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path2 == path {
+		t.Errorf("both routers' configurations in %s", path)
+	}
+	rb, err = os.ReadFile(path2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err = routerconfig.ParseRouter(rb)
+	if err != nil {
+		t.Fatalf("router configuration: %v\n%s", err, rb)
+	}
+	if rc.Cluster == nil || rc.Cluster.Name != "r2" || rc.Cluster.Consul.Address != "127.0.0.1:8501" {
+		t.Errorf("cluster = %+v", rc.Cluster)
 	}
 }
 
@@ -173,6 +193,48 @@ func TestScaleSmall(t *testing.T) {
 	}
 	if rep.Probes["success"] == 0 || rep.SD.Targets != 20 || len(rep.Processes) != 3 {
 		t.Errorf("report lacks probes, targets or processes:\n%s", text.String())
+	}
+	if n := rep.Notifications; n.Down != 2 || n.Up != 2 || len(n.Unexpected) > 0 {
+		t.Errorf("notifications %+v, want 2 DOWN and 2 UP:\n%s", n, text.String())
+	}
+	if rep.Probes["exporter_error"] > 0 {
+		t.Errorf("exporter errors:\n%s", text.String())
+	}
+}
+
+// TestScaleCluster runs two routers in a cluster (a real Consul agent)
+// on a few targets: the checks are shared, every probe ran, every
+// notification arrived once. It asserts no timing.
+func TestScaleCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs both programs")
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	o := ScaleOptions{
+		Targets: 40, Interval: time.Second, Duration: 20 * time.Second, Warmup: 6 * time.Second,
+		SampleEvery: time.Second, SDEvery: 500 * time.Millisecond, Flap: 2, WorkDir: dir,
+		Routers: 2, Consul: testenv.ConsulBinary(t),
+	}
+	for _, name := range []string{"vigie_exporter", "vigie_router"} {
+		if err := BuildCommand(ctx, filepath.Join("..", ".."), name, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Exporter, o.Router = filepath.Join(dir, "vigie_exporter"), filepath.Join(dir, "vigie_router")
+	rep, err := RunScale(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Routers != 2 || len(rep.Processes) != 4 || rep.Processes[1].Name != "vigie_router_r1" || rep.Processes[2].Name != "vigie_router_r2" {
+		t.Errorf("report lacks the routers:\n%s", text.String())
+	}
+	if len(rep.ProbesByRouter) != 2 || rep.ProbesByRouter[0] == 0 || rep.ProbesByRouter[1] == 0 {
+		t.Errorf("probes by router %v: both should probe:\n%s", rep.ProbesByRouter, text.String())
 	}
 	if n := rep.Notifications; n.Down != 2 || n.Up != 2 || len(n.Unexpected) > 0 {
 		t.Errorf("notifications %+v, want 2 DOWN and 2 UP:\n%s", n, text.String())

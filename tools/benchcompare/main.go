@@ -338,6 +338,8 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.Host, "host", "127.0.0.1", "address of the fixtures")
 	fs.IntVar(&o.TCPBasePort, "tcp-base-port", benchcompare.DefaultScaleTCPBasePort, "port of the first TCP fixture, the others following (keep them below net.ipv4.ip_local_port_range); 0 lets the system choose")
 	fs.IntVar(&o.MaxConcurrency, "max-concurrency", 0, "the router's checks.max_concurrency (0: its default)")
+	fs.IntVar(&o.Routers, "routers", 1, "routers sharing the checks; more than one form a cluster through a Consul agent the test starts")
+	fs.StringVar(&o.Consul, "consul", benchcompare.ConsulBinary(), "the Consul agent binary, for -routers above 1 (default $VIGIE_CONSUL_BIN, else consul from PATH)")
 	exporterPath := fs.String("exporter", "", "vigie_exporter binary; built from -repo when empty")
 	routerPath := fs.String("router", "", "vigie_router binary; built from -repo when empty")
 	repo := fs.String("repo", ".", "vigie's repository, to build the binaries from")
