@@ -38,7 +38,7 @@ func checks(n int, kind notify.Kind, at time.Time) []*notify.Notification {
 
 func (h *harness) waitMessages(tg *telegramtest.Server, n int) []telegramtest.Message {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		ms := tg.Messages()
 		if len(ms) >= n {

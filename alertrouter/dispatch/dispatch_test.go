@@ -27,6 +27,11 @@ import (
 
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
+// waitLimit bounds the wait for something that must happen; it is generous
+// because the machine running the tests may be loaded (a failure is a hang,
+// not a slow pass).
+const waitLimit = 30 * time.Second
+
 var testPolicy = Policy{MaxAge: time.Hour, MinBackoff: time.Second, MaxBackoff: time.Minute, Timeout: 5 * time.Second}
 
 // result is what a scripted notifier answers to one call.
@@ -150,7 +155,7 @@ func (h *harness) waitCall(f *fakeNotifier) string {
 	select {
 	case k := <-f.calls:
 		return k
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitLimit):
 		h.t.Fatal("no delivery attempt")
 		return ""
 	}
@@ -168,7 +173,7 @@ func (h *harness) noCall(f *fakeNotifier) {
 // waitSleep waits until a worker sleeps until exactly at.
 func (h *harness) waitSleep(at time.Time) {
 	h.t.Helper()
-	ok := h.clock.WaitFor(5*time.Second, func(ds []time.Time) bool {
+	ok := h.clock.WaitFor(waitLimit, func(ds []time.Time) bool {
 		for _, d := range ds {
 			if d.Equal(at) {
 				return true
@@ -191,7 +196,7 @@ func (h *harness) advanceTo(at time.Time) {
 
 func (h *harness) waitDepth(n int) {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		depth, _ := h.d.Stats()
 		if depth == n {
@@ -271,7 +276,7 @@ func TestWebhook500Then429ThenOK(t *testing.T) {
 			if got != want {
 				t.Fatalf("hit %d, want %d", got, want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(waitLimit):
 			t.Fatalf("no hit %d", want)
 		}
 	}
@@ -440,7 +445,7 @@ func TestRateLimitWaitsAndIsShared(t *testing.T) {
 		got = append(got, k)
 	case k := <-f2.calls:
 		got = append(got, k)
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitLimit):
 		t.Fatal("nothing sent after the rate-limit wait")
 	}
 	// Exactly one of them got the token; the other waits two more seconds.
@@ -453,7 +458,7 @@ func TestRateLimitWaitsAndIsShared(t *testing.T) {
 		got = append(got, k)
 	case k := <-f2.calls:
 		got = append(got, k)
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitLimit):
 		t.Fatal("second message not sent")
 	}
 	h.waitDepth(0)
@@ -618,10 +623,10 @@ func TestRetryAfterIsBounded(t *testing.T) {
 	h.enqueue(down("incident-1/down"))
 	select {
 	case <-hits:
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitLimit):
 		t.Fatal("no delivery attempt")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		out, _ := h.store.LoadOutbox()
 		if len(out) == 1 && out[0].Attempts == 1 {
