@@ -45,9 +45,9 @@ type snapshot struct {
 }
 
 // rendering is one /sd answer: its JSON, the gzip of it and a strong ETag.
-// Prometheus (2.42 to this day) and vigie_router ask for neither gzip nor
-// revalidation: their answer is the JSON as rendered; gzip and 304s are
-// for the other clients (browsers, curl, scripts).
+// Prometheus (2.42 to this day) asks for neither gzip nor revalidation:
+// its answer is the JSON as rendered; vigie_router revalidates (304s),
+// and gzip is for the other clients (browsers, curl, scripts).
 type rendering struct {
 	body []byte
 	etag string

@@ -304,37 +304,6 @@ func probeSuccess(body []byte) (success, found bool) {
 	return false, false
 }
 
-// Targets fetches the target list (Prometheus HTTP SD JSON).
-func (x *HTTPClient) Targets(ctx context.Context) ([]TargetGroup, error) {
-	ctx, cancel := context.WithTimeout(ctx, x.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, x.sdURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("build sd request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	for k, v := range x.headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := x.client.Do(req)
-	if err != nil {
-		return nil, exporterError(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSDAnswer))
-	if err != nil {
-		return nil, exporterError(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("target list (%s) answered HTTP %d: %s", x.sdURL, resp.StatusCode, excerpt(body))
-	}
-	var groups []TargetGroup
-	if err := json.Unmarshal(body, &groups); err != nil {
-		return nil, fmt.Errorf("target list (%s) is not Prometheus HTTP SD JSON: %w", x.sdURL, err)
-	}
-	return groups, nil
-}
-
 // answerReason is what an error answer says: the reason of a JSON answer
 // (vigie's target-policy refusals), or an excerpt of the body.
 func answerReason(contentType string, body []byte) string {

@@ -130,20 +130,29 @@ type History struct {
 	closed     bool
 }
 
-// entry is one check in memory.
+// entry is one check in memory: 120 bytes (one per check, 10^5 on a
+// large router).
 type entry struct {
-	id    string
-	t     *targets.Target // nil until probed since the start
-	slot  int32           // -1: gave its record up
-	state checkstate.State
-	last  time.Time // last probe
+	id      string
+	t       *targets.Target // nil until probed since the start
+	slot    int32           // -1: gave its record up
+	state   checkstate.State
+	reused  bool  // its slot may hold another check's cells: clear them
+	removed bool  // gone from discovery (Removed)
+	last    int64 // last probe, Unix nanoseconds (0: none since the start)
 
 	// sums are the windows' rounds and successes as written (ending at
 	// History.sumEpoch); pend what waits for the flush.
-	sums    [3]counts
-	pend    counts
-	reused  bool // its slot may hold another check's cells: clear them
-	removed bool // gone from discovery (Removed)
+	sums [3]counts
+	pend counts
+}
+
+// lastProbe is when the check was last probed (zero: not since the start).
+func (e *entry) lastProbe() time.Time {
+	if e.last == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.last)
 }
 
 type pkey struct {
@@ -417,7 +426,7 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	if e.slot < 0 && !h.allocate(e, now) {
 		return
 	}
-	e.t, e.state, e.last, e.removed = t, state, now, false
+	e.t, e.state, e.last, e.removed = t, state, now.UnixNano(), false
 	e.pend.add(&d)
 	k := pkey{e, e5}
 	if p := h.pending[k]; p != nil {
@@ -472,11 +481,11 @@ func (h *History) allocate(e *entry, now time.Time) bool {
 	if slot < 0 {
 		var oldest *entry
 		for _, o := range h.bySlot {
-			if o != e && (oldest == nil || o.last.Before(oldest.last)) {
+			if o != e && (oldest == nil || o.last < oldest.last) {
 				oldest = o
 			}
 		}
-		if oldest == nil || !oldest.last.Before(now) {
+		if oldest == nil || oldest.last >= now.UnixNano() {
 			return false
 		}
 		h.logger.Info("History full: the check probed least recently gives its record up", "check", oldest.id, "max_checks", h.o.MaxChecks)

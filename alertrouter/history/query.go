@@ -28,7 +28,7 @@ type Check struct {
 }
 
 func (e *entry) check() Check {
-	c := Check{ID: e.id, State: e.state.String(), LastProbe: e.last}
+	c := Check{ID: e.id, State: e.state.String(), LastProbe: e.lastProbe()}
 	if e.t != nil {
 		c.Target, c.Module, c.Labels = e.t.Target, e.t.Module, e.t.AlertLabels()
 	} else {

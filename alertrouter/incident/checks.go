@@ -12,53 +12,80 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
 
-// check is one check's incident.
+// check is one check's incident. It is kept small (48 bytes): there is
+// one per check, 10^5 on a large router, and what few checks have lives
+// behind rare.
 type check struct {
 	t  *targets.Target
 	st *checkstate.Check // the state machine's, read here only
 	// pol is the rules' policy for the check (shared with the machine).
 	pol      *rules.Policy
 	notified map[string]store.Notified
-	// locs is the last round from each location (several locations).
-	locs []notify.LocationResult
-
-	// held is what holds its notifications back, as last evaluated
-	// (views); nil when nothing does (most checks).
-	held     *heldBy
+	// rare is nil for most checks: see checkRare.
+	rare     *checkRare
 	problem  bool // in Stage.problems
 	troubled bool // in Stage.troubled
 	removed  bool
 }
 
-// heldBy is what holds a check's notifications back, for people.
-type heldBy struct {
+// checkRare is what holds a check's notifications back, as last
+// evaluated (views), and its last round from each location (several
+// locations): a problem's, or every check's with several locations.
+type checkRare struct {
 	mutedBy      []string // silences and time intervals
 	suppressedBy string   // the parent check that is down
+	locs         []notify.LocationResult
 }
 
 func (c *check) mutedBy() []string {
-	if c.held == nil {
+	if c.rare == nil {
 		return nil
 	}
-	return c.held.mutedBy
+	return c.rare.mutedBy
 }
 
 func (c *check) suppressedBy() string {
-	if c.held == nil {
+	if c.rare == nil {
 		return ""
 	}
-	return c.held.suppressedBy
+	return c.rare.suppressedBy
+}
+
+func (c *check) locations() []notify.LocationResult {
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.locs
 }
 
 // setHeld records what holds the check back.
 func (c *check) setHeld(mutedBy []string, suppressedBy string) {
-	switch {
-	case len(mutedBy) == 0 && suppressedBy == "":
-		c.held = nil
-	case c.held == nil:
-		c.held = &heldBy{mutedBy: mutedBy, suppressedBy: suppressedBy}
-	default:
-		c.held.mutedBy, c.held.suppressedBy = mutedBy, suppressedBy
+	if c.rare == nil {
+		if len(mutedBy) == 0 && suppressedBy == "" {
+			return
+		}
+		c.rare = &checkRare{}
+	}
+	c.rare.mutedBy, c.rare.suppressedBy = mutedBy, suppressedBy
+	c.dropRare()
+}
+
+// setLocations records the check's last round from each location.
+func (c *check) setLocations(locs []notify.LocationResult) {
+	if c.rare == nil {
+		if len(locs) == 0 {
+			return
+		}
+		c.rare = &checkRare{}
+	}
+	c.rare.locs = locs
+	c.dropRare()
+}
+
+// dropRare frees rare once it holds nothing.
+func (c *check) dropRare() {
+	if r := c.rare; r != nil && len(r.mutedBy) == 0 && r.suppressedBy == "" && len(r.locs) == 0 {
+		c.rare = nil
 	}
 }
 
@@ -315,7 +342,7 @@ func (s *Stage) checkNotification(c *check, kind notify.Kind, status, receiver s
 	if c.st.Reason != "" {
 		annotations["description"] = c.st.Reason
 	}
-	locs := c.locs
+	locs := c.locations()
 	if len(locs) > 0 {
 		if status == notify.StatusResolved {
 			annotations["summary"] += " (from every location)"

@@ -116,7 +116,7 @@ func (s *Stage) track(c *check) {
 			s.problems[c.t.ID] = c
 		} else {
 			delete(s.problems, c.t.ID)
-			c.held = nil
+			c.setHeld(nil, "")
 		}
 		s.problemChanged()
 	}

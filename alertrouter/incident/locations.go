@@ -23,7 +23,7 @@ const AnnotationLocationsFailing = "locations_failing"
 // notifications carry it. Call it before Observe.
 func (s *Stage) SetLocations(id string, locs []notify.LocationResult) {
 	if c := s.checks[id]; c != nil {
-		c.locs = locs
+		c.setLocations(locs)
 	}
 }
 

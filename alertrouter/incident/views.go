@@ -96,7 +96,7 @@ func (s *Stage) ProblemViews() (problems []view.CheckView, omitted int) {
 			Flapping: st.Flapping, FlappingSince: st.FlappingSince(),
 			MutedBy: c.mutedBy(), SuppressedBy: c.suppressedBy(),
 			Notified:  sortedKeys(c.notified),
-			Locations: c.locs,
+			Locations: c.locations(),
 		}
 		if st.State != checkstate.Down {
 			out[i].Reason = ""

@@ -12,7 +12,11 @@ import (
 // says what it adds, relabels and removes; each stage follows. New checks
 // get the state the last run saved, if any.
 func (p *Pipeline) applyTargets(groups []exporter.TargetGroup, now time.Time) {
-	u := p.source.Apply(groups, p.announced, now)
+	p.applyUpdate(p.source.Apply(groups, p.announced, now), now)
+}
+
+// applyUpdate is what each stage does with what a target list changes.
+func (p *Pipeline) applyUpdate(u targets.Update, now time.Time) {
 	for _, t := range u.Added {
 		p.addCheck(t, now)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
 
 // guardHarness has four web checks, a.example announced DOWN, and captures
@@ -90,6 +91,26 @@ func TestRemovalGuard(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), "Target list confirmed: removing the checks it no longer names") {
 			t.Errorf("log:\n%s", logs)
+		}
+	})
+
+	t.Run("a list the exporter says did not change (304) confirms like the same list", func(t *testing.T) {
+		h, _ := guardHarness(t, "", baseConfig)
+		// d only: a, b and c (3 of 4, a announced DOWN) would go.
+		if ns := h.targets(allFour[3:]...); len(ns) != 0 || h.checks() != 4 {
+			t.Fatalf("held: %s, %d checks", summaries(ns), h.checks())
+		}
+		if ns := h.step(targets.Fetched{Unchanged: true}); len(ns) != 0 || h.checks() != 4 {
+			t.Fatalf("second list, unchanged: %s, %d checks", summaries(ns), h.checks())
+		}
+		ns := h.step(targets.Fetched{Unchanged: true})
+		if len(ns) != 2 || ns[0].Alerts[0].Annotations["resolution"] != "removed" || h.checks() != 1 {
+			t.Fatalf("third list, unchanged: %s, %d checks", summaries(ns), h.checks())
+		}
+		// Nothing held, nothing to do: the checks the list names stay.
+		h.targets(allFour...)
+		if ns := h.step(targets.Fetched{Unchanged: true}); len(ns) != 0 || h.checks() != 4 {
+			t.Errorf("unchanged list: %s, %d checks", summaries(ns), h.checks())
 		}
 	})
 

@@ -186,6 +186,10 @@ func (p *Pipeline) targetsFetched(f targets.Fetched, now time.Time) {
 	if !multi {
 		p.health.Answered(now)
 	}
+	if f.Unchanged {
+		p.applyUpdate(p.source.Unchanged(p.announced, now), now)
+		return
+	}
 	p.applyTargets(f.Groups, now)
 }
 

@@ -17,6 +17,7 @@ import (
 	"container/heap"
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,11 +97,14 @@ type job struct {
 	prober exporter.Prober
 }
 
-// slot is one check's place in the schedule.
+// slot is one check's place in the schedule: 24 bytes (there is one per
+// check, 10^5 on a large router).
 type slot struct {
-	t                 *targets.Target
-	next              time.Time
-	index             int // in the heap; -1 when not queued
+	t *targets.Target
+	// next is when it is probed next, as an offset from Scheduler.epoch
+	// (a time.Time is 24 bytes).
+	next              int64
+	index             int32 // in the heap; -1 when not queued
 	inFlight, removed bool
 	owned             bool
 }
@@ -119,6 +123,9 @@ type Scheduler struct {
 	// limit is the bound on jobs in flight, cached for Limit: the
 	// explicit one or AutoConcurrency of the owned checks.
 	limit atomic.Int64
+	// epoch is what slots' next times count from: the first time
+	// scheduled (its monotonic reading included, as time.Time's).
+	epoch time.Time
 	// lastErr is the last exporter error of a check, until a result
 	// comes: kept apart, few checks have one (a string in every slot was
 	// 16 of its 64 bytes).
@@ -171,7 +178,7 @@ func (s *Scheduler) Results() <-chan Done { return s.results }
 
 // Add schedules a new check; pending says its state is being confirmed.
 func (s *Scheduler) Add(t *targets.Target, pending bool, now time.Time) {
-	sl := &slot{t: t, index: -1}
+	sl := &slot{t: t, index: -1, next: noTime}
 	sl.owned = s.owner == nil || s.owner(t.ID)
 	s.slots[t.ID] = sl
 	if sl.owned {
@@ -190,7 +197,7 @@ func (s *Scheduler) Remove(id string) {
 	}
 	sl.removed = true
 	if sl.index >= 0 {
-		heap.Remove(&s.queue, sl.index)
+		heap.Remove(&s.queue, int(sl.index))
 	}
 	delete(s.slots, id)
 	delete(s.lastErr, sl)
@@ -242,7 +249,7 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 		}
 		switch {
 		case !o && sl.index >= 0:
-			heap.Remove(&s.queue, sl.index)
+			heap.Remove(&s.queue, int(sl.index))
 		case o && !sl.inFlight:
 			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
 		}
@@ -256,7 +263,7 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
 	horizon := now.Add(LaunchSlack)
 	limit := s.poolLimit()
-	for len(s.queue) > 0 && !s.queue[0].next.After(horizon) {
+	for len(s.queue) > 0 && !s.at(s.queue[0].next).After(horizon) {
 		if s.poolBusy >= limit {
 			return // saturated: a result frees a worker and calls us again
 		}
@@ -333,7 +340,7 @@ func (s *Scheduler) NextWake() time.Time {
 	if len(s.queue) == 0 || s.poolBusy >= s.poolLimit() {
 		return time.Time{}
 	}
-	return s.queue[0].next
+	return s.at(s.queue[0].next)
 }
 
 // poolLimit is the bound on the current pool's jobs: Limit, within its
@@ -346,8 +353,8 @@ func (s *Scheduler) Busy() int { return int(s.busy.Load()) }
 
 // Next is when a check is probed next (zero: unknown check).
 func (s *Scheduler) Next(id string) time.Time {
-	if sl := s.slots[id]; sl != nil {
-		return sl.next
+	if sl := s.slots[id]; sl != nil && sl.next != noTime {
+		return s.at(sl.next)
 	}
 	return time.Time{}
 }
@@ -373,8 +380,10 @@ func (s *Scheduler) nextRun(sl *slot, pending bool, now time.Time) time.Time {
 	// A probe may have started (and ended) a little before its slot: the
 	// next slot is after the one it ran for.
 	base := now
-	if sl.next.After(base) {
-		base = sl.next
+	if sl.next != noTime {
+		if next := s.at(sl.next); next.After(base) {
+			base = next
+		}
 	}
 	next := NextSlot(base, s.cfg.Interval, sl.t.Hash)
 	if pending {
@@ -399,26 +408,35 @@ func NextSlot(now time.Time, interval time.Duration, hash uint64) time.Time {
 }
 
 func (s *Scheduler) schedule(sl *slot, at time.Time) {
-	sl.next = at
+	if s.epoch.IsZero() {
+		s.epoch = at
+	}
+	sl.next = int64(at.Sub(s.epoch))
 	if sl.index >= 0 {
-		heap.Fix(&s.queue, sl.index)
+		heap.Fix(&s.queue, int(sl.index))
 		return
 	}
 	heap.Push(&s.queue, sl)
 }
 
+// noTime is a slot never scheduled.
+const noTime = math.MinInt64
+
+// at is the time of a slot's next.
+func (s *Scheduler) at(next int64) time.Time { return s.epoch.Add(time.Duration(next)) }
+
 // slotHeap orders checks by their next run.
 type slotHeap []*slot
 
 func (h slotHeap) Len() int           { return len(h) }
-func (h slotHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h slotHeap) Less(i, j int) bool { return h[i].next < h[j].next }
 func (h slotHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+	h[i].index, h[j].index = int32(i), int32(j)
 }
 func (h *slotHeap) Push(x any) {
 	sl := x.(*slot)
-	sl.index = len(*h)
+	sl.index = int32(len(*h))
 	*h = append(*h, sl)
 }
 func (h *slotHeap) Pop() any {

@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -18,11 +19,16 @@ type Fetched struct {
 	Groups []exporter.TargetGroup
 	Err    error
 	First  bool // the first attempt since Run started
+	// Unchanged: the list is the one fetched last (its source said so:
+	// HTTP 304), Groups is nil; hand it to Source.Unchanged.
+	Unchanged bool
 }
 
 // Fetcher asks a Lister for the target list at start, every refresh
 // interval, sooner after a failure, and at once after Set. Several /sd
-// sources are one Lister that merges them.
+// sources are one Lister that merges them. A ConditionalLister is asked
+// with the entity tag of the last list handed on, and a list that did
+// not change is handed on as Unchanged.
 type Fetcher struct {
 	clock clock.Clock
 
@@ -30,6 +36,10 @@ type Fetcher struct {
 	lister exporter.Lister
 	every  time.Duration
 	wake   chan struct{}
+	// etag is the entity tag of the last list handed on by this lister
+	// (Run's goroutine; Set clears it under mu).
+	etag string
+	gen  uint64 // counts Sets: a tag is kept for the lister it came from
 }
 
 // NewFetcher returns a fetcher of l every interval.
@@ -44,6 +54,8 @@ func NewFetcher(l exporter.Lister, every time.Duration, clk clock.Clock) *Fetche
 func (f *Fetcher) Set(l exporter.Lister, every time.Duration) {
 	f.mu.Lock()
 	f.lister, f.every = l, every
+	f.etag = "" // another exporter, or another list: fetch it whole
+	f.gen++
 	f.mu.Unlock()
 	select {
 	case f.wake <- struct{}{}:
@@ -51,20 +63,46 @@ func (f *Fetcher) Set(l exporter.Lister, every time.Duration) {
 	}
 }
 
-func (f *Fetcher) current() (exporter.Lister, time.Duration) {
+func (f *Fetcher) current() (exporter.Lister, time.Duration, string, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.lister, f.every
+	return f.lister, f.every, f.etag, f.gen
+}
+
+// fetch asks l for the list, conditionally when it can. The tag of a
+// list is kept only if the lister is still the current one (no Set
+// meanwhile); after a failure the last tag stays: it names the list the
+// source still has.
+func (f *Fetcher) fetch(ctx context.Context, l exporter.Lister, etag string, gen uint64) Fetched {
+	cl, ok := l.(exporter.ConditionalLister)
+	if !ok {
+		groups, err := l.Targets(ctx)
+		return Fetched{Groups: groups, Err: err}
+	}
+	groups, tag, err := cl.TargetsIfChanged(ctx, etag)
+	if errors.Is(err, exporter.ErrNotModified) {
+		return Fetched{Unchanged: true}
+	}
+	if err == nil {
+		f.mu.Lock()
+		if f.gen == gen {
+			f.etag = tag
+		}
+		f.mu.Unlock()
+	}
+	return Fetched{Groups: groups, Err: err}
 }
 
 // Run fetches until ctx ends, handing every attempt to out.
 func (f *Fetcher) Run(ctx context.Context, out chan<- Fetched) {
 	first := true
 	for {
-		l, every := f.current()
-		groups, err := l.Targets(ctx)
+		l, every, etag, gen := f.current()
+		fetched := f.fetch(ctx, l, etag, gen)
+		fetched.First = first
+		err := fetched.Err
 		select {
-		case out <- Fetched{Groups: groups, Err: err, First: first}:
+		case out <- fetched:
 		case <-ctx.Done():
 			return
 		}

@@ -12,6 +12,9 @@ type heldRemoval struct {
 	key   uint64
 	lists int
 	since time.Time
+	// gone is the removal, for a list that is the same again
+	// (Source.Unchanged).
+	gone []string
 }
 
 // holdRemovals is the removal guard: it reports whether the checks of gone

@@ -181,6 +181,35 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 	return u
 }
 
+// Unchanged applies a list that is the last one again (its source said
+// it did not change): nothing is added or relabeled, and the checks the
+// last list no longer named are gone already, unless the removal guard
+// held them back; then this list proposes their removal once more, as
+// the same list given to Apply would.
+func (s *Source) Unchanged(announced func(id string) bool, now time.Time) Update {
+	if s.held.lists == 0 {
+		return Update{}
+	}
+	gone, before := s.held.gone, len(s.known)+len(s.restored)
+	nAnnounced, goneAnnounced := 0, 0
+	for id := range s.known {
+		if announced(id) {
+			nAnnounced++
+		}
+	}
+	for id := range s.restored {
+		if announced(id) {
+			nAnnounced++
+		}
+	}
+	for _, id := range gone {
+		if announced(id) {
+			goneAnnounced++
+		}
+	}
+	return Update{Removed: s.remove(gone, before, nAnnounced, goneAnnounced, now)}
+}
+
 // removals returns the checks and saved states the list does not name,
 // unless the guard holds them, and forgets them.
 func (s *Source) removals(seen map[*Target]struct{}, before int, announced func(string) bool, now time.Time) []string {
@@ -206,7 +235,14 @@ func (s *Source) removals(seen map[*Target]struct{}, before int, announced func(
 			goneAnnounced++
 		}
 	}
+	return s.remove(gone, before, nAnnounced, goneAnnounced, now)
+}
+
+// remove forgets the checks of gone unless the removal guard holds them.
+func (s *Source) remove(gone []string, before, nAnnounced, goneAnnounced int, now time.Time) []string {
 	if s.holdRemovals(gone, before, nAnnounced, goneAnnounced, now) {
+		// Kept for Unchanged (only while a removal is held).
+		s.held.gone = gone
 		return nil
 	}
 	for _, id := range gone {

@@ -136,3 +136,133 @@ func TestFetcherOnTheClock(t *testing.T) {
 	next("after Set")
 	sleeping(t0.Add(Retry + time.Hour))
 }
+
+// TestSourceUnchanged: a list that is the last one again changes nothing,
+// unless a removal waits for confirmation: then it confirms it as the
+// same list given whole would.
+func TestSourceUnchanged(t *testing.T) {
+	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 3}, nil, nil)
+	s.Apply(list("a", "http_2xx", "web", "b", "http_2xx", "web", "c", "http_2xx", "web"), nobody, t0)
+	if u := s.Unchanged(nobody, t0); len(u.Added)+len(u.Relabeled)+len(u.Removed) != 0 || s.Len() != 3 {
+		t.Fatalf("nothing held: %+v", u)
+	}
+	// Two of three gone: held, to be confirmed by two more lists.
+	if u := s.Apply(list("a", "http_2xx", "web"), nobody, t0); len(u.Removed) != 0 || s.Len() != 3 {
+		t.Fatalf("held: %+v", u)
+	}
+	if u := s.Unchanged(nobody, t0); len(u.Removed) != 0 || s.Len() != 3 {
+		t.Fatalf("the same list once more: still held: %+v", u)
+	}
+	if u := s.Unchanged(nobody, t0); !slices.Equal(u.Removed, []string{"http_2xx b", "http_2xx c"}) || s.Len() != 1 {
+		t.Fatalf("the same list a third time confirms it: %+v", u)
+	}
+	if u := s.Unchanged(nobody, t0); len(u.Removed) != 0 || s.Len() != 1 {
+		t.Fatalf("nothing left to remove: %+v", u)
+	}
+
+	// Saved states the list does not name, every announced one: held,
+	// and confirmed by the unchanged lists.
+	s = NewSource(config.RemovalGuard{MaxRemovedRatio: 0.9, Confirmations: 2}, nil, nil)
+	s.Restore([]string{"http_2xx a", "http_2xx old"})
+	announced := func(id string) bool { return id == "http_2xx old" }
+	if u := s.Apply(list("a", "http_2xx", "web"), announced, t0); len(u.Removed) != 0 {
+		t.Fatalf("held: %+v", u)
+	}
+	if u := s.Unchanged(announced, t0); !slices.Equal(u.Removed, []string{"http_2xx old"}) {
+		t.Fatalf("confirmed: %+v", u)
+	}
+}
+
+// condLister is a ConditionalLister: it says which tags it was asked
+// with and answers ErrNotModified to its current tag.
+type condLister struct {
+	mu    sync.Mutex
+	tag   string
+	err   error
+	asked []string
+}
+
+func (l *condLister) Targets(ctx context.Context) ([]exporter.TargetGroup, error) {
+	g, _, err := l.TargetsIfChanged(ctx, "")
+	return g, err
+}
+
+func (l *condLister) TargetsIfChanged(_ context.Context, etag string) ([]exporter.TargetGroup, string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, etag)
+	switch {
+	case l.err != nil:
+		return nil, "", l.err
+	case etag != "" && etag == l.tag:
+		return nil, "", exporter.ErrNotModified
+	}
+	return list("a", "http_2xx", "web"), l.tag, nil
+}
+
+func (l *condLister) set(tag string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tag, l.err = tag, err
+}
+
+func (l *condLister) lastAsked() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.asked[len(l.asked)-1]
+}
+
+// TestFetcherConditional: the fetcher asks with the tag of the last list
+// it handed on, hands an unchanged list on as Unchanged, keeps the tag
+// across a failure, and forgets it when the lister is replaced.
+func TestFetcherConditional(t *testing.T) {
+	clk := clock.NewFake(t0)
+	l := &condLister{tag: `"v1"`}
+	f := NewFetcher(l, time.Minute, clk)
+	out := make(chan Fetched)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx, out); close(done) }()
+	defer func() { cancel(); <-done }()
+	fetch := func(what string, advance time.Duration) Fetched {
+		t.Helper()
+		if advance > 0 {
+			if !clk.WaitFor(10*time.Second, func(ds []time.Time) bool { return len(ds) > 0 }) {
+				t.Fatalf("%s: the fetcher does not wait", what)
+			}
+			clk.Advance(advance)
+		}
+		select {
+		case got := <-out:
+			return got
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no fetch: %s", what)
+			return Fetched{}
+		}
+	}
+	if got := fetch("at start", 0); got.Unchanged || len(got.Groups) != 1 || l.lastAsked() != "" {
+		t.Fatalf("first: %+v, asked %q", got, l.lastAsked())
+	}
+	if got := fetch("unchanged", time.Minute); !got.Unchanged || got.Groups != nil || got.Err != nil || l.lastAsked() != `"v1"` {
+		t.Fatalf("unchanged: %+v, asked %q", got, l.lastAsked())
+	}
+	l.set(`"v1"`, errors.New("connection refused"))
+	if got := fetch("failed", time.Minute); got.Err == nil || got.Unchanged {
+		t.Fatalf("failed: %+v", got)
+	}
+	l.set(`"v1"`, nil) // back, with the same list: still the tag of the list applied
+	if got := fetch("back", Retry); !got.Unchanged || l.lastAsked() != `"v1"` {
+		t.Fatalf("after a failure: %+v, asked %q", got, l.lastAsked())
+	}
+	l.set(`"v2"`, nil)
+	if got := fetch("changed", time.Minute); got.Unchanged || len(got.Groups) != 1 || l.lastAsked() != `"v1"` {
+		t.Fatalf("changed: %+v, asked %q", got, l.lastAsked())
+	}
+	if got := fetch("unchanged again", time.Minute); !got.Unchanged || l.lastAsked() != `"v2"` {
+		t.Fatalf("the new tag: %+v, asked %q", got, l.lastAsked())
+	}
+	f.Set(l, time.Minute) // a reload: the whole list again
+	if got := fetch("after Set", 0); got.Unchanged || len(got.Groups) != 1 || l.lastAsked() != "" {
+		t.Fatalf("after Set: %+v, asked %q", got, l.lastAsked())
+	}
+}
