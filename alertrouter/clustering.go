@@ -76,10 +76,20 @@ func (r *Router) observers() []pipeline.Observer {
 	return obs
 }
 
+// replica is the cluster's copy of the other members' check records
+// (nil: alone).
+func (r *Router) replica() pipeline.Replica {
+	if r.shared == nil {
+		return nil
+	}
+	return r.shared
+}
+
 // runCluster starts the membership, the leader lock and the shared store
 // and follows membership changes with the ownership filter.
 func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 	r.shared.SetSubmit(r.dispatcher.Submit)
+	r.shared.SetChecksChanged(r.pipeline.ReplicaChanged)
 	wg.Add(4)
 	go func() { defer wg.Done(); _ = r.cluster.Run(ctx) }() // Run logs its own trouble
 	go func() { defer wg.Done(); _ = r.leader.Run(ctx) }()

@@ -261,6 +261,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 		MaxAlerts:   o.Limits.MaxAlerts,
 		StoreDamage: damage,
 		Observers:   r.observers(),
+		Replica:     r.replica(),
 	})
 	return err
 }

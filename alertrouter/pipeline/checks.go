@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"sort"
 	"time"
 
@@ -49,8 +50,22 @@ func (p *Pipeline) announced(id string) bool {
 func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 	pol := p.incident.Policy(t.MatchLabels())
 	rec, restored := p.restored[t.ID]
+	delete(p.restored, t.ID)
+	if p.o.Replica != nil {
+		// A check another member probes shows its state; one of this
+		// member's continues from what another member recorded, unless
+		// this member saved it last (then it owned it last).
+		if shared := p.o.Replica.SharedCheck(t.ID); shared != nil && (!restored || !p.owns(t.ID)) {
+			merged := *shared
+			merged.Target, merged.Module, merged.Labels = t.Target, t.Module, t.Labels
+			merged.Notified = maps.Clone(shared.Notified)
+			rec, restored = &merged, true
+			p.writes.checks[t.ID] = true
+		} else if !restored && p.owns(t.ID) {
+			p.fresh[t.ID] = true // the replica may not be read yet
+		}
+	}
 	if restored {
-		delete(p.restored, t.ID)
 		st := p.machine.Restore(t.ID, rec, pol)
 		p.incident.AddCheck(t, st, pol, rec.Notified)
 		if !sameLabels(rec.Labels, t.Labels) {
@@ -83,6 +98,7 @@ func (p *Pipeline) removeCheck(id string, now time.Time) {
 	}
 	p.incident.RemoveCheck(id, now)
 	p.machine.Remove(id)
+	delete(p.fresh, id)
 	p.sched.Remove(id)
 	if p.rounds.Forget(id) {
 		p.marks.Degraded = true
