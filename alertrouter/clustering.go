@@ -164,11 +164,27 @@ func (r *Router) pageCluster() func() *web.Cluster {
 	return func() *web.Cluster {
 		st := r.cluster.Status()
 		counts := r.shared.OwnedBy(st.Peers)
-		out := &web.Cluster{Name: st.Name, Status: st.Status}
+		out := &web.Cluster{Name: st.Name, Status: st.Status, StaleSince: r.shared.ReplicaStale()}
 		for _, m := range st.Peers {
 			out.Members = append(out.Members, web.ClusterMember{Name: m.Name, Address: m.Address, Checks: counts[m.Name]})
 		}
 		return out
+	}
+}
+
+// probedBy names the live member that probes a check, for the page (nil:
+// alone).
+func (r *Router) probedBy() func(id string) string {
+	if r.cluster == nil {
+		return nil
+	}
+	return func(id string) string {
+		members := r.cluster.Members()
+		names := make([]string, len(members))
+		for i, m := range members {
+			names[i] = m.Name
+		}
+		return cluster.OwnerOf(names, id)
 	}
 }
 
