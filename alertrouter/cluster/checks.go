@@ -158,11 +158,10 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 			}
 			continue
 		}
-		if p, ok := r.pending[id]; ok && p != nil && significant(p, rec) == significant(rec, rec) {
-			r.pending[id] = compact(rec)
+		if p, ok := r.pending[id]; ok && p != nil && sameSay(p, rec) {
 			continue
 		}
-		if prev != nil && significant(prev.Record, rec) == significant(rec, rec) {
+		if prev != nil && sameSay(prev.Record, rec) {
 			continue
 		}
 		r.pending[id] = compact(rec)
@@ -184,18 +183,17 @@ func compact(rec *store.CheckRecord) *store.CheckRecord {
 	return &c
 }
 
-// significant is what of rec is worth telling the cluster, as a string
-// to compare: everything but the failure count of a check already DOWN
-// (it grows with every probe and decides nothing; base's count is used
-// instead, so that comparing with significant(base, base) ignores it).
-func significant(base, rec *store.CheckRecord) string {
-	c := *compact(rec)
-	if c.State == "down" {
-		c.Failures = base.Failures
+// sameSay reports whether rec tells the cluster nothing prev did not:
+// they differ at most in the failure count of a check already DOWN (it
+// grows with every probe and decides nothing).
+func sameSay(prev, rec *store.CheckRecord) bool {
+	a, b := *compact(prev), *compact(rec)
+	if a.State == "down" && b.State == "down" {
+		b.Failures = a.Failures
 	}
-	c.Labels = nil
-	b, _ := json.Marshal(&c)
-	return string(b)
+	ja, err1 := json.Marshal(&a)
+	jb, err2 := json.Marshal(&b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 // writeChecks writes the queued records until ctx ends.
