@@ -52,11 +52,13 @@ func TestSharedCheckRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	committed := time.Now()
 	commitChecks(a, map[string]*store.CheckRecord{id: down(2)})
 	waitFor(t, "b to read a's record", func() bool {
 		rec := b.st.SharedCheck(id)
 		return rec != nil && rec.State == "down" && rec.Notified["oncall"].Reminders == 1 && rec.Since.Equal(since) && len(rec.Changes) == 1
 	})
+	t.Logf("a's change read by b %s after its commit", time.Since(committed).Round(time.Millisecond))
 	if got := b.st.SharedOwner(id); got != "a" {
 		t.Errorf("the record of %s was written by %q, want a", id, got)
 	}

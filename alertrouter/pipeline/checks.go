@@ -82,6 +82,10 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 		st := p.machine.Add(t.ID, pol, now)
 		p.incident.AddCheck(t, st, pol, nil)
 	}
+	if p.o.Replica != nil && !p.owns(t.ID) {
+		// Another member probes it: lists show it with the state known.
+		p.replicated(t, now)
+	}
 	p.sched.Add(t, p.pending(t.ID), now)
 }
 

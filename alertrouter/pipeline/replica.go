@@ -119,6 +119,16 @@ func (p *Pipeline) adopt(id string, now time.Time) {
 	// Saved here too: a restart without Consul shows the last known
 	// state (the cluster's store writes only what this member owns).
 	p.writes.checks[id] = true
+	p.replicated(t, now)
+}
+
+// replicated tells the observers the state of a check another member
+// probes.
+func (p *Pipeline) replicated(t *targets.Target, now time.Time) {
+	st := p.machine.Get(t.ID)
+	if st == nil {
+		return
+	}
 	for _, o := range p.o.Observers {
 		if r, ok := o.(ReplicaObserver); ok {
 			r.Replicated(t, st.State, now)

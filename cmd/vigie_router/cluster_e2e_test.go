@@ -331,6 +331,11 @@ func TestClusterEndToEnd(t *testing.T) {
 	// Every member shows the cluster's checks, not only its own: the
 	// same counts, the same DOWN checks since the same times.
 	sameView(t, rs, len(targets), targets...)
+	writes := 0.0
+	for _, r := range rs {
+		writes += metric(t, r.url, "vigie_router_cluster_check_writes_total")
+	}
+	t.Logf("check records written to Consul so far: %v, for %d checks that went UP then DOWN", writes, len(targets))
 
 	// SIGKILL the owner of the first target.
 	victim := owner[targets[0]]
