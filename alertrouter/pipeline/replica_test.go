@@ -36,7 +36,9 @@ type observed struct{ states map[string]checkstate.State }
 
 func (o *observed) Probed(*targets.Target, exporter.Result, checkstate.Change, time.Time) {}
 
-func (o *observed) Replicated(t *targets.Target, st checkstate.State, _ time.Time) { o.states[t.ID] = st }
+func (o *observed) Replicated(t *targets.Target, st checkstate.State, _ time.Time) {
+	o.states[t.ID] = st
+}
 
 // TestReplica: a check another member probes shows the state its owner
 // recorded (counts, problems, who was told) and nothing is announced
