@@ -107,6 +107,7 @@ func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 				return
 			case <-ch:
 				r.setOwner()
+				r.page.Changed() // the cluster section
 			}
 		}
 	}()
