@@ -30,7 +30,7 @@ import (
 // of them. The keys are split into checkShards folders, each followed by
 // its own blocking query, so that a change makes every member read again
 // one shard, not every record; a shard is read at most once per
-// checkReadGap.
+// checkReadGap and a millisecond per record it holds.
 
 const (
 	// checkShards is the number of folders the records are split into
@@ -40,8 +40,13 @@ const (
 	checkWriteGap = 250 * time.Millisecond
 	// checkTxnsPerSecond bounds the writes: 64 records a transaction.
 	checkTxnsPerSecond = 20
-	// checkReadGap is the least time between two reads of a shard.
-	checkReadGap = 250 * time.Millisecond
+	// checkReadGap is the least time between two reads of a shard, plus
+	// checkReadGapPerRecord for each record it holds: under churn a
+	// member reads each shard at most that often, which bounds what it
+	// reads per second (about 16 × 300 B × 1000 = 5 MB/s, whatever the
+	// number of checks) at the price of a later view of large shards.
+	checkReadGap          = 250 * time.Millisecond
+	checkReadGapPerRecord = time.Millisecond
 )
 
 // sharedCheck is a check's record in KV: compact, without what every
@@ -55,7 +60,10 @@ type sharedCheck struct {
 // replica is this member's copy of the records in KV.
 type replica struct {
 	mu      sync.Mutex
-	records map[string]*sharedCheck // by check id
+	// records are the values read (or written), by check id: kept as
+	// JSON, half the memory of the decoded records, and decoded only
+	// when the pipeline asks for one (a change, a check that moves).
+	records map[string]replicated
 	// shards are, per shard, the keys read last and their modify index:
 	// what changed in the next answer.
 	shards [checkShards]map[string]shardKey
@@ -71,13 +79,27 @@ type replica struct {
 	onChange func(ids []string)
 }
 
+type replicated struct {
+	member string
+	value  []byte // a sharedCheck
+}
+
+// record decodes the record of r.
+func (r replicated) record() *store.CheckRecord {
+	var sc sharedCheck
+	if json.Unmarshal(r.value, &sc) != nil {
+		return nil
+	}
+	return sc.Record
+}
+
 type shardKey struct {
 	id    string
 	index uint64
 }
 
 func newReplica() *replica {
-	return &replica{records: map[string]*sharedCheck{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
+	return &replica{records: map[string]replicated{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
 }
 
 // SetChecksChanged gives the store the function it calls with the ids of
@@ -94,21 +116,18 @@ func (s *Store) SetChecksChanged(f func(ids []string)) {
 func (s *Store) SharedCheck(id string) *store.CheckRecord {
 	s.rep.mu.Lock()
 	defer s.rep.mu.Unlock()
-	sc := s.rep.records[id]
-	if sc == nil || sc.Member == s.c.name {
+	sc, ok := s.rep.records[id]
+	if !ok || sc.member == s.c.name {
 		return nil
 	}
-	return sc.Record
+	return sc.record()
 }
 
 // SharedOwner returns the member that last wrote a check's record.
 func (s *Store) SharedOwner(id string) string {
 	s.rep.mu.Lock()
 	defer s.rep.mu.Unlock()
-	if sc := s.rep.records[id]; sc != nil {
-		return sc.Member
-	}
-	return ""
+	return s.rep.records[id].member
 }
 
 // ReplicaStale reports since when the replica may be out of date (zero:
@@ -150,9 +169,9 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if owner != nil && !owner(id) {
 			continue // another member writes it
 		}
-		prev := r.records[id]
+		prev, known := r.records[id]
 		if rec == nil {
-			if prev != nil || r.pending[id] != nil {
+			if known || r.pending[id] != nil {
 				r.pending[id] = nil
 				queued = true
 			}
@@ -161,7 +180,7 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if p, ok := r.pending[id]; ok && p != nil && sameSay(p, rec) {
 			continue
 		}
-		if prev != nil && sameSay(prev.Record, rec) {
+		if pr := prev.record(); known && pr != nil && sameSay(pr, rec) {
 			continue
 		}
 		r.pending[id] = compact(rec)
@@ -252,6 +271,7 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 		ids = ids[n:]
 		var ops api.TxnOps
 		sent := map[string]*store.CheckRecord{}
+		values := map[string][]byte{}
 		r.mu.Lock()
 		for _, id := range chunk {
 			rec, queued := r.pending[id]
@@ -268,6 +288,7 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 				delete(r.pending, id)
 				continue
 			}
+			values[id] = value
 			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.checkKey(id), Value: value}})
 		}
 		r.mu.Unlock()
@@ -296,7 +317,7 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 			if rec == nil {
 				delete(r.records, id)
 			} else {
-				r.records[id] = &sharedCheck{ID: id, Member: s.c.name, Record: rec}
+				r.records[id] = replicated{member: s.c.name, value: values[id]}
 			}
 		}
 		r.mu.Unlock()
@@ -346,7 +367,7 @@ func (s *Store) watchChecks(ctx context.Context, shard int) {
 		if f != nil && len(changed) > 0 {
 			f(changed)
 		}
-		if !sleepCtx(ctx, checkReadGap) {
+		if !sleepCtx(ctx, checkReadGap+time.Duration(len(pairs))*checkReadGapPerRecord) {
 			return
 		}
 	}
@@ -372,7 +393,7 @@ func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
 			continue
 		}
 		next[p.Key] = shardKey{id: sc.ID, index: p.ModifyIndex}
-		r.records[sc.ID] = &sc
+		r.records[sc.ID] = replicated{member: sc.Member, value: p.Value}
 		if sc.Member != s.c.name {
 			changed = append(changed, sc.ID)
 		}
