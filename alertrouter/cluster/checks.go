@@ -59,7 +59,7 @@ type sharedCheck struct {
 
 // replica is this member's copy of the records in KV.
 type replica struct {
-	mu      sync.Mutex
+	mu sync.Mutex
 	// records are the values read (or written), by check id: kept as
 	// JSON, half the memory of the decoded records, and decoded only
 	// when the pipeline asks for one (a change, a check that moves).
