@@ -52,17 +52,24 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 	rec, restored := p.restored[t.ID]
 	delete(p.restored, t.ID)
 	if p.o.Replica != nil {
-		// A check another member probes shows its state; one of this
-		// member's continues from what another member recorded, unless
-		// this member saved it last (then it owned it last).
-		if shared := p.o.Replica.SharedCheck(t.ID); shared != nil && (!restored || !p.owns(t.ID)) {
+		// The cluster's record, when another member wrote it last, is
+		// newer than this member's (its writes replace that record): a
+		// check another member probes shows its state, one of this
+		// member's continues from it. The replica may not be read yet:
+		// until its first probe here, a check takes it when it comes.
+		if shared := p.o.Replica.SharedCheck(t.ID); shared != nil {
 			merged := *shared
 			merged.Target, merged.Module, merged.Labels = t.Target, t.Module, t.Labels
 			merged.Notified = maps.Clone(shared.Notified)
+			// Saved here only over an older saved state: a new member
+			// does not write every check of the cluster at start.
+			if restored && !sameState(rec, &merged) {
+				p.writes.checks[t.ID] = true
+			}
 			rec, restored = &merged, true
-			p.writes.checks[t.ID] = true
-		} else if !restored && p.owns(t.ID) {
-			p.fresh[t.ID] = true // the replica may not be read yet
+		}
+		if p.owns(t.ID) {
+			p.fresh[t.ID] = true
 		}
 	}
 	if restored {

@@ -23,8 +23,9 @@ import (
 // Replica is the cluster's copy of the check records other members
 // wrote.
 type Replica interface {
-	// SharedCheck returns the latest record of a check written by
-	// another member, or nil. The caller does not change it.
+	// SharedCheck returns the latest record of a check when another
+	// member wrote it last (nil when there is none, or this member wrote
+	// it last: its own state is as new). The caller does not change it.
 	SharedCheck(id string) *store.CheckRecord
 }
 
