@@ -151,18 +151,36 @@ func (s *Store) SetOwner(owned func(id string) bool) {
 }
 
 func (s *Store) owned() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.owner == nil {
-		return float64(len(s.checks))
+	ids, owner := s.checkIDs()
+	if owner == nil {
+		return float64(len(ids))
 	}
 	n := 0
-	for id := range s.checks {
-		if s.owner(id) {
+	for id := range ids {
+		if owner(id) {
 			n++
 		}
 	}
 	return float64(n)
+}
+
+// checkIDs are the checks known: those this member saved, and those the
+// cluster has records of (a check whose state came from another member
+// may never be saved here).
+func (s *Store) checkIDs() (map[string]struct{}, func(string) bool) {
+	s.mu.Lock()
+	ids := make(map[string]struct{}, len(s.checks))
+	for id := range s.checks {
+		ids[id] = struct{}{}
+	}
+	owner := s.owner
+	s.mu.Unlock()
+	s.rep.mu.Lock()
+	for id := range s.rep.records {
+		ids[id] = struct{}{}
+	}
+	s.rep.mu.Unlock()
+	return ids, owner
 }
 
 // OwnedBy counts the checks each of members owns (the status page).
@@ -175,9 +193,8 @@ func (s *Store) OwnedBy(members []Member) map[string]int {
 	if len(names) == 0 {
 		return out
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id := range s.checks {
+	ids, _ := s.checkIDs()
+	for id := range ids {
 		out[OwnerOf(names, id)]++
 	}
 	return out

@@ -254,14 +254,16 @@ func TestClusterCheckStateMoves(t *testing.T) {
 	var upText string
 	waitCond(t, "the UP of "+long, func() bool {
 		for _, m := range messagesAbout(tg, long) {
-			if strings.Contains(m, "back up after") {
+			// Alone, or in a summary when it queued behind another
+			// message at the provider's rate limit.
+			if strings.Contains(m, "back up after") || strings.Contains(m, long+" was down from") {
 				upText = m
 				return true
 			}
 		}
 		return false
 	})
-	m := regexp.MustCompile(`back up after (\d+)([sm])`).FindStringSubmatch(upText)
+	m := regexp.MustCompile(`(?:back up after |` + regexp.QuoteMeta(long) + ` was down from [^(]*\()(\d+)([sm])`).FindStringSubmatch(upText)
 	if m == nil {
 		t.Fatalf("no duration in %q", upText)
 	}
