@@ -256,14 +256,14 @@ func TestClusterCheckStateMoves(t *testing.T) {
 		for _, m := range messagesAbout(tg, long) {
 			// Alone, or in a summary when it queued behind another
 			// message at the provider's rate limit.
-			if strings.Contains(m, "back up after") || strings.Contains(m, long+" was down from") {
+			if strings.Contains(m, "back up after") || strings.Contains(m, long+" (http_2xx) was down from") {
 				upText = m
 				return true
 			}
 		}
 		return false
 	})
-	m := regexp.MustCompile(`(?:back up after |` + regexp.QuoteMeta(long) + ` was down from [^(]*\()(\d+)([sm])`).FindStringSubmatch(upText)
+	m := regexp.MustCompile(`(?:back up after |` + regexp.QuoteMeta(long+" (http_2xx)") + ` was down from [^(]*\()(\d+)([sm])`).FindStringSubmatch(upText)
 	if m == nil {
 		t.Fatalf("no duration in %q", upText)
 	}
