@@ -76,10 +76,20 @@ func (r *Router) observers() []pipeline.Observer {
 	return obs
 }
 
+// replica is the cluster's copy of the other members' check records
+// (nil: alone).
+func (r *Router) replica() pipeline.Replica {
+	if r.shared == nil {
+		return nil
+	}
+	return r.shared
+}
+
 // runCluster starts the membership, the leader lock and the shared store
 // and follows membership changes with the ownership filter.
 func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 	r.shared.SetSubmit(r.dispatcher.Submit)
+	r.shared.SetChecksChanged(r.pipeline.ReplicaChanged)
 	wg.Add(4)
 	go func() { defer wg.Done(); _ = r.cluster.Run(ctx) }() // Run logs its own trouble
 	go func() { defer wg.Done(); _ = r.leader.Run(ctx) }()
@@ -97,6 +107,7 @@ func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 				return
 			case <-ch:
 				r.setOwner()
+				r.page.Changed() // the cluster section
 			}
 		}
 	}()
@@ -154,11 +165,27 @@ func (r *Router) pageCluster() func() *web.Cluster {
 	return func() *web.Cluster {
 		st := r.cluster.Status()
 		counts := r.shared.OwnedBy(st.Peers)
-		out := &web.Cluster{Name: st.Name, Status: st.Status}
+		out := &web.Cluster{Name: st.Name, Status: st.Status, StaleSince: r.shared.ReplicaStale()}
 		for _, m := range st.Peers {
 			out.Members = append(out.Members, web.ClusterMember{Name: m.Name, Address: m.Address, Checks: counts[m.Name]})
 		}
 		return out
+	}
+}
+
+// probedBy names the live member that probes a check, for the page (nil:
+// alone).
+func (r *Router) probedBy() func(id string) string {
+	if r.cluster == nil {
+		return nil
+	}
+	return func(id string) string {
+		members := r.cluster.Members()
+		names := make([]string, len(members))
+		for i, m := range members {
+			names[i] = m.Name
+		}
+		return cluster.OwnerOf(names, id)
 	}
 }
 

@@ -204,7 +204,7 @@ func New(o Options) (*Router, error) {
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
 		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.history,
-		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(),
+		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(), ProbedBy: r.probedBy(),
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
@@ -261,6 +261,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 		MaxAlerts:   o.Limits.MaxAlerts,
 		StoreDamage: damage,
 		Observers:   r.observers(),
+		Replica:     r.replica(),
 	})
 	return err
 }

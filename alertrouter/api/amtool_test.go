@@ -117,7 +117,7 @@ func TestAmtool(t *testing.T) {
 		t.Errorf("config show:\n%s", out)
 	}
 	out = f.amtool(t, "cluster", "show")
-	if !strings.Contains(out, "ready") {
+	if !strings.Contains(out, "disabled") {
 		t.Errorf("cluster show:\n%s", out)
 	}
 }

@@ -74,7 +74,8 @@ type Options struct {
 	// Name identifies this router in /api/v2/status (cluster.name).
 	Name string
 	// Cluster, when set, gives /api/v2/status's cluster (a router in a
-	// cluster); nil: the router is alone, "ready" with no peers.
+	// cluster); nil: the router is alone, "disabled" with no peers (what
+	// Alertmanager answers when clustering is off).
 	Cluster func() ClusterStatus
 	// Started is the start time reported as uptime.
 	Started time.Time
@@ -147,7 +148,8 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		}
 		original = string(out)
 	}
-	cluster := ClusterStatus{Name: a.o.Name, Status: "ready", Peers: []PeerStatus{}}
+	// Alone, as Alertmanager without --cluster.listen-address: "disabled".
+	cluster := ClusterStatus{Name: a.o.Name, Status: "disabled", Peers: []PeerStatus{}}
 	if a.o.Cluster != nil {
 		cluster = a.o.Cluster()
 	}

@@ -18,14 +18,15 @@ type Status struct {
 	Uptime      time.Time     `json:"uptime"`
 }
 
-// ClusterStatus says the router is alone and ready.
+// ClusterStatus is the router's cluster: "disabled" alone, "ready" or
+// "settling" in a cluster (Alertmanager's values).
 type ClusterStatus struct {
 	Name   string       `json:"name"`
 	Status string       `json:"status"`
 	Peers  []PeerStatus `json:"peers"`
 }
 
-// PeerStatus is a cluster member (none yet).
+// PeerStatus is a live cluster member.
 type PeerStatus struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`

@@ -31,11 +31,19 @@ type openIncidents map[string]bool
 // while the cluster announced them DOWN resolve the cluster's incident
 // once they are as many as a recovery needs.
 func (s *Store) Probed(t *targets.Target, res exporter.Result, ch checkstate.Change, now time.Time) {
-	upHere := res.Err == nil && res.Success &&
-		(ch.Transition == checkstate.BecameUp || (ch.Transition == checkstate.NoChange && ch.Before.State == checkstate.Up))
 	s.resMu.Lock()
 	defer s.resMu.Unlock()
-	if !upHere {
+	// Only a check this member knew nothing of (its state started here,
+	// UNKNOWN then UP): one whose record came with it (checks.go) knows
+	// its incident and announces its end itself, and one that went UP
+	// from DOWN or FLAPPING here did.
+	switch {
+	case res.Err != nil || !res.Success:
+		delete(s.streak, t.ID)
+		return
+	case ch.Transition == checkstate.BecameUp:
+	case ch.Transition == checkstate.NoChange && ch.Before.State == checkstate.Up && s.streak[t.ID] > 0:
+	default:
 		delete(s.streak, t.ID)
 		return
 	}

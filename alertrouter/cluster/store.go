@@ -61,7 +61,10 @@ type Store struct {
 	unclaimed   map[string]bool
 	unpublished map[string]finished
 
-	suppressed, adopted prometheus.Counter
+	suppressed, adopted, checkWrites prometheus.Counter
+
+	// rep is the replica of the check records (checks.go).
+	rep *replica
 
 	// The recovery of incidents other members announced (resolve.go).
 	successes int
@@ -100,6 +103,11 @@ func NewStore(c *Cluster, local store.Interface, o StoreOptions) *Store {
 		local: local, c: c, logger: o.Logger, reminderWindow: o.ReminderWindow, timeout: 3 * time.Second,
 		checks: map[string]struct{}{}, unclaimed: map[string]bool{}, unpublished: map[string]finished{},
 		successes: o.Successes, resolve: make(chan string, 64), open: openIncidents{}, streak: map[string]int{},
+		rep: newReplica(),
+		checkWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigie_router_cluster_check_writes_total",
+			Help: "Check records written to Consul KV (each state change of a check this router owns; what only counts failures of a check already DOWN is not written).",
+		}),
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_router_cluster_notifications_suppressed_total",
 			Help: "Notifications not sent because the cluster had already announced the same (another member told it, or claimed it first).",
@@ -110,7 +118,15 @@ func NewStore(c *Cluster, local store.Interface, o StoreOptions) *Store {
 		}),
 	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(s.suppressed, s.adopted, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		o.Registerer.MustRegister(s.suppressed, s.adopted, s.checkWrites, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigie_router_cluster_replica_stale_seconds",
+			Help: "How long the copy of the other members' check states has not been refreshed from Consul (0: it is up to date); the page and API show the last known states meanwhile.",
+		}, func() float64 {
+			if at := s.ReplicaStale(); !at.IsZero() {
+				return time.Since(at).Seconds()
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigie_router_checks_owned",
 			Help: "Checks this router probes: the share of the cluster's checks it owns (every check without a cluster).",
 		}, s.owned))
@@ -135,18 +151,36 @@ func (s *Store) SetOwner(owned func(id string) bool) {
 }
 
 func (s *Store) owned() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.owner == nil {
-		return float64(len(s.checks))
+	ids, owner := s.checkIDs()
+	if owner == nil {
+		return float64(len(ids))
 	}
 	n := 0
-	for id := range s.checks {
-		if s.owner(id) {
+	for id := range ids {
+		if owner(id) {
 			n++
 		}
 	}
 	return float64(n)
+}
+
+// checkIDs are the checks known: those this member saved, and those the
+// cluster has records of (a check whose state came from another member
+// may never be saved here).
+func (s *Store) checkIDs() (map[string]struct{}, func(string) bool) {
+	s.mu.Lock()
+	ids := make(map[string]struct{}, len(s.checks))
+	for id := range s.checks {
+		ids[id] = struct{}{}
+	}
+	owner := s.owner
+	s.mu.Unlock()
+	s.rep.mu.Lock()
+	for id := range s.rep.records {
+		ids[id] = struct{}{}
+	}
+	s.rep.mu.Unlock()
+	return ids, owner
 }
 
 // OwnedBy counts the checks each of members owns (the status page).
@@ -159,9 +193,8 @@ func (s *Store) OwnedBy(members []Member) map[string]int {
 	if len(names) == 0 {
 		return out
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id := range s.checks {
+	ids, _ := s.checkIDs()
+	for id := range ids {
 		out[OwnerOf(names, id)]++
 	}
 	return out
@@ -372,6 +405,7 @@ func (s *Store) Commit(b *store.Batch) ([]*store.OutboxEntry, error) {
 		return nil, err
 	}
 	s.track(b)
+	s.shareChecks(b.Checks)
 	if len(added) == 0 {
 		return added, nil
 	}
@@ -720,7 +754,11 @@ func (s *Store) adoptOrphans(ctx context.Context) {
 // until ctx ends.
 func (s *Store) Run(ctx context.Context, apply func([]*store.SilenceRecord)) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4 + checkShards)
+	go func() { defer wg.Done(); s.writeChecks(ctx) }()
+	for i := range checkShards {
+		go func() { defer wg.Done(); s.watchChecks(ctx, i) }()
+	}
 	go func() { defer wg.Done(); s.watchSilences(ctx, apply) }()
 	go func() { defer wg.Done(); s.watchAnnounced(ctx) }()
 	go func() { defer wg.Done(); s.resolver(ctx) }()

@@ -448,6 +448,26 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	}
 }
 
+// Replicated records the state of a check another member of a router
+// cluster probes (pipeline.ReplicaObserver): lists and counts show it with
+// the cluster's state; its rounds and incidents are that member's.
+func (h *History) Replicated(t *targets.Target, state checkstate.State, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	e := h.checks[t.ID]
+	if e == nil {
+		e = &entry{id: t.ID, slot: -1}
+		h.checks[t.ID] = e
+	}
+	if e.slot < 0 && !h.allocate(e, now) {
+		return
+	}
+	e.t, e.state, e.removed = t, state, false
+}
+
 // Removed records that a check left the target list
 // (pipeline.RemovalObserver): lists no longer show it; its history stays
 // until its slot is needed, and it is listed again if it comes back. An

@@ -375,3 +375,24 @@ func (s *Stage) checkNotification(c *check, kind notify.Kind, status, receiver s
 		CreatedAt:         now,
 	}
 }
+
+// Replace gives a check the state and the incident another member of a
+// router cluster recorded: the check is probed there (the views show it
+// here too), or it was until it moved here (its incident continues: the
+// start, who was told and when, hence the reminders' schedule). Nothing
+// is announced: that member did.
+func (s *Stage) Replace(id string, st *checkstate.Check, notified map[string]store.Notified, now time.Time) {
+	c := s.checks[id]
+	if c == nil {
+		return
+	}
+	was := c.problem
+	c.st, c.notified = st, notified
+	s.track(c)
+	if c.problem {
+		s.holdCheck(c, now)
+	}
+	if was || c.problem {
+		s.problemChanged()
+	}
+}

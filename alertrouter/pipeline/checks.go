@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"sort"
 	"time"
 
@@ -53,8 +54,29 @@ func (p *Pipeline) announced(id string) bool {
 func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 	pol := p.incident.Policy(t.MatchLabels())
 	rec, restored := p.restored[t.ID]
+	delete(p.restored, t.ID)
+	if p.o.Replica != nil {
+		// The cluster's record, when another member wrote it last, is
+		// newer than this member's (its writes replace that record): a
+		// check another member probes shows its state, one of this
+		// member's continues from it. The replica may not be read yet:
+		// until its first probe here, a check takes it when it comes.
+		if shared := p.o.Replica.SharedCheck(t.ID); shared != nil {
+			merged := *shared
+			merged.Target, merged.Module, merged.Labels = t.Target, t.Module, t.Labels
+			merged.Notified = maps.Clone(shared.Notified)
+			// Saved here only over an older saved state: a new member
+			// does not write every check of the cluster at start.
+			if restored && !sameState(rec, &merged) {
+				p.writes.checks[t.ID] = true
+			}
+			rec, restored = &merged, true
+		}
+		if p.owns(t.ID) {
+			p.fresh[t.ID] = true
+		}
+	}
 	if restored {
-		delete(p.restored, t.ID)
 		st := p.machine.Restore(t.ID, rec, pol)
 		p.incident.AddCheck(t, st, pol, rec.Notified)
 		if !sameLabels(rec.Labels, t.Labels) {
@@ -70,6 +92,10 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 		// batches.
 		st := p.machine.Add(t.ID, pol, now)
 		p.incident.AddCheck(t, st, pol, nil)
+	}
+	if p.o.Replica != nil && !p.owns(t.ID) {
+		// Another member probes it: lists show it with the state known.
+		p.replicated(t, now)
 	}
 	p.sched.Add(t, p.pending(t.ID), now)
 }
@@ -87,6 +113,7 @@ func (p *Pipeline) removeCheck(id string, now time.Time) {
 	}
 	p.incident.RemoveCheck(id, now)
 	p.machine.Remove(id)
+	delete(p.fresh, id)
 	p.sched.Remove(id)
 	if p.rounds.Forget(id) {
 		p.marks.Degraded = true

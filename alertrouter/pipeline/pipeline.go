@@ -15,6 +15,7 @@ package pipeline
 import (
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,9 @@ type Options struct {
 	MaxAlerts int
 	// Observers tap every probe result.
 	Observers []Observer
+	// Replica is the cluster's copy of the check records other members
+	// wrote (nil: a router alone); see ReplicaChanged.
+	Replica Replica
 }
 
 // Pipeline is the router's coordinator.
@@ -127,6 +131,15 @@ type Pipeline struct {
 	acks         chan *ackRequest
 	sdDone       chan struct{}
 	stopped      chan struct{} // closed when Run returns
+
+	// A router cluster (replica.go): the ownership filter in force, the
+	// checks that became this member's and were not probed here yet, and
+	// the ids whose shared records changed.
+	owner      func(id string) bool
+	fresh      map[string]bool
+	replicaMu  sync.Mutex
+	replicaIDs map[string]struct{}
+	replicaCh  chan struct{}
 	// sleepingUntil is when Run's loop wakes up, while it waits (Unix
 	// nanoseconds; 0 while it works): tests on a fake clock read it to
 	// know the loop has nothing left to do now.
@@ -156,6 +169,9 @@ func New(o Options) (*Pipeline, error) {
 		acks:         make(chan *ackRequest, 4),
 		sdDone:       make(chan struct{}),
 		stopped:      make(chan struct{}),
+		fresh:        map[string]bool{},
+		replicaIDs:   map[string]struct{}{},
+		replicaCh:    make(chan struct{}, 1),
 	}
 	p.wire()
 	if err := p.restore(); err != nil {

@@ -72,6 +72,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			in = append(in, o)
 		case a := <-p.acks:
 			in = append(in, a)
+		case <-p.replicaCh:
+			in = append(in, replicaChanged{})
 		}
 		p.sleepingUntil.Store(0)
 		now = p.clock.Now()
@@ -119,7 +121,9 @@ func (p *Pipeline) turn(now time.Time, in ...any) {
 		case syncNow:
 			force, waited = true, true
 		case owner:
-			p.sched.SetOwner(v.owned, p.pending, now)
+			p.ownerChanged(v.owned, now)
+		case replicaChanged:
+			p.applyReplica(now)
 		case *ackRequest:
 			// An acknowledgement is saved before it is confirmed.
 			force = p.takeAck(v, now) || force
@@ -201,6 +205,7 @@ func (p *Pipeline) probeDone(d scheduler.Done, now time.Time) {
 	if !p.sched.Finish(&d) {
 		return
 	}
+	delete(p.fresh, d.ID) // its own results from now on
 	res := d.Result
 	if len(res.Locations) > 0 {
 		p.probedFrom(d.ID, res, now)

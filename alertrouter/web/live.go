@@ -83,7 +83,7 @@ func (b *broadcast) fire() {
 }
 
 // fragmentNames are the live parts of the page, by element id.
-var fragmentNames = []string{"title", "summary", "problems", "alerts", "notifications", "receivers", "silences"}
+var fragmentNames = []string{"title", "summary", "cluster", "problems", "alerts", "notifications", "receivers", "silences"}
 
 // fragmentKeys are the names as JSON object keys.
 var fragmentKeys = func() map[string][]byte {

@@ -127,6 +127,11 @@ func (p *Page) startTest(name string) bool {
 	return true
 }
 
+// Changed asks for a live update: something the page shows changed
+// outside the pipeline and the silences (the cluster's members). Safe
+// from any goroutine; it never blocks.
+func (p *Page) Changed() { p.poke() }
+
 // poke asks Run for a live update.
 func (p *Page) poke() {
 	select {

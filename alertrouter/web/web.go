@@ -101,6 +101,9 @@ type Options struct {
 	// Cluster describes the router's cluster; nil: the page has no
 	// cluster section (a router alone).
 	Cluster func() *Cluster
+	// ProbedBy names the cluster member that probes a check (nil: a
+	// router alone).
+	ProbedBy func(id string) string
 }
 
 // Cluster is what the page shows of a router cluster.
@@ -108,6 +111,10 @@ type Cluster struct {
 	Name    string // this member's
 	Status  string // "ready" or "settling"
 	Members []ClusterMember
+	// StaleSince is when Consul stopped answering the reads of the
+	// other members' check states (zero: they are up to date); the page
+	// shows the last known ones meanwhile.
+	StaleSince time.Time
 }
 
 // ClusterMember is one live member and the checks it probes.
@@ -189,6 +196,7 @@ func New(o Options) *Page {
 		"availability":  p.availability,
 		"pct":           pct,
 		"availClass":    availClass,
+		"probedBy":      p.probedBy,
 	}).Parse(pageHTML))
 	p.htmpl = template.Must(template.New("history").Funcs(historyFuncs(p.o.Now)).Parse(historyHTML))
 	return p
@@ -205,6 +213,14 @@ func (p *Page) Register(mux *http.ServeMux) {
 	if p.o.History != nil {
 		p.registerHistory(mux)
 	}
+}
+
+// probedBy names the member that probes a check ("" alone).
+func (p *Page) probedBy(id string) string {
+	if p.o.ProbedBy == nil {
+		return ""
+	}
+	return p.o.ProbedBy(id)
 }
 
 // availability returns a check's availability over 24 h, 7 d and 30 d

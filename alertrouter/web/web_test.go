@@ -556,3 +556,44 @@ func TestNotificationDescriptions(t *testing.T) {
 	)
 	contains(t, "keys", page, "grouped notification: up", "HighLatency {job=&#34;api&#34;}: down", "alert 0ld: up", "something|else")
 }
+
+// TestLiveCluster: the cluster section is a live part of the page: a
+// member joining, or the replica of the other members' states going
+// stale, reaches open pages without a reload; problems say which member
+// probes them.
+func TestLiveCluster(t *testing.T) {
+	var mu sync.Mutex
+	cl := &Cluster{Name: "r1", Status: "ready", Members: []ClusterMember{{Name: "r1", Checks: 2}}}
+	f := setup(t, Options{Refresh: time.Hour,
+		Cluster: func() *Cluster {
+			mu.Lock()
+			defer mu.Unlock()
+			c := *cl
+			return &c
+		},
+		ProbedBy: func(id string) string { return "r9" },
+	})
+	ev := f.events(t, "")
+	first, err := ev.next(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first["cluster"], `data-member="r1"`) || strings.Contains(first["cluster"], `data-member="r2"`) {
+		t.Fatalf("first cluster fragment: %q", first["cluster"])
+	}
+	if !strings.Contains(first["problems"], "probed by r9") {
+		t.Errorf("problems do not say which member probes them: %q", first["problems"])
+	}
+	mu.Lock()
+	cl = &Cluster{Name: "r1", Status: "ready", Members: []ClusterMember{{Name: "r1", Checks: 1}, {Name: "r2", Checks: 1}},
+		StaleSince: now.Add(-time.Minute)}
+	mu.Unlock()
+	f.page.Changed()
+	upd, err := ev.next(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(upd["cluster"], `data-member="r2"`) || !strings.Contains(upd["cluster"], `id="replica-stale"`) {
+		t.Errorf("update after a member joined: %q", upd["cluster"])
+	}
+}

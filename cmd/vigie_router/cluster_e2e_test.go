@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -327,6 +328,14 @@ func TestClusterEndToEnd(t *testing.T) {
 	if len(up) > 0 || len(other) > 0 {
 		t.Errorf("unexpected messages: up %v, other %q", up, other)
 	}
+	// Every member shows the cluster's checks, not only its own: the
+	// same counts, the same DOWN checks since the same times.
+	sameView(t, rs, len(targets), targets...)
+	writes := 0.0
+	for _, r := range rs {
+		writes += metric(t, r.url, "vigie_router_cluster_check_writes_total")
+	}
+	t.Logf("check records written to Consul so far: %v, for %d checks that went UP then DOWN", writes, len(targets))
 
 	// SIGKILL the owner of the first target.
 	victim := owner[targets[0]]
@@ -381,6 +390,13 @@ func TestClusterEndToEnd(t *testing.T) {
 			t.Errorf("%s recovered during the failover: %d UP messages, want 1", tgt, up[tgt])
 		}
 	}
+	var stillDown []string
+	for _, tgt := range targets {
+		if !slices.Contains(recovered, tgt) {
+			stillDown = append(stillDown, tgt)
+		}
+	}
+	sameView(t, alive, len(targets), stillDown...)
 
 	// Recoveries: one UP each, the moved checks' included.
 	x.setDown(false, targets...)
@@ -398,6 +414,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	if len(other) > 0 {
 		t.Errorf("unexpected messages: %q", other)
 	}
+	sameView(t, alive, len(targets))
 
 	// A silence made on one member mutes on the others.
 	body := fmt.Sprintf(`{"matchers":[{"name":"instance","value":%q,"isRegex":false,"isEqual":true}],"startsAt":%q,"endsAt":%q,"createdBy":"e2e","comment":"cluster"}`,

@@ -1,0 +1,408 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+)
+
+// Check state moves with the check. The owner of a check writes its
+// record (what the pipeline saves of it: state, retries, flap history,
+// who was told and when) under checks/<shard>/<hash of the id> whenever
+// it changes; every member follows those keys with blocking queries and
+// keeps a replica. The pipeline shows the replica's state for the checks
+// other members probe (the status page, the API and /status are the
+// cluster's), and a member that takes a check over continues from it:
+// the incident keeps its start, its reminders their schedule, its flap
+// history its changes.
+//
+// Cost. A record is written when what it says changes, not at every
+// probe: a DOWN check's growing failure count alone is not a change
+// (see significant). Writes are coalesced per check and batched into
+// transactions of at most maxTxnOps records, at most checkTxnsPerSecond
+// of them. The keys are split into checkShards folders, each followed by
+// its own blocking query, so that a change makes every member read again
+// one shard, not every record; a shard is read at most once per
+// checkReadGap and a millisecond per record it holds.
+
+const (
+	// checkShards is the number of folders the records are split into
+	// (the first hex digit of the key's hash).
+	checkShards = 16
+	// checkWriteGap coalesces the changes of a burst into one write.
+	checkWriteGap = 250 * time.Millisecond
+	// checkTxnsPerSecond bounds the writes: 64 records a transaction.
+	checkTxnsPerSecond = 20
+	// checkReadGap is the least time between two reads of a shard, plus
+	// checkReadGapPerRecord for each record it holds: under churn a
+	// member reads each shard at most that often, which bounds what it
+	// reads per second (about 16 × 300 B × 1000 = 5 MB/s, whatever the
+	// number of checks) at the price of a later view of large shards.
+	checkReadGap          = 250 * time.Millisecond
+	checkReadGapPerRecord = time.Millisecond
+)
+
+// sharedCheck is a check's record in KV: compact, without what every
+// member knows from discovery (target, module, labels).
+type sharedCheck struct {
+	ID     string             `json:"id"`
+	Member string             `json:"m"`
+	Record *store.CheckRecord `json:"r"`
+}
+
+// replica is this member's copy of the records in KV.
+type replica struct {
+	mu sync.Mutex
+	// records are the values read (or written), by check id: kept as
+	// JSON, half the memory of the decoded records, and decoded only
+	// when the pipeline asks for one (a change, a check that moves).
+	records map[string]replicated
+	// shards are, per shard, the keys read last and their modify index:
+	// what changed in the next answer.
+	shards [checkShards]map[string]shardKey
+	// failing is, per shard, since when Consul does not answer its
+	// reads (zero: it does).
+	failing [checkShards]time.Time
+
+	// pending are the records this member owns and must write (nil:
+	// delete), latest only.
+	pending map[string]*store.CheckRecord
+	wake    chan struct{}
+
+	onChange func(ids []string)
+}
+
+type replicated struct {
+	member string
+	value  []byte // a sharedCheck
+}
+
+// record decodes the record of r.
+func (r replicated) record() *store.CheckRecord {
+	var sc sharedCheck
+	if json.Unmarshal(r.value, &sc) != nil {
+		return nil
+	}
+	return sc.Record
+}
+
+type shardKey struct {
+	id    string
+	index uint64
+}
+
+func newReplica() *replica {
+	return &replica{records: map[string]replicated{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
+}
+
+// SetChecksChanged gives the store the function it calls with the ids of
+// the records other members changed (pipeline.ReplicaChanged).
+func (s *Store) SetChecksChanged(f func(ids []string)) {
+	s.rep.mu.Lock()
+	s.rep.onChange = f
+	s.rep.mu.Unlock()
+}
+
+// SharedCheck returns the cluster's record of a check written by another
+// member, nil when there is none (pipeline.Replica). The caller must not
+// change it.
+func (s *Store) SharedCheck(id string) *store.CheckRecord {
+	s.rep.mu.Lock()
+	defer s.rep.mu.Unlock()
+	sc, ok := s.rep.records[id]
+	if !ok || sc.member == s.c.name {
+		return nil
+	}
+	return sc.record()
+}
+
+// SharedOwner returns the member that last wrote a check's record.
+func (s *Store) SharedOwner(id string) string {
+	s.rep.mu.Lock()
+	defer s.rep.mu.Unlock()
+	return s.rep.records[id].member
+}
+
+// ReplicaStale reports since when the replica may be out of date (zero:
+// it is not): Consul did not answer the last read of some shard.
+func (s *Store) ReplicaStale() time.Time {
+	s.rep.mu.Lock()
+	defer s.rep.mu.Unlock()
+	var oldest time.Time
+	for _, at := range s.rep.failing {
+		if !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
+			oldest = at
+		}
+	}
+	return oldest
+}
+
+func (s *Store) checkKey(id string) string {
+	h := hashKey(id)
+	return s.c.prefix + "checks/" + h[:1] + "/" + h
+}
+
+func shardFolder(prefix string, i int) string {
+	return prefix + "checks/" + "0123456789abcdef"[i:i+1] + "/"
+}
+
+// shareChecks queues the records of a committed batch that this member
+// owns and that say something new.
+func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
+	if len(checks) == 0 {
+		return
+	}
+	s.mu.Lock()
+	owner := s.owner
+	s.mu.Unlock()
+	r := s.rep
+	r.mu.Lock()
+	queued := false
+	for id, rec := range checks {
+		if owner != nil && !owner(id) {
+			continue // another member writes it
+		}
+		prev, known := r.records[id]
+		if rec == nil {
+			if known || r.pending[id] != nil {
+				r.pending[id] = nil
+				queued = true
+			}
+			continue
+		}
+		if p, ok := r.pending[id]; ok && p != nil && sameSay(p, rec) {
+			continue
+		}
+		if pr := prev.record(); known && pr != nil && sameSay(pr, rec) {
+			continue
+		}
+		r.pending[id] = compact(rec)
+		queued = true
+	}
+	r.mu.Unlock()
+	if queued {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// compact is rec without what discovery says.
+func compact(rec *store.CheckRecord) *store.CheckRecord {
+	c := *rec
+	c.Target, c.Module, c.Labels, c.Locations = "", "", nil, nil
+	return &c
+}
+
+// sameSay reports whether rec tells the cluster nothing prev did not:
+// they differ at most in the failure count of a check already DOWN (it
+// grows with every probe and decides nothing).
+func sameSay(prev, rec *store.CheckRecord) bool {
+	a, b := *compact(prev), *compact(rec)
+	if a.State == "down" && b.State == "down" {
+		b.Failures = a.Failures
+	}
+	ja, err1 := json.Marshal(&a)
+	jb, err2 := json.Marshal(&b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// writeChecks writes the queued records until ctx ends.
+func (s *Store) writeChecks(ctx context.Context) {
+	r := s.rep
+	budget := checkTxnsPerSecond
+	refill := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		if !sleepCtx(ctx, checkWriteGap) {
+			return
+		}
+		for {
+			if time.Since(refill) >= time.Second {
+				budget, refill = checkTxnsPerSecond, time.Now()
+			}
+			if budget == 0 {
+				if !sleepCtx(ctx, time.Second-time.Since(refill)) {
+					return
+				}
+				continue
+			}
+			more, ok := s.writeSome(ctx, &budget)
+			if !ok {
+				// Consul does not answer: try again in a while (what
+				// changes meanwhile replaces what waits).
+				if !sleepCtx(ctx, 2*time.Second) {
+					return
+				}
+				continue
+			}
+			if !more {
+				break
+			}
+		}
+	}
+}
+
+// writeSome writes up to budget transactions of queued records; more
+// says some remain.
+func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
+	r := s.rep
+	r.mu.Lock()
+	ids := slices.Sorted(maps.Keys(r.pending))
+	r.mu.Unlock()
+	if len(ids) == 0 {
+		return false, true
+	}
+	for len(ids) > 0 && *budget > 0 {
+		n := min(len(ids), maxTxnOps)
+		chunk := ids[:n]
+		ids = ids[n:]
+		var ops api.TxnOps
+		sent := map[string]*store.CheckRecord{}
+		values := map[string][]byte{}
+		r.mu.Lock()
+		for _, id := range chunk {
+			rec, queued := r.pending[id]
+			if !queued {
+				continue
+			}
+			sent[id] = rec
+			if rec == nil {
+				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.checkKey(id)}})
+				continue
+			}
+			value, err := json.Marshal(sharedCheck{ID: id, Member: s.c.name, Record: rec})
+			if err != nil {
+				delete(r.pending, id)
+				continue
+			}
+			values[id] = value
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.checkKey(id), Value: value}})
+		}
+		r.mu.Unlock()
+		if len(ops) == 0 {
+			continue
+		}
+		if !s.c.consulUp.Load() {
+			return true, false
+		}
+		tctx, cancel := context.WithTimeout(ctx, s.timeout)
+		done, _, _, err := s.c.client.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(tctx))
+		cancel()
+		*budget--
+		if err != nil || !done {
+			s.logger.Debug("Cannot write check records to Consul; trying again", "err", err)
+			return true, false
+		}
+		s.checkWrites.Add(float64(len(ops)))
+		r.mu.Lock()
+		for id, rec := range sent {
+			// What changed while it was written waits for the next round.
+			if cur, ok := r.pending[id]; ok && cur == rec {
+				delete(r.pending, id)
+			}
+			// The replica has it now: the watch confirms it later.
+			if rec == nil {
+				delete(r.records, id)
+			} else {
+				r.records[id] = replicated{member: s.c.name, value: values[id]}
+			}
+		}
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	left := len(r.pending)
+	r.mu.Unlock()
+	return left > 0, true
+}
+
+// watchChecks follows one shard of the records with blocking queries and
+// tells the pipeline which changed.
+func (s *Store) watchChecks(ctx context.Context, shard int) {
+	var index uint64
+	kv := s.c.client.KV()
+	folder := shardFolder(s.c.prefix, shard)
+	r := s.rep
+	for ctx.Err() == nil {
+		qctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		pairs, meta, err := kv.List(folder, (&api.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(qctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.mu.Lock()
+			if r.failing[shard].IsZero() {
+				r.failing[shard] = time.Now()
+			}
+			r.mu.Unlock()
+			index = 0
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		if meta.LastIndex < index {
+			index = 0
+		} else {
+			index = meta.LastIndex
+		}
+		changed := s.applyShard(shard, pairs)
+		r.mu.Lock()
+		r.failing[shard] = time.Time{}
+		f := r.onChange
+		r.mu.Unlock()
+		if f != nil && len(changed) > 0 {
+			f(changed)
+		}
+		if !sleepCtx(ctx, checkReadGap+time.Duration(len(pairs))*checkReadGapPerRecord) {
+			return
+		}
+	}
+}
+
+// applyShard takes one answer of a shard into the replica and returns
+// the ids of the records that changed (other members' only).
+func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
+	r := s.rep
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.shards[shard]
+	next := make(map[string]shardKey, len(pairs))
+	var changed []string
+	for _, p := range pairs {
+		if old, ok := prev[p.Key]; ok && old.index == p.ModifyIndex {
+			next[p.Key] = old
+			continue
+		}
+		var sc sharedCheck
+		if err := json.Unmarshal(p.Value, &sc); err != nil || sc.ID == "" || sc.Record == nil || s.checkKey(sc.ID) != p.Key {
+			s.logger.Warn("Ignoring an unreadable shared check record", "key", p.Key, "err", err)
+			continue
+		}
+		next[p.Key] = shardKey{id: sc.ID, index: p.ModifyIndex}
+		r.records[sc.ID] = replicated{member: sc.Member, value: p.Value}
+		if sc.Member != s.c.name {
+			changed = append(changed, sc.ID)
+		}
+	}
+	for key, old := range prev {
+		if _, ok := next[key]; !ok {
+			delete(r.records, old.id)
+		}
+	}
+	r.shards[shard] = next
+	return changed
+}

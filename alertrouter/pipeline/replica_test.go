@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
+	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
+	"github.com/vigie-monitoring/vigie/alertrouter/notify"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
+)
+
+// fakeReplica is a cluster's copy of the records other members wrote.
+type fakeReplica struct {
+	mu   sync.Mutex
+	recs map[string]*store.CheckRecord
+}
+
+func (f *fakeReplica) SharedCheck(id string) *store.CheckRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.recs[id]
+}
+
+func (f *fakeReplica) set(id string, rec *store.CheckRecord) {
+	f.mu.Lock()
+	f.recs[id] = rec
+	f.mu.Unlock()
+}
+
+// observed records what a ReplicaObserver hears.
+type observed struct{ states map[string]checkstate.State }
+
+func (o *observed) Probed(*targets.Target, exporter.Result, checkstate.Change, time.Time) {}
+
+func (o *observed) Replicated(t *targets.Target, st checkstate.State, _ time.Time) {
+	o.states[t.ID] = st
+}
+
+// TestReplica: a check another member probes shows the state its owner
+// recorded (counts, problems, who was told) and nothing is announced
+// here; when it becomes this member's it continues from that record: the
+// reminder comes on the owner's schedule, the UP says how long the whole
+// incident lasted. A record of a check this member probes is ignored.
+func TestReplica(t *testing.T) {
+	rep := &fakeReplica{recs: map[string]*store.CheckRecord{}}
+	obs := &observed{states: map[string]checkstate.State{}}
+	h := newHarnessWith(t, "", `
+exporter:
+  url: http://127.0.0.1:9115
+checks:
+  interval: 60s
+  retry_interval: 15s
+rules:
+  - failures: 2
+    successes: 1
+    repeat_interval: 10m
+    receivers: [ops]
+receivers:
+  - name: ops
+`, func(o *Options) { o.Replica, o.Observers = rep, []Observer{obs} })
+	mine, theirs := targets.ID("a.example:22", "tcp_connect"), targets.ID("b.example:22", "tcp_connect")
+	h.step(owner{owned: func(id string) bool { return id == mine }})
+	if ns := h.targets("a.example:22 tcp_connect g", "b.example:22 tcp_connect g"); len(ns) != 0 {
+		t.Fatalf("notifications: %s", summaries(ns))
+	}
+
+	since := t0.Add(-30 * time.Minute)
+	rep.set(theirs, &store.CheckRecord{State: "down", Failures: 5, Since: since, FailingSince: since, Reason: "connection refused",
+		Changes: []time.Time{since}, Notified: map[string]store.Notified{"ops": {At: t0.Add(-5 * time.Minute), Reminders: 2}}})
+	h.p.ReplicaChanged([]string{theirs})
+	if ns := h.step(<-replicaSignal(h)); len(ns) != 0 {
+		t.Fatalf("a replicated DOWN was announced here: %s", summaries(ns))
+	}
+	c := h.check("b.example:22", "tcp_connect")
+	if c.State != checkstate.Down || !c.Since.Equal(since) || c.notified["ops"].Reminders != 2 || len(c.Changes()) != 1 {
+		t.Fatalf("replicated check: %+v, notified %+v", c.Status, c.notified)
+	}
+	v := h.p.View()
+	if v.Counts["down"] != 1 || len(v.Problems) != 1 || v.Problems[0].ID != theirs || !v.Problems[0].Since.Equal(since) ||
+		strings.Join(v.Problems[0].Notified, ",") != "ops" {
+		t.Fatalf("view: counts %v, problems %+v", v.Counts, v.Problems)
+	}
+	if obs.states[theirs] != checkstate.Down {
+		t.Errorf("the history was told %v", obs.states)
+	}
+	if rec, err := h.store.LoadChecks(); err != nil || rec[theirs] == nil || rec[theirs].State != "down" {
+		t.Errorf("the replicated state is not saved locally: %+v, %v", rec[theirs], err)
+	}
+
+	// The check moves here: its first probe, 6 minutes on, is past the
+	// owner's reminder time (its last one 5 minutes ago, every 10).
+	h.step(owner{owned: nil})
+	ns := h.probe("b.example:22", "tcp_connect", 6*time.Minute, refused)
+	if len(ns) != 1 || ns[0].Kind != notify.KindReminder || !strings.HasSuffix(ns[0].Key, "reminder/3") {
+		t.Fatalf("after the move: %s", summaries(ns))
+	}
+	// Its owner now: another member's record no longer applies.
+	rep.set(theirs, &store.CheckRecord{State: "up", Since: h.now})
+	h.p.ReplicaChanged([]string{theirs})
+	h.step(<-replicaSignal(h))
+	if c := h.check("b.example:22", "tcp_connect"); c.State != checkstate.Down {
+		t.Fatalf("a record of a check probed here replaced its state: %+v", c.Status)
+	}
+	ns = h.probe("b.example:22", "tcp_connect", time.Minute, ok)
+	if len(ns) != 1 || ns[0].Kind != notify.KindUp || !ns[0].Alerts[0].StartsAt.Equal(since) ||
+		!strings.Contains(ns[0].Alerts[0].Annotations["summary"], "after 37m") {
+		t.Fatalf("UP: %s", summaries(ns))
+	}
+}
+
+// replicaSignal returns the input Run would take for ReplicaChanged.
+func replicaSignal(h *harness) <-chan any {
+	out := make(chan any, 1)
+	select {
+	case <-h.p.replicaCh:
+		out <- replicaChanged{}
+	default:
+		h.t.Fatal("ReplicaChanged did not signal Run")
+	}
+	return out
+}
