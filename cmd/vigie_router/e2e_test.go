@@ -109,7 +109,7 @@ func startRouter(t *testing.T, cfgFile, storage string) (*process, string) {
 
 func waitHTTP(t *testing.T, url string, status int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
 		if err == nil {
@@ -148,7 +148,7 @@ func metric(t *testing.T, base, series string) float64 {
 
 func waitMetric(t *testing.T, base, series string, cond func(float64) bool) float64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		v := metric(t, base, series)
 		if cond(v) {
