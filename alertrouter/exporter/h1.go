@@ -43,10 +43,10 @@ const h1UserAgent = "Go-http-client/1.1"
 const (
 	// h1MaxIdle bounds the idle connections kept: one per probe in
 	// flight is what the workers need (scheduler.MaxAutoConcurrency).
-	h1MaxIdle = 4096
+	h1MaxIdle = 1024
 	// h1IdleTimeout closes connections left unused this long (those
 	// at the bottom of the idle stack when the probes in flight fell).
-	h1IdleTimeout = 90 * time.Second
+	h1IdleTimeout = 30 * time.Second
 	// h1ReadBuffer holds a status line or a header line at most: a
 	// longer one is left to net/http.
 	h1ReadBuffer = 4096

@@ -45,8 +45,14 @@ type Config struct {
 // The automatic concurrency bound stays within these.
 const (
 	MinAutoConcurrency = 256
-	MaxAutoConcurrency = 4096
+	MaxAutoConcurrency = 1024
 )
+
+// spareWorkers is how many idle workers beyond twice the probes in flight
+// are kept after a burst; the others are stopped one per finished probe,
+// so that a moment of slow probes does not leave its workers (and their
+// connections to the exporter) behind for good.
+const spareWorkers = 16
 
 // AutoConcurrency is the bound on probes in flight for checks probed once
 // per interval each, when any of them may take up to timeout: the launch
@@ -55,8 +61,10 @@ const (
 // hold back the others' launches. It is at least MinAutoConcurrency (what
 // a small router needs when probes are delayed by more than their
 // timeout, retries) and at most MaxAutoConcurrency (each probe in flight
-// is a worker and a connection to the exporter). Workers are started
-// only as probes need them: a bound that is never reached costs nothing.
+// is a worker and a connection to the exporter; more than the two cores of
+// a small machine can serve only queues probes at the exporter). Workers
+// are started as probes need them and stopped when a burst has passed: a
+// bound that is not reached costs nothing.
 func AutoConcurrency(checks int, interval, timeout time.Duration) int {
 	if interval <= 0 || timeout <= 0 {
 		return MinAutoConcurrency
@@ -259,7 +267,8 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 
 // Launch hands the probes that are due to the workers, as far as the
 // concurrency limit allows; the rest wait for a result to free a worker.
-// Workers are started as needed and then kept: no goroutine per probe.
+// Workers are started as needed and kept while probes need them: no
+// goroutine per probe.
 func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
 	horizon := now.Add(LaunchSlack)
 	limit := s.poolLimit()
@@ -284,6 +293,9 @@ func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
 func (s *Scheduler) work(ctx context.Context, jobs chan job) {
 	defer s.wg.Done()
 	for j := range jobs {
+		if j.s == nil {
+			return
+		}
 		res := j.prober.Probe(ctx, j.s.t.Target, j.s.t.Module)
 		s.results <- Done{ID: j.s.t.ID, Result: res, slot: j.s, pool: jobs}
 	}
@@ -301,6 +313,13 @@ func (s *Scheduler) Finish(d *Done) bool {
 	}
 	if d.pool != nil && d.pool == s.jobs {
 		s.poolBusy--
+		if s.workers > 2*s.poolBusy+spareWorkers {
+			select {
+			case s.jobs <- job{}: // the next idle worker to take it stops
+				s.workers--
+			default:
+			}
+		}
 	}
 	if sl == nil {
 		return false

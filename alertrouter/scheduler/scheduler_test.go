@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -135,11 +136,12 @@ func TestAutoConcurrency(t *testing.T) {
 		want              int
 	}{
 		{0, time.Minute, 10 * time.Second, MinAutoConcurrency},
-		{10000, time.Minute, 10 * time.Second, 1667},
+		{3000, time.Minute, 10 * time.Second, 500},
 		{1000, 15 * time.Second, 10 * time.Second, 667},
 		// 200,000 checks a minute with a 10 s timeout would want 33,334.
 		{200000, time.Minute, 10 * time.Second, MaxAutoConcurrency},
-		{200000, time.Minute, time.Second, 3334},
+		{60000, time.Minute, time.Second, 1000},
+		{200000, time.Minute, time.Second, MaxAutoConcurrency},
 		{100, time.Second, time.Second, MinAutoConcurrency},
 		{5, 0, time.Second, MinAutoConcurrency},
 	} {
@@ -203,6 +205,52 @@ func TestSchedulerAutoConcurrency(t *testing.T) {
 	for s.Busy() > 0 {
 		d := <-s.Results()
 		s.Finish(&d)
+	}
+	s.Stop()
+}
+
+// TestWorkersStopAfterABurst: a moment when every check's probe is in
+// flight starts a worker for each; once probes are quick again, the
+// workers beyond what they need are stopped, goroutines included.
+func TestWorkersStopAfterABurst(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := &gatedProber{release: make(chan struct{})}
+	s := New(Config{Interval: time.Minute, RetryInterval: 15 * time.Second, Timeout: time.Minute}, p, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 700
+	for i := range n {
+		s.Add(targets.New(fmt.Sprintf("t%d", i), "tcp_connect", nil), false, t0)
+	}
+	now := t0.Add(time.Minute)
+	s.Launch(ctx, now)
+	if s.Busy() != n || s.workers != n {
+		t.Fatalf("%d probes in flight on %d workers, want %d on %d", s.Busy(), s.workers, n, n)
+	}
+	close(p.release)
+	for s.Busy() > 0 {
+		d := <-s.Results()
+		s.Finish(&d)
+		s.Reschedule(&d, false, now)
+	}
+	// One interval of quick probes, launched as their slots come.
+	for end := now.Add(time.Minute); now.Before(end); now = now.Add(100 * time.Millisecond) {
+		s.Launch(ctx, now)
+		for s.Busy() > 0 {
+			d := <-s.Results()
+			s.Finish(&d)
+			s.Reschedule(&d, false, now)
+		}
+	}
+	if s.workers > spareWorkers+2 {
+		t.Fatalf("%d workers kept after the burst, want at most %d", s.workers, spareWorkers+2)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for runtime.NumGoroutine() > before+spareWorkers+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, %d before the burst: the stopped workers did not end", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	s.Stop()
 }
