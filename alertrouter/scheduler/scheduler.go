@@ -132,8 +132,12 @@ type Scheduler struct {
 	// explicit one or AutoConcurrency of the owned checks.
 	limit atomic.Int64
 	// epoch is what slots' next times count from: the first time
-	// scheduled (its monotonic reading included, as time.Time's).
-	epoch time.Time
+	// scheduled, in Unix nanoseconds. Slots are wall-clock instants, as
+	// NextSlot computes them: an offset taken on the monotonic clock
+	// (time.Time.Sub) read back on the wall clock drifts by the clock's
+	// slew, and a slot read back a few nanoseconds early was probed twice
+	// (NextSlot found the same slot still ahead).
+	epoch int64
 	// lastErr is the last exporter error of a check, until a result
 	// comes: kept apart, few checks have one (a string in every slot was
 	// 16 of its 64 bytes).
@@ -427,10 +431,10 @@ func NextSlot(now time.Time, interval time.Duration, hash uint64) time.Time {
 }
 
 func (s *Scheduler) schedule(sl *slot, at time.Time) {
-	if s.epoch.IsZero() {
-		s.epoch = at
+	if s.epoch == 0 {
+		s.epoch = at.UnixNano()
 	}
-	sl.next = int64(at.Sub(s.epoch))
+	sl.next = at.UnixNano() - s.epoch
 	if sl.index >= 0 {
 		heap.Fix(&s.queue, int(sl.index))
 		return
@@ -442,7 +446,7 @@ func (s *Scheduler) schedule(sl *slot, at time.Time) {
 const noTime = math.MinInt64
 
 // at is the time of a slot's next.
-func (s *Scheduler) at(next int64) time.Time { return s.epoch.Add(time.Duration(next)) }
+func (s *Scheduler) at(next int64) time.Time { return time.Unix(0, s.epoch+next) }
 
 // slotHeap orders checks by their next run.
 type slotHeap []*slot

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
@@ -234,6 +235,9 @@ func TestWorkersStopAfterABurst(t *testing.T) {
 		s.Reschedule(&d, false, now)
 	}
 	// One interval of quick probes, launched as their slots come.
+	p.mu.Lock()
+	p.started = nil
+	p.mu.Unlock()
 	for end := now.Add(time.Minute); now.Before(end); now = now.Add(100 * time.Millisecond) {
 		s.Launch(ctx, now)
 		for s.Busy() > 0 {
@@ -241,6 +245,12 @@ func TestWorkersStopAfterABurst(t *testing.T) {
 			s.Finish(&d)
 			s.Reschedule(&d, false, now)
 		}
+	}
+	p.mu.Lock()
+	probed := len(p.started)
+	p.mu.Unlock()
+	if probed > n || probed < n-10 {
+		t.Errorf("%d probes in one interval of %d checks", probed, n)
 	}
 	if s.workers > spareWorkers+2 {
 		t.Fatalf("%d workers kept after the burst, want at most %d", s.workers, spareWorkers+2)
@@ -253,4 +263,68 @@ func TestWorkersStopAfterABurst(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.Stop()
+}
+
+type countingProber struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (p *countingProber) Probe(ctx context.Context, target, module string) exporter.Result {
+	time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+	p.mu.Lock()
+	p.n[target]++
+	p.mu.Unlock()
+	return exporter.Result{Success: true}
+}
+
+// TestEachCheckOncePerInterval runs the scheduler on the real clock as the
+// pipeline does, with quick probes that often end before their slot (they
+// are launched up to LaunchSlack early): no check is probed twice for one
+// slot. Slots kept as monotonic offsets but read back on the wall clock
+// were a few nanoseconds early now and then, and NextSlot then found the
+// same slot still ahead: 40–90 % of the checks got an extra probe.
+func TestEachCheckOncePerInterval(t *testing.T) {
+	p := &countingProber{n: map[string]int{}}
+	s := New(Config{Interval: time.Second, RetryInterval: 250 * time.Millisecond, Timeout: time.Second}, p, nil, nil)
+	ctx := context.Background()
+	const n = 3000
+	for i := range n {
+		s.Add(targets.New(fmt.Sprintf("t%d", i), "tcp_connect", nil), false, time.Now())
+	}
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		s.Launch(ctx, time.Now())
+		var wake <-chan time.Time
+		if w := s.NextWake(); !w.IsZero() {
+			wake = time.After(time.Until(w))
+		}
+		select {
+		case d := <-s.Results():
+			s.Finish(&d)
+			s.Reschedule(&d, false, time.Now())
+		case <-wake:
+		}
+	}
+	for s.Busy() > 0 {
+		d := <-s.Results()
+		s.Finish(&d)
+	}
+	s.Stop()
+	// Three seconds hold at most four slots of a check; the fourth only
+	// for the few whose slot falls at the very start (or within the
+	// launch slack of the end).
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	four := 0
+	for id, c := range p.n {
+		if c > 4 {
+			t.Fatalf("%s probed %d times in 3 s at a 1 s interval", id, c)
+		}
+		if c == 4 {
+			four++
+		}
+	}
+	if four > n/5 {
+		t.Fatalf("%d of %d checks probed 4 times in 3 s at a 1 s interval", four, n)
+	}
 }
