@@ -277,28 +277,54 @@ func h1RoundTrip(req *http.Request) (*http.Response, error) {
 		return fail(fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", err))
 	}
 
-	lr := &h1LimitedConn{conn: conn, limit: h1MaxHeaderBytes}
-	br := bufio.NewReaderSize(lr, 4<<10)
-	resp, err := readH1Response(br, lr, req, trace)
+	r := h1Readers.Get().(*h1Reader)
+	r.lc = h1LimitedConn{conn: conn, limit: h1MaxHeaderBytes}
+	r.br.Reset(&r.lc)
+	resp, err := readH1Response(r.br, &r.lc, req, trace)
 	if err != nil {
+		r.release()
 		return fail(err)
 	}
-	lr.limit = -1 // no limit on the body
+	r.lc.limit = -1 // no limit on the body
 	resp.Request = req
 	if resp.StatusCode == http.StatusSwitchingProtocols && h1ProtocolSwitch(resp.Header) {
 		// net/http hands the connection itself over as the body, read
-		// as it comes until the probe closes it.
-		resp.Body = &h1SwitchedBody{r: br, conn: conn, stop: stop}
+		// as it comes until the probe closes it. The reader is not
+		// recycled: the caller may hold on to it.
+		resp.Body = &h1SwitchedBody{r: r.br, conn: conn, stop: stop}
 		return resp, nil
 	}
 	if req.Method == http.MethodHead || resp.ContentLength == 0 {
 		// net/http closes the connection at once: no body to read.
+		r.release()
 		stop()
 		conn.Close()
 		return resp, nil
 	}
-	resp.Body = &h1Body{body: resp.Body, conn: conn, ctx: ctx, stop: stop}
+	resp.Body = &h1Body{body: resp.Body, conn: conn, ctx: ctx, stop: stop, reader: r}
 	return resp, nil
+}
+
+// h1Reader reads the answers of one connection. Readers are recycled: a
+// probe would otherwise allocate 4 KiB for an answer of a few hundred
+// bytes.
+type h1Reader struct {
+	lc h1LimitedConn
+	br *bufio.Reader
+}
+
+var h1Readers = sync.Pool{New: func() any {
+	r := &h1Reader{}
+	r.br = bufio.NewReaderSize(&r.lc, 4<<10)
+	return r
+}}
+
+// release puts r back for another connection; nothing may read through
+// it afterwards.
+func (r *h1Reader) release() {
+	r.lc = h1LimitedConn{}
+	r.br.Reset(&r.lc)
+	h1Readers.Put(r)
 }
 
 // readH1RequestBody reads a request body of known length in full.
@@ -391,6 +417,7 @@ type h1Body struct {
 	conn   net.Conn
 	ctx    context.Context
 	stop   func() bool
+	reader *h1Reader // under body, recycled with the connection's end
 	rerr   error
 	closed bool
 	done   bool // the connection is closed
@@ -431,6 +458,7 @@ func (b *h1Body) release() {
 	b.done = true
 	b.stop()
 	b.conn.Close()
+	b.reader.release()
 }
 
 // h1SwitchedBody is the connection after a 101 answer, as net/http hands
