@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -48,13 +49,19 @@ const h1MaxHeaderBytes = 10 << 20
 // h1UserAgent is what net/http sends when the request has no User-Agent.
 const h1UserAgent = "Go-http-client/1.1"
 
-// forceNetHTTPKey makes every request of a probe go through net/http's
-// transport: the differential tests compare both paths with it.
-type forceNetHTTPKey struct{}
+// h1TestKey carries an *h1TestHook: the differential tests force
+// net/http's transport with it, and count the requests the own client
+// took.
+type h1TestKey struct{}
+
+type h1TestHook struct {
+	netHTTPOnly bool
+	taken       atomic.Int32
+}
 
 // withNetHTTPOnly returns ctx with the prober's own HTTP/1.1 client off.
 func withNetHTTPOnly(ctx context.Context) context.Context {
-	return context.WithValue(ctx, forceNetHTTPKey{}, true)
+	return context.WithValue(ctx, h1TestKey{}, &h1TestHook{netHTTPOnly: true})
 }
 
 // h1Eligible reports whether req can go through h1RoundTrip with exactly
@@ -96,15 +103,18 @@ func h1Eligible(req *http.Request) bool {
 			}
 		}
 	}
-	if v, _ := req.Context().Value(forceNetHTTPKey{}).(bool); v {
-		return false
-	}
 	// Only the hooks h1RoundTrip calls (or net/http never calls here).
 	if tr := httptrace.ContextClientTrace(req.Context()); tr != nil {
 		if tr.WroteHeaderField != nil || tr.WroteHeaders != nil || tr.WroteRequest != nil || tr.Wait100Continue != nil ||
 			tr.Got100Continue != nil || tr.Got1xxResponse != nil {
 			return false
 		}
+	}
+	if hook, _ := req.Context().Value(h1TestKey{}).(*h1TestHook); hook != nil {
+		if hook.netHTTPOnly {
+			return false
+		}
+		hook.taken.Add(1)
 	}
 	return true
 }

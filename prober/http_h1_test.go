@@ -165,7 +165,13 @@ func runBothPaths(t *testing.T, s *scriptedHTTP, target string, module config.Mo
 		return o
 	}
 	std = run(withNetHTTPOnly(t.Context()))
-	own = run(t.Context())
+	hook := &h1TestHook{}
+	own = run(context.WithValue(t.Context(), h1TestKey{}, hook))
+	// Every request the server saw came from the own client (a refused
+	// connection is one it tried).
+	if n := int(hook.taken.Load()); n == 0 || s != nil && n < len(own.requests) {
+		t.Errorf("the own client took %d requests, the server received %d", n, len(own.requests))
+	}
 	return std, own
 }
 
@@ -206,7 +212,9 @@ func compareOutcomes(t *testing.T, std, own probeOutcome) {
 // request bytes.
 func TestH1MatchesNetHTTP(t *testing.T) {
 	huge := strings.Repeat("x", h1MaxHeaderBytes)
+	closedAddr := closedLoopbackAddr(t, "tcp")
 	script := map[string]rawAnswer{
+		"/to-https":          {parts: []string{"HTTP/1.1 302 Found\r\nLocation: https://" + closedAddr + "/\r\nContent-Length: 0\r\n\r\n"}},
 		"/ok":                {parts: []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"}},
 		"/chunked":           {parts: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n", "3\r\nabc\r\n0\r\n\r\n"}},
 		"/chunked-bad":       {parts: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n"}},
@@ -250,7 +258,7 @@ func TestH1MatchesNetHTTP(t *testing.T) {
 	}
 	s := newScriptedHTTP(t, script)
 	base := "http://" + s.addr
-	closed := "http://" + closedLoopbackAddr(t, "tcp") + "/"
+	closed := "http://" + closedAddr + "/"
 
 	cases := []struct {
 		name, target, module string
@@ -291,6 +299,7 @@ func TestH1MatchesNetHTTP(t *testing.T) {
 		{name: "redirect chunked", target: "/redirect-chunked"},
 		{name: "redirect not followed", target: "/redirect", module: "follow_redirects: false"},
 		{name: "redirect loop", target: "/redirect-loop"},
+		{name: "redirect to https", target: "/to-https"},
 		{name: "redirect to garbage", target: "/redirect-bad"},
 		{name: "307 with body", target: "/redirect-307", module: "method: POST\nbody: hello"},
 		{name: "gzip", target: "/gzip", module: "compression: gzip"},
