@@ -123,6 +123,16 @@ func (b *baseTransport) dialTLS(ctx context.Context, network, addr string) (net.
 	return tls.Client(conn, cfg), nil
 }
 
+// RoundTrip sends a plain-http request through the prober's own HTTP/1.1
+// client when the request allows it (h1Eligible), anything else through
+// net/http's transport.
+func (b *baseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if h1Eligible(req) {
+		return h1RoundTrip(req)
+	}
+	return b.Transport.RoundTrip(req)
+}
+
 type serverNameKey struct{}
 
 // serverNameRoundTripper asks the base transport for a TLS server name.
