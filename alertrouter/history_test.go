@@ -21,13 +21,11 @@ type listExporter struct {
 	mu     sync.Mutex
 	groups []exporter.TargetGroup
 	down   map[string]bool
-	probes map[string]int
 }
 
 func (x *listExporter) Probe(_ context.Context, target, _ string) exporter.Result {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.probes[target]++
 	if x.down[target] {
 		return exporter.Result{Reason: "connection refused", Duration: time.Millisecond}
 	}
@@ -38,12 +36,6 @@ func (x *listExporter) Targets(context.Context) ([]exporter.TargetGroup, error) 
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.groups, nil
-}
-
-func (x *listExporter) count(target string) int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.probes[target]
 }
 
 type checksAnswer struct {
@@ -91,7 +83,7 @@ func TestHistoryAcrossRouterRestarts(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	x := &listExporter{down: map[string]bool{"db:5432": true}, probes: map[string]int{},
+	x := &listExporter{down: map[string]bool{"db:5432": true},
 		groups: []exporter.TargetGroup{{Targets: []string{"https://shop.example"}, Labels: map[string]string{"module": "http_2xx", "group": "shop"}},
 			{Targets: []string{"db:5432"}, Labels: map[string]string{"module": "tcp_connect", "group": "db"}}}}
 	run := func(until func(base string) bool) {
