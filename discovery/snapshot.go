@@ -9,7 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
+
+	"github.com/vigie-monitoring/vigie/internal/jsonenc"
 )
 
 // Reserved label names: the manager sets them, sources must not.
@@ -189,7 +190,7 @@ func render(inputs []sourceInput, shard Shard) (*snapshot, renderStats) {
 			if j > 0 {
 				body = append(body, ',')
 			}
-			body = appendJSONString(body, t)
+			body = jsonenc.AppendString(body, t, false)
 		}
 		body = append(body, `],"labels":`...)
 		body = append(body, e.labels...)
@@ -219,61 +220,16 @@ func appendLabels(b []byte, labels map[string]string, module, source string) []b
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k, false)
 		b = append(b, ':')
 		switch k {
 		case ModuleLabel:
-			b = appendJSONString(b, module)
+			b = jsonenc.AppendString(b, module, false)
 		case SourceLabel:
-			b = appendJSONString(b, source)
+			b = jsonenc.AppendString(b, source, false)
 		default:
-			b = appendJSONString(b, labels[k])
+			b = jsonenc.AppendString(b, labels[k], false)
 		}
 	}
 	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

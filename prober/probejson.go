@@ -5,7 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/vigie-monitoring/vigie/internal/jsonenc"
 )
 
 // appendProbeResultJSON appends what json.NewEncoder(w).Encode(res) writes
@@ -21,16 +22,16 @@ func appendProbeResultJSON(b []byte, res *ProbeResult, registry *Registry) []byt
 		return appendEncoded(b, res, registry)
 	}
 	b = append(b, `{"target":`...)
-	b = appendJSONString(b, res.Target)
+	b = jsonenc.AppendString(b, res.Target, true)
 	b = append(b, `,"module":`...)
-	b = appendJSONString(b, res.Module)
+	b = jsonenc.AppendString(b, res.Module, true)
 	b = append(b, `,"prober":`...)
-	b = appendJSONString(b, res.Prober)
+	b = jsonenc.AppendString(b, res.Prober, true)
 	b = append(b, `,"success":`...)
 	b = strconv.AppendBool(b, res.Success)
 	if res.Reason != "" {
 		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, res.Reason)
+		b = jsonenc.AppendString(b, res.Reason, true)
 	}
 	if res.Refused {
 		b = append(b, `,"refused":true`...)
@@ -75,16 +76,16 @@ func (r *Registry) appendSamplesJSON(b []byte) []byte {
 			}
 			n++
 			b = append(b, `{"name":`...)
-			b = appendJSONString(b, f.name)
+			b = jsonenc.AppendString(b, f.name, true)
 			if len(f.labelNames) > 0 {
 				b = append(b, `,"labels":{`...)
 				for k, i := range f.order {
 					if k > 0 {
 						b = append(b, ',')
 					}
-					b = appendJSONString(b, f.labelNames[i])
+					b = jsonenc.AppendString(b, f.labelNames[i], true)
 					b = append(b, ':')
-					b = appendJSONString(b, validUTF8(g.labelValues[i]))
+					b = jsonenc.AppendString(b, validUTF8(g.labelValues[i]), true)
 				}
 				b = append(b, '}')
 			}
@@ -122,60 +123,4 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString writes s as a JSON string as encoding/json does by
-// default: <, > and & escaped for HTML, invalid UTF-8 replaced by U+FFFD,
-// U+2028 and U+2029 escaped for JavaScript.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
