@@ -331,34 +331,15 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 // watchChecks follows one shard of the records with blocking queries and
 // tells the pipeline which changed.
 func (s *Store) watchChecks(ctx context.Context, shard int) {
-	var index uint64
-	kv := s.c.client.KV()
-	folder := shardFolder(s.c.prefix, shard)
 	r := s.rep
-	for ctx.Err() == nil {
-		qctx, cancel := context.WithTimeout(ctx, 40*time.Second)
-		pairs, meta, err := kv.List(folder, (&api.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(qctx))
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			r.mu.Lock()
-			if r.failing[shard].IsZero() {
-				r.failing[shard] = time.Now()
-			}
-			r.mu.Unlock()
-			index = 0
-			if !sleepCtx(ctx, time.Second) {
-				return
-			}
-			continue
+	failed := func() {
+		r.mu.Lock()
+		if r.failing[shard].IsZero() {
+			r.failing[shard] = time.Now()
 		}
-		if meta.LastIndex < index {
-			index = 0
-		} else {
-			index = meta.LastIndex
-		}
+		r.mu.Unlock()
+	}
+	s.watchKV(ctx, shardFolder(s.c.prefix, shard), failed, func(pairs api.KVPairs) time.Duration {
 		changed := s.applyShard(shard, pairs)
 		r.mu.Lock()
 		r.failing[shard] = time.Time{}
@@ -367,10 +348,8 @@ func (s *Store) watchChecks(ctx context.Context, shard int) {
 		if f != nil && len(changed) > 0 {
 			f(changed)
 		}
-		if !sleepCtx(ctx, checkReadGap+time.Duration(len(pairs))*checkReadGapPerRecord) {
-			return
-		}
-	}
+		return checkReadGap + time.Duration(len(pairs))*checkReadGapPerRecord
+	})
 }
 
 // applyShard takes one answer of a shard into the replica and returns

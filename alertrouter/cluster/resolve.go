@@ -64,24 +64,7 @@ func (s *Store) Probed(t *targets.Target, res exporter.Result, ch checkstate.Cha
 
 // watchAnnounced follows announced/ and keeps the open incidents.
 func (s *Store) watchAnnounced(ctx context.Context) {
-	var index uint64
-	kv := s.c.client.KV()
-	for ctx.Err() == nil {
-		qctx, cancel := context.WithTimeout(ctx, 40*time.Second)
-		pairs, meta, err := kv.List(s.c.prefix+"announced/", (&api.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(qctx))
-		cancel()
-		if err != nil {
-			index = 0
-			if !sleepCtx(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		if meta.LastIndex < index {
-			index = 0
-		} else {
-			index = meta.LastIndex
-		}
+	s.watchKV(ctx, s.c.prefix+"announced/", nil, func(pairs api.KVPairs) time.Duration {
 		open := openIncidents{}
 		for _, p := range pairs {
 			var a announcement
@@ -94,7 +77,8 @@ func (s *Store) watchAnnounced(ctx context.Context) {
 		s.resMu.Lock()
 		s.open = open
 		s.resMu.Unlock()
-	}
+		return 0
+	})
 }
 
 // resolver announces the end of the cluster's incidents Probed found

@@ -64,26 +64,8 @@ func (s *Store) DeleteSilences(ids []string) error {
 // what other members saved; it also writes to KV the local silences KV
 // lacks or has older (saved while Consul was unreachable).
 func (s *Store) watchSilences(ctx context.Context, apply func([]*store.SilenceRecord)) {
-	var index uint64
-	kv := s.c.client.KV()
 	synced := false
-	for ctx.Err() == nil {
-		qctx, cancel := context.WithTimeout(ctx, 40*time.Second)
-		q := (&api.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(qctx)
-		pairs, meta, err := kv.List(s.c.prefix+"silences/", q)
-		cancel()
-		if err != nil {
-			index, synced = 0, false
-			if !sleepCtx(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		if meta.LastIndex < index {
-			index = 0
-		} else {
-			index = meta.LastIndex
-		}
+	s.watchKV(ctx, s.c.prefix+"silences/", func() { synced = false }, func(pairs api.KVPairs) time.Duration {
 		shared := map[string]*store.SilenceRecord{}
 		var recs []*store.SilenceRecord
 		for _, p := range pairs {
@@ -109,5 +91,6 @@ func (s *Store) watchSilences(ctx context.Context, apply func([]*store.SilenceRe
 				}
 			}
 		}
-	}
+		return 0
+	})
 }

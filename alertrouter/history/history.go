@@ -415,15 +415,8 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	e5 := epochOf(FiveMinutes, now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	e := h.checks[t.ID]
+	e := h.entryLocked(t, now)
 	if e == nil {
-		e = &entry{id: t.ID, slot: -1}
-		h.checks[t.ID] = e
-	}
-	if e.slot < 0 && !h.allocate(e, now) {
 		return
 	}
 	e.t, e.state, e.last, e.removed = t, state, now.UnixNano(), false
@@ -454,8 +447,16 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 func (h *History) Replicated(t *targets.Target, state checkstate.State, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if e := h.entryLocked(t, now); e != nil {
+		e.t, e.state, e.removed = t, state, false
+	}
+}
+
+// entryLocked is t's entry, made and given its row when it has none; nil
+// once the history is closed or when no row is left. h.mu is held.
+func (h *History) entryLocked(t *targets.Target, now time.Time) *entry {
 	if h.closed {
-		return
+		return nil
 	}
 	e := h.checks[t.ID]
 	if e == nil {
@@ -463,9 +464,9 @@ func (h *History) Replicated(t *targets.Target, state checkstate.State, now time
 		h.checks[t.ID] = e
 	}
 	if e.slot < 0 && !h.allocate(e, now) {
-		return
+		return nil
 	}
-	e.t, e.state, e.removed = t, state, false
+	return e
 }
 
 // Removed records that a check left the target list
