@@ -136,13 +136,17 @@ exporter:
   - failures: 2
     successes: 2
     receivers: [oncall]
-receivers:
+` + oncallReceiver + clusterBlock
+
+// oncallReceiver is the members' receiver: the fake Telegram's URL and
+// the bot token file are its two verbs.
+const oncallReceiver = `receivers:
   - name: oncall
     telegram_configs:
       - api_url: %s
         bot_token_file: %s
         chat_id: 4242
-` + clusterBlock
+`
 
 // clusterBlock is a member's cluster block: its name, the Consul agent's
 // address and the key prefix of the test's cluster.
@@ -156,6 +160,22 @@ const clusterBlock = `cluster:
 func startClusterRouter(t *testing.T, name, exporter, tgURL, tokenFile, consul, storage string) *clusterRouter {
 	t.Helper()
 	return startMember(t, name, fmt.Sprintf(clusterRouterConfig, exporter, tgURL, tokenFile, name, consul, "vigie-test/router"), storage)
+}
+
+// startPair starts members r1 and r2, config giving each its
+// configuration text, and waits until both see the cluster and the
+// checks (checks of them) are split between them.
+func startPair(t *testing.T, checks int, config func(i int, name string) string) []*clusterRouter {
+	t.Helper()
+	var rs []*clusterRouter
+	for i, name := range []string{"r1", "r2"} {
+		rs = append(rs, startMember(t, name, config(i, name), t.TempDir()))
+	}
+	for _, r := range rs {
+		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))
+	}
+	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 2, rs...); return ok && n == checks })
+	return rs
 }
 
 // startMember starts a router named name on the configuration text.

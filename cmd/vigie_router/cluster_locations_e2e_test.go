@@ -20,13 +20,7 @@ exporters:
   - failures: 2
     successes: 2
     receivers: [oncall]
-receivers:
-  - name: oncall
-    telegram_configs:
-      - api_url: %s
-        bot_token_file: %s
-        chat_id: 4242
-` + clusterBlock
+` + oncallReceiver + clusterBlock
 
 // TestClusterWithLocations: two routers in a cluster, each probing every
 // check it owns from two locations. A target failing from one location
@@ -41,15 +35,9 @@ func TestClusterWithLocations(t *testing.T) {
 		targets = append(targets, fmt.Sprintf("https://l%02d.example", i))
 	}
 	paris, berlin := newClusterExporters(t, 1, targets), newClusterExporters(t, 1, targets)
-	var rs []*clusterRouter
-	for _, name := range []string{"r1", "r2"} {
-		rs = append(rs, startMember(t, name, fmt.Sprintf(clusterLocationsConfig,
-			paris.srvs[0].URL, berlin.srvs[0].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/locations"), t.TempDir()))
-	}
-	for _, r := range rs {
-		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))
-	}
-	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 2, rs...); return ok && n == len(targets) })
+	startPair(t, len(targets), func(_ int, name string) string {
+		return fmt.Sprintf(clusterLocationsConfig, paris.srvs[0].URL, berlin.srvs[0].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/locations")
+	})
 
 	// One location fails: degraded everywhere, nobody told.
 	paris.setDown(true, targets...)

@@ -28,13 +28,7 @@ exporter:
     repeat_interval: 15s
     flap_detection: {changes: 4, window: 10m}
     receivers: [oncall]
-receivers:
-  - name: oncall
-    telegram_configs:
-      - api_url: %s
-        bot_token_file: %s
-        chat_id: 4242
-` + clusterBlock
+` + oncallReceiver + clusterBlock
 
 // memberView is what one member shows of the checks: its summary, the
 // checks its API lists DOWN and the problems its page lists, with the
@@ -179,15 +173,9 @@ func TestClusterCheckStateMoves(t *testing.T) {
 	long, flappy := mine[0], mine[1]
 	all := []string{long, flappy, "https://other.example"}
 	x := newClusterExporters(t, 2, all)
-	var rs []*clusterRouter
-	for i, name := range []string{"r1", "r2"} {
-		rs = append(rs, startMember(t, name, fmt.Sprintf(clusterStateConfig,
-			x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/state"), t.TempDir()))
-	}
-	for _, r := range rs {
-		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))
-	}
-	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 2, rs...); return ok && n == len(all) })
+	rs := startPair(t, len(all), func(i int, name string) string {
+		return fmt.Sprintf(clusterStateConfig, x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/state")
+	})
 	sameView(t, rs, len(all))
 
 	x.setDown(true, long)

@@ -47,15 +47,9 @@ func TestClusterTelegramActions(t *testing.T) {
 		targets = append(targets, fmt.Sprintf("https://a%02d.example", i))
 	}
 	x := newClusterExporters(t, 2, targets)
-	var rs []*clusterRouter
-	for i, name := range []string{"r1", "r2"} {
-		rs = append(rs, startMember(t, name, fmt.Sprintf(clusterActionsConfig,
-			x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/actions"), t.TempDir()))
-	}
-	for _, r := range rs {
-		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))
-	}
-	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 2, rs...); return ok && n == len(targets) })
+	rs := startPair(t, len(targets), func(i int, name string) string {
+		return fmt.Sprintf(clusterActionsConfig, x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/actions")
+	})
 	for _, r := range rs {
 		if n := metric(t, r.url, "vigie_router_checks_owned"); n == 0 {
 			t.Fatalf("%s owns no check: the test needs both to own some", r.name)
