@@ -167,22 +167,17 @@ func TestCheckLimits(t *testing.T) {
 // TestScaleSmall runs the real exporter and router on a few targets, with a
 // short interval, and checks the report: every probe ran and every
 // notification arrived. It asserts no timing.
-func TestScaleSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs both programs")
-	}
-	dir := t.TempDir()
+// runScaleBuilt builds both programs into o.WorkDir, runs o and returns
+// the report and its text.
+func runScaleBuilt(t *testing.T, o ScaleOptions) (*ScaleReport, *strings.Builder) {
+	t.Helper()
 	ctx := context.Background()
-	o := ScaleOptions{
-		Targets: 20, Interval: time.Second, Duration: 16 * time.Second, Warmup: 2 * time.Second,
-		SampleEvery: time.Second, SDEvery: 500 * time.Millisecond, Flap: 2, WorkDir: dir,
-	}
 	for _, name := range []string{"vigie_exporter", "vigie_router"} {
-		if err := BuildCommand(ctx, filepath.Join("..", ".."), name, filepath.Join(dir, name)); err != nil {
+		if err := BuildCommand(ctx, filepath.Join("..", ".."), name, filepath.Join(o.WorkDir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	o.Exporter, o.Router = filepath.Join(dir, "vigie_exporter"), filepath.Join(dir, "vigie_router")
+	o.Exporter, o.Router = filepath.Join(o.WorkDir, "vigie_exporter"), filepath.Join(o.WorkDir, "vigie_router")
 	rep, err := RunScale(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +186,19 @@ func TestScaleSmall(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
+	return rep, &text
+}
+
+func TestScaleSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs both programs")
+	}
+	dir := t.TempDir()
+	o := ScaleOptions{
+		Targets: 20, Interval: time.Second, Duration: 16 * time.Second, Warmup: 2 * time.Second,
+		SampleEvery: time.Second, SDEvery: 500 * time.Millisecond, Flap: 2, WorkDir: dir,
+	}
+	rep, text := runScaleBuilt(t, o)
 	if rep.Probes["success"] == 0 || rep.SD.Targets != 20 || len(rep.Processes) != 3 {
 		t.Errorf("report lacks probes, targets or processes:\n%s", text.String())
 	}
@@ -210,26 +218,12 @@ func TestScaleCluster(t *testing.T) {
 		t.Skip("builds and runs both programs")
 	}
 	dir := t.TempDir()
-	ctx := context.Background()
 	o := ScaleOptions{
 		Targets: 40, Interval: time.Second, Duration: 20 * time.Second, Warmup: 6 * time.Second,
 		SampleEvery: time.Second, SDEvery: 500 * time.Millisecond, Flap: 2, WorkDir: dir,
 		Routers: 2, Consul: testenv.ConsulBinary(t),
 	}
-	for _, name := range []string{"vigie_exporter", "vigie_router"} {
-		if err := BuildCommand(ctx, filepath.Join("..", ".."), name, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o.Exporter, o.Router = filepath.Join(dir, "vigie_exporter"), filepath.Join(dir, "vigie_router")
-	rep, err := RunScale(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text strings.Builder
-	if err := rep.WriteText(&text); err != nil {
-		t.Fatal(err)
-	}
+	rep, text := runScaleBuilt(t, o)
 	if rep.Routers != 2 || len(rep.Processes) != 4 || rep.Processes[1].Name != "vigie_router_r1" || rep.Processes[2].Name != "vigie_router_r2" {
 		t.Errorf("report lacks the routers:\n%s", text.String())
 	}
