@@ -15,10 +15,7 @@ import (
 // that stands, stops a's reminders of that incident, not of the next.
 func TestAcknowledgeAcrossMembers(t *testing.T) {
 	consul := testenv.StartConsul(t)
-	a, b := newShared(t, consul, "a", t.TempDir()), newShared(t, consul, "b", t.TempDir())
-	a.start(t, true)
-	b.start(t, true)
-	waitFor(t, "a and b", func() bool { return seesMembers(a.member, "a", "b")() && seesMembers(b.member, "a", "b")() })
+	a, b := startPair(t, consul)
 
 	check := map[string]string{"instance": "https://shop.example", "module": "http_2xx"}
 	fp := notify.Fingerprint(check)

@@ -205,6 +205,17 @@ type shared struct {
 	submitted []*store.OutboxEntry
 }
 
+// startPair starts members a and b with their stores on one agent and
+// waits until each sees both.
+func startPair(t *testing.T, consul *testenv.Consul) (a, b *shared) {
+	t.Helper()
+	a, b = newShared(t, consul, "a", t.TempDir()), newShared(t, consul, "b", t.TempDir())
+	a.start(t, true)
+	b.start(t, true)
+	waitFor(t, "a and b", func() bool { return seesMembers(a.member, "a", "b")() && seesMembers(b.member, "a", "b")() })
+	return a, b
+}
+
 func newShared(t *testing.T, consul *testenv.Consul, name, dir string) *shared {
 	t.Helper()
 	local, err := store.Open(dir)
@@ -260,10 +271,7 @@ func commit(t *testing.T, s *shared, es ...*store.OutboxEntry) []string {
 // two members is one notification; a reminder within the window is one.
 func TestClaims(t *testing.T) {
 	consul := testenv.StartConsul(t)
-	a, b := newShared(t, consul, "a", t.TempDir()), newShared(t, consul, "b", t.TempDir())
-	a.start(t, true)
-	b.start(t, true)
-	waitFor(t, "a and b", func() bool { return seesMembers(a.member, "a", "b")() && seesMembers(b.member, "a", "b")() })
+	a, b := startPair(t, consul)
 
 	check := map[string]string{"instance": "https://shop.example", "module": "http_2xx"}
 	for _, tc := range []struct {
@@ -410,9 +418,7 @@ func TestRestartKeepsClaims(t *testing.T) {
 // and so does its expiry.
 func TestSharedSilences(t *testing.T) {
 	consul := testenv.StartConsul(t)
-	a, b := newShared(t, consul, "a", t.TempDir()), newShared(t, consul, "b", t.TempDir())
-	a.start(t, true)
-	b.start(t, true)
+	a, b := startPair(t, consul)
 	var mu sync.Mutex
 	seen := map[string]*store.SilenceRecord{}
 	b.runStore(t, func(recs []*store.SilenceRecord) {
