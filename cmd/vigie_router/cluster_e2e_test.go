@@ -250,6 +250,20 @@ func ownedSum(t *testing.T, want int, rs ...*clusterRouter) (int, bool) {
 }
 
 // tally counts the fake Telegram's messages by kind and target.
+// oneDownEach: the messages are one DOWN per target and nothing else.
+func oneDownEach(t *testing.T, ms []telegramtest.Message, targets []string) {
+	t.Helper()
+	down, up, other := tally(ms, targets)
+	for _, tgt := range targets {
+		if down[tgt] != 1 {
+			t.Errorf("%s: %d DOWN messages, want 1", tgt, down[tgt])
+		}
+	}
+	if len(up) > 0 || len(other) > 0 {
+		t.Errorf("unexpected messages: up %v, other %q", up, other)
+	}
+}
+
 func tally(ms []telegramtest.Message, targets []string) (down, up map[string]int, other []string) {
 	down, up = map[string]int{}, map[string]int{}
 	for _, m := range ms {
@@ -339,15 +353,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		return len(down) == len(targets)
 	})
 	x.waitRounds(t, 3)
-	down, up, other := tally(tg.Messages(), targets)
-	for _, tgt := range targets {
-		if down[tgt] != 1 {
-			t.Errorf("%s: %d DOWN messages, want 1", tgt, down[tgt])
-		}
-	}
-	if len(up) > 0 || len(other) > 0 {
-		t.Errorf("unexpected messages: up %v, other %q", up, other)
-	}
+	oneDownEach(t, tg.Messages(), targets)
 	// Every member shows the cluster's checks, not only its own: the
 	// same counts, the same DOWN checks since the same times.
 	sameView(t, rs, len(targets), targets...)
@@ -399,7 +405,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		return true
 	})
 	x.waitRounds(t, 4)
-	down, up, _ = tally(tg.Messages(), targets)
+	down, up, _ := tally(tg.Messages(), targets)
 	for _, tgt := range targets {
 		if down[tgt] != 1 {
 			t.Errorf("after the failover %s has %d DOWN messages, want 1", tgt, down[tgt])
@@ -425,7 +431,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		return len(up) == len(targets)
 	})
 	x.waitRounds(t, 3)
-	down, up, other = tally(tg.Messages(), targets)
+	down, up, other := tally(tg.Messages(), targets)
 	for _, tgt := range targets {
 		if down[tgt] != 1 || up[tgt] != 1 {
 			t.Errorf("%s: %d DOWN and %d UP, want one of each", tgt, down[tgt], up[tgt])
@@ -676,15 +682,7 @@ func TestClusterProviderDownKillAllButOne(t *testing.T) {
 	})
 	x.waitRounds(t, 3)
 	waitCond(t, "the outbox to empty", func() bool { return pending(survivor) == 0 })
-	down, up, other := tally(tg.Messages(), targets)
-	for _, tgt := range targets {
-		if down[tgt] != 1 {
-			t.Errorf("%s: %d DOWN messages, want 1", tgt, down[tgt])
-		}
-	}
-	if len(up) > 0 || len(other) > 0 {
-		t.Errorf("unexpected messages: up %v, other %q", up, other)
-	}
+	oneDownEach(t, tg.Messages(), targets)
 	if adopted := metric(t, survivor.url, "vigie_router_cluster_notifications_adopted_total"); int(adopted) != held[1]+held[2] {
 		t.Errorf("the survivor took over %v notifications, want the %d the dead members held", adopted, held[1]+held[2])
 	}

@@ -54,15 +54,7 @@ func TestClusterWithLocations(t *testing.T) {
 		return len(down) == len(targets)
 	})
 	paris.waitRounds(t, 4)
-	down, up, other := tally(tg.Messages(), targets)
-	for _, tgt := range targets {
-		if down[tgt] != 1 {
-			t.Errorf("%s: %d DOWN messages, want 1", tgt, down[tgt])
-		}
-	}
-	if len(up) > 0 || len(other) > 0 {
-		t.Errorf("unexpected messages: up %v, other %q", up, other)
-	}
+	oneDownEach(t, tg.Messages(), targets)
 	for _, m := range tg.Messages() {
 		if !strings.Contains(m.PlainText, "2/2") || !strings.Contains(m.PlainText, "paris") || !strings.Contains(m.PlainText, "berlin") {
 			t.Errorf("a DOWN that does not name both locations and 2/2: %q", m.PlainText)
@@ -77,7 +69,7 @@ func TestClusterWithLocations(t *testing.T) {
 		return len(up) == len(targets)
 	})
 	paris.waitRounds(t, 4)
-	down, up, other = tally(tg.Messages(), targets)
+	down, up, other := tally(tg.Messages(), targets)
 	for _, tgt := range targets {
 		if down[tgt] != 1 || up[tgt] != 1 {
 			t.Errorf("%s: %d DOWN and %d UP messages, want 1 each", tgt, down[tgt], up[tgt])
