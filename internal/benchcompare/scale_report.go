@@ -13,9 +13,14 @@ import (
 
 // Scale goals (docs/performance.md).
 const (
-	scaleGoalP99       = 1.0                   // seconds, probe latency
-	scaleGoalSD        = 20 * time.Millisecond // /sd with 10,000 targets
-	scaleGoalRateShare = 0.98                  // of the expected probe rate, sustained
+	scaleGoalP99 = 1.0                   // seconds, probe latency
+	scaleGoalSD  = 20 * time.Millisecond // /sd with 10,000 targets
+	// scaleSDJudged is the largest list whose /sd latency in a scale run
+	// is a goal: beyond it the run keeps the cores busy with thousands of
+	// probes a second while /sd is timed, and issue 18's goal for /sd at
+	// 100,000 targets is measured alone (benchcompare sd, make bench-sd).
+	scaleSDJudged      = 10000
+	scaleGoalRateShare = 0.98 // of the expected probe rate, sustained
 )
 
 // ScaleReport is what a scale test measured.
@@ -214,7 +219,11 @@ func (r *ScaleReport) judge() {
 		r.Problems = append(r.Problems, fmt.Sprintf("/sd listed %d targets, want %d", r.SD.Targets, r.Targets))
 	}
 	if p99 := time.Duration(float64(r.SD.P99Millis) * float64(time.Millisecond)); !(p99 < scaleGoalSD) {
-		r.Problems = append(r.Problems, fmt.Sprintf("/sd p99 latency %s is not under %s", p99.Round(time.Microsecond), scaleGoalSD))
+		if r.Targets <= scaleSDJudged {
+			r.Problems = append(r.Problems, fmt.Sprintf("/sd p99 latency %s is not under %s", p99.Round(time.Microsecond), scaleGoalSD))
+		} else {
+			r.Notes = append(r.Notes, fmt.Sprintf("/sd p99 latency %s was timed while the run kept the cores busy; /sd's own goal (%s at p99) is measured alone: benchcompare sd (make bench-sd)", p99.Round(time.Microsecond), scaleGoalSD))
+		}
 	}
 	n := r.Notifications
 	if n.Down != n.Expected || n.Up != n.Expected {
@@ -284,7 +293,11 @@ func (r *ScaleReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "Note: %s\n", n)
 	}
 	if len(r.Problems) == 0 {
-		b.WriteString("All goals met: the expected probe rate sustained, p99 probe latency < 1 s, /sd p99 < 20 ms, every notification delivered.\n")
+		if r.Targets <= scaleSDJudged {
+			b.WriteString("All goals met: the expected probe rate sustained, p99 probe latency < 1 s, /sd p99 < 20 ms, every notification delivered.\n")
+		} else {
+			b.WriteString("All goals met: the expected probe rate sustained, p99 probe latency < 1 s, every notification delivered.\n")
+		}
 	} else {
 		b.WriteString("Problems:\n")
 		for _, p := range r.Problems {

@@ -252,6 +252,39 @@ func TestSDReportPercentiles(t *testing.T) {
 	}
 }
 
+// TestJudgeSD: a slow /sd is a problem of a scale run up to 10,000
+// targets; beyond, it was timed on saturated cores and is only noted (its
+// goal at 100,000 targets is measured alone).
+func TestJudgeSD(t *testing.T) {
+	for _, tc := range []struct {
+		targets       int
+		p99           float64
+		problem, note bool
+	}{
+		{targets: 10000, p99: 3},
+		{targets: 10000, p99: 25, problem: true},
+		{targets: 200000, p99: 300, note: true},
+		{targets: 200000, p99: 3},
+	} {
+		r := &ScaleReport{Targets: tc.targets, ExpectedProbesPerSecond: 100, ProbesPerSecond: 100, LatencyP99Seconds: 0.1}
+		r.SD.Targets, r.SD.P99Millis = tc.targets, num(tc.p99)
+		r.judge()
+		if got := len(r.Problems) > 0; got != tc.problem {
+			t.Errorf("%d targets, /sd p99 %g ms: problems %q, want a problem: %v", tc.targets, tc.p99, r.Problems, tc.problem)
+		}
+		if got := len(r.Notes) > 0; got != tc.note {
+			t.Errorf("%d targets, /sd p99 %g ms: notes %q, want a note: %v", tc.targets, tc.p99, r.Notes, tc.note)
+		}
+		var b strings.Builder
+		if err := r.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if mentions := strings.Contains(b.String(), "/sd p99 < 20 ms"); mentions != (tc.targets <= 10000 && !tc.problem) {
+			t.Errorf("%d targets, /sd p99 %g ms: the verdict %q claims the /sd goal wrongly", tc.targets, tc.p99, b.String())
+		}
+	}
+}
+
 // TestFetchSDAsPrometheus: the timed /sd request is Prometheus's, and an
 // answer it did not ask for fails.
 func TestFetchSDAsPrometheus(t *testing.T) {
