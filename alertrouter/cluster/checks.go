@@ -47,6 +47,13 @@ const (
 	// number of checks) at the price of a later view of large shards.
 	checkReadGap          = 250 * time.Millisecond
 	checkReadGapPerRecord = time.Millisecond
+	// checkWatchWait is how long Consul holds a shard's query when
+	// nothing changes. Its answer is then the whole shard again, every
+	// record decoded by the client to be found unchanged: with the usual
+	// 30 s, a member of a cluster of 50,000 checks decoded 15 MB of
+	// records every 30 s for nothing. A change answers at once whatever
+	// the wait.
+	checkWatchWait = 5 * time.Minute
 )
 
 // sharedCheck is a check's record in KV: compact, without what every
@@ -314,10 +321,14 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 				delete(r.pending, id)
 			}
 			// The replica has it now: the watch confirms it later.
+			_, known := r.records[id]
 			if rec == nil {
 				delete(r.records, id)
 			} else {
 				r.records[id] = replicated{member: s.c.name, value: values[id]}
+			}
+			if known != (rec != nil) {
+				s.known.Add(1)
 			}
 		}
 		r.mu.Unlock()
@@ -339,7 +350,7 @@ func (s *Store) watchChecks(ctx context.Context, shard int) {
 		}
 		r.mu.Unlock()
 	}
-	s.watchKV(ctx, shardFolder(s.c.prefix, shard), failed, func(pairs api.KVPairs) time.Duration {
+	s.watchKV(ctx, shardFolder(s.c.prefix, shard), checkWatchWait, failed, func(pairs api.KVPairs) time.Duration {
 		changed := s.applyShard(shard, pairs)
 		r.mu.Lock()
 		r.failing[shard] = time.Time{}
@@ -372,6 +383,9 @@ func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
 			continue
 		}
 		next[p.Key] = shardKey{id: sc.ID, index: p.ModifyIndex}
+		if _, known := r.records[sc.ID]; !known {
+			s.known.Add(1)
+		}
 		r.records[sc.ID] = replicated{member: sc.Member, value: p.Value}
 		if sc.Member != s.c.name {
 			changed = append(changed, sc.ID)
@@ -380,6 +394,7 @@ func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
 	for key, old := range prev {
 		if _, ok := next[key]; !ok {
 			delete(r.records, old.id)
+			s.known.Add(1)
 		}
 	}
 	r.shards[shard] = next
