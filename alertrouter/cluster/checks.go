@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,16 +69,20 @@ type sharedCheck struct {
 // replica is this member's copy of the records in KV.
 type replica struct {
 	mu sync.Mutex
-	// records are the values read (or written), by check id: kept as
-	// JSON, half the memory of the decoded records, and decoded only
-	// when the pipeline asks for one (a change, a check that moves).
+	// records are the records read (or written), by check id, decoded
+	// once into a compact form (sharedState): the JSON they came in was
+	// kept before, decoded again at every question, and with its key the
+	// largest part of a member's heap beyond a lone router's.
 	records map[string]replicated
-	// shards are, per shard, the keys read last and their modify index:
-	// what changed in the next answer.
-	shards [checkShards]map[string]shardKey
+	// shards are, per shard, the keys read last (by hash), their check
+	// and modify index: what changed in the next answer.
+	shards [checkShards]map[keyHash]shardKey
 	// failing is, per shard, since when Consul does not answer its
 	// reads (zero: it does).
 	failing [checkShards]time.Time
+	// members interns the names of the members that wrote records (a
+	// handful), so that records share them.
+	members map[string]string
 
 	// pending are the records this member owns and must write (nil:
 	// delete), latest only.
@@ -88,25 +94,129 @@ type replica struct {
 
 type replicated struct {
 	member string
-	value  []byte // a sharedCheck
+	st     *sharedState
 }
 
-// record decodes the record of r.
+// record is the record of r, nil when there is none.
 func (r replicated) record() *store.CheckRecord {
-	var sc sharedCheck
-	if json.Unmarshal(r.value, &sc) != nil {
+	if r.st == nil {
 		return nil
 	}
-	return sc.Record
+	return r.st.record()
 }
 
-type shardKey struct {
-	id    string
-	index uint64
+// sharedState is what a shared record says of a check (store.CheckRecord
+// without what discovery says), in 64 bytes instead of a record's 208:
+// times as Unix nanoseconds (0: zero), counts as int32, the state as a
+// byte, and what few checks have (flap history, who was told) behind a
+// pointer. A member keeps one for every check of the cluster.
+type sharedState struct {
+	since, failingSince, flappingSince int64
+	reason                             string
+	more                               *sharedMore
+	failures, successes                int32
+	state                              uint8
+	flapping                           bool
+}
+
+// sharedMore is the part of a sharedState most checks do not have.
+type sharedMore struct {
+	changes  []int64
+	notified map[string]store.Notified
+}
+
+// sharedStates are the states a record may have, by sharedState.state.
+var sharedStates = [...]string{"unknown", "up", "down"}
+
+// newSharedState is rec's compact form; nil when its state is not one of
+// sharedStates.
+func newSharedState(rec *store.CheckRecord) *sharedState {
+	st := -1
+	for i, name := range sharedStates {
+		if rec.State == name {
+			st = i
+		}
+	}
+	if st < 0 || rec.Failures != int(int32(rec.Failures)) || rec.Successes != int(int32(rec.Successes)) ||
+		!nanoTime(rec.Since) || !nanoTime(rec.FailingSince) || !nanoTime(rec.FlappingSince) ||
+		slices.ContainsFunc(rec.Changes, func(t time.Time) bool { return !nanoTime(t) }) {
+		return nil
+	}
+	c := &sharedState{
+		since: unixNano(rec.Since), failingSince: unixNano(rec.FailingSince), flappingSince: unixNano(rec.FlappingSince),
+		reason: rec.Reason, failures: int32(rec.Failures), successes: int32(rec.Successes), state: uint8(st), flapping: rec.Flapping,
+	}
+	if len(rec.Changes) > 0 || len(rec.Notified) > 0 {
+		c.more = &sharedMore{}
+	}
+	if len(rec.Changes) > 0 {
+		c.more.changes = make([]int64, len(rec.Changes))
+		for i, at := range rec.Changes {
+			c.more.changes[i] = unixNano(at)
+		}
+	}
+	if len(rec.Notified) > 0 {
+		c.more.notified = maps.Clone(rec.Notified)
+	}
+	return c
+}
+
+// record is the store.CheckRecord c stands for (a new one: the caller
+// may keep it).
+func (c *sharedState) record() *store.CheckRecord {
+	rec := &store.CheckRecord{
+		State: sharedStates[c.state], Failures: int(c.failures), Successes: int(c.successes),
+		Since: fromUnixNano(c.since), FailingSince: fromUnixNano(c.failingSince), Reason: c.reason,
+		Flapping: c.flapping, FlappingSince: fromUnixNano(c.flappingSince),
+	}
+	if c.more == nil {
+		return rec
+	}
+	if len(c.more.changes) > 0 {
+		rec.Changes = make([]time.Time, len(c.more.changes))
+		for i, at := range c.more.changes {
+			rec.Changes[i] = fromUnixNano(at)
+		}
+	}
+	if len(c.more.notified) > 0 {
+		rec.Notified = maps.Clone(c.more.notified)
+	}
+	return rec
+}
+
+// nanoTime reports whether t is zero or fits in Unix nanoseconds (years
+// 1678 to 2262, the Unix epoch itself excluded: 0 is the zero time).
+func nanoTime(t time.Time) bool {
+	return t.IsZero() || (t.UnixNano() != 0 && time.Unix(0, t.UnixNano()).Equal(t))
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// intern returns the replica's copy of a member's name. r.mu is held.
+func (r *replica) intern(name string) string {
+	if n, ok := r.members[name]; ok {
+		return n
+	}
+	if len(r.members) < 64 { // names are few; a flood of odd ones is not kept
+		r.members[name] = name
+	}
+	return name
 }
 
 func newReplica() *replica {
-	return &replica{records: map[string]replicated{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
+	return &replica{records: map[string]replicated{}, members: map[string]string{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
 }
 
 // SetChecksChanged gives the store the function it calls with the ids of
@@ -187,7 +297,7 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if p, ok := r.pending[id]; ok && p != nil && sameSay(p, rec) {
 			continue
 		}
-		if pr := prev.record(); known && pr != nil && sameSay(pr, rec) {
+		if known && prev.st != nil && sameSay(prev.record(), rec) {
 			continue
 		}
 		r.pending[id] = compact(rec)
@@ -278,7 +388,6 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 		ids = ids[n:]
 		var ops api.TxnOps
 		sent := map[string]*store.CheckRecord{}
-		values := map[string][]byte{}
 		r.mu.Lock()
 		for _, id := range chunk {
 			rec, queued := r.pending[id]
@@ -295,7 +404,6 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 				delete(r.pending, id)
 				continue
 			}
-			values[id] = value
 			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.checkKey(id), Value: value}})
 		}
 		r.mu.Unlock()
@@ -325,7 +433,7 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 			if rec == nil {
 				delete(r.records, id)
 			} else {
-				r.records[id] = replicated{member: s.c.name, value: values[id]}
+				r.records[id] = replicated{member: s.c.name, st: newSharedState(rec)}
 			}
 			if known != (rec != nil) {
 				s.known.Add(1)
@@ -369,34 +477,64 @@ func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
 	r := s.rep
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	folder := shardFolder(s.c.prefix, shard)
 	prev := r.shards[shard]
-	next := make(map[string]shardKey, len(pairs))
+	next := make(map[keyHash]shardKey, len(pairs))
 	var changed []string
 	for _, p := range pairs {
-		if old, ok := prev[p.Key]; ok && old.index == p.ModifyIndex {
-			next[p.Key] = old
-			continue
+		h, ok := parseKeyHash(p.Key, folder)
+		if ok {
+			if old, seen := prev[h]; seen && old.index == p.ModifyIndex {
+				next[h] = old
+				continue
+			}
 		}
 		var sc sharedCheck
-		if err := json.Unmarshal(p.Value, &sc); err != nil || sc.ID == "" || sc.Record == nil || s.checkKey(sc.ID) != p.Key {
+		err := json.Unmarshal(p.Value, &sc)
+		var st *sharedState
+		if err == nil && sc.Record != nil {
+			st = newSharedState(sc.Record)
+		}
+		if !ok || err != nil || sc.ID == "" || st == nil || s.checkKey(sc.ID) != p.Key {
 			s.logger.Warn("Ignoring an unreadable shared check record", "key", p.Key, "err", err)
 			continue
 		}
-		next[p.Key] = shardKey{id: sc.ID, index: p.ModifyIndex}
+		next[h] = shardKey{id: sc.ID, index: p.ModifyIndex}
 		if _, known := r.records[sc.ID]; !known {
 			s.known.Add(1)
 		}
-		r.records[sc.ID] = replicated{member: sc.Member, value: p.Value}
+		r.records[sc.ID] = replicated{member: r.intern(sc.Member), st: st}
 		if sc.Member != s.c.name {
 			changed = append(changed, sc.ID)
 		}
 	}
-	for key, old := range prev {
-		if _, ok := next[key]; !ok {
+	for h, old := range prev {
+		if _, ok := next[h]; !ok {
 			delete(r.records, old.id)
 			s.known.Add(1)
 		}
 	}
 	r.shards[shard] = next
 	return changed
+}
+
+// keyHash is the hash that names a record's key (hashKey, decoded): the
+// replica's index of a shard keeps it rather than the key, a string of
+// the prefix and 40 hex digits per check.
+type keyHash [20]byte
+
+// parseKeyHash is the hash of key, a record's key in folder.
+func parseKeyHash(key, folder string) (keyHash, bool) {
+	var h keyHash
+	rest, ok := strings.CutPrefix(key, folder)
+	if !ok || len(rest) != 2*len(h) {
+		return h, false
+	}
+	_, err := hex.Decode(h[:], []byte(rest))
+	return h, err == nil
+}
+
+type shardKey struct {
+	id    string
+	index uint64
 }
