@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"maps"
@@ -69,14 +70,12 @@ type sharedCheck struct {
 // replica is this member's copy of the records in KV.
 type replica struct {
 	mu sync.Mutex
-	// records are the records read (or written), by check id, decoded
-	// once into a compact form (sharedState): the JSON they came in was
-	// kept before, decoded again at every question, and with its key the
-	// largest part of a member's heap beyond a lone router's.
-	records map[string]replicated
-	// shards are, per shard, the keys read last (by hash), their check
-	// and modify index: what changed in the next answer.
-	shards [checkShards]map[keyHash]shardKey
+	// shards are the records read (or written), per shard, by the hash
+	// that names their key, decoded once into a compact form
+	// (sharedState). The JSON of each record and its key were kept
+	// before, and with a second index by check id they were the largest
+	// part of a member's heap beyond a lone router's.
+	shards [checkShards]map[keyHash]*replicated
 	// failing is, per shard, since when Consul does not answer its
 	// reads (zero: it does).
 	failing [checkShards]time.Time
@@ -92,21 +91,34 @@ type replica struct {
 	onChange func(ids []string)
 }
 
+// replicated is one record of the replica.
 type replicated struct {
+	id     string
 	member string
-	st     *sharedState
+	// index is the modify index of its key when it was read; 0 when this
+	// member wrote it and has not read it back yet.
+	index uint64
+	st    sharedState
 }
 
-// record is the record of r, nil when there is none.
-func (r replicated) record() *store.CheckRecord {
-	if r.st == nil {
-		return nil
+// get is the record of a check, nil when there is none.
+func (r *replica) get(id string) *replicated {
+	h := hashOf(id)
+	return r.shards[h.shard()][h]
+}
+
+// each calls f with every record.
+func (r *replica) each(f func(e *replicated)) {
+	for _, m := range r.shards {
+		for _, e := range m {
+			f(e)
+		}
 	}
-	return r.st.record()
 }
 
 // sharedState is what a shared record says of a check (store.CheckRecord
-// without what discovery says), in 64 bytes instead of a record's 208:
+// without what discovery says), in 64 bytes instead of a record's 208
+// (plus its JSON):
 // times as Unix nanoseconds (0: zero), counts as int32, the state as a
 // byte, and what few checks have (flap history, who was told) behind a
 // pointer. A member keeps one for every check of the cluster.
@@ -216,7 +228,11 @@ func (r *replica) intern(name string) string {
 }
 
 func newReplica() *replica {
-	return &replica{records: map[string]replicated{}, members: map[string]string{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
+	r := &replica{members: map[string]string{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
+	for i := range r.shards {
+		r.shards[i] = map[keyHash]*replicated{}
+	}
+	return r
 }
 
 // SetChecksChanged gives the store the function it calls with the ids of
@@ -233,18 +249,21 @@ func (s *Store) SetChecksChanged(f func(ids []string)) {
 func (s *Store) SharedCheck(id string) *store.CheckRecord {
 	s.rep.mu.Lock()
 	defer s.rep.mu.Unlock()
-	sc, ok := s.rep.records[id]
-	if !ok || sc.member == s.c.name {
+	e := s.rep.get(id)
+	if e == nil || e.member == s.c.name {
 		return nil
 	}
-	return sc.record()
+	return e.st.record()
 }
 
 // SharedOwner returns the member that last wrote a check's record.
 func (s *Store) SharedOwner(id string) string {
 	s.rep.mu.Lock()
 	defer s.rep.mu.Unlock()
-	return s.rep.records[id].member
+	if e := s.rep.get(id); e != nil {
+		return e.member
+	}
+	return ""
 }
 
 // ReplicaStale reports since when the replica may be out of date (zero:
@@ -286,7 +305,8 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if owner != nil && !owner(id) {
 			continue // another member writes it
 		}
-		prev, known := r.records[id]
+		prev := r.get(id)
+		known := prev != nil
 		if rec == nil {
 			if known || r.pending[id] != nil {
 				r.pending[id] = nil
@@ -297,7 +317,7 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if p, ok := r.pending[id]; ok && p != nil && sameSay(p, rec) {
 			continue
 		}
-		if known && prev.st != nil && sameSay(prev.record(), rec) {
+		if known && sameSay(prev.st.record(), rec) {
 			continue
 		}
 		r.pending[id] = compact(rec)
@@ -429,13 +449,22 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 				delete(r.pending, id)
 			}
 			// The replica has it now: the watch confirms it later.
-			_, known := r.records[id]
-			if rec == nil {
-				delete(r.records, id)
-			} else {
-				r.records[id] = replicated{member: s.c.name, st: newSharedState(rec)}
+			h := hashOf(id)
+			m := r.shards[h.shard()]
+			e, known := m[h]
+			var st *sharedState
+			if rec != nil {
+				st = newSharedState(rec)
 			}
-			if known != (rec != nil) {
+			switch {
+			case st == nil:
+				delete(m, h)
+			case known:
+				e.member, e.index, e.st = s.c.name, 0, *st
+			default:
+				m[h] = &replicated{id: id, member: s.c.name, st: *st}
+			}
+			if known != (st != nil) {
 				s.known.Add(1)
 			}
 		}
@@ -458,7 +487,7 @@ func (s *Store) watchChecks(ctx context.Context, shard int) {
 		}
 		r.mu.Unlock()
 	}
-	s.watchKV(ctx, shardFolder(s.c.prefix, shard), checkWatchWait, failed, func(pairs api.KVPairs) time.Duration {
+	s.watchRaw(ctx, shardFolder(s.c.prefix, shard), checkWatchWait, failed, func(pairs []rawPair) time.Duration {
 		changed := s.applyShard(shard, pairs)
 		r.mu.Lock()
 		r.failing[shard] = time.Time{}
@@ -473,24 +502,27 @@ func (s *Store) watchChecks(ctx context.Context, shard int) {
 
 // applyShard takes one answer of a shard into the replica and returns
 // the ids of the records that changed (other members' only).
-func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
+func (s *Store) applyShard(shard int, pairs []rawPair) []string {
 	r := s.rep
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	folder := shardFolder(s.c.prefix, shard)
 	prev := r.shards[shard]
-	next := make(map[keyHash]shardKey, len(pairs))
+	next := make(map[keyHash]*replicated, len(pairs))
 	var changed []string
-	for _, p := range pairs {
+	for i := range pairs {
+		p := &pairs[i]
 		h, ok := parseKeyHash(p.Key, folder)
-		if ok {
-			if old, seen := prev[h]; seen && old.index == p.ModifyIndex {
-				next[h] = old
-				continue
-			}
+		e := prev[h]
+		if ok && e != nil && e.index == p.ModifyIndex {
+			next[h] = e
+			continue
 		}
 		var sc sharedCheck
-		err := json.Unmarshal(p.Value, &sc)
+		value, err := p.value()
+		if err == nil {
+			err = json.Unmarshal(value, &sc)
+		}
 		var st *sharedState
 		if err == nil && sc.Record != nil {
 			st = newSharedState(sc.Record)
@@ -499,20 +531,26 @@ func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
 			s.logger.Warn("Ignoring an unreadable shared check record", "key", p.Key, "err", err)
 			continue
 		}
-		next[h] = shardKey{id: sc.ID, index: p.ModifyIndex}
-		if _, known := r.records[sc.ID]; !known {
+		if e == nil {
+			e = &replicated{id: sc.ID}
 			s.known.Add(1)
 		}
-		r.records[sc.ID] = replicated{member: r.intern(sc.Member), st: st}
+		e.member, e.index, e.st = r.intern(sc.Member), p.ModifyIndex, *st
+		next[h] = e
 		if sc.Member != s.c.name {
-			changed = append(changed, sc.ID)
+			changed = append(changed, e.id)
 		}
 	}
-	for h, old := range prev {
-		if _, ok := next[h]; !ok {
-			delete(r.records, old.id)
-			s.known.Add(1)
+	for h, e := range prev {
+		if _, ok := next[h]; ok {
+			continue
 		}
+		if e.index == 0 {
+			// Written here, not in this answer yet: the next one has it.
+			next[h] = e
+			continue
+		}
+		s.known.Add(1)
 	}
 	r.shards[shard] = next
 	return changed
@@ -523,6 +561,15 @@ func (s *Store) applyShard(shard int, pairs api.KVPairs) []string {
 // the prefix and 40 hex digits per check.
 type keyHash [20]byte
 
+// hashOf is the hash that names the key of a check's record.
+func hashOf(id string) keyHash {
+	sum := sha256.Sum256([]byte(id))
+	return keyHash(sum[:len(keyHash{})])
+}
+
+// shard is the shard of the key h names (its first hex digit).
+func (h keyHash) shard() int { return int(h[0] >> 4) }
+
 // parseKeyHash is the hash of key, a record's key in folder.
 func parseKeyHash(key, folder string) (keyHash, bool) {
 	var h keyHash
@@ -532,9 +579,4 @@ func parseKeyHash(key, folder string) (keyHash, bool) {
 	}
 	_, err := hex.Decode(h[:], []byte(rest))
 	return h, err == nil
-}
-
-type shardKey struct {
-	id    string
-	index uint64
 }

@@ -61,7 +61,8 @@ func TestOwnedCountCached(t *testing.T) {
 		{"no owner", func() { s.SetOwner(nil) }, 100},
 		{"a record of another member", func() {
 			s.rep.mu.Lock()
-			s.rep.records["other"] = replicated{member: "b"}
+			h := hashOf("other")
+			s.rep.shards[h.shard()][h] = &replicated{id: "other", member: "b", index: 1}
 			s.rep.mu.Unlock()
 			s.known.Add(1) // what applyShard does
 		}, 101},

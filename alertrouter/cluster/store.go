@@ -200,11 +200,11 @@ func (s *Store) eachCheckID(f func(id string, owner func(string) bool)) {
 	}
 	s.rep.mu.Lock()
 	defer s.rep.mu.Unlock()
-	for id := range s.rep.records {
-		if _, ok := s.checks[id]; !ok {
-			f(id, s.owner)
+	s.rep.each(func(e *replicated) {
+		if _, ok := s.checks[e.id]; !ok {
+			f(e.id, s.owner)
 		}
-	}
+	})
 }
 
 // OwnedBy counts the checks each of members owns (the status page).
