@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -487,7 +486,18 @@ func (s *Store) watchChecks(ctx context.Context, shard int) {
 		}
 		r.mu.Unlock()
 	}
-	s.watchRaw(ctx, shardFolder(s.c.prefix, shard), checkWatchWait, failed, func(pairs []rawPair) time.Duration {
+	folder := shardFolder(s.c.prefix, shard)
+	known := func(key string, index uint64) bool {
+		h, ok := parseKeyHash(key, folder)
+		if !ok {
+			return false
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		e := r.shards[shard][h]
+		return e != nil && e.index == index
+	}
+	s.watchRaw(ctx, folder, checkWatchWait, failed, known, func(pairs []rawPair) time.Duration {
 		changed := s.applyShard(shard, pairs)
 		r.mu.Lock()
 		r.failing[shard] = time.Time{}
@@ -514,7 +524,9 @@ func (s *Store) applyShard(shard int, pairs []rawPair) []string {
 		p := &pairs[i]
 		h, ok := parseKeyHash(p.Key, folder)
 		e := prev[h]
-		if ok && e != nil && e.index == p.ModifyIndex {
+		if ok && e != nil && (e.index == p.ModifyIndex || p.Value == nil) {
+			// Unchanged; or, without its value (listRaw was told it was
+			// known), changed here since: the next answer has it.
 			next[h] = e
 			continue
 		}
@@ -577,6 +589,24 @@ func parseKeyHash(key, folder string) (keyHash, bool) {
 	if !ok || len(rest) != 2*len(h) {
 		return h, false
 	}
-	_, err := hex.Decode(h[:], []byte(rest))
-	return h, err == nil
+	for i := range h {
+		hi, ok1 := unhex(rest[2*i])
+		lo, ok2 := unhex(rest[2*i+1])
+		if !ok1 || !ok2 {
+			return h, false
+		}
+		h[i] = hi<<4 | lo
+	}
+	return h, true
+}
+
+// unhex is the value of a lower-case hex digit (hashKey's).
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }

@@ -58,7 +58,8 @@ func (s *Store) watchKV(ctx context.Context, prefix string, wait time.Duration, 
 }
 
 // rawPair is one key of a list read by listRaw: its value still the JSON
-// string Consul sent (base64), decoded only when the key changed.
+// string Consul sent (base64), decoded only when the key changed; nil
+// when the caller knew the key at that index.
 type rawPair struct {
 	Key         string
 	ModifyIndex uint64
@@ -74,11 +75,11 @@ func (p *rawPair) value() ([]byte, error) {
 
 // watchRaw is watchKV for large folders (the check records): the answers
 // are read key by key (listRaw) rather than whole.
-func (s *Store) watchRaw(ctx context.Context, prefix string, wait time.Duration, failed func(), got func([]rawPair) time.Duration) {
+func (s *Store) watchRaw(ctx context.Context, prefix string, wait time.Duration, failed func(), known func(key string, index uint64) bool, got func([]rawPair) time.Duration) {
 	var index uint64
 	for ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(ctx, wait+wait/16+10*time.Second)
-		pairs, last, err := s.c.listRaw(qctx, prefix, index, wait)
+		pairs, last, err := s.c.listRaw(qctx, prefix, index, wait, known)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -107,12 +108,13 @@ func (s *Store) watchRaw(ctx context.Context, prefix string, wait time.Duration,
 
 // listRaw lists the keys under prefix as the Consul client's KV().List
 // does (a blocking query after index, up to wait) and returns them with
-// the index of the answer; but it decodes the answer one key at a time.
-// KV().List reads the whole answer into one buffer that grows by
-// doubling before it decodes it, and decodes every value: for a shard of
-// the check records at 50,000 checks, several MB for each read of about
-// one, most of a member's allocations.
-func (c *Cluster) listRaw(ctx context.Context, prefix string, index uint64, wait time.Duration) ([]rawPair, uint64, error) {
+// the index of the answer; but it decodes the answer one key at a time,
+// and leaves out the value of the keys known says it knows at their
+// index (nil: none). KV().List reads the whole answer into one buffer
+// that grows by doubling before it decodes it, and decodes every value:
+// for a shard of the check records at 50,000 checks, several MB for each
+// read of about one, most of a member's allocations.
+func (c *Cluster) listRaw(ctx context.Context, prefix string, index uint64, wait time.Duration, known func(key string, index uint64) bool) ([]rawPair, uint64, error) {
 	cfg := &c.consul
 	u := url.URL{Scheme: cfg.Scheme, Host: cfg.Address, Path: cfg.PathPrefix + "/v1/kv/" + prefix}
 	if strings.HasPrefix(u.Host, "/") {
@@ -162,10 +164,24 @@ func (c *Cluster) listRaw(ctx context.Context, prefix string, index uint64, wait
 		return nil, 0, fmt.Errorf("consul: list %s: not a list of keys (%v, %v)", prefix, tok, err)
 	}
 	var pairs []rawPair
+	// One key at a time, into buffers reused from key to key.
+	var scratch struct {
+		Key         json.RawMessage
+		ModifyIndex uint64
+		Value       json.RawMessage
+	}
 	for dec.More() {
-		var p rawPair
-		if err := dec.Decode(&p); err != nil {
+		scratch.ModifyIndex = 0
+		if err := dec.Decode(&scratch); err != nil {
 			return nil, 0, fmt.Errorf("consul: list %s: %w", prefix, err)
+		}
+		key, err := jsonString(scratch.Key)
+		if err != nil {
+			return nil, 0, fmt.Errorf("consul: list %s: %w", prefix, err)
+		}
+		p := rawPair{Key: key, ModifyIndex: scratch.ModifyIndex}
+		if known == nil || !known(key, p.ModifyIndex) {
+			p.Value = bytes.Clone(scratch.Value)
 		}
 		pairs = append(pairs, p)
 	}
@@ -173,4 +189,15 @@ func (c *Cluster) listRaw(ctx context.Context, prefix string, index uint64, wait
 		return nil, 0, fmt.Errorf("consul: list %s: %w", prefix, err)
 	}
 	return pairs, last, nil
+}
+
+// jsonString decodes a JSON string; one without escapes (every key of the
+// check records) is copied as it is.
+func jsonString(raw json.RawMessage) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }

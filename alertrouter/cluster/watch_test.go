@@ -44,7 +44,7 @@ func TestListRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, last, err := m.listRaw(ctx, folder, 0, time.Minute)
+	got, last, err := m.listRaw(ctx, folder, 0, time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,19 +57,26 @@ func TestListRaw(t *testing.T) {
 			t.Fatalf("key %d: %s@%d %q (%v), want %s@%d %q", i, got[i].Key, got[i].ModifyIndex, v, err, want[i].Key, want[i].ModifyIndex, want[i].Value)
 		}
 	}
-	if empty, _, err := m.listRaw(ctx, "vigie-test/checks/8/", 0, time.Minute); err != nil || len(empty) != 1 {
+	// What the caller knows at its index comes without its value.
+	knownPairs, _, err := m.listRaw(ctx, folder, 0, time.Minute, func(key string, index uint64) bool {
+		return key == want[0].Key && index == want[0].ModifyIndex || key == want[1].Key
+	})
+	if err != nil || len(knownPairs) != n || knownPairs[0].Value != nil || knownPairs[1].Value != nil || knownPairs[2].Value == nil {
+		t.Errorf("with two keys known: %d keys, values %q %q %q, %v", len(knownPairs), knownPairs[0].Value, knownPairs[1].Value, knownPairs[2].Value, err)
+	}
+	if empty, _, err := m.listRaw(ctx, "vigie-test/checks/8/", 0, time.Minute, nil); err != nil || len(empty) != 1 {
 		t.Errorf("a key without a value: %+v, %v", empty, err)
 	} else if v, err := empty[0].value(); err != nil || v != nil {
 		t.Errorf("a key without a value has %q, %v", v, err)
 	}
-	if none, idx, err := m.listRaw(ctx, "vigie-test/nothing/", 0, time.Minute); err != nil || len(none) != 0 || idx == 0 {
+	if none, idx, err := m.listRaw(ctx, "vigie-test/nothing/", 0, time.Minute, nil); err != nil || len(none) != 0 || idx == 0 {
 		t.Errorf("nothing under a prefix: %d keys, index %d, %v", len(none), idx, err)
 	}
 
 	// A blocking read returns with the change.
 	done := make(chan error, 1)
 	go func() {
-		pairs, idx, err := m.listRaw(ctx, folder, last, time.Minute)
+		pairs, idx, err := m.listRaw(ctx, folder, last, time.Minute, nil)
 		switch {
 		case err != nil:
 			done <- err
@@ -94,8 +101,15 @@ func TestListRaw(t *testing.T) {
 		return after.TotalAlloc - before.TotalAlloc
 	}
 	byList := allocated(func() { _, _, _ = kv.List(folder, nil) })
-	byRaw := allocated(func() { _, _, _ = m.listRaw(ctx, folder, 0, time.Minute) })
-	t.Logf("a read of %d keys allocates %d KiB with KV().List, %d KiB with listRaw", n+1, byList>>10, byRaw>>10)
+	byRaw := allocated(func() { _, _, _ = m.listRaw(ctx, folder, 0, time.Minute, nil) })
+	byKnown := allocated(func() {
+		_, _, _ = m.listRaw(ctx, folder, 0, time.Minute, func(string, uint64) bool { return true })
+	})
+	t.Logf("a read of %d keys allocates %d KiB with KV().List, %d KiB with listRaw, %d KiB when every key is known",
+		n+1, byList>>10, byRaw>>10, byKnown>>10)
+	if byKnown >= byRaw {
+		t.Errorf("listRaw allocates %d B when every key is known, %d when none is", byKnown, byRaw)
+	}
 	if byRaw*2 > byList {
 		t.Errorf("listRaw allocates %d B for a read, KV().List %d: want at most half", byRaw, byList)
 	}
