@@ -530,6 +530,9 @@ func (s *Store) applyShard(shard int, pairs []rawPair) []string {
 			next[h] = e
 			continue
 		}
+		if ok && e == nil && p.Value == nil {
+			continue // known when read, deleted here since: so is the key
+		}
 		var sc sharedCheck
 		value, err := p.value()
 		if err == nil {

@@ -171,7 +171,8 @@ func (c *Cluster) listRaw(ctx context.Context, prefix string, index uint64, wait
 		Value       json.RawMessage
 	}
 	for dec.More() {
-		scratch.ModifyIndex = 0
+		// A field missing from a key must not keep the last key's.
+		scratch.Key, scratch.ModifyIndex, scratch.Value = scratch.Key[:0], 0, scratch.Value[:0]
 		if err := dec.Decode(&scratch); err != nil {
 			return nil, 0, fmt.Errorf("consul: list %s: %w", prefix, err)
 		}
