@@ -77,6 +77,7 @@ type Cluster struct {
 	o         Options
 	logger    *slog.Logger
 	client    *api.Client
+	consul    api.Config // client's, as NewClient completed it (listRaw)
 	name      string
 	advertise string
 	prefix    string
@@ -133,7 +134,7 @@ func New(o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: consul client: %w", err)
 	}
 	c := &Cluster{
-		o: o, logger: o.Logger, client: client, name: name, advertise: advertise,
+		o: o, logger: o.Logger, client: client, consul: *acfg, name: name, advertise: advertise,
 		prefix:    strings.Trim(cc.Consul.KeyPrefix, "/") + "/",
 		serviceID: cc.Consul.Service + "-" + name,
 		firstView: make(chan struct{}),

@@ -64,7 +64,7 @@ func (s *Store) Probed(t *targets.Target, res exporter.Result, ch checkstate.Cha
 
 // watchAnnounced follows announced/ and keeps the open incidents.
 func (s *Store) watchAnnounced(ctx context.Context) {
-	s.watchKV(ctx, s.c.prefix+"announced/", nil, func(pairs api.KVPairs) time.Duration {
+	s.watchKV(ctx, s.c.prefix+"announced/", 0, nil, func(pairs api.KVPairs) time.Duration {
 		open := openIncidents{}
 		for _, p := range pairs {
 			var a announcement

@@ -65,7 +65,7 @@ func (s *Store) DeleteSilences(ids []string) error {
 // lacks or has older (saved while Consul was unreachable).
 func (s *Store) watchSilences(ctx context.Context, apply func([]*store.SilenceRecord)) {
 	synced := false
-	s.watchKV(ctx, s.c.prefix+"silences/", func() { synced = false }, func(pairs api.KVPairs) time.Duration {
+	s.watchKV(ctx, s.c.prefix+"silences/", 0, func() { synced = false }, func(pairs api.KVPairs) time.Duration {
 		shared := map[string]*store.SilenceRecord{}
 		var recs []*store.SilenceRecord
 		for _, p := range pairs {

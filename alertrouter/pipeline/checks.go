@@ -97,7 +97,11 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 		// Another member probes it: lists show it with the state known.
 		p.replicated(t, now)
 	}
-	p.sched.Add(t, p.pending(t.ID), now)
+	if p.owns(t.ID) {
+		// Another member's check has no slot here (it is not probed
+		// here): ownerChanged gives it one when it becomes this member's.
+		p.sched.Add(t, p.pending(t.ID), now)
+	}
 }
 
 // removeCheck forgets a check that left the list (or a saved state the

@@ -72,22 +72,32 @@ func (p *Pipeline) owns(id string) bool { return p.owner == nil || p.owner(id) }
 
 // ownerChanged installs a new ownership filter: the checks that become
 // this member's take the replica's record (fresh until their first
-// result here).
+// result here) and a slot in the schedule; those that become another
+// member's leave the schedule (a probe in flight is ignored).
 func (p *Pipeline) ownerChanged(owned func(id string) bool, now time.Time) {
-	var gained []string
-	if p.o.Replica != nil {
-		p.source.Each(func(t *targets.Target) {
-			if !p.owns(t.ID) && (owned == nil || owned(t.ID)) {
-				gained = append(gained, t.ID)
-			}
-		})
-	}
+	var gained, lost []*targets.Target
+	p.source.Each(func(t *targets.Target) {
+		was, is := p.owns(t.ID), owned == nil || owned(t.ID)
+		switch {
+		case !was && is:
+			gained = append(gained, t)
+		case was && !is:
+			lost = append(lost, t)
+		}
+	})
 	p.owner = owned
-	for _, id := range gained {
-		p.fresh[id] = true
-		p.adopt(id, now)
+	for _, t := range lost {
+		p.sched.Remove(t.ID)
+		delete(p.fresh, t.ID)
 	}
 	p.sched.SetOwner(owned, p.pending, now)
+	for _, t := range gained {
+		if p.o.Replica != nil {
+			p.fresh[t.ID] = true
+			p.adopt(t.ID, now)
+		}
+		p.sched.Add(t, p.pending(t.ID), now)
+	}
 }
 
 // adopt gives a check the replica's record when this member does not

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -122,4 +124,85 @@ func replicaSignal(h *harness) <-chan any {
 		h.t.Fatal("ReplicaChanged did not signal Run")
 	}
 	return out
+}
+
+// TestMemberSlotsOwnedOnly: a member of a cluster schedules only the
+// checks it owns; the others, which it shows with their owner's state,
+// have no slot (their slots were a member's fixed cost for checks it
+// never probes). When ownership moves, the checks that come get a slot
+// and their state from the replica, those that go lose theirs, and back
+// again.
+func TestMemberSlotsOwnedOnly(t *testing.T) {
+	const n = 10000
+	gs := benchGroups(n)
+	heapAfterList := func(owned func(string) bool) (*harness, int64) {
+		rep := &fakeReplica{recs: map[string]*store.CheckRecord{}}
+		h := newHarnessWith(t, "", viewConfig, func(o *Options) { o.Replica = rep })
+		h.step(owner{owned: owned})
+		fullGC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		h.p.turn(h.now, targets.Fetched{Groups: gs})
+		fullGC()
+		runtime.ReadMemStats(&after)
+		return h, int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	}
+	_, alone := heapAfterList(func(string) bool { return true })
+	h, member := heapAfterList(func(string) bool { return false })
+	per := (alone - member) / n
+	t.Logf("heap per check: %d B owning every check, %d B owning none", alone/n, member/n)
+	if per < 40 {
+		t.Errorf("a member keeps %d B per check it does not own less than per check it owns, want at least 40 (a slot)", per)
+	}
+	h.step(syncNow{})
+	if v := h.p.View(); v.Counts["unknown"] != n {
+		t.Fatalf("the member's view: %v", v.Counts)
+	}
+
+	// Half the checks move here, with a state their owner recorded.
+	rep := h.p.o.Replica.(*fakeReplica)
+	since := h.now.Add(-time.Hour)
+	for i := range n {
+		rep.set(benchID(i), &store.CheckRecord{State: "up", Since: since})
+	}
+	h.p.ReplicaChanged([]string{benchID(0), benchID(1)})
+	h.step(<-replicaSignal(h))
+	even := func(id string) bool {
+		var i int
+		_, _ = fmt.Sscanf(id, "tcp_connect site%06d.example:443", &i)
+		return i%2 == 0
+	}
+	h.step(owner{owned: even})
+	for _, i := range []int{0, 1, 2, 3} {
+		next := h.p.sched.Next(benchID(i))
+		if mine := i%2 == 0; mine == next.IsZero() {
+			t.Errorf("check %d (owned %v): next probe %v", i, mine, next)
+		}
+		if c := h.check(benchTarget(i), "tcp_connect"); i < 2 && (c.State != checkstate.Up || !c.Since.Equal(since)) {
+			t.Errorf("check %d: %+v, want UP since %v (the replica's)", i, c.Status, since)
+		}
+	}
+	// Its first probe here continues from the replica's state.
+	if ns := h.probe(benchTarget(2), "tcp_connect", time.Minute, ok); len(ns) != 0 {
+		t.Fatalf("a check that came kept UP: %s", summaries(ns))
+	}
+	if c := h.check(benchTarget(2), "tcp_connect"); c.State != checkstate.Up || !c.Since.Equal(since) {
+		t.Errorf("check 2 after its first probe here: %+v", c.Status)
+	}
+	// And back: check 2 goes, keeps its state, and has no slot.
+	h.step(owner{owned: func(string) bool { return false }})
+	if next := h.p.sched.Next(benchID(2)); !next.IsZero() {
+		t.Errorf("a check that went is still scheduled at %v", next)
+	}
+	if c := h.check(benchTarget(2), "tcp_connect"); c.State != checkstate.Up || !c.Since.Equal(since) {
+		t.Errorf("check 2 after it went: %+v", c.Status)
+	}
+	h.step(owner{owned: nil})
+	if next := h.p.sched.Next(benchID(3)); next.IsZero() {
+		t.Error("a check that came back is not scheduled")
+	}
+	h.step(syncNow{})
+	if v := h.p.View(); v.Counts["up"] != n {
+		t.Errorf("view after the moves: %v", v.Counts)
+	}
 }
