@@ -219,11 +219,9 @@ func (c *fastConn) serveRequest(h *fastHead, start time.Time) bool {
 		c.bw = bufio.NewWriterSize(fastConnWriter{c}, 4<<10)
 		c.rd = make(chan error, 1)
 	}
-	if d := srv.ReadTimeout; d > 0 {
-		c.c.SetReadDeadline(start.Add(d))
-	} else {
-		c.c.SetReadDeadline(time.Time{})
-	}
+	// The request has no body: as net/http's background read, the read
+	// that follows has no deadline until the answer is written.
+	c.c.SetReadDeadline(time.Time{})
 	if d := srv.WriteTimeout; d > 0 {
 		c.c.SetWriteDeadline(time.Now().Add(d))
 	}
@@ -290,6 +288,7 @@ type handoffConn struct {
 	capped        bool
 	hdrCap        time.Time
 	wholeDeadline time.Time
+	want          time.Time // the read deadline net/http last asked for
 }
 
 func (h *handoffConn) Read(p []byte) (int, error) {
@@ -306,6 +305,7 @@ func (h *handoffConn) Read(p []byte) (int, error) {
 
 func (h *handoffConn) SetReadDeadline(t time.Time) error {
 	h.mu.Lock()
+	h.want = t
 	if h.capped && !h.hdrCap.IsZero() && (t.IsZero() || t.After(h.hdrCap)) {
 		t = h.hdrCap
 	}
@@ -329,8 +329,15 @@ func (h *handoffConn) requestRead() {
 		return
 	}
 	h.capped = false
+	// net/http's deadline now: none (a request without a body, whose
+	// background read has started) or its whole-request deadline, which
+	// started with the request's first byte, before the hand-over.
+	t := h.want
+	if !t.IsZero() && !h.wholeDeadline.IsZero() && t.After(h.wholeDeadline) {
+		t = h.wholeDeadline
+	}
 	h.mu.Unlock()
-	h.Conn.SetReadDeadline(h.wholeDeadline)
+	h.Conn.SetReadDeadline(t)
 }
 
 // CloseWrite lets net/http half-close the connection as it does a TCP one.

@@ -97,6 +97,9 @@ func diffHandler(fastSeen *atomic.Int32) http.Handler {
 		case "odd-status":
 			w.WriteHeader(599)
 			io.WriteString(w, echo.String())
+		case "slow": // longer than the test's read time-out: the context must stay alive
+			time.Sleep(time.Second)
+			fmt.Fprintf(w, "%s ctx=%v", echo.String(), r.Context().Err())
 		case "empty":
 		case "panic":
 			panic("handler panic")
@@ -312,6 +315,9 @@ func TestFastPathTimeouts(t *testing.T) {
 		{"stalls in another request's head", "POST /x HTTP/1.1\r\nHost: h\r\n", ""},
 		{"idle after an answer", "GET /probe HTTP/1.1\r\nHost: h\r\n\r\n", ""},
 		{"idle after an answer, then stalls", "GET /probe HTTP/1.1\r\nHost: h\r\n\r\n", "GE"},
+		{"a handler longer than the read time-out", "GET /probe?shape=slow HTTP/1.1\r\nHost: h\r\n\r\n", ""},
+		{"a handed-over handler longer than the read time-out", "GET /probe?shape=slow HTTP/1.1\r\nHost: h\r\nCookie: a\r\n\r\n", ""},
+		{"a handed-over request with a body, then a slow handler", "POST /probe?shape=slow HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			answers := map[string]string{}
