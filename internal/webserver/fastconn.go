@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,8 +32,9 @@ type fastConn struct {
 	bw   *bufio.Writer // to c, as net/http's 4 KiB connection writer
 	werr error         // the first write error on c
 
-	rd      chan error // the background read's end
-	reading bool       // a background read is under way
+	rd       chan error  // the background read's end
+	reading  bool        // a background read is under way
+	aborting atomic.Bool // its time-out is ours, not the client's
 }
 
 var fastBufPool = sync.Pool{New: func() any { b := make([]byte, 0, fastHeadMax); return &b }}
@@ -50,6 +52,9 @@ func (c *fastConn) serve() {
 		}
 		c.f.forget(c)
 		if !handedOver {
+			if c.bw != nil {
+				c.bw.Flush() // as net/http's final flush
+			}
 			c.c.Close()
 		}
 		if c.reading {
@@ -67,7 +72,9 @@ func (c *fastConn) serve() {
 	if ra := c.c.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
-	if !c.f.setIdle(c, false) {
+	// A connection is idle, to be closed by a shutdown, until a request
+	// head is read, as net/http's.
+	if !c.f.setIdle(c, true) {
 		return
 	}
 	srv := c.f.srv
@@ -96,7 +103,7 @@ func (c *fastConn) serve() {
 			return
 		}
 		c.buf = c.buf[:copy(c.buf, c.buf[len(head):])]
-		if c.f.shuttingDown() {
+		if !c.f.setIdle(c, false) {
 			return
 		}
 		if !c.serveRequest(&h, start) {
@@ -112,15 +119,26 @@ func (c *fastConn) serve() {
 		} else {
 			c.c.SetReadDeadline(time.Time{})
 		}
-		<-c.rd // the background read ends with data, an error or the deadline
+		if len(c.buf) >= 4 {
+			// A pipelined request is there already: end the background
+			// read now, as net/http does.
+			c.aborting.Store(true)
+			c.c.SetReadDeadline(aLongTimeAgo)
+		}
+		<-c.rd // the background read ends with data, an error or a deadline
 		c.reading = false
+		if c.aborting.Load() {
+			c.aborting.Store(false)
+			if d := idleTimeout(srv); d > 0 {
+				c.c.SetReadDeadline(time.Now().Add(d))
+			} else {
+				c.c.SetReadDeadline(time.Time{})
+			}
+		}
 		for len(c.buf) < 4 {
 			if err := c.read(); err != nil {
 				return
 			}
-		}
-		if !c.f.setIdle(c, false) {
-			return
 		}
 		start = time.Now()
 		if hdrTO > 0 {
@@ -178,6 +196,9 @@ func (c *fastConn) readHead() (head []byte, ok bool, err error) {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// aLongTimeAgo is a deadline that ends a pending read at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // fastStart reports whether b can still begin a fast request.
 func fastStart(b []byte) bool {
@@ -257,7 +278,8 @@ func (c *fastConn) serveRequest(h *fastHead, start time.Time) bool {
 
 func (c *fastConn) backgroundRead() {
 	err := c.read()
-	if err != nil {
+	var ne net.Error
+	if err != nil && !(c.aborting.Load() && errors.As(err, &ne) && ne.Timeout()) {
 		c.cancel()
 	}
 	c.rd <- err

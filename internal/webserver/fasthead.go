@@ -1,8 +1,8 @@
 package webserver
 
 import (
-	"bytes"
 	"net/http"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -17,15 +17,17 @@ type fastHead struct {
 	header     http.Header
 }
 
-// fastHeaders are the headers a fast request may have, by lower-case name:
-// those Prometheus sends, none of which net/http's server gives a meaning
-// of its own (Host aside, which it checks and moves to Request.Host).
-var fastHeaders = map[string]string{
-	"host":                                "Host",
-	"user-agent":                          "User-Agent",
-	"accept":                              "Accept",
-	"accept-encoding":                     "Accept-Encoding",
-	"x-prometheus-scrape-timeout-seconds": "X-Prometheus-Scrape-Timeout-Seconds",
+// fastHeader returns the canonical key of a header a fast request may
+// have, or "": those Prometheus sends, none of which net/http's server
+// gives a meaning of its own (Host aside, which it checks and moves to
+// Request.Host).
+func fastHeader(name string) string {
+	for _, k := range [...]string{"Host", "User-Agent", "Accept", "Accept-Encoding", "X-Prometheus-Scrape-Timeout-Seconds"} {
+		if len(name) == len(k) && strings.EqualFold(name, k) {
+			return k
+		}
+	}
+	return ""
 }
 
 // parseFastHead parses head (a request head ending in an empty line) into
@@ -33,36 +35,38 @@ var fastHeaders = map[string]string{
 // does, net/http would parse it to the same Request; when it does not,
 // net/http gets the request as sent.
 func parseFastHead(head []byte, paths map[string]bool, h *fastHead) bool {
-	line, rest, ok := cutLine(head)
+	// One string for the whole head: the request's strings are slices of
+	// it (one allocation instead of one per field).
+	s := string(head)
+	line, rest, ok := cutLine(s)
 	if !ok {
 		return false
 	}
-	target, ok := bytes.CutPrefix(line, []byte("GET "))
+	target, ok := strings.CutPrefix(line, "GET ")
 	if !ok {
 		return false
 	}
-	target, ok = bytes.CutSuffix(target, []byte(" HTTP/1.1"))
+	target, ok = strings.CutSuffix(target, " HTTP/1.1")
 	if !ok || len(target) == 0 || target[0] != '/' {
 		return false
 	}
-	for _, b := range target {
+	for i := 0; i < len(target); i++ {
 		// Printable ASCII but for the bytes that would make net/http's
 		// URL differ from a plain split at '?' (escapes in the path are
 		// refused below, fragments and ';' here).
-		if b <= ' ' || b >= 0x7f || b == '#' || b == ';' {
+		if b := target[i]; b <= ' ' || b >= 0x7f || b == '#' || b == ';' {
 			return false
 		}
 	}
-	path, _, hasQuery := bytes.Cut(target, []byte("?"))
-	if bytes.IndexByte(path, '%') >= 0 || !paths[string(path)] {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if strings.IndexByte(path, '%') >= 0 || !paths[path] {
 		return false
 	}
-	h.target = string(target)
-	h.path = h.target[:len(path)]
+	h.target, h.path = target, path
 	if hasQuery {
-		h.query = h.target[len(path)+1:]
+		h.query = query
 		// url.Parse keeps a lone trailing '?' as ForceQuery.
-		h.forceQuery = h.query == ""
+		h.forceQuery = query == ""
 	}
 
 	h.header = make(http.Header, 4)
@@ -75,46 +79,42 @@ func parseFastHead(head []byte, paths map[string]bool, h *fastHead) bool {
 		if len(line) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
+		name, value, ok := strings.Cut(line, ":")
 		if !ok {
 			return false
 		}
-		key, ok := fastHeaders[string(bytes.ToLower(name))]
-		if !ok {
+		key := fastHeader(name)
+		if key == "" {
 			return false
 		}
-		value = bytes.Trim(value, " \t")
-		for _, b := range value {
-			if (b < ' ' && b != '\t') || b >= 0x7f {
+		value = strings.Trim(value, " \t")
+		for i := 0; i < len(value); i++ {
+			if b := value[i]; (b < ' ' && b != '\t') || b >= 0x7f {
 				return false
 			}
 		}
 		if key == "Host" {
 			hosts++
-			if hosts > 1 || len(value) == 0 || !httpguts.ValidHostHeader(string(value)) {
+			if hosts > 1 || len(value) == 0 || !httpguts.ValidHostHeader(value) {
 				return false
 			}
-			h.host = string(value)
+			h.host = value
 			continue
 		}
 		if _, dup := h.header[key]; dup {
 			return false
 		}
-		h.header[key] = []string{string(value)}
+		h.header[key] = []string{value}
 	}
 	return hosts == 1 && len(rest) == 0
 }
 
 // cutLine cuts head at its first CRLF; a bare CR or LF in the line refuses
 // the request (net/http accepts a bare LF; the fast path leaves it to it).
-func cutLine(head []byte) (line, rest []byte, ok bool) {
-	i := bytes.Index(head, []byte("\r\n"))
-	if i < 0 {
-		return nil, nil, false
+func cutLine(head string) (line, rest string, ok bool) {
+	line, rest, ok = strings.Cut(head, "\r\n")
+	if !ok || strings.IndexByte(line, '\r') >= 0 || strings.IndexByte(line, '\n') >= 0 {
+		return "", "", false
 	}
-	line = head[:i]
-	if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, '\n') >= 0 {
-		return nil, nil, false
-	}
-	return line, head[i+2:], true
+	return line, rest, true
 }

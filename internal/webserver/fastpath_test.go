@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // diffHandler answers /probe in the shapes a handler behind the fast path
@@ -102,6 +104,9 @@ func diffHandler(fastSeen *atomic.Int32) http.Handler {
 			fmt.Fprintf(w, "%s ctx=%v", echo.String(), r.Context().Err())
 		case "empty":
 		case "panic":
+			panic("handler panic")
+		case "panic-late": // after the header and a chunk went out
+			w.Write(bytes.Repeat([]byte("z"), 3000))
 			panic("handler panic")
 		case "abort":
 			panic(http.ErrAbortHandler)
@@ -201,6 +206,7 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 		{"empty", []string{get("/probe?shape=empty"), get("/probe?shape=empty")}, 2},
 		{"panic", []string{get("/probe?shape=panic"), get("/probe")}, 1},
 		{"abort", []string{get("/probe?shape=abort"), get("/probe")}, 1},
+		{"panic after a write", []string{get("/probe?shape=panic-late"), get("/probe")}, 1},
 		{"query forms", []string{get("/probe?"), get("/probe??a=b"), get("/probe?a=%20b&c=d+e&&=x"), get("/probe")}, 4},
 		{"pipelined in one write", []string{get("/probe?n=1") + get("/probe?n=2&shape=big") + get("/probe?n=3&shape=gzip")}, 3},
 		{"pipelined byte by byte", strings.Split(get("/probe?n=1")+get("/probe?n=2"), ""), 2},
@@ -304,6 +310,33 @@ func TestFastPathKeepAlive(t *testing.T) {
 	}
 }
 
+// TestFastPathPipelined: requests sent together are all answered without
+// waiting for more bytes from the client (the connection stays open).
+func TestFastPathPipelined(t *testing.T) {
+	_, fast, fastSeen := diffServers(t, Timeouts{Read: time.Hour, Write: time.Hour, Idle: time.Hour})
+	c, err := net.Dial("tcp", fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET /probe?n=1 HTTP/1.1\r\n%sGET /probe?n=2 HTTP/1.1\r\n%sGET /probe?n=3 HTTP/1.1\r\n%s", promHead, promHead, promHead)
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i+1, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), fmt.Sprintf(`uri="/probe?n=%d"`, i+1)) {
+			t.Fatalf("answer %d: %s", i+1, body)
+		}
+	}
+	if n := fastSeen.Load(); n != 3 {
+		t.Errorf("the fast path took %d requests, want 3", n)
+	}
+}
+
 // TestFastPathTimeouts: a client that stops mid-request, or stays idle, is
 // cut by both servers, without an answer; a request handed to net/http
 // keeps the header deadline that started with its first byte.
@@ -351,4 +384,52 @@ func TestFastPathTimeouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseFastHead: whatever head the fast path takes, net/http's server
+// parses to the same request (method, request-target, URL, Host, header)
+// and accepts (its server-side checks of Host and header values).
+func FuzzParseFastHead(f *testing.F) {
+	f.Add([]byte("GET /probe?target=a&module=b HTTP/1.1\r\n" + promHead))
+	f.Add([]byte("GET /probe? HTTP/1.1\r\nhost: h\r\naccept:\t x \r\n\r\n"))
+	f.Add([]byte("GET /probe??a HTTP/1.1\r\nHost: [::1]:80\r\nUser-Agent:\r\n\r\n"))
+	f.Add([]byte("GET /probe HTTP/1.1\r\nHost: h\r\nAccept: a\r\n b\r\n\r\n"))
+	f.Add([]byte("GET /prefix/probe?x=%zz HTTP/1.1\r\nHost: h\r\n\r\n"))
+	paths := map[string]bool{"/probe": true, "/prefix/probe": true}
+	f.Fuzz(func(t *testing.T, head []byte) {
+		var h fastHead
+		if !bytes.HasSuffix(head, crlfcrlf) || !parseFastHead(head, paths, &h) {
+			return
+		}
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil {
+			t.Fatalf("the fast path took %q, net/http refuses it: %v", head, err)
+		}
+		hosts := req.Header.Values("Host")
+		if len(hosts) != 0 {
+			t.Fatalf("net/http's ReadRequest left Host in the header: %q", hosts)
+		}
+		if !httpguts.ValidHostHeader(req.Host) {
+			t.Fatalf("the fast path took the host %q, net/http's server refuses it", req.Host)
+		}
+		for k, vv := range req.Header {
+			if !httpguts.ValidHeaderFieldName(k) {
+				t.Fatalf("header name %q: net/http's server refuses it", k)
+			}
+			for _, v := range vv {
+				if !httpguts.ValidHeaderFieldValue(v) {
+					t.Fatalf("header value %q: net/http's server refuses it", v)
+				}
+			}
+		}
+		if req.Method != http.MethodGet || req.Proto != "HTTP/1.1" || req.ContentLength != 0 || req.Close ||
+			len(req.TransferEncoding) != 0 || req.Body != http.NoBody {
+			t.Fatalf("net/http's request for %q is not a plain GET: %s %s length %d close %v te %v", head, req.Method, req.Proto, req.ContentLength, req.Close, req.TransferEncoding)
+		}
+		got := fmt.Sprintf("%q %q %q %v %q %q", h.target, h.path, h.query, h.forceQuery, h.host, h.header)
+		want := fmt.Sprintf("%q %q %q %v %q %q", req.RequestURI, req.URL.Path, req.URL.RawQuery, req.URL.ForceQuery, req.Host, req.Header)
+		if got != want || req.URL.RawPath != "" || req.URL.Scheme != "" || req.URL.Host != "" || req.URL.Fragment != "" || req.URL.Opaque != "" {
+			t.Fatalf("for %q\nfast path: %s\nnet/http:  %s (URL %#v)", head, got, want, req.URL)
+		}
+	})
 }
