@@ -2,10 +2,12 @@ package webserver
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,7 +42,16 @@ type fastResponse struct {
 
 type fastChunkWriter struct{ r *fastResponse }
 
+var errWriteAfterHandler = errors.New("webserver: Write after the handler returned")
+
+// fastBodyPool recycles the 2048-byte buffers, as net/http does.
+var fastBodyPool sync.Pool
+
 func newFastBody(r *fastResponse) *bufio.Writer {
+	if bw, ok := fastBodyPool.Get().(*bufio.Writer); ok {
+		bw.Reset(fastChunkWriter{r})
+		return bw
+	}
 	return bufio.NewWriterSize(fastChunkWriter{r}, 2048)
 }
 
@@ -97,6 +108,9 @@ func (r *fastResponse) Write(p []byte) (int, error) {
 	if !bodyAllowedForStatus(r.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
+	if r.w == nil {
+		return 0, errWriteAfterHandler
+	}
 	r.written += int64(len(p))
 	if r.contentLength != -1 && r.written > r.contentLength {
 		return 0, http.ErrContentLength
@@ -131,6 +145,9 @@ func (r *fastResponse) finish() {
 		r.WriteHeader(http.StatusOK)
 	}
 	r.w.Flush()
+	r.w.Reset(nil)
+	fastBodyPool.Put(r.w)
+	r.w = nil
 	if !r.cwWroteHeader {
 		r.writeHeader(nil)
 	}
