@@ -55,7 +55,7 @@ func (c *fastConn) serve() {
 			if c.bw != nil {
 				c.bw.Flush() // as net/http's final flush
 			}
-			c.c.Close()
+			_ = c.c.Close()
 		}
 		if c.reading {
 			<-c.rd // the close above ended it; c.buf is ours again
@@ -84,7 +84,7 @@ func (c *fastConn) serve() {
 	}
 	start := time.Now()
 	if hdrTO > 0 {
-		c.c.SetReadDeadline(start.Add(hdrTO))
+		_ = c.c.SetReadDeadline(start.Add(hdrTO))
 	}
 
 	for {
@@ -115,24 +115,24 @@ func (c *fastConn) serve() {
 		// Wait for the next request (its first four bytes, as net/http)
 		// under the idle time-out; its header time-out starts then.
 		if d := idleTimeout(srv); d > 0 {
-			c.c.SetReadDeadline(time.Now().Add(d))
+			_ = c.c.SetReadDeadline(time.Now().Add(d))
 		} else {
-			c.c.SetReadDeadline(time.Time{})
+			_ = c.c.SetReadDeadline(time.Time{})
 		}
 		if len(c.buf) >= 4 {
 			// A pipelined request is there already: end the background
 			// read now, as net/http does.
 			c.aborting.Store(true)
-			c.c.SetReadDeadline(aLongTimeAgo)
+			_ = c.c.SetReadDeadline(aLongTimeAgo)
 		}
 		<-c.rd // the background read ends with data, an error or a deadline
 		c.reading = false
 		if c.aborting.Load() {
 			c.aborting.Store(false)
 			if d := idleTimeout(srv); d > 0 {
-				c.c.SetReadDeadline(time.Now().Add(d))
+				_ = c.c.SetReadDeadline(time.Now().Add(d))
 			} else {
-				c.c.SetReadDeadline(time.Time{})
+				_ = c.c.SetReadDeadline(time.Time{})
 			}
 		}
 		for len(c.buf) < 4 {
@@ -142,9 +142,9 @@ func (c *fastConn) serve() {
 		}
 		start = time.Now()
 		if hdrTO > 0 {
-			c.c.SetReadDeadline(start.Add(hdrTO))
+			_ = c.c.SetReadDeadline(start.Add(hdrTO))
 		} else {
-			c.c.SetReadDeadline(time.Time{})
+			_ = c.c.SetReadDeadline(time.Time{})
 		}
 	}
 }
@@ -220,8 +220,8 @@ func (c *fastConn) handOver(start time.Time, hdrTO time.Duration) bool {
 	if d := c.f.srv.ReadTimeout; d > 0 {
 		h.wholeDeadline = start.Add(d)
 	}
-	c.c.SetReadDeadline(time.Time{})
-	c.c.SetWriteDeadline(time.Time{})
+	_ = c.c.SetReadDeadline(time.Time{})
+	_ = c.c.SetWriteDeadline(time.Time{})
 	return c.l.handOver(h)
 }
 
@@ -242,9 +242,9 @@ func (c *fastConn) serveRequest(h *fastHead, start time.Time) bool {
 	}
 	// The request has no body: as net/http's background read, the read
 	// that follows has no deadline until the answer is written.
-	c.c.SetReadDeadline(time.Time{})
+	_ = c.c.SetReadDeadline(time.Time{})
 	if d := srv.WriteTimeout; d > 0 {
-		c.c.SetWriteDeadline(time.Now().Add(d))
+		_ = c.c.SetWriteDeadline(time.Now().Add(d))
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
@@ -272,7 +272,7 @@ func (c *fastConn) serveRequest(h *fastHead, start time.Time) bool {
 	c.f.handler.ServeHTTP(w, req)
 	cancel()
 	w.finish()
-	c.c.SetWriteDeadline(time.Time{})
+	_ = c.c.SetWriteDeadline(time.Time{})
 	return w.shouldReuse()
 }
 
@@ -339,7 +339,7 @@ func (h *handoffConn) SetDeadline(t time.Time) error {
 	if err := h.SetReadDeadline(t); err != nil {
 		return err
 	}
-	return h.Conn.SetWriteDeadline(t)
+	return h.SetWriteDeadline(t)
 }
 
 // requestRead is called when net/http has read the request's head and
@@ -359,7 +359,7 @@ func (h *handoffConn) requestRead() {
 		t = h.wholeDeadline
 	}
 	h.mu.Unlock()
-	h.Conn.SetReadDeadline(t)
+	_ = h.Conn.SetReadDeadline(t)
 }
 
 // CloseWrite lets net/http half-close the connection as it does a TCP one.

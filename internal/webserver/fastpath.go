@@ -115,7 +115,7 @@ func (f *FastPath) startClosing() {
 	f.closing = true
 	for c, idle := range f.conns {
 		if idle {
-			c.c.Close()
+			_ = c.c.Close()
 		}
 	}
 }

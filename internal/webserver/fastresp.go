@@ -77,9 +77,9 @@ func (r *fastResponse) WriteHeader(code int) {
 	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
 		bw := r.c.bw
 		writeStatusLine(bw, code, r.scratch[:])
-		r.handlerHeader.WriteSubset(bw, map[string]bool{"Content-Length": true, "Transfer-Encoding": true})
-		bw.WriteString("\r\n")
-		bw.Flush()
+		_ = r.handlerHeader.WriteSubset(bw, map[string]bool{"Content-Length": true, "Transfer-Encoding": true})
+		_, _ = bw.WriteString("\r\n")
+		_ = bw.Flush()
 		return
 	}
 	r.wroteHeader = true
@@ -144,7 +144,7 @@ func (r *fastResponse) finish() {
 	if !r.wroteHeader {
 		r.WriteHeader(http.StatusOK)
 	}
-	r.w.Flush()
+	_ = r.w.Flush()
 	r.w.Reset(nil)
 	fastBodyPool.Put(r.w)
 	r.w = nil
@@ -152,9 +152,9 @@ func (r *fastResponse) finish() {
 		r.writeHeader(nil)
 	}
 	if r.chunking {
-		r.c.bw.WriteString("0\r\n\r\n")
+		_, _ = r.c.bw.WriteString("0\r\n\r\n")
 	}
-	r.c.bw.Flush()
+	_ = r.c.bw.Flush()
 }
 
 func (r *fastResponse) shouldReuse() bool {
@@ -180,7 +180,7 @@ func (cw fastChunkWriter) Write(p []byte) (int, error) {
 			_, err = bw.WriteString("\r\n")
 		}
 		if err != nil {
-			r.c.c.Close()
+			_ = r.c.c.Close()
 			return 0, err
 		}
 	}
@@ -189,7 +189,7 @@ func (cw fastChunkWriter) Write(p []byte) (int, error) {
 		_, err = bw.WriteString("\r\n")
 	}
 	if err != nil {
-		r.c.c.Close()
+		_ = r.c.c.Close()
 	}
 	return n, err
 }
@@ -296,35 +296,35 @@ func (r *fastResponse) writeHeader(p []byte) {
 
 	bw := r.c.bw
 	writeStatusLine(bw, code, r.scratch[:])
-	r.cwHeader.WriteSubset(bw, exclude)
+	_ = r.cwHeader.WriteSubset(bw, exclude)
 	if set.date != nil {
-		bw.WriteString("Date: ")
-		bw.Write(set.date)
-		bw.WriteString("\r\n")
+		_, _ = bw.WriteString("Date: ")
+		_, _ = bw.Write(set.date)
+		_, _ = bw.WriteString("\r\n")
 	}
 	if set.contentLength != nil {
-		bw.WriteString("Content-Length: ")
-		bw.Write(set.contentLength)
-		bw.WriteString("\r\n")
+		_, _ = bw.WriteString("Content-Length: ")
+		_, _ = bw.Write(set.contentLength)
+		_, _ = bw.WriteString("\r\n")
 	}
 	for _, kv := range [...][2]string{{"Content-Type", set.contentType}, {"Connection", set.connection}, {"Transfer-Encoding", set.transferEncoding}} {
 		if kv[1] != "" {
-			bw.WriteString(kv[0])
-			bw.WriteString(": ")
-			bw.WriteString(kv[1])
-			bw.WriteString("\r\n")
+			_, _ = bw.WriteString(kv[0])
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(kv[1])
+			_, _ = bw.WriteString("\r\n")
 		}
 	}
-	bw.WriteString("\r\n")
+	_, _ = bw.WriteString("\r\n")
 }
 
 func writeStatusLine(bw *bufio.Writer, code int, scratch []byte) {
-	bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.WriteString("HTTP/1.1 ")
 	if text := http.StatusText(code); text != "" {
-		bw.Write(strconv.AppendInt(scratch[:0], int64(code), 10))
-		bw.WriteByte(' ')
-		bw.WriteString(text)
-		bw.WriteString("\r\n")
+		_, _ = bw.Write(strconv.AppendInt(scratch[:0], int64(code), 10))
+		_ = bw.WriteByte(' ')
+		_, _ = bw.WriteString(text)
+		_, _ = bw.WriteString("\r\n")
 	} else {
 		fmt.Fprintf(bw, "%03d status code %d\r\n", code, code)
 	}
