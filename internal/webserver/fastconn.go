@@ -32,9 +32,10 @@ type fastConn struct {
 	bw   *bufio.Writer // to c, as net/http's 4 KiB connection writer
 	werr error         // the first write error on c
 
-	rd       chan error  // the background read's end
-	reading  bool        // a background read is under way
-	aborting atomic.Bool // its time-out is ours, not the client's
+	rd        chan error  // the background read's end
+	reading   bool        // a background read is under way
+	pipelined int         // len(c.buf) when it started
+	aborting  atomic.Bool // its time-out is ours, not the client's
 }
 
 var fastBufPool = sync.Pool{New: func() any { b := make([]byte, 0, fastHeadMax); return &b }}
@@ -119,9 +120,10 @@ func (c *fastConn) serve() {
 		} else {
 			_ = c.c.SetReadDeadline(time.Time{})
 		}
-		if len(c.buf) >= 4 {
+		if c.pipelined >= 4 {
 			// A pipelined request is there already: end the background
-			// read now, as net/http does.
+			// read now, as net/http does. (c.buf is the background
+			// read's until it ends.)
 			c.aborting.Store(true)
 			_ = c.c.SetReadDeadline(aLongTimeAgo)
 		}
@@ -264,7 +266,7 @@ func (c *fastConn) serveRequest(h *fastHead, start time.Time) bool {
 	// As net/http's background read: a client that goes away (or a
 	// read time-out) ends the request's context; a pipelined request's
 	// bytes are kept for later.
-	c.reading = true
+	c.reading, c.pipelined = true, len(c.buf)
 	go c.backgroundRead()
 
 	w := &fastResponse{c: c, req: req, contentLength: -1}
