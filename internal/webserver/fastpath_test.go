@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -500,4 +501,51 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestFastPathLogs: what net/http logs about a handler's mistakes, the
+// fast path logs the same way.
+func TestFastPathLogs(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusTeapot) // superfluous
+		w.Header().Set("Content-Length", "x")
+	})
+	logs := map[bool]*lockedLog{false: {}, true: {}}
+	for _, fast := range []bool{false, true} {
+		srv := NewServer(h, Timeouts{}, nil)
+		srv.ErrorLog = log.New(logs[fast], "", 0)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast {
+			l = NewFastPath(srv, "/probe").Listener(l)
+		}
+		go func() { _ = srv.Serve(l) }()
+		exchange(t, l.Addr().String(), []string{"GET /probe HTTP/1.1\r\nHost: h\r\n\r\n"})
+		srv.Close()
+	}
+	// The line names the handler's file and line: the same function here.
+	if logs[false].String() != logs[true].String() || !strings.Contains(logs[true].String(), "superfluous response.WriteHeader call from github.com/vigie-monitoring/vigie/internal/webserver.TestFastPathLogs") {
+		t.Errorf("logs differ or lack the superfluous WriteHeader:\nnet/http:  %q\nfast path: %q", logs[false], logs[true])
+	}
+}
+
+// lockedLog is a log destination written by the servers' goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +70,8 @@ func (r *fastResponse) Header() http.Header {
 
 func (r *fastResponse) WriteHeader(code int) {
 	if r.wroteHeader {
-		r.c.f.logf("http: superfluous response.WriteHeader call")
+		caller := relevantCaller()
+		r.c.f.logf("http: superfluous response.WriteHeader call from %s (%s:%d)", caller.Function, path.Base(caller.File), caller.Line)
 		return
 	}
 	if code < 100 || code > 999 {
@@ -316,6 +319,24 @@ func (r *fastResponse) writeHeader(p []byte) {
 		}
 	}
 	_, _ = bw.WriteString("\r\n")
+}
+
+// relevantCaller is the first caller outside net/http and this writer, as
+// net/http names it in its log of a superfluous WriteHeader.
+func relevantCaller() runtime.Frame {
+	pc := make([]uintptr, 16)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(1, pc)])
+	var frame runtime.Frame
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "net/http.") && !strings.Contains(f.Function, "webserver.(*fastResponse)") && !strings.HasSuffix(f.Function, "webserver.relevantCaller") {
+			return f
+		}
+		frame = f
+		if !more {
+			return frame
+		}
+	}
 }
 
 func writeStatusLine(bw *bufio.Writer, code int, scratch []byte) {
