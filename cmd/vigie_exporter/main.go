@@ -157,7 +157,8 @@ func run(args []string) int {
 	}
 	reloader.Watch(ctx, autoReloadEvery)
 
-	if err := server.Serve(ctx, handler, crossOriginRefused, logger); err != nil {
+	// Prometheus's scrapes of /probe take the server's fast path.
+	if err := server.Serve(ctx, handler, crossOriginRefused, logger, prefix+"/probe"); err != nil {
 		logger.Error("Error starting HTTP server", "err", err)
 		return 1
 	}

@@ -189,7 +189,15 @@ type ScenarioReport struct {
 	Valid       bool         `json:"valid"`
 	Runs        []RunResult  `json:"runs"`
 	Comparisons []Comparison `json:"comparisons"`
-	Profiles    []string     `json:"profiles,omitempty"`
+	// Paired against the direct row, round by round (the two runs of a
+	// round are adjacent in time, so they share the machine's other load
+	// more than medians over the whole run do): vigie's throughput over
+	// the direct row's, and the direct row's CPU per request over vigie's
+	// CPU per probe with its harness's (what a CPU-bound machine turns into
+	// throughput). Absent without direct runs.
+	DirectByRound    []num    `json:"vigie_over_direct_by_round,omitempty"`
+	DirectCPUByRound []num    `json:"direct_cpu_over_vigie_by_round,omitempty"`
+	Profiles         []string `json:"profiles,omitempty"`
 }
 
 // ExporterInfo says what ran.
@@ -278,6 +286,53 @@ func (s *ScenarioReport) compare(goals []Goal) {
 		}
 		s.Comparisons = append(s.Comparisons, c)
 	}
+	s.pairDirect()
+}
+
+// pairDirect computes DirectByRound and DirectCPUByRound from the valid
+// vigie and direct runs of each round.
+func (s *ScenarioReport) pairDirect() {
+	s.DirectByRound, s.DirectCPUByRound = nil, nil
+	vigie, direct := map[int]RunResult{}, map[int]RunResult{}
+	var rounds []int
+	for _, r := range s.Runs {
+		switch r.Exporter {
+		case Vigie:
+			vigie[r.Round] = r
+			rounds = append(rounds, r.Round)
+		case Direct:
+			direct[r.Round] = r
+		}
+	}
+	for _, round := range rounds {
+		v, vok := vigie[round]
+		d, dok := direct[round]
+		if !vok || !dok || !v.Valid() || !d.Valid() {
+			continue
+		}
+		s.DirectByRound = append(s.DirectByRound, num(ratio(float64(d.ProbesPerSecond), float64(v.ProbesPerSecond))))
+		s.DirectCPUByRound = append(s.DirectCPUByRound, num(ratio(float64(v.CPUMsPer1000)+float64(v.HarnessCPUMsPer1000), float64(d.HarnessCPUMsPer1000))))
+	}
+}
+
+// pairedLine sums up DirectByRound and DirectCPUByRound.
+func (s *ScenarioReport) pairedLine() string {
+	if len(s.DirectByRound) == 0 {
+		return ""
+	}
+	list := func(v []num) (string, num) {
+		var parts []string
+		var f []float64
+		for _, x := range v {
+			parts = append(parts, times(x))
+			f = append(f, float64(x))
+		}
+		return strings.Join(parts, " "), num(median(f))
+	}
+	tp, tpMedian := list(s.DirectByRound)
+	cpu, cpuMedian := list(s.DirectCPUByRound)
+	return fmt.Sprintf("%s: vigie/direct paired by round (runs adjacent in time): throughput %s, median %s; direct's CPU per request / (vigie's + its harness's CPU per probe) %s, median %s",
+		s.Name, tp, times(tpMedian), cpu, times(cpuMedian))
 }
 
 // verdict judges a ratio against a goal.
@@ -438,6 +493,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if direct {
 			if h := s.harnessCPU(); h != "" {
 				fmt.Fprintf(&b, "\n%s: harness CPU (load generator and fixture, ms per 1000 probes or requests, medians): %s", s.Name, h)
+			}
+			if line := s.pairedLine(); line != "" {
+				fmt.Fprintf(&b, "\n%s", line)
 			}
 		}
 		for _, p := range s.Profiles {

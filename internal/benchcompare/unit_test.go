@@ -248,6 +248,14 @@ func TestCompare(t *testing.T) {
 		direct(2, 3200), run(Vigie, 2, 2200, 340, 31, 0), run(Blackbox, 2, 1200, 900, 44, 0),
 		run(Blackbox, 3, 1100, 850, 42, 0), run(Vigie, 3, 2400, 320, 50, 0), direct(3, 3100),
 	}}
+	for i := range s.Runs {
+		switch s.Runs[i].Exporter {
+		case Vigie:
+			s.Runs[i].HarnessCPUMsPer1000 = 200
+		case Direct:
+			s.Runs[i].HarnessCPUMsPer1000 = 260
+		}
+	}
 	s.compare(DefaultGoals())
 	if !s.Valid {
 		t.Fatal("scenario without failures is invalid")
@@ -277,6 +285,24 @@ func TestCompare(t *testing.T) {
 	if p99 := comparison(t, s, MeasureP99); p99.Goal != "" || p99.Verdict != "" || p99.Ratio != 1 || p99.Vigie != 50 ||
 		p99.Direct != 20 || p99.DirectRatio != 2.5 || p99.DirectVerdict != "" {
 		t.Errorf("p99 comparison = %+v, want ratio 1 without goal, 2.5 against direct", p99)
+	}
+
+	// Paired by round: vigie over direct in each round, and the direct
+	// row's CPU per request over vigie's with its harness's.
+	wantPaired := []num{2300.0 / 3000, 2200.0 / 3200, 2400.0 / 3100}
+	if len(s.DirectByRound) != 3 || len(s.DirectCPUByRound) != 3 {
+		t.Fatalf("paired figures %v, %v; want three rounds", s.DirectByRound, s.DirectCPUByRound)
+	}
+	for i, w := range wantPaired {
+		if math.Abs(float64(s.DirectByRound[i]-w)) > 1e-9 {
+			t.Errorf("round %d: vigie/direct %v, want %v", i+1, s.DirectByRound[i], w)
+		}
+	}
+	if c := s.DirectCPUByRound; math.Abs(float64(c[0])-260.0/500) > 1e-9 || math.Abs(float64(c[1])-260.0/540) > 1e-9 || math.Abs(float64(c[2])-260.0/520) > 1e-9 {
+		t.Errorf("direct CPU over vigie's by round = %v", c)
+	}
+	if line := s.pairedLine(); !strings.Contains(line, "throughput 0.77× 0.69× 0.77×, median 0.77×") || !strings.Contains(line, "median 0.50×") {
+		t.Errorf("paired line %q, want the median of %v", line, wantPaired)
 	}
 
 	rep := &Report{Scenarios: []ScenarioReport{s, {Name: "icmp", Skipped: "no ICMP"}}}

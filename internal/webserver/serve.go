@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -70,10 +72,30 @@ func NewCrossOriginRefused(namespace string, reg prometheus.Registerer) promethe
 // crossOriginRefused, which may be nil). Requests in flight then get
 // ShutdownTimeout to finish. It returns the error that stopped the server
 // before ctx ended, such as an address already in use.
-func (f *Flags) Serve(ctx context.Context, h http.Handler, crossOriginRefused prometheus.Counter, logger *slog.Logger) error {
+//
+// Requests for fastPaths take the FastPath when the listeners are plain
+// TCP ones (no --web.config.file, no systemd socket, no vsock address).
+func (f *Flags) Serve(ctx context.Context, h http.Handler, crossOriginRefused prometheus.Counter, logger *slog.Logger, fastPaths ...string) error {
 	srv := NewServer(h, *f.Timeouts, crossOriginRefused)
+	var fast *FastPath
+	listenAndServe := func() error { return web.ListenAndServe(srv, f.Web, logger) }
+	if len(fastPaths) > 0 && plainListeners(f.Web) {
+		fast = NewFastPath(srv, fastPaths...)
+		listenAndServe = func() error {
+			var listeners []net.Listener
+			for _, address := range *f.Web.WebListenAddresses {
+				l, err := net.Listen("tcp", address)
+				if err != nil {
+					return err
+				}
+				defer l.Close()
+				listeners = append(listeners, fast.Listener(l))
+			}
+			return web.ServeMultiple(listeners, srv, f.Web, logger)
+		}
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- web.ListenAndServe(srv, f.Web, logger) }()
+	go func() { errc <- listenAndServe() }()
 	select {
 	case err := <-errc:
 		return err
@@ -82,11 +104,36 @@ func (f *Flags) Serve(ctx context.Context, h http.Handler, crossOriginRefused pr
 	logger.Info("Shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err := srv.Shutdown(shutdownCtx)
+	if fast != nil {
+		err = errors.Join(err, fast.Shutdown(shutdownCtx))
+	}
+	if err != nil {
 		logger.Warn("Requests still in flight at shutdown were cut", "err", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// plainListeners reports whether the flags ask for plain TCP listeners
+// only, served by net/http as they are: no TLS, basic auth, headers or
+// rate limit from a web configuration file, no systemd socket, no vsock.
+func plainListeners(w *web.FlagConfig) bool {
+	if w.WebConfigFile != nil && *w.WebConfigFile != "" {
+		return false
+	}
+	if w.WebSystemdSocket != nil && *w.WebSystemdSocket {
+		return false
+	}
+	if w.WebListenAddresses == nil || len(*w.WebListenAddresses) == 0 {
+		return false
+	}
+	for _, a := range *w.WebListenAddresses {
+		if strings.HasPrefix(a, "vsock://") {
+			return false
+		}
+	}
+	return true
 }
