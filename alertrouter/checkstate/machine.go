@@ -1,6 +1,7 @@
 package checkstate
 
 import (
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,10 +15,9 @@ import (
 // it is flapping, and its flap-detection memory. Only the Machine changes
 // it; other stages read it.
 type Check struct {
-	Status
-	Flapping bool
-	hist     *flapHistory
-	pol      *rules.Policy
+	Status // with Flapping
+	hist   *flapHistory
+	pol    *rules.Policy
 }
 
 // Change is what one probe result did to a check.
@@ -66,7 +66,7 @@ func (c *Check) Policy() *rules.Policy { return c.pol }
 
 // Record fills the state fields of a saved check.
 func (c *Check) Record(rec *store.CheckRecord) {
-	rec.State, rec.Failures, rec.Successes = c.State.String(), c.Failures, c.Successes
+	rec.State, rec.Failures, rec.Successes = c.State.String(), int(c.Failures), int(c.Successes)
 	rec.Since, rec.FailingSince, rec.Reason = c.Since, c.FailingSince, c.Reason
 	rec.Changes, rec.Flapping, rec.FlappingSince = c.Changes(), c.Flapping, c.FlappingSince()
 }
@@ -130,15 +130,20 @@ func (m *Machine) Add(id string, pol *rules.Policy, now time.Time) *Check {
 func (m *Machine) Restore(id string, rec *store.CheckRecord, pol *rules.Policy) *Check {
 	state, _ := ParseState(rec.State)
 	c := &Check{
-		Status: Status{State: state, Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since,
-			FailingSince: rec.FailingSince, Reason: rec.Reason},
-		Flapping: rec.Flapping,
-		pol:      pol,
+		Status: Status{State: state, Flapping: rec.Flapping, Failures: clampCount(rec.Failures),
+			Successes: clampCount(rec.Successes), Since: rec.Since, FailingSince: rec.FailingSince, Reason: rec.Reason},
+		pol: pol,
 	}
 	if len(rec.Changes) > 0 || rec.Flapping {
 		c.hist = &flapHistory{changes: rec.Changes, since: rec.FlappingSince}
 	}
 	return m.add(id, c)
+}
+
+// clampCount reads a saved counter: a streak longer than an int32 (which
+// no interval reaches) stays at the largest.
+func clampCount(n int) int32 {
+	return int32(min(max(n, 0), math.MaxInt32))
 }
 
 func (m *Machine) add(id string, c *Check) *Check {

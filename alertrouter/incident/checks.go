@@ -239,7 +239,7 @@ func (s *Stage) catchUp(c *check, h *hold, now time.Time) {
 		// for how long instead.
 		probes := 0
 		if st.Failures > 0 && st.FailingSince.Equal(st.Since) {
-			probes = st.Failures
+			probes = int(st.Failures)
 		}
 		summary := fmt.Sprintf("%s (%s) is DOWN %s: %s", c.t.Target, c.t.Module, notify.SinceText(st.Since, now, probes), st.Reason)
 		n := s.checkNotification(c, notify.KindDown, notify.StatusFiring, r.Receiver, st.Since, now, "down", summary)

@@ -408,7 +408,7 @@ func (s *Scheduler) nextRun(sl *slot, pending bool, now time.Time) time.Time {
 			base = next
 		}
 	}
-	next := NextSlot(base, s.cfg.Interval, sl.t.Hash)
+	next := NextSlot(base, s.cfg.Interval, targets.Hash(sl.t.Target, sl.t.Module))
 	if pending {
 		if retry := now.Add(s.cfg.RetryInterval); retry.Before(next) {
 			next = retry

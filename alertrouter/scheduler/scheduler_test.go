@@ -81,7 +81,7 @@ func TestSchedulerAlone(t *testing.T) {
 		s.Add(ts[len(ts)-1], false, t0)
 	}
 	for _, tg := range ts {
-		if next := s.Next(tg.ID); !next.Equal(NextSlot(t0, time.Minute, tg.Hash)) {
+		if next := s.Next(tg.ID); !next.Equal(NextSlot(t0, time.Minute, targets.Hash(tg.Target, tg.Module))) {
 			t.Errorf("%s first run at %s, want its slot", tg.ID, next)
 		}
 	}
@@ -170,7 +170,7 @@ func TestSchedulerAutoConcurrency(t *testing.T) {
 		t.Fatalf("limit %d with %d checks probed every minute, timeout 1m; want %d", s.Limit(), n, n)
 	}
 	// Another router owns half of them: the bound follows.
-	owned := func(id string) bool { return s.slots[id].t.Hash%2 == 0 }
+	owned := func(id string) bool { return targets.Hash(s.slots[id].t.Target, s.slots[id].t.Module)%2 == 0 }
 	s.SetOwner(owned, func(string) bool { return false }, t0)
 	half := 0
 	for _, sl := range s.slots {
