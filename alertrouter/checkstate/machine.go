@@ -238,6 +238,10 @@ func (m *Machine) Counts() (byState [3]int, flapping int) {
 	return m.counts, m.flapping
 }
 
+// smallDirty is the most changed checks whose table TakeDirty keeps for
+// the next ones.
+const smallDirty = 1024
+
 // TakeDirty returns the checks whose saved state changed since the last
 // call.
 func (m *Machine) TakeDirty() []string {
@@ -248,6 +252,13 @@ func (m *Machine) TakeDirty() []string {
 	for id := range m.dirty {
 		out = append(out, id)
 	}
-	clear(m.dirty)
+	if len(out) > smallDirty {
+		// A new map: clear keeps the table, and the first results of
+		// 10^5 new checks (or an outage that takes them all down) would
+		// leave one sized for all of them for good: 40 bytes a check.
+		m.dirty = map[string]bool{}
+	} else {
+		clear(m.dirty)
+	}
 	return out
 }

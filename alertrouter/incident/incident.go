@@ -138,8 +138,18 @@ func (s *Stage) silences(labels map[string]string, now time.Time) []string {
 // alerts, and whether the exporter's incident did.
 func (s *Stage) TakeDirty() (checks, alerts []string, exporter bool) {
 	checks, alerts, exporter = keys(s.dirtyChecks), keys(s.dirtyAlerts), s.exporterDirty
-	clear(s.dirtyChecks)
-	clear(s.dirtyAlerts)
+	// New maps after many (clear keeps the table): an outage that
+	// announces 10^5 checks at once would leave one that size for good.
+	if len(checks) > 1024 {
+		s.dirtyChecks = map[string]bool{}
+	} else {
+		clear(s.dirtyChecks)
+	}
+	if len(alerts) > 1024 {
+		s.dirtyAlerts = map[string]bool{}
+	} else {
+		clear(s.dirtyAlerts)
+	}
 	s.exporterDirty = false
 	return checks, alerts, exporter
 }

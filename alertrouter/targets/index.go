@@ -81,8 +81,12 @@ func (x *Index) Len() int { return len(x.ids) }
 // Slot returns the element of s for number i, growing s as needed: for
 // the stages' slices, which grow with the numbers given.
 func Slot[T any](s *[]T, i int32) *T {
-	if int(i) >= len(*s) {
-		*s = append(*s, make([]T, int(i)+1-len(*s))...)
+	if n := int(i) + 1; n > len(*s) {
+		if n <= cap(*s) {
+			*s = (*s)[:n] // beyond len, elements were never set
+		} else {
+			*s = append(*s, make([]T, n-len(*s))...)
+		}
 	}
 	return &(*s)[i]
 }
