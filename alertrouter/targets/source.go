@@ -109,14 +109,14 @@ func (s *Source) Get(id string) (*Target, bool) {
 	return t, t != nil
 }
 
-// getBytes is Get of an id being built.
-func (s *Source) getBytes(id []byte) (*Target, bool) {
+// getBytes is Get of an id being built, with its number.
+func (s *Source) getBytes(id []byte) (*Target, int32, bool) {
 	i, ok := s.index.lookupBytes(id)
 	if !ok {
-		return nil, false
+		return nil, 0, false
 	}
 	t := At(s.known, i)
-	return t, t != nil
+	return t, i, t != nil
 }
 
 // put makes t a known check, or replaces the known check of its id.
@@ -192,8 +192,7 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 				continue
 			}
 			key = append(append(append(key[:0], module...), ' '), target...) // ID
-			if t, ok := s.getBytes(key); ok {
-				i, _ := s.index.Lookup(t.ID)
+			if t, i, ok := s.getBytes(key); ok {
 				if int(i) >= len(seen) || seen[i] {
 					// The first group naming a check wins (beyond seen:
 					// a number given in this list).
