@@ -31,7 +31,7 @@ func TestNoteChange(t *testing.T) {
 // and a whole quiet window settles it.
 func TestMachineFlapping(t *testing.T) {
 	pol := &rules.Policy{Failures: 1, Successes: 1, Flap: &config.FlapDetection{Changes: 4, Window: config.Duration(30 * time.Minute)}}
-	m := NewMachine(nil, nil)
+	m := NewMachine(nil, nil, nil)
 	m.Add("c", pol, t0)
 	now := t0
 	step := func(ok bool) Change {

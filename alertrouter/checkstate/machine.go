@@ -1,12 +1,14 @@
 package checkstate
 
 import (
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/rules"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
@@ -14,10 +16,9 @@ import (
 // it is flapping, and its flap-detection memory. Only the Machine changes
 // it; other stages read it.
 type Check struct {
-	Status
-	Flapping bool
-	hist     *flapHistory
-	pol      *rules.Policy
+	Status // with Flapping
+	hist   *flapHistory
+	pol    *rules.Policy
 }
 
 // Change is what one probe result did to a check.
@@ -66,7 +67,7 @@ func (c *Check) Policy() *rules.Policy { return c.pol }
 
 // Record fills the state fields of a saved check.
 func (c *Check) Record(rec *store.CheckRecord) {
-	rec.State, rec.Failures, rec.Successes = c.State.String(), c.Failures, c.Successes
+	rec.State, rec.Failures, rec.Successes = c.State.String(), int(c.Failures), int(c.Successes)
 	rec.Since, rec.FailingSince, rec.Reason = c.Since, c.FailingSince, c.Reason
 	rec.Changes, rec.Flapping, rec.FlappingSince = c.Changes(), c.Flapping, c.FlappingSince()
 }
@@ -99,7 +100,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Machine keeps the state of every check, and counts them by state.
 type Machine struct {
-	checks   map[string]*Check
+	// checks are by the checks' numbers in index (a map of 10^5 ids cost
+	// about 40 bytes a check).
+	index    *targets.Index
+	checks   []*Check
+	n        int
 	counts   [3]int
 	flapping int
 	metrics  *Metrics
@@ -108,8 +113,12 @@ type Machine struct {
 }
 
 // NewMachine returns a machine without checks; metrics and marks may be
-// nil.
-func NewMachine(metrics *Metrics, marks *view.Marks) *Machine {
+// nil. Its checks hold their number in index, shared with the other
+// stages (nil: an index of its own).
+func NewMachine(metrics *Metrics, marks *view.Marks, index *targets.Index) *Machine {
+	if index == nil {
+		index = targets.NewIndex()
+	}
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
@@ -117,7 +126,7 @@ func NewMachine(metrics *Metrics, marks *view.Marks) *Machine {
 		marks = &view.Marks{}
 	}
 	marks.Counts = true
-	return &Machine{checks: map[string]*Check{}, metrics: metrics, dirty: map[string]bool{}, marks: marks}
+	return &Machine{index: index, metrics: metrics, dirty: map[string]bool{}, marks: marks}
 }
 
 // Add starts a new check: UNKNOWN since now.
@@ -130,10 +139,9 @@ func (m *Machine) Add(id string, pol *rules.Policy, now time.Time) *Check {
 func (m *Machine) Restore(id string, rec *store.CheckRecord, pol *rules.Policy) *Check {
 	state, _ := ParseState(rec.State)
 	c := &Check{
-		Status: Status{State: state, Failures: rec.Failures, Successes: rec.Successes, Since: rec.Since,
-			FailingSince: rec.FailingSince, Reason: rec.Reason},
-		Flapping: rec.Flapping,
-		pol:      pol,
+		Status: Status{State: state, Flapping: rec.Flapping, Failures: clampCount(rec.Failures),
+			Successes: clampCount(rec.Successes), Since: rec.Since, FailingSince: rec.FailingSince, Reason: rec.Reason},
+		pol: pol,
 	}
 	if len(rec.Changes) > 0 || rec.Flapping {
 		c.hist = &flapHistory{changes: rec.Changes, since: rec.FlappingSince}
@@ -141,20 +149,44 @@ func (m *Machine) Restore(id string, rec *store.CheckRecord, pol *rules.Policy) 
 	return m.add(id, c)
 }
 
+// clampCount reads a saved counter: a streak longer than an int32 (which
+// no interval reaches) stays at the largest.
+func clampCount(n int) int32 {
+	return int32(min(max(n, 0), math.MaxInt32))
+}
+
 func (m *Machine) add(id string, c *Check) *Check {
-	if old := m.checks[id]; old != nil {
-		m.count(old.State, old.Flapping, -1)
+	if i, ok := m.index.Lookup(id); ok {
+		if old := targets.Slot(&m.checks, i); *old != nil {
+			m.count((*old).State, (*old).Flapping, -1)
+			*old = c
+			m.count(c.State, c.Flapping, 1)
+			return c
+		}
 	}
-	m.checks[id] = c
+	*targets.Slot(&m.checks, m.index.Acquire(id)) = c
+	m.n++
 	m.count(c.State, c.Flapping, 1)
 	return c
 }
 
+// get returns a check, or nil.
+func (m *Machine) get(id string) *Check {
+	if i, ok := m.index.Lookup(id); ok {
+		return targets.At(m.checks, i)
+	}
+	return nil
+}
+
 // Remove forgets a check.
 func (m *Machine) Remove(id string) {
-	if c := m.checks[id]; c != nil {
-		m.count(c.State, c.Flapping, -1)
-		delete(m.checks, id)
+	if i, ok := m.index.Lookup(id); ok {
+		if c := targets.At(m.checks, i); c != nil {
+			m.count(c.State, c.Flapping, -1)
+			m.checks[i] = nil
+			m.n--
+			m.index.Release(id)
+		}
 	}
 	delete(m.dirty, id)
 }
@@ -171,21 +203,21 @@ func (m *Machine) count(state State, flapping bool, n int) {
 
 // SetPolicy changes the thresholds of a check (a reload, new labels).
 func (m *Machine) SetPolicy(id string, pol *rules.Policy) {
-	if c := m.checks[id]; c != nil {
+	if c := m.get(id); c != nil {
 		c.pol = pol
 	}
 }
 
 // Get returns a check's state, or nil. The caller must not change it.
-func (m *Machine) Get(id string) *Check { return m.checks[id] }
+func (m *Machine) Get(id string) *Check { return m.get(id) }
 
 // Len is the number of checks.
-func (m *Machine) Len() int { return len(m.checks) }
+func (m *Machine) Len() int { return m.n }
 
 // Observe feeds one probe result to a check and returns its state (nil
 // for an unknown check).
 func (m *Machine) Observe(id string, success bool, reason string, now time.Time) (ch Change, c *Check) {
-	c = m.checks[id]
+	c = m.get(id)
 	if c == nil {
 		return Change{}, nil
 	}
@@ -206,6 +238,10 @@ func (m *Machine) Counts() (byState [3]int, flapping int) {
 	return m.counts, m.flapping
 }
 
+// smallDirty is the most changed checks whose table TakeDirty keeps for
+// the next ones.
+const smallDirty = 1024
+
 // TakeDirty returns the checks whose saved state changed since the last
 // call.
 func (m *Machine) TakeDirty() []string {
@@ -216,6 +252,13 @@ func (m *Machine) TakeDirty() []string {
 	for id := range m.dirty {
 		out = append(out, id)
 	}
-	clear(m.dirty)
+	if len(out) > smallDirty {
+		// A new map: clear keeps the table, and the first results of
+		// 10^5 new checks (or an outage that takes them all down) would
+		// leave one sized for all of them for good: 40 bytes a check.
+		m.dirty = map[string]bool{}
+	} else {
+		clear(m.dirty)
+	}
 	return out
 }

@@ -53,10 +53,17 @@ const (
 
 // Status is the state machine of one check: its state and the consecutive
 // results that count towards leaving it.
+//
+// Its fields are ordered, and the counters int32, so that a Check is 96
+// bytes (there is one per check, 10^5 on a large router): Flapping fills
+// the padding after State.
 type Status struct {
-	State     State
-	Failures  int // consecutive failures (towards DOWN)
-	Successes int // consecutive successes while DOWN (towards UP)
+	State State
+	// Flapping: the check's confirmed changes came too often; it is
+	// flapping until it settles (flap.go). Only the Machine changes it.
+	Flapping  bool
+	Failures  int32 // consecutive failures (towards DOWN)
+	Successes int32 // consecutive successes while DOWN (towards UP)
 	// Since is when the current state began. A DOWN began with the first
 	// failed probe of the streak that confirmed it, not when the streak
 	// reached `failures`: that is when the target went down, and what a
@@ -82,7 +89,7 @@ func (s *Status) Observe(success bool, reason string, now time.Time, failures, s
 			return BecameUp
 		case Down:
 			s.Successes++
-			if s.Successes >= successes {
+			if int(s.Successes) >= successes {
 				s.State, s.Since, s.Successes = Up, now, 0
 				return CameBackUp
 			}
@@ -97,7 +104,7 @@ func (s *Status) Observe(success bool, reason string, now time.Time, failures, s
 	}
 	s.Failures++
 	s.Reason = reason
-	if s.State != Down && s.Failures >= failures {
+	if s.State != Down && int(s.Failures) >= failures {
 		s.State, s.Since = Down, s.FailingSince
 		return WentDown
 	}

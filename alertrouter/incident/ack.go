@@ -30,7 +30,7 @@ type Ack struct {
 func (s *Stage) Acknowledge(fingerprint string, incident time.Time, by string, ack bool, now time.Time) Ack {
 	var c *check
 	for _, cand := range s.checks {
-		if cand.t.Fingerprint() == fingerprint {
+		if cand != nil && cand.t.Fingerprint() == fingerprint {
 			c = cand
 			break
 		}

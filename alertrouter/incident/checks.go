@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -94,14 +95,26 @@ func (c *check) dropRare() {
 // CatchUp once every new check is added (parents first need to be known).
 func (s *Stage) AddCheck(t *targets.Target, st *checkstate.Check, pol *rules.Policy, notified map[string]store.Notified) {
 	c := &check{t: t, st: st, pol: pol, notified: notified}
-	s.checks[t.ID] = c
+	i, ok := s.index.Lookup(t.ID)
+	if !ok || s.check(t.ID) == nil {
+		i = s.index.Acquire(t.ID)
+	}
+	*targets.Slot(&s.checks, i) = c
 	s.track(c)
+}
+
+// check returns a check, or nil.
+func (s *Stage) check(id string) *check {
+	if i, ok := s.index.Lookup(id); ok {
+		return targets.At(s.checks, i)
+	}
+	return nil
 }
 
 // Relabel gives a check its new labels and policy (the rules may send it
 // elsewhere now: CatchUp).
 func (s *Stage) Relabel(t *targets.Target, pol *rules.Policy) {
-	if c := s.checks[t.ID]; c != nil {
+	if c := s.check(t.ID); c != nil {
 		c.t, c.pol = t, pol
 		if c.problem {
 			s.problemChanged()
@@ -111,7 +124,7 @@ func (s *Stage) Relabel(t *targets.Target, pol *rules.Policy) {
 
 // SetPolicy gives a check the policy of a reloaded configuration.
 func (s *Stage) SetPolicy(id string, pol *rules.Policy) {
-	if c := s.checks[id]; c != nil {
+	if c := s.check(id); c != nil {
 		c.pol = pol
 	}
 }
@@ -119,14 +132,14 @@ func (s *Stage) SetPolicy(id string, pol *rules.Policy) {
 // Announced reports whether some receiver was told of the check's
 // current incident.
 func (s *Stage) Announced(id string) bool {
-	c := s.checks[id]
+	c := s.check(id)
 	return c != nil && len(c.notified) > 0
 }
 
 // Notified returns who was told of the check's current incident (nil for
 // an unknown check). The caller must not change it.
 func (s *Stage) Notified(id string) map[string]store.Notified {
-	if c := s.checks[id]; c != nil {
+	if c := s.check(id); c != nil {
 		return c.notified
 	}
 	return nil
@@ -136,7 +149,7 @@ func (s *Stage) Notified(id string) map[string]store.Notified {
 // announced DOWN (or FLAPPING) is resolved ("removed from discovery")
 // rather than left DOWN forever.
 func (s *Stage) RemoveCheck(id string, now time.Time) {
-	c := s.checks[id]
+	c := s.check(id)
 	if c == nil {
 		return
 	}
@@ -150,14 +163,16 @@ func (s *Stage) RemoveCheck(id string, now time.Time) {
 	}
 	c.removed = true
 	s.track(c)
-	delete(s.checks, id)
+	i, _ := s.index.Lookup(id)
+	s.checks[i] = nil
+	s.index.Release(id)
 }
 
 // Observe acts on what one probe result did to a check (the machine's
 // Change): the DOWN, UP, FLAPPING and STABLE messages it calls for, and
 // the reminders that are due.
 func (s *Stage) Observe(id string, ch checkstate.Change, now time.Time) {
-	c := s.checks[id]
+	c := s.check(id)
 	if c == nil {
 		return
 	}
@@ -199,15 +214,22 @@ func (s *Stage) Observe(id string, ch checkstate.Change, now time.Time) {
 // CatchUp announces a DOWN check to the receivers that may hear of it now
 // and have not (see catchUp).
 func (s *Stage) CatchUp(id string, now time.Time) {
-	if c := s.checks[id]; c != nil {
+	if c := s.check(id); c != nil {
 		s.catchUp(c, nil, now)
 	}
 }
 
 // CatchUpAll is CatchUp for every check, in order (after a reload).
 func (s *Stage) CatchUpAll(now time.Time) {
-	for _, id := range sortedKeys(s.checks) {
-		s.catchUp(s.checks[id], nil, now)
+	all := make([]*check, 0, len(s.checks))
+	for _, c := range s.checks {
+		if c != nil {
+			all = append(all, c)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].t.ID < all[j].t.ID })
+	for _, c := range all {
+		s.catchUp(c, nil, now)
 	}
 }
 
@@ -239,7 +261,7 @@ func (s *Stage) catchUp(c *check, h *hold, now time.Time) {
 		// for how long instead.
 		probes := 0
 		if st.Failures > 0 && st.FailingSince.Equal(st.Since) {
-			probes = st.Failures
+			probes = int(st.Failures)
 		}
 		summary := fmt.Sprintf("%s (%s) is DOWN %s: %s", c.t.Target, c.t.Module, notify.SinceText(st.Since, now, probes), st.Reason)
 		n := s.checkNotification(c, notify.KindDown, notify.StatusFiring, r.Receiver, st.Since, now, "down", summary)
@@ -382,7 +404,7 @@ func (s *Stage) checkNotification(c *check, kind notify.Kind, status, receiver s
 // start, who was told and when, hence the reminders' schedule). Nothing
 // is announced: that member did.
 func (s *Stage) Replace(id string, st *checkstate.Check, notified map[string]store.Notified, now time.Time) {
-	c := s.checks[id]
+	c := s.check(id)
 	if c == nil {
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/rules"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 	"github.com/vigie-monitoring/vigie/alertrouter/view"
 )
 
@@ -55,6 +56,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Marks receive what changed in the problems and alerts views.
 	Marks *view.Marks
+	// Index holds the checks' numbers, shared with the other stages
+	// (nil: an index of the stage's own).
+	Index *targets.Index
 }
 
 // Stage keeps the incidents of checks, alerts and the exporter.
@@ -66,7 +70,10 @@ type Stage struct {
 	out         Emitter
 	logger      *slog.Logger
 
-	checks   map[string]*check
+	// checks are by the checks' numbers in index (a map of 10^5 ids cost
+	// about 40 bytes a check).
+	index    *targets.Index
+	checks   []*check
 	problems map[string]*check // DOWN or flapping: shown in views
 	troubled map[string]*check // DOWN or failing: possible parents
 	alerts   map[string]*alert
@@ -89,9 +96,12 @@ func New(o Options) *Stage {
 		o.Marks = &view.Marks{}
 	}
 	o.Marks.Problems, o.Marks.Alerts = true, true
+	if o.Index == nil {
+		o.Index = targets.NewIndex()
+	}
 	return &Stage{
 		cfg: o.Config, rules: rules.NewSet(o.Config), externalURL: o.ExternalURL, muter: o.Muter, out: o.Out, logger: o.Logger,
-		checks:      map[string]*check{},
+		index:       o.Index,
 		problems:    map[string]*check{},
 		troubled:    map[string]*check{},
 		alerts:      map[string]*alert{},
@@ -128,8 +138,18 @@ func (s *Stage) silences(labels map[string]string, now time.Time) []string {
 // alerts, and whether the exporter's incident did.
 func (s *Stage) TakeDirty() (checks, alerts []string, exporter bool) {
 	checks, alerts, exporter = keys(s.dirtyChecks), keys(s.dirtyAlerts), s.exporterDirty
-	clear(s.dirtyChecks)
-	clear(s.dirtyAlerts)
+	// New maps after many (clear keeps the table): an outage that
+	// announces 10^5 checks at once would leave one that size for good.
+	if len(checks) > 1024 {
+		s.dirtyChecks = map[string]bool{}
+	} else {
+		clear(s.dirtyChecks)
+	}
+	if len(alerts) > 1024 {
+		s.dirtyAlerts = map[string]bool{}
+	} else {
+		clear(s.dirtyAlerts)
+	}
 	s.exporterDirty = false
 	return checks, alerts, exporter
 }

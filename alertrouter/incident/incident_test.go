@@ -57,7 +57,7 @@ receivers:
 	}
 	out := &recorder{}
 	s := New(Options{Config: cfg, Muter: silenced{}, Out: out})
-	m := checkstate.NewMachine(nil, nil)
+	m := checkstate.NewMachine(nil, nil, nil)
 	for _, name := range []string{"a", "b"} {
 		tg := targets.New(name, "tcp_connect", nil)
 		pol := s.Policy(tg.MatchLabels())

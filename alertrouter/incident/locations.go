@@ -22,7 +22,7 @@ const AnnotationLocationsFailing = "locations_failing"
 // SetLocations records a check's last round from each location; its next
 // notifications carry it. Call it before Observe.
 func (s *Stage) SetLocations(id string, locs []notify.LocationResult) {
-	if c := s.checks[id]; c != nil {
+	if c := s.check(id); c != nil {
 		c.setLocations(locs)
 	}
 }

@@ -51,7 +51,7 @@ func (s *Stage) checkOfKey(key string) *check {
 	if j < 0 {
 		return nil
 	}
-	return s.checks[rest[:j]]
+	return s.check(rest[:j])
 }
 
 // RefreshMutes re-evaluates what mutes the problems and alerts (silences

@@ -217,19 +217,24 @@ func (o *Options) defaults() error {
 // wire builds the stages: incident → grouping → the turn's outbox.
 func (p *Pipeline) wire() {
 	cfg, m, log := p.cfg, p.metrics, p.logger
+	// The stages that keep per-check state keep it by the checks'
+	// numbers in one index: a map of 10^5 ids each cost about 40 bytes a
+	// check.
+	index := targets.NewIndex()
 	p.batcher = grouping.New(p.writes.emit, log, m.grouped, &p.marks)
 	p.incident = incident.New(incident.Options{
 		Config: cfg, ExternalURL: p.externalURL(cfg), Muter: p.o.Muter, Out: p.batcher, Logger: log, Marks: &p.marks,
+		Index: index,
 	})
-	p.machine = checkstate.NewMachine(m.machine, &p.marks)
+	p.machine = checkstate.NewMachine(m.machine, &p.marks, index)
 	p.health = health.New(healthConfig(cfg), p.incident, log, m.exporterUp, &p.marks)
 	p.locHealth = locations.NewHealth(cfg, p.incident, log, m.locations, &p.marks)
 	p.rounds = locations.NewRounds()
 	p.ingest = alerts.New(alerts.Options{
 		Out: p.incident, Max: p.o.MaxAlerts, ResolveTimeout: cfg.Global.ResolveTimeout.Std(), Logger: log, Metrics: m.alerts,
 	})
-	p.source = targets.NewSource(cfg.SDRemovalGuard(), log, m.targets)
-	p.sched = scheduler.New(schedulerConfig(cfg), p.client, log, m.scheduler)
+	p.source = targets.NewSource(cfg.SDRemovalGuard(), log, m.targets, index)
+	p.sched = scheduler.New(schedulerConfig(cfg), p.client, log, m.scheduler, index)
 	p.fetcher = targets.NewFetcher(p.client, cfg.SDRefreshInterval(), p.clock)
 }
 

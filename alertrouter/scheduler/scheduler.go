@@ -126,7 +126,10 @@ type Scheduler struct {
 	logger  *slog.Logger
 	metrics *Metrics
 
-	slots map[string]*slot
+	// slots are by the checks' numbers in index (a map of 10^5 ids cost
+	// about 40 bytes a check).
+	index *targets.Index
+	slots []*slot
 	owned int // slots probed by this router
 	// limit is the bound on jobs in flight, cached for Limit: the
 	// explicit one or AutoConcurrency of the owned checks.
@@ -154,7 +157,12 @@ type Scheduler struct {
 }
 
 // New returns a scheduler without checks; logger and metrics may be nil.
-func New(cfg Config, p exporter.Prober, logger *slog.Logger, metrics *Metrics) *Scheduler {
+// Its checks hold their number in index, shared with the other stages
+// (nil: an index of its own).
+func New(cfg Config, p exporter.Prober, logger *slog.Logger, metrics *Metrics, index *targets.Index) *Scheduler {
+	if index == nil {
+		index = targets.NewIndex()
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -163,7 +171,7 @@ func New(cfg Config, p exporter.Prober, logger *slog.Logger, metrics *Metrics) *
 	}
 	s := &Scheduler{
 		cfg: cfg, prober: p, logger: logger, metrics: metrics,
-		slots:   map[string]*slot{},
+		index:   index,
 		lastErr: map[*slot]string{},
 		jobs:    make(chan job, cfg.poolSize()),
 		results: make(chan Done, cfg.poolSize()),
@@ -190,9 +198,10 @@ func (s *Scheduler) Results() <-chan Done { return s.results }
 
 // Add schedules a new check; pending says its state is being confirmed.
 func (s *Scheduler) Add(t *targets.Target, pending bool, now time.Time) {
+	s.Remove(t.ID) // a check added again replaces its slot
 	sl := &slot{t: t, index: -1, next: noTime}
 	sl.owned = s.owner == nil || s.owner(t.ID)
-	s.slots[t.ID] = sl
+	*targets.Slot(&s.slots, s.index.Acquire(t.ID)) = sl
 	if sl.owned {
 		s.owned++
 		s.schedule(sl, s.nextRun(sl, pending, now))
@@ -203,7 +212,11 @@ func (s *Scheduler) Add(t *targets.Target, pending bool, now time.Time) {
 // Remove stops probing a check; a probe in flight is ignored when it
 // ends.
 func (s *Scheduler) Remove(id string) {
-	sl := s.slots[id]
+	i, ok := s.index.Lookup(id)
+	if !ok {
+		return
+	}
+	sl := targets.At(s.slots, i)
 	if sl == nil {
 		return
 	}
@@ -211,7 +224,8 @@ func (s *Scheduler) Remove(id string) {
 	if sl.index >= 0 {
 		heap.Remove(&s.queue, int(sl.index))
 	}
-	delete(s.slots, id)
+	s.slots[i] = nil
+	s.index.Release(id)
 	delete(s.lastErr, sl)
 	if sl.owned {
 		s.owned--
@@ -236,7 +250,7 @@ func (s *Scheduler) Reconfigure(cfg Config, p exporter.Prober, pending func(id s
 		return
 	}
 	for _, sl := range s.slots {
-		if sl.owned && !sl.inFlight {
+		if sl != nil && sl.owned && !sl.inFlight {
 			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
 		}
 	}
@@ -249,6 +263,9 @@ func (s *Scheduler) Reconfigure(cfg Config, p exporter.Prober, pending func(id s
 func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string) bool, now time.Time) {
 	s.owner = owned
 	for _, sl := range s.slots {
+		if sl == nil {
+			continue
+		}
 		o := owned == nil || owned(sl.t.ID)
 		if o == sl.owned {
 			continue
@@ -312,7 +329,7 @@ func (s *Scheduler) work(ctx context.Context, jobs chan job) {
 func (s *Scheduler) Finish(d *Done) bool {
 	sl := d.slot
 	if sl == nil {
-		sl = s.slots[d.ID]
+		sl = s.slot(d.ID)
 		d.slot = sl
 	}
 	if d.pool != nil && d.pool == s.jobs {
@@ -376,10 +393,18 @@ func (s *Scheduler) Busy() int { return int(s.busy.Load()) }
 
 // Next is when a check is probed next (zero: unknown check).
 func (s *Scheduler) Next(id string) time.Time {
-	if sl := s.slots[id]; sl != nil && sl.next != noTime {
+	if sl := s.slot(id); sl != nil && sl.next != noTime {
 		return s.at(sl.next)
 	}
 	return time.Time{}
+}
+
+// slot returns a check's slot, or nil.
+func (s *Scheduler) slot(id string) *slot {
+	if i, ok := s.index.Lookup(id); ok {
+		return targets.At(s.slots, i)
+	}
+	return nil
 }
 
 // Stop waits for the probes in flight (their ctx was cancelled; their
@@ -408,7 +433,7 @@ func (s *Scheduler) nextRun(sl *slot, pending bool, now time.Time) time.Time {
 			base = next
 		}
 	}
-	next := NextSlot(base, s.cfg.Interval, sl.t.Hash)
+	next := NextSlot(base, s.cfg.Interval, targets.Hash(sl.t.Target, sl.t.Module))
 	if pending {
 		if retry := now.Add(s.cfg.RetryInterval); retry.Before(next) {
 			next = retry

@@ -72,7 +72,7 @@ func (p *gatedProber) count() int {
 // pending, and not at all when another router owns them.
 func TestSchedulerAlone(t *testing.T) {
 	p := &gatedProber{release: make(chan struct{})}
-	s := New(Config{Interval: time.Minute, RetryInterval: 15 * time.Second, MaxConcurrency: 2}, p, nil, nil)
+	s := New(Config{Interval: time.Minute, RetryInterval: 15 * time.Second, MaxConcurrency: 2}, p, nil, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var ts []*targets.Target
@@ -81,7 +81,7 @@ func TestSchedulerAlone(t *testing.T) {
 		s.Add(ts[len(ts)-1], false, t0)
 	}
 	for _, tg := range ts {
-		if next := s.Next(tg.ID); !next.Equal(NextSlot(t0, time.Minute, tg.Hash)) {
+		if next := s.Next(tg.ID); !next.Equal(NextSlot(t0, time.Minute, targets.Hash(tg.Target, tg.Module))) {
 			t.Errorf("%s first run at %s, want its slot", tg.ID, next)
 		}
 	}
@@ -159,7 +159,7 @@ func TestAutoConcurrency(t *testing.T) {
 func TestSchedulerAutoConcurrency(t *testing.T) {
 	p := &gatedProber{release: make(chan struct{})}
 	cfg := Config{Interval: time.Minute, RetryInterval: 15 * time.Second, Timeout: time.Minute}
-	s := New(cfg, p, nil, nil)
+	s := New(cfg, p, nil, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const n = 700
@@ -170,11 +170,11 @@ func TestSchedulerAutoConcurrency(t *testing.T) {
 		t.Fatalf("limit %d with %d checks probed every minute, timeout 1m; want %d", s.Limit(), n, n)
 	}
 	// Another router owns half of them: the bound follows.
-	owned := func(id string) bool { return s.slots[id].t.Hash%2 == 0 }
+	owned := func(id string) bool { return targets.Hash(s.slot(id).t.Target, s.slot(id).t.Module)%2 == 0 }
 	s.SetOwner(owned, func(string) bool { return false }, t0)
 	half := 0
 	for _, sl := range s.slots {
-		if sl.owned {
+		if sl != nil && sl.owned {
 			half++
 		}
 	}
@@ -216,7 +216,7 @@ func TestSchedulerAutoConcurrency(t *testing.T) {
 func TestWorkersStopAfterABurst(t *testing.T) {
 	before := runtime.NumGoroutine()
 	p := &gatedProber{release: make(chan struct{})}
-	s := New(Config{Interval: time.Minute, RetryInterval: 15 * time.Second, Timeout: time.Minute}, p, nil, nil)
+	s := New(Config{Interval: time.Minute, RetryInterval: 15 * time.Second, Timeout: time.Minute}, p, nil, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const n = 700
@@ -286,7 +286,7 @@ func (p *countingProber) Probe(ctx context.Context, target, module string) expor
 // same slot still ahead: 40–90 % of the checks got an extra probe.
 func TestEachCheckOncePerInterval(t *testing.T) {
 	p := &countingProber{n: map[string]int{}}
-	s := New(Config{Interval: time.Second, RetryInterval: 250 * time.Millisecond, Timeout: time.Second}, p, nil, nil)
+	s := New(Config{Interval: time.Second, RetryInterval: 250 * time.Millisecond, Timeout: time.Second}, p, nil, nil, nil)
 	ctx := context.Background()
 	const n = 3000
 	for i := range n {

@@ -20,7 +20,7 @@ func BenchmarkApplyUnchanged100k(b *testing.B) {
 		}
 		groups = append(groups, tg)
 	}
-	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 3}, nil, nil)
+	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 3}, nil, nil, nil)
 	if u := s.Apply(groups, nobody, t0); len(u.Added) != 100000 {
 		b.Fatalf("%d added", len(u.Added))
 	}

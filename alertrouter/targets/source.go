@@ -65,20 +65,26 @@ type Source struct {
 	logger  *slog.Logger
 	metrics *Metrics
 
-	known    map[string]*Target
+	index    *Index
+	known    []*Target // by index number; nil: not a known check
+	nKnown   int
 	restored map[string]bool // saved by the last run, not named by a list yet
 	held     heldRemoval
 }
 
-// NewSource returns an empty source; metrics may be nil.
-func NewSource(guard config.RemovalGuard, logger *slog.Logger, metrics *Metrics) *Source {
+// NewSource returns an empty source; metrics may be nil. The known checks
+// hold their number in index (nil: an index of the source's own).
+func NewSource(guard config.RemovalGuard, logger *slog.Logger, metrics *Metrics, index *Index) *Source {
+	if index == nil {
+		index = NewIndex()
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if metrics == nil {
 		metrics = NewMetrics(nil, nil)
 	}
-	return &Source{guard: guard, logger: logger, metrics: metrics, known: map[string]*Target{}, restored: map[string]bool{}}
+	return &Source{guard: guard, logger: logger, metrics: metrics, index: index, restored: map[string]bool{}}
 }
 
 // SetGuard applies a reloaded exporter.sd_removal_guard.
@@ -95,19 +101,63 @@ func (s *Source) Restore(ids []string) {
 
 // Get returns a known check.
 func (s *Source) Get(id string) (*Target, bool) {
-	t, ok := s.known[id]
-	return t, ok
+	i, ok := s.index.Lookup(id)
+	if !ok {
+		return nil, false
+	}
+	t := At(s.known, i)
+	return t, t != nil
+}
+
+// getBytes is Get of an id being built, with its number.
+func (s *Source) getBytes(id []byte) (*Target, int32, bool) {
+	i, ok := s.index.lookupBytes(id)
+	if !ok {
+		return nil, 0, false
+	}
+	t := At(s.known, i)
+	return t, i, t != nil
+}
+
+// put makes t a known check, or replaces the known check of its id.
+func (s *Source) put(t *Target) {
+	if i, ok := s.index.Lookup(t.ID); ok {
+		if k := Slot(&s.known, i); *k != nil {
+			*k = t
+			return
+		}
+	}
+	*Slot(&s.known, s.index.Acquire(t.ID)) = t
+	s.nKnown++
+}
+
+// forget removes a known check.
+func (s *Source) forget(id string) {
+	i, ok := s.index.Lookup(id)
+	if !ok || At(s.known, i) == nil {
+		return
+	}
+	s.known[i] = nil
+	s.nKnown--
+	s.index.Release(id)
 }
 
 // Each calls f for every known check, in the order of their ids.
 func (s *Source) Each(f func(t *Target)) {
-	for _, id := range sortedKeys(s.known) {
-		f(s.known[id])
+	all := make([]*Target, 0, s.nKnown)
+	for _, t := range s.known {
+		if t != nil {
+			all = append(all, t)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	for _, t := range all {
+		f(t)
 	}
 }
 
 // Len is the number of known checks.
-func (s *Source) Len() int { return len(s.known) }
+func (s *Source) Len() int { return s.nKnown }
 
 // Failed notes a list that could not be fetched: the last one is kept.
 func (s *Source) Failed(err error) {
@@ -120,11 +170,10 @@ func (s *Source) Failed(err error) {
 // whether a check (or a saved state) was announced DOWN to someone: the
 // guard holds a list that removes all of those.
 func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) bool, now time.Time) Update {
-	before := len(s.known) + len(s.restored)
-	// Keyed by Target: a list naming 10^5 known checks (every refresh)
-	// builds no id string (key is reused for the lookups) and no table of
-	// strings.
-	seen := make(map[*Target]struct{}, len(s.known))
+	before := s.nKnown + len(s.restored)
+	// By index number: a list naming 10^5 known checks builds no id
+	// string (key is reused for the lookups) and no table.
+	seen := make([]bool, len(s.known))
 	var key []byte
 	skipped := 0
 	var u Update
@@ -143,11 +192,13 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 				continue
 			}
 			key = append(append(append(key[:0], module...), ' '), target...) // ID
-			if t, ok := s.known[string(key)]; ok {
-				if _, dup := seen[t]; dup {
-					continue // the first group naming a check wins
+			if t, i, ok := s.getBytes(key); ok {
+				if int(i) >= len(seen) || seen[i] {
+					// The first group naming a check wins (beyond seen:
+					// a number given in this list).
+					continue
 				}
-				seen[t] = struct{}{}
+				seen[i] = true
 				if t.set == set || sameLabels(t.Labels, g.Labels) {
 					if set == nil {
 						labels, set = t.Labels, t.set
@@ -158,8 +209,7 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 					labels, set = g.Labels, newLabelSet(g.Labels, module)
 				}
 				t = newTarget(t.ID, module, labels, set)
-				s.known[t.ID] = t
-				seen[t] = struct{}{}
+				s.put(t) // the same number
 				u.Relabeled = append(u.Relabeled, t)
 				continue
 			}
@@ -167,8 +217,10 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 				labels, set = g.Labels, newLabelSet(g.Labels, module)
 			}
 			t := newTarget(string(key), module, labels, set)
-			s.known[t.ID] = t
-			seen[t] = struct{}{}
+			s.put(t)
+			if i, _ := s.index.Lookup(t.ID); int(i) < len(seen) {
+				seen[i] = true // a number freed by no one yet, reused
+			}
 			delete(s.restored, t.ID)
 			u.Added = append(u.Added, t)
 		}
@@ -177,7 +229,7 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 		s.logger.Warn("Targets without a module label are not checked", "count", skipped)
 	}
 	u.Removed = s.removals(seen, before, announced, now)
-	s.metrics.Targets.Set(float64(len(s.known)))
+	s.metrics.Targets.Set(float64(s.nKnown))
 	return u
 }
 
@@ -190,10 +242,10 @@ func (s *Source) Unchanged(announced func(id string) bool, now time.Time) Update
 	if s.held.lists == 0 {
 		return Update{}
 	}
-	gone, before := s.held.gone, len(s.known)+len(s.restored)
+	gone, before := s.held.gone, s.nKnown+len(s.restored)
 	nAnnounced, goneAnnounced := 0, 0
-	for id := range s.known {
-		if announced(id) {
+	for _, t := range s.known {
+		if t != nil && announced(t.ID) {
 			nAnnounced++
 		}
 	}
@@ -212,16 +264,19 @@ func (s *Source) Unchanged(announced func(id string) bool, now time.Time) Update
 
 // removals returns the checks and saved states the list does not name,
 // unless the guard holds them, and forgets them.
-func (s *Source) removals(seen map[*Target]struct{}, before int, announced func(string) bool, now time.Time) []string {
+func (s *Source) removals(seen []bool, before int, announced func(string) bool, now time.Time) []string {
 	var gone []string
 	nAnnounced, goneAnnounced := 0, 0
-	for id, t := range s.known {
-		a := announced(id)
+	for i, t := range s.known {
+		if t == nil {
+			continue
+		}
+		a := announced(t.ID)
 		if a {
 			nAnnounced++
 		}
-		if _, ok := seen[t]; !ok {
-			gone = append(gone, id)
+		if i < len(seen) && !seen[i] { // beyond seen: new in this list
+			gone = append(gone, t.ID)
 			if a {
 				goneAnnounced++
 			}
@@ -246,7 +301,7 @@ func (s *Source) remove(gone []string, before, nAnnounced, goneAnnounced int, no
 		return nil
 	}
 	for _, id := range gone {
-		delete(s.known, id)
+		s.forget(id)
 	}
 	// A new map: clear (or deleting each entry) keeps the old table,
 	// sized for every check the last run saved.

@@ -35,7 +35,7 @@ func nobody(string) bool { return false }
 
 // TestSourceApply: what a list adds, relabels and removes, alone.
 func TestSourceApply(t *testing.T) {
-	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 3}, nil, nil)
+	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 3}, nil, nil, nil)
 	u := s.Apply(list("a", "http_2xx", "web", "b", "http_2xx", "web", "a", "http_2xx", "db"), nobody, t0)
 	if !slices.Equal(ids(u.Added), []string{"http_2xx a", "http_2xx b"}) || len(u.Relabeled)+len(u.Removed) != 0 {
 		t.Fatalf("first list: %+v", u)
@@ -61,7 +61,7 @@ func TestSourceApply(t *testing.T) {
 // TestSourceGuard: a collapsed list is held until confirmed; saved states
 // are guarded like checks.
 func TestSourceGuard(t *testing.T) {
-	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 2}, nil, nil)
+	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 2}, nil, nil, nil)
 	s.Restore([]string{"http_2xx a", "http_2xx old"})
 	announced := func(id string) bool { return id == "http_2xx old" }
 	u := s.Apply(list("a", "http_2xx", "web"), announced, t0)
@@ -141,7 +141,7 @@ func TestFetcherOnTheClock(t *testing.T) {
 // unless a removal waits for confirmation: then it confirms it as the
 // same list given whole would.
 func TestSourceUnchanged(t *testing.T) {
-	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 3}, nil, nil)
+	s := NewSource(config.RemovalGuard{MaxRemovedRatio: 0.5, Confirmations: 3}, nil, nil, nil)
 	s.Apply(list("a", "http_2xx", "web", "b", "http_2xx", "web", "c", "http_2xx", "web"), nobody, t0)
 	if u := s.Unchanged(nobody, t0); len(u.Added)+len(u.Relabeled)+len(u.Removed) != 0 || s.Len() != 3 {
 		t.Fatalf("nothing held: %+v", u)
@@ -162,7 +162,7 @@ func TestSourceUnchanged(t *testing.T) {
 
 	// Saved states the list does not name, every announced one: held,
 	// and confirmed by the unchanged lists.
-	s = NewSource(config.RemovalGuard{MaxRemovedRatio: 0.9, Confirmations: 2}, nil, nil)
+	s = NewSource(config.RemovalGuard{MaxRemovedRatio: 0.9, Confirmations: 2}, nil, nil, nil)
 	s.Restore([]string{"http_2xx a", "http_2xx old"})
 	announced := func(id string) bool { return id == "http_2xx old" }
 	if u := s.Apply(list("a", "http_2xx", "web"), announced, t0); len(u.Removed) != 0 {
