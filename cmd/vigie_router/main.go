@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -34,6 +35,9 @@ func main() {
 	buildinfo.Fill()
 	os.Exit(run(os.Args[1:]))
 }
+
+// defaultGOGC is the router's GOGC when the environment sets none.
+const defaultGOGC = 50
 
 func run(args []string) int {
 	var publicGroups, publicAddress string
@@ -108,6 +112,15 @@ func run(args []string) int {
 	}
 
 	webserver.LogStart(logger, "vigie_router")
+	if os.Getenv("GOGC") == "" {
+		// As Prometheus does since 2.53: the router's heap is mostly its
+		// checks' long-lived state and it makes little garbage per probe,
+		// so Go's default (collect when the heap has doubled) kept about
+		// as much garbage as state. At 100,000 checks 50 took the average
+		// RSS from 151 to 114 MiB for no CPU per probe measurable
+		// (docs/performance.md); GOGC in the environment still decides.
+		debug.SetGCPercent(defaultGOGC)
+	}
 
 	reg := prometheus.NewRegistry()
 	crossOriginRefused := webserver.NewCrossOriginRefused("vigie_router", reg)
