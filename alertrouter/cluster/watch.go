@@ -23,35 +23,50 @@ import (
 // restored or its state reset) starts over from a fresh query, as Consul's
 // documentation asks.
 func (s *Store) watchKV(ctx context.Context, prefix string, wait time.Duration, failed func(), got func(api.KVPairs) time.Duration) {
+	kv := s.c.client.KV()
+	follow(ctx, wait, func(error) {
+		if failed != nil {
+			failed()
+		}
+	}, func(ctx context.Context, index uint64, wait time.Duration) (api.KVPairs, uint64, error) {
+		pairs, meta, err := kv.List(prefix, (&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(ctx))
+		if err != nil {
+			return nil, 0, err
+		}
+		return pairs, meta.LastIndex, nil
+	}, got)
+}
+
+// follow runs the blocking queries of a watch: read asks for what
+// changed after index (0: at once), waiting up to wait (30 s when 0), and
+// returns it with the index of the answer; the rest as watchKV.
+func follow[T any](ctx context.Context, wait time.Duration, failed func(error), read func(ctx context.Context, index uint64, wait time.Duration) (T, uint64, error), got func(T) time.Duration) {
 	if wait <= 0 {
 		wait = 30 * time.Second
 	}
 	var index uint64
-	kv := s.c.client.KV()
 	for ctx.Err() == nil {
 		// Consul adds up to wait/16 to spread the answers.
 		qctx, cancel := context.WithTimeout(ctx, wait+wait/16+10*time.Second)
-		pairs, meta, err := kv.List(prefix, (&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(qctx))
+		answer, last, err := read(qctx, index, wait)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			index = 0
-			if failed != nil {
-				failed()
-			}
+			failed(err)
 			if !sleepCtx(ctx, time.Second) {
 				return
 			}
 			continue
 		}
-		if meta.LastIndex < index {
+		if last < index {
 			index = 0
 		} else {
-			index = meta.LastIndex
+			index = last
 		}
-		if pause := got(pairs); pause > 0 && !sleepCtx(ctx, pause) {
+		if pause := got(answer); pause > 0 && !sleepCtx(ctx, pause) {
 			return
 		}
 	}
@@ -76,34 +91,14 @@ func (p *rawPair) value() ([]byte, error) {
 // watchRaw is watchKV for large folders (the check records): the answers
 // are read key by key (listRaw) rather than whole.
 func (s *Store) watchRaw(ctx context.Context, prefix string, wait time.Duration, failed func(), known func(key string, index uint64) bool, got func([]rawPair) time.Duration) {
-	var index uint64
-	for ctx.Err() == nil {
-		qctx, cancel := context.WithTimeout(ctx, wait+wait/16+10*time.Second)
-		pairs, last, err := s.c.listRaw(qctx, prefix, index, wait, known)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.logger.Debug("Cannot read from Consul; trying again", "prefix", prefix, "err", err)
-			index = 0
-			if failed != nil {
-				failed()
-			}
-			if !sleepCtx(ctx, time.Second) {
-				return
-			}
-			continue
+	follow(ctx, wait, func(err error) {
+		s.logger.Debug("Cannot read from Consul; trying again", "prefix", prefix, "err", err)
+		if failed != nil {
+			failed()
 		}
-		if last < index {
-			index = 0
-		} else {
-			index = last
-		}
-		if pause := got(pairs); pause > 0 && !sleepCtx(ctx, pause) {
-			return
-		}
-	}
+	}, func(ctx context.Context, index uint64, wait time.Duration) ([]rawPair, uint64, error) {
+		return s.c.listRaw(ctx, prefix, index, wait, known)
+	}, got)
 }
 
 // listRaw lists the keys under prefix as the Consul client's KV().List
