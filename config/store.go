@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 	"sync/atomic"
 )
 
-// DefaultYAML is the embedded configuration used when no file is given: the
-// usual blackbox modules plus vigie's own.
-//
 //go:embed default.yml
-var DefaultYAML []byte
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded configuration used when no file is
+// given: the usual blackbox modules plus vigie's own. Each call returns a
+// copy, so that no caller can change what the next one gets.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 
 // Store holds the current exporter configuration. Readers get it without
 // locking; a reload swaps it only when the new one is valid, so a bad file
@@ -67,7 +70,7 @@ func (s *Store) Load(ifChanged bool) (bool, error) {
 func (s *Store) reload(onlyIfChanged bool) (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data := DefaultYAML
+	data := defaultYAML
 	if s.path != "" {
 		data, err = os.ReadFile(s.path)
 		if err != nil {

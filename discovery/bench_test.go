@@ -60,7 +60,7 @@ func BenchmarkRender10k(b *testing.B) {
 	inputs := scaleInputs(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		snap, stats := render(inputs, AllTargets)
+		snap, stats := render(inputs, AllTargets())
 		if stats.served != 10000 {
 			b.Fatalf("served %d pairs, want 10000", stats.served)
 		}
@@ -80,7 +80,7 @@ func BenchmarkSnapshotMemory10k(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		before := ms.HeapAlloc
-		snap, _ = render(inputs, AllTargets)
+		snap, _ = render(inputs, AllTargets())
 		snap.full.gzipped()
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
@@ -102,7 +102,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 
 func scaleManager(b *testing.B) *Manager {
 	b.Helper()
-	return managerFor(scaleInputs(b), AllTargets)
+	return managerFor(scaleInputs(b), AllTargets())
 }
 
 func managerFor(inputs []sourceInput, shard Shard) *Manager {
@@ -144,7 +144,7 @@ func BenchmarkRender100k(b *testing.B) {
 	b.ReportAllocs()
 	var snap *snapshot
 	for b.Loop() {
-		snap, _ = render(inputs, AllTargets)
+		snap, _ = render(inputs, AllTargets())
 		snap.full.gzipped()
 	}
 	b.ReportMetric(float64(len(snap.full.body)), "json-B")
@@ -170,7 +170,7 @@ func BenchmarkSDHandler100k(b *testing.B) {
 	inputs := scaleTestInputs(100000)
 	for _, c := range sdCases {
 		b.Run(c.name, func(b *testing.B) {
-			m := managerFor(inputs, AllTargets)
+			m := managerFor(inputs, AllTargets())
 			req := httptest.NewRequest(http.MethodGet, "/sd"+c.query, nil)
 			if c.encoding != "" {
 				req.Header.Set("Accept-Encoding", c.encoding)
@@ -206,7 +206,7 @@ func BenchmarkSDFirstRequest100k(b *testing.B) {
 			w := &discardWriter{h: http.Header{}}
 			for b.Loop() {
 				b.StopTimer()
-				m := managerFor(inputs, AllTargets)
+				m := managerFor(inputs, AllTargets())
 				clear(w.h)
 				b.StartTimer()
 				m.ServeHTTP(w, req)
@@ -220,7 +220,7 @@ func BenchmarkSDFirstRequest100k(b *testing.B) {
 // cost); ns/op is the latency a client sees. The snapshot is the steady
 // state: rendered once, requested many times.
 func BenchmarkSDLoopback100k(b *testing.B) {
-	for _, shard := range []Shard{AllTargets, {Index: 0, Count: 2}} {
+	for _, shard := range []Shard{AllTargets(), {Index: 0, Count: 2}} {
 		m := managerFor(scaleTestInputs(100000), shard)
 		srv := httptest.NewServer(m)
 		for _, c := range sdCases {

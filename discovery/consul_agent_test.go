@@ -338,7 +338,7 @@ func TestConsulDeployExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent := startConsulAgent(t, "-config-dir="+dir)
-	defaults, err := config.Parse(config.DefaultYAML)
+	defaults, err := config.Parse(config.DefaultYAML())
 	if err != nil {
 		t.Fatal(err)
 	}

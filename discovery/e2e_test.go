@@ -230,7 +230,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	}
 	writeTargets("/a", "/b", "/c")
 
-	exporterAddr, _ := startExporter(t, string(config.DefaultYAML)+fmt.Sprintf(`
+	exporterAddr, _ := startExporter(t, string(config.DefaultYAML())+fmt.Sprintf(`
 discovery:
   static:
     - files: [%q]

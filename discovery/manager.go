@@ -80,7 +80,7 @@ type runningProvider struct {
 // ApplyConfig or SetProviders, and call Run.
 func NewManager(opts ManagerOptions) *Manager {
 	if opts.Shard.Count == 0 {
-		opts.Shard = AllTargets
+		opts.Shard = AllTargets()
 	}
 	if opts.Debounce <= 0 {
 		opts.Debounce = DefaultDebounce

@@ -18,8 +18,8 @@ type Shard struct {
 	Index, Count uint64
 }
 
-// AllTargets is the shard of an exporter that runs alone.
-var AllTargets = Shard{Index: 0, Count: 1}
+// AllTargets returns the shard of an exporter that runs alone.
+func AllTargets() Shard { return Shard{Index: 0, Count: 1} }
 
 // ParseShard parses "i/n" (0 ≤ i < n), as given to --discovery.shard.
 func ParseShard(s string) (Shard, error) {

@@ -7,6 +7,7 @@
 package config
 
 import (
+	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -19,12 +20,13 @@ import (
 	"github.com/vigie-monitoring/vigie/internal/schema"
 )
 
-// RouterDefaultYAML is the router configuration used when no file is given:
-// it probes the exporter on 127.0.0.1:9115 and writes would-be
-// notifications to the router's log.
-//
 //go:embed default.yml
-var RouterDefaultYAML []byte
+var routerDefaultYAML []byte
+
+// RouterDefaultYAML returns the router configuration used when no file is
+// given: it probes the exporter on 127.0.0.1:9115 and writes would-be
+// notifications to the router's log. Each call returns a copy.
+func RouterDefaultYAML() []byte { return bytes.Clone(routerDefaultYAML) }
 
 // Router configuration defaults.
 const (
@@ -353,7 +355,7 @@ func ParseRouter(data []byte) (*RouterConfig, error) {
 // embedded default. Relative file names inside it (url_file,
 // bot_token_file, …) are used as given, relative to the working directory.
 func LoadRouter(path string) (*RouterConfig, error) {
-	data := RouterDefaultYAML
+	data := routerDefaultYAML
 	if path != "" {
 		var err error
 		data, err = os.ReadFile(path)

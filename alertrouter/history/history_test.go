@@ -141,7 +141,7 @@ func TestAvailabilitySurvivesRestarts(t *testing.T) {
 	c, _ = f.h.Get(id("https://shop.example"))
 	for i, want := range []float64{30.0 / 40, 30.0 / 40, 30.0 / 40} {
 		if !near(c.Availability[i], want) || c.Rounds[i] != 40 {
-			t.Errorf("window %v: availability %v over %d rounds, want %v over 40", Windows[i], c.Availability[i], c.Rounds[i], want)
+			t.Errorf("window %v: availability %v over %d rounds, want %v over 40", Windows()[i], c.Availability[i], c.Rounds[i], want)
 		}
 	}
 	d, err := f.h.Detail(id("https://shop.example"), f.clk.Now())
@@ -409,7 +409,7 @@ func TestSumsMatchRecompute(t *testing.T) {
 		c, _ := f.h.Get(id("https://shop.example"))
 		for i := range want {
 			if c.Rounds[i] != want[i].Rounds || !near(c.Availability[i], float64(want[i].OK)/float64(want[i].Rounds)) {
-				t.Errorf("%s, window %v: %d rounds at %v, want %d at %v", when, Windows[i], c.Rounds[i], c.Availability[i],
+				t.Errorf("%s, window %v: %d rounds at %v, want %d at %v", when, Windows()[i], c.Rounds[i], c.Availability[i],
 					want[i].Rounds, float64(want[i].OK)/float64(want[i].Rounds))
 			}
 		}

@@ -306,8 +306,10 @@ func (h *History) Stats() Stats {
 	return Stats{Checks: len(h.checks), Pending: len(h.pending)}
 }
 
-// Windows over which availability is given.
-var Windows = [3]time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour}
+// Windows returns the windows over which availability is given.
+func Windows() [3]time.Duration {
+	return [3]time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour}
+}
 
 // GroupDays returns, for each value of label asked, one bucket per day of
 // the last n days (oldest first; days without rounds have Rounds 0 and

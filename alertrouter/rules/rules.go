@@ -18,7 +18,7 @@ import (
 
 // Policy is what the rules say about one check or alert.
 type Policy struct {
-	// Matched is false for the Default policy (no rule matched).
+	// Matched is false for the policy of checks no rule matches.
 	Matched             bool
 	Failures, Successes int
 	Routes              []Route
@@ -41,9 +41,9 @@ type Route struct {
 	Mute, Active []*config.TimeIntervalSet
 }
 
-// Default is the policy of what no rule matches: evaluated with the
-// default thresholds (its state is shown), notifying nobody.
-var Default = &Policy{Failures: 3, Successes: 2}
+// defaultPolicy returns the policy of what no rule matches: evaluated with
+// the default thresholds (its state is shown), notifying nobody.
+func defaultPolicy() *Policy { return &Policy{Failures: 3, Successes: 2} }
 
 // Set is a configuration's rules and the policies they give. A policy
 // depends only on which rules match, so checks matched by the same rules
@@ -52,12 +52,13 @@ var Default = &Policy{Failures: 3, Successes: 2}
 type Set struct {
 	cfg   *config.RouterConfig
 	cache map[string]*Policy // by the indexes of the matching rules
+	none  *Policy            // what no rule matches, shared by those checks
 	key   []byte
 }
 
 // NewSet returns cfg's rules.
 func NewSet(cfg *config.RouterConfig) *Set {
-	return &Set{cfg: cfg, cache: map[string]*Policy{}}
+	return &Set{cfg: cfg, cache: map[string]*Policy{}, none: defaultPolicy()}
 }
 
 // For applies the rules to labels. The first matching rule decides
@@ -87,7 +88,7 @@ func (s *Set) ForLabel(label func(name string) string) *Policy {
 		}
 	}
 	if len(s.key) == 0 {
-		return Default
+		return s.none
 	}
 	if p, ok := s.cache[string(s.key)]; ok {
 		return p

@@ -49,7 +49,8 @@ receivers:
 	if db := s.For(map[string]string{"group": "db", "module": "tcp_connect"}); db == web || len(db.DependsOn) != 1 || db.RouteTo("dba") == nil {
 		t.Errorf("db: %+v", db)
 	}
-	if none := s.For(map[string]string{"group": "other", "module": "icmp"}); none != Default || none.Matched {
+	if none := s.For(map[string]string{"group": "other", "module": "icmp"}); none.Matched || none.Failures != 3 || none.Successes != 2 || len(none.Routes) != 0 ||
+		none != s.For(map[string]string{"group": "another"}) {
 		t.Errorf("unmatched: %+v", none)
 	}
 }

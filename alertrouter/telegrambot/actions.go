@@ -91,7 +91,8 @@ func (b *bot) act(ctx context.Context, q *callbackQuery) (answer, action, result
 			b.stale(ctx, q, rec)
 			return "This incident is over.", action, "stale"
 		}
-		id, until, err := b.silence(res.Labels, res.Target, res.Module, who, now.Add(telegram.SilenceFor[cb.Action]))
+		length, _ := telegram.SilenceFor(cb.Action) // one of the silence buttons: this case's
+		id, until, err := b.silence(res.Labels, res.Target, res.Module, who, now.Add(length))
 		if err != nil {
 			b.logger.Error("Could not create a silence from Telegram", "err", err)
 			return "Failed: " + err.Error(), action, "failed"

@@ -13,7 +13,7 @@ import (
 // runtime's own figure).
 func TestRouterGOGC(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "vigie-router.yml")
-	if err := os.WriteFile(cfg, config.RouterDefaultYAML, 0o644); err != nil {
+	if err := os.WriteFile(cfg, config.RouterDefaultYAML(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

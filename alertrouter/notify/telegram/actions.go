@@ -28,8 +28,17 @@ const (
 	ActionMute2 = "24h"
 )
 
-// SilenceFor is how long each silence button silences.
-var SilenceFor = map[string]time.Duration{ActionMute1: time.Hour, ActionMute2: 24 * time.Hour}
+// SilenceFor is how long the silence button of action silences; false for
+// an action that is not a silence button.
+func SilenceFor(action string) (time.Duration, bool) {
+	switch action {
+	case ActionMute1:
+		return time.Hour, true
+	case ActionMute2:
+		return 24 * time.Hour, true
+	}
+	return 0, false
+}
 
 // MaxCallbackData is Telegram's limit on callback_data, in bytes.
 const MaxCallbackData = 64
