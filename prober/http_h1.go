@@ -250,7 +250,7 @@ func h1RoundTrip(req *http.Request) (*http.Response, error) {
 	if trace != nil && trace.GetConn != nil {
 		trace.GetConn(addr)
 	}
-	conn, err := dialTCP(ctx, "tcp", addr)
+	conn, stop, err := dialH1(ctx, addr)
 	if err != nil {
 		// net/http's transport prefers the cancellation to what it caused.
 		if ctx.Err() != nil {
@@ -261,9 +261,6 @@ func h1RoundTrip(req *http.Request) (*http.Response, error) {
 	if trace != nil && trace.GotConn != nil {
 		trace.GotConn(httptrace.GotConnInfo{Conn: conn})
 	}
-	// The connection closes when the probe's context ends, cutting short
-	// whatever reads or writes it, as net/http's transport does.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		conn.Close()
@@ -313,6 +310,20 @@ func h1RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &h1Body{body: resp.Body, conn: conn, ctx: ctx, stop: stop, reader: r}
 	return resp, nil
+}
+
+// dialH1 opens the connection of a request, closed when the probe's
+// context ends (cutting short whatever reads or writes it, as net/http's
+// transport does) unless stop is called first.
+func dialH1(ctx context.Context, addr string) (conn net.Conn, stop func() bool, err error) {
+	if conn, stop, ok, err := dialH1Direct(ctx, addr); ok {
+		return conn, stop, err
+	}
+	conn, err = dialTCP(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, context.AfterFunc(ctx, func() { conn.Close() }), nil
 }
 
 // h1Reader reads the answers of one connection. Readers are recycled: a
