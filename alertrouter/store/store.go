@@ -104,6 +104,7 @@ type Notified struct {
 // Store is the open database.
 type Store struct {
 	db         *bolt.DB
+	resident   *resident
 	logger     *slog.Logger
 	unreadable unreadable
 }
@@ -140,7 +141,11 @@ func openDB(path string) (db *bolt.DB, err error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.resident.close()
+	return err
+}
 
 // Path returns the database file.
 func (s *Store) Path() string { return s.db.Path() }
@@ -221,9 +226,9 @@ func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
-	// Updating records reads their pages: after the first states of 10^5
-	// checks, most of the file (see dropResident; a few microseconds).
-	dropResident(s.db)
+	// Updating records reads their pages (see resident; a few
+	// microseconds).
+	s.resident.drop()
 	return added, nil
 }
 
@@ -244,7 +249,7 @@ func (s *Store) LoadChecks() (map[string]*CheckRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: load checks: %w", err)
 	}
-	dropResident(s.db)
+	s.resident.drop()
 	return out, nil
 }
 
