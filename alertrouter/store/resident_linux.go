@@ -49,12 +49,19 @@ func newResident(db *bolt.DB) *resident {
 // readers), and never beyond the mapping (see span).
 func (r *resident) drop() {
 	_ = r.db.View(func(tx *bolt.Tx) error {
-		base, size := r.span(tx)
-		if size > 0 {
-			_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, base, size, syscall.MADV_DONTNEED)
-		}
+		r.dropIn(tx)
 		return nil
 	})
+}
+
+// dropIn is drop within a read transaction of the caller's, which holds
+// bbolt's lock on the mapping. What the transaction reads afterwards is
+// mapped again as it reads it.
+func (r *resident) dropIn(tx *bolt.Tx) {
+	base, size := r.span(tx)
+	if size > 0 {
+		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, base, size, syscall.MADV_DONTNEED)
+	}
 }
 
 // span is the range drop advises, within a read transaction: the pages

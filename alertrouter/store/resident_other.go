@@ -9,5 +9,6 @@ type resident struct{}
 
 func newResident(*bolt.DB) *resident { return &resident{} }
 
-func (*resident) drop()  {}
-func (*resident) close() {}
+func (*resident) drop()           {}
+func (*resident) dropIn(*bolt.Tx) {}
+func (*resident) close()          {}
