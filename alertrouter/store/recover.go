@@ -91,8 +91,9 @@ func OpenWith(dir string, o Options) (*Store, *Damage, error) {
 			return nil, nil, err
 		}
 	}
-	dropResident(db) // opening read every page (verify)
-	return &Store{db: db, logger: o.Logger}, damage, nil
+	res := newResident(db)
+	res.drop() // opening read every page (verify)
+	return &Store{db: db, resident: res, logger: o.Logger}, damage, nil
 }
 
 // lockTimeout is how long opening waits for another process's lock on the

@@ -4,5 +4,11 @@ package store
 
 import bolt "go.etcd.io/bbolt"
 
-// dropResident does nothing on this system.
-func dropResident(*bolt.DB) {}
+// resident does nothing on this system.
+type resident struct{}
+
+func newResident(*bolt.DB) *resident { return &resident{} }
+
+func (*resident) drop()           {}
+func (*resident) dropIn(*bolt.Tx) {}
+func (*resident) close()          {}
