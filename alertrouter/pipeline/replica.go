@@ -106,11 +106,14 @@ func (p *Pipeline) adopt(id string, now time.Time) {
 	if p.o.Replica == nil || (p.owns(id) && !p.fresh[id]) {
 		return
 	}
+	t, ok := p.source.Get(id)
+	if ok {
+		id = t.ID // the list's string, which the replica keeps (SharedCheck)
+	}
 	rec := p.o.Replica.SharedCheck(id)
 	if rec == nil {
 		return
 	}
-	t, ok := p.source.Get(id)
 	old := p.machine.Get(id)
 	if !ok || old == nil {
 		// Saved by the last run, not listed yet: listed, it starts from
