@@ -59,11 +59,19 @@ func TestSharedStateRoundTrip(t *testing.T) {
 			t.Errorf("%+v: kept", rec)
 		}
 	}
-	if n := unsafe.Sizeof(sharedState{}); n != 32 {
-		t.Errorf("sharedState is %d bytes, want 32 (one per check of the cluster on every member)", n)
+	if n := unsafe.Sizeof(sharedState{}); n != 40 {
+		t.Errorf("sharedState is %d bytes, want 40 (one per check of the cluster on every member)", n)
 	}
-	if st := newSharedState(&store.CheckRecord{State: "up", Successes: 1, Since: at}); st == nil || st.more != nil {
-		t.Errorf("an UP check that never failed: %+v, want nothing behind more", st)
+	if n := unsafe.Sizeof(replicated{}); n > 80 {
+		t.Errorf("a replicated record is %d bytes, want at most 80 (an allocation size class)", n)
+	}
+	for _, rec := range []*store.CheckRecord{
+		{State: "up", Successes: 1, Since: at},
+		{State: "up", Successes: 1, Since: at, Reason: "HTTP 503"}, // failed once, UP since
+	} {
+		if st := newSharedState(rec); st == nil || st.more != nil {
+			t.Errorf("%+v: %+v, want nothing behind more", rec, st)
+		}
 	}
 }
 
@@ -71,8 +79,9 @@ func TestSharedStateRoundTrip(t *testing.T) {
 // record, an UP check as the first probes leave every check, index
 // included. It kept the record's JSON and its key (438 bytes per record
 // here); then a 64-byte state, its id and the key's hash (222); now a
-// 32-byte state, and the id the pipeline's list holds once the pipeline
-// asked for the record (as it does for every check it lists), not a copy.
+// 40-byte state in an 80-byte entry, and the id the pipeline's list holds
+// once the pipeline asked for the record (as it does for every check it
+// lists), not a copy of it decoded from the record.
 func TestReplicaHeapPerRecord(t *testing.T) {
 	const n = 20000
 	s := NewStore(&Cluster{name: "a", prefix: "vigie/"}, nil, StoreOptions{Logger: slog.New(slog.DiscardHandler)})
