@@ -26,6 +26,8 @@ type Replica interface {
 	// SharedCheck returns the latest record of a check when another
 	// member wrote it last (nil when there is none, or this member wrote
 	// it last: its own state is as new). The caller does not change it.
+	// The replica may keep id in place of its own copy of the same name:
+	// callers pass the target list's (targets.Target.ID).
 	SharedCheck(id string) *store.CheckRecord
 }
 
