@@ -69,6 +69,20 @@ func (p *Pipeline) applyReplica(now time.Time) {
 	}
 }
 
+// ownResults records that a check takes its own results from now on,
+// not the replica's. A map never gives back the room it grew to: the one
+// that held every check a member started with (all of them until the
+// membership is known) is dropped once it is empty.
+func (p *Pipeline) ownResults(id string) {
+	if _, ok := p.fresh[id]; !ok {
+		return
+	}
+	delete(p.fresh, id)
+	if len(p.fresh) == 0 {
+		p.fresh = map[string]bool{}
+	}
+}
+
 // owns reports whether this member probes a check.
 func (p *Pipeline) owns(id string) bool { return p.owner == nil || p.owner(id) }
 
@@ -90,7 +104,7 @@ func (p *Pipeline) ownerChanged(owned func(id string) bool, now time.Time) {
 	p.owner = owned
 	for _, t := range lost {
 		p.sched.Remove(t.ID)
-		delete(p.fresh, t.ID)
+		p.ownResults(t.ID)
 	}
 	p.sched.SetOwner(owned, p.pending, now)
 	for _, t := range gained {
