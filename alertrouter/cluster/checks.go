@@ -116,24 +116,28 @@ func (r *replica) each(f func(e *replicated)) {
 }
 
 // sharedState is what a shared record says of a check (store.CheckRecord
-// without what discovery says), in 64 bytes instead of a record's 208
-// (plus its JSON):
-// times as Unix nanoseconds (0: zero), counts as int32, the state as a
-// byte, and what few checks have (flap history, who was told) behind a
-// pointer. A member keeps one for every check of the cluster.
+// without what discovery says), in 40 bytes instead of a record's 208
+// (plus its JSON): times as Unix nanoseconds (0: zero), counts as int32,
+// the state as a byte, the last failure's reason behind a pointer (nil:
+// none; an UP check keeps the reason of its last failure, but most never
+// failed), and what an UP check does not have (a streak of failures, flap
+// history, who was told) behind another. A member keeps one for every
+// check of the cluster: at 50,000 checks, each 8 bytes here are 400 kB on
+// every member.
 type sharedState struct {
-	since, failingSince, flappingSince int64
-	reason                             string
-	more                               *sharedMore
-	failures, successes                int32
-	state                              uint8
-	flapping                           bool
+	since               int64
+	more                *sharedMore
+	reason              *string
+	failures, successes int32
+	state               uint8
+	flapping            bool
 }
 
 // sharedMore is the part of a sharedState most checks do not have.
 type sharedMore struct {
-	changes  []int64
-	notified map[string]store.Notified
+	failingSince, flappingSince int64
+	changes                     []int64
+	notified                    map[string]store.Notified
 }
 
 // sharedStates are the states a record may have, by sharedState.state.
@@ -154,12 +158,17 @@ func newSharedState(rec *store.CheckRecord) *sharedState {
 		return nil
 	}
 	c := &sharedState{
-		since: unixNano(rec.Since), failingSince: unixNano(rec.FailingSince), flappingSince: unixNano(rec.FlappingSince),
-		reason: rec.Reason, failures: int32(rec.Failures), successes: int32(rec.Successes), state: uint8(st), flapping: rec.Flapping,
+		since: unixNano(rec.Since), failures: int32(rec.Failures), successes: int32(rec.Successes),
+		state: uint8(st), flapping: rec.Flapping,
 	}
-	if len(rec.Changes) > 0 || len(rec.Notified) > 0 {
-		c.more = &sharedMore{}
+	if rec.Reason != "" {
+		reason := rec.Reason
+		c.reason = &reason
 	}
+	if rec.FailingSince.IsZero() && rec.FlappingSince.IsZero() && len(rec.Changes) == 0 && len(rec.Notified) == 0 {
+		return c
+	}
+	c.more = &sharedMore{failingSince: unixNano(rec.FailingSince), flappingSince: unixNano(rec.FlappingSince)}
 	if len(rec.Changes) > 0 {
 		c.more.changes = make([]int64, len(rec.Changes))
 		for i, at := range rec.Changes {
@@ -177,12 +186,15 @@ func newSharedState(rec *store.CheckRecord) *sharedState {
 func (c *sharedState) record() *store.CheckRecord {
 	rec := &store.CheckRecord{
 		State: sharedStates[c.state], Failures: int(c.failures), Successes: int(c.successes),
-		Since: fromUnixNano(c.since), FailingSince: fromUnixNano(c.failingSince), Reason: c.reason,
-		Flapping: c.flapping, FlappingSince: fromUnixNano(c.flappingSince),
+		Since: fromUnixNano(c.since), Flapping: c.flapping,
+	}
+	if c.reason != nil {
+		rec.Reason = *c.reason
 	}
 	if c.more == nil {
 		return rec
 	}
+	rec.FailingSince, rec.FlappingSince = fromUnixNano(c.more.failingSince), fromUnixNano(c.more.flappingSince)
 	if len(c.more.changes) > 0 {
 		rec.Changes = make([]time.Time, len(c.more.changes))
 		for i, at := range c.more.changes {
@@ -249,7 +261,16 @@ func (s *Store) SharedCheck(id string) *store.CheckRecord {
 	s.rep.mu.Lock()
 	defer s.rep.mu.Unlock()
 	e := s.rep.get(id)
-	if e == nil || e.member == s.c.name {
+	if e == nil {
+		return nil
+	}
+	// The caller's id is the one its target list holds (the pipeline
+	// asks for every check it lists): the replica keeps that string
+	// rather than the copy decoded from the record, one less per check.
+	if e.id == id {
+		e.id = id
+	}
+	if e.member == s.c.name {
 		return nil
 	}
 	return e.st.record()
@@ -459,7 +480,9 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 			case st == nil:
 				delete(m, h)
 			case known:
-				e.member, e.index, e.st = s.c.name, 0, *st
+				// id is the pipeline's (its batch's): kept rather than a
+				// copy decoded from a record (SharedCheck).
+				e.id, e.member, e.index, e.st = id, s.c.name, 0, *st
 			default:
 				m[h] = &replicated{id: id, member: s.c.name, st: *st}
 			}

@@ -117,7 +117,7 @@ func (p *Pipeline) removeCheck(id string, now time.Time) {
 	}
 	p.incident.RemoveCheck(id, now)
 	p.machine.Remove(id)
-	delete(p.fresh, id)
+	p.ownResults(id)
 	p.sched.Remove(id)
 	if p.rounds.Forget(id) {
 		p.marks.Degraded = true

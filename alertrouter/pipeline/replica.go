@@ -26,6 +26,8 @@ type Replica interface {
 	// SharedCheck returns the latest record of a check when another
 	// member wrote it last (nil when there is none, or this member wrote
 	// it last: its own state is as new). The caller does not change it.
+	// The replica may keep id in place of its own copy of the same name:
+	// callers pass the target list's (targets.Target.ID).
 	SharedCheck(id string) *store.CheckRecord
 }
 
@@ -67,6 +69,20 @@ func (p *Pipeline) applyReplica(now time.Time) {
 	}
 }
 
+// ownResults records that a check takes its own results from now on,
+// not the replica's. A map never gives back the room it grew to: the one
+// that held every check a member started with (all of them until the
+// membership is known) is dropped once it is empty.
+func (p *Pipeline) ownResults(id string) {
+	if _, ok := p.fresh[id]; !ok {
+		return
+	}
+	delete(p.fresh, id)
+	if len(p.fresh) == 0 {
+		p.fresh = map[string]bool{}
+	}
+}
+
 // owns reports whether this member probes a check.
 func (p *Pipeline) owns(id string) bool { return p.owner == nil || p.owner(id) }
 
@@ -88,7 +104,7 @@ func (p *Pipeline) ownerChanged(owned func(id string) bool, now time.Time) {
 	p.owner = owned
 	for _, t := range lost {
 		p.sched.Remove(t.ID)
-		delete(p.fresh, t.ID)
+		p.ownResults(t.ID)
 	}
 	p.sched.SetOwner(owned, p.pending, now)
 	for _, t := range gained {
@@ -106,11 +122,14 @@ func (p *Pipeline) adopt(id string, now time.Time) {
 	if p.o.Replica == nil || (p.owns(id) && !p.fresh[id]) {
 		return
 	}
+	t, ok := p.source.Get(id)
+	if ok {
+		id = t.ID // the list's string, which the replica keeps (SharedCheck)
+	}
 	rec := p.o.Replica.SharedCheck(id)
 	if rec == nil {
 		return
 	}
-	t, ok := p.source.Get(id)
 	old := p.machine.Get(id)
 	if !ok || old == nil {
 		// Saved by the last run, not listed yet: listed, it starts from

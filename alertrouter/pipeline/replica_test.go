@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -204,5 +205,37 @@ func TestMemberSlotsOwnedOnly(t *testing.T) {
 	h.step(syncNow{})
 	if v := h.p.View(); v.Counts["up"] != n {
 		t.Errorf("view after the moves: %v", v.Counts)
+	}
+}
+
+// TestFreshReleased: a member starts owning every check until the
+// membership is known, so every check waits for its first result here
+// in a map; once they all had one the map is dropped, not kept at the
+// size it grew to (about 35 bytes per check of the cluster, for the
+// member's life).
+func TestFreshReleased(t *testing.T) {
+	const n = 1000
+	rep := &fakeReplica{recs: map[string]*store.CheckRecord{}}
+	h := newHarnessWith(t, "", viewConfig, func(o *Options) { o.Replica = rep })
+	h.step(owner{owned: func(string) bool { return true }})
+	h.p.turn(h.now, targets.Fetched{Groups: benchGroups(n)})
+	if len(h.p.fresh) != n {
+		t.Fatalf("%d checks wait for their first result, want %d", len(h.p.fresh), n)
+	}
+	grown := reflect.ValueOf(h.p.fresh).UnsafePointer()
+	for i := range n {
+		h.probe(benchTarget(i), "tcp_connect", 0, ok)
+	}
+	if len(h.p.fresh) != 0 {
+		t.Fatalf("%d checks still wait for their first result", len(h.p.fresh))
+	}
+	if reflect.ValueOf(h.p.fresh).UnsafePointer() == grown {
+		t.Error("the map grown for every check is kept once empty")
+	}
+	// A check that comes later waits in the new map.
+	h.step(owner{owned: func(string) bool { return false }})
+	h.step(owner{owned: func(string) bool { return true }})
+	if len(h.p.fresh) != n {
+		t.Errorf("%d checks wait for their first result after coming back, want %d", len(h.p.fresh), n)
 	}
 }

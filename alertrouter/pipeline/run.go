@@ -205,7 +205,7 @@ func (p *Pipeline) probeDone(d scheduler.Done, now time.Time) {
 	if !p.sched.Finish(&d) {
 		return
 	}
-	delete(p.fresh, d.ID) // its own results from now on
+	p.ownResults(d.ID) // its own results from now on
 	res := d.Result
 	if len(res.Locations) > 0 {
 		p.probedFrom(d.ID, res, now)
