@@ -113,11 +113,21 @@ func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 }
 
-// setOwner gives the pipeline the ownership of the current membership.
+// setOwner gives the pipeline the ownership of the current membership,
+// with the records of the checks it gives this member that other members
+// wrote (read from Consul now, before the pipeline probes them): a check
+// that moves here continues from its owner's last record. Without Consul
+// the checks keep the state this member has.
 func (r *Router) setOwner() {
 	owned := r.cluster.Owner()
 	r.shared.SetOwner(owned)
-	r.pipeline.SetOwner(owned)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	records, err := r.shared.ReadChecks(ctx, owned)
+	cancel()
+	if err != nil {
+		r.logger.Warn("Cannot read the cluster's check records: the checks this member gains start from the state it has", "err", err)
+	}
+	r.pipeline.SetOwner(owned, records)
 }
 
 // clusterStatus is /api/v2/status's cluster (nil: alone, as before).

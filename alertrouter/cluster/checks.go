@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -635,4 +637,46 @@ func unhex(c byte) (byte, bool) {
 		return c - 'a' + 10, true
 	}
 	return 0, false
+}
+
+// ReadChecks reads from Consul the records of the checks owned gives this
+// member (nil: every check) that another member wrote last, by check id:
+// a check this member gains continues from its record (the pipeline takes
+// them with the ownership filter, before the first probe here). The
+// shards are read one at a time and only the records kept are decoded
+// whole: a member holds the records of what it gains, never the
+// cluster's.
+func (s *Store) ReadChecks(ctx context.Context, owned func(id string) bool) (map[string]*store.CheckRecord, error) {
+	if !s.c.consulUp.Load() {
+		return nil, errors.New("consul: read check records: Consul does not answer")
+	}
+	out := map[string]*store.CheckRecord{}
+	for shard := range checkShards {
+		folder := shardFolder(s.c.prefix, shard)
+		pairs, _, err := s.c.listRaw(ctx, folder, 0, 0, nil)
+		if err != nil {
+			return out, fmt.Errorf("consul: read check records: %w", err)
+		}
+		for i := range pairs {
+			p := &pairs[i]
+			var sc sharedCheck
+			value, err := p.value()
+			if err == nil {
+				err = json.Unmarshal(value, &sc)
+			}
+			if err != nil || sc.ID == "" || sc.Record == nil || s.checkKey(sc.ID) != p.Key {
+				s.logger.Warn("Ignoring an unreadable shared check record", "key", p.Key, "err", err)
+				continue
+			}
+			if sc.Member == s.c.name || (owned != nil && !owned(sc.ID)) {
+				continue
+			}
+			if newSharedState(sc.Record) == nil {
+				s.logger.Warn("Ignoring a shared check record with an unknown state", "key", p.Key, "state", sc.Record.State)
+				continue
+			}
+			out[sc.ID] = sc.Record
+		}
+	}
+	return out, nil
 }

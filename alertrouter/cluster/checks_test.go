@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,19 @@ func TestSharedCheckRecords(t *testing.T) {
 		return rec != nil && rec.State == "down" && rec.Notified["oncall"].Reminders == 1 && rec.Since.Equal(since) && len(rec.Changes) == 1
 	})
 	t.Logf("a's change read by b %s after its commit", time.Since(committed).Round(time.Millisecond))
+	// A member that gains the check reads its record from Consul; not
+	// the records of checks it does not gain, nor its own.
+	waitFor(t, "a's record in Consul", func() bool {
+		recs, err := b.st.ReadChecks(context.Background(), func(string) bool { return true })
+		rec := recs[id]
+		return err == nil && rec != nil && rec.State == "down" && rec.Since.Equal(since) && rec.Notified["oncall"].Reminders == 1 && len(rec.Changes) == 1
+	})
+	if recs, err := b.st.ReadChecks(context.Background(), func(string) bool { return false }); err != nil || len(recs) != 0 {
+		t.Errorf("b read %d records of checks it does not gain (%v)", len(recs), err)
+	}
+	if recs, err := a.st.ReadChecks(context.Background(), nil); err != nil || recs[id] != nil {
+		t.Errorf("a read its own record as another member's (%v)", err)
+	}
 	if got := b.st.SharedOwner(id); got != "a" {
 		t.Errorf("the record of %s was written by %q, want a", id, got)
 	}

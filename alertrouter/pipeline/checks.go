@@ -33,6 +33,11 @@ func (p *Pipeline) applyUpdate(u targets.Update, now time.Time) {
 	if p.restored != nil && len(p.restored) == 0 {
 		p.restored = nil // its table was sized for every saved check
 	}
+	if len(u.Added) > 0 || len(u.Removed) > 0 {
+		// A list was applied: the records gained for checks it does not
+		// name are of checks gone.
+		p.inherited = nil
+	}
 	// Parents are known once every check is: then catch up.
 	for _, list := range [][]*targets.Target{u.Added, u.Relabeled} {
 		for _, t := range list {
@@ -61,7 +66,13 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 		// check another member probes shows its state, one of this
 		// member's continues from it. The replica may not be read yet:
 		// until its first probe here, a check takes it when it comes.
-		if shared := p.o.Replica.SharedCheck(t.ID); shared != nil {
+		shared := p.inherited[t.ID]
+		if shared != nil || !p.owns(t.ID) {
+			delete(p.inherited, t.ID)
+		} else {
+			shared = p.o.Replica.SharedCheck(t.ID)
+		}
+		if shared != nil {
 			merged := *shared
 			merged.Target, merged.Module, merged.Labels = t.Target, t.Module, t.Labels
 			merged.Notified = maps.Clone(shared.Notified)

@@ -135,8 +135,11 @@ type Pipeline struct {
 	// A router cluster (replica.go): the ownership filter in force, the
 	// checks that became this member's and were not probed here yet, and
 	// the ids whose shared records changed.
-	owner      func(id string) bool
-	fresh      map[string]bool
+	owner func(id string) bool
+	fresh map[string]bool
+	// inherited are the records of checks this member gained that are
+	// not listed yet (SetOwner), until the next target list.
+	inherited  map[string]*store.CheckRecord
 	replicaMu  sync.Mutex
 	replicaIDs map[string]struct{}
 	replicaCh  chan struct{}
@@ -297,13 +300,18 @@ func (p *Pipeline) MutesChanged() {
 // SetOwner limits the checks this router probes to those owned says (nil:
 // every check), for routers that share the work; it may change at any
 // time and takes effect in Run's goroutine (see scheduler.SetOwner). A
-// newer filter replaces one not yet applied.
-func (p *Pipeline) SetOwner(owned func(id string) bool) {
+// newer filter replaces one not yet applied. records are the cluster's
+// records of checks owned gives this member, by id, written by other
+// members (read from Consul just before: cluster.Store.ReadChecks); a
+// check that becomes this member's, or that was not probed here yet,
+// continues from its record: its incident keeps its start, its
+// reminders their schedule, its flap history its changes.
+func (p *Pipeline) SetOwner(owned func(id string) bool, records map[string]*store.CheckRecord) {
 	select {
 	case <-p.owners:
 	default:
 	}
-	p.owners <- owner{owned: owned}
+	p.owners <- owner{owned: owned, records: records}
 }
 
 // View returns the latest snapshot. It is safe to call from any goroutine.

@@ -87,10 +87,10 @@ func (p *Pipeline) ownResults(id string) {
 func (p *Pipeline) owns(id string) bool { return p.owner == nil || p.owner(id) }
 
 // ownerChanged installs a new ownership filter: the checks that become
-// this member's take the replica's record (fresh until their first
-// result here) and a slot in the schedule; those that become another
-// member's leave the schedule (a probe in flight is ignored).
-func (p *Pipeline) ownerChanged(owned func(id string) bool, now time.Time) {
+// this member's take their record from the cluster (records, read from
+// Consul by the caller) and a slot in the schedule; those that become
+// another member's leave the schedule (a probe in flight is ignored).
+func (p *Pipeline) ownerChanged(owned func(id string) bool, records map[string]*store.CheckRecord, now time.Time) {
 	var gained, lost []*targets.Target
 	p.source.Each(func(t *targets.Target) {
 		was, is := p.owns(t.ID), owned == nil || owned(t.ID)
@@ -107,13 +107,44 @@ func (p *Pipeline) ownerChanged(owned func(id string) bool, now time.Time) {
 		p.ownResults(t.ID)
 	}
 	p.sched.SetOwner(owned, p.pending, now)
+	p.inherited = nil
 	for _, t := range gained {
 		if p.o.Replica != nil {
 			p.fresh[t.ID] = true
-			p.adopt(t.ID, now)
 		}
+	}
+	for id, rec := range records {
+		t, listed := p.source.Get(id)
+		switch {
+		case !p.owns(id):
+		case !listed:
+			// Listed later (the first list, or a check being added): it
+			// starts from the record then.
+			if p.inherited == nil {
+				p.inherited = map[string]*store.CheckRecord{}
+			}
+			p.inherited[id] = rec
+		case p.fresh[t.ID]:
+			// Gained, or not probed here yet since this member started.
+			p.inherit(t, rec, now)
+		}
+	}
+	for _, t := range gained {
 		p.sched.Add(t, p.pending(t.ID), now)
 	}
+}
+
+// inherit gives a check of this member, not probed here yet, the record
+// another member wrote of it.
+func (p *Pipeline) inherit(t *targets.Target, rec *store.CheckRecord, now time.Time) {
+	old := p.machine.Get(t.ID)
+	if old == nil || sameState(p.checkRecord(t.ID), rec) {
+		return
+	}
+	st := p.machine.Restore(t.ID, rec, old.Policy())
+	p.incident.Replace(t.ID, st, maps.Clone(rec.Notified), now)
+	// Saved here too: a restart without Consul continues from it.
+	p.writes.checks[t.ID] = true
 }
 
 // adopt gives a check the replica's record when this member does not

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime"
 	"strings"
@@ -26,6 +27,13 @@ func (f *fakeReplica) SharedCheck(id string) *store.CheckRecord {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.recs[id]
+}
+
+// all is what cluster.Store.ReadChecks would read: every record.
+func (f *fakeReplica) all() map[string]*store.CheckRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.recs)
 }
 
 func (f *fakeReplica) set(id string, rec *store.CheckRecord) {
@@ -96,7 +104,7 @@ receivers:
 
 	// The check moves here: its first probe, 6 minutes on, is past the
 	// owner's reminder time (its last one 5 minutes ago, every 10).
-	h.step(owner{owned: nil})
+	h.step(owner{owned: nil, records: rep.all()})
 	ns := h.probe("b.example:22", "tcp_connect", 6*time.Minute, refused)
 	if len(ns) != 1 || ns[0].Kind != notify.KindReminder || !strings.HasSuffix(ns[0].Key, "reminder/3") {
 		t.Fatalf("after the move: %s", summaries(ns))
@@ -112,6 +120,48 @@ receivers:
 	if len(ns) != 1 || ns[0].Kind != notify.KindUp || !ns[0].Alerts[0].StartsAt.Equal(since) ||
 		!strings.Contains(ns[0].Alerts[0].Annotations["summary"], "after 37m") {
 		t.Fatalf("UP: %s", summaries(ns))
+	}
+}
+
+// TestGainedCheckInheritsRecord: a check that becomes this member's
+// continues from the record given with the ownership (read from Consul),
+// listed already or listed later; a check probed here is not given it.
+func TestGainedCheckInheritsRecord(t *testing.T) {
+	h := newHarnessWith(t, "", `
+exporter:
+  url: http://127.0.0.1:9115
+checks:
+  interval: 60s
+  retry_interval: 15s
+rules:
+  - failures: 2
+    successes: 1
+    repeat_interval: 10m
+    receivers: [ops]
+receivers:
+  - name: ops
+`, func(o *Options) { o.Replica = &fakeReplica{recs: map[string]*store.CheckRecord{}} })
+	a, b, c := targets.ID("a.example:22", "tcp_connect"), targets.ID("b.example:22", "tcp_connect"), targets.ID("c.example:22", "tcp_connect")
+	h.step(owner{owned: func(id string) bool { return id == a }})
+	h.targets("a.example:22 tcp_connect g", "b.example:22 tcp_connect g")
+	h.probe("a.example:22", "tcp_connect", 0, ok)
+	since := t0.Add(-30 * time.Minute)
+	down := &store.CheckRecord{State: "down", Failures: 5, Since: since, FailingSince: since, Reason: "connection refused",
+		Changes: []time.Time{since}, Notified: map[string]store.Notified{"ops": {At: t0.Add(-5 * time.Minute), Reminders: 2}}}
+	h.step(owner{owned: nil, records: map[string]*store.CheckRecord{a: down, b: down, c: down}})
+	if st := h.check("a.example:22", "tcp_connect"); st.State != checkstate.Up {
+		t.Errorf("a check this member probes took another member's record: %+v", st.Status)
+	}
+	ns := h.probe("b.example:22", "tcp_connect", 6*time.Minute, refused)
+	if len(ns) != 1 || ns[0].Kind != notify.KindReminder || !strings.HasSuffix(ns[0].Key, "reminder/3") {
+		t.Fatalf("the gained check's first probe: %s", summaries(ns))
+	}
+	h.targets("a.example:22 tcp_connect g", "b.example:22 tcp_connect g", "c.example:22 tcp_connect g")
+	if st := h.check("c.example:22", "tcp_connect"); st.State != checkstate.Down || !st.Since.Equal(since) {
+		t.Errorf("a gained check listed later: %+v", st.Status)
+	}
+	if h.p.inherited != nil {
+		t.Errorf("records kept after the list: %v", h.p.inherited)
 	}
 }
 
@@ -173,7 +223,7 @@ func TestMemberSlotsOwnedOnly(t *testing.T) {
 		_, _ = fmt.Sscanf(id, "tcp_connect site%06d.example:443", &i)
 		return i%2 == 0
 	}
-	h.step(owner{owned: even})
+	h.step(owner{owned: even, records: rep.all()})
 	for _, i := range []int{0, 1, 2, 3} {
 		next := h.p.sched.Next(benchID(i))
 		if mine := i%2 == 0; mine == next.IsZero() {
@@ -198,7 +248,7 @@ func TestMemberSlotsOwnedOnly(t *testing.T) {
 	if c := h.check(benchTarget(2), "tcp_connect"); c.State != checkstate.Up || !c.Since.Equal(since) {
 		t.Errorf("check 2 after it went: %+v", c.Status)
 	}
-	h.step(owner{owned: nil})
+	h.step(owner{owned: nil, records: rep.all()})
 	if next := h.p.sched.Next(benchID(3)); next.IsZero() {
 		t.Error("a check that came back is not scheduled")
 	}

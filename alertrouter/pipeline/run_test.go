@@ -396,7 +396,7 @@ func TestRunSetOwner(t *testing.T) {
 	x := newSwitchExporter("a", "b")
 	r := startRun(t, runConfig, x, nil)
 	r.until("both UP", func() bool { return r.p.View().Counts["up"] == 2 })
-	r.p.SetOwner(func(id string) bool { return id == "tcp_connect b" })
+	r.p.SetOwner(func(id string) bool { return id == "tcp_connect b" }, nil)
 	r.x.set("a", false)
 	r.x.set("b", false)
 	r.until("b DOWN", func() bool { return len(r.seen) > 0 })
