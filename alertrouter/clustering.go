@@ -2,6 +2,7 @@ package alertrouter
 
 import (
 	"context"
+	"net/http"
 	"reflect"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/api"
 	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
+	"github.com/vigie-monitoring/vigie/alertrouter/history"
 	"github.com/vigie-monitoring/vigie/alertrouter/incident"
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
@@ -76,9 +78,8 @@ func (r *Router) observers() []pipeline.Observer {
 	return obs
 }
 
-// replica is the cluster's copy of the other members' check records
-// (nil: alone).
-func (r *Router) replica() pipeline.Replica {
+// peers are the other members' side of the view (nil: alone).
+func (r *Router) peers() pipeline.Peers {
 	if r.shared == nil {
 		return nil
 	}
@@ -89,7 +90,7 @@ func (r *Router) replica() pipeline.Replica {
 // and follows membership changes with the ownership filter.
 func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 	r.shared.SetSubmit(r.dispatcher.Submit)
-	r.shared.SetChecksChanged(r.pipeline.ReplicaChanged)
+	r.shared.SetSummariesChanged(r.pipeline.PeersChanged)
 	wg.Add(4)
 	go func() { defer wg.Done(); _ = r.cluster.Run(ctx) }() // Run logs its own trouble
 	go func() { defer wg.Done(); _ = r.leader.Run(ctx) }()
@@ -107,7 +108,8 @@ func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 				return
 			case <-ch:
 				r.setOwner()
-				r.page.Changed() // the cluster section
+				r.pipeline.PeersChanged() // whose summaries are shown
+				r.page.Changed()          // the cluster section
 			}
 		}
 	}()
@@ -175,7 +177,7 @@ func (r *Router) pageCluster() func() *web.Cluster {
 	return func() *web.Cluster {
 		st := r.cluster.Status()
 		counts := r.shared.OwnedBy(st.Peers)
-		out := &web.Cluster{Name: st.Name, Status: st.Status, StaleSince: r.shared.ReplicaStale()}
+		out := &web.Cluster{Name: st.Name, Status: st.Status, StaleSince: r.shared.ViewStale()}
 		for _, m := range st.Peers {
 			out.Members = append(out.Members, web.ClusterMember{Name: m.Name, Address: m.Address, Checks: counts[m.Name]})
 		}
@@ -259,4 +261,50 @@ func (p clusterAcks) Acknowledge(ctx context.Context, fingerprint string, start 
 	}
 	res.AckedBy, res.AckedAt, res.Done = firstBy, firstAt, done
 	return res, nil
+}
+
+// newGather lists the cluster's checks from the members (nil: alone).
+func (r *Router) newGather() *history.Gather {
+	if r.cluster == nil {
+		return nil
+	}
+	return &history.Gather{
+		Local: r.history,
+		Peers: func() []history.Peer {
+			var out []history.Peer
+			for _, m := range r.cluster.Members() {
+				if m.Name != r.cluster.Name() && m.Address != "" {
+					out = append(out, history.Peer{Name: m.Name, URL: m.Address})
+				}
+			}
+			return out
+		},
+		Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}},
+	}
+}
+
+// pageHistory is the history the page lists checks from: in a cluster,
+// the members' gathered.
+func (r *Router) pageHistory() web.History {
+	if r.gather == nil {
+		return r.history
+	}
+	return clusterHistory{History: r.history, gather: r.gather}
+}
+
+// clusterHistory lists the cluster's checks (web.ClusterHistory); the
+// rest is this member's history.
+type clusterHistory struct {
+	*history.History
+	gather *history.Gather
+}
+
+func (c clusterHistory) List(f history.Filter, offset, limit int) ([]history.Check, int) {
+	checks, total, _ := c.ListCluster(f, offset, limit)
+	return checks, total
+}
+
+func (c clusterHistory) ListCluster(f history.Filter, offset, limit int) ([]history.Check, int, []string) {
+	g := c.gather.List(context.Background(), f, offset, limit)
+	return g.Checks, g.Total, g.Unanswered
 }

@@ -108,6 +108,8 @@ type Router struct {
 	// block: the store the pipeline, dispatch and silences use is then
 	// shared, the local one stays behind it.
 	cluster *cluster.Cluster
+	// gather lists the cluster's checks from the members (nil: alone).
+	gather *history.Gather
 	shared  *cluster.Store
 	leader  *cluster.Leader
 }
@@ -179,6 +181,7 @@ func New(o Options) (*Router, error) {
 		_ = r.store.Close() // the error that matters is err
 		return nil, err
 	}
+	r.gather = r.newGather()
 	if err := r.build(cfg, integrations, damage); err != nil {
 		_ = r.store.Close()   // the error that matters is err
 		_ = r.history.Close() // idem
@@ -203,7 +206,7 @@ func New(o Options) (*Router, error) {
 	r.page = web.New(web.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
-		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.history,
+		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.pageHistory(),
 		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(), ProbedBy: r.probedBy(),
 	})
 	r.cfg.Store(cfg)
@@ -261,7 +264,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 		MaxAlerts:   o.Limits.MaxAlerts,
 		StoreDamage: damage,
 		Observers:   r.observers(),
-		Replica:     r.replica(),
+		Peers:       r.peers(),
 	})
 	return err
 }
@@ -447,7 +450,7 @@ func (r *Router) Handler() http.Handler {
 		Logger:   r.logger,
 	}.Register(mux, "")
 	r.api.Register(mux)
-	r.history.RegisterAPI(mux, history.APIOptions{Counts: r.counts, Now: r.opts.Clock.Now})
+	r.history.RegisterAPI(mux, history.APIOptions{Counts: r.counts, Now: r.opts.Clock.Now, Gather: r.gather})
 	r.page.Register(mux)
 	return mux
 }

@@ -22,6 +22,9 @@ type APIOptions struct {
 	// ("up", "down", "unknown", "flapping"); nil: the history's counts.
 	Counts func() map[string]int
 	Now    func() time.Time
+	// Gather, in a router cluster, lists the cluster's checks: this
+	// member's and the other members' (nil: this router's only).
+	Gather *Gather
 }
 
 // RegisterAPI serves /api/v1/summary, /api/v1/checks and
@@ -46,8 +49,16 @@ func (h *History) RegisterAPI(mux *http.ServeMux, o APIOptions) {
 			writeJSON(w, http.StatusBadRequest, errorJSON{err.Error()})
 			return
 		}
-		list, total := h.List(f, offset, limit)
-		out := checksJSON{Total: total, Offset: offset, Limit: limit, Checks: make([]checkJSON, len(list))}
+		var list []Check
+		var total int
+		var unanswered []string
+		if o.Gather != nil && r.URL.Query().Get("scope") != ScopeMember {
+			g := o.Gather.List(r.Context(), f, offset, limit)
+			list, total, unanswered = g.Checks, g.Total, g.Unanswered
+		} else {
+			list, total = h.List(f, offset, limit)
+		}
+		out := checksJSON{Total: total, Offset: offset, Limit: limit, Checks: make([]checkJSON, len(list)), Unanswered: unanswered}
 		for i := range list {
 			out.Checks[i] = toJSON(&list[i])
 		}
@@ -74,7 +85,9 @@ func (h *History) RegisterAPI(mux *http.ServeMux, o APIOptions) {
 	})
 }
 
-// ParseListQuery reads search, label, state, offset and limit.
+// ParseListQuery reads search, label, state, offset and limit (and checks
+// scope: empty, or "member" for this member's checks only in a router
+// cluster).
 func ParseListQuery(r *http.Request) (f Filter, offset, limit int, err error) {
 	q := r.URL.Query()
 	f = Filter{Search: q.Get("search"), Label: q.Get("label"), State: q.Get("state")}
@@ -85,6 +98,11 @@ func ParseListQuery(r *http.Request) (f Filter, offset, limit int, err error) {
 	case "", "up", "down", "unknown":
 	default:
 		return f, 0, 0, errors.New(`state must be "up", "down" or "unknown"`)
+	}
+	switch q.Get("scope") {
+	case "", ScopeMember:
+	default:
+		return f, 0, 0, errors.New(`scope must be "member" or empty`)
 	}
 	limit = DefaultLimit
 	if s := q.Get("limit"); s != "" {
@@ -117,6 +135,9 @@ type checksJSON struct {
 	Offset int         `json:"offset"`
 	Limit  int         `json:"limit"`
 	Checks []checkJSON `json:"checks"`
+	// Unanswered, in a router cluster, names the members whose checks
+	// are missing from the list: they did not answer.
+	Unanswered []string `json:"unanswered,omitempty"`
 }
 
 type checkJSON struct {

@@ -441,14 +441,23 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	}
 }
 
-// Replicated records the state of a check another member of a router
-// cluster probes (pipeline.ReplicaObserver): lists and counts show it with
-// the cluster's state; its rounds and incidents are that member's.
-func (h *History) Replicated(t *targets.Target, state checkstate.State, now time.Time) {
+// Forget drops a check this router no longer probes: another member of
+// its cluster owns it now (pipeline.ForgetObserver). Its entry and its
+// record go (a member keeps entries for its own checks only); an
+// incident still open is its new owner's to end.
+func (h *History) Forget(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if e := h.entryLocked(t, now); e != nil {
-		e.t, e.state, e.removed = t, state, false
+	e := h.checks[id]
+	if e == nil || h.closed {
+		return
+	}
+	delete(h.checks, id)
+	// What waits for the next flush is skipped there (no slot).
+	if e.slot >= 0 {
+		h.bySlot[e.slot] = nil
+		h.free = append(h.free, e.slot)
+		e.slot = -1
 	}
 }
 

@@ -22,6 +22,9 @@ func (p *Pipeline) applyUpdate(u targets.Update, now time.Time) {
 		p.addCheck(t, now)
 	}
 	for _, t := range u.Relabeled {
+		if !p.owns(t.ID) {
+			continue // its owner's
+		}
 		pol := p.incident.Policy(t.MatchLabels())
 		p.machine.SetPolicy(t.ID, pol)
 		p.incident.Relabel(t, pol)
@@ -56,36 +59,34 @@ func (p *Pipeline) announced(id string) bool {
 }
 
 // addCheck starts a check in every stage, from its saved state if any.
+// In a cluster, a check another member owns is only its target here.
 func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
-	pol := p.incident.Policy(t.MatchLabels())
 	rec, restored := p.restored[t.ID]
 	delete(p.restored, t.ID)
-	if p.o.Replica != nil {
+	if !p.owns(t.ID) {
+		// Its owner keeps its state; ownerChanged starts it here when
+		// it becomes this member's.
+		delete(p.inherited, t.ID)
+		return
+	}
+	pol := p.incident.Policy(t.MatchLabels())
+	if p.clustered() {
 		// The cluster's record, when another member wrote it last, is
-		// newer than this member's (its writes replace that record): a
-		// check another member probes shows its state, one of this
-		// member's continues from it. The replica may not be read yet:
-		// until its first probe here, a check takes it when it comes.
-		shared := p.inherited[t.ID]
-		if shared != nil || !p.owns(t.ID) {
+		// newer than this member's (its writes replace that record): the
+		// check continues from it.
+		if shared := p.inherited[t.ID]; shared != nil {
 			delete(p.inherited, t.ID)
-		} else {
-			shared = p.o.Replica.SharedCheck(t.ID)
-		}
-		if shared != nil {
 			merged := *shared
 			merged.Target, merged.Module, merged.Labels = t.Target, t.Module, t.Labels
 			merged.Notified = maps.Clone(shared.Notified)
 			// Saved here only over an older saved state: a new member
-			// does not write every check of the cluster at start.
+			// does not write every check it gains at start.
 			if restored && !sameState(rec, &merged) {
 				p.writes.checks[t.ID] = true
 			}
 			rec, restored = &merged, true
 		}
-		if p.owns(t.ID) {
-			p.fresh[t.ID] = true
-		}
+		p.fresh[t.ID] = true
 	}
 	if restored {
 		st := p.machine.Restore(t.ID, rec, pol)
@@ -104,15 +105,7 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 		st := p.machine.Add(t.ID, pol, now)
 		p.incident.AddCheck(t, st, pol, nil)
 	}
-	if p.o.Replica != nil && !p.owns(t.ID) {
-		// Another member probes it: lists show it with the state known.
-		p.replicated(t, now)
-	}
-	if p.owns(t.ID) {
-		// Another member's check has no slot here (it is not probed
-		// here): ownerChanged gives it one when it becomes this member's.
-		p.sched.Add(t, p.pending(t.ID), now)
-	}
+	p.sched.Add(t, p.pending(t.ID), now)
 }
 
 // removeCheck forgets a check that left the list (or a saved state the

@@ -15,7 +15,6 @@ package pipeline
 import (
 	"errors"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,9 +89,11 @@ type Options struct {
 	MaxAlerts int
 	// Observers tap every probe result.
 	Observers []Observer
-	// Replica is the cluster's copy of the check records other members
-	// wrote (nil: a router alone); see ReplicaChanged.
-	Replica Replica
+	// Peers are the other members of the router's cluster (nil: a
+	// router alone): this member keeps the state of the checks it owns
+	// only (SetOwner), and its View merges the members' summaries; see
+	// PeersChanged.
+	Peers Peers
 }
 
 // Pipeline is the router's coordinator.
@@ -132,17 +133,16 @@ type Pipeline struct {
 	sdDone       chan struct{}
 	stopped      chan struct{} // closed when Run returns
 
-	// A router cluster (replica.go): the ownership filter in force, the
-	// checks that became this member's and were not probed here yet, and
-	// the ids whose shared records changed.
+	// A router cluster (peers.go): the ownership filter in force, the
+	// checks that became this member's and were not probed here yet,
+	// and this member's last summary.
 	owner func(id string) bool
 	fresh map[string]bool
 	// inherited are the records of checks this member gained that are
 	// not listed yet (SetOwner), until the next target list.
-	inherited  map[string]*store.CheckRecord
-	replicaMu  sync.Mutex
-	replicaIDs map[string]struct{}
-	replicaCh  chan struct{}
+	inherited map[string]*store.CheckRecord
+	summary   *view.Summary
+	peersCh   chan struct{}
 	// sleepingUntil is when Run's loop wakes up, while it waits (Unix
 	// nanoseconds; 0 while it works): tests on a fake clock read it to
 	// know the loop has nothing left to do now.
@@ -173,8 +173,7 @@ func New(o Options) (*Pipeline, error) {
 		sdDone:       make(chan struct{}),
 		stopped:      make(chan struct{}),
 		fresh:        map[string]bool{},
-		replicaIDs:   map[string]struct{}{},
-		replicaCh:    make(chan struct{}, 1),
+		peersCh:      make(chan struct{}, 1),
 	}
 	p.wire()
 	if err := p.restore(); err != nil {

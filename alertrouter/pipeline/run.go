@@ -77,8 +77,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			in = append(in, o)
 		case a := <-p.acks:
 			in = append(in, a)
-		case <-p.replicaCh:
-			in = append(in, replicaChanged{})
+		case <-p.peersCh:
+			in = append(in, peersChanged{})
 		}
 		p.sleepingUntil.Store(0)
 		now = p.clock.Now()
@@ -127,8 +127,8 @@ func (p *Pipeline) turn(now time.Time, in ...any) {
 			force, waited = true, true
 		case owner:
 			p.ownerChanged(v.owned, v.records, now)
-		case replicaChanged:
-			p.applyReplica(now)
+		case peersChanged:
+			p.marks.Counts = true // the View merges them again
 		case *ackRequest:
 			// An acknowledgement is saved before it is confirmed.
 			force = p.takeAck(v, now) || force

@@ -87,6 +87,14 @@ type checksData struct {
 	Page, Pages          int
 	Prev, Next           url.Values
 	Error                string
+	// Unanswered are the cluster members whose checks are not listed.
+	Unanswered []string
+}
+
+// ClusterHistory is a History whose list of checks is a router
+// cluster's: it also names the members that did not answer.
+type ClusterHistory interface {
+	ListCluster(f history.Filter, offset, limit int) (checks []history.Check, total int, unanswered []string)
 }
 
 // groupsData is what the grouped view shows.
@@ -134,7 +142,11 @@ func (p *Page) serveChecks(w http.ResponseWriter, r *http.Request) {
 	if offset == 0 {
 		offset = (page - 1) * p.o.PageSize
 	}
-	d.Checks, d.Total = p.o.History.List(f, offset, p.o.PageSize)
+	if c, ok := p.o.History.(ClusterHistory); ok {
+		d.Checks, d.Total, d.Unanswered = c.ListCluster(f, offset, p.o.PageSize)
+	} else {
+		d.Checks, d.Total = p.o.History.List(f, offset, p.o.PageSize)
+	}
 	d.Pages = max(1, (d.Total+p.o.PageSize-1)/p.o.PageSize)
 	d.Page = min(offset/p.o.PageSize+1, d.Pages)
 	link := func(page int) url.Values {

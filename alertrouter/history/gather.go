@@ -1,0 +1,218 @@
+package history
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// In a router cluster each member keeps the history of the checks it
+// probes only. The lists of checks (/api/v1/checks, the page of checks)
+// are the cluster's: Gather merges this member's list with the other
+// members', asked through their advertise URL with scope=member (their
+// own checks only), in the order List gives (down, unknown, up; then by
+// id).
+//
+// Bounds: a member is asked for pages of at most MaxLimit checks, an
+// answer is read up to maxGatherBytes, and pages are asked only until
+// offset+limit checks of the merged list are known, so what one request
+// holds is at most a page per member. A member that does not answer in
+// gatherTimeout is left out; the answer names it (Unanswered).
+
+// ScopeMember is the value of the scope parameter with which members ask
+// each other for their own checks.
+const ScopeMember = "member"
+
+const (
+	gatherTimeout  = 5 * time.Second
+	maxGatherBytes = 4 << 20
+)
+
+// Peer is another member of a router cluster.
+type Peer struct {
+	Name, URL string
+}
+
+// Gather lists the checks of a router cluster.
+type Gather struct {
+	Local *History
+	// Peers returns the other live members.
+	Peers  func() []Peer
+	Client *http.Client
+}
+
+// Gathered is one merged page.
+type Gathered struct {
+	Checks []Check
+	Total  int
+	// Unanswered are the members whose checks are not in the list (they
+	// did not answer).
+	Unanswered []string
+}
+
+// source is one member's list, read a page at a time.
+type source struct {
+	page   []Check
+	next   int // offset of the next page
+	total  int
+	done   bool
+	err    error
+	remote func(offset int) ([]Check, int, error)
+}
+
+func (s *source) head() (*Check, bool) {
+	for len(s.page) == 0 && !s.done {
+		page, total, err := s.remote(s.next)
+		if err != nil {
+			s.err, s.done = err, true
+			return nil, false
+		}
+		s.total = total
+		s.next += len(page)
+		s.page = page
+		s.done = len(page) == 0 || s.next >= total
+	}
+	if len(s.page) == 0 {
+		return nil, false
+	}
+	return &s.page[0], true
+}
+
+// List is the cluster's page of checks matching f.
+func (g *Gather) List(ctx context.Context, f Filter, offset, limit int) Gathered {
+	peers := g.Peers()
+	srcs := make([]*source, 0, len(peers)+1)
+	srcs = append(srcs, &source{remote: func(off int) ([]Check, int, error) {
+		list, total := g.Local.List(f, off, MaxLimit)
+		return list, total, nil
+	}})
+	for _, p := range peers {
+		srcs = append(srcs, &source{remote: func(off int) ([]Check, int, error) { return g.ask(ctx, p, f, off) }})
+	}
+	// First pages at once: the members answer in parallel.
+	var wg sync.WaitGroup
+	for _, s := range srcs {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.head() }()
+	}
+	wg.Wait()
+	var out Gathered
+	for i, s := range srcs {
+		if s.err != nil {
+			out.Unanswered = append(out.Unanswered, peers[i-1].Name)
+			continue
+		}
+		out.Total += s.total
+	}
+	seen := map[string]bool{}
+	for skipped := 0; len(out.Checks) < limit; {
+		var best *source
+		var bc *Check
+		for _, s := range srcs {
+			if c, ok := s.head(); ok && (bc == nil || compareChecks(c, bc) < 0) {
+				best, bc = s, c
+			}
+		}
+		if best == nil {
+			break
+		}
+		best.page = best.page[1:]
+		if seen[bc.ID] {
+			// Listed by two members while it moves: once.
+			out.Total--
+			continue
+		}
+		seen[bc.ID] = true
+		if skipped < offset {
+			skipped++
+			continue
+		}
+		out.Checks = append(out.Checks, *bc)
+	}
+	return out
+}
+
+// compareChecks is List's order.
+func compareChecks(a, b *Check) int {
+	return cmp.Or(cmp.Compare(rankOf(a.State), rankOf(b.State)), strings.Compare(a.ID, b.ID))
+}
+
+func rankOf(state string) int {
+	switch state {
+	case "down":
+		return 0
+	case "unknown":
+		return 1
+	}
+	return 2
+}
+
+// ask reads one page of a member's own checks.
+func (g *Gather) ask(ctx context.Context, p Peer, f Filter, offset int) ([]Check, int, error) {
+	q := url.Values{"scope": {ScopeMember}, "offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(MaxLimit)}}
+	for k, v := range map[string]string{"search": f.Search, "label": f.Label, "state": f.State} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, gatherTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+"/api/v1/checks?"+q.Encode(), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	client := g.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ask %s for its checks: %w", p.Name, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("ask %s for its checks: HTTP %d", p.Name, resp.StatusCode)
+	}
+	var list checksJSON
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxGatherBytes)).Decode(&list); err != nil {
+		return nil, 0, fmt.Errorf("ask %s for its checks: %w", p.Name, err)
+	}
+	if len(list.Checks) > MaxLimit || list.Total < 0 {
+		return nil, 0, fmt.Errorf("ask %s for its checks: %d checks in a page of at most %d", p.Name, len(list.Checks), MaxLimit)
+	}
+	out := make([]Check, 0, len(list.Checks))
+	for i := range list.Checks {
+		out = append(out, fromJSON(&list.Checks[i]))
+	}
+	// A page out of order would break the merge: sorted here.
+	slices.SortStableFunc(out, func(a, b Check) int { return compareChecks(&a, &b) })
+	return out, max(list.Total, offset+len(out)), nil
+}
+
+// fromJSON is toJSON's inverse.
+func fromJSON(c *checkJSON) Check {
+	out := Check{ID: c.ID, Target: c.Target, Module: c.Module, Labels: c.Labels, State: c.State}
+	if c.LastProbe != nil {
+		out.LastProbe = *c.LastProbe
+	}
+	for i, name := range windowNames {
+		out.Rounds[i] = c.Rounds[name]
+		out.Availability[i] = -1
+		if a := c.Availability[name]; a != nil {
+			out.Availability[i] = *a
+		}
+	}
+	return out
+}
