@@ -180,3 +180,28 @@ func sameState(a, b *store.CheckRecord) bool {
 			return x.At.Equal(y.At) && x.Reminders == y.Reminders && x.AckedBy == y.AckedBy && x.AckedAt.Equal(y.AckedAt)
 		})
 }
+
+// remoteParents gives the incident stage the checks other members say
+// are DOWN (their summaries' problems), as parents for depends_on.
+func (p *Pipeline) remoteParents(now time.Time) {
+	var ts []*targets.Target
+	var ids []string
+	for _, sum := range p.o.Peers.Summaries() {
+		for i := range sum.Problems {
+			c := &sum.Problems[i]
+			if c.State != "down" || p.owns(c.ID) {
+				continue
+			}
+			if t, ok := p.source.Get(c.ID); ok {
+				ts = append(ts, t)
+				ids = append(ids, t.ID)
+			}
+		}
+	}
+	slices.Sort(ids)
+	if slices.Equal(ids, p.remoteDown) {
+		return
+	}
+	p.remoteDown = ids
+	p.incident.SetRemoteParents(ts, now)
+}

@@ -298,3 +298,35 @@ func TestFreshReleased(t *testing.T) {
 }
 
 func targetsFetched(gs []exporter.TargetGroup) targets.Fetched { return targets.Fetched{Groups: gs} }
+
+// TestDependsOnRemoteParent: in a cluster, a parent another member
+// probes holds back its children's DOWN here while that member says it
+// is DOWN (its summary), and the children are announced once it no
+// longer does.
+func TestDependsOnRemoteParent(t *testing.T) {
+	peers := &fakePeers{}
+	h := newHarnessWith(t, "", dependsConfig, func(o *Options) { o.Peers = peers })
+	gw := targets.ID("gw", "icmp")
+	h.step(owner{owned: func(id string) bool { return id != gw }})
+	h.targets("gw icmp infra", "a http_2xx web")
+	h.probe("a", "http_2xx", 0, ok)
+	peers.set(&view.Summary{Member: "r2", Checks: 1, Counts: map[string]int{"down": 1},
+		Problems: []view.CheckView{{ID: gw, Target: "gw", Module: "icmp", State: "down", Since: h.now}}})
+	h.p.PeersChanged()
+	h.step(<-peersSignal(h))
+	if ns := h.probe("a", "http_2xx", time.Second, refused); len(ns) != 0 {
+		t.Fatalf("child notified while its parent is DOWN on another member: %s", summaries(ns))
+	}
+	h.step(syncNow{})
+	for _, p := range h.p.View().Problems {
+		if p.Target == "a" && p.SuppressedBy != gw {
+			t.Errorf("a suppressed by %q, want %q", p.SuppressedBy, gw)
+		}
+	}
+	peers.set(&view.Summary{Member: "r2", Checks: 1, Counts: map[string]int{"up": 1}})
+	h.p.PeersChanged()
+	ns := h.step(<-peersSignal(h))
+	if len(ns) != 1 || ns[0].Kind != notify.KindDown || ns[0].Alerts[0].Labels["instance"] != "a" {
+		t.Fatalf("child after its remote parent's recovery: %s", summaries(ns))
+	}
+}

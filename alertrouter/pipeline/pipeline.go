@@ -143,6 +143,9 @@ type Pipeline struct {
 	inherited map[string]*store.CheckRecord
 	summary   *view.Summary
 	peersCh   chan struct{}
+	// remoteDown are the checks other members say are DOWN (parents
+	// for depends_on), by id, sorted.
+	remoteDown []string
 	// sleepingUntil is when Run's loop wakes up, while it waits (Unix
 	// nanoseconds; 0 while it works): tests on a fake clock read it to
 	// know the loop has nothing left to do now.

@@ -129,6 +129,7 @@ func (p *Pipeline) turn(now time.Time, in ...any) {
 			p.ownerChanged(v.owned, v.records, now)
 		case peersChanged:
 			p.marks.Counts = true // the View merges them again
+			p.remoteParents(now)
 		case *ackRequest:
 			// An acknowledgement is saved before it is confirmed.
 			force = p.takeAck(v, now) || force
