@@ -284,7 +284,8 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 }
 
 // ReadChecks reads from Consul the records of the checks owned gives this
-// member (nil: every check) that another member wrote last, by check id:
+// member (nil: every check) that another member wrote last (or this one,
+// when it started without saved states: its disk was lost), by check id:
 // a check this member gains continues from its record (the pipeline takes
 // them with the ownership filter, before the first probe here). The
 // shards are read one at a time and only the records kept are decoded
@@ -312,7 +313,8 @@ func (s *Store) ReadChecks(ctx context.Context, owned func(id string) bool) (map
 				s.logger.Warn("Ignoring an unreadable shared check record", "key", p.Key, "err", err)
 				continue
 			}
-			if sc.Member == s.c.name || (owned != nil && !owned(sc.ID)) {
+			// Its own records are in its store, as new, unless it lost it.
+			if (sc.Member == s.c.name && s.savedChecks.Load()) || (owned != nil && !owned(sc.ID)) {
 				continue
 			}
 			if !slices.Contains(knownStates[:], sc.Record.State) {

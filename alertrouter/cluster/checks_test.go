@@ -67,8 +67,24 @@ func TestSharedCheckRecords(t *testing.T) {
 	if rec := read(b, func(string) bool { return false }); rec != nil {
 		t.Errorf("b read the record of a check it does not gain: %+v", rec)
 	}
+	if _, err := a.st.LoadChecks(); err != nil {
+		t.Fatal(err)
+	}
 	if rec := read(a, nil); rec != nil {
-		t.Errorf("a read its own record as another member's: %+v", rec)
+		t.Errorf("a, with its store, read its own record from Consul: %+v", rec)
+	}
+	// a's disk lost: it takes its own records back from Consul.
+	empty, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = empty.Close() }()
+	lost := NewStore(a.Cluster, empty, StoreOptions{})
+	if _, err := lost.LoadChecks(); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := lost.ReadChecks(context.Background(), nil); err != nil || recs[id] == nil || recs[id].State != "down" {
+		t.Errorf("a without its disk does not take its record back: %v (%v)", recs[id], err)
 	}
 
 	// More failures of a DOWN check are not a change; b, which does not

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -52,6 +53,10 @@ type Store struct {
 
 	mu    sync.Mutex
 	owner func(id string) bool
+	// savedChecks: the local store had check states at start. Without
+	// (a new member, or its disk lost) this member takes back the
+	// records it wrote itself from Consul too.
+	savedChecks atomic.Bool
 	// unclaimed are the entries committed while Consul did not answer;
 	// unpublished the finished entries the cluster has not recorded yet:
 	// what this member told alone, written to KV when Consul answers so
@@ -439,8 +444,15 @@ func (s *Store) finishDuplicates(dup []*store.OutboxEntry) {
 	}
 }
 
-// LoadChecks is the local store's.
-func (s *Store) LoadChecks() (map[string]*store.CheckRecord, error) { return s.local.LoadChecks() }
+// LoadChecks is the local store's; it notes whether this member saved
+// any check (see ReadChecks).
+func (s *Store) LoadChecks() (map[string]*store.CheckRecord, error) {
+	m, err := s.local.LoadChecks()
+	if err == nil {
+		s.savedChecks.Store(len(m) > 0)
+	}
+	return m, err
+}
 
 // LoadOutbox returns the local pending entries this member still has to
 // deliver: those another member took over (or finished) while this one

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram/telegramtest"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
@@ -165,7 +166,7 @@ func startClusterRouter(t *testing.T, name, exporter, tgURL, tokenFile, consul, 
 // startPair starts members r1 and r2, config giving each its
 // configuration text, and waits until both see the cluster and the
 // checks (checks of them) are split between them.
-func startPair(t *testing.T, checks int, config func(i int, name string) string) []*clusterRouter {
+func startPair(t *testing.T, targets []string, config func(i int, name string) string) []*clusterRouter {
 	t.Helper()
 	var rs []*clusterRouter
 	for i, name := range []string{"r1", "r2"} {
@@ -174,7 +175,21 @@ func startPair(t *testing.T, checks int, config func(i int, name string) string)
 	for _, r := range rs {
 		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))
 	}
-	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 2, rs...); return ok && n == checks })
+	// Each member probes its share (a member counts the checks it
+	// probes: the one that started first, alone, probed them all until
+	// it saw the other).
+	share := map[string]float64{}
+	for _, tgt := range targets {
+		share[cluster.OwnerOf([]string{"r1", "r2"}, "http_2xx "+tgt)]++
+	}
+	waitCond(t, "the checks to be split", func() bool {
+		for _, r := range rs {
+			if metric(t, r.url, "vigie_router_cluster_members") != 2 || metric(t, r.url, "vigie_router_checks_owned") != share[r.name] {
+				return false
+			}
+		}
+		return true
+	})
 	return rs
 }
 
