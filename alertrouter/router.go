@@ -110,8 +110,8 @@ type Router struct {
 	cluster *cluster.Cluster
 	// gather lists the cluster's checks from the members (nil: alone).
 	gather *history.Gather
-	shared  *cluster.Store
-	leader  *cluster.Leader
+	shared *cluster.Store
+	leader *cluster.Leader
 }
 
 // CheckConfig loads the configuration and builds every integration, as

@@ -84,7 +84,9 @@ func TestSayOf(t *testing.T) {
 	down := func(failures int, reason string) *store.CheckRecord {
 		return &store.CheckRecord{Target: "x", State: "down", Failures: failures, Since: at, Reason: reason}
 	}
-	up := func(successes int) *store.CheckRecord { return &store.CheckRecord{State: "up", Successes: successes, Since: at} }
+	up := func(successes int) *store.CheckRecord {
+		return &store.CheckRecord{State: "up", Successes: successes, Since: at}
+	}
 	for _, c := range []struct {
 		a, b *store.CheckRecord
 		same bool

@@ -78,7 +78,7 @@ type Stage struct {
 	troubled map[string]*check // DOWN or failing: possible parents
 	// remote are the checks other members of a router cluster probe and
 	// say are DOWN (SetRemoteParents): parents too.
-	remote map[string]*check
+	remote   map[string]*check
 	alerts   map[string]*alert
 	exporter map[string]store.Notified // receivers told the exporter is unreachable
 	// locations are the receivers told that a location's exporter is
