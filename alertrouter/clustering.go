@@ -201,6 +201,28 @@ func (r *Router) probedBy() func(id string) string {
 	}
 }
 
+// probedAt is the address of the live member that probes a check when
+// it is another member (nil: alone).
+func (r *Router) probedAt() func(id string) string {
+	if r.cluster == nil {
+		return nil
+	}
+	return func(id string) string {
+		members := r.cluster.Members()
+		names := make([]string, len(members))
+		for i, m := range members {
+			names[i] = m.Name
+		}
+		owner := cluster.OwnerOf(names, id)
+		for _, m := range members {
+			if m.Name == owner && owner != r.cluster.Name() {
+				return m.Address
+			}
+		}
+		return ""
+	}
+}
+
 // telegramLeader decides which router polls the Telegram bots: the
 // Options' (tests), else the cluster's leader, else this router alone.
 func (r *Router) telegramLeader() telegrambot.Leader {

@@ -207,7 +207,7 @@ func New(o Options) (*Router, error) {
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
 		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.pageHistory(),
-		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(), ProbedBy: r.probedBy(),
+		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(), ProbedBy: r.probedBy(), ProbedAt: r.probedAt(),
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
@@ -450,7 +450,7 @@ func (r *Router) Handler() http.Handler {
 		Logger:   r.logger,
 	}.Register(mux, "")
 	r.api.Register(mux)
-	r.history.RegisterAPI(mux, history.APIOptions{Counts: r.counts, Now: r.opts.Clock.Now, Gather: r.gather})
+	r.history.RegisterAPI(mux, history.APIOptions{Counts: r.counts, Now: r.opts.Clock.Now, Gather: r.gather, ProbedAt: r.probedAt()})
 	r.page.Register(mux)
 	return mux
 }

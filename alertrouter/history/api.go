@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +27,10 @@ type APIOptions struct {
 	// Gather, in a router cluster, lists the cluster's checks: this
 	// member's and the other members' (nil: this router's only).
 	Gather *Gather
+	// ProbedAt, in a router cluster, is the address of the member that
+	// probes a check when it is another member ("" otherwise): the
+	// history of a check another member probes redirects there.
+	ProbedAt func(id string) string
 }
 
 // RegisterAPI serves /api/v1/summary, /api/v1/checks and
@@ -67,6 +73,10 @@ func (h *History) RegisterAPI(mux *http.ServeMux, o APIOptions) {
 	mux.HandleFunc("GET /api/v1/checks/{id}/history", func(w http.ResponseWriter, r *http.Request) {
 		d, err := h.Detail(r.PathValue("id"), o.Now())
 		switch {
+		case errors.Is(err, ErrUnknownCheck) && o.ProbedAt != nil && o.ProbedAt(r.PathValue("id")) != "":
+			u := strings.TrimSuffix(o.ProbedAt(r.PathValue("id")), "/") + "/api/v1/checks/" + url.PathEscape(r.PathValue("id")) + "/history"
+			http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+			return
 		case errors.Is(err, ErrUnknownCheck):
 			writeJSON(w, http.StatusNotFound, errorJSON{"no such check: " + strconv.Quote(r.PathValue("id"))})
 			return

@@ -53,7 +53,8 @@ type Gather struct {
 // Gathered is one merged page.
 type Gathered struct {
 	Checks []Check
-	Total  int
+	// Total is the members' totals added up.
+	Total int
 	// Unanswered are the members whose checks are not in the list (they
 	// did not answer).
 	Unanswered []string
@@ -127,8 +128,9 @@ func (g *Gather) List(ctx context.Context, f Filter, offset, limit int) Gathered
 		}
 		best.page = best.page[1:]
 		if seen[bc.ID] {
-			// Listed by two members while it moves: once.
-			out.Total--
+			// Listed by two members while it moves: once (the total,
+			// the members' totals added up, counts it twice until the
+			// old owner has let it go).
 			continue
 		}
 		seen[bc.ID] = true

@@ -201,6 +201,12 @@ func (p *Page) serveCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	det, err := p.o.History.Detail(r.PathValue("id"), now)
 	if errors.Is(err, history.ErrUnknownCheck) {
+		if elsewhere := p.probedAt(r.PathValue("id")); elsewhere != "" {
+			// Another member of the cluster probes it: its history is
+			// there.
+			http.Redirect(w, r, elsewhere+"/checks/"+url.PathEscape(r.PathValue("id"))+queryOf(r), http.StatusTemporaryRedirect)
+			return
+		}
 		http.Error(w, "no such check", http.StatusNotFound)
 		return
 	}
@@ -325,4 +331,20 @@ func availabilityBars(days []history.Bucket, now time.Time, n int) []bar {
 		out[i] = bar{Day: day, Availability: a, Class: availClass(a), Title: day.Format("2006-01-02") + ": " + pct(a)}
 	}
 	return out
+}
+
+// probedAt is the address of the cluster member that probes check id
+// when it is another member ("" otherwise).
+func (p *Page) probedAt(id string) string {
+	if p.o.ProbedAt == nil {
+		return ""
+	}
+	return strings.TrimSuffix(p.o.ProbedAt(id), "/")
+}
+
+func queryOf(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return "?" + r.URL.RawQuery
 }
