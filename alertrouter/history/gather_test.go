@@ -96,3 +96,31 @@ func TestGatherMergesMembers(t *testing.T) {
 }
 
 func idOf(target string) string { return id(target) }
+
+// TestForget: a check another cluster member now probes leaves this
+// member's history at once (entry and record), what waited for the flush
+// included; its record goes to the next check; it comes back as new.
+func TestForget(t *testing.T) {
+	f := newFixture(t, maintenanceConfig)
+	for _, tg := range []string{"https://x1.example", "https://x2.example", "https://x3.example"} {
+		f.probe(tg, true, 0)
+	}
+	slot := f.h.checks[id("https://x2.example")].slot
+	f.h.Forget(id("https://x2.example"))
+	if _, ok := f.h.Get(id("https://x2.example")); ok {
+		t.Error("a forgotten check is still known")
+	}
+	if _, total := f.h.List(Filter{}, 0, 10); total != 2 {
+		t.Errorf("%d checks listed, want 2", total)
+	}
+	f.flush()
+	f.probe("https://x4.example", true, 0)
+	if got := f.h.checks[id("https://x4.example")].slot; got != slot {
+		t.Errorf("the next check got record %d, want the forgotten check's %d", got, slot)
+	}
+	f.flush()
+	f.probe("https://x2.example", false, 0)
+	if c, ok := f.h.Get(id("https://x2.example")); !ok || c.Rounds[0] != 1 {
+		t.Errorf("a check that came back: %+v (%v), want one round", c, ok)
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,6 +112,7 @@ type History struct {
 
 	mu       sync.RWMutex
 	checks   map[string]*entry
+	grown    int      // the most checks had since their map was made
 	bySlot   []*entry // nil: free
 	pending  map[pkey]*counts
 	events   []event
@@ -453,6 +455,13 @@ func (h *History) Forget(id string) {
 		return
 	}
 	delete(h.checks, id)
+	// A map keeps the room it grew to: one that held every check (a
+	// member owns them all until it knows the membership) is rebuilt
+	// once it holds less than half.
+	if len(h.checks) < h.grown/2 {
+		h.checks = maps.Clone(h.checks)
+		h.grown = len(h.checks)
+	}
 	// What waits for the next flush is skipped there (no slot).
 	if e.slot >= 0 {
 		h.bySlot[e.slot] = nil
@@ -471,6 +480,7 @@ func (h *History) entryLocked(t *targets.Target, now time.Time) *entry {
 	if e == nil {
 		e = &entry{id: t.ID, slot: -1}
 		h.checks[t.ID] = e
+		h.grown = max(h.grown, len(h.checks))
 	}
 	if e.slot < 0 && !h.allocate(e, now) {
 		return nil
