@@ -23,7 +23,7 @@ import (
 // member died) is not shown; a member that does not answer the page
 // (partition) is shown as its last summary says.
 //
-// Bounds: a summary holds at most page.MaxProblems problems and
+// Bounds: a summary holds at most view.MaxProblems problems and
 // maxSummaryBytes of JSON (the problems past that are counted as
 // omitted); a member decodes at most maxSummaries summaries, and none
 // larger than maxSummaryBytes.
