@@ -25,15 +25,22 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter"
 	"github.com/vigie-monitoring/vigie/internal/buildinfo"
+	"github.com/vigie-monitoring/vigie/internal/residency"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
 func main() {
+	// Only the pages of the program it runs stay resident, not the
+	// neighbours the kernel maps with them (most of the executable);
+	// first, before the flags and the configuration touch more of it.
+	exe := residency.Executable()
 	// Version information for builds without promu's -ldflags (go build,
 	// go install), before --version, the build_info metric or a log line
 	// reads it.
 	buildinfo.Fill()
-	os.Exit(run(os.Args[1:]))
+	code := run(os.Args[1:])
+	exe.Close()
+	os.Exit(code)
 }
 
 // defaultGOGC is the router's GOGC when the environment sets none.
