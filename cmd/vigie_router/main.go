@@ -4,6 +4,10 @@
 package main
 
 import (
+	// First: only the pages of the executable the program uses stay
+	// resident, not the neighbours the kernel maps with them.
+	_ "github.com/vigie-monitoring/vigie/internal/residency/atstart"
+
 	"context"
 	"errors"
 	"fmt"
@@ -30,17 +34,15 @@ import (
 )
 
 func main() {
-	// Only the pages of the program it runs stay resident, not the
-	// neighbours the kernel maps with them (most of the executable);
-	// first, before the flags and the configuration touch more of it.
-	exe := residency.Executable()
+	// The pages of the executable only the initialisation read leave the
+	// resident set (atstart turned fault-around off); those the program
+	// reads again come back one by one.
+	residency.DropExecutable()
 	// Version information for builds without promu's -ldflags (go build,
 	// go install), before --version, the build_info metric or a log line
 	// reads it.
 	buildinfo.Fill()
-	code := run(os.Args[1:])
-	exe.Close()
-	os.Exit(code)
+	os.Exit(run(os.Args[1:]))
 }
 
 // defaultGOGC is the router's GOGC when the environment sets none.

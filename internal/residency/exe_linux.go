@@ -5,6 +5,7 @@ package residency
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 
@@ -30,7 +31,7 @@ func Executable() *Exe {
 		return &Exe{}
 	}
 	e := &Exe{nfa: nfa}
-	for _, m := range executableMappings() {
+	for _, m := range executableMappings("/proc/self") {
 		if !nfa.Register(m.start, m.end-m.start) {
 			continue
 		}
@@ -45,6 +46,22 @@ func Executable() *Exe {
 		e.nfa = nil
 	}
 	return e
+}
+
+// DropExecutable drops the pages mapped so far in the executable's
+// mappings where fault-around is off (registered by Executable, in this
+// process or an earlier call), as Executable does when it registers them:
+// called when the program's initialisation is over, it takes out of the
+// resident set the pages only the initialisation read (flags, tables,
+// registries built once), and the pages the program reads again come back
+// one by one. Where nothing is registered it does nothing: with
+// fault-around, dropping would map most of it back.
+func DropExecutable() {
+	for _, m := range executableMappings("/proc/self") {
+		if m.registered && m.anonymous == 0 {
+			_, _, _ = unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED)
+		}
+	}
 }
 
 // Exe is what Executable registered.
@@ -63,24 +80,57 @@ func (e *Exe) Close() {
 	}
 }
 
-// mapping is one line of /proc/self/smaps.
+// Resident is the state of the read-only mappings of a process's
+// executable.
+type Resident struct {
+	// Mappings and Size are the mappings and their size in bytes; RSS is
+	// how much of them is resident.
+	Mappings  int
+	Size, RSS int64
+	// Registered: fault-around is off in all of them.
+	Registered bool
+}
+
+// ExecutableOf reads the state of the read-only mappings of process pid's
+// executable from /proc/<pid>/smaps.
+func ExecutableOf(pid int) (Resident, error) {
+	proc := "/proc/" + strconv.Itoa(pid)
+	ms := executableMappings(proc)
+	if len(ms) == 0 {
+		return Resident{}, fmt.Errorf("residency: no read-only mapping of the executable in %s/smaps", proc)
+	}
+	r := Resident{Mappings: len(ms), Registered: true}
+	for _, m := range ms {
+		r.Size += int64(m.end - m.start)
+		r.RSS += int64(m.rss) << 10
+		r.Registered = r.Registered && m.registered
+	}
+	return r, nil
+}
+
+// mapping is one mapping of /proc/<pid>/smaps.
 type mapping struct {
 	start, end uintptr
+	// rss is its Rss field (kB).
+	rss int
 	// anonymous is the mapping's Anonymous field (kB): copies of its pages
 	// made for this process.
 	anonymous int
+	// registered: VmFlags has uw, registered with a userfaultfd for
+	// write-protection (fault-around off).
+	registered bool
 }
 
 // executableMappings returns the mappings of the executable's file that
-// are not writable, from /proc/self/smaps: they are told by the file's
-// device and inode, which stay right when the file was renamed or
-// replaced since the start.
-func executableMappings() []mapping {
+// are not writable, from <proc>/smaps: they are told by the file's device
+// and inode, which stay right when the file was renamed or replaced since
+// the start.
+func executableMappings(proc string) []mapping {
 	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+	if err := unix.Stat(proc+"/exe", &st); err != nil {
 		return nil
 	}
-	f, err := os.Open("/proc/self/smaps")
+	f, err := os.Open(proc + "/smaps")
 	if err != nil {
 		return nil
 	}
@@ -100,11 +150,17 @@ func executableMappings() []mapping {
 			cur = nil
 			continue
 		}
-		if cur != nil && bytes.HasPrefix(line, []byte("Anonymous:")) {
-			fields := bytes.Fields(line[len("Anonymous:"):])
-			if len(fields) > 0 {
-				if n, err := strconv.Atoi(string(fields[0])); err == nil {
-					cur.anonymous = n
+		if cur == nil {
+			continue
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Anonymous:")); ok {
+			cur.anonymous = kB(v)
+		} else if v, ok := bytes.CutPrefix(line, []byte("Rss:")); ok {
+			cur.rss = kB(v)
+		} else if v, ok := bytes.CutPrefix(line, []byte("VmFlags:")); ok {
+			for _, fl := range bytes.Fields(v) {
+				if string(fl) == "uw" {
+					cur.registered = true
 				}
 			}
 		}
@@ -113,6 +169,16 @@ func executableMappings() []mapping {
 		return nil
 	}
 	return out
+}
+
+// kB reads a field's value, "    124 kB".
+func kB(v []byte) int {
+	fields := bytes.Fields(v)
+	if len(fields) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(fields[0]))
+	return n
 }
 
 // isMapsLine tells a mapping's first line ("7f39f0000000-7f3a00000000 r--p

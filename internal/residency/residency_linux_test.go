@@ -4,12 +4,15 @@ package residency
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -80,6 +83,21 @@ func TestExecutable(t *testing.T) {
 		t.Fatalf("%d KiB of the code resident after Executable, %d before: the pages were not dropped, or fault-around maps them again", after>>10, before>>10)
 	}
 	t.Logf("code resident: %d KiB before, %d after; %d ranges (%d KiB) registered", before>>10, after>>10, e.Ranges, e.Bytes>>10)
+
+	// Code run once (as by a program's initialisation) stays mapped until
+	// DropExecutable, which finds the registered mappings by itself.
+	re := regexp.MustCompile(`^(?P<host>[a-z0-9.-]+):(?P<port>[0-9]+)$`)
+	b, err := json.Marshal(map[string]any{"match": re.FindStringSubmatch("example.org:443"), "at": time.Unix(0, 0).UTC().Format(time.RFC1123)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := mappingRSS(t, code)
+	DropExecutable()
+	dropped := mappingRSS(t, code)
+	if dropped >= ran {
+		t.Fatalf("%d KiB of the code resident after DropExecutable, %d before (%s): nothing was dropped", dropped>>10, ran>>10, b)
+	}
+	t.Logf("code resident: %d KiB after running more code, %d after DropExecutable", ran>>10, dropped>>10)
 }
 
 func TestParseMapsLine(t *testing.T) {
