@@ -21,10 +21,11 @@ import (
 // are private and read-only, and a mapping with a page of its own (a
 // debugger's breakpoint) is registered but not dropped.
 //
-// Call it first thing in main, and keep the result for the process's life:
-// closing it gives fault-around back. Where the kernel cannot turn
-// fault-around off (before Linux 6.7, userfaultfd filtered), it does
-// nothing and Exe.Ranges is 0.
+// Call it as early as possible (package atstart calls it from an init),
+// once: closing the result gives fault-around back, and a second call
+// registers nothing (a range is registered with one userfaultfd at most).
+// Where the kernel cannot turn fault-around off (before Linux 6.7,
+// userfaultfd filtered), it does nothing and Exe.Ranges is 0.
 func Executable() *Exe {
 	nfa := NewNoFaultAround()
 	if nfa == nil {
@@ -49,8 +50,8 @@ func Executable() *Exe {
 }
 
 // DropExecutable drops the pages mapped so far in the executable's
-// mappings where fault-around is off (registered by Executable, in this
-// process or an earlier call), as Executable does when it registers them:
+// mappings where fault-around is off (registered by Executable), as
+// Executable does when it registers them:
 // called when the program's initialisation is over, it takes out of the
 // resident set the pages only the initialisation read (flags, tables,
 // registries built once), and the pages the program reads again come back
