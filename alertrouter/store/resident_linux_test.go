@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/vigie-monitoring/vigie/internal/residency"
 )
 
 // The range dropped never passes the end of the mapping, even when the
@@ -71,10 +73,10 @@ func TestResidentSpanWithinMapping(t *testing.T) {
 // cache (the kernel's fault-around: 16 pages a fault), where the kernel
 // lets the store turn fault-around off.
 func TestResidentNoFaultAround(t *testing.T) {
-	if p := newPageByPage(); p == nil {
+	if p := residency.NewNoFaultAround(); p == nil {
 		t.Skip("SKIPPING: this kernel (or a seccomp filter) refuses userfaultfd's asynchronous write-protect mode (Linux 6.7): fault-around stays on")
 	} else {
-		p.close()
+		p.Close()
 	}
 	s, err := Open(t.TempDir())
 	if err != nil {
