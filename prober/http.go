@@ -76,6 +76,11 @@ type httpProbe struct {
 	tracer    *tracingTransport
 	redirects redirectState
 	reason    error // the first failure; nil while the probe succeeds
+
+	// The probe's client, cookie jar and transport come with it.
+	client     http.Client
+	jar        probeJar
+	tracerBody tracingTransport
 }
 
 // ProbeHTTP probes an HTTP(S) URL as blackbox_exporter's http prober does:
@@ -149,11 +154,10 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 		return fmt.Errorf("invalid HTTP client configuration: %w", err)
 	}
 	defer ts.close()
-	p.tracer = newTracingTransport(ts, p.logger, origins)
-	client, err := newHTTPClient(p.tracer, cfg, p.logger, &p.redirects)
-	if err != nil {
-		return fmt.Errorf("creating HTTP client: %w", err)
-	}
+	p.tracer = &p.tracerBody
+	p.tracer.init(ts, p.logger, origins)
+	client := &p.client
+	newHTTPClient(client, p.tracer, &p.jar, cfg, p.logger, &p.redirects)
 	p.tracer.jar = client.Jar
 
 	req, closeBody, err := p.newRequest(httptrace.WithClientTrace(ctx, p.tracer.clientTrace()), targetURL, origHost)
