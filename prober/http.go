@@ -48,8 +48,8 @@ type httpMetrics struct {
 	failedDueToCEL     *Gauge // nil unless a CEL expression is configured
 }
 
-func newHTTPMetrics(registry *Registry, withCEL bool) *httpMetrics {
-	m := &httpMetrics{
+func newHTTPMetrics(m *httpMetrics, registry *Registry, withCEL bool) *httpMetrics {
+	*m = httpMetrics{
 		durations:          registry.NewGaugeVec("probe_http_duration_seconds", "Duration of http request by phase, summed over all redirects", "phase"),
 		contentLength:      registry.NewGauge("probe_http_content_length", "Length of http content response"),
 		uncompressedLength: registry.NewGauge("probe_http_uncompressed_body_length", "Length of uncompressed response body"),
@@ -77,10 +77,13 @@ type httpProbe struct {
 	redirects redirectState
 	reason    error // the first failure; nil while the probe succeeds
 
-	// The probe's client, cookie jar and transport come with it.
-	client     http.Client
-	jar        probeJar
-	tracerBody tracingTransport
+	// The probe's client, cookie jar, transport, gauges and the target's
+	// names come with it.
+	client      http.Client
+	jar         probeJar
+	tracerBody  tracingTransport
+	metricsBody httpMetrics
+	originBuf   [3]string
 }
 
 // ProbeHTTP probes an HTTP(S) URL as blackbox_exporter's http prober does:
@@ -94,8 +97,8 @@ func ProbeHTTP(ctx context.Context, target string, module config.Module, registr
 		cfg:      cfg,
 		registry: registry,
 		logger:   logger,
-		metrics:  newHTTPMetrics(registry, cfg.FailIfBodyJSONMatchesCEL != nil || cfg.FailIfBodyJSONNotMatchesCEL != nil),
 	}
+	p.metrics = newHTTPMetrics(&p.metricsBody, registry, cfg.FailIfBodyJSONMatchesCEL != nil || cfg.FailIfBodyJSONNotMatchesCEL != nil)
 	if deadline, ok := ctx.Deadline(); ok {
 		p.timeout = time.Until(deadline)
 	}
@@ -126,7 +129,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	origHost := targetURL.Host
 	// The names the target goes by: credentials and secret headers are
 	// sent to no other host.
-	origins := []string{normalizeName(targetHost)}
+	origins := append(p.originBuf[:0], normalizeName(targetHost))
 	if h := p.hostHeaderName(); h != "" {
 		origins = append(origins, normalizeName(h))
 	}
@@ -140,10 +143,11 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 		}
 		// Connect to the address we resolved; the name stays in the Host
 		// header and the TLS server name.
+		ipText := ip.IP.String()
 		if targetPort == "" {
-			targetURL.Host = bracketIPv6(ip.IP.String())
+			targetURL.Host = bracketIPv6(ipText)
 		} else {
-			targetURL.Host = net.JoinHostPort(ip.IP.String(), targetPort)
+			targetURL.Host = net.JoinHostPort(ipText, targetPort)
 		}
 		origins = append(origins, normalizeName(targetURL.Hostname()))
 	}

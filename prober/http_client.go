@@ -530,7 +530,7 @@ func (t *tracingTransport) init(ts transports, logger *slog.Logger, origins []st
 
 // RoundTrip starts a new trace, then runs the request.
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	logInfo(t.logger, "Making HTTP request", "url", redactURL(req.URL), "host", req.Host)
+	logInfoAttrs(t.logger, "Making HTTP request", slog.String("url", redactURL(req.URL)), slog.String("host", req.Host))
 	t.mu.Lock()
 	trace := &t.firstTrace
 	if len(t.traces) > 0 {

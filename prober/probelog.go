@@ -140,6 +140,17 @@ func logDebugAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
 	logAt(l, slog.LevelDebug, msg, nil, attrs)
 }
 
+// logInfoAttrs and logErrorAttrs are logInfo and logError with attributes:
+// the same record as with the arguments (slog makes a string argument a
+// String value, a float64 a Float64 value), without their boxing.
+func logInfoAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
+	logAt(l, slog.LevelInfo, msg, nil, attrs)
+}
+
+func logErrorAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
+	logAt(l, slog.LevelError, msg, nil, attrs)
+}
+
 // logAt logs as l.Log(context.Background(), level, msg, args...) (or
 // l.LogAttrs with attrs) would, with
 // the same record, source location included when it can be shown. It must be
