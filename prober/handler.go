@@ -210,9 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // runProbe runs the prober and turns a panic into a failed probe, so that a
-// bug in one prober cannot take a scrape down with it. It takes the module
-// by pointer: the one copy a ProbeFn needs is made here, on this frame, not
-// on the handler's.
+// bug in one prober cannot take a scrape down with it.
 func runProbe(ctx context.Context, fn ProbeFn, target string, module *config.Module, registry *Registry, logger *slog.Logger) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -220,7 +218,7 @@ func runProbe(ctx context.Context, fn ProbeFn, target string, module *config.Mod
 			err = fmt.Errorf("internal error in %s prober: %v", module.Prober, p)
 		}
 	}()
-	return fn(ctx, target, *module, registry, logger)
+	return fn(ctx, target, module, registry, logger)
 }
 
 // refuse answers 403 for a target the policy refuses: the reason as text,
