@@ -282,7 +282,7 @@ func (p *httpProbe) newRequest(ctx context.Context, u *url.URL, host string) (*h
 // redirect that was not followed.
 func (p *httpProbe) judgeResponse(ctx context.Context, resp *http.Response, complete bool) {
 	cfg := p.cfg
-	logInfo(p.logger, "Received HTTP response", "status_code", resp.StatusCode)
+	logInfoAttrs(p.logger, "Received HTTP response", slog.Int("status_code", resp.StatusCode))
 	p.fail(p.checkStatus(resp.StatusCode))
 
 	if p.ok() && (len(cfg.FailIfHeaderMatchesRegexp) > 0 || len(cfg.FailIfHeaderNotMatchesRegexp) > 0) {
