@@ -558,7 +558,7 @@ func TestFastPathDate(t *testing.T) {
 	base := time.Date(2026, 12, 6, 0, 30, 59, 900_000_000, time.FixedZone("CET", 3600))
 	for _, now := range []time.Time{
 		base, base.Add(50 * time.Millisecond), // the same second, formatted once
-		base.Add(100 * time.Millisecond),      // the next one
+		base.Add(100 * time.Millisecond), // the next one
 		base.Add(time.Hour).In(time.UTC),
 		base.Add(-time.Hour), // back in time (a clock step)
 		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
