@@ -244,3 +244,26 @@ func typicalHTTPProbeCG(pr *prometheus.Registry) {
 		v.WithLabelValues(p).Set(0.0012)
 	}
 }
+
+// TestRegistryOfAnHTTPProbeIsTwoAllocations: the families of an http probe
+// (13 gauges and a vector of 5 phases), its label values and its text
+// rendering take the registry's own allocation and the vector's handle,
+// not one allocation per family, series and label list (32 before).
+func TestRegistryOfAnHTTPProbeIsTwoAllocations(t *testing.T) {
+	phases := []string{"resolve", "connect", "tls", "processing", "transfer"}
+	buf := make([]byte, 0, 4096)
+	allocs := testing.AllocsPerRun(100, func() {
+		r := NewRegistry()
+		for _, n := range typicalGauges[:13] {
+			r.NewGauge(n, "help").Set(1.5)
+		}
+		v := r.NewGaugeVec("probe_http_duration_seconds", "Duration of http request by phase, summed over all redirects", "phase")
+		for _, p := range phases {
+			v.WithLabelValues(p).Set(0.0012)
+		}
+		buf = r.AppendText(buf[:0])
+	})
+	if allocs > 2 {
+		t.Errorf("an http probe's registry took %v allocations, want 2", allocs)
+	}
+}
