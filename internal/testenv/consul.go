@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,13 +48,21 @@ func StartConsul(t testing.TB, extraArgs ...string) *Consul {
 	// A free port may be taken by another test before the agent binds
 	// it (the machine is shared): then try other ports.
 	for attempt := 0; ; attempt++ {
-		port := FreePort(t)
+		// Four different ports: a port freed by one FreePort may be the
+		// next one's, and the agent refuses two uses of one port.
+		var ports []int
+		for len(ports) < 4 {
+			if p := FreePort(t); !slices.Contains(ports, p) {
+				ports = append(ports, p)
+			}
+		}
+		port := ports[0]
 		c.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		c.args = append([]string{"agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-node=vigie-test",
 			fmt.Sprintf("-http-port=%d", port), "-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
-			fmt.Sprintf("-server-port=%d", FreePort(t)),
-			fmt.Sprintf("-serf-lan-port=%d", FreePort(t)),
-			fmt.Sprintf("-serf-wan-port=%d", FreePort(t)),
+			fmt.Sprintf("-server-port=%d", ports[1]),
+			fmt.Sprintf("-serf-lan-port=%d", ports[2]),
+			fmt.Sprintf("-serf-wan-port=%d", ports[3]),
 			"-log-level=warn"}, extraArgs...)
 		if c.start() || attempt == 4 {
 			break
