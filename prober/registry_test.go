@@ -60,9 +60,9 @@ func fill(r *Registry, pr *prometheus.Registry) {
 	pr.MustRegister(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "probe_empty", Help: "empty"}, []string{"x"}))
 }
 
-func TestRegistryTextMatchesClientGolang(t *testing.T) {
-	r, pr := NewRegistry(), prometheus.NewRegistry()
-	fill(r, pr)
+// clientGolangText is what client_golang writes for pr in the text format.
+func clientGolangText(t *testing.T, pr *prometheus.Registry) *bytes.Buffer {
+	t.Helper()
 	mfs, err := pr.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +74,13 @@ func TestRegistryTextMatchesClientGolang(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return &want
+}
+
+func TestRegistryTextMatchesClientGolang(t *testing.T) {
+	r, pr := NewRegistry(), prometheus.NewRegistry()
+	fill(r, pr)
+	want := clientGolangText(t, pr)
 	got := r.Text()
 	if got != want.String() {
 		t.Errorf("text differs from client_golang\n--- got:\n%s\n--- want:\n%s", got, want.String())
@@ -81,7 +88,7 @@ func TestRegistryTextMatchesClientGolang(t *testing.T) {
 	// Gather (used for protobuf and OpenMetrics) must agree too.
 	gmfs, _ := r.Gather()
 	var viaGather bytes.Buffer
-	enc = expfmt.NewEncoder(&viaGather, expfmt.NewFormat(expfmt.TypeTextPlain))
+	enc := expfmt.NewEncoder(&viaGather, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range gmfs {
 		_ = enc.Encode(mf)
 	}
@@ -122,17 +129,7 @@ func TestRegistryBeyondItsArraysMatchesClientGolang(t *testing.T) {
 		}
 		labels[0] = "changed"
 	}
-	mfs, err := pr.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want bytes.Buffer
-	enc := expfmt.NewEncoder(&want, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
+	want := clientGolangText(t, pr)
 	if got := r.Text(); got != want.String() {
 		t.Errorf("text differs from client_golang\n--- got:\n%s\n--- want:\n%s", got, want.String())
 	}

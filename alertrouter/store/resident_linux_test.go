@@ -1,11 +1,8 @@
 package store
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -113,32 +110,12 @@ func TestResidentNoFaultAround(t *testing.T) {
 	}
 }
 
-// mappingRSS reads the resident size of the mapping at base from
-// /proc/self/smaps.
+// mappingRSS reads the resident size of the mapping at base.
 func mappingRSS(t *testing.T, base uintptr) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	rss, err := residency.MappingRSS(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	header := strconv.FormatUint(uint64(base), 16) + "-"
-	in := false
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, header) {
-			in = true
-			continue
-		}
-		if v, ok := strings.CutPrefix(line, "Rss:"); ok && in {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("smaps: %q: %v", line, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no mapping at %#x in /proc/self/smaps", base)
-	return 0
+	return rss
 }

@@ -5,29 +5,15 @@ package main
 import (
 	"testing"
 
-	"github.com/vigie-monitoring/vigie/internal/residency"
+	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
 
 // TestExecutableResidency: the exporter turns fault-around off on its
 // executable's code and read-only data and keeps resident only the pages
 // it uses, a part of them.
 func TestExecutableResidency(t *testing.T) {
-	if p := residency.NewNoFaultAround(); p == nil {
-		t.Skip("SKIPPING: this kernel (or a seccomp filter) refuses userfaultfd's asynchronous write-protect mode (Linux 6.7): fault-around stays on")
-	} else {
-		p.Close()
-	}
+	testenv.SkipWithoutNoFaultAround(t)
 	p := start(t, t.TempDir()) // the embedded default
 	httpGet(t, "http://"+p.addr+"/metrics")
-	r, err := residency.ExecutableOf(p.cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Registered {
-		t.Errorf("fault-around is on in the executable's mappings (%+v)", r)
-	}
-	if r.RSS > r.Size/2 {
-		t.Errorf("%d of the executable's %d KiB resident, want at most half", r.RSS>>10, r.Size>>10)
-	}
-	t.Logf("%d of the executable's %d KiB resident, in %d mappings", r.RSS>>10, r.Size>>10, r.Mappings)
+	testenv.CheckExecutableResidency(t, p.cmd.Process.Pid)
 }

@@ -224,3 +224,31 @@ func parseMapsLine(line []byte, st unix.Stat_t) (mapping, bool) {
 	}
 	return mapping{start: uintptr(start), end: uintptr(end)}, true
 }
+
+// MappingRSS returns how much of this process's mapping that starts at
+// base is resident, in bytes, from /proc/self/smaps.
+func MappingRSS(base uintptr) (int64, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return 0, fmt.Errorf("residency: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	in := false
+	for sc.Scan() {
+		line := sc.Bytes()
+		if isMapsLine(line) {
+			lo, _, _ := bytes.Cut(line, []byte("-"))
+			start, err := strconv.ParseUint(string(lo), 16, 64)
+			in = err == nil && uintptr(start) == base
+			continue
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Rss:")); ok && in {
+			return int64(kB(v)) << 10, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("residency: /proc/self/smaps: %w", err)
+	}
+	return 0, fmt.Errorf("residency: no mapping at %#x in /proc/self/smaps", base)
+}

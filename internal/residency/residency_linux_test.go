@@ -3,7 +3,6 @@
 package residency
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"reflect"
@@ -145,32 +144,12 @@ func mappingOf(t *testing.T, a uintptr) uintptr {
 	return 0
 }
 
-// mappingRSS reads the resident size of the mapping at base from
-// /proc/self/smaps.
+// mappingRSS reads the resident size of the mapping at base.
 func mappingRSS(t *testing.T, base uintptr) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	rss, err := MappingRSS(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	in := false
-	for sc.Scan() {
-		line := sc.Text()
-		if lo, _, ok := strings.Cut(line, "-"); ok && !strings.Contains(lo, ":") {
-			start, err := strconv.ParseUint(lo, 16, 64)
-			in = err == nil && uintptr(start) == base
-			continue
-		}
-		if v, ok := strings.CutPrefix(line, "Rss:"); ok && in {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("smaps: %q: %v", line, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no mapping at %#x in /proc/self/smaps", base)
-	return 0
+	return rss
 }
