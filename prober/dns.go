@@ -19,7 +19,7 @@ var defaultValidRcodes = []string{"NOERROR"}
 // ProbeDNS sends one query to the DNS server target ("host[:port]"; port 53,
 // or 853 for DNS over TLS) and checks the response's rcode and resource
 // records, as upstream's dns prober does.
-func ProbeDNS(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeDNS(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	durations := registry.NewGaugeVec("probe_dns_duration_seconds", "Duration of DNS request by phase", "phase")
 	for _, phase := range []string{"resolve", "connect", "request"} {
 		durations.WithLabelValues(phase)

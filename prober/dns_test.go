@@ -427,7 +427,8 @@ func TestDNSTimeout(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 			defer cancel()
 			registry := NewRegistry()
-			err := ProbeDNS(ctx, tc.target, dnsModule(t, "example.test", "A", tc.extra), registry, testLogger(t))
+			module := dnsModule(t, "example.test", "A", tc.extra)
+			err := ProbeDNS(ctx, tc.target, &module, registry, testLogger(t))
 			expectReason(t, err, "DNS query timed out after")
 			expectMetrics(t, registry, map[string]float64{"probe_dns_query_succeeded": 0, "probe_dns_answer_rrs": 0})
 			if registry.Has("probe_dns_serial") {

@@ -34,7 +34,7 @@ type ftpProbe struct {
 // ProbeFTP connects to an FTP server (host:port, port 21 or 990 with tls),
 // checks its banner and, as configured, upgrades to TLS, logs in, lists a
 // directory or retrieves a file, then says QUIT.
-func ProbeFTP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeFTP(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	cfg := blockOf(module.FTP)
 	p := &ftpProbe{cfg: cfg, registry: registry, logger: logger}
 	durations := registry.NewGaugeVec("probe_ftp_duration_seconds", "Duration of the FTP session by phase", "phase")

@@ -34,7 +34,7 @@ var grpcServingStatuses = []string{
 // of target ("host:port", or upstream's URL form "http://host:port"), as
 // upstream's grpc prober does, except that the probe timeout bounds the
 // connection and the call.
-func ProbeGRPC(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeGRPC(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	durations := registry.NewGaugeVec("probe_grpc_duration_seconds", "Duration of gRPC request by phase", "phase")
 	durations.WithLabelValues("resolve")
 	isSSL := registry.NewGauge("probe_grpc_ssl", "Indicates if SSL was used for the connection")

@@ -249,7 +249,7 @@ func TestGRPCTimeout(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 				defer cancel()
 				registry := NewRegistry()
-				err := ProbeGRPC(ctx, silent, module, registry, testLogger(t))
+				err := ProbeGRPC(ctx, silent, &module, registry, testLogger(t))
 				done <- result{registry, err}
 			}()
 			select {

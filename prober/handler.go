@@ -147,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			registry := NewRegistry()
 			h.History.Add(&Result{
 				Module: moduleName, Target: target, Reason: err.Error(), Start: time.Now(),
-				debugText: func() []byte { return debugOutput(module, plog, registry) },
+				module: module, log: plog, registry: registry,
 			})
 		}
 		h.refuse(w, r, params, module.Prober, moduleName, target, timeoutSeconds, err)
@@ -155,7 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	logger, plog := newProbeLogger(h.Logger.Handler(), h.ProberLevel, slog.String("module", moduleName), slog.String("target", redactTarget(target)))
-	logInfo(logger, "Beginning probe", "probe", module.Prober, "timeout_seconds", timeoutSeconds)
+	logInfoAttrs(logger, "Beginning probe", slog.String("probe", module.Prober), slog.Float64("timeout_seconds", timeoutSeconds))
 
 	registry := NewRegistry()
 	successGauge := registry.NewGauge("probe_success", "Displays whether or not the probe was a success")
@@ -169,16 +169,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reason := ""
 	if probeErr == nil {
 		successGauge.Set(1)
-		logInfo(logger, "Probe succeeded", "duration_seconds", duration.Seconds())
+		logInfoAttrs(logger, "Probe succeeded", slog.Float64("duration_seconds", duration.Seconds()))
 	} else {
 		reason = redactReason(probeErr.Error(), target)
-		logError(logger, "Probe failed", "duration_seconds", duration.Seconds(), "reason", reason)
+		logErrorAttrs(logger, "Probe failed", slog.Float64("duration_seconds", duration.Seconds()), slog.String("reason", reason))
 	}
 
 	result := &Result{
 		Module: moduleName, Target: target, Success: probeErr == nil, Reason: reason,
 		Start: start, Duration: duration,
-		debugText: func() []byte { return debugOutput(module, plog, registry) },
+		module: module, log: plog, registry: registry,
 	}
 	if h.History != nil {
 		h.History.Add(result)
@@ -210,9 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // runProbe runs the prober and turns a panic into a failed probe, so that a
-// bug in one prober cannot take a scrape down with it. It takes the module
-// by pointer: the one copy a ProbeFn needs is made here, on this frame, not
-// on the handler's.
+// bug in one prober cannot take a scrape down with it.
 func runProbe(ctx context.Context, fn ProbeFn, target string, module *config.Module, registry *Registry, logger *slog.Logger) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -220,7 +218,7 @@ func runProbe(ctx context.Context, fn ProbeFn, target string, module *config.Mod
 			err = fmt.Errorf("internal error in %s prober: %v", module.Prober, p)
 		}
 	}()
-	return fn(ctx, target, *module, registry, logger)
+	return fn(ctx, target, module, registry, logger)
 }
 
 // refuse answers 403 for a target the policy refuses: the reason as text,

@@ -52,7 +52,7 @@ security:
 func fakeProbers(name string) (ProbeFn, bool) {
 	switch name {
 	case "http", "tcp", "tls":
-		return func(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+		return func(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 			logger.Debug("fake probe", "host_header", module.HTTP.Headers["Host"], "server_name", module.TCP.TLSConfig.ServerName)
 			registry.NewGauge("probe_fake", "A fake gauge").Set(42)
 			switch {

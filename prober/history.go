@@ -3,23 +3,36 @@ package prober
 import (
 	"sync"
 	"time"
+
+	"github.com/vigie-monitoring/vigie/config"
 )
 
 // Result is one probe kept for /logs and the landing page. Its debug text
 // is rendered when asked for, not when the probe runs.
 type Result struct {
-	ID        int64
-	Module    string
-	Target    string
-	Success   bool
-	Reason    string
-	Start     time.Time
-	Duration  time.Duration
+	ID       int64
+	Module   string
+	Target   string
+	Success  bool
+	Reason   string
+	Start    time.Time
+	Duration time.Duration
+
+	// What the debug text is rendered from; debugText, when set, renders
+	// it instead (tests).
+	module    *config.Module
+	log       *probeLog
+	registry  *Registry
 	debugText func() []byte
 }
 
 // DebugOutput returns the debug text of the probe (logs, metrics, module).
-func (r *Result) DebugOutput() []byte { return r.debugText() }
+func (r *Result) DebugOutput() []byte {
+	if r.debugText != nil {
+		return r.debugText()
+	}
+	return debugOutput(r.module, r.log, r.registry)
+}
 
 // DisplayTarget is the target as pages show it: without the user
 // information and query values of a URL, which may be credentials.

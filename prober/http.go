@@ -48,8 +48,8 @@ type httpMetrics struct {
 	failedDueToCEL     *Gauge // nil unless a CEL expression is configured
 }
 
-func newHTTPMetrics(registry *Registry, withCEL bool) *httpMetrics {
-	m := &httpMetrics{
+func newHTTPMetrics(m *httpMetrics, registry *Registry, withCEL bool) *httpMetrics {
+	*m = httpMetrics{
 		durations:          registry.NewGaugeVec("probe_http_duration_seconds", "Duration of http request by phase, summed over all redirects", "phase"),
 		contentLength:      registry.NewGauge("probe_http_content_length", "Length of http content response"),
 		uncompressedLength: registry.NewGauge("probe_http_uncompressed_body_length", "Length of uncompressed response body"),
@@ -76,6 +76,14 @@ type httpProbe struct {
 	tracer    *tracingTransport
 	redirects redirectState
 	reason    error // the first failure; nil while the probe succeeds
+
+	// The probe's client, cookie jar, transport, gauges and the target's
+	// names come with it.
+	client      http.Client
+	jar         probeJar
+	tracerBody  tracingTransport
+	metricsBody httpMetrics
+	originBuf   [3]string
 }
 
 // ProbeHTTP probes an HTTP(S) URL as blackbox_exporter's http prober does:
@@ -83,14 +91,16 @@ type httpProbe struct {
 // that address with the target's name as Host header and TLS server name,
 // follows redirects, and judges the final response by status code, HTTP
 // version, headers, body (regular expressions, CEL on JSON) and TLS.
-func ProbeHTTP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	cfg := blockOf(module.HTTP)
+func ProbeHTTP(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
+	// The http prober changes nothing in its block: it reads the module's
+	// own, not a copy (592 bytes per probe).
+	cfg := &module.HTTP
 	p := &httpProbe{
 		cfg:      cfg,
 		registry: registry,
 		logger:   logger,
-		metrics:  newHTTPMetrics(registry, cfg.FailIfBodyJSONMatchesCEL != nil || cfg.FailIfBodyJSONNotMatchesCEL != nil),
 	}
+	p.metrics = newHTTPMetrics(&p.metricsBody, registry, cfg.FailIfBodyJSONMatchesCEL != nil || cfg.FailIfBodyJSONNotMatchesCEL != nil)
 	if deadline, ok := ctx.Deadline(); ok {
 		p.timeout = time.Until(deadline)
 	}
@@ -121,7 +131,7 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 	origHost := targetURL.Host
 	// The names the target goes by: credentials and secret headers are
 	// sent to no other host.
-	origins := []string{normalizeName(targetHost)}
+	origins := append(p.originBuf[:0], normalizeName(targetHost))
 	if h := p.hostHeaderName(); h != "" {
 		origins = append(origins, normalizeName(h))
 	}
@@ -135,10 +145,11 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 		}
 		// Connect to the address we resolved; the name stays in the Host
 		// header and the TLS server name.
+		ipText := ip.IP.String()
 		if targetPort == "" {
-			targetURL.Host = bracketIPv6(ip.IP.String())
+			targetURL.Host = bracketIPv6(ipText)
 		} else {
-			targetURL.Host = net.JoinHostPort(ip.IP.String(), targetPort)
+			targetURL.Host = net.JoinHostPort(ipText, targetPort)
 		}
 		origins = append(origins, normalizeName(targetURL.Hostname()))
 	}
@@ -149,11 +160,10 @@ func (p *httpProbe) run(ctx context.Context, target string) error {
 		return fmt.Errorf("invalid HTTP client configuration: %w", err)
 	}
 	defer ts.close()
-	p.tracer = newTracingTransport(ts, p.logger, origins)
-	client, err := newHTTPClient(p.tracer, cfg, p.logger, &p.redirects)
-	if err != nil {
-		return fmt.Errorf("creating HTTP client: %w", err)
-	}
+	p.tracer = &p.tracerBody
+	p.tracer.init(ts, p.logger, origins)
+	client := &p.client
+	newHTTPClient(client, p.tracer, &p.jar, cfg, p.logger, &p.redirects)
 	p.tracer.jar = client.Jar
 
 	req, closeBody, err := p.newRequest(httptrace.WithClientTrace(ctx, p.tracer.clientTrace()), targetURL, origHost)
@@ -272,7 +282,7 @@ func (p *httpProbe) newRequest(ctx context.Context, u *url.URL, host string) (*h
 // redirect that was not followed.
 func (p *httpProbe) judgeResponse(ctx context.Context, resp *http.Response, complete bool) {
 	cfg := p.cfg
-	logInfo(p.logger, "Received HTTP response", "status_code", resp.StatusCode)
+	logInfoAttrs(p.logger, "Received HTTP response", slog.Int("status_code", resp.StatusCode))
 	p.fail(p.checkStatus(resp.StatusCode))
 
 	if p.ok() && (len(cfg.FailIfHeaderMatchesRegexp) > 0 || len(cfg.FailIfHeaderNotMatchesRegexp) > 0) {

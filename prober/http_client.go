@@ -142,7 +142,9 @@ type serverNameRoundTripper struct {
 }
 
 func (s serverNameRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	if s.name == "" {
+	// Only a TLS dial (dialTLS) reads it: a plain-http request, which
+	// goes to no other transport, leaves the context as it is.
+	if s.name == "" || req.URL.Scheme != "https" {
 		return s.next.RoundTrip(req)
 	}
 	return s.next.RoundTrip(req.WithContext(context.WithValue(req.Context(), serverNameKey{}, s.name)))
@@ -428,15 +430,11 @@ func foreignRequest(req *http.Request, jar http.CookieJar) *http.Request {
 	return req
 }
 
-// newHTTPClient returns the client of one probe: a fresh cookie jar (cookies
-// set during redirects are sent back, as a browser would), and redirects
-// followed up to maxRedirects unless follow_redirects is off.
-func newHTTPClient(rt http.RoundTripper, cfg *config.HTTPProbe, logger *slog.Logger, redirects *redirectState) (*http.Client, error) {
-	jar, err := cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List})
-	if err != nil {
-		return nil, err
-	}
-	return &http.Client{
+// newHTTPClient sets up the client of one probe: a fresh cookie jar
+// (cookies set during redirects are sent back, as a browser would), and
+// redirects followed up to maxRedirects unless follow_redirects is off.
+func newHTTPClient(client *http.Client, rt http.RoundTripper, jar *probeJar, cfg *config.HTTPProbe, logger *slog.Logger, redirects *redirectState) {
+	*client = http.Client{
 		Transport: rt,
 		Jar:       jar,
 		CheckRedirect: func(r *http.Request, via []*http.Request) error {
@@ -454,7 +452,29 @@ func newHTTPClient(rt http.RoundTripper, cfg *config.HTTPProbe, logger *slog.Log
 			logInfo(logger, "Not following redirect", "reason", redirects.stopped)
 			return errRedirectNotFollowed
 		},
-	}, nil
+	}
+}
+
+// probeJar is a probe's cookie jar, a cookiejar.Jar made when the first
+// cookie arrives: most probes get none, and an empty jar has none to give.
+// http.Client uses it from the probe's goroutine only.
+type probeJar struct {
+	jar *cookiejar.Jar
+}
+
+func (j *probeJar) Cookies(u *url.URL) []*http.Cookie {
+	if j.jar == nil {
+		return nil
+	}
+	return j.jar.Cookies(u)
+}
+
+func (j *probeJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if j.jar == nil {
+		// cookiejar.New never fails.
+		j.jar, _ = cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List})
+	}
+	j.jar.SetCookies(u, cookies)
 }
 
 // redirectState records what happened to redirects during one probe.
@@ -495,17 +515,28 @@ type tracingTransport struct {
 	firstHost string
 	traces    []*roundTripTrace
 	current   *roundTripTrace
+
+	// The first round trip (most probes make one) and room for a
+	// redirect's come with the transport.
+	firstTrace roundTripTrace
+	traceBuf   [2]*roundTripTrace
 }
 
-func newTracingTransport(t transports, logger *slog.Logger, origins []string) *tracingTransport {
-	return &tracingTransport{transports: t, logger: logger, origins: origins, traces: make([]*roundTripTrace, 0, 2)}
+// init sets up t, the transport of one probe.
+func (t *tracingTransport) init(ts transports, logger *slog.Logger, origins []string) {
+	t.transports, t.logger, t.origins = ts, logger, origins
+	t.traces = t.traceBuf[:0]
 }
 
 // RoundTrip starts a new trace, then runs the request.
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	logInfo(t.logger, "Making HTTP request", "url", redactURL(req.URL), "host", req.Host)
-	trace := &roundTripTrace{tls: req.URL.Scheme == "https"}
+	logInfoAttrs(t.logger, "Making HTTP request", slog.String("url", redactURL(req.URL)), slog.String("host", req.Host))
 	t.mu.Lock()
+	trace := &t.firstTrace
+	if len(t.traces) > 0 {
+		trace = &roundTripTrace{}
+	}
+	trace.tls = req.URL.Scheme == "https"
 	t.current = trace
 	t.traces = append(t.traces, trace)
 	if t.firstHost == "" {

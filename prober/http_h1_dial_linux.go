@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // The connection of an h1RoundTrip to an address (the probe resolved the
@@ -82,7 +83,7 @@ func connectH1(ctx context.Context, pc *policyCheck, ap netip.AddrPort, raddr *n
 	for i := 0; ; i++ {
 		c, stop, err := connectH1Once(ctx, ap, raddr)
 		if err == nil {
-			if i < 2 && c.selfConnected() {
+			if i < 2 && c.self {
 				stop()
 				c.f.Close()
 				continue
@@ -122,6 +123,7 @@ func connectH1Once(ctx context.Context, ap netip.AddrPort, raddr *net.TCPAddr) (
 	c := &h1Conn{f: f, raddr: raddr}
 	stop := context.AfterFunc(ctx, func() { f.Close() })
 	if err == nil || err == syscall.EISCONN {
+		c.self = selfConnectedFD(fd, ap)
 		return c, stop, nil
 	}
 	rc, err := f.SyscallConn()
@@ -140,6 +142,7 @@ func connectH1Once(ctx context.Context, ap netip.AddrPort, raddr *net.TCPAddr) (
 		case syscall.EALREADY, syscall.EINPROGRESS:
 			return false
 		case nil, syscall.EISCONN:
+			c.self = selfConnectedFD(int(fd), ap)
 		default:
 			connErr = os.NewSyscallError("connect", err)
 		}
@@ -198,19 +201,41 @@ var ephemeralPorts = sync.OnceValues(func() (lo, hi uint16) {
 	return 1024, 65535
 })
 
-// selfConnected reports whether the connection is to itself: connecting to
-// a port of the local host with no listener, the kernel may pick that very
-// port for the socket's own end (a simultaneous open). net.Dialer checks
-// every connection for it (getsockname) and tries again; only a port in
-// the kernel's range of local ports can be picked, so only those are
-// checked here.
-func (c *h1Conn) selfConnected() bool {
+// selfConnectedFD reports whether fd, connected to ap, is connected to
+// itself: connecting to a port of the local host with no listener, the
+// kernel may pick that very port for the socket's own end (a simultaneous
+// open). net.Dialer checks every connection for it (getsockname) and tries
+// again; only a port in the kernel's range of local ports can be picked, so
+// only those are checked here, with the address read into this frame
+// rather than into a net.TCPAddr (three allocations).
+func selfConnectedFD(fd int, ap netip.AddrPort) bool {
 	lo, hi := ephemeralPorts()
-	if c.raddr.Port < int(lo) || c.raddr.Port > int(hi) {
+	if ap.Port() < lo || ap.Port() > hi {
 		return false
 	}
-	la := c.localAddr()
-	return la != nil && la.Port == c.raddr.Port && la.IP.Equal(c.raddr.IP)
+	var rsa syscall.RawSockaddrAny
+	n := uint32(syscall.SizeofSockaddrAny)
+	if _, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		return false
+	}
+	var local netip.AddrPort
+	switch rsa.Addr.Family {
+	case syscall.AF_INET:
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		local = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), sockaddrPort(sa.Port))
+	case syscall.AF_INET6:
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		local = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), sockaddrPort(sa.Port))
+	default:
+		return false
+	}
+	return local.Port() == ap.Port() && local.Addr().Unmap() == ap.Addr().Unmap()
+}
+
+// sockaddrPort is a port as a sockaddr holds it, in network byte order.
+func sockaddrPort(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
 }
 
 // h1Conn is a connection opened by dialH1Direct: an os.File in Go's poller,
@@ -219,6 +244,7 @@ type h1Conn struct {
 	f     *os.File
 	raddr *net.TCPAddr
 	laddr atomic.Pointer[net.TCPAddr]
+	self  bool // connected to itself (selfConnectedFD)
 }
 
 func (c *h1Conn) Read(b []byte) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http/httptrace"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -413,5 +414,55 @@ func TestH1DialLeavesToNetDialer(t *testing.T) {
 		if c, _, ok, err := dialH1Direct(tc.ctx, tc.addr); ok || c != nil || err != nil {
 			t.Errorf("dialH1Direct(%s): %v, %v, %v; want it left to net.Dialer", tc.addr, c, ok, err)
 		}
+	}
+}
+
+// TestH1SelfConnectedFD: a socket bound to a local port and connected to
+// that same port (a simultaneous open with itself, what the kernel may
+// pick for a connect to a port without a listener) is recognised, and a
+// connection to a listener on a port of the same range is not.
+func TestH1SelfConnectedFD(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}); err != nil {
+		t.Fatalf("connecting a socket to itself: %v", err)
+	}
+	self := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	if !selfConnectedFD(fd, self) {
+		t.Errorf("a socket connected to itself (port %d) is not recognised", port)
+	}
+
+	ln, err := net.Listen("tcp4", "127.0.0.1:0") // a port of the local range
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := ln.Addr().(*net.TCPAddr).AddrPort()
+	var got bool
+	if err := rc.Control(func(fd uintptr) { got = selfConnectedFD(int(fd), remote) }); err != nil {
+		t.Fatal(err)
+	}
+	if got {
+		t.Errorf("a connection to a listener on %v is taken for a connection to itself", remote)
 	}
 }

@@ -140,7 +140,7 @@ func runBothPaths(t *testing.T, s *scriptedHTTP, target string, module config.Mo
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		registry := NewRegistry()
-		err := ProbeHTTP(ctx, target, module, registry, logger)
+		err := ProbeHTTP(ctx, target, &module, registry, logger)
 		o := probeOutcome{metrics: registry.Text(), reason: "success"}
 		if err != nil {
 			o.reason = err.Error()

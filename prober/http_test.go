@@ -1180,3 +1180,50 @@ func TestHTTPFreshConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPProbeLeavesTheModuleAsItIs: probes of one module share it (the
+// handler's), so the http prober must change nothing in it, whatever the
+// probe does: redirects to another host, cookies, a Host header, headers
+// and credentials, compression, body checks. Run with -race, concurrent
+// probes would also show a write.
+func TestHTTPProbeLeavesTheModuleAsItIs(t *testing.T) {
+	other := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		io.WriteString(gz, "the body")
+		gz.Close()
+	}))
+	ts := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: "abc", Path: "/"})
+		http.Redirect(w, r, other.URL+"/final", http.StatusFound)
+	}))
+	module := httpModule(t, httpBlock(`method: GET
+headers:
+  Host: example.test
+  X-Probe: "yes"
+compression: gzip
+fail_if_body_not_matches_regexp: ["body"]
+basic_auth:
+  username: user
+  password: secret
+http_headers:
+  X-Secret:
+    secrets: ["s3cret"]`))
+	before := fmt.Sprintf("%#v", module.HTTP)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if err := ProbeHTTP(ctx, ts.URL+"/start", &module, NewRegistry(), testLogger(t)); err != nil {
+				t.Errorf("probe failed: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if after := fmt.Sprintf("%#v", module.HTTP); after != before {
+		t.Errorf("the probes changed the module's http block\nbefore: %s\nafter:  %s", before, after)
+	}
+}

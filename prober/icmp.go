@@ -57,8 +57,8 @@ type icmpOptions struct {
 // the deadline. With more packets it is vigie's smokeping-style probe:
 // success when at least one reply arrives (and the loss stays within
 // fail_if_loss_ratio_above, when set), with loss and RTT statistics.
-func ProbeICMP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
-	return probeICMP(ctx, target, &module.ICMP, registry, logger, icmpOptions{})
+func ProbeICMP(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
+	return probeICMP(ctx, target, blockOf(module.ICMP), registry, logger, icmpOptions{})
 }
 
 func probeICMP(ctx context.Context, target string, cfg *config.ICMPProbe, registry *Registry, logger *slog.Logger, opts icmpOptions) error {

@@ -66,9 +66,13 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // appendSamplesJSON appends the JSON array of Samples(), as encoding/json
 // writes it: null when there is none, label names sorted.
 func (r *Registry) appendSamplesJSON(b []byte) []byte {
+	var (
+		famBuf    [registryFamilies]*family
+		seriesBuf [registrySeries]*Gauge
+	)
 	n := 0
-	for _, f := range r.sorted() {
-		for _, g := range f.sortedSeries() {
+	for _, f := range r.sorted(famBuf[:]) {
+		for _, g := range f.sortedSeries(seriesBuf[:]) {
 			if n == 0 {
 				b = append(b, '[')
 			} else {

@@ -92,6 +92,23 @@ func (h *probeLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &n
 }
 
+// capture keeps a record of the time, level, message and attributes given,
+// as Handle keeps a record made of them (Record.AddAttrs drops empty
+// groups).
+func (h *probeLogHandler) capture(t time.Time, level slog.Level, msg string, attrs []slog.Attr) {
+	pl := h.log
+	pl.mu.Lock()
+	start := len(pl.attrs)
+	for _, a := range attrs {
+		if a.Value.Kind() == slog.KindGroup && len(a.Value.Group()) == 0 {
+			continue
+		}
+		pl.attrs = append(pl.attrs, a)
+	}
+	pl.entries = append(pl.entries, logEntry{time: t, msg: msg, level: level, start: int32(start), end: int32(len(pl.attrs)), with: h.attrs})
+	pl.mu.Unlock()
+}
+
 // WithGroup is not used by probers; groups are flattened.
 func (h *probeLogHandler) WithGroup(string) slog.Handler { return h }
 
@@ -140,6 +157,17 @@ func logDebugAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
 	logAt(l, slog.LevelDebug, msg, nil, attrs)
 }
 
+// logInfoAttrs and logErrorAttrs are logInfo and logError with attributes:
+// the same record as with the arguments (slog makes a string argument a
+// String value, a float64 a Float64 value), without their boxing.
+func logInfoAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
+	logAt(l, slog.LevelInfo, msg, nil, attrs)
+}
+
+func logErrorAttrs(l *slog.Logger, msg string, attrs ...slog.Attr) {
+	logAt(l, slog.LevelError, msg, nil, attrs)
+}
+
 // logAt logs as l.Log(context.Background(), level, msg, args...) (or
 // l.LogAttrs with attrs) would, with
 // the same record, source location included when it can be shown. It must be
@@ -152,7 +180,15 @@ func logAt(l *slog.Logger, level slog.Level, msg string, args []any, attrs []slo
 		return
 	}
 	var pc uintptr
-	if ph, ok := h.(*probeLogHandler); !ok || ph.nextOut != nil {
+	ph, ok := h.(*probeLogHandler)
+	if ok && ph.nextOut == nil && args == nil {
+		// Only the probe log takes it: what Handle keeps of the record
+		// slog.NewRecord(time.Now(), level, msg, 0) with attrs added,
+		// without making the record.
+		ph.capture(time.Now(), level, msg, attrs)
+		return
+	}
+	if !ok || ph.nextOut != nil {
 		var pcs [1]uintptr
 		// Skip runtime.Callers, logAt and its wrapper (logInfo…).
 		runtime.Callers(3, pcs[:])

@@ -182,6 +182,8 @@ func TestLogHelpersMatchLogger(t *testing.T) {
 		logWarn(logger, "warn")
 		logError(logger, "error", "err", errors.New("boom"))
 		logDebugAttrs(logger, "attrs", slog.Int("i", 1), slog.Time("t", time.Unix(1, 2)), slog.String("s", "x"), slog.Bool("b", true), slog.Float64("f", 0.5), slog.Any("a", []int{1}))
+		logInfoAttrs(logger, "infoattrs", slog.Group("empty"), slog.String("s", "y"), slog.Group("g", slog.Int("n", 1)), slog.Float64("f", 4.5))
+		logErrorAttrs(logger, "errorattrs", slog.String("reason", "HTTP status 503 not in 2xx"))
 		return line
 	}
 	logMethods := func(logger *slog.Logger) {
@@ -190,6 +192,8 @@ func TestLogHelpersMatchLogger(t *testing.T) {
 		logger.Warn("warn")
 		logger.Error("error", "err", errors.New("boom"))
 		logger.LogAttrs(context.Background(), slog.LevelDebug, "attrs", slog.Int("i", 1), slog.Time("t", time.Unix(1, 2)), slog.String("s", "x"), slog.Bool("b", true), slog.Float64("f", 0.5), slog.Any("a", []int{1}))
+		logger.LogAttrs(context.Background(), slog.LevelInfo, "infoattrs", slog.Group("empty"), slog.String("s", "y"), slog.Group("g", slog.Int("n", 1)), slog.Float64("f", 4.5))
+		logger.LogAttrs(context.Background(), slog.LevelError, "errorattrs", slog.String("reason", "HTTP status 503 not in 2xx"))
 	}
 	for _, tc := range []struct {
 		name   string
@@ -220,7 +224,7 @@ func TestLogHelpersMatchLogger(t *testing.T) {
 			}
 			// Each message is logged on its line after the one logBoth
 			// takes its own from.
-			lines := map[string]int{"debug": line + 1, "info": line + 2, "warn": line + 3, "error": line + 4, "attrs": line + 5}
+			lines := map[string]int{"debug": line + 1, "info": line + 2, "warn": line + 3, "error": line + 4, "attrs": line + 5, "infoattrs": line + 6, "errorattrs": line + 7}
 			for i := range viaHelpers {
 				want := viaMethods[i]
 				if tc.source {

@@ -16,12 +16,15 @@ import (
 // returns nil when the probe succeeded; otherwise an error whose message is
 // the failure reason. Errors from dialing wrap the underlying error (%w) so
 // that a target refused by the policy can be recognised.
-type ProbeFn func(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error
+//
+// The module is the handler's, shared by every probe of it: a prober
+// reads it and never changes it. It comes by pointer rather than by value
+// (upstream's ProbeFn) so that a probe does not copy the whole module
+// (every prober's block, kilobytes) to run.
+type ProbeFn func(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error
 
-// blockOf returns a pointer to a copy of a prober's block of its module.
-// Probers work on their block through a pointer; taking the address of the
-// block inside their module parameter would move the whole module (every
-// prober's block, kilobytes) to the heap on every probe.
+// blockOf returns a pointer to a copy of a prober's block of its module,
+// which the prober may then change as its own.
 func blockOf[T any](block T) *T { return &block }
 
 // probeFuncs are the probe functions of the probers in config's prober

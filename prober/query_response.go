@@ -305,7 +305,7 @@ func qrRecordExpectInfo(registry *Registry, qr *config.QueryResponse, line []byt
 			logWarn(logger, "Skipping probe_expect_info labels that differ from an earlier step", "labels", names, "registered", f.labelNames)
 			return
 		}
-		vec = &GaugeVec{f: f}
+		vec = &GaugeVec{r: registry, f: f}
 	} else {
 		vec = registry.NewGaugeVec("probe_expect_info", qrHelpExpectInfo, names...)
 	}

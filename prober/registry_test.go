@@ -2,6 +2,7 @@ package prober
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -59,9 +60,9 @@ func fill(r *Registry, pr *prometheus.Registry) {
 	pr.MustRegister(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "probe_empty", Help: "empty"}, []string{"x"}))
 }
 
-func TestRegistryTextMatchesClientGolang(t *testing.T) {
-	r, pr := NewRegistry(), prometheus.NewRegistry()
-	fill(r, pr)
+// clientGolangText is what client_golang writes for pr in the text format.
+func clientGolangText(t *testing.T, pr *prometheus.Registry) *bytes.Buffer {
+	t.Helper()
 	mfs, err := pr.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +74,13 @@ func TestRegistryTextMatchesClientGolang(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return &want
+}
+
+func TestRegistryTextMatchesClientGolang(t *testing.T) {
+	r, pr := NewRegistry(), prometheus.NewRegistry()
+	fill(r, pr)
+	want := clientGolangText(t, pr)
 	got := r.Text()
 	if got != want.String() {
 		t.Errorf("text differs from client_golang\n--- got:\n%s\n--- want:\n%s", got, want.String())
@@ -80,12 +88,53 @@ func TestRegistryTextMatchesClientGolang(t *testing.T) {
 	// Gather (used for protobuf and OpenMetrics) must agree too.
 	gmfs, _ := r.Gather()
 	var viaGather bytes.Buffer
-	enc = expfmt.NewEncoder(&viaGather, expfmt.NewFormat(expfmt.TypeTextPlain))
+	enc := expfmt.NewEncoder(&viaGather, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range gmfs {
 		_ = enc.Encode(mf)
 	}
 	if viaGather.String() != want.String() {
 		t.Errorf("Gather differs from client_golang\n--- got:\n%s\n--- want:\n%s", viaGather.String(), want.String())
+	}
+}
+
+// TestRegistryBeyondItsArraysMatchesClientGolang registers more families,
+// vector series and labels than a registry holds in its own arrays: what
+// comes from the heap renders as what comes from the arrays, and as
+// client_golang renders it.
+func TestRegistryBeyondItsArraysMatchesClientGolang(t *testing.T) {
+	r, pr := NewRegistry(), prometheus.NewRegistry()
+	fill(r, pr)
+	for i := range registryFamilies + 5 {
+		name := fmt.Sprintf("probe_extra_%02d", registryFamilies+5-i)
+		r.NewGauge(name, "extra").Set(float64(i))
+		pg := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "extra"})
+		pg.Set(float64(i))
+		pr.MustRegister(pg)
+	}
+	for v := range 4 {
+		name := fmt.Sprintf("probe_vec_%d", v)
+		labels := []string{"zone", "b", "a", "c"}[:1+v]
+		gv := r.NewGaugeVec(name, "vector", labels...)
+		pv := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: "vector"}, labels)
+		pr.MustRegister(pv)
+		for s := range 3 + 4*v {
+			values := make([]string, len(labels))
+			for i := range values {
+				values[i] = fmt.Sprintf("v%d", (s*(i+3))%5)
+			}
+			gv.WithLabelValues(values...).Add(float64(s))
+			pv.WithLabelValues(values...).Add(float64(s))
+			// The registry keeps its own copy of the values.
+			values[0] = "changed"
+		}
+		labels[0] = "changed"
+	}
+	want := clientGolangText(t, pr)
+	if got := r.Text(); got != want.String() {
+		t.Errorf("text differs from client_golang\n--- got:\n%s\n--- want:\n%s", got, want.String())
+	}
+	if r.nFam != registryFamilies || r.nGauge != registryGauges || len(r.strs) == registryStrings {
+		t.Errorf("the test did not fill the registry's arrays: %d families, %d gauges, %d strings left", r.nFam, r.nGauge, len(r.strs))
 	}
 }
 
@@ -190,5 +239,28 @@ func typicalHTTPProbeCG(pr *prometheus.Registry) {
 	pr.MustRegister(v)
 	for _, p := range []string{"resolve", "connect", "tls", "processing", "transfer"} {
 		v.WithLabelValues(p).Set(0.0012)
+	}
+}
+
+// TestRegistryOfAnHTTPProbeIsTwoAllocations: the families of an http probe
+// (13 gauges and a vector of 5 phases), its label values and its text
+// rendering take the registry's own allocation and the vector's handle,
+// not one allocation per family, series and label list (32 before).
+func TestRegistryOfAnHTTPProbeIsTwoAllocations(t *testing.T) {
+	phases := []string{"resolve", "connect", "tls", "processing", "transfer"}
+	buf := make([]byte, 0, 4096)
+	allocs := testing.AllocsPerRun(100, func() {
+		r := NewRegistry()
+		for _, n := range typicalGauges[:13] {
+			r.NewGauge(n, "help").Set(1.5)
+		}
+		v := r.NewGaugeVec("probe_http_duration_seconds", "Duration of http request by phase, summed over all redirects", "phase")
+		for _, p := range phases {
+			v.WithLabelValues(p).Set(0.0012)
+		}
+		buf = r.AppendText(buf[:0])
+	})
+	if allocs > 2 {
+		t.Errorf("an http probe's registry took %v allocations, want 2", allocs)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"time"
@@ -32,22 +31,13 @@ func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol b
 		primary, fallback = "ip4", "ip6"
 	}
 
-	logInfo(logger, "Resolving target address", "target", target, "ip_protocol", primary)
+	logInfoAttrs(logger, "Resolving target address", slog.String("target", target), slog.String("ip_protocol", primary))
 	start := time.Now()
+	// found is a function, not a closure: a closure holding this frame's
+	// gauges would be allocated by every probe.
+	r := resolvedGauges{protocol: probeIPProtocol, lookupTime: probeDNSLookupTime, addrHash: probeIPAddrHash}
 	found := func(ip net.IP, proto string) (*net.IPAddr, float64, error) {
-		lookup := time.Since(start).Seconds()
-		probeDNSLookupTime.Add(lookup)
-		logInfo(logger, "Resolved target address", "target", target, "ip", ip.String())
-		if err := pc.admit(ip, allowedByName); err != nil {
-			return nil, lookup, err
-		}
-		if proto == "ip4" {
-			probeIPProtocol.Set(4)
-		} else {
-			probeIPProtocol.Set(6)
-		}
-		probeIPAddrHash.Set(ipHash(ip))
-		return &net.IPAddr{IP: ip}, lookup, nil
+		return r.found(pc, allowedByName, logger, target, start, ip, proto)
 	}
 
 	// Literal addresses need no resolver round trip.
@@ -103,6 +93,28 @@ func chooseProtocol(ctx context.Context, ipProtocol string, fallbackIPProtocol b
 	return found(other, fallback)
 }
 
+// resolvedGauges are the gauges chooseProtocol sets once it has an address.
+type resolvedGauges struct {
+	protocol, lookupTime, addrHash *Gauge
+}
+
+// found records ip, resolved for target since start, once the policy admits it.
+func (r *resolvedGauges) found(pc *policyCheck, allowedByName bool, logger *slog.Logger, target string, start time.Time, ip net.IP, proto string) (*net.IPAddr, float64, error) {
+	lookup := time.Since(start).Seconds()
+	r.lookupTime.Add(lookup)
+	logInfoAttrs(logger, "Resolved target address", slog.String("target", target), slog.String("ip", ip.String()))
+	if err := pc.admit(ip, allowedByName); err != nil {
+		return nil, lookup, err
+	}
+	if proto == "ip4" {
+		r.protocol.Set(4)
+	} else {
+		r.protocol.Set(6)
+	}
+	r.addrHash.Set(ipHash(ip))
+	return &net.IPAddr{IP: ip}, lookup, nil
+}
+
 // resolveError turns resolver errors into a short reason.
 func resolveError(target string, err error) error {
 	var dnsErr *net.DNSError
@@ -117,7 +129,12 @@ func ipHash(ip net.IP) float64 {
 	if v4 := ip.To4(); v4 != nil {
 		ip = v4
 	}
-	h := fnv.New32a()
-	h.Write(ip)
-	return float64(h.Sum32())
+	// FNV-1a as hash/fnv's New32a computes it, without the hasher's
+	// allocation.
+	h := uint32(2166136261)
+	for _, b := range ip {
+		h ^= uint32(b)
+		h *= 16777619
+	}
+	return float64(h)
 }

@@ -356,7 +356,7 @@ func TestProbeSocketsEndWithTheProbe(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- fn(ctx, probeTarget, module, NewRegistry(), testLogger(t)) }()
+			go func() { done <- fn(ctx, probeTarget, &module, NewRegistry(), testLogger(t)) }()
 			select {
 			case err := <-done:
 				if err == nil {

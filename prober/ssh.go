@@ -73,7 +73,7 @@ type sshMethod struct {
 // ProbeSSH connects to an SSH server (host:port, port 22), reads its
 // identification, completes the key exchange, checks the host key and, as
 // configured, authenticates and runs a command.
-func ProbeSSH(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeSSH(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	cfg := blockOf(module.SSH)
 	p := &sshProbe{cfg: cfg, user: cfg.Username, logger: logger}
 	if p.user == "" {

@@ -15,7 +15,7 @@ import (
 // upstream: the resolution metrics from chooseProtocol, then, once
 // connected, probe_failed_due_to_regex and probe_failed_due_to_bytes, and
 // the TLS metrics whenever TLS was used.
-func ProbeTCP(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeTCP(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	cfg := blockOf(module.TCP)
 	conn, host, err := tcpDialTarget(ctx, target, cfg, registry, logger)
 	if err != nil {

@@ -130,7 +130,7 @@ func runTestProbeCtx(ctx context.Context, t testing.TB, fn ProbeFn, target strin
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	registry := NewRegistry()
-	err := fn(ctx, target, module, registry, testLogger(t))
+	err := fn(ctx, target, &module, registry, testLogger(t))
 	if err != nil {
 		t.Logf("probe failed: %v", err)
 	}

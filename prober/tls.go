@@ -28,7 +28,7 @@ const tlsVerdictGrace = 100 * time.Millisecond
 // does not verify the certificate, so that the metrics describe even one the
 // probe does not trust; the verification is done apart and fails the probe
 // unless tls_config.insecure_skip_verify is set.
-func ProbeTLS(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeTLS(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	durations := registry.NewGaugeVec("probe_tls_duration_seconds", helpTLSDuration, "phase")
 	for _, phase := range tlsPhases {
 		durations.WithLabelValues(phase)

@@ -39,7 +39,7 @@ func registerTLSMetrics(registry *Registry, state *tls.ConnectionState, withCiph
 	vec := func(name, help string, labels ...string) *GaugeVec {
 		if f := registry.lookup(name); f != nil {
 			f.series = f.series[:0]
-			return &GaugeVec{f: f}
+			return &GaugeVec{r: registry, f: f}
 		}
 		return registry.NewGaugeVec(name, help, labels...)
 	}

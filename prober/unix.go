@@ -17,7 +17,7 @@ import (
 // ProbeUnix connects to the unix socket at target (a path), optionally
 // speaking TLS, and runs the module's query_response conversation. There is
 // no name to resolve, so, as upstream, no resolution metrics.
-func ProbeUnix(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeUnix(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	cfg := blockOf(module.Unix)
 	conn, err := unixDial(ctx, target, cfg, logger)
 	if err != nil {

@@ -34,7 +34,7 @@ const (
 // probe_websocket_connection_upgraded, probe_websocket_failed_due_to_regex
 // and probe_websocket_duration_seconds{phase=resolve|connect|processing|transfer},
 // plus the resolution metrics.
-func ProbeWebsocket(ctx context.Context, target string, module config.Module, registry *Registry, logger *slog.Logger) error {
+func ProbeWebsocket(ctx context.Context, target string, module *config.Module, registry *Registry, logger *slog.Logger) error {
 	t, err := parseTarget("websocket", target, false)
 	if err != nil {
 		logError(logger, "Could not parse target URL", "err", err)

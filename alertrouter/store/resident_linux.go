@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/vigie-monitoring/vigie/internal/residency"
 )
 
 // resident keeps the pages of the file's mapping out of the process's
@@ -26,11 +28,11 @@ import (
 // length of the commit; even a commit of 34 records mapped 5 MiB. Where
 // the kernel allows it, the mapping is registered with a userfaultfd in
 // asynchronous write-protect mode, which does nothing to this read-only
-// mapping but turn fault-around off (see pageByPage): a commit then maps
+// mapping but turn fault-around off (see residency.NoFaultAround): a commit then maps
 // only the pages it reads.
 type resident struct {
 	db    *bolt.DB
-	pages *pageByPage // nil: fault-around stays
+	pages *residency.NoFaultAround // nil: fault-around stays
 
 	mu sync.Mutex
 	// base and size are the mapping found at base in /proc/self/maps.
@@ -38,7 +40,7 @@ type resident struct {
 }
 
 func newResident(db *bolt.DB) *resident {
-	return &resident{db: db, pages: newPageByPage()}
+	return &resident{db: db, pages: residency.NewNoFaultAround()}
 }
 
 // drop tells the kernel this process no longer needs the pages of the
@@ -87,8 +89,8 @@ func (r *resident) span(tx *bolt.Tx) (base, size uintptr) {
 	// outgrows what was found.
 	if base != r.base || want > r.size {
 		r.base, r.size = base, mappingSize(base)
-		if r.size > 0 && r.pages != nil && !r.pages.register(r.base, r.size) {
-			r.pages.close()
+		if r.size > 0 && r.pages != nil && !r.pages.Register(r.base, r.size) {
+			r.pages.Close()
 			r.pages = nil
 		}
 	}
@@ -100,7 +102,7 @@ func (r *resident) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.pages != nil {
-		r.pages.close()
+		r.pages.Close()
 		r.pages = nil
 	}
 }

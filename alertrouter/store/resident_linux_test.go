@@ -1,14 +1,13 @@
 package store
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/vigie-monitoring/vigie/internal/residency"
 )
 
 // The range dropped never passes the end of the mapping, even when the
@@ -71,10 +70,10 @@ func TestResidentSpanWithinMapping(t *testing.T) {
 // cache (the kernel's fault-around: 16 pages a fault), where the kernel
 // lets the store turn fault-around off.
 func TestResidentNoFaultAround(t *testing.T) {
-	if p := newPageByPage(); p == nil {
+	if p := residency.NewNoFaultAround(); p == nil {
 		t.Skip("SKIPPING: this kernel (or a seccomp filter) refuses userfaultfd's asynchronous write-protect mode (Linux 6.7): fault-around stays on")
 	} else {
-		p.close()
+		p.Close()
 	}
 	s, err := Open(t.TempDir())
 	if err != nil {
@@ -111,32 +110,12 @@ func TestResidentNoFaultAround(t *testing.T) {
 	}
 }
 
-// mappingRSS reads the resident size of the mapping at base from
-// /proc/self/smaps.
+// mappingRSS reads the resident size of the mapping at base.
 func mappingRSS(t *testing.T, base uintptr) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	rss, err := residency.MappingRSS(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	header := strconv.FormatUint(uint64(base), 16) + "-"
-	in := false
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, header) {
-			in = true
-			continue
-		}
-		if v, ok := strings.CutPrefix(line, "Rss:"); ok && in {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("smaps: %q: %v", line, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no mapping at %#x in /proc/self/smaps", base)
-	return 0
+	return rss
 }

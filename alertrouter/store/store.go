@@ -107,6 +107,9 @@ type Store struct {
 	resident   *resident
 	logger     *slog.Logger
 	unreadable unreadable
+	// writeTxs counts the write transactions of Commit (tests); bbolt's
+	// writer lock guards it.
+	writeTxs int
 }
 
 // Open opens (creating it if needed) the database in dir. A second router
@@ -165,33 +168,42 @@ type Batch struct {
 	Outbox []*OutboxEntry
 }
 
-// Commit writes the batch in one transaction. Outbox entries whose key was
+// Commit writes the batch in one transaction (a batch of check states
+// alone, in several: see below; on an error some of them may be written,
+// and writing them again is harmless). Outbox entries whose key was
 // already delivered (notification log) or is already pending are skipped;
 // the others get their Seq and are returned.
 func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
+	// In key order: bbolt inserts into a sorted page, and random order
+	// makes a large first commit (10^5 new checks) quadratic in memmove.
+	ids := slices.Sorted(maps.Keys(b.Checks))
+	// Check states alone (the first result of every check in a router's
+	// first minute) are written in transactions of at most
+	// maxChecksPerTx: each record of a large batch dirties its own leaf
+	// page, a 4 KiB buffer plus its decoded node held until the commit
+	// ends, and at 10^5 checks one second of first results held some 8 MB
+	// of them at once, the start-up peak of the router's heap. Nothing
+	// waits on them, so several transactions lose nothing a crash would
+	// not: a batch with notifications, alerts or groups stays one
+	// transaction, its states and what they caused on disk together.
+	if len(b.Outbox) == 0 && len(b.Alerts) == 0 && len(b.Groups) == 0 {
+		for len(ids) > maxChecksPerTx {
+			if err := s.db.Update(func(tx *bolt.Tx) error {
+				s.writeTxs++
+				return putChecks(tx, b.Checks, ids[:maxChecksPerTx])
+			}); err != nil {
+				return nil, fmt.Errorf("store: commit: %w", err)
+			}
+			s.resident.drop()
+			ids = ids[maxChecksPerTx:]
+		}
+	}
 	var added []*OutboxEntry
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		added = added[:0]
-		checks := tx.Bucket(bucketChecks)
-		// Pages split at bbolt's default fill (half) when keys come in
-		// order: a first commit of 10^5 checks then takes twice the pages
-		// it needs, each a 4 KiB buffer held until the commit ends (and a
-		// file twice the size). Fuller pages leave some room for records
-		// that grow (a receiver told, flap history).
-		checks.FillPercent = checksFill
-		// In key order: bbolt inserts into a sorted page, and random order
-		// makes a large first commit (10^5 new checks) quadratic in memmove.
-		for _, id := range slices.Sorted(maps.Keys(b.Checks)) {
-			rec := b.Checks[id]
-			if rec == nil {
-				if err := checks.Delete([]byte(id)); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := putJSON(checks, []byte(id), rec); err != nil {
-				return fmt.Errorf("check %q: %w", id, err)
-			}
+		s.writeTxs++
+		if err := putChecks(tx, b.Checks, ids); err != nil {
+			return err
 		}
 		if b.Exporter != nil {
 			if err := putJSON(tx.Bucket(bucketMeta), keyExporter, b.Exporter); err != nil {
@@ -230,6 +242,34 @@ func (s *Store) Commit(b *Batch) ([]*OutboxEntry, error) {
 	// microseconds).
 	s.resident.drop()
 	return added, nil
+}
+
+// maxChecksPerTx bounds the check states written in one transaction when
+// nothing else is in the batch (see Commit).
+const maxChecksPerTx = 512
+
+// putChecks writes (or deletes, for a nil record) the records of ids.
+func putChecks(tx *bolt.Tx, recs map[string]*CheckRecord, ids []string) error {
+	checks := tx.Bucket(bucketChecks)
+	// Pages split at bbolt's default fill (half) when keys come in
+	// order: a first commit of 10^5 checks then takes twice the pages
+	// it needs, each a 4 KiB buffer held until the commit ends (and a
+	// file twice the size). Fuller pages leave some room for records
+	// that grow (a receiver told, flap history).
+	checks.FillPercent = checksFill
+	for _, id := range ids {
+		rec := recs[id]
+		if rec == nil {
+			if err := checks.Delete([]byte(id)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := putJSON(checks, []byte(id), rec); err != nil {
+			return fmt.Errorf("check %q: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // loadDropEvery is how many records LoadChecks reads between drops of the

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -212,5 +213,62 @@ func TestAlertsAndGroupsSurviveReopen(t *testing.T) {
 	checks, err := s.LoadChecks()
 	if c := checks["c"]; err != nil || !c.Flapping || len(c.Changes) != 2 || !c.FlappingSince.Equal(t0) {
 		t.Errorf("flapping check = %+v, %v", c, err)
+	}
+}
+
+// TestLargeStateBatchesSplit: a batch of check states alone larger than
+// maxChecksPerTx is written in several transactions (the first minute of a
+// large router, whose leaf pages would otherwise all be held at once); a
+// batch with a notification stays one transaction, its states and the
+// notification together. Every record is written either way, and a
+// deletion in the batch is applied.
+func TestLargeStateBatchesSplit(t *testing.T) {
+	n := 2*maxChecksPerTx + 100
+	tests := []struct {
+		name   string
+		outbox []*OutboxEntry
+		txs    int
+	}{
+		{"states alone", nil, 3},
+		{"states with a notification", []*OutboxEntry{entry("ops/webhook/0", "k1")}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t, t.TempDir())
+			defer func() { _ = s.Close() }()
+			if _, err := s.Commit(&Batch{Checks: map[string]*CheckRecord{"gone": {State: "up"}}}); err != nil {
+				t.Fatal(err)
+			}
+			b := &Batch{Checks: map[string]*CheckRecord{"gone": nil}, Outbox: tt.outbox}
+			for i := range n {
+				b.Checks[fmt.Sprintf("check-%05d", i)] = &CheckRecord{State: "up", Successes: i}
+			}
+			before := s.writeTxs
+			added, err := s.Commit(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.writeTxs - before; got != tt.txs {
+				t.Errorf("%d transactions, want %d", got, tt.txs)
+			}
+			if len(added) != len(tt.outbox) {
+				t.Errorf("%d outbox entries added, want %d", len(added), len(tt.outbox))
+			}
+			checks, err := s.LoadChecks()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(checks) != n {
+				t.Errorf("%d checks saved, want %d", len(checks), n)
+			}
+			if _, ok := checks["gone"]; ok {
+				t.Error("the deleted check is still saved")
+			}
+			for i := range n {
+				if c := checks[fmt.Sprintf("check-%05d", i)]; c == nil || c.Successes != i {
+					t.Fatalf("check-%05d: %+v", i, c)
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,10 @@
 package main
 
 import (
+	// First: only the pages of the executable the program uses stay
+	// resident, not the neighbours the kernel maps with them.
+	_ "github.com/vigie-monitoring/vigie/internal/residency/atstart"
+
 	"context"
 	"errors"
 	"fmt"
@@ -25,10 +29,15 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter"
 	"github.com/vigie-monitoring/vigie/internal/buildinfo"
+	"github.com/vigie-monitoring/vigie/internal/residency"
 	"github.com/vigie-monitoring/vigie/internal/webserver"
 )
 
 func main() {
+	// The pages of the executable only the initialisation read leave the
+	// resident set (atstart turned fault-around off); those the program
+	// reads again come back one by one.
+	residency.DropExecutable()
 	// Version information for builds without promu's -ldflags (go build,
 	// go install), before --version, the build_info metric or a log line
 	// reads it.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // FastPath serves the plain requests Prometheus sends to a few paths (the
@@ -51,6 +53,30 @@ type FastPath struct {
 	closing bool
 	conns   map[*fastConn]bool // true while idle (waiting for a request)
 	active  sync.WaitGroup
+
+	date atomic.Pointer[fastDate] // the Date header of the current second
+}
+
+// fastDate is a Date header's value and the second it names. net/http
+// formats it for every answer; it changes once a second.
+type fastDate struct {
+	unix int64
+	text [len(http.TimeFormat)]byte
+}
+
+// appendDate appends the Date header's value for now, as net/http writes
+// it (time.Now().UTC().AppendFormat(b, http.TimeFormat)).
+func (f *FastPath) appendDate(b []byte, now time.Time) []byte {
+	sec := now.Unix()
+	if d := f.date.Load(); d != nil && d.unix == sec {
+		return append(b, d.text[:]...)
+	}
+	d := &fastDate{unix: sec}
+	if t := now.UTC().AppendFormat(d.text[:0], http.TimeFormat); len(t) != len(d.text) {
+		return append(b, t...) // a year of more than four digits
+	}
+	f.date.Store(d)
+	return append(b, d.text[:]...)
 }
 
 // fastHeadMax bounds the request head the fast path reads before handing

@@ -549,3 +549,25 @@ func (l *lockedLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestFastPathDate: the Date header kept for the current second is what
+// net/http formats for every answer, across seconds, time zones and a
+// year net/http's format writes with more digits.
+func TestFastPathDate(t *testing.T) {
+	f := &FastPath{}
+	base := time.Date(2026, 12, 6, 0, 30, 59, 900_000_000, time.FixedZone("CET", 3600))
+	for _, now := range []time.Time{
+		base, base.Add(50 * time.Millisecond), // the same second, formatted once
+		base.Add(100 * time.Millisecond), // the next one
+		base.Add(time.Hour).In(time.UTC),
+		base.Add(-time.Hour), // back in time (a clock step)
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		base,
+	} {
+		want := now.UTC().AppendFormat(nil, http.TimeFormat)
+		if got := f.appendDate([]byte("x"), now); string(got) != "x"+string(want) {
+			t.Errorf("Date for %v: got %q, want %q", now, got[1:], want)
+		}
+	}
+}

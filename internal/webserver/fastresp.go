@@ -265,7 +265,7 @@ func (r *fastResponse) writeHeader(p []byte) {
 	}
 	var dateBuf [len(http.TimeFormat)]byte
 	if !headerHas(header, "Date") {
-		set.date = time.Now().UTC().AppendFormat(dateBuf[:0], http.TimeFormat)
+		set.date = r.c.f.appendDate(dateBuf[:0], time.Now())
 	}
 	if hasCL && hasTE && te != "identity" {
 		r.c.f.logf("http: WriteHeader called with both Transfer-Encoding of %q and a Content-Length of %d", te, r.contentLength)

@@ -1,6 +1,6 @@
 //go:build linux && (amd64 || arm64)
 
-package store
+package residency
 
 import (
 	"unsafe"
@@ -8,16 +8,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pageByPage turns the kernel's fault-around off on the store's mapping,
-// so that a read maps the page read and not its 15 neighbours (see
-// resident). The kernel does no fault-around on a range registered with a
+// NoFaultAround turns the kernel's fault-around off on the ranges it
+// registers, so that a read fault maps the page read and not its 15
+// neighbours. The kernel does no fault-around on a range registered with a
 // userfaultfd for write-protection; in asynchronous mode (Linux 6.7,
 // UFFD_FEATURE_WP_ASYNC) a write fault is resolved by the kernel itself,
-// with no handler and no event, and bbolt's mapping is read-only anyway:
-// nothing is ever protected (no UFFDIO_WRITEPROTECT), so the registration
-// changes nothing else. Where the kernel is older, userfaultfd is filtered
-// (seccomp) or refused, there is no pageByPage and fault-around stays.
-type pageByPage struct {
+// with no handler and no event, and nothing is ever protected (no
+// UFFDIO_WRITEPROTECT), so the registration changes nothing else. Where
+// the kernel is older, userfaultfd is filtered (seccomp) or refused,
+// NewNoFaultAround returns nil and fault-around stays.
+//
+// The registrations last until Close (or the process's end).
+type NoFaultAround struct {
 	fd int
 }
 
@@ -36,7 +38,9 @@ type uffdioAPIArg struct{ api, features, ioctls uint64 }
 
 type uffdioRegisterArg struct{ start, len, mode, ioctls uint64 }
 
-func newPageByPage() *pageByPage {
+// NewNoFaultAround returns nil where the kernel cannot turn fault-around
+// off this way.
+func NewNoFaultAround() *NoFaultAround {
 	// User-mode faults only: all this needs, and allowed without
 	// privilege whatever vm.unprivileged_userfaultfd says (Linux 5.11).
 	fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK|uffdUserModeOnly, 0, 0)
@@ -48,17 +52,17 @@ func newPageByPage() *pageByPage {
 		_ = unix.Close(int(fd))
 		return nil
 	}
-	return &pageByPage{fd: int(fd)}
+	return &NoFaultAround{fd: int(fd)}
 }
 
-// register registers the mapping [base, base+size); false if the kernel
-// refuses.
-func (p *pageByPage) register(base, size uintptr) bool {
+// Register turns fault-around off in [base, base+size), which must be
+// page-aligned and mapped; false if the kernel refuses.
+func (p *NoFaultAround) Register(base, size uintptr) bool {
 	reg := uffdioRegisterArg{start: uint64(base), len: uint64(size), mode: uffdRegisterModeWP}
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(p.fd), uffdioRegister, uintptr(unsafe.Pointer(&reg)))
 	return errno == 0
 }
 
-// close unregisters every range (the kernel does when the descriptor is
+// Close unregisters every range (the kernel does when the descriptor is
 // released).
-func (p *pageByPage) close() { _ = unix.Close(p.fd) }
+func (p *NoFaultAround) Close() { _ = unix.Close(p.fd) }
