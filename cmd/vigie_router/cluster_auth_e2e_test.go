@@ -262,19 +262,8 @@ func TestClusterBehindBasicAuth(t *testing.T) {
 		if err := os.WriteFile(m.cfg, cfg, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		req, err := http.NewRequest(http.MethodPost, m.url+"/-/reload", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.SetBasicAuth("ann", "s3cret")
-		resp, err := m.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: reload: %d %s", m.name, resp.StatusCode, body)
+		if code, body := m.post(t, "/-/reload"); code != http.StatusOK {
+			t.Fatalf("%s: reload: %d %s", m.name, code, body)
 		}
 	}
 	for _, m := range ms {
@@ -290,6 +279,47 @@ func TestClusterBehindBasicAuth(t *testing.T) {
 			t.Errorf("%s: a change of cluster.http_config alone said the cluster block needs a restart", m.name)
 		}
 	}
+
+	// A reload whose http_config does not load (a CA file that is not
+	// PEM) is refused: the member keeps asking with the credentials it
+	// has.
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := ms[0]
+	cfg, err := os.ReadFile(m.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, "    tls_config: {ca_file: "+bad+"}\n"...)
+	if err := os.WriteFile(m.cfg, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := m.post(t, "/-/reload"); code == http.StatusOK || !strings.Contains(body, "cluster.http_config") {
+		t.Errorf("a reload with a CA file that is not PEM: %d %s", code, body)
+	}
+	if ok := everyCheckListed(t, m, targets)(); !ok {
+		a, _ := m.checks(t)
+		t.Errorf("after a refused reload, r1 lists %+v", a)
+	}
+}
+
+// post sends an authenticated POST and returns the status and the body.
+func (m *authMember) post(t *testing.T, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, m.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("ann", "s3cret")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestClusterBehindTLS: both members serve https (a CA made here signs
