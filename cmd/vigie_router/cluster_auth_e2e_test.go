@@ -323,9 +323,11 @@ func (m *authMember) post(t *testing.T, path string) (int, string) {
 }
 
 // TestClusterBehindTLS: both members serve https (a CA made here signs
-// their certificates) and basic auth, with https advertise URLs. With
-// tls_config.ca_file and the credentials the cluster's list is whole on
-// either member; the members verify each other with that CA.
+// their certificates), require a client certificate signed by that CA
+// and basic auth, with https advertise URLs. With tls_config (ca_file,
+// cert_file, key_file) and the credentials the cluster's list is whole
+// on either member: the members verify each other with that CA and
+// present their certificate.
 func TestClusterBehindTLS(t *testing.T) {
 	dir := t.TempDir()
 	caFile, certFile, keyFile, pool := makeTestCA(t, dir, "127.0.0.2")
@@ -335,13 +337,18 @@ func TestClusterBehindTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tlsWeb := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(tlsWeb, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", certFile, keyFile)+string(auth)), 0o600); err != nil {
+	if err := os.WriteFile(tlsWeb, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: %s\n",
+		certFile, keyFile, caFile)+string(auth)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
 	targets := authTargets()
 	ms := startAuthPair(t, "https", tlsWeb, client, targets,
-		"  http_config:\n    basic_auth: {username: ann, password: s3cret}\n    tls_config:\n      ca_file: "+caFile+"\n")
+		"  http_config:\n    basic_auth: {username: ann, password: s3cret}\n    tls_config:\n      ca_file: "+caFile+"\n      cert_file: "+certFile+"\n      key_file: "+keyFile+"\n")
 	for _, m := range ms {
 		waitCond(t, m.name+" to list both members' checks over https", everyCheckListed(t, m, targets))
 	}
@@ -365,7 +372,7 @@ func TestClusterTLSUnknownCA(t *testing.T) {
 	})
 }
 
-// makeTestCA writes a CA and a server certificate for ip signed by it,
+// makeTestCA writes a CA and a server (and client) certificate for ip signed by it,
 // and returns the files and a pool with the CA.
 func makeTestCA(t *testing.T, dir, ip string) (caFile, certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
@@ -394,7 +401,9 @@ func makeTestCA(t *testing.T, dir, ip string) (caFile, certFile, keyFile string,
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "vigie router"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.ParseIP(ip)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Also a client certificate: the members present it to each
+		// other (client_auth_type).
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
