@@ -2,7 +2,7 @@ package alertrouter
 
 import (
 	"context"
-	"net/http"
+	"fmt"
 	"reflect"
 	"sync"
 	"time"
@@ -37,6 +37,10 @@ func (r *Router) joinCluster(cfg *config.RouterConfig) error {
 		return err
 	}
 	r.cluster = c
+	r.peerClient, err = newPeerClient(cfg.Cluster.PeerHTTPConfig(), o.Logger.With("component", "cluster"), o.Registry, c.Members)
+	if err != nil {
+		return fmt.Errorf("cluster.http_config: %w", err)
+	}
 	r.shared = cluster.NewStore(c, r.store, cluster.StoreOptions{
 		ReminderWindow: reminderWindow(cfg), Successes: maxSuccesses(cfg),
 		Logger: o.Logger.With("component", "cluster"), Registerer: o.Registry,
@@ -161,12 +165,36 @@ type alone struct{}
 func (alone) IsLeader() bool { return true }
 
 // warnClusterChange says that a reload does not change the cluster block
-// of a running router.
+// of a running router, but for its http_config (reloadPeerClient).
 func (r *Router) warnClusterChange(old, cfg *config.RouterConfig) {
-	if old == nil || reflect.DeepEqual(old.Cluster, cfg.Cluster) {
+	if old == nil || reflect.DeepEqual(withoutHTTPConfig(old.Cluster), withoutHTTPConfig(cfg.Cluster)) {
 		return
 	}
-	r.logger.Warn("The cluster block changed; it takes effect at the next restart (the rest of the configuration is applied now)")
+	r.logger.Warn("The cluster block changed; it takes effect at the next restart (the rest of the configuration, and cluster.http_config, are applied now)")
+}
+
+func withoutHTTPConfig(c *config.ClusterConfig) *config.ClusterConfig {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	out.HTTPConfig = nil
+	return &out
+}
+
+// peerTransport builds the transport of a configuration's
+// cluster.http_config for a reload (nil: not a member, or a
+// configuration without a cluster block, which takes effect at the next
+// restart).
+func (r *Router) peerTransport(cfg *config.RouterConfig) (*peerTransport, error) {
+	if r.peerClient == nil || cfg.Cluster == nil {
+		return nil, nil
+	}
+	t, err := newPeerTransport(cfg.Cluster.PeerHTTPConfig())
+	if err != nil {
+		return nil, fmt.Errorf("cluster.http_config: %w", err)
+	}
+	return t, nil
 }
 
 // pageCluster is the status page's cluster section (nil: alone).
@@ -301,7 +329,7 @@ func (r *Router) newGather() *history.Gather {
 			}
 			return out
 		},
-		Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}},
+		Client: r.peerClient.client,
 	}
 }
 
@@ -328,5 +356,13 @@ func (c clusterHistory) List(f history.Filter, offset, limit int) ([]history.Che
 
 func (c clusterHistory) ListCluster(f history.Filter, offset, limit int) ([]history.Check, int, []string) {
 	g := c.gather.List(context.Background(), f, offset, limit)
-	return g.Checks, g.Total, g.Unanswered
+	// The page names each member with why it did not answer.
+	unanswered := make([]string, len(g.Unanswered))
+	for i, name := range g.Unanswered {
+		unanswered[i] = name
+		if why := g.Reasons[name]; why != "" {
+			unanswered[i] += " (" + why + ")"
+		}
+	}
+	return g.Checks, g.Total, unanswered
 }

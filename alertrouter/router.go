@@ -110,8 +110,11 @@ type Router struct {
 	cluster *cluster.Cluster
 	// gather lists the cluster's checks from the members (nil: alone).
 	gather *history.Gather
-	shared *cluster.Store
-	leader *cluster.Leader
+	// peerClient is what members ask each other with
+	// (cluster.http_config; nil: alone).
+	peerClient *peerClient
+	shared     *cluster.Store
+	leader     *cluster.Leader
 }
 
 // CheckConfig loads the configuration and builds every integration, as
@@ -126,6 +129,11 @@ func CheckConfig(path string, logger *slog.Logger) (*config.RouterConfig, error)
 	}
 	if err := telegrambot.Check(cfg); err != nil {
 		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
+	if cfg.Cluster != nil {
+		if _, err := newPeerTransport(cfg.Cluster.PeerHTTPConfig()); err != nil {
+			return nil, fmt.Errorf("cluster.http_config: %w", err)
+		}
 	}
 	return cfg, nil
 }
@@ -383,6 +391,10 @@ func (r *Router) apply() error {
 		}
 		x = hx
 	}
+	peers, err := r.peerTransport(cfg)
+	if err != nil {
+		return err
+	}
 	// The dispatcher learns the new receivers before the pipeline may
 	// notify them: the pipeline applies a reload in its own goroutine, at
 	// once, and a notification for a receiver the dispatcher does not know
@@ -396,6 +408,9 @@ func (r *Router) apply() error {
 		return err // Check passed: only a token file that went away
 	}
 	r.warnClusterChange(r.cfg.Load(), cfg)
+	if peers != nil {
+		r.peerClient.set(peers)
+	}
 	r.history.SetConfig(cfg)
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})

@@ -57,14 +57,14 @@ func (h *History) RegisterAPI(mux *http.ServeMux, o APIOptions) {
 		}
 		var list []Check
 		var total int
-		var unanswered []string
+		var g Gathered
 		if o.Gather != nil && r.URL.Query().Get("scope") != ScopeMember {
-			g := o.Gather.List(r.Context(), f, offset, limit)
-			list, total, unanswered = g.Checks, g.Total, g.Unanswered
+			g = o.Gather.List(r.Context(), f, offset, limit)
+			list, total = g.Checks, g.Total
 		} else {
 			list, total = h.List(f, offset, limit)
 		}
-		out := checksJSON{Total: total, Offset: offset, Limit: limit, Checks: make([]checkJSON, len(list)), Unanswered: unanswered}
+		out := checksJSON{Total: total, Offset: offset, Limit: limit, Checks: make([]checkJSON, len(list)), Unanswered: g.Unanswered, UnansweredReasons: g.Reasons}
 		for i := range list {
 			out.Checks[i] = toJSON(&list[i])
 		}
@@ -148,6 +148,8 @@ type checksJSON struct {
 	// Unanswered, in a router cluster, names the members whose checks
 	// are missing from the list: they did not answer.
 	Unanswered []string `json:"unanswered,omitempty"`
+	// UnansweredReasons says why each of them did not answer.
+	UnansweredReasons map[string]string `json:"unanswered_reasons,omitempty"`
 }
 
 type checkJSON struct {

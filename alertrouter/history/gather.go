@@ -58,6 +58,8 @@ type Gathered struct {
 	// Unanswered are the members whose checks are not in the list (they
 	// did not answer).
 	Unanswered []string
+	// Reasons say why each of Unanswered did not answer (by name).
+	Reasons map[string]string
 }
 
 // source is one member's list, read a page at a time.
@@ -109,7 +111,12 @@ func (g *Gather) List(ctx context.Context, f Filter, offset, limit int) Gathered
 	var out Gathered
 	for i, s := range srcs {
 		if s.err != nil {
-			out.Unanswered = append(out.Unanswered, peers[i-1].Name)
+			name := peers[i-1].Name
+			out.Unanswered = append(out.Unanswered, name)
+			if out.Reasons == nil {
+				out.Reasons = map[string]string{}
+			}
+			out.Reasons[name] = s.err.Error()
 			continue
 		}
 		out.Total += s.total
@@ -184,7 +191,13 @@ func (g *Gather) ask(ctx context.Context, p Peer, f Filter, offset int) ([]Check
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		_ = resp.Body.Close()
 	}()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		// Its --web.config.file wants credentials this member does
+		// not send.
+		return nil, 0, fmt.Errorf("ask %s for its checks: HTTP %s: it requires credentials, set cluster.http_config", p.Name, resp.Status)
+	default:
 		return nil, 0, fmt.Errorf("ask %s for its checks: HTTP %d", p.Name, resp.StatusCode)
 	}
 	var list checksJSON

@@ -56,6 +56,7 @@ func (p *Pipeline) publish(now time.Time) {
 		}
 		p.summary = own
 		v.Counts, v.Problems, v.ProblemsOmitted = view.Merge(own, p.o.Peers.Summaries())
+		p.machine.ShowCluster(v.Counts)
 	} else {
 		p.summary = &view.Summary{Problems: v.Problems, ProblemsOmitted: v.ProblemsOmitted}
 	}
