@@ -46,6 +46,7 @@ func (h *History) Flush() error {
 	}
 	recs := make([]initRec, 0, len(inits))
 	for _, e := range inits {
+		e.unflushed = false
 		if slot := h.slotOfLocked(e); slot >= 0 {
 			recs = append(recs, initRec{slot, e.id, e.reused})
 		}

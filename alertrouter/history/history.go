@@ -155,7 +155,10 @@ type entry struct {
 	// resumed: the incident its state says is open was looked for
 	// (once per run: a check taken over DOWN continues its incident).
 	resumed bool
-	last    int64 // last probe, Unix nanoseconds (0: none since the start)
+	// unflushed: its record was given since the last flush, which has
+	// not written it yet.
+	unflushed bool
+	last      int64 // last probe, Unix nanoseconds (0: none since the start)
 
 	// sums are the windows' rounds and successes as written (ending at
 	// History.sumEpoch); pend what waits for the flush.
@@ -570,6 +573,15 @@ func (h *History) Forget(id string) {
 		h.grown = len(h.checks)
 	}
 	e.forgotten = true
+	if e.slot >= 0 && e.unflushed {
+		// Given since the last flush (10 s): a member that probed every
+		// check for a moment at its start, before it knew the
+		// membership, keeps nothing of them. Its rows are not written.
+		h.bySlot[e.slot] = nil
+		h.free = append(h.free, e.slot)
+		e.slot = -1
+		return
+	}
 	if e.slot >= 0 {
 		// What waits for the next flush is still written to the record
 		// while it is kept (see Flush).
@@ -696,7 +708,7 @@ func (h *History) allocate(e *entry, now time.Time) bool {
 		oldest.slot = -1
 		delete(h.checks, oldest.id)
 	}
-	e.slot = slot
+	e.slot, e.unflushed = slot, true
 	e.sums = [3]counts{}
 	h.bySlot[slot] = e
 	h.newSlots = append(h.newSlots, e)

@@ -114,7 +114,13 @@ func TestKeptRecordsGoBeforeOwnChecks(t *testing.T) {
 	for _, tg := range []string{"https://a.example", "https://b.example", "https://c.example"} {
 		probe(tg)
 	}
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	h.Forget(id("https://c.example"))
+	if len(h.kept) != 1 {
+		t.Fatalf("%d records kept, want c's", len(h.kept))
+	}
 	probe("https://d.example") // the kept record of c, not a's (probed least recently)
 	for _, tg := range []string{"https://a.example", "https://b.example", "https://d.example"} {
 		if _, ok := h.Get(id(tg)); !ok {
@@ -160,7 +166,6 @@ func TestKeptRecordsAreSmall(t *testing.T) {
 	if err := h.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	ids = nil
 	kept := heap()
 	per := (float64(kept) - float64(base)) / n
 	t.Logf("heap per check: %.0f B probed here, %.0f B kept for another member", (float64(owned)-float64(base))/n, per)
@@ -376,5 +381,44 @@ func TestGatherBoundsAnswers(t *testing.T) {
 	st, err := g.GroupsStatus(context.Background(), "group", []string{"shop"}, 3, f.clk.Now())
 	if err != nil || st.Groups[0].Checks != 1 || !slices.Equal(st.Unanswered, []string{"liar"}) {
 		t.Errorf("status: %+v (%v)", st, err)
+	}
+}
+
+// TestStartUpMomentKeepsNothing: a member probes every check of the
+// cluster for a moment at its start (before it knows the membership) and
+// forgets most of them before its first flush: it keeps nothing of them,
+// neither entry nor record, and their records are free again.
+func TestStartUpMomentKeepsNothing(t *testing.T) {
+	clk := clock.NewFake(t0)
+	dir := t.TempDir()
+	h, err := Open(Options{Path: dir, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for i := range 100 {
+		h.Probed(targets.New(fmt.Sprintf("https://h%03d.example", i), "http_2xx", nil), exporter.Result{Success: true}, checkstate.Change{}, clk.Now())
+	}
+	for i := range 100 {
+		if i%2 == 1 {
+			h.Forget(id(fmt.Sprintf("https://h%03d.example", i)))
+		}
+	}
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.kept) != 0 || len(h.checks) != 50 || len(h.free) != 50 {
+		t.Fatalf("%d kept, %d entries, %d free records", len(h.kept), len(h.checks), len(h.free))
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, err = Open(Options{Path: dir, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if len(h.kept) != 0 || len(h.checks) != 50 {
+		t.Errorf("after a restart: %d kept, %d entries", len(h.kept), len(h.checks))
 	}
 }

@@ -112,7 +112,7 @@ func mergeStatus(into *Status, o *Status) {
 		if g == nil {
 			continue // not asked
 		}
-		g.Group.add(&og.Group)
+		g.add(&og.Group)
 		days := map[int64]*Bucket{}
 		for k := range g.Days {
 			days[g.Days[k].Start.Unix()] = &g.Days[k]
