@@ -687,7 +687,8 @@ func (h *History) allocate(e *entry, now time.Time) bool {
 	}
 	if slot < 0 {
 		for kh, ks := range h.kept {
-			h.logger.Info("History full: a record kept for a check another member probes is given up", "max_checks", h.o.MaxChecks)
+			// Rows of a check another member probes now: they go first.
+			h.logger.Debug("History full: a record kept for a check another member probes is given up", "max_checks", h.o.MaxChecks)
 			delete(h.kept, kh)
 			slot = ks
 			break
