@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
 	"github.com/vigie-monitoring/vigie/alertrouter/exporter"
 	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
@@ -55,6 +57,13 @@ func TestForgetKeepsRows(t *testing.T) {
 	d, err := f.h.Detail(id("https://x2.example"), f.clk.Now())
 	if r, ok := roundsIn(d, FiveMinutes); err != nil || !d.Kept || r != 2 || ok != 1 || d.Target != "https://x2.example" {
 		t.Fatalf("the kept history of a forgotten check: %+v (%v)", d, err)
+	}
+	const keptMetric = `# HELP vigie_router_history_kept_checks Checks another router cluster member probes now whose history rows this member keeps for the cluster's view of their history.
+# TYPE vigie_router_history_kept_checks gauge
+vigie_router_history_kept_checks 1
+`
+	if err := testutil.CollectAndCompare(f.h.Collector(), strings.NewReader(keptMetric), "vigie_router_history_kept_checks"); err != nil {
+		t.Error(err)
 	}
 	f.probe("https://x4.example", true, 0)
 	if got := f.h.checks[id("https://x4.example")].slot; got == slot {
