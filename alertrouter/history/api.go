@@ -166,7 +166,7 @@ func parseGroupsQuery(r *http.Request) (string, Filter, error) {
 }
 
 // parseStatusQuery reads value (1 to MaxStatusValues of them) and days
-// (1 to NDay, default 30).
+// (1 to MaxStatusDays, default 30).
 func parseStatusQuery(r *http.Request) ([]string, int, error) {
 	q := r.URL.Query()
 	values := q["value"]
@@ -181,8 +181,8 @@ func parseStatusQuery(r *http.Request) ([]string, int, error) {
 	days := 30
 	if s := q.Get("days"); s != "" {
 		var err error
-		if days, err = strconv.Atoi(s); err != nil || days < 1 || days > NDay {
-			return nil, 0, fmt.Errorf("days must be a number from 1 to %d", NDay)
+		if days, err = strconv.Atoi(s); err != nil || days < 1 || days > MaxStatusDays {
+			return nil, 0, fmt.Errorf("days must be a number from 1 to %d", MaxStatusDays)
 		}
 	}
 	return values, days, nil

@@ -376,7 +376,7 @@ func (g *Gather) GroupsStatus(ctx context.Context, label string, values []string
 			return fmt.Errorf("ask %s: %d groups, at most %d", p.Name, len(j.Groups), MaxStatusValues)
 		}
 		for i := range j.Groups {
-			if len(j.Groups[i].Days) > NDay || len(j.Groups[i].DownChecks) > MaxStatusDown {
+			if len(j.Groups[i].Days) > MaxStatusDays || len(j.Groups[i].DownChecks) > MaxStatusDown {
 				return fmt.Errorf("ask %s: a group's status beyond its bounds", p.Name)
 			}
 		}

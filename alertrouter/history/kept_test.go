@@ -350,8 +350,8 @@ func TestGroupsAndStatusOfTheCluster(t *testing.T) {
 		"/api/v1/groups/status?by=group":                          http.StatusBadRequest, // no value
 		"/api/v1/groups/status?" + many.Encode():                  http.StatusBadRequest,
 		"/api/v1/groups/status?value=shop&days=0":                 http.StatusBadRequest,
-		"/api/v1/groups/status?value=shop&days=367":               http.StatusBadRequest,
-		"/api/v1/groups/status?value=shop&days=366":               http.StatusOK,
+		"/api/v1/groups/status?value=shop&days=32":                http.StatusBadRequest,
+		"/api/v1/groups/status?value=shop&days=31":                http.StatusOK,
 		"/api/v1/checks/x/history?scope=all":                      http.StatusBadRequest,
 		"/api/v1/groups/status?value=" + strings.Repeat("x", 257): http.StatusBadRequest,
 	} {
@@ -376,7 +376,7 @@ func TestGatherBoundsAnswers(t *testing.T) {
 			}
 			writeJSON(w, http.StatusOK, out)
 		case "/api/v1/groups/status":
-			writeJSON(w, http.StatusOK, statusJSON{Label: "group", Groups: []groupStatusJSON{{groupJSON: groupJSON{Value: "shop", Checks: 5}, Days: make([]Bucket, NDay+1)}}})
+			writeJSON(w, http.StatusOK, statusJSON{Label: "group", Groups: []groupStatusJSON{{groupJSON: groupJSON{Value: "shop", Checks: 5}, Days: make([]Bucket, MaxStatusDays+1)}}})
 		default:
 			http.NotFound(w, r)
 		}
