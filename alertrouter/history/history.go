@@ -573,10 +573,11 @@ func (h *History) Forget(id string) {
 		h.grown = len(h.checks)
 	}
 	e.forgotten = true
-	if e.slot >= 0 && e.unflushed {
-		// Given since the last flush (10 s): a member that probed every
-		// check for a moment at its start, before it knew the
-		// membership, keeps nothing of them. Its rows are not written.
+	if e.slot >= 0 && e.unflushed && e.pend.Rounds+e.pend.Maint <= 1 && e.state != checkstate.Down {
+		// Given since the last flush (10 s) for one round, and not
+		// DOWN: what a member probes in the moment at its start when it
+		// owns every check (before it knows the membership). It keeps
+		// nothing of them: that round is not written.
 		h.bySlot[e.slot] = nil
 		h.free = append(h.free, e.slot)
 		e.slot = -1

@@ -394,9 +394,11 @@ func TestGatherBoundsAnswers(t *testing.T) {
 }
 
 // TestStartUpMomentKeepsNothing: a member probes every check of the
-// cluster for a moment at its start (before it knows the membership) and
-// forgets most of them before its first flush: it keeps nothing of them,
-// neither entry nor record, and their records are free again.
+// cluster once in the moment at its start (before it knows the
+// membership) and forgets most of them before its first flush: it keeps
+// nothing of them, neither entry nor record, and their records are free
+// again. A check it probed more than once, or saw DOWN, in that time is
+// kept.
 func TestStartUpMomentKeepsNothing(t *testing.T) {
 	clk := clock.NewFake(t0)
 	dir := t.TempDir()
@@ -408,15 +410,22 @@ func TestStartUpMomentKeepsNothing(t *testing.T) {
 	for i := range 100 {
 		h.Probed(targets.New(fmt.Sprintf("https://h%03d.example", i), "http_2xx", nil), exporter.Result{Success: true}, checkstate.Change{}, clk.Now())
 	}
+	twice := targets.New("https://twice.example", "http_2xx", nil)
+	down := targets.New("https://down.example", "http_2xx", nil)
+	h.Probed(twice, exporter.Result{Success: true}, checkstate.Change{}, clk.Now())
+	h.Probed(twice, exporter.Result{Success: true}, checkstate.Change{}, clk.Now())
+	h.Probed(down, exporter.Result{}, checkstate.Change{Transition: checkstate.WentDown}, clk.Now())
 	for i := range 100 {
 		if i%2 == 1 {
 			h.Forget(id(fmt.Sprintf("https://h%03d.example", i)))
 		}
 	}
+	h.Forget(twice.ID)
+	h.Forget(down.ID)
 	if err := h.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.kept) != 0 || len(h.checks) != 50 || len(h.free) != 50 {
+	if len(h.kept) != 2 || len(h.checks) != 50 || len(h.free) != 50 {
 		t.Fatalf("%d kept, %d entries, %d free records", len(h.kept), len(h.checks), len(h.free))
 	}
 	if err := h.Close(); err != nil {
@@ -427,7 +436,10 @@ func TestStartUpMomentKeepsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if len(h.kept) != 0 || len(h.checks) != 50 {
+	if len(h.kept) != 2 || len(h.checks) != 50 {
 		t.Errorf("after a restart: %d kept, %d entries", len(h.kept), len(h.checks))
+	}
+	if d, err := h.Detail(down.ID, clk.Now()); err != nil || !d.Kept || len(d.Incidents) != 1 {
+		t.Errorf("the check seen DOWN: %+v (%v)", d, err)
 	}
 }
