@@ -333,8 +333,9 @@ func (r *Router) newGather() *history.Gather {
 	}
 }
 
-// pageHistory is the history the page lists checks from: in a cluster,
-// the members' gathered.
+// pageHistory is the history the pages read: in a cluster, the
+// members' gathered (lists, groups, a check's history, the public
+// status).
 func (r *Router) pageHistory() web.History {
 	if r.gather == nil {
 		return r.history
@@ -342,8 +343,10 @@ func (r *Router) pageHistory() web.History {
 	return clusterHistory{History: r.history, gather: r.gather}
 }
 
-// clusterHistory lists the cluster's checks (web.ClusterHistory); the
-// rest is this member's history.
+// clusterHistory lists the cluster's checks (web.ClusterHistory), its
+// groups (web.ClusterGroups), a check's history across its owners and
+// the public page's status, gathered from the members; the rest is this
+// member's history.
 type clusterHistory struct {
 	*history.History
 	gather *history.Gather
@@ -365,4 +368,31 @@ func (c clusterHistory) ListCluster(f history.Filter, offset, limit int) ([]hist
 		}
 	}
 	return g.Checks, g.Total, unanswered
+}
+
+func (c clusterHistory) Groups(label string, f history.Filter) []history.Group {
+	groups, _, _ := c.GroupsCluster(label, f)
+	return groups
+}
+
+func (c clusterHistory) GroupsCluster(label string, f history.Filter) ([]history.Group, int, []string) {
+	return c.gather.Groups(context.Background(), label, f)
+}
+
+func (c clusterHistory) Detail(id string, now time.Time) (*history.Detail, error) {
+	return c.gather.Detail(context.Background(), id, now)
+}
+
+func (c clusterHistory) GroupsStatus(label string, values []string, days int, now time.Time) (history.Status, error) {
+	return c.gather.GroupsStatus(context.Background(), label, values, days, now)
+}
+
+// publicHistory is what the public status page reads: in a cluster, the
+// members' gathered (the page caches a rendering, so at most one
+// request per member every few seconds whatever the visitors).
+func (r *Router) publicHistory() web.PublicHistory {
+	if r.gather == nil {
+		return r.history
+	}
+	return clusterHistory{History: r.history, gather: r.gather}
 }

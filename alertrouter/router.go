@@ -486,7 +486,7 @@ func (r *Router) PublicHandler() http.Handler {
 		return nil
 	}
 	return web.NewPublic(web.PublicOptions{
-		History: r.history, Label: ps.Label, Groups: ps.Groups, Reasons: ps.Reasons, Title: ps.Title,
+		History: r.publicHistory(), Label: ps.Label, Groups: ps.Groups, Reasons: ps.Reasons, Title: ps.Title,
 		Now: r.opts.Clock.Now, Logger: r.logger.With("component", "public"),
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -230,4 +231,173 @@ func fromJSON(c *checkJSON) Check {
 		}
 	}
 	return out
+}
+
+// A check's history, the groups and the status page are the cluster's
+// too: each member answers for the checks it probes (scope=member) and
+// for the rows it kept of the checks it probed before (Forget), and the
+// member asked adds the answers up. Sums are exact: one member probes a
+// check at a time, and each round is recorded by the member that
+// probed it. Answers are read up to maxGatherBytes, 5 s each, all
+// members at once; a member that does not answer is named.
+
+// getJSON asks p for path?q and decodes its answer into into; found is
+// false when p answers 404 (it does not know what was asked).
+func (g *Gather) getJSON(ctx context.Context, p Peer, path string, q url.Values, into any) (found bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, gatherTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return false, err
+	}
+	client := g.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("ask %s: %w", p.Name, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+	}()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return false, nil
+	default:
+		return false, fmt.Errorf("ask %s: HTTP %d", p.Name, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxGatherBytes)).Decode(into); err != nil {
+		return false, fmt.Errorf("ask %s: %w", p.Name, err)
+	}
+	return true, nil
+}
+
+// eachPeer calls ask for every other member at once, and returns the
+// names of those for which it failed.
+func (g *Gather) eachPeer(ask func(i int, p Peer) error) []string {
+	peers := g.Peers()
+	errs := make([]error, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = ask(i, p) }()
+	}
+	wg.Wait()
+	var out []string
+	for i, err := range errs {
+		if err != nil {
+			out = append(out, peers[i].Name)
+		}
+	}
+	return out
+}
+
+// Detail is a check's history in the cluster: this member's and every
+// other member's (the member that probes it, and those that probed it
+// before), merged.
+func (g *Gather) Detail(ctx context.Context, id string, now time.Time) (*Detail, error) {
+	d, err := g.Local.Detail(id, now)
+	if err != nil && !errors.Is(err, ErrUnknownCheck) {
+		return nil, err
+	}
+	var mu sync.Mutex
+	unanswered := g.eachPeer(func(_ int, p Peer) error {
+		var j historyJSON
+		found, err := g.getJSON(ctx, p, "/api/v1/checks/"+url.PathEscape(id)+"/history", url.Values{"scope": {ScopeMember}}, &j)
+		if err != nil || !found {
+			return err
+		}
+		if j.Check.ID != id || len(j.Incidents) > MaxIncidents || len(j.Buckets) > len(resolutions) {
+			return fmt.Errorf("ask %s: not a history of %q", p.Name, id)
+		}
+		for r := range resolutions {
+			if len(j.Buckets[Resolution(r).String()]) > resolutions[r].n {
+				return fmt.Errorf("ask %s: too many buckets", p.Name)
+			}
+		}
+		od := fromDetailJSON(&j)
+		mu.Lock()
+		defer mu.Unlock()
+		if d == nil {
+			d = od
+		} else {
+			mergeDetail(d, od)
+		}
+		return nil
+	})
+	if d == nil {
+		return nil, ErrUnknownCheck
+	}
+	d.Unanswered = unanswered
+	return d, nil
+}
+
+// Groups are the cluster's groups: the members' groups of the same
+// value added up (the first MaxGroups values, and how many are left out
+// at least), and the members that did not answer.
+func (g *Gather) Groups(ctx context.Context, label string, f Filter) ([]Group, int, []string) {
+	q := url.Values{"scope": {ScopeMember}, "by": {label}}
+	for k, v := range map[string]string{"search": f.Search, "label": f.Label, "state": f.State} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	local, omitted := mergeGroups([][]Group{g.Local.Groups(label, f)}, 0)
+	lists := [][]Group{local}
+	var mu sync.Mutex
+	unanswered := g.eachPeer(func(_ int, p Peer) error {
+		var j groupsJSON
+		if _, err := g.getJSON(ctx, p, "/api/v1/groups", q, &j); err != nil {
+			return err
+		}
+		if len(j.Groups) > MaxGroups {
+			return fmt.Errorf("ask %s: %d groups, at most %d", p.Name, len(j.Groups), MaxGroups)
+		}
+		l := make([]Group, len(j.Groups))
+		for i := range j.Groups {
+			l[i] = fromGroupJSON(label, &j.Groups[i])
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		lists = append(lists, l)
+		omitted = max(omitted, j.Omitted)
+		return nil
+	})
+	groups, omitted := mergeGroups(lists, omitted)
+	return groups, omitted, unanswered
+}
+
+// GroupsStatus is the cluster's status of the groups values of label
+// (at most MaxStatusValues) over the last days days.
+func (g *Gather) GroupsStatus(ctx context.Context, label string, values []string, days int, now time.Time) (Status, error) {
+	values = values[:min(len(values), MaxStatusValues)]
+	st, err := g.Local.GroupsStatus(label, values, days, now)
+	if err != nil {
+		return st, err
+	}
+	q := url.Values{"scope": {ScopeMember}, "by": {label}, "value": values, "days": {strconv.Itoa(days)}}
+	var mu sync.Mutex
+	st.Unanswered = g.eachPeer(func(_ int, p Peer) error {
+		var j statusJSON
+		if _, err := g.getJSON(ctx, p, "/api/v1/groups/status", q, &j); err != nil {
+			return err
+		}
+		if len(j.Groups) > MaxStatusValues {
+			return fmt.Errorf("ask %s: %d groups, at most %d", p.Name, len(j.Groups), MaxStatusValues)
+		}
+		for i := range j.Groups {
+			if len(j.Groups[i].Days) > MaxStatusDays || len(j.Groups[i].DownChecks) > MaxStatusDown {
+				return fmt.Errorf("ask %s: a group's status beyond its bounds", p.Name)
+			}
+		}
+		o := fromStatusJSON(&j)
+		mu.Lock()
+		defer mu.Unlock()
+		mergeStatus(&st, &o)
+		return nil
+	})
+	return st, nil
 }

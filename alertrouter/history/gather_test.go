@@ -88,39 +88,21 @@ func TestGatherMergesMembers(t *testing.T) {
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("scope=all answered %d", rec.Code)
 	}
+	// The history of a check another member probes is gathered from it
+	// (no redirect); one no member knows redirects to the member that
+	// should probe it.
 	rec = httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/checks/"+url.PathEscape(idOf("https://x2.example"))+"/history", nil))
-	if loc := rec.Header().Get("Location"); rec.Code != http.StatusTemporaryRedirect || loc != peer.URL+"/api/v1/checks/"+url.PathEscape(idOf("https://x2.example"))+"/history" {
-		t.Errorf("history of a check another member probes: %d, Location %q", rec.Code, loc)
+	var hist historyJSON
+	if err := json.NewDecoder(rec.Body).Decode(&hist); err != nil || rec.Code != http.StatusOK || hist.Check.Rounds["24h"] != 2 ||
+		hist.Check.State != "down" || !slices.Equal(hist.Unanswered, []string{"c"}) {
+		t.Errorf("history of a check another member probes: %d %+v (%v)", rec.Code, hist, err)
+	}
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/checks/"+url.PathEscape(idOf("https://x9.example"))+"/history", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("history of a check nobody knows: %d", rec.Code)
 	}
 }
 
 func idOf(target string) string { return id(target) }
-
-// TestForget: a check another cluster member now probes leaves this
-// member's history at once (entry and record), what waited for the flush
-// included; its record goes to the next check; it comes back as new.
-func TestForget(t *testing.T) {
-	f := newFixture(t, maintenanceConfig)
-	for _, tg := range []string{"https://x1.example", "https://x2.example", "https://x3.example"} {
-		f.probe(tg, true, 0)
-	}
-	slot := f.h.checks[id("https://x2.example")].slot
-	f.h.Forget(id("https://x2.example"))
-	if _, ok := f.h.Get(id("https://x2.example")); ok {
-		t.Error("a forgotten check is still known")
-	}
-	if _, total := f.h.List(Filter{}, 0, 10); total != 2 {
-		t.Errorf("%d checks listed, want 2", total)
-	}
-	f.flush()
-	f.probe("https://x4.example", true, 0)
-	if got := f.h.checks[id("https://x4.example")].slot; got != slot {
-		t.Errorf("the next check got record %d, want the forgotten check's %d", got, slot)
-	}
-	f.flush()
-	f.probe("https://x2.example", false, 0)
-	if c, ok := f.h.Get(id("https://x2.example")); !ok || c.Rounds[0] != 1 {
-		t.Errorf("a check that came back: %+v (%v), want one round", c, ok)
-	}
-}

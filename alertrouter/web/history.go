@@ -97,6 +97,13 @@ type ClusterHistory interface {
 	ListCluster(f history.Filter, offset, limit int) (checks []history.Check, total int, unanswered []string)
 }
 
+// ClusterGroups is a History whose groups are a router cluster's: the
+// first history.MaxGroups values, how many more there are (at least),
+// and the members that did not answer.
+type ClusterGroups interface {
+	GroupsCluster(label string, f history.Filter) (groups []history.Group, omitted int, unanswered []string)
+}
+
 // groupsData is what the grouped view shows.
 type groupsData struct {
 	Title, Base, Version string
@@ -105,11 +112,13 @@ type groupsData struct {
 	Filter               history.Filter
 	Groups               []history.Group
 	GroupsOmitted        int
+	// Unanswered are the cluster members whose checks are not counted.
+	Unanswered []string
 }
 
 // maxGroups bounds the grouped view (a label with a value per check
 // would list every check).
-const maxGroups = 1000
+const maxGroups = history.MaxGroups
 
 // checkData is what the page of one check shows.
 type checkData struct {
@@ -181,8 +190,12 @@ func (p *Page) serveGroups(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad filter: "+fmt.Sprint(err), http.StatusBadRequest)
 		return
 	}
-	d := &groupsData{Title: "Checks by " + label, Base: base, Version: p.o.Version, Now: p.o.Now(), Label: label, Filter: f,
-		Groups: p.o.History.Groups(label, f)}
+	d := &groupsData{Title: "Checks by " + label, Base: base, Version: p.o.Version, Now: p.o.Now(), Label: label, Filter: f}
+	if c, ok := p.o.History.(ClusterGroups); ok {
+		d.Groups, d.GroupsOmitted, d.Unanswered = c.GroupsCluster(label, f)
+	} else {
+		d.Groups = p.o.History.Groups(label, f)
+	}
 	if n := len(d.Groups); n > maxGroups {
 		d.Groups, d.GroupsOmitted = d.Groups[:maxGroups], n-maxGroups
 	}

@@ -36,10 +36,20 @@ type clusterExporters struct {
 
 func newClusterExporters(t *testing.T, n int, targets []string) *clusterExporters {
 	t.Helper()
+	return newLabelledExporters(t, n, targets, "")
+}
+
+// newLabelledExporters is newClusterExporters with every target's
+// labels as JSON members after "module" (e.g. `"group":"shop"`).
+func newLabelledExporters(t *testing.T, n int, targets []string, labels string) *clusterExporters {
+	t.Helper()
 	x := &clusterExporters{targets: targets, down: map[string]bool{}}
+	if labels != "" {
+		labels = "," + labels
+	}
 	var groups []string
 	for _, tg := range targets {
-		groups = append(groups, fmt.Sprintf(`{"targets":[%q],"labels":{"module":"http_2xx"}}`, tg))
+		groups = append(groups, fmt.Sprintf(`{"targets":[%q],"labels":{"module":"http_2xx"%s}}`, tg, labels))
 	}
 	sd := "[" + strings.Join(groups, ",") + "]"
 	for i := 0; i < n; i++ {
