@@ -14,6 +14,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/incident"
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
 )
@@ -120,8 +121,16 @@ func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 // wrote (read from Consul now, before the pipeline probes them): a check
 // that moves here continues from its owner's last record. Without Consul
 // the checks keep the state this member has.
+//
+// The pipeline keeps the targets of this member's checks only: it fetches
+// the target list again, whole, to start the checks it gains.
 func (r *Router) setOwner() {
-	owned := r.cluster.Owner()
+	ownership := r.cluster.Ownership()
+	var owned func(id string) bool
+	var filter targets.Owner // nil, not a nil *Ownership: every check
+	if ownership != nil {
+		owned, filter = ownership.Owns, ownership
+	}
 	r.shared.SetOwner(owned)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	records, err := r.shared.ReadChecks(ctx, owned)
@@ -129,7 +138,7 @@ func (r *Router) setOwner() {
 	if err != nil {
 		r.logger.Warn("Cannot read the cluster's check records: the checks this member gains start from the state it has", "err", err)
 	}
-	r.pipeline.SetOwner(owned, records)
+	r.pipeline.SetOwner(filter, records)
 }
 
 // clusterStatus is /api/v2/status's cluster (nil: alone, as before).

@@ -89,4 +89,3 @@ func removalKey(ids []string, hashes []uint64) uint64 {
 	}
 	return h
 }
-
