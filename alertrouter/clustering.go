@@ -266,8 +266,18 @@ type clusterAcks struct {
 
 func (p clusterAcks) Acknowledge(ctx context.Context, fingerprint string, start time.Time, by string, ack bool) (incident.Ack, error) {
 	res, err := p.Pipeline.Acknowledge(ctx, fingerprint, start, by, ack)
-	if err != nil || !res.Found {
+	if err != nil {
 		return res, err
+	}
+	if !res.Found {
+		// A check another member probes that its summary does not list
+		// (beyond its first problems): the incident the cluster
+		// announced names it.
+		alert, announced, err := p.shared.AnnouncedAlert(ctx, fingerprint, start)
+		if err != nil || !announced || alert.Labels["module"] == "" {
+			return res, err
+		}
+		res = incident.Ack{Found: true, Current: true, Target: alert.Labels["instance"], Module: alert.Labels["module"], Labels: alert.Labels}
 	}
 	if !res.Current {
 		announced, err := p.shared.Announced(ctx, fingerprint, start)
