@@ -14,6 +14,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/incident"
 	"github.com/vigie-monitoring/vigie/alertrouter/pipeline"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 	"github.com/vigie-monitoring/vigie/alertrouter/telegrambot"
 	"github.com/vigie-monitoring/vigie/alertrouter/web"
 )
@@ -124,8 +125,16 @@ func (r *Router) runCluster(ctx context.Context, wg *sync.WaitGroup) {
 // wrote (read from Consul now, before the pipeline probes them): a check
 // that moves here continues from its owner's last record. Without Consul
 // the checks keep the state this member has.
+//
+// The pipeline keeps the targets of this member's checks only: it fetches
+// the target list again, whole, to start the checks it gains.
 func (r *Router) setOwner() {
-	owned := r.cluster.Owner()
+	ownership := r.cluster.Ownership()
+	var owned func(id string) bool
+	var filter targets.Owner // nil, not a nil *Ownership: every check
+	if ownership != nil {
+		owned, filter = ownership.Owns, ownership
+	}
 	r.shared.SetOwner(owned)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	records, err := r.shared.ReadChecks(ctx, owned)
@@ -133,7 +142,7 @@ func (r *Router) setOwner() {
 	if err != nil {
 		r.logger.Warn("Cannot read the cluster's check records: the checks this member gains start from the state it has", "err", err)
 	}
-	r.pipeline.SetOwner(owned, records)
+	r.pipeline.SetOwner(filter, records)
 }
 
 // clusterStatus is /api/v2/status's cluster (nil: alone, as before).
@@ -285,8 +294,18 @@ type clusterAcks struct {
 
 func (p clusterAcks) Acknowledge(ctx context.Context, fingerprint string, start time.Time, by string, ack bool) (incident.Ack, error) {
 	res, err := p.Pipeline.Acknowledge(ctx, fingerprint, start, by, ack)
-	if err != nil || !res.Found {
+	if err != nil {
 		return res, err
+	}
+	if !res.Found {
+		// A check another member probes that its summary does not list
+		// (beyond its first problems): the incident the cluster
+		// announced names it.
+		alert, announced, err := p.shared.AnnouncedAlert(ctx, fingerprint, start)
+		if err != nil || !announced || alert.Labels["module"] == "" {
+			return res, err
+		}
+		res = incident.Ack{Found: true, Current: true, Target: alert.Labels["instance"], Module: alert.Labels["module"], Labels: alert.Labels}
 	}
 	if !res.Current {
 		announced, err := p.shared.Announced(ctx, fingerprint, start)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/incident"
-	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
 
 // ackRequest is an acknowledgement (or a lookup) on its way to the
@@ -51,13 +50,11 @@ func (p *Pipeline) Acknowledge(ctx context.Context, fingerprint string, incident
 func (p *Pipeline) takeAck(req *ackRequest, now time.Time) bool {
 	req.result = p.incident.Acknowledge(req.fingerprint, req.incident, req.by, req.ack, now)
 	if !req.result.Found && p.clustered() {
-		// A check another member probes: only its target is known here
-		// (the caller asks the cluster about its incident).
-		p.source.Each(func(t *targets.Target) {
-			if !req.result.Found && t.Fingerprint() == req.fingerprint {
-				req.result = incident.Ack{Found: true, Target: t.Target, Module: t.Module, Labels: t.AlertLabels()}
-			}
-		})
+		// A check another member probes: its summary names it (the
+		// caller asks the cluster about its incident).
+		if t, ok := p.peerCheck(req.fingerprint); ok {
+			req.result = incident.Ack{Found: true, Target: t.Target, Module: t.Module, Labels: t.AlertLabels()}
+		}
 	}
 	return req.result.Done
 }

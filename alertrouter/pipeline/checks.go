@@ -14,6 +14,15 @@ import (
 // get the state the last run saved, if any.
 func (p *Pipeline) applyTargets(groups []exporter.TargetGroup, now time.Time) {
 	p.applyUpdate(p.source.Apply(groups, p.announced, now), now)
+	if p.relisting {
+		// The list asked for after an ownership change: it started the
+		// checks gained; those still to be listed may be being added.
+		p.relisting = false
+		return
+	}
+	// The records gained for checks this list does not name either are
+	// of checks gone.
+	p.inherited = nil
 }
 
 // applyUpdate is what each stage does with what a target list changes.
@@ -33,13 +42,12 @@ func (p *Pipeline) applyUpdate(u targets.Update, now time.Time) {
 	for _, id := range u.Removed {
 		p.removeCheck(id, now)
 	}
+	for _, id := range u.Elsewhere {
+		// Saved by the last run, another member's now: it continues it.
+		delete(p.restored, id)
+	}
 	if p.restored != nil && len(p.restored) == 0 {
 		p.restored = nil // its table was sized for every saved check
-	}
-	if len(u.Added) > 0 || len(u.Removed) > 0 {
-		// A list was applied: the records gained for checks it does not
-		// name are of checks gone.
-		p.inherited = nil
 	}
 	// Parents are known once every check is: then catch up.
 	for _, list := range [][]*targets.Target{u.Added, u.Relabeled} {
@@ -58,30 +66,26 @@ func (p *Pipeline) announced(id string) bool {
 	return p.incident.Announced(id)
 }
 
-// addCheck starts a check in every stage, from its saved state if any.
-// In a cluster, a check another member owns is only its target here.
+// addCheck starts a check in every stage, from its saved state if any
+// (in a cluster the target source adds this member's checks only).
 func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 	rec, restored := p.restored[t.ID]
 	delete(p.restored, t.ID)
-	if !p.owns(t.ID) {
-		// Its owner keeps its state; ownerChanged starts it here when
-		// it becomes this member's.
-		delete(p.inherited, t.ID)
-		return
-	}
 	pol := p.incident.Policy(t.MatchLabels())
 	if p.clustered() {
 		// The cluster's record, when another member wrote it last, is
 		// newer than this member's (its writes replace that record): the
 		// check continues from it.
-		if shared := p.inherited[t.ID]; shared != nil {
+		if in, ok := p.inherited[t.ID]; ok && in.rec != nil {
 			delete(p.inherited, t.ID)
+			shared := in.rec
 			merged := *shared
 			merged.Target, merged.Module, merged.Labels = t.Target, t.Module, t.Labels
 			merged.Notified = maps.Clone(shared.Notified)
-			// Saved here only over an older saved state: a new member
-			// does not write every check it gains at start.
-			if restored && !sameState(rec, &merged) {
+			// Saved here only over an older saved state, or when gained
+			// from a member that probed it: a new member does not write
+			// every check it gains at start.
+			if in.save || (restored && !sameState(rec, &merged)) {
 				p.writes.checks[t.ID] = true
 			}
 			rec, restored = &merged, true

@@ -19,7 +19,7 @@ func TestClusterCheckMetrics(t *testing.T) {
 	peers := &fakePeers{}
 	h := newHarnessWith(t, "", peersConfig, func(o *Options) { o.Peers = peers; o.Metrics = NewMetrics(reg) })
 	mine := targets.ID("a.example:22", "tcp_connect")
-	h.step(owner{owned: func(id string) bool { return id == mine }})
+	h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return id == mine })})
 	h.targets("a.example:22 tcp_connect g", "b.example:22 tcp_connect g")
 	h.probe("a.example:22", "tcp_connect", time.Second, ok)
 	h.step(syncNow{})

@@ -12,9 +12,11 @@ import (
 
 // In a router cluster every member gets the same target list but probes,
 // and keeps the state of, only the checks it owns (SetOwner): a check
-// another member owns is only its target here (to hash its owner again
-// when the membership changes), with no state, incident, slot nor
-// history. The View is the cluster's all the same: this member publishes
+// another member owns is a hash of its id in the target source (counted
+// by the removal guard) and nothing else: no Target, state, incident,
+// slot nor history. When the membership changes, the checks this member
+// loses are forgotten and the list is fetched again, whole: it names the
+// checks it gains. The View is the cluster's all the same: this member publishes
 // a summary of its checks (counts, problems) and merges the others'
 // (Peers). A check that becomes this member's continues from the record
 // its last owner wrote (given with the ownership, read from Consul):
@@ -68,72 +70,64 @@ func (p *Pipeline) ownResults(id string) {
 }
 
 // owns reports whether this member probes a check.
-func (p *Pipeline) owns(id string) bool { return p.owner == nil || p.owner(id) }
+func (p *Pipeline) owns(id string) bool { return p.owner == nil || p.owner.Owns(id) }
+
+// inheritance is the record of a check this member gained, until a list
+// names it.
+type inheritance struct {
+	rec *store.CheckRecord
+	// save: gained from a member that probed it (not at start): saved
+	// here too, so that a restart without Consul continues from it.
+	save bool
+}
 
 // ownerChanged installs a new ownership filter: the checks that become
-// this member's are started, from their record (records, read from
-// Consul by the caller) when there is one, and given a slot in the
-// schedule; those that become another member's are forgotten (a probe in
-// flight is ignored; nothing is announced: their new owner continues).
-func (p *Pipeline) ownerChanged(owned func(id string) bool, records map[string]*store.CheckRecord, now time.Time) {
-	var gained, lost []*targets.Target
-	p.source.Each(func(t *targets.Target) {
-		was, is := p.owns(t.ID), owned == nil || owned(t.ID)
-		switch {
-		case !was && is:
-			gained = append(gained, t)
-		case was && !is:
-			lost = append(lost, t)
-		}
-	})
-	prev := p.owner
-	p.owner = owned
-	for _, t := range lost {
-		p.forget(t.ID)
+// another member's are forgotten (a probe in flight is ignored; nothing
+// is announced: their new owner continues); the target list is fetched
+// again, whole, and the checks it names that became this member's are
+// started from their record (records, read from Consul by the caller)
+// when there is one, and given a slot in the schedule.
+func (p *Pipeline) ownerChanged(owned targets.Owner, records map[string]*store.CheckRecord, now time.Time) {
+	if f, ok := owned.(targets.OwnerFunc); ok && f == nil {
+		owned = nil
 	}
-	p.sched.SetOwner(owned, p.pending, now)
+	first := p.owner == nil // every check was this member's
+	p.owner = owned
+	lost := p.source.SetOwner(owned)
+	for _, id := range lost {
+		p.forget(id)
+	}
+	var filter func(string) bool
+	if owned != nil {
+		filter = owned.Owns
+	}
+	p.sched.SetOwner(filter, p.pending, now)
 	p.inherited = nil
 	for id, rec := range records {
 		t, listed := p.source.Get(id)
 		switch {
-		case !p.owns(id) || (listed && prev != nil && !prev(id)):
-			// Gained checks start from their record below.
+		case !p.owns(id):
 		case !listed:
-			// Listed later (the first list, or a check being added): it
-			// starts from the record then.
+			// Gained (named by the list fetched below), or listed later
+			// (the first list, or a check being added): it starts from
+			// the record then.
 			if p.inherited == nil {
-				p.inherited = map[string]*store.CheckRecord{}
+				p.inherited = map[string]inheritance{}
 			}
-			p.inherited[id] = rec
+			p.inherited[id] = inheritance{rec: rec, save: !first}
 		case p.fresh[t.ID]:
 			// Not probed here yet since this member started.
 			p.inherit(t, rec, now)
 		}
 	}
-	for _, t := range gained {
-		p.start(t, records[t.ID], now)
+	if p.source.Elsewhere() > 0 {
+		// Some may be this member's now: only the list names them.
+		p.fetcher.Refetch()
+		p.relisting = true
 	}
-	if len(lost)+len(gained) > 0 {
+	if len(lost) > 0 {
 		p.marks.Counts, p.marks.Problems = true, true
 	}
-}
-
-// start starts a check this member gained: from rec (another member's
-// record) when there is one, else from nothing.
-func (p *Pipeline) start(t *targets.Target, rec *store.CheckRecord, now time.Time) {
-	pol := p.incident.Policy(t.MatchLabels())
-	if rec != nil {
-		st := p.machine.Restore(t.ID, rec, pol)
-		p.incident.AddCheck(t, st, pol, maps.Clone(rec.Notified))
-		// Saved here too: a restart without Consul continues from it.
-		p.writes.checks[t.ID] = true
-	} else {
-		st := p.machine.Add(t.ID, pol, now)
-		p.incident.AddCheck(t, st, pol, nil)
-	}
-	p.fresh[t.ID] = true
-	p.incident.CatchUp(t.ID, now)
-	p.sched.Add(t, p.pending(t.ID), now)
 }
 
 // forget drops a check this member no longer probes.
@@ -182,26 +176,60 @@ func sameState(a, b *store.CheckRecord) bool {
 }
 
 // remoteParents gives the incident stage the checks other members say
-// are DOWN (their summaries' problems), as parents for depends_on.
+// are DOWN (their summaries' problems), as parents for depends_on: their
+// Targets are made from the summaries (this member keeps none of another
+// member's checks), the same one as long as its labels do not change.
 func (p *Pipeline) remoteParents(now time.Time) {
 	var ts []*targets.Target
 	var ids []string
+	next := map[string]*targets.Target{}
 	for _, sum := range p.o.Peers.Summaries() {
 		for i := range sum.Problems {
 			c := &sum.Problems[i]
-			if c.State != "down" || p.owns(c.ID) {
+			if c.State != "down" || p.owns(c.ID) || next[c.ID] != nil {
 				continue
 			}
-			if t, ok := p.source.Get(c.ID); ok {
-				ts = append(ts, t)
-				ids = append(ids, t.ID)
+			t := p.remoteTargets[c.ID]
+			if t == nil || t.Target != c.Target || t.Module != c.Module || !sameLabels(t.Labels, c.Labels) {
+				t = targets.New(c.Target, c.Module, c.Labels)
 			}
+			if t.ID != c.ID {
+				continue // not a check's summary
+			}
+			next[c.ID] = t
+			ts = append(ts, t)
+			ids = append(ids, t.ID)
 		}
 	}
 	slices.Sort(ids)
-	if slices.Equal(ids, p.remoteDown) {
+	changed := len(next) != len(p.remoteTargets)
+	for id, t := range next {
+		changed = changed || p.remoteTargets[id] != t
+	}
+	p.remoteTargets = next
+	if !changed && slices.Equal(ids, p.remoteDown) {
 		return
 	}
 	p.remoteDown = ids
 	p.incident.SetRemoteParents(ts, now)
+}
+
+// peerCheck finds a check another member probes and lists among its
+// problems (DOWN or flapping, at most view.MaxProblems a member) by the
+// fingerprint of its alert labels: an acknowledgement or a silence from
+// a button pressed on this member (the caller asks the cluster about its
+// incident).
+func (p *Pipeline) peerCheck(fingerprint string) (*targets.Target, bool) {
+	for _, sum := range p.o.Peers.Summaries() {
+		for i := range sum.Problems {
+			c := &sum.Problems[i]
+			if p.owns(c.ID) {
+				continue
+			}
+			if t := targets.New(c.Target, c.Module, c.Labels); t.ID == c.ID && t.Fingerprint() == fingerprint {
+				return t, true
+			}
+		}
+	}
+	return nil, false
 }

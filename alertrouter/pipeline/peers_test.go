@@ -75,20 +75,17 @@ func TestPeersView(t *testing.T) {
 	peers := &fakePeers{}
 	h := newHarnessWith(t, "", peersConfig, func(o *Options) { o.Peers = peers })
 	mine, theirs := targets.ID("a.example:22", "tcp_connect"), targets.ID("b.example:22", "tcp_connect")
-	h.step(owner{owned: func(id string) bool { return id == mine }})
+	h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return id == mine })})
 	if ns := h.targets("a.example:22 tcp_connect g", "b.example:22 tcp_connect g"); len(ns) != 0 {
 		t.Fatalf("notifications: %s", summaries(ns))
 	}
 	if h.p.machine.Get(theirs) != nil || h.p.incident.Notified(theirs) != nil || !h.p.sched.Next(theirs).IsZero() {
 		t.Fatal("a check another member owns has a state here")
 	}
-	// A button pressed here for it finds its target (its incident is
-	// the cluster's).
-	tb, _ := h.p.source.Get(theirs)
-	req := &ackRequest{fingerprint: tb.Fingerprint(), incident: t0, by: "ann", ack: true}
-	if h.p.takeAck(req, h.now); !req.result.Found || req.result.Current || req.result.Target != "b.example:22" {
-		t.Errorf("ack of another member's check: %+v", req.result)
+	if _, ok := h.p.source.Get(theirs); ok {
+		t.Fatal("a check another member owns has a target here")
 	}
+	tb := targets.New("b.example:22", "tcp_connect", groups("b.example:22 tcp_connect g")[0].Labels)
 	h.step(syncNow{})
 	if own := peers.published(); own == nil || own.Checks != 1 || own.Counts["unknown"] != 1 || len(own.Problems) != 0 {
 		t.Fatalf("published %+v", own)
@@ -96,10 +93,16 @@ func TestPeersView(t *testing.T) {
 
 	since := t0.Add(-30 * time.Minute)
 	peers.set(&view.Summary{Member: "r2", Checks: 1, Counts: map[string]int{"down": 1},
-		Problems: []view.CheckView{{ID: theirs, Target: "b.example:22", Module: "tcp_connect", State: "down", Since: since, Notified: []string{"ops"}}}})
+		Problems: []view.CheckView{{ID: theirs, Target: "b.example:22", Module: "tcp_connect", Labels: tb.AlertLabels(), State: "down", Since: since, Notified: []string{"ops"}}}})
 	h.p.PeersChanged()
 	if ns := h.step(<-peersSignal(h)); len(ns) != 0 {
 		t.Fatalf("another member's DOWN was announced here: %s", summaries(ns))
+	}
+	// A button pressed here for it finds it in its owner's summary (its
+	// incident is the cluster's: the caller asks Consul).
+	req := &ackRequest{fingerprint: tb.Fingerprint(), incident: t0, by: "ann", ack: true}
+	if h.p.takeAck(req, h.now); !req.result.Found || req.result.Current || req.result.Target != "b.example:22" || req.result.Labels["group"] != "g" {
+		t.Errorf("ack of another member's check: %+v", req.result)
 	}
 	h.step(syncNow{})
 	v := h.p.View()
@@ -135,7 +138,7 @@ func TestPeersView(t *testing.T) {
 	}
 
 	// And away again: forgotten, nothing announced.
-	if ns := h.step(owner{owned: func(id string) bool { return id == mine }}); len(ns) != 0 {
+	if ns := h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return id == mine })}); len(ns) != 0 {
 		t.Fatalf("a check that went announced: %s", summaries(ns))
 	}
 	if h.p.machine.Get(theirs) != nil || h.p.incident.Notified(theirs) != nil || !h.p.sched.Next(theirs).IsZero() {
@@ -161,7 +164,7 @@ func peersSignal(h *harness) <-chan any {
 func TestGainedCheckInheritsRecord(t *testing.T) {
 	h := newHarnessWith(t, "", peersConfig, func(o *Options) { o.Peers = &fakePeers{} })
 	a, b, c := targets.ID("a.example:22", "tcp_connect"), targets.ID("b.example:22", "tcp_connect"), targets.ID("c.example:22", "tcp_connect")
-	h.step(owner{owned: func(id string) bool { return id == a }})
+	h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return id == a })})
 	h.targets("a.example:22 tcp_connect g", "b.example:22 tcp_connect g")
 	h.probe("a.example:22", "tcp_connect", 0, ok)
 	since := t0.Add(-30 * time.Minute)
@@ -185,33 +188,35 @@ func TestGainedCheckInheritsRecord(t *testing.T) {
 }
 
 // maxUnownedHeap bounds what a member's pipeline keeps for a check
-// another member owns: its target only (id, target, module, labels
-// shared with its group; the source's index), no state, incident nor
-// slot.
-const maxUnownedHeap = 160
+// another member owns: a hash of its id in the target source (8 bytes,
+// for the removal guard), no Target, index number, state, incident nor
+// slot. Keeping its Target cost about 160 bytes.
+const maxUnownedHeap = 24
 
 // TestMemberKeepsOwnedOnly: a member of a cluster keeps state for the
 // checks it owns only; another member's check costs it at most
-// maxUnownedHeap bytes (its target, to hash its owner again when the
-// membership changes). When ownership moves, the checks that come are
-// started (from their records) with a slot, those that go are
-// forgotten, and back again.
+// maxUnownedHeap bytes. When ownership moves, the list is fetched again
+// and the checks that come are started (from their records) with a
+// slot, those that go are forgotten, and back again; nothing is
+// announced.
 func TestMemberKeepsOwnedOnly(t *testing.T) {
 	const n = 10000
 	gs := benchGroups(n)
 	heapAfterList := func(owned func(string) bool) (*harness, int64) {
 		h := newHarnessWith(t, "", viewConfig, func(o *Options) { o.Peers = &fakePeers{} })
-		h.step(owner{owned: owned})
+		h.step(owner{owned: targets.OwnerFunc(owned)})
 		fullGC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		h.p.turn(h.now, targetsFetched(gs))
 		fullGC()
 		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(gs) // the list is the caller's, not the member's
 		return h, int64(after.HeapAlloc) - int64(before.HeapAlloc)
 	}
 	_, alone := heapAfterList(func(string) bool { return true })
 	h, member := heapAfterList(func(string) bool { return false })
+	h.list = gs // what the fetcher would fetch again
 	t.Logf("pipeline heap per check (without the history): %d B owned, %d B owned by another member", alone/n, member/n)
 	if member/n > maxUnownedHeap {
 		t.Errorf("a member keeps %d B for a check it does not own, want at most %d", member/n, maxUnownedHeap)
@@ -235,7 +240,7 @@ func TestMemberKeepsOwnedOnly(t *testing.T) {
 		_, _ = fmt.Sscanf(id, "tcp_connect site%06d.example:443", &i)
 		return i%2 == 0
 	}
-	h.step(owner{owned: even, records: records})
+	h.step(owner{owned: targets.OwnerFunc(even), records: records})
 	for _, i := range []int{0, 1, 2, 3} {
 		next := h.p.sched.Next(benchID(i))
 		if mine := i%2 == 0; mine == next.IsZero() {
@@ -252,7 +257,7 @@ func TestMemberKeepsOwnedOnly(t *testing.T) {
 		t.Errorf("check 2 after its first probe here: %+v", c.Status)
 	}
 	// And back: check 2 goes, with its slot.
-	h.step(owner{owned: func(string) bool { return false }})
+	h.step(owner{owned: targets.OwnerFunc(func(string) bool { return false })})
 	if next := h.p.sched.Next(benchID(2)); !next.IsZero() || h.p.machine.Get(benchID(2)) != nil {
 		t.Errorf("a check that went is still here (next probe %v)", next)
 	}
@@ -274,8 +279,8 @@ func TestMemberKeepsOwnedOnly(t *testing.T) {
 func TestFreshReleased(t *testing.T) {
 	const n = 1000
 	h := newHarnessWith(t, "", viewConfig, func(o *Options) { o.Peers = &fakePeers{} })
-	h.step(owner{owned: func(string) bool { return true }})
-	h.p.turn(h.now, targetsFetched(benchGroups(n)))
+	h.step(owner{owned: targets.OwnerFunc(func(string) bool { return true })})
+	h.step(targetsFetched(benchGroups(n)))
 	if len(h.p.fresh) != n {
 		t.Fatalf("%d checks wait for their first result, want %d", len(h.p.fresh), n)
 	}
@@ -290,8 +295,8 @@ func TestFreshReleased(t *testing.T) {
 		t.Error("the map grown for every check is kept once empty")
 	}
 	// A check that comes later waits in the new map.
-	h.step(owner{owned: func(string) bool { return false }})
-	h.step(owner{owned: func(string) bool { return true }})
+	h.step(owner{owned: targets.OwnerFunc(func(string) bool { return false })})
+	h.step(owner{owned: targets.OwnerFunc(func(string) bool { return true })})
 	if len(h.p.fresh) != n {
 		t.Errorf("%d checks wait for their first result after coming back, want %d", len(h.p.fresh), n)
 	}
@@ -307,7 +312,7 @@ func TestDependsOnRemoteParent(t *testing.T) {
 	peers := &fakePeers{}
 	h := newHarnessWith(t, "", dependsConfig, func(o *Options) { o.Peers = peers })
 	gw := targets.ID("gw", "icmp")
-	h.step(owner{owned: func(id string) bool { return id != gw }})
+	h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return id != gw })})
 	h.targets("gw icmp infra", "a http_2xx web")
 	h.probe("a", "http_2xx", 0, ok)
 	peers.set(&view.Summary{Member: "r2", Checks: 1, Counts: map[string]int{"down": 1},
@@ -328,5 +333,73 @@ func TestDependsOnRemoteParent(t *testing.T) {
 	ns := h.step(<-peersSignal(h))
 	if len(ns) != 1 || ns[0].Kind != notify.KindDown || ns[0].Alerts[0].Labels["instance"] != "a" {
 		t.Fatalf("child after its remote parent's recovery: %s", summaries(ns))
+	}
+}
+
+// movesObserver records the checks removed and forgotten.
+type movesObserver struct{ removed, forgotten []string }
+
+func (o *movesObserver) Probed(*targets.Target, exporter.Result, checkstate.Change, time.Time) {}
+func (o *movesObserver) Removed(id string, _ time.Time)                                        { o.removed = append(o.removed, id) }
+func (o *movesObserver) Forget(id string)                                                      { o.forgotten = append(o.forgotten, id) }
+
+// TestOwnershipMovesAreNoRemovals: when the membership changes, a member
+// forgets the checks it loses (their Targets too) and fetches the list
+// again, whole, for the checks it gains, which start from their records;
+// a move is no removal: nothing is announced (no "removed from
+// discovery", no end of incident), no observer hears of a removal, and
+// the lost checks' saved records stay.
+func TestOwnershipMovesAreNoRemovals(t *testing.T) {
+	obs := &movesObserver{}
+	h := newHarnessWith(t, "", peersConfig, func(o *Options) { o.Peers = &fakePeers{}; o.Observers = []Observer{obs} })
+	even := func(odd bool) targets.Owner {
+		return targets.OwnerFunc(func(id string) bool {
+			var i int
+			_, _ = fmt.Sscanf(id, "tcp_connect site%06d.example:443", &i)
+			return (i%2 == 1) == odd
+		})
+	}
+	const n = 20
+	h.step(owner{owned: even(false)})
+	h.step(targetsFetched(benchGroups(n)))
+	// Check 0 is DOWN and announced on this member.
+	for range 3 {
+		h.probe(benchTarget(0), "tcp_connect", time.Minute, refused)
+	}
+	if c := h.check(benchTarget(0), "tcp_connect"); c.State != checkstate.Down || len(c.notified) == 0 {
+		t.Fatalf("check 0: %+v, notified %v", c.Status, c.notified)
+	}
+	if h.p.source.Len() != n/2 || h.p.source.Elsewhere() != n/2 {
+		t.Fatalf("targets kept: %d, elsewhere %d", h.p.source.Len(), h.p.source.Elsewhere())
+	}
+
+	// The odd checks come (check 1 DOWN on its owner), the even ones go.
+	since := h.now.Add(-time.Hour)
+	records := map[string]*store.CheckRecord{benchID(1): {State: "down", Failures: 3, Since: since, FailingSince: since,
+		Notified: map[string]store.Notified{"ops": {At: since}}}}
+	if ns := h.step(owner{owned: even(true), records: records}); len(ns) != 0 {
+		t.Fatalf("a move announced: %s", summaries(ns))
+	}
+	if h.p.relisting {
+		t.Error("the list asked for again was not applied")
+	}
+	if h.p.source.Len() != n/2 || h.p.machine.Len() != n/2 || h.p.source.Elsewhere() != n/2 {
+		t.Fatalf("after the move: targets %d, checks %d, elsewhere %d", h.p.source.Len(), h.p.machine.Len(), h.p.source.Elsewhere())
+	}
+	if _, ok := h.p.source.Get(benchID(0)); ok || h.p.machine.Get(benchID(0)) != nil {
+		t.Error("a lost check is kept")
+	}
+	if c := h.check(benchTarget(1), "tcp_connect"); c.State != checkstate.Down || !c.Since.Equal(since) || c.next.IsZero() {
+		t.Errorf("a gained check: %+v, next %v, want DOWN since %v (its record), scheduled", c.Status, c.next, since)
+	}
+	if len(obs.removed) != 0 || len(obs.forgotten) != n/2 {
+		t.Errorf("observers: removed %v, forgotten %d", obs.removed, len(obs.forgotten))
+	}
+	if recs, err := h.store.LoadChecks(); err != nil || recs[benchID(0)] == nil || recs[benchID(0)].State != "down" {
+		t.Errorf("the lost check's saved record: %+v, %v", recs[benchID(0)], err)
+	}
+	// The same list again: no change.
+	if ns := h.step(targetsFetched(benchGroups(n))); len(ns) != 0 || len(obs.removed) != 0 {
+		t.Fatalf("the next list: %s, removed %v", summaries(ns), obs.removed)
 	}
 }

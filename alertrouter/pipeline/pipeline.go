@@ -136,13 +136,18 @@ type Pipeline struct {
 	// A router cluster (peers.go): the ownership filter in force, the
 	// checks that became this member's and were not probed here yet,
 	// and this member's last summary.
-	owner func(id string) bool
+	owner targets.Owner
 	fresh map[string]bool
 	// inherited are the records of checks this member gained that are
 	// not listed yet (SetOwner), until the next target list.
-	inherited map[string]*store.CheckRecord
-	summary   *view.Summary
-	peersCh   chan struct{}
+	inherited map[string]inheritance
+	// relisting: the list was asked for again, whole, after the
+	// ownership changed; cleared by the next list.
+	relisting bool
+	// remoteTargets are the Targets made of remoteDown's checks, by id.
+	remoteTargets map[string]*targets.Target
+	summary       *view.Summary
+	peersCh       chan struct{}
 	// remoteDown are the checks other members say are DOWN (parents
 	// for depends_on), by id, sorted.
 	remoteDown []string
@@ -299,16 +304,19 @@ func (p *Pipeline) MutesChanged() {
 	}
 }
 
-// SetOwner limits the checks this router probes to those owned says (nil:
-// every check), for routers that share the work; it may change at any
-// time and takes effect in Run's goroutine (see scheduler.SetOwner). A
-// newer filter replaces one not yet applied. records are the cluster's
+// SetOwner limits the checks this router probes, and keeps Targets of, to
+// those owned says (nil: every check), for routers that share the work;
+// it may change at any time and takes effect in Run's goroutine (see
+// scheduler.SetOwner, targets.Source.SetOwner): the checks it gives
+// another member are forgotten, and the target list is fetched again to
+// start those it gives this member. A newer filter replaces one not yet
+// applied. records are the cluster's
 // records of checks owned gives this member, by id, written by other
 // members (read from Consul just before: cluster.Store.ReadChecks); a
 // check that becomes this member's, or that was not probed here yet,
 // continues from its record: its incident keeps its start, its
 // reminders their schedule, its flap history its changes.
-func (p *Pipeline) SetOwner(owned func(id string) bool, records map[string]*store.CheckRecord) {
+func (p *Pipeline) SetOwner(owned targets.Owner, records map[string]*store.CheckRecord) {
 	select {
 	case <-p.owners:
 	default:

@@ -484,7 +484,7 @@ func TestObserversSeeEveryResult(t *testing.T) {
 func TestOwnership(t *testing.T) {
 	h := newHarness(t, "", baseConfig)
 	h.targets("db1:5432 tcp_connect db", "db2:5432 tcp_connect db")
-	h.step(owner{owned: func(id string) bool { return id != "tcp_connect db1:5432" }})
+	h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return id != "tcp_connect db1:5432" })})
 	for range 3 {
 		// A result that was in flight when the check went.
 		h.now = h.now.Add(time.Minute)

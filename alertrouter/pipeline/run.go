@@ -26,7 +26,7 @@ type (
 	// owner is a new ownership filter and the records of the checks it
 	// gives this member (SetOwner).
 	owner struct {
-		owned   func(id string) bool
+		owned   targets.Owner
 		records map[string]*store.CheckRecord
 	}
 )

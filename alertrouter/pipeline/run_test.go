@@ -15,6 +15,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
 
 // These tests run the real loop (Run) on a fake clock: the probes, the
@@ -396,7 +397,7 @@ func TestRunSetOwner(t *testing.T) {
 	x := newSwitchExporter("a", "b")
 	r := startRun(t, runConfig, x, nil)
 	r.until("both UP", func() bool { return r.p.View().Counts["up"] == 2 })
-	r.p.SetOwner(func(id string) bool { return id == "tcp_connect b" }, nil)
+	r.p.SetOwner(targets.OwnerFunc(func(id string) bool { return id == "tcp_connect b" }), nil)
 	r.x.set("a", false)
 	r.x.set("b", false)
 	r.until("b DOWN", func() bool { return len(r.seen) > 0 })
