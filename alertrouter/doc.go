@@ -74,10 +74,11 @@
 // instance: probing from several locations is another exporter.Prober
 // given to the scheduler (a fan-out that aggregates a round), and several
 // /sd sources one exporter.Lister for the fetcher; a router cluster puts a
-// store.Interface partly elsewhere (its check records included: every
-// member reads them back as a pipeline.Replica, which gives the checks it
-// does not probe their owner's state and a check that moves its state)
-// and gives the scheduler an ownership filter (Pipeline.SetOwner); history taps every result and state change
+// store.Interface partly elsewhere (its check records included: a member
+// that gains a check reads its record back, given with the ownership
+// filter, Pipeline.SetOwner, which also limits the stages to the checks
+// it probes) and merges the other members' summaries into the View
+// (pipeline.Peers); history taps every result and state change
 // through a pipeline.Observer; acknowledging an incident is an input of
 // the incident stage, whose notifications name their incident
 // (notify.Notification.Incidents) for notifiers that edit messages.

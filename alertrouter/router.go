@@ -108,8 +108,13 @@ type Router struct {
 	// block: the store the pipeline, dispatch and silences use is then
 	// shared, the local one stays behind it.
 	cluster *cluster.Cluster
-	shared  *cluster.Store
-	leader  *cluster.Leader
+	// gather lists the cluster's checks from the members (nil: alone).
+	gather *history.Gather
+	// peerClient is what members ask each other with
+	// (cluster.http_config; nil: alone).
+	peerClient *peerClient
+	shared     *cluster.Store
+	leader     *cluster.Leader
 }
 
 // CheckConfig loads the configuration and builds every integration, as
@@ -124,6 +129,11 @@ func CheckConfig(path string, logger *slog.Logger) (*config.RouterConfig, error)
 	}
 	if err := telegrambot.Check(cfg); err != nil {
 		return nil, fmt.Errorf("error in receivers: %w", err)
+	}
+	if cfg.Cluster != nil {
+		if _, err := newPeerTransport(cfg.Cluster.PeerHTTPConfig()); err != nil {
+			return nil, fmt.Errorf("cluster.http_config: %w", err)
+		}
 	}
 	return cfg, nil
 }
@@ -179,6 +189,7 @@ func New(o Options) (*Router, error) {
 		_ = r.store.Close() // the error that matters is err
 		return nil, err
 	}
+	r.gather = r.newGather()
 	if err := r.build(cfg, integrations, damage); err != nil {
 		_ = r.store.Close()   // the error that matters is err
 		_ = r.history.Close() // idem
@@ -203,8 +214,8 @@ func New(o Options) (*Router, error) {
 	r.page = web.New(web.Options{
 		Pipeline: r.pipeline, Silences: r.silences, Notifications: r.store.RecentNotifications,
 		Logger: o.Logger.With("component", "web"), Version: version.Version, Refused: refused, Clock: o.Clock,
-		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.history,
-		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(), ProbedBy: r.probedBy(),
+		Receivers: r.pageReceivers, TestReceiver: r.SendTestNotification, History: r.pageHistory(),
+		GroupLabel: o.PublicStatus.Label, Cluster: r.pageCluster(), ProbedBy: r.probedBy(), ProbedAt: r.probedAt(),
 	})
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
@@ -261,7 +272,7 @@ func (r *Router) build(cfg *config.RouterConfig, integrations []*dispatch.Integr
 		MaxAlerts:   o.Limits.MaxAlerts,
 		StoreDamage: damage,
 		Observers:   r.observers(),
-		Replica:     r.replica(),
+		Peers:       r.peers(),
 	})
 	return err
 }
@@ -380,6 +391,10 @@ func (r *Router) apply() error {
 		}
 		x = hx
 	}
+	peers, err := r.peerTransport(cfg)
+	if err != nil {
+		return err
+	}
 	// The dispatcher learns the new receivers before the pipeline may
 	// notify them: the pipeline applies a reload in its own goroutine, at
 	// once, and a notification for a receiver the dispatcher does not know
@@ -393,6 +408,9 @@ func (r *Router) apply() error {
 		return err // Check passed: only a token file that went away
 	}
 	r.warnClusterChange(r.cfg.Load(), cfg)
+	if peers != nil {
+		r.peerClient.set(peers)
+	}
 	r.history.SetConfig(cfg)
 	r.cfg.Store(cfg)
 	r.receivers.Store(&receiverSet{cfg: cfg, integrations: integrations})
@@ -447,7 +465,7 @@ func (r *Router) Handler() http.Handler {
 		Logger:   r.logger,
 	}.Register(mux, "")
 	r.api.Register(mux)
-	r.history.RegisterAPI(mux, history.APIOptions{Counts: r.counts, Now: r.opts.Clock.Now})
+	r.history.RegisterAPI(mux, history.APIOptions{Counts: r.counts, Now: r.opts.Clock.Now, Gather: r.gather, ProbedAt: r.probedAt()})
 	r.page.Register(mux)
 	return mux
 }
@@ -468,7 +486,7 @@ func (r *Router) PublicHandler() http.Handler {
 		return nil
 	}
 	return web.NewPublic(web.PublicOptions{
-		History: r.history, Label: ps.Label, Groups: ps.Groups, Reasons: ps.Reasons, Title: ps.Title,
+		History: r.publicHistory(), Label: ps.Label, Groups: ps.Groups, Reasons: ps.Reasons, Title: ps.Title,
 		Now: r.opts.Clock.Now, Logger: r.logger.With("component", "public"),
 	})
 }

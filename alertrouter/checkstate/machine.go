@@ -76,6 +76,10 @@ func (c *Check) Record(rec *store.CheckRecord) {
 type Metrics struct {
 	checks   [3]prometheus.Gauge // by State
 	flapping prometheus.Gauge
+	// cluster: the gauges count a router cluster's checks, set by
+	// ShowCluster from the members' merged counts, not by the machine
+	// (which has only the checks this member probes).
+	cluster bool
 }
 
 // NewMetrics creates the machine's metrics; they are registered on reg
@@ -193,12 +197,29 @@ func (m *Machine) Remove(id string) {
 
 func (m *Machine) count(state State, flapping bool, n int) {
 	m.counts[state] += n
-	m.metrics.checks[state].Set(float64(m.counts[state]))
 	if flapping {
 		m.flapping += n
-		m.metrics.flapping.Set(float64(m.flapping))
+	}
+	if !m.metrics.cluster {
+		m.metrics.checks[state].Set(float64(m.counts[state]))
+		if flapping {
+			m.metrics.flapping.Set(float64(m.flapping))
+		}
 	}
 	m.marks.Counts = true
+}
+
+// ShowCluster makes vigie_router_checks and vigie_router_checks_flapping
+// count a router cluster's checks: counts are the members' merged counts
+// by state ("up", "down", "unknown", "flapping": view.Merge's, this
+// member's own included). From the first call on the machine no longer
+// sets them from its own checks alone.
+func (m *Machine) ShowCluster(counts map[string]int) {
+	m.metrics.cluster = true
+	for s := range m.metrics.checks {
+		m.metrics.checks[s].Set(float64(counts[State(s).String()]))
+	}
+	m.metrics.flapping.Set(float64(counts["flapping"]))
 }
 
 // SetPolicy changes the thresholds of a check (a reload, new labels).

@@ -31,11 +31,19 @@ func (s *Store) ackKey(fp string) string { return s.c.prefix + "acks/" + fp }
 // Announced reports whether the cluster announced the incident of the
 // alert fp that began at start, and has not announced its end.
 func (s *Store) Announced(ctx context.Context, fp string, start time.Time) (bool, error) {
+	_, ok, err := s.AnnouncedAlert(ctx, fp, start)
+	return ok, err
+}
+
+// AnnouncedAlert is Announced with the alert announced (its labels name
+// the check: a member that keeps nothing of a check another member
+// probes acknowledges or silences it from them).
+func (s *Store) AnnouncedAlert(ctx context.Context, fp string, start time.Time) (notify.Alert, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	pairs, _, err := s.c.client.KV().List(s.announcedFolder(fp), (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return false, fmt.Errorf("consul: read announcements: %w", err)
+		return notify.Alert{}, false, fmt.Errorf("consul: read announcements: %w", err)
 	}
 	for _, p := range pairs {
 		var a announcement
@@ -44,11 +52,11 @@ func (s *Store) Announced(ctx context.Context, fp string, start time.Time) (bool
 		}
 		for _, al := range a.Told.Alerts {
 			if al.StartsAt.Equal(start) {
-				return true, nil
+				return al, true, nil
 			}
 		}
 	}
-	return false, nil
+	return notify.Alert{}, false, nil
 }
 
 // Acknowledge records that by acknowledged, at at, the incident of the

@@ -38,6 +38,10 @@ func TestAcknowledgeAcrossMembers(t *testing.T) {
 	if ok, _ := b.st.Announced(ctx, fp, start.Add(time.Second)); ok {
 		t.Error("another incident of the same check counts as announced")
 	}
+	// b keeps nothing of a's check: the announcement names it.
+	if al, ok, err := b.st.AnnouncedAlert(ctx, fp, start); err != nil || !ok || al.Labels["instance"] != check["instance"] || al.Labels["module"] != "http_2xx" {
+		t.Fatalf("the announced alert: %+v, %v, %v", al, ok, err)
+	}
 
 	by, when, done, err := b.st.Acknowledge(ctx, fp, start, "telegram:@ann (111)", start.Add(time.Minute))
 	if err != nil || !done || by != "telegram:@ann (111)" || !when.Equal(start.Add(time.Minute)) {

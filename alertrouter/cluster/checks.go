@@ -2,11 +2,12 @@ package cluster
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,21 +19,19 @@ import (
 // Check state moves with the check. The owner of a check writes its
 // record (what the pipeline saves of it: state, retries, flap history,
 // who was told and when) under checks/<shard>/<hash of the id> whenever
-// it changes; every member follows those keys with blocking queries and
-// keeps a replica. The pipeline shows the replica's state for the checks
-// other members probe (the status page, the API and /status are the
-// cluster's), and a member that takes a check over continues from it:
-// the incident keeps its start, its reminders their schedule, its flap
-// history its changes.
+// it changes. A member that gains a check (a member died or joined)
+// reads its record from Consul before its first probe (ReadChecks) and
+// continues from it: the incident keeps its start, its reminders their
+// schedule, its flap history its changes. Nothing else reads them: the
+// members do not keep a copy of one another's records (the view is
+// merged from the members' summaries, summaries.go).
 //
 // Cost. A record is written when what it says changes, not at every
 // probe: a DOWN check's growing failure count alone is not a change
-// (see significant). Writes are coalesced per check and batched into
+// (see sayOf). Writes are coalesced per check and batched into
 // transactions of at most maxTxnOps records, at most checkTxnsPerSecond
-// of them. The keys are split into checkShards folders, each followed by
-// its own blocking query, so that a change makes every member read again
-// one shard, not every record; a shard is read at most once per
-// checkReadGap and a millisecond per record it holds.
+// of them. The keys are split into checkShards folders, so that a member
+// that gains checks reads one folder at a time.
 
 const (
 	// checkShards is the number of folders the records are split into
@@ -42,20 +41,6 @@ const (
 	checkWriteGap = 250 * time.Millisecond
 	// checkTxnsPerSecond bounds the writes: 64 records a transaction.
 	checkTxnsPerSecond = 20
-	// checkReadGap is the least time between two reads of a shard, plus
-	// checkReadGapPerRecord for each record it holds: under churn a
-	// member reads each shard at most that often, which bounds what it
-	// reads per second (about 16 × 300 B × 1000 = 5 MB/s, whatever the
-	// number of checks) at the price of a later view of large shards.
-	checkReadGap          = 250 * time.Millisecond
-	checkReadGapPerRecord = time.Millisecond
-	// checkWatchWait is how long Consul holds a shard's query when
-	// nothing changes. Its answer is then the whole shard again, every
-	// record decoded by the client to be found unchanged: with the usual
-	// 30 s, a member of a cluster of 50,000 checks decoded 15 MB of
-	// records every 30 s for nothing. A change answers at once whatever
-	// the wait.
-	checkWatchWait = 5 * time.Minute
 )
 
 // sharedCheck is a check's record in KV: compact, without what every
@@ -66,239 +51,26 @@ type sharedCheck struct {
 	Record *store.CheckRecord `json:"r"`
 }
 
-// replica is this member's copy of the records in KV.
-type replica struct {
+// records are the records this member owns: what it must write, and a
+// digest of what it wrote last of each (8 bytes and the pipeline's id
+// string: the records themselves are in Consul and in the pipeline).
+type records struct {
 	mu sync.Mutex
-	// shards are the records read (or written), per shard, by the hash
-	// that names their key, decoded once into a compact form
-	// (sharedState). The JSON of each record and its key were kept
-	// before, and with a second index by check id they were the largest
-	// part of a member's heap beyond a lone router's.
-	shards [checkShards]map[keyHash]*replicated
-	// failing is, per shard, since when Consul does not answer its
-	// reads (zero: it does).
-	failing [checkShards]time.Time
-	// members interns the names of the members that wrote records (a
-	// handful), so that records share them.
-	members map[string]string
-
 	// pending are the records this member owns and must write (nil:
 	// delete), latest only.
 	pending map[string]*store.CheckRecord
+	// written is, per check this member owns, the digest of what its
+	// record says (sayOf) as written or read last.
+	written map[string]uint64
 	wake    chan struct{}
-
-	onChange func(ids []string)
 }
 
-// replicated is one record of the replica.
-type replicated struct {
-	id     string
-	member string
-	// index is the modify index of its key when it was read; 0 when this
-	// member wrote it and has not read it back yet.
-	index uint64
-	st    sharedState
+func newRecords() *records {
+	return &records{pending: map[string]*store.CheckRecord{}, written: map[string]uint64{}, wake: make(chan struct{}, 1)}
 }
 
-// get is the record of a check, nil when there is none.
-func (r *replica) get(id string) *replicated {
-	h := hashOf(id)
-	return r.shards[h.shard()][h]
-}
-
-// each calls f with every record.
-func (r *replica) each(f func(e *replicated)) {
-	for _, m := range r.shards {
-		for _, e := range m {
-			f(e)
-		}
-	}
-}
-
-// sharedState is what a shared record says of a check (store.CheckRecord
-// without what discovery says), in 40 bytes instead of a record's 208
-// (plus its JSON): times as Unix nanoseconds (0: zero), counts as int32,
-// the state as a byte, the last failure's reason behind a pointer (nil:
-// none; an UP check keeps the reason of its last failure, but most never
-// failed), and what an UP check does not have (a streak of failures, flap
-// history, who was told) behind another. A member keeps one for every
-// check of the cluster: at 50,000 checks, each 8 bytes here are 400 kB on
-// every member.
-type sharedState struct {
-	since               int64
-	more                *sharedMore
-	reason              *string
-	failures, successes int32
-	state               uint8
-	flapping            bool
-}
-
-// sharedMore is the part of a sharedState most checks do not have.
-type sharedMore struct {
-	failingSince, flappingSince int64
-	changes                     []int64
-	notified                    map[string]store.Notified
-}
-
-// sharedStates are the states a record may have, by sharedState.state.
-var sharedStates = [...]string{"unknown", "up", "down"}
-
-// newSharedState is rec's compact form; nil when its state is not one of
-// sharedStates.
-func newSharedState(rec *store.CheckRecord) *sharedState {
-	st := -1
-	for i, name := range sharedStates {
-		if rec.State == name {
-			st = i
-		}
-	}
-	if st < 0 || rec.Failures != int(int32(rec.Failures)) || rec.Successes != int(int32(rec.Successes)) ||
-		!nanoTime(rec.Since) || !nanoTime(rec.FailingSince) || !nanoTime(rec.FlappingSince) ||
-		slices.ContainsFunc(rec.Changes, func(t time.Time) bool { return !nanoTime(t) }) {
-		return nil
-	}
-	c := &sharedState{
-		since: unixNano(rec.Since), failures: int32(rec.Failures), successes: int32(rec.Successes),
-		state: uint8(st), flapping: rec.Flapping,
-	}
-	if rec.Reason != "" {
-		reason := rec.Reason
-		c.reason = &reason
-	}
-	if rec.FailingSince.IsZero() && rec.FlappingSince.IsZero() && len(rec.Changes) == 0 && len(rec.Notified) == 0 {
-		return c
-	}
-	c.more = &sharedMore{failingSince: unixNano(rec.FailingSince), flappingSince: unixNano(rec.FlappingSince)}
-	if len(rec.Changes) > 0 {
-		c.more.changes = make([]int64, len(rec.Changes))
-		for i, at := range rec.Changes {
-			c.more.changes[i] = unixNano(at)
-		}
-	}
-	if len(rec.Notified) > 0 {
-		c.more.notified = maps.Clone(rec.Notified)
-	}
-	return c
-}
-
-// record is the store.CheckRecord c stands for (a new one: the caller
-// may keep it).
-func (c *sharedState) record() *store.CheckRecord {
-	rec := &store.CheckRecord{
-		State: sharedStates[c.state], Failures: int(c.failures), Successes: int(c.successes),
-		Since: fromUnixNano(c.since), Flapping: c.flapping,
-	}
-	if c.reason != nil {
-		rec.Reason = *c.reason
-	}
-	if c.more == nil {
-		return rec
-	}
-	rec.FailingSince, rec.FlappingSince = fromUnixNano(c.more.failingSince), fromUnixNano(c.more.flappingSince)
-	if len(c.more.changes) > 0 {
-		rec.Changes = make([]time.Time, len(c.more.changes))
-		for i, at := range c.more.changes {
-			rec.Changes[i] = fromUnixNano(at)
-		}
-	}
-	if len(c.more.notified) > 0 {
-		rec.Notified = maps.Clone(c.more.notified)
-	}
-	return rec
-}
-
-// nanoTime reports whether t is zero or fits in Unix nanoseconds (years
-// 1678 to 2262, the Unix epoch itself excluded: 0 is the zero time).
-func nanoTime(t time.Time) bool {
-	return t.IsZero() || (t.UnixNano() != 0 && time.Unix(0, t.UnixNano()).Equal(t))
-}
-
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
-// intern returns the replica's copy of a member's name. r.mu is held.
-func (r *replica) intern(name string) string {
-	if n, ok := r.members[name]; ok {
-		return n
-	}
-	if len(r.members) < 64 { // names are few; a flood of odd ones is not kept
-		r.members[name] = name
-	}
-	return name
-}
-
-func newReplica() *replica {
-	r := &replica{members: map[string]string{}, pending: map[string]*store.CheckRecord{}, wake: make(chan struct{}, 1)}
-	for i := range r.shards {
-		r.shards[i] = map[keyHash]*replicated{}
-	}
-	return r
-}
-
-// SetChecksChanged gives the store the function it calls with the ids of
-// the records other members changed (pipeline.ReplicaChanged).
-func (s *Store) SetChecksChanged(f func(ids []string)) {
-	s.rep.mu.Lock()
-	s.rep.onChange = f
-	s.rep.mu.Unlock()
-}
-
-// SharedCheck returns the cluster's record of a check written by another
-// member, nil when there is none (pipeline.Replica). The caller must not
-// change it.
-func (s *Store) SharedCheck(id string) *store.CheckRecord {
-	s.rep.mu.Lock()
-	defer s.rep.mu.Unlock()
-	e := s.rep.get(id)
-	if e == nil {
-		return nil
-	}
-	// The caller's id is the one its target list holds (the pipeline
-	// asks for every check it lists): the replica keeps that string
-	// rather than the copy decoded from the record, one less per check.
-	if e.id == id {
-		e.id = id
-	}
-	if e.member == s.c.name {
-		return nil
-	}
-	return e.st.record()
-}
-
-// SharedOwner returns the member that last wrote a check's record.
-func (s *Store) SharedOwner(id string) string {
-	s.rep.mu.Lock()
-	defer s.rep.mu.Unlock()
-	if e := s.rep.get(id); e != nil {
-		return e.member
-	}
-	return ""
-}
-
-// ReplicaStale reports since when the replica may be out of date (zero:
-// it is not): Consul did not answer the last read of some shard.
-func (s *Store) ReplicaStale() time.Time {
-	s.rep.mu.Lock()
-	defer s.rep.mu.Unlock()
-	var oldest time.Time
-	for _, at := range s.rep.failing {
-		if !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
-			oldest = at
-		}
-	}
-	return oldest
-}
+// knownStates are the states a record may have.
+var knownStates = [...]string{"unknown", "up", "down"}
 
 func (s *Store) checkKey(id string) string {
 	h := hashKey(id)
@@ -325,8 +97,7 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if owner != nil && !owner(id) {
 			continue // another member writes it
 		}
-		prev := r.get(id)
-		known := prev != nil
+		prev, known := r.written[id]
 		if rec == nil {
 			if known || r.pending[id] != nil {
 				r.pending[id] = nil
@@ -334,10 +105,15 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 			}
 			continue
 		}
-		if p, ok := r.pending[id]; ok && p != nil && sameSay(p, rec) {
+		say, ok := sayOf(rec)
+		if !ok {
 			continue
 		}
-		if known && sameSay(prev.st.record(), rec) {
+		if p, ok := r.pending[id]; ok && p != nil {
+			if ps, _ := sayOf(p); ps == say {
+				continue
+			}
+		} else if known && prev == say {
 			continue
 		}
 		r.pending[id] = compact(rec)
@@ -352,6 +128,23 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 	}
 }
 
+// forgetOthers drops the digests of the checks owned no longer gives
+// this member: the table holds this member's checks only.
+func (r *records) forgetOthers(owned func(id string) bool) {
+	if owned == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id := range r.written {
+		if !owned(id) {
+			delete(r.written, id)
+		}
+	}
+	// Maps never shrink: one that held a larger share is rebuilt.
+	r.written = maps.Clone(r.written)
+}
+
 // compact is rec without what discovery says.
 func compact(rec *store.CheckRecord) *store.CheckRecord {
 	c := *rec
@@ -359,17 +152,25 @@ func compact(rec *store.CheckRecord) *store.CheckRecord {
 	return &c
 }
 
-// sameSay reports whether rec tells the cluster nothing prev did not:
-// they differ at most in the failure count of a check already DOWN (it
-// grows with every probe and decides nothing).
-func sameSay(prev, rec *store.CheckRecord) bool {
-	a, b := *compact(prev), *compact(rec)
-	if a.State == "down" && b.State == "down" {
-		b.Failures = a.Failures
+// sayOf is a digest of what rec tells the cluster: records that differ
+// at most in the failure count of a check DOWN (it grows with every probe
+// and decides nothing) have the same. ok is false for a record in a
+// state the cluster does not share.
+func sayOf(rec *store.CheckRecord) (say uint64, ok bool) {
+	if !slices.Contains(knownStates[:], rec.State) {
+		return 0, false
 	}
-	ja, err1 := json.Marshal(&a)
-	jb, err2 := json.Marshal(&b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
+	c := compact(rec)
+	if c.State == "down" {
+		c.Failures = 0
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return 0, false
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64(), true
 }
 
 // writeChecks writes the queued records until ctx ends.
@@ -468,26 +269,10 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 			if cur, ok := r.pending[id]; ok && cur == rec {
 				delete(r.pending, id)
 			}
-			// The replica has it now: the watch confirms it later.
-			h := hashOf(id)
-			m := r.shards[h.shard()]
-			e, known := m[h]
-			var st *sharedState
-			if rec != nil {
-				st = newSharedState(rec)
-			}
-			switch {
-			case st == nil:
-				delete(m, h)
-			case known:
-				// id is the pipeline's (its batch's): kept rather than a
-				// copy decoded from a record (SharedCheck).
-				e.id, e.member, e.index, e.st = id, s.c.name, 0, *st
-			default:
-				m[h] = &replicated{id: id, member: s.c.name, st: *st}
-			}
-			if known != (st != nil) {
-				s.known.Add(1)
+			if rec == nil {
+				delete(r.written, id)
+			} else if say, ok := sayOf(rec); ok {
+				r.written[id] = say
 			}
 		}
 		r.mu.Unlock()
@@ -498,141 +283,52 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 	return left > 0, true
 }
 
-// watchChecks follows one shard of the records with blocking queries and
-// tells the pipeline which changed.
-func (s *Store) watchChecks(ctx context.Context, shard int) {
-	r := s.rep
-	failed := func() {
-		r.mu.Lock()
-		if r.failing[shard].IsZero() {
-			r.failing[shard] = time.Now()
-		}
-		r.mu.Unlock()
+// ReadChecks reads from Consul the records of the checks owned gives this
+// member (nil: every check) that another member wrote last (or this one,
+// when it started without saved states: its disk was lost), by check id:
+// a check this member gains continues from its record (the pipeline takes
+// them with the ownership filter, before the first probe here). The
+// shards are read one at a time and only the records kept are decoded
+// whole: a member holds the records of what it gains, never the
+// cluster's.
+func (s *Store) ReadChecks(ctx context.Context, owned func(id string) bool) (map[string]*store.CheckRecord, error) {
+	if !s.c.consulUp.Load() {
+		return nil, errors.New("consul: read check records: Consul does not answer")
 	}
-	folder := shardFolder(s.c.prefix, shard)
-	known := func(key string, index uint64) bool {
-		h, ok := parseKeyHash(key, folder)
-		if !ok {
-			return false
+	out := map[string]*store.CheckRecord{}
+	for shard := range checkShards {
+		folder := shardFolder(s.c.prefix, shard)
+		pairs, _, err := s.c.listRaw(ctx, folder, 0, 0, nil)
+		if err != nil {
+			return out, fmt.Errorf("consul: read check records: %w", err)
 		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		e := r.shards[shard][h]
-		return e != nil && e.index == index
-	}
-	s.watchRaw(ctx, folder, checkWatchWait, failed, known, func(pairs []rawPair) time.Duration {
-		changed := s.applyShard(shard, pairs)
-		r.mu.Lock()
-		r.failing[shard] = time.Time{}
-		f := r.onChange
-		r.mu.Unlock()
-		if f != nil && len(changed) > 0 {
-			f(changed)
-		}
-		return checkReadGap + time.Duration(len(pairs))*checkReadGapPerRecord
-	})
-}
-
-// applyShard takes one answer of a shard into the replica and returns
-// the ids of the records that changed (other members' only).
-func (s *Store) applyShard(shard int, pairs []rawPair) []string {
-	r := s.rep
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	folder := shardFolder(s.c.prefix, shard)
-	prev := r.shards[shard]
-	next := make(map[keyHash]*replicated, len(pairs))
-	var changed []string
-	for i := range pairs {
-		p := &pairs[i]
-		h, ok := parseKeyHash(p.Key, folder)
-		e := prev[h]
-		if ok && e != nil && (e.index == p.ModifyIndex || p.Value == nil) {
-			// Unchanged; or, without its value (listRaw was told it was
-			// known), changed here since: the next answer has it.
-			next[h] = e
-			continue
-		}
-		if ok && e == nil && p.Value == nil {
-			continue // known when read, deleted here since: so is the key
-		}
-		var sc sharedCheck
-		value, err := p.value()
-		if err == nil {
-			err = json.Unmarshal(value, &sc)
-		}
-		var st *sharedState
-		if err == nil && sc.Record != nil {
-			st = newSharedState(sc.Record)
-		}
-		if !ok || err != nil || sc.ID == "" || st == nil || s.checkKey(sc.ID) != p.Key {
-			s.logger.Warn("Ignoring an unreadable shared check record", "key", p.Key, "err", err)
-			continue
-		}
-		if e == nil {
-			e = &replicated{id: sc.ID}
-			s.known.Add(1)
-		}
-		e.member, e.index, e.st = r.intern(sc.Member), p.ModifyIndex, *st
-		next[h] = e
-		if sc.Member != s.c.name {
-			changed = append(changed, e.id)
+		for i := range pairs {
+			p := &pairs[i]
+			var sc sharedCheck
+			value, err := p.value()
+			if err == nil {
+				err = json.Unmarshal(value, &sc)
+			}
+			if err != nil || sc.ID == "" || sc.Record == nil || s.checkKey(sc.ID) != p.Key {
+				s.logger.Warn("Ignoring an unreadable shared check record", "key", p.Key, "err", err)
+				continue
+			}
+			// Its own records are in its store, as new, unless it lost it.
+			if (sc.Member == s.c.name && s.savedChecks.Load()) || (owned != nil && !owned(sc.ID)) {
+				continue
+			}
+			if !slices.Contains(knownStates[:], sc.Record.State) {
+				s.logger.Warn("Ignoring a shared check record with an unknown state", "key", p.Key, "state", sc.Record.State)
+				continue
+			}
+			out[sc.ID] = sc.Record
+			// What it says now: not written back unless it changes.
+			if say, ok := sayOf(sc.Record); ok {
+				s.rep.mu.Lock()
+				s.rep.written[sc.ID] = say
+				s.rep.mu.Unlock()
+			}
 		}
 	}
-	for h, e := range prev {
-		if _, ok := next[h]; ok {
-			continue
-		}
-		if e.index == 0 {
-			// Written here, not in this answer yet: the next one has it.
-			next[h] = e
-			continue
-		}
-		s.known.Add(1)
-	}
-	r.shards[shard] = next
-	return changed
-}
-
-// keyHash is the hash that names a record's key (hashKey, decoded): the
-// replica's index of a shard keeps it rather than the key, a string of
-// the prefix and 40 hex digits per check.
-type keyHash [20]byte
-
-// hashOf is the hash that names the key of a check's record.
-func hashOf(id string) keyHash {
-	sum := sha256.Sum256([]byte(id))
-	return keyHash(sum[:len(keyHash{})])
-}
-
-// shard is the shard of the key h names (its first hex digit).
-func (h keyHash) shard() int { return int(h[0] >> 4) }
-
-// parseKeyHash is the hash of key, a record's key in folder.
-func parseKeyHash(key, folder string) (keyHash, bool) {
-	var h keyHash
-	rest, ok := strings.CutPrefix(key, folder)
-	if !ok || len(rest) != 2*len(h) {
-		return h, false
-	}
-	for i := range h {
-		hi, ok1 := unhex(rest[2*i])
-		lo, ok2 := unhex(rest[2*i+1])
-		if !ok1 || !ok2 {
-			return h, false
-		}
-		h[i] = hi<<4 | lo
-	}
-	return h, true
-}
-
-// unhex is the value of a lower-case hex digit (hashKey's).
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	return out, nil
 }

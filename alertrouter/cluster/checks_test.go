@@ -1,7 +1,7 @@
 package cluster
 
 import (
-	"sync"
+	"context"
 	"testing"
 	"time"
 
@@ -12,23 +12,17 @@ import (
 )
 
 // TestSharedCheckRecords: the owner of a check writes its record when it
-// changes (not when only the failure count of a DOWN check grows), every
-// member reads it, a member that does not own a check never writes it,
-// and the member that takes a check over writes it from then on.
+// changes (not when only the failure count of a DOWN check grows), a
+// member that gains the check reads it from Consul (not the records of
+// checks it does not gain, nor its own), a member that does not own a
+// check never writes it, and the member that takes a check over writes
+// it from then on.
 func TestSharedCheckRecords(t *testing.T) {
 	consul := testenv.StartConsul(t)
 	a := newShared(t, consul, "a", t.TempDir())
 	b := newShared(t, consul, "b", t.TempDir())
-	var mu sync.Mutex
-	told := map[string][]string{}
 	for _, s := range []*shared{a, b} {
 		s.start(t, false)
-		name := s.Name()
-		s.st.SetChecksChanged(func(ids []string) {
-			mu.Lock()
-			told[name] = append(told[name], ids...)
-			mu.Unlock()
-		})
 		s.runStore(t, nil)
 	}
 	for _, s := range []*shared{a, b} {
@@ -52,27 +46,46 @@ func TestSharedCheckRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	all := func(string) bool { return true }
+	read := func(s *shared, owned func(string) bool) *store.CheckRecord {
+		recs, err := s.st.ReadChecks(context.Background(), owned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs[id]
+	}
 	committed := time.Now()
 	commitChecks(a, map[string]*store.CheckRecord{id: down(2)})
-	waitFor(t, "b to read a's record", func() bool {
-		rec := b.st.SharedCheck(id)
+	waitFor(t, "a's record in Consul", func() bool {
+		rec := read(b, all)
 		return rec != nil && rec.State == "down" && rec.Notified["oncall"].Reminders == 1 && rec.Since.Equal(since) && len(rec.Changes) == 1
 	})
-	t.Logf("a's change read by b %s after its commit", time.Since(committed).Round(time.Millisecond))
-	if got := b.st.SharedOwner(id); got != "a" {
-		t.Errorf("the record of %s was written by %q, want a", id, got)
-	}
-	if rec := b.st.SharedCheck(id); rec.Target != "" || rec.Labels != nil {
+	t.Logf("a's change readable %s after its commit", time.Since(committed).Round(time.Millisecond))
+	if rec := read(b, all); rec.Target != "" || rec.Labels != nil {
 		t.Errorf("the shared record carries what discovery says: %+v", rec)
 	}
-	if a.st.SharedCheck(id) != nil {
-		t.Error("a member is given its own record as another member's")
+	if rec := read(b, func(string) bool { return false }); rec != nil {
+		t.Errorf("b read the record of a check it does not gain: %+v", rec)
 	}
-	mu.Lock()
-	if len(told["b"]) == 0 || told["b"][0] != id {
-		t.Errorf("b was told of %v, want %s", told["b"], id)
+	if _, err := a.st.LoadChecks(); err != nil {
+		t.Fatal(err)
 	}
-	mu.Unlock()
+	if rec := read(a, nil); rec != nil {
+		t.Errorf("a, with its store, read its own record from Consul: %+v", rec)
+	}
+	// a's disk lost: it takes its own records back from Consul.
+	empty, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = empty.Close() }()
+	lost := NewStore(a.Cluster, empty, StoreOptions{})
+	if _, err := lost.LoadChecks(); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := lost.ReadChecks(context.Background(), nil); err != nil || recs[id] == nil || recs[id].State != "down" {
+		t.Errorf("a without its disk does not take its record back: %v (%v)", recs[id], err)
+	}
 
 	// More failures of a DOWN check are not a change; b, which does not
 	// own the check, does not write it; a new reason is a change.
@@ -81,8 +94,8 @@ func TestSharedCheckRecords(t *testing.T) {
 	next := down(4)
 	next.Reason = "HTTP 502"
 	commitChecks(a, map[string]*store.CheckRecord{id: next})
-	waitFor(t, "b to read the new reason", func() bool {
-		rec := b.st.SharedCheck(id)
+	waitFor(t, "the new reason in Consul", func() bool {
+		rec := read(b, all)
 		return rec != nil && rec.Reason == "HTTP 502"
 	})
 	if n := testutil.ToFloat64(a.st.checkWrites); n != 2 {
@@ -92,16 +105,24 @@ func TestSharedCheckRecords(t *testing.T) {
 		t.Errorf("b wrote %v records of a check it does not own", n)
 	}
 
-	// The check moves to b: b writes it from then on, a reads it.
+	// The check moves to b: b reads it (as a member that gains it does)
+	// and writes it only when it says something new; a reads b's.
 	a.st.SetOwner(func(string) bool { return false })
-	b.st.SetOwner(func(string) bool { return true })
+	b.st.SetOwner(all)
+	if rec := read(b, all); rec == nil || rec.Reason != "HTTP 502" {
+		t.Fatalf("b gains %s: %+v", id, rec)
+	}
+	commitChecks(b, map[string]*store.CheckRecord{id: next})
 	up := &store.CheckRecord{State: "up", Since: time.Now().Truncate(time.Second), Changes: []time.Time{since, time.Now().Truncate(time.Second)}}
 	commitChecks(b, map[string]*store.CheckRecord{id: up})
 	waitFor(t, "a to read b's record", func() bool {
-		rec := a.st.SharedCheck(id)
-		return rec != nil && rec.State == "up" && len(rec.Changes) == 2 && a.st.SharedOwner(id) == "b"
+		rec := read(a, all)
+		return rec != nil && rec.State == "up" && len(rec.Changes) == 2
 	})
+	if n := testutil.ToFloat64(b.st.checkWrites); n != 1 {
+		t.Errorf("b wrote %v records for one change of the check it gained", n)
+	}
 	// Removed from discovery: its owner deletes it.
 	commitChecks(b, map[string]*store.CheckRecord{id: nil})
-	waitFor(t, "a to forget the record", func() bool { return a.st.SharedOwner(id) == "" })
+	waitFor(t, "the record deleted", func() bool { return read(a, all) == nil })
 }

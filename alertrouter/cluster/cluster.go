@@ -20,7 +20,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/url"
@@ -214,6 +213,15 @@ func (c *Cluster) Members() []Member { return slices.Clone(c.view.Load().members
 // membership is known, or when it is empty, the member owns every check
 // (nothing may go unprobed).
 func (c *Cluster) Owner() func(id string) bool {
+	if o := c.Ownership(); o != nil {
+		return o.Owns
+	}
+	return nil
+}
+
+// Ownership is Owner as a value that also judges ids being built
+// (targets.Owner); nil when the member owns every check.
+func (c *Cluster) Ownership() *Ownership {
 	members := c.view.Load().members
 	if len(members) == 0 {
 		return nil
@@ -222,14 +230,48 @@ func (c *Cluster) Owner() func(id string) bool {
 	for _, m := range members {
 		names = append(names, m.Name)
 	}
-	self := c.name
 	// A member Consul does not list as healthy yet (or no longer, for a
 	// moment) still probes its share: probing a check twice is better
 	// than not at all.
-	if !slices.Contains(names, self) {
-		names = append(names, self)
+	if !slices.Contains(names, c.name) {
+		names = append(names, c.name)
 	}
-	return func(id string) bool { return OwnerOf(names, id) == self }
+	return NewOwnership(names, c.name)
+}
+
+// Ownership says which checks a member owns among names (OwnerOf).
+type Ownership struct {
+	self  string
+	names []string
+	// seeds are the scores' hashes of each name and its separator, to
+	// hash only the id of each check.
+	seeds []uint64
+}
+
+// NewOwnership is the ownership of self among names.
+func NewOwnership(names []string, self string) *Ownership {
+	o := &Ownership{self: self, names: names, seeds: make([]uint64, len(names))}
+	for i, n := range names {
+		o.seeds[i] = fnvAdd(fnvAdd(fnvOffset, n), "\x00")
+	}
+	return o
+}
+
+// Owns reports whether self owns check id.
+func (o *Ownership) Owns(id string) bool { return ownerOf(o, id) == o.self }
+
+// OwnsBytes is Owns of an id being built (no string is made).
+func (o *Ownership) OwnsBytes(id []byte) bool { return ownerOf(o, id) == o.self }
+
+func ownerOf[T string | []byte](o *Ownership, id T) string {
+	best, bestScore := "", uint64(0)
+	for i, n := range o.names {
+		s := mix(fnvAdd(o.seeds[i], id))
+		if best == "" || s > bestScore || (s == bestScore && n < best) {
+			best, bestScore = n, s
+		}
+	}
+	return best
 }
 
 // OwnerOf returns the member of names that owns check id (rendezvous
@@ -245,14 +287,25 @@ func OwnerOf(names []string, id string) string {
 	return best
 }
 
+const fnvOffset = 14695981039346656037
+
+// fnvAdd continues the 64-bit FNV-1a hash h with b.
+func fnvAdd[T string | []byte](h uint64, b T) uint64 {
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// score is FNV-1a of member, a zero byte and id, mixed.
 func score(member, id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(member))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	// fnv's high bits mix poorly on similar inputs: finish with
-	// splitmix64's mixer so that the spread is even.
-	x := h.Sum64()
+	return mix(fnvAdd(fnvAdd(fnvAdd(fnvOffset, member), "\x00"), id))
+}
+
+// mix finishes a score: fnv's high bits mix poorly on similar inputs,
+// splitmix64's mixer spreads them evenly.
+func mix(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27

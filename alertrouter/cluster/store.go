@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,16 +51,12 @@ type Store struct {
 	submitMu sync.Mutex
 	submit   func([]*store.OutboxEntry)
 
-	mu     sync.Mutex
-	checks map[string]struct{} // check ids (vigie_router_checks_owned)
-	owner  func(id string) bool
-	// known counts the changes of the set of known checks (checks and the
-	// replica's ids) and of the owner: the counts below are computed again
-	// only when it moved, not at every scrape (each count hashes every id
-	// once per member: a fifth of a member's CPU at 50,000 checks when it
-	// was done at every scrape).
-	known  atomic.Uint64
-	counts ownedCounts
+	mu    sync.Mutex
+	owner func(id string) bool
+	// savedChecks: the local store had check states at start. Without
+	// (a new member, or its disk lost) this member takes back the
+	// records it wrote itself from Consul too.
+	savedChecks atomic.Bool
 	// unclaimed are the entries committed while Consul did not answer;
 	// unpublished the finished entries the cluster has not recorded yet:
 	// what this member told alone, written to KV when Consul answers so
@@ -72,8 +67,10 @@ type Store struct {
 
 	suppressed, adopted, checkWrites prometheus.Counter
 
-	// rep is the replica of the check records (checks.go).
-	rep *replica
+	// rep are the records of the checks this member owns (checks.go).
+	rep *records
+	// sums are the members' summaries (summaries.go).
+	sums *summaries
 
 	// The recovery of incidents other members announced (resolve.go).
 	successes int
@@ -110,9 +107,9 @@ func NewStore(c *Cluster, local store.Interface, o StoreOptions) *Store {
 	}
 	s := &Store{
 		local: local, c: c, logger: o.Logger, reminderWindow: o.ReminderWindow, timeout: 3 * time.Second,
-		checks: map[string]struct{}{}, unclaimed: map[string]bool{}, unpublished: map[string]finished{},
+		unclaimed: map[string]bool{}, unpublished: map[string]finished{},
 		successes: o.Successes, resolve: make(chan string, 64), open: openIncidents{}, streak: map[string]int{},
-		rep: newReplica(),
+		rep: newRecords(), sums: newSummaries(),
 		checkWrites: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_router_cluster_check_writes_total",
 			Help: "Check records written to Consul KV (each state change of a check this router owns; what only counts failures of a check already DOWN is not written).",
@@ -129,9 +126,9 @@ func NewStore(c *Cluster, local store.Interface, o StoreOptions) *Store {
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(s.suppressed, s.adopted, s.checkWrites, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigie_router_cluster_replica_stale_seconds",
-			Help: "How long the copy of the other members' check states has not been refreshed from Consul (0: it is up to date); the page and API show the last known states meanwhile.",
+			Help: "How long the other members' summaries (their counts and problems) have not been refreshed from Consul (0: they are up to date); the page and API show the last known ones meanwhile.",
 		}, func() float64 {
-			if at := s.ReplicaStale(); !at.IsZero() {
+			if at := s.ViewStale(); !at.IsZero() {
 				return time.Since(at).Seconds()
 			}
 			return 0
@@ -151,81 +148,40 @@ func (s *Store) SetSubmit(f func([]*store.OutboxEntry)) {
 	s.submitMu.Unlock()
 }
 
-// SetOwner records the ownership filter in force (for
-// vigie_router_checks_owned).
+// SetOwner records the ownership filter in force: this member writes
+// the records of the checks it owns.
 func (s *Store) SetOwner(owned func(id string) bool) {
 	s.mu.Lock()
 	s.owner = owned
-	s.known.Add(1)
 	s.mu.Unlock()
+	s.rep.forgetOthers(owned)
 }
 
+// owned is vigie_router_checks_owned: the checks of this member's last
+// summary (the pipeline's checks, which are the ones it owns).
 func (s *Store) owned() float64 {
-	c := &s.counts
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen := s.known.Load(); !c.ownedValid || c.ownedGen != gen {
-		n := 0
-		s.eachCheckID(func(id string, owner func(string) bool) {
-			if owner == nil || owner(id) {
-				n++
-			}
-		})
-		c.owned, c.ownedGen, c.ownedValid = n, gen, true
+	s.sums.mu.Lock()
+	defer s.sums.mu.Unlock()
+	if s.sums.own == nil {
+		return 0
 	}
-	return float64(c.owned)
+	return float64(s.sums.own.Checks)
 }
 
-// ownedCounts are the counts of owned checks last computed, and the
-// generation of Store.known they were computed at.
-type ownedCounts struct {
-	mu         sync.Mutex
-	owned      int
-	ownedGen   uint64
-	ownedValid bool
-	by         map[string]int
-	byNames    []string
-	byGen      uint64
-}
-
-// eachCheckID calls f with every known check: those this member saved,
-// and those the cluster has records of (a check whose state came from
-// another member may never be saved here); and the owner in force. It
-// holds the store's locks: f must not take them.
-func (s *Store) eachCheckID(f func(id string, owner func(string) bool)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id := range s.checks {
-		f(id, s.owner)
-	}
-	s.rep.mu.Lock()
-	defer s.rep.mu.Unlock()
-	s.rep.each(func(e *replicated) {
-		if _, ok := s.checks[e.id]; !ok {
-			f(e.id, s.owner)
-		}
-	})
-}
-
-// OwnedBy counts the checks each of members owns (the status page).
+// OwnedBy counts the checks each of members probes (the status page),
+// from their summaries.
 func (s *Store) OwnedBy(members []Member) map[string]int {
-	names := make([]string, len(members))
-	for i, m := range members {
-		names[i] = m.Name
-	}
 	out := map[string]int{}
-	if len(names) == 0 {
-		return out
+	s.sums.mu.Lock()
+	defer s.sums.mu.Unlock()
+	for _, m := range members {
+		switch sum := s.sums.peers[m.Name]; {
+		case m.Name == s.c.name && s.sums.own != nil:
+			out[m.Name] = s.sums.own.Checks
+		case sum != nil:
+			out[m.Name] = sum.Checks
+		}
 	}
-	c := &s.counts
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen := s.known.Load(); c.by == nil || c.byGen != gen || !slices.Equal(c.byNames, names) {
-		by := map[string]int{}
-		s.eachCheckID(func(id string, _ func(string) bool) { by[OwnerOf(names, id)]++ })
-		c.by, c.byNames, c.byGen = by, names, gen
-	}
-	maps.Copy(out, c.by)
 	return out
 }
 
@@ -433,7 +389,6 @@ func (s *Store) Commit(b *store.Batch) ([]*store.OutboxEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.track(b)
 	s.shareChecks(b.Checks)
 	if len(added) == 0 {
 		return added, nil
@@ -489,35 +444,12 @@ func (s *Store) finishDuplicates(dup []*store.OutboxEntry) {
 	}
 }
 
-func (s *Store) track(b *store.Batch) {
-	if len(b.Checks) == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, rec := range b.Checks {
-		_, known := s.checks[id]
-		switch {
-		case rec == nil && known:
-			delete(s.checks, id)
-			s.known.Add(1)
-		case rec != nil && !known:
-			s.checks[id] = struct{}{}
-			s.known.Add(1)
-		}
-	}
-}
-
-// LoadChecks is the local store's; it also learns the check ids.
+// LoadChecks is the local store's; it notes whether this member saved
+// any check (see ReadChecks).
 func (s *Store) LoadChecks() (map[string]*store.CheckRecord, error) {
 	m, err := s.local.LoadChecks()
 	if err == nil {
-		s.mu.Lock()
-		for id := range m {
-			s.checks[id] = struct{}{}
-		}
-		s.known.Add(1)
-		s.mu.Unlock()
+		s.savedChecks.Store(len(m) > 0)
 	}
 	return m, err
 }
@@ -788,11 +720,10 @@ func (s *Store) adoptOrphans(ctx context.Context) {
 // until ctx ends.
 func (s *Store) Run(ctx context.Context, apply func([]*store.SilenceRecord)) {
 	var wg sync.WaitGroup
-	wg.Add(4 + checkShards)
+	wg.Add(6)
 	go func() { defer wg.Done(); s.writeChecks(ctx) }()
-	for i := range checkShards {
-		go func() { defer wg.Done(); s.watchChecks(ctx, i) }()
-	}
+	go func() { defer wg.Done(); s.writeSummary(ctx) }()
+	go func() { defer wg.Done(); s.watchSummaries(ctx) }()
 	go func() { defer wg.Done(); s.watchSilences(ctx, apply) }()
 	go func() { defer wg.Done(); s.watchAnnounced(ctx) }()
 	go func() { defer wg.Done(); s.resolver(ctx) }()

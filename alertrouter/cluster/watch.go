@@ -88,19 +88,6 @@ func (p *rawPair) value() ([]byte, error) {
 	return b, err
 }
 
-// watchRaw is watchKV for large folders (the check records): the answers
-// are read key by key (listRaw) rather than whole.
-func (s *Store) watchRaw(ctx context.Context, prefix string, wait time.Duration, failed func(), known func(key string, index uint64) bool, got func([]rawPair) time.Duration) {
-	follow(ctx, wait, func(err error) {
-		s.logger.Debug("Cannot read from Consul; trying again", "prefix", prefix, "err", err)
-		if failed != nil {
-			failed()
-		}
-	}, func(ctx context.Context, index uint64, wait time.Duration) ([]rawPair, uint64, error) {
-		return s.c.listRaw(ctx, prefix, index, wait, known)
-	}, got)
-}
-
 // listRaw lists the keys under prefix as the Consul client's KV().List
 // does (a blocking query after index, up to wait) and returns them with
 // the index of the answer; but it decodes the answer one key at a time,

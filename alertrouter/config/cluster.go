@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 
 	pconfig "github.com/prometheus/common/config"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/vigie-monitoring/vigie/internal/schema"
 )
@@ -32,6 +34,20 @@ type ClusterConfig struct {
 	// --web.external-url, or the listen address).
 	AdvertiseURL string       `yaml:"advertise_url,omitempty"`
 	Consul       ConsulConfig `yaml:"consul,omitempty"`
+	// HTTPConfig is how a member authenticates to the others when it asks
+	// them over HTTP (their advertise_url): credentials their
+	// --web.config.file requires, the CA that verifies an https
+	// advertise_url, a proxy. Nil: no credentials, the system's CAs.
+	HTTPConfig *pconfig.HTTPClientConfig `yaml:"http_config,omitempty"`
+}
+
+// PeerHTTPConfig is the http_config members ask each other with: the
+// block's, or the defaults (no credentials) without one.
+func (c *ClusterConfig) PeerHTTPConfig() pconfig.HTTPClientConfig {
+	if c.HTTPConfig == nil {
+		return pconfig.DefaultHTTPClientConfig
+	}
+	return *c.HTTPConfig
 }
 
 // ConsulConfig is how a member reaches its Consul agent.
@@ -63,7 +79,14 @@ func DefaultConsulConfig() ConsulConfig {
 func (c *ClusterConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	*c = ClusterConfig{Consul: DefaultConsulConfig()}
 	type plain ClusterConfig
-	return unmarshal((*plain)(c))
+	err := unmarshal((*plain)(c))
+	var te *yaml.TypeError
+	if err != nil && !errors.As(err, &te) {
+		// http_config validates itself as it is read (the one block
+		// here that does): its errors are given the key they are about.
+		return schema.At(err, "cluster", "http_config")
+	}
+	return err
 }
 
 // memberName is what Consul accepts in a service id, minus the prefix we
@@ -81,6 +104,51 @@ func (c *ClusterConfig) validate() error {
 	}
 	if err := c.Consul.validate(); err != nil {
 		return schema.At(err, "consul")
+	}
+	if c.HTTPConfig != nil {
+		if err := validatePeerHTTPConfig(c.HTTPConfig); err != nil {
+			return schema.At(err, "http_config")
+		}
+	}
+	return nil
+}
+
+// validatePeerHTTPConfig checks the cluster's http_config: what
+// HTTPClientConfig checks, and that the files it names can be read now
+// (a member that cannot read them would otherwise find every other
+// member "unanswered" at its first request, not at start or reload).
+func validatePeerHTTPConfig(h *pconfig.HTTPClientConfig) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	type file struct {
+		path string
+		key  []string
+	}
+	files := []file{
+		{h.BearerTokenFile, []string{"bearer_token_file"}},
+		{h.TLSConfig.CAFile, []string{"tls_config", "ca_file"}},
+		{h.TLSConfig.CertFile, []string{"tls_config", "cert_file"}},
+		{h.TLSConfig.KeyFile, []string{"tls_config", "key_file"}},
+	}
+	if a := h.BasicAuth; a != nil {
+		files = append(files, file{a.UsernameFile, []string{"basic_auth", "username_file"}}, file{a.PasswordFile, []string{"basic_auth", "password_file"}})
+	}
+	if a := h.Authorization; a != nil {
+		files = append(files, file{a.CredentialsFile, []string{"authorization", "credentials_file"}})
+	}
+	if o := h.OAuth2; o != nil {
+		files = append(files, file{o.ClientSecretFile, []string{"oauth2", "client_secret_file"}})
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		r, err := os.Open(f.path)
+		if err != nil {
+			return schema.At(fmt.Errorf("cannot read the file: %w", err), f.key...)
+		}
+		_ = r.Close() // only opened to know it can be read
 	}
 	return nil
 }

@@ -342,7 +342,7 @@ func ParseRouter(data []byte) (*RouterConfig, error) {
 		Delivery: defaultDeliveryConfig(),
 	}
 	if err := schema.DecodeStrict(data, c); err != nil {
-		return nil, err
+		return nil, schema.Locate(data, err)
 	}
 	c.source = append([]byte(nil), data...)
 	if err := c.Locate(c.validate()); err != nil {

@@ -36,7 +36,7 @@ func (h *History) Flush() error {
 	writes := make([]write, 0, len(pending))
 	target := max(h.sumEpoch, epochOf(FiveMinutes, h.clock.Now()))
 	for k, d := range pending {
-		writes = append(writes, write{e: k.e, slot: k.e.slot, e5: k.e5, delta: d})
+		writes = append(writes, write{e: k.e, slot: h.slotOfLocked(k.e), e5: k.e5, delta: d})
 		target = max(target, k.e5)
 	}
 	type initRec struct {
@@ -46,14 +46,25 @@ func (h *History) Flush() error {
 	}
 	recs := make([]initRec, 0, len(inits))
 	for _, e := range inits {
-		if e.slot >= 0 {
-			recs = append(recs, initRec{e.slot, e.id, e.reused})
+		e.unflushed = false
+		if slot := h.slotOfLocked(e); slot >= 0 {
+			recs = append(recs, initRec{slot, e.id, e.reused})
 		}
 	}
 	evSlots := make([]int32, len(events))
 	for i, ev := range events {
-		evSlots[i] = ev.e.slot
+		evSlots[i] = h.slotOfLocked(ev.e)
 	}
+	// Which records are kept or freed, after the checks' lines (a
+	// record given to a check since is that check's).
+	var keptText strings.Builder
+	for _, l := range h.keptLines {
+		if h.bySlot[l.slot] == nil {
+			keptText.WriteString(l.String())
+		}
+	}
+	keptLines := h.keptLines
+	h.keptLines = nil
 	h.mu.Unlock()
 	if dropped > 0 {
 		h.logger.Error("History buckets dropped: the disk refused writes for too long", "dropped", dropped)
@@ -74,12 +85,16 @@ func (h *History) Flush() error {
 		}
 		fmt.Fprintf(&index, "%d\t%s\n", r.slot, strconv.Quote(r.id))
 	}
+	index.WriteString(keptText.String())
 	if index.Len() > 0 {
 		if _, err := h.index.WriteString(index.String()); err != nil {
 			h.requeue(writes, events, inits)
+			h.mu.Lock()
+			h.keptLines = append(keptLines, h.keptLines...)
+			h.mu.Unlock()
 			return fmt.Errorf("history: write the index: %w", err)
 		}
-		h.indexLines += len(recs)
+		h.indexLines += len(recs) + len(keptLines)
 	}
 	var errs []error
 	if err := h.roll(target); err != nil {
@@ -109,6 +124,22 @@ func (h *History) Flush() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// slotOfLocked is the record what waits for the flush of e goes to: its
+// own, or, once another member probes it, the one kept for it while it
+// is (-1: none). h.mu is held.
+func (h *History) slotOfLocked(e *entry) int32 {
+	if !e.forgotten || e.slot < 0 {
+		return e.slot
+	}
+	if s, ok := h.kept[idHash(e.id)]; ok && s == e.slot {
+		return s
+	}
+	if o := h.bySlot[e.slot]; o != nil && o.id == e.id && !o.reused {
+		return e.slot // back to this member, in the same record
+	}
+	return -1
 }
 
 // requeue puts back what a flush could not write.
@@ -439,6 +470,9 @@ func (h *History) writeEvent(slot int32, ev event) error {
 		return err
 	}
 	var b [incidentSize]byte
+	if ev.resume && last != nil && (last.End.IsZero() || last.Start.UnixMilli() == ev.at.UnixMilli()) {
+		return nil
+	}
 	if ev.open {
 		if last != nil && last.End.IsZero() {
 			// Still open (the router stopped before it ended): it ended

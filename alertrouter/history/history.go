@@ -111,12 +111,22 @@ type History struct {
 
 	mu       sync.RWMutex
 	checks   map[string]*entry
+	grown    int      // the most checks had since their map was made
 	bySlot   []*entry // nil: free
 	pending  map[pkey]*counts
 	events   []event
 	newSlots []*entry // records to initialise at the next flush
 	free     []int32  // records no check owns
 	dropped  int
+	// kept are the records of checks another cluster member probes now
+	// (Forget), by the hash of their id: their rows stay on disk for
+	// their history (Detail) until the record is needed (allocate) or
+	// the check is removed. 8+4 bytes of map per check, no entry.
+	kept      map[uint64]int32
+	keptGrown int
+	// keptLines are the index lines saying which records are kept or
+	// freed since the last flush.
+	keptLines []keptLine
 
 	statsMu      sync.Mutex // guards the metrics below
 	writeErrors  uint64
@@ -137,9 +147,18 @@ type entry struct {
 	t       *targets.Target // nil until probed since the start
 	slot    int32           // -1: gave its record up
 	state   checkstate.State
-	reused  bool  // its slot may hold another check's cells: clear them
-	removed bool  // gone from discovery (Removed)
-	last    int64 // last probe, Unix nanoseconds (0: none since the start)
+	reused  bool // its slot may hold another check's cells: clear them
+	removed bool // gone from discovery (Removed)
+	// forgotten: another cluster member probes it now (Forget); what
+	// waits for the flush still goes to its record while it is kept.
+	forgotten bool
+	// resumed: the incident its state says is open was looked for
+	// (once per run: a check taken over DOWN continues its incident).
+	resumed bool
+	// unflushed: its record was given since the last flush, which has
+	// not written it yet.
+	unflushed bool
+	last      int64 // last probe, Unix nanoseconds (0: none since the start)
 
 	// sums are the windows' rounds and successes as written (ending at
 	// History.sumEpoch); pend what waits for the flush.
@@ -161,8 +180,11 @@ type pkey struct {
 }
 
 type event struct {
-	e      *entry
-	open   bool
+	e    *entry
+	open bool
+	// resume opens the incident only if the record has not got it open
+	// (or under the same start) already.
+	resume bool
 	at     time.Time
 	reason string
 }
@@ -211,7 +233,7 @@ func Open(o Options) (*History, error) {
 
 func newHistory(o Options, dir string) *History {
 	return &History{o: o, logger: o.Logger, clock: o.Clock, dir: dir, cfg: o.Config,
-		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}}
+		checks: map[string]*entry{}, pending: map[pkey]*counts{}, told: map[string]string{}, kept: map[uint64]int32{}}
 }
 
 // errDamaged is a history this version cannot read.
@@ -272,12 +294,45 @@ func (h *History) closeFiles() error {
 	return errors.Join(errs...)
 }
 
+// The index is a log of lines, the last line of a record saying what it
+// holds: `<slot>\t"<id>"` (a check), `<slot>\tk<hash>` (kept for a check
+// another cluster member probes now, by idHash) or `<slot>\t-` (free).
+// An older version skips the last two kinds as unreadable lines.
+
+// keptLine is an index line to write: slot is kept for hash, or free
+// (free true).
+type keptLine struct {
+	slot int32
+	hash uint64
+	free bool
+}
+
+func (l keptLine) String() string {
+	if l.free {
+		return fmt.Sprintf("%d\t-\n", l.slot)
+	}
+	return fmt.Sprintf("%d\tk%016x\n", l.slot, l.hash)
+}
+
+// idHash identifies a check whose record is kept (64-bit FNV-1a of its
+// id): stable across restarts, and 10^5 checks collide with odds of
+// about 3 in 10^10.
+func idHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
 // loadIndex reads which check owns which record, and rewrites the index
 // when it holds more superseded lines than live ones.
 func (h *History) loadIndex() error {
 	path := filepath.Join(h.dir, IndexFile)
 	f, err := os.Open(path)
 	owners := map[int32]string{}
+	kept := map[int32]uint64{}
 	lines := 0
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -288,21 +343,43 @@ func (h *History) loadIndex() error {
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
 		for sc.Scan() {
 			lines++
-			slotText, idText, ok := strings.Cut(sc.Text(), "\t")
+			slotText, what, ok := strings.Cut(sc.Text(), "\t")
 			slot, err1 := strconv.ParseInt(slotText, 10, 32)
-			id, err2 := strconv.Unquote(idText)
-			if !ok || err1 != nil || err2 != nil || slot < 0 || int(slot) >= h.o.MaxChecks {
-				// A line cut by a crash: the record it names is
-				// initialised again when its check comes back.
+			if !ok || err1 != nil || slot < 0 || int(slot) >= h.o.MaxChecks {
 				h.logger.Warn("Skipping an unreadable line of the history index", "line", lines)
 				continue
 			}
-			owners[int32(slot)] = id
+			switch {
+			case what == "-":
+				delete(owners, int32(slot))
+				delete(kept, int32(slot))
+				continue
+			case strings.HasPrefix(what, "k"):
+				if hash, err := strconv.ParseUint(what[1:], 16, 64); err == nil {
+					delete(owners, int32(slot))
+					kept[int32(slot)] = hash
+					continue
+				}
+			default:
+				if id, err := strconv.Unquote(what); err == nil {
+					delete(kept, int32(slot))
+					owners[int32(slot)] = id
+					continue
+				}
+			}
+			// A line cut by a crash: the record it names is
+			// initialised again when its check comes back.
+			h.logger.Warn("Skipping an unreadable line of the history index", "line", lines)
 		}
 		err := sc.Err()
 		_ = f.Close() // read only
 		if err != nil {
 			return fmt.Errorf("history: read %s: %w", path, err)
+		}
+	}
+	grow := func(slot int32) {
+		for int(slot) >= len(h.bySlot) {
+			h.bySlot = append(h.bySlot, nil)
 		}
 	}
 	for slot, id := range owners {
@@ -316,22 +393,40 @@ func (h *History) loadIndex() error {
 		}
 		e := &entry{id: id, slot: slot}
 		h.checks[id] = e
-		for int(slot) >= len(h.bySlot) {
-			h.bySlot = append(h.bySlot, nil)
-		}
+		grow(slot)
 		h.bySlot[slot] = e
 	}
+	owned := make(map[uint64]bool, len(kept))
+	if len(kept) > 0 {
+		for id := range h.checks {
+			owned[idHash(id)] = true
+		}
+	}
+	keptSlots := map[int32]bool{}
+	for slot, hash := range kept {
+		// A check that is this member's again has its record; a hash
+		// kept twice keeps the higher slot (as ids do).
+		if prev, ok := h.kept[hash]; owned[hash] || (ok && prev > slot) {
+			continue
+		} else if ok {
+			delete(keptSlots, prev)
+		}
+		h.kept[hash] = slot
+		keptSlots[slot] = true
+		grow(slot)
+	}
+	h.keptGrown = len(h.kept)
 	for i, e := range h.bySlot {
-		if e == nil {
+		if e == nil && !keptSlots[int32(i)] {
 			h.free = append(h.free, int32(i))
 		}
 	}
 	h.used = int32(len(h.bySlot))
-	if lines > 2*len(h.checks)+64 {
+	if lines > 2*(len(h.checks)+len(h.kept))+64 {
 		if err := h.rewriteIndex(); err != nil {
 			return err
 		}
-		lines = len(h.checks)
+		lines = len(h.checks) + len(h.kept)
 	}
 	h.indexLines = lines
 	if h.index, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
@@ -347,6 +442,9 @@ func (h *History) rewriteIndex() error {
 		if e != nil {
 			fmt.Fprintf(&b, "%d\t%s\n", slot, strconv.Quote(e.id))
 		}
+	}
+	for hash, slot := range h.kept {
+		b.WriteString(keptLine{slot: slot, hash: hash}.String())
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
@@ -419,6 +517,16 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	if e == nil {
 		return
 	}
+	if !e.resumed {
+		e.resumed = true
+		if ch.Before.State == checkstate.Down && ch.Transition != checkstate.WentDown && !ch.Before.Since.IsZero() {
+			// DOWN before its first probe here: taken over from another
+			// member (its state record says since when) or from the last
+			// run. Its incident continues in this record, under the same
+			// start (the cluster's view of its history merges the two).
+			h.events = append(h.events, event{e: e, open: true, resume: true, at: ch.Before.Since, reason: ch.Before.Reason})
+		}
+	}
 	e.t, e.state, e.last, e.removed = t, state, now.UnixNano(), false
 	e.pend.add(&d)
 	k := pkey{e, e5}
@@ -441,15 +549,73 @@ func (h *History) Probed(t *targets.Target, res exporter.Result, ch checkstate.C
 	}
 }
 
-// Replicated records the state of a check another member of a router
-// cluster probes (pipeline.ReplicaObserver): lists and counts show it with
-// the cluster's state; its rounds and incidents are that member's.
-func (h *History) Replicated(t *targets.Target, state checkstate.State, now time.Time) {
+// Forget drops a check this router no longer probes: another member of
+// its cluster owns it now (pipeline.ForgetObserver). Its entry goes (a
+// member keeps entries for its own checks only) but its record stays,
+// known by the hash of its id only: its history (Detail) still shows
+// the rounds and incidents recorded here, for the cluster's view of the
+// check, until the record is needed for another check (before any
+// record of a check this member probes) or the check is removed. An
+// incident still open is its new owner's to end.
+func (h *History) Forget(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if e := h.entryLocked(t, now); e != nil {
-		e.t, e.state, e.removed = t, state, false
+	e := h.checks[id]
+	if e == nil || h.closed {
+		return
 	}
+	delete(h.checks, id)
+	// A map keeps the room it grew to: one that held every check (a
+	// member owns them all until it knows the membership) is rebuilt
+	// once it holds less than half.
+	if len(h.checks) < h.grown/2 {
+		h.checks = shrunk(h.checks)
+		h.grown = len(h.checks)
+	}
+	e.forgotten = true
+	if e.slot >= 0 && e.unflushed && e.pend.Rounds+e.pend.Maint <= 1 && e.state != checkstate.Down {
+		// Given since the last flush (10 s) for one round, and not
+		// DOWN: what a member probes in the moment at its start when it
+		// owns every check (before it knows the membership). It keeps
+		// nothing of them: that round is not written.
+		h.bySlot[e.slot] = nil
+		h.free = append(h.free, e.slot)
+		e.slot = -1
+		return
+	}
+	if e.slot >= 0 {
+		// What waits for the next flush is still written to the record
+		// while it is kept (see Flush).
+		h.bySlot[e.slot] = nil
+		hash := idHash(id)
+		if old, ok := h.kept[hash]; ok && old != e.slot {
+			h.freeKeptLocked(hash, old)
+		}
+		h.kept[hash] = e.slot
+		h.keptGrown = max(h.keptGrown, len(h.kept))
+		h.keptLines = append(h.keptLines, keptLine{slot: e.slot, hash: hash})
+	}
+}
+
+// shrunk is a copy of m sized for what it holds (maps.Clone keeps the
+// room m grew to).
+func shrunk[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// freeKeptLocked gives up the record kept for hash. h.mu is held.
+func (h *History) freeKeptLocked(hash uint64, slot int32) {
+	delete(h.kept, hash)
+	if len(h.kept) < h.keptGrown/2 {
+		h.kept = shrunk(h.kept)
+		h.keptGrown = len(h.kept)
+	}
+	h.free = append(h.free, slot)
+	h.keptLines = append(h.keptLines, keptLine{slot: slot, free: true})
 }
 
 // entryLocked is t's entry, made and given its row when it has none; nil
@@ -462,6 +628,7 @@ func (h *History) entryLocked(t *targets.Target, now time.Time) *entry {
 	if e == nil {
 		e = &entry{id: t.ID, slot: -1}
 		h.checks[t.ID] = e
+		h.grown = max(h.grown, len(h.checks))
 	}
 	if e.slot < 0 && !h.allocate(e, now) {
 		return nil
@@ -472,12 +639,20 @@ func (h *History) entryLocked(t *targets.Target, now time.Time) *entry {
 // Removed records that a check left the target list
 // (pipeline.RemovalObserver): lists no longer show it; its history stays
 // until its slot is needed, and it is listed again if it comes back. An
-// incident still open ends now.
+// incident still open ends now. The record kept for a check another
+// cluster member probed is given up.
 func (h *History) Removed(id string, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
 	e := h.checks[id]
-	if e == nil || h.closed {
+	if e == nil {
+		hash := idHash(id)
+		if slot, ok := h.kept[hash]; ok {
+			h.freeKeptLocked(hash, slot)
+		}
 		return
 	}
 	e.removed = true
@@ -487,11 +662,23 @@ func (h *History) Removed(id string, now time.Time) {
 	e.state = checkstate.Unknown
 }
 
-// allocate gives e a record: a free one, else that of the check probed
-// least recently (which forgets its history). Called with h.mu held.
+// allocate gives e a record: the one kept for it if it was this member's
+// before, else a free one, else one kept for a check another member
+// probes, else that of the check probed least recently (which forgets
+// its history). Called with h.mu held.
 func (h *History) allocate(e *entry, now time.Time) bool {
 	slot := int32(-1)
 	e.reused = true
+	hash := idHash(e.id)
+	if s, ok := h.kept[hash]; ok {
+		// Back to this member: its rows continue. Its window sums (lists,
+		// groups) count from now; its page reads the rows.
+		delete(h.kept, hash)
+		e.slot, e.reused, e.sums = s, false, [3]counts{}
+		h.bySlot[s] = e
+		h.newSlots = append(h.newSlots, e)
+		return true
+	}
 	if n := len(h.free); n > 0 {
 		slot, h.free = h.free[n-1], h.free[:n-1]
 	} else if len(h.bySlot) < h.o.MaxChecks {
@@ -500,9 +687,18 @@ func (h *History) allocate(e *entry, now time.Time) bool {
 		h.bySlot = append(h.bySlot, nil)
 	}
 	if slot < 0 {
+		for kh, ks := range h.kept {
+			// Rows of a check another member probes now: they go first.
+			h.logger.Debug("History full: a record kept for a check another member probes is given up", "max_checks", h.o.MaxChecks)
+			delete(h.kept, kh)
+			slot = ks
+			break
+		}
+	}
+	if slot < 0 {
 		var oldest *entry
 		for _, o := range h.bySlot {
-			if o != e && (oldest == nil || o.last < oldest.last) {
+			if o != nil && o != e && (oldest == nil || o.last < oldest.last) {
 				oldest = o
 			}
 		}
@@ -514,7 +710,7 @@ func (h *History) allocate(e *entry, now time.Time) bool {
 		oldest.slot = -1
 		delete(h.checks, oldest.id)
 	}
-	e.slot = slot
+	e.slot, e.unflushed = slot, true
 	e.sums = [3]counts{}
 	h.bySlot[slot] = e
 	h.newSlots = append(h.newSlots, e)

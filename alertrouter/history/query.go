@@ -160,8 +160,28 @@ type Group struct {
 	Label, Value     string
 	Checks, Up, Down int
 	Availability     Availability
-	Rounds           [3]uint32
-	ok               [3]uint32
+	// Rounds, Successes and Maintenance rounds in each window, over the
+	// group's checks (Successes/Rounds is the availability).
+	Rounds, Successes, Maintenance [3]uint32
+}
+
+// add adds o's counts and sums to g (the same group on two members).
+func (g *Group) add(o *Group) {
+	g.Checks += o.Checks
+	g.Up += o.Up
+	g.Down += o.Down
+	for i := range g.Rounds {
+		g.Rounds[i] += o.Rounds[i]
+		g.Successes[i] += o.Successes[i]
+		g.Maintenance[i] += o.Maintenance[i]
+	}
+	g.setAvailability()
+}
+
+func (g *Group) setAvailability() {
+	for i := range g.Availability {
+		g.Availability[i] = ratio(g.Successes[i], g.Rounds[i])
+	}
 }
 
 // Groups returns the checks grouped by the value of label (checks
@@ -194,15 +214,14 @@ func (h *History) Groups(label string, f Filter) []Group {
 			s := e.sums[i]
 			s.add(&e.pend)
 			g.Rounds[i] += s.Rounds
-			g.ok[i] += s.OK
+			g.Successes[i] += s.OK
+			g.Maintenance[i] += s.Maint
 		}
 	}
 	h.mu.RUnlock()
 	out := make([]Group, 0, len(by))
 	for _, g := range by {
-		for i := range g.Availability {
-			g.Availability[i] = ratio(g.ok[i], g.Rounds[i])
-		}
+		g.setAvailability()
 		out = append(out, *g)
 	}
 	slices.SortFunc(out, func(a, b Group) int { return strings.Compare(a.Value, b.Value) })
@@ -231,23 +250,35 @@ type Detail struct {
 	Buckets map[Resolution][]Bucket
 	// Incidents, newest first.
 	Incidents []Incident
+	// Kept: another member of the router cluster probes the check now;
+	// this member kept the rows it recorded while it probed it (Check
+	// says only its id, module and target).
+	Kept bool
+	// Unanswered, for a check's history gathered from a router
+	// cluster's members, names those that did not answer.
+	Unanswered []string
 }
 
 // Detail reads a check's history: buckets of the resolution's whole span
-// ending at now, and its incidents.
+// ending at now, and its incidents. A check another cluster member
+// probes now has its kept rows (Kept).
 func (h *History) Detail(id string, now time.Time) (*Detail, error) {
 	h.mu.RLock()
 	e := h.checks[id]
 	var c Check
 	slot := int32(-1)
+	kept := false
 	if e != nil {
 		c, slot = e.check(), e.slot
+	} else if s, ok := h.kept[idHash(id)]; ok {
+		c, slot, kept = Check{ID: id, State: "unknown", Availability: Availability{-1, -1, -1}}, s, true
+		c.Module, c.Target, _ = strings.Cut(id, " ")
 	}
 	h.mu.RUnlock()
-	if e == nil {
+	if e == nil && !kept {
 		return nil, ErrUnknownCheck
 	}
-	d := &Detail{Check: c, Buckets: map[Resolution][]Bucket{}}
+	d := &Detail{Check: c, Buckets: map[Resolution][]Bucket{}, Kept: kept}
 	if slot < 0 {
 		return d, nil
 	}
@@ -265,12 +296,7 @@ func (h *History) Detail(id string, now time.Time) (*Detail, error) {
 			if got != ep || ep == 0 || cn.zero() {
 				continue
 			}
-			b := Bucket{Start: time.Unix(int64(ep)*resolutions[r].width, 0).UTC(), Rounds: cn.Rounds, Successes: cn.OK,
-				Maintenance: cn.Maint, Availability: ratio(cn.OK, cn.Rounds), LatencyMax: float64(cn.LatMax)}
-			if cn.OK > 0 {
-				b.LatencyAvg = float64(cn.LatSum) / float64(cn.OK)
-			}
-			d.Buckets[res] = append(d.Buckets[res], b)
+			d.Buckets[res] = append(d.Buckets[res], bucketOf(res, ep, &cn))
 		}
 	}
 	buf := make([]byte, incRecord)
@@ -286,6 +312,15 @@ func (h *History) Detail(id string, now time.Time) (*Detail, error) {
 		}
 	}
 	return d, nil
+}
+
+func bucketOf(res Resolution, epoch uint32, cn *counts) Bucket {
+	b := Bucket{Start: time.Unix(int64(epoch)*resolutions[res].width, 0).UTC(), Rounds: cn.Rounds, Successes: cn.OK,
+		Maintenance: cn.Maint, Availability: ratio(cn.OK, cn.Rounds), LatencyMax: float64(cn.LatMax)}
+	if cn.OK > 0 {
+		b.LatencyAvg = float64(cn.LatSum) / float64(cn.OK)
+	}
+	return b
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

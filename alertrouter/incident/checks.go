@@ -168,6 +168,21 @@ func (s *Stage) RemoveCheck(id string, now time.Time) {
 	s.index.Release(id)
 }
 
+// Forget drops a check this router no longer probes (another member of
+// its cluster owns it now, and continues its incident from its record):
+// unlike RemoveCheck, nothing is announced.
+func (s *Stage) Forget(id string) {
+	c := s.check(id)
+	if c == nil {
+		return
+	}
+	c.removed = true
+	s.track(c)
+	i, _ := s.index.Lookup(id)
+	s.checks[i] = nil
+	s.index.Release(id)
+}
+
 // Observe acts on what one probe result did to a check (the machine's
 // Change): the DOWN, UP, FLAPPING and STABLE messages it calls for, and
 // the reminders that are due.

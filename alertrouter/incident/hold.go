@@ -2,6 +2,7 @@ package incident
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
@@ -86,22 +87,49 @@ func (s *Stage) holdCheck(c *check, now time.Time) *hold {
 // waits for the parent's verdict), other than self; the smallest id when
 // several are, so that the answer is stable.
 func (s *Stage) parentDown(deps []config.Matchers, self *check) *check {
-	if len(deps) == 0 || len(s.troubled) == 0 {
+	if len(deps) == 0 || len(s.troubled)+len(s.remote) == 0 {
 		return nil
 	}
 	var best *check
-	for _, p := range s.troubled {
-		if p == self || (best != nil && p.t.ID > best.t.ID) {
-			continue
-		}
-		for _, sel := range deps {
-			if matchesTarget(sel, p.t) {
-				best = p
-				break
+	for _, set := range []map[string]*check{s.troubled, s.remote} {
+		for _, p := range set {
+			if p == self || (self != nil && p.t.ID == self.t.ID) || (best != nil && p.t.ID > best.t.ID) {
+				continue
+			}
+			for _, sel := range deps {
+				if matchesTarget(sel, p.t) {
+					best = p
+					break
+				}
 			}
 		}
 	}
 	return best
+}
+
+// SetRemoteParents sets the checks other members of a router cluster
+// probe and say are DOWN (their summaries): a check here that depends on
+// one is held as it is for a parent probed here, and announced once it
+// is no longer DOWN there.
+func (s *Stage) SetRemoteParents(ts []*targets.Target, now time.Time) {
+	next := make(map[string]*check, len(ts))
+	for _, t := range ts {
+		if c := s.remote[t.ID]; c != nil && c.t == t {
+			next[t.ID] = c
+			continue
+		}
+		next[t.ID] = &check{t: t}
+	}
+	s.remote = next
+	list := make([]*check, 0, len(s.problems))
+	for _, c := range s.problems {
+		list = append(list, c)
+	}
+	slices.SortFunc(list, func(a, b *check) int { return strings.Compare(a.t.ID, b.t.ID) })
+	for _, c := range list {
+		s.catchUp(c, nil, now)
+		s.holdCheck(c, now)
+	}
 }
 
 // track keeps the sets of problem checks (DOWN or flapping: views) and

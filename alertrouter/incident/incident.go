@@ -76,6 +76,9 @@ type Stage struct {
 	checks   []*check
 	problems map[string]*check // DOWN or flapping: shown in views
 	troubled map[string]*check // DOWN or failing: possible parents
+	// remote are the checks other members of a router cluster probe and
+	// say are DOWN (SetRemoteParents): parents too.
+	remote   map[string]*check
 	alerts   map[string]*alert
 	exporter map[string]store.Notified // receivers told the exporter is unreachable
 	// locations are the receivers told that a location's exporter is

@@ -49,5 +49,12 @@ func (p *Pipeline) Acknowledge(ctx context.Context, fingerprint string, incident
 // takeAck hands a request to the incident stage (in the Run goroutine).
 func (p *Pipeline) takeAck(req *ackRequest, now time.Time) bool {
 	req.result = p.incident.Acknowledge(req.fingerprint, req.incident, req.by, req.ack, now)
+	if !req.result.Found && p.clustered() {
+		// A check another member probes: its summary names it (the
+		// caller asks the cluster about its incident).
+		if t, ok := p.peerCheck(req.fingerprint); ok {
+			req.result = incident.Ack{Found: true, Target: t.Target, Module: t.Module, Labels: t.AlertLabels()}
+		}
+	}
 	return req.result.Done
 }

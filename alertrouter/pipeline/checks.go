@@ -14,6 +14,15 @@ import (
 // get the state the last run saved, if any.
 func (p *Pipeline) applyTargets(groups []exporter.TargetGroup, now time.Time) {
 	p.applyUpdate(p.source.Apply(groups, p.announced, now), now)
+	if p.relisting {
+		// The list asked for after an ownership change: it started the
+		// checks gained; those still to be listed may be being added.
+		p.relisting = false
+		return
+	}
+	// The records gained for checks this list does not name either are
+	// of checks gone.
+	p.inherited = nil
 }
 
 // applyUpdate is what each stage does with what a target list changes.
@@ -22,6 +31,9 @@ func (p *Pipeline) applyUpdate(u targets.Update, now time.Time) {
 		p.addCheck(t, now)
 	}
 	for _, t := range u.Relabeled {
+		if !p.owns(t.ID) {
+			continue // its owner's
+		}
 		pol := p.incident.Policy(t.MatchLabels())
 		p.machine.SetPolicy(t.ID, pol)
 		p.incident.Relabel(t, pol)
@@ -29,6 +41,10 @@ func (p *Pipeline) applyUpdate(u targets.Update, now time.Time) {
 	}
 	for _, id := range u.Removed {
 		p.removeCheck(id, now)
+	}
+	for _, id := range u.Elsewhere {
+		// Saved by the last run, another member's now: it continues it.
+		delete(p.restored, id)
 	}
 	if p.restored != nil && len(p.restored) == 0 {
 		p.restored = nil // its table was sized for every saved check
@@ -50,31 +66,31 @@ func (p *Pipeline) announced(id string) bool {
 	return p.incident.Announced(id)
 }
 
-// addCheck starts a check in every stage, from its saved state if any.
+// addCheck starts a check in every stage, from its saved state if any
+// (in a cluster the target source adds this member's checks only).
 func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
-	pol := p.incident.Policy(t.MatchLabels())
 	rec, restored := p.restored[t.ID]
 	delete(p.restored, t.ID)
-	if p.o.Replica != nil {
+	pol := p.incident.Policy(t.MatchLabels())
+	if p.clustered() {
 		// The cluster's record, when another member wrote it last, is
-		// newer than this member's (its writes replace that record): a
-		// check another member probes shows its state, one of this
-		// member's continues from it. The replica may not be read yet:
-		// until its first probe here, a check takes it when it comes.
-		if shared := p.o.Replica.SharedCheck(t.ID); shared != nil {
+		// newer than this member's (its writes replace that record): the
+		// check continues from it.
+		if in, ok := p.inherited[t.ID]; ok && in.rec != nil {
+			delete(p.inherited, t.ID)
+			shared := in.rec
 			merged := *shared
 			merged.Target, merged.Module, merged.Labels = t.Target, t.Module, t.Labels
 			merged.Notified = maps.Clone(shared.Notified)
-			// Saved here only over an older saved state: a new member
-			// does not write every check of the cluster at start.
-			if restored && !sameState(rec, &merged) {
+			// Saved here only over an older saved state, or when gained
+			// from a member that probed it: a new member does not write
+			// every check it gains at start.
+			if in.save || (restored && !sameState(rec, &merged)) {
 				p.writes.checks[t.ID] = true
 			}
 			rec, restored = &merged, true
 		}
-		if p.owns(t.ID) {
-			p.fresh[t.ID] = true
-		}
+		p.fresh[t.ID] = true
 	}
 	if restored {
 		st := p.machine.Restore(t.ID, rec, pol)
@@ -93,15 +109,7 @@ func (p *Pipeline) addCheck(t *targets.Target, now time.Time) {
 		st := p.machine.Add(t.ID, pol, now)
 		p.incident.AddCheck(t, st, pol, nil)
 	}
-	if p.o.Replica != nil && !p.owns(t.ID) {
-		// Another member probes it: lists show it with the state known.
-		p.replicated(t, now)
-	}
-	if p.owns(t.ID) {
-		// Another member's check has no slot here (it is not probed
-		// here): ownerChanged gives it one when it becomes this member's.
-		p.sched.Add(t, p.pending(t.ID), now)
-	}
+	p.sched.Add(t, p.pending(t.ID), now)
 }
 
 // removeCheck forgets a check that left the list (or a saved state the

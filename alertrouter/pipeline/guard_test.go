@@ -179,3 +179,39 @@ func TestRemovalGuard(t *testing.T) {
 		}
 	})
 }
+
+// TestRemovalGuardMember: a member of a cluster judges the cluster's
+// list, not the checks it probes: a list that drops most of the
+// cluster's checks is held though it drops one of this member's three
+// (under max_removed_ratio alone), until more lists confirm it; then only
+// this member's are removed here.
+func TestRemovalGuardMember(t *testing.T) {
+	h := newHarnessWith(t, "", baseConfig, func(o *Options) { o.Peers = &fakePeers{} })
+	mine := map[string]bool{"https://a.example": true, "https://b.example": true, "https://c.example": true}
+	h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return mine[strings.TrimPrefix(id, "http_2xx ")] })})
+	var all []string
+	for _, target := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
+		all = append(all, "https://"+target+".example http_2xx web")
+	}
+	h.targets(all...)
+	if h.p.source.Len() != 3 || h.p.source.Elsewhere() != 7 {
+		t.Fatalf("targets kept %d, elsewhere %d", h.p.source.Len(), h.p.source.Elsewhere())
+	}
+	// 7 of 10 go: a.example (this member's) and the 6 the other member
+	// probes but j.
+	collapsed := []string{"https://b.example http_2xx web", "https://c.example http_2xx web", "https://j.example http_2xx web"}
+	if ns := h.targets(collapsed...); len(ns) != 0 || h.checks() != 3 {
+		t.Fatalf("a collapsed cluster list was applied: %s; %d checks", summaries(ns), h.checks())
+	}
+	if got := testutil.ToFloat64(h.p.metrics.targets.RemovalsHeld); got != 7 {
+		t.Errorf("vigie_router_sd_removals_held %v, want the cluster's 7", got)
+	}
+	for range h.p.cfg.Exporter.SDRemovalGuard.Confirmations - 1 {
+		if ns := h.targets(collapsed...); len(ns) != 0 {
+			t.Fatalf("a removal of UP checks announced: %s", summaries(ns))
+		}
+	}
+	if h.checks() != 2 || h.p.source.Len() != 2 || h.p.source.Elsewhere() != 1 {
+		t.Errorf("confirmed: %d checks, targets kept %d, elsewhere %d", h.checks(), h.p.source.Len(), h.p.source.Elsewhere())
+	}
+}

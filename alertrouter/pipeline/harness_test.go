@@ -74,6 +74,9 @@ type harness struct {
 	store *store.Store
 	clock *clock.Fake
 	now   time.Time // the time of the next turn
+	// list is the last target list given, given again when the pipeline
+	// asks for it (as its fetcher would, after an ownership change).
+	list []exporter.TargetGroup
 }
 
 const baseConfig = `
@@ -163,7 +166,15 @@ func groups(entries ...string) []exporter.TargetGroup {
 func (h *harness) step(in ...any) []*notify.Notification {
 	h.t.Helper()
 	h.clock.Set(h.now)
+	for _, v := range in {
+		if f, ok := v.(targets.Fetched); ok && f.Err == nil && !f.Unchanged {
+			h.list = f.Groups
+		}
+	}
 	h.p.turn(h.now, append(in, syncNow{})...)
+	if h.p.relisting && h.list != nil {
+		h.p.turn(h.now, targets.Fetched{Groups: h.list}, syncNow{})
+	}
 	return h.disp.take()
 }
 

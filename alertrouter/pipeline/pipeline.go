@@ -15,7 +15,6 @@ package pipeline
 import (
 	"errors"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,9 +89,11 @@ type Options struct {
 	MaxAlerts int
 	// Observers tap every probe result.
 	Observers []Observer
-	// Replica is the cluster's copy of the check records other members
-	// wrote (nil: a router alone); see ReplicaChanged.
-	Replica Replica
+	// Peers are the other members of the router's cluster (nil: a
+	// router alone): this member keeps the state of the checks it owns
+	// only (SetOwner), and its View merges the members' summaries; see
+	// PeersChanged.
+	Peers Peers
 }
 
 // Pipeline is the router's coordinator.
@@ -132,14 +133,24 @@ type Pipeline struct {
 	sdDone       chan struct{}
 	stopped      chan struct{} // closed when Run returns
 
-	// A router cluster (replica.go): the ownership filter in force, the
-	// checks that became this member's and were not probed here yet, and
-	// the ids whose shared records changed.
-	owner      func(id string) bool
-	fresh      map[string]bool
-	replicaMu  sync.Mutex
-	replicaIDs map[string]struct{}
-	replicaCh  chan struct{}
+	// A router cluster (peers.go): the ownership filter in force, the
+	// checks that became this member's and were not probed here yet,
+	// and this member's last summary.
+	owner targets.Owner
+	fresh map[string]bool
+	// inherited are the records of checks this member gained that are
+	// not listed yet (SetOwner), until the next target list.
+	inherited map[string]inheritance
+	// relisting: the list was asked for again, whole, after the
+	// ownership changed; cleared by the next list.
+	relisting bool
+	// remoteTargets are the Targets made of remoteDown's checks, by id.
+	remoteTargets map[string]*targets.Target
+	summary       *view.Summary
+	peersCh       chan struct{}
+	// remoteDown are the checks other members say are DOWN (parents
+	// for depends_on), by id, sorted.
+	remoteDown []string
 	// sleepingUntil is when Run's loop wakes up, while it waits (Unix
 	// nanoseconds; 0 while it works): tests on a fake clock read it to
 	// know the loop has nothing left to do now.
@@ -170,8 +181,7 @@ func New(o Options) (*Pipeline, error) {
 		sdDone:       make(chan struct{}),
 		stopped:      make(chan struct{}),
 		fresh:        map[string]bool{},
-		replicaIDs:   map[string]struct{}{},
-		replicaCh:    make(chan struct{}, 1),
+		peersCh:      make(chan struct{}, 1),
 	}
 	p.wire()
 	if err := p.restore(); err != nil {
@@ -294,16 +304,24 @@ func (p *Pipeline) MutesChanged() {
 	}
 }
 
-// SetOwner limits the checks this router probes to those owned says (nil:
-// every check), for routers that share the work; it may change at any
-// time and takes effect in Run's goroutine (see scheduler.SetOwner). A
-// newer filter replaces one not yet applied.
-func (p *Pipeline) SetOwner(owned func(id string) bool) {
+// SetOwner limits the checks this router probes, and keeps Targets of, to
+// those owned says (nil: every check), for routers that share the work;
+// it may change at any time and takes effect in Run's goroutine (see
+// scheduler.SetOwner, targets.Source.SetOwner): the checks it gives
+// another member are forgotten, and the target list is fetched again to
+// start those it gives this member. A newer filter replaces one not yet
+// applied. records are the cluster's
+// records of checks owned gives this member, by id, written by other
+// members (read from Consul just before: cluster.Store.ReadChecks); a
+// check that becomes this member's, or that was not probed here yet,
+// continues from its record: its incident keeps its start, its
+// reminders their schedule, its flap history its changes.
+func (p *Pipeline) SetOwner(owned targets.Owner, records map[string]*store.CheckRecord) {
 	select {
 	case <-p.owners:
 	default:
 	}
-	p.owners <- owner{owned: owned}
+	p.owners <- owner{owned: owned, records: records}
 }
 
 // View returns the latest snapshot. It is safe to call from any goroutine.

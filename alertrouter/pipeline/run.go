@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/scheduler"
+	"github.com/vigie-monitoring/vigie/alertrouter/store"
 	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
 
@@ -22,8 +23,12 @@ type (
 	// syncNow writes everything and publishes the View at the end of the
 	// turn, as for a caller waiting on it.
 	syncNow struct{}
-	// owner is a new ownership filter (SetOwner).
-	owner struct{ owned func(id string) bool }
+	// owner is a new ownership filter and the records of the checks it
+	// gives this member (SetOwner).
+	owner struct {
+		owned   targets.Owner
+		records map[string]*store.CheckRecord
+	}
 )
 
 // Run probes until ctx ends, then writes what is not saved yet and waits
@@ -72,8 +77,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			in = append(in, o)
 		case a := <-p.acks:
 			in = append(in, a)
-		case <-p.replicaCh:
-			in = append(in, replicaChanged{})
+		case <-p.peersCh:
+			in = append(in, peersChanged{})
 		}
 		p.sleepingUntil.Store(0)
 		now = p.clock.Now()
@@ -121,9 +126,10 @@ func (p *Pipeline) turn(now time.Time, in ...any) {
 		case syncNow:
 			force, waited = true, true
 		case owner:
-			p.ownerChanged(v.owned, now)
-		case replicaChanged:
-			p.applyReplica(now)
+			p.ownerChanged(v.owned, v.records, now)
+		case peersChanged:
+			p.marks.Counts = true // the View merges them again
+			p.remoteParents(now)
 		case *ackRequest:
 			// An acknowledgement is saved before it is confirmed.
 			force = p.takeAck(v, now) || force

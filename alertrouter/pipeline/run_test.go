@@ -15,6 +15,7 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/internal/clock"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify"
 	"github.com/vigie-monitoring/vigie/alertrouter/store"
+	"github.com/vigie-monitoring/vigie/alertrouter/targets"
 )
 
 // These tests run the real loop (Run) on a fake clock: the probes, the
@@ -391,18 +392,18 @@ func (b *syncBuffer) String() string {
 }
 
 // TestRunSetOwner: a filter set while Run runs stops the probes of the
-// checks another router owns.
+// checks another router owns (and this router forgets them).
 func TestRunSetOwner(t *testing.T) {
 	x := newSwitchExporter("a", "b")
 	r := startRun(t, runConfig, x, nil)
 	r.until("both UP", func() bool { return r.p.View().Counts["up"] == 2 })
-	r.p.SetOwner(func(id string) bool { return id == "tcp_connect b" })
+	r.p.SetOwner(targets.OwnerFunc(func(id string) bool { return id == "tcp_connect b" }), nil)
 	r.x.set("a", false)
 	r.x.set("b", false)
 	r.until("b DOWN", func() bool { return len(r.seen) > 0 })
 	end := r.clock.Now().Add(10 * time.Minute)
 	r.until("10 minutes", func() bool { return !r.clock.Now().Before(end) })
-	if len(r.seen) != 1 || instances(r.seen[0]) != "b" || r.p.View().Counts["up"] != 1 {
+	if c := r.p.View().Counts; len(r.seen) != 1 || instances(r.seen[0]) != "b" || c["up"] != 0 || c["down"] != 1 {
 		t.Errorf("sent %s; view %+v", describe(r.seen), r.p.View().Counts)
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"time"
 
 	"github.com/vigie-monitoring/vigie/alertrouter/checkstate"
@@ -41,10 +42,23 @@ func (p *Pipeline) publish(now time.Time) {
 		Exporter: p.health.View(),
 		Grouped:  p.batcher.Count(),
 	}
-	if p.marks.Problems || prev == nil {
+	if p.marks.Problems || prev == nil || p.summary == nil {
 		v.Problems, v.ProblemsOmitted = p.incident.ProblemViews()
 	} else {
-		v.Problems, v.ProblemsOmitted = prev.Problems, prev.ProblemsOmitted
+		v.Problems, v.ProblemsOmitted = p.summary.Problems, p.summary.ProblemsOmitted
+	}
+	if p.clustered() {
+		// The cluster's view: this member's checks and the others'
+		// summaries.
+		own := &view.Summary{Checks: p.machine.Len(), Counts: v.Counts, Problems: v.Problems, ProblemsOmitted: v.ProblemsOmitted}
+		if prev := p.summary; prev == nil || prev.Checks != own.Checks || !maps.Equal(prev.Counts, own.Counts) || p.marks.Problems {
+			p.o.Peers.Publish(own)
+		}
+		p.summary = own
+		v.Counts, v.Problems, v.ProblemsOmitted = view.Merge(own, p.o.Peers.Summaries())
+		p.machine.ShowCluster(v.Counts)
+	} else {
+		p.summary = &view.Summary{Problems: v.Problems, ProblemsOmitted: v.ProblemsOmitted}
 	}
 	v.Locations = p.locHealth.Views()
 	if p.marks.Degraded || prev == nil {

@@ -63,6 +63,21 @@ func (f *Fetcher) Set(l exporter.Lister, every time.Duration) {
 	}
 }
 
+// Refetch fetches the list at once, whole (not conditionally): a member
+// of a router cluster that gains checks keeps no Target of them, the list
+// names them (Source.SetOwner). A list fetched meanwhile with the last
+// entity tag keeps no tag either.
+func (f *Fetcher) Refetch() {
+	f.mu.Lock()
+	f.etag = ""
+	f.gen++
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (f *Fetcher) current() (exporter.Lister, time.Duration, string, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

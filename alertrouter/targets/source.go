@@ -20,7 +20,13 @@ type Update struct {
 	Relabeled []*Target
 	// Removed are the ids of the checks (and of states saved by the last
 	// run) the list no longer names, once the removal guard lets them go.
+	// In a cluster, only this member's: a check another member probes is
+	// removed by its owner.
 	Removed []string
+	// Elsewhere are the states saved by the last run of checks the list
+	// names that another member probes (SetOwner): its owner continues
+	// them, nothing here does.
+	Elsewhere []string
 }
 
 // Metrics are the target source's instruments.
@@ -38,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer, sdErrors prometheus.Counter) *Metrics
 	m := &Metrics{
 		Targets: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_router_sd_checks",
-			Help: "Checks in the last target list fetched from the exporter.",
+			Help: "Checks in the last target list fetched from the exporter (in a cluster, those other members probe too).",
 		}),
 		RemovalsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_router_sd_removals_held",
@@ -59,7 +65,11 @@ func NewMetrics(reg prometheus.Registerer, sdErrors prometheus.Counter) *Metrics
 	return m
 }
 
-// Source is the set of checks the target lists name.
+// Source is the set of checks the target lists name. In a router
+// cluster (SetOwner) it keeps the Targets of this member's checks only;
+// the others' are a hash of their id each (elsewhere), so that the
+// removal guard judges the cluster's list and a change of ownership is
+// told from a removal.
 type Source struct {
 	guard   config.RemovalGuard
 	logger  *slog.Logger
@@ -70,6 +80,11 @@ type Source struct {
 	nKnown   int
 	restored map[string]bool // saved by the last run, not named by a list yet
 	held     heldRemoval
+
+	owner Owner // nil: every check is this router's
+	// elsewhere are the checks of the last list (and those a held
+	// removal keeps) that another member probes, by idHash, sorted.
+	elsewhere []uint64
 }
 
 // NewSource returns an empty source; metrics may be nil. The known checks
@@ -156,8 +171,66 @@ func (s *Source) Each(f func(t *Target)) {
 	}
 }
 
-// Len is the number of known checks.
+// Len is the number of known checks (this member's, in a cluster).
 func (s *Source) Len() int { return s.nKnown }
+
+// Elsewhere is the number of checks of the last list another member
+// probes.
+func (s *Source) Elsewhere() int { return len(s.elsewhere) }
+
+// SetOwner limits the Targets kept to the checks o gives this member
+// (nil: every check). The known checks o gives another member are
+// forgotten and returned (sorted): they are not removed (not in any
+// Update), their owner continues them. A check o gives this member that
+// the last list named is made a Target by the next list (Apply): the
+// caller fetches one.
+func (s *Source) SetOwner(o Owner) (lost []string) {
+	s.owner = o
+	if o == nil {
+		return nil
+	}
+	for _, t := range s.known {
+		if t != nil && !o.Owns(t.ID) {
+			lost = append(lost, t.ID)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	sort.Strings(lost)
+	moved := make([]uint64, 0, len(lost))
+	for _, id := range lost {
+		s.forget(id)
+		moved = append(moved, idHash(id))
+	}
+	s.elsewhere = compactSet(append(moved, s.elsewhere...))
+	if s.held.lists > 0 {
+		// A held removal of checks that moved: the same removal (its key
+		// is over the ids' hashes), now of checks probed elsewhere.
+		var gone []string
+		for _, id := range s.held.gone {
+			if _, ok := s.Get(id); ok || s.restored[id] {
+				gone = append(gone, id)
+			} else {
+				s.held.goneElsewhere = append(s.held.goneElsewhere, idHash(id))
+			}
+		}
+		s.held.gone = gone
+		s.held.goneElsewhere = sortedSet(s.held.goneElsewhere)
+	}
+	s.metrics.Targets.Set(float64(s.nKnown + len(s.elsewhere)))
+	return lost
+}
+
+// compactSet is sortedSet of hs, in a slice of its own length: the set is
+// kept until the next list.
+func compactSet(hs []uint64) []uint64 {
+	hs = sortedSet(hs)
+	if cap(hs)-len(hs) > len(hs)/16 {
+		hs = append(make([]uint64, 0, len(hs)), hs...)
+	}
+	return hs
+}
 
 // Failed notes a list that could not be fetched: the last one is kept.
 func (s *Source) Failed(err error) {
@@ -170,13 +243,16 @@ func (s *Source) Failed(err error) {
 // whether a check (or a saved state) was announced DOWN to someone: the
 // guard holds a list that removes all of those.
 func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) bool, now time.Time) Update {
-	before := s.nKnown + len(s.restored)
+	before := s.nKnown + len(s.restored) + len(s.elsewhere)
 	// By index number: a list naming 10^5 known checks builds no id
 	// string (key is reused for the lookups) and no table.
 	seen := make([]bool, len(s.known))
 	var key []byte
 	skipped := 0
 	var u Update
+	// In a cluster: the checks the list names that another member
+	// probes, and those it adds here (one may have been another's).
+	var listedElsewhere, addedHere []uint64
 	for _, g := range groups {
 		module := g.Labels["module"]
 		if module == "" {
@@ -213,6 +289,20 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 				u.Relabeled = append(u.Relabeled, t)
 				continue
 			}
+			if s.owner != nil {
+				h := idHash(key)
+				if !s.owner.OwnsBytes(key) {
+					// Its owner's: no Target, no number, no labels here.
+					listedElsewhere = append(listedElsewhere, h)
+					if s.restored[string(key)] {
+						id := string(key)
+						delete(s.restored, id)
+						u.Elsewhere = append(u.Elsewhere, id)
+					}
+					continue
+				}
+				addedHere = append(addedHere, h)
+			}
 			if set == nil {
 				labels, set = g.Labels, newLabelSet(g.Labels, module)
 			}
@@ -228,8 +318,21 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 	if skipped > 0 {
 		s.logger.Warn("Targets without a module label are not checked", "count", skipped)
 	}
-	u.Removed = s.removals(seen, before, announced, now)
-	s.metrics.Targets.Set(float64(s.nKnown))
+	listedElsewhere = sortedSet(listedElsewhere)
+	var goneElsewhere []uint64
+	if len(s.elsewhere) > 0 {
+		// Those of the last list's named by this one neither elsewhere
+		// nor here.
+		goneElsewhere = subtractSorted(subtractSorted(s.elsewhere, listedElsewhere), sortedSet(addedHere))
+	}
+	var held bool
+	u.Removed, held = s.removals(seen, goneElsewhere, before, announced, now)
+	if held {
+		// Kept, as the checks of this member the removal would remove.
+		listedElsewhere = append(listedElsewhere, goneElsewhere...)
+	}
+	s.elsewhere = compactSet(listedElsewhere)
+	s.metrics.Targets.Set(float64(s.nKnown + len(s.elsewhere)))
 	return u
 }
 
@@ -242,7 +345,7 @@ func (s *Source) Unchanged(announced func(id string) bool, now time.Time) Update
 	if s.held.lists == 0 {
 		return Update{}
 	}
-	gone, before := s.held.gone, s.nKnown+len(s.restored)
+	gone, goneElsewhere, before := s.held.gone, s.held.goneElsewhere, s.nKnown+len(s.restored)+len(s.elsewhere)
 	nAnnounced, goneAnnounced := 0, 0
 	for _, t := range s.known {
 		if t != nil && announced(t.ID) {
@@ -259,12 +362,19 @@ func (s *Source) Unchanged(announced func(id string) bool, now time.Time) Update
 			goneAnnounced++
 		}
 	}
-	return Update{Removed: s.remove(gone, before, nAnnounced, goneAnnounced, now)}
+	removed, held := s.remove(gone, goneElsewhere, before, nAnnounced, goneAnnounced, now)
+	if !held && len(goneElsewhere) > 0 {
+		s.elsewhere = subtractSorted(s.elsewhere, goneElsewhere)
+		s.metrics.Targets.Set(float64(s.nKnown + len(s.elsewhere)))
+	}
+	return Update{Removed: removed}
 }
 
 // removals returns the checks and saved states the list does not name,
-// unless the guard holds them, and forgets them.
-func (s *Source) removals(seen []bool, before int, announced func(string) bool, now time.Time) []string {
+// unless the guard holds them (held), and forgets them. goneElsewhere are
+// the checks of other members the list does not name: the guard counts
+// them (it judges the cluster's list), their owners remove them.
+func (s *Source) removals(seen []bool, goneElsewhere []uint64, before int, announced func(string) bool, now time.Time) ([]string, bool) {
 	var gone []string
 	nAnnounced, goneAnnounced := 0, 0
 	for i, t := range s.known {
@@ -290,15 +400,16 @@ func (s *Source) removals(seen []bool, before int, announced func(string) bool, 
 			goneAnnounced++
 		}
 	}
-	return s.remove(gone, before, nAnnounced, goneAnnounced, now)
+	return s.remove(gone, goneElsewhere, before, nAnnounced, goneAnnounced, now)
 }
 
-// remove forgets the checks of gone unless the removal guard holds them.
-func (s *Source) remove(gone []string, before, nAnnounced, goneAnnounced int, now time.Time) []string {
-	if s.holdRemovals(gone, before, nAnnounced, goneAnnounced, now) {
+// remove forgets the checks of gone unless the removal guard holds them
+// (held).
+func (s *Source) remove(gone []string, goneElsewhere []uint64, before, nAnnounced, goneAnnounced int, now time.Time) ([]string, bool) {
+	if s.holdRemovals(gone, goneElsewhere, before, nAnnounced, goneAnnounced, now) {
 		// Kept for Unchanged (only while a removal is held).
-		s.held.gone = gone
-		return nil
+		s.held.gone, s.held.goneElsewhere = gone, goneElsewhere
+		return nil, true
 	}
 	for _, id := range gone {
 		s.forget(id)
@@ -306,7 +417,7 @@ func (s *Source) remove(gone []string, before, nAnnounced, goneAnnounced int, no
 	// A new map: clear (or deleting each entry) keeps the old table,
 	// sized for every check the last run saved.
 	s.restored = map[string]bool{}
-	return gone
+	return gone, false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -7,6 +7,7 @@ package view
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,4 +165,62 @@ type Marks struct {
 // Any reports whether something changed.
 func (m *Marks) Any() bool {
 	return m.Counts || m.Problems || m.Alerts || m.Exporter || m.Grouped || m.Degraded
+}
+
+// Summary is what a member of a router cluster shows of the checks it
+// probes, for the other members' views: its counts by state and its
+// problems (at most MaxProblems). Members publish theirs (through Consul)
+// and each member's View merges them (Merge).
+type Summary struct {
+	// Member is the member's name (set by the reader from where it was
+	// found, not trusted from the body).
+	Member string `json:"-"`
+	// Checks is how many checks it probes.
+	Checks          int            `json:"checks"`
+	Counts          map[string]int `json:"counts"`
+	Problems        []CheckView    `json:"problems"`
+	ProblemsOmitted int            `json:"problems_omitted"`
+}
+
+// countKeys are the keys of View.Counts.
+var countKeys = [...]string{"up", "down", "unknown", "flapping"}
+
+// Merge is the cluster's counts and problems from this member's summary
+// and the others': counts added up, problems oldest first (a check two
+// summaries list while it moves is listed once, as own lists it, else as
+// the first peer does), at most MaxProblems, the rest counted as
+// omitted.
+func Merge(own *Summary, peers []*Summary) (counts map[string]int, problems []CheckView, omitted int) {
+	counts = make(map[string]int, len(countKeys))
+	n := 0
+	for _, s := range append([]*Summary{own}, peers...) {
+		for _, k := range countKeys {
+			counts[k] += max(s.Counts[k], 0)
+		}
+		omitted += max(s.ProblemsOmitted, 0)
+		n += len(s.Problems)
+	}
+	if len(peers) == 0 {
+		return counts, own.Problems, omitted
+	}
+	problems = make([]CheckView, 0, n)
+	seen := make(map[string]bool, n)
+	for _, s := range append([]*Summary{own}, peers...) {
+		for _, p := range s.Problems {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				problems = append(problems, p)
+			}
+		}
+	}
+	slices.SortFunc(problems, func(a, b CheckView) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if extra := len(problems) - MaxProblems; extra > 0 {
+		problems, omitted = problems[:MaxProblems], omitted+extra
+	}
+	return counts, problems, omitted
 }

@@ -87,6 +87,21 @@ type checksData struct {
 	Page, Pages          int
 	Prev, Next           url.Values
 	Error                string
+	// Unanswered are the cluster members whose checks are not listed.
+	Unanswered []string
+}
+
+// ClusterHistory is a History whose list of checks is a router
+// cluster's: it also names the members that did not answer.
+type ClusterHistory interface {
+	ListCluster(f history.Filter, offset, limit int) (checks []history.Check, total int, unanswered []string)
+}
+
+// ClusterGroups is a History whose groups are a router cluster's: the
+// first history.MaxGroups values, how many more there are (at least),
+// and the members that did not answer.
+type ClusterGroups interface {
+	GroupsCluster(label string, f history.Filter) (groups []history.Group, omitted int, unanswered []string)
 }
 
 // groupsData is what the grouped view shows.
@@ -97,11 +112,13 @@ type groupsData struct {
 	Filter               history.Filter
 	Groups               []history.Group
 	GroupsOmitted        int
+	// Unanswered are the cluster members whose checks are not counted.
+	Unanswered []string
 }
 
 // maxGroups bounds the grouped view (a label with a value per check
 // would list every check).
-const maxGroups = 1000
+const maxGroups = history.MaxGroups
 
 // checkData is what the page of one check shows.
 type checkData struct {
@@ -134,7 +151,11 @@ func (p *Page) serveChecks(w http.ResponseWriter, r *http.Request) {
 	if offset == 0 {
 		offset = (page - 1) * p.o.PageSize
 	}
-	d.Checks, d.Total = p.o.History.List(f, offset, p.o.PageSize)
+	if c, ok := p.o.History.(ClusterHistory); ok {
+		d.Checks, d.Total, d.Unanswered = c.ListCluster(f, offset, p.o.PageSize)
+	} else {
+		d.Checks, d.Total = p.o.History.List(f, offset, p.o.PageSize)
+	}
 	d.Pages = max(1, (d.Total+p.o.PageSize-1)/p.o.PageSize)
 	d.Page = min(offset/p.o.PageSize+1, d.Pages)
 	link := func(page int) url.Values {
@@ -169,8 +190,12 @@ func (p *Page) serveGroups(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad filter: "+fmt.Sprint(err), http.StatusBadRequest)
 		return
 	}
-	d := &groupsData{Title: "Checks by " + label, Base: base, Version: p.o.Version, Now: p.o.Now(), Label: label, Filter: f,
-		Groups: p.o.History.Groups(label, f)}
+	d := &groupsData{Title: "Checks by " + label, Base: base, Version: p.o.Version, Now: p.o.Now(), Label: label, Filter: f}
+	if c, ok := p.o.History.(ClusterGroups); ok {
+		d.Groups, d.GroupsOmitted, d.Unanswered = c.GroupsCluster(label, f)
+	} else {
+		d.Groups = p.o.History.Groups(label, f)
+	}
 	if n := len(d.Groups); n > maxGroups {
 		d.Groups, d.GroupsOmitted = d.Groups[:maxGroups], n-maxGroups
 	}
@@ -189,6 +214,12 @@ func (p *Page) serveCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	det, err := p.o.History.Detail(r.PathValue("id"), now)
 	if errors.Is(err, history.ErrUnknownCheck) {
+		if elsewhere := p.probedAt(r.PathValue("id")); elsewhere != "" {
+			// Another member of the cluster probes it: its history is
+			// there.
+			http.Redirect(w, r, elsewhere+"/checks/"+url.PathEscape(r.PathValue("id"))+queryOf(r), http.StatusTemporaryRedirect)
+			return
+		}
 		http.Error(w, "no such check", http.StatusNotFound)
 		return
 	}
@@ -313,4 +344,20 @@ func availabilityBars(days []history.Bucket, now time.Time, n int) []bar {
 		out[i] = bar{Day: day, Availability: a, Class: availClass(a), Title: day.Format("2006-01-02") + ": " + pct(a)}
 	}
 	return out
+}
+
+// probedAt is the address of the cluster member that probes check id
+// when it is another member ("" otherwise).
+func (p *Page) probedAt(id string) string {
+	if p.o.ProbedAt == nil {
+		return ""
+	}
+	return strings.TrimSuffix(p.o.ProbedAt(id), "/")
+}
+
+func queryOf(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return "?" + r.URL.RawQuery
 }

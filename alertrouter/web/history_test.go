@@ -186,3 +186,46 @@ func BenchmarkCheckPage(b *testing.B) {
 	benchPage(b, "/checks/"+url.PathEscape(targets.ID("https://host-00000.example.org/health", "http_2xx")))
 }
 func BenchmarkGroupsPage(b *testing.B) { benchPage(b, "/groups?by=group") }
+
+// clusterHist is a cluster's history: the list says which members did
+// not answer.
+type clusterHist struct{ *history.History }
+
+func (c clusterHist) ListCluster(f history.Filter, offset, limit int) ([]history.Check, int, []string) {
+	list, total := c.List(f, offset, limit)
+	return list, total, []string{"r3"}
+}
+
+// TestClusterHistoryPages: in a router cluster the page of checks says
+// which members' checks are missing (they did not answer), and the page
+// of a check another member probes redirects to that member's.
+func TestClusterHistoryPages(t *testing.T) {
+	h, clk := fillHistory(t, 5, 2)
+	p := New(Options{Pipeline: &fakePipeline{view: baseView()}, Version: "test", History: clusterHist{h}, Clock: clk,
+		ProbedAt: func(id string) string {
+			if id == "http_2xx https://elsewhere.example" {
+				return "http://r2.example:9116/"
+			}
+			return ""
+		}})
+	mux := http.NewServeMux()
+	p.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	if code, body := get(t, srv.URL+"/checks"); code != 200 || !strings.Contains(body, "Not listed: the checks of r3, which did not answer.") {
+		t.Errorf("/checks: %d\n%s", code, body)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(srv.URL + "/checks/" + url.PathEscape("http_2xx https://elsewhere.example") + "?range=30d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect ||
+		loc != "http://r2.example:9116/checks/"+url.PathEscape("http_2xx https://elsewhere.example")+"?range=30d" {
+		t.Errorf("a check another member probes: %d, Location %q", resp.StatusCode, loc)
+	}
+	if code, _ := get(t, srv.URL+"/checks/"+url.PathEscape("http_2xx https://nowhere.example")); code != http.StatusNotFound {
+		t.Errorf("an unknown check: %d", code)
+	}
+}

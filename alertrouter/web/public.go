@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,12 +15,10 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/history"
 )
 
-// PublicHistory is what the public status page needs of the history.
+// PublicHistory is what the public status page needs of the history:
+// the router's (history.History), or in a cluster the members' gathered.
 type PublicHistory interface {
-	Groups(label string, f history.Filter) []history.Group
-	List(f history.Filter, offset, limit int) ([]history.Check, int)
-	Detail(id string, now time.Time) (*history.Detail, error)
-	GroupDays(label string, values []string, n int, now time.Time) (map[string][]history.Bucket, error)
+	GroupsStatus(label string, values []string, days int, now time.Time) (history.Status, error)
 }
 
 // PublicOptions configure the public status page.
@@ -96,6 +95,9 @@ type publicData struct {
 	Down    int
 	Groups  []publicGroup
 	Reasons bool
+	// Partial: in a router cluster, members did not answer and their
+	// checks are missing.
+	Partial bool
 }
 
 // ServeHTTP serves the page at / (GET and HEAD); anything else is refused.
@@ -130,36 +132,44 @@ func (p *Public) render() ([]byte, error) {
 		return p.cache, nil
 	}
 	d := &publicData{Title: p.o.Title, Now: now, Reasons: p.o.Reasons}
-	days, err := p.o.History.GroupDays(p.o.Label, p.o.Groups, publicDays, now)
-	if err != nil {
-		return nil, err
+	// One status for all the groups (in a cluster, one request to each
+	// member per rendering, at most every publicCacheFor), asked
+	// MaxStatusValues groups at a time.
+	var st history.Status
+	for i := 0; i < len(p.o.Groups); i += history.MaxStatusValues {
+		part, err := p.o.History.GroupsStatus(p.o.Label, p.o.Groups[i:min(i+history.MaxStatusValues, len(p.o.Groups))], publicDays, now)
+		if err != nil {
+			return nil, err
+		}
+		st.Groups = append(st.Groups, part.Groups...)
+		for _, m := range part.Unanswered {
+			if !slices.Contains(st.Unanswered, m) {
+				st.Unanswered = append(st.Unanswered, m)
+			}
+		}
 	}
-	byValue := map[string]history.Group{}
-	for _, g := range p.o.History.Groups(p.o.Label, history.Filter{}) {
-		byValue[g.Value] = g
+	if len(st.Unanswered) > 0 {
+		// Members are not named to the public; the log names them.
+		d.Partial = true
+		p.o.Logger.Warn("The public status page misses the checks of cluster members that did not answer", "members", st.Unanswered)
 	}
-	for _, name := range p.o.Groups {
-		g := byValue[name]
-		pg := publicGroup{Name: name, Checks: g.Checks, Down: g.Down, Availability: g.Availability}
+	for _, g := range st.Groups {
+		pg := publicGroup{Name: g.Value, Checks: g.Checks, Down: g.Down, Availability: g.Availability}
 		if g.Checks == 0 {
 			pg.Availability = history.Availability{-1, -1, -1}
 		}
-		for _, b := range days[name] {
+		for _, b := range g.Days {
 			pg.Bars = append(pg.Bars, bar{Day: b.Start, Availability: b.Availability, Class: availClass(b.Availability),
 				Title: b.Start.Format("2006-01-02") + ": " + pct(b.Availability)})
 		}
-		down, total := p.o.History.List(history.Filter{Label: p.o.Label + "=" + name, State: "down"}, 0, maxPublicIncidents)
-		pg.IncidentsOmitted = total - len(down)
-		for _, c := range down {
-			in := publicIncident{Name: publicName(c)}
-			if det, err := p.o.History.Detail(c.ID, now); err == nil && len(det.Incidents) > 0 && det.Incidents[0].End.IsZero() {
-				in.Since = det.Incidents[0].Start
-				if p.o.Reasons {
-					in.Reason = det.Incidents[0].Reason
-				}
+		for _, c := range g.DownChecks[:min(len(g.DownChecks), maxPublicIncidents)] {
+			in := publicIncident{Name: publicName(history.Check{Target: c.Target, Labels: map[string]string{"name": c.Name}}), Since: c.Since}
+			if p.o.Reasons {
+				in.Reason = c.Reason
 			}
 			pg.Incidents = append(pg.Incidents, in)
 		}
+		pg.IncidentsOmitted = max(0, g.Down-len(pg.Incidents))
 		d.Down += pg.Down
 		d.Groups = append(d.Groups, pg)
 	}

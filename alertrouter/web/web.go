@@ -104,6 +104,10 @@ type Options struct {
 	// ProbedBy names the cluster member that probes a check (nil: a
 	// router alone).
 	ProbedBy func(id string) string
+	// ProbedAt is the address (advertise_url) of the cluster member that
+	// probes a check when it is another member, "" otherwise: the page of
+	// a check another member probes redirects there (nil: alone).
+	ProbedAt func(id string) string
 }
 
 // Cluster is what the page shows of a router cluster.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/notify/telegram/telegramtest"
 	"github.com/vigie-monitoring/vigie/internal/testenv"
 )
@@ -35,10 +36,20 @@ type clusterExporters struct {
 
 func newClusterExporters(t *testing.T, n int, targets []string) *clusterExporters {
 	t.Helper()
+	return newLabelledExporters(t, n, targets, "")
+}
+
+// newLabelledExporters is newClusterExporters with every target's
+// labels as JSON members after "module" (e.g. `"group":"shop"`).
+func newLabelledExporters(t *testing.T, n int, targets []string, labels string) *clusterExporters {
+	t.Helper()
 	x := &clusterExporters{targets: targets, down: map[string]bool{}}
+	if labels != "" {
+		labels = "," + labels
+	}
 	var groups []string
 	for _, tg := range targets {
-		groups = append(groups, fmt.Sprintf(`{"targets":[%q],"labels":{"module":"http_2xx"}}`, tg))
+		groups = append(groups, fmt.Sprintf(`{"targets":[%q],"labels":{"module":"http_2xx"%s}}`, tg, labels))
 	}
 	sd := "[" + strings.Join(groups, ",") + "]"
 	for i := 0; i < n; i++ {
@@ -165,7 +176,7 @@ func startClusterRouter(t *testing.T, name, exporter, tgURL, tokenFile, consul, 
 // startPair starts members r1 and r2, config giving each its
 // configuration text, and waits until both see the cluster and the
 // checks (checks of them) are split between them.
-func startPair(t *testing.T, checks int, config func(i int, name string) string) []*clusterRouter {
+func startPair(t *testing.T, targets []string, config func(i int, name string) string) []*clusterRouter {
 	t.Helper()
 	var rs []*clusterRouter
 	for i, name := range []string{"r1", "r2"} {
@@ -174,7 +185,21 @@ func startPair(t *testing.T, checks int, config func(i int, name string) string)
 	for _, r := range rs {
 		waitCond(t, r.name+" to see r1, r2", seesCluster(t, r, "r1", "r2"))
 	}
-	waitCond(t, "the checks to be split", func() bool { n, ok := ownedSum(t, 2, rs...); return ok && n == checks })
+	// Each member probes its share (a member counts the checks it
+	// probes: the one that started first, alone, probed them all until
+	// it saw the other).
+	share := map[string]float64{}
+	for _, tgt := range targets {
+		share[cluster.OwnerOf([]string{"r1", "r2"}, "http_2xx "+tgt)]++
+	}
+	waitCond(t, "the checks to be split", func() bool {
+		for _, r := range rs {
+			if metric(t, r.url, "vigie_router_cluster_members") != 2 || metric(t, r.url, "vigie_router_checks_owned") != share[r.name] {
+				return false
+			}
+		}
+		return true
+	})
 	return rs
 }
 

@@ -35,7 +35,7 @@ func TestClusterWithLocations(t *testing.T) {
 		targets = append(targets, fmt.Sprintf("https://l%02d.example", i))
 	}
 	paris, berlin := newClusterExporters(t, 1, targets), newClusterExporters(t, 1, targets)
-	startPair(t, len(targets), func(_ int, name string) string {
+	startPair(t, targets, func(_ int, name string) string {
 		return fmt.Sprintf(clusterLocationsConfig, paris.srvs[0].URL, berlin.srvs[0].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/locations")
 	})
 

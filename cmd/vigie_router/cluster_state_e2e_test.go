@@ -173,7 +173,7 @@ func TestClusterCheckStateMoves(t *testing.T) {
 	long, flappy := mine[0], mine[1]
 	all := []string{long, flappy, "https://other.example"}
 	x := newClusterExporters(t, 2, all)
-	rs := startPair(t, len(all), func(i int, name string) string {
+	rs := startPair(t, all, func(i int, name string) string {
 		return fmt.Sprintf(clusterStateConfig, x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/state")
 	})
 	sameView(t, rs, len(all))

@@ -47,7 +47,7 @@ func TestClusterTelegramActions(t *testing.T) {
 		targets = append(targets, fmt.Sprintf("https://a%02d.example", i))
 	}
 	x := newClusterExporters(t, 2, targets)
-	rs := startPair(t, len(targets), func(i int, name string) string {
+	rs := startPair(t, targets, func(i int, name string) string {
 		return fmt.Sprintf(clusterActionsConfig, x.srvs[i].URL, tg.URL, tokenFile, name, consul.Addr, "vigie-test/actions")
 	})
 	for _, r := range rs {
