@@ -228,14 +228,7 @@ func (r *Router) probedBy() func(id string) string {
 	if r.cluster == nil {
 		return nil
 	}
-	return func(id string) string {
-		members := r.cluster.Members()
-		names := make([]string, len(members))
-		for i, m := range members {
-			names[i] = m.Name
-		}
-		return cluster.OwnerOf(names, id)
-	}
+	return func(id string) string { return r.ownerOf(id).Name }
 }
 
 // probedAt is the address of the live member that probes a check when
@@ -245,19 +238,28 @@ func (r *Router) probedAt() func(id string) string {
 		return nil
 	}
 	return func(id string) string {
-		members := r.cluster.Members()
-		names := make([]string, len(members))
-		for i, m := range members {
-			names[i] = m.Name
-		}
-		owner := cluster.OwnerOf(names, id)
-		for _, m := range members {
-			if m.Name == owner && owner != r.cluster.Name() {
-				return m.Address
-			}
+		if m := r.ownerOf(id); m.Name != r.cluster.Name() {
+			return m.Address
 		}
 		return ""
 	}
+}
+
+// ownerOf is the live member that probes a check, by the cluster's
+// rendezvous hash over the members this one sees.
+func (r *Router) ownerOf(id string) cluster.Member {
+	members := r.cluster.Members()
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.Name
+	}
+	owner := cluster.OwnerOf(names, id)
+	for _, m := range members {
+		if m.Name == owner {
+			return m
+		}
+	}
+	return cluster.Member{Name: owner}
 }
 
 // telegramLeader decides which router polls the Telegram bots: the

@@ -1,7 +1,6 @@
 package alertrouter
 
 import (
-	"bytes"
 	"encoding/pem"
 	"io"
 	"log/slog"
@@ -20,24 +19,6 @@ import (
 	"github.com/vigie-monitoring/vigie/alertrouter/cluster"
 	"github.com/vigie-monitoring/vigie/alertrouter/config"
 )
-
-// lockedBuffer is a log sink read while the client writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // authServer answers 200 to ann:s3cret, 401 to the rest; it redirects
 // /moved to /api/v1/checks.
@@ -95,7 +76,7 @@ func TestPeerClient(t *testing.T) {
 	members := []cluster.Member{{Name: "r1", Address: "http://127.0.0.1:1"}, {Name: "r2", Address: srv.URL + "/"}}
 	var mu sync.Mutex
 	live := func() []cluster.Member { mu.Lock(); defer mu.Unlock(); return members }
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
 	p, err := newPeerClient(pconfig.DefaultHTTPClientConfig, slog.New(slog.NewTextHandler(logs, nil)), reg, live)
 	if err != nil {
