@@ -109,20 +109,6 @@ func (m *authMember) checks(t *testing.T) (checksAnswer, bool) {
 	return a, true
 }
 
-// listen reserves a port on 127.0.0.2 (this test's loopback address).
-func listen127_0_0_2(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 const clusterAuthConfig = `
 exporter:
   url: %s
@@ -154,7 +140,7 @@ func startAuthPair(t *testing.T, scheme, webCfg string, client *http.Client, tar
 	prefix := fmt.Sprintf("vigie-test/auth-%d", time.Now().UnixNano())
 	var ms []*authMember
 	for i, name := range []string{"r1", "r2"} {
-		addr := listen127_0_0_2(t)
+		addr := testenv.FreeAddr(t, "127.0.0.2")
 		url := scheme + "://" + addr
 		cfg := writeConfig(t, fmt.Sprintf(clusterAuthConfig, x.srvs[i].URL, name, url, consul.Addr, prefix, httpConfig))
 		p := start(t, filepath.Join(binaries(t), "vigie_router"), "--config.file="+cfg, "--storage.path="+t.TempDir(),

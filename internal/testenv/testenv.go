@@ -67,12 +67,24 @@ func CheckMetrics(t testing.TB, exposition []byte) {
 // FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return freeTCPAddr(t, "127.0.0.1").Port
+}
+
+// FreeAddr returns host:port with a TCP port free on host (a loopback
+// address) at the time of the call.
+func FreeAddr(t testing.TB, host string) string {
+	t.Helper()
+	return freeTCPAddr(t, host).String()
+}
+
+func freeTCPAddr(t testing.TB, host string) *net.TCPAddr {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr)
 }
 
 // WaitForPort waits until something accepts connections on addr.
