@@ -42,6 +42,12 @@ func (p *Pipeline) applyUpdate(u targets.Update, now time.Time) {
 	for _, id := range u.Removed {
 		p.removeCheck(id, now)
 	}
+	for _, id := range u.Lost {
+		p.forget(id) // kept by a held removal, its owner's now
+	}
+	if len(u.Lost) > 0 {
+		p.marks.Counts, p.marks.Problems = true, true
+	}
 	for _, id := range u.Elsewhere {
 		// Saved by the last run, another member's now: it continues it.
 		delete(p.restored, id)

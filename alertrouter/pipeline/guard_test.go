@@ -215,3 +215,68 @@ func TestRemovalGuardMember(t *testing.T) {
 		t.Errorf("confirmed: %d checks, targets kept %d, elsewhere %d", h.checks(), h.p.source.Len(), h.p.source.Elsewhere())
 	}
 }
+
+// TestRemovalGuardMemberMove: a check a held removal names stays with the
+// member that had it when the membership gives it to another member (the
+// new owner never had its target): once the removal is confirmed its
+// incident ends here as "removed"; named again by a list, it goes to its
+// owner and is forgotten here, with nothing announced.
+func TestRemovalGuardMemberMove(t *testing.T) {
+	const a = "http_2xx https://a.example"
+	var all []string
+	for _, target := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
+		all = append(all, "https://"+target+".example http_2xx web")
+	}
+	// a (announced DOWN) and 6 of the other member's go.
+	collapsed := []string{"https://b.example http_2xx web", "https://c.example http_2xx web", "https://j.example http_2xx web"}
+	setup := func(t *testing.T) *harness {
+		h := newHarnessWith(t, "", baseConfig, func(o *Options) { o.Peers = &fakePeers{} })
+		mine := map[string]bool{a: true, "http_2xx https://b.example": true, "http_2xx https://c.example": true}
+		h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return mine[id] })})
+		h.targets(all...)
+		for range 3 {
+			h.probe("https://a.example", "http_2xx", 15*time.Second, refused)
+		}
+		if c := h.check("https://a.example", "http_2xx"); c.State != checkstate.Down || len(c.notified) == 0 {
+			t.Fatalf("a.example not announced DOWN: %+v", c.Status)
+		}
+		if ns := h.targets(collapsed...); len(ns) != 0 {
+			t.Fatalf("a collapsed list was applied: %s", summaries(ns))
+		}
+		// The membership changes while the removal is held: a is the
+		// other member's now.
+		delete(mine, a)
+		if ns := h.step(owner{owned: targets.OwnerFunc(func(id string) bool { return mine[id] })}); len(ns) != 0 {
+			t.Fatalf("the membership change announced %s", summaries(ns))
+		}
+		if !h.p.source.HeldBack(a) || h.checks() != 3 {
+			t.Fatalf("a held removal's check was given away: held back %v, %d checks", h.p.source.HeldBack(a), h.checks())
+		}
+		return h
+	}
+
+	t.Run("confirmed: removed here", func(t *testing.T) {
+		h := setup(t)
+		var ns []*notify.Notification
+		for range h.p.cfg.Exporter.SDRemovalGuard.Confirmations - 1 {
+			ns = append(ns, h.targets(collapsed...)...)
+		}
+		if len(ns) == 0 || ns[0].Kind != notify.KindUp || ns[0].Alerts[0].Annotations["resolution"] != "removed" ||
+			!strings.Contains(ns[0].Alerts[0].Annotations["summary"], "https://a.example") {
+			t.Fatalf("a.example's incident did not end as removed: %s", summaries(ns))
+		}
+		if h.p.source.HeldBack(a) || h.checks() != 2 {
+			t.Errorf("after the removal: held back %v, %d checks", h.p.source.HeldBack(a), h.checks())
+		}
+	})
+
+	t.Run("named again: its owner's", func(t *testing.T) {
+		h := setup(t)
+		if ns := h.targets(all...); len(ns) != 0 {
+			t.Fatalf("a check named again announced %s", summaries(ns))
+		}
+		if _, ok := h.p.source.Get(a); ok || h.p.source.HeldBack(a) || h.checks() != 2 || h.p.source.Elsewhere() != 8 {
+			t.Errorf("named again: kept %v, held back %v, %d checks, elsewhere %d", ok, h.p.source.HeldBack(a), h.checks(), h.p.source.Elsewhere())
+		}
+	})
+}

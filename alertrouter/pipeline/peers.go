@@ -69,8 +69,11 @@ func (p *Pipeline) ownResults(id string) {
 	}
 }
 
-// owns reports whether this member probes a check.
-func (p *Pipeline) owns(id string) bool { return p.owner == nil || p.owner.Owns(id) }
+// owns reports whether this member probes a check: its own, or one a
+// held removal keeps here (targets.Source.HeldBack).
+func (p *Pipeline) owns(id string) bool {
+	return p.owner == nil || p.owner.Owns(id) || p.source.HeldBack(id)
+}
 
 // inheritance is the record of a check this member gained, until a list
 // names it.
@@ -99,7 +102,7 @@ func (p *Pipeline) ownerChanged(owned targets.Owner, records map[string]*store.C
 	}
 	var filter func(string) bool
 	if owned != nil {
-		filter = owned.Owns
+		filter = p.owns
 	}
 	p.sched.SetOwner(filter, p.pending, now)
 	p.inherited = nil

@@ -23,6 +23,10 @@ type Update struct {
 	// In a cluster, only this member's: a check another member probes is
 	// removed by its owner.
 	Removed []string
+	// Lost are known checks another member probes that a held removal
+	// had kept here (Source.HeldBack) and this list names again: the
+	// caller forgets them, as SetOwner's, their owner takes them.
+	Lost []string
 	// Elsewhere are the states saved by the last run of checks the list
 	// names that another member probes (SetOwner): its owner continues
 	// them, nothing here does.
@@ -82,6 +86,11 @@ type Source struct {
 	held     heldRemoval
 
 	owner Owner // nil: every check is this router's
+	// heldBack are the known checks another member would probe that a
+	// held removal names: they stay this member's until the hold ends
+	// (confirmed: removed here, with their incidents; the list names them
+	// again: given to their owner), since their new owner never had them.
+	heldBack map[string]bool
 	// elsewhere are the checks of the last list (and those a held
 	// removal keeps) that another member probes, by idHash, sorted.
 	elsewhere []uint64
@@ -178,21 +187,46 @@ func (s *Source) Len() int { return s.nKnown }
 // probes.
 func (s *Source) Elsewhere() int { return len(s.elsewhere) }
 
+// HeldBack reports whether a known check another member would probe is
+// kept here because a held removal names it (SetOwner).
+func (s *Source) HeldBack(id string) bool { return s.heldBack[id] }
+
 // SetOwner limits the Targets kept to the checks o gives this member
 // (nil: every check). The known checks o gives another member are
 // forgotten and returned (sorted): they are not removed (not in any
-// Update), their owner continues them. A check o gives this member that
+// Update), their owner continues them; but those a held removal names
+// stay (HeldBack) until it ends, since their owner never had them. A
+// check o gives this member that
 // the last list named is made a Target by the next list (Apply): the
 // caller fetches one.
 func (s *Source) SetOwner(o Owner) (lost []string) {
 	s.owner = o
 	if o == nil {
+		s.heldBack = nil // every check is this member's
 		return nil
 	}
-	for _, t := range s.known {
-		if t != nil && !o.Owns(t.ID) {
-			lost = append(lost, t.ID)
+	var held map[string]bool
+	if s.held.lists > 0 {
+		held = make(map[string]bool, len(s.held.gone))
+		for _, id := range s.held.gone {
+			held[id] = true
 		}
+	}
+	for _, t := range s.known {
+		if t == nil || o.Owns(t.ID) {
+			if t != nil {
+				delete(s.heldBack, t.ID)
+			}
+			continue
+		}
+		if held[t.ID] {
+			if s.heldBack == nil {
+				s.heldBack = map[string]bool{}
+			}
+			s.heldBack[t.ID] = true
+			continue
+		}
+		lost = append(lost, t.ID)
 	}
 	if len(lost) == 0 {
 		return nil
@@ -275,6 +309,14 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 					continue
 				}
 				seen[i] = true
+				if s.heldBack[t.ID] && s.owner != nil && !s.owner.Owns(t.ID) {
+					// Named again: no longer removed, its owner's now.
+					delete(s.heldBack, t.ID)
+					s.forget(t.ID)
+					u.Lost = append(u.Lost, t.ID)
+					listedElsewhere = append(listedElsewhere, idHash(key))
+					continue
+				}
 				if t.set == set || sameLabels(t.Labels, g.Labels) {
 					if set == nil {
 						labels, set = t.Labels, t.set
@@ -332,8 +374,22 @@ func (s *Source) Apply(groups []exporter.TargetGroup, announced func(id string) 
 		listedElsewhere = append(listedElsewhere, goneElsewhere...)
 	}
 	s.elsewhere = compactSet(listedElsewhere)
+	s.pruneHeldBack()
 	s.metrics.Targets.Set(float64(s.nKnown + len(s.elsewhere)))
 	return u
+}
+
+// pruneHeldBack drops from heldBack the checks no longer known (their
+// removal was confirmed).
+func (s *Source) pruneHeldBack() {
+	for id := range s.heldBack {
+		if _, ok := s.Get(id); !ok {
+			delete(s.heldBack, id)
+		}
+	}
+	if len(s.heldBack) == 0 {
+		s.heldBack = nil
+	}
 }
 
 // Unchanged applies a list that is the last one again (its source said
@@ -367,6 +423,7 @@ func (s *Source) Unchanged(announced func(id string) bool, now time.Time) Update
 		s.elsewhere = subtractSorted(s.elsewhere, goneElsewhere)
 		s.metrics.Targets.Set(float64(s.nKnown + len(s.elsewhere)))
 	}
+	s.pruneHeldBack()
 	return Update{Removed: removed}
 }
 
