@@ -52,10 +52,26 @@ type authMember struct {
 	client         *http.Client
 }
 
-// get sends an authenticated GET and returns the status and the body.
+// get sends an authenticated GET and returns the status and the body (a
+// transport error as the body, status 0).
 func (m *authMember) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, m.url+path, nil)
+	return m.do(t, http.MethodGet, path)
+}
+
+// post sends an authenticated POST and returns the status and the body.
+func (m *authMember) post(t *testing.T, path string) (int, string) {
+	t.Helper()
+	code, body := m.do(t, http.MethodPost, path)
+	if code == 0 {
+		t.Fatal(body)
+	}
+	return code, body
+}
+
+func (m *authMember) do(t *testing.T, method, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, m.url+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,23 +305,6 @@ func TestClusterBehindBasicAuth(t *testing.T) {
 		a, _ := m.checks(t)
 		t.Errorf("after a refused reload, r1 lists %+v", a)
 	}
-}
-
-// post sends an authenticated POST and returns the status and the body.
-func (m *authMember) post(t *testing.T, path string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, m.url+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("ann", "s3cret")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // TestClusterBehindTLS: both members serve https (a CA made here signs
