@@ -52,22 +52,31 @@ type sharedCheck struct {
 }
 
 // records are the records this member owns: what it must write, and a
-// digest of what it wrote last of each (8 bytes and the pipeline's id
-// string: the records themselves are in Consul and in the pipeline).
+// digest of what it wrote last of each (16 bytes a check, digests.go: the
+// records themselves are in Consul and in the pipeline).
 type records struct {
 	mu sync.Mutex
 	// pending are the records this member owns and must write (nil:
-	// delete), latest only.
+	// delete), latest only. peak is the most it held since it was made:
+	// the start-up burst queues every check's first state, and a map
+	// never shrinks, so it is made again once drained (wrote).
 	pending map[string]*store.CheckRecord
+	peak    int
 	// written is, per check this member owns, the digest of what its
-	// record says (sayOf) as written or read last.
-	written map[string]uint64
+	// record says (sayOf) as written or read last. It holds this
+	// member's checks only: the pipeline tells the store of each check
+	// it gives away (Store.Forget).
+	written *digests
 	wake    chan struct{}
 }
 
 func newRecords() *records {
-	return &records{pending: map[string]*store.CheckRecord{}, written: map[string]uint64{}, wake: make(chan struct{}, 1)}
+	return &records{pending: map[string]*store.CheckRecord{}, written: newDigests(), wake: make(chan struct{}, 1)}
 }
+
+// pendingRebuilt is the size past which a drained pending map is made
+// again rather than kept.
+const pendingRebuilt = 1024
 
 // knownStates are the states a record may have.
 var knownStates = [...]string{"unknown", "up", "down"}
@@ -97,9 +106,8 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if owner != nil && !owner(id) {
 			continue // another member writes it
 		}
-		prev, known := r.written[id]
 		if rec == nil {
-			if known || r.pending[id] != nil {
+			if _, known := r.written.get(id); known || r.pending[id] != nil {
 				r.pending[id] = nil
 				queued = true
 			}
@@ -113,12 +121,13 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 			if ps, _ := sayOf(p); ps == say {
 				continue
 			}
-		} else if known && prev == say {
+		} else if r.written.says(id, say) {
 			continue
 		}
 		r.pending[id] = compact(rec)
 		queued = true
 	}
+	r.peak = max(r.peak, len(r.pending))
 	r.mu.Unlock()
 	if queued {
 		select {
@@ -128,21 +137,33 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 	}
 }
 
-// forgetOthers drops the digests of the checks owned no longer gives
-// this member: the table holds this member's checks only.
-func (r *records) forgetOthers(owned func(id string) bool) {
-	if owned == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id := range r.written {
-		if !owned(id) {
-			delete(r.written, id)
+// Forget drops the digest of a check the pipeline gave away to another
+// member (pipeline.ForgetObserver): its new owner writes its record now.
+// This is what keeps the digests to this member's checks: they are
+// known by a hash of their id, which the ownership filter cannot judge.
+func (s *Store) Forget(id string) {
+	s.rep.mu.Lock()
+	s.rep.written.remove(id)
+	s.rep.mu.Unlock()
+}
+
+// wrote records that the records sent were written: what changed while
+// they were written waits for the next round. Once pending drains after
+// it grew large, it is made again at its real size.
+func (r *records) wrote(sent map[string]*store.CheckRecord) {
+	for id, rec := range sent {
+		if cur, ok := r.pending[id]; ok && cur == rec {
+			delete(r.pending, id)
+		}
+		if rec == nil {
+			r.written.remove(id)
+		} else if say, ok := sayOf(rec); ok {
+			r.written.set(id, say)
 		}
 	}
-	// Maps never shrink: one that held a larger share is rebuilt.
-	r.written = maps.Clone(r.written)
+	if len(r.pending) == 0 && r.peak > pendingRebuilt {
+		r.pending, r.peak = map[string]*store.CheckRecord{}, 0
+	}
 }
 
 // compact is rec without what discovery says.
@@ -264,17 +285,7 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 		}
 		s.checkWrites.Add(float64(len(ops)))
 		r.mu.Lock()
-		for id, rec := range sent {
-			// What changed while it was written waits for the next round.
-			if cur, ok := r.pending[id]; ok && cur == rec {
-				delete(r.pending, id)
-			}
-			if rec == nil {
-				delete(r.written, id)
-			} else if say, ok := sayOf(rec); ok {
-				r.written[id] = say
-			}
-		}
+		r.wrote(sent)
 		r.mu.Unlock()
 	}
 	r.mu.Lock()
@@ -325,7 +336,7 @@ func (s *Store) ReadChecks(ctx context.Context, owned func(id string) bool) (map
 			// What it says now: not written back unless it changes.
 			if say, ok := sayOf(sc.Record); ok {
 				s.rep.mu.Lock()
-				s.rep.written[sc.ID] = say
+				s.rep.written.set(sc.ID, say)
 				s.rep.mu.Unlock()
 			}
 		}
