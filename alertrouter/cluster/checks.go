@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -60,7 +59,7 @@ type records struct {
 	// delete), latest only. peak is the most it held since it was made:
 	// the start-up burst queues every check's first state, and a map
 	// never shrinks, so it is made again once drained (wrote).
-	pending map[string]*store.CheckRecord
+	pending map[string]queued
 	peak    int
 	// written is, per check this member owns, the digest of what its
 	// record says (sayOf) as written or read last. It holds this
@@ -70,8 +69,15 @@ type records struct {
 	wake    chan struct{}
 }
 
+// queued is a record to write (rec nil: delete), with its digest (sayOf,
+// computed once when it is queued).
+type queued struct {
+	rec *store.CheckRecord
+	say uint64
+}
+
 func newRecords() *records {
-	return &records{pending: map[string]*store.CheckRecord{}, written: newDigests(), wake: make(chan struct{}, 1)}
+	return &records{pending: map[string]queued{}, written: newDigests(), wake: make(chan struct{}, 1)}
 }
 
 // pendingRebuilt is the size past which a drained pending map is made
@@ -101,15 +107,15 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 	s.mu.Unlock()
 	r := s.rep
 	r.mu.Lock()
-	queued := false
+	wake := false
 	for id, rec := range checks {
 		if owner != nil && !owner(id) {
 			continue // another member writes it
 		}
 		if rec == nil {
-			if _, known := r.written.get(id); known || r.pending[id] != nil {
-				r.pending[id] = nil
-				queued = true
+			if _, known := r.written.get(id); known || r.pending[id].rec != nil {
+				r.pending[id] = queued{}
+				wake = true
 			}
 			continue
 		}
@@ -117,19 +123,19 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if !ok {
 			continue
 		}
-		if p, ok := r.pending[id]; ok && p != nil {
-			if ps, _ := sayOf(p); ps == say {
+		if p, ok := r.pending[id]; ok && p.rec != nil {
+			if p.say == say {
 				continue
 			}
 		} else if r.written.says(id, say) {
 			continue
 		}
-		r.pending[id] = compact(rec)
-		queued = true
+		r.pending[id] = queued{rec: compact(rec), say: say}
+		wake = true
 	}
 	r.peak = max(r.peak, len(r.pending))
 	r.mu.Unlock()
-	if queued {
+	if wake {
 		select {
 		case r.wake <- struct{}{}:
 		default:
@@ -150,19 +156,19 @@ func (s *Store) Forget(id string) {
 // wrote records that the records sent were written: what changed while
 // they were written waits for the next round. Once pending drains after
 // it grew large, it is made again at its real size.
-func (r *records) wrote(sent map[string]*store.CheckRecord) {
-	for id, rec := range sent {
-		if cur, ok := r.pending[id]; ok && cur == rec {
+func (r *records) wrote(sent map[string]queued) {
+	for id, q := range sent {
+		if cur, ok := r.pending[id]; ok && cur.rec == q.rec {
 			delete(r.pending, id)
 		}
-		if rec == nil {
+		if q.rec == nil {
 			r.written.remove(id)
-		} else if say, ok := sayOf(rec); ok {
-			r.written.set(id, say)
+		} else {
+			r.written.set(id, q.say)
 		}
 	}
 	if len(r.pending) == 0 && r.peak > pendingRebuilt {
-		r.pending, r.peak = map[string]*store.CheckRecord{}, 0
+		r.pending, r.peak = map[string]queued{}, 0
 	}
 }
 
@@ -239,7 +245,7 @@ func (s *Store) writeChecks(ctx context.Context) {
 func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 	r := s.rep
 	r.mu.Lock()
-	ids := slices.Sorted(maps.Keys(r.pending))
+	ids := r.next(*budget * maxTxnOps)
 	r.mu.Unlock()
 	if len(ids) == 0 {
 		return false, true
@@ -248,26 +254,8 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 		n := min(len(ids), maxTxnOps)
 		chunk := ids[:n]
 		ids = ids[n:]
-		var ops api.TxnOps
-		sent := map[string]*store.CheckRecord{}
 		r.mu.Lock()
-		for _, id := range chunk {
-			rec, queued := r.pending[id]
-			if !queued {
-				continue
-			}
-			sent[id] = rec
-			if rec == nil {
-				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.checkKey(id)}})
-				continue
-			}
-			value, err := json.Marshal(sharedCheck{ID: id, Member: s.c.name, Record: rec})
-			if err != nil {
-				delete(r.pending, id)
-				continue
-			}
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.checkKey(id), Value: value}})
-		}
+		ops, sent := s.txnOps(chunk)
 		r.mu.Unlock()
 		if len(ops) == 0 {
 			continue
@@ -292,6 +280,49 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 	left := len(r.pending)
 	r.mu.Unlock()
 	return left > 0, true
+}
+
+// next returns up to n of the queued ids, sorted. Only what the budget
+// lets be written is taken and sorted, not every queued id (every check
+// at a member's start): the map is walked from a random place each time,
+// so no record waits for ever.
+func (r *records) next(n int) []string {
+	ids := make([]string, 0, min(n, len(r.pending)))
+	for id := range r.pending {
+		if len(ids) == n {
+			break
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// txnOps are the operations that write the queued records of ids, and
+// the records they write (nil: delete); r.mu is held.
+func (s *Store) txnOps(ids []string) (api.TxnOps, map[string]queued) {
+	r := s.rep
+	ops := make(api.TxnOps, 0, len(ids))
+	sent := make(map[string]queued, len(ids))
+	for _, id := range ids {
+		q, ok := r.pending[id]
+		if !ok {
+			continue
+		}
+		sent[id] = q
+		rec := q.rec
+		if rec == nil {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.checkKey(id)}})
+			continue
+		}
+		value, err := json.Marshal(sharedCheck{ID: id, Member: s.c.name, Record: rec})
+		if err != nil {
+			delete(r.pending, id)
+			continue
+		}
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.checkKey(id), Value: value}})
+	}
+	return ops, sent
 }
 
 // ReadChecks reads from Consul the records of the checks owned gives this

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -202,4 +203,51 @@ func TestSayOf(t *testing.T) {
 	if _, ok := sayOf(&store.CheckRecord{State: "sideways"}); ok {
 		t.Error("a record in an unknown state is shared")
 	}
+}
+
+// BenchmarkRecordWrites is the work of a member for each record it writes
+// to Consul at its start (every check's first state), Consul aside: the
+// record queued (shareChecks), its transaction operation made and encoded
+// as the Consul client sends it, and its digest kept once written.
+func BenchmarkRecordWrites(b *testing.B) {
+	const n = 5000
+	s := NewStore(&Cluster{name: "a", prefix: "vigie/"}, nil, StoreOptions{Logger: slog.New(slog.DiscardHandler)})
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("http_2xx http://127.0.0.3:%d/ok/%d", 20000+i%5000, i)
+	}
+	since := time.Date(2026, 12, 6, 6, 0, 0, 0, time.UTC)
+	batch := make(map[string]*store.CheckRecord, n)
+	b.ReportAllocs()
+	round := 0
+	for b.Loop() {
+		round++
+		for _, id := range ids {
+			batch[id] = &store.CheckRecord{Target: "http://127.0.0.3/ok", Module: "http_2xx", State: "up", Successes: 1,
+				Since: since.Add(time.Duration(round) * time.Second), Changes: []time.Time{since}}
+		}
+		s.shareChecks(batch)
+		for {
+			s.rep.mu.Lock()
+			ids := s.rep.next(checkTxnsPerSecond * maxTxnOps)
+			s.rep.mu.Unlock()
+			if len(ids) == 0 {
+				break
+			}
+			for len(ids) > 0 {
+				chunk := ids[:min(len(ids), maxTxnOps)]
+				ids = ids[len(chunk):]
+				s.rep.mu.Lock()
+				ops, sent := s.txnOps(chunk)
+				s.rep.mu.Unlock()
+				if _, err := json.Marshal(ops); err != nil {
+					b.Fatal(err)
+				}
+				s.rep.mu.Lock()
+				s.rep.wrote(sent)
+				s.rep.mu.Unlock()
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(round*n), "ns/record")
 }
