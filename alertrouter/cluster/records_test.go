@@ -17,7 +17,7 @@ import (
 // owns: a digest of what its record says (to write it only when it says
 // something new), by a hash of its id. A check another member owns costs
 // it nothing. A map by the id string took 40 bytes a check.
-const maxOwnedRecordHeap = 20
+const maxOwnedRecordHeap = 24
 
 // TestRecordsHeapPerCheck: the store keeps at most maxOwnedRecordHeap
 // bytes per check this member owns, and nothing for the others (it kept
