@@ -73,6 +73,10 @@ func maxSuccesses(cfg *config.RouterConfig) int {
 	return n
 }
 
+// The shared store hears of the checks the pipeline gives away, to drop
+// what it keeps of them (their digests, by a hash of the id).
+var _ pipeline.ForgetObserver = (*cluster.Store)(nil)
+
 // observers are the pipeline's taps: the history, and the shared store
 // in a cluster.
 func (r *Router) observers() []pipeline.Observer {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -52,22 +51,38 @@ type sharedCheck struct {
 }
 
 // records are the records this member owns: what it must write, and a
-// digest of what it wrote last of each (8 bytes and the pipeline's id
-// string: the records themselves are in Consul and in the pipeline).
+// digest of what it wrote last of each (16 bytes a check, digests.go: the
+// records themselves are in Consul and in the pipeline).
 type records struct {
 	mu sync.Mutex
 	// pending are the records this member owns and must write (nil:
-	// delete), latest only.
-	pending map[string]*store.CheckRecord
+	// delete), latest only. peak is the most it held since it was made:
+	// the start-up burst queues every check's first state, and a map
+	// never shrinks, so it is made again once drained (wrote).
+	pending map[string]queued
+	peak    int
 	// written is, per check this member owns, the digest of what its
-	// record says (sayOf) as written or read last.
-	written map[string]uint64
+	// record says (sayOf) as written or read last. It holds this
+	// member's checks only: the pipeline tells the store of each check
+	// it gives away (Store.Forget).
+	written *digests
 	wake    chan struct{}
 }
 
-func newRecords() *records {
-	return &records{pending: map[string]*store.CheckRecord{}, written: map[string]uint64{}, wake: make(chan struct{}, 1)}
+// queued is a record to write (rec nil: delete), with its digest (sayOf,
+// computed once when it is queued).
+type queued struct {
+	rec *store.CheckRecord
+	say uint64
 }
+
+func newRecords() *records {
+	return &records{pending: map[string]queued{}, written: newDigests(), wake: make(chan struct{}, 1)}
+}
+
+// pendingRebuilt is the size past which a drained pending map is made
+// again rather than kept.
+const pendingRebuilt = 1024
 
 // knownStates are the states a record may have.
 var knownStates = [...]string{"unknown", "up", "down"}
@@ -92,16 +107,15 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 	s.mu.Unlock()
 	r := s.rep
 	r.mu.Lock()
-	queued := false
+	wake := false
 	for id, rec := range checks {
 		if owner != nil && !owner(id) {
 			continue // another member writes it
 		}
-		prev, known := r.written[id]
 		if rec == nil {
-			if known || r.pending[id] != nil {
-				r.pending[id] = nil
-				queued = true
+			if _, known := r.written.get(id); known || r.pending[id].rec != nil {
+				r.pending[id] = queued{}
+				wake = true
 			}
 			continue
 		}
@@ -109,18 +123,19 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 		if !ok {
 			continue
 		}
-		if p, ok := r.pending[id]; ok && p != nil {
-			if ps, _ := sayOf(p); ps == say {
+		if p, ok := r.pending[id]; ok && p.rec != nil {
+			if p.say == say {
 				continue
 			}
-		} else if known && prev == say {
+		} else if r.written.says(id, say) {
 			continue
 		}
-		r.pending[id] = compact(rec)
-		queued = true
+		r.pending[id] = queued{rec: compact(rec), say: say}
+		wake = true
 	}
+	r.peak = max(r.peak, len(r.pending))
 	r.mu.Unlock()
-	if queued {
+	if wake {
 		select {
 		case r.wake <- struct{}{}:
 		default:
@@ -128,21 +143,33 @@ func (s *Store) shareChecks(checks map[string]*store.CheckRecord) {
 	}
 }
 
-// forgetOthers drops the digests of the checks owned no longer gives
-// this member: the table holds this member's checks only.
-func (r *records) forgetOthers(owned func(id string) bool) {
-	if owned == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id := range r.written {
-		if !owned(id) {
-			delete(r.written, id)
+// Forget drops the digest of a check the pipeline gave away to another
+// member (pipeline.ForgetObserver): its new owner writes its record now.
+// This is what keeps the digests to this member's checks: they are
+// known by a hash of their id, which the ownership filter cannot judge.
+func (s *Store) Forget(id string) {
+	s.rep.mu.Lock()
+	s.rep.written.remove(id)
+	s.rep.mu.Unlock()
+}
+
+// wrote records that the records sent were written: what changed while
+// they were written waits for the next round. Once pending drains after
+// it grew large, it is made again at its real size.
+func (r *records) wrote(sent map[string]queued) {
+	for id, q := range sent {
+		if cur, ok := r.pending[id]; ok && cur.rec == q.rec {
+			delete(r.pending, id)
+		}
+		if q.rec == nil {
+			r.written.remove(id)
+		} else {
+			r.written.set(id, q.say)
 		}
 	}
-	// Maps never shrink: one that held a larger share is rebuilt.
-	r.written = maps.Clone(r.written)
+	if len(r.pending) == 0 && r.peak > pendingRebuilt {
+		r.pending, r.peak = map[string]queued{}, 0
+	}
 }
 
 // compact is rec without what discovery says.
@@ -218,7 +245,7 @@ func (s *Store) writeChecks(ctx context.Context) {
 func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 	r := s.rep
 	r.mu.Lock()
-	ids := slices.Sorted(maps.Keys(r.pending))
+	ids := r.next(*budget * maxTxnOps)
 	r.mu.Unlock()
 	if len(ids) == 0 {
 		return false, true
@@ -227,26 +254,8 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 		n := min(len(ids), maxTxnOps)
 		chunk := ids[:n]
 		ids = ids[n:]
-		var ops api.TxnOps
-		sent := map[string]*store.CheckRecord{}
 		r.mu.Lock()
-		for _, id := range chunk {
-			rec, queued := r.pending[id]
-			if !queued {
-				continue
-			}
-			sent[id] = rec
-			if rec == nil {
-				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.checkKey(id)}})
-				continue
-			}
-			value, err := json.Marshal(sharedCheck{ID: id, Member: s.c.name, Record: rec})
-			if err != nil {
-				delete(r.pending, id)
-				continue
-			}
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.checkKey(id), Value: value}})
-		}
+		ops, sent := s.txnOps(chunk)
 		r.mu.Unlock()
 		if len(ops) == 0 {
 			continue
@@ -264,23 +273,56 @@ func (s *Store) writeSome(ctx context.Context, budget *int) (more, ok bool) {
 		}
 		s.checkWrites.Add(float64(len(ops)))
 		r.mu.Lock()
-		for id, rec := range sent {
-			// What changed while it was written waits for the next round.
-			if cur, ok := r.pending[id]; ok && cur == rec {
-				delete(r.pending, id)
-			}
-			if rec == nil {
-				delete(r.written, id)
-			} else if say, ok := sayOf(rec); ok {
-				r.written[id] = say
-			}
-		}
+		r.wrote(sent)
 		r.mu.Unlock()
 	}
 	r.mu.Lock()
 	left := len(r.pending)
 	r.mu.Unlock()
 	return left > 0, true
+}
+
+// next returns up to n of the queued ids, sorted. Only what the budget
+// lets be written is taken and sorted, not every queued id (every check
+// at a member's start): the map is walked from a random place each time,
+// so no record waits for ever.
+func (r *records) next(n int) []string {
+	ids := make([]string, 0, min(n, len(r.pending)))
+	for id := range r.pending {
+		if len(ids) == n {
+			break
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// txnOps are the operations that write the queued records of ids, and
+// the records they write (nil: delete); r.mu is held.
+func (s *Store) txnOps(ids []string) (api.TxnOps, map[string]queued) {
+	r := s.rep
+	ops := make(api.TxnOps, 0, len(ids))
+	sent := make(map[string]queued, len(ids))
+	for _, id := range ids {
+		q, ok := r.pending[id]
+		if !ok {
+			continue
+		}
+		sent[id] = q
+		rec := q.rec
+		if rec == nil {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.checkKey(id)}})
+			continue
+		}
+		value, err := json.Marshal(sharedCheck{ID: id, Member: s.c.name, Record: rec})
+		if err != nil {
+			delete(r.pending, id)
+			continue
+		}
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.checkKey(id), Value: value}})
+	}
+	return ops, sent
 }
 
 // ReadChecks reads from Consul the records of the checks owned gives this
@@ -325,7 +367,7 @@ func (s *Store) ReadChecks(ctx context.Context, owned func(id string) bool) (map
 			// What it says now: not written back unless it changes.
 			if say, ok := sayOf(sc.Record); ok {
 				s.rep.mu.Lock()
-				s.rep.written[sc.ID] = say
+				s.rep.written.set(sc.ID, say)
 				s.rep.mu.Unlock()
 			}
 		}

@@ -149,12 +149,12 @@ func (s *Store) SetSubmit(f func([]*store.OutboxEntry)) {
 }
 
 // SetOwner records the ownership filter in force: this member writes
-// the records of the checks it owns.
+// the records of the checks it owns (the digests of those it no longer
+// owns go as the pipeline forgets them: Forget).
 func (s *Store) SetOwner(owned func(id string) bool) {
 	s.mu.Lock()
 	s.owner = owned
 	s.mu.Unlock()
-	s.rep.forgetOthers(owned)
 }
 
 // owned is vigie_router_checks_owned: the checks of this member's last
