@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,9 +52,12 @@ type staticFile struct {
 	sum     [32]byte // of the content last parsed (good or not)
 	parsed  bool
 	parseOK bool // the content of sum parsed fine
-	good    bool // groups hold the last good content
-	groups  []TargetGroup
-	lastErr string
+	good    bool // the file had good content, whose groups hash to groupsSum
+	// groupsSum identifies the groups last sent, so that a change that
+	// leaves them alone (a comment) sends nothing. The groups themselves
+	// are not kept here: the manager keeps what its shard needs of them.
+	groupsSum [32]byte
+	lastErr   string
 	// sentErr is the error sent to the manager for a file without good
 	// content, so that it is not taken for a file without targets.
 	sentErr string
@@ -122,7 +127,7 @@ func (p *StaticProvider) poll() []Update {
 		if f == nil {
 			f = &staticFile{}
 		}
-		exists, changed := p.refresh(path, f)
+		exists, groups, changed := p.refresh(path, f)
 		if !exists {
 			continue
 		}
@@ -131,7 +136,7 @@ func (p *StaticProvider) poll() []Update {
 		switch {
 		case changed:
 			f.sentErr = ""
-			updates = append(updates, Update{Source: "static:" + path, Groups: f.groups})
+			updates = append(updates, Update{Source: "static:" + path, Groups: groups})
 		case !f.good && f.lastErr != "" && f.lastErr != f.sentErr:
 			// Broken with no good content to keep: "failed", not "empty".
 			f.sentErr = f.lastErr
@@ -180,29 +185,30 @@ func (p *StaticProvider) expand() []string {
 func hasMeta(path string) bool { return strings.ContainsAny(path, `*?[\`) }
 
 // refresh re-reads the file if it may have changed. It reports whether the
-// file exists (as a regular file) and whether its targets changed.
-func (p *StaticProvider) refresh(path string, f *staticFile) (exists, changed bool) {
+// file exists (as a regular file) and, when its targets changed, the new
+// groups.
+func (p *StaticProvider) refresh(path string, f *staticFile) (exists bool, groups []TargetGroup, changed bool) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, false
+		return false, nil, false
 	}
 	if err == nil && !fi.Mode().IsRegular() {
-		return false, false
+		return false, nil, false
 	}
 	if err == nil && f.parsed && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size && f.readAt.Sub(f.modTime) > racyWindow {
-		return true, false
+		return true, nil, false
 	}
 	readAt := time.Now()
 	var data []byte
 	if err == nil {
 		data, err = os.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return false, false
+			return false, nil, false
 		}
 	}
 	if err != nil {
 		p.fail(path, f, err)
-		return true, false
+		return true, nil, false
 	}
 	f.modTime, f.size, f.readAt = fi.ModTime(), fi.Size(), readAt
 	sum := sha256.Sum256(data)
@@ -210,24 +216,62 @@ func (p *StaticProvider) refresh(path string, f *staticFile) (exists, changed bo
 		if f.parseOK {
 			p.recovered(path, f) // it was unreadable, not broken
 		}
-		return true, false
+		return true, nil, false
 	}
 	f.sum, f.parsed = sum, true
 	groups, warnings, err := parseTargetFile(data, p.defaultModules, p.modules)
 	f.parseOK = err == nil
 	if err != nil {
 		p.fail(path, f, err)
-		return true, false
+		return true, nil, false
 	}
 	for _, w := range warnings {
 		p.logger.Warn("Suspicious target file", "file", path, "warning", w)
 	}
 	p.recovered(path, f)
-	if f.good && equalGroups(f.groups, groups) {
-		return true, false
+	gsum := groupsSum(groups)
+	if f.good && gsum == f.groupsSum {
+		return true, nil, false
 	}
-	f.groups, f.good = groups, true
-	return true, true
+	f.groupsSum, f.good = gsum, true
+	return true, groups, true
+}
+
+// groupsSum hashes what equalGroups compares: targets and modules in order,
+// labels by name. Every string is length-prefixed, so that no two different
+// lists of groups are written the same.
+func groupsSum(groups []TargetGroup) [32]byte {
+	h := sha256.New()
+	var b []byte
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+		if len(b) >= 4096 {
+			h.Write(b)
+			b = b[:0]
+		}
+	}
+	list := func(ss []string) {
+		b = binary.AppendUvarint(b, uint64(len(ss)))
+		for _, s := range ss {
+			str(s)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(groups)))
+	for _, g := range groups {
+		list(g.Targets)
+		list(g.Modules)
+		names := slices.Sorted(maps.Keys(g.Labels))
+		b = binary.AppendUvarint(b, uint64(len(names)))
+		for _, name := range names {
+			str(name)
+			str(g.Labels[name])
+		}
+	}
+	h.Write(b)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // recovered marks the file as good.
