@@ -308,3 +308,30 @@ func BenchmarkSDLoopback10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseTargetFile100k: reading a file of 100,000 targets (1,000
+// groups), once, against parsing the node tree first and keeping it while
+// decoding (what every exporter, and every shard, did on each change).
+func BenchmarkParseTargetFile100k(b *testing.B) {
+	var buf []byte
+	for g := range 1000 {
+		buf = fmt.Appendf(buf, "- labels: {group: g%d, team: ops}\n  modules: [http_2xx]\n  targets:\n", g)
+		for i := range 100 {
+			buf = fmt.Appendf(buf, "  - http://127.0.0.1:%d/t/%d/%d\n", 8000+g%50, g, i)
+		}
+	}
+	for _, bc := range []struct {
+		name  string
+		parse func([]byte, []string, map[string]string) ([]TargetGroup, []string, error)
+	}{{"read-once", parseTargetFile}, {"nodes-first", parseTargetFileNodesFirst}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				groups, _, err := bc.parse(buf, nil, testModules)
+				if err != nil || len(groups) != 1000 {
+					b.Fatalf("%d groups, %v", len(groups), err)
+				}
+			}
+		})
+	}
+}

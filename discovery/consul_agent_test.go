@@ -54,13 +54,20 @@ type consulAgent struct {
 func startConsulAgent(t *testing.T, extraArgs ...string) *consulAgent {
 	t.Helper()
 	a := &consulAgent{t: t, bin: consulBinary(t)}
-	httpPort := testenv.FreePort(t)
-	a.addr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	// Four different ports: a port freed by one FreePort may be the next
+	// one's, and the agent refuses two uses of one port.
+	var ports []int
+	for len(ports) < 4 {
+		if p := testenv.FreePort(t); !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	a.addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	a.args = []string{"agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-node=vigie-test",
-		fmt.Sprintf("-http-port=%d", httpPort), "-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
-		fmt.Sprintf("-server-port=%d", testenv.FreePort(t)),
-		fmt.Sprintf("-serf-lan-port=%d", testenv.FreePort(t)),
-		fmt.Sprintf("-serf-wan-port=%d", testenv.FreePort(t)),
+		fmt.Sprintf("-http-port=%d", ports[0]), "-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
+		fmt.Sprintf("-server-port=%d", ports[1]),
+		fmt.Sprintf("-serf-lan-port=%d", ports[2]),
+		fmt.Sprintf("-serf-wan-port=%d", ports[3]),
 		"-log-level=warn"}
 	a.args = append(a.args, extraArgs...)
 	a.start()

@@ -72,8 +72,16 @@ type runningProvider struct {
 	stopped  bool
 	reported bool // sent a batch
 	good     bool // sent a batch and had no outstanding error since (sticky)
-	sources  map[string][]TargetGroup
+	sources  map[string]keptSource
 	errs     map[string]string // source ("" for the provider) → why it has no content
+}
+
+// keptSource is what the manager keeps of a source: only the pairs of its
+// shard, taken out as the update is received, so that an exporter serving
+// one shard of n holds about 1/n of the targets.
+type keptSource struct {
+	groups []TargetGroup // the shard's pairs (see Shard.keep)
+	pairs  int           // the source's pairs before sharding, for vigie_discovery_targets
 }
 
 // NewManager returns a manager without providers; give it some with
@@ -155,7 +163,7 @@ func (m *Manager) SetProviders(ps []NamedProvider) {
 		ctx, cancel := context.WithCancel(m.ctx)
 		r := &runningProvider{
 			id: m.nextID, name: np.Name, key: np.Key, kind: np.Kind, provider: np.Provider,
-			cancel: cancel, done: make(chan struct{}), sources: map[string][]TargetGroup{}, errs: map[string]string{},
+			cancel: cancel, done: make(chan struct{}), sources: map[string]keptSource{}, errs: map[string]string{},
 		}
 		if s == nil {
 			s = &slot{}
@@ -234,14 +242,18 @@ func (m *Manager) receive(r *runningProvider, batch []Update) {
 			continue // the provider's own error cleared
 		}
 		old, had := r.sources[u.Source]
-		switch {
-		case len(u.Groups) == 0:
+		if len(u.Groups) == 0 {
 			if had {
 				delete(r.sources, u.Source)
 				changed = true
 			}
-		case !had || !equalGroups(old, u.Groups):
-			r.sources[u.Source] = u.Groups
+			continue
+		}
+		// A change among the other shards' pairs alone leaves /sd as it
+		// is; only the count of discovered pairs may move.
+		groups, pairs := m.opts.Shard.keep(u.Groups)
+		if !had || old.pairs != pairs || !equalGroups(old.groups, groups) {
+			r.sources[u.Source] = keptSource{groups: groups, pairs: pairs}
 			changed = true
 		}
 	}
@@ -377,7 +389,8 @@ func (m *Manager) inputs() []sourceInput {
 		}
 		names := slices.Sorted(maps.Keys(r.sources))
 		for _, name := range names {
-			inputs = append(inputs, sourceInput{kind: r.kind, source: name, groups: r.sources[name]})
+			src := r.sources[name]
+			inputs = append(inputs, sourceInput{kind: r.kind, source: name, groups: src.groups, pairs: src.pairs, kept: true})
 		}
 	}
 	return inputs

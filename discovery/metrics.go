@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		duplicateTargets: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_discovery_duplicate_targets",
-			Help: "(target, module) pairs dropped because an earlier source already has them.",
+			Help: "(target, module) pairs dropped because an earlier source already has them (with --discovery.shard, among this exporter's shard only).",
 		}),
 		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_discovery_snapshot_bytes",

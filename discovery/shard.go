@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,4 +57,53 @@ func (s Shard) Contains(target, module string) bool {
 func hashmod(value string, n uint64) uint64 {
 	sum := md5.Sum([]byte(value))
 	return binary.BigEndian.Uint64(sum[8:]) % n
+}
+
+// keep returns the pairs of groups that belong to the shard, and how many
+// (target, module) pairs groups hold in all, counted before sharding.
+//
+// The pairs come out in the order render meets them (group by group, module
+// by module, targets in order, repeats included), so that de-duplication
+// picks the same winner as it would among all the pairs: a pair's shard
+// depends on the pair alone, so the first source having it is the same
+// whether or not the other shards' pairs are there. A group with several
+// modules becomes one group per module that has pairs in the shard; groups
+// without any are left out. The kept target lists are new slices, so that
+// the other shards' targets and the provider's slices can be collected:
+// that is the point of filtering where updates are received, since each
+// shard otherwise holds every target discovered.
+//
+// Without sharding, groups are returned as they are.
+func (s Shard) keep(groups []TargetGroup) ([]TargetGroup, int) {
+	pairs := 0
+	for i := range groups {
+		pairs += len(groups[i].Targets) * len(groups[i].Modules)
+	}
+	if s.Count <= 1 {
+		return groups, pairs
+	}
+	var (
+		kept []TargetGroup
+		buf  []string
+	)
+	for i := range groups {
+		g := &groups[i]
+		for j, module := range g.Modules {
+			buf = buf[:0]
+			for _, target := range g.Targets {
+				if s.Contains(target, module) {
+					buf = append(buf, target)
+				}
+			}
+			if len(buf) == 0 {
+				continue
+			}
+			kept = append(kept, TargetGroup{
+				Targets: slices.Clone(buf),
+				Modules: g.Modules[j : j+1 : j+1],
+				Labels:  g.Labels,
+			})
+		}
+	}
+	return slices.Clip(kept), pairs
 }

@@ -25,12 +25,17 @@ type sourceInput struct {
 	kind   string
 	source string
 	groups []TargetGroup
+	// kept says that groups hold only the shard's pairs (Shard.keep), and
+	// pairs how many the source has in all; otherwise render counts and
+	// shards the pairs of groups itself.
+	kept  bool
+	pairs int
 }
 
 // renderStats is what the manager exports as metrics after a render.
 type renderStats struct {
 	discovered map[string]int // by provider kind, before de-duplication and sharding
-	duplicates int
+	duplicates int            // among the pairs rendered: within the shard for kept inputs
 	served     int
 }
 
@@ -113,7 +118,8 @@ type sdEntry struct {
 }
 
 // render merges the sources, de-duplicates (target, module) pairs (first
-// source wins, with its labels), keeps the shard's pairs, groups them by
+// source wins, with its labels), keeps the shard's pairs (unless the inputs
+// hold only those already: the manager's do), groups them by
 // identical label set and renders the Prometheus HTTP SD JSON, sorted so that
 // the same input always gives the same bytes.
 func render(inputs []sourceInput, shard Shard) (*snapshot, renderStats) {
@@ -122,19 +128,24 @@ func render(inputs []sourceInput, shard Shard) (*snapshot, renderStats) {
 	entries := make(map[string]*sdEntry)
 	var keyBuf []byte
 	for _, in := range inputs {
+		if in.kept {
+			stats.discovered[in.kind] += in.pairs
+		}
 		for gi := range in.groups {
 			g := &in.groups[gi]
 			for _, module := range g.Modules {
 				var e *sdEntry
 				for _, target := range g.Targets {
-					stats.discovered[in.kind]++
+					if !in.kept {
+						stats.discovered[in.kind]++
+					}
 					k := pairKey{target, module}
 					if _, dup := seen[k]; dup {
 						stats.duplicates++
 						continue
 					}
 					seen[k] = struct{}{}
-					if !shard.Contains(target, module) {
+					if !in.kept && !shard.Contains(target, module) {
 						continue
 					}
 					if e == nil {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,9 +52,12 @@ type staticFile struct {
 	sum     [32]byte // of the content last parsed (good or not)
 	parsed  bool
 	parseOK bool // the content of sum parsed fine
-	good    bool // groups hold the last good content
-	groups  []TargetGroup
-	lastErr string
+	good    bool // the file had good content, whose groups hash to groupsSum
+	// groupsSum identifies the groups last sent, so that a change that
+	// leaves them alone (a comment) sends nothing. The groups themselves
+	// are not kept here: the manager keeps what its shard needs of them.
+	groupsSum [32]byte
+	lastErr   string
 	// sentErr is the error sent to the manager for a file without good
 	// content, so that it is not taken for a file without targets.
 	sentErr string
@@ -122,7 +127,7 @@ func (p *StaticProvider) poll() []Update {
 		if f == nil {
 			f = &staticFile{}
 		}
-		exists, changed := p.refresh(path, f)
+		exists, groups, changed := p.refresh(path, f)
 		if !exists {
 			continue
 		}
@@ -131,7 +136,7 @@ func (p *StaticProvider) poll() []Update {
 		switch {
 		case changed:
 			f.sentErr = ""
-			updates = append(updates, Update{Source: "static:" + path, Groups: f.groups})
+			updates = append(updates, Update{Source: "static:" + path, Groups: groups})
 		case !f.good && f.lastErr != "" && f.lastErr != f.sentErr:
 			// Broken with no good content to keep: "failed", not "empty".
 			f.sentErr = f.lastErr
@@ -180,29 +185,30 @@ func (p *StaticProvider) expand() []string {
 func hasMeta(path string) bool { return strings.ContainsAny(path, `*?[\`) }
 
 // refresh re-reads the file if it may have changed. It reports whether the
-// file exists (as a regular file) and whether its targets changed.
-func (p *StaticProvider) refresh(path string, f *staticFile) (exists, changed bool) {
+// file exists (as a regular file) and, when its targets changed, the new
+// groups.
+func (p *StaticProvider) refresh(path string, f *staticFile) (exists bool, groups []TargetGroup, changed bool) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, false
+		return false, nil, false
 	}
 	if err == nil && !fi.Mode().IsRegular() {
-		return false, false
+		return false, nil, false
 	}
 	if err == nil && f.parsed && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size && f.readAt.Sub(f.modTime) > racyWindow {
-		return true, false
+		return true, nil, false
 	}
 	readAt := time.Now()
 	var data []byte
 	if err == nil {
 		data, err = os.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return false, false
+			return false, nil, false
 		}
 	}
 	if err != nil {
 		p.fail(path, f, err)
-		return true, false
+		return true, nil, false
 	}
 	f.modTime, f.size, f.readAt = fi.ModTime(), fi.Size(), readAt
 	sum := sha256.Sum256(data)
@@ -210,24 +216,62 @@ func (p *StaticProvider) refresh(path string, f *staticFile) (exists, changed bo
 		if f.parseOK {
 			p.recovered(path, f) // it was unreadable, not broken
 		}
-		return true, false
+		return true, nil, false
 	}
 	f.sum, f.parsed = sum, true
 	groups, warnings, err := parseTargetFile(data, p.defaultModules, p.modules)
 	f.parseOK = err == nil
 	if err != nil {
 		p.fail(path, f, err)
-		return true, false
+		return true, nil, false
 	}
 	for _, w := range warnings {
 		p.logger.Warn("Suspicious target file", "file", path, "warning", w)
 	}
 	p.recovered(path, f)
-	if f.good && equalGroups(f.groups, groups) {
-		return true, false
+	gsum := groupsSum(groups)
+	if f.good && gsum == f.groupsSum {
+		return true, nil, false
 	}
-	f.groups, f.good = groups, true
-	return true, true
+	f.groupsSum, f.good = gsum, true
+	return true, groups, true
+}
+
+// groupsSum hashes what equalGroups compares: targets and modules in order,
+// labels by name. Every string is length-prefixed, so that no two different
+// lists of groups are written the same.
+func groupsSum(groups []TargetGroup) [32]byte {
+	h := sha256.New()
+	var b []byte
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+		if len(b) >= 4096 {
+			h.Write(b)
+			b = b[:0]
+		}
+	}
+	list := func(ss []string) {
+		b = binary.AppendUvarint(b, uint64(len(ss)))
+		for _, s := range ss {
+			str(s)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(groups)))
+	for _, g := range groups {
+		list(g.Targets)
+		list(g.Modules)
+		names := slices.Sorted(maps.Keys(g.Labels))
+		b = binary.AppendUvarint(b, uint64(len(names)))
+		for _, name := range names {
+			str(name)
+			str(g.Labels[name])
+		}
+	}
+	h.Write(b)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // recovered marks the file as good.
@@ -270,7 +314,43 @@ var reservedLabels = map[string]bool{ModuleLabel: true, SourceLabel: true, model
 // Unknown keys are errors; errors and warnings name the line. Modules that are
 // not configured here are warnings, not errors: the file may be shared with
 // exporters that have them.
+//
+// A file that decodes as a non-empty list is read once: the YAML node tree
+// that gives the lines is parsed only for a message that needs one. Held
+// alongside the decoder's own tree, it doubled the transient heap of reading
+// a large file (some 110 MB at 200,000 targets), which every shard pays,
+// since each reads the whole file. Anything else takes the path that parses
+// the node tree first, for its messages.
 func parseTargetFile(data []byte, defaultModules []string, known map[string]string) ([]TargetGroup, []string, error) {
+	var raw []TargetFileGroup
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil || len(raw) == 0 {
+		return parseTargetFileNodesFirst(data, defaultModules, known)
+	}
+	var doc *yaml.Node
+	nodeOf := func(i int) *yaml.Node {
+		if doc == nil {
+			var root yaml.Node
+			// The decoder read this document as a list of raw's
+			// length: the same parser cannot see anything else.
+			if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 || len(root.Content[0].Content) != len(raw) {
+				doc = &yaml.Node{Content: make([]*yaml.Node, len(raw))}
+				for j := range doc.Content {
+					doc.Content[j] = &yaml.Node{}
+				}
+			} else {
+				doc = root.Content[0]
+			}
+		}
+		return doc.Content[i]
+	}
+	return checkTargetGroups(raw, nodeOf, defaultModules, known)
+}
+
+// parseTargetFileNodesFirst parses the node tree, checks that it is a list,
+// then decodes it.
+func parseTargetFileNodesFirst(data []byte, defaultModules []string, known map[string]string) ([]TargetGroup, []string, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, nil, cleanYAMLError(err)
@@ -291,11 +371,17 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 	if err := dec.Decode(&raw); err != nil {
 		return nil, nil, cleanYAMLError(err)
 	}
+	return checkTargetGroups(raw, func(i int) *yaml.Node { return doc.Content[i] }, defaultModules, known)
+}
+
+// checkTargetGroups checks the decoded groups; nodeOf gives the node of
+// group i, for the line of a message.
+func checkTargetGroups(raw []TargetFileGroup, nodeOf func(i int) *yaml.Node, defaultModules []string, known map[string]string) ([]TargetGroup, []string, error) {
 	var warnings []string
 	groups := make([]TargetGroup, 0, len(raw))
 	for i, g := range raw {
-		node := doc.Content[i]
 		lineOf := func(key string, j int) int {
+			node := nodeOf(i)
 			n := mappingValue(node, key)
 			if n == nil {
 				return node.Line
@@ -315,7 +401,7 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 			modules = defaultModules
 		}
 		if len(modules) == 0 && len(g.Targets) > 0 {
-			return nil, nil, fmt.Errorf("line %d: no modules for these targets: list them (modules: [http_2xx]) or set default_modules", node.Line)
+			return nil, nil, fmt.Errorf("line %d: no modules for these targets: list them (modules: [http_2xx]) or set default_modules", nodeOf(i).Line)
 		}
 		for j, m := range g.Modules {
 			if strings.TrimSpace(m) == "" || strings.ContainsAny(m, " \t,") {
@@ -327,7 +413,13 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 				warnings = append(warnings, fmt.Sprintf("line %d: module %q is not configured on this exporter; its targets are published anyway", lineOf("modules", slices.Index(g.Modules, m)), m))
 			}
 		}
-		for name := range g.Labels {
+		// In order, so that the same file always gives the same message.
+		for _, name := range slices.Sorted(maps.Keys(g.Labels)) {
+			valid, reserved := model.LegacyValidation.IsValidLabelName(name), reservedLabels[name]
+			if valid && !reserved {
+				continue
+			}
+			node := nodeOf(i)
 			line := node.Line
 			if n := mappingValue(node, "labels"); n != nil {
 				line = n.Line
@@ -335,12 +427,10 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 					line = kn.Line
 				}
 			}
-			if !model.LegacyValidation.IsValidLabelName(name) {
+			if !valid {
 				return nil, nil, fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
 			}
-			if reservedLabels[name] {
-				return nil, nil, fmt.Errorf("line %d: label %q is reserved (modules are given with modules:)", line, name)
-			}
+			return nil, nil, fmt.Errorf("line %d: label %q is reserved (modules are given with modules:)", line, name)
 		}
 		groups = append(groups, TargetGroup{Targets: g.Targets, Modules: modules, Labels: g.Labels})
 	}
