@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -467,7 +468,8 @@ func (s *streamer) splitItem(it item, col int) bool {
 		}
 		for j := range g.Modules {
 			if len(kept[j]) > 0 {
-				s.out.groups = append(s.out.groups, TargetGroup{Targets: kept[j][:len(kept[j]):len(kept[j])], Modules: g.Modules[j : j+1 : j+1], Labels: g.Labels})
+				// Cloned: what append grew is collected.
+				s.out.groups = append(s.out.groups, TargetGroup{Targets: slices.Clone(kept[j]), Modules: g.Modules[j : j+1 : j+1], Labels: g.Labels})
 			}
 		}
 	}
