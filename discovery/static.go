@@ -418,28 +418,48 @@ func checkTargetGroups(raw []TargetFileGroup, nodeOf func(i int) *yaml.Node, def
 				warnings = append(warnings, fmt.Sprintf("line %d: module %q is not configured on this exporter; its targets are published anyway", lineOf("modules", slices.Index(g.Modules, m)), m))
 			}
 		}
-		// In order, so that the same file always gives the same message.
-		for _, name := range slices.Sorted(maps.Keys(g.Labels)) {
-			valid, reserved := model.LegacyValidation.IsValidLabelName(name), reservedLabels[name]
-			if valid && !reserved {
-				continue
-			}
-			node := nodeOf(i)
-			line := node.Line
-			if n := mappingValue(node, "labels"); n != nil {
-				line = n.Line
-				if kn := mappingKey(n, name); kn != nil {
-					line = kn.Line
-				}
-			}
-			if !valid {
-				return nil, nil, fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
-			}
-			return nil, nil, fmt.Errorf("line %d: label %q is reserved (modules are given with modules:)", line, name)
+		if err := checkLabelNames(g.Labels, func() *yaml.Node { return nodeOf(i) }); err != nil {
+			return nil, nil, err
 		}
 		groups = append(groups, TargetGroup{Targets: g.Targets, Modules: modules, Labels: g.Labels})
 	}
 	return groups, warnings, nil
+}
+
+// checkLabelNames refuses a label name that is not valid or is reserved;
+// node gives the group's node, for the line of the message.
+func checkLabelNames(labels map[string]string, node func() *yaml.Node) error {
+	bad := false
+	for name := range labels {
+		if !model.LegacyValidation.IsValidLabelName(name) || reservedLabels[name] {
+			bad = true
+			break
+		}
+	}
+	if !bad {
+		return nil
+	}
+	// The first in order, so that the same file always gives the same
+	// message; sorting only then spares it to every good group.
+	for _, name := range slices.Sorted(maps.Keys(labels)) {
+		valid, reserved := model.LegacyValidation.IsValidLabelName(name), reservedLabels[name]
+		if valid && !reserved {
+			continue
+		}
+		node := node()
+		line := node.Line
+		if n := mappingValue(node, "labels"); n != nil {
+			line = n.Line
+			if kn := mappingKey(n, name); kn != nil {
+				line = kn.Line
+			}
+		}
+		if !valid {
+			return fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
+		}
+		return fmt.Errorf("line %d: label %q is reserved (modules are given with modules:)", line, name)
+	}
+	return nil
 }
 
 // ParseTargetFile reads a static target file as the exporter does, strictly,
