@@ -57,10 +57,10 @@ func scaleInputs(b *testing.B) []sourceInput {
 
 // BenchmarkRender10k: what one change costs (off the request path).
 func BenchmarkRender10k(b *testing.B) {
-	inputs := scaleInputs(b)
+	inputs := keptInputs(scaleInputs(b), AllTargets())
 	b.ReportAllocs()
 	for b.Loop() {
-		snap, stats := render(inputs, AllTargets())
+		snap, stats := render(inputs)
 		if stats.served != 10000 {
 			b.Fatalf("served %d pairs, want 10000", stats.served)
 		}
@@ -71,7 +71,7 @@ func BenchmarkRender10k(b *testing.B) {
 // BenchmarkSnapshotMemory10k reports the size of the pre-rendered snapshot:
 // JSON bytes, gzip bytes, and live heap held by the snapshot.
 func BenchmarkSnapshotMemory10k(b *testing.B) {
-	inputs := scaleInputs(b)
+	inputs := keptInputs(scaleInputs(b), AllTargets())
 	var ms runtime.MemStats
 	var heap uint64
 	var snap *snapshot
@@ -80,7 +80,7 @@ func BenchmarkSnapshotMemory10k(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		before := ms.HeapAlloc
-		snap, _ = render(inputs, AllTargets())
+		snap, _ = render(inputs)
 		snap.full.gzipped()
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
@@ -107,7 +107,7 @@ func scaleManager(b *testing.B) *Manager {
 
 func managerFor(inputs []sourceInput, shard Shard) *Manager {
 	m := NewManager(ManagerOptions{Shard: shard})
-	snap, _ := render(inputs, shard)
+	snap, _ := render(keptInputs(inputs, shard))
 	m.publish(snap)
 	return m
 }
@@ -140,11 +140,11 @@ func scaleTestInputs(n int) []sourceInput {
 // BenchmarkRender100k: what one change costs with 100,000 targets (off the
 // request path, once per change).
 func BenchmarkRender100k(b *testing.B) {
-	inputs := scaleTestInputs(100000)
+	inputs := keptInputs(scaleTestInputs(100000), AllTargets())
 	b.ReportAllocs()
 	var snap *snapshot
 	for b.Loop() {
-		snap, _ = render(inputs, AllTargets())
+		snap, _ = render(inputs)
 		snap.full.gzipped()
 	}
 	b.ReportMetric(float64(len(snap.full.body)), "json-B")

@@ -327,7 +327,7 @@ func (m *Manager) render() {
 	inputs := m.inputs()
 	m.mu.Unlock()
 
-	snap, stats := render(inputs, m.opts.Shard)
+	snap, stats := render(inputs)
 	// The metrics first: whoever is served this snapshot finds them
 	// describing it.
 	mt := m.opts.Metrics
@@ -393,7 +393,7 @@ func (m *Manager) inputs() []sourceInput {
 		names := slices.Sorted(maps.Keys(r.sources))
 		for _, name := range names {
 			src := r.sources[name]
-			inputs = append(inputs, sourceInput{kind: r.kind, source: name, groups: src.groups, pairs: src.pairs, kept: true})
+			inputs = append(inputs, sourceInput{kind: r.kind, source: name, groups: src.groups, pairs: src.pairs})
 		}
 	}
 	return inputs

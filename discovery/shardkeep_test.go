@@ -112,7 +112,7 @@ func TestShardKeepRendersAsBefore(t *testing.T) {
 				if got.unavailable != "" {
 					t.Fatalf("%s: /sd unavailable: %s", step, got.unavailable)
 				}
-				want, stats := render(oldInputs(model), shard)
+				want, stats := renderAll(oldInputs(model), shard)
 				if string(got.full.body) != string(want.full.body) {
 					t.Fatalf("%s: /sd differs from the render of every pair\nnew:\n%s\nold:\n%s", step, got.full.body, want.full.body)
 				}
@@ -276,7 +276,7 @@ func TestStaticShardRendersAsBefore(t *testing.T) {
 				if got.unavailable != "" {
 					t.Fatalf("%s: /sd unavailable: %s", name, got.unavailable)
 				}
-				want, stats := render(oldInputs([]*modelSlot{model}), shard)
+				want, stats := renderAll(oldInputs([]*modelSlot{model}), shard)
 				if string(got.full.body) != string(want.full.body) || got.full.etag != want.full.etag {
 					t.Fatalf("%s: /sd differs from the render of every pair read whole\nnew:\n%s\nold:\n%s", name, got.full.body, want.full.body)
 				}
