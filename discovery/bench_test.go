@@ -335,3 +335,60 @@ func BenchmarkParseTargetFile100k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadTargetFile100k: what an exporter reading its shard of a file
+// of 100,000 targets allocates, piece by piece against whole then keeping
+// the shard's pairs, for 1,000 groups of 100 and for the two groups of
+// `benchcompare shards` (95,000 http_2xx targets, 5,000 tcp_connect).
+func BenchmarkReadTargetFile100k(b *testing.B) {
+	var groups, big []byte
+	for g := range 1000 {
+		groups = fmt.Appendf(groups, "- labels: {group: g%d, team: ops}\n  modules: [http_2xx]\n  targets:\n", g)
+		for i := range 100 {
+			groups = fmt.Appendf(groups, "  - http://127.0.0.1:%d/t/%d/%d\n", 8000+g%50, g, i)
+		}
+	}
+	big = fmt.Appendf(big, "- modules: [http_2xx]\n  targets:\n")
+	for i := range 95000 {
+		big = fmt.Appendf(big, "    - \"http://127.0.0.1:9/t/http-%d\"\n", i)
+	}
+	big = fmt.Appendf(big, "- modules: [tcp_connect]\n  targets:\n")
+	for i := range 5000 {
+		big = fmt.Appendf(big, "    - \"127.0.0.2:%d\"\n", 1024+i)
+	}
+	for _, file := range []struct {
+		name string
+		data []byte
+	}{{"1000-groups", groups}, {"2-groups", big}} {
+		for _, shard := range []Shard{AllTargets(), {0, 2}} {
+			for _, whole := range []bool{true, false} {
+				name := "pieces"
+				if whole {
+					name = "whole"
+				}
+				b.Run(fmt.Sprintf("%s/shard-%dof%d/%s", file.name, shard.Index, shard.Count, name), func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						var pairs int
+						if whole {
+							groups, _, err := parseTargetFile(file.data, nil, testModules)
+							if err != nil {
+								b.Fatal(err)
+							}
+							_, pairs = shard.keep(groups)
+						} else {
+							r, ok := streamTargetFile(file.data, shard, nil, testModules)
+							if !ok {
+								b.Fatal("not read piece by piece")
+							}
+							pairs = r.pairs
+						}
+						if pairs != 100000 {
+							b.Fatalf("%d pairs", pairs)
+						}
+					}
+				})
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -58,7 +59,7 @@ type streamed struct {
 // streamTargetFile reads data piece by piece; ok is false when it cannot
 // (see above), and the file must be read whole.
 func streamTargetFile(data []byte, shard Shard, defaultModules []string, known map[string]string) (r streamed, ok bool) {
-	if !plainLineBreaks(data) {
+	if !plainLineBreaks(data) || !plainCharacters(data) {
 		return r, false
 	}
 	s := streamer{data: data, shard: shard, defaultModules: defaultModules, known: known}
@@ -82,6 +83,29 @@ func plainLineBreaks(data []byte) bool {
 		}
 		rest = rest[i+2:]
 	}
+}
+
+// plainCharacters reports whether data is UTF-8 made of characters YAML
+// allows anywhere (tab, line breaks, printable ASCII, U+00A0 to U+FFFD but
+// U+FEFF): a piece that is decoded by no one (a comment between pieces) then
+// hides no error that reading the file whole finds.
+func plainCharacters(data []byte) bool {
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r < 0xa0 || r > 0xd7ff && r < 0xe000 || r > 0xfffd || r == 0xfeff || r == utf8.RuneError && size == 1 {
+			return false // the last: not UTF-8
+		}
+		i += size
+	}
+	return true
 }
 
 // srcLine is one line of the file.

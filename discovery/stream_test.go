@@ -21,6 +21,9 @@ var streamSeeds = []string{
 	"- targets:\n    - \"a\n  b\"\n",
 	"- targets:\r\n    - a\r\n  modules: [icmp]\r\n",
 	"- labels: {note: |\n    targets:\n      - x\n    }\n  targets: [a]\n",
+	// Comments are not decoded when read in pieces, but are read.
+	"# \x19\n- targets: [a]\n",
+	"- targets:\n    - a\n    # \xff\n    - b\n",
 }
 
 // checkReadTargetFile checks that readTargetFile gives what parsing the
@@ -217,5 +220,47 @@ func TestReadTargetFileAsWhole(t *testing.T) {
 	t.Logf("%d of 400 random files read piece by piece, %d large groups a batch of targets at a time", streamedFiles, split)
 	if streamedFiles < 50 || split < 5 {
 		t.Errorf("only %d of 400 random files were read piece by piece, %d large groups a batch at a time", streamedFiles, split)
+	}
+}
+
+// TestReadTargetFileInPieces: the files tools write are read piece by
+// piece, large groups a batch of targets at a time; what cannot be split
+// for sure is read whole.
+func TestReadTargetFileInPieces(t *testing.T) {
+	var big strings.Builder
+	big.WriteString("---\n# written by benchcompare\n- modules: [http_2xx]\n  targets:\n")
+	for i := range 20000 {
+		fmt.Fprintf(&big, "    - \"http://127.0.0.1:9/t/http-%d\"\n", i)
+	}
+	big.WriteString("- targets:\n  # compact\n")
+	for i := range 5000 {
+		fmt.Fprintf(&big, "  - 127.0.0.2:%d\n", 1024+i)
+	}
+	big.WriteString("  modules: [tcp_connect, icmp]\n  labels: {team: ops}\n")
+	cases := []struct {
+		name   string
+		data   string
+		pieces bool
+		split  int
+	}{
+		{"large groups", big.String(), true, 2},
+		{"large groups, CRLF", strings.ReplaceAll(big.String(), "\n", "\r\n"), true, 2},
+		{"small groups", streamSeeds[0], true, 0},
+		{"JSON", `[{"targets": ["a", "b"], "modules": ["http_2xx"]}]`, false, 0},
+		{"empty", "", false, 0},
+		{"a second document", "- targets: [a]\n---\n- targets: [b]\n", false, 0},
+		{"tab", "- targets: [a]\n\t\n", false, 0},
+		{"an error", "- targets: [a]\n  modules: [http_2xx]\n- targets: [b c]\n", false, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, shard := range []Shard{AllTargets(), {1, 2}} {
+				r, ok := streamTargetFile([]byte(c.data), shard, []string{"http_2xx"}, testModules)
+				if ok != c.pieces || r.split != c.split {
+					t.Errorf("shard %s: read in pieces %v with %d groups split, want %v with %d", shard, ok, r.split, c.pieces, c.split)
+				}
+				checkReadTargetFile(t, []byte(c.data), shard)
+			}
+		})
 	}
 }
