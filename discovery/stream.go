@@ -328,12 +328,9 @@ func shiftLines(n *yaml.Node, by int) {
 
 // splitItem reads a large item whose targets are a block list, the rest
 // of the item apart, then its targets a batch at a time; it reports false
-// if the item is not like that or has an error.
-//
-//   - modules: [http_2xx]
-//     targets:
-//   - https://example.org
-//   - …
+// if the item is not like that or has an error. The item is like
+// "- modules: [http_2xx]", then "targets:" at the column of "modules",
+// then one "- https://example.org" a line, at that column or right of it.
 func (s *streamer) splitItem(it item, col int) bool {
 	// The column of the item's keys: "- targets:" has them at col+2.
 	first := it.first.text[col+1:]
