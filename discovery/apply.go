@@ -27,11 +27,14 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 	)
 	for i, sc := range cfg.Discovery.Static {
 		name := fmt.Sprintf("static[%d]", i)
+		p := NewStaticProvider(sc, modules, m.opts.Logger.With("provider", name), m.opts.Metrics)
+		// It keeps only this exporter's share of what it reads.
+		p.shard = m.opts.Shard
 		ps = append(ps, NamedProvider{
 			Name:     name,
 			Kind:     "static",
 			Key:      fmt.Sprintf("%+v|%s", sc, modulesKey),
-			Provider: NewStaticProvider(sc, modules, m.opts.Logger.With("provider", name), m.opts.Metrics),
+			Provider: p,
 		})
 	}
 	for i, cc := range cfg.Discovery.Consul {

@@ -57,10 +57,10 @@ func scaleInputs(b *testing.B) []sourceInput {
 
 // BenchmarkRender10k: what one change costs (off the request path).
 func BenchmarkRender10k(b *testing.B) {
-	inputs := scaleInputs(b)
+	inputs := keptInputs(scaleInputs(b), AllTargets())
 	b.ReportAllocs()
 	for b.Loop() {
-		snap, stats := render(inputs, AllTargets())
+		snap, stats := render(inputs)
 		if stats.served != 10000 {
 			b.Fatalf("served %d pairs, want 10000", stats.served)
 		}
@@ -71,7 +71,7 @@ func BenchmarkRender10k(b *testing.B) {
 // BenchmarkSnapshotMemory10k reports the size of the pre-rendered snapshot:
 // JSON bytes, gzip bytes, and live heap held by the snapshot.
 func BenchmarkSnapshotMemory10k(b *testing.B) {
-	inputs := scaleInputs(b)
+	inputs := keptInputs(scaleInputs(b), AllTargets())
 	var ms runtime.MemStats
 	var heap uint64
 	var snap *snapshot
@@ -80,7 +80,7 @@ func BenchmarkSnapshotMemory10k(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		before := ms.HeapAlloc
-		snap, _ = render(inputs, AllTargets())
+		snap, _ = render(inputs)
 		snap.full.gzipped()
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
@@ -107,7 +107,7 @@ func scaleManager(b *testing.B) *Manager {
 
 func managerFor(inputs []sourceInput, shard Shard) *Manager {
 	m := NewManager(ManagerOptions{Shard: shard})
-	snap, _ := render(inputs, shard)
+	snap, _ := render(keptInputs(inputs, shard))
 	m.publish(snap)
 	return m
 }
@@ -140,11 +140,11 @@ func scaleTestInputs(n int) []sourceInput {
 // BenchmarkRender100k: what one change costs with 100,000 targets (off the
 // request path, once per change).
 func BenchmarkRender100k(b *testing.B) {
-	inputs := scaleTestInputs(100000)
+	inputs := keptInputs(scaleTestInputs(100000), AllTargets())
 	b.ReportAllocs()
 	var snap *snapshot
 	for b.Loop() {
-		snap, _ = render(inputs, AllTargets())
+		snap, _ = render(inputs)
 		snap.full.gzipped()
 	}
 	b.ReportMetric(float64(len(snap.full.body)), "json-B")
@@ -333,5 +333,62 @@ func BenchmarkParseTargetFile100k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkReadTargetFile100k: what an exporter reading its shard of a file
+// of 100,000 targets allocates, piece by piece against whole then keeping
+// the shard's pairs, for 1,000 groups of 100 and for the two groups of
+// `benchcompare shards` (95,000 http_2xx targets, 5,000 tcp_connect).
+func BenchmarkReadTargetFile100k(b *testing.B) {
+	var groups, big []byte
+	for g := range 1000 {
+		groups = fmt.Appendf(groups, "- labels: {group: g%d, team: ops}\n  modules: [http_2xx]\n  targets:\n", g)
+		for i := range 100 {
+			groups = fmt.Appendf(groups, "  - http://127.0.0.1:%d/t/%d/%d\n", 8000+g%50, g, i)
+		}
+	}
+	big = fmt.Appendf(big, "- modules: [http_2xx]\n  targets:\n")
+	for i := range 95000 {
+		big = fmt.Appendf(big, "    - \"http://127.0.0.1:9/t/http-%d\"\n", i)
+	}
+	big = fmt.Appendf(big, "- modules: [tcp_connect]\n  targets:\n")
+	for i := range 5000 {
+		big = fmt.Appendf(big, "    - \"127.0.0.2:%d\"\n", 1024+i)
+	}
+	for _, file := range []struct {
+		name string
+		data []byte
+	}{{"1000-groups", groups}, {"2-groups", big}} {
+		for _, shard := range []Shard{AllTargets(), {0, 2}} {
+			for _, whole := range []bool{true, false} {
+				name := "pieces"
+				if whole {
+					name = "whole"
+				}
+				b.Run(fmt.Sprintf("%s/shard-%dof%d/%s", file.name, shard.Index, shard.Count, name), func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						var pairs int
+						if whole {
+							groups, _, err := parseTargetFile(file.data, nil, testModules)
+							if err != nil {
+								b.Fatal(err)
+							}
+							_, pairs = shard.keep(groups)
+						} else {
+							r, ok := streamTargetFile(file.data, shard, nil, testModules)
+							if !ok {
+								b.Fatal("not read piece by piece")
+							}
+							pairs = r.pairs
+						}
+						if pairs != 100000 {
+							b.Fatalf("%d pairs", pairs)
+						}
+					}
+				})
+			}
+		}
 	}
 }

@@ -38,6 +38,14 @@ type Update struct {
 	Source string
 	Groups []TargetGroup
 	Err    error
+
+	// sharded says that Groups are already what the manager keeps of the
+	// source for its shard (see Shard.keep), and pairs how many (target,
+	// module) pairs the source has before sharding: a static provider
+	// drops the other shards' pairs while it reads a file. A sharded
+	// update without groups and without pairs removes the source.
+	sharded bool
+	pairs   int
 }
 
 // Provider discovers targets.

@@ -40,3 +40,18 @@ func FuzzParseTargetFile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadTargetFile: reading a target file piece by piece, keeping a
+// shard's pairs, gives exactly what reading it whole then keeping the
+// shard's pairs gives: the same groups, pair count, warnings and errors.
+func FuzzReadTargetFile(f *testing.F) {
+	for _, seed := range streamSeeds {
+		f.Add([]byte(seed), uint8(0))
+	}
+	f.Add([]byte("- targets: [https://example.org, example.org:443]\n  modules: [http_2xx, tls_expiry]\n  labels: {group: web}\n"), uint8(1))
+	f.Add([]byte("- targets: [a]\n- &x {targets: [b], labels: {team: ops}}\n- *x\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, s uint8) {
+		shard := []Shard{AllTargets(), {0, 2}, {1, 2}, {2, 3}}[int(s)%4]
+		checkReadTargetFile(t, data, shard)
+	})
+}

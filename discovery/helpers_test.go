@@ -191,3 +191,51 @@ func seriesCount(c prometheus.Collector) int {
 	}
 	return n
 }
+
+// keptInputs gives inputs holding every pair discovered the form the
+// manager renders: each source's shard pairs (Shard.keep) and pair count.
+func keptInputs(inputs []sourceInput, shard Shard) []sourceInput {
+	out := make([]sourceInput, len(inputs))
+	for i, in := range inputs {
+		groups, pairs := shard.keep(in.groups)
+		out[i] = sourceInput{kind: in.kind, source: in.source, groups: groups, pairs: pairs}
+	}
+	return out
+}
+
+// renderAll is the reference /sd: inputs hold every pair discovered (their
+// pair counts are ignored); the pairs are counted, de-duplicated among all
+// of them (the first source wins), then sharded, as /sd was rendered before
+// the manager kept only its shard's pairs. render then only lays out the
+// pairs left, one group each; duplicates are counted among every pair.
+func renderAll(inputs []sourceInput, shard Shard) (*snapshot, renderStats) {
+	discovered := map[string]int{}
+	duplicates := 0
+	seen := map[pairKey]bool{}
+	var left []sourceInput
+	for _, in := range inputs {
+		out := sourceInput{kind: in.kind, source: in.source}
+		for _, g := range in.groups {
+			for _, module := range g.Modules {
+				for _, target := range g.Targets {
+					discovered[in.kind]++
+					if seen[pairKey{target, module}] {
+						duplicates++
+						continue
+					}
+					seen[pairKey{target, module}] = true
+					if shard.Contains(target, module) {
+						out.groups = append(out.groups, TargetGroup{Targets: []string{target}, Modules: []string{module}, Labels: g.Labels})
+					}
+				}
+			}
+		}
+		left = append(left, out)
+	}
+	snap, stats := render(left)
+	if stats.duplicates != 0 {
+		panic("renderAll left duplicates")
+	}
+	stats.discovered, stats.duplicates = discovered, duplicates
+	return snap, stats
+}

@@ -242,7 +242,7 @@ func (m *Manager) receive(r *runningProvider, batch []Update) {
 			continue // the provider's own error cleared
 		}
 		old, had := r.sources[u.Source]
-		if len(u.Groups) == 0 {
+		if len(u.Groups) == 0 && (!u.sharded || u.pairs == 0) {
 			if had {
 				delete(r.sources, u.Source)
 				changed = true
@@ -251,7 +251,10 @@ func (m *Manager) receive(r *runningProvider, batch []Update) {
 		}
 		// A change among the other shards' pairs alone leaves /sd as it
 		// is; only the count of discovered pairs may move.
-		groups, pairs := m.opts.Shard.keep(u.Groups)
+		groups, pairs := u.Groups, u.pairs
+		if !u.sharded {
+			groups, pairs = m.opts.Shard.keep(u.Groups)
+		}
 		if !had || old.pairs != pairs || !equalGroups(old.groups, groups) {
 			r.sources[u.Source] = keptSource{groups: groups, pairs: pairs}
 			changed = true
@@ -324,7 +327,7 @@ func (m *Manager) render() {
 	inputs := m.inputs()
 	m.mu.Unlock()
 
-	snap, stats := render(inputs, m.opts.Shard)
+	snap, stats := render(inputs)
 	// The metrics first: whoever is served this snapshot finds them
 	// describing it.
 	mt := m.opts.Metrics
@@ -390,7 +393,7 @@ func (m *Manager) inputs() []sourceInput {
 		names := slices.Sorted(maps.Keys(r.sources))
 		for _, name := range names {
 			src := r.sources[name]
-			inputs = append(inputs, sourceInput{kind: r.kind, source: name, groups: src.groups, pairs: src.pairs, kept: true})
+			inputs = append(inputs, sourceInput{kind: r.kind, source: name, groups: src.groups, pairs: src.pairs})
 		}
 	}
 	return inputs

@@ -49,13 +49,16 @@ func (s Shard) Contains(target, module string) bool {
 	if s.Count <= 1 {
 		return true
 	}
-	return hashmod(target+";"+module, s.Count) == s.Index
+	// On the stack for most pairs: this runs for every pair read.
+	var buf [128]byte
+	value := append(append(append(buf[:0], target...), ';'), module...)
+	return hashmod(value, s.Count) == s.Index
 }
 
 // hashmod is Prometheus's relabel hashmod: the last 8 bytes of the MD5 sum,
 // big endian, modulo n.
-func hashmod(value string, n uint64) uint64 {
-	sum := md5.Sum([]byte(value))
+func hashmod(value []byte, n uint64) uint64 {
+	sum := md5.Sum(value)
 	return binary.BigEndian.Uint64(sum[8:]) % n
 }
 

@@ -91,3 +91,12 @@ func TestShardsPartitionTargets(t *testing.T) {
 		t.Error("the default shard must hold every target")
 	}
 }
+
+// TestShardContainsAllocatesNothing: Contains runs for every pair read by
+// every shard.
+func TestShardContainsAllocatesNothing(t *testing.T) {
+	s := Shard{1, 3}
+	if n := testing.AllocsPerRun(100, func() { s.Contains("http://127.0.0.1:9/t/http-12345", "http_2xx") }); n != 0 {
+		t.Errorf("Contains allocates %v times a pair", n)
+	}
+}

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigie-monitoring/vigie/config"
 )
 
 // randomGroups returns a source's content drawn from small pools, so that
@@ -108,7 +112,7 @@ func TestShardKeepRendersAsBefore(t *testing.T) {
 				if got.unavailable != "" {
 					t.Fatalf("%s: /sd unavailable: %s", step, got.unavailable)
 				}
-				want, stats := render(oldInputs(model), shard)
+				want, stats := renderAll(oldInputs(model), shard)
 				if string(got.full.body) != string(want.full.body) {
 					t.Fatalf("%s: /sd differs from the render of every pair\nnew:\n%s\nold:\n%s", step, got.full.body, want.full.body)
 				}
@@ -235,5 +239,101 @@ func TestShardHoldsItsShareOfTheTargets(t *testing.T) {
 	// exporter's; every target discovered plus half the rendering was 0.8.
 	if float64(half) > 0.65*float64(alone) {
 		t.Errorf("a shard of 2 holds %d bytes for %d targets, %.2f of the %d one exporter holds: want at most 0.65", half, n, float64(half)/float64(alone), alone)
+	}
+}
+
+// TestStaticShardRendersAsBefore: target files read by a static provider
+// that keeps only its shard's pairs, piece by piece where it can, give the
+// /sd (whole and per module), ETag and metrics that reading every file
+// whole, keeping every pair and sharding at render time gave, through
+// rewrites, broken files and removals.
+func TestStaticShardRendersAsBefore(t *testing.T) {
+	shards := []Shard{AllTargets(), {0, 2}, {1, 2}, {2, 3}}
+	for seed := range uint64(24) {
+		shard := shards[seed%uint64(len(shards))]
+		t.Run(fmt.Sprintf("seed%d-%s", seed, strings.ReplaceAll(shard.String(), "/", "of")), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 8))
+			dir := t.TempDir()
+			metrics := NewMetrics(nil)
+			p := NewStaticProvider(config.StaticSDConfig{Files: []string{filepath.Join(dir, "*.yml")}, DefaultModules: []string{"http_2xx"}}, testModules, nil, metrics)
+			p.shard = shard
+			p.files, p.missingLiteral = map[string]*staticFile{}, map[string]bool{}
+			m := NewManager(ManagerOptions{Shard: shard, Metrics: metrics})
+			defer m.stopAll()
+			m.SetProviders([]NamedProvider{{Name: "static[0]", Kind: "static", Key: "k", Provider: newFakeProvider()}})
+			m.mu.Lock()
+			r := m.slots["static[0]"].current
+			m.mu.Unlock()
+
+			// The model: each file's last good groups, read whole.
+			model := &modelSlot{kind: "static", sources: map[string][]TargetGroup{}}
+			streamedFiles := 0
+			step := func(name string) {
+				t.Helper()
+				m.receive(r, p.poll())
+				m.render()
+				got := m.snap.Load()
+				if got.unavailable != "" {
+					t.Fatalf("%s: /sd unavailable: %s", name, got.unavailable)
+				}
+				want, stats := renderAll(oldInputs([]*modelSlot{model}), shard)
+				if string(got.full.body) != string(want.full.body) || got.full.etag != want.full.etag {
+					t.Fatalf("%s: /sd differs from the render of every pair read whole\nnew:\n%s\nold:\n%s", name, got.full.body, want.full.body)
+				}
+				for _, mod := range []string{"http_2xx", "tcp_connect", "icmp", "dns_udp", "nope"} {
+					if g, w := got.forModule(mod).body, want.forModule(mod).body; string(g) != string(w) {
+						t.Fatalf("%s: /sd?module=%s differs\nnew:\n%s\nold:\n%s", name, mod, g, w)
+					}
+				}
+				if g := metricValue(t, metrics.targets.WithLabelValues("static")); g != float64(stats.discovered["static"]) {
+					t.Errorf("%s: vigie_discovery_targets{provider=\"static\"} = %v, want %d", name, g, stats.discovered["static"])
+				}
+				if g := metricValue(t, metrics.shardTargets); g != float64(stats.served) {
+					t.Errorf("%s: vigie_discovery_shard_targets = %v, want %d", name, g, stats.served)
+				}
+			}
+			write := func(name string, good bool) {
+				t.Helper()
+				path := filepath.Join(dir, name)
+				data := randomTargetFile(rng, rng.IntN(8) == 0)
+				for good {
+					if _, _, err := parseTargetFile([]byte(data), []string{"http_2xx"}, testModules); err == nil {
+						break
+					}
+					data = randomTargetFile(rng, rng.IntN(8) == 0)
+				}
+				if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := streamTargetFile([]byte(data), shard, []string{"http_2xx"}, testModules); ok {
+					streamedFiles++
+				}
+				groups, _, err := parseTargetFile([]byte(data), []string{"http_2xx"}, testModules)
+				if err != nil {
+					return // broken: its last good groups stay
+				}
+				if len(groups) == 0 {
+					delete(model.sources, "static:"+path)
+				} else {
+					model.sources["static:"+path] = groups
+				}
+			}
+			names := []string{"a.yml", "b.yml", "c.yml"}
+			for _, n := range names {
+				write(n, true) // /sd serves once every file was good
+			}
+			step("first read")
+			for i := range 12 {
+				n := names[rng.IntN(len(names))]
+				if rng.IntN(6) == 0 {
+					os.Remove(filepath.Join(dir, n))
+					delete(model.sources, "static:"+filepath.Join(dir, n))
+				} else {
+					write(n, false)
+				}
+				step(fmt.Sprintf("step %d: %s", i, n))
+			}
+			t.Logf("%d files read piece by piece", streamedFiles)
+		})
 	}
 }

@@ -24,18 +24,16 @@ const (
 type sourceInput struct {
 	kind   string
 	source string
+	// groups hold only the pairs of the manager's shard (see Shard.keep),
+	// and pairs is how many the source has in all.
 	groups []TargetGroup
-	// kept says that groups hold only the shard's pairs (Shard.keep), and
-	// pairs how many the source has in all; otherwise render counts and
-	// shards the pairs of groups itself.
-	kept  bool
-	pairs int
+	pairs  int
 }
 
 // renderStats is what the manager exports as metrics after a render.
 type renderStats struct {
 	discovered map[string]int // by provider kind, before de-duplication and sharding
-	duplicates int            // among the pairs rendered: within the shard for kept inputs
+	duplicates int            // among the pairs rendered, within the shard
 	served     int
 }
 
@@ -117,37 +115,29 @@ type sdEntry struct {
 	targets []string
 }
 
-// render merges the sources, de-duplicates (target, module) pairs (first
-// source wins, with its labels), keeps the shard's pairs (unless the inputs
-// hold only those already: the manager's do), groups them by
+// render merges the sources' pairs (the shard's), de-duplicates them (first
+// source wins, with its labels: a pair's shard depends on the pair alone, so
+// the winner is the one among every pair discovered), groups them by
 // identical label set and renders the Prometheus HTTP SD JSON, sorted so that
 // the same input always gives the same bytes.
-func render(inputs []sourceInput, shard Shard) (*snapshot, renderStats) {
+func render(inputs []sourceInput) (*snapshot, renderStats) {
 	stats := renderStats{discovered: map[string]int{}}
 	seen := make(map[pairKey]struct{})
 	entries := make(map[string]*sdEntry)
 	var keyBuf []byte
 	for _, in := range inputs {
-		if in.kept {
-			stats.discovered[in.kind] += in.pairs
-		}
+		stats.discovered[in.kind] += in.pairs
 		for gi := range in.groups {
 			g := &in.groups[gi]
 			for _, module := range g.Modules {
 				var e *sdEntry
 				for _, target := range g.Targets {
-					if !in.kept {
-						stats.discovered[in.kind]++
-					}
 					k := pairKey{target, module}
 					if _, dup := seen[k]; dup {
 						stats.duplicates++
 						continue
 					}
 					seen[k] = struct{}{}
-					if !in.kept && !shard.Contains(target, module) {
-						continue
-					}
 					if e == nil {
 						keyBuf = appendLabels(keyBuf[:0], g.Labels, module, in.source)
 						e = entries[string(keyBuf)]

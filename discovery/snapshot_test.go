@@ -16,7 +16,7 @@ func TestRenderGroupsSortsAndLabels(t *testing.T) {
 			{Targets: []string{"10.0.0.1"}, Modules: []string{"icmp"}},
 		}},
 	}
-	snap, stats := render(inputs, AllTargets())
+	snap, stats := renderAll(inputs, AllTargets())
 	want := `[
 {"targets":["https://a.example","https://m.example","https://z.example"],"labels":{"__meta_vigie_source":"static:b.yml","group":"web","module":"http_2xx"}},
 {"targets":["10.0.0.1"],"labels":{"__meta_vigie_source":"static:b.yml","module":"icmp"}},
@@ -30,7 +30,7 @@ func TestRenderGroupsSortsAndLabels(t *testing.T) {
 		t.Errorf("stats = %+v", stats)
 	}
 	// Deterministic: the same input renders the same bytes.
-	again, _ := render(inputs, AllTargets())
+	again, _ := renderAll(inputs, AllTargets())
 	if string(again.full.body) != want || again.full.etag != snap.full.etag {
 		t.Error("rendering is not deterministic")
 	}
@@ -45,7 +45,7 @@ func TestRenderDuplicatesFirstSourceWins(t *testing.T) {
 			{Targets: []string{"example.org:443"}, Modules: []string{"tcp_connect", "tls_expiry"}, Labels: map[string]string{"team": "b"}},
 		}},
 	}
-	snap, stats := render(inputs, AllTargets())
+	snap, stats := renderAll(inputs, AllTargets())
 	var groups []sdGroup
 	if err := json.Unmarshal(snap.full.body, &groups); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestRenderDuplicatesFirstSourceWins(t *testing.T) {
 }
 
 func TestRenderReservedLabelsCannotBeOverridden(t *testing.T) {
-	snap, _ := render([]sourceInput{{kind: "static", source: "static:x", groups: []TargetGroup{
+	snap, _ := renderAll([]sourceInput{{kind: "static", source: "static:x", groups: []TargetGroup{
 		{Targets: []string{"t"}, Modules: []string{"m"}, Labels: map[string]string{"module": "other", SourceLabel: "forged"}},
 	}}}, AllTargets())
 	var groups []sdGroup
@@ -79,7 +79,7 @@ func TestRenderReservedLabelsCannotBeOverridden(t *testing.T) {
 
 func TestRenderEscapesJSON(t *testing.T) {
 	odd := "quote\" backslash\\ newline\n tab\t nul\x00 bell\x07 utf8é invalid\xff end"
-	snap, _ := render([]sourceInput{{kind: "static", source: "static:x", groups: []TargetGroup{
+	snap, _ := renderAll([]sourceInput{{kind: "static", source: "static:x", groups: []TargetGroup{
 		{Targets: []string{odd}, Modules: []string{"m"}, Labels: map[string]string{"l": odd}},
 	}}}, AllTargets())
 	var groups []sdGroup
@@ -93,7 +93,7 @@ func TestRenderEscapesJSON(t *testing.T) {
 }
 
 func TestRenderEmpty(t *testing.T) {
-	snap, stats := render(nil, AllTargets())
+	snap, stats := render(nil)
 	if string(snap.full.body) != "[]\n" || stats.served != 0 {
 		t.Errorf("empty render = %q, %+v", snap.full.body, stats)
 	}
@@ -111,7 +111,7 @@ func TestRenderPerModuleSlices(t *testing.T) {
 			Labels:  map[string]string{"i": fmt.Sprint(i)},
 		})
 	}
-	snap, _ := render([]sourceInput{{kind: "static", source: "static:x", groups: groups}}, AllTargets())
+	snap, _ := renderAll([]sourceInput{{kind: "static", source: "static:x", groups: groups}}, AllTargets())
 	total := 0
 	for _, module := range []string{"a", "b", "c"} {
 		var got []sdGroup
@@ -144,7 +144,7 @@ func TestRenderShard(t *testing.T) {
 	in := []sourceInput{{kind: "static", source: "static:x", groups: []TargetGroup{{Targets: targets, Modules: []string{"tcp_connect"}}}}}
 	seen := map[string]int{}
 	for i := range uint64(3) {
-		snap, stats := render(in, Shard{i, 3})
+		snap, stats := renderAll(in, Shard{i, 3})
 		var groups []sdGroup
 		if err := json.Unmarshal(snap.full.body, &groups); err != nil {
 			t.Fatal(err)

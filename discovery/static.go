@@ -39,6 +39,9 @@ type StaticProvider struct {
 	modules        map[string]string // known module → prober, for warnings
 	logger         *slog.Logger
 	metrics        *Metrics
+	// shard is the manager's: the provider reads only its pairs, and
+	// sends them as sharded updates.
+	shard Shard
 
 	// Owned by Run.
 	files          map[string]*staticFile
@@ -53,9 +56,10 @@ type staticFile struct {
 	parsed  bool
 	parseOK bool // the content of sum parsed fine
 	good    bool // the file had good content, whose groups hash to groupsSum
-	// groupsSum identifies the groups last sent, so that a change that
-	// leaves them alone (a comment) sends nothing. The groups themselves
-	// are not kept here: the manager keeps what its shard needs of them.
+	// groupsSum identifies the groups last sent (the shard's) and the
+	// number of pairs read, so that a change that leaves them alone (a
+	// comment, another shard's target) sends nothing. The groups
+	// themselves are not kept here: the manager keeps them.
 	groupsSum [32]byte
 	lastErr   string
 	// sentErr is the error sent to the manager for a file without good
@@ -127,7 +131,7 @@ func (p *StaticProvider) poll() []Update {
 		if f == nil {
 			f = &staticFile{}
 		}
-		exists, groups, changed := p.refresh(path, f)
+		exists, groups, pairs, changed := p.refresh(path, f)
 		if !exists {
 			continue
 		}
@@ -136,7 +140,7 @@ func (p *StaticProvider) poll() []Update {
 		switch {
 		case changed:
 			f.sentErr = ""
-			updates = append(updates, Update{Source: "static:" + path, Groups: groups})
+			updates = append(updates, Update{Source: "static:" + path, Groups: groups, sharded: true, pairs: pairs})
 		case !f.good && f.lastErr != "" && f.lastErr != f.sentErr:
 			// Broken with no good content to keep: "failed", not "empty".
 			f.sentErr = f.lastErr
@@ -185,30 +189,30 @@ func (p *StaticProvider) expand() []string {
 func hasMeta(path string) bool { return strings.ContainsAny(path, `*?[\`) }
 
 // refresh re-reads the file if it may have changed. It reports whether the
-// file exists (as a regular file) and, when its targets changed, the new
-// groups.
-func (p *StaticProvider) refresh(path string, f *staticFile) (exists bool, groups []TargetGroup, changed bool) {
+// file exists (as a regular file) and, when its targets changed, the
+// shard's groups and the number of pairs in the file.
+func (p *StaticProvider) refresh(path string, f *staticFile) (exists bool, groups []TargetGroup, pairs int, changed bool) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil, false
+		return false, nil, 0, false
 	}
 	if err == nil && !fi.Mode().IsRegular() {
-		return false, nil, false
+		return false, nil, 0, false
 	}
 	if err == nil && f.parsed && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size && f.readAt.Sub(f.modTime) > racyWindow {
-		return true, nil, false
+		return true, nil, 0, false
 	}
 	readAt := time.Now()
 	var data []byte
 	if err == nil {
 		data, err = os.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil, false
+			return false, nil, 0, false
 		}
 	}
 	if err != nil {
 		p.fail(path, f, err)
-		return true, nil, false
+		return true, nil, 0, false
 	}
 	f.modTime, f.size, f.readAt = fi.ModTime(), fi.Size(), readAt
 	sum := sha256.Sum256(data)
@@ -216,31 +220,31 @@ func (p *StaticProvider) refresh(path string, f *staticFile) (exists bool, group
 		if f.parseOK {
 			p.recovered(path, f) // it was unreadable, not broken
 		}
-		return true, nil, false
+		return true, nil, 0, false
 	}
 	f.sum, f.parsed = sum, true
-	groups, warnings, err := parseTargetFile(data, p.defaultModules, p.modules)
+	groups, pairs, warnings, err := readTargetFile(data, p.shard, p.defaultModules, p.modules)
 	f.parseOK = err == nil
 	if err != nil {
 		p.fail(path, f, err)
-		return true, nil, false
+		return true, nil, 0, false
 	}
 	for _, w := range warnings {
 		p.logger.Warn("Suspicious target file", "file", path, "warning", w)
 	}
 	p.recovered(path, f)
-	gsum := groupsSum(groups)
+	gsum := groupsSum(groups, pairs)
 	if f.good && gsum == f.groupsSum {
-		return true, nil, false
+		return true, nil, 0, false
 	}
 	f.groupsSum, f.good = gsum, true
-	return true, groups, true
+	return true, groups, pairs, true
 }
 
-// groupsSum hashes what equalGroups compares: targets and modules in order,
-// labels by name. Every string is length-prefixed, so that no two different
-// lists of groups are written the same.
-func groupsSum(groups []TargetGroup) [32]byte {
+// groupsSum hashes what equalGroups compares (targets and modules in order,
+// labels by name) and the number of pairs. Every string is length-prefixed,
+// so that no two different lists of groups are written the same.
+func groupsSum(groups []TargetGroup, pairs int) [32]byte {
 	h := sha256.New()
 	var b []byte
 	str := func(s string) {
@@ -257,6 +261,7 @@ func groupsSum(groups []TargetGroup) [32]byte {
 			str(s)
 		}
 	}
+	b = binary.AppendUvarint(b, uint64(pairs))
 	b = binary.AppendUvarint(b, uint64(len(groups)))
 	for _, g := range groups {
 		list(g.Targets)
@@ -413,28 +418,48 @@ func checkTargetGroups(raw []TargetFileGroup, nodeOf func(i int) *yaml.Node, def
 				warnings = append(warnings, fmt.Sprintf("line %d: module %q is not configured on this exporter; its targets are published anyway", lineOf("modules", slices.Index(g.Modules, m)), m))
 			}
 		}
-		// In order, so that the same file always gives the same message.
-		for _, name := range slices.Sorted(maps.Keys(g.Labels)) {
-			valid, reserved := model.LegacyValidation.IsValidLabelName(name), reservedLabels[name]
-			if valid && !reserved {
-				continue
-			}
-			node := nodeOf(i)
-			line := node.Line
-			if n := mappingValue(node, "labels"); n != nil {
-				line = n.Line
-				if kn := mappingKey(n, name); kn != nil {
-					line = kn.Line
-				}
-			}
-			if !valid {
-				return nil, nil, fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
-			}
-			return nil, nil, fmt.Errorf("line %d: label %q is reserved (modules are given with modules:)", line, name)
+		if err := checkLabelNames(g.Labels, func() *yaml.Node { return nodeOf(i) }); err != nil {
+			return nil, nil, err
 		}
 		groups = append(groups, TargetGroup{Targets: g.Targets, Modules: modules, Labels: g.Labels})
 	}
 	return groups, warnings, nil
+}
+
+// checkLabelNames refuses a label name that is not valid or is reserved;
+// node gives the group's node, for the line of the message.
+func checkLabelNames(labels map[string]string, node func() *yaml.Node) error {
+	bad := false
+	for name := range labels {
+		if !model.LegacyValidation.IsValidLabelName(name) || reservedLabels[name] {
+			bad = true
+			break
+		}
+	}
+	if !bad {
+		return nil
+	}
+	// The first in order, so that the same file always gives the same
+	// message; sorting only then spares it to every good group.
+	for _, name := range slices.Sorted(maps.Keys(labels)) {
+		valid, reserved := model.LegacyValidation.IsValidLabelName(name), reservedLabels[name]
+		if valid && !reserved {
+			continue
+		}
+		node := node()
+		line := node.Line
+		if n := mappingValue(node, "labels"); n != nil {
+			line = n.Line
+			if kn := mappingKey(n, name); kn != nil {
+				line = kn.Line
+			}
+		}
+		if !valid {
+			return fmt.Errorf("line %d: label name %q is not valid (letters, digits and underscores, not starting with a digit)", line, name)
+		}
+		return fmt.Errorf("line %d: label %q is reserved (modules are given with modules:)", line, name)
+	}
+	return nil
 }
 
 // ParseTargetFile reads a static target file as the exporter does, strictly,

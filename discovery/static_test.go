@@ -74,12 +74,19 @@ func TestParseTargetFileErrors(t *testing.T) {
 		{"bad label name", "- targets: [a]\n  modules: [icmp]\n  labels:\n    ok: x\n    bad-name: y\n", `line 5: label name "bad-name" is not valid`},
 		{"reserved module label", "- targets: [a]\n  modules: [icmp]\n  labels: {module: x}\n", `line 3: label "module" is reserved`},
 		{"reserved source label", "- targets: [a]\n  modules: [icmp]\n  labels: {__meta_vigie_source: x}\n", `label "__meta_vigie_source" is reserved`},
+		// Of several bad names, always the first in order.
+		{"several bad label names", "- targets: [a]\n  modules: [icmp]\n  labels:\n    zz-bad: x\n    module: y\n    ok: z\n    0bad: w\n    a-b: v\n", `line 7: label name "0bad" is not valid`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err := parseTargetFile([]byte(c.yaml), nil, testModules)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, c.want)
+			}
+			for range 20 { // maps are iterated in random order
+				if _, _, again := parseTargetFile([]byte(c.yaml), nil, testModules); again.Error() != err.Error() {
+					t.Fatalf("error = %v, then %v", err, again)
+				}
 			}
 			if strings.Contains(err.Error(), "discovery.") || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q shows Go type names or spans lines", err)

@@ -104,6 +104,8 @@ type ShardExporter struct {
 	CPUPercent        num    `json:"cpu_percent"`
 	CPUPerProbeMicros num    `json:"cpu_per_probe_us"`
 	PeakRSSMiB        num    `json:"peak_rss_mib"`
+	// AvgRSSMiB is VmRSS sampled every second of the window, averaged.
+	AvgRSSMiB num `json:"avg_rss_mib"`
 }
 
 // ShardRun is one run: one exporter, or one per shard.
@@ -281,8 +283,19 @@ func runShardConfig(ctx context.Context, o ShardsOptions, config string, n, roun
 	}
 	t0 := time.Now()
 	s.measuring.Store(true)
-	if err := sleep(ctx, o.Duration); err != nil {
-		return run, err
+	rssSum, samples := make([]uint64, n), 0
+	for end := t0.Add(o.Duration); time.Now().Before(end); {
+		if err := sleep(ctx, min(time.Second, time.Until(end))); err != nil {
+			return run, err
+		}
+		for i, p := range procs {
+			st, err := readStatus(p.pid())
+			if err != nil {
+				return run, err
+			}
+			rssSum[i] += st.RSS
+		}
+		samples++
 	}
 	s.measuring.Store(false)
 	window := time.Since(t0).Seconds()
@@ -306,6 +319,9 @@ func runShardConfig(ctx context.Context, o ShardsOptions, config string, n, roun
 		e.CPUPercent = num(cpu / window * 100)
 		e.CPUPerProbeMicros = num(ratio(float64(e.Probes), cpu*1e6))
 		e.PeakRSSMiB = num(mib(st.PeakRSS))
+		if samples > 0 {
+			e.AvgRSSMiB = num(mib(rssSum[i] / uint64(samples)))
+		}
 	}
 	stopLoad()
 	var lat []time.Duration
@@ -438,7 +454,7 @@ func describeShardRun(r ShardRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d exporter(s): %7.1f probes/s, p99 %6.1f ms, harness %5.1f %%", len(r.Exporters), float64(r.ProbesPerSecond), float64(r.LatencyP99)*1000, float64(r.HarnessPercent))
 	for _, e := range r.Exporters {
-		fmt.Fprintf(&b, " | %s: %d targets, %5.1f %% of a core, %4.0f µs/probe, %4.1f MiB", e.Shard, e.Targets, float64(e.CPUPercent), float64(e.CPUPerProbeMicros), float64(e.PeakRSSMiB))
+		fmt.Fprintf(&b, " | %s: %d targets, %5.1f %% of a core, %4.0f µs/probe, %4.1f MiB (peak %4.1f)", e.Shard, e.Targets, float64(e.CPUPercent), float64(e.CPUPerProbeMicros), float64(e.AvgRSSMiB), float64(e.PeakRSSMiB))
 	}
 	if r.Failures > 0 || r.FirstFailure != "" {
 		fmt.Fprintf(&b, "  %d failures (first: %s)", r.Failures, r.FirstFailure)
@@ -480,7 +496,7 @@ func (r *ShardsReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "scenario:  %d loopback targets, each probed every %s (%.1f probes/s) through the exporter publishing it at /sd: one exporter, then %d with --discovery.shard=i/%d, alternating over %d rounds\n\n",
 		r.Targets, secondsText(r.IntervalSeconds), r.ExpectedProbesPerSecond, r.Shards, r.Shards, len(r.One))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "round\texporter\ttargets\tprobes/s\tCPU % of a core\tCPU µs/probe\tpeak RSS MiB\tprobe p99 ms\tharness CPU %")
+	fmt.Fprintln(tw, "round\texporter\ttargets\tprobes/s\tCPU % of a core\tCPU µs/probe\tavg RSS MiB\tpeak RSS MiB\tprobe p99 ms\tharness CPU %")
 	for _, runs := range [][]ShardRun{r.One, r.Sharded} {
 		for _, run := range runs {
 			for i, e := range run.Exporters {
@@ -488,9 +504,9 @@ func (r *ShardsReport) WriteText(w io.Writer) error {
 				if i == 0 {
 					round, p99, harness = fmt.Sprint(run.Round), fmt.Sprintf("%.1f", float64(run.LatencyP99)*1000), fmt.Sprintf("%.1f", float64(run.HarnessPercent))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.0f\t%.1f\t%s\t%s\n", round, e.Shard, e.Targets,
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.0f\t%.1f\t%.1f\t%s\t%s\n", round, e.Shard, e.Targets,
 					float64(e.ProbesPerSecond),
-					float64(e.CPUPercent), float64(e.CPUPerProbeMicros), float64(e.PeakRSSMiB), p99, harness)
+					float64(e.CPUPercent), float64(e.CPUPerProbeMicros), float64(e.AvgRSSMiB), float64(e.PeakRSSMiB), p99, harness)
 			}
 		}
 	}
