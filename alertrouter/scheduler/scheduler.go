@@ -14,7 +14,6 @@
 package scheduler
 
 import (
-	"container/heap"
 	"context"
 	"log/slog"
 	"math"
@@ -222,7 +221,7 @@ func (s *Scheduler) Remove(id string) {
 	}
 	sl.removed = true
 	if sl.index >= 0 {
-		heap.Remove(&s.queue, int(sl.index))
+		s.queue.remove(int(sl.index))
 	}
 	s.slots[i] = nil
 	s.index.Release(id)
@@ -278,7 +277,7 @@ func (s *Scheduler) SetOwner(owned func(id string) bool, pending func(id string)
 		}
 		switch {
 		case !o && sl.index >= 0:
-			heap.Remove(&s.queue, int(sl.index))
+			s.queue.remove(int(sl.index))
 		case o && !sl.inFlight:
 			s.schedule(sl, s.nextRun(sl, pending(sl.t.ID), now))
 		}
@@ -297,7 +296,7 @@ func (s *Scheduler) Launch(ctx context.Context, now time.Time) {
 		if s.poolBusy >= limit {
 			return // saturated: a result frees a worker and calls us again
 		}
-		sl := heap.Pop(&s.queue).(*slot)
+		sl := s.queue.pop()
 		sl.inFlight = true
 		s.inFlight++
 		s.busy.Add(1)
@@ -461,10 +460,10 @@ func (s *Scheduler) schedule(sl *slot, at time.Time) {
 	}
 	sl.next = at.UnixNano() - s.epoch
 	if sl.index >= 0 {
-		heap.Fix(&s.queue, int(sl.index))
+		s.queue.fix(int(sl.index))
 		return
 	}
-	heap.Push(&s.queue, sl)
+	s.queue.push(sl)
 }
 
 // noTime is a slot never scheduled.
@@ -473,25 +472,107 @@ const noTime = math.MinInt64
 // at is the time of a slot's next.
 func (s *Scheduler) at(next int64) time.Time { return time.Unix(0, s.epoch+next) }
 
-// slotHeap orders checks by their next run.
-type slotHeap []*slot
+// slotHeap orders checks by their next run: a 4-ary min-heap whose
+// entries carry their slot's next time, so that sifting (log4 of the
+// checks' levels per probe launched) compares within the heap's own array
+// instead of reading a slot scattered in memory at every comparison; a
+// slot is only written, for its index, when its entry moves. Ties are
+// taken in no particular order, as with container/heap.
+type slotHeap []heapEntry
 
-func (h slotHeap) Len() int           { return len(h) }
-func (h slotHeap) Less(i, j int) bool { return h[i].next < h[j].next }
-func (h slotHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = int32(i), int32(j)
+type heapEntry struct {
+	next int64 // the slot's next, kept equal to it
+	sl   *slot
 }
-func (h *slotHeap) Push(x any) {
-	sl := x.(*slot)
-	sl.index = int32(len(*h))
-	*h = append(*h, sl)
+
+// heapArity is the number of children of an entry.
+const heapArity = 4
+
+func (h slotHeap) set(i int, e heapEntry) {
+	h[i] = e
+	e.sl.index = int32(i)
 }
-func (h *slotHeap) Pop() any {
+
+func (h *slotHeap) push(sl *slot) {
+	*h = append(*h, heapEntry{})
+	h.up(len(*h)-1, heapEntry{next: sl.next, sl: sl})
+}
+
+// pop removes and returns the slot due first.
+func (h *slotHeap) pop() *slot {
 	old := *h
-	sl := old[len(old)-1]
-	old[len(old)-1] = nil
+	top := old[0].sl
+	n := len(old) - 1
+	last := old[n]
+	old[n] = heapEntry{}
+	*h = old[:n]
+	if n > 0 {
+		h.down(0, last)
+	}
+	top.index = -1
+	return top
+}
+
+// remove takes the entry at i out of the heap.
+func (h *slotHeap) remove(i int) {
+	old := *h
+	sl := old[i].sl
+	n := len(old) - 1
+	last := old[n]
+	old[n] = heapEntry{}
+	*h = old[:n]
+	if i < n {
+		h.place(i, last)
+	}
 	sl.index = -1
-	*h = old[:len(old)-1]
-	return sl
+}
+
+// fix restores the order after the next of the slot at i changed.
+func (h slotHeap) fix(i int) {
+	h.place(i, heapEntry{next: h[i].sl.next, sl: h[i].sl})
+}
+
+// place puts e at i, or where it belongs above or below i.
+func (h slotHeap) place(i int, e heapEntry) {
+	if i > 0 && e.next < h[(i-1)/heapArity].next {
+		h.up(i, e)
+		return
+	}
+	h.down(i, e)
+}
+
+// up moves e from the hole at i towards the root.
+func (h slotHeap) up(i int, e heapEntry) {
+	for i > 0 {
+		p := (i - 1) / heapArity
+		if h[p].next <= e.next {
+			break
+		}
+		h.set(i, h[p])
+		i = p
+	}
+	h.set(i, e)
+}
+
+// down moves e from the hole at i towards the leaves.
+func (h slotHeap) down(i int, e heapEntry) {
+	n := len(h)
+	for {
+		first := i*heapArity + 1
+		if first >= n || first < 0 {
+			break
+		}
+		m := first
+		for c := first + 1; c < min(first+heapArity, n); c++ {
+			if h[c].next < h[m].next {
+				m = c
+			}
+		}
+		if h[m].next >= e.next {
+			break
+		}
+		h.set(i, h[m])
+		i = m
+	}
+	h.set(i, e)
 }
