@@ -19,6 +19,7 @@ func FuzzParseTargetFile(f *testing.F) {
 	f.Add([]byte("- targets: [a]\n  labels: {module: x}\n"))
 	f.Add([]byte("[]\n"))
 	f.Add([]byte("~\n"))
+	f.Add([]byte("-\n- targets: [0 0]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		groups, warnings, err := parseTargetFile(data, []string{"http_2xx"}, testModules)
 		wantGroups, wantWarnings, wantErr := parseTargetFileNodesFirst(data, []string{"http_2xx"}, testModules)

@@ -333,24 +333,48 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 	if err := dec.Decode(&raw); err != nil || len(raw) == 0 {
 		return parseTargetFileNodesFirst(data, defaultModules, known)
 	}
-	var doc *yaml.Node
+	var nodes []*yaml.Node
 	nodeOf := func(i int) *yaml.Node {
-		if doc == nil {
+		if nodes == nil {
 			var root yaml.Node
 			// The decoder read this document as a list of raw's
 			// length: the same parser cannot see anything else.
-			if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 || len(root.Content[0].Content) != len(raw) {
-				doc = &yaml.Node{Content: make([]*yaml.Node, len(raw))}
-				for j := range doc.Content {
-					doc.Content[j] = &yaml.Node{}
-				}
-			} else {
-				doc = root.Content[0]
+			if err := yaml.Unmarshal(data, &root); err == nil && len(root.Content) > 0 {
+				nodes = groupNodes(root.Content[0])
+			}
+			if len(nodes) != len(raw) {
+				nodes = blankNodes(len(raw)) // not expected: messages without lines
 			}
 		}
-		return doc.Content[i]
+		return nodes[i]
 	}
 	return checkTargetGroups(raw, nodeOf, defaultModules, known)
+}
+
+func blankNodes(n int) []*yaml.Node {
+	nodes := make([]*yaml.Node, n)
+	for i := range nodes {
+		nodes[i] = &yaml.Node{}
+	}
+	return nodes
+}
+
+// groupNodes gives the nodes of the groups a list decodes to: the decoder
+// leaves out an item that is null ("-" alone, "~", an alias of either),
+// so that the i-th group read is not the list's i-th item after one.
+func groupNodes(list *yaml.Node) []*yaml.Node {
+	nodes := make([]*yaml.Node, 0, len(list.Content))
+	for _, n := range list.Content {
+		v := n
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+			continue
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
 }
 
 // parseTargetFileNodesFirst parses the node tree, checks that it is a list,
@@ -376,7 +400,11 @@ func parseTargetFileNodesFirst(data []byte, defaultModules []string, known map[s
 	if err := dec.Decode(&raw); err != nil {
 		return nil, nil, cleanYAMLError(err)
 	}
-	return checkTargetGroups(raw, func(i int) *yaml.Node { return doc.Content[i] }, defaultModules, known)
+	nodes := groupNodes(doc)
+	if len(nodes) != len(raw) {
+		nodes = blankNodes(len(raw))
+	}
+	return checkTargetGroups(raw, func(i int) *yaml.Node { return nodes[i] }, defaultModules, known)
 }
 
 // checkTargetGroups checks the decoded groups; nodeOf gives the node of

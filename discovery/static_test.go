@@ -309,3 +309,24 @@ func TestStaticProviderSameSizeSameMtimeRewrite(t *testing.T) {
 		t.Fatalf("rewrite: %v", got)
 	}
 }
+
+// TestTargetFileNullItems: the decoder leaves out a null item of the list,
+// so that the groups after it are not the items of the same index; a
+// message still names the line of the group it is about, whichever way the
+// file is read.
+func TestTargetFileNullItems(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"-\n- targets: [0 0]", `line 2: target "0 0" is not valid (empty or containing spaces)`},
+		{"- ~\n- null\n-\n- targets: [a]\n- targets: [b c]\n", `line 5: target "b c" is not valid (empty or containing spaces)`},
+		{"- &n ~\n- *n\n- targets: [a]\n  labels: {0bad: x}\n", `line 4: label name "0bad" is not valid (letters, digits and underscores, not starting with a digit)`},
+	} {
+		_, _, err := parseTargetFile([]byte(tc.file), []string{"http_2xx"}, testModules)
+		_, _, errNodes := parseTargetFileNodesFirst([]byte(tc.file), []string{"http_2xx"}, testModules)
+		_, _, _, errRead := readTargetFile([]byte(tc.file), Shard{Index: 0, Count: 2}, []string{"http_2xx"}, testModules)
+		for what, err := range map[string]error{"read once": err, "node tree first": errNodes, "in pieces": errRead} {
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("%q, %s: %v, want %s", tc.file, what, err, tc.want)
+			}
+		}
+	}
+}
