@@ -285,10 +285,7 @@ func (s *streamer) decodeItems(chunk []byte, num, n int) bool {
 			doc = s.nodes(chunk, num, n)
 			if doc == nil {
 				bad = true
-				doc = &yaml.Node{Content: make([]*yaml.Node, n)}
-				for j := range doc.Content {
-					doc.Content[j] = &yaml.Node{}
-				}
+				doc = &yaml.Node{Content: blankNodes(n)}
 			}
 		}
 		return doc.Content[i]
