@@ -567,9 +567,9 @@ func (h *History) Forget(id string) {
 	delete(h.checks, id)
 	// A map keeps the room it grew to: one that held every check (a
 	// member owns them all until it knows the membership) is rebuilt
-	// once it holds less than half.
-	if len(h.checks) < h.grown/2 {
-		h.checks = shrunk(h.checks)
+	// once it holds less than 3/4 (a member of a pair keeps about half).
+	if len(h.checks) < h.grown*3/4 {
+		h.checks = targets.Shrunk(h.checks)
 		h.grown = len(h.checks)
 	}
 	e.forgotten = true
@@ -597,21 +597,11 @@ func (h *History) Forget(id string) {
 	}
 }
 
-// shrunk is a copy of m sized for what it holds (maps.Clone keeps the
-// room m grew to).
-func shrunk[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // freeKeptLocked gives up the record kept for hash. h.mu is held.
 func (h *History) freeKeptLocked(hash uint64, slot int32) {
 	delete(h.kept, hash)
 	if len(h.kept) < h.keptGrown/2 {
-		h.kept = shrunk(h.kept)
+		h.kept = targets.Shrunk(h.kept)
 		h.keptGrown = len(h.kept)
 	}
 	h.free = append(h.free, slot)

@@ -443,3 +443,27 @@ func TestStartUpMomentKeepsNothing(t *testing.T) {
 		t.Errorf("the check seen DOWN: %+v (%v)", d, err)
 	}
 }
+
+// TestForgetShrinksChecks: a member holds every check until it knows the
+// membership, then forgets the share another member probes (about half
+// in a pair): the map of its entries is made again, sized for what is
+// left, once it holds less than 3/4 of the most it held.
+func TestForgetShrinksChecks(t *testing.T) {
+	f := newFixture(t, "")
+	const n = 1000
+	for i := range n {
+		f.probe(fmt.Sprintf("https://h%04d.example", i), true, 0)
+	}
+	f.flush()
+	for i := range n * 45 / 100 {
+		f.h.Forget(id(fmt.Sprintf("https://h%04d.example", i)))
+	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	if left := len(f.h.checks); left != n-n*45/100 {
+		t.Fatalf("%d entries left, want %d", left, n-n*45/100)
+	}
+	if f.h.grown >= n {
+		t.Errorf("the entries' map still counts the %d it grew to after 45%% were forgotten: it was not made again", f.h.grown)
+	}
+}

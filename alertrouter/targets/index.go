@@ -16,9 +16,10 @@ package targets
 //
 // An Index is for one goroutine (the pipeline's), like the stages.
 type Index struct {
-	ids  map[string]int32
-	refs []int32 // holders of each number; 0: free
-	free []int32
+	ids   map[string]int32
+	grown int     // the most ids held since ids was made
+	refs  []int32 // holders of each number; 0: free
+	free  []int32
 }
 
 // NewIndex returns an empty index.
@@ -40,6 +41,7 @@ func (x *Index) Acquire(id string) int32 {
 	}
 	x.refs[i] = 1
 	x.ids[id] = i
+	x.grown = max(x.grown, len(x.ids))
 	return i
 }
 
@@ -55,11 +57,30 @@ func (x *Index) Release(id string) {
 	}
 	delete(x.ids, id)
 	x.free = append(x.free, i)
-	if len(x.ids) == 0 {
+	switch {
+	case len(x.ids) == 0:
 		// A new map: the old table stays sized for every check the
 		// router ever had.
-		x.ids, x.free, x.refs = map[string]int32{}, nil, nil
+		x.ids, x.free, x.refs, x.grown = map[string]int32{}, nil, nil, 0
+	case len(x.ids) < x.grown*3/4:
+		// A map keeps the room it grew to: a member of a cluster holds
+		// every check until it knows the membership, then gives a share
+		// away (about half in a pair: hence a quarter, not a half). The
+		// copy is sized for what is left; the numbers (and the stages'
+		// slices) do not change.
+		x.ids = Shrunk(x.ids)
+		x.grown = len(x.ids)
 	}
+}
+
+// Shrunk is a copy of m sized for what it holds (maps.Clone keeps the
+// room m grew to): for the maps of the checks a member gives away.
+func Shrunk[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // Lookup returns id's number, if a stage holds it.

@@ -1,6 +1,8 @@
 package targets
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -80,4 +82,56 @@ func TestSourceReusedNumber(t *testing.T) {
 	if s.Len() != 2 || x.Len() != 2 {
 		t.Errorf("Len = %d, index Len = %d; want 2, 2", s.Len(), x.Len())
 	}
+}
+
+// TestIndexShrinksAfterLoss: a member holds every check until it knows
+// the membership, then gives most away; the index's table must not stay
+// sized for all of them. Measured as the heap the index holds: 100,000
+// ids, then 45,000 released (a member of a pair keeps about half; the
+// 55,000 left keep their numbers).
+func TestIndexShrinksAfterLoss(t *testing.T) {
+	const n, kept = 100_000, 55_000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("http_2xx https://host-%06d.example/", i)
+	}
+	numbers := make([]int32, n)
+	base := liveHeap()
+	x := NewIndex()
+	for i, id := range ids {
+		numbers[i] = x.Acquire(id)
+	}
+	full := liveHeap() - base
+	for _, id := range ids[kept:] {
+		x.Release(id)
+	}
+	after := liveHeap() - base
+	// The table is made again once it holds less than 3/4 of the most
+	// it held: sized for 75,000 ids or fewer, with the numbers' slices as
+	// they were. One that kept its room holds all of it, and the list of
+	// freed numbers.
+	if float64(after) > 0.8*float64(full) {
+		t.Errorf("the index holds %d bytes after 45%% of its ids were released, %d with all of them: want at most 0.8 of it", after, full)
+	}
+	t.Logf("the index holds %d bytes with 100,000 ids, %d after 45,000 were released", full, after)
+	for i, id := range ids[:kept] {
+		if got, ok := x.Lookup(id); !ok || got != numbers[i] {
+			t.Fatalf("after the shrink %s has number %d, %v; want %d", id, got, ok, numbers[i])
+		}
+	}
+	if x.Len() != kept {
+		t.Errorf("Len = %d, want %d", x.Len(), kept)
+	}
+	if i := x.Acquire("http_2xx https://new.example/"); i < kept || i >= n {
+		t.Errorf("a new id got %d, want a freed number", i)
+	}
+	runtime.KeepAlive(ids)
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
