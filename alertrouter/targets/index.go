@@ -65,9 +65,9 @@ func (x *Index) Release(id string) {
 	case len(x.ids) < x.grown*3/4:
 		// A map keeps the room it grew to: a member of a cluster holds
 		// every check until it knows the membership, then gives a share
-		// away (about half in a pair: hence a quarter, not a half). The
-		// copy is sized for what is left; the numbers (and the stages'
-		// slices) do not change.
+		// away (about half in a pair: hence under 3/4, not under half).
+		// The copy is sized for what is left; the numbers (and the
+		// stages' slices) do not change.
 		x.ids = Shrunk(x.ids)
 		x.grown = len(x.ids)
 	}

@@ -85,7 +85,7 @@ func TestSourceReusedNumber(t *testing.T) {
 }
 
 // TestIndexShrinksAfterLoss: a member holds every check until it knows
-// the membership, then gives most away; the index's table must not stay
+// the membership, then gives a share away; the index's table must not stay
 // sized for all of them. Measured as the heap the index holds: 100,000
 // ids, then 45,000 released (a member of a pair keeps about half; the
 // 55,000 left keep their numbers).
