@@ -339,18 +339,30 @@ func parseTargetFile(data []byte, defaultModules []string, known map[string]stri
 			var root yaml.Node
 			// The decoder read this document as a list of raw's
 			// length: the same parser cannot see anything else.
+			var list *yaml.Node
 			if err := yaml.Unmarshal(data, &root); err == nil && len(root.Content) > 0 {
-				nodes = groupNodes(root.Content[0])
+				list = root.Content[0]
 			}
-			if len(nodes) != len(raw) {
-				nodes = blankNodes(len(raw)) // not expected: messages without lines
-			}
+			nodes = groupNodesOr(list, len(raw))
 		}
 		return nodes[i]
 	}
 	return checkTargetGroups(raw, nodeOf, defaultModules, known)
 }
 
+// groupNodesOr gives the nodes of list's n groups (groupNodes), or n
+// blank nodes when list does not hold n (not expected: messages then name
+// no line).
+func groupNodesOr(list *yaml.Node, n int) []*yaml.Node {
+	if list != nil {
+		if nodes := groupNodes(list); len(nodes) == n {
+			return nodes
+		}
+	}
+	return blankNodes(n)
+}
+
+// blankNodes gives n nodes that name no line.
 func blankNodes(n int) []*yaml.Node {
 	nodes := make([]*yaml.Node, n)
 	for i := range nodes {
@@ -400,10 +412,7 @@ func parseTargetFileNodesFirst(data []byte, defaultModules []string, known map[s
 	if err := dec.Decode(&raw); err != nil {
 		return nil, nil, cleanYAMLError(err)
 	}
-	nodes := groupNodes(doc)
-	if len(nodes) != len(raw) {
-		nodes = blankNodes(len(raw))
-	}
+	nodes := groupNodesOr(doc, len(raw))
 	return checkTargetGroups(raw, func(i int) *yaml.Node { return nodes[i] }, defaultModules, known)
 }
 

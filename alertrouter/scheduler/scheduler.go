@@ -500,16 +500,8 @@ func (h *slotHeap) push(sl *slot) {
 
 // pop removes and returns the slot due first.
 func (h *slotHeap) pop() *slot {
-	old := *h
-	top := old[0].sl
-	n := len(old) - 1
-	last := old[n]
-	old[n] = heapEntry{}
-	*h = old[:n]
-	if n > 0 {
-		h.down(0, last)
-	}
-	top.index = -1
+	top := (*h)[0].sl
+	h.remove(0)
 	return top
 }
 
